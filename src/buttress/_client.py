@@ -1,0 +1,1088 @@
+"""``Client`` and ``AsyncClient``: httpx clients that assemble the buttress stack.
+
+The facade only *assembles*: it turns its arguments into configuration, builds
+the transport stack (``transports/stack.py``) and, around ``httpx.Client.send``,
+maps failures into the buttress exception tree, raises for error statuses and
+parses bodies into Pydantic models. Everything a layer does, the layer does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast, overload
+
+import httpx
+import pydantic
+from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from ._config import APIVersion, TimeoutConfig, TimeoutTypes
+from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._options import EXTENSION_KEY, RequestOptions
+from ._redact import redact_url
+from ._response import ErrorParser, Response, default_error_parser, raise_for_status
+from ._settings import ButtressSettings
+from ._version import __version__
+from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .transports.stack import stack
+
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+else:
+    from typing import TypedDict
+
+    Unpack = None
+
+__all__ = ["AsyncClient", "Client"]
+
+logger = logging.getLogger("buttress")
+
+T = TypeVar("T")
+_TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+
+USER_AGENT = f"buttress/{__version__} httpx/{httpx.__version__}"
+
+
+class _Unset:
+    """Marks an argument the caller did not give (so the environment may fill it)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+class RequestKwargs(TypedDict, total=False):
+    """Keyword arguments every request method accepts (besides ``response_model``)."""
+
+    params: httpx._types.QueryParamTypes | None
+    headers: httpx._types.HeaderTypes | None
+    cookies: httpx._types.CookieTypes | None
+    auth: AuthTypes | UseClientDefault
+    follow_redirects: bool | UseClientDefault
+    timeout: TimeoutTypes | UseClientDefault
+    extensions: dict[str, Any] | None
+    strict: bool | None
+    raise_for_status: bool | None
+    expected_statuses: Collection[int] | None
+    api_version: str | None
+
+
+class BodyKwargs(RequestKwargs, total=False):
+    """Request arguments plus a body: ``json``, ``data``, ``files`` or ``content``."""
+
+    content: httpx._types.RequestContent | None
+    data: httpx._types.RequestData | None
+    files: httpx._types.RequestFiles | None
+    json: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _FacadeConfig:
+    """What the facade itself (not a layer) needs per request."""
+
+    raise_for_status: bool
+    expected_statuses: frozenset[int]
+    error_parser: ErrorParser
+    strict: bool
+    api_version: APIVersion | None
+    total_timeout: float | None
+
+
+@lru_cache(maxsize=512)
+def _cached_adapter(model: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(model)
+
+
+def _adapter(model: Any) -> pydantic.TypeAdapter[Any]:
+    try:
+        try:
+            return _cached_adapter(model)
+        except TypeError:  # unhashable (an Annotated with unhashable metadata, ...)
+            return pydantic.TypeAdapter(model)
+    except pydantic.PydanticSchemaGenerationError as exc:
+        raise ConfigurationError(
+            f"response_model {model!r} is not a type pydantic can validate"
+        ) from exc
+
+
+def _parse(response: Response, model: Any, strict: bool) -> Any:
+    adapter = _adapter(model)
+    name = model.__name__ if isinstance(model, type) else repr(model)
+    try:
+        if response.charset_encoding in (None, "utf-8", "utf8", "UTF-8"):
+            return adapter.validate_json(response.content, strict=strict)
+        return adapter.validate_python(response.json(), strict=strict)
+    except pydantic.ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            response.json()  # raises InvalidJSONError with position and snippet
+        errors = exc.errors(include_url=False)
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
+        )
+        raise ValidationError(
+            f"response to {describe(response.request)} does not match {name}: "
+            f"{len(errors)} error(s): {summary}",
+            errors=errors,
+            model=model,
+            response=response,
+        ) from None
+
+
+def _jsonable(body: Any) -> Any:
+    """Turn Pydantic models, dataclasses, dates, UUIDs, ... into JSON-ready values."""
+    if body is None or isinstance(body, str | int | float | bool):
+        return body
+    try:
+        return to_jsonable_python(body, by_alias=True)
+    except PydanticSerializationError as exc:
+        raise ValidationError(f"request body is not JSON-serializable: {exc}") from None
+
+
+def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
+    base = TimeoutConfig() if env.timeout is None else TimeoutConfig.coerce(env.timeout)
+    changes = {
+        "connect": env.connect_timeout,
+        "read": env.read_timeout,
+        "write": env.write_timeout,
+        "pool": env.pool_timeout,
+        "total": env.total_timeout,
+    }
+    return base.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def _env_auth(env: ButtressSettings) -> httpx.Auth | None:
+    if env.bearer_token is not None:
+        return BearerAuth(env.bearer_token)
+    if env.api_key is not None:
+        return APIKeyAuth(env.api_key, header=env.api_key_header)
+    if env.username is not None:
+        password = env.password.get_secret_value() if env.password else ""
+        return httpx.BasicAuth(env.username, password)
+    return None
+
+
+def _pick(value: Any, env_value: Any, default: Any) -> Any:
+    """Precedence for one setting: the client's argument, then the environment, then the default."""
+    if value is not UNSET:
+        return value
+    return default if env_value is None else env_value
+
+
+class _ReadOnlyHeaders(httpx.Headers):
+    """The client's default headers; changing them in place would break immutability."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ConfigurationError(
+            "a client's headers cannot be changed; use client.with_options(headers=...) "
+            "or pass headers= to the call"
+        )
+
+    __setitem__ = __delitem__ = update = _refuse  # type: ignore[assignment]
+
+
+class _MappedSyncStream(httpx.SyncByteStream):
+    """Maps failures while the body streams (a read timeout mid-body) into the tree."""
+
+    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
+        self._stream, self._request = stream, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except Exception as exc:
+            raise map_exception(exc, self._request) from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception as exc:
+            raise map_exception(exc, self._request) from exc
+
+
+class _MappedAsyncStream(httpx.AsyncByteStream):
+    """The async twin of :class:`_MappedSyncStream` (iteration protocols differ, logic does not)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._stream, self._request = stream, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except Exception as exc:
+            raise map_exception(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        except Exception as exc:
+            raise map_exception(exc, self._request) from exc
+
+
+class _Facade(Generic[_TransportT]):
+    """Configuration and per-request logic shared by both clients (no I/O here)."""
+
+    _network_transport: ClassVar[Callable[..., Any]]
+    _config: _FacadeConfig
+    _init_kwargs: dict[str, Any]
+    _frozen: bool = False
+
+    def __init__(
+        self,
+        *,
+        base_url: str | httpx.URL = UNSET,
+        headers: httpx._types.HeaderTypes | None = None,
+        params: httpx._types.QueryParamTypes | None = None,
+        cookies: httpx._types.CookieTypes | None = None,
+        timeout: TimeoutTypes = UNSET,
+        auth: AuthTypes = UNSET,
+        verify_ssl: bool | str | Any = UNSET,
+        follow_redirects: bool = UNSET,
+        max_redirects: int = UNSET,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+        max_connections: int | None = 100,
+        max_keepalive_connections: int | None = 20,
+        keepalive_expiry: float | None = 5.0,
+        transport: _TransportT | None = None,
+        mounts: Mapping[str, _TransportT | None] | None = None,
+        trust_env: bool = True,
+        user_agent: str = UNSET,
+        api_version: str | APIVersion | None = UNSET,
+        raise_for_status: bool = True,
+        expected_statuses: Collection[int] = (),
+        error_parser: ErrorParser = default_error_parser,
+        strict: bool = False,
+        settings: ButtressSettings | None = None,
+    ) -> None:
+        self._init_kwargs = {
+            name: value
+            for name, value in locals().items()
+            if name not in ("self", "__class__") and value is not UNSET
+        }
+        env = settings if settings is not None else ButtressSettings()
+        self._init_kwargs["settings"] = env  # with_options must not re-read the environment
+
+        timeout_config = (
+            TimeoutConfig.coerce(timeout) if timeout is not UNSET else _env_timeout(env)
+        )
+        verify = _pick(verify_ssl, env.verify_ssl, True)
+        if verify is False:
+            logger.warning(
+                "TLS certificate verification is disabled for this %s (verify_ssl=False): "
+                "anyone on the network path can read and change its traffic",
+                type(self).__name__,
+            )
+        version = _pick(api_version, env.api_version, None)
+        if isinstance(version, str):
+            version = APIVersion(version=version)
+        self._config = _FacadeConfig(
+            raise_for_status=raise_for_status,
+            expected_statuses=frozenset(expected_statuses),
+            error_parser=error_parser,
+            strict=strict,
+            api_version=version,
+            total_timeout=timeout_config.total,
+        )
+        default_headers = httpx.Headers(
+            {"User-Agent": _pick(user_agent, env.user_agent, USER_AGENT)}
+        )
+        default_headers.update(headers)
+
+        if transport is None:
+            limits = httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_keepalive_connections,
+                keepalive_expiry=keepalive_expiry,
+            )
+            transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+        super().__init__(  # type: ignore[call-arg]
+            base_url=_pick(base_url, env.base_url, ""),
+            headers=default_headers,
+            params=params,
+            cookies=cookies,
+            timeout=timeout_config.to_httpx(),
+            auth=coerce_auth(auth) if auth is not UNSET else _env_auth(env),
+            follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
+            max_redirects=_pick(max_redirects, env.max_redirects, 20),
+            event_hooks=self._adapt_hooks(event_hooks or {}),
+            transport=stack(transport),
+            mounts={
+                pattern: None if mounted is None else stack(mounted)
+                for pattern, mounted in (mounts or {}).items()
+            },
+            trust_env=trust_env,
+        )
+        self._headers = _ReadOnlyHeaders(self._headers)  # type: ignore[has-type]
+        self._frozen = True
+
+    # -- immutability ---------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen and not name.startswith("_"):
+            raise ConfigurationError(
+                f"{type(self).__name__} is immutable: cannot set {name!r}; "
+                f"use client.with_options({name}=...) to get a changed copy"
+            )
+        super().__setattr__(name, value)
+
+    def with_options(self, **changes: Any) -> Any:
+        """A new client with this one's configuration and ``changes`` applied.
+
+        The new client has its own connection pool; close it too.
+
+        Example:
+            >>> from buttress import Client
+            >>> with Client(base_url="http://127.0.0.1:1") as client:
+            ...     with client.with_options(headers={"X-Team": "web"}) as other:
+            ...         print(other.headers["X-Team"])
+            web
+        """
+        return type(self)(**{**self._init_kwargs, **changes})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={redact_url(self.base_url)!r})"  # type: ignore[attr-defined]
+
+    def __del__(self) -> None:
+        if self._frozen and not self.is_closed:  # type: ignore[attr-defined]
+            warnings.warn(
+                f"unclosed {self!r}: use it in a 'with' block or call close()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    # -- building requests ----------------------------------------------------------------
+
+    def _adapt_hooks(
+        self, hooks: Mapping[str, list[Callable[..., Any]]]
+    ) -> dict[str, list[Callable[..., Any]]]:
+        return {event: list(functions) for event, functions in hooks.items()}
+
+    def build_request(  # type: ignore[override]
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: httpx._types.RequestContent | None = None,
+        data: httpx._types.RequestData | None = None,
+        files: httpx._types.RequestFiles | None = None,
+        json: Any = None,
+        params: httpx._types.QueryParamTypes | None = None,
+        headers: httpx._types.HeaderTypes | None = None,
+        cookies: httpx._types.CookieTypes | None = None,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: dict[str, Any] | None = None,
+        raise_for_status: bool | None = None,
+        expected_statuses: Collection[int] | None = None,
+        api_version: str | None = None,
+    ) -> httpx.Request:
+        """Build a request the way httpx does, adding buttress's per-request options.
+
+        Example:
+            >>> from buttress import Client
+            >>> with Client(base_url="https://api.example.com", api_version="2") as client:
+            ...     client.build_request("GET", "/users").headers["Accept-Version"]
+            '2'
+        """
+        config = self._config
+        extensions = dict(extensions or {})
+        options = extensions.get(EXTENSION_KEY)
+        options = options if isinstance(options, RequestOptions) else None
+        total = options.total_timeout if options and options.total_timeout else config.total_timeout
+        if not isinstance(timeout, UseClientDefault):
+            timeout_config = TimeoutConfig.coerce(timeout)
+            if timeout is None or isinstance(timeout, TimeoutConfig):
+                total = timeout_config.total
+            timeout = timeout_config.to_httpx()
+        extensions[EXTENSION_KEY] = replace(
+            options or RequestOptions(),
+            total_timeout=total,
+            raise_for_status=raise_for_status,
+            expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
+        )
+
+        version = config.api_version
+        if api_version is not None and version is None:
+            version = APIVersion(version=api_version)
+        if version is not None and version.location == "path":
+            url = version.prefixed(url, api_version)
+
+        request = super().build_request(  # type: ignore[misc]
+            method,
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=_jsonable(json),
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        if version is not None and version.location == "header":
+            request.headers[version.header] = api_version or version.version
+        return cast(httpx.Request, request)
+
+    # -- after the transport has answered ---------------------------------------------------
+
+    def _raises_for(self, request: httpx.Request) -> tuple[bool, frozenset[int]]:
+        options = RequestOptions.of(request)
+        config = self._config
+        raising = (
+            config.raise_for_status
+            if options.raise_for_status is None
+            else options.raise_for_status
+        )
+        expected = (
+            config.expected_statuses
+            if options.expected_statuses is None
+            else options.expected_statuses
+        )
+        return raising, expected
+
+    def _check(self, response: Response, expected: frozenset[int]) -> None:
+        raise_for_status(response, error_parser=self._config.error_parser, expected=expected)
+
+    def _model_result(self, response: Response, model: Any, strict: bool | None) -> Any:
+        return _parse(response, model, self._config.strict if strict is None else strict)
+
+    def _closed_error(self) -> ClientError:
+        return ClientError(f"cannot send a request: this {type(self).__name__} has been closed")
+
+    @staticmethod
+    def _adopt(response: httpx.Response) -> Response:
+        """Make httpx's response (and its redirect history) a buttress :class:`Response`."""
+        response.__class__ = Response
+        for earlier in response.history:
+            earlier.__class__ = Response
+        return cast(Response, response)
+
+
+class Client(_Facade[httpx.BaseTransport], httpx.Client):
+    """A synchronous HTTP client for REST APIs, with the buttress stack beneath it.
+
+    It is an ``httpx.Client``: everything httpx offers works, and the buttress
+    additions are keyword arguments. Safe to share between threads.
+
+    Args:
+        base_url: root URL for relative request URLs (env ``BUTTRESS_BASE_URL``).
+        headers: default headers; ``User-Agent`` defaults to ``buttress/<v> httpx/<v>``.
+        params: default query parameters.
+        cookies: initial cookies.
+        timeout: a :class:`TimeoutConfig`, seconds, ``httpx.Timeout`` or ``None``
+            (defaults: connect 5, read 30, write 30, pool 10, no total).
+        auth: ``("bearer", token)``, ``("api_key", key)``, ``(user, password)``,
+            an ``httpx.Auth`` or a callable; see :mod:`buttress.auth`.
+        verify_ssl: ``True`` (default), ``False`` (logged as a warning), a CA
+            bundle path or an ``ssl.SSLContext``.
+        follow_redirects: follow redirects (default ``True``).
+        max_redirects: redirects followed before :class:`TooManyRedirectsError` (20).
+        event_hooks: httpx's ``{"request": [...], "response": [...]}``.
+        max_connections: pool size limit (100).
+        max_keepalive_connections: idle connections kept (20).
+        keepalive_expiry: seconds an idle connection is kept (5).
+        transport: the bottom (network) transport; buttress layers wrap it.
+        mounts: per-URL-pattern bottom transports, as in httpx; each is wrapped too.
+        trust_env: read ``SSL_CERT_FILE``, ``.netrc`` and the like from the environment.
+        user_agent: replaces the default ``User-Agent``.
+        api_version: a version string (sent as ``Accept-Version``) or an :class:`APIVersion`.
+        raise_for_status: raise for 4xx/5xx answers (default ``True``).
+        expected_statuses: error statuses returned instead of raised (e.g. ``{404}``).
+        error_parser: reads an API's error body into the message and ``details``.
+        strict: validate ``response_model`` in strict mode.
+        settings: where environment defaults come from (default ``ButtressSettings()``).
+
+    Example:
+        >>> from buttress import Client
+        >>> from buttress.testing import DemoServer
+        >>> with DemoServer() as server, Client(base_url=server.url) as client:
+        ...     client.get("/users/1").json()["name"]
+        'Ada Lovelace'
+    """
+
+    _network_transport = httpx.HTTPTransport
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(  # type: ignore[override]
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send ``request``; errors come from the buttress tree, error statuses raise.
+
+        Example:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.send(client.build_request("GET", "/users/2")).status_code
+            200
+        """
+        if self.is_closed:
+            raise self._closed_error()
+        if not isinstance(auth, UseClientDefault):
+            auth = coerce_auth(auth)
+        try:
+            raw = super().send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+        except Exception as exc:
+            mapped = map_exception(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        response = self._adopt(raw)
+        response.stream = _MappedSyncStream(cast(httpx.SyncByteStream, response.stream), request)
+        try:
+            raising, expected = self._raises_for(request)
+            if not stream or (raising and response.status_code >= 400):
+                response.read()
+            if raising:
+                self._check(response, expected)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    @overload
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: type[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: None = None,
+        **kwargs: Unpack[BodyKwargs],
+    ) -> Response: ...
+    @overload
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: object,
+        **kwargs: Unpack[BodyKwargs],
+    ) -> Any: ...
+    def request(
+        self, method: str, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:
+        """Build and send a request; with ``response_model``, return the parsed model.
+
+        Example:
+            >>> from pydantic import BaseModel
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> class User(BaseModel):
+            ...     id: int
+            ...     name: str
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.request("GET", "/users/1", response_model=User).name
+            'Ada Lovelace'
+        """
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        strict = kwargs.pop("strict", None)
+        request = self.build_request(method, url, **kwargs)
+        response = self.send(request, auth=auth, follow_redirects=follow_redirects)
+        if response_model is None:
+            return response
+        return self._model_result(response, response_model, strict)
+
+    @contextmanager
+    def stream(  # type: ignore[override]
+        self, method: str, url: httpx.URL | str, **kwargs: Unpack[BodyKwargs]
+    ) -> Iterator[Response]:
+        """Send a request and yield the response before its body is read.
+
+        Example:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     with client.stream("GET", "/download", params={"size": 100_000}) as response:
+            ...         sum(len(chunk) for chunk in response.iter_bytes(chunk_size=8192))
+            100000
+        """
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        kwargs.pop("strict", None)
+        extensions = dict(kwargs.pop("extensions", None) or {})
+        options = RequestOptions.of(httpx.Request("GET", "/", extensions=extensions))
+        extensions[EXTENSION_KEY] = replace(options, streamed=True)
+        request = self.build_request(method, url, extensions=extensions, **kwargs)
+        response = self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    @overload
+    def get(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def get(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    def get(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a GET request (see :meth:`request`).
+
+        Example:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.get("/users", params={"limit": 2}).json()["total"]
+            100
+        """
+        return self.request("GET", url, response_model=response_model, **kwargs)
+
+    @overload
+    def head(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def head(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    def head(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a HEAD request (see :meth:`request`).
+
+        Example:
+            >>> def size(client: Client) -> int:
+            ...     return int(client.head("/download").headers["content-length"])
+        """
+        return self.request("HEAD", url, response_model=response_model, **kwargs)
+
+    @overload
+    def options(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def options(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    def options(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send an OPTIONS request (see :meth:`request`).
+
+        Example:
+            >>> def allowed(client: Client) -> str:
+            ...     return client.options("/users").headers.get("allow", "")
+        """
+        return self.request("OPTIONS", url, response_model=response_model, **kwargs)
+
+    @overload
+    def delete(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def delete(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    def delete(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a DELETE request (see :meth:`request`).
+
+        Example:
+            >>> def remove(client: Client, user_id: int) -> None:
+            ...     client.delete(f"/users/{user_id}")
+        """
+        return self.request("DELETE", url, response_model=response_model, **kwargs)
+
+    @overload
+    def post(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def post(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    def post(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
+
+        Example:
+            >>> def create(client: Client) -> int:
+            ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
+            ...     return int(created.json()["id"])
+        """
+        return self.request("POST", url, response_model=response_model, **kwargs)
+
+    @overload
+    def put(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def put(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    def put(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PUT request (see :meth:`post`).
+
+        Example:
+            >>> def replace(client: Client) -> None:
+            ...     client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
+        """
+        return self.request("PUT", url, response_model=response_model, **kwargs)
+
+    @overload
+    def patch(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def patch(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    def patch(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PATCH request (see :meth:`post`).
+
+        Example:
+            >>> def rename(client: Client) -> None:
+            ...     client.patch("/users/1", json={"name": "Ada K."})
+        """
+        return self.request("PATCH", url, response_model=response_model, **kwargs)
+
+
+class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
+    """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
+
+    Event hooks may be plain functions or coroutine functions. Safe for many
+    tasks on one event loop.
+
+    Example:
+        >>> import asyncio
+        >>> from buttress import AsyncClient
+        >>> from buttress.testing import DemoServer
+        >>> async def main(url: str) -> str:
+        ...     async with AsyncClient(base_url=url) as client:
+        ...         return (await client.get("/users/1")).json()["name"]
+        >>> with DemoServer() as server:
+        ...     asyncio.run(main(server.url))
+        'Ada Lovelace'
+    """
+
+    _network_transport = httpx.AsyncHTTPTransport
+
+    def _adapt_hooks(
+        self, hooks: Mapping[str, list[Callable[..., Any]]]
+    ) -> dict[str, list[Callable[..., Any]]]:
+        return {event: [_async_hook(f) for f in functions] for event, functions in hooks.items()}
+
+    async def send(  # type: ignore[override]
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send ``request``; errors come from the buttress tree, error statuses raise.
+
+        Example:
+            >>> async def status(client: AsyncClient) -> int:
+            ...     return (await client.send(client.build_request("GET", "/users/2"))).status_code
+        """
+        if self.is_closed:
+            raise self._closed_error()
+        if not isinstance(auth, UseClientDefault):
+            auth = coerce_auth(auth)
+        try:
+            raw = await super().send(
+                request, stream=True, auth=auth, follow_redirects=follow_redirects
+            )
+        except Exception as exc:
+            mapped = map_exception(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        response = self._adopt(raw)
+        response.stream = _MappedAsyncStream(cast(httpx.AsyncByteStream, response.stream), request)
+        try:
+            raising, expected = self._raises_for(request)
+            if not stream or (raising and response.status_code >= 400):
+                await response.aread()
+            if raising:
+                self._check(response, expected)
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: type[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: None = None,
+        **kwargs: Unpack[BodyKwargs],
+    ) -> Response: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        response_model: object,
+        **kwargs: Unpack[BodyKwargs],
+    ) -> Any: ...
+    async def request(
+        self, method: str, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:
+        """Build and send a request; with ``response_model``, return the parsed model.
+
+        Example:
+            >>> async def name(client: AsyncClient) -> str:
+            ...     return (await client.request("GET", "/users/1")).json()["name"]
+        """
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        strict = kwargs.pop("strict", None)
+        request = self.build_request(method, url, **kwargs)
+        response = await self.send(request, auth=auth, follow_redirects=follow_redirects)
+        if response_model is None:
+            return response
+        return self._model_result(response, response_model, strict)
+
+    @asynccontextmanager
+    async def stream(  # type: ignore[override]
+        self, method: str, url: httpx.URL | str, **kwargs: Unpack[BodyKwargs]
+    ) -> AsyncIterator[Response]:
+        """Send a request and yield the response before its body is read.
+
+        Example:
+            >>> async def size(client: AsyncClient) -> int:
+            ...     async with client.stream("GET", "/download") as response:
+            ...         return sum([len(chunk) async for chunk in response.aiter_bytes()])
+        """
+        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        kwargs.pop("strict", None)
+        extensions = dict(kwargs.pop("extensions", None) or {})
+        options = RequestOptions.of(httpx.Request("GET", "/", extensions=extensions))
+        extensions[EXTENSION_KEY] = replace(options, streamed=True)
+        request = self.build_request(method, url, extensions=extensions, **kwargs)
+        response = await self.send(
+            request, stream=True, auth=auth, follow_redirects=follow_redirects
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    @overload
+    async def get(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def get(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    async def get(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    async def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a GET request (see :meth:`request`).
+
+        Example:
+            >>> async def users(client: AsyncClient) -> list[dict[str, object]]:
+            ...     return (await client.get("/users")).json()["data"]
+        """
+        return await self.request("GET", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def head(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def head(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    async def head(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    async def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a HEAD request (see :meth:`request`).
+
+        Example:
+            >>> async def size(client: AsyncClient) -> int:
+            ...     return int((await client.head("/download")).headers["content-length"])
+        """
+        return await self.request("HEAD", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def options(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def options(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    async def options(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    async def options(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:  # type: ignore[override]
+        """Send an OPTIONS request (see :meth:`request`).
+
+        Example:
+            >>> async def allowed(client: AsyncClient) -> str:
+            ...     return (await client.options("/users")).headers.get("allow", "")
+        """
+        return await self.request("OPTIONS", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def delete(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def delete(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+    ) -> Response: ...
+    @overload
+    async def delete(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+    ) -> Any: ...
+    async def delete(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:  # type: ignore[override]
+        """Send a DELETE request (see :meth:`request`).
+
+        Example:
+            >>> async def remove(client: AsyncClient, user_id: int) -> None:
+            ...     await client.delete(f"/users/{user_id}")
+        """
+        return await self.request("DELETE", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def post(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def post(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    async def post(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    async def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
+
+        Example:
+            >>> async def create(client: AsyncClient) -> int:
+            ...     return (await client.post("/users", json={"name": "Jane"})).json()["id"]
+        """
+        return await self.request("POST", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def put(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def put(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    async def put(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    async def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PUT request (see :meth:`post`).
+
+        Example:
+            >>> async def replace(client: AsyncClient) -> None:
+            ...     await client.put("/users/1", json={"name": "Ada"})
+        """
+        return await self.request("PUT", url, response_model=response_model, **kwargs)
+
+    @overload
+    async def patch(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def patch(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+    ) -> Response: ...
+    @overload
+    async def patch(
+        self, url: httpx.URL | str, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+    ) -> Any: ...
+    async def patch(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:  # type: ignore[override]
+        """Send a PATCH request (see :meth:`post`).
+
+        Example:
+            >>> async def rename(client: AsyncClient) -> None:
+            ...     await client.patch("/users/1", json={"name": "Ada K."})
+        """
+        return await self.request("PATCH", url, response_model=response_model, **kwargs)
+
+
+def _async_hook(hook: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+    """httpx's AsyncClient awaits every hook; let plain functions in too."""
+    if inspect.iscoroutinefunction(hook):
+        return hook
+
+    async def call(message: Any) -> None:
+        result = hook(message)
+        if inspect.isawaitable(result):
+            await result
+
+    return call

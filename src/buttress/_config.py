@@ -1,0 +1,118 @@
+"""Frozen configuration models.
+
+Each layer's configuration is a frozen Pydantic model: validated once when the
+client is built, shared safely between threads, never copied per request.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["APIVersion", "TimeoutConfig", "TimeoutTypes", "frozen_model_config"]
+
+frozen_model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+_Seconds = Field(default=None, gt=0)
+
+
+class TimeoutConfig(BaseModel):
+    """Timeouts in seconds; ``None`` means no limit for that phase.
+
+    ``connect``, ``read``, ``write`` and ``pool`` are httpx's per-operation
+    timeouts. ``total`` is one deadline for the whole logical request: every
+    attempt, every backoff sleep and the body read.
+
+    Example:
+        >>> TimeoutConfig(read=10).read
+        10.0
+        >>> TimeoutConfig.coerce(2.5).connect
+        2.5
+    """
+
+    model_config = frozen_model_config
+
+    connect: float | None = Field(default=5.0, gt=0)
+    read: float | None = Field(default=30.0, gt=0)
+    write: float | None = Field(default=30.0, gt=0)
+    pool: float | None = Field(default=10.0, gt=0)
+    total: float | None = _Seconds
+
+    @classmethod
+    def coerce(cls, value: TimeoutTypes) -> TimeoutConfig:
+        """Accept what httpx accepts: a number (each phase), ``None``, a tuple or ``httpx.Timeout``.
+
+        A number sets connect, read, write and pool alike, as in httpx; use
+        ``TimeoutConfig(total=...)`` for an overall deadline.
+
+        Example:
+            >>> TimeoutConfig.coerce(httpx.Timeout(3.0, read=7.0)).read
+            7.0
+        """
+        if isinstance(value, TimeoutConfig):
+            return value
+        try:
+            if value is None:
+                return cls(connect=None, read=None, write=None, pool=None)
+            if isinstance(value, httpx.Timeout):
+                return cls(
+                    connect=value.connect, read=value.read, write=value.write, pool=value.pool
+                )
+            if isinstance(value, tuple):
+                connect, read, write, pool = value
+                return cls(connect=connect, read=read, write=write, pool=pool)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(type(value).__name__)
+            seconds = float(value)
+            return cls(connect=seconds, read=seconds, write=seconds, pool=seconds)
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"invalid timeout {value!r}: give seconds (> 0), None, a 4-tuple, "
+                "an httpx.Timeout or a TimeoutConfig"
+            ) from exc
+
+    def to_httpx(self) -> httpx.Timeout:
+        """The per-operation part as an ``httpx.Timeout``."""
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+TimeoutTypes: TypeAlias = (
+    "TimeoutConfig | httpx.Timeout | float"
+    " | tuple[float | None, float | None, float | None, float | None] | None"
+)
+
+
+class APIVersion(BaseModel):
+    """Which API version to ask for, and how.
+
+    ``location="header"`` sends ``header: version`` (``Accept-Version`` by
+    default; GitHub uses ``X-GitHub-Api-Version``). ``location="path"`` puts
+    ``/{version}`` in front of every relative path. A plain string given to a
+    client means a header.
+
+    Example:
+        >>> from buttress import Client
+        >>> version = APIVersion(version="v2", location="path")
+        >>> client = Client(base_url="http://127.0.0.1:1", api_version=version)
+        >>> str(client.build_request("GET", "/users").url)
+        'http://127.0.0.1:1/v2/users'
+        >>> client.close()
+    """
+
+    model_config = frozen_model_config
+
+    version: str = Field(min_length=1)
+    location: Literal["header", "path"] = "header"
+    header: str = "Accept-Version"
+
+    def prefixed(self, url: httpx.URL | str, version: str | None = None) -> httpx.URL | str:
+        """``url`` with ``/{version}`` in front when relative; absolute URLs are left alone."""
+        parsed = httpx.URL(url)
+        if not parsed.is_relative_url:
+            return url
+        prefix = "/" + (version or self.version).strip("/") + "/"
+        return parsed.copy_with(raw_path=prefix.encode("ascii") + parsed.raw_path.lstrip(b"/"))

@@ -1,0 +1,490 @@
+"""The buttress exception tree.
+
+::
+
+    ClientError (base)
+    ├── HTTPError                      also httpx.HTTPStatusError
+    │   ├── ClientResponseError (4xx)
+    │   │   ├── AuthenticationError (401)
+    │   │   ├── ForbiddenError (403)
+    │   │   ├── NotFoundError (404)
+    │   │   └── RateLimitError (429)
+    │   └── ServerError (5xx)
+    ├── ConnectionError                also httpx.TransportError (and the httpx class it replaces)
+    ├── TimeoutError                   also httpx.TimeoutException
+    │   ├── ConnectTimeoutError        also httpx.ConnectTimeout
+    │   ├── ReadTimeoutError           also httpx.ReadTimeout
+    │   ├── WriteTimeoutError          also httpx.WriteTimeout
+    │   └── PoolTimeoutError           also httpx.PoolTimeout
+    ├── CircuitBreakerError            also httpx.TransportError
+    │   └── CircuitBreakerOpenError
+    ├── ValidationError                also ValueError
+    ├── ConfigurationError             also ValueError
+    ├── TooManyRedirectsError          also httpx.TooManyRedirects
+    └── DecodingError                  also httpx.DecodingError
+        └── InvalidJSONError           also json.JSONDecodeError
+
+The tree is SPEC 7.1's, with four leaves added where httpx has a failure the
+spec does not name (pool timeouts, redirect loops, undecodable bodies, invalid
+JSON). Every class also subclasses the httpx exception it stands for, so code
+written for plain httpx (``except httpx.TimeoutException``) keeps working when
+it switches to buttress. Messages never contain credentials: URLs are redacted.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import ssl
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from ._redact import redact_url
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+__all__ = [
+    "AuthenticationError",
+    "CircuitBreakerError",
+    "CircuitBreakerOpenError",
+    "ClientError",
+    "ClientResponseError",
+    "ConfigurationError",
+    "ConnectTimeoutError",
+    "ConnectionError",
+    "DecodingError",
+    "ForbiddenError",
+    "HTTPError",
+    "InvalidJSONError",
+    "NotFoundError",
+    "PoolTimeoutError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "ServerError",
+    "TimeoutError",
+    "TooManyRedirectsError",
+    "ValidationError",
+    "WriteTimeoutError",
+]
+
+
+class ClientError(Exception):
+    """Base of every exception buttress raises.
+
+    Example:
+        >>> try:
+        ...     raise NotFoundError.__new__(NotFoundError)
+        ... except ClientError:
+        ...     print("caught")
+        caught
+    """
+
+
+# --- HTTP status errors ---------------------------------------------------------------------
+
+
+class HTTPError(ClientError, httpx.HTTPStatusError):
+    """The server answered with an error status.
+
+    Carries the ``request``, the ``response`` (whose body has been read),
+    ``status_code``, ``headers``, ``text``, ``details`` (what the error parser
+    found in the body) and ``retry_after`` (seconds, from ``Retry-After``).
+
+    Example:
+        >>> from buttress import Client, HTTPError
+        >>> def fetch(client: Client) -> dict[str, object] | None:
+        ...     try:
+        ...         return client.get("/users/1").json()
+        ...     except HTTPError as e:
+        ...         print(e.status_code, e.details)
+        ...         return None
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request,
+        response: httpx.Response,
+        details: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, request=request, response=response)
+        self.details = details
+        self.retry_after = retry_after
+
+    @property
+    def status_code(self) -> int:
+        """The response's status code."""
+        return self.response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response's headers."""
+        return self.response.headers
+
+    @property
+    def text(self) -> str:
+        """The response body as text ('' when it was not read)."""
+        try:
+            return self.response.text
+        except httpx.ResponseNotRead:
+            return ""
+
+
+class ClientResponseError(HTTPError):
+    """A 4xx answer: the request was wrong in the server's eyes.
+
+    Example:
+        >>> issubclass(NotFoundError, ClientResponseError)
+        True
+    """
+
+
+class AuthenticationError(ClientResponseError):
+    """401 Unauthorized: missing or rejected credentials.
+
+    Example:
+        >>> AuthenticationError.__mro__[1].__name__
+        'ClientResponseError'
+    """
+
+
+class ForbiddenError(ClientResponseError):
+    """403 Forbidden: the credentials are valid but not allowed to do this.
+
+    Example:
+        >>> issubclass(ForbiddenError, HTTPError)
+        True
+    """
+
+
+class NotFoundError(ClientResponseError):
+    """404 Not Found.
+
+    Example:
+        >>> issubclass(NotFoundError, httpx.HTTPStatusError)
+        True
+    """
+
+
+class RateLimitError(ClientResponseError):
+    """429 Too Many Requests, or a client-side rate limit that would not wait.
+
+    ``retry_after`` holds the seconds the server (or the limiter) asked for,
+    parsed from both ``Retry-After`` forms; ``None`` when nobody said.
+
+    Example:
+        >>> from buttress import Client, RateLimitError
+        >>> def fetch(client: Client) -> None:
+        ...     try:
+        ...         client.get("/users")
+        ...     except RateLimitError as e:
+        ...         print(f"try again in {e.retry_after}s")
+    """
+
+
+class ServerError(HTTPError):
+    """A 5xx answer: the server failed.
+
+    Example:
+        >>> issubclass(ServerError, ClientResponseError)
+        False
+    """
+
+
+_STATUS_CLASSES: Mapping[int, type[HTTPError]] = {
+    401: AuthenticationError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[HTTPError]:
+    """The exception class for an error ``status_code`` (400-599)."""
+    if status_code in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status_code]
+    return ServerError if status_code >= 500 else ClientResponseError
+
+
+# --- transport errors -----------------------------------------------------------------------
+
+
+class ConnectionError(ClientError, httpx.TransportError):
+    """The exchange with the server failed below HTTP: refused, reset, broken protocol, TLS.
+
+    The original httpx exception is kept as ``__cause__``, and the raised object
+    is also an instance of that httpx class (``except httpx.ConnectError`` works).
+
+    Example:
+        >>> issubclass(ConnectionError, httpx.TransportError)
+        True
+    """
+
+
+class TimeoutError(ClientError, httpx.TimeoutException):
+    """A timeout, or the request's total deadline, ran out.
+
+    Example:
+        >>> issubclass(ReadTimeoutError, TimeoutError)
+        True
+    """
+
+
+class ConnectTimeoutError(TimeoutError, httpx.ConnectTimeout):
+    """No connection within the connect timeout.
+
+    Example:
+        >>> issubclass(ConnectTimeoutError, httpx.ConnectTimeout)
+        True
+    """
+
+
+class ReadTimeoutError(TimeoutError, httpx.ReadTimeout):
+    """No bytes from the server within the read timeout.
+
+    Example:
+        >>> issubclass(ReadTimeoutError, httpx.ReadTimeout)
+        True
+    """
+
+
+class WriteTimeoutError(TimeoutError, httpx.WriteTimeout):
+    """Could not send bytes within the write timeout.
+
+    Example:
+        >>> issubclass(WriteTimeoutError, httpx.WriteTimeout)
+        True
+    """
+
+
+class PoolTimeoutError(TimeoutError, httpx.PoolTimeout):
+    """No free connection in the pool within the pool timeout (a client-side limit).
+
+    Example:
+        >>> issubclass(PoolTimeoutError, httpx.PoolTimeout)
+        True
+    """
+
+
+class CircuitBreakerError(ClientError, httpx.TransportError):
+    """Base for circuit breaker failures.
+
+    Example:
+        >>> issubclass(CircuitBreakerOpenError, CircuitBreakerError)
+        True
+    """
+
+
+class CircuitBreakerOpenError(CircuitBreakerError):
+    """The circuit for ``host`` is open: the request was not sent.
+
+    ``retry_after`` is the number of seconds until the breaker lets a trial
+    request through (half-open).
+
+    Example:
+        >>> err = CircuitBreakerOpenError("open", host="api.example.com", retry_after=3.0)
+        >>> (err.host, err.retry_after)
+        ('api.example.com', 3.0)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        retry_after: float | None = None,
+        request: httpx.Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.host = host
+        self.retry_after = retry_after
+
+
+class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
+    """More redirects than ``max_redirects`` allowed.
+
+    Example:
+        >>> issubclass(TooManyRedirectsError, httpx.TooManyRedirects)
+        True
+    """
+
+
+class DecodingError(ClientError, httpx.DecodingError):
+    """The response body could not be decoded (content encoding or JSON).
+
+    Example:
+        >>> issubclass(InvalidJSONError, DecodingError)
+        True
+    """
+
+
+class InvalidJSONError(DecodingError, json.JSONDecodeError):
+    """``response.json()`` met a body that is not JSON.
+
+    The message shows the status, the content type, the position and a short
+    snippet around it; ``status_code``, ``content_type``, ``pos``, ``lineno``,
+    ``colno`` and ``doc`` are attributes. It is also a ``json.JSONDecodeError``
+    (and so a ``ValueError``), which is what ``httpx.Response.json`` raises.
+
+    Example:
+        >>> try:
+        ...     import buttress
+        ...     html = {"content-type": "text/html"}
+        ...     buttress.Response(200, content=b"<html>", headers=html).json()
+        ... except InvalidJSONError as e:
+        ...     print(e.pos, e.content_type)
+        0 text/html
+    """
+
+    def __init__(
+        self,
+        error: json.JSONDecodeError,
+        *,
+        status_code: int,
+        content_type: str | None,
+        request: httpx.Request | None = None,
+    ) -> None:
+        doc, pos = error.doc, error.pos
+        start = max(0, pos - 30)
+        snippet = doc[start : pos + 30]
+        message = (
+            f"invalid JSON in a {status_code} response (content-type {content_type or 'unset'}): "
+            f"{error.msg} at line {error.lineno} column {error.colno} (char {pos}), "
+            f"near {snippet!r}"
+        )
+        # httpx's and json's __init__ take incompatible arguments: set both by hand.
+        Exception.__init__(self, message)
+        self._request = request
+        self.msg, self.doc, self.pos = error.msg, doc, pos
+        self.lineno, self.colno = error.lineno, error.colno
+        self.status_code = status_code
+        self.content_type = content_type
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Exception, self.args)
+
+
+# --- caller-side errors ---------------------------------------------------------------------
+
+
+class ValidationError(ClientError, ValueError):
+    """A response (or request body) did not match its Pydantic model.
+
+    ``errors`` is pydantic's list of field-level errors, ``model`` the type it was
+    validated against, ``response`` the response (its body is available).
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class User(BaseModel):
+        ...     id: int
+        >>> from buttress import Client, ValidationError
+        >>> def load(client: Client) -> User | None:
+        ...     try:
+        ...         return client.get("/users/1", response_model=User)
+        ...     except ValidationError as e:
+        ...         print([err["loc"] for err in e.errors])
+        ...         return None
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[ErrorDetails] | None = None,
+        model: Any = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.errors: list[ErrorDetails] = errors or []
+        self.model = model
+        self.response = response
+
+
+class ConfigurationError(ClientError, ValueError):
+    """The client, or a call, was configured in a way that cannot work.
+
+    Also raised when an option needs an extra that is not installed; the message
+    names the extra (``pip install 'buttress[http2]'``).
+
+    Example:
+        >>> from buttress import TimeoutConfig
+        >>> try:
+        ...     TimeoutConfig.coerce("soon")
+        ... except ConfigurationError as e:
+        ...     print("bad timeout")
+        bad timeout
+    """
+
+
+# --- mapping httpx's exceptions into the tree -----------------------------------------------
+
+_E = TypeVar("_E", bound=BaseException)
+
+_TIMEOUTS: Mapping[type[httpx.TimeoutException], type[TimeoutError]] = {
+    httpx.ConnectTimeout: ConnectTimeoutError,
+    httpx.ReadTimeout: ReadTimeoutError,
+    httpx.WriteTimeout: WriteTimeoutError,
+    httpx.PoolTimeout: PoolTimeoutError,
+}
+
+
+@cache
+def _joined(ours: type[ClientError], theirs: type[Exception]) -> type[ClientError]:
+    """A class that is both ``ours`` and ``theirs``, so either ``except`` catches it."""
+    if issubclass(ours, theirs):
+        return ours
+    joined = type(ours.__name__, (ours, theirs), {"__module__": "buttress"})
+    joined.__qualname__ = ours.__qualname__
+    return joined
+
+
+def map_exception(exc: Exception, request: httpx.Request | None = None) -> Exception:
+    """Translate an httpx (or socket) failure into the buttress tree.
+
+    Already-mapped exceptions and exceptions that are not about the transport
+    (a user's bug, a ``KeyError`` in a hook) are returned unchanged.
+    """
+    if isinstance(exc, ClientError):
+        return exc
+    message = str(exc) or type(exc).__name__
+    if request is None and isinstance(exc, httpx.RequestError):
+        request = exc._request
+    mapped: Exception
+    if isinstance(exc, httpx.TimeoutException):
+        mapped = _TIMEOUTS.get(type(exc), TimeoutError)(message, request=request)
+    elif isinstance(exc, httpx.TooManyRedirects):
+        mapped = TooManyRedirectsError(message, request=request)
+    elif isinstance(exc, httpx.DecodingError):
+        mapped = DecodingError(message, request=request)
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        mapped = _joined(ConfigurationError, type(exc))(message)
+    elif isinstance(exc, httpx.TransportError | httpx.RequestError):
+        mapped = _joined(ConnectionError, type(exc))(message, request=request)
+    elif isinstance(exc, builtins.TimeoutError):
+        mapped = TimeoutError(message or "timed out", request=request)
+    elif isinstance(exc, ssl.SSLError | OSError):
+        mapped = _joined(ConnectionError, type(exc))(message, request=request)
+    elif isinstance(exc, httpx.StreamError | httpx.CookieConflict):
+        # Usage errors (a stream read twice, ...); their __init__ takes no message.
+        joined = _joined(ClientError, type(exc))
+        mapped = joined.__new__(joined)
+        Exception.__init__(mapped, message)
+    else:
+        return exc
+    mapped.__cause__ = exc
+    mapped.__traceback__ = exc.__traceback__
+    return mapped
+
+
+def describe(request: httpx.Request) -> str:
+    """``METHOD url`` with secrets redacted, for messages."""
+    return f"{request.method} {redact_url(request.url)}"

@@ -1,0 +1,71 @@
+"""Settings from the environment and ``.env``, through pydantic-settings.
+
+Precedence, highest first (SPEC 8.2): per-call arguments, the client's own
+arguments, environment variables (``BUTTRESS_*``), library defaults.
+
+An SDK built on buttress uses its own prefix by subclassing::
+
+    class AcmeSettings(ButtressSettings):
+        model_config = SettingsConfigDict(env_prefix="ACME_", env_file=".env")
+
+    client = Client(settings=AcmeSettings())   # reads ACME_BASE_URL, ACME_API_KEY, ...
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ButtressSettings"]
+
+
+class ButtressSettings(BaseSettings):
+    """Client defaults read from ``BUTTRESS_*`` environment variables and ``.env``.
+
+    ============================  ================================================
+    variable                      meaning
+    ============================  ================================================
+    ``BUTTRESS_BASE_URL``         base URL when the client is given none
+    ``BUTTRESS_TIMEOUT``          connect, read, write and pool timeouts (seconds)
+    ``BUTTRESS_CONNECT_TIMEOUT``  connect timeout (likewise READ, WRITE, POOL)
+    ``BUTTRESS_TOTAL_TIMEOUT``    deadline for a whole logical request
+    ``BUTTRESS_API_KEY``          API key, sent in ``BUTTRESS_API_KEY_HEADER``
+    ``BUTTRESS_API_KEY_HEADER``   header for the API key (``X-API-Key``)
+    ``BUTTRESS_BEARER_TOKEN``     bearer token
+    ``BUTTRESS_USERNAME``         basic auth user (with ``BUTTRESS_PASSWORD``)
+    ``BUTTRESS_VERIFY_SSL``       ``false`` disables certificate checks (warned)
+    ``BUTTRESS_USER_AGENT``       User-Agent header
+    ``BUTTRESS_MAX_REDIRECTS``    redirect limit
+    ``BUTTRESS_FOLLOW_REDIRECTS`` follow redirects (``true``/``false``)
+    ``BUTTRESS_API_VERSION``      API version sent in ``Accept-Version``
+    ============================  ================================================
+
+    Example:
+        >>> import os
+        >>> os.environ["BUTTRESS_READ_TIMEOUT"] = "12"
+        >>> ButtressSettings().read_timeout
+        12.0
+        >>> del os.environ["BUTTRESS_READ_TIMEOUT"]
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BUTTRESS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    base_url: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    connect_timeout: float | None = Field(default=None, gt=0)
+    read_timeout: float | None = Field(default=None, gt=0)
+    write_timeout: float | None = Field(default=None, gt=0)
+    pool_timeout: float | None = Field(default=None, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0)
+    api_key: SecretStr | None = None
+    api_key_header: str = "X-API-Key"
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_ssl: bool | None = None
+    user_agent: str | None = None
+    max_redirects: int | None = Field(default=None, ge=0)
+    follow_redirects: bool | None = None
+    api_version: str | None = None

@@ -1,0 +1,12 @@
+"""Helpers for testing code that uses buttress (and for buttress's own tests).
+
+- :class:`DemoServer` / :class:`DemoAPI`: a local REST API with pagination,
+  flaky, slow, rate-limited and cacheable endpoints, SSE and downloads.
+- :class:`FakeClock`: time that moves only when something sleeps.
+"""
+
+from .clock import FakeClock
+from .demo import DemoAPI, create_app
+from .server import DemoServer
+
+__all__ = ["DemoAPI", "DemoServer", "FakeClock", "create_app"]

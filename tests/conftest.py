@@ -1,0 +1,88 @@
+"""Shared fixtures: the demo API on 127.0.0.1, and one test body for both clients.
+
+Async tests run on asyncio through anyio's pytest plugin: a test module with
+``async def`` tests sets ``pytestmark = pytest.mark.anyio``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+import buttress
+from buttress.testing import DemoServer
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[DemoServer]:
+    """The demo API, one per test session (tests use their own keys for stateful endpoints)."""
+    with DemoServer() as server:
+        yield server
+
+
+class Either:
+    """Drives a ``Client`` or an ``AsyncClient`` through one awaitable API.
+
+    ``await either.get(...)`` works for both, so a single test body covers sync
+    and async; ``either.client`` is the real client for anything else.
+    """
+
+    def __init__(self, client: buttress.Client | buttress.AsyncClient) -> None:
+        self.client = client
+        self.is_async = isinstance(client, buttress.AsyncClient)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            return await result if self.is_async else result
+
+        return call
+
+    async def stream_bytes(self, method: str, url: str, **kwargs: Any) -> bytes:
+        if isinstance(self.client, buttress.AsyncClient):
+            async with self.client.stream(method, url, **kwargs) as response:
+                return b"".join([chunk async for chunk in response.aiter_bytes()])
+        with self.client.stream(method, url, **kwargs) as response:
+            return b"".join(response.iter_bytes())
+
+    async def aclose(self) -> None:
+        if isinstance(self.client, buttress.AsyncClient):
+            await self.client.aclose()
+        else:
+            self.client.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_client(mode: str) -> AsyncIterator[Callable[..., Either]]:
+    """A factory for clients of this test's mode (sync or async); all are closed afterwards."""
+    made: list[Either] = []
+
+    def factory(**kwargs: Any) -> Either:
+        cls = buttress.AsyncClient if mode == "async" else buttress.Client
+        either = Either(cls(**kwargs))
+        made.append(either)
+        return either
+
+    yield factory
+    for either in made:
+        await either.aclose()
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Either], demo: DemoServer) -> Either:
+    """A sync or async client on the demo API."""
+    return make_client(base_url=demo.url)

@@ -185,7 +185,7 @@ class _ReadOnlyHeaders(httpx.Headers):
             "or pass headers= to the call"
         )
 
-    __setitem__ = __delitem__ = update = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = update = _refuse
 
 
 class _MappedSyncStream(httpx.SyncByteStream):
@@ -233,6 +233,7 @@ class _Facade(Generic[_TransportT]):
     _network_transport: ClassVar[Callable[..., Any]]
     _config: _FacadeConfig
     _init_kwargs: dict[str, Any]
+    _headers: httpx.Headers
     _frozen: bool = False
 
     def __init__(
@@ -320,7 +321,7 @@ class _Facade(Generic[_TransportT]):
             },
             trust_env=trust_env,
         )
-        self._headers = _ReadOnlyHeaders(self._headers)  # type: ignore[has-type]
+        self._headers = _ReadOnlyHeaders(self._headers)
         self._frozen = True
 
     # -- immutability ---------------------------------------------------------------------
@@ -366,7 +367,7 @@ class _Facade(Generic[_TransportT]):
     ) -> dict[str, list[Callable[..., Any]]]:
         return {event: list(functions) for event, functions in hooks.items()}
 
-    def build_request(  # type: ignore[override]
+    def build_request(
         self,
         method: str,
         url: httpx.URL | str,
@@ -432,6 +433,22 @@ class _Facade(Generic[_TransportT]):
             request.headers[version.header] = api_version or version.version
         return cast(httpx.Request, request)
 
+    def _prepare(
+        self, method: str, url: httpx.URL | str, kwargs: Any, *, streamed: bool = False
+    ) -> tuple[httpx.Request, Any, Any, bool | None]:
+        """Split a call's keyword arguments between building the request and sending it."""
+        arguments: dict[str, Any] = dict(kwargs)
+        auth = arguments.pop("auth", USE_CLIENT_DEFAULT)
+        follow_redirects = arguments.pop("follow_redirects", USE_CLIENT_DEFAULT)
+        strict = arguments.pop("strict", None)
+        if streamed:
+            extensions = dict(arguments.pop("extensions", None) or {})
+            options = extensions.get(EXTENSION_KEY)
+            options = options if isinstance(options, RequestOptions) else RequestOptions()
+            extensions[EXTENSION_KEY] = replace(options, streamed=True)
+            arguments["extensions"] = extensions
+        return self.build_request(method, url, **arguments), auth, follow_redirects, strict
+
     # -- after the transport has answered ---------------------------------------------------
 
     def _raises_for(self, request: httpx.Request) -> tuple[bool, frozenset[int]]:
@@ -467,7 +484,7 @@ class _Facade(Generic[_TransportT]):
         return cast(Response, response)
 
 
-class Client(_Facade[httpx.BaseTransport], httpx.Client):
+class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     """A synchronous HTTP client for REST APIs, with the buttress stack beneath it.
 
     It is an ``httpx.Client``: everything httpx offers works, and the buttress
@@ -554,7 +571,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
             raise
         return response
 
-    @overload
+    @overload  # type: ignore[override]
     def request(
         self,
         method: str,
@@ -597,10 +614,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
             ...     client.request("GET", "/users/1", response_model=User).name
             'Ada Lovelace'
         """
-        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
-        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        strict = kwargs.pop("strict", None)
-        request = self.build_request(method, url, **kwargs)
+        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
         response = self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -620,20 +634,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
             ...         sum(len(chunk) for chunk in response.iter_bytes(chunk_size=8192))
             100000
         """
-        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
-        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        kwargs.pop("strict", None)
-        extensions = dict(kwargs.pop("extensions", None) or {})
-        options = RequestOptions.of(httpx.Request("GET", "/", extensions=extensions))
-        extensions[EXTENSION_KEY] = replace(options, streamed=True)
-        request = self.build_request(method, url, extensions=extensions, **kwargs)
+        request, auth, follow_redirects, _ = self._prepare(method, url, kwargs, streamed=True)
         response = self.send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
         try:
             yield response
         finally:
             response.close()
 
-    @overload
+    @overload  # type: ignore[override]
     def get(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -657,7 +665,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("GET", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def head(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -678,7 +686,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("HEAD", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -699,7 +707,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("OPTIONS", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def delete(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -720,7 +728,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("DELETE", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -742,7 +750,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("POST", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def put(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -763,7 +771,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         """
         return self.request("PUT", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -785,7 +793,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         return self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
-class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
+class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type: ignore[misc]
     """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
 
     Event hooks may be plain functions or coroutine functions. Safe for many
@@ -850,7 +858,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
             raise
         return response
 
-    @overload
+    @overload  # type: ignore[override]
     async def request(
         self,
         method: str,
@@ -886,10 +894,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
             >>> async def name(client: AsyncClient) -> str:
             ...     return (await client.request("GET", "/users/1")).json()["name"]
         """
-        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
-        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        strict = kwargs.pop("strict", None)
-        request = self.build_request(method, url, **kwargs)
+        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
         response = await self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -906,13 +911,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
             ...     async with client.stream("GET", "/download") as response:
             ...         return sum([len(chunk) async for chunk in response.aiter_bytes()])
         """
-        auth = kwargs.pop("auth", USE_CLIENT_DEFAULT)
-        follow_redirects = kwargs.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        kwargs.pop("strict", None)
-        extensions = dict(kwargs.pop("extensions", None) or {})
-        options = RequestOptions.of(httpx.Request("GET", "/", extensions=extensions))
-        extensions[EXTENSION_KEY] = replace(options, streamed=True)
-        request = self.build_request(method, url, extensions=extensions, **kwargs)
+        request, auth, follow_redirects, _ = self._prepare(method, url, kwargs, streamed=True)
         response = await self.send(
             request, stream=True, auth=auth, follow_redirects=follow_redirects
         )
@@ -921,7 +920,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         finally:
             await response.aclose()
 
-    @overload
+    @overload  # type: ignore[override]
     async def get(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -942,7 +941,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("GET", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def head(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -963,7 +962,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("HEAD", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -977,7 +976,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
     ) -> Any: ...
     async def options(
         self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         """Send an OPTIONS request (see :meth:`request`).
 
         Example:
@@ -986,7 +985,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("OPTIONS", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def delete(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
     ) -> T: ...
@@ -1000,7 +999,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
     ) -> Any: ...
     async def delete(
         self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         """Send a DELETE request (see :meth:`request`).
 
         Example:
@@ -1009,7 +1008,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("DELETE", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -1030,7 +1029,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("POST", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def put(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -1051,7 +1050,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         """
         return await self.request("PUT", url, response_model=response_model, **kwargs)
 
-    @overload
+    @overload  # type: ignore[override]
     async def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
     ) -> T: ...
@@ -1065,7 +1064,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
     ) -> Any: ...
     async def patch(
         self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         """Send a PATCH request (see :meth:`post`).
 
         Example:

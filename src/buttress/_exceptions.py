@@ -37,7 +37,6 @@ import builtins
 import json
 import ssl
 from collections.abc import Mapping
-from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -427,8 +426,6 @@ class ConfigurationError(ClientError, ValueError):
 
 # --- mapping httpx's exceptions into the tree -----------------------------------------------
 
-_E = TypeVar("_E", bound=BaseException)
-
 _TIMEOUTS: Mapping[type[httpx.TimeoutException], type[TimeoutError]] = {
     httpx.ConnectTimeout: ConnectTimeoutError,
     httpx.ReadTimeout: ReadTimeoutError,
@@ -437,14 +434,24 @@ _TIMEOUTS: Mapping[type[httpx.TimeoutException], type[TimeoutError]] = {
 }
 
 
-@cache
-def _joined(ours: type[ClientError], theirs: type[Exception]) -> type[ClientError]:
-    """A class that is both ``ours`` and ``theirs``, so either ``except`` catches it."""
+_C = TypeVar("_C", bound=ClientError)
+_JOINED: dict[tuple[type[ClientError], type[BaseException]], type[ClientError]] = {}
+
+
+def _joined(ours: type[_C], theirs: type[BaseException]) -> type[_C]:
+    """A class that is both ``ours`` and ``theirs``, so either ``except`` catches it.
+
+    Built once per pair; the result is named like ``ours`` so tracebacks read
+    ``buttress.ConnectionError``.
+    """
     if issubclass(ours, theirs):
         return ours
-    joined = type(ours.__name__, (ours, theirs), {"__module__": "buttress"})
-    joined.__qualname__ = ours.__qualname__
-    return joined
+    joined = _JOINED.get((ours, theirs))
+    if joined is None:
+        joined = type(ours.__name__, (ours, theirs), {"__module__": "buttress"})
+        joined.__qualname__ = ours.__qualname__
+        _JOINED[(ours, theirs)] = joined
+    return joined  # type: ignore[return-value]
 
 
 def map_exception(exc: Exception, request: httpx.Request | None = None) -> Exception:

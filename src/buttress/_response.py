@@ -87,7 +87,7 @@ def _message_from(body: Any) -> str | None:
 
 
 def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
-    """Read the usual error bodies: ``{"error": {"message": ...}}``, ``{"message"}``, ``{"detail"}``.
+    """Read the usual error bodies: ``{"error": {"message": ...}}``, ``{"message"}``, ...
 
     Returns the message and the decoded body as details, the start of a text body,
     or ``None`` for an empty body.

@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Literal, TypeAlias
 
 import httpx
+from httpx._auth import FunctionAuth
 from pydantic import SecretStr
 
 from ._exceptions import ConfigurationError
@@ -93,7 +94,11 @@ AuthTypes: TypeAlias = (
     "httpx.Auth | tuple[str, str | SecretStr] | Callable[[httpx.Request], httpx.Request] | None"
 )
 
-_SCHEMES = {"bearer": BearerAuth, "api_key": APIKeyAuth, "apikey": APIKeyAuth}
+_SCHEMES: dict[str, Callable[[str | SecretStr], httpx.Auth]] = {
+    "bearer": BearerAuth,
+    "api_key": APIKeyAuth,
+    "apikey": APIKeyAuth,
+}
 
 
 def coerce_auth(auth: Any) -> httpx.Auth | None:
@@ -119,7 +124,7 @@ def coerce_auth(auth: Any) -> httpx.Auth | None:
         password = second.get_secret_value() if isinstance(second, SecretStr) else second
         return httpx.BasicAuth(str(first), password)
     if callable(auth):
-        return httpx.FunctionAuth(auth)
+        return FunctionAuth(auth)
     raise ConfigurationError(
         f"unsupported auth {type(auth).__name__}: give an httpx.Auth, a callable, "
         "('bearer', token), ('api_key', key) or (username, password)"

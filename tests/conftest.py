@@ -14,6 +14,10 @@ import pytest
 import buttress
 from buttress.testing import DemoServer
 
+# The package's own pytest plugin is loaded here rather than through its entry
+# point (disabled in pyproject's addopts) so coverage sees the package imported.
+pytest_plugins = ["buttress.testing.pytest_plugin"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -6,21 +6,47 @@ client is built, shared safely between threads, never copied per request.
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["APIVersion", "TimeoutConfig", "TimeoutTypes", "frozen_model_config"]
+__all__ = ["APIVersion", "FrozenConfig", "TimeoutConfig", "TimeoutTypes", "frozen_model_config"]
 
 frozen_model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-_Seconds = Field(default=None, gt=0)
+
+class FrozenConfig(BaseModel):
+    """Base of every buttress configuration model: validated once, immutable, shareable.
+
+    Invalid values raise :class:`ConfigurationError` (a ``ValueError``) naming
+    the model and the field; assigning to a field raises it too.
+
+    Example:
+        >>> try:
+        ...     TimeoutConfig(read=-1)
+        ... except ConfigurationError as e:
+        ...     print(str(e).splitlines()[0])
+        invalid TimeoutConfig: 1 validation error for TimeoutConfig
+    """
+
+    model_config = frozen_model_config
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid {type(self).__name__}: {exc}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ConfigurationError(
+            f"{type(self).__name__} is immutable; use .model_copy(update={{{name!r}: ...}})"
+        )
 
 
-class TimeoutConfig(BaseModel):
+class TimeoutConfig(FrozenConfig):
     """Timeouts in seconds; ``None`` means no limit for that phase.
 
     ``connect``, ``read``, ``write`` and ``pool`` are httpx's per-operation
@@ -34,13 +60,11 @@ class TimeoutConfig(BaseModel):
         2.5
     """
 
-    model_config = frozen_model_config
-
     connect: float | None = Field(default=5.0, gt=0)
     read: float | None = Field(default=30.0, gt=0)
     write: float | None = Field(default=30.0, gt=0)
     pool: float | None = Field(default=10.0, gt=0)
-    total: float | None = _Seconds
+    total: float | None = Field(default=None, gt=0)
 
     @classmethod
     def coerce(cls, value: TimeoutTypes) -> TimeoutConfig:
@@ -69,7 +93,7 @@ class TimeoutConfig(BaseModel):
                 raise TypeError(type(value).__name__)
             seconds = float(value)
             return cls(connect=seconds, read=seconds, write=seconds, pool=seconds)
-        except (ValidationError, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise ConfigurationError(
                 f"invalid timeout {value!r}: give seconds (> 0), None, a 4-tuple, "
                 "an httpx.Timeout or a TimeoutConfig"
@@ -86,7 +110,7 @@ TimeoutTypes: TypeAlias = (
 )
 
 
-class APIVersion(BaseModel):
+class APIVersion(FrozenConfig):
     """Which API version to ask for, and how.
 
     ``location="header"`` sends ``header: version`` (``Accept-Version`` by
@@ -102,8 +126,6 @@ class APIVersion(BaseModel):
         'http://127.0.0.1:1/v2/users'
         >>> client.close()
     """
-
-    model_config = frozen_model_config
 
     version: str = Field(min_length=1)
     location: Literal["header", "path"] = "header"

@@ -73,8 +73,17 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
         'https://u:[REDACTED]@api.example.com/x?api_key=[REDACTED]&page=2'
     """
     url = httpx.URL(url)
-    if url.password:
-        url = url.copy_with(password=REDACTED)
+    password = url.password
+    if password:
+        url = url.copy_with(userinfo=url.userinfo.partition(b":")[0] + b":" + _PASSWORD_MARK)
+    text = _redact_query(url, extra_params)
+    return text.replace(_PASSWORD_MARK.decode(), REDACTED) if password else text
+
+
+_PASSWORD_MARK = b"__buttress_redacted__"
+
+
+def _redact_query(url: httpx.URL, extra_params: Iterable[str]) -> str:
     if url.query:
         extra = tuple(extra_params)
         params = [

@@ -163,8 +163,10 @@ class DemoAPI:
         self.hits[request.path] += 1
         response = await self._dispatch(request)
         if request.method == "HEAD" and isinstance(response.body, bytes):
-            length = [("content-length", str(len(response.body)))]
-            response = _Response(response.status, b"", response.headers + length)
+            headers = response.headers
+            if not any(name == "content-length" for name, _ in headers):
+                headers = [*headers, ("content-length", str(len(response.body)))]
+            response = _Response(response.status, b"", headers)
         await self._send(response, send)
 
     async def _dispatch(self, request: _Request) -> _Response:
@@ -394,6 +396,8 @@ class DemoAPI:
         headers = {}
         if "retry_after" in request.query:
             headers["retry-after"] = request.query["retry_after"]
+        if status in (204, 304) or status < 200:
+            return _Response(status, b"", _pairs(headers))
         if status < 400:
             return _Response.json({"status": status}, status, **headers)
         return _error(status, request.query.get("message", f"demo error {status}"), **headers)

@@ -1,0 +1,31 @@
+"""Retry-After parsing (both RFC 9110 forms and retry-after-ms)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from buttress.policies.headers import parse_retry_after
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "120"}, 120.0),
+        ({"Retry-After": " 1.5 "}, 1.5),
+        ({"Retry-After": "Tue, 14 Nov 2023 22:13:27 GMT"}, 7.0),
+        ({"Retry-After": "Tue, 14 Nov 2023 22:13:00 GMT"}, 0.0),
+        ({"Retry-After": "Tue, 14 Nov 2023 22:13:27 -0000"}, 7.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "bad", "Retry-After": "3"}, 3.0),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "9" * 400}, 365 * 24 * 3600.0),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    assert parse_retry_after(httpx.Headers(headers), now=NOW) == expected

@@ -1,0 +1,339 @@
+"""Configuration: timeouts, settings from the environment, precedence, immutability, versions."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic_settings import SettingsConfigDict
+
+import buttress
+from buttress.testing import DemoServer
+from tests.conftest import Either
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No stray BUTTRESS_* variables or .env file from the machine running the tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("BUTTRESS_", "ACME_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+# -- TimeoutConfig -----------------------------------------------------------------------------
+
+
+def test_timeout_defaults_are_the_spec_defaults() -> None:
+    config = buttress.TimeoutConfig()
+    assert (config.connect, config.read, config.write, config.pool, config.total) == (
+        5.0,
+        30.0,
+        30.0,
+        10.0,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2.5, (2.5, 2.5, 2.5, 2.5)),
+        (httpx.Timeout(3.0, read=7.0), (3.0, 7.0, 3.0, 3.0)),
+        ((1.0, 2.0, 3.0, 4.0), (1.0, 2.0, 3.0, 4.0)),
+        (None, (None, None, None, None)),
+    ],
+)
+def test_timeout_accepts_what_httpx_accepts(
+    value: buttress._config.TimeoutTypes, expected: tuple[float | None, ...]
+) -> None:
+    config = buttress.TimeoutConfig.coerce(value)
+    assert (config.connect, config.read, config.write, config.pool) == expected
+
+
+@pytest.mark.parametrize("bad", ["soon", -1, 0, True, (1, 2)])
+def test_bad_timeouts_are_configuration_errors(bad: object) -> None:
+    with pytest.raises(buttress.ConfigurationError):
+        buttress.TimeoutConfig.coerce(bad)  # type: ignore[arg-type]
+
+
+def test_configs_are_frozen() -> None:
+    config = buttress.TimeoutConfig()
+    with pytest.raises(buttress.ConfigurationError, match="immutable"):
+        config.read = 1.0  # type: ignore[misc]
+    with pytest.raises(buttress.ConfigurationError, match="TimeoutConfig"):
+        buttress.TimeoutConfig(bogus=1)  # type: ignore[call-arg]
+
+
+# -- precedence: per call > client > environment > defaults ------------------------------------
+
+
+async def test_defaults_when_nothing_is_set(make_client: Callable[..., Either]) -> None:
+    client = make_client()
+    assert client.client.timeout == httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
+    assert client.client.follow_redirects is True
+    assert client.client.max_redirects == 20
+
+
+async def test_environment_fills_what_the_client_does_not_set(
+    make_client: Callable[..., Either], demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUTTRESS_BASE_URL", demo.url)
+    monkeypatch.setenv("BUTTRESS_READ_TIMEOUT", "12")
+    monkeypatch.setenv("BUTTRESS_MAX_REDIRECTS", "3")
+    monkeypatch.setenv("BUTTRESS_BEARER_TOKEN", "env-token")
+    monkeypatch.setenv("BUTTRESS_API_VERSION", "2024-01-01")
+    client = make_client()
+    assert client.client.timeout.read == 12.0
+    assert client.client.timeout.connect == 5.0
+    assert client.client.max_redirects == 3
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["authorization"] == "Bearer env-token"
+    assert echoed["accept-version"] == "2024-01-01"
+
+
+async def test_client_arguments_beat_the_environment(
+    make_client: Callable[..., Either], demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUTTRESS_BASE_URL", "http://wrong.invalid")
+    monkeypatch.setenv("BUTTRESS_TIMEOUT", "12")
+    monkeypatch.setenv("BUTTRESS_API_KEY", "env-key")
+    client = make_client(base_url=demo.url, timeout=3.0, auth=("bearer", "arg-token"))
+    assert client.client.timeout.read == 3.0
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["authorization"] == "Bearer arg-token"
+    assert "x-api-key" not in echoed
+
+
+async def test_per_call_beats_the_client(
+    make_client: Callable[..., Either], demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUTTRESS_API_KEY", "env-key")
+    client = make_client(base_url=demo.url, timeout=3.0)
+    response = await client.get("/echo", timeout=9.0, auth=("bearer", "call-token"))
+    assert response.request.extensions["timeout"]["read"] == 9.0
+    assert response.json()["headers"]["authorization"] == "Bearer call-token"
+    assert "x-api-key" not in response.json()["headers"]
+    plain = await client.get("/echo")
+    assert plain.request.extensions["timeout"]["read"] == 3.0
+    assert plain.json()["headers"]["x-api-key"] == "env-key"
+
+
+async def test_total_timeout_travels_in_request_options(make_client: Callable[..., Either]) -> None:
+    client = make_client(base_url="http://api.test", timeout=buttress.TimeoutConfig(total=20))
+    request = client.client.build_request("GET", "/x")
+    assert buttress.RequestOptions.of(request).total_timeout == 20
+    request = client.client.build_request("GET", "/x", timeout=buttress.TimeoutConfig(total=2))
+    assert buttress.RequestOptions.of(request).total_timeout == 2
+    request = client.client.build_request("GET", "/x", timeout=None)
+    assert buttress.RequestOptions.of(request).total_timeout is None
+    assert request.extensions["timeout"]["read"] is None
+
+
+async def test_dotenv_file_is_read(make_client: Callable[..., Either], tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BUTTRESS_BASE_URL=http://from-dotenv.test\n")
+    client = make_client()
+    assert str(client.client.base_url) == "http://from-dotenv.test"
+
+
+async def test_an_sdk_uses_its_own_prefix(
+    make_client: Callable[..., Either], demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class AcmeSettings(buttress.ButtressSettings):
+        model_config = SettingsConfigDict(env_prefix="ACME_", env_file=".env")
+
+    monkeypatch.setenv("ACME_BASE_URL", demo.url)
+    monkeypatch.setenv("ACME_API_KEY", "acme-key")
+    monkeypatch.setenv("BUTTRESS_API_KEY", "not-this-one")
+    client = make_client(settings=AcmeSettings())
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["x-api-key"] == "acme-key"
+
+
+async def test_basic_credentials_from_environment(
+    make_client: Callable[..., Either], demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUTTRESS_USERNAME", "alice")
+    monkeypatch.setenv("BUTTRESS_PASSWORD", "wonder")
+    client = make_client(base_url=demo.url)
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["authorization"] == "Basic YWxpY2U6d29uZGVy"
+
+
+def test_settings_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUTTRESS_API_KEY", "super-secret")
+    settings = buttress.ButtressSettings()
+    assert "super-secret" not in repr(settings)
+    assert "super-secret" not in str(settings)
+
+
+# -- immutability ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("base_url", "http://other.test"),
+        ("headers", {"X": "1"}),
+        ("timeout", 1.0),
+        ("auth", ("a", "b")),
+        ("follow_redirects", False),
+        ("max_redirects", 1),
+        ("event_hooks", {}),
+        ("params", {"a": "1"}),
+    ],
+)
+async def test_configuration_cannot_be_set(
+    make_client: Callable[..., Either], name: str, value: object
+) -> None:
+    client = make_client(base_url="http://api.test")
+    with pytest.raises(buttress.ConfigurationError, match="with_options"):
+        setattr(client.client, name, value)
+
+
+async def test_default_headers_cannot_be_changed_in_place(
+    make_client: Callable[..., Either],
+) -> None:
+    client = make_client(base_url="http://api.test", headers={"X-Team": "web"})
+    with pytest.raises(buttress.ConfigurationError):
+        client.client.headers["X-Team"] = "ops"
+    with pytest.raises(buttress.ConfigurationError):
+        del client.client.headers["X-Team"]
+    with pytest.raises(buttress.ConfigurationError):
+        client.client.headers.update({"X-Other": "1"})
+    assert client.client.headers["X-Team"] == "web"
+
+
+async def test_with_options_returns_a_changed_copy(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, headers={"X-Team": "web"}, timeout=4.0)
+    other = client.client.with_options(headers={"X-Team": "ops"})
+    try:
+        assert type(other) is type(client.client)
+        assert other.headers["X-Team"] == "ops"
+        assert other.timeout.read == 4.0
+        assert client.client.headers["X-Team"] == "web"
+    finally:
+        if isinstance(other, buttress.AsyncClient):
+            await other.aclose()
+        else:
+            other.close()
+
+
+async def test_user_agent_default_and_override(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url)
+    agent = (await client.get("/echo")).json()["headers"]["user-agent"]
+    assert agent == f"buttress/{buttress.__version__} httpx/{httpx.__version__}"
+    custom = make_client(base_url=demo.url, user_agent="acme-sdk/1.0")
+    assert (await custom.get("/echo")).json()["headers"]["user-agent"] == "acme-sdk/1.0"
+    via_headers = make_client(base_url=demo.url, headers={"User-Agent": "mine/2"})
+    assert (await via_headers.get("/echo")).json()["headers"]["user-agent"] == "mine/2"
+    per_call = await client.get("/echo", headers={"User-Agent": "call/3"})
+    assert per_call.json()["headers"]["user-agent"] == "call/3"
+
+
+def test_unclosed_client_warns() -> None:
+    client = buttress.Client(base_url="http://api.test")
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        client.__del__()
+    client.close()
+
+
+def test_closed_client_does_not_warn() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with buttress.Client(base_url="http://api.test"):
+            pass
+        client = buttress.AsyncClient(base_url="http://api.test")
+        import asyncio
+
+        asyncio.run(client.aclose())
+        del client
+        gc.collect()
+
+
+def test_repr_hides_credentials() -> None:
+    with buttress.Client(base_url="https://user:hunter2@api.test", auth=("bearer", "tok3n")) as c:
+        assert "hunter2" not in repr(c)
+        assert "tok3n" not in repr(c)
+        assert "tok3n" not in repr(c.auth)
+
+
+def test_verify_disabled_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="buttress"), buttress.Client(verify_ssl=False):
+        pass
+    warnings = [r for r in caplog.records if "verification is disabled" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+# -- API versioning ------------------------------------------------------------------------------
+
+
+async def test_version_in_default_header(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, api_version="v2")
+    assert (await client.get("/echo")).json()["headers"]["accept-version"] == "v2"
+    per_call = await client.get("/echo", api_version="v3")
+    assert per_call.json()["headers"]["accept-version"] == "v3"
+
+
+async def test_version_in_custom_header(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    version = buttress.APIVersion(version="2022-11-28", header="X-GitHub-Api-Version")
+    client = make_client(base_url=demo.url, api_version=version)
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["x-github-api-version"] == "2022-11-28"
+    assert "accept-version" not in echoed
+
+
+async def test_version_as_path_prefix(make_client: Callable[..., Either], demo: DemoServer) -> None:
+    version = buttress.APIVersion(version="v1", location="path")
+    client = make_client(base_url=demo.url + "/api", api_version=version)
+    assert str(client.client.build_request("GET", "/users").url) == demo.url + "/api/v1/users"
+    assert str(client.client.build_request("GET", "users", api_version="v2").url) == (
+        demo.url + "/api/v2/users"
+    )
+    absolute = "http://elsewhere.test/users"
+    assert str(client.client.build_request("GET", absolute).url) == absolute
+
+
+async def test_per_call_version_without_client_version(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url)
+    assert (await client.get("/echo", api_version="9")).json()["headers"]["accept-version"] == "9"
+    assert "accept-version" not in (await client.get("/echo")).json()["headers"]
+
+
+# -- per-request options for plain httpx users -----------------------------------------------
+
+
+def test_options_for_plain_httpx() -> None:
+    request = httpx.Request("GET", "http://api.test", extensions=buttress.options(total_timeout=4))
+    assert buttress.RequestOptions.of(request).total_timeout == 4
+    assert buttress.RequestOptions.of(httpx.Request("GET", "http://api.test")).total_timeout is None
+
+
+def test_unknown_option_is_refused() -> None:
+    with pytest.raises(buttress.ConfigurationError, match="unknown request option"):
+        buttress.options(retries=3)
+
+
+def test_options_merged_ignores_none() -> None:
+    base = buttress.RequestOptions(total_timeout=3)
+    assert base.merged(total_timeout=None) is base
+    assert base.merged(streamed=True).streamed is True

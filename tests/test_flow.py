@@ -1,0 +1,164 @@
+"""The flow drivers: one flow, run blocking by drive() and awaiting by adrive()."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from buttress._flow import Flow, Read, Send, Sleep, adrive, drive
+from buttress.testing import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An inner transport that answers from a script and records what it was sent."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[httpx.Request] = []
+
+    def _next(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._next(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return self._next(request)
+
+
+async def run(mode: str, flow: Flow, inner: Recorder, clock: FakeClock) -> httpx.Response:
+    if mode == "sync":
+        return drive(flow, inner, clock)
+    return await adrive(flow, inner, clock)
+
+
+REQUEST = httpx.Request("GET", "http://api.test/x")
+
+
+async def test_flow_that_ends_without_yielding(mode: str) -> None:
+    def flow() -> Flow:
+        if True:  # an open breaker: answer at once
+            return httpx.Response(503)
+        yield Send(REQUEST)  # pragma: no cover
+
+    inner = Recorder()
+    response = await run(mode, flow(), inner, FakeClock())
+    assert response.status_code == 503
+    assert inner.sent == []
+
+
+async def test_flow_that_sleeps_between_sends(mode: str) -> None:
+    def flow() -> Flow:
+        first = yield Send(REQUEST)
+        assert isinstance(first, httpx.Response)
+        assert first.status_code == 500
+        nothing = yield Sleep(1.5)
+        assert nothing is None
+        second = yield Send(REQUEST)
+        assert isinstance(second, httpx.Response)
+        return second
+
+    clock = FakeClock()
+    inner = Recorder(httpx.Response(500), httpx.Response(200))
+    response = await run(mode, flow(), inner, clock)
+    assert response.status_code == 200
+    assert clock.sleeps == [1.5]
+    assert clock.monotonic() == 1.5
+    assert len(inner.sent) == 2
+
+
+async def test_exceptions_come_back_as_outcomes(mode: str) -> None:
+    seen: list[object] = []
+
+    def flow() -> Flow:
+        outcome = yield Send(REQUEST)
+        seen.append(outcome)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome  # pragma: no cover
+
+    error = httpx.ConnectError("refused")
+    with pytest.raises(httpx.ConnectError):
+        await run(mode, flow(), Recorder(error), FakeClock())
+    assert seen == [error]
+
+
+async def test_flow_that_raises_propagates_and_is_closed(mode: str) -> None:
+    closed: list[bool] = []
+
+    def flow() -> Flow:
+        try:
+            yield Send(REQUEST)
+            raise ValueError("policy says no")
+        finally:
+            closed.append(True)
+
+    with pytest.raises(ValueError, match="policy says no"):
+        await run(mode, flow(), Recorder(httpx.Response(200)), FakeClock())
+    assert closed == [True]
+
+
+async def test_read_effect_reads_the_body(mode: str) -> None:
+    def flow() -> Flow:
+        response = yield Send(REQUEST)
+        assert isinstance(response, httpx.Response)
+        read = yield Read(response)
+        assert read is response
+        return response
+
+    stream_response = httpx.Response(200, content=b"body")
+    response = await run(mode, flow(), Recorder(stream_response), FakeClock())
+    assert response.content == b"body"
+
+
+async def test_read_failure_comes_back_as_outcome(mode: str) -> None:
+    class Broken(httpx.SyncByteStream, httpx.AsyncByteStream):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            raise httpx.ReadError("cut")
+            yield b""
+
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            raise httpx.ReadError("cut")
+            yield b""
+
+    outcomes: list[object] = []
+
+    def flow() -> Flow:
+        response = yield Send(REQUEST)
+        assert isinstance(response, httpx.Response)
+        outcomes.append((yield Read(response)))
+        return httpx.Response(204)
+
+    await run(mode, flow(), Recorder(httpx.Response(200, stream=Broken())), FakeClock())
+    assert isinstance(outcomes[0], httpx.ReadError)
+
+
+def test_fake_clock_records_and_advances() -> None:
+    clock = FakeClock(start=10.0, epoch=1000.0)
+    clock.advance(5)
+    clock.sleep(-1)
+    assert clock.monotonic() == 15.0
+    assert clock.time() == 1015.0
+    assert clock.sleeps == [-1]
+    assert "15.0" in repr(clock)
+
+
+def test_system_clock() -> None:
+    from buttress import SystemClock
+
+    clock = SystemClock()
+    clock.sleep(0)
+    assert clock.time() > 1_600_000_000
+    assert repr(clock) == "SystemClock()"
+
+
+async def test_system_clock_async_sleep() -> None:
+    from buttress import SystemClock
+
+    await SystemClock().asleep(0)

@@ -67,7 +67,7 @@ def test_bad_timeouts_are_configuration_errors(bad: object) -> None:
 def test_configs_are_frozen() -> None:
     config = buttress.TimeoutConfig()
     with pytest.raises(buttress.ConfigurationError, match="immutable"):
-        config.read = 1.0  # type: ignore[misc]
+        config.read = 1.0
     with pytest.raises(buttress.ConfigurationError, match="TimeoutConfig"):
         buttress.TimeoutConfig(bogus=1)  # type: ignore[call-arg]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 import httpx
 import pytest
 
@@ -42,13 +44,13 @@ REQUEST = httpx.Request("GET", "http://api.test/x")
 
 
 async def test_flow_that_ends_without_yielding(mode: str) -> None:
-    def flow() -> Flow:
-        if True:  # an open breaker: answer at once
+    def flow(open_circuit: bool) -> Flow:
+        if open_circuit:  # an open breaker answers at once
             return httpx.Response(503)
-        yield Send(REQUEST)  # pragma: no cover
+        return (yield Send(REQUEST))  # type: ignore[return-value]  # pragma: no cover
 
     inner = Recorder()
-    response = await run(mode, flow(), inner, FakeClock())
+    response = await run(mode, flow(open_circuit=True), inner, FakeClock())
     assert response.status_code == 503
     assert inner.sent == []
 
@@ -79,9 +81,8 @@ async def test_exceptions_come_back_as_outcomes(mode: str) -> None:
     def flow() -> Flow:
         outcome = yield Send(REQUEST)
         seen.append(outcome)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome  # pragma: no cover
+        assert isinstance(outcome, Exception)
+        raise outcome
 
     error = httpx.ConnectError("refused")
     with pytest.raises(httpx.ConnectError):
@@ -119,13 +120,15 @@ async def test_read_effect_reads_the_body(mode: str) -> None:
 
 async def test_read_failure_comes_back_as_outcome(mode: str) -> None:
     class Broken(httpx.SyncByteStream, httpx.AsyncByteStream):
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            raise httpx.ReadError("cut")
-            yield b""
+        def __iter__(self) -> Iterator[bytes]:
+            if self:
+                raise httpx.ReadError("cut")
+            yield b""  # pragma: no cover
 
-        async def __aiter__(self):  # type: ignore[no-untyped-def]
-            raise httpx.ReadError("cut")
-            yield b""
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            if self:
+                raise httpx.ReadError("cut")
+            yield b""  # pragma: no cover
 
     outcomes: list[object] = []
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,9 +13,9 @@ from buttress.testing import DemoAPI, DemoServer, create_app
 
 
 @pytest.fixture(scope="module")
-def http(demo: DemoServer) -> httpx.Client:
+def http(demo: DemoServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=demo.url) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 def test_offset_pagination(http: httpx.Client) -> None:
@@ -64,7 +66,7 @@ def test_users_crud_and_errors(http: httpx.Client) -> None:
 
 
 def test_flaky_fails_then_succeeds(http: httpx.Client) -> None:
-    params = {"key": "demo-flaky", "failures": 2, "status": 502, "retry_after": "1"}
+    params: dict[str, Any] = {"key": "demo-flaky", "failures": 2, "status": 502, "retry_after": "1"}
     first = http.get("/flaky", params=params)
     assert first.status_code == 502
     assert first.headers["retry-after"] == "1"
@@ -73,7 +75,7 @@ def test_flaky_fails_then_succeeds(http: httpx.Client) -> None:
 
 
 def test_rate_limited_sends_headers_then_429(http: httpx.Client) -> None:
-    params = {"key": "demo-rl", "limit": 2, "window": 60}
+    params: dict[str, Any] = {"key": "demo-rl", "limit": 2, "window": 60}
     ok = http.get("/rate-limited", params=params)
     assert ok.headers["x-ratelimit-remaining"] == "1"
     assert ok.headers["ratelimit-policy"] == '"default";q=2;w=60'

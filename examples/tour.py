@@ -1,1 +1,86 @@
-print("tour")
+"""A tour of buttress against the bundled demo API (no internet needed).
+
+Run it with:  uv run examples/tour.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel
+
+import buttress
+from buttress.testing import DemoServer
+
+
+class User(BaseModel):
+    id: int
+    name: str
+    email: str
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 60 - len(title)))
+
+
+def basics(url: str) -> None:
+    section("Requests, models and errors")
+    with buttress.Client(base_url=url) as client:
+        response = client.get("/users/1")
+        print(f"GET /users/1 -> {response.status_code} {response.json()['name']}")
+        user = client.get("/users/2", response_model=User)
+        print(f"parsed into a model: {user!r}")
+        team = client.get("/users/linked", params={"per_page": 3}, response_model=list[User])
+        print(f"a list of models: {[u.name for u in team]}")
+        created = client.post("/users", json={"name": "Jane", "email": "jane@example.com"})
+        print(f"POST /users -> {created.status_code} id={created.json()['id']}")
+        try:
+            client.get("/users/999")
+        except buttress.NotFoundError as error:
+            print(f"NotFoundError: {error}")
+        try:
+            client.get("/status/429", params={"retry_after": "30"})
+        except buttress.RateLimitError as error:
+            print(f"RateLimitError: retry after {error.retry_after}s")
+        print("raising off for one call:", client.get("/users/999", raise_for_status=False))
+
+
+def versions(url: str) -> None:
+    section("API versions")
+    by_header = buttress.APIVersion(version="2024-06-01", header="X-API-Version")
+    with buttress.Client(base_url=url, api_version=by_header) as client:
+        sent = client.get("/echo").json()["headers"]["x-api-version"]
+        print(f"sent X-API-Version: {sent}")
+    by_path = buttress.APIVersion(version="v2", location="path")
+    with buttress.Client(base_url=url, api_version=by_path) as client:
+        print(f"path prefix: {client.build_request('GET', '/users').url}")
+
+
+def streaming(url: str) -> None:
+    section("Streaming a download")
+    with (
+        buttress.Client(base_url=url) as client,
+        client.stream("GET", "/download", params={"size": 1_000_000}) as response,
+    ):
+        received = sum(len(chunk) for chunk in response.iter_bytes(chunk_size=65536))
+        print(f"streamed {received:,} bytes without holding them in memory")
+
+
+async def concurrency(url: str) -> None:
+    section("Async: concurrent requests")
+    async with buttress.AsyncClient(base_url=url) as client:
+        users, page = await asyncio.gather(client.get("/users/3"), client.get("/users"))
+        print(f"{users.json()['name']} and a page of {len(page.json()['data'])} users, concurrently")
+
+
+def main() -> None:
+    with DemoServer() as server:
+        print(f"demo API on {server.url}")
+        basics(server.url)
+        versions(server.url)
+        streaming(server.url)
+        asyncio.run(concurrency(server.url))
+
+
+if __name__ == "__main__":
+    main()

@@ -60,7 +60,16 @@ UNSET: Any = _Unset()
 
 
 class RequestKwargs(TypedDict, total=False):
-    """Keyword arguments every request method accepts (besides ``response_model``)."""
+    """Keyword arguments every request method accepts (besides ``response_model``).
+
+    For wrappers that pass them through with ``**kwargs: Unpack[RequestKwargs]``.
+
+    Example:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import Client, Response
+        >>> def get_user(client: Client, user_id: int, **kwargs: Unpack[RequestKwargs]) -> Response:
+        ...     return client.get(f"/users/{user_id}", **kwargs)
+    """
 
     params: httpx._types.QueryParamTypes | None
     headers: httpx._types.HeaderTypes | None
@@ -76,7 +85,14 @@ class RequestKwargs(TypedDict, total=False):
 
 
 class BodyKwargs(RequestKwargs, total=False):
-    """Request arguments plus a body: ``json``, ``data``, ``files`` or ``content``."""
+    """Request arguments plus a body: ``json``, ``data``, ``files`` or ``content``.
+
+    Example:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import Client, Response
+        >>> def create(client: Client, **kwargs: Unpack[BodyKwargs]) -> Response:
+        ...     return client.post("/users", **kwargs)
+    """
 
     content: httpx._types.RequestContent | None
     data: httpx._types.RequestData | None

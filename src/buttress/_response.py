@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
-from collections.abc import Callable, Collection
-from typing import Any, TypeAlias
+from collections.abc import Collection
+from typing import Any, Protocol
 
 import httpx
 
@@ -14,8 +14,24 @@ from .policies.headers import parse_retry_after
 
 __all__ = ["ErrorParser", "Response", "default_error_parser", "raise_for_status"]
 
-ErrorParser: TypeAlias = Callable[[httpx.Response], "str | tuple[str, Any] | None"]
-"""Turns an error response into a message, or ``(message, details)``; ``None`` if it can't."""
+
+class ErrorParser(Protocol):
+    """Reads an API's error body into an exception message and ``details``.
+
+    Return a message, ``(message, details)``, or ``None`` when the body says
+    nothing useful. Exceptions inside a parser are ignored (the status error is
+    raised with the default message).
+
+    Example:
+        >>> def parse(response: httpx.Response) -> tuple[str, Any] | None:
+        ...     body = response.json()
+        ...     return body["fault"]["text"], body["fault"].get("code")
+        >>> from buttress import Client
+        >>> client = Client(base_url="https://api.example.com", error_parser=parse)
+        >>> client.close()
+    """
+
+    def __call__(self, response: httpx.Response, /) -> str | tuple[str, Any] | None: ...
 
 
 class Response(httpx.Response):

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["APIKeyAuth", "AuthTypes", "BearerAuth", "coerce_auth"]
+__all__ = ["APIKeyAuth", "BearerAuth", "coerce_auth"]
 
 
 def _secret(value: str | SecretStr) -> SecretStr:

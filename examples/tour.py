@@ -70,7 +70,8 @@ async def concurrency(url: str) -> None:
     section("Async: concurrent requests")
     async with buttress.AsyncClient(base_url=url) as client:
         users, page = await asyncio.gather(client.get("/users/3"), client.get("/users"))
-        print(f"{users.json()['name']} and a page of {len(page.json()['data'])} users, concurrently")
+        count = len(page.json()["data"])
+        print(f"{users.json()['name']} and a page of {count} users, concurrently")
 
 
 def main() -> None:

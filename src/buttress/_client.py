@@ -312,9 +312,7 @@ class _Facade(Generic[_TransportT]):
         retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
         if retry is False or retry is None:
             retry_config = RetryConfig(max_attempts=1, budget=None)
-        self._circuit_breaker = (
-            None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
-        )
+        self._circuit_breaker = None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
         layers: dict[str, Any] = {"retry": retry_config, "circuit_breaker": self._circuit_breaker}
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),

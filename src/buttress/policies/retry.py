@@ -464,6 +464,7 @@ def retry_flow(
                 f"total timeout of {options.total_timeout:g}s: {decision.reason}",
                 request=request,
             )
+        outcome.request = request  # a bare transport response may not carry it yet
         return (yield from _raise_status(outcome, options, decision, read_body, clock))
 
 

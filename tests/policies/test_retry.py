@@ -140,7 +140,7 @@ async def test_last_error_is_raised_with_a_note_after_the_last_attempt(mode: str
     with pytest.raises(httpx.ConnectError) as caught:
         await run(mode, script)
     assert len(script.sent) == 3
-    assert any("3 attempts" in note for note in caught.value.__notes__)
+    assert any("3 attempts" in note for note in getattr(caught.value, "__notes__", []))
 
 
 # -- idempotency -------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ async def test_a_generator_body_is_never_sent_twice() -> None:
     with pytest.raises(httpx.ReadError) as caught:
         await run("sync", script, request)  # a sync generator only goes to a sync transport
     assert len(script.sent) == 1
-    assert any("cannot be sent twice" in note for note in caught.value.__notes__)
+    assert any("cannot be sent twice" in note for note in getattr(caught.value, "__notes__", []))
 
 
 async def test_an_async_generator_body_is_never_sent_twice() -> None:
@@ -229,7 +229,7 @@ async def test_an_async_generator_body_is_never_sent_twice() -> None:
     with pytest.raises(buttress.ServerError) as caught:
         await run("async", script, request)
     assert len(script.sent) == 1
-    assert any("cannot be sent twice" in note for note in caught.value.__notes__)
+    assert any("cannot be sent twice" in note for note in getattr(caught.value, "__notes__", []))
 
 
 async def test_a_file_body_is_re_read_from_its_start() -> None:
@@ -267,7 +267,7 @@ async def test_retry_after_longer_than_the_cap_raises_at_once(mode: str) -> None
     assert caught.value.retry_after == 600
     assert clock.sleeps == []
     assert len(script.sent) == 1
-    assert any("retry_after_max" in note for note in caught.value.__notes__)
+    assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
 
 
 async def test_retry_after_past_the_deadline_raises_at_once(mode: str) -> None:
@@ -388,7 +388,7 @@ def test_config_validation() -> None:
         RetryConfig(max_attempts=0)
     with pytest.raises(pydantic.ValidationError, match="tenacity strategy"):
         RetryConfig(wait="soon")
-    assert RetryConfig(retry_methods={"post"}).retry_methods == frozenset({"POST"})
+    assert RetryConfig(retry_methods=frozenset({"post"})).retry_methods == frozenset({"POST"})
 
 
 # -- reading the body inside the attempt ----------------------------------------------------

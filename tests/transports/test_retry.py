@@ -1,4 +1,4 @@
-"""RetryTransport against the real demo API: plain httpx, mounts and buttress.Client, sync and async."""
+"""RetryTransport on the demo API: plain httpx, mounts and buttress.Client, sync and async."""
 
 from __future__ import annotations
 
@@ -159,14 +159,14 @@ async def test_retry_after_longer_than_allowed_raises_rate_limit_error(
     with pytest.raises(buttress.RateLimitError) as caught:
         await client.get("/flaky", params=params)
     assert caught.value.retry_after == 120
-    assert any("retry_after_max" in note for note in caught.value.__notes__)
+    assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
 
 
 async def test_total_timeout_is_one_deadline_for_the_request(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     client = make_client(base_url=demo.url, timeout=buttress.TimeoutConfig(total=0.3))
-    with pytest.raises(buttress.TimeoutError, match="total timeout of 0.3s") as caught:
+    with pytest.raises(buttress.TimeoutError, match=r"total timeout of 0\.3s") as caught:
         await client.get("/slow", params={"delay": 5})
     assert isinstance(caught.value, httpx.TimeoutException)
 
@@ -206,7 +206,7 @@ async def test_a_generator_body_is_sent_once_and_the_error_says_why(
     body: Any = achunks() if client.is_async else chunks()
     with pytest.raises(buttress.ServerError) as caught:
         await client.put("/flaky", params={"key": name, "failures": 1}, content=body, retry=FAST)
-    assert any("cannot be sent twice" in note for note in caught.value.__notes__)
+    assert any("cannot be sent twice" in note for note in getattr(caught.value, "__notes__", []))
     after = await client.get("/flaky", params={"key": name, "failures": 1})
     assert after.json()["attempts"] == 2  # the server saw exactly one PUT
 

@@ -34,7 +34,7 @@ def backoff_delay(
         1.5
     """
     exponent = min(retry - 1, 62)  # 2**62 is already past any sane maximum
-    ceiling = min(maximum, factor * (2**exponent))
+    ceiling = min(maximum, factor * 2.0**exponent)
     if jitter == "full":
         return ceiling * rng()
     if jitter == "equal":

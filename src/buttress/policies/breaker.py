@@ -435,10 +435,9 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         """The circuit's state; per host, the worst one (open, then half_open, then closed)."""
         states = {circuit.state for circuit in self.circuits.values()}
-        for worst in ("open", "half_open"):
-            if worst in states:
-                return worst  # type: ignore[return-value]
-        return "closed"
+        if "open" in states:
+            return "open"
+        return "half_open" if "half_open" in states else "closed"
 
     @property
     def metrics(self) -> CircuitMetrics:

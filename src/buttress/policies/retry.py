@@ -345,7 +345,7 @@ def _clipped_timeouts(
     original: dict[str, float | None], left: float
 ) -> tuple[dict[str, float | None], bool]:
     """Each per-operation timeout, shrunk to ``left``; and whether any had to shrink."""
-    clipped = {
+    clipped: dict[str, float | None] = {
         name: left if value is None or value > left else value for name, value in original.items()
     }
     for name in ("connect", "read", "write", "pool"):
@@ -354,8 +354,13 @@ def _clipped_timeouts(
 
 
 def _note(error: BaseException, text: str) -> None:
+    """Attach ``text`` as a PEP 678 note (kept in ``__notes__`` on Python 3.10 too)."""
     if text:
-        error.add_note(f"buttress: {text}")
+        notes = getattr(error, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            error.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(f"buttress: {text}")
 
 
 def retry_flow(

@@ -215,6 +215,14 @@ def test_per_host_circuits_are_independent() -> None:
     assert state(breaker) == "closed"
 
 
+def test_forcing_a_per_host_breaker_covers_hosts_seen_later() -> None:
+    breaker = CircuitBreaker(CircuitBreakerConfig(per_host=True))
+    breaker.force_open()
+    assert state(breaker.for_host("new.test")) == "open"
+    breaker.reset()
+    assert state(breaker.for_host("other.test")) == "closed"
+
+
 def test_a_global_breaker_shares_one_circuit() -> None:
     breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=1))
     call(breaker.for_host("a.test"), failure=True)

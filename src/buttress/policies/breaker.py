@@ -366,12 +366,13 @@ class Circuit:
         return ""
 
     def _log(self, changes: list[StateChange]) -> None:
+        where = "" if self.name == "*" else f" for {self.name}"
         for change in changes:
             level = logging.WARNING if change.to_state == "open" else logging.INFO
             logger.log(
                 level,
-                "circuit %s: %s -> %s (%s)",
-                self.name,
+                "circuit breaker%s: %s -> %s (%s)",
+                where,
                 change.from_state,
                 change.to_state,
                 change.reason,
@@ -409,6 +410,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._circuits: dict[str, Circuit] = {}
         self._single = None if self.config.per_host else Circuit(self.config, clock)
+        self._forced: Literal["open", "closed"] | None = None  # applied to hosts seen later
 
     def for_host(self, host: str) -> Circuit:
         """The circuit that guards ``host`` (the single shared one unless ``per_host``)."""
@@ -418,9 +420,13 @@ class CircuitBreaker:
         circuit = self._circuits.get(host)
         if circuit is None:
             with self._lock:
-                circuit = self._circuits.setdefault(
-                    host, Circuit(self.config, self._clock, name=host)
-                )
+                circuit = self._circuits.get(host)
+                if circuit is None:
+                    circuit = self._circuits[host] = Circuit(self.config, self._clock, name=host)
+                    if self._forced == "open":
+                        circuit.force_open()
+                    elif self._forced == "closed":
+                        circuit.force_close()
         return circuit
 
     @property
@@ -458,17 +464,20 @@ class CircuitBreaker:
         )
 
     def force_open(self) -> None:
-        """Open every circuit until :meth:`force_close` or :meth:`reset`."""
+        """Open every circuit (hosts seen later too) until :meth:`force_close` or :meth:`reset`."""
+        self._forced = "open"
         for circuit in self.circuits.values():
             circuit.force_open()
 
     def force_close(self) -> None:
-        """Close every circuit and keep it closed until :meth:`reset`."""
+        """Close every circuit (hosts seen later too) and keep it closed until :meth:`reset`."""
+        self._forced = "closed"
         for circuit in self.circuits.values():
             circuit.force_close()
 
     def reset(self) -> None:
-        """Return every circuit to a fresh closed state."""
+        """Return every circuit to a fresh closed state and end any forcing."""
+        self._forced = None
         for circuit in self.circuits.values():
             circuit.reset()
 

@@ -237,6 +237,13 @@ class RetryPolicy:
         self.budget = budget
         self._rng = rng or random.random
 
+    def with_config(self, config: RetryConfig) -> RetryPolicy:
+        """The same budget and randomness with another configuration (a per-request override).
+
+        The budget is dropped when ``config.budget`` is ``None``.
+        """
+        return RetryPolicy(config, self.budget if config.budget else None, self._rng)
+
     def decide(self, request: httpx.Request, attempt: Attempt) -> Decision:
         """The decision after ``attempt`` of ``request``."""
         config, outcome = self.config, attempt.outcome
@@ -377,9 +384,9 @@ def retry_flow(
     """
     options = RequestOptions.of(request)
     if options.retry is False:
-        policy = RetryPolicy(policy.config.model_copy(update={"max_attempts": 1, "stop": None}))
+        policy = policy.with_config(RetryConfig(max_attempts=1, budget=None))
     elif isinstance(options.retry, RetryConfig):
-        policy = RetryPolicy(options.retry, policy.budget, policy._rng)
+        policy = policy.with_config(options.retry)
     config = policy.config
     # Plain httpx users get a streamed response unless they passed buttress options.
     read_body = EXTENSION_KEY in request.extensions and not options.streamed

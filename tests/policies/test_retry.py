@@ -315,6 +315,16 @@ async def test_a_timeout_cut_short_by_the_deadline_is_a_buttress_timeout(mode: s
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
 
 
+async def test_a_timeout_the_deadline_did_not_shorten_is_retried(mode: str) -> None:
+    timeout = {"connect": 1.0, "read": 30.0, "write": 30.0, "pool": 30.0}
+    request = httpx.Request(
+        "GET", URL, extensions={**buttress.options(total_timeout=10.0), "timeout": timeout}
+    )
+    script = Script(httpx.ConnectTimeout("slow handshake"), 200)
+    assert (await run(mode, script, request)).status_code == 200
+    assert request.extensions["timeout"] == timeout  # the request is left as it came
+
+
 async def test_no_attempt_starts_after_the_deadline(mode: str) -> None:
     clock = FakeClock()
 

@@ -348,16 +348,36 @@ class RetryPolicy:
         return state
 
 
+_PHASES: dict[type[httpx.TimeoutException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+
 def _clipped_timeouts(
     original: dict[str, float | None], left: float
-) -> tuple[dict[str, float | None], bool]:
-    """Each per-operation timeout, shrunk to ``left``; and whether any had to shrink."""
-    clipped: dict[str, float | None] = {
-        name: left if value is None or value > left else value for name, value in original.items()
-    }
+) -> tuple[dict[str, float | None], set[str]]:
+    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink."""
+    clipped: dict[str, float | None] = {}
+    shrunk: set[str] = set()
     for name in ("connect", "read", "write", "pool"):
-        clipped.setdefault(name, left)
-    return clipped, clipped != original
+        value = original.get(name)
+        if value is None or value > left:
+            clipped[name] = left
+            shrunk.add(name)
+        else:
+            clipped[name] = value
+    return clipped, shrunk
+
+
+def _deadline_caused(error: Exception, shrunk: set[str]) -> bool:
+    """Did ``error`` fire on a timeout the deadline had shortened?"""
+    if not isinstance(error, httpx.TimeoutException):
+        return False
+    phase = next((name for cls, name in _PHASES.items() if isinstance(error, cls)), None)
+    return phase in shrunk if phase is not None else bool(shrunk)
 
 
 def _note(error: BaseException, text: str) -> None:
@@ -393,7 +413,7 @@ def retry_flow(
 
     started = clock.monotonic()
     deadline = None if options.total_timeout is None else started + options.total_timeout
-    original_timeouts = dict(request.extensions.get("timeout") or {})
+    given_timeouts = request.extensions.get("timeout")
     if (
         config.idempotency_keys
         and request.method in ("POST", "PATCH")
@@ -401,14 +421,39 @@ def retry_flow(
     ):
         request.headers[config.idempotency_header] = str(uuid.uuid4())
     replayable = body_is_replayable(request)
-    rewind = _rewinder(request)
     if policy.budget is not None:
         policy.budget.record_request(request.url.host, started)
 
+    try:
+        return (
+            yield from _attempts(
+                policy, request, clock, options, read_body, started, deadline, replayable
+            )
+        )
+    finally:  # leave the request as it came, should the caller send it again
+        if given_timeouts is None:
+            request.extensions.pop("timeout", None)
+        else:
+            request.extensions["timeout"] = given_timeouts
+
+
+def _attempts(
+    policy: RetryPolicy,
+    request: httpx.Request,
+    clock: Clock,
+    options: RequestOptions,
+    read_body: bool,
+    started: float,
+    deadline: float | None,
+    replayable: bool,
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """The attempt loop of :func:`retry_flow`."""
+    original_timeouts = dict(request.extensions.get("timeout") or {})
+    rewind = _rewinder(request)
     number = 0
     while True:
         number += 1
-        clipped = False
+        shrunk: set[str] = set()
         if deadline is not None:
             left = deadline - clock.monotonic()
             if left <= 0:
@@ -417,7 +462,7 @@ def retry_flow(
                     f"{number} of {describe(request)}",
                     request=request,
                 )
-            timeouts, clipped = _clipped_timeouts(original_timeouts, left)
+            timeouts, shrunk = _clipped_timeouts(original_timeouts, left)
             request.extensions["timeout"] = timeouts
         if number > 1:
             rewind()
@@ -430,7 +475,7 @@ def retry_flow(
             else:
                 outcome.elapsed = datetime.timedelta(seconds=clock.monotonic() - sent_at)
         assert outcome is not None  # Send and Read never give None
-        if isinstance(outcome, httpx.TimeoutException) and clipped:
+        if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
             error = TimeoutError(
                 f"total timeout of {options.total_timeout:g}s ran out during attempt {number} "
                 f"of {describe(request)}",

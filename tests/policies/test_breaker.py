@@ -216,11 +216,16 @@ def test_per_host_circuits_are_independent() -> None:
 
 
 def test_forcing_a_per_host_breaker_covers_hosts_seen_later() -> None:
-    breaker = CircuitBreaker(CircuitBreakerConfig(per_host=True))
+    breaker = CircuitBreaker(CircuitBreakerConfig(per_host=True, failure_threshold=1))
     breaker.force_open()
     assert state(breaker.for_host("new.test")) == "open"
+    breaker.force_close()
+    call(breaker.for_host("later.test"), failure=True)
+    call(breaker.for_host("later.test"), failure=True)
+    assert state(breaker.for_host("later.test")) == "closed"
     breaker.reset()
     assert state(breaker.for_host("other.test")) == "closed"
+    assert "per_host=True" in repr(breaker)
 
 
 def test_a_global_breaker_shares_one_circuit() -> None:

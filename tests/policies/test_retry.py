@@ -202,6 +202,7 @@ def test_which_bodies_can_be_replayed(tmp_path: Any) -> None:
         assert body_is_replayable(httpx.Request("PUT", URL, content=file))
         assert body_is_replayable(httpx.Request("PUT", URL, files={"f": file}))
     assert body_is_replayable(httpx.Request("PUT", URL, content=b"abc"))
+    assert body_is_replayable(httpx.Request("PUT", URL, content=[b"a", b"b"]))
     assert body_is_replayable(httpx.Request("PUT", URL, data={"a": "b"}))
     assert not body_is_replayable(httpx.Request("PUT", URL, content=gen()))
     assert not body_is_replayable(httpx.Request("PUT", URL, content=agen()))
@@ -325,6 +326,39 @@ async def test_a_timeout_the_deadline_did_not_shorten_is_retried(mode: str) -> N
     assert request.extensions["timeout"] == timeout  # the request is left as it came
 
 
+async def test_a_failed_attempt_whose_backoff_passes_the_deadline_raises_timeout(
+    mode: str,
+) -> None:
+    config = NO_JITTER.model_copy(update={"backoff_factor": 5.0})
+    with pytest.raises(buttress.TimeoutError, match="would pass") as caught:
+        await run(
+            mode, Script(httpx.ConnectError("refused")), get(total_timeout=3.0), config=config
+        )
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+class OversleepingClock(FakeClock):
+    """A clock whose sleeps run long, as real ones under load do."""
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds * 3)
+
+
+async def test_an_attempt_never_starts_once_the_deadline_has_passed(mode: str) -> None:
+    clock = OversleepingClock()
+    script = Script(503, 200)
+    with pytest.raises(buttress.TimeoutError, match="before attempt 2"):
+        await run(mode, script, get(total_timeout=1.0), clock=clock)
+    assert len(script.sent) == 1
+
+
+async def test_stopping_early_reads_a_streamed_error_body_for_the_exception(mode: str) -> None:
+    script = Script(429, headers={"Retry-After": "600"})
+    with pytest.raises(buttress.RateLimitError) as caught:
+        await run(mode, script, get(streamed=True))
+    assert caught.value.response.json() == {"status": 429}
+
+
 async def test_no_attempt_starts_after_the_deadline(mode: str) -> None:
     clock = FakeClock()
 
@@ -381,6 +415,18 @@ async def test_tenacity_wait_and_stop_strategies_are_accepted(mode: str) -> None
     await run(mode, script, config=config, clock=clock)
     assert len(script.sent) == 4
     assert clock.sleeps == [3, 3, 3]
+
+
+async def test_tenacity_strategies_see_exceptions_too(mode: str) -> None:
+    def wait(state: tenacity.RetryCallState) -> float:
+        assert state.outcome is not None
+        assert isinstance(state.outcome.exception(), httpx.ConnectError)
+        return 1.5
+
+    clock = FakeClock()
+    config = RetryConfig(wait=wait, budget=None)
+    await run(mode, Script(httpx.ConnectError("refused"), 200), config=config, clock=clock)
+    assert clock.sleeps == [1.5]
 
 
 def test_tenacity_stop_after_delay_sees_the_fake_clock() -> None:

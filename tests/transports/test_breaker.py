@@ -99,6 +99,22 @@ def free_port() -> int:
     return port
 
 
+async def test_slow_calls_to_the_slow_endpoint_open_the_circuit(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    config = buttress.CircuitBreakerConfig(
+        slow_call_duration=0.05, slow_call_rate_threshold=1.0, minimum_calls=2
+    )
+    breaker = buttress.CircuitBreaker(config)  # the real clock: the server really is slow
+    client = plain(lambda inner: CircuitBreakerTransport(inner, breaker))
+    for _ in range(2):
+        assert (await client.get(f"{demo.url}/slow?delay=0.1")).status_code == 200
+    assert breaker.state == "open"
+    assert breaker.metrics.slow_call_count == 2
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get(f"{demo.url}/users/1")
+
+
 # -- through buttress.Client ---------------------------------------------------------------------
 
 

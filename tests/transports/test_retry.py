@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import count
@@ -82,6 +83,19 @@ async def test_buttress_client_under_mounts(mode: str, demo: DemoServer) -> None
         assert response.attempts == 3
     finally:
         await either.aclose()
+
+
+async def test_connection_errors_are_retried_then_raised_with_a_note(
+    make_client: Callable[..., Either],
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(base_url=f"http://127.0.0.1:{port}", retry=FAST)
+    with pytest.raises(buttress.ConnectionError) as caught:
+        await client.get("/users/1")
+    assert isinstance(caught.value, httpx.ConnectError)
+    assert any("3 attempts" in note for note in getattr(caught.value.__cause__, "__notes__", []))
 
 
 # -- switching it off ----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
+from .policies.retry import RetryBudgetConfig, RetryConfig
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -51,8 +53,11 @@ __all__ = [
     "BearerAuth",
     "BodyKwargs",
     "ButtressSettings",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CircuitBreakerError",
     "CircuitBreakerOpenError",
+    "CircuitMetrics",
     "Client",
     "ClientError",
     "ClientResponseError",
@@ -73,6 +78,8 @@ __all__ = [
     "RequestKwargs",
     "RequestOptions",
     "Response",
+    "RetryBudgetConfig",
+    "RetryConfig",
     "ServerError",
     "SystemClock",
     "TimeoutConfig",

@@ -30,6 +30,8 @@ from ._response import ErrorParser, Response, default_error_parser, raise_for_st
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
+from .policies.retry import RetryConfig
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
+    retry: RetryConfig | bool | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -278,6 +281,8 @@ class _Facade(Generic[_TransportT]):
         error_parser: ErrorParser = default_error_parser,
         strict: bool = False,
         settings: ButtressSettings | None = None,
+        retry: RetryConfig | bool | None = True,
+        circuit_breaker: CircuitBreakerConfig | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -320,6 +325,12 @@ class _Facade(Generic[_TransportT]):
                 keepalive_expiry=keepalive_expiry,
             )
             transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+        # retry=False keeps the layer with one attempt: it still enforces the total deadline.
+        retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
+        if retry is False or retry is None:
+            retry_config = RetryConfig(max_attempts=1, budget=None)
+        self._circuit_breaker = None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
+        layers: dict[str, Any] = {"retry": retry_config, "circuit_breaker": self._circuit_breaker}
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -330,15 +341,28 @@ class _Facade(Generic[_TransportT]):
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
-            transport=stack(transport),
+            transport=stack(transport, **layers),
             mounts={
-                pattern: None if mounted is None else stack(mounted)
+                pattern: None if mounted is None else stack(mounted, **layers)
                 for pattern, mounted in (mounts or {}).items()
             },
             trust_env=trust_env,
         )
         self._headers = _ReadOnlyHeaders(self._headers)
         self._frozen = True
+
+    @property
+    def circuit_breaker(self) -> CircuitBreaker | None:
+        """The client's circuit breaker (``state``, ``metrics``, ``force_open()``, ...), if any.
+
+        Example:
+            >>> from buttress import CircuitBreakerConfig, Client
+            >>> config = CircuitBreakerConfig(failure_threshold=5)
+            >>> with Client(base_url="http://127.0.0.1:1", circuit_breaker=config) as client:
+            ...     client.circuit_breaker.state
+            'closed'
+        """
+        return self._circuit_breaker
 
     # -- immutability ---------------------------------------------------------------------
 
@@ -400,6 +424,7 @@ class _Facade(Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
+        retry: RetryConfig | bool | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -424,6 +449,7 @@ class _Facade(Generic[_TransportT]):
             total_timeout=total,
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
+            retry=retry if retry is not None else (options.retry if options else None),
         )
 
         version = config.api_version
@@ -533,6 +559,11 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        retry: ``True`` (default: :class:`RetryConfig` defaults, 3 attempts in all),
+            a :class:`RetryConfig`, or ``False`` for one attempt. Per call, ``retry=``
+            overrides it. The total deadline applies either way.
+        circuit_breaker: a :class:`CircuitBreakerConfig` to guard calls with a
+            breaker (default: none); see :attr:`circuit_breaker`.
 
     Example:
         >>> from buttress import Client

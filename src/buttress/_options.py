@@ -8,15 +8,20 @@ with ``extensions=buttress.options(...)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["EXTENSION_KEY", "RequestOptions", "options"]
+if TYPE_CHECKING:
+    from .policies.retry import RetryConfig
+
+__all__ = ["ATTEMPTS_KEY", "EXTENSION_KEY", "RequestOptions", "options"]
 
 EXTENSION_KEY = "buttress"
+ATTEMPTS_KEY = "buttress.attempts"
+"""``response.extensions`` key where the retry layer records how many attempts were made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,8 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        retry: ``False`` sends this request once, a ``RetryConfig`` replaces the
+            retry layer's configuration, ``None`` / ``True`` keep it.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +47,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    retry: RetryConfig | bool | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import httpx
 
 from ._exceptions import InvalidJSONError, describe, status_error_class
+from ._options import ATTEMPTS_KEY
 from .policies.headers import parse_retry_after
 
 __all__ = ["ErrorParser", "Response", "default_error_parser", "raise_for_status"]
@@ -49,6 +50,16 @@ class Response(httpx.Response):
     def ok(self) -> bool:
         """True for 1xx, 2xx and 3xx statuses: the request did not fail (requests' ``ok``)."""
         return self.status_code < 400
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the retry layer made for this response (1: no retry).
+
+        Example:
+            >>> Response(200).attempts
+            1
+        """
+        return int(self.extensions.get(ATTEMPTS_KEY, 1))
 
     def json(self, **kwargs: Any) -> Any:
         """Decode the body as JSON.

@@ -13,7 +13,8 @@ endpoint                                  what it does
 ``GET /users/linked?page=&per_page=``     a JSON list with an RFC 8288 ``Link`` header
 ``GET|PUT|PATCH|DELETE /users/{id}``      one user (404 with an error body if unknown)
 ``POST /users``                           201 with the created user
-``GET /flaky?key=&failures=&status=``     fails ``failures`` times per key, then 200
+``ANY /flaky?key=&failures=&status=``     fails ``failures`` times per key, then 200
+``GET /truncated?key=&failures=``         first ``failures`` bodies per key end early, then 200
 ``GET /slow?delay=``                      answers after ``delay`` seconds
 ``GET /rate-limited?key=&limit=&window=`` 429 with Retry-After and RateLimit headers past ``limit``
 ``GET /cacheable?key=&max_age=``          ETag + Cache-Control; 304 for a matching If-None-Match
@@ -124,7 +125,8 @@ class DemoAPI:
             ("GET", re.compile(r"/users/linked"), self.users_linked),
             ("POST", re.compile(r"/users"), self.create_user),
             ("*", re.compile(r"/users/(?P<user_id>\d+)"), self.user),
-            ("GET", re.compile(r"/flaky"), self.flaky),
+            ("*", re.compile(r"/flaky"), self.flaky),
+            ("GET", re.compile(r"/truncated"), self.truncated),
             ("GET", re.compile(r"/slow"), self.slow),
             ("GET", re.compile(r"/rate-limited"), self.rate_limited),
             ("GET", re.compile(r"/cacheable"), self.cacheable),
@@ -292,6 +294,22 @@ class DemoAPI:
                 request.int_arg("status", 503), f"failure {attempt} of {failures}", **headers
             )
         return _Response.json({"ok": True, "attempts": attempt})
+
+    async def truncated(self, request: _Request) -> _Response:
+        key = "truncated:" + request.query.get("key", "default")
+        failures = request.int_arg("failures", 1)
+        self._failures[key] += 1
+        attempt = self._failures[key]
+        body = json.dumps({"ok": True, "attempts": attempt, "padding": "x" * 200}).encode()
+        if attempt > failures:
+            return _Response(200, body, [("content-type", "application/json")])
+
+        async def broken() -> AsyncIterator[bytes]:
+            yield body[:20]
+            raise ConnectionAbortedError("demo: the body ends early on purpose")
+
+        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+        return _Response(200, broken(), headers)
 
     async def slow(self, request: _Request) -> _Response:
         delay = min(request.float_arg("delay", 1.0), 30.0)

@@ -4,6 +4,8 @@ Each works alone on a plain ``httpx.Client`` / ``httpx.AsyncClient`` and under
 ``mounts``; :func:`stack` assembles them in the documented order.
 """
 
+from .breaker import CircuitBreakerTransport
+from .retry import RetryTransport
 from .stack import stack
 
-__all__ = ["stack"]
+__all__ = ["CircuitBreakerTransport", "RetryTransport", "stack"]

@@ -19,22 +19,47 @@ A layer whose configuration is ``None`` is simply left out.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
+from ..policies.retry import RetryConfig
+from .breaker import CircuitBreakerTransport
+from .retry import RetryTransport
 
 __all__ = ["stack"]
 
 _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-def stack(inner: _T) -> _T:
+def stack(
+    inner: _T,
+    *,
+    retry: RetryConfig | None = None,
+    circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
+
+    Args:
+        retry: the :class:`RetryTransport`'s configuration; ``None`` leaves it out.
+        circuit_breaker: a config, or a :class:`CircuitBreaker` shared between
+            several stacks (a client's mounts); ``None`` leaves it out.
+        clock: the clock every layer uses.
 
     Example:
         >>> import httpx
         >>> network = httpx.HTTPTransport()
-        >>> stack(network) is network   # no layer configured yet
+        >>> stack(network) is network   # no layer configured
         True
+        >>> stack(network, retry=RetryConfig())
+        RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
-    return inner
+    layered: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if circuit_breaker is not None:
+        layered = CircuitBreakerTransport(layered, circuit_breaker, clock=clock)
+    if retry is not None:
+        layered = RetryTransport(layered, retry, clock=clock)
+    return cast(_T, layered)

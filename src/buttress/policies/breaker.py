@@ -1,0 +1,544 @@
+"""The circuit breaker state machine: pure, clock injected, safe under threads and tasks.
+
+::
+
+    closed    --[failure threshold or rate exceeded]--> open
+    open      --[reset_timeout elapsed]-------------> half_open
+    half_open --[success_threshold successes]-------> closed
+    half_open --[failure]---------------------------> open
+
+A :class:`Circuit` is one such machine. A :class:`CircuitBreaker` holds one
+circuit, or one per host (``per_host=True``), and is what
+``client.circuit_breaker`` returns. Each call takes a :class:`Permit` before it
+is sent and reports how it went; the lock is held only for O(1) bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+
+import httpx
+from pydantic import BaseModel, Field
+
+from .._clock import SYSTEM_CLOCK
+from .._config import frozen_model_config
+from .._exceptions import CircuitBreakerOpenError, describe
+from .._flow import Effect, Outcome, Send
+from .failures import is_transient
+
+if TYPE_CHECKING:
+    from .._clock import Clock
+
+__all__ = [
+    "Circuit",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitMetrics",
+    "CircuitState",
+    "Permit",
+    "StateChange",
+    "breaker_flow",
+    "is_breaker_failure",
+]
+
+logger = logging.getLogger("buttress.circuit_breaker")
+
+CircuitState: TypeAlias = Literal["closed", "open", "half_open"]
+_HISTORY = 100  # state changes kept in the metrics
+
+
+class CircuitBreakerConfig(BaseModel):
+    """How a circuit breaker judges calls and when it opens.
+
+    Attributes:
+        failure_threshold: consecutive failures that open a closed circuit.
+        success_threshold: successes in half-open that close it again.
+        reset_timeout: seconds an open circuit waits before going half-open.
+        half_open_max_calls: calls let through at once while half-open; the
+            rest are rejected like an open circuit.
+        failure_rate_threshold: also open when this fraction (0-1] of the calls
+            in the last ``sampling_duration`` seconds failed; ``None``: off.
+        sampling_duration: the window, in seconds, for the rates.
+        minimum_calls: calls needed in the window before a rate can open the
+            circuit, so one early failure does not.
+        slow_call_duration: a call that takes at least this long (seconds,
+            until the response headers) is slow; ``None``: off.
+        slow_call_rate_threshold: open when this fraction of the calls in the
+            window were slow (resilience4j's idea).
+        excluded_exceptions: exception types that never count.
+        included_status_codes: response statuses that count as failures.
+        per_host: one independent circuit per host.
+        fallback: called with the request when the circuit is open; its
+            response is returned instead of raising ``CircuitBreakerOpenError``.
+
+    Caller mistakes (invalid URL, unsupported scheme, a full local pool,
+    validation errors) never count, whatever is configured.
+
+    Example:
+        >>> config = CircuitBreakerConfig(failure_threshold=5, reset_timeout=30.0)
+        >>> config.success_threshold
+        2
+    """
+
+    model_config = frozen_model_config
+
+    failure_threshold: int = Field(default=5, ge=1)
+    success_threshold: int = Field(default=2, ge=1)
+    reset_timeout: float = Field(default=30.0, gt=0)
+    half_open_max_calls: int = Field(default=1, ge=1)
+    failure_rate_threshold: float | None = Field(default=None, gt=0, le=1)
+    sampling_duration: float = Field(default=60.0, gt=0)
+    minimum_calls: int = Field(default=10, ge=1)
+    slow_call_duration: float | None = Field(default=None, gt=0)
+    slow_call_rate_threshold: float = Field(default=1.0, gt=0, le=1)
+    excluded_exceptions: tuple[type[BaseException], ...] = ()
+    included_status_codes: frozenset[int] = frozenset({500, 502, 503, 504})
+    per_host: bool = False
+    fallback: Callable[[httpx.Request], httpx.Response] | None = None
+
+    def __init__(self, **data: Any) -> None:
+        if isinstance(data.get("excluded_exceptions"), Iterable):
+            data["excluded_exceptions"] = tuple(data["excluded_exceptions"])
+        super().__init__(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One transition: ``from_state`` -> ``to_state`` at epoch time ``at``, and why."""
+
+    from_state: CircuitState
+    to_state: CircuitState
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitMetrics:
+    """A snapshot of a circuit's counters (cumulative since it was made).
+
+    Example:
+        >>> breaker = CircuitBreaker(CircuitBreakerConfig())
+        >>> breaker.metrics.failure_count, breaker.metrics.rejected_count
+        (0, 0)
+    """
+
+    state: CircuitState
+    failure_count: int
+    success_count: int
+    slow_call_count: int
+    rejected_count: int
+    last_failure_time: float | None
+    consecutive_failures: int
+    state_changes: tuple[StateChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Leave to send one call; ``generation`` ties its result to the state it was taken in."""
+
+    generation: int
+    half_open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """The circuit refused a call; ``retry_after`` is the time until half-open (if known)."""
+
+    retry_after: float | None
+
+
+class CircuitLike(Protocol):
+    """What the breaker transport needs from a circuit (a shared backend may implement it)."""
+
+    def acquire(self) -> Permit | Rejection: ...
+    def record(self, permit: Permit, *, failure: bool, duration: float) -> None: ...
+    def release(self, permit: Permit) -> None: ...
+
+
+class Circuit:
+    """One circuit's state machine.
+
+    Example:
+        >>> from buttress.testing import FakeClock
+        >>> clock = FakeClock()
+        >>> circuit = Circuit(CircuitBreakerConfig(failure_threshold=2, reset_timeout=10), clock)
+        >>> for _ in range(2):
+        ...     circuit.record(circuit.acquire(), failure=True, duration=0.1)
+        >>> circuit.state
+        'open'
+        >>> clock.advance(10)
+        >>> circuit.state
+        'half_open'
+    """
+
+    def __init__(
+        self, config: CircuitBreakerConfig, clock: Clock = SYSTEM_CLOCK, *, name: str = "*"
+    ) -> None:
+        self.config = config
+        self.name = name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: CircuitState = "closed"
+        self._forced: CircuitState | None = None
+        self._generation = 0
+        self._opened_at = 0.0
+        self._consecutive_failures = 0
+        self._half_open_in_flight = 0
+        self._half_open_successes = 0
+        self._window: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
+        self._window_failures = 0
+        self._window_slow = 0
+        self._failures = self._successes = self._slow = self._rejected = 0
+        self._last_failure: float | None = None
+        self._changes: deque[StateChange] = deque(maxlen=_HISTORY)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> CircuitState:
+        """``"closed"``, ``"open"`` or ``"half_open"`` (open past its timeout reads half-open)."""
+        with self._lock:
+            if self._state == "open" and self._forced is None and self._timeout_passed():
+                return "half_open"
+            return self._state
+
+    @property
+    def metrics(self) -> CircuitMetrics:
+        """Counters and the recent state changes."""
+        with self._lock:
+            return CircuitMetrics(
+                state=self._state,
+                failure_count=self._failures,
+                success_count=self._successes,
+                slow_call_count=self._slow,
+                rejected_count=self._rejected,
+                last_failure_time=self._last_failure,
+                consecutive_failures=self._consecutive_failures,
+                state_changes=tuple(self._changes),
+            )
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def acquire(self) -> Permit | Rejection:
+        """A permit to send a call, or the rejection (open, or half-open and full)."""
+        changes: list[StateChange] = []
+        with self._lock:
+            if self._state == "open" and self._forced is None and self._timeout_passed():
+                changes.append(self._move("half_open", "reset timeout elapsed"))
+            if self._state == "closed":
+                return Permit(self._generation, half_open=False)
+            if self._state == "half_open" and self._half_open_in_flight < (
+                self.config.half_open_max_calls
+            ):
+                self._half_open_in_flight += 1
+                result: Permit | Rejection = Permit(self._generation, half_open=True)
+            else:
+                self._rejected += 1
+                result = Rejection(self._retry_after())
+        self._log(changes)
+        return result
+
+    def release(self, permit: Permit) -> None:
+        """Give back a permit whose call did not count (cancelled, or a caller mistake)."""
+        with self._lock:
+            if permit.half_open and permit.generation == self._generation:
+                self._half_open_in_flight -= 1
+
+    def record(self, permit: Permit, *, failure: bool, duration: float) -> None:
+        """Report how a permitted call went; it may change the state."""
+        changes: list[StateChange] = []
+        now = self._clock.monotonic()
+        slow = (
+            self.config.slow_call_duration is not None
+            and duration >= self.config.slow_call_duration
+        )
+        with self._lock:
+            if failure:
+                self._failures += 1
+                self._last_failure = self._clock.time()
+            else:
+                self._successes += 1
+            self._slow += slow
+            if permit.generation != self._generation:
+                return  # the state moved on while this call was in flight
+            if permit.half_open:
+                self._half_open_in_flight -= 1
+                if failure or slow:
+                    why = "a trial call was slow" if not failure else "a trial call failed"
+                    changes.append(self._move("open", why))
+                else:
+                    self._half_open_successes += 1
+                    if self._half_open_successes >= self.config.success_threshold:
+                        changes.append(self._move("closed", "trial calls succeeded"))
+            elif self._state == "closed":
+                self._consecutive_failures = self._consecutive_failures + 1 if failure else 0
+                why = self._add_to_window(now, failure, slow)
+                if self._forced is None:
+                    if self._consecutive_failures >= self.config.failure_threshold:
+                        why = f"{self._consecutive_failures} consecutive failures"
+                    if why:
+                        changes.append(self._move("open", why))
+        self._log(changes)
+
+    # -- manual control --------------------------------------------------------------------
+
+    def force_open(self) -> None:
+        """Open the circuit and keep it open until :meth:`force_close` or :meth:`reset`."""
+        with self._lock:
+            self._forced = "open"
+            changes = [self._move("open", "forced open")] if self._state != "open" else []
+        self._log(changes)
+
+    def force_close(self) -> None:
+        """Close the circuit and keep it closed (failures count but never trip it) until reset."""
+        with self._lock:
+            self._forced = "closed"
+            changes = [self._move("closed", "forced closed")] if self._state != "closed" else []
+        self._log(changes)
+
+    def reset(self) -> None:
+        """Back to a fresh closed circuit, ending any forcing; cumulative metrics are kept."""
+        with self._lock:
+            self._forced = None
+            changes = [self._move("closed", "reset")] if self._state != "closed" else []
+            self._generation += 1
+            self._clear_window()
+        self._log(changes)
+
+    # -- internals (called with the lock held) -----------------------------------------------
+
+    def _timeout_passed(self) -> bool:
+        return self._clock.monotonic() - self._opened_at >= self.config.reset_timeout
+
+    def _retry_after(self) -> float | None:
+        if self._forced == "open":
+            return None
+        if self._state == "half_open":
+            return 0.0
+        return max(self.config.reset_timeout - (self._clock.monotonic() - self._opened_at), 0.0)
+
+    def _move(self, to: CircuitState, reason: str) -> StateChange:
+        change = StateChange(self._state, to, self._clock.time(), reason)
+        self._state = to
+        self._generation += 1
+        self._half_open_in_flight = 0
+        self._half_open_successes = 0
+        self._consecutive_failures = 0
+        if to == "open":
+            self._opened_at = self._clock.monotonic()
+        if to in ("open", "closed"):
+            self._clear_window()
+        self._changes.append(change)
+        return change
+
+    def _clear_window(self) -> None:
+        self._window.clear()
+        self._window_failures = self._window_slow = 0
+        self._consecutive_failures = 0
+
+    def _add_to_window(self, now: float, failed: bool, slow: bool) -> str:
+        """Record a closed-state call; the reason to open when a rate is exceeded, else ''."""
+        config = self.config
+        if config.failure_rate_threshold is None and config.slow_call_duration is None:
+            return ""
+        window = self._window
+        window.append((now, failed, slow))
+        self._window_failures += failed
+        self._window_slow += slow
+        while window and window[0][0] <= now - config.sampling_duration:
+            _, old_failed, old_slow = window.popleft()
+            self._window_failures -= old_failed
+            self._window_slow -= old_slow
+        calls = len(window)
+        if calls < config.minimum_calls:
+            return ""
+        rate = config.failure_rate_threshold
+        if rate is not None and self._window_failures / calls >= rate:
+            return f"failure rate {self._window_failures}/{calls} reached {rate:.0%}"
+        slow_rate = config.slow_call_rate_threshold
+        if config.slow_call_duration is not None and self._window_slow / calls >= slow_rate:
+            return f"slow call rate {self._window_slow}/{calls} reached {slow_rate:.0%}"
+        return ""
+
+    def _log(self, changes: list[StateChange]) -> None:
+        where = "" if self.name == "*" else f" for {self.name}"
+        for change in changes:
+            level = logging.WARNING if change.to_state == "open" else logging.INFO
+            logger.log(
+                level,
+                "circuit breaker%s: %s -> %s (%s)",
+                where,
+                change.from_state,
+                change.to_state,
+                change.reason,
+            )
+
+    def __repr__(self) -> str:
+        return f"Circuit({self.name!r}, state={self.state!r})"
+
+
+class CircuitBreaker:
+    """The breaker a client shares between its requests: one circuit, or one per host.
+
+    ``state``, ``metrics`` and the manual controls act on the single circuit;
+    with ``per_host=True`` use :meth:`for_host` for one host's circuit. Then
+    ``state`` is the worst state over all hosts, ``metrics`` their sum, and the
+    manual controls apply to every host.
+
+    Example:
+        >>> breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3))
+        >>> breaker.state
+        'closed'
+        >>> breaker.force_open()
+        >>> breaker.for_host("api.example.com").state
+        'open'
+        >>> breaker.reset()
+        >>> breaker.state
+        'closed'
+    """
+
+    def __init__(
+        self, config: CircuitBreakerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.config = config or CircuitBreakerConfig()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._circuits: dict[str, Circuit] = {}
+        self._single = None if self.config.per_host else Circuit(self.config, clock)
+        self._forced: Literal["open", "closed"] | None = None  # applied to hosts seen later
+
+    def for_host(self, host: str) -> Circuit:
+        """The circuit that guards ``host`` (the single shared one unless ``per_host``)."""
+        if self._single is not None:
+            return self._single
+        host = host.lower()
+        circuit = self._circuits.get(host)
+        if circuit is None:
+            with self._lock:
+                circuit = self._circuits.get(host)
+                if circuit is None:
+                    circuit = self._circuits[host] = Circuit(self.config, self._clock, name=host)
+                    if self._forced == "open":
+                        circuit.force_open()
+                    elif self._forced == "closed":
+                        circuit.force_close()
+        return circuit
+
+    @property
+    def circuits(self) -> dict[str, Circuit]:
+        """Every circuit by host (``{"*": circuit}`` when not per host)."""
+        if self._single is not None:
+            return {"*": self._single}
+        with self._lock:
+            return dict(self._circuits)
+
+    @property
+    def state(self) -> CircuitState:
+        """The circuit's state; per host, the worst one (open, then half_open, then closed)."""
+        states = {circuit.state for circuit in self.circuits.values()}
+        if "open" in states:
+            return "open"
+        return "half_open" if "half_open" in states else "closed"
+
+    @property
+    def metrics(self) -> CircuitMetrics:
+        """The circuit's metrics; per host, summed over hosts (changes merged by time)."""
+        snapshots = [circuit.metrics for circuit in self.circuits.values()]
+        failures = [m.last_failure_time for m in snapshots if m.last_failure_time is not None]
+        return CircuitMetrics(
+            state=self.state,
+            failure_count=sum(m.failure_count for m in snapshots),
+            success_count=sum(m.success_count for m in snapshots),
+            slow_call_count=sum(m.slow_call_count for m in snapshots),
+            rejected_count=sum(m.rejected_count for m in snapshots),
+            last_failure_time=max(failures) if failures else None,
+            consecutive_failures=max((m.consecutive_failures for m in snapshots), default=0),
+            state_changes=tuple(
+                sorted((c for m in snapshots for c in m.state_changes), key=lambda c: c.at)
+            ),
+        )
+
+    def force_open(self) -> None:
+        """Open every circuit (hosts seen later too) until :meth:`force_close` or :meth:`reset`."""
+        self._forced = "open"
+        for circuit in self.circuits.values():
+            circuit.force_open()
+
+    def force_close(self) -> None:
+        """Close every circuit (hosts seen later too) and keep it closed until :meth:`reset`."""
+        self._forced = "closed"
+        for circuit in self.circuits.values():
+            circuit.force_close()
+
+    def reset(self) -> None:
+        """Return every circuit to a fresh closed state and end any forcing."""
+        self._forced = None
+        for circuit in self.circuits.values():
+            circuit.reset()
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker(state={self.state!r}, per_host={self.config.per_host})"
+
+
+def is_breaker_failure(
+    config: CircuitBreakerConfig, outcome: httpx.Response | Exception
+) -> bool | None:
+    """True: the call failed; False: it succeeded; None: it does not count either way.
+
+    Example:
+        >>> config = CircuitBreakerConfig()
+        >>> [is_breaker_failure(config, httpx.Response(code)) for code in (503, 404)]
+        [True, False]
+        >>> is_breaker_failure(config, httpx.InvalidURL("no host")) is None
+        True
+    """
+    if isinstance(outcome, httpx.Response):
+        return outcome.status_code in config.included_status_codes
+    if config.excluded_exceptions and isinstance(outcome, config.excluded_exceptions):
+        return None
+    return True if is_transient(outcome) else None
+
+
+def breaker_flow(
+    breaker: CircuitBreaker, request: httpx.Request, clock: Clock
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """The breaker layer, written once for sync and async: judge one attempt.
+
+    An open circuit returns the fallback's response or raises
+    :class:`CircuitBreakerOpenError` without a network call.
+    """
+    host = request.url.host
+    circuit = breaker.for_host(host)
+    permit = circuit.acquire()
+    if isinstance(permit, Rejection):
+        fallback = breaker.config.fallback
+        if fallback is not None:
+            return fallback(request)
+        when = "" if permit.retry_after is None else f"; retry in {permit.retry_after:.3g}s"
+        raise CircuitBreakerOpenError(
+            f"circuit breaker for {host or 'this client'} is open: {describe(request)} "
+            f"was not sent{when}",
+            host=host,
+            retry_after=permit.retry_after,
+            request=request,
+        )
+    judged = False
+    try:
+        started = clock.monotonic()
+        outcome = yield Send(request)
+        assert outcome is not None
+        failure = is_breaker_failure(breaker.config, outcome)
+        if failure is not None:
+            circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
+            judged = True
+    finally:
+        if not judged:
+            circuit.release(permit)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

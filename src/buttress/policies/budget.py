@@ -1,0 +1,107 @@
+"""The retry budget: retries may add only a fraction on top of first attempts.
+
+Retrying every failure multiplies load on a server that is already failing. A
+budget (Finagle's ``RetryBudget``) caps retries per host to ``ratio`` of the
+first attempts seen in the last ``window`` seconds, plus a floor of
+``min_per_second`` so a quiet client can still retry. Once it is empty, failed
+requests are returned or raised as they are until first attempts refill it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["InMemoryRetryBudget", "RetryBudget"]
+
+
+class RetryBudget(Protocol):
+    """What the retry layer needs from a budget; a shared backend may implement it too."""
+
+    def record_request(self, key: str, now: float) -> None:
+        """Count a first attempt for ``key`` (a host) at monotonic time ``now``."""
+
+    def try_withdraw(self, key: str, now: float) -> bool:
+        """Take one retry for ``key`` if the budget allows it; False when it is empty."""
+
+    @property
+    def exhausted_count(self) -> int:
+        """How many retries were refused because the budget was empty."""
+
+
+@dataclass
+class _Window:
+    # (second, first attempts, retries) buckets, oldest first, plus running totals.
+    buckets: deque[list[int]] = field(default_factory=deque)
+    requests: int = 0
+    retries: int = 0
+
+
+class InMemoryRetryBudget:
+    """A per-key budget in this process, safe for threads and tasks alike.
+
+    The lock is held only for O(1) amortized bookkeeping, never across I/O.
+
+    Example:
+        >>> budget = InMemoryRetryBudget(ratio=0.2, min_per_second=0, window=10)
+        >>> for _ in range(10):
+        ...     budget.record_request("api.example.com", now=0.0)
+        >>> [budget.try_withdraw("api.example.com", now=1.0) for _ in range(3)]
+        [True, True, False]
+        >>> budget.exhausted_count
+        1
+    """
+
+    def __init__(
+        self, *, ratio: float = 0.2, min_per_second: float = 10.0, window: float = 10.0
+    ) -> None:
+        self.ratio = ratio
+        self.min_per_second = min_per_second
+        self.window = window
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+        self._exhausted = 0
+
+    @property
+    def exhausted_count(self) -> int:
+        """How many retries were refused because the budget was empty."""
+        return self._exhausted
+
+    def _current(self, key: str, now: float) -> tuple[_Window, list[int]]:
+        window = self._windows.setdefault(key, _Window())
+        second = int(now)
+        horizon = second - int(self.window)
+        while window.buckets and window.buckets[0][0] <= horizon:
+            _, requests, retries = window.buckets.popleft()
+            window.requests -= requests
+            window.retries -= retries
+        if not window.buckets or window.buckets[-1][0] != second:
+            window.buckets.append([second, 0, 0])
+        return window, window.buckets[-1]
+
+    def record_request(self, key: str, now: float) -> None:
+        """Count a first attempt for ``key`` at monotonic time ``now``."""
+        with self._lock:
+            window, bucket = self._current(key, now)
+            bucket[1] += 1
+            window.requests += 1
+
+    def try_withdraw(self, key: str, now: float) -> bool:
+        """Take one retry for ``key`` if ``retries < ratio * requests + floor`` allows it."""
+        with self._lock:
+            window, bucket = self._current(key, now)
+            allowed = self.ratio * window.requests + self.min_per_second * self.window
+            if window.retries + 1 > allowed:
+                self._exhausted += 1
+                return False
+            bucket[2] += 1
+            window.retries += 1
+            return True
+
+    def __repr__(self) -> str:
+        return (
+            f"InMemoryRetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, "
+            f"window={self.window})"
+        )

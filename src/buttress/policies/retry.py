@@ -1,0 +1,551 @@
+"""Retry decisions and the retry flow: pure logic, time and randomness injected.
+
+:func:`retry_flow` is the whole retry layer, written once; the transport in
+``buttress.transports.retry`` runs it with ``drive`` or ``adrive``. It owns
+
+* the attempts (``max_attempts`` counts the first one) and the backoff sleeps,
+* ``Retry-After`` (both forms, and ``retry-after-ms``), capped by ``retry_after_max``,
+* retry safety: methods, ``Idempotency-Key``, bodies that cannot be sent twice,
+* the retry budget per host, and
+* the request's total deadline: each attempt's timeouts shrink to the time left.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+import uuid
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field, field_validator
+from tenacity import Future, RetryCallState
+
+from .._config import frozen_model_config
+from .._exceptions import TimeoutError, describe
+from .._flow import Effect, Outcome, Read, Send, Sleep
+from .._options import ATTEMPTS_KEY, EXTENSION_KEY, RequestOptions
+from .._response import raise_for_status
+from .backoff import Jitter, backoff_delay
+from .budget import InMemoryRetryBudget, RetryBudget
+from .failures import is_connect_failure, is_transient
+from .headers import parse_retry_after
+
+if TYPE_CHECKING:
+    from .._clock import Clock
+
+__all__ = [
+    "DEFAULT_RETRY_METHODS",
+    "DEFAULT_RETRY_STATUSES",
+    "Decision",
+    "RetryBudgetConfig",
+    "RetryConfig",
+    "RetryPolicy",
+    "body_is_replayable",
+    "retry_flow",
+]
+
+logger = logging.getLogger("buttress.retry")
+
+DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class RetryBudgetConfig(BaseModel):
+    """Per host, retries may add at most ``ratio`` on top of first attempts.
+
+    Counted over the last ``window`` seconds, with a floor of ``min_per_second``
+    retries per second so a quiet client can always retry (Finagle's rule).
+
+    Example:
+        >>> RetryBudgetConfig().ratio, RetryBudgetConfig().min_per_second
+        (0.2, 10.0)
+    """
+
+    model_config = frozen_model_config
+
+    ratio: float = Field(default=0.2, ge=0)
+    min_per_second: float = Field(default=10.0, ge=0)
+    window: float = Field(default=10.0, gt=0)
+
+    def create(self) -> InMemoryRetryBudget:
+        """A fresh in-memory budget with these settings."""
+        return InMemoryRetryBudget(
+            ratio=self.ratio, min_per_second=self.min_per_second, window=self.window
+        )
+
+
+class RetryConfig(BaseModel):
+    """How the retry layer retries.
+
+    Attributes:
+        max_attempts: attempts in all, **counting the first one**: 3 means one
+            request and up to two retries; 1 means no retries.
+        backoff_factor: the first retry waits up to this many seconds; each
+            further retry doubles it.
+        backoff_max: no backoff wait is longer than this.
+        jitter: ``"full"`` (uniform in ``[0, d]``, the default), ``"equal"``
+            (``[d/2, d]``) or ``"none"``.
+        retry_statuses: response statuses that are retried.
+        retry_methods: methods retried on any transient failure. Others (POST,
+            PATCH) are retried only with an ``Idempotency-Key`` header, or when
+            the connection failed before anything was sent.
+        respect_retry_after: wait as long as ``Retry-After`` / ``retry-after-ms`` say.
+        retry_after_max: a server asking for a longer wait ends the retries at
+            once with the status error, carrying ``retry_after``.
+        idempotency_keys: add a UUID4 ``Idempotency-Key`` to POST and PATCH
+            requests that have none; the same key is sent on every attempt.
+        idempotency_header: the header name for those keys.
+        budget: the retry budget per host; ``None`` switches it off.
+        wait: a tenacity wait strategy (``tenacity.wait_exponential(...)``);
+            replaces the built-in backoff. ``Retry-After`` still wins.
+        stop: a tenacity stop strategy (``tenacity.stop_after_attempt(5)``);
+            replaces ``max_attempts``.
+
+    Example:
+        >>> config = RetryConfig(max_attempts=5, backoff_factor=0.1)
+        >>> config.max_attempts, sorted(config.retry_statuses)
+        (5, [408, 429, 500, 502, 503, 504])
+        >>> import tenacity
+        >>> RetryConfig(wait=tenacity.wait_fixed(2), stop=tenacity.stop_after_attempt(4)).wait
+        <tenacity.wait.wait_fixed object at ...>
+    """
+
+    model_config = frozen_model_config
+
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_factor: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=30.0, ge=0)
+    jitter: Jitter = "full"
+    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    retry_methods: frozenset[str] = DEFAULT_RETRY_METHODS
+    respect_retry_after: bool = True
+    retry_after_max: float = Field(default=60.0, ge=0)
+    idempotency_keys: bool = False
+    idempotency_header: str = "Idempotency-Key"
+    budget: RetryBudgetConfig | None = RetryBudgetConfig()
+    wait: Any = None
+    stop: Any = None
+
+    @field_validator("retry_methods", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return frozenset(str(m).upper() for m in value) if value is not None else value
+
+    @field_validator("wait", "stop")
+    @classmethod
+    def _callable(cls, value: Any) -> Any:
+        if value is not None and not callable(value):
+            raise ValueError("must be a tenacity strategy (a callable taking a RetryCallState)")
+        return value
+
+
+def body_is_replayable(request: httpx.Request) -> bool:
+    """Can ``request``'s body be sent again? Generators and one-shot streams cannot.
+
+    Bytes, forms, JSON and multipart bodies can; so can file objects that seek
+    (the retry layer rewinds them). A body already read into memory always can.
+
+    Example:
+        >>> body_is_replayable(httpx.Request("POST", "https://x.test", json={"a": 1}))
+        True
+        >>> chunks = (b"x" for _ in range(2))
+        >>> body_is_replayable(httpx.Request("POST", "https://x.test", content=chunks))
+        False
+    """
+    stream = request.stream
+    if isinstance(stream, httpx.ByteStream) or hasattr(request, "_content"):
+        return True
+    if type(stream).__name__ == "MultipartStream":  # httpx rewinds seekable files itself
+        return all(
+            not hasattr(f, "file") or _seekable(f.file) or isinstance(f.file, bytes | str)
+            for f in getattr(stream, "fields", ())
+        )
+    source = getattr(stream, "_stream", None)  # httpx's (Async)IteratorByteStream
+    if isinstance(source, bytes | list | tuple):
+        return True
+    return source is not None and _seekable(source)
+
+
+def _seekable(obj: Any) -> bool:
+    try:
+        return bool(obj.seekable()) and hasattr(obj, "tell")
+    except Exception:
+        return False
+
+
+def _rewinder(request: httpx.Request) -> Callable[[], None]:
+    """A function that puts a file body back where it started (a no-op for other bodies)."""
+    source = getattr(request.stream, "_stream", None)
+    if source is None or not _seekable(source):
+        return lambda: None
+    start = source.tell()
+    return lambda: source.seek(start)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do after an attempt.
+
+    ``action`` is ``"retry"`` (after ``delay`` seconds), ``"done"`` (return or
+    raise the outcome as it is), ``"raise_status"`` (raise the status error now,
+    with ``retry_after``) or ``"raise_timeout"`` (the deadline cannot be met).
+    ``reason`` says why, for logs and exception notes.
+    """
+
+    action: Literal["retry", "done", "raise_status", "raise_timeout"]
+    delay: float = 0.0
+    reason: str = ""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The facts about one finished attempt that a decision depends on."""
+
+    number: int
+    outcome: httpx.Response | Exception
+    now: float
+    epoch: float
+    started: float
+    deadline: float | None
+    replayable: bool
+
+
+class RetryPolicy:
+    """Decides, after each attempt, whether and when to try again. No I/O, no sleeping.
+
+    Example:
+        >>> policy = RetryPolicy(RetryConfig(jitter="none", budget=None))
+        >>> request = httpx.Request("GET", "https://api.example.com/x")
+        >>> attempt = Attempt(1, httpx.Response(503, request=request), now=0.0, epoch=0.0,
+        ...                   started=0.0, deadline=None, replayable=True)
+        >>> policy.decide(request, attempt)
+        Decision(action='retry', delay=0.5, reason='503 Service Unavailable', retry_after=None)
+    """
+
+    def __init__(
+        self,
+        config: RetryConfig,
+        budget: RetryBudget | None = None,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.budget = budget
+        self._rng = rng or random.random
+
+    def with_config(self, config: RetryConfig) -> RetryPolicy:
+        """The same budget and randomness with another configuration (a per-request override).
+
+        The budget is dropped when ``config.budget`` is ``None``.
+        """
+        return RetryPolicy(config, self.budget if config.budget else None, self._rng)
+
+    def decide(self, request: httpx.Request, attempt: Attempt) -> Decision:
+        """The decision after ``attempt`` of ``request``."""
+        config, outcome = self.config, attempt.outcome
+        reason = self._transient_reason(outcome)
+        if reason is None:
+            return Decision("done")
+        if not self._method_allowed(request, outcome):
+            return Decision("done", reason=f"{request.method} is not retried (not idempotent)")
+        if self._stopped(attempt):
+            return Decision("done", reason=f"gave up after {attempt.number} attempt(s)")
+        if not attempt.replayable:
+            return Decision(
+                "raise_status" if isinstance(outcome, httpx.Response) else "done",
+                reason="not retried: the request body is a stream or generator that cannot "
+                "be sent twice (pass bytes, or a seekable file, to allow retries)",
+            )
+        retry_after = None
+        if isinstance(outcome, httpx.Response) and config.respect_retry_after:
+            retry_after = parse_retry_after(outcome.headers, attempt.epoch)
+        if retry_after is not None:
+            if retry_after > config.retry_after_max:
+                return Decision(
+                    "raise_status",
+                    reason=f"not retried: the server asked to wait {retry_after:g}s, more than "
+                    f"retry_after_max={config.retry_after_max:g}s",
+                    retry_after=retry_after,
+                )
+            delay = retry_after
+        else:
+            delay = self._backoff(attempt)
+        if attempt.deadline is not None and attempt.now + delay >= attempt.deadline:
+            left = max(attempt.deadline - attempt.now, 0.0)
+            if retry_after is not None:
+                return Decision(
+                    "raise_status",
+                    reason=f"not retried: the server asked to wait {retry_after:g}s, more than "
+                    f"the {left:.3g}s left before the total timeout",
+                    retry_after=retry_after,
+                )
+            return Decision(
+                "raise_timeout",
+                reason=f"the total timeout would pass during the {delay:.3g}s wait "
+                f"before attempt {attempt.number + 1} ({left:.3g}s left; last: {reason})",
+            )
+        if self.budget is not None and not self.budget.try_withdraw(request.url.host, attempt.now):
+            logger.warning(
+                "retry budget for %s is empty: not retrying %s after %s",
+                request.url.host,
+                describe(request),
+                reason,
+            )
+            return Decision("done", reason="not retried: the retry budget for this host is empty")
+        return Decision("retry", delay=delay, reason=reason, retry_after=retry_after)
+
+    def _transient_reason(self, outcome: httpx.Response | Exception) -> str | None:
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code in self.config.retry_statuses:
+                return f"{outcome.status_code} {outcome.reason_phrase}".strip()
+            return None
+        if is_transient(outcome):
+            return (
+                f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
+            )
+        return None
+
+    def _method_allowed(self, request: httpx.Request, outcome: httpx.Response | Exception) -> bool:
+        return (
+            request.method in self.config.retry_methods
+            or self.config.idempotency_header in request.headers
+            or (isinstance(outcome, Exception) and is_connect_failure(outcome))
+        )
+
+    def _stopped(self, attempt: Attempt) -> bool:
+        if self.config.stop is not None:
+            return bool(self.config.stop(self._tenacity_state(attempt)))
+        return attempt.number >= self.config.max_attempts
+
+    def _backoff(self, attempt: Attempt) -> float:
+        if self.config.wait is not None:
+            return max(float(self.config.wait(self._tenacity_state(attempt))), 0.0)
+        return backoff_delay(
+            attempt.number,
+            factor=self.config.backoff_factor,
+            maximum=self.config.backoff_max,
+            jitter=self.config.jitter,
+            rng=self._rng,
+        )
+
+    @staticmethod
+    def _tenacity_state(attempt: Attempt) -> RetryCallState:
+        """The attempt in tenacity's vocabulary, so its wait and stop strategies work."""
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.start_time = attempt.started
+        state.attempt_number = attempt.number
+        state.outcome_timestamp = attempt.now
+        future: Future = Future(attempt.number)
+        if isinstance(attempt.outcome, Exception):
+            future.set_exception(attempt.outcome)
+        else:
+            future.set_result(attempt.outcome)
+        state.outcome = future
+        return state
+
+
+_PHASES: dict[type[httpx.TimeoutException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+
+def _clipped_timeouts(
+    original: dict[str, float | None], left: float
+) -> tuple[dict[str, float | None], set[str]]:
+    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink."""
+    clipped: dict[str, float | None] = {}
+    shrunk: set[str] = set()
+    for name in ("connect", "read", "write", "pool"):
+        value = original.get(name)
+        if value is None or value > left:
+            clipped[name] = left
+            shrunk.add(name)
+        else:
+            clipped[name] = value
+    return clipped, shrunk
+
+
+def _deadline_caused(error: Exception, shrunk: set[str]) -> bool:
+    """Did ``error`` fire on a timeout the deadline had shortened?"""
+    if not isinstance(error, httpx.TimeoutException):
+        return False
+    phase = next((name for cls, name in _PHASES.items() if isinstance(error, cls)), None)
+    return phase in shrunk if phase is not None else bool(shrunk)
+
+
+def _note(error: BaseException, text: str) -> None:
+    """Attach ``text`` as a PEP 678 note (kept in ``__notes__`` on Python 3.10 too)."""
+    if text:
+        notes = getattr(error, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            error.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(f"buttress: {text}")
+
+
+def retry_flow(
+    policy: RetryPolicy,
+    request: httpx.Request,
+    clock: Clock,
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """The retry layer, written once for sync and async.
+
+    Sends ``request``, reads the body of non-streamed responses inside the
+    attempt (so a failure mid-body is retried too), and retries as ``policy``
+    decides, sleeping on ``clock``. The final response carries the number of
+    attempts in ``response.extensions["buttress.attempts"]``.
+    """
+    options = RequestOptions.of(request)
+    if options.retry is False:
+        policy = policy.with_config(RetryConfig(max_attempts=1, budget=None))
+    elif isinstance(options.retry, RetryConfig):
+        policy = policy.with_config(options.retry)
+    config = policy.config
+    # Plain httpx users get a streamed response unless they passed buttress options.
+    read_body = EXTENSION_KEY in request.extensions and not options.streamed
+
+    started = clock.monotonic()
+    deadline = None if options.total_timeout is None else started + options.total_timeout
+    given_timeouts = request.extensions.get("timeout")
+    if (
+        config.idempotency_keys
+        and request.method in ("POST", "PATCH")
+        and config.idempotency_header not in request.headers
+    ):
+        request.headers[config.idempotency_header] = str(uuid.uuid4())
+    replayable = body_is_replayable(request)
+    if policy.budget is not None:
+        policy.budget.record_request(request.url.host, started)
+
+    try:
+        return (
+            yield from _attempts(
+                policy, request, clock, options, read_body, started, deadline, replayable
+            )
+        )
+    finally:  # leave the request as it came, should the caller send it again
+        if given_timeouts is None:
+            request.extensions.pop("timeout", None)
+        else:
+            request.extensions["timeout"] = given_timeouts
+
+
+def _attempts(
+    policy: RetryPolicy,
+    request: httpx.Request,
+    clock: Clock,
+    options: RequestOptions,
+    read_body: bool,
+    started: float,
+    deadline: float | None,
+    replayable: bool,
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """The attempt loop of :func:`retry_flow`."""
+    original_timeouts = dict(request.extensions.get("timeout") or {})
+    rewind = _rewinder(request)
+    number = 0
+    while True:
+        number += 1
+        shrunk: set[str] = set()
+        if deadline is not None:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"total timeout of {options.total_timeout:g}s ran out before attempt "
+                    f"{number} of {describe(request)}",
+                    request=request,
+                )
+            timeouts, shrunk = _clipped_timeouts(original_timeouts, left)
+            request.extensions["timeout"] = timeouts
+        if number > 1:
+            rewind()
+        sent_at = clock.monotonic()
+        outcome = yield Send(request)
+        if isinstance(outcome, httpx.Response) and read_body:
+            read = yield Read(outcome)
+            if isinstance(read, Exception):
+                outcome = read
+            else:
+                outcome.elapsed = datetime.timedelta(seconds=clock.monotonic() - sent_at)
+        assert outcome is not None  # Send and Read never give None
+        if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
+            error = TimeoutError(
+                f"total timeout of {options.total_timeout:g}s ran out during attempt {number} "
+                f"of {describe(request)}",
+                request=request,
+            )
+            raise error from outcome
+
+        now = clock.monotonic()
+        decision = policy.decide(
+            request,
+            Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
+        )
+        if decision.action == "retry":
+            logger.warning(
+                "retrying %s in %.2fs (attempt %d failed: %s)",
+                describe(request),
+                decision.delay,
+                number,
+                decision.reason,
+            )
+            if isinstance(outcome, httpx.Response) and not read_body:
+                yield Read(outcome)  # drain it so the connection goes back to the pool
+            yield Sleep(decision.delay)
+            continue
+
+        if isinstance(outcome, Exception):
+            if decision.action == "raise_timeout":
+                error = TimeoutError(
+                    f"total timeout of {options.total_timeout:g}s: {decision.reason}",
+                    request=request,
+                )
+                raise error from outcome
+            _note(outcome, decision.reason)
+            if number > 1:
+                _note(outcome, f"{number} attempts were made")
+            raise outcome
+
+        outcome.extensions = {**outcome.extensions, ATTEMPTS_KEY: number}
+        if decision.action == "done":
+            return outcome
+        if decision.action == "raise_timeout":
+            raise TimeoutError(
+                f"total timeout of {options.total_timeout:g}s: {decision.reason}",
+                request=request,
+            )
+        outcome.request = request  # a bare transport response may not carry it yet
+        return (yield from _raise_status(outcome, options, decision, read_body, clock))
+
+
+def _raise_status(
+    response: httpx.Response,
+    options: RequestOptions,
+    decision: Decision,
+    read_body: bool,
+    clock: Clock,
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """Stop early: raise the status error, with why there was no retry in a note."""
+    if options.raise_for_status is False or (
+        options.expected_statuses and response.status_code in options.expected_statuses
+    ):
+        return response
+    if not read_body:
+        read = yield Read(response)
+        if isinstance(read, Exception):
+            raise read
+    try:
+        raise_for_status(response, now=clock.time())
+    except httpx.HTTPStatusError as error:
+        if decision.retry_after is not None:
+            error.retry_after = decision.retry_after  # type: ignore[attr-defined]
+        _note(error, decision.reason)
+        raise
+    return response  # pragma: no cover - the status is an error status

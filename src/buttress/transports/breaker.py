@@ -1,0 +1,69 @@
+"""``CircuitBreakerTransport``: fail fast while a host is failing.
+
+All the logic is :func:`buttress.policies.breaker.breaker_flow` over a shared
+:class:`~buttress.policies.breaker.CircuitBreaker`; this class only runs it.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._flow import adrive, drive
+from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig, breaker_flow
+
+__all__ = ["CircuitBreakerTransport"]
+
+
+class CircuitBreakerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Judge every call through ``inner``; while the circuit is open, send nothing.
+
+    Args:
+        inner: the transport calls go through (sync or async).
+        config: a :class:`CircuitBreakerConfig`, or a :class:`CircuitBreaker` to
+            share one breaker's state between several transports (``mounts``).
+        clock: where time comes from (a ``FakeClock`` in tests).
+
+    ``transport.breaker`` is the breaker: ``state``, ``metrics``, ``for_host``,
+    ``force_open()``, ``force_close()``, ``reset()``.
+
+    Example:
+        >>> import httpx
+        >>> transport = CircuitBreakerTransport(httpx.HTTPTransport(), CircuitBreakerConfig())
+        >>> transport.breaker.state
+        'closed'
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        config: CircuitBreakerConfig | CircuitBreaker = CircuitBreakerConfig(),  # noqa: B008
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._inner = inner
+        self._clock = clock
+        self.breaker = (
+            config if isinstance(config, CircuitBreaker) else CircuitBreaker(config, clock=clock)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.BaseTransport), "inner transport is async-only"
+        return drive(breaker_flow(self.breaker, request, self._clock), self._inner, self._clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport), "inner transport is sync-only"
+        return await adrive(
+            breaker_flow(self.breaker, request, self._clock), self._inner, self._clock
+        )
+
+    def close(self) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.aclose()
+
+    def __repr__(self) -> str:
+        return f"CircuitBreakerTransport({self._inner!r}, {self.breaker!r})"

@@ -1,0 +1,277 @@
+"""CircuitBreakerTransport against the real demo API and under 100 concurrent callers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from itertools import count
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import buttress
+from buttress.policies.breaker import Permit
+from buttress.testing import DemoServer, FakeClock
+from buttress.transports import CircuitBreakerTransport
+from tests.conftest import Either
+from tests.transports.conftest import Plain
+
+pytestmark = pytest.mark.anyio
+
+_keys = count()
+
+
+def breaking(config: buttress.CircuitBreakerConfig, clock: Any) -> Callable[[Any], Any]:
+    return lambda inner: CircuitBreakerTransport(inner, config, clock=clock)
+
+
+@pytest.mark.parametrize("mounted", [False, True], ids=["transport", "mounts"])
+async def test_opens_fails_fast_and_recovers(
+    plain: Callable[..., Plain], demo: DemoServer, mounted: bool
+) -> None:
+    clock = FakeClock()
+    config = buttress.CircuitBreakerConfig(failure_threshold=2, reset_timeout=10)
+    breaker = buttress.CircuitBreaker(config, clock=clock)
+    client = plain(lambda inner: CircuitBreakerTransport(inner, breaker), mounted=mounted)
+    name = f"breaker-{next(_keys)}"
+    flaky = f"{demo.url}/flaky?key={name}&failures=2"
+    assert (await client.get(flaky)).status_code == 503
+    assert (await client.get(flaky)).status_code == 503
+    hits = demo.app.hits["/flaky"]
+    with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
+        await client.get(flaky)
+    assert demo.app.hits["/flaky"] == hits  # no network call
+    assert caught.value.host == "127.0.0.1"
+    assert caught.value.retry_after == pytest.approx(10)
+    assert isinstance(caught.value, httpx.TransportError)
+
+    clock.advance(10)  # half-open: one trial call goes through
+    assert (await client.get(flaky)).status_code == 200
+    assert (await client.get(flaky)).status_code == 200
+    assert breaker.state == "closed"
+    changes = [(c.from_state, c.to_state) for c in breaker.metrics.state_changes]
+    assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+async def test_fallback_answers_while_open(plain: Callable[..., Plain], demo: DemoServer) -> None:
+    def fallback(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"cached": True}, request=request)
+
+    config = buttress.CircuitBreakerConfig(failure_threshold=1, fallback=fallback)
+    client = plain(breaking(config, FakeClock()))
+    assert (await client.get(f"{demo.url}/status/500")).status_code == 500
+    assert (await client.get(f"{demo.url}/users/1")).json() == {"cached": True}
+
+
+async def test_caller_mistakes_never_count(plain: Callable[..., Plain], demo: DemoServer) -> None:
+    config = buttress.CircuitBreakerConfig(failure_threshold=1)
+    transport: list[CircuitBreakerTransport] = []
+
+    def layer(inner: Any) -> CircuitBreakerTransport:
+        transport.append(CircuitBreakerTransport(inner, config, clock=FakeClock()))
+        return transport[0]
+
+    client = plain(layer)
+    with pytest.raises(httpx.UnsupportedProtocol):
+        await client.get("ftp://127.0.0.1/file")
+    assert (await client.get(f"{demo.url}/status/404")).status_code == 404
+    assert transport[0].breaker.state == "closed"
+    assert transport[0].breaker.metrics.failure_count == 0
+
+
+async def test_connection_errors_count(plain: Callable[..., Plain]) -> None:
+    config = buttress.CircuitBreakerConfig(failure_threshold=1)
+    client = plain(breaking(config, FakeClock()))
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"http://127.0.0.1:{free_port()}/")
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get("http://127.0.0.1:1/")
+
+
+def free_port() -> int:
+    """A port nobody listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_slow_calls_to_the_slow_endpoint_open_the_circuit(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    config = buttress.CircuitBreakerConfig(
+        slow_call_duration=0.05, slow_call_rate_threshold=1.0, minimum_calls=2
+    )
+    breaker = buttress.CircuitBreaker(config)  # the real clock: the server really is slow
+    client = plain(lambda inner: CircuitBreakerTransport(inner, breaker))
+    for _ in range(2):
+        assert (await client.get(f"{demo.url}/slow?delay=0.1")).status_code == 200
+    assert breaker.state == "open"
+    assert breaker.metrics.slow_call_count == 2
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get(f"{demo.url}/users/1")
+
+
+# -- through buttress.Client ---------------------------------------------------------------------
+
+
+async def test_client_exposes_the_breaker(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    config = buttress.CircuitBreakerConfig(failure_threshold=3)
+    client = make_client(base_url=demo.url, retry=False, circuit_breaker=config)
+    breaker = client.client.circuit_breaker
+    assert breaker is not None
+    assert breaker.state == "closed"
+    breaker.force_open()
+    with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
+        await client.get("/users/1")
+    assert caught.value.retry_after is None  # forced: no automatic recovery
+    assert breaker.metrics.rejected_count == 1
+    breaker.force_close()
+    assert (await client.get("/users/1")).status_code == 200
+    breaker.reset()
+    assert breaker.state == "closed"
+
+
+async def test_client_without_a_breaker_has_none(client: Either) -> None:
+    assert client.client.circuit_breaker is None
+
+
+async def test_breaker_inside_retry_judges_each_attempt_and_is_not_retried(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    retry = buttress.RetryConfig(max_attempts=5, backoff_factor=0.001, jitter="none")
+    config = buttress.CircuitBreakerConfig(failure_threshold=2, reset_timeout=60)
+    client = make_client(base_url=demo.url, retry=retry, circuit_breaker=config)
+    hits = demo.app.hits["/status/503"]
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get("/status/503")
+    assert demo.app.hits["/status/503"] - hits == 2  # two attempts opened it; no more were sent
+    breaker = client.client.circuit_breaker
+    assert breaker is not None
+    assert breaker.metrics.failure_count == 2
+
+
+async def test_per_host_breakers(make_client: Callable[..., Either], demo: DemoServer) -> None:
+    config = buttress.CircuitBreakerConfig(failure_threshold=1, per_host=True)
+    client = make_client(base_url=demo.url, retry=False, circuit_breaker=config)
+    with pytest.raises(buttress.ServerError):
+        await client.get("/status/500")
+    breaker = client.client.circuit_breaker
+    assert breaker is not None
+    assert breaker.for_host("127.0.0.1").state == "open"
+    assert breaker.for_host("localhost").state == "closed"
+    localhost = demo.url.replace("127.0.0.1", "localhost")
+    assert (await client.get(f"{localhost}/users/1")).status_code == 200
+
+
+# -- the half-open cap under 100 concurrent callers -------------------------------------------
+
+
+def half_open_transport(
+    handler: Any, clock: FakeClock, max_calls: int = 3
+) -> CircuitBreakerTransport:
+    config = buttress.CircuitBreakerConfig(
+        failure_threshold=1, reset_timeout=5, half_open_max_calls=max_calls, success_threshold=3
+    )
+    transport = CircuitBreakerTransport(httpx.MockTransport(handler), config, clock=clock)
+    circuit = transport.breaker.for_host("api.example.com")
+    permit = circuit.acquire()
+    assert isinstance(permit, Permit)
+    circuit.record(permit, failure=True, duration=0.0)
+    clock.advance(5)
+    assert transport.breaker.state == "half_open"
+    return transport
+
+
+def test_half_open_cap_under_100_threads() -> None:
+    release = threading.Event()
+    admitted = count()
+    rejected: list[buttress.CircuitBreakerOpenError] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        next(admitted)
+        assert release.wait(timeout=10)
+        return httpx.Response(200)
+
+    transport = half_open_transport(handler, FakeClock())
+    statuses: list[int] = []
+    with httpx.Client(transport=transport) as client:
+
+        def call() -> None:
+            try:
+                statuses.append(client.get("https://api.example.com/x").status_code)
+            except buttress.CircuitBreakerOpenError as error:
+                with lock:
+                    rejected.append(error)
+                    if len(rejected) == 97:
+                        done.set()
+
+        threads = [threading.Thread(target=call) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        assert done.wait(timeout=10)  # 97 are turned away while 3 are in flight
+        release.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert next(admitted) == 3
+    assert statuses == [200, 200, 200]
+    assert transport.breaker.state == "closed"
+    assert transport.breaker.metrics.rejected_count == 97
+
+
+async def test_half_open_cap_under_100_tasks() -> None:
+    release = anyio.Event()
+    admitted = count()
+    rejected: list[buttress.CircuitBreakerOpenError] = []
+    statuses: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        next(admitted)
+        await release.wait()
+        return httpx.Response(200)
+
+    transport = half_open_transport(handler, FakeClock())
+    async with httpx.AsyncClient(transport=transport) as client:
+
+        async def call() -> None:
+            try:
+                statuses.append((await client.get("https://api.example.com/x")).status_code)
+            except buttress.CircuitBreakerOpenError as error:
+                rejected.append(error)
+                if len(rejected) == 97:
+                    release.set()
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(100):
+                    tg.start_soon(call)
+    assert next(admitted) == 3
+    assert statuses == [200, 200, 200]
+    assert transport.breaker.state == "closed"
+
+
+async def test_a_cancelled_trial_call_gives_its_slot_back() -> None:
+    clock = FakeClock()
+    started = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    transport = half_open_transport(handler, clock, max_calls=1)
+    async with httpx.AsyncClient(transport=transport) as client:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.get, "https://api.example.com/x")
+                await started.wait()
+                tg.cancel_scope.cancel()
+    circuit = transport.breaker.for_host("api.example.com")
+    assert isinstance(circuit.acquire(), Permit)  # the slot is free again

@@ -1,0 +1,312 @@
+"""RetryTransport on the demo API: plain httpx, mounts and buttress.Client, sync and async."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import count
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import buttress
+from buttress.testing import DemoServer, FakeClock
+from buttress.transports import RetryTransport
+from tests.conftest import Either
+from tests.transports.conftest import Plain
+
+pytestmark = pytest.mark.anyio
+
+_keys = count()
+FAST = buttress.RetryConfig(backoff_factor=0.001, jitter="none")
+
+
+def key() -> str:
+    return f"retry-{next(_keys)}"
+
+
+def retrying(config: buttress.RetryConfig = FAST, clock: Any = None) -> Callable[[Any], Any]:
+    return lambda inner: RetryTransport(inner, config, clock=clock or FakeClock())
+
+
+# -- three ways in -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mounted", [False, True], ids=["transport", "mounts"])
+async def test_plain_httpx_client_recovers_from_flaky(
+    plain: Callable[..., Plain], demo: DemoServer, mounted: bool
+) -> None:
+    clock = FakeClock()
+    client = plain(retrying(clock=clock), mounted=mounted)
+    response = await client.get(f"{demo.url}/flaky?key={key()}&failures=2")
+    assert response.json()["attempts"] == 3
+    assert response.extensions["buttress.attempts"] == 3
+    assert clock.sleeps == [0.001, 0.002]
+
+
+async def test_buttress_client_recovers_and_reports_attempts(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    response = await client.get("/flaky", params={"key": key(), "failures": 2})
+    assert response.attempts == 3
+    assert response.json() == {"ok": True, "attempts": 3}
+
+
+async def test_buttress_client_retries_by_default(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url)
+    response = await client.get("/flaky", params={"key": key(), "failures": 1, "retry_after": 0})
+    assert response.attempts == 2
+
+
+async def test_buttress_client_raises_the_last_status_when_attempts_run_out(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    with pytest.raises(buttress.ServerError) as caught:
+        await client.get("/flaky", params={"key": key(), "failures": 5})
+    assert caught.value.status_code == 503
+    assert "failure 3 of 5" in str(caught.value)
+
+
+async def test_buttress_client_under_mounts(mode: str, demo: DemoServer) -> None:
+    network: Any = httpx.AsyncHTTPTransport() if mode == "async" else httpx.HTTPTransport()
+    cls: Any = buttress.AsyncClient if mode == "async" else buttress.Client
+    either = Either(cls(base_url=demo.url, retry=FAST, mounts={"http://127.0.0.1": network}))
+    try:
+        response = await either.get("/flaky", params={"key": key(), "failures": 2})
+        assert response.attempts == 3
+    finally:
+        await either.aclose()
+
+
+async def test_connection_errors_are_retried_then_raised_with_a_note(
+    make_client: Callable[..., Either],
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(base_url=f"http://127.0.0.1:{port}", retry=FAST)
+    with pytest.raises(buttress.ConnectionError) as caught:
+        await client.get("/users/1")
+    assert isinstance(caught.value, httpx.ConnectError)
+    assert any("3 attempts" in note for note in getattr(caught.value.__cause__, "__notes__", []))
+
+
+# -- switching it off ----------------------------------------------------------------------------
+
+
+async def test_retry_false_on_the_client_and_per_call(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    off = make_client(base_url=demo.url, retry=False)
+    with pytest.raises(buttress.ServerError):
+        await off.get("/flaky", params={"key": key(), "failures": 1})
+    on = make_client(base_url=demo.url, retry=FAST)
+    with pytest.raises(buttress.ServerError):
+        await on.get("/flaky", params={"key": key(), "failures": 1}, retry=False)
+    response = await off.get("/flaky", params={"key": key(), "failures": 1}, retry=FAST)
+    assert response.attempts == 2
+
+
+async def test_plain_client_per_request_override(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(retrying())
+    url = f"{demo.url}/flaky?key={key()}&failures=1"
+    response = await client.get(url, extensions=buttress.options(retry=False))
+    assert response.status_code == 503
+
+
+# -- what plain httpx retry transports cannot do -----------------------------------------------
+
+
+async def test_a_body_that_breaks_mid_way_is_retried(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    response = await client.get("/truncated", params={"key": key(), "failures": 1})
+    assert response.attempts == 2
+    assert response.json()["attempts"] == 2
+
+
+async def test_plain_client_reads_the_body_inside_when_told_it_is_not_streamed(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(retrying())
+    url = f"{demo.url}/truncated?key={key()}&failures=1"
+    response = await client.get(url, extensions=buttress.options(streamed=False))
+    assert response.json()["attempts"] == 2
+
+
+async def test_a_streamed_response_is_not_read_by_the_layer(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    body = await client.stream_bytes("GET", "/download", params={"size": 200_000})
+    assert len(body) == 200_000
+
+
+# -- Retry-After and the deadline ----------------------------------------------------------------
+
+
+async def test_retry_after_from_the_server_is_waited_for(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    clock = FakeClock()
+    client = plain(retrying(clock=clock))
+    url = f"{demo.url}/flaky?key={key()}&failures=1&status=429&retry_after=2"
+    assert (await client.get(url)).status_code == 200
+    assert clock.sleeps == [2.0]
+
+
+async def test_retry_after_longer_than_allowed_raises_rate_limit_error(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST.model_copy(update={"retry_after_max": 5}))
+    params = {"key": key(), "failures": 1, "status": 429, "retry_after": 120}
+    with pytest.raises(buttress.RateLimitError) as caught:
+        await client.get("/flaky", params=params)
+    assert caught.value.retry_after == 120
+    assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
+
+
+async def test_total_timeout_is_one_deadline_for_the_request(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, timeout=buttress.TimeoutConfig(total=0.3))
+    with pytest.raises(buttress.TimeoutError, match=r"total timeout of 0\.3s") as caught:
+        await client.get("/slow", params={"delay": 5})
+    assert isinstance(caught.value, httpx.TimeoutException)
+
+
+async def test_per_call_timeout_total_overrides_the_client(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=False)
+    with pytest.raises(buttress.TimeoutError, match="total timeout"):
+        await client.get("/slow", params={"delay": 5}, timeout=buttress.TimeoutConfig(total=0.2))
+
+
+async def test_plain_client_deadline_via_options(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(lambda inner: RetryTransport(inner, FAST))
+    with pytest.raises(buttress.TimeoutError):
+        await client.get(f"{demo.url}/slow?delay=5", extensions=buttress.options(total_timeout=0.2))
+
+
+# -- bodies and idempotency --------------------------------------------------------------------
+
+
+async def test_a_generator_body_is_sent_once_and_the_error_says_why(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    name = key()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"a": '
+        yield b"1}"
+
+    async def achunks() -> AsyncIterator[bytes]:
+        yield b'{"a": 1}'
+
+    body: Any = achunks() if client.is_async else chunks()
+    with pytest.raises(buttress.ServerError) as caught:
+        await client.put("/flaky", params={"key": name, "failures": 1}, content=body, retry=FAST)
+    assert any("cannot be sent twice" in note for note in getattr(caught.value, "__notes__", []))
+    after = await client.get("/flaky", params={"key": name, "failures": 1})
+    assert after.json()["attempts"] == 2  # the server saw exactly one PUT
+
+
+async def test_post_is_retried_with_generated_idempotency_keys(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    config = FAST.model_copy(update={"idempotency_keys": True})
+    client = make_client(base_url=demo.url, retry=config)
+    response = await client.post("/flaky", params={"key": key(), "failures": 2}, json={"a": 1})
+    assert response.attempts == 3
+    assert "Idempotency-Key" in response.request.headers
+
+
+async def test_post_without_a_key_is_not_retried(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST)
+    with pytest.raises(buttress.ServerError):
+        await client.post("/flaky", params={"key": key(), "failures": 1}, json={"a": 1})
+
+
+# -- the budget under concurrency --------------------------------------------------------------
+
+
+def test_budget_accounting_under_100_threads() -> None:
+    budget_config = buttress.RetryBudgetConfig(ratio=0.2, min_per_second=0)
+    config = buttress.RetryConfig(max_attempts=2, budget=budget_config, jitter="none")
+    barrier = threading.Barrier(100, timeout=10)
+    seen: set[int] = set()
+    lock = threading.Lock()
+    sends = count()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        next(sends)
+        with lock:
+            first = id(request) not in seen
+            seen.add(id(request))
+        if first:
+            barrier.wait()  # every first attempt is counted before anyone retries
+        return httpx.Response(503)
+
+    transport = RetryTransport(httpx.MockTransport(handler), config, clock=FakeClock())
+    results: list[int] = []
+    with httpx.Client(transport=transport) as client:
+
+        def call() -> None:
+            results.append(client.get("https://api.example.com/x").status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert results == [503] * 100
+    assert next(sends) == 120  # 100 first attempts + 20% retries
+    assert transport.budget is not None
+    assert transport.budget.exhausted_count == 80
+
+
+async def test_budget_accounting_under_100_tasks() -> None:
+    budget_config = buttress.RetryBudgetConfig(ratio=0.2, min_per_second=0)
+    config = buttress.RetryConfig(max_attempts=2, budget=budget_config, jitter="none")
+    seen: set[int] = set()
+    all_in = anyio.Event()
+    sends = count()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        next(sends)
+        if id(request) not in seen:
+            seen.add(id(request))
+            if len(seen) == 100:
+                all_in.set()
+            await all_in.wait()
+        return httpx.Response(503)
+
+    transport = RetryTransport(httpx.MockTransport(handler), config, clock=FakeClock())
+    async with httpx.AsyncClient(transport=transport) as client:
+
+        async def call() -> None:
+            assert (await client.get("https://api.example.com/x")).status_code == 503
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(100):
+                    tg.start_soon(call)
+    assert next(sends) == 120
+    assert transport.budget is not None
+    assert transport.budget.exhausted_count == 80

@@ -228,7 +228,10 @@ async def test_pool_limits_are_applied(make_client: Callable[..., Either]) -> No
         max_keepalive_connections=3,
         keepalive_expiry=1,
     )
-    pool = client.client._transport._pool  # type: ignore[union-attr]
+    network = client.client._transport
+    while hasattr(network, "_inner"):  # under the buttress layers
+        network = network._inner
+    pool = network._pool  # type: ignore[union-attr]
     assert pool._max_connections == 7
     assert pool._max_keepalive_connections == 3
     assert pool._keepalive_expiry == 1

@@ -22,7 +22,7 @@ import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._config import APIVersion, TimeoutConfig, TimeoutTypes
+from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
@@ -30,6 +30,7 @@ from ._response import ErrorParser, Response, default_error_parser, raise_for_st
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .transports.ratelimit import RateLimiter, RateLimitStatus
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -261,6 +262,7 @@ class _Facade(Generic[_TransportT]):
         error_parser: ErrorParser = default_error_parser,
         strict: bool = False,
         settings: ButtressSettings | None = None,
+        rate_limit: RateLimitConfig | RateLimiter | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -303,6 +305,9 @@ class _Facade(Generic[_TransportT]):
                 keepalive_expiry=keepalive_expiry,
             )
             transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+        # One limiter for the default transport and every mount: one budget per client.
+        limiter = RateLimiter(rate_limit) if isinstance(rate_limit, RateLimitConfig) else rate_limit
+        self._rate_limiter = limiter
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -313,9 +318,9 @@ class _Facade(Generic[_TransportT]):
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
-            transport=stack(transport),
+            transport=stack(transport, rate_limit=limiter),
             mounts={
-                pattern: None if mounted is None else stack(mounted)
+                pattern: None if mounted is None else stack(mounted, rate_limit=limiter)
                 for pattern, mounted in (mounts or {}).items()
             },
             trust_env=trust_env,
@@ -358,6 +363,28 @@ class _Facade(Generic[_TransportT]):
                 stacklevel=2,
                 source=self,
             )
+
+    def get_rate_limit_status(self, host: str | None = None) -> RateLimitStatus:
+        """The client-side budget and the latest figures each server sent.
+
+        ``limit``, ``remaining`` and ``reset_at`` describe the client-side limit
+        (for ``host``, default the ``base_url``'s, when the limit is per host), or
+        that host's server figures when no client-side limit is set; ``servers``
+        has every host's. Empty unless the client has ``rate_limit=``.
+
+        Example:
+            >>> from buttress import Client, RateLimitConfig
+            >>> limit = RateLimitConfig(max_requests=100, time_window=60.0)
+            >>> with Client(base_url="https://api.example.com", rate_limit=limit) as client:
+            ...     status = client.get_rate_limit_status()
+            >>> (status.remaining, status.limit)
+            (100, 100)
+        """
+        if self._rate_limiter is None:
+            return RateLimitStatus()
+        if host is None:
+            host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
+        return self._rate_limiter.status(host)
 
     # -- building requests ----------------------------------------------------------------
 
@@ -500,6 +527,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        rate_limit: a :class:`RateLimitConfig` (client-side limits, servers' limits
+            obeyed), or a shared :class:`~buttress.transports.RateLimiter`.
 
     Example:
         >>> from buttress import Client

@@ -19,22 +19,40 @@ A layer whose configuration is ``None`` is simply left out.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import httpx
+
+if TYPE_CHECKING:
+    from .._config import RateLimitConfig
+    from .ratelimit import RateLimiter
 
 __all__ = ["stack"]
 
 _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-def stack(inner: _T) -> _T:
+def stack(inner: _T, *, rate_limit: RateLimitConfig | RateLimiter | None = None) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
+
+    Args:
+        inner: the network transport.
+        rate_limit: a :class:`~buttress.RateLimitConfig`, or a shared
+            :class:`~buttress.transports.RateLimiter` (one budget for every
+            transport given it).
 
     Example:
         >>> import httpx
+        >>> from buttress import RateLimitConfig
         >>> network = httpx.HTTPTransport()
-        >>> stack(network) is network   # no layer configured yet
+        >>> stack(network) is network   # no layer configured
         True
+        >>> type(stack(network, rate_limit=RateLimitConfig(max_requests=5))).__name__
+        'RateLimitTransport'
     """
-    return inner
+    layered: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if rate_limit is not None:
+        from .ratelimit import RateLimitTransport
+
+        layered = RateLimitTransport(layered, rate_limit)
+    return cast(_T, layered)

@@ -307,7 +307,7 @@ class _Facade(Generic[_TransportT]):
             transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
         # One limiter for the default transport and every mount: one budget per client.
         limiter = RateLimiter(rate_limit) if isinstance(rate_limit, RateLimitConfig) else rate_limit
-        self._rate_limiter = limiter
+        self._rate_limiter: RateLimiter | None = limiter
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -383,7 +383,7 @@ class _Facade(Generic[_TransportT]):
         if self._rate_limiter is None:
             return RateLimitStatus()
         if host is None:
-            host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
+            host = self.base_url.netloc.decode("ascii")
         return self._rate_limiter.status(host)
 
     # -- building requests ----------------------------------------------------------------

@@ -27,7 +27,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import RateLimitConfig
 from .._exceptions import RateLimitError, describe
 from .._flow import Flow, Read, Send, Sleep, adrive, drive
-from .._response import RATE_LIMIT_INFO, limited_response
+from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, RateLimitPolicy, Refusal, Rule
 
@@ -104,7 +104,7 @@ class RateLimiter:
 
     def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
         self.config = config = config or RateLimitConfig()
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         self._servers: dict[str, RateLimitInfo] = {}
         self._policy = RateLimitPolicy(
@@ -124,7 +124,7 @@ class RateLimiter:
     def book(self, request: httpx.Request, *, wait: bool) -> Booking | Refusal:
         url = request.url
         with self._lock:
-            now = self._clock.monotonic()
+            now = self.clock.monotonic()
             return self._policy.book(request.method, _host(url), url.path, now, wait=wait)
 
     def done_waiting(self) -> None:
@@ -132,15 +132,15 @@ class RateLimiter:
             self._policy.done_waiting()
 
     def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
-        info = parse_rate_limit(response.headers, self._clock.time())
+        info = parse_rate_limit(response.headers, self.clock.time())
         retry_after = None
         if self.config.respect_retry_after and response.status_code in (429, 503):
-            retry_after = parse_retry_after(response.headers, self._clock.time())
+            retry_after = parse_retry_after(response.headers, self.clock.time())
         if info is None and retry_after is None:
             return None
         host = _host(request.url)
         with self._lock:
-            now = self._clock.monotonic()
+            now = self.clock.monotonic()
             if info is not None:
                 self._servers[host] = info
                 self._policy.observe(
@@ -158,7 +158,7 @@ class RateLimiter:
 
     def status(self, host: str | None = None) -> RateLimitStatus:
         with self._lock:
-            now, epoch = self._clock.monotonic(), self._clock.time()
+            now, epoch = self.clock.monotonic(), self.clock.time()
             limit, remaining, reset = self._policy.client_status(host or "", now)
             servers = dict(self._servers)
             queued = self._policy.waiting
@@ -180,7 +180,8 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Paces requests to a client-side limit and obeys servers' rate-limit headers.
 
     ``config`` is a :class:`~buttress.RateLimitConfig`, or a :class:`RateLimiter`
-    to share one budget between transports or clients. What happens when no slot
+    to share one budget between transports or clients (``clock`` then defaults
+    to the limiter's). What happens when no slot
     is free follows ``config.on_limit``: wait in the FIFO queue (a full queue or a
     wait past ``queue_timeout`` raises :class:`~buttress.RateLimitError` without
     sending anything), raise at once, or return a synthetic 429 whose
@@ -203,13 +204,15 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
         config: RateLimitConfig | RateLimiter | None = None,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock | None = None,
     ) -> None:
         self._inner = inner
-        self._clock = clock
-        self.limiter: RateLimitBackend = (
-            config if isinstance(config, RateLimiter) else RateLimiter(config, clock=clock)
-        )
+        if isinstance(config, RateLimiter):
+            self._clock = clock or config.clock
+            self.limiter: RateLimitBackend = config
+        else:
+            self._clock = clock or SYSTEM_CLOCK
+            self.limiter = RateLimiter(config, clock=self._clock)
 
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
@@ -238,6 +241,7 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
         if outcome.status_code == 429 and on_limit == "raise":
             yield Read(outcome)
+            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
             retry_after = parse_retry_after(outcome.headers, self._clock.time())
             raise RateLimitError(
                 f"429 Too Many Requests for {describe(request)}",

@@ -383,7 +383,7 @@ class _Facade(Generic[_TransportT]):
         if self._rate_limiter is None:
             return RateLimitStatus()
         if host is None:
-            host = self.base_url.netloc.decode("ascii")
+            host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
         return self._rate_limiter.status(host)
 
     # -- building requests ----------------------------------------------------------------

@@ -8,7 +8,7 @@ with ``extensions=buttress.options(...)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -29,6 +29,9 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        rate_limit: when the client-side rate limit has no slot free for this
+            request: ``"wait"``, ``"raise"`` or ``"return"`` (``None``: the
+            limiter's ``on_limit``).
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +43,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    rate_limit: Literal["wait", "raise", "return"] | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

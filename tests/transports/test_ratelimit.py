@@ -213,6 +213,24 @@ async def test_on_limit_return_gives_a_recognisable_sentinel(
     assert network.seen == ["/first"]
 
 
+async def test_one_request_may_choose_its_own_behaviour(
+    limited: Callable[..., tuple[Plain, Recorder, FakeClock]],
+) -> None:
+    client, network, clock = limited(RateLimitConfig(max_requests=1, time_window=3.0))
+    await client.get("https://api.example.com/first")
+    with pytest.raises(RateLimitError):
+        await client.get(
+            "https://api.example.com/x", extensions=buttress.options(rate_limit="raise")
+        )
+    returned = await client.get(
+        "https://api.example.com/x", extensions=buttress.options(rate_limit="return")
+    )
+    assert returned.status_code == 429
+    await client.get("https://api.example.com/waited")
+    assert clock.sleeps == [3.0]
+    assert network.seen == ["/first", "/waited"]
+
+
 # --- servers' headers -----------------------------------------------------------------------
 
 

@@ -263,6 +263,12 @@ class RateLimitPolicy:
     endpoint rule it matches (per host too when ``scope="host"``); it goes when
     all of them and the host's server-side pause allow. Times are monotonic seconds.
 
+    No limit is ever exceeded: a request that one limit delays is charged to
+    every limit at the moment it will really go, so requests booked after it
+    may wait behind it (never past it). With endpoint rules much slower than the
+    main limit this costs some head-of-line waiting; give such endpoints a
+    limiter of their own (a separate client or mount) when that matters.
+
     Example:
         >>> policy = RateLimitPolicy("token_bucket", 1, 1.0, 1, scope="global")
         >>> policy.book("GET", "api", "/", now=0.0)

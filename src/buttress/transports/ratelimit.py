@@ -27,6 +27,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import RateLimitConfig
 from .._exceptions import RateLimitError, describe
 from .._flow import Flow, Read, Send, Sleep, adrive, drive
+from .._options import RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, RateLimitPolicy, Refusal, Rule
@@ -186,7 +187,8 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     wait past ``queue_timeout`` raises :class:`~buttress.RateLimitError` without
     sending anything), raise at once, or return a synthetic 429 whose
     ``extensions["buttress.client_rate_limited"]`` is true. A server's 429 raises
-    ``RateLimitError`` with ``on_limit="raise"`` and is returned otherwise.
+    ``RateLimitError`` with ``on_limit="raise"`` and is returned otherwise. One
+    request may choose otherwise with ``extensions=buttress.options(rate_limit="raise")``.
 
     Example:
         >>> from buttress import RateLimitConfig
@@ -216,7 +218,7 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
-        on_limit = limiter.config.on_limit
+        on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
         booking = limiter.book(request, wait=on_limit == "wait")
         if isinstance(booking, Refusal):
             if on_limit == "return":

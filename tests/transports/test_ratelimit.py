@@ -19,6 +19,7 @@ import pytest
 import buttress
 from buttress import EndpointLimit, RateLimitConfig, RateLimitError
 from buttress.testing import DemoServer, FakeClock
+from buttress.policies.ratelimit import Hold, Refusal
 from buttress.transports import RateLimiter, RateLimitTransport
 
 pytestmark = pytest.mark.anyio
@@ -250,6 +251,37 @@ async def test_zero_remaining_pauses_that_host_until_the_reset(
     await client.get("https://a.example.com/x")
     assert clock.sleeps == [30.0]
     assert len(network.seen) == 3
+
+
+async def test_a_paused_host_holds_no_slot_of_a_global_limit(
+    limited: Callable[..., tuple[Plain, Recorder, FakeClock]],
+) -> None:
+    config = RateLimitConfig(max_requests=10, time_window=1.0, burst_size=1)
+    client, network, clock = limited(config, respond=too_many)
+    await client.get("https://a.example.com/x")  # a 429: host a paused for 7 s
+    clock.advance(1.0)
+    await client.get("https://b.example.com/y")
+    assert clock.sleeps == []  # b did not queue behind a's paused request
+    await client.get("https://a.example.com/x")
+    assert clock.sleeps == [6.0]
+    assert network.seen == ["/x", "/y", "/x"]
+
+
+async def test_queue_timeout_counts_the_pause_and_the_slot_together() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(
+        RateLimitConfig(max_requests=1, time_window=8.0, queue_timeout=5.0), clock=clock
+    )
+    request = httpx.Request("GET", "https://a.example.com/")
+    limiter.book(request, wait=True)
+    limiter.observe(request, httpx.Response(429, headers={"Retry-After": "2"}))
+    hold = limiter.book(request, wait=True)
+    assert hold == Hold(2.0)
+    limiter.done_waiting()
+    clock.advance(2.0)
+    refusal = limiter.book(request, wait=True, waited=2.0)
+    assert isinstance(refusal, Refusal)  # 2 s held + 6 s more for the slot > 5 s
+    assert "queue_timeout" in refusal.reason
 
 
 async def test_a_pause_longer_than_queue_timeout_raises(

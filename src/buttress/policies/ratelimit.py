@@ -32,6 +32,7 @@ from typing import Literal, Protocol
 __all__ = [
     "Booking",
     "FixedWindow",
+    "Hold",
     "Limit",
     "RateLimitPolicy",
     "Refusal",
@@ -236,6 +237,17 @@ class Booking:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """The host's server asked for a pause: wait ``delay`` seconds, then book again.
+
+    Nothing is booked, so a paused host's requests do not hold slots that other
+    hosts' requests could use.
+    """
+
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """No slot: the queue is full or the wait would exceed the timeout; retry in ``retry_after``."""
 
@@ -313,32 +325,53 @@ class RateLimitPolicy:
                 yield self._limit(("rule", index, scope_key), rule)
 
     def book(
-        self, method: str, host: str, path: str, now: float, *, wait: bool = True
-    ) -> Booking | Refusal:
-        """Book the earliest slot for a request, or refuse without booking.
+        self,
+        method: str,
+        host: str,
+        path: str,
+        now: float,
+        *,
+        wait: bool = True,
+        waited: float = 0.0,
+    ) -> Booking | Hold | Refusal:
+        """Book the earliest slot for a request, hold it while its host is paused, or refuse.
 
-        With ``wait=False`` any delay is a refusal (nothing is booked).
+        With ``wait=False`` any delay is a refusal. ``waited`` is how long the
+        request has already been held (it counts against ``queue_timeout``).
+        A refusal books nothing; so does a hold.
         """
-        limits = list(self._applicable(method, host, path))
         server = self._hosts.get(host)
+        if server is not None and server.paused_until > now:
+            delay = server.paused_until - now
+            refusal = self._refusal(delay, waited, wait, "the server asked to wait")
+            if refusal is not None:
+                return refusal
+            self.waiting += 1
+            return Hold(delay)
+        limits = list(self._applicable(method, host, path))
         at = max([now, *(limit.available_at(now) for limit in limits)])
-        if server is not None:
-            at = max(at, server.paused_until)
         delay = at - now
         if delay > 0:
-            if not wait:
-                return Refusal(delay, "client-side rate limit reached")
-            if self.queue_size is not None and self.waiting >= self.queue_size:
-                return Refusal(delay, f"rate-limit queue is full ({self.queue_size} waiting)")
-            if self.queue_timeout is not None and delay > self.queue_timeout:
-                return Refusal(
-                    delay,
-                    f"rate-limit wait of {delay:.3g}s exceeds queue_timeout={self.queue_timeout}",
-                )
+            refusal = self._refusal(delay, waited, wait, "client-side rate limit reached")
+            if refusal is not None:
+                return refusal
             self.waiting += 1
         for limit in limits:
             limit.take(at)
         return Booking(delay, queued=delay > 0)
+
+    def _refusal(self, delay: float, waited: float, wait: bool, why: str) -> Refusal | None:
+        if not wait:
+            return Refusal(delay, why)
+        if self.queue_size is not None and self.waiting >= self.queue_size:
+            return Refusal(delay, f"rate-limit queue is full ({self.queue_size} waiting)")
+        if self.queue_timeout is not None and waited + delay > self.queue_timeout:
+            return Refusal(
+                delay,
+                f"{why}: a wait of {waited + delay:.3g}s exceeds "
+                f"queue_timeout={self.queue_timeout}",
+            )
+        return None
 
     def done_waiting(self) -> None:
         """A queued caller's slot has come (or it gave up): it leaves the queue."""

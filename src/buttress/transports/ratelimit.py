@@ -30,7 +30,7 @@ from .._flow import Flow, Read, Send, Sleep, adrive, drive
 from .._options import RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
-from ..policies.ratelimit import Booking, RateLimitPolicy, Refusal, Rule
+from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -69,8 +69,10 @@ class RateLimitBackend(Protocol):
 
     config: RateLimitConfig
 
-    def book(self, request: httpx.Request, *, wait: bool) -> Booking | Refusal:
-        """Book a slot for ``request`` (or refuse, booking nothing)."""
+    def book(
+        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+    ) -> Booking | Hold | Refusal:
+        """Book a slot for ``request``, hold it while its host is paused, or refuse."""
 
     def done_waiting(self) -> None:
         """A booked caller stopped waiting (its slot came, or it was cancelled)."""
@@ -122,11 +124,15 @@ class RateLimiter:
             queue_timeout=config.queue_timeout,
         )
 
-    def book(self, request: httpx.Request, *, wait: bool) -> Booking | Refusal:
+    def book(
+        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+    ) -> Booking | Hold | Refusal:
         url = request.url
         with self._lock:
             now = self.clock.monotonic()
-            return self._policy.book(request.method, _host(url), url.path, now, wait=wait)
+            return self._policy.book(
+                request.method, _host(url), url.path, now, wait=wait, waited=waited
+            )
 
     def done_waiting(self) -> None:
         with self._lock:
@@ -219,21 +225,27 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
         on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
-        booking = limiter.book(request, wait=on_limit == "wait")
-        if isinstance(booking, Refusal):
-            if on_limit == "return":
-                return limited_response(request, booking.retry_after)
-            raise RateLimitError(
-                f"{booking.reason} for {describe(request)}; retry in {booking.retry_after:.3g}s",
-                request=request,
-                response=limited_response(request, booking.retry_after),
-                retry_after=booking.retry_after,
-            )
-        if booking.queued:
-            try:
-                yield Sleep(booking.delay)
-            finally:  # also when the caller is cancelled while waiting
-                limiter.done_waiting()
+        waited = 0.0
+        while True:  # a Hold (the server paused the host) books again after the pause
+            booking = limiter.book(request, wait=on_limit == "wait", waited=waited)
+            if isinstance(booking, Refusal):
+                if on_limit == "return":
+                    return limited_response(request, booking.retry_after)
+                raise RateLimitError(
+                    f"{booking.reason} for {describe(request)}; "
+                    f"retry in {booking.retry_after:.3g}s",
+                    request=request,
+                    response=limited_response(request, booking.retry_after),
+                    retry_after=booking.retry_after,
+                )
+            if isinstance(booking, Hold) or booking.queued:
+                try:
+                    yield Sleep(booking.delay)
+                finally:  # also when the caller is cancelled while waiting
+                    limiter.done_waiting()
+                waited += booking.delay
+            if isinstance(booking, Booking):
+                break
         outcome = yield Send(request)
         if isinstance(outcome, Exception):
             raise outcome

@@ -18,8 +18,8 @@ import pytest
 
 import buttress
 from buttress import EndpointLimit, RateLimitConfig, RateLimitError
-from buttress.testing import DemoServer, FakeClock
 from buttress.policies.ratelimit import Hold, Refusal
+from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RateLimiter, RateLimitTransport
 
 pytestmark = pytest.mark.anyio

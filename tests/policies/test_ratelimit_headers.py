@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buttress.policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
@@ -159,3 +161,30 @@ def test_retry_after_both_forms() -> None:
     date = httpx.Headers({"Retry-After": "Tue, 14 Nov 2023 22:13:50 GMT"})
     assert parse_retry_after(date, NOW) == 30.0
     assert parse_retry_after(httpx.Headers({"Retry-After": "whenever"}), NOW) is None
+
+
+_NAMES = [
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-Used",
+    "X-RateLimit-Resource",
+    "Retry-After",
+]
+_VALUES = st.text(
+    alphabet=st.sampled_from('0123456789.-;,=" abqrtwlimnx'), max_size=40
+) | st.from_regex(r'"[a-z]{1,5}";r=-?[0-9]{1,12};t=[0-9]{1,12}', fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(_NAMES), _VALUES, max_size=5))
+def test_parsers_never_raise(headers: dict[str, str]) -> None:
+    parsed = httpx.Headers(headers)
+    info = parse_rate_limit(parsed, NOW)
+    assert info is None or isinstance(info, RateLimitInfo)
+    parse_retry_after(parsed, NOW)

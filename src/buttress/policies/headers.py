@@ -185,14 +185,17 @@ def _structured_list(value: str, header: str) -> list[_Member] | None:
     return members
 
 
-def _int(text: str | None) -> int | None:
+def _int(text: str | None, header: str) -> int | None:
     if text is None:
         return None
     try:
         number = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):
+        number = -1
+    if number < 0:
+        logger.debug("ignoring malformed %s value %r", header, text[:100])
         return None
-    return number if number >= 0 else None
+    return number
 
 
 def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
@@ -207,30 +210,31 @@ def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
     limits = _structured_list(headers.get("ratelimit", ""), "RateLimit") or []
     as_dict = {m.name: m.value for m in limits if m.value is not None}
     if as_dict:  # draft 7 dictionary
-        found["limit"] = _int(as_dict.get("limit"))
-        found["remaining"] = _int(as_dict.get("remaining"))
+        found["limit"] = _int(as_dict.get("limit"), "RateLimit")
+        found["remaining"] = _int(as_dict.get("remaining"), "RateLimit")
         reset = as_dict.get("reset")
         found["reset_after"] = None if reset is None else _reset_delay(reset, now, "RateLimit")
     elif limits:
         tightest = min(
-            (m for m in limits if _int(m.params.get("r")) is not None),
-            key=lambda m: _int(m.params["r"]) or 0,
+            (m for m in limits if _int(m.params.get("r"), "RateLimit") is not None),
+            key=lambda m: _int(m.params["r"], "RateLimit") or 0,
             default=None,
         )
         if tightest is not None:
             found["policy"] = tightest.name
-            found["remaining"] = _int(tightest.params.get("r"))
+            found["remaining"] = _int(tightest.params.get("r"), "RateLimit")
             reset = tightest.params.get("t")
             found["reset_after"] = None if reset is None else _reset_delay(reset, now, "RateLimit")
     policies = _structured_list(headers.get("ratelimit-policy", ""), "RateLimit-Policy") or []
+    policy_header = "RateLimit-Policy"
     named = [m for m in policies if m.name == found.get("policy")]
     for member in named or policies[:1]:
         # current drafts: "name";q=100;w=60 - draft 7: 100;w=60
-        quota = _int(member.params.get("q")) if "q" in member.params else _int(member.name)
+        quota = _int(member.params.get("q") if "q" in member.params else member.name, policy_header)
         found.setdefault("limit", quota)
         if "q" in member.params:
             found.setdefault("policy", member.name)
-        window = _int(member.params.get("w"))
+        window = _int(member.params.get("w"), policy_header)
         found["window"] = None if window is None else float(window)
     return {key: value for key, value in found.items() if value is not None}
 

@@ -39,7 +39,7 @@ def basics(url: str) -> None:
         except buttress.NotFoundError as error:
             print(f"NotFoundError: {error}")
         try:
-            client.get("/status/429", params={"retry_after": "30"})
+            client.get("/status/429", params={"retry_after": "30"}, retry=False)
         except buttress.RateLimitError as error:
             print(f"RateLimitError: retry after {error.retry_after}s")
         print("raising off for one call:", client.get("/users/999", raise_for_status=False))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import buttress
-from buttress.testing import DemoServer
+from buttress.testing import DemoServer, FakeClock
 
 # The package's own pytest plugin is loaded here rather than through its entry
 # point (disabled in pyproject's addopts) so coverage sees the package imported.
@@ -76,6 +76,8 @@ async def make_client(mode: str) -> AsyncIterator[Callable[..., Either]]:
     made: list[Either] = []
 
     def factory(**kwargs: Any) -> Either:
+        # Backoff and Retry-After waits pass on a fake clock: tests never sleep.
+        kwargs.setdefault("clock", FakeClock())
         cls = buttress.AsyncClient if mode == "async" else buttress.Client
         either = Either(cls(**kwargs))
         made.append(either)

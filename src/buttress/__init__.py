@@ -10,7 +10,7 @@ Example:
 
 from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
 from ._clock import Clock, SystemClock
-from ._config import APIVersion, TimeoutConfig
+from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
 from ._exceptions import (
     AuthenticationError,
     CircuitBreakerError,
@@ -40,7 +40,9 @@ from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
+from .policies.headers import RateLimitInfo
 from .policies.retry import RetryBudgetConfig, RetryConfig
+from .transports.ratelimit import RateLimitStatus
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -66,13 +68,17 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionError",
     "DecodingError",
+    "EndpointLimit",
     "ErrorParser",
     "ForbiddenError",
     "HTTPError",
     "InvalidJSONError",
     "NotFoundError",
     "PoolTimeoutError",
+    "RateLimitConfig",
     "RateLimitError",
+    "RateLimitInfo",
+    "RateLimitStatus",
     "ReadTimeoutError",
     "Request",
     "RequestKwargs",

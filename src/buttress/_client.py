@@ -22,7 +22,8 @@ import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._config import APIVersion, TimeoutConfig, TimeoutTypes
+from ._clock import SYSTEM_CLOCK, Clock
+from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
@@ -32,6 +33,7 @@ from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from .policies.retry import RetryConfig
+from .transports.ratelimit import RateLimiter, RateLimitStatus
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -283,6 +285,8 @@ class _Facade(Generic[_TransportT]):
         settings: ButtressSettings | None = None,
         retry: RetryConfig | bool | None = True,
         circuit_breaker: CircuitBreakerConfig | None = None,
+        rate_limit: RateLimitConfig | RateLimiter | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -330,7 +334,18 @@ class _Facade(Generic[_TransportT]):
         if retry is False or retry is None:
             retry_config = RetryConfig(max_attempts=1, budget=None)
         self._circuit_breaker = None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
-        layers: dict[str, Any] = {"retry": retry_config, "circuit_breaker": self._circuit_breaker}
+        # One limiter for the default transport and every mount: one budget per client.
+        if isinstance(rate_limit, RateLimitConfig):
+            limiter: RateLimiter | None = RateLimiter(rate_limit, clock=clock)
+        else:
+            limiter = rate_limit
+        self._rate_limiter = limiter
+        layers: dict[str, Any] = {
+            "retry": retry_config,
+            "circuit_breaker": self._circuit_breaker,
+            "rate_limit": limiter,
+            "clock": clock,
+        }
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -399,6 +414,28 @@ class _Facade(Generic[_TransportT]):
                 stacklevel=2,
                 source=self,
             )
+
+    def get_rate_limit_status(self, host: str | None = None) -> RateLimitStatus:
+        """The client-side budget and the latest figures each server sent.
+
+        ``limit``, ``remaining`` and ``reset_at`` describe the client-side limit
+        (for ``host``, default the ``base_url``'s, when the limit is per host), or
+        that host's server figures when no client-side limit is set; ``servers``
+        has every host's. Empty unless the client has ``rate_limit=``.
+
+        Example:
+            >>> from buttress import Client, RateLimitConfig
+            >>> limit = RateLimitConfig(max_requests=100, time_window=60.0)
+            >>> with Client(base_url="https://api.example.com", rate_limit=limit) as client:
+            ...     status = client.get_rate_limit_status()
+            >>> (status.remaining, status.limit)
+            (100, 100)
+        """
+        if self._rate_limiter is None:
+            return RateLimitStatus()
+        if host is None:
+            host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
+        return self._rate_limiter.status(host)
 
     # -- building requests ----------------------------------------------------------------
 
@@ -564,6 +601,10 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             overrides it. The total deadline applies either way.
         circuit_breaker: a :class:`CircuitBreakerConfig` to guard calls with a
             breaker (default: none); see :attr:`circuit_breaker`.
+        rate_limit: a :class:`RateLimitConfig` (client-side limits, servers' limits
+            obeyed), or a shared :class:`~buttress.transports.RateLimiter`.
+        clock: the time source of every layer (backoff sleeps, breaker timeouts,
+            rate limits); tests pass a :class:`~buttress.testing.FakeClock`.
 
     Example:
         >>> from buttress import Client

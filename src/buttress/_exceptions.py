@@ -171,11 +171,17 @@ class NotFoundError(ClientResponseError):
     """
 
 
+CLIENT_RATE_LIMITED = "buttress.client_rate_limited"
+"""Extension key set on the synthetic 429 a client-side rate limit answers with."""
+
+
 class RateLimitError(ClientResponseError):
     """429 Too Many Requests, or a client-side rate limit that would not wait.
 
     ``retry_after`` holds the seconds the server (or the limiter) asked for,
-    parsed from both ``Retry-After`` forms; ``None`` when nobody said.
+    parsed from both ``Retry-After`` forms; ``None`` when nobody said. When the
+    client's own limiter refused (nothing was sent), ``response`` is a synthetic
+    429 and :attr:`limited_by_client` is true.
 
     Example:
         >>> from buttress import Client, RateLimitError
@@ -185,6 +191,11 @@ class RateLimitError(ClientResponseError):
         ...     except RateLimitError as e:
         ...         print(f"try again in {e.retry_after}s")
     """
+
+    @property
+    def limited_by_client(self) -> bool:
+        """True when the client-side limiter refused and nothing reached the server."""
+        return bool(self.response.extensions.get(CLIENT_RATE_LIMITED))
 
 
 class ServerError(HTTPError):

@@ -8,7 +8,7 @@ with ``extensions=buttress.options(...)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -36,6 +36,9 @@ class RequestOptions:
         expected_statuses: error statuses the facade returns instead of raising.
         retry: ``False`` sends this request once, a ``RetryConfig`` replaces the
             retry layer's configuration, ``None`` / ``True`` keep it.
+        rate_limit: when the client-side rate limit has no slot free for this
+            request: ``"wait"``, ``"raise"`` or ``"return"`` (``None``: the
+            limiter's ``on_limit``).
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -48,6 +51,7 @@ class RequestOptions:
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
     retry: RetryConfig | bool | None = None
+    rate_limit: Literal["wait", "raise", "return"] | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

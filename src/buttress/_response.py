@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json as jsonlib
+import math
 import time
 from collections.abc import Collection
+from functools import cached_property
 from typing import Any, Protocol
 
 import httpx
 
-from ._exceptions import InvalidJSONError, describe, status_error_class
+from ._exceptions import CLIENT_RATE_LIMITED, InvalidJSONError, describe, status_error_class
 from ._options import ATTEMPTS_KEY
-from .policies.headers import parse_retry_after
+from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
-__all__ = ["ErrorParser", "Response", "default_error_parser", "raise_for_status"]
+__all__ = [
+    "RATE_LIMIT_INFO",
+    "ErrorParser",
+    "Response",
+    "default_error_parser",
+    "limited_response",
+    "raise_for_status",
+]
+
+RATE_LIMIT_INFO = "buttress.rate_limit"
+"""Extension key under which the rate-limit layer leaves the parsed :class:`RateLimitInfo`."""
 
 
 class ErrorParser(Protocol):
@@ -61,6 +73,36 @@ class Response(httpx.Response):
         """
         return int(self.extensions.get(ATTEMPTS_KEY, 1))
 
+    @cached_property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The server's rate-limit figures from this response's headers, or ``None``.
+
+        Read from ``RateLimit``/``RateLimit-Policy``, ``RateLimit-*`` or
+        ``X-RateLimit-*`` (GitHub's included) when first asked for.
+
+        Example:
+            >>> headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"}
+            >>> Response(200, headers=headers).rate_limit.remaining
+            59
+            >>> Response(200).rate_limit is None
+            True
+        """
+        found = self.extensions.get(RATE_LIMIT_INFO)
+        if isinstance(found, RateLimitInfo):
+            return found
+        return parse_rate_limit(self.headers, time.time())
+
+    @property
+    def limited_by_client(self) -> bool:
+        """True for the synthetic 429 a client-side rate limit returns (nothing was sent).
+
+        Example:
+            >>> request = httpx.Request("GET", "https://api.example.com/x")
+            >>> limited_response(request, retry_after=0.5).limited_by_client
+            True
+        """
+        return bool(self.extensions.get(CLIENT_RATE_LIMITED))
+
     def json(self, **kwargs: Any) -> Any:
         """Decode the body as JSON.
 
@@ -95,6 +137,28 @@ class Response(httpx.Response):
         """
         raise_for_status(self)
         return self
+
+
+def limited_response(request: httpx.Request, retry_after: float) -> Response:
+    """The synthetic 429 a client-side rate limit answers with instead of sending ``request``.
+
+    It carries ``Retry-After`` (whole seconds, rounded up) and is marked so that
+    :attr:`Response.limited_by_client` is true (``extensions`` key
+    ``"buttress.client_rate_limited"`` for plain httpx users).
+
+    Example:
+        >>> request = httpx.Request("GET", "https://api.example.com/x")
+        >>> response = limited_response(request, retry_after=1.2)
+        >>> response.status_code, response.headers["Retry-After"]
+        (429, '2')
+    """
+    return Response(
+        429,
+        headers={"Retry-After": str(math.ceil(retry_after))},
+        json={"error": {"message": "client-side rate limit reached; nothing was sent"}},
+        request=request,
+        extensions={CLIENT_RATE_LIMITED: True},
+    )
 
 
 def _message_from(body: Any) -> str | None:

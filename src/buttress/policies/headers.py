@@ -7,12 +7,14 @@ never an exception, because a server's typo must not break a caller.
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import httpx
 
-__all__ = ["parse_retry_after"]
+__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after"]
 
 logger = logging.getLogger("buttress.headers")
 
@@ -63,3 +65,228 @@ def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are always GMT
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, min(when.timestamp() - now, _MAX_DELAY))
+
+
+# --- rate-limit headers -----------------------------------------------------------------------
+
+# A reset value above this is a point in time (epoch seconds), below it a delay: no server
+# means "reset in 31 years", and no epoch clock reads 2001 any more.
+_EPOCH_THRESHOLD = 1_000_000_000
+_EPOCH_MS_THRESHOLD = 100_000_000_000  # past year 5138 in seconds: it must be milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What a server said about its rate limit, from whichever headers it sent.
+
+    Attributes:
+        limit: requests allowed per window (``None`` when not sent).
+        remaining: requests left in the current window.
+        reset_at: when the window resets (UTC).
+        reset_after: seconds from the response until ``reset_at``.
+        window: the window's length in seconds (IETF ``RateLimit-Policy`` ``w``).
+        used: requests used in the window (GitHub ``x-ratelimit-used``).
+        policy: the policy's name (IETF) or resource (GitHub ``x-ratelimit-resource``).
+
+    Example:
+        >>> headers = httpx.Headers({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
+        ...                          "X-RateLimit-Reset": "30"})
+        >>> info = parse_rate_limit(headers, now=0)
+        >>> (info.limit, info.remaining, info.reset_after, info.exhausted)
+        (60, 0, 30.0, True)
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+    reset_after: float | None = None
+    window: float | None = None
+    used: int | None = None
+    policy: str | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the server said no requests remain before the reset."""
+        return self.remaining is not None and self.remaining <= 0
+
+
+def _header_int(headers: httpx.Headers, name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    # Old drafts allowed "100, 100;w=60": the first number is the one that counts.
+    match = re.match(r"\s*(\d+)\s*(?:[,;]|$)", value)
+    if match is None:
+        logger.debug("ignoring malformed %s header %r", name, value[:100])
+        return None
+    return int(match.group(1))
+
+
+def _reset_delay(value: str, now: float, name: str) -> float | None:
+    """A reset given as delta-seconds, epoch seconds, epoch milliseconds or an HTTP-date."""
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            logger.debug("ignoring malformed %s header %r", name, value[:100])
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, min(when.timestamp() - now, _MAX_DELAY))
+    if number != number or number < 0:
+        logger.debug("ignoring malformed %s header %r", name, value[:100])
+        return None
+    if number >= _EPOCH_MS_THRESHOLD:
+        number = number / 1000.0 - now
+    elif number >= _EPOCH_THRESHOLD:
+        number -= now
+    return max(0.0, min(number, _MAX_DELAY))
+
+
+_SF_MEMBER = re.compile(
+    r"""\s*(?:"(?P<string>(?:[^"\\]|\\.)*)"|(?P<token>[A-Za-z*][\w:/!#$%&'*+.^`|~-]*)"""
+    r"""(?:=(?P<value>"(?:[^"\\]|\\.)*"|[\w.:/*+-]+))?|(?P<number>-?\d+(?:\.\d+)?))"""
+    r"""(?P<params>(?:\s*;\s*[a-z*][a-z0-9_.*-]*(?:=(?:"(?:[^"\\]|\\.)*"|[\w.:/*+-]+))?)*)\s*"""
+)
+_SF_PARAM = re.compile(r';\s*([a-z*][a-z0-9_.*-]*)(?:=("(?:[^"\\]|\\.)*"|[\w.:/*+-]+))?')
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str | None  # the string or token (or dictionary key)
+    value: str | None  # a dictionary member's value
+    params: dict[str, str]
+
+
+def _structured_list(value: str, header: str) -> list[_Member] | None:
+    """A small RFC 8941 list/dictionary reader: members with ``;key=value`` parameters."""
+    members: list[_Member] = []
+    position = 0
+    while position < len(value):
+        match = _SF_MEMBER.match(value, position)
+        if match is None or match.end() == position:
+            logger.debug("ignoring malformed %s header %r", header, value[:100])
+            return None
+        params = {
+            key: raw.strip('"') if raw else "?1" for key, raw in _SF_PARAM.findall(match["params"])
+        }
+        name = match["string"] if match["string"] is not None else match["token"] or match["number"]
+        raw_value = match["value"].strip('"') if match["value"] else None
+        members.append(_Member(name, raw_value, params))
+        position = match.end()
+        if position < len(value):
+            if value[position] != ",":
+                logger.debug("ignoring malformed %s header %r", header, value[:100])
+                return None
+            position += 1
+    return members
+
+
+def _int(text: str | None, header: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        number = int(float(text))
+    except (ValueError, OverflowError):
+        number = -1
+    if number < 0:
+        logger.debug("ignoring malformed %s value %r", header, text[:100])
+        return None
+    return number
+
+
+def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
+    """``RateLimit`` / ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers).
+
+    The current drafts send named policies (``"default";r=0;t=30`` and
+    ``"default";q=100;w=60``); draft 7 sent a dictionary (``limit=100,
+    remaining=0, reset=30``). With several policies the most restrictive (fewest
+    remaining) is the one that counts.
+    """
+    found: dict[str, object] = {}
+    limits = _structured_list(headers.get("ratelimit", ""), "RateLimit") or []
+    as_dict = {m.name: m.value for m in limits if m.value is not None}
+    if as_dict:  # draft 7 dictionary
+        found["limit"] = _int(as_dict.get("limit"), "RateLimit")
+        found["remaining"] = _int(as_dict.get("remaining"), "RateLimit")
+        reset = as_dict.get("reset")
+        found["reset_after"] = None if reset is None else _reset_delay(reset, now, "RateLimit")
+    elif limits:
+        tightest = min(
+            (m for m in limits if _int(m.params.get("r"), "RateLimit") is not None),
+            key=lambda m: _int(m.params["r"], "RateLimit") or 0,
+            default=None,
+        )
+        if tightest is not None:
+            found["policy"] = tightest.name
+            found["remaining"] = _int(tightest.params.get("r"), "RateLimit")
+            reset = tightest.params.get("t")
+            found["reset_after"] = None if reset is None else _reset_delay(reset, now, "RateLimit")
+    policies = _structured_list(headers.get("ratelimit-policy", ""), "RateLimit-Policy") or []
+    policy_header = "RateLimit-Policy"
+    named = [m for m in policies if m.name == found.get("policy")]
+    for member in named or policies[:1]:
+        # current drafts: "name";q=100;w=60 - draft 7: 100;w=60
+        quota = _int(member.params.get("q") if "q" in member.params else member.name, policy_header)
+        found.setdefault("limit", quota)
+        if "q" in member.params:
+            found.setdefault("policy", member.name)
+        window = _int(member.params.get("w"), policy_header)
+        found["window"] = None if window is None else float(window)
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _prefixed(headers: httpx.Headers, prefix: str, now: float) -> dict[str, object]:
+    """``<prefix>-Limit``, ``-Remaining``, ``-Reset`` (and GitHub's ``-Used``, ``-Resource``)."""
+    found: dict[str, object] = {
+        "limit": _header_int(headers, f"{prefix}-limit"),
+        "remaining": _header_int(headers, f"{prefix}-remaining"),
+        "used": _header_int(headers, f"{prefix}-used"),
+        "policy": headers.get(f"{prefix}-resource"),
+    }
+    reset = headers.get(f"{prefix}-reset")
+    if reset is not None:
+        found["reset_after"] = _reset_delay(reset, now, f"{prefix}-Reset")
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None:
+    """What the rate-limit headers in ``headers`` say, or ``None`` when there are none.
+
+    Understood, most specific first: the IETF ``RateLimit`` and ``RateLimit-Policy``
+    structured fields, the older ``RateLimit-Limit/-Remaining/-Reset`` trio, and
+    ``X-RateLimit-Limit/-Remaining/-Reset`` (with GitHub's ``-Used`` and ``-Resource``).
+    A reset above 10^9 is a point in time in epoch seconds (10^11: milliseconds),
+    below it a delay in seconds; an HTTP-date works too. ``now`` is epoch seconds.
+
+    Example:
+        >>> github = httpx.Headers({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999",
+        ...     "x-ratelimit-used": "1", "x-ratelimit-reset": "1700000060",
+        ...     "x-ratelimit-resource": "core"})
+        >>> info = parse_rate_limit(github, now=1_700_000_000)
+        >>> (info.remaining, info.used, info.reset_after, info.policy)
+        (4999, 1, 60.0, 'core')
+        >>> ietf = httpx.Headers({"RateLimit": '"default";r=3;t=10',
+        ...                       "RateLimit-Policy": '"default";q=100;w=60'})
+        >>> parse_rate_limit(ietf, now=0)
+        RateLimitInfo(limit=100, remaining=3, reset_at=datetime.datetime(1970, 1, 1, 0, 0, 10, \
+tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy='default')
+    """
+    if not any(name.lower().startswith(("ratelimit", "x-ratelimit")) for name in headers):
+        return None
+    found: dict[str, object] = {}
+    for source in (
+        _prefixed(headers, "x-ratelimit", now),
+        _prefixed(headers, "ratelimit", now),
+        _ietf(headers, now),
+    ):
+        found.update(source)  # later sources are the more specific ones
+    if not found:
+        return None
+    reset_after = found.get("reset_after")
+    if isinstance(reset_after, float):
+        found["reset_at"] = datetime.fromtimestamp(now + reset_after, tz=timezone.utc)
+    return RateLimitInfo(**found)  # type: ignore[arg-type]

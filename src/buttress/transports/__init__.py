@@ -5,7 +5,16 @@ Each works alone on a plain ``httpx.Client`` / ``httpx.AsyncClient`` and under
 """
 
 from .breaker import CircuitBreakerTransport
+from .ratelimit import RateLimitBackend, RateLimiter, RateLimitStatus, RateLimitTransport
 from .retry import RetryTransport
 from .stack import stack
 
-__all__ = ["CircuitBreakerTransport", "RetryTransport", "stack"]
+__all__ = [
+    "CircuitBreakerTransport",
+    "RateLimitBackend",
+    "RateLimitStatus",
+    "RateLimitTransport",
+    "RateLimiter",
+    "RetryTransport",
+    "stack",
+]

@@ -24,9 +24,11 @@ from typing import TypeVar, cast
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._config import RateLimitConfig
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from ..policies.retry import RetryConfig
 from .breaker import CircuitBreakerTransport
+from .ratelimit import RateLimiter, RateLimitTransport
 from .retry import RetryTransport
 
 __all__ = ["stack"]
@@ -39,14 +41,19 @@ def stack(
     *,
     retry: RetryConfig | None = None,
     circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
+    rate_limit: RateLimitConfig | RateLimiter | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
 
     Args:
+        inner: the network transport.
         retry: the :class:`RetryTransport`'s configuration; ``None`` leaves it out.
         circuit_breaker: a config, or a :class:`CircuitBreaker` shared between
             several stacks (a client's mounts); ``None`` leaves it out.
+        rate_limit: a :class:`~buttress.RateLimitConfig`, or a shared
+            :class:`~buttress.transports.RateLimiter` (one budget for every
+            transport given it); ``None`` leaves it out.
         clock: the clock every layer uses.
 
     Example:
@@ -58,6 +65,8 @@ def stack(
         RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
     layered: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if rate_limit is not None:
+        layered = RateLimitTransport(layered, rate_limit, clock=clock)
     if circuit_breaker is not None:
         layered = CircuitBreakerTransport(layered, circuit_breaker, clock=clock)
     if retry is not None:

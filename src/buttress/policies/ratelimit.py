@@ -1,0 +1,420 @@
+"""Client-side rate limits as pure bookkeeping: no I/O, no sleeping, time passed in.
+
+Every limit answers one question, "when may the next request go?", and hands
+out *reservations*: :meth:`Limit.available_at` gives the earliest moment at or
+after ``now`` (possibly in the future, past slots already promised to others),
+and :meth:`Limit.take` commits a slot at that moment. Because each caller books
+its slot in O(1) and slots are handed out in booking order, callers that then
+sleep until their slot are served first in, first out, and nobody holds a lock
+while waiting.
+
+The three strategies:
+
+* :class:`TokenBucket` - a steady rate with a burst allowance, kept as one
+  number (the GCRA "theoretical arrival time"), so it is exact and O(1).
+* :class:`FixedWindow` - at most ``max_requests`` in each window of
+  ``time_window`` seconds, windows counted from the first request.
+* :class:`SlidingWindow` - at most ``max_requests`` in *any* ``time_window``
+  seconds (a log of the last ``max_requests`` slots).
+
+:class:`RateLimitPolicy` combines them: a global or per-host limit, endpoint
+rules, and what servers said (``Retry-After``, "0 remaining until ..."), per host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+__all__ = [
+    "Booking",
+    "FixedWindow",
+    "Hold",
+    "Limit",
+    "RateLimitPolicy",
+    "Refusal",
+    "SlidingWindow",
+    "Strategy",
+    "TokenBucket",
+    "make_limit",
+]
+
+Strategy = Literal["token_bucket", "fixed_window", "sliding_window"]
+
+
+class Limit(Protocol):
+    """One budget of requests over time."""
+
+    max_requests: int
+
+    def available_at(self, now: float) -> float:
+        """The earliest time (>= ``now``) at which one more request may go."""
+
+    def take(self, at: float) -> None:
+        """Commit one request at ``at`` (which is >= ``available_at(at)``)."""
+
+    def remaining(self, now: float) -> int:
+        """Requests that could go at ``now`` without waiting."""
+
+    def reset_at(self, now: float) -> float:
+        """When the budget is whole again (``now`` if it already is)."""
+
+
+class TokenBucket:
+    """``max_requests`` per ``time_window`` at a steady pace, with bursts of ``burst_size``.
+
+    Kept as the GCRA theoretical arrival time ``tat``: one request costs
+    ``interval = time_window / max_requests``; a request at ``t`` conforms when
+    ``t >= tat - (burst_size - 1) * interval``.
+
+    Example:
+        >>> bucket = TokenBucket(max_requests=2, time_window=1.0, burst_size=2)
+        >>> for _ in range(3):
+        ...     at = bucket.available_at(0.0)
+        ...     bucket.take(at)
+        ...     print(at)
+        0.0
+        0.0
+        0.5
+    """
+
+    def __init__(self, max_requests: int, time_window: float, burst_size: int) -> None:
+        self.max_requests = max_requests
+        self.burst_size = burst_size
+        self._interval = time_window / max_requests
+        self._tolerance = (burst_size - 1) * self._interval
+        self._tat = float("-inf")
+
+    def available_at(self, now: float) -> float:
+        return max(now, self._tat - self._tolerance)
+
+    def take(self, at: float) -> None:
+        self._tat = max(self._tat, at) + self._interval
+
+    def remaining(self, now: float) -> int:
+        backlog = max(0.0, self._tat - now)  # seconds of requests not yet paid back
+        return max(0, int((self._tolerance + self._interval - backlog) / self._interval + 1e-9))
+
+    def reset_at(self, now: float) -> float:
+        return max(now, self._tat)
+
+
+class FixedWindow:
+    """At most ``max_requests`` per window of ``time_window`` seconds.
+
+    Windows are laid end to end from the first request. Bookings fill the
+    newest window with room; a full window sends the next booking to the start
+    of the following one.
+
+    Example:
+        >>> window = FixedWindow(max_requests=2, time_window=10.0)
+        >>> for now in (1.0, 2.0, 3.0):
+        ...     at = window.available_at(now)
+        ...     window.take(at)
+        ...     print(at)
+        1.0
+        2.0
+        11.0
+    """
+
+    def __init__(self, max_requests: int, time_window: float) -> None:
+        self.max_requests = max_requests
+        self._window = time_window
+        self._start: float | None = None  # start of the newest window with bookings
+        self._count = 0
+
+    def _window_of(self, now: float) -> tuple[float, int]:
+        """The (start, bookings) of the window a request at ``now`` would fall in."""
+        if self._start is None:
+            return now, 0
+        if now >= self._start + self._window:
+            elapsed = (now - self._start) // self._window
+            return self._start + elapsed * self._window, 0
+        return self._start, self._count
+
+    def available_at(self, now: float) -> float:
+        start, count = self._window_of(now)
+        return max(now, start) if count < self.max_requests else start + self._window
+
+    def take(self, at: float) -> None:
+        start, count = self._window_of(at)
+        self._start, self._count = start, count + 1
+
+    def remaining(self, now: float) -> int:
+        start, count = self._window_of(now)
+        return 0 if start > now else self.max_requests - count
+
+    def reset_at(self, now: float) -> float:
+        start, count = self._window_of(now)
+        return now if count == 0 else start + self._window
+
+
+class SlidingWindow:
+    """At most ``max_requests`` in any span of ``time_window`` seconds.
+
+    A log of the last ``max_requests`` booked slots: the next request may go
+    ``time_window`` after the oldest of them. Exact, with O(max_requests) memory.
+
+    Example:
+        >>> window = SlidingWindow(max_requests=2, time_window=10.0)
+        >>> for now in (1.0, 2.0, 3.0):
+        ...     at = window.available_at(now)
+        ...     window.take(at)
+        ...     print(at)
+        1.0
+        2.0
+        11.0
+    """
+
+    def __init__(self, max_requests: int, time_window: float) -> None:
+        self.max_requests = max_requests
+        self._window = time_window
+        self._log: deque[float] = deque(maxlen=max_requests)
+
+    def available_at(self, now: float) -> float:
+        if len(self._log) < self.max_requests:
+            return now
+        return max(now, self._log[0] + self._window)
+
+    def take(self, at: float) -> None:
+        self._log.append(at)
+
+    def remaining(self, now: float) -> int:
+        return self.max_requests - sum(1 for t in self._log if t > now - self._window)
+
+    def reset_at(self, now: float) -> float:
+        return max(now, self._log[-1] + self._window) if self._log else now
+
+
+def make_limit(
+    strategy: Strategy, max_requests: int, time_window: float, burst_size: int | None = None
+) -> Limit:
+    """A fresh limit for ``strategy``; a token bucket's burst defaults to ``max_requests``.
+
+    Example:
+        >>> type(make_limit("sliding_window", 10, 1.0)).__name__
+        'SlidingWindow'
+    """
+    if strategy == "token_bucket":
+        return TokenBucket(max_requests, time_window, burst_size or max_requests)
+    if strategy == "fixed_window":
+        return FixedWindow(max_requests, time_window)
+    return SlidingWindow(max_requests, time_window)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A limit for requests matching ``method`` and ``path`` (fnmatch patterns).
+
+    Example:
+        >>> Rule("POST", "/users*", "token_bucket", 1, 1.0, None).matches("POST", "/users/1")
+        True
+    """
+
+    method: str
+    path: str
+    strategy: Strategy
+    max_requests: int
+    time_window: float
+    burst_size: int | None
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request with ``method`` and ``path`` counts against this rule."""
+        return fnmatch.fnmatchcase(method.upper(), self.method.upper()) and fnmatch.fnmatchcase(
+            path, self.path
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A slot was booked: wait ``delay`` seconds, then send."""
+
+    delay: float
+    queued: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """The host's server asked for a pause: wait ``delay`` seconds, then book again.
+
+    Nothing is booked, so a paused host's requests do not hold slots that other
+    hosts' requests could use.
+    """
+
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """No slot: the queue is full or the wait would exceed the timeout; retry in ``retry_after``."""
+
+    retry_after: float
+    reason: str
+
+
+@dataclass
+class _Host:
+    """What a host's server told us most recently."""
+
+    paused_until: float = float("-inf")
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None  # monotonic
+    policy: str | None = None
+
+
+@dataclass
+class RateLimitPolicy:
+    """Every limit a client keeps, and what servers said, per host. Not thread-safe alone.
+
+    A request counts against the main limit (one for all hosts with
+    ``scope="global"``, one per host with ``scope="host"``) and against every
+    endpoint rule it matches (per host too when ``scope="host"``); it goes when
+    all of them and the host's server-side pause allow. Times are monotonic seconds.
+
+    No limit is ever exceeded: a request that one limit delays is charged to
+    every limit at the moment it will really go, so requests booked after it
+    may wait behind it (never past it). With endpoint rules much slower than the
+    main limit this costs some head-of-line waiting; give such endpoints a
+    limiter of their own (a separate client or mount) when that matters.
+
+    Example:
+        >>> policy = RateLimitPolicy("token_bucket", 1, 1.0, 1, scope="global")
+        >>> policy.book("GET", "api", "/", now=0.0)
+        Booking(delay=0.0, queued=False)
+        >>> policy.book("GET", "api", "/", now=0.0, wait=False)
+        Refusal(retry_after=1.0, reason='client-side rate limit reached')
+    """
+
+    strategy: Strategy = "token_bucket"
+    max_requests: int | None = None
+    time_window: float = 1.0
+    burst_size: int | None = None
+    scope: Literal["global", "host"] = "global"
+    rules: tuple[Rule, ...] = ()
+    queue_size: int | None = None
+    queue_timeout: float | None = None
+    waiting: int = 0
+    _limits: dict[tuple[object, ...], Limit] = field(default_factory=dict)
+    _hosts: dict[str, _Host] = field(default_factory=dict)
+
+    def _limit(self, key: tuple[object, ...], spec: Rule | None) -> Limit:
+        limit = self._limits.get(key)
+        if limit is None:
+            if spec is None:
+                assert self.max_requests is not None
+                limit = make_limit(
+                    self.strategy, self.max_requests, self.time_window, self.burst_size
+                )
+            else:
+                limit = make_limit(
+                    spec.strategy, spec.max_requests, spec.time_window, spec.burst_size
+                )
+            self._limits[key] = limit
+        return limit
+
+    def _applicable(self, method: str, host: str, path: str) -> Iterable[Limit]:
+        scope_key = host if self.scope == "host" else ""
+        if self.max_requests is not None:
+            yield self._limit(("main", scope_key), None)
+        for index, rule in enumerate(self.rules):
+            if rule.matches(method, path):
+                yield self._limit(("rule", index, scope_key), rule)
+
+    def book(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        now: float,
+        *,
+        wait: bool = True,
+        waited: float = 0.0,
+    ) -> Booking | Hold | Refusal:
+        """Book the earliest slot for a request, hold it while its host is paused, or refuse.
+
+        With ``wait=False`` any delay is a refusal. ``waited`` is how long the
+        request has already been held (it counts against ``queue_timeout``).
+        A refusal books nothing; so does a hold.
+        """
+        server = self._hosts.get(host)
+        if server is not None and server.paused_until > now:
+            delay = server.paused_until - now
+            refusal = self._refusal(delay, waited, wait, "the server asked to wait")
+            if refusal is not None:
+                return refusal
+            self.waiting += 1
+            return Hold(delay)
+        limits = list(self._applicable(method, host, path))
+        at = max([now, *(limit.available_at(now) for limit in limits)])
+        delay = at - now
+        if delay > 0:
+            refusal = self._refusal(delay, waited, wait, "client-side rate limit reached")
+            if refusal is not None:
+                return refusal
+            self.waiting += 1
+        for limit in limits:
+            limit.take(at)
+        return Booking(delay, queued=delay > 0)
+
+    def _refusal(self, delay: float, waited: float, wait: bool, why: str) -> Refusal | None:
+        if not wait:
+            return Refusal(delay, why)
+        if self.queue_size is not None and self.waiting >= self.queue_size:
+            return Refusal(delay, f"rate-limit queue is full ({self.queue_size} waiting)")
+        if self.queue_timeout is not None and waited + delay > self.queue_timeout:
+            return Refusal(
+                delay,
+                f"{why}: a wait of {waited + delay:.3g}s exceeds "
+                f"queue_timeout={self.queue_timeout}",
+            )
+        return None
+
+    def done_waiting(self) -> None:
+        """A queued caller's slot has come (or it gave up): it leaves the queue."""
+        self.waiting -= 1
+
+    def observe(
+        self,
+        host: str,
+        now: float,
+        *,
+        limit: int | None = None,
+        remaining: int | None = None,
+        reset_after: float | None = None,
+        policy: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Record what ``host``'s server said; pause the host when it says to.
+
+        A ``retry_after`` (from a 429 or 503) pauses the host for that long;
+        "0 remaining" with a reset time pauses it until the reset.
+        """
+        state = self._hosts.setdefault(host, _Host())
+        if limit is not None or remaining is not None:
+            state.limit, state.remaining, state.policy = limit, remaining, policy
+            state.reset_at = None if reset_after is None else now + reset_after
+        if retry_after is not None:
+            state.paused_until = max(state.paused_until, now + retry_after)
+        elif remaining is not None and remaining <= 0 and reset_after is not None:
+            state.paused_until = max(state.paused_until, now + reset_after)
+
+    def client_status(self, host: str, now: float) -> tuple[int | None, int | None, float | None]:
+        """``(limit, remaining, reset_at)`` of the main client-side budget for ``host``."""
+        if self.max_requests is None:
+            return None, None, None
+        scope_key = host if self.scope == "host" else ""
+        limit = self._limits.get(("main", scope_key))
+        if limit is None:
+            return self.max_requests, self.max_requests, now
+        return self.max_requests, limit.remaining(now), limit.reset_at(now)
+
+    def server_status(self) -> dict[str, tuple[int | None, int | None, float | None, str | None]]:
+        """Per host: ``(limit, remaining, reset_at, policy)`` as the server last said."""
+        return {
+            host: (state.limit, state.remaining, state.reset_at, state.policy)
+            for host, state in self._hosts.items()
+        }

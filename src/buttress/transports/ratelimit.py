@@ -1,0 +1,319 @@
+"""Client-side rate limits and obedience to servers' limits, as an httpx transport.
+
+:class:`RateLimitTransport` sits just above the network, so every real attempt
+(retries included) takes a slot. A request books its slot under a lock in O(1)
+and then *sleeps outside the lock* until the slot comes, as a ``Sleep`` effect of
+its flow: threads sharing a ``Client`` and tasks sharing an ``AsyncClient`` are
+served in booking order (FIFO) and the event loop is never blocked.
+
+Every response's rate-limit headers are recorded per host. When a server says
+nothing remains until a reset, or answers 429 with ``Retry-After``, later
+requests to that host wait for that moment (within ``queue_timeout``) instead
+of being sent into certain 429s; other hosts are unaffected. The 429 itself is
+not re-sent here: the retry layer above does that, and because both wait for the
+same moment nobody waits twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._config import RateLimitConfig
+from .._exceptions import RateLimitError, describe
+from .._flow import Flow, Read, Send, Sleep, adrive, drive
+from .._options import RequestOptions
+from .._response import RATE_LIMIT_INFO, Response, limited_response
+from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStatus:
+    """A snapshot of the client-side budget and what servers last said.
+
+    Attributes:
+        limit: the client-side limit (requests per window) for the host asked
+            about; the server's figure when no client-side limit is set.
+        remaining: requests that could go now without waiting.
+        reset_at: when the budget is whole again (UTC).
+        queued: requests waiting for a slot right now.
+        servers: the latest figures each host's server sent, by ``host[:port]``.
+
+    Example:
+        >>> limiter = RateLimiter(RateLimitConfig(max_requests=10, time_window=1.0))
+        >>> status = limiter.status()
+        >>> (status.limit, status.remaining, status.queued)
+        (10, 10, 0)
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+    queued: int = 0
+    servers: dict[str, RateLimitInfo] = field(default_factory=dict)
+
+
+class RateLimitBackend(Protocol):
+    """Where a limiter's state lives; :class:`RateLimiter` keeps it in memory.
+
+    A shared backend (Redis, say) implements the same few methods, and every
+    transport given it shares one budget across processes.
+
+    Example:
+        >>> from buttress import RateLimitConfig
+        >>> backend: RateLimitBackend = RateLimiter(RateLimitConfig(max_requests=10))
+        >>> backend.config.max_requests
+        10
+    """
+
+    config: RateLimitConfig
+
+    def book(
+        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+    ) -> Booking | Hold | Refusal:
+        """Book a slot for ``request``, hold it while its host is paused, or refuse."""
+
+    def done_waiting(self) -> None:
+        """A booked caller stopped waiting (its slot came, or it was cancelled)."""
+
+    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
+        """Record what ``response``'s headers say about its host's limit."""
+
+    def status(self, host: str | None = None) -> RateLimitStatus:
+        """The current figures (for ``host`` when the limit is per host)."""
+
+
+def _host(url: httpx.URL) -> str:
+    return url.netloc.decode("ascii", "replace")
+
+
+class RateLimiter:
+    """The in-memory rate-limit state, shared by every request (and client) given it.
+
+    A lock guards the O(1) bookkeeping and is never held while waiting. Give one
+    limiter to several clients or transports and they share one budget.
+
+    Example:
+        >>> from buttress.testing import FakeClock
+        >>> config = RateLimitConfig(max_requests=2, time_window=1.0, burst_size=1)
+        >>> limiter = RateLimiter(config, clock=FakeClock())
+        >>> request = httpx.Request("GET", "https://api.example.com/users")
+        >>> limiter.book(request, wait=True)
+        Booking(delay=0.0, queued=False)
+        >>> limiter.book(request, wait=True)
+        Booking(delay=0.5, queued=True)
+    """
+
+    def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
+        self.config = config = config or RateLimitConfig()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._servers: dict[str, RateLimitInfo] = {}
+        self._policy = RateLimitPolicy(
+            strategy=config.strategy,
+            max_requests=config.max_requests,
+            time_window=config.time_window,
+            burst_size=config.burst_size,
+            scope=config.scope,
+            rules=tuple(
+                Rule(e.method, e.path, e.strategy, e.max_requests, e.time_window, e.burst_size)
+                for e in config.endpoints
+            ),
+            queue_size=config.queue_size,
+            queue_timeout=config.queue_timeout,
+        )
+
+    def book(
+        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+    ) -> Booking | Hold | Refusal:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.book(
+                request.method, _host(url), url.path, now, wait=wait, waited=waited
+            )
+
+    def done_waiting(self) -> None:
+        with self._lock:
+            self._policy.done_waiting()
+
+    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
+        info = parse_rate_limit(response.headers, self.clock.time())
+        retry_after = None
+        if self.config.respect_retry_after and response.status_code in (429, 503):
+            retry_after = parse_retry_after(response.headers, self.clock.time())
+        if info is None and retry_after is None:
+            return None
+        host = _host(request.url)
+        with self._lock:
+            now = self.clock.monotonic()
+            if info is not None:
+                self._servers[host] = info
+                self._policy.observe(
+                    host,
+                    now,
+                    limit=info.limit,
+                    remaining=info.remaining,
+                    reset_after=info.reset_after,
+                    policy=info.policy,
+                    retry_after=retry_after,
+                )
+            else:
+                self._policy.observe(host, now, retry_after=retry_after)
+        return info
+
+    def status(self, host: str | None = None) -> RateLimitStatus:
+        with self._lock:
+            now, epoch = self.clock.monotonic(), self.clock.time()
+            limit, remaining, reset = self._policy.client_status(host or "", now)
+            servers = dict(self._servers)
+            queued = self._policy.waiting
+        reset_at = None if reset is None else _utc(epoch + reset - now)
+        if limit is None and host in servers:  # no client-side limit: report the server's
+            server = servers[host]
+            limit, remaining, reset_at = server.limit, server.remaining, server.reset_at
+        return RateLimitStatus(limit, remaining, reset_at, queued, servers)
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.config!r})"
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Paces requests to a client-side limit and obeys servers' rate-limit headers.
+
+    ``config`` is a :class:`~buttress.RateLimitConfig`, or a :class:`RateLimiter`
+    to share one budget between transports or clients (``clock`` then defaults
+    to the limiter's). What happens when no slot
+    is free follows ``config.on_limit``: wait in the FIFO queue (a full queue or a
+    wait past ``queue_timeout`` raises :class:`~buttress.RateLimitError` without
+    sending anything), raise at once, or return a synthetic 429 whose
+    ``extensions["buttress.client_rate_limited"]`` is true. A server's 429 raises
+    ``RateLimitError`` with ``on_limit="raise"`` and is returned otherwise. One
+    request may choose otherwise with ``extensions=buttress.options(rate_limit="raise")``.
+
+    Example:
+        >>> from buttress import RateLimitConfig
+        >>> from buttress.testing import DemoServer
+        >>> limit = RateLimitConfig(max_requests=10, time_window=1.0)
+        >>> with DemoServer() as server, httpx.Client(
+        ...     transport=RateLimitTransport(httpx.HTTPTransport(), limit)
+        ... ) as client:
+        ...     client.get(server.url + "/users/1").status_code
+        200
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        config: RateLimitConfig | RateLimiter | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._inner = inner
+        if isinstance(config, RateLimiter):
+            self._clock = clock or config.clock
+            self.limiter: RateLimitBackend = config
+        else:
+            self._clock = clock or SYSTEM_CLOCK
+            self.limiter = RateLimiter(config, clock=self._clock)
+
+    def _flow(self, request: httpx.Request) -> Flow:
+        limiter = self.limiter
+        on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
+        waited = 0.0
+        while True:  # a Hold (the server paused the host) books again after the pause
+            booking = limiter.book(request, wait=on_limit == "wait", waited=waited)
+            if isinstance(booking, Refusal):
+                if on_limit == "return":
+                    return limited_response(request, booking.retry_after)
+                raise RateLimitError(
+                    f"{booking.reason} for {describe(request)}; "
+                    f"retry in {booking.retry_after:.3g}s",
+                    request=request,
+                    response=limited_response(request, booking.retry_after),
+                    retry_after=booking.retry_after,
+                )
+            if isinstance(booking, Hold) or booking.queued:
+                try:
+                    yield Sleep(booking.delay)
+                finally:  # also when the caller is cancelled while waiting
+                    limiter.done_waiting()
+                waited += booking.delay
+            if isinstance(booking, Booking):
+                break
+        outcome = yield Send(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, httpx.Response)
+        info = limiter.observe(request, outcome)
+        if info is not None:
+            outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
+        if outcome.status_code == 429 and on_limit == "raise":
+            yield Read(outcome)
+            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
+            retry_after = parse_retry_after(outcome.headers, self._clock.time())
+            raise RateLimitError(
+                f"429 Too Many Requests for {describe(request)}",
+                request=request,
+                response=outcome,
+                retry_after=retry_after,
+            )
+        return outcome
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.BaseTransport), "a sync client needs a sync transport"
+        return drive(self._flow(request), self._inner, self._clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport), (
+            "an async client needs an async transport"
+        )
+        return await adrive(self._flow(request), self._inner, self._clock)
+
+    def close(self) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.aclose()
+
+    def __enter__(self) -> RateLimitTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RateLimitTransport:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"RateLimitTransport({self._inner!r}, {self.limiter.config!r})"

@@ -1,0 +1,209 @@
+"""The pure rate-limit bookkeeping, driven by hand with explicit times."""
+
+from __future__ import annotations
+
+import pytest
+
+from buttress.policies.ratelimit import (
+    Booking,
+    FixedWindow,
+    Limit,
+    RateLimitPolicy,
+    Refusal,
+    Rule,
+    SlidingWindow,
+    TokenBucket,
+)
+
+
+def book_all(limit: Limit, times: list[float]) -> list[float]:
+    """Book one slot at each arrival time; return the slot each got."""
+    slots = []
+    for now in times:
+        at = limit.available_at(now)
+        limit.take(at)
+        slots.append(at)
+    return slots
+
+
+# --- token bucket ---------------------------------------------------------------------------
+
+
+def test_token_bucket_paces_evenly_with_burst_one() -> None:
+    bucket = TokenBucket(max_requests=4, time_window=1.0, burst_size=1)
+    assert book_all(bucket, [0.0] * 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_token_bucket_allows_a_burst_then_the_steady_rate() -> None:
+    bucket = TokenBucket(max_requests=2, time_window=1.0, burst_size=3)
+    assert book_all(bucket, [0.0] * 5) == [0.0, 0.0, 0.0, 0.5, 1.0]
+
+
+def test_token_bucket_refills_while_idle_but_never_past_the_burst() -> None:
+    bucket = TokenBucket(max_requests=1, time_window=1.0, burst_size=2)
+    book_all(bucket, [0.0, 0.0])
+    assert bucket.remaining(0.0) == 0
+    assert bucket.remaining(1.0) == 1
+    assert bucket.remaining(100.0) == 2
+    assert book_all(bucket, [100.0] * 3) == [100.0, 100.0, 101.0]
+
+
+def test_token_bucket_reports_its_reset() -> None:
+    bucket = TokenBucket(max_requests=10, time_window=1.0, burst_size=10)
+    assert bucket.reset_at(5.0) == 5.0
+    book_all(bucket, [5.0] * 3)
+    assert bucket.reset_at(5.0) == pytest.approx(5.3)
+    assert bucket.remaining(5.0) == 7
+
+
+# --- fixed window ---------------------------------------------------------------------------
+
+
+def test_fixed_window_fills_each_window_then_moves_to_the_next() -> None:
+    window = FixedWindow(max_requests=2, time_window=10.0)
+    assert book_all(window, [0.0] * 5) == [0.0, 0.0, 10.0, 10.0, 20.0]
+
+
+def test_fixed_window_windows_are_aligned_to_the_first_request() -> None:
+    window = FixedWindow(max_requests=1, time_window=10.0)
+    assert book_all(window, [3.0, 4.0, 27.0, 28.0]) == [3.0, 13.0, 27.0, 33.0]
+    assert window.remaining(28.0) == 0  # the slot at 33 is promised
+    assert window.remaining(43.0) == 1
+    assert window.reset_at(43.0) == 43.0
+
+
+def test_fixed_window_allows_a_double_burst_at_a_boundary() -> None:
+    # The known weakness of fixed windows, kept on purpose: it is what the strategy means.
+    window = FixedWindow(max_requests=2, time_window=10.0)
+    assert book_all(window, [9.0, 9.5, 10.0, 19.1, 19.2]) == [9.0, 9.5, 19.0, 19.1, 29.0]
+
+
+# --- sliding window -------------------------------------------------------------------------
+
+
+def test_sliding_window_holds_in_any_span() -> None:
+    window = SlidingWindow(max_requests=2, time_window=10.0)
+    assert book_all(window, [9.0, 9.5, 10.0, 19.1]) == [9.0, 9.5, 19.0, 19.5]
+
+
+def test_sliding_window_remaining_and_reset() -> None:
+    window = SlidingWindow(max_requests=3, time_window=10.0)
+    assert window.reset_at(0.0) == 0.0
+    book_all(window, [0.0, 1.0])
+    assert window.remaining(2.0) == 1
+    assert window.remaining(10.5) == 2
+    assert window.reset_at(2.0) == 11.0
+
+
+# --- the combined policy --------------------------------------------------------------------
+
+
+def policy(**kwargs: object) -> RateLimitPolicy:
+    defaults: dict[str, object] = {"max_requests": 1, "time_window": 1.0, "burst_size": 1}
+    return RateLimitPolicy(**{**defaults, **kwargs})  # type: ignore[arg-type]
+
+
+def test_global_scope_shares_one_budget_between_hosts() -> None:
+    limits = policy(scope="global")
+    assert limits.book("GET", "a", "/", 0.0) == Booking(0.0, queued=False)
+    assert limits.book("GET", "b", "/", 0.0) == Booking(1.0, queued=True)
+
+
+def test_host_scope_gives_each_host_its_own_budget() -> None:
+    limits = policy(scope="host")
+    assert limits.book("GET", "a", "/", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "b", "/", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "a", "/", 0.0).delay == 1.0  # type: ignore[union-attr]
+
+
+def test_endpoint_rules_combine_with_the_main_limit() -> None:
+    slow_posts = Rule("POST", "/users*", "fixed_window", 1, 10.0, None)
+    limits = policy(max_requests=100, burst_size=100, rules=(slow_posts,))
+    assert limits.book("POST", "a", "/users", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "a", "/users", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("POST", "a", "/orders", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("POST", "a", "/users/7", 0.0).delay == 10.0  # type: ignore[union-attr]
+
+
+def test_a_request_delayed_by_one_limit_holds_its_place_in_the_others() -> None:
+    # No limit may be exceeded, so the main bucket is charged at the delayed request's slot;
+    # requests booked after it may wait behind it, never past it.
+    slow_posts = Rule("POST", "/users*", "fixed_window", 1, 10.0, None)
+    limits = policy(max_requests=100, burst_size=100, rules=(slow_posts,))
+    limits.book("POST", "a", "/users", 0.0)
+    assert limits.book("POST", "a", "/users", 0.0).delay == 10.0  # type: ignore[union-attr]
+    later = limits.book("GET", "a", "/orders", 0.0)
+    assert isinstance(later, Booking)
+    assert 0.0 < later.delay <= 10.0
+
+
+def test_endpoint_rules_alone_limit_only_what_they_match() -> None:
+    rule = Rule("*", "/search", "sliding_window", 1, 5.0, None)
+    limits = RateLimitPolicy(rules=(rule,))
+    assert limits.book("GET", "a", "/search", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "a", "/search", 0.0).delay == 5.0  # type: ignore[union-attr]
+    assert limits.book("GET", "a", "/other", 0.0).delay == 0.0  # type: ignore[union-attr]
+
+
+def test_endpoint_rules_are_per_host_with_host_scope() -> None:
+    rule = Rule("GET", "/x", "token_bucket", 1, 1.0, 1)
+    limits = RateLimitPolicy(rules=(rule,), scope="host")
+    assert limits.book("GET", "a", "/x", 0.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "b", "/x", 0.0).delay == 0.0  # type: ignore[union-attr]
+
+
+def test_refusals_book_nothing() -> None:
+    limits = policy(queue_timeout=0.5)
+    limits.book("GET", "a", "/", 0.0)
+    refusal = limits.book("GET", "a", "/", 0.0)
+    assert isinstance(refusal, Refusal)
+    assert refusal.retry_after == 1.0
+    assert "queue_timeout" in refusal.reason
+    assert limits.book("GET", "a", "/", 0.0, wait=False) == Refusal(
+        1.0, "client-side rate limit reached"
+    )
+    assert limits.waiting == 0
+    assert limits.book("GET", "a", "/", 1.0) == Booking(0.0, queued=False)  # nothing was taken
+
+
+def test_the_queue_holds_at_most_queue_size_waiters() -> None:
+    limits = policy(queue_size=2)
+    limits.book("GET", "a", "/", 0.0)
+    assert limits.book("GET", "a", "/", 0.0) == Booking(1.0, queued=True)
+    assert limits.book("GET", "a", "/", 0.0) == Booking(2.0, queued=True)
+    full = limits.book("GET", "a", "/", 0.0)
+    assert isinstance(full, Refusal)
+    assert "queue is full" in full.reason
+    limits.done_waiting()
+    assert limits.book("GET", "a", "/", 0.0) == Booking(3.0, queued=True)
+
+
+def test_bookings_are_first_come_first_served() -> None:
+    limits = policy(max_requests=2, time_window=1.0, burst_size=1)
+    delays = [limits.book("GET", "a", "/", 0.0).delay for _ in range(4)]  # type: ignore[union-attr]
+    assert delays == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_a_server_with_nothing_remaining_pauses_only_its_host() -> None:
+    limits = RateLimitPolicy()
+    limits.observe("a", 0.0, limit=10, remaining=0, reset_after=30.0)
+    assert limits.book("GET", "a", "/", 5.0).delay == 25.0  # type: ignore[union-attr]
+    assert limits.book("GET", "b", "/", 5.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.book("GET", "a", "/", 31.0).delay == 0.0  # type: ignore[union-attr]
+    assert limits.server_status() == {"a": (10, 0, 30.0, None)}
+
+
+def test_retry_after_pauses_the_host() -> None:
+    limits = RateLimitPolicy()
+    limits.observe("a", 0.0, retry_after=7.0)
+    assert limits.book("GET", "a", "/", 0.0).delay == 7.0  # type: ignore[union-attr]
+    limits.observe("a", 1.0, remaining=5, limit=10)  # good news does not cancel a pause
+    assert limits.book("GET", "a", "/", 2.0).delay == 5.0  # type: ignore[union-attr]
+
+
+def test_client_status_without_a_main_limit_is_empty() -> None:
+    assert RateLimitPolicy().client_status("a", 0.0) == (None, None, None)
+    limits = policy(max_requests=5, burst_size=5)
+    assert limits.client_status("a", 0.0) == (5, 5, 0.0)
+    limits.book("GET", "a", "/", 0.0)
+    assert limits.client_status("a", 0.0) == (5, 4, 0.2)

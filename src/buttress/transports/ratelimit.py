@@ -226,7 +226,8 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         if isinstance(config, RateLimiter):
-            self._clock = clock or config.clock
+            # The limiter books slots on its own clock, so waits must pass on that one too.
+            self._clock = config.clock
             self.limiter: RateLimitBackend = config
         else:
             self._clock = clock or SYSTEM_CLOCK

@@ -34,11 +34,20 @@ from ._exceptions import (
     ValidationError,
     WriteTimeoutError,
 )
+from ._logging import JSONFormatter, LoggingConfig
 from ._options import RequestOptions, options
 from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .middleware import (
+    AuthMiddleware,
+    LoggingMiddleware,
+    MetricsMiddleware,
+    Middleware,
+    TimeoutMiddleware,
+)
+from .observability import MetricsCollector, PrometheusCollector, TracingConfig
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -47,6 +56,7 @@ __all__ = [
     "APIKeyAuth",
     "APIVersion",
     "AsyncClient",
+    "AuthMiddleware",
     "AuthenticationError",
     "BearerAuth",
     "BodyKwargs",
@@ -65,8 +75,15 @@ __all__ = [
     "ForbiddenError",
     "HTTPError",
     "InvalidJSONError",
+    "JSONFormatter",
+    "LoggingConfig",
+    "LoggingMiddleware",
+    "MetricsCollector",
+    "MetricsMiddleware",
+    "Middleware",
     "NotFoundError",
     "PoolTimeoutError",
+    "PrometheusCollector",
     "RateLimitError",
     "ReadTimeoutError",
     "Request",
@@ -77,7 +94,9 @@ __all__ = [
     "SystemClock",
     "TimeoutConfig",
     "TimeoutError",
+    "TimeoutMiddleware",
     "TooManyRedirectsError",
+    "TracingConfig",
     "ValidationError",
     "WriteTimeoutError",
     "__version__",

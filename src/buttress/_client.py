@@ -11,7 +11,15 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -24,12 +32,15 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._logging import LoggingConfig
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .observability import TracingConfig
+from .transports.middleware import MiddlewareTypes
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -73,6 +84,7 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
+    middleware: Sequence[MiddlewareTypes] | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -176,6 +188,51 @@ def _pick(value: Any, env_value: Any, default: Any) -> Any:
     return default if env_value is None else env_value
 
 
+def _observability_layers(
+    middleware: Sequence[MiddlewareTypes],
+    logging_: LoggingConfig | bool,
+    tracing: TracingConfig | bool,
+) -> dict[str, Any]:
+    """``stack()`` keywords for the middleware and logging layers of a client."""
+    if logging_ is True:
+        logging_ = LoggingConfig()
+    elif logging_ is False:
+        logging_ = LoggingConfig(enabled=False)
+    if tracing is True:
+        tracing = TracingConfig()
+    elif tracing is False:
+        tracing = TracingConfig(request_id=None, propagate=False, spans=False)
+    return {"middleware": tuple(middleware), "logging": logging_, "tracing": tracing}
+
+
+class _SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Another client's network transport, borrowed: closing it here leaves it open."""
+
+    def __init__(self, inner: Any, owner: httpx.Client | httpx.AsyncClient) -> None:
+        self._inner, self._owner = inner, owner
+
+    def _check(self) -> None:
+        if self._owner.is_closed:
+            raise ClientError(
+                "cannot send a request: the client this one was derived from "
+                "(with_middleware) has been closed, and its connection pool with it"
+            )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._check()
+        return cast(httpx.Response, self._inner.handle_request(request))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._check()
+        return cast(httpx.Response, await self._inner.handle_async_request(request))
+
+    def close(self) -> None:
+        """The owner closes the pool."""
+
+    async def aclose(self) -> None:
+        """The owner closes the pool."""
+
+
 class _ReadOnlyHeaders(httpx.Headers):
     """The client's default headers; changing them in place would break immutability."""
 
@@ -261,6 +318,9 @@ class _Facade(Generic[_TransportT]):
         error_parser: ErrorParser = default_error_parser,
         strict: bool = False,
         settings: ButtressSettings | None = None,
+        middleware: Sequence[MiddlewareTypes] = (),
+        logging: LoggingConfig | bool = True,
+        tracing: TracingConfig | bool = True,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -303,6 +363,8 @@ class _Facade(Generic[_TransportT]):
                 keepalive_expiry=keepalive_expiry,
             )
             transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+        self._bottom = (transport, dict(mounts or {}))  # shared by with_middleware
+        layers = _observability_layers(middleware, logging, tracing)
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -313,9 +375,9 @@ class _Facade(Generic[_TransportT]):
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
-            transport=stack(transport),
+            transport=stack(transport, **layers),
             mounts={
-                pattern: None if mounted is None else stack(mounted)
+                pattern: None if mounted is None else stack(mounted, **layers)
                 for pattern, mounted in (mounts or {}).items()
             },
             trust_env=trust_env,
@@ -346,6 +408,31 @@ class _Facade(Generic[_TransportT]):
             web
         """
         return type(self)(**{**self._init_kwargs, **changes})
+
+    def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
+        """A new client with ``middleware`` appended, sharing this client's connection pool.
+
+        The new client has this one's configuration (its own layer state) and
+        sends through the same network transport (and mounts). Closing the new
+        client leaves the pool open; closing this one closes the pool, after
+        which the derived clients refuse to send.
+
+        Example:
+            >>> from buttress import Client, LoggingMiddleware
+            >>> with Client(base_url="http://127.0.0.1:1") as client:
+            ...     with client.with_middleware(LoggingMiddleware()) as logged:
+            ...         print(len(logged._init_kwargs["middleware"]))
+            1
+        """
+        transport, mounts = self._bottom
+        shared = {
+            "transport": _SharedTransport(transport, self),
+            "mounts": {
+                p: None if m is None else _SharedTransport(m, self) for p, m in mounts.items()
+            },
+            "middleware": (*self._init_kwargs.get("middleware", ()), *middleware),
+        }
+        return type(self)(**{**self._init_kwargs, **shared})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={redact_url(self.base_url)!r})"  # type: ignore[attr-defined]
@@ -383,6 +470,7 @@ class _Facade(Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
+        middleware: Sequence[MiddlewareTypes] | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -408,6 +496,11 @@ class _Facade(Generic[_TransportT]):
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
         )
+        if middleware:
+            options = extensions[EXTENSION_KEY]
+            extensions[EXTENSION_KEY] = replace(
+                options, middleware=(*options.middleware, *middleware)
+            )
 
         version = config.api_version
         if api_version is not None and version is None:

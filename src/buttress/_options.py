@@ -29,6 +29,7 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        middleware: middleware for this request only; runs inside the client's.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +41,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    middleware: tuple[Any, ...] = ()
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

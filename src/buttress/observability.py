@@ -70,6 +70,8 @@ class TracingConfig(BaseModel):
         spans: OpenTelemetry spans per logical request and per attempt;
             ``None`` (default) means "when ``buttress[tracing]`` is installed",
             ``True`` requires it.
+        tracer_provider: the OpenTelemetry ``TracerProvider`` for the spans
+            (default: the global one).
 
     Example:
         >>> TracingConfig(request_id="ulid").request_id
@@ -82,6 +84,7 @@ class TracingConfig(BaseModel):
     request_id_header: str = "X-Request-ID"
     propagate: bool = True
     spans: bool | None = None
+    tracer_provider: Any = None
 
     def model_post_init(self, __context: Any) -> None:
         if self.request_id == "ulid":
@@ -198,7 +201,7 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
     request.extensions[TRACE_EXTENSION] = trace
     otel = _otel()
     if otel is not None and _spans_on(config):
-        tracer = otel.get_tracer("buttress", __version__)
+        tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
         trace.span = tracer.start_span(
             request.method, kind=otel.SpanKind.INTERNAL, attributes=http_attributes(request)
         )
@@ -243,7 +246,8 @@ def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
     attributes = http_attributes(request)
     if trace.attempts > 1:
         attributes["http.request.resend_count"] = trace.attempts - 1
-    span = otel.get_tracer("buttress", __version__).start_span(
+    tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
+    span = tracer.start_span(
         request.method, context=trace.context, kind=otel.SpanKind.CLIENT, attributes=attributes
     )
     if config.propagate and span.is_recording():

@@ -451,7 +451,12 @@ class _Facade(Generic[_TransportT]):
     def _adapt_hooks(
         self, hooks: Mapping[str, list[Callable[..., Any]]]
     ) -> dict[str, list[Callable[..., Any]]]:
-        return {event: list(functions) for event, functions in hooks.items()}
+        # Response hooks get a read body (except under client.stream), so that
+        # response.elapsed and response.json() work in them (SPEC 18.7).
+        return {
+            event: [_reading_hook(f) if event == "response" else f for f in functions]
+            for event, functions in hooks.items()
+        }
 
     def build_request(  # type: ignore[override]
         self,
@@ -901,7 +906,10 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
     def _adapt_hooks(
         self, hooks: Mapping[str, list[Callable[..., Any]]]
     ) -> dict[str, list[Callable[..., Any]]]:
-        return {event: [_async_hook(f) for f in functions] for event, functions in hooks.items()}
+        return {
+            event: [_async_hook(f, reads=event == "response") for f in functions]
+            for event, functions in hooks.items()
+        }
 
     async def send(  # type: ignore[override]
         self,
@@ -1168,12 +1176,29 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         return await self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
-def _async_hook(hook: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+def _streamed(response: httpx.Response) -> bool:
+    return RequestOptions.of(response.request).streamed
+
+
+def _reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Read the body before a response hook runs, unless the caller streams it."""
+
+    def call(response: httpx.Response) -> Any:
+        if not _streamed(response):
+            response.read()
+        return hook(response)
+
+    return call
+
+
+def _async_hook(hook: Callable[..., Any], *, reads: bool = False) -> Callable[..., Awaitable[None]]:
     """httpx's AsyncClient awaits every hook; let plain functions in too."""
-    if inspect.iscoroutinefunction(hook):
+    if inspect.iscoroutinefunction(hook) and not reads:
         return hook
 
     async def call(message: Any) -> None:
+        if reads and not _streamed(message):
+            await message.aread()
         result = hook(message)
         if inspect.isawaitable(result):
             await result

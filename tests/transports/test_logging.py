@@ -185,7 +185,9 @@ def test_json_formatter_carries_extra_fields(caplog: pytest.LogCaptureFixture) -
     caplog.set_level(logging.INFO, logger="buttress")
     transport = LoggingTransport(httpx.MockTransport(lambda r: httpx.Response(201)))
     with httpx.Client(transport=transport) as client:
-        client.post("https://api.example.com/users?api_key=k-123456", headers={"X-Request-ID": "r1"})
+        client.post(
+            "https://api.example.com/users?api_key=k-123456", headers={"X-Request-ID": "r1"}
+        )
     [record] = records(caplog)
     line = JSONFormatter().format(record)
     data = json.loads(line)

@@ -188,7 +188,9 @@ async def test_sync_middleware_on_the_async_client_does_not_block_the_loop(
 ) -> None:
     ticks: list[int] = []
 
-    def blocking(request: httpx.Request, call_next: Callable[..., httpx.Response]) -> httpx.Response:
+    def blocking(
+        request: httpx.Request, call_next: Callable[..., httpx.Response]
+    ) -> httpx.Response:
         time.sleep(0.05)  # work that blocks; it runs in a worker thread
         return call_next(request)
 

@@ -142,7 +142,9 @@ def test_resends_get_their_own_span_with_the_resend_count(
     statuses = iter([503, 200])
     network = httpx.MockTransport(lambda r: httpx.Response(next(statuses)))
     config = TracingConfig(tracer_provider=provider)
-    transport = LoggingTransport(SendTwice(AttemptTransport(network, tracing=config)), tracing=config)
+    transport = LoggingTransport(
+        SendTwice(AttemptTransport(network, tracing=config)), tracing=config
+    )
     with httpx.Client(transport=transport) as client:
         client.get("https://api.example.com/x")
     first, second, logical = exporter.get_finished_spans()

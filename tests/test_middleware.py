@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from buttress import (
 )
 from buttress._options import RequestOptions
 from buttress.testing import DemoServer, FakeClock
+from buttress.transports import MiddlewareTransport
 from buttress.transports.middleware import CallNext
 from tests.conftest import Either
 
@@ -86,7 +88,7 @@ def test_metrics_middleware_measures_with_the_clock_and_reports_cache_hits() -> 
         clock.advance(0.25)
         return httpx.Response(200, extensions={"hishel_from_cache": True})
 
-    transport = buttress.transports.MiddlewareTransport(
+    transport = MiddlewareTransport(
         httpx.MockTransport(handler), [MetricsMiddleware(collector, clock=clock)]
     )
     with httpx.Client(transport=transport) as client:
@@ -158,7 +160,7 @@ def test_auth_middleware_refuses_nothing_and_body_readers() -> None:
 async def test_timeout_middleware_sets_options_and_only_tightens(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
-    seen: list[tuple[dict[str, float | None], float | None]] = []
+    seen: list[Any] = []
 
     async def spy(request: httpx.Request, call_next: CallNext) -> httpx.Response:
         seen.append((request.extensions["timeout"], RequestOptions.of(request).total_timeout))

@@ -56,11 +56,12 @@ def _texts(records: list[logging.LogRecord]) -> list[str]:
     return texts
 
 
-def _exception_texts(exc: BaseException) -> list[str]:
-    texts = ["".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+def _exception_texts(error: BaseException) -> list[str]:
+    texts = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
+    exc: BaseException | None = error
     while exc is not None:
         texts += [str(exc), repr(exc), repr(exc.args)]
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = exc.__cause__ or exc.__context__
     return texts
 
 
@@ -108,7 +109,7 @@ async def test_no_credential_anywhere(
         (buttress.Client, httpx.HTTPTransport),
         (buttress.AsyncClient, httpx.AsyncHTTPTransport),
     ):
-        transport = transport_cls(proxy=f"http://puser:{PROXY}@127.0.0.1:1")
+        transport: Any = transport_cls(proxy=f"http://puser:{PROXY}@127.0.0.1:1")
         client = Either(cls(base_url="http://api.invalid", logging=config, transport=transport))
         texts.append(repr(client.client))
         with pytest.raises(buttress.ConnectionError) as caught:

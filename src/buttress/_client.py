@@ -208,7 +208,7 @@ def _observability_layers(
 class _SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Another client's network transport, borrowed: closing it here leaves it open."""
 
-    def __init__(self, inner: Any, owner: httpx.Client | httpx.AsyncClient) -> None:
+    def __init__(self, inner: Any, owner: Any) -> None:
         self._inner, self._owner = inner, owner
 
     def _check(self) -> None:
@@ -363,7 +363,8 @@ class _Facade(Generic[_TransportT]):
                 keepalive_expiry=keepalive_expiry,
             )
             transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
-        self._bottom = (transport, dict(mounts or {}))  # shared by with_middleware
+        # The network transport and mounts, shared by with_middleware's clients.
+        self._bottom: tuple[Any, dict[str, Any]] = (transport, dict(mounts or {}))
         layers = _observability_layers(middleware, logging, tracing)
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
@@ -502,9 +503,9 @@ class _Facade(Generic[_TransportT]):
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
         )
         if middleware:
-            options = extensions[EXTENSION_KEY]
+            current: RequestOptions = extensions[EXTENSION_KEY]
             extensions[EXTENSION_KEY] = replace(
-                options, middleware=(*options.middleware, *middleware)
+                current, middleware=current.middleware + tuple(middleware)
             )
 
         version = config.api_version

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
@@ -335,11 +335,11 @@ class PrometheusCollector:
         self._prefix = prefix
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str, str]] = Counter()
-        self.duration_sum: Counter[tuple[str, str]] = Counter()
+        self.duration_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.attempts: Counter[str] = Counter()
         self.cache: Counter[tuple[str, str]] = Counter()
         self.breaker: Counter[tuple[str, str]] = Counter()
-        self.rate_limit_wait: Counter[str] = Counter()
+        self.rate_limit_wait: defaultdict[str, float] = defaultdict(float)
 
     def request_finished(
         self,

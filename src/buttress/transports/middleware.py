@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeAlias, cast
 
 import anyio
@@ -63,18 +63,11 @@ def is_async_middleware(middleware: MiddlewareTypes) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
-class _Ready:
-    """An awaitable that computes its result when awaited, without ever suspending."""
-
-    __slots__ = ("_call", "_request")
-
-    def __init__(self, call: Callable[[httpx.Request], httpx.Response], request: httpx.Request):
-        self._call = call
-        self._request = request
-
-    def __await__(self) -> Generator[Any, None, httpx.Response]:
-        return self._call(self._request)
-        yield  # pragma: no cover - makes this a generator that finishes on its first step
+async def _immediately(
+    call: Callable[[httpx.Request], httpx.Response], request: httpx.Request
+) -> httpx.Response:
+    """``call_next`` on the sync client: awaiting it runs the blocking call, never suspends."""
+    return call(request)
 
 
 def _run_without_loop(coroutine: Coroutine[Any, Any, httpx.Response], name: str) -> httpx.Response:
@@ -148,7 +141,7 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             middleware = chain[index]
             following = functools.partial(call, index + 1)
             if is_async_middleware(middleware):
-                coroutine = middleware(request, lambda r: _Ready(following, r))
+                coroutine = middleware(request, lambda r: _immediately(following, r))
                 return _checked(_run_without_loop(coroutine, _name(middleware)), middleware)
             return _checked(middleware(request, following), middleware)
 

@@ -37,11 +37,12 @@ async def test_logging_middleware_logs_at_its_level_with_redaction(
     )
     response = await client.get("/users/1")
     ours = [r for r in caplog.records if r.name == "buttress.middleware"]
-    assert [r.levelno for r in ours] == [logging.DEBUG, logging.DEBUG]
-    assert ours[0].headers["x-tenant"] == "[REDACTED]"  # type: ignore[attr-defined]
-    assert ours[0].headers["authorization"] == "[REDACTED]"  # type: ignore[attr-defined]
-    assert ours[1].request_id == response.request.headers["X-Request-ID"]  # type: ignore[attr-defined]
-    assert ours[1].status_code == 200  # type: ignore[attr-defined]
+    [record] = ours
+    assert record.levelno == logging.DEBUG
+    assert record.headers["x-tenant"] == "[REDACTED]"  # type: ignore[attr-defined]
+    assert record.headers["authorization"] == "[REDACTED]"  # type: ignore[attr-defined]
+    assert record.request_id == response.request.headers["X-Request-ID"]  # type: ignore[attr-defined]
+    assert record.status_code == 200  # type: ignore[attr-defined]
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
     assert "tenant-secret" not in text
     assert "bearer-secret" not in text

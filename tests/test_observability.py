@@ -207,3 +207,31 @@ def test_start_request_is_idempotent() -> None:
     first = start_request(request, TracingConfig())
     assert start_request(request, TracingConfig()) is first
     assert request_trace(request) is first
+
+
+def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import buttress.observability as observability
+
+    monkeypatch.setattr(observability, "_otel", lambda: None)
+    with pytest.raises(buttress.ConfigurationError, match=r"buttress\[tracing\]"):
+        buttress.Client(tracing=TracingConfig(spans=True))
+
+    def no_ulid() -> None:
+        raise buttress.ConfigurationError("pip install 'buttress[ulid]'")
+
+    monkeypatch.setattr(observability, "_ulid_class", no_ulid)
+    with pytest.raises(buttress.ConfigurationError, match=r"buttress\[ulid\]"):
+        LoggingTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200)),
+            tracing=TracingConfig(request_id="ulid"),
+        )
+
+
+def test_without_opentelemetry_a_new_trace_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    import buttress.observability as observability
+
+    monkeypatch.setattr(observability, "_otel", lambda: None)
+    request = httpx.Request("GET", "https://api.example.com")
+    trace_ = start_request(request, TracingConfig())
+    assert trace_.span is None
+    assert TRACEPARENT.match(request.headers["traceparent"])

@@ -599,6 +599,12 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        middleware: :class:`~buttress.Middleware` (or ``(request, call_next)``
+            callables) run around every request, outermost first.
+        logging: a :class:`~buttress.LoggingConfig`; ``True`` (default) for the
+            defaults, ``False`` for no records (request ids and tracing stay).
+        tracing: a :class:`~buttress.TracingConfig` for request ids, W3C trace
+            context and OpenTelemetry spans; ``False`` turns them off.
 
     Example:
         >>> from buttress import Client

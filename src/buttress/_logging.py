@@ -10,7 +10,8 @@ configures them all):
 logger                      records
 ==========================  ===================================================
 ``buttress.request``        one per logical request: DEBUG details, INFO result,
-                            WARNING slow responses, ERROR failures and 5xx
+                            WARNING slow responses and deprecated endpoints,
+                            ERROR failures and 5xx
 ``buttress.attempt``        DEBUG per network attempt, WARNING for each resend
 ``buttress.middleware``     :class:`~buttress.LoggingMiddleware`'s records
 ==========================  ===================================================
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,12 +90,14 @@ class RequestLogger:
         'https://api.example.com/users?token=[REDACTED]'
     """
 
-    __slots__ = ("config", "logger", "redactor")
+    __slots__ = ("_lock", "_noticed", "config", "logger", "redactor")
 
     def __init__(self, logger: logging.Logger, config: LoggingConfig) -> None:
         self.logger = logger
         self.config = config
         self.redactor = config.redactor()
+        self._lock = threading.Lock()
+        self._noticed: set[tuple[str, str, str]] = set()
 
     def enabled(self, level: int) -> bool:
         """True when a record at ``level`` would be handled (cheap; check first)."""
@@ -129,27 +133,38 @@ class RequestLogger:
         level: int = logging.INFO,
         **fields: Any,
     ) -> None:
-        """INFO (5xx: ERROR; slow: WARNING) with status and duration; DEBUG details."""
+        """INFO with status and duration; WARNING when slow or deprecated; ERROR for 5xx.
+
+        At DEBUG the record also has the redacted request and response headers
+        (and body samples when enabled). A ``Deprecation`` or ``Sunset`` header
+        is reported once per method and path.
+        """
         status = response.status_code
         slow = self.config.slow_threshold is not None and seconds > self.config.slow_threshold
+        notice = self._deprecation(request, response)
         if status >= 500:
             level = logging.ERROR
-        elif slow:
+        elif slow or notice:
             level = max(level, logging.WARNING)
         if not self.enabled(level):
             return
         ms = round(seconds * 1000, 3)
         extra = self.extra(request, request_id, status_code=status, duration_ms=ms, **fields)
+        if notice:
+            extra["deprecation"] = notice
         if self.enabled(logging.DEBUG):
+            extra["headers"] = self.redactor.headers(request.headers)
             extra["response_headers"] = self.redactor.headers(response.headers)
             body = self._response_body(request, response)
             if body is not None:
                 extra["response_body"] = body
-        what = "slow response: " if slow and status < 500 else ""
+        prefix = "slow response: " if slow and status < 500 else ""
+        if notice:
+            prefix = f"deprecated endpoint ({notice}): {prefix}"
         self.logger.log(
             level,
             "%s%s %s -> %s %s in %.1f ms",
-            what,
+            prefix,
             request.method,
             extra["url"],
             status,
@@ -157,6 +172,20 @@ class RequestLogger:
             ms,
             extra=extra,
         )
+
+    def _deprecation(self, request: httpx.Request, response: httpx.Response) -> str | None:
+        """``"Deprecation: ...; Sunset: ..."`` the first time an endpoint says so, else None."""
+        headers = response.headers
+        if "deprecation" not in headers and "sunset" not in headers:
+            return None
+        key = (request.method, request.url.host, request.url.path)
+        with self._lock:
+            if key in self._noticed:
+                return None
+            if len(self._noticed) < 4096:  # bounded: a crawler must not grow it forever
+                self._noticed.add(key)
+        names = [name for name in ("deprecation", "sunset") if name in headers]
+        return "; ".join(f"{name.title()}: {headers[name]}" for name in names)
 
     def failed(
         self, request: httpx.Request, error: BaseException, seconds: float, request_id: str | None

@@ -84,7 +84,9 @@ class LoggingMiddleware(Middleware):
 
     Records go to the ``buttress.middleware`` logger, with ``request_id``,
     ``method``, ``url``, ``status_code`` and ``duration_ms`` as ``extra``
-    fields. At ``level="DEBUG"`` they carry the (redacted) headers too. The
+    fields, written when the response arrives (so the request id of the logging
+    layer below is known). At ``level="DEBUG"`` they carry the (redacted)
+    request and response headers too. The
     client's logging layer already logs every request; use this middleware when
     you want records at a different place in the chain, or on a plain httpx
     client through :class:`~buttress.transports.MiddlewareTransport`.
@@ -113,8 +115,6 @@ class LoggingMiddleware(Middleware):
 
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
         log, clock = self._log, self._clock
-        if self.level <= logging.DEBUG:
-            log.started(request, request.headers.get("X-Request-ID"))
         start = clock.monotonic()
         try:
             response = await call_next(request)

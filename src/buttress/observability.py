@@ -86,13 +86,19 @@ class TracingConfig(BaseModel):
     spans: bool | None = None
     tracer_provider: Any = None
 
-    def model_post_init(self, __context: Any) -> None:
+    def require_extras(self) -> TracingConfig:
+        """Check that the optional packages this configuration needs are installed.
+
+        Raises:
+            ConfigurationError: naming the extra to install.
+        """
         if self.request_id == "ulid":
             _ulid_class()
         if self.spans and _otel() is None:
             raise ConfigurationError(
                 "OpenTelemetry spans need the tracing extra: pip install 'buttress[tracing]'"
             )
+        return self
 
 
 @cache

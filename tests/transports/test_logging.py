@@ -224,3 +224,18 @@ def test_extra_redaction_names_and_patterns(caplog: pytest.LogCaptureFixture) ->
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in records(caplog))
     for secret in ("acct-991", "acct-42", "blue-tenant", "tenant=blue"):
         assert secret not in text
+
+
+def test_deprecated_endpoints_warn_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="buttress")
+    deprecated = {"Deprecation": "@1688169599", "Sunset": "Sun, 30 Jun 2024 23:59:59 GMT"}
+    network = httpx.MockTransport(lambda r: httpx.Response(200, headers=deprecated))
+    with httpx.Client(transport=LoggingTransport(network)) as client:
+        client.get("https://api.example.com/v1/users")
+        client.get("https://api.example.com/v1/users")
+    first, second = records(caplog)
+    assert first.levelno == logging.WARNING
+    assert first.getMessage().startswith(
+        "deprecated endpoint (Deprecation: @1688169599; Sunset: Sun, 30 Jun 2024 23:59:59 GMT): "
+    )
+    assert second.levelno == logging.INFO  # once per endpoint, not on every call

@@ -52,7 +52,7 @@ class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         self.config = config or LoggingConfig()
-        self.tracing = tracing or TracingConfig()
+        self.tracing = (tracing or TracingConfig()).require_extras()
         self._clock = clock
         self._log = RequestLogger(logging.getLogger("buttress.request"), self.config)
 
@@ -123,7 +123,7 @@ class AttemptTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         self.config = config or LoggingConfig()
-        self.tracing = tracing or TracingConfig()
+        self.tracing = (tracing or TracingConfig()).require_extras()
         self._clock = clock
         self._log = RequestLogger(logging.getLogger("buttress.attempt"), self.config)
 

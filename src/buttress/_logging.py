@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ._config import frozen_model_config
 from ._options import RequestOptions
@@ -74,6 +75,18 @@ class LoggingConfig(BaseModel):
     redact_patterns: tuple[str, ...] = ()
     log_bodies: bool = False
     body_limit: int = Field(default=2048, ge=0)
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"redact pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        return patterns
 
     def redactor(self) -> Redactor:
         """The :class:`~buttress._redact.Redactor` these settings describe."""

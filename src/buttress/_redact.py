@@ -60,6 +60,7 @@ SENSITIVE_PARAMS = frozenset(
 )
 
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
+_USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
 _SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
 
 
@@ -171,7 +172,8 @@ class Redactor:
         return {k: self.text(v) for k, v in found.items()}
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
-        """``text`` with the configured patterns and the given secret values replaced."""
+        """``text`` with URL passwords, the given secret values and the patterns replaced."""
+        text = _USERINFO_RE.sub(rf"\1:{REDACTED}@", text)
         for secret in secrets:
             if secret:
                 text = text.replace(secret, REDACTED)

@@ -123,10 +123,14 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 )
         self._inner = inner
         self.middleware: tuple[MiddlewareTypes, ...] = tuple(middleware)
+        self._chain_of_client = tuple((m, is_async_middleware(m)) for m in self.middleware)
 
-    def _chain(self, request: httpx.Request) -> tuple[MiddlewareTypes, ...]:
+    def _chain(self, request: httpx.Request) -> tuple[tuple[MiddlewareTypes, bool], ...]:
+        """The middleware for ``request`` with whether each is async: the client's, then its own."""
         extra = RequestOptions.of(request).middleware
-        return self.middleware + tuple(extra) if extra else self.middleware
+        if not extra:
+            return self._chain_of_client
+        return self._chain_of_client + tuple((m, is_async_middleware(m)) for m in extra)
 
     # -- sync -------------------------------------------------------------------------------
 
@@ -138,9 +142,9 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         def call(index: int, request: httpx.Request) -> httpx.Response:
             if index == len(chain):
                 return inner.handle_request(request)
-            middleware = chain[index]
+            middleware, is_async = chain[index]
             following = functools.partial(call, index + 1)
-            if is_async_middleware(middleware):
+            if is_async:
                 coroutine = middleware(request, lambda r: _immediately(following, r))
                 return _checked(_run_without_loop(coroutine, _name(middleware)), middleware)
             return _checked(middleware(request, following), middleware)
@@ -157,9 +161,9 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         async def call(index: int, request: httpx.Request) -> httpx.Response:
             if index == len(chain):
                 return await inner.handle_async_request(request)
-            middleware = chain[index]
+            middleware, is_async = chain[index]
             following = functools.partial(call, index + 1)
-            if is_async_middleware(middleware):
+            if is_async:
                 return _checked(await middleware(request, following), middleware)
 
             def blocking_next(request: httpx.Request) -> httpx.Response:

@@ -193,6 +193,11 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
 
     Idempotent: a request that already has a trace keeps it (a retried request
     keeps its id). Headers the caller set are kept.
+
+    Example:
+        >>> request = httpx.Request("GET", "https://api.example.com", headers={"X-Request-ID": "r1"})
+        >>> start_request(request, TracingConfig()).request_id
+        'r1'
     """
     existing = request_trace(request)
     if existing is not None:
@@ -241,7 +246,15 @@ def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
 
 
 def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
-    """Count one network attempt of ``request``; return its span (or ``None``)."""
+    """Count one network attempt of ``request``; return its span (or ``None``).
+
+    Example:
+        >>> request = httpx.Request("GET", "https://api.example.com")
+        >>> start_attempt(request, TracingConfig(spans=False)) is None
+        True
+        >>> request_trace(request).attempts
+        1
+    """
     trace = request_trace(request)
     if trace is None:
         trace = start_request(request, config)
@@ -267,7 +280,11 @@ def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
 
 
 def end_span(span: Any, outcome: httpx.Response | BaseException) -> None:
-    """Finish ``span`` with the status code, or the error, of ``outcome``."""
+    """Finish ``span`` with the status code, or the error, of ``outcome``.
+
+    Example:
+        >>> end_span(None, httpx.Response(200))  # no span: nothing to do
+    """
     if span is None:
         return
     from opentelemetry.trace import Status, StatusCode

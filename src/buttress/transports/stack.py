@@ -60,8 +60,10 @@ def stack(
         >>> stack(network) is network   # no layer configured
         True
         >>> from buttress import LoggingConfig
-        >>> stack(network, middleware=[], logging=LoggingConfig())
-        LoggingTransport(AttemptTransport(<httpx.HTTPTransport object at ...>))
+        >>> layered = stack(network, middleware=[lambda r, call_next: call_next(r)],
+        ...                 logging=LoggingConfig())
+        >>> type(layered).__name__, type(layered._inner).__name__
+        ('MiddlewareTransport', 'LoggingTransport')
     """
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
     observed = logging is not None or tracing is not None

@@ -195,7 +195,7 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
     keeps its id). Headers the caller set are kept.
 
     Example:
-        >>> request = httpx.Request("GET", "https://api.example.com", headers={"X-Request-ID": "r1"})
+        >>> request = httpx.Request("GET", "https://x.io", headers={"X-Request-ID": "r1"})
         >>> start_request(request, TracingConfig()).request_id
         'r1'
     """

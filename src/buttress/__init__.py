@@ -34,11 +34,20 @@ from ._exceptions import (
     ValidationError,
     WriteTimeoutError,
 )
+from ._logging import JSONFormatter, LoggingConfig
 from ._options import RequestOptions, options
 from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .middleware import (
+    AuthMiddleware,
+    LoggingMiddleware,
+    MetricsMiddleware,
+    Middleware,
+    TimeoutMiddleware,
+)
+from .observability import MetricsCollector, PrometheusCollector, TracingConfig
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
 from .policies.headers import RateLimitInfo
 from .policies.retry import RetryBudgetConfig, RetryConfig
@@ -51,6 +60,7 @@ __all__ = [
     "APIKeyAuth",
     "APIVersion",
     "AsyncClient",
+    "AuthMiddleware",
     "AuthenticationError",
     "BearerAuth",
     "BodyKwargs",
@@ -73,8 +83,15 @@ __all__ = [
     "ForbiddenError",
     "HTTPError",
     "InvalidJSONError",
+    "JSONFormatter",
+    "LoggingConfig",
+    "LoggingMiddleware",
+    "MetricsCollector",
+    "MetricsMiddleware",
+    "Middleware",
     "NotFoundError",
     "PoolTimeoutError",
+    "PrometheusCollector",
     "RateLimitConfig",
     "RateLimitError",
     "RateLimitInfo",
@@ -90,7 +107,9 @@ __all__ = [
     "SystemClock",
     "TimeoutConfig",
     "TimeoutError",
+    "TimeoutMiddleware",
     "TooManyRedirectsError",
+    "TracingConfig",
     "ValidationError",
     "WriteTimeoutError",
     "__version__",

@@ -11,7 +11,15 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -25,14 +33,17 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._logging import LoggingConfig
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .observability import TracingConfig
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from .policies.retry import RetryConfig
+from .transports.middleware import MiddlewareTypes
 from .transports.ratelimit import RateLimiter, RateLimitStatus
 from .transports.stack import stack
 
@@ -87,6 +98,7 @@ class RequestKwargs(TypedDict, total=False):
     expected_statuses: Collection[int] | None
     api_version: str | None
     retry: RetryConfig | bool | None
+    middleware: Sequence[MiddlewareTypes] | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -197,6 +209,51 @@ def _pick(value: Any, env_value: Any, default: Any) -> Any:
     return default if env_value is None else env_value
 
 
+def _observability_layers(
+    middleware: Sequence[MiddlewareTypes],
+    logging_: LoggingConfig | bool,
+    tracing: TracingConfig | bool,
+) -> dict[str, Any]:
+    """``stack()`` keywords for the middleware and logging layers of a client."""
+    if logging_ is True:
+        logging_ = LoggingConfig()
+    elif logging_ is False:
+        logging_ = LoggingConfig(enabled=False)
+    if tracing is True:
+        tracing = TracingConfig()
+    elif tracing is False:
+        tracing = TracingConfig(request_id=None, propagate=False, spans=False)
+    return {"middleware": tuple(middleware), "logging": logging_, "tracing": tracing}
+
+
+class _SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Another client's network transport, borrowed: closing it here leaves it open."""
+
+    def __init__(self, inner: Any, owner: Any) -> None:
+        self._inner, self._owner = inner, owner
+
+    def _check(self) -> None:
+        if self._owner.is_closed:
+            raise ClientError(
+                "cannot send a request: the client this one was derived from "
+                "(with_middleware) has been closed, and its connection pool with it"
+            )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._check()
+        return cast(httpx.Response, self._inner.handle_request(request))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._check()
+        return cast(httpx.Response, await self._inner.handle_async_request(request))
+
+    def close(self) -> None:
+        """The owner closes the pool."""
+
+    async def aclose(self) -> None:
+        """The owner closes the pool."""
+
+
 class _ReadOnlyHeaders(httpx.Headers):
     """The client's default headers; changing them in place would break immutability."""
 
@@ -287,6 +344,9 @@ class _Facade(Generic[_TransportT]):
         circuit_breaker: CircuitBreakerConfig | None = None,
         rate_limit: RateLimitConfig | RateLimiter | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        middleware: Sequence[MiddlewareTypes] = (),
+        logging: LoggingConfig | bool = True,
+        tracing: TracingConfig | bool = True,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -346,6 +406,9 @@ class _Facade(Generic[_TransportT]):
             "rate_limit": limiter,
             "clock": clock,
         }
+        # The network transport and mounts, shared by with_middleware's clients.
+        self._bottom: tuple[Any, dict[str, Any]] = (transport, dict(mounts or {}))
+        layers.update(_observability_layers(middleware, logging, tracing))
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -403,6 +466,31 @@ class _Facade(Generic[_TransportT]):
         """
         return type(self)(**{**self._init_kwargs, **changes})
 
+    def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
+        """A new client with ``middleware`` appended, sharing this client's connection pool.
+
+        The new client has this one's configuration (its own layer state) and
+        sends through the same network transport (and mounts). Closing the new
+        client leaves the pool open; closing this one closes the pool, after
+        which the derived clients refuse to send.
+
+        Example:
+            >>> from buttress import Client, LoggingMiddleware
+            >>> with Client(base_url="http://127.0.0.1:1") as client:
+            ...     with client.with_middleware(LoggingMiddleware()) as logged:
+            ...         print(len(logged._init_kwargs["middleware"]))
+            1
+        """
+        transport, mounts = self._bottom
+        shared = {
+            "transport": _SharedTransport(transport, self),
+            "mounts": {
+                p: None if m is None else _SharedTransport(m, self) for p, m in mounts.items()
+            },
+            "middleware": (*self._init_kwargs.get("middleware", ()), *middleware),
+        }
+        return type(self)(**{**self._init_kwargs, **shared})
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={redact_url(self.base_url)!r})"  # type: ignore[attr-defined]
 
@@ -442,7 +530,12 @@ class _Facade(Generic[_TransportT]):
     def _adapt_hooks(
         self, hooks: Mapping[str, list[Callable[..., Any]]]
     ) -> dict[str, list[Callable[..., Any]]]:
-        return {event: list(functions) for event, functions in hooks.items()}
+        # Response hooks get a read body (except under client.stream), so that
+        # response.elapsed and response.json() work in them (SPEC 18.7).
+        return {
+            event: [_reading_hook(f) if event == "response" else f for f in functions]
+            for event, functions in hooks.items()
+        }
 
     def build_request(
         self,
@@ -462,6 +555,7 @@ class _Facade(Generic[_TransportT]):
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
         retry: RetryConfig | bool | None = None,
+        middleware: Sequence[MiddlewareTypes] | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -488,6 +582,11 @@ class _Facade(Generic[_TransportT]):
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
             retry=retry if retry is not None else (options.retry if options else None),
         )
+        if middleware:
+            current: RequestOptions = extensions[EXTENSION_KEY]
+            extensions[EXTENSION_KEY] = replace(
+                current, middleware=current.middleware + tuple(middleware)
+            )
 
         version = config.api_version
         if api_version is not None and version is None:
@@ -605,6 +704,12 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             obeyed), or a shared :class:`~buttress.transports.RateLimiter`.
         clock: the time source of every layer (backoff sleeps, breaker timeouts,
             rate limits); tests pass a :class:`~buttress.testing.FakeClock`.
+        middleware: :class:`~buttress.Middleware` (or ``(request, call_next)``
+            callables) run around every request, outermost first.
+        logging: a :class:`~buttress.LoggingConfig`; ``True`` (default) for the
+            defaults, ``False`` for no records (request ids and tracing stay).
+        tracing: a :class:`~buttress.TracingConfig` for request ids, W3C trace
+            context and OpenTelemetry spans; ``False`` turns them off.
 
     Example:
         >>> from buttress import Client
@@ -904,7 +1009,10 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     def _adapt_hooks(
         self, hooks: Mapping[str, list[Callable[..., Any]]]
     ) -> dict[str, list[Callable[..., Any]]]:
-        return {event: [_async_hook(f) for f in functions] for event, functions in hooks.items()}
+        return {
+            event: [_async_hook(f, reads=event == "response") for f in functions]
+            for event, functions in hooks.items()
+        }
 
     async def send(  # type: ignore[override]
         self,
@@ -1162,12 +1270,29 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         return await self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
-def _async_hook(hook: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+def _streamed(response: httpx.Response) -> bool:
+    return RequestOptions.of(response.request).streamed
+
+
+def _reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Read the body before a response hook runs, unless the caller streams it."""
+
+    def call(response: httpx.Response) -> Any:
+        if not _streamed(response):
+            response.read()
+        return hook(response)
+
+    return call
+
+
+def _async_hook(hook: Callable[..., Any], *, reads: bool = False) -> Callable[..., Awaitable[None]]:
     """httpx's AsyncClient awaits every hook; let plain functions in too."""
-    if inspect.iscoroutinefunction(hook):
+    if inspect.iscoroutinefunction(hook) and not reads:
         return hook
 
     async def call(message: Any) -> None:
+        if reads and not _streamed(message):
+            await message.aread()
         result = hook(message)
         if inspect.isawaitable(result):
             await result

@@ -39,6 +39,7 @@ class RequestOptions:
         rate_limit: when the client-side rate limit has no slot free for this
             request: ``"wait"``, ``"raise"`` or ``"return"`` (``None``: the
             limiter's ``on_limit``).
+        middleware: middleware for this request only; runs inside the client's.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -52,6 +53,7 @@ class RequestOptions:
     expected_statuses: frozenset[int] | None = None
     retry: RetryConfig | bool | None = None
     rate_limit: Literal["wait", "raise", "return"] | None = None
+    middleware: tuple[Any, ...] = ()
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

@@ -7,11 +7,18 @@ logging layer and the cassettes all hide the same things.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import httpx
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SENSITIVE_PARAMS", "redact_headers", "redact_url"]
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "SENSITIVE_PARAMS",
+    "Redactor",
+    "redact_headers",
+    "redact_url",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -53,6 +60,8 @@ SENSITIVE_PARAMS = frozenset(
 )
 
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
+_USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
+_SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
 
 
 def is_sensitive_param(name: str, extra: Iterable[str] = ()) -> bool:
@@ -73,17 +82,7 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
         'https://u:[REDACTED]@api.example.com/x?api_key=[REDACTED]&page=2'
     """
     url = httpx.URL(url)
-    password = url.password
-    if password:
-        url = url.copy_with(userinfo=url.userinfo.partition(b":")[0] + b":" + _PASSWORD_MARK)
-    text = _redact_query(url, extra_params)
-    return text.replace(_PASSWORD_MARK.decode(), REDACTED) if password else text
-
-
-_PASSWORD_MARK = b"__buttress_redacted__"
-
-
-def _redact_query(url: httpx.URL, extra_params: Iterable[str]) -> str:
+    text = str(url)
     if url.query:
         extra = tuple(extra_params)
         params = [
@@ -95,13 +94,18 @@ def _redact_query(url: httpx.URL, extra_params: Iterable[str]) -> str:
             query = "&".join(
                 f"{k}={v}" if v == REDACTED else str(httpx.QueryParams({k: v})) for k, v in params
             )
-            text = str(url.copy_with(query=None))
-            return f"{text}?{query}"
-    return str(url)
+            text = f"{url.copy_with(query=None)}?{query}"
+    if url.userinfo:
+        # Rebuild the userinfo by hand: httpx would percent-encode the marker.
+        user = url.userinfo.split(b":", 1)[0].decode("ascii")
+        marker = f"{user}:{REDACTED}@" if url.password else f"{user}@"
+        text = text.replace(url.userinfo.decode("ascii") + "@", marker, 1)
+    return text
 
 
 def redact_headers(
-    headers: httpx.Headers | Iterable[tuple[str, str]], extra: Iterable[str] = ()
+    headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]],
+    extra: Iterable[str] = (),
 ) -> dict[str, str]:
     """Return ``headers`` as a dict with credential values replaced by ``[REDACTED]``.
 
@@ -109,6 +113,93 @@ def redact_headers(
         >>> redact_headers([("Authorization", "Bearer s3cret"), ("Accept", "*/*")])
         {'Authorization': '[REDACTED]', 'Accept': '*/*'}
     """
-    names = SENSITIVE_HEADERS | {e.lower() for e in extra}
-    items = headers.items() if isinstance(headers, httpx.Headers) else headers
-    return {k: (REDACTED if k.lower() in names else v) for k, v in items}
+    extra_names = {e.lower() for e in extra}
+    items = headers.items() if isinstance(headers, httpx.Headers | Mapping) else headers
+    return {k: (REDACTED if is_sensitive_header(k, extra_names) else v) for k, v in items}
+
+
+def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
+    """True when a header called ``name`` probably holds a credential.
+
+    Example:
+        >>> is_sensitive_header("X-Upstream-Token"), is_sensitive_header("Accept")
+        (True, False)
+    """
+    lowered = name.lower()
+    return (
+        lowered in SENSITIVE_HEADERS
+        or lowered in extra
+        or bool(_SENSITIVE_HEADER_RE.search(lowered))
+    )
+
+
+class Redactor:
+    """Redaction with a caller's additions: header names, query parameters, regex patterns.
+
+    Besides names, it learns the secret *values* a request carries (credential
+    headers, cookie values, secret query values, the URL's password) so that
+    they are scrubbed from any other text too: bodies, exception messages.
+
+    Example:
+        >>> r = Redactor(headers=["X-Tenant-Key"], patterns=[r"sk_live_\\w+"])
+        >>> r.headers({"X-Tenant-Key": "abc", "Accept": "*/*"})
+        {'X-Tenant-Key': '[REDACTED]', 'Accept': '*/*'}
+        >>> r.text("charge with sk_live_123 failed")
+        'charge with [REDACTED] failed'
+    """
+
+    __slots__ = ("_headers", "_params", "_patterns")
+
+    def __init__(
+        self,
+        headers: Iterable[str] = (),
+        params: Iterable[str] = (),
+        patterns: Iterable[str | re.Pattern[str]] = (),
+    ) -> None:
+        self._headers = frozenset(h.lower() for h in headers)
+        self._params = tuple(params)
+        self._patterns = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
+
+    def url(self, url: httpx.URL | str) -> str:
+        """``url`` as text, secrets hidden (see :func:`redact_url`)."""
+        return self.text(redact_url(url, self._params))
+
+    def headers(
+        self, headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]]
+    ) -> dict[str, str]:
+        """``headers`` as a dict, credential values hidden (see :func:`redact_headers`)."""
+        found = redact_headers(headers, self._headers)
+        return {k: self.text(v) for k, v in found.items()}
+
+    def text(self, text: str, secrets: Iterable[str] = ()) -> str:
+        """``text`` with URL passwords, the given secret values and the patterns replaced."""
+        text = _USERINFO_RE.sub(rf"\1:{REDACTED}@", text)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, REDACTED)
+        for pattern in self._patterns:
+            text = pattern.sub(REDACTED, text)
+        return text
+
+    def secrets_of(self, request: httpx.Request) -> list[str]:
+        """The secret values ``request`` carries, longest first, for :meth:`text`."""
+        found: list[str] = []
+        for name, value in request.headers.items():
+            if is_sensitive_header(name, self._headers):
+                found.append(value)
+                scheme, _, credential = value.partition(" ")
+                if credential and scheme.isalpha():
+                    found.append(credential)
+                if name.lower() == "cookie":
+                    found += [c.partition("=")[2] for c in value.split(";")]
+        url = request.url
+        if url.password:
+            found.append(url.password)
+        found += [v for k, v in url.params.multi_items() if is_sensitive_param(k, self._params)]
+        return sorted({s.strip() for s in found if len(s.strip()) >= 4}, key=len, reverse=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"Redactor(headers={sorted(self._headers)!r}, params={list(self._params)!r}, "
+            f"patterns={[p.pattern for p in self._patterns]!r})"
+        )

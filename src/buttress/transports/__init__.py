@@ -10,7 +10,10 @@ from .retry import RetryTransport
 from .stack import stack
 
 __all__ = [
+    "AttemptTransport",
     "CircuitBreakerTransport",
+    "LoggingTransport",
+    "MiddlewareTransport",
     "RateLimitBackend",
     "RateLimitStatus",
     "RateLimitTransport",
@@ -18,3 +21,5 @@ __all__ = [
     "RetryTransport",
     "stack",
 ]
+from .logging import AttemptTransport, LoggingTransport
+from .middleware import MiddlewareTransport

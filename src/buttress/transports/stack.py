@@ -9,17 +9,24 @@ listed = outermost (as in tower)::
     RetryTransport           backoff, Retry-After, retry budget, one deadline
     CircuitBreakerTransport  judges every attempt; open -> fail fast
     RateLimitTransport       every real network attempt takes a token
+    AttemptTransport         counts, traces and logs each network attempt
     network transport        httpx.HTTPTransport / AsyncHTTPTransport / aiohttp / SOCKS
 
 Why this order: the cache answers before anything is retried or counted; the
 breaker sits inside the retry layer so each attempt is judged and an open
 circuit is not retried; the limiter is innermost so retries pay for tokens too.
+Middleware is outermost so it sees what the caller sent, once per logical
+request, and may answer before anything is logged or counted; logging comes
+next so the request id and ``traceparent`` are set before any layer acts, and
+its record covers retries and cache hits. ``AttemptTransport`` belongs to the
+logging layer: it is innermost, so each real network attempt gets its own span.
 A layer whose configuration is ``None`` is simply left out.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import httpx
 
@@ -28,8 +35,14 @@ from .._config import RateLimitConfig
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from ..policies.retry import RetryConfig
 from .breaker import CircuitBreakerTransport
+from .logging import AttemptTransport, LoggingTransport
+from .middleware import MiddlewareTransport, MiddlewareTypes
 from .ratelimit import RateLimiter, RateLimitTransport
 from .retry import RetryTransport
+
+if TYPE_CHECKING:
+    from .._logging import LoggingConfig
+    from ..observability import TracingConfig
 
 __all__ = ["stack"]
 
@@ -39,6 +52,9 @@ _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 def stack(
     inner: _T,
     *,
+    middleware: Sequence[MiddlewareTypes] = (),
+    logging: LoggingConfig | None = None,
+    tracing: TracingConfig | None = None,
     retry: RetryConfig | None = None,
     circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
     rate_limit: RateLimitConfig | RateLimiter | None = None,
@@ -48,6 +64,11 @@ def stack(
 
     Args:
         inner: the network transport.
+        middleware: user middleware; adds the :class:`MiddlewareTransport`.
+        logging: turns the logging layer on (with ``tracing``; both default
+            when one is given): a :class:`LoggingTransport` per logical request
+            and an :class:`AttemptTransport` per attempt, just above the network.
+        tracing: request ids, W3C trace context and OpenTelemetry spans.
         retry: the :class:`RetryTransport`'s configuration; ``None`` leaves it out.
         circuit_breaker: a config, or a :class:`CircuitBreaker` shared between
             several stacks (a client's mounts); ``None`` leaves it out.
@@ -64,11 +85,18 @@ def stack(
         >>> stack(network, retry=RetryConfig())
         RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
-    layered: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    observed = logging is not None or tracing is not None
+    if observed:
+        layer = AttemptTransport(layer, logging, tracing=tracing)
     if rate_limit is not None:
-        layered = RateLimitTransport(layered, rate_limit, clock=clock)
+        layer = RateLimitTransport(layer, rate_limit, clock=clock)
     if circuit_breaker is not None:
-        layered = CircuitBreakerTransport(layered, circuit_breaker, clock=clock)
+        layer = CircuitBreakerTransport(layer, circuit_breaker, clock=clock)
     if retry is not None:
-        layered = RetryTransport(layered, retry, clock=clock)
-    return cast(_T, layered)
+        layer = RetryTransport(layer, retry, clock=clock)
+    if observed:
+        layer = LoggingTransport(layer, logging, tracing=tracing)
+    if middleware:
+        layer = MiddlewareTransport(layer, middleware)
+    return cast(_T, layer)

@@ -1,0 +1,281 @@
+"""Log records for HTTP requests: levels, redaction, bodies, and a JSON formatter.
+
+Shared by the logging layer (``transports/logging.py``) and
+:class:`~buttress.LoggingMiddleware`, so both redact and format alike.
+
+Loggers (children of ``buttress``, so ``logging.getLogger("buttress")``
+configures them all):
+
+==========================  ===================================================
+logger                      records
+==========================  ===================================================
+``buttress.request``        one per logical request: DEBUG details, INFO result,
+                            WARNING slow responses and deprecated endpoints,
+                            ERROR failures and 5xx
+``buttress.attempt``        DEBUG per network attempt, WARNING for each resend
+``buttress.middleware``     :class:`~buttress.LoggingMiddleware`'s records
+==========================  ===================================================
+
+Every record of a request has ``request_id`` (and ``method``, ``url``, ...) as
+``extra`` fields. Nothing is formatted when the level is disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field, field_validator
+
+from ._config import frozen_model_config
+from ._options import RequestOptions
+from ._redact import Redactor
+
+__all__ = ["JSONFormatter", "LoggingConfig", "RequestLogger"]
+
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class LoggingConfig(BaseModel):
+    """What the logging layer logs and what it hides.
+
+    Attributes:
+        enabled: write records at all (``False``: request ids and tracing only).
+        slow_threshold: seconds after which a response is logged at WARNING
+            (``None``: never).
+        redact_headers: header names to hide besides the defaults
+            (Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-API-Key, ...).
+        redact_params: query parameters to hide besides the defaults
+            (api_key, key, token, access_token, signature, ...).
+        redact_patterns: regular expressions; matches are hidden in every
+            logged text (URLs, header values, bodies, error messages).
+        log_bodies: log request and response bodies at DEBUG (opt-in).
+        body_limit: at most this many bytes of each body are logged.
+
+    Example:
+        >>> LoggingConfig(slow_threshold=2, redact_headers=["X-Tenant-Key"]).slow_threshold
+        2.0
+    """
+
+    model_config = frozen_model_config
+
+    enabled: bool = True
+    slow_threshold: float | None = Field(default=5.0, gt=0)
+    redact_headers: tuple[str, ...] = ()
+    redact_params: tuple[str, ...] = ()
+    redact_patterns: tuple[str, ...] = ()
+    log_bodies: bool = False
+    body_limit: int = Field(default=2048, ge=0)
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"redact pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        return patterns
+
+    def redactor(self) -> Redactor:
+        """The :class:`~buttress._redact.Redactor` these settings describe."""
+        return Redactor(self.redact_headers, self.redact_params, self.redact_patterns)
+
+
+class RequestLogger:
+    """Writes the records of requests to one logger, redacted (see the module docs).
+
+    Example:
+        >>> log = RequestLogger(logging.getLogger("buttress.request"), LoggingConfig())
+        >>> request = httpx.Request("GET", "https://api.example.com/users?token=t0k3n")
+        >>> log.extra(request, "r-1")["url"]
+        'https://api.example.com/users?token=[REDACTED]'
+    """
+
+    __slots__ = ("_lock", "_noticed", "config", "logger", "redactor")
+
+    def __init__(self, logger: logging.Logger, config: LoggingConfig) -> None:
+        self.logger = logger
+        self.config = config
+        self.redactor = config.redactor()
+        self._lock = threading.Lock()
+        self._noticed: set[tuple[str, str, str]] = set()
+
+    def enabled(self, level: int) -> bool:
+        """True when a record at ``level`` would be handled (cheap; check first)."""
+        return self.config.enabled and self.logger.isEnabledFor(level)
+
+    def extra(
+        self, request: httpx.Request, request_id: str | None, **fields: Any
+    ) -> dict[str, Any]:
+        """The ``extra`` fields of a record about ``request``."""
+        return {
+            "request_id": request_id,
+            "method": request.method,
+            "url": self.redactor.url(request.url),
+            **fields,
+        }
+
+    def started(self, request: httpx.Request, request_id: str | None) -> None:
+        """DEBUG: the request about to be sent, headers redacted, body sample if enabled."""
+        if not self.enabled(logging.DEBUG):
+            return
+        extra = self.extra(request, request_id, headers=self.redactor.headers(request.headers))
+        body = self._request_body(request)
+        if body is not None:
+            extra["body"] = body
+        self.logger.debug("%s %s sending", request.method, extra["url"], extra=extra)
+
+    def finished(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        seconds: float,
+        request_id: str | None,
+        level: int = logging.INFO,
+        **fields: Any,
+    ) -> None:
+        """INFO with status and duration; WARNING when slow or deprecated; ERROR for 5xx.
+
+        At DEBUG the record also has the redacted request and response headers
+        (and body samples when enabled). A ``Deprecation`` or ``Sunset`` header
+        is reported once per method and path.
+        """
+        status = response.status_code
+        slow = self.config.slow_threshold is not None and seconds > self.config.slow_threshold
+        notice = self._deprecation(request, response)
+        if status >= 500:
+            level = logging.ERROR
+        elif slow or notice:
+            level = max(level, logging.WARNING)
+        if not self.enabled(level):
+            return
+        ms = round(seconds * 1000, 3)
+        extra = self.extra(request, request_id, status_code=status, duration_ms=ms, **fields)
+        if notice:
+            extra["deprecation"] = notice
+        if self.enabled(logging.DEBUG):
+            extra["headers"] = self.redactor.headers(request.headers)
+            extra["response_headers"] = self.redactor.headers(response.headers)
+            body = self._response_body(request, response)
+            if body is not None:
+                extra["response_body"] = body
+        prefix = "slow response: " if slow and status < 500 else ""
+        if notice:
+            prefix = f"deprecated endpoint ({notice}): {prefix}"
+        self.logger.log(
+            level,
+            "%s%s %s -> %s %s in %.1f ms",
+            prefix,
+            request.method,
+            extra["url"],
+            status,
+            response.reason_phrase,
+            ms,
+            extra=extra,
+        )
+
+    def _deprecation(self, request: httpx.Request, response: httpx.Response) -> str | None:
+        """``"Deprecation: ...; Sunset: ..."`` the first time an endpoint says so, else None."""
+        headers = response.headers
+        if "deprecation" not in headers and "sunset" not in headers:
+            return None
+        key = (request.method, request.url.host, request.url.path)
+        with self._lock:
+            if key in self._noticed:
+                return None
+            if len(self._noticed) < 4096:  # bounded: a crawler must not grow it forever
+                self._noticed.add(key)
+        names = [name for name in ("deprecation", "sunset") if name in headers]
+        return "; ".join(f"{name.title()}: {headers[name]}" for name in names)
+
+    def failed(
+        self, request: httpx.Request, error: BaseException, seconds: float, request_id: str | None
+    ) -> None:
+        """ERROR: the request failed without a response; the message is scrubbed."""
+        if not self.enabled(logging.ERROR):
+            return
+        ms = round(seconds * 1000, 3)
+        message = self.scrub(request, f"{type(error).__name__}: {error}")
+        extra = self.extra(request, request_id, duration_ms=ms, error=message)
+        self.logger.error(
+            "%s %s failed after %.1f ms: %s", request.method, extra["url"], ms, message, extra=extra
+        )
+
+    def scrub(self, request: httpx.Request, text: str) -> str:
+        """``text`` without the URL's and headers' secrets of ``request``."""
+        text = text.replace(str(request.url), self.redactor.url(request.url))
+        return self.redactor.text(text, self.redactor.secrets_of(request))
+
+    def wants_body(self, request: httpx.Request) -> bool:
+        """True when the response body should be read to be logged."""
+        return (
+            self.config.log_bodies
+            and self.enabled(logging.DEBUG)
+            and not RequestOptions.of(request).streamed
+        )
+
+    def _sample(self, request: httpx.Request, raw: bytes) -> str:
+        limit = self.config.body_limit
+        text = raw[:limit].decode("utf-8", "replace")
+        if len(raw) > limit:
+            text += f"... ({len(raw)} bytes)"
+        return self.scrub(request, text)
+
+    def _request_body(self, request: httpx.Request) -> str | None:
+        if not self.config.log_bodies:
+            return None
+        try:
+            raw = request.content
+        except httpx.RequestNotRead:
+            return "<streaming body>"
+        return self._sample(request, raw) if raw else None
+
+    def _response_body(self, request: httpx.Request, response: httpx.Response) -> str | None:
+        if not self.config.log_bodies:
+            return None
+        try:
+            raw = response.content
+        except httpx.ResponseNotRead:
+            return "<streaming body>"
+        return self._sample(request, raw) if raw else None
+
+
+class JSONFormatter(logging.Formatter):
+    """Formats records as one JSON object per line, with every ``extra`` field.
+
+    Example:
+        >>> handler = logging.StreamHandler()
+        >>> handler.setFormatter(JSONFormatter())
+        >>> record = logging.LogRecord("buttress", logging.INFO, "", 0, "GET %s", ("/x",), None)
+        >>> record.request_id = "r-1"
+        >>> json.loads(JSONFormatter().format(record))["request_id"]
+        'r-1'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            data["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(data, default=str, ensure_ascii=False)

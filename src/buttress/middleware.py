@@ -1,0 +1,280 @@
+"""Middleware: code that wraps every request, and the built-in middleware.
+
+Subclass :class:`Middleware` and write ``async def __call__(self, request,
+call_next)``; the same object works on ``Client`` and ``AsyncClient`` (see
+:mod:`buttress.transports.middleware` for how). A plain ``def __call__`` (or
+function) with the same arguments is accepted too; its ``call_next`` returns
+the response directly.
+
+The built-ins are thin adapters over what buttress already has:
+
+- :class:`LoggingMiddleware`: the logging layer's records and redaction.
+- :class:`MetricsMiddleware`: reports to a :class:`~buttress.MetricsCollector`.
+- :class:`AuthMiddleware`: any ``auth=`` value (an ``httpx.Auth``).
+- :class:`TimeoutMiddleware`: the per-request timeout options.
+
+Example:
+    >>> from buttress import Client
+    >>> from buttress.testing import DemoServer
+    >>> class Version(Middleware):
+    ...     async def __call__(self, request, call_next):
+    ...         request.headers["X-Client-Version"] = "1.0.0"
+    ...         return await call_next(request)
+    >>> with DemoServer() as server, Client(base_url=server.url, middleware=[Version()]) as c:
+    ...     c.get("/echo").json()["headers"]["x-client-version"]
+    '1.0.0'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._config import TimeoutConfig, TimeoutTypes
+from ._exceptions import ConfigurationError
+from ._logging import LoggingConfig, RequestLogger
+from ._options import EXTENSION_KEY, RequestOptions
+from .auth import AuthTypes, coerce_auth
+from .observability import MetricsCollector, request_trace
+from .transports.logging import ATTEMPTS_EXTENSION
+from .transports.middleware import CallNext
+
+__all__ = [
+    "AuthMiddleware",
+    "CallNext",
+    "LoggingMiddleware",
+    "MetricsMiddleware",
+    "Middleware",
+    "TimeoutMiddleware",
+]
+
+
+class Middleware:
+    """Base class for middleware: override ``async def __call__(self, request, call_next)``.
+
+    The base passes the request on unchanged. Call ``await call_next(request)``
+    once to send the request further down and get the response; return a
+    response without calling it to answer early; wrap it in ``try`` to catch or
+    transform failures.
+
+    Example:
+        >>> class RequireJSON(Middleware):
+        ...     async def __call__(self, request, call_next):
+        ...         request.headers.setdefault("Accept", "application/json")
+        ...         return await call_next(request)
+    """
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        return await call_next(request)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
+
+
+class LoggingMiddleware(Middleware):
+    """Log each request at ``level`` with status and duration, credentials redacted.
+
+    Records go to the ``buttress.middleware`` logger, with ``request_id``,
+    ``method``, ``url``, ``status_code`` and ``duration_ms`` as ``extra``
+    fields, written when the response arrives (so the request id of the logging
+    layer below is known). At ``level="DEBUG"`` they carry the (redacted)
+    request and response headers too. The
+    client's logging layer already logs every request; use this middleware when
+    you want records at a different place in the chain, or on a plain httpx
+    client through :class:`~buttress.transports.MiddlewareTransport`.
+
+    Example:
+        >>> LoggingMiddleware(level="DEBUG", redact_headers=["X-Tenant-Key"])
+        LoggingMiddleware(level='DEBUG')
+    """
+
+    def __init__(
+        self,
+        level: str | int = "INFO",
+        redact_headers: Iterable[str] = (),
+        *,
+        config: LoggingConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if isinstance(level, str) and level.upper() not in _LEVELS:
+            raise ConfigurationError(f"level must be DEBUG, INFO or WARNING, not {level!r}")
+        self.level = _LEVELS[level.upper()] if isinstance(level, str) else level
+        config = config or LoggingConfig()
+        extra_headers = (*config.redact_headers, *redact_headers)
+        config = config.model_copy(update={"redact_headers": extra_headers})
+        self._log = RequestLogger(logging.getLogger("buttress.middleware"), config)
+        self._clock = clock
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        log, clock = self._log, self._clock
+        start = clock.monotonic()
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            log.failed(request, exc, clock.monotonic() - start, _request_id(request))
+            raise
+        seconds = clock.monotonic() - start
+        log.finished(request, response, seconds, _request_id(request), level=self.level)
+        return response
+
+    def __repr__(self) -> str:
+        return f"LoggingMiddleware(level={logging.getLevelName(self.level)!r})"
+
+
+def _request_id(request: httpx.Request) -> str | None:
+    trace = request_trace(request)
+    return trace.request_id if trace else request.headers.get("X-Request-ID")
+
+
+def _from_cache(response: httpx.Response) -> bool | None:
+    for key in ("buttress.from_cache", "from_cache", "hishel_from_cache"):
+        if key in response.extensions:
+            return bool(response.extensions[key])
+    return None
+
+
+class MetricsMiddleware(Middleware):
+    """Report each request's duration, status, attempts and cache use to ``collector``.
+
+    Attempts are counted by the logging layer beneath (1 without it). Cache
+    hits are reported when the cache layer marks the response.
+
+    Example:
+        >>> from buttress import Client, PrometheusCollector
+        >>> from buttress.testing import DemoServer
+        >>> collector = PrometheusCollector()
+        >>> with DemoServer() as server:
+        ...     with Client(base_url=server.url, middleware=[MetricsMiddleware(collector)]) as c:
+        ...         _ = c.get("/users/1")
+        >>> sum(collector.requests.values())
+        1
+    """
+
+    def __init__(self, collector: MetricsCollector, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.collector = collector
+        self._clock = clock
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        start = self._clock.monotonic()
+        host = request.url.host
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            trace = request_trace(request)
+            self.collector.request_finished(
+                method=request.method,
+                host=host,
+                status=None,
+                duration=self._clock.monotonic() - start,
+                attempts=(trace.attempts if trace else 0) or 1,
+                error=type(exc).__name__,
+            )
+            raise
+        self.collector.request_finished(
+            method=request.method,
+            host=host,
+            status=response.status_code,
+            duration=self._clock.monotonic() - start,
+            attempts=int(response.extensions.get(ATTEMPTS_EXTENSION, 1)),
+            error=None,
+        )
+        hit = _from_cache(response)
+        if hit is not None:
+            self.collector.cache_result(host=host, hit=hit)
+        return response
+
+    def __repr__(self) -> str:
+        return f"MetricsMiddleware({self.collector!r})"
+
+
+class AuthMiddleware(Middleware):
+    """Authenticate requests with any ``auth=`` value: a thin adapter over ``httpx.Auth``.
+
+    Accepts what the client's ``auth=`` accepts (``("bearer", token)``,
+    ``("api_key", key)``, ``(user, password)``, an ``httpx.Auth`` or a callable).
+    Multi-step schemes (Digest) work: the middleware answers their challenges.
+    Schemes that need to read bodies are refused; give those to ``auth=``.
+
+    Example:
+        >>> AuthMiddleware(("bearer", "s3cret"))
+        AuthMiddleware(BearerAuth(token='**********'))
+    """
+
+    def __init__(self, auth: AuthTypes) -> None:
+        coerced = coerce_auth(auth)
+        if coerced is None:
+            raise ConfigurationError("AuthMiddleware needs credentials, not None")
+        if coerced.requires_request_body or coerced.requires_response_body:
+            raise ConfigurationError(
+                f"{type(coerced).__name__} reads bodies; pass it as the client's auth= instead"
+            )
+        self.auth = coerced
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        flow = self.auth.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = await call_next(request)
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+            if isinstance(response.stream, httpx.SyncByteStream):
+                response.close()
+            else:
+                await response.aclose()
+
+    def __repr__(self) -> str:
+        return f"AuthMiddleware({self.auth!r})"
+
+
+class TimeoutMiddleware(Middleware):
+    """Tighten the timeouts of every request passing through.
+
+    ``total`` sets the per-request deadline option (``total_timeout``, read by
+    the layers beneath) and caps each httpx phase timeout at it; ``timeout``
+    sets the per-phase timeouts (a number, ``httpx.Timeout`` or
+    :class:`~buttress.TimeoutConfig`). Timeouts are only ever shortened: a call
+    that asked for less keeps its shorter limit.
+
+    Example:
+        >>> TimeoutMiddleware(total=10, timeout=2)
+        TimeoutMiddleware(total=10.0, timeout=(2.0, 2.0, 2.0, 2.0))
+    """
+
+    def __init__(self, total: float | None = None, *, timeout: TimeoutTypes = None) -> None:
+        if total is not None and total <= 0:
+            raise ConfigurationError(f"total must be > 0 seconds, not {total!r}")
+        self.total = None if total is None else float(total)
+        self.timeout = None if timeout is None else TimeoutConfig.coerce(timeout)
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        phases: dict[str, Any] = dict(request.extensions.get("timeout") or {})
+        for name in ("connect", "read", "write", "pool"):
+            limits = [phases.get(name), self.total]
+            if self.timeout is not None:
+                limits.append(getattr(self.timeout, name))
+            known = [x for x in limits if x is not None]
+            phases[name] = min(known) if known else None
+        request.extensions["timeout"] = phases
+        if self.total is not None:
+            options = RequestOptions.of(request)
+            current = options.total_timeout
+            total = self.total if current is None else min(current, self.total)
+            request.extensions[EXTENSION_KEY] = replace(options, total_timeout=total)
+        return await call_next(request)
+
+    def __repr__(self) -> str:
+        phases = None
+        if self.timeout is not None:
+            t = self.timeout
+            phases = (t.connect, t.read, t.write, t.pool)
+        return f"TimeoutMiddleware(total={self.total!r}, timeout={phases!r})"

@@ -1,0 +1,434 @@
+"""Request ids, W3C trace context, OpenTelemetry spans and metrics collectors.
+
+Every request that passes the logging layer gets:
+
+- a request id in ``X-Request-ID`` (kept when the caller set one), UUID4 by
+  default or ULID (``pip install 'buttress[ulid]'``);
+- a W3C ``traceparent`` (kept when the caller set one): it continues the active
+  OpenTelemetry trace when there is one and starts a new trace otherwise;
+  ``tracestate`` of the active context is passed on;
+- with ``buttress[tracing]`` and an OpenTelemetry SDK configured, an
+  ``INTERNAL`` span for the logical request and a ``CLIENT`` span per network
+  attempt, with the HTTP semantic-convention attributes.
+
+Metrics go to a :class:`MetricsCollector`; :class:`PrometheusCollector` is a
+small example that keeps Prometheus-style counters without depending on any
+Prometheus package.
+
+Example:
+    >>> import httpx
+    >>> request = httpx.Request("GET", "https://api.example.com/users")
+    >>> trace = start_request(request, TracingConfig())
+    >>> request.headers["X-Request-ID"] == trace.request_id
+    True
+    >>> request.headers["traceparent"].startswith("00-")
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel
+
+from ._config import frozen_model_config
+from ._exceptions import ConfigurationError
+from ._redact import redact_url
+from ._version import __version__
+
+__all__ = [
+    "TRACE_EXTENSION",
+    "MetricsCollector",
+    "PrometheusCollector",
+    "RequestTrace",
+    "TracingConfig",
+    "new_request_id",
+    "request_trace",
+    "start_request",
+]
+
+TRACE_EXTENSION = "buttress.trace"
+"""Key of the :class:`RequestTrace` in ``request.extensions``."""
+
+
+class TracingConfig(BaseModel):
+    """Request ids, trace context propagation and OpenTelemetry spans.
+
+    Attributes:
+        request_id: ``"uuid4"`` (default), ``"ulid"`` (needs ``buttress[ulid]``)
+            or ``None`` to send no request id.
+        request_id_header: the header carrying it.
+        propagate: send W3C ``traceparent`` / ``tracestate``.
+        spans: OpenTelemetry spans per logical request and per attempt;
+            ``None`` (default) means "when ``buttress[tracing]`` is installed",
+            ``True`` requires it.
+        tracer_provider: the OpenTelemetry ``TracerProvider`` for the spans
+            (default: the global one).
+
+    Example:
+        >>> TracingConfig(request_id="ulid").request_id
+        'ulid'
+    """
+
+    model_config = frozen_model_config
+
+    request_id: Literal["uuid4", "ulid"] | None = "uuid4"
+    request_id_header: str = "X-Request-ID"
+    propagate: bool = True
+    spans: bool | None = None
+    tracer_provider: Any = None
+
+    def require_extras(self) -> TracingConfig:
+        """Check that the optional packages this configuration needs are installed.
+
+        Raises:
+            ConfigurationError: naming the extra to install.
+        """
+        if self.request_id == "ulid":
+            _ulid_class()
+        if self.spans and _otel() is None:
+            raise ConfigurationError(
+                "OpenTelemetry spans need the tracing extra: pip install 'buttress[tracing]'"
+            )
+        return self
+
+
+@cache
+def _ulid_class() -> Any:
+    try:
+        from ulid import ULID
+    except ImportError:
+        raise ConfigurationError(
+            "ULID request ids need python-ulid: pip install 'buttress[ulid]'"
+        ) from None
+    return ULID
+
+
+def new_request_id(kind: Literal["uuid4", "ulid"] = "uuid4") -> str:
+    """A fresh request id: a UUID4, or a ULID (sortable by creation time).
+
+    Example:
+        >>> len(new_request_id()), len(new_request_id("ulid"))
+        (36, 26)
+    """
+    if kind == "ulid":
+        return str(_ulid_class()())
+    return str(uuid.uuid4())
+
+
+@cache
+def _otel() -> ModuleType | None:
+    """``opentelemetry.trace`` when installed, else ``None`` (imported once)."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace
+
+
+@dataclass(slots=True)
+class RequestTrace:
+    """What the logging layer knows about one logical request.
+
+    It travels in ``request.extensions["buttress.trace"]``; the attempt layer
+    counts attempts into it and hangs its spans below :attr:`span`.
+
+    Example:
+        >>> RequestTrace(request_id="r-1").attempts
+        0
+    """
+
+    request_id: str | None
+    attempts: int = 0
+    span: Any = None
+    context: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def request_trace(request: httpx.Request) -> RequestTrace | None:
+    """The :class:`RequestTrace` of ``request``, if the logging layer has seen it.
+
+    Example:
+        >>> request_trace(httpx.Request("GET", "https://api.example.com")) is None
+        True
+    """
+    found = request.extensions.get(TRACE_EXTENSION)
+    return found if isinstance(found, RequestTrace) else None
+
+
+def _spans_on(config: TracingConfig) -> bool:
+    return config.spans is not False and _otel() is not None
+
+
+def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
+    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+
+
+def http_attributes(request: httpx.Request) -> dict[str, Any]:
+    """The HTTP semantic-convention attributes of ``request`` (URL redacted).
+
+    Example:
+        >>> http_attributes(httpx.Request("GET", "https://api.example.com/x?token=t"))["url.full"]
+        'https://api.example.com/x?token=[REDACTED]'
+    """
+    url = request.url
+    return {
+        "http.request.method": request.method,
+        "url.full": redact_url(url),
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+    }
+
+
+def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace:
+    """Give ``request`` its request id and trace context; return its :class:`RequestTrace`.
+
+    Idempotent: a request that already has a trace keeps it (a retried request
+    keeps its id). Headers the caller set are kept.
+
+    Example:
+        >>> request = httpx.Request("GET", "https://x.io", headers={"X-Request-ID": "r1"})
+        >>> start_request(request, TracingConfig()).request_id
+        'r1'
+    """
+    existing = request_trace(request)
+    if existing is not None:
+        return existing
+    request_id = None
+    if config.request_id is not None:
+        request_id = request.headers.get(config.request_id_header)
+        if request_id is None:
+            request_id = new_request_id(config.request_id)
+            request.headers[config.request_id_header] = request_id
+    trace = RequestTrace(request_id=request_id)
+    request.extensions[TRACE_EXTENSION] = trace
+    otel = _otel()
+    if otel is not None and _spans_on(config):
+        tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
+        trace.span = tracer.start_span(
+            request.method, kind=otel.SpanKind.INTERNAL, attributes=http_attributes(request)
+        )
+        trace.context = otel.set_span_in_context(trace.span)
+    if config.propagate and "traceparent" not in request.headers:
+        _inject(request, trace.span, otel)
+    return trace
+
+
+def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
+    """Set ``traceparent`` (and ``tracestate``) from ``span`` or the active context."""
+    parent = span if span is not None else (otel.get_current_span() if otel else None)
+    context = parent.get_span_context() if parent is not None else None
+    if context is not None and context.is_valid:
+        trace_id = otel.format_trace_id(context.trace_id)  # type: ignore[union-attr]
+        # A recording span is ours: send its id. Otherwise we are a new child of the caller's.
+        recording = span is not None and span.is_recording()
+        span_id = (
+            otel.format_span_id(context.span_id)  # type: ignore[union-attr]
+            if recording
+            else os.urandom(8).hex()
+        )
+        request.headers["traceparent"] = _traceparent(
+            trace_id, span_id, bool(context.trace_flags & 1)
+        )
+        state = context.trace_state.to_header() if context.trace_state else ""
+        if state and "tracestate" not in request.headers:
+            request.headers["tracestate"] = state
+        return
+    request.headers["traceparent"] = _traceparent(os.urandom(16).hex(), os.urandom(8).hex(), True)
+
+
+def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
+    """Count one network attempt of ``request``; return its span (or ``None``).
+
+    Example:
+        >>> request = httpx.Request("GET", "https://api.example.com")
+        >>> start_attempt(request, TracingConfig(spans=False)) is None
+        True
+        >>> request_trace(request).attempts
+        1
+    """
+    trace = request_trace(request)
+    if trace is None:
+        trace = start_request(request, config)
+    trace.attempts += 1
+    otel = _otel()
+    if otel is None or trace.span is None:
+        return None
+    attributes = http_attributes(request)
+    if trace.attempts > 1:
+        attributes["http.request.resend_count"] = trace.attempts - 1
+    tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
+    span = tracer.start_span(
+        request.method, context=trace.context, kind=otel.SpanKind.CLIENT, attributes=attributes
+    )
+    if config.propagate and span.is_recording():
+        context = span.get_span_context()
+        request.headers["traceparent"] = _traceparent(
+            otel.format_trace_id(context.trace_id),
+            otel.format_span_id(context.span_id),
+            bool(context.trace_flags & 1),
+        )
+    return span
+
+
+def end_span(span: Any, outcome: httpx.Response | BaseException) -> None:
+    """Finish ``span`` with the status code, or the error, of ``outcome``.
+
+    Example:
+        >>> end_span(None, httpx.Response(200))  # no span: nothing to do
+    """
+    if span is None:
+        return
+    from opentelemetry.trace import Status, StatusCode
+
+    if isinstance(outcome, httpx.Response):
+        span.set_attribute("http.response.status_code", outcome.status_code)
+        if outcome.status_code >= 400:
+            span.set_attribute("error.type", str(outcome.status_code))
+            span.set_status(Status(StatusCode.ERROR))
+    else:
+        span.set_attribute("error.type", type(outcome).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, type(outcome).__qualname__))
+    span.end()
+
+
+# -- metrics -------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class MetricsCollector(Protocol):
+    """Where buttress reports what happened; implement the methods you care about.
+
+    Implementations must be thread-safe and fast: they run on the request path.
+    :class:`MetricsMiddleware` calls :meth:`request_finished` and
+    :meth:`cache_result`; the breaker and the rate limiter call
+    :meth:`breaker_state_changed` and :meth:`rate_limit_waited`.
+
+    Example:
+        >>> isinstance(PrometheusCollector(), MetricsCollector)
+        True
+    """
+
+    def request_finished(
+        self,
+        *,
+        method: str,
+        host: str,
+        status: int | None,
+        duration: float,
+        attempts: int,
+        error: str | None,
+    ) -> None:
+        """A logical request ended: its status (``None`` on failure) and seconds taken."""
+
+    def cache_result(self, *, host: str, hit: bool) -> None:
+        """The cache answered (``hit``) or the request went to the network."""
+
+    def breaker_state_changed(self, *, host: str, old: str, new: str) -> None:
+        """A circuit breaker moved between ``closed``, ``open`` and ``half_open``."""
+
+    def rate_limit_waited(self, *, host: str, seconds: float) -> None:
+        """The client-side rate limiter held a request back for ``seconds``."""
+
+
+class PrometheusCollector:
+    """An example :class:`MetricsCollector` keeping Prometheus-style counters in memory.
+
+    :meth:`render` gives the text exposition format, ready to serve on a
+    ``/metrics`` endpoint; no Prometheus package is needed.
+
+    Example:
+        >>> collector = PrometheusCollector()
+        >>> collector.request_finished(
+        ...     method="GET", host="api", status=200, duration=0.25, attempts=1, error=None
+        ... )
+        >>> print(collector.render().splitlines()[2])
+        buttress_requests_total{host="api",method="GET",status="200"} 1
+    """
+
+    def __init__(self, prefix: str = "buttress") -> None:
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str, str]] = Counter()
+        self.duration_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self.attempts: Counter[str] = Counter()
+        self.cache: Counter[tuple[str, str]] = Counter()
+        self.breaker: Counter[tuple[str, str]] = Counter()
+        self.rate_limit_wait: defaultdict[str, float] = defaultdict(float)
+
+    def request_finished(
+        self,
+        *,
+        method: str,
+        host: str,
+        status: int | None,
+        duration: float,
+        attempts: int,
+        error: str | None,
+    ) -> None:
+        label = str(status) if status is not None else (error or "error")
+        with self._lock:
+            self.requests[host, method, label] += 1
+            self.duration_sum[host, method] += duration
+            self.attempts[host] += attempts
+
+    def cache_result(self, *, host: str, hit: bool) -> None:
+        with self._lock:
+            self.cache[host, "hit" if hit else "miss"] += 1
+
+    def breaker_state_changed(self, *, host: str, old: str, new: str) -> None:
+        with self._lock:
+            self.breaker[host, new] += 1
+
+    def rate_limit_waited(self, *, host: str, seconds: float) -> None:
+        with self._lock:
+            self.rate_limit_wait[host] += seconds
+
+    def render(self) -> str:
+        """The counters in Prometheus' text exposition format."""
+        p = self._prefix
+        with self._lock:
+            lines = [
+                f"# HELP {p}_requests_total Logical requests by host, method and status.",
+                f"# TYPE {p}_requests_total counter",
+            ]
+            lines += [
+                f'{p}_requests_total{{host="{h}",method="{m}",status="{s}"}} {n}'
+                for (h, m, s), n in sorted(self.requests.items())
+            ]
+            lines += [f"# TYPE {p}_request_duration_seconds_sum counter"]
+            lines += [
+                f'{p}_request_duration_seconds_sum{{host="{h}",method="{m}"}} {v:.6f}'
+                for (h, m), v in sorted(self.duration_sum.items())
+            ]
+            lines += [f"# TYPE {p}_attempts_total counter"]
+            lines += [
+                f'{p}_attempts_total{{host="{h}"}} {n}' for h, n in sorted(self.attempts.items())
+            ]
+            lines += [f"# TYPE {p}_cache_total counter"]
+            lines += [
+                f'{p}_cache_total{{host="{h}",result="{r}"}} {n}'
+                for (h, r), n in sorted(self.cache.items())
+            ]
+            lines += [f"# TYPE {p}_breaker_transitions_total counter"]
+            lines += [
+                f'{p}_breaker_transitions_total{{host="{h}",state="{s}"}} {n}'
+                for (h, s), n in sorted(self.breaker.items())
+            ]
+            lines += [f"# TYPE {p}_rate_limit_wait_seconds_total counter"]
+            lines += [
+                f'{p}_rate_limit_wait_seconds_total{{host="{h}"}} {v:.6f}'
+                for h, v in sorted(self.rate_limit_wait.items())
+            ]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"PrometheusCollector(prefix={self._prefix!r})"

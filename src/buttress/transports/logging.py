@@ -1,0 +1,175 @@
+"""The logging layer: request ids, trace context, spans and one record per request.
+
+Two transports share the work:
+
+- :class:`LoggingTransport` sits near the top of the stack and sees each
+  *logical* request once: it gives it a request id and a ``traceparent``, opens
+  the logical OpenTelemetry span and logs the outcome with its duration.
+- :class:`AttemptTransport` sits at the bottom, just above the network, and
+  sees every *attempt*: it counts attempts, opens a span per attempt and logs
+  resends at WARNING.
+
+Both work alone on a plain ``httpx.Client`` / ``httpx.AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._flow import Flow, Read, Send, adrive, drive
+from .._logging import LoggingConfig, RequestLogger
+from ..observability import TracingConfig, end_span, request_trace, start_attempt, start_request
+
+__all__ = ["AttemptTransport", "LoggingTransport"]
+
+ATTEMPTS_EXTENSION = "buttress.attempts"
+REQUEST_ID_EXTENSION = "buttress.request_id"
+
+
+class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Log each logical request, with a request id and W3C trace context.
+
+    Example:
+        >>> import httpx
+        >>> from buttress.testing import DemoServer
+        >>> transport = LoggingTransport(httpx.HTTPTransport())
+        >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
+        ...     echoed = client.get(f"{server.url}/echo").json()["headers"]
+        >>> sorted(name for name in echoed if name in ("traceparent", "x-request-id"))
+        ['traceparent', 'x-request-id']
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        config: LoggingConfig | None = None,
+        *,
+        tracing: TracingConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._inner = inner
+        self.config = config or LoggingConfig()
+        self.tracing = (tracing or TracingConfig()).require_extras()
+        self._clock = clock
+        self._log = RequestLogger(logging.getLogger("buttress.request"), self.config)
+
+    def _flow(self, request: httpx.Request) -> Flow:
+        trace = start_request(request, self.tracing)
+        log, clock = self._log, self._clock
+        log.started(request, trace.request_id)
+        start = clock.monotonic()
+        outcome: object = None
+        try:
+            outcome = yield Send(request)
+            if isinstance(outcome, httpx.Response) and log.wants_body(request):
+                outcome = yield Read(outcome)
+        finally:
+            if outcome is None:  # cancelled or closed while waiting
+                end_span(trace.span, _Cancelled())
+        seconds = clock.monotonic() - start
+        if isinstance(outcome, httpx.Response):
+            outcome.extensions[REQUEST_ID_EXTENSION] = trace.request_id
+            outcome.extensions[ATTEMPTS_EXTENSION] = trace.attempts or 1
+            log.finished(request, outcome, seconds, trace.request_id, attempts=trace.attempts or 1)
+            end_span(trace.span, outcome)
+            return outcome
+        assert isinstance(outcome, Exception)
+        log.failed(request, outcome, seconds, trace.request_id)
+        end_span(trace.span, outcome)
+        raise outcome
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.BaseTransport)
+        return drive(self._flow(request), self._inner, self._clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        return await adrive(self._flow(request), self._inner, self._clock)
+
+    def close(self) -> None:
+        assert isinstance(self._inner, httpx.BaseTransport)
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        await self._inner.aclose()
+
+    def __repr__(self) -> str:
+        return f"LoggingTransport({self._inner!r})"
+
+
+class AttemptTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Count, trace and log every network attempt (put it just above the network).
+
+    Example:
+        >>> import httpx
+        >>> from buttress.testing import DemoServer
+        >>> transport = LoggingTransport(AttemptTransport(httpx.HTTPTransport()))
+        >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
+        ...     client.get(f"{server.url}/users/1").extensions["buttress.attempts"]
+        1
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        config: LoggingConfig | None = None,
+        *,
+        tracing: TracingConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._inner = inner
+        self.config = config or LoggingConfig()
+        self.tracing = (tracing or TracingConfig()).require_extras()
+        self._clock = clock
+        self._log = RequestLogger(logging.getLogger("buttress.attempt"), self.config)
+
+    def _flow(self, request: httpx.Request) -> Flow:
+        span = start_attempt(request, self.tracing)
+        trace = request_trace(request)
+        attempt = trace.attempts if trace else 1
+        request_id = trace.request_id if trace else None
+        log = self._log
+        if attempt > 1 and log.enabled(logging.WARNING):
+            extra = log.extra(request, request_id, attempt=attempt)
+            log.logger.warning(
+                "retrying %s %s (attempt %d)", request.method, extra["url"], attempt, extra=extra
+            )
+        elif log.enabled(logging.DEBUG):
+            extra = log.extra(request, request_id, attempt=attempt)
+            log.logger.debug("%s %s attempt %d", request.method, extra["url"], attempt, extra=extra)
+        outcome = None
+        try:
+            outcome = yield Send(request)
+        finally:
+            end_span(span, outcome if outcome is not None else _Cancelled())
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, httpx.Response)
+        return outcome
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.BaseTransport)
+        return drive(self._flow(request), self._inner, self._clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        return await adrive(self._flow(request), self._inner, self._clock)
+
+    def close(self) -> None:
+        assert isinstance(self._inner, httpx.BaseTransport)
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        await self._inner.aclose()
+
+    def __repr__(self) -> str:
+        return f"AttemptTransport({self._inner!r})"
+
+
+class _Cancelled(Exception):
+    """Stands for a cancellation when a span has to be closed."""

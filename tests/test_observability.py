@@ -1,0 +1,237 @@
+"""Request ids, W3C trace context and OpenTelemetry spans (checked with the in-memory exporter)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.span import TraceState
+from ulid import ULID
+
+import buttress
+from buttress import TracingConfig
+from buttress.observability import new_request_id, request_trace, start_request
+from buttress.testing import DemoServer
+from buttress.transports import AttemptTransport, LoggingTransport
+from tests.conftest import Either
+
+pytestmark = pytest.mark.anyio
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$")
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider
+    provider.shutdown()
+
+
+async def test_every_request_gets_a_uuid4_request_id_and_a_new_trace(client: Either) -> None:
+    first = (await client.get("/echo")).json()["headers"]
+    second = (await client.get("/echo")).json()["headers"]
+    assert uuid.UUID(first["x-request-id"]).version == 4
+    assert first["x-request-id"] != second["x-request-id"]
+    one, two = TRACEPARENT.match(first["traceparent"]), TRACEPARENT.match(second["traceparent"])
+    assert one
+    assert two
+    assert one.group(1) != two.group(1)  # each request starts its own trace
+
+
+async def test_ulid_request_ids(make_client: Callable[..., Either], demo: DemoServer) -> None:
+    config = TracingConfig(request_id="ulid", request_id_header="X-Correlation-ID")
+    client = make_client(base_url=demo.url, tracing=config)
+    sent = (await client.get("/echo")).json()["headers"]["x-correlation-id"]
+    assert str(ULID.from_str(sent)) == sent
+    assert len(new_request_id("ulid")) == 26
+
+
+async def test_tracing_false_sends_neither(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, tracing=False)
+    headers = (await client.get("/echo")).json()["headers"]
+    assert "x-request-id" not in headers
+    assert "traceparent" not in headers
+
+
+async def test_caller_trace_headers_are_kept(client: Either) -> None:
+    mine = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers = (await client.get("/echo", headers={"traceparent": mine})).json()["headers"]
+    assert headers["traceparent"] == mine
+
+
+async def test_active_opentelemetry_context_is_continued_with_tracestate(
+    client: Either, provider: TracerProvider
+) -> None:
+    """No buttress spans here (the global provider is a no-op): the caller's trace goes on."""
+    tracer = provider.get_tracer("app")
+    parent = tracer.start_span("handler")
+    context = parent.get_span_context()
+    state = TraceState([("vendor", "v1")])
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(context.trace_id, context.span_id, False, context.trace_flags, state)
+    )
+    with trace.use_span(span):
+        headers = (await client.get("/echo")).json()["headers"]
+    parent.end()
+    match = TRACEPARENT.match(headers["traceparent"])
+    assert match
+    assert match.group(1) == trace.format_trace_id(context.trace_id)
+    assert match.group(2) != trace.format_span_id(context.span_id)  # a new child id
+    assert headers["tracestate"] == "vendor=v1"
+
+
+async def test_spans_per_logical_request_and_per_attempt(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    client = make_client(base_url=demo.url, tracing=TracingConfig(tracer_provider=provider))
+    with provider.get_tracer("app").start_as_current_span("handler") as handler:
+        headers = (await client.get("/echo", params={"api_key": "k-secret"})).json()["headers"]
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    attempt = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT)
+    logical = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.INTERNAL)
+    assert set(spans) == {"GET", "handler"}
+    assert logical.parent is not None
+    assert logical.parent.span_id == handler.get_span_context().span_id
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == logical.context.span_id
+    assert logical.context.trace_id == handler.get_span_context().trace_id
+    for span in (logical, attempt):
+        attributes = dict(span.attributes or {})
+        assert attributes["http.request.method"] == "GET"
+        assert str(attributes["url.full"]).endswith("/echo?api_key=[REDACTED]")
+        assert attributes["http.response.status_code"] == 200
+        assert attributes["server.address"] == "127.0.0.1"
+        assert span.status.status_code == StatusCode.UNSET
+    assert "http.request.resend_count" not in (attempt.attributes or {})
+    # The server saw the attempt span as its parent.
+    assert headers["traceparent"] == (
+        f"00-{trace.format_trace_id(attempt.context.trace_id)}-"
+        f"{trace.format_span_id(attempt.context.span_id)}-01"
+    )
+
+
+def test_resends_get_their_own_span_with_the_resend_count(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    class SendTwice(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            self.inner.handle_request(request).close()
+            return self.inner.handle_request(request)
+
+    statuses = iter([503, 200])
+    network = httpx.MockTransport(lambda r: httpx.Response(next(statuses)))
+    config = TracingConfig(tracer_provider=provider)
+    transport = LoggingTransport(
+        SendTwice(AttemptTransport(network, tracing=config)), tracing=config
+    )
+    with httpx.Client(transport=transport) as client:
+        client.get("https://api.example.com/x")
+    first, second, logical = exporter.get_finished_spans()
+    assert (first.kind, second.kind, logical.kind) == (
+        SpanKind.CLIENT,
+        SpanKind.CLIENT,
+        SpanKind.INTERNAL,
+    )
+    assert first.status.status_code == StatusCode.ERROR
+    assert dict(first.attributes or {})["error.type"] == "503"
+    assert dict(second.attributes or {})["http.request.resend_count"] == 1
+    assert second.status.status_code == StatusCode.UNSET
+    assert logical.status.status_code == StatusCode.UNSET
+
+
+async def test_failures_set_error_status(
+    make_client: Callable[..., Either], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    client = make_client(
+        base_url="http://127.0.0.1:1", tracing=TracingConfig(tracer_provider=provider)
+    )
+    with pytest.raises(buttress.ConnectionError):
+        await client.get("/users")  # three attempts: one request span, three attempt spans
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 4
+    for span in spans:
+        assert span.status.status_code == StatusCode.ERROR
+        assert dict(span.attributes or {})["error.type"] == "ConnectError"
+
+
+async def test_error_statuses_set_error_status(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    client = make_client(base_url=demo.url, tracing=TracingConfig(tracer_provider=provider))
+    with pytest.raises(buttress.ServerError):
+        await client.get("/status/500")
+    for span in exporter.get_finished_spans():
+        assert span.status.status_code == StatusCode.ERROR
+        assert dict(span.attributes or {})["http.response.status_code"] == 500
+
+
+async def test_spans_false_creates_none(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    config = TracingConfig(tracer_provider=provider, spans=False)
+    client = make_client(base_url=demo.url, tracing=config)
+    await client.get("/users/1")
+    assert exporter.get_finished_spans() == ()
+
+
+def test_start_request_is_idempotent() -> None:
+    request = httpx.Request("GET", "https://api.example.com")
+    first = start_request(request, TracingConfig())
+    assert start_request(request, TracingConfig()) is first
+    assert request_trace(request) is first
+
+
+def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import buttress.observability as observability
+
+    monkeypatch.setattr(observability, "_otel", lambda: None)
+    with pytest.raises(buttress.ConfigurationError, match=r"buttress\[tracing\]"):
+        buttress.Client(tracing=TracingConfig(spans=True))
+
+    def no_ulid() -> None:
+        raise buttress.ConfigurationError("pip install 'buttress[ulid]'")
+
+    monkeypatch.setattr(observability, "_ulid_class", no_ulid)
+    with pytest.raises(buttress.ConfigurationError, match=r"buttress\[ulid\]"):
+        LoggingTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200)),
+            tracing=TracingConfig(request_id="ulid"),
+        )
+
+
+def test_without_opentelemetry_a_new_trace_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    import buttress.observability as observability
+
+    monkeypatch.setattr(observability, "_otel", lambda: None)
+    request = httpx.Request("GET", "https://api.example.com")
+    trace_ = start_request(request, TracingConfig())
+    assert trace_.span is None
+    assert TRACEPARENT.match(request.headers["traceparent"])

@@ -39,6 +39,8 @@ from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
+from .transports.cache import CacheResult, CacheTransport
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -51,6 +53,12 @@ __all__ = [
     "BearerAuth",
     "BodyKwargs",
     "ButtressSettings",
+    "Cache",
+    "CacheBackend",
+    "CacheConfig",
+    "CacheResult",
+    "CacheStats",
+    "CacheTransport",
     "CircuitBreakerError",
     "CircuitBreakerOpenError",
     "Client",
@@ -61,10 +69,12 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionError",
     "DecodingError",
+    "DiskCache",
     "ErrorParser",
     "ForbiddenError",
     "HTTPError",
     "InvalidJSONError",
+    "MemoryCache",
     "NotFoundError",
     "PoolTimeoutError",
     "RateLimitError",

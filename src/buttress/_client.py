@@ -30,6 +30,7 @@ from ._response import ErrorParser, Response, default_error_parser, raise_for_st
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .cache import Cache, CacheConfig
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
+    cache_control: str | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -261,6 +263,7 @@ class _Facade(Generic[_TransportT]):
         error_parser: ErrorParser = default_error_parser,
         strict: bool = False,
         settings: ButtressSettings | None = None,
+        cache: CacheConfig | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -313,15 +316,31 @@ class _Facade(Generic[_TransportT]):
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
-            transport=stack(transport),
+            transport=stack(transport, cache=cache),
             mounts={
-                pattern: None if mounted is None else stack(mounted)
+                pattern: None if mounted is None else stack(mounted, cache=cache)
                 for pattern, mounted in (mounts or {}).items()
             },
             trust_env=trust_env,
         )
         self._headers = _ReadOnlyHeaders(self._headers)  # type: ignore[has-type]
+        self._cache_config = cache
         self._frozen = True
+
+    @property
+    def cache(self) -> Cache:
+        """Invalidate, clear and inspect the response cache (``cache=CacheConfig(...)``).
+
+        Example:
+            >>> from buttress import CacheConfig, Client
+            >>> with Client(base_url="https://api.example.com", cache=CacheConfig()) as client:
+            ...     client.cache.invalidate("/users/123")
+            0
+        """
+        config = self._cache_config
+        if config is None or not config.enabled:
+            raise ConfigurationError("this client has no cache; pass cache=CacheConfig(...)")
+        return Cache(config.backend, base_url=self.base_url)  # type: ignore[attr-defined]
 
     # -- immutability ---------------------------------------------------------------------
 
@@ -383,6 +402,7 @@ class _Facade(Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
+        cache_control: str | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -407,6 +427,7 @@ class _Facade(Generic[_TransportT]):
             total_timeout=total,
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
+            cache_control=cache_control or (options.cache_control if options else None),
         )
 
         version = config.api_version
@@ -500,6 +521,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        cache: an RFC 9111 private response cache (:class:`CacheConfig`); see ``client.cache``.
 
     Example:
         >>> from buttress import Client

@@ -29,6 +29,9 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        cache_control: request cache directives for the cache layer only, such as
+            ``"no-cache"``, ``"no-store"``, ``"only-if-cached"``, ``"max-age=60"``,
+            ``"max-stale=30"`` or ``"min-fresh=10"`` (RFC 9111 5.2.1); not sent.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +43,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    cache_control: str | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

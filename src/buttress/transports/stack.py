@@ -19,22 +19,35 @@ A layer whose configuration is ``None`` is simply left out.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+
+if TYPE_CHECKING:
+    from ..cache.config import CacheConfig
 
 __all__ = ["stack"]
 
 _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-def stack(inner: _T) -> _T:
+def stack(inner: _T, *, cache: CacheConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
 
     Example:
         >>> import httpx
+        >>> from buttress.cache import CacheConfig
         >>> network = httpx.HTTPTransport()
-        >>> stack(network) is network   # no layer configured yet
+        >>> stack(network) is network   # no layer configured
         True
+        >>> type(stack(network, cache=CacheConfig())).__name__
+        'CacheTransport'
     """
-    return inner
+    wrapped: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if cache is not None and cache.enabled:
+        from .cache import CacheTransport
+
+        wrapped = CacheTransport(wrapped, cache, clock=clock)
+    return cast(_T, wrapped)

@@ -161,6 +161,28 @@ async def test_expires_header_sets_freshness_and_invalid_means_expired(
     assert not result(await api.get("/b")).from_cache
 
 
+@pytest.mark.parametrize("cache_control", ["max-age=-1", "max-age=soon", "max-age=0, max-age=600"])
+async def test_invalid_or_duplicate_max_age_is_stale_and_not_default_ttl(
+    make: Make, origin: Origin, cache_control: str
+) -> None:
+    origin.answer(cache_control=cache_control)
+    api = make(default_ttl=600)
+    await api.get("/doc")
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_list_or_invalid_age_uses_the_first_member_or_none(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=60", age="30, 5")
+    api = make()
+    await api.get("/a")
+    assert result(await api.get("/a")).age == pytest.approx(30)
+    origin.answer(cache_control="max-age=60", age="-3")
+    await api.get("/b")
+    assert result(await api.get("/b")).age == pytest.approx(0)
+
+
 async def test_s_maxage_is_ignored_by_a_private_cache(
     make: Make, origin: Origin, clock: FakeClock
 ) -> None:
@@ -286,8 +308,14 @@ async def test_only_get_and_head_are_cached_and_separately(make: Make, origin: O
     assert origin.calls == 2
     await api.request("HEAD", "/doc")
     assert result(await api.request("HEAD", "/doc")).from_cache
-    assert not result(await api.get("/doc")).from_cache
+    assert not result(await api.get("/doc")).from_cache  # a HEAD response has no body to serve
     assert origin.calls == 4
+    await api.get("/other")
+    get_answers_head = await api.request("HEAD", "/other")
+    assert result(get_answers_head).from_cache
+    assert get_answers_head.content == b""
+    assert get_answers_head.headers["content-length"] == "8"
+    assert origin.calls == 5
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])

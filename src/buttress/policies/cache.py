@@ -68,6 +68,32 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
+def _age_value(value: str | None) -> float:
+    """The ``Age`` header: its first member if a list, ignored when not a non-negative integer."""
+    if not value:
+        return 0.0
+    first = value.split(",", 1)[0].strip()
+    return float(first) if first.isdigit() else 0.0
+
+
+@lru_cache(maxsize=1024)
+def _max_age(value: str | None) -> float | None:
+    """The response's ``max-age``: the first occurrence wins, an invalid value means stale.
+
+    RFC 9111 4.2.1 allows using the first of duplicated directives; hishel's
+    parser keeps the last one and drops invalid values (which would let
+    ``Expires`` or ``default_ttl`` apply instead).
+    """
+    if not value:
+        return None
+    for directive in value.split(","):
+        name, _, argument = directive.partition("=")
+        if name.strip().lower() == "max-age":
+            argument = argument.strip().strip('"')
+            return float(min(int(argument), 2_147_483_648)) if argument.isdigit() else 0.0
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RequestDirectives:
     """The request's cache directives (RFC 9111 5.2.1), from its header and the per-call option.
@@ -108,8 +134,7 @@ def initial_age(headers: Headers, *, request_time: float, response_time: float) 
     """The corrected initial age of a response received at ``response_time`` (RFC 9111 4.2.3)."""
     date = _date(headers.get("date", ""))
     apparent_age = max(0.0, response_time - date) if date is not None else 0.0
-    age_value = _seconds(headers.get("age")) or 0.0
-    corrected_age_value = max(0.0, age_value) + max(0.0, response_time - request_time)
+    corrected_age_value = _age_value(headers.get("age")) + max(0.0, response_time - request_time)
     return max(apparent_age, corrected_age_value)
 
 
@@ -128,9 +153,9 @@ def freshness_lifetime(
     ``default_ttl`` stands in for RFC 9111's heuristic freshness; when it is
     ``None`` the heuristic itself applies (10% of the time since ``Last-Modified``).
     """
-    cc = cache_control(headers.get("cache-control"))
-    if cc.max_age is not None:
-        return float(cc.max_age)
+    max_age = _max_age(headers.get("cache-control"))
+    if max_age is not None:
+        return max_age
     if "expires" in headers:
         expires = _date(headers["expires"])
         if expires is None:
@@ -206,13 +231,15 @@ def lookup(
 ) -> Lookup:
     """Pick the stored response that may answer ``request`` at ``now``, if any.
 
-    Only entries for the same method and URL whose ``Vary`` headers match are
-    considered; among them the newest is preferred.
+    Only entries for the same URL whose ``Vary`` headers match are considered,
+    stored for the same method (or for ``GET``, when answering ``HEAD``); among
+    them the newest is preferred. Only same-method entries are revalidated.
     """
+    method = request.method
     matching = [
         entry
         for entry in entries
-        if entry.request.method == request.method
+        if (entry.request.method == method or (method == "HEAD" and entry.request.method == "GET"))
         and entry.request.url == request.url
         and vary_headers_match(request, entry)
     ]
@@ -222,8 +249,8 @@ def lookup(
         age = age_of(entry, now)
         cc = cache_control(entry.response.headers.get("cache-control"))
         if _usable(cc, age, _lifetime_of(entry, default_ttl), directives):
-            return Lookup(entry, age, matching)
-    return Lookup(None, 0.0, matching)
+            return Lookup(entry, age, [])
+    return Lookup(None, 0.0, [entry for entry in matching if entry.request.method == method])
 
 
 def stale_if_error_allows(

@@ -411,6 +411,8 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _serve(request: httpx.Request, entry: Entry, result: CacheResult) -> httpx.Response:
         stream = entry.response.stream
         body = b"".join(stream) if isinstance(stream, Iterator) else b""
+        if request.method == "HEAD":
+            body = b""  # a stored GET response answers HEAD with its headers
         return httpx.Response(
             entry.response.status_code,
             headers=_raw_headers(entry.response.headers, result.age or 0.0),

@@ -15,11 +15,11 @@ from buttress.policies.cache import (
 DATE = "Tue, 14 Nov 2023 22:13:20 GMT"  # 1_700_000_000
 
 
-def lifetime(default_ttl: float | None = 300.0, **headers: str) -> float | None:
+def lifetime(ttl: float | None = 300.0, /, **headers: str) -> float | None:
     return freshness_lifetime(
         Headers({k.replace("_", "-"): v for k, v in headers.items()}),
         response_time=1_700_000_000.0,
-        default_ttl=default_ttl,
+        default_ttl=ttl,
     )
 
 

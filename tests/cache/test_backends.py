@@ -60,6 +60,14 @@ def test_update_remove_and_remove_where(backend: CacheBackend) -> None:
     assert backend.size == 0
 
 
+def test_remove_keys_drops_every_key_with_the_prefix(backend: CacheBackend) -> None:
+    put(backend, "url1cred1", "https://a/1")
+    put(backend, "url1cred2", "https://a/1")
+    put(backend, "url2cred1", "https://a/2")
+    assert backend.remove_keys("url1") == 2
+    assert (backend.get_entries("url1cred2"), backend.size) == ([], 1)
+
+
 def test_memory_cache_evicts_least_recently_used() -> None:
     backend = MemoryCache(max_size=2)
     put(backend, "a", "https://a/a")

@@ -2,7 +2,7 @@
 
 A backend is a :class:`hishel.BaseStorage` (``create_entry``, ``get_entries``,
 ``update_headers``, ``remove_entry``) plus what invalidation and statistics
-need: ``remove_where``, ``clear`` and ``size``. A Redis backend will implement
+need: ``remove_where``, ``remove_keys``, ``clear`` and ``size``. A Redis backend will implement
 the same class. :class:`AsyncStorage` adapts any backend to
 :class:`hishel.AsyncBaseStorage`, so the backends also serve hishel's own
 async integrations.
@@ -49,6 +49,14 @@ class CacheBackend(BaseStorage):
     @abc.abstractmethod
     def remove_where(self, predicate: Callable[[Request], bool]) -> int:
         """Remove every entry whose stored request satisfies ``predicate``; return how many."""
+
+    @abc.abstractmethod
+    def remove_keys(self, prefix: str) -> int:
+        """Remove every entry stored under a key starting with ``prefix``; return how many.
+
+        The cache layer builds keys as a digest of the URL followed by a digest
+        of the credentials, so one call removes a URL for every caller.
+        """
 
     @abc.abstractmethod
     def clear(self) -> None:

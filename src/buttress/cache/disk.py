@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -214,6 +215,14 @@ class DiskCache(CacheBackend):
             except (OSError, ValueError, KeyError, struct.error):
                 continue
             if predicate(request):
+                self._unlink(path)
+                removed += 1
+        return removed
+
+    def remove_keys(self, prefix: str) -> int:
+        removed = 0
+        for folder in self.directory.glob(f"{glob.escape(prefix)}*/"):
+            for path in folder.glob(f"*{_SUFFIX}"):
                 self._unlink(path)
                 removed += 1
         return removed

@@ -122,6 +122,16 @@ class MemoryCache(CacheBackend):
             self.remove_entry(id)
         return len(doomed)
 
+    def remove_keys(self, prefix: str) -> int:
+        with self._lock:
+            doomed = [key for key in self._buckets if key.startswith(prefix)]
+            removed = 0
+            for key in doomed:
+                for id in self._buckets.pop(key):
+                    del self._where[id]
+                    removed += 1
+        return removed
+
     def _items(self) -> list[tuple[uuid.UUID, _Stored]]:
         return [item for bucket in self._buckets.values() for item in bucket.items()]
 

@@ -196,7 +196,15 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             ]
         )
 
+    def _url_key(self, url: str) -> str:
+        return hashlib.blake2b(url.encode(), key=self._storage.salt, digest_size=20).hexdigest()
+
     def _identity(self, request: httpx.Request) -> tuple[str, Request]:
+        """The storage key and the request as stored: credentials replaced by keyed digests.
+
+        The key is the URL's digest followed by the credentials' digest, so that
+        :meth:`CacheBackend.remove_keys` can drop a URL for every caller at once.
+        """
         headers = _internal_headers(request.headers)
         credentials = []
         for name in self.config.credential_headers:
@@ -206,9 +214,10 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 headers._headers[name] = [digest]
                 credentials.append(digest)
         url = str(self._scrub_url(request.url))
-        credentials.sort()
-        identity = "\n".join([url, *credentials])
-        key = hashlib.blake2b(identity.encode(), key=self._storage.salt, digest_size=20).hexdigest()
+        key = self._url_key(url)
+        if credentials:
+            credentials.sort()
+            key += self._digest("\n".join(credentials))[2:]
         return key, Request(request.method, url, headers)
 
     # -- the flow -------------------------------------------------------------------------
@@ -230,7 +239,7 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise outcome
         assert isinstance(outcome, httpx.Response)
         if 200 <= outcome.status_code < 400:
-            targets = {str(self._scrub_url(request.url))}
+            targets = {request.url}
             for name in ("location", "content-location"):
                 if name in outcome.headers:
                     other = request.url.join(outcome.headers[name])
@@ -239,8 +248,9 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                         request.url.host,
                         request.url.port,
                     ):
-                        targets.add(str(self._scrub_url(other)))
-            self._storage.remove_where(lambda stored: stored.url in targets)
+                        targets.add(other)
+            for target in targets:
+                self._storage.remove_keys(self._url_key(str(self._scrub_url(target))))
         return outcome
 
     def _cached(self, request: httpx.Request) -> Flow:

@@ -274,15 +274,34 @@ async def test_vary_keeps_variants_apart(make: Make, origin: Origin) -> None:
     assert origin.calls == 2
 
 
-async def test_only_cacheable_status_codes_are_stored(make: Make, origin: Origin) -> None:
-    origin.answer(500, cache_control="max-age=60")
+@pytest.mark.parametrize(("status", "stored"), [(302, True), (500, True), (200, True)])
+async def test_any_final_status_with_explicit_freshness_is_stored(
+    make: Make, origin: Origin, status: int, stored: bool
+) -> None:
+    origin.answer(status, cache_control="max-age=60")
     api = make()
     await api.get("/a")
-    assert not result(await api.get("/a")).from_cache
+    assert result(await api.get("/a")).from_cache is stored
+
+
+@pytest.mark.parametrize(("status", "stored"), [(302, False), (500, False), (404, True)])
+async def test_default_ttl_applies_only_to_heuristically_cacheable_statuses(
+    make: Make, origin: Origin, status: int, stored: bool
+) -> None:
+    origin.answer(status)
+    api = make()
+    await api.get("/a")
+    assert result(await api.get("/a")).from_cache is stored
+
+
+async def test_cacheable_status_codes_restricts_storing(make: Make, origin: Origin) -> None:
     origin.answer(200, cache_control="max-age=60")
     narrow = make(cacheable_status_codes={203})
     await narrow.get("/b")
     assert not result(await narrow.get("/b")).from_cache
+    origin.answer(203, cache_control="max-age=60")
+    await narrow.get("/c")
+    assert result(await narrow.get("/c")).from_cache
 
 
 async def test_gzip_body_is_stored_decoded(make: Make, origin: Origin) -> None:

@@ -24,8 +24,11 @@ class CacheConfig(BaseModel):
             ``max-age``, no ``Expires``) stays fresh. This deliberately replaces
             RFC 9111's heuristic (10% of the time since ``Last-Modified``), which
             suits browsers more than API clients; ``None`` restores the heuristic.
-        cacheable_status_codes: statuses that may be stored. The default is
-            RFC 9111's "heuristically cacheable" set; 206 is never stored.
+        cacheable_status_codes: statuses that may be stored. ``None`` (the
+            default) follows RFC 9111: any final status whose response gives
+            explicit freshness (``max-age``, ``Expires``), plus the "heuristically
+            cacheable" ones (200, 203, 204, 300, 301, 308, 404, 405, 410, 414,
+            501) without it. A set stores only those statuses. 206 is never stored.
         cacheable_methods: safe methods whose responses may be stored.
         stale_if_error: seconds past expiry a stored response may still answer
             when the origin fails (connection error, 5xx, open circuit), per
@@ -46,9 +49,7 @@ class CacheConfig(BaseModel):
     enabled: bool = True
     backend: CacheBackend = Field(default_factory=MemoryCache)
     default_ttl: float | None = Field(default=300.0, ge=0)
-    cacheable_status_codes: frozenset[int] = frozenset(
-        {200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501}
-    )
+    cacheable_status_codes: frozenset[int] | None = None
     cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     stale_if_error: float | None = Field(default=None, ge=0)
     credential_headers: frozenset[str] = frozenset(
@@ -69,8 +70,8 @@ class CacheConfig(BaseModel):
 
     @field_validator("cacheable_status_codes")
     @classmethod
-    def _no_partial(cls, codes: frozenset[int]) -> frozenset[int]:
-        if 206 in codes:
+    def _no_partial(cls, codes: frozenset[int] | None) -> frozenset[int] | None:
+        if codes is not None and 206 in codes:
             raise ValueError("206 Partial Content cannot be cached: it holds part of a body")
         return codes
 

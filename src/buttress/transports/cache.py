@@ -339,8 +339,9 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             elif isinstance(state, StoreAndUse):
                 assert upstream is not None
                 recorder.miss()
+                codes = config.cacheable_status_codes
                 if (
-                    upstream.status_code not in config.cacheable_status_codes
+                    (codes is not None and upstream.status_code not in codes)
                     or directives.no_store
                     or options.streamed
                 ):

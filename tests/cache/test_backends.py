@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,22 @@ def test_backends_validate_their_bounds(tmp_path: Path) -> None:
         MemoryCache(max_size=0)
     with pytest.raises(ValueError, match="max_size_mb"):
         DiskCache(tmp_path, max_size_mb=0)
+
+
+def test_memory_cache_under_threads_stays_bounded_and_counts_every_lookup() -> None:
+    backend = MemoryCache(max_size=20)
+    origin = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"cache-control": "max-age=600"}, text="x")
+    )
+    transport = CacheTransport(origin, CacheConfig(backend=backend))
+
+    def work(worker: int) -> None:
+        for number in range(200):
+            url = f"https://api.test/items/{(worker * 7 + number) % 40}"
+            transport.handle_request(httpx.Request("GET", url)).read()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(8)))
+    stats = backend.stats()
+    assert stats.size <= 20
+    assert stats.hits + stats.misses + stats.revalidations == 8 * 200

@@ -80,13 +80,23 @@ class DiskCache(CacheBackend):
         return f"DiskCache(directory={str(self.directory)!r}, max_size_mb={size:g})"
 
     def _load_salt(self) -> bytes:
-        """One secret per directory, so every process derives the same keys."""
+        """One secret per directory, so every process derives the same keys.
+
+        A new salt is linked into place only if none exists, so processes
+        starting together all end up reading the same one.
+        """
         path = self.directory / "salt"
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            self._write(path, os.urandom(16))
-            return path.read_bytes()
+        if not path.exists():
+            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(os.urandom(16))
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process won the race: use its salt
+            finally:
+                os.unlink(temporary)
+        return path.read_bytes()
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(mode=0o700, exist_ok=True)

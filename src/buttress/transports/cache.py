@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import httpx
 from hishel import (
+    AnyState,
     CacheMiss,
     CacheOptions,
     CouldNotBeStored,
@@ -254,12 +255,7 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return outcome
 
     def _cached(self, request: httpx.Request) -> Flow:
-        config, storage, clock, recorder = (
-            self.config,
-            self._storage,
-            self._clock,
-            self._storage.recorder,
-        )
+        """Answer from storage when RFC 9111 allows; otherwise ask the origin."""
         options = RequestOptions.of(request)
         directives = RequestDirectives.parse(
             request.headers.get("cache-control"), options.cache_control
@@ -267,29 +263,41 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         key, internal = self._identity(request)
         found = lookup(
             internal,
-            storage.get_entries(key),
+            self._storage.get_entries(key),
             directives,
-            now=clock.time(),
-            default_ttl=config.default_ttl,
+            now=self._clock.time(),
+            default_ttl=self.config.default_ttl,
         )
         if found.usable is not None:
-            recorder.hit()
+            self._storage.recorder.hit()
             return self._serve(request, found.usable, CacheResult(True, found.age))
         if directives.only_if_cached:  # RFC 9111 5.2.1.7
-            recorder.miss()
+            self._storage.recorder.miss()
             return httpx.Response(
                 504,
                 text="no stored response satisfies this only-if-cached request",
                 request=request,
                 extensions={CACHE_EXTENSION: _MISS},
             )
+        store = not directives.no_store and not options.streamed
+        return (yield from self._from_origin(request, key, internal, found.candidates, store))
 
-        state: object
-        if found.candidates:
+    def _from_origin(
+        self,
+        request: httpx.Request,
+        key: str,
+        internal: Request,
+        candidates: list[Entry],
+        store: bool,
+    ) -> Flow:
+        """Revalidate ``candidates`` or fetch, driving hishel's states to the end."""
+        storage, clock, recorder = self._storage, self._clock, self._storage.recorder
+        state: AnyState
+        if candidates:
             state = NeedRevalidation(
-                request=make_conditional_request(internal, found.candidates[0].response),
+                request=make_conditional_request(internal, candidates[0].response),
                 original_request=internal,
-                revalidating_entries=found.candidates,
+                revalidating_entries=candidates,
                 options=self._options,
             )
         else:
@@ -305,7 +313,7 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 request_time = clock.time()
                 outcome = yield Send(sent)
                 if _failed(outcome):  # type: ignore[arg-type]
-                    stale = self._stale_for_error(found.candidates)
+                    stale = self._stale_for_error(candidates)
                     if stale is not None:
                         if isinstance(outcome, httpx.Response):
                             yield Read(outcome)  # release the connection; the body is not used
@@ -339,18 +347,14 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             elif isinstance(state, StoreAndUse):
                 assert upstream is not None
                 recorder.miss()
-                codes = config.cacheable_status_codes
-                if (
-                    (codes is not None and upstream.status_code not in codes)
-                    or directives.no_store
-                    or options.streamed
-                ):
+                codes = self.config.cacheable_status_codes
+                if not store or (codes is not None and upstream.status_code not in codes):
                     upstream.extensions[CACHE_EXTENSION] = _MISS
                     return upstream
                 read = yield Read(upstream)
                 if isinstance(read, Exception):
                     raise read
-                self._store(key, internal, state.response, upstream.content, found.candidates)
+                self._store(key, internal, state.response, upstream.content, candidates)
                 upstream.extensions[CACHE_EXTENSION] = _STORED
                 return upstream
             else:

@@ -172,9 +172,15 @@ def freshness_lifetime(
     return min(_HEURISTIC_CAP, max(0.0, (reference - modified) * 0.1))
 
 
+def _first(headers: Headers, name: str) -> str | None:
+    """A header's first value; a plain dictionary lookup, since a hit must be cheap."""
+    values = headers._headers.get(name)
+    return values[0] if values else None
+
+
 def _times(headers: Headers) -> tuple[float, float]:
-    response_time = _seconds(headers.get(RESPONSE_TIME)) or 0.0
-    return response_time, _seconds(headers.get(INITIAL_AGE)) or 0.0
+    response_time = _seconds(_first(headers, RESPONSE_TIME)) or 0.0
+    return response_time, _seconds(_first(headers, INITIAL_AGE)) or 0.0
 
 
 def age_of(entry: Entry, now: float) -> float:
@@ -241,14 +247,16 @@ def lookup(
         for entry in entries
         if (entry.request.method == method or (method == "HEAD" and entry.request.method == "GET"))
         and entry.request.url == request.url
-        and vary_headers_match(request, entry)
+        and ("vary" not in entry.response.headers._headers or vary_headers_match(request, entry))
     ]
     if len(matching) > 1:
         matching.sort(key=lambda entry: _times(entry.response.headers)[0], reverse=True)
     for entry in matching:
-        age = age_of(entry, now)
-        cc = cache_control(entry.response.headers.get("cache-control"))
-        if _usable(cc, age, _lifetime_of(entry, default_ttl), directives):
+        headers = entry.response.headers
+        response_time, initial = _times(headers)
+        age = current_age(initial, response_time=response_time, now=now)
+        lifetime = freshness_lifetime(headers, response_time=response_time, default_ttl=default_ttl)
+        if _usable(cache_control(headers.get("cache-control")), age, lifetime, directives):
             return Lookup(entry, age, [])
     return Lookup(None, 0.0, [entry for entry in matching if entry.request.method == method])
 

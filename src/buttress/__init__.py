@@ -40,7 +40,6 @@ from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
 from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
-from .transports.cache import CacheResult, CacheTransport
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -56,9 +55,7 @@ __all__ = [
     "Cache",
     "CacheBackend",
     "CacheConfig",
-    "CacheResult",
     "CacheStats",
-    "CacheTransport",
     "CircuitBreakerError",
     "CircuitBreakerOpenError",
     "Client",

@@ -4,7 +4,7 @@ Each works alone on a plain ``httpx.Client`` / ``httpx.AsyncClient`` and under
 ``mounts``; :func:`stack` assembles them in the documented order.
 """
 
-from .cache import CacheTransport
+from .cache import CacheResult, CacheTransport
 from .stack import stack
 
-__all__ = ["CacheTransport", "stack"]
+__all__ = ["CacheResult", "CacheTransport", "stack"]

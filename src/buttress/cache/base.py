@@ -111,44 +111,17 @@ class AsyncStorage(AsyncBaseStorage):
         ttl: float | None = None,
         tti: float | None = None,
     ) -> Entry:
-        body = b""
-        if response.stream is not None:
-            stream = response.stream
-            body = (
-                b"".join([chunk async for chunk in stream])
-                if isinstance(stream, AsyncIterator)
-                else b"".join(stream)
-            )
-        entry = self.backend.create_entry(
-            request, Response(response.status_code, response.headers, iter((body,))), key
-        )
-        saved = b"".join(entry.response.stream)  # type: ignore[arg-type]
-
-        async def replay() -> AsyncIterator[bytes]:
-            yield saved
-
-        return Entry(
-            entry.id,
-            entry.request,
-            Response(entry.response.status_code, entry.response.headers, replay()),
-        )
+        stream = response.stream or iter(())
+        if isinstance(stream, AsyncIterator):
+            body = b"".join([chunk async for chunk in stream])
+        else:
+            body = b"".join(stream)
+        saving = Response(response.status_code, response.headers, iter((body,)))
+        entry = self.backend.create_entry(request, saving, key)
+        return _replaying(entry, _drain(entry))  # draining commits it
 
     async def get_entries(self, key: str) -> list[Entry]:
-        result = []
-        for entry in self.backend.get_entries(key):
-            body = b"".join(entry.response.stream or ())  # type: ignore[arg-type]
-
-            async def replay(body: bytes = body) -> AsyncIterator[bytes]:
-                yield body
-
-            result.append(
-                Entry(
-                    entry.id,
-                    entry.request,
-                    Response(entry.response.status_code, entry.response.headers, replay()),
-                )
-            )
-        return result
+        return [_replaying(entry, _drain(entry)) for entry in self.backend.get_entries(key)]
 
     async def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
         self.backend.update_headers(id, headers)
@@ -158,3 +131,18 @@ class AsyncStorage(AsyncBaseStorage):
 
     async def close(self) -> None:
         self.backend.close()
+
+
+def _drain(entry: Entry) -> bytes:
+    stream = entry.response.stream
+    return b"".join(stream) if isinstance(stream, Iterator) else b""
+
+
+def _replaying(entry: Entry, body: bytes) -> Entry:
+    """``entry`` with an async stream that yields ``body``."""
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
+
+    response = Response(entry.response.status_code, entry.response.headers, replay())
+    return Entry(entry.id, entry.request, response)

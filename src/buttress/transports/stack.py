@@ -46,6 +46,7 @@ def stack(inner: _T, *, cache: CacheConfig | None = None, clock: Clock = SYSTEM_
         'CacheTransport'
     """
     wrapped: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    # Wrapped innermost first: rate limit, breaker and retry belong here, below the cache.
     if cache is not None and cache.enabled:
         from .cache import CacheTransport
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .cache import CacheTransport
 
 if TYPE_CHECKING:
     from ..cache.config import CacheConfig
@@ -48,7 +49,5 @@ def stack(inner: _T, *, cache: CacheConfig | None = None, clock: Clock = SYSTEM_
     wrapped: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
     # Wrapped innermost first: rate limit, breaker and retry belong here, below the cache.
     if cache is not None and cache.enabled:
-        from .cache import CacheTransport
-
         wrapped = CacheTransport(wrapped, cache, clock=clock)
     return cast(_T, wrapped)

@@ -304,6 +304,30 @@ async def test_cacheable_status_codes_restricts_storing(make: Make, origin: Orig
     assert result(await narrow.get("/c")).from_cache
 
 
+async def test_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", vary="Accept-Language")
+    api = make()
+    await api.get("/doc", headers={"accept-language": "en,fr"})
+    assert result(await api.get("/doc", headers={"accept-language": "en, fr"})).from_cache
+
+
+async def test_vary_star_never_matches(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", vary="*")
+    api = make()
+    await api.get("/doc")
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_headers_named_by_connection_are_not_stored(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", connection="x-hop", x_hop="1", x_kept="2")
+    api = make()
+    await api.get("/doc")
+    hit = await api.get("/doc")
+    assert result(hit).from_cache
+    assert "x-hop" not in hit.headers
+    assert hit.headers["x-kept"] == "2"
+
+
 async def test_gzip_body_is_stored_decoded(make: Make, origin: Origin) -> None:
     origin.answer(
         body=gzip.compress(b'{"zipped": true}'), cache_control="max-age=60", content_encoding="gzip"

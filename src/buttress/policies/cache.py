@@ -26,7 +26,6 @@ from functools import lru_cache
 
 from hishel import Entry, Headers, Request
 from hishel._core._headers import CacheControl, parse_cache_control
-from hishel._core._spec import vary_headers_match
 from hishel._utils import parse_date
 
 __all__ = [
@@ -40,6 +39,7 @@ __all__ = [
     "initial_age",
     "lookup",
     "stale_if_error_allows",
+    "vary_matches",
 ]
 
 RESPONSE_TIME = "buttress-response-time"
@@ -196,6 +196,43 @@ def _lifetime_of(entry: Entry, default_ttl: float | None) -> float | None:
     )
 
 
+def _normalized(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in value.split(",")]
+
+
+def vary_matches(request: Request, entry: Entry) -> bool:
+    """Do the headers ``entry``'s ``Vary`` names match between its request and ``request``?
+
+    RFC 9111 4.1: values match after removing whitespace and combining field
+    lines; ``Vary: *`` never matches. (hishel compares the raw strings.)
+
+    Example:
+        >>> import uuid
+        >>> from hishel import Response
+        >>> stored = Entry(
+        ...     uuid.uuid4(),
+        ...     Request("GET", "/", Headers({"accept": "a,b"})),
+        ...     Response(200, Headers({"vary": "Accept"})),
+        ... )
+        >>> vary_matches(Request("GET", "/", Headers({"accept": ["a", " b"]})), stored)
+        True
+    """
+    vary = entry.response.headers._headers.get("vary")
+    if not vary:
+        return True
+    for name in ",".join(vary).split(","):
+        name = name.strip().lower()
+        if name == "*":
+            return False
+        if name and _normalized(request.headers.get_list(name)) != _normalized(
+            entry.request.headers.get_list(name)
+        ):
+            return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """What the stored entries offer a request.
@@ -247,7 +284,7 @@ def lookup(
         for entry in entries
         if (entry.request.method == method or (method == "HEAD" and entry.request.method == "GET"))
         and entry.request.url == request.url
-        and ("vary" not in entry.response.headers._headers or vary_headers_match(request, entry))
+        and vary_matches(request, entry)
     ]
     if len(matching) > 1:
         matching.sort(key=lambda entry: _times(entry.response.headers)[0], reverse=True)

@@ -42,7 +42,7 @@ from hishel import (
     Response,
     StoreAndUse,
 )
-from hishel._core._spec import make_conditional_request, vary_headers_match
+from hishel._core._spec import make_conditional_request
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._flow import Flow, Read, Send, adrive, drive
@@ -57,6 +57,7 @@ from ..policies.cache import (
     initial_age,
     lookup,
     stale_if_error_allows,
+    vary_matches,
 )
 
 __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
@@ -388,6 +389,8 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         headers = _internal_headers(response.headers)
         for name in _INTERNAL:
             headers.pop(name, None)  # only this layer writes these
+        for name in ",".join(headers.get_list("connection") or ()).split(","):
+            headers.pop(name.strip(), None)  # RFC 9111 3.1: hop-by-hop, never stored
         age = initial_age(headers, request_time=request_time, response_time=response_time)
         headers[RESPONSE_TIME] = repr(response_time)
         headers[INITIAL_AGE] = repr(age)
@@ -407,7 +410,7 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         for _ in entry.response.stream or ():  # type: ignore[union-attr]
             pass  # reading the stream to its end is what commits the entry
         for old in superseded:
-            if old.request.method == request.method and vary_headers_match(request, old):
+            if old.request.method == request.method and vary_matches(request, old):
                 self._storage.remove_entry(old.id)
 
     def _stale_for_error(self, candidates: list[Entry]) -> Entry | None:

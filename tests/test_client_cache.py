@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 import buttress
-from buttress import CacheConfig, MemoryCache
+from buttress import CacheConfig, DiskCache, MemoryCache
 from buttress.testing import DemoServer
 
 from .conftest import Either
@@ -167,3 +168,17 @@ def test_disabled_cache_is_left_out(demo: DemoServer) -> None:
         key = unique()
         client.get("/cacheable", params={"key": key})
         assert not client.get("/cacheable", params={"key": key}).from_cache
+
+
+async def test_disk_cache_outlives_the_client(
+    make_client: Callable[..., Either], demo: DemoServer, tmp_path: Path
+) -> None:
+    key = unique()
+    first = make_client(base_url=demo.url, cache=CacheConfig(backend=DiskCache(tmp_path)))
+    await first.get("/cacheable", params={"key": key})
+    await first.aclose()
+    later = make_client(base_url=demo.url, cache=CacheConfig(backend=DiskCache(tmp_path)))
+    again = await later.get("/cacheable", params={"key": key})
+    assert again.from_cache
+    assert again.json()["key"] == key
+    assert later.client.cache.stats().size == 1

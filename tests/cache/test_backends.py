@@ -69,6 +69,13 @@ def test_remove_keys_drops_every_key_with_the_prefix(backend: CacheBackend) -> N
     assert (backend.get_entries("url1cred2"), backend.size) == ([], 1)
 
 
+def test_disk_cache_keeps_odd_keys_inside_its_directory(tmp_path: Path) -> None:
+    backend = DiskCache(directory=tmp_path / "cache")
+    put(backend, "../../escape", "https://a/x")
+    assert backend.get_entries("../../escape")
+    assert not list(tmp_path.glob("escape*"))
+
+
 def test_memory_cache_evicts_least_recently_used() -> None:
     backend = MemoryCache(max_size=2)
     put(backend, "a", "https://a/a")

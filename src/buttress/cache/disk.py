@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -23,6 +25,7 @@ __all__ = ["DiskCache"]
 
 _SUFFIX = ".entry"
 _LENGTH = struct.Struct(">I")
+_SAFE_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
 
 def _pack(request: Request, status_code: int, headers: Headers, body: bytes) -> bytes:
@@ -112,8 +115,14 @@ class DiskCache(CacheBackend):
     def _files(self) -> Iterator[Path]:
         return self.directory.glob(f"*/*{_SUFFIX}")
 
+    def _folder(self, key: str) -> Path:
+        """Where ``key``'s entries live; keys that are not plain names are hashed first."""
+        if not _SAFE_KEY.fullmatch(key):
+            key = "k" + hashlib.sha256(key.encode()).hexdigest()
+        return self.directory / key
+
     def _path(self, key: str, id: uuid.UUID) -> Path:
-        return self.directory / key / f"{id}{_SUFFIX}"
+        return self._folder(key) / f"{id}{_SUFFIX}"
 
     def _find(self, id: uuid.UUID) -> Path | None:
         return next(self.directory.glob(f"*/{id}{_SUFFIX}"), None)
@@ -174,7 +183,7 @@ class DiskCache(CacheBackend):
             self.recorder.eviction(evicted)
 
     def get_entries(self, key: str) -> list[Entry]:
-        folder = self.directory / key
+        folder = self._folder(key)
         entries = []
         try:
             paths = list(folder.iterdir())

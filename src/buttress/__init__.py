@@ -40,6 +40,7 @@ from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
 from .middleware import (
     AuthMiddleware,
     LoggingMiddleware,
@@ -65,6 +66,10 @@ __all__ = [
     "BearerAuth",
     "BodyKwargs",
     "ButtressSettings",
+    "Cache",
+    "CacheBackend",
+    "CacheConfig",
+    "CacheStats",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerError",
@@ -78,6 +83,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionError",
     "DecodingError",
+    "DiskCache",
     "EndpointLimit",
     "ErrorParser",
     "ForbiddenError",
@@ -86,6 +92,7 @@ __all__ = [
     "JSONFormatter",
     "LoggingConfig",
     "LoggingMiddleware",
+    "MemoryCache",
     "MetricsCollector",
     "MetricsMiddleware",
     "Middleware",

@@ -40,6 +40,7 @@ from ._response import ErrorParser, Response, default_error_parser, raise_for_st
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .cache import Cache, CacheConfig
 from .observability import TracingConfig
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from .policies.retry import RetryConfig
@@ -99,6 +100,7 @@ class RequestKwargs(TypedDict, total=False):
     api_version: str | None
     retry: RetryConfig | bool | None
     middleware: Sequence[MiddlewareTypes] | None
+    cache_control: str | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -347,6 +349,7 @@ class _Facade(Generic[_TransportT]):
         middleware: Sequence[MiddlewareTypes] = (),
         logging: LoggingConfig | bool = True,
         tracing: TracingConfig | bool = True,
+        cache: CacheConfig | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -404,6 +407,7 @@ class _Facade(Generic[_TransportT]):
             "retry": retry_config,
             "circuit_breaker": self._circuit_breaker,
             "rate_limit": limiter,
+            "cache": cache,
             "clock": clock,
         }
         # The network transport and mounts, shared by with_middleware's clients.
@@ -427,6 +431,7 @@ class _Facade(Generic[_TransportT]):
             trust_env=trust_env,
         )
         self._headers = _ReadOnlyHeaders(self._headers)
+        self._cache_config = cache
         self._frozen = True
 
     @property
@@ -441,6 +446,21 @@ class _Facade(Generic[_TransportT]):
             'closed'
         """
         return self._circuit_breaker
+
+    @property
+    def cache(self) -> Cache:
+        """Invalidate, clear and inspect the response cache (``cache=CacheConfig(...)``).
+
+        Example:
+            >>> from buttress import CacheConfig, Client
+            >>> with Client(base_url="https://api.example.com", cache=CacheConfig()) as client:
+            ...     client.cache.invalidate("/users/123")
+            0
+        """
+        config = self._cache_config
+        if config is None or not config.enabled:
+            raise ConfigurationError("this client has no cache; pass cache=CacheConfig(...)")
+        return Cache(config.backend, base_url=self.base_url)  # type: ignore[attr-defined]
 
     # -- immutability ---------------------------------------------------------------------
 
@@ -556,6 +576,7 @@ class _Facade(Generic[_TransportT]):
         api_version: str | None = None,
         retry: RetryConfig | bool | None = None,
         middleware: Sequence[MiddlewareTypes] | None = None,
+        cache_control: str | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -581,6 +602,7 @@ class _Facade(Generic[_TransportT]):
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
             retry=retry if retry is not None else (options.retry if options else None),
+            cache_control=cache_control or (options.cache_control if options else None),
         )
         if middleware:
             current: RequestOptions = extensions[EXTENSION_KEY]
@@ -710,6 +732,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             defaults, ``False`` for no records (request ids and tracing stay).
         tracing: a :class:`~buttress.TracingConfig` for request ids, W3C trace
             context and OpenTelemetry spans; ``False`` turns them off.
+        cache: an RFC 9111 private response cache (:class:`CacheConfig`); see ``client.cache``.
 
     Example:
         >>> from buttress import Client

@@ -40,6 +40,9 @@ class RequestOptions:
             request: ``"wait"``, ``"raise"`` or ``"return"`` (``None``: the
             limiter's ``on_limit``).
         middleware: middleware for this request only; runs inside the client's.
+        cache_control: request cache directives for the cache layer only, such as
+            ``"no-cache"``, ``"no-store"``, ``"only-if-cached"``, ``"max-age=60"``,
+            ``"max-stale=30"`` or ``"min-fresh=10"`` (RFC 9111 5.2.1); not sent.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -54,6 +57,7 @@ class RequestOptions:
     retry: RetryConfig | bool | None = None
     rate_limit: Literal["wait", "raise", "return"] | None = None
     middleware: tuple[Any, ...] = ()
+    cache_control: str | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

@@ -59,6 +59,26 @@ class Response(httpx.Response):
     """
 
     @property
+    def from_cache(self) -> bool:
+        """True when the cache layer answered from storage (fresh, revalidated or stale).
+
+        Example:
+            >>> Response(200).from_cache
+            False
+        """
+        return bool(getattr(self.extensions.get("buttress.cache"), "from_cache", False))
+
+    @property
+    def cache_age(self) -> float | None:
+        """Seconds since the origin made a cached response (its ``Age`` included), else ``None``.
+
+        Example:
+            >>> Response(200).cache_age is None
+            True
+        """
+        return getattr(self.extensions.get("buttress.cache"), "age", None)
+
+    @property
     def ok(self) -> bool:
         """True for 1xx, 2xx and 3xx statuses: the request did not fail (requests' ``ok``)."""
         return self.status_code < 400

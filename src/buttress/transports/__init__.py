@@ -11,6 +11,8 @@ from .stack import stack
 
 __all__ = [
     "AttemptTransport",
+    "CacheResult",
+    "CacheTransport",
     "CircuitBreakerTransport",
     "LoggingTransport",
     "MiddlewareTransport",
@@ -21,5 +23,6 @@ __all__ = [
     "RetryTransport",
     "stack",
 ]
+from .cache import CacheResult, CacheTransport
 from .logging import AttemptTransport, LoggingTransport
 from .middleware import MiddlewareTransport

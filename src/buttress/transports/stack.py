@@ -32,9 +32,11 @@ import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import RateLimitConfig
+from ..cache import CacheConfig
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from ..policies.retry import RetryConfig
 from .breaker import CircuitBreakerTransport
+from .cache import CacheTransport
 from .logging import AttemptTransport, LoggingTransport
 from .middleware import MiddlewareTransport, MiddlewareTypes
 from .ratelimit import RateLimiter, RateLimitTransport
@@ -58,6 +60,7 @@ def stack(
     retry: RetryConfig | None = None,
     circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
     rate_limit: RateLimitConfig | RateLimiter | None = None,
+    cache: CacheConfig | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
@@ -75,10 +78,13 @@ def stack(
         rate_limit: a :class:`~buttress.RateLimitConfig`, or a shared
             :class:`~buttress.transports.RateLimiter` (one budget for every
             transport given it); ``None`` leaves it out.
+        cache: the :class:`CacheTransport`'s configuration; ``None`` (or
+            ``enabled=False``) leaves it out.
         clock: the clock every layer uses.
 
     Example:
         >>> import httpx
+        >>> from buttress.cache import CacheConfig
         >>> network = httpx.HTTPTransport()
         >>> stack(network) is network   # no layer configured
         True
@@ -95,6 +101,8 @@ def stack(
         layer = CircuitBreakerTransport(layer, circuit_breaker, clock=clock)
     if retry is not None:
         layer = RetryTransport(layer, retry, clock=clock)
+    if cache is not None and cache.enabled:
+        layer = CacheTransport(layer, cache, clock=clock)
     if observed:
         layer = LoggingTransport(layer, logging, tracing=tracing)
     if middleware:

@@ -1,0 +1,25 @@
+"""Storage for the cache layer: backends, their interface, invalidation and statistics.
+
+Example:
+    >>> from buttress.cache import CacheConfig, MemoryCache
+    >>> CacheConfig(backend=MemoryCache(max_size=100)).enabled
+    True
+"""
+
+from .base import AsyncStorage, CacheBackend
+from .config import CacheConfig
+from .disk import DiskCache
+from .invalidation import Cache
+from .memory import MemoryCache
+from .stats import CacheStats, StatsRecorder
+
+__all__ = [
+    "AsyncStorage",
+    "Cache",
+    "CacheBackend",
+    "CacheConfig",
+    "CacheStats",
+    "DiskCache",
+    "MemoryCache",
+    "StatsRecorder",
+]

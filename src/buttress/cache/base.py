@@ -1,0 +1,148 @@
+"""The interface a buttress cache backend implements, on top of hishel's storage.
+
+A backend is a :class:`hishel.BaseStorage` (``create_entry``, ``get_entries``,
+``update_headers``, ``remove_entry``) plus what invalidation and statistics
+need: ``remove_where``, ``remove_keys``, ``clear`` and ``size``. A Redis backend will implement
+the same class. :class:`AsyncStorage` adapts any backend to
+:class:`hishel.AsyncBaseStorage`, so the backends also serve hishel's own
+async integrations.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from hishel import AsyncBaseStorage, BaseStorage, Entry, Headers, Request, Response
+
+from .stats import CacheStats, StatsRecorder
+
+__all__ = ["AsyncStorage", "CacheBackend"]
+
+
+class CacheBackend(BaseStorage):
+    """Base class of buttress cache backends (memory, disk, and custom ones).
+
+    Entries never expire on their own here: the cache layer decides freshness
+    (a stale entry is still useful for revalidation and ``stale-if-error``);
+    a backend only bounds its size and evicts the least recently used.
+
+    Attributes:
+        salt: secret bytes mixed into credential hashes and keys, so that a
+            stored key reveals nothing about the credential behind it.
+        recorder: the hit/miss/revalidation/eviction counters.
+
+    Example:
+        >>> from buttress.cache import MemoryCache
+        >>> backend = MemoryCache(max_size=10)
+        >>> backend.stats().size
+        0
+    """
+
+    def __init__(self, *, salt: bytes | None = None) -> None:
+        super().__init__()
+        self.salt = salt if salt is not None else os.urandom(16)
+        self.recorder = StatsRecorder()
+
+    @abc.abstractmethod
+    def remove_where(self, predicate: Callable[[Request], bool]) -> int:
+        """Remove every entry whose stored request satisfies ``predicate``; return how many."""
+
+    @abc.abstractmethod
+    def remove_keys(self, prefix: str) -> int:
+        """Remove every entry stored under a key starting with ``prefix``; return how many.
+
+        The cache layer builds keys as a digest of the URL followed by a digest
+        of the credentials, so one call removes a URL for every caller.
+        """
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Remove every entry."""
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """How many entries are stored."""
+
+    def stats(self) -> CacheStats:
+        """The counters and the current size."""
+        hits, misses, revalidations, evictions = self.recorder.counts()
+        return CacheStats(hits, misses, revalidations, self.size, evictions)
+
+    @staticmethod
+    def saving(body: Iterator[bytes], commit: Callable[[bytes], None]) -> Iterator[bytes]:
+        """Yield ``body`` and call ``commit`` with it once it has been read to the end.
+
+        hishel's contract: an entry is visible only after its stream was fully read,
+        and one that is abandoned half-way is never stored.
+        """
+        chunks: list[bytes] = []
+        for chunk in body:
+            chunks.append(chunk)
+            yield chunk
+        commit(b"".join(chunks))
+
+
+class AsyncStorage(AsyncBaseStorage):
+    """A buttress backend behind hishel's async storage interface.
+
+    Backends do only in-process or local-file work, so each call runs inline.
+
+    Example:
+        >>> from buttress.cache import MemoryCache
+        >>> storage = AsyncStorage(MemoryCache())
+        >>> storage.backend.size
+        0
+    """
+
+    def __init__(self, backend: CacheBackend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    async def create_entry(
+        self,
+        request: Request,
+        response: Response,
+        key: str,
+        *,
+        ttl: float | None = None,
+        tti: float | None = None,
+    ) -> Entry:
+        stream = response.stream or iter(())
+        if isinstance(stream, AsyncIterator):
+            body = b"".join([chunk async for chunk in stream])
+        else:
+            body = b"".join(stream)
+        saving = Response(response.status_code, response.headers, iter((body,)))
+        entry = self.backend.create_entry(request, saving, key)
+        return _replaying(entry, _drain(entry))  # draining commits it
+
+    async def get_entries(self, key: str) -> list[Entry]:
+        return [_replaying(entry, _drain(entry)) for entry in self.backend.get_entries(key)]
+
+    async def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
+        self.backend.update_headers(id, headers)
+
+    async def remove_entry(self, id: uuid.UUID) -> None:
+        self.backend.remove_entry(id)
+
+    async def close(self) -> None:
+        self.backend.close()
+
+
+def _drain(entry: Entry) -> bytes:
+    stream = entry.response.stream
+    return b"".join(stream) if isinstance(stream, Iterator) else b""
+
+
+def _replaying(entry: Entry, body: bytes) -> Entry:
+    """``entry`` with an async stream that yields ``body``."""
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
+
+    response = Response(entry.response.status_code, entry.response.headers, replay())
+    return Entry(entry.id, entry.request, response)

@@ -1,0 +1,81 @@
+"""``CacheConfig``: what the cache layer stores, for how long, and where."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from .._config import frozen_model_config
+from .base import CacheBackend
+from .memory import MemoryCache
+
+__all__ = ["CacheConfig"]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class CacheConfig(BaseModel):
+    """Configuration of the RFC 9111 private cache layer.
+
+    Attributes:
+        enabled: ``False`` leaves the layer out of the stack.
+        backend: where entries live: :class:`MemoryCache` (default) or
+            :class:`DiskCache`, or your own :class:`~buttress.cache.CacheBackend`.
+        default_ttl: seconds a response with no explicit freshness (no
+            ``max-age``, no ``Expires``) stays fresh. This deliberately replaces
+            RFC 9111's heuristic (10% of the time since ``Last-Modified``), which
+            suits browsers more than API clients; ``None`` restores the heuristic.
+        cacheable_status_codes: statuses that may be stored. ``None`` (the
+            default) follows RFC 9111: any final status whose response gives
+            explicit freshness (``max-age``, ``Expires``), plus the "heuristically
+            cacheable" ones (200, 203, 204, 300, 301, 308, 404, 405, 410, 414,
+            501) without it. A set stores only those statuses. 206 is never stored.
+        cacheable_methods: safe methods whose responses may be stored.
+        stale_if_error: seconds past expiry a stored response may still answer
+            when the origin fails (connection error, 5xx, open circuit), per
+            RFC 5861; ``None`` only honours the origin's own ``stale-if-error``.
+        credential_headers: request headers that identify who is asking; a
+            response stored for one value is never served for another.
+        credential_params: query parameters that carry credentials (API keys).
+
+    Example:
+        >>> from buttress import CacheConfig, MemoryCache
+        >>> config = CacheConfig(backend=MemoryCache(max_size=500), default_ttl=60)
+        >>> sorted(config.cacheable_methods)
+        ['GET', 'HEAD']
+    """
+
+    model_config = frozen_model_config
+
+    enabled: bool = True
+    backend: CacheBackend = Field(default_factory=MemoryCache)
+    default_ttl: float | None = Field(default=300.0, ge=0)
+    cacheable_status_codes: frozenset[int] | None = None
+    cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    stale_if_error: float | None = Field(default=None, ge=0)
+    credential_headers: frozenset[str] = frozenset(
+        {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+    )
+    credential_params: frozenset[str] = frozenset(
+        {"api_key", "apikey", "api-key", "access_token", "token", "auth", "sig", "signature"}
+    )
+
+    @field_validator("cacheable_methods")
+    @classmethod
+    def _safe_only(cls, methods: frozenset[str]) -> frozenset[str]:
+        upper = frozenset(method.upper() for method in methods)
+        unsafe = upper - SAFE_METHODS
+        if unsafe:
+            raise ValueError(f"only safe methods can be cached, not {sorted(unsafe)}")
+        return upper
+
+    @field_validator("cacheable_status_codes")
+    @classmethod
+    def _no_partial(cls, codes: frozenset[int] | None) -> frozenset[int] | None:
+        if codes is not None and 206 in codes:
+            raise ValueError("206 Partial Content cannot be cached: it holds part of a body")
+        return codes
+
+    @field_validator("credential_headers", "credential_params")
+    @classmethod
+    def _lower(cls, names: frozenset[str]) -> frozenset[str]:
+        return frozenset(name.lower() for name in names)

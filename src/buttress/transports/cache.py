@@ -1,0 +1,440 @@
+"""``CacheTransport``: an RFC 9111 *private* cache in front of the inner transport.
+
+hishel's state machine (``CacheMiss``, ``NeedRevalidation``, ``NeedToBeUpdated``,
+``InvalidateEntries``) decides what may be stored and how a ``304`` refreshes
+a stored response; it runs with ``shared=False``. buttress adds what a private
+API client needs and hishel 2.0 lacks:
+
+- choosing a stored response uses an injected clock, the ``Age`` the origin
+  sent and the request's ``max-age`` / ``max-stale`` / ``min-fresh`` /
+  ``no-cache`` / ``only-if-cached`` (:mod:`buttress.policies.cache`);
+- keys and stored requests carry keyed hashes of credentials (``Authorization``,
+  API key headers and query parameters, cookies), so one caller's response is
+  never served to another, and no secret is stored;
+- ``default_ttl`` replaces heuristic freshness, ``cacheable_status_codes`` and
+  a request's ``no-store`` limit storing;
+- unsafe methods invalidate the target URI (and same-origin ``Location`` /
+  ``Content-Location``) for every credential;
+- ``stale-if-error`` (RFC 5861) when the origin fails or the circuit is open.
+
+A hit is answered here and never reaches the layers below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+from hishel import (
+    AnyState,
+    CacheMiss,
+    CacheOptions,
+    CouldNotBeStored,
+    Entry,
+    FromCache,
+    Headers,
+    InvalidateEntries,
+    NeedRevalidation,
+    NeedToBeUpdated,
+    Request,
+    Response,
+    StoreAndUse,
+)
+from hishel._core._spec import make_conditional_request
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._flow import Flow, Read, Send, adrive, drive
+from .._options import RequestOptions
+from ..cache.config import SAFE_METHODS, CacheConfig
+from ..cache.invalidation import Cache
+from ..policies.cache import (
+    INITIAL_AGE,
+    RESPONSE_TIME,
+    RequestDirectives,
+    age_of,
+    initial_age,
+    lookup,
+    stale_if_error_allows,
+    vary_matches,
+)
+
+__all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
+
+CACHE_EXTENSION = "buttress.cache"
+"""The ``response.extensions`` key where the layer records a :class:`CacheResult`."""
+
+_INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE})
+_CONDITIONAL = ("if-none-match", "if-modified-since")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheResult:
+    """What the cache did for one response (``response.extensions["buttress.cache"]``).
+
+    Attributes:
+        from_cache: the body came from storage.
+        age: seconds since the origin generated it (including the ``Age`` it
+            arrived with); ``None`` for a response straight from the origin.
+        revalidated: the origin confirmed the stored response with a 304.
+        stale: served past its freshness because the origin failed (stale-if-error).
+        stored: the response was stored.
+
+    Example:
+        >>> CacheResult(from_cache=True, age=12.0).stale
+        False
+    """
+
+    from_cache: bool
+    age: float | None = None
+    revalidated: bool = False
+    stale: bool = False
+    stored: bool = False
+
+
+_MISS = CacheResult(from_cache=False)
+_STORED = CacheResult(from_cache=False, stored=True)
+
+
+def _internal_headers(headers: httpx.Headers) -> Headers:
+    grouped: dict[str, list[str]] = {}
+    for name, value in headers.multi_items():
+        grouped.setdefault(name, []).append(value)
+    grouped.pop("transfer-encoding", None)
+    return Headers(grouped)
+
+
+def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
+    raw = [
+        (name.encode(), value.encode("latin-1", "replace"))
+        for name, values in headers._headers.items()
+        if name not in _INTERNAL and name != "age"
+        for value in values
+    ]
+    raw.append((b"age", str(int(age)).encode()))
+    return raw
+
+
+def _failed(outcome: httpx.Response | Exception) -> bool:
+    if isinstance(outcome, httpx.Response):
+        return outcome.status_code >= 500
+    return isinstance(outcome, httpx.TransportError)
+
+
+class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A private HTTP cache (RFC 9111) wrapping ``inner``, for sync and async clients.
+
+    Works on a plain httpx client, under ``mounts`` and through
+    ``buttress.Client(cache=CacheConfig(...))``. Per request, pass
+    ``extensions=buttress.options(cache_control="no-cache")`` (the facade's
+    ``cache_control=`` keyword does this).
+
+    Example:
+        >>> import httpx
+        >>> from buttress.cache import CacheConfig, MemoryCache
+        >>> from buttress.testing import DemoServer
+        >>> from buttress.transports import CacheTransport
+        >>> transport = CacheTransport(httpx.HTTPTransport(), CacheConfig(backend=MemoryCache()))
+        >>> with DemoServer() as server:
+        ...     with httpx.Client(transport=transport, base_url=server.url) as client:
+        ...         first = client.get("/cacheable", params={"key": "doc"})
+        ...         second = client.get("/cacheable", params={"key": "doc"})
+        ...         second.extensions["buttress.cache"].from_cache
+        True
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        config: CacheConfig | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._inner = inner
+        self.config = config if config is not None else CacheConfig()
+        self._clock = clock
+        self._storage = self.config.backend
+        self._options = CacheOptions(
+            shared=False, supported_methods=sorted(self.config.cacheable_methods)
+        )
+
+    @property
+    def cache(self) -> Cache:
+        """Invalidate entries, clear, and read statistics (see :class:`~buttress.cache.Cache`)."""
+        return Cache(self._storage)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return drive(self._flow(request), self._inner, self._clock)  # type: ignore[arg-type]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await adrive(self._flow(request), self._inner, self._clock)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._inner.close()  # type: ignore[union-attr]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()  # type: ignore[union-attr]
+
+    # -- identity: keys and stored requests hold hashes of credentials -----------------------
+
+    def _digest(self, value: str) -> str:
+        return (
+            "h:"
+            + hashlib.blake2b(value.encode(), key=self._storage.salt, digest_size=16).hexdigest()
+        )
+
+    def _scrub_url(self, url: httpx.URL) -> httpx.URL:
+        if not url.query:
+            return url
+        params = url.params
+        secret = self.config.credential_params
+        if not any(name.lower() in secret for name in params):
+            return url
+        return url.copy_with(
+            params=[
+                (name, self._digest(value) if name.lower() in secret else value)
+                for name, value in params.multi_items()
+            ]
+        )
+
+    def _url_key(self, url: str) -> str:
+        return hashlib.blake2b(url.encode(), key=self._storage.salt, digest_size=20).hexdigest()
+
+    def _identity(self, request: httpx.Request) -> tuple[str, Request]:
+        """The storage key and the request as stored: credentials replaced by keyed digests.
+
+        The key is the URL's digest followed by the credentials' digest, so that
+        :meth:`CacheBackend.remove_keys` can drop a URL for every caller at once.
+        """
+        headers = _internal_headers(request.headers)
+        credentials = []
+        for name in self.config.credential_headers:
+            values = headers._headers.get(name)
+            if values:
+                digest = self._digest(name + "\n" + "\n".join(values))
+                headers._headers[name] = [digest]
+                credentials.append(digest)
+        url = str(self._scrub_url(request.url))
+        key = self._url_key(url)
+        if credentials:
+            credentials.sort()
+            key += self._digest("\n".join(credentials))[2:]
+        return key, Request(request.method, url, headers)
+
+    # -- the flow -------------------------------------------------------------------------
+
+    def _flow(self, request: httpx.Request) -> Flow:
+        if request.method not in SAFE_METHODS:
+            return (yield from self._unsafe(request))
+        if request.method not in self.config.cacheable_methods or "range" in request.headers:
+            outcome = yield Send(request)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome  # type: ignore[return-value]
+        return (yield from self._cached(request))
+
+    def _unsafe(self, request: httpx.Request) -> Flow:
+        """RFC 9111 4.4: a non-error answer to an unsafe method invalidates what it names."""
+        outcome = yield Send(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, httpx.Response)
+        if 200 <= outcome.status_code < 400:
+            targets = {request.url}
+            for name in ("location", "content-location"):
+                if name in outcome.headers:
+                    other = request.url.join(outcome.headers[name])
+                    if (other.scheme, other.host, other.port) == (
+                        request.url.scheme,
+                        request.url.host,
+                        request.url.port,
+                    ):
+                        targets.add(other)
+            for target in targets:
+                self._storage.remove_keys(self._url_key(str(self._scrub_url(target))))
+        return outcome
+
+    def _cached(self, request: httpx.Request) -> Flow:
+        """Answer from storage when RFC 9111 allows; otherwise ask the origin."""
+        options = RequestOptions.of(request)
+        directives = RequestDirectives.parse(
+            request.headers.get("cache-control"), options.cache_control
+        )
+        key, internal = self._identity(request)
+        found = lookup(
+            internal,
+            self._storage.get_entries(key),
+            directives,
+            now=self._clock.time(),
+            default_ttl=self.config.default_ttl,
+        )
+        if found.usable is not None:
+            self._storage.recorder.hit()
+            return self._serve(request, found.usable, CacheResult(True, found.age))
+        if directives.only_if_cached:  # RFC 9111 5.2.1.7
+            self._storage.recorder.miss()
+            return httpx.Response(
+                504,
+                text="no stored response satisfies this only-if-cached request",
+                request=request,
+                extensions={CACHE_EXTENSION: _MISS},
+            )
+        store = not directives.no_store and not options.streamed
+        return (yield from self._from_origin(request, key, internal, found.candidates, store))
+
+    def _from_origin(
+        self,
+        request: httpx.Request,
+        key: str,
+        internal: Request,
+        candidates: list[Entry],
+        store: bool,
+    ) -> Flow:
+        """Revalidate ``candidates`` or fetch, driving hishel's states to the end."""
+        storage, clock, recorder = self._storage, self._clock, self._storage.recorder
+        state: AnyState
+        if candidates:
+            state = NeedRevalidation(
+                request=make_conditional_request(internal, candidates[0].response),
+                original_request=internal,
+                revalidating_entries=candidates,
+                options=self._options,
+            )
+        else:
+            state = CacheMiss(request=internal, options=self._options)
+        upstream: httpx.Response | None = None
+        while True:
+            if isinstance(state, (CacheMiss, NeedRevalidation)):
+                sent = (
+                    self._conditional(request, state)
+                    if isinstance(state, NeedRevalidation)
+                    else request
+                )
+                request_time = clock.time()
+                outcome = yield Send(sent)
+                if _failed(outcome):  # type: ignore[arg-type]
+                    stale = self._stale_for_error(candidates)
+                    if stale is not None:
+                        if isinstance(outcome, httpx.Response):
+                            yield Read(outcome)  # release the connection; the body is not used
+                        recorder.hit()
+                        return self._serve(
+                            request,
+                            stale,
+                            CacheResult(True, age_of(stale, clock.time()), stale=True),
+                        )
+                if isinstance(outcome, Exception):
+                    raise outcome
+                assert isinstance(outcome, httpx.Response)
+                upstream = outcome
+                if outcome.status_code == 304 and isinstance(state, NeedRevalidation):
+                    yield Read(outcome)
+                state = state.next(self._received(outcome, request_time, clock.time()))
+            elif isinstance(state, InvalidateEntries):
+                for id in state.entry_ids:
+                    storage.remove_entry(id)
+                state = state.next()
+            elif isinstance(state, NeedToBeUpdated):
+                for entry in state.updating_entries:
+                    storage.update_headers(entry.id, entry.response.headers)
+                state = state.next()
+            elif isinstance(state, FromCache):
+                recorder.revalidation()
+                entry = state.entry
+                return self._serve(
+                    request, entry, CacheResult(True, age_of(entry, clock.time()), revalidated=True)
+                )
+            elif isinstance(state, StoreAndUse):
+                assert upstream is not None
+                recorder.miss()
+                codes = self.config.cacheable_status_codes
+                if not store or (codes is not None and upstream.status_code not in codes):
+                    upstream.extensions[CACHE_EXTENSION] = _MISS
+                    return upstream
+                read = yield Read(upstream)
+                if isinstance(read, Exception):
+                    raise read
+                self._store(key, internal, state.response, upstream.content, candidates)
+                upstream.extensions[CACHE_EXTENSION] = _STORED
+                return upstream
+            else:
+                assert isinstance(state, CouldNotBeStored)
+                assert upstream is not None
+                recorder.miss()
+                upstream.extensions[CACHE_EXTENSION] = _MISS
+                return upstream
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _conditional(request: httpx.Request, state: NeedRevalidation) -> httpx.Request:
+        """The caller's request plus the validators of the stored response."""
+        headers = request.headers.copy()
+        for name in _CONDITIONAL:
+            value = state.request.headers.get(name)
+            if value is not None and name not in headers:
+                headers[name] = value
+        return httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+
+    @staticmethod
+    def _received(response: httpx.Response, request_time: float, response_time: float) -> Response:
+        """The origin's response for hishel, stamped with when it arrived and how old it was."""
+        headers = _internal_headers(response.headers)
+        for name in _INTERNAL:
+            headers.pop(name, None)  # only this layer writes these
+        for name in ",".join(headers.get_list("connection") or ()).split(","):
+            headers.pop(name.strip(), None)  # RFC 9111 3.1: hop-by-hop, never stored
+        age = initial_age(headers, request_time=request_time, response_time=response_time)
+        headers[RESPONSE_TIME] = repr(response_time)
+        headers[INITIAL_AGE] = repr(age)
+        return Response(response.status_code, headers)
+
+    def _store(
+        self, key: str, request: Request, response: Response, body: bytes, superseded: list[Entry]
+    ) -> None:
+        headers = Headers(dict(response.headers._headers))
+        if "content-encoding" in headers:  # the body was decoded when it was read
+            del headers["content-encoding"]
+        headers.pop("content-length", None)
+        headers["content-length"] = str(len(body))
+        entry = self._storage.create_entry(
+            request, Response(response.status_code, headers, iter((body,))), key
+        )
+        for _ in entry.response.stream or ():  # type: ignore[union-attr]
+            pass  # reading the stream to its end is what commits the entry
+        for old in superseded:
+            if old.request.method == request.method and vary_matches(request, old):
+                self._storage.remove_entry(old.id)
+
+    def _stale_for_error(self, candidates: list[Entry]) -> Entry | None:
+        now = self._clock.time()
+        for entry in candidates:
+            if stale_if_error_allows(
+                entry,
+                now=now,
+                default_ttl=self.config.default_ttl,
+                window=self.config.stale_if_error,
+            ):
+                return entry
+        return None
+
+    @staticmethod
+    def _serve(request: httpx.Request, entry: Entry, result: CacheResult) -> httpx.Response:
+        stream = entry.response.stream
+        body = b"".join(stream) if isinstance(stream, Iterator) else b""
+        if request.method == "HEAD":
+            body = b""  # a stored GET response answers HEAD with its headers
+        return httpx.Response(
+            entry.response.status_code,
+            headers=_raw_headers(entry.response.headers, result.age or 0.0),
+            content=body,
+            request=request,
+            extensions={CACHE_EXTENSION: result},
+        )

@@ -1,0 +1,615 @@
+"""CacheTransport against a scripted origin: RFC 9111 private-cache semantics.
+
+Every test runs sync and async, on the memory and the disk backend; time moves
+only through the fake clock.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import buttress
+from buttress.cache import CacheBackend, CacheConfig, DiskCache, MemoryCache
+from buttress.testing import FakeClock
+from buttress.transports import CacheTransport
+from buttress.transports.cache import CACHE_EXTENSION, CacheResult
+
+from .cache_origin import Caller, Origin
+
+pytestmark = pytest.mark.anyio
+
+Make = Callable[..., Caller]
+
+
+@pytest.fixture(params=["memory", "disk"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> CacheBackend:
+    if request.param == "memory":
+        return MemoryCache(max_size=100)
+    return DiskCache(directory=tmp_path / "cache", max_size_mb=5)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def origin(clock: FakeClock) -> Origin:
+    return Origin(clock)
+
+
+@pytest.fixture
+async def make(
+    mode: str, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> AsyncIterator[Make]:
+    made: list[Caller] = []
+
+    def factory(inner: Any = None, **config: Any) -> Caller:
+        config.setdefault("backend", backend)
+        transport = CacheTransport(inner or origin.transport, CacheConfig(**config), clock=clock)
+        caller = Caller(transport, is_async=mode == "async")
+        made.append(caller)
+        return caller
+
+    yield factory
+    for caller in made:
+        await caller.aclose()
+
+
+def result(response: httpx.Response) -> CacheResult:
+    found = response.extensions[CACHE_EXTENSION]
+    assert isinstance(found, CacheResult)
+    return found
+
+
+# -- freshness -------------------------------------------------------------------------------
+
+
+async def test_fresh_response_is_served_from_cache_with_its_age(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    first = await api.get("/users/1")
+    clock.advance(10)
+    second = await api.get("/users/1")
+    assert (origin.calls, result(first).from_cache, result(first).stored) == (1, False, True)
+    assert result(second).from_cache
+    assert result(second).age == pytest.approx(10)
+    assert second.headers["age"] == "10"
+    assert second.json() == {"v": 1}
+
+
+async def test_max_age_expiry_revalidates_with_etag(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="max-age=60", etag='"v1"')
+    api = make()
+    await api.get("/doc")
+    clock.advance(61)
+    origin.answer(304, b"", cache_control="max-age=60", etag='"v1"')
+    revalidated = await api.get("/doc")
+    assert origin.last.headers["if-none-match"] == '"v1"'
+    assert result(revalidated).revalidated
+    assert revalidated.json() == {"v": 1}
+    clock.advance(30)  # the 304 refreshed the stored response: fresh again
+    assert result(await api.get("/doc")).from_cache
+    assert origin.calls == 2
+    assert backend.stats().revalidations == 1
+
+
+async def test_changed_resource_replaces_the_stored_one(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="max-age=1", etag='"v1"')
+    api = make()
+    await api.get("/doc")
+    clock.advance(2)
+    origin.answer(body=b'{"v": 2}', cache_control="max-age=60", etag='"v2"')
+    assert (await api.get("/doc")).json() == {"v": 2}
+    assert (await api.get("/doc")).json() == {"v": 2}
+    assert origin.calls == 2
+    assert backend.size == 1
+
+
+async def test_last_modified_revalidation_sends_if_modified_since(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    modified = origin.date(-3600)
+    origin.answer(cache_control="max-age=5", last_modified=modified)
+    api = make()
+    await api.get("/doc")
+    clock.advance(6)
+    origin.answer(304, b"", cache_control="max-age=5", last_modified=modified)
+    response = await api.get("/doc")
+    assert origin.last.headers["if-modified-since"] == modified
+    assert result(response).revalidated
+
+
+async def test_incoming_age_counts_towards_expiry(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=60", age="50")
+    api = make()
+    await api.get("/doc")
+    clock.advance(5)
+    hit = await api.get("/doc")
+    assert result(hit).age == pytest.approx(55)
+    assert isinstance(hit, httpx.Response)
+    clock.advance(6)
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_expires_header_sets_freshness_and_invalid_means_expired(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(expires=origin.date(30))
+    api = make()
+    await api.get("/a")
+    clock.advance(20)
+    assert result(await api.get("/a")).from_cache
+    clock.advance(11)
+    assert not result(await api.get("/a")).from_cache
+    origin.answer(expires="0")
+    await api.get("/b")
+    assert not result(await api.get("/b")).from_cache
+
+
+@pytest.mark.parametrize("cache_control", ["max-age=-1", "max-age=soon", "max-age=0, max-age=600"])
+async def test_invalid_or_duplicate_max_age_is_stale_and_not_default_ttl(
+    make: Make, origin: Origin, cache_control: str
+) -> None:
+    origin.answer(cache_control=cache_control)
+    api = make(default_ttl=600)
+    await api.get("/doc")
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_list_or_invalid_age_uses_the_first_member_or_none(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=60", age="30, 5")
+    api = make()
+    await api.get("/a")
+    assert result(await api.get("/a")).age == pytest.approx(30)
+    origin.answer(cache_control="max-age=60", age="-3")
+    await api.get("/b")
+    assert result(await api.get("/b")).age == pytest.approx(0)
+
+
+async def test_s_maxage_is_ignored_by_a_private_cache(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="s-maxage=600, max-age=10")
+    api = make()
+    await api.get("/doc")
+    clock.advance(11)
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_default_ttl_is_the_freshness_of_responses_without_any(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer()
+    api = make(default_ttl=30)
+    await api.get("/doc")
+    clock.advance(29)
+    assert result(await api.get("/doc")).from_cache
+    clock.advance(2)
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_without_default_ttl_the_rfc_heuristic_applies(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(last_modified=origin.date(-1000))  # 10% of 1000 s: fresh for 100 s
+    api = make(default_ttl=None)
+    await api.get("/doc")
+    clock.advance(90)
+    assert result(await api.get("/doc")).from_cache
+    clock.advance(20)
+    assert not result(await api.get("/doc")).from_cache
+
+
+# -- response directives ---------------------------------------------------------------------
+
+
+async def test_no_store_response_is_not_stored(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="no-store, max-age=60")
+    api = make()
+    await api.get("/doc")
+    assert not result(await api.get("/doc")).from_cache
+    assert origin.calls == 2
+
+
+async def test_no_cache_response_is_revalidated_every_time(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="no-cache, max-age=60", etag='"x"')
+    api = make()
+    await api.get("/doc")
+    origin.answer(304, b"", etag='"x"')
+    response = await api.get("/doc")
+    assert origin.calls == 2
+    assert origin.last.headers["if-none-match"] == '"x"'
+    assert result(response).revalidated
+
+
+@pytest.mark.parametrize("directive", ["private", "public"])
+async def test_private_and_public_responses_are_stored(
+    make: Make, origin: Origin, directive: str
+) -> None:
+    origin.answer(cache_control=f"{directive}, max-age=60")
+    api = make()
+    await api.get("/doc")
+    assert result(await api.get("/doc")).from_cache
+
+
+async def test_must_revalidate_forbids_max_stale_and_stale_if_error(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=1, must-revalidate")
+    api = make(stale_if_error=600)
+    await api.get("/doc")
+    clock.advance(5)
+    assert not result(
+        await api.get("/doc", extensions=buttress.options(cache_control="max-stale=60"))
+    ).from_cache
+    clock.advance(5)
+    origin.answer(503)
+    assert (await api.get("/doc")).status_code == 503
+
+
+async def test_vary_keeps_variants_apart(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", vary="Accept")
+    api = make()
+    await api.get("/doc", headers={"accept": "application/json"})
+    assert not result(await api.get("/doc", headers={"accept": "text/csv"})).from_cache
+    assert result(await api.get("/doc", headers={"accept": "application/json"})).from_cache
+    assert result(await api.get("/doc", headers={"accept": "text/csv"})).from_cache
+    assert origin.calls == 2
+
+
+@pytest.mark.parametrize(("status", "stored"), [(302, True), (500, True), (200, True)])
+async def test_any_final_status_with_explicit_freshness_is_stored(
+    make: Make, origin: Origin, status: int, stored: bool
+) -> None:
+    origin.answer(status, cache_control="max-age=60")
+    api = make()
+    await api.get("/a")
+    assert result(await api.get("/a")).from_cache is stored
+
+
+@pytest.mark.parametrize(("status", "stored"), [(302, False), (500, False), (404, True)])
+async def test_default_ttl_applies_only_to_heuristically_cacheable_statuses(
+    make: Make, origin: Origin, status: int, stored: bool
+) -> None:
+    origin.answer(status)
+    api = make()
+    await api.get("/a")
+    assert result(await api.get("/a")).from_cache is stored
+
+
+async def test_cacheable_status_codes_restricts_storing(make: Make, origin: Origin) -> None:
+    origin.answer(200, cache_control="max-age=60")
+    narrow = make(cacheable_status_codes={203})
+    await narrow.get("/b")
+    assert not result(await narrow.get("/b")).from_cache
+    origin.answer(203, cache_control="max-age=60")
+    await narrow.get("/c")
+    assert result(await narrow.get("/c")).from_cache
+
+
+async def test_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", vary="Accept-Language")
+    api = make()
+    await api.get("/doc", headers={"accept-language": "en,fr"})
+    assert result(await api.get("/doc", headers={"accept-language": "en, fr"})).from_cache
+
+
+async def test_vary_star_never_matches(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", vary="*")
+    api = make()
+    await api.get("/doc")
+    assert not result(await api.get("/doc")).from_cache
+
+
+async def test_headers_named_by_connection_are_not_stored(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", connection="x-hop", x_hop="1", x_kept="2")
+    api = make()
+    await api.get("/doc")
+    hit = await api.get("/doc")
+    assert result(hit).from_cache
+    assert "x-hop" not in hit.headers
+    assert hit.headers["x-kept"] == "2"
+
+
+async def test_gzip_body_is_stored_decoded(make: Make, origin: Origin) -> None:
+    origin.answer(
+        body=gzip.compress(b'{"zipped": true}'), cache_control="max-age=60", content_encoding="gzip"
+    )
+    api = make()
+    assert (await api.get("/z")).json() == {"zipped": True}
+    hit = await api.get("/z")
+    assert result(hit).from_cache
+    assert hit.json() == {"zipped": True}
+    assert "content-encoding" not in hit.headers
+
+
+# -- methods ---------------------------------------------------------------------------------
+
+
+async def test_only_get_and_head_are_cached_and_separately(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    await api.request("OPTIONS", "/doc")
+    await api.request("OPTIONS", "/doc")
+    assert origin.calls == 2
+    await api.request("HEAD", "/doc")
+    assert result(await api.request("HEAD", "/doc")).from_cache
+    assert not result(await api.get("/doc")).from_cache  # a HEAD response has no body to serve
+    assert origin.calls == 4
+    await api.get("/other")
+    get_answers_head = await api.request("HEAD", "/other")
+    assert result(get_answers_head).from_cache
+    assert get_answers_head.content == b""
+    assert get_answers_head.headers["content-length"] == "8"
+    assert origin.calls == 5
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+async def test_unsafe_methods_invalidate_the_target_and_location(
+    make: Make, origin: Origin, method: str
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    await api.get("/users/1")
+    await api.get("/users/2")
+    await api.get("/users/1", headers={"authorization": "Bearer other"})
+    origin.answer(200, location="/users/2")
+    await api.request(method, "/users/1")
+    origin.answer(cache_control="max-age=60")
+    assert not result(await api.get("/users/1")).from_cache
+    assert not result(
+        await api.get("/users/1", headers={"authorization": "Bearer other"})
+    ).from_cache
+    assert not result(await api.get("/users/2")).from_cache
+
+
+async def test_failed_unsafe_method_invalidates_nothing(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    await api.get("/users/1")
+    origin.answer(409)
+    await api.request("DELETE", "/users/1")
+    assert result(await api.get("/users/1")).from_cache
+
+
+# -- request directives (per call and header) ------------------------------------------------
+
+
+def cc(value: str) -> dict[str, Any]:
+    return {"extensions": buttress.options(cache_control=value)}
+
+
+async def test_request_no_cache_revalidates(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60", etag='"e"')
+    api = make()
+    await api.get("/doc")
+    origin.answer(304, b"", etag='"e"')
+    assert result(await api.get("/doc", **cc("no-cache"))).revalidated
+    assert result(await api.get("/doc", headers={"cache-control": "no-cache"})).revalidated
+    assert origin.calls == 3
+    assert "cache-control" not in origin.requests[1].headers  # the option is not sent
+
+
+async def test_request_no_store_does_not_store(make: Make, origin: Origin) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    assert not result(await api.get("/doc", **cc("no-store"))).stored
+    assert not result(await api.get("/doc")).from_cache
+    assert result(await api.get("/doc", **cc("no-store"))).from_cache
+
+
+async def test_only_if_cached_answers_504_on_a_miss_without_the_origin(
+    make: Make, origin: Origin
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    miss = await api.get("/doc", **cc("only-if-cached"))
+    assert (miss.status_code, origin.calls) == (504, 0)
+    await api.get("/doc")
+    assert result(await api.get("/doc", **cc("only-if-cached"))).from_cache
+
+
+async def test_request_max_age_min_fresh_and_max_stale(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=100")
+    api = make()
+    await api.get("/doc")
+    clock.advance(50)
+    assert not result(await api.get("/doc", **cc("max-age=40"))).from_cache
+    clock.advance(50)  # the refetched copy is 50 s old
+    assert result(await api.get("/doc", **cc("max-age=60"))).from_cache
+    assert not result(await api.get("/doc", **cc("min-fresh=60"))).from_cache
+    clock.advance(120)  # 20 s stale
+    assert result(await api.get("/doc", **cc("max-stale=30"))).from_cache
+    assert not result(await api.get("/doc", **cc("max-stale=10"))).from_cache
+
+
+# -- stale-if-error --------------------------------------------------------------------------
+
+
+def failing(error: Exception) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return httpx.MockTransport(handle)
+
+
+async def test_stale_if_error_serves_stale_on_5xx_and_marks_it(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10")
+    api = make(stale_if_error=60)
+    await api.get("/doc")
+    clock.advance(30)
+    origin.answer(502)
+    served = await api.get("/doc")
+    assert served.status_code == 200
+    assert result(served).stale
+    assert result(served).from_cache
+    clock.advance(60)  # 80 s stale: past the window
+    assert (await api.get("/doc")).status_code == 502
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ConnectError("refused"),
+        buttress.CircuitBreakerOpenError("circuit open", host="api.test"),
+    ],
+)
+async def test_stale_if_error_covers_connection_errors_and_open_circuits(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend, error: Exception
+) -> None:
+    origin.answer(cache_control="max-age=10")
+    await make(stale_if_error=60).get("/doc")
+    clock.advance(20)
+    broken = make(inner=failing(error), stale_if_error=60)
+    assert result(await broken.get("/doc")).stale
+    clock.advance(60)
+    with pytest.raises(type(error)):
+        await broken.get("/doc")
+
+
+async def test_origin_stale_if_error_directive_is_honoured(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10, stale-if-error=30")
+    api = make()
+    await api.get("/doc")
+    clock.advance(20)
+    origin.answer(500)
+    assert result(await api.get("/doc")).stale
+
+
+async def test_without_stale_if_error_failures_pass_through(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10")
+    await make().get("/doc")
+    clock.advance(20)
+    with pytest.raises(httpx.ConnectError):
+        await make(inner=failing(httpx.ConnectError("down"))).get("/doc")
+
+
+# -- isolation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            {"headers": {"authorization": "Bearer alice"}},
+            {"headers": {"authorization": "Bearer bob"}},
+        ),
+        ({"headers": {"authorization": "Bearer alice"}}, {}),
+        ({}, {"headers": {"authorization": "Bearer bob"}}),
+        ({"headers": {"x-api-key": "alice-key"}}, {"headers": {"x-api-key": "bob-key"}}),
+        ({"params": {"api_key": "alice-key"}}, {"params": {"api_key": "bob-key"}}),
+        ({"headers": {"cookie": "session=alice"}}, {"headers": {"cookie": "session=bob"}}),
+    ],
+)
+async def test_a_response_is_never_served_to_another_credential(
+    make: Make, origin: Origin, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    origin.answer(cache_control="private, max-age=60")
+    api = make()
+    await api.get("/me", **first)
+    assert result(await api.get("/me", **first)).from_cache
+    assert not result(await api.get("/me", **second)).from_cache
+    assert origin.calls == 2
+
+
+async def test_credentials_are_stored_only_as_hashes(
+    make: Make, origin: Origin, backend: CacheBackend, tmp_path: Path
+) -> None:
+    origin.answer(cache_control="max-age=60", vary="Authorization")
+    api = make()
+    await api.get(
+        "/me", params={"api_key": "sekrit-param"}, headers={"authorization": "Bearer sekrit-token"}
+    )
+    entries = [entry for key in _keys(backend) for entry in backend.get_entries(key)]
+    assert entries
+    dumped = repr([(e.request.url, e.request.headers) for e in entries])
+    assert "sekrit" not in dumped
+    if isinstance(backend, DiskCache):
+        for path in backend.directory.rglob("*"):
+            if path.is_file():
+                assert b"sekrit" not in path.read_bytes()
+
+
+def _keys(backend: CacheBackend) -> list[str]:
+    if isinstance(backend, MemoryCache):
+        return list(backend._buckets)
+    assert isinstance(backend, DiskCache)
+    return [folder.name for folder in backend.directory.iterdir() if folder.is_dir()]
+
+
+# -- invalidation and statistics -------------------------------------------------------------
+
+
+async def test_invalidate_invalidate_pattern_and_clear(
+    make: Make, origin: Origin, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    for path in ("/users/1", "/users/2", "/users/2?expand=team", "/teams/1"):
+        await api.get(path)
+    cache = buttress.Cache(backend, base_url="https://api.test")
+    assert cache.invalidate("/users/2") == 2
+    assert cache.invalidate("https://other.test/users/1") == 0
+    assert cache.invalidate_pattern("/users/*") == 1
+    assert backend.size == 1
+    assert result(await api.get("/teams/1")).from_cache
+    cache.clear()
+    assert backend.size == 0
+    assert not result(await api.get("/teams/1")).from_cache
+
+
+async def test_stats_count_hits_misses_revalidations(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="max-age=10", etag='"s"')
+    api = make()
+    await api.get("/doc")
+    await api.get("/doc")
+    await api.get("/doc")
+    clock.advance(11)
+    origin.answer(304, b"", cache_control="max-age=10", etag='"s"')
+    await api.get("/doc")
+    stats = backend.stats()
+    assert (stats.hits, stats.misses, stats.revalidations, stats.size) == (2, 1, 1, 1)
+    assert stats.hit_rate == pytest.approx(0.5)
+
+
+async def test_transport_alone_under_mounts(mode: str, origin: Origin, clock: FakeClock) -> None:
+    origin.answer(cache_control="max-age=60")
+    transport = CacheTransport(origin.transport, CacheConfig(), clock=clock)
+    mounts = {"https://api.test": transport}
+    client: Any = (
+        httpx.AsyncClient(mounts=mounts) if mode == "async" else httpx.Client(mounts=mounts)
+    )
+    caller = Caller(None, is_async=mode == "async")
+    await caller.aclose()
+    caller.client = client
+    await caller.get("https://api.test/doc")
+    assert result(await caller.get("https://api.test/doc")).from_cache
+    assert transport.cache.stats().hits == 1
+    await caller.aclose()

@@ -28,6 +28,7 @@ from ._exceptions import (
     PoolTimeoutError,
     RateLimitError,
     ReadTimeoutError,
+    RedirectRefusedError,
     ServerError,
     TimeoutError,
     TooManyRedirectsError,
@@ -35,10 +36,11 @@ from ._exceptions import (
     WriteTimeoutError,
 )
 from ._options import RequestOptions, options
+from ._redirects import RedirectConfig
 from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
-from .auth import APIKeyAuth, BearerAuth
+from .auth import APIKeyAuth, BearerAuth, RefreshingAuth, Token
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -69,6 +71,9 @@ __all__ = [
     "PoolTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
+    "RedirectConfig",
+    "RedirectRefusedError",
+    "RefreshingAuth",
     "Request",
     "RequestKwargs",
     "RequestOptions",
@@ -77,6 +82,7 @@ __all__ = [
     "SystemClock",
     "TimeoutConfig",
     "TimeoutError",
+    "Token",
     "TooManyRedirectsError",
     "ValidationError",
     "WriteTimeoutError",

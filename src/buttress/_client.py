@@ -15,7 +15,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NoReturn,
+    TypeVar,
+    cast,
+    overload,
+)
 
 import httpx
 import pydantic
@@ -24,8 +34,10 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._network import CertTypes, ProxyTypes, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
+from ._redirects import RedirectConfig, RedirectHooks
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._settings import ButtressSettings
 from ._version import __version__
@@ -73,6 +85,7 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
+    proxy: ProxyTypes | Literal[False] | None
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -162,7 +175,7 @@ def _env_auth(env: ButtressSettings) -> httpx.Auth | None:
     if env.bearer_token is not None:
         return BearerAuth(env.bearer_token)
     if env.api_key is not None:
-        return APIKeyAuth(env.api_key, header=env.api_key_header)
+        return APIKeyAuth(env.api_key, header=env.api_key_header, param=env.api_key_param)
     if env.username is not None:
         password = env.password.get_secret_value() if env.password else ""
         return httpx.BasicAuth(env.username, password)
@@ -227,7 +240,7 @@ class _MappedAsyncStream(httpx.AsyncByteStream):
             raise map_exception(exc, self._request) from exc
 
 
-class _Facade(Generic[_TransportT]):
+class _Facade(RedirectHooks, Generic[_TransportT]):
     """Configuration and per-request logic shared by both clients (no I/O here)."""
 
     _network_transport: ClassVar[Callable[..., Any]]
@@ -245,8 +258,14 @@ class _Facade(Generic[_TransportT]):
         timeout: TimeoutTypes = UNSET,
         auth: AuthTypes = UNSET,
         verify_ssl: bool | str | Any = UNSET,
+        cert: CertTypes | None = UNSET,
+        min_tls_version: TLSVersion | None = UNSET,
+        http2: bool = UNSET,
+        proxy: ProxyTypes | Literal[False] | None = UNSET,
+        proxy_bypass: Collection[str] = UNSET,
         follow_redirects: bool = UNSET,
         max_redirects: int = UNSET,
+        redirects: RedirectConfig | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
         max_connections: int | None = 100,
         max_keepalive_connections: int | None = 20,
@@ -302,7 +321,19 @@ class _Facade(Generic[_TransportT]):
                 max_keepalive_connections=max_keepalive_connections,
                 keepalive_expiry=keepalive_expiry,
             )
-            transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+            given = {"verify": verify, "cert": cert, "min_tls_version": min_tls_version}
+            given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
+            transport = build_network(
+                self._network_transport,
+                asynchronous=isinstance(self, httpx.AsyncClient),
+                limits=limits,
+                trust_env=trust_env,
+                **connection_options(env, {k: v for k, v in given.items() if v is not UNSET}),
+            )
+        self._redirects = redirects or RedirectConfig(
+            allow_cross_origin=_pick(UNSET, env.allow_cross_origin_redirects, True),
+            strip_headers=frozenset({env.api_key_header}),
+        )
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -383,6 +414,7 @@ class _Facade(Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
+        proxy: ProxyTypes | Literal[False] | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -407,6 +439,7 @@ class _Facade(Generic[_TransportT]):
             total_timeout=total,
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
+            proxy=proxy if proxy is not None else (options.proxy if options else None),
         )
 
         version = config.api_version
@@ -484,8 +517,18 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
             an ``httpx.Auth`` or a callable; see :mod:`buttress.auth`.
         verify_ssl: ``True`` (default), ``False`` (logged as a warning), a CA
             bundle path or an ``ssl.SSLContext``.
+        cert: client certificate for mTLS: a PEM path, ``(cert, key)`` or
+            ``(cert, key, password)`` (env ``BUTTRESS_CLIENT_CERT``/``_KEY``).
+        min_tls_version: ``"1.2"`` or ``"1.3"`` (env ``BUTTRESS_MIN_TLS_VERSION``).
+        http2: negotiate HTTP/2 through ALPN, falling back to HTTP/1.1; needs
+            ``buttress[http2]`` (env ``BUTTRESS_HTTP2``).
+        proxy: proxy URL (``http://``, ``https://``, ``socks5://``, credentials
+            allowed); ``None`` reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/
+            ``NO_PROXY`` when ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
+        proxy_bypass: hosts (and their subdomains) that never use the proxy.
         follow_redirects: follow redirects (default ``True``).
         max_redirects: redirects followed before :class:`TooManyRedirectsError` (20).
+        redirects: a :class:`RedirectConfig`: cross-origin refusal, per-method rules.
         event_hooks: httpx's ``{"request": [...], "response": [...]}``.
         max_connections: pool size limit (100).
         max_keepalive_connections: idle connections kept (20).

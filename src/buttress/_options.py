@@ -8,7 +8,7 @@ with ``extensions=buttress.options(...)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -29,6 +29,8 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        proxy: a proxy URL for this request only, or ``False`` to go direct
+            (``None``: the client's routing). Read by the network transport.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +42,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    proxy: str | httpx.URL | Literal[False] | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

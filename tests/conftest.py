@@ -14,6 +14,8 @@ import pytest
 import buttress
 from buttress.testing import DemoServer
 
+pytest_plugins = ["tests.servers"]  # TLS servers, proxies: the connection tests' fixtures
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -21,7 +21,6 @@ connections instead of building a client per call.
 
 from __future__ import annotations
 
-import importlib.util
 import ssl
 import threading
 import urllib.request
@@ -119,8 +118,12 @@ def ssl_context(
 
 def require_http2() -> None:
     """Fail clearly when HTTP/2 is asked for but ``h2`` is missing."""
-    if importlib.util.find_spec("h2") is None:
-        raise ConfigurationError("http2=True needs the h2 package: pip install 'buttress[http2]'")
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "http2=True needs the h2 package: pip install 'buttress[http2]'"
+        ) from None
 
 
 def environment_proxies() -> tuple[dict[str, str], tuple[str, ...]]:
@@ -275,20 +278,29 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return transport
 
     def _explain(self, exc: httpx.TransportError, request: httpx.Request) -> Exception:
-        """A clear message when the server refused our minimum TLS version."""
-        text = f"{exc} {exc.__cause__ or ''}"
-        if self._min_tls_version and any(marker in text for marker in _VERSION_REFUSALS):
-            error: Any = _joined(ConnectionError, cast(Any, type(exc)))  # and httpx.ConnectError
-            return cast(
-                Exception,
-                error(
-                    f"TLS handshake with {request.url.host}:{request.url.port or 443} failed: "
-                    f"the server does not offer TLS {self._min_tls_version} or newer "
-                    f"(min_tls_version={self._min_tls_version!r})",
-                    request=request,
-                ),
-            )
-        return exc
+        """A clear message when the server will not speak our minimum TLS version."""
+        text, cause = "", cast(BaseException | None, exc)
+        while cause is not None:  # the async stack wraps the ssl error more deeply
+            text += f" {cause!r}"
+            cause = cause.__cause__ or cause.__context__
+        version = self._min_tls_version
+        if version is None:
+            return exc
+        if any(marker in text for marker in _VERSION_REFUSALS):
+            why = f"the server does not offer TLS {version} or newer"
+        elif "UNEXPECTED_EOF" in text:  # servers often hang up instead of sending an alert
+            why = f"the server ended the handshake, most likely as it lacks TLS {version} or newer"
+        else:
+            return exc
+        error: Any = _joined(ConnectionError, cast(Any, type(exc)))  # and httpx.ConnectError
+        return cast(
+            Exception,
+            error(
+                f"TLS handshake with {request.url.host}:{request.url.port or 443} failed: "
+                f"{why} (min_tls_version={version!r})",
+                request=request,
+            ),
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:

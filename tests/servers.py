@@ -193,7 +193,15 @@ class PProxy(_Running):
     def start(self) -> PProxy:
         listen = f"{self.scheme}://127.0.0.1:{self.port}#{self.username}:{self.password}"
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pproxy", "-l", listen],
+            [
+                sys.executable,
+                "-m",
+                "pproxy",
+                "-l",
+                listen,
+                "--auth",
+                "0",
+            ],  # no IP-based re-auth cache
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -254,7 +262,6 @@ class DigestProxy(_LoopThread):
         async with httpx.AsyncClient(trust_env=False) as upstream:
 
             async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                self.connections += 1
                 try:
                     await self._connection(reader, writer, upstream)
                 except (asyncio.IncompleteReadError, ConnectionError):
@@ -272,8 +279,11 @@ class DigestProxy(_LoopThread):
         writer: asyncio.StreamWriter,
         upstream: httpx.AsyncClient,
     ) -> None:
+        first = True
         while True:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            if first:  # count connections that carry a request (not port probes)
+                self.connections, first = self.connections + 1, False
             line, *lines = head.split("\r\n")
             method, target, _ = line.split(" ", 2)
             headers = dict(

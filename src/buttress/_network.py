@@ -33,7 +33,6 @@ from ._clock import SYSTEM_CLOCK
 from ._exceptions import ConfigurationError, ConnectionError, _joined
 from ._flow import Effect, Outcome, Read, Send, adrive, drive
 from ._options import RequestOptions
-from ._redact import redact_url
 
 if TYPE_CHECKING:
     from ._settings import ButtressSettings
@@ -164,12 +163,24 @@ def bypasses(host: str, patterns: Iterable[str]) -> bool:
     return False
 
 
+def shown(proxy: httpx.URL) -> str:
+    """A proxy URL fit for logs and messages: its password replaced.
+
+    Example:
+        >>> shown(httpx.URL("http://bob:hunter2@proxy.test:3128"))
+        'http://bob:[REDACTED]@proxy.test:3128'
+    """
+    if not proxy.userinfo:
+        return str(proxy)
+    port = f":{proxy.port}" if proxy.port else ""
+    return f"{proxy.scheme}://{proxy.username}:[REDACTED]@{proxy.host}{port}"
+
+
 def _proxy_url(value: ProxyTypes) -> httpx.URL:
     url = httpx.URL(value)
     if url.scheme not in _PROXY_SCHEMES or not url.host:
         raise ConfigurationError(
-            f"unsupported proxy {redact_url(url)!r}: give http://, https:// or socks5:// "
-            "with a host"
+            f"unsupported proxy {shown(url)!r}: give http://, https:// or socks5:// with a host"
         )
     return url
 
@@ -179,9 +190,16 @@ class _ProxyDigest(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def __init__(self, inner: Any, username: str, password: str) -> None:
         self._inner = inner
-        self._digest = httpx.DigestAuth(username, password)
+        self._digest = httpx.DigestAuth(username, password)  # its challenge parser and hasher
+        self._challenge: Any = None  # the last accepted challenge, answered up front
+
+    def _answer(self, request: httpx.Request) -> None:
+        header = self._digest._build_auth_header(request, self._challenge)
+        request.headers["Proxy-Authorization"] = header
 
     def _flow(self, request: httpx.Request) -> Generator[Effect, Outcome, httpx.Response]:
+        if self._challenge is not None:
+            self._answer(request)
         outcome = yield Send(request)
         if isinstance(outcome, Exception):
             raise outcome
@@ -189,10 +207,9 @@ class _ProxyDigest(httpx.BaseTransport, httpx.AsyncBaseTransport):
         challenge = response.headers.get("Proxy-Authenticate", "")
         if response.status_code != 407 or not challenge.lower().startswith("digest"):
             return response
-        yield Read(response)
-        response.close()
-        parsed = self._digest._parse_challenge(request, response, challenge)
-        request.headers["Proxy-Authorization"] = self._digest._build_auth_header(request, parsed)
+        yield Read(response)  # reading to the end also releases the connection
+        self._challenge = self._digest._parse_challenge(request, response, challenge)
+        self._answer(request)
         outcome = yield Send(request)
         if isinstance(outcome, Exception):
             raise outcome
@@ -242,7 +259,7 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        proxies = {scheme: redact_url(url) for scheme, url in self._proxies.items()}
+        proxies = {scheme: shown(url) for scheme, url in self._proxies.items()}
         return f"NetworkTransport(proxies={proxies}, bypass={self._bypass})"
 
     def proxy_for(self, request: httpx.Request) -> httpx.URL | None:
@@ -302,23 +319,32 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             ),
         )
 
+    def _translate(self, exc: Exception, request: httpx.Request) -> Exception:
+        if isinstance(exc, httpx.ConnectError):
+            return self._explain(exc, request)
+        if type(exc).__module__.startswith("python_socks"):  # httpx-socks lets these through
+            proxy = self.proxy_for(request)
+            where = shown(proxy) if proxy is not None else "the SOCKS proxy"
+            return httpx.ProxyError(f"{where}: {exc}", request=request)
+        return exc
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return cast(httpx.Response, self._route(request).handle_request(request))
-        except httpx.ConnectError as exc:
-            explained = self._explain(exc, request)
-            if explained is exc:
+        except Exception as exc:
+            translated = self._translate(exc, request)
+            if translated is exc:
                 raise
-            raise explained from exc
+            raise translated from exc
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return cast(httpx.Response, await self._route(request).handle_async_request(request))
-        except httpx.ConnectError as exc:
-            explained = self._explain(exc, request)
-            if explained is exc:
+        except Exception as exc:
+            translated = self._translate(exc, request)
+            if translated is exc:
                 raise
-            raise explained from exc
+            raise translated from exc
 
     def _take_routes(self) -> list[Any]:
         with self._lock:
@@ -334,16 +360,23 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             await transport.aclose()
 
 
-def _socks_transport(proxy: httpx.URL, asynchronous: bool, **options: Any) -> Any:
+def _socks_module() -> Any:
     try:
         import httpx_socks
     except ImportError:
         raise ConfigurationError(
             "SOCKS proxies need httpx-socks: pip install 'buttress[socks]'"
         ) from None
-    # httpx-socks reads credentials from the URL; it never logs them.
-    factory = httpx_socks.AsyncProxyTransport if asynchronous else httpx_socks.SyncProxyTransport
-    return factory.from_url(str(proxy).replace("socks5h://", "socks5://"), **options)
+    return httpx_socks
+
+
+def _socks_transport(proxy: httpx.URL, asynchronous: bool, **options: Any) -> Any:
+    socks = _socks_module()
+    factory = socks.AsyncProxyTransport if asynchronous else socks.SyncProxyTransport
+    # httpx-socks reads the credentials from the URL (socks5h: resolve names at the proxy).
+    rdns = proxy.scheme in ("socks5h", "socks4a")
+    url = str(proxy.copy_with(scheme=proxy.scheme.rstrip("ha") or proxy.scheme))
+    return factory.from_url(url, rdns=rdns, **options)
 
 
 def build_network(
@@ -382,6 +415,8 @@ def build_network(
         bypass.extend(env_bypass)
     elif proxy is not None and proxy is not False:
         proxies = {"all": proxy}
+    if any(str(url).startswith("socks") for url in proxies.values()):
+        _socks_module()  # fail now, naming the extra, rather than on the first request
 
     def connect(proxy_url: httpx.URL | None) -> Any:
         options: dict[str, Any] = {"verify": context, "limits": limits, "http2": http2}

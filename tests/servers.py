@@ -144,7 +144,7 @@ class TLSServer(_LoopThread):
 
         max_version = max_tls
 
-        class _Config(Config):  # type: ignore[misc]
+        class _Config(Config):
             def create_ssl_context(self) -> ssl.SSLContext | None:
                 context: ssl.SSLContext | None = super().create_ssl_context()
                 if context is not None and max_version is not None:
@@ -170,7 +170,8 @@ class TLSServer(_LoopThread):
     async def _serve(self, stopping: asyncio.Event) -> None:
         from hypercorn.asyncio import serve
 
-        await serve(self.app, self.config, shutdown_trigger=stopping.wait, mode="asgi")
+        app: Any = self.app
+        await serve(app, self.config, shutdown_trigger=stopping.wait, mode="asgi")
 
 
 class PProxy(_Running):
@@ -286,9 +287,9 @@ class DigestProxy(_LoopThread):
                 self.connections, first = self.connections + 1, False
             line, *lines = head.split("\r\n")
             method, target, _ = line.split(" ", 2)
-            headers = dict(
-                (k.strip().lower(), v.strip()) for k, _, v in (h.partition(":") for h in lines if h)
-            )
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)
+            }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             if not self._authorised(method, headers.get("proxy-authorization")):
                 self.challenges += 1

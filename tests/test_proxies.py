@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 import buttress
 from buttress._network import NetworkTransport, bypasses, environment_proxies
@@ -105,7 +106,7 @@ def test_proxy_credentials_never_in_reprs(http_proxy: PProxy) -> None:
     with buttress.Client(proxy=http_proxy.url) as client:
         assert http_proxy.password not in repr(client._transport)
         assert "[REDACTED]" in repr(client._transport)
-    settings = buttress.ButtressSettings(proxy=http_proxy.url)
+    settings = buttress.ButtressSettings(proxy=SecretStr(http_proxy.url))
     assert http_proxy.password not in repr(settings)
 
 
@@ -215,11 +216,12 @@ async def test_bypass_hosts_skip_an_explicit_proxy(
 async def test_proxy_and_bypass_from_buttress_settings(
     make_client: MakeClient, digest_proxy: DigestProxy, demo: DemoServer
 ) -> None:
-    settings = buttress.ButtressSettings(proxy=digest_proxy.url, proxy_bypass="other.test")
+    proxy = SecretStr(digest_proxy.url)
+    settings = buttress.ButtressSettings(proxy=proxy, proxy_bypass="other.test")
     client = make_client(base_url=demo.url, settings=settings)
     await client.get("/users/1")
     assert digest_proxy.requests == 1
-    bypassing = buttress.ButtressSettings(proxy=digest_proxy.url, proxy_bypass="127.0.0.1")
+    bypassing = buttress.ButtressSettings(proxy=proxy, proxy_bypass="127.0.0.1")
     await make_client(base_url=demo.url, settings=bypassing).get("/users/1")
     assert digest_proxy.requests == 1
 
@@ -253,7 +255,8 @@ def test_bypass_patterns(host: str, patterns: list[str], expected: bool) -> None
 
 def test_routing_by_scheme() -> None:
     transport = NetworkTransport(
-        httpx.HTTPTransport, proxies={"http": "http://a.test:1", "https": "http://b.test:1"}
+        lambda proxy: httpx.HTTPTransport(proxy=proxy),
+        proxies={"http": "http://a.test:1", "https": "http://b.test:1"},
     )
     assert str(transport.proxy_for(httpx.Request("GET", "http://x.test"))) == "http://a.test:1"
     assert str(transport.proxy_for(httpx.Request("GET", "https://x.test"))) == "http://b.test:1"

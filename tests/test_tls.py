@@ -110,7 +110,7 @@ async def test_min_tls_12_accepts_a_tls12_server(
 
 
 def test_min_tls_version_is_validated() -> None:
-    with pytest.raises(buttress.ConfigurationError, match="'1.2' or '1.3'"):
+    with pytest.raises(buttress.ConfigurationError, match=r"'1\.2' or '1\.3'"):
         ssl_context(min_tls_version="1.1")  # type: ignore[arg-type]
 
 

@@ -266,8 +266,11 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """The proxy ``request`` goes through, or ``None`` for a direct connection.
 
         Example:
-            >>> network = NetworkTransport(httpx.HTTPTransport, proxies={"all": "http://p:1"},
-            ...                            bypass=["internal.test"])
+            >>> network = NetworkTransport(
+            ...     lambda proxy: httpx.HTTPTransport(proxy=proxy),
+            ...     proxies={"all": "http://p:1"},
+            ...     bypass=["internal.test"],
+            ... )
             >>> str(network.proxy_for(httpx.Request("GET", "https://api.test/")))
             'http://p:1'
             >>> network.proxy_for(httpx.Request("GET", "https://db.internal.test/")) is None

@@ -33,6 +33,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -353,7 +354,7 @@ class RefreshingAuth(httpx.Auth):
                 return  # another thread refreshed while we waited
             result = self._callback()
             if inspect.isawaitable(result):
-                result = asyncio.run(_awaited(result))
+                result = _wait_for(result)
             self._refreshed(result)
 
     async def _refresh_in_task(self, generation: int) -> None:
@@ -378,5 +379,16 @@ class RefreshingAuth(httpx.Auth):
         self.refreshes += 1
 
 
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+def _wait_for(awaitable: Awaitable[Any]) -> Any:
+    """Run an async refresh callback's result from synchronous code."""
+
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    # A sync client used inside an event loop: that loop is busy with us, use another.
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(asyncio.run, wait()).result()

@@ -102,6 +102,24 @@ def test_unsupported_proxy_scheme_is_a_configuration_error() -> None:
         buttress.Client(proxy="ftp://user:hidden-pw@proxy.test")
 
 
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+async def test_proxy_credentials_never_in_logs(
+    make_client: MakeClient,
+    http_proxy: PProxy,
+    socks_proxy: PProxy,
+    demo: DemoServer,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    proxy = http_proxy if kind == "http" else socks_proxy
+    with caplog.at_level(logging.DEBUG):
+        client = make_client(base_url=demo.url, proxy=proxy.url)
+        await client.get("/users/1")
+        await client.get("/users/2", proxy=proxy.url)
+    assert caplog.records  # httpx and httpcore did log the exchange
+    assert proxy.password not in caplog.text
+
+
 def test_proxy_credentials_never_in_reprs(http_proxy: PProxy) -> None:
     with buttress.Client(proxy=http_proxy.url) as client:
         assert http_proxy.password not in repr(client._transport)

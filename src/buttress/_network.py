@@ -25,6 +25,7 @@ import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Generator, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import httpx
@@ -83,8 +84,6 @@ def ssl_context(
     elif isinstance(verify, bool):
         context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
     elif isinstance(verify, str):
-        from pathlib import Path
-
         path = Path(verify)
         if not path.exists():
             raise ConfigurationError(f"verify_ssl: no CA bundle at {verify!r}")
@@ -192,9 +191,11 @@ class _ProxyDigest(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._inner = inner
         self._digest = httpx.DigestAuth(username, password)  # its challenge parser and hasher
         self._challenge: Any = None  # the last accepted challenge, answered up front
+        self._lock = threading.Lock()  # the nonce count must not repeat across threads
 
     def _answer(self, request: httpx.Request) -> None:
-        header = self._digest._build_auth_header(request, self._challenge)
+        with self._lock:
+            header = self._digest._build_auth_header(request, self._challenge)
         request.headers["Proxy-Authorization"] = header
 
     def _flow(self, request: httpx.Request) -> Generator[Effect, Outcome, httpx.Response]:
@@ -414,7 +415,8 @@ def build_network(
     bypass = list(proxy_bypass)
     proxies: dict[str, ProxyTypes] = {}
     if proxy is None and trust_env:
-        proxies, env_bypass = dict(environment_proxies()[0]), environment_proxies()[1]
+        env_proxies, env_bypass = environment_proxies()
+        proxies = dict(env_proxies)
         bypass.extend(env_bypass)
     elif proxy is not None and proxy is not False:
         proxies = {"all": proxy}

@@ -56,10 +56,10 @@ class RedirectConfig(BaseModel):
         methods: what a request of a given method does on a 301, 302 or 303:
             ``"get"`` re-sends as GET without the body (what browsers and httpx
             do, and what RFC 9110 asks for a 303), ``"keep"`` re-sends the same
-            method and body (a 303 still becomes GET), ``"stop"`` does not
-            follow (the 3xx response is returned). Methods not listed behave as
-            in httpx: POST -> GET on 301/302/303, others keep their method on
-            301, become GET on 302/303 (HEAD stays HEAD). 307 and 308 always keep
+            method and body (a 303 still becomes GET), ``"stop"`` follows no
+            redirect at all for that method (the 3xx response is returned).
+            Methods not listed behave as in httpx: 302 and 303 become GET (HEAD
+            stays HEAD), a POST becomes GET on a 301. 307 and 308 always keep
             method and body, unless the method's action is ``"stop"``.
         strip_headers: extra header names dropped when a redirect leaves the
             origin (``Authorization``, ``X-API-Key`` and the headers an auth

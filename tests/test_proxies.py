@@ -279,3 +279,15 @@ def test_routing_by_scheme() -> None:
     assert str(transport.proxy_for(httpx.Request("GET", "http://x.test"))) == "http://a.test:1"
     assert str(transport.proxy_for(httpx.Request("GET", "https://x.test"))) == "http://b.test:1"
     transport.close()
+
+
+async def test_digest_proxy_tunnel_is_refused_clearly(
+    make_client: MakeClient, digest_proxy: DigestProxy, h2_server: TLSServer, certs: Certificates
+) -> None:
+    """CONNECT tunnels answer Basic only (see docs/connections.md): a clear, redacted error."""
+    client = make_client(base_url=h2_server.url, proxy=digest_proxy.url, verify_ssl=str(certs.ca))
+    with pytest.raises(buttress.ConnectionError, match="407") as caught:
+        await client.get("/users/1")
+    assert isinstance(caught.value, httpx.ProxyError)
+    assert "tunnels do not support" in str(caught.value)
+    assert digest_proxy.password not in f"{caught.value!s} {caught.value!r}"

@@ -326,6 +326,14 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _translate(self, exc: Exception, request: httpx.Request) -> Exception:
         if isinstance(exc, httpx.ConnectError):
             return self._explain(exc, request)
+        if isinstance(exc, httpx.ProxyError) and str(exc).startswith("407"):
+            proxy = self.proxy_for(request)
+            return httpx.ProxyError(
+                f"{shown(proxy) if proxy else 'the proxy'} refused to open a tunnel to "
+                f"{request.url.host} (407 Proxy Authentication Required): wrong credentials, "
+                "or a scheme other than Basic, which tunnels do not support",
+                request=request,
+            )
         if type(exc).__module__.startswith("python_socks"):  # httpx-socks lets these through
             proxy = self.proxy_for(request)
             where = shown(proxy) if proxy is not None else "the SOCKS proxy"

@@ -177,32 +177,33 @@ class TLSServer(_LoopThread):
 class PProxy(_Running):
     """pproxy in a subprocess: ``scheme`` is ``http`` or ``socks5``; credentials required."""
 
-    def __init__(self, scheme: str, *, username: str = "proxyuser", password: str = "s3cr3t-pw"):
+    def __init__(
+        self,
+        scheme: str,
+        *,
+        username: str = "proxyuser",
+        password: str = "s3cr3t-pw",
+        certs: Certificates | None = None,
+    ) -> None:
         self.scheme, self.username, self.password = scheme, username, password
+        self.certs = certs  # given: the proxy itself speaks TLS (an https:// proxy)
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """The proxy URL, with credentials."""
-        return f"{self.scheme}://{self.username}:{self.password}@127.0.0.1:{self.port}"
-
-    @property
-    def url_without_credentials(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
+        scheme = "https" if self.certs else self.scheme
+        return f"{scheme}://{self.username}:{self.password}@127.0.0.1:{self.port}"
 
     def start(self) -> PProxy:
-        listen = f"{self.scheme}://127.0.0.1:{self.port}#{self.username}:{self.password}"
+        scheme = f"{self.scheme}+ssl" if self.certs else self.scheme
+        listen = f"{scheme}://127.0.0.1:{self.port}#{self.username}:{self.password}"
+        command = [sys.executable, "-m", "pproxy", "-l", listen, "--auth", "0"]  # no auth cache
+        if self.certs:
+            command += ["--ssl", f"{self.certs.server_cert},{self.certs.server_key}"]
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pproxy",
-                "-l",
-                listen,
-                "--auth",
-                "0",
-            ],  # no IP-based re-auth cache
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -417,6 +418,13 @@ def tls12_server(certs: Certificates) -> Iterator[TLSServer]:
 @pytest.fixture(scope="session")
 def http_proxy() -> Iterator[PProxy]:
     with PProxy("http") as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def tls_proxy(certs: Certificates) -> Iterator[PProxy]:
+    """An https:// proxy: TLS to the proxy, then HTTP proxying inside it."""
+    with PProxy("http", certs=certs) as proxy:
         yield proxy
 
 

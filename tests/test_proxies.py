@@ -41,6 +41,21 @@ async def test_http_proxy_tunnels_https(
     assert (await client.get("/users/2")).json()["name"] == "Grace Hopper"
 
 
+async def test_https_proxy_speaks_tls_to_the_proxy(
+    make_client: MakeClient, tls_proxy: PProxy, demo: DemoServer, certs: Certificates
+) -> None:
+    client = make_client(base_url=demo.url, proxy=tls_proxy.url, verify_ssl=str(certs.ca))
+    assert (await client.get("/users/1")).json()["name"] == "Ada Lovelace"
+
+
+async def test_https_proxy_certificate_is_verified(
+    make_client: MakeClient, tls_proxy: PProxy, demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, proxy=tls_proxy.url, trust_env=False)
+    with pytest.raises(buttress.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        await client.get("/users/1")
+
+
 async def test_http_proxy_refuses_missing_credentials_without_leaking(
     make_client: MakeClient, http_proxy: PProxy, demo: DemoServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -435,7 +435,9 @@ def build_network(
         options: dict[str, Any] = {"verify": context, "limits": limits, "http2": http2}
         if proxy_url is not None and proxy_url.scheme.startswith("socks"):
             return _socks_transport(proxy_url, asynchronous, **options)
-        return factory(**options, trust_env=trust_env, proxy=proxy_url)
+        # An https:// proxy is verified with the same TLS settings as the servers.
+        proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url, ssl_context=context)
+        return factory(**options, trust_env=trust_env, proxy=proxy_config)
 
     return NetworkTransport(
         connect, proxies=proxies, bypass=bypass, min_tls_version=min_tls_version

@@ -436,7 +436,9 @@ def build_network(
         if proxy_url is not None and proxy_url.scheme.startswith("socks"):
             return _socks_transport(proxy_url, asynchronous, **options)
         # An https:// proxy is verified with the same TLS settings as the servers.
-        proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url, ssl_context=context)
+        proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url)
+        if proxy_url is not None and proxy_url.scheme == "https":
+            proxy_config = httpx.Proxy(proxy_url, ssl_context=context)
         return factory(**options, trust_env=trust_env, proxy=proxy_config)
 
     return NetworkTransport(

@@ -15,17 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    ClassVar,
-    Generic,
-    Literal,
-    NoReturn,
-    TypeVar,
-    cast,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast, overload
 
 import httpx
 import pydantic
@@ -34,10 +24,10 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
-from ._network import CertTypes, ProxyTypes, TLSVersion, build_network, connection_options
+from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
-from ._redirects import RedirectConfig, RedirectHooks
+from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._settings import ButtressSettings
 from ._version import __version__
@@ -85,7 +75,7 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
-    proxy: ProxyTypes | Literal[False] | None
+    proxy: ProxyOption
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -261,7 +251,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cert: CertTypes | None = UNSET,
         min_tls_version: TLSVersion | None = UNSET,
         http2: bool = UNSET,
-        proxy: ProxyTypes | Literal[False] | None = UNSET,
+        proxy: ProxyOption = UNSET,
         proxy_bypass: Collection[str] = UNSET,
         follow_redirects: bool = UNSET,
         max_redirects: int = UNSET,
@@ -330,10 +320,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 trust_env=trust_env,
                 **connection_options(env, {k: v for k, v in given.items() if v is not UNSET}),
             )
-        self._redirects = redirects or RedirectConfig(
-            allow_cross_origin=_pick(UNSET, env.allow_cross_origin_redirects, True),
-            strip_headers=frozenset({env.api_key_header}),
-        )
+        self._redirects = client_redirects(redirects, env)
         super().__init__(  # type: ignore[call-arg]
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
@@ -414,7 +401,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
-        proxy: ProxyTypes | Literal[False] | None = None,
+        proxy: ProxyOption = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 

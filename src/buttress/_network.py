@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CertTypes",
     "NetworkTransport",
+    "ProxyOption",
     "ProxyTypes",
     "TLSVersion",
     "build_network",
@@ -52,6 +53,8 @@ __all__ = [
 TLSVersion: TypeAlias = Literal["1.2", "1.3"]
 CertTypes: TypeAlias = "str | tuple[str, str] | tuple[str, str, str]"
 ProxyTypes: TypeAlias = "str | httpx.URL"
+ProxyOption: TypeAlias = "str | httpx.URL | Literal[False] | None"
+"""A proxy URL, ``False`` (no proxy) or ``None`` (the default routing)."""
 
 _TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")

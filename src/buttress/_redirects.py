@@ -11,7 +11,7 @@ client's :class:`RedirectConfig`; nothing else of httpx's loop is replaced, so
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
 from pydantic import BaseModel, Field
@@ -20,7 +20,16 @@ from ._config import frozen_model_config
 from ._exceptions import RedirectRefusedError
 from ._redact import redact_url
 
-__all__ = ["CREDENTIAL_HEADERS_KEY", "RedirectAction", "RedirectConfig", "RedirectHooks"]
+if TYPE_CHECKING:
+    from ._settings import ButtressSettings
+
+__all__ = [
+    "CREDENTIAL_HEADERS_KEY",
+    "RedirectAction",
+    "RedirectConfig",
+    "RedirectHooks",
+    "client_redirects",
+]
 
 RedirectAction: TypeAlias = Literal["get", "keep", "stop"]
 
@@ -83,6 +92,21 @@ class RedirectConfig(BaseModel):
 
 
 DEFAULT_REDIRECTS = RedirectConfig()
+
+
+def client_redirects(given: RedirectConfig | None, env: ButtressSettings) -> RedirectConfig:
+    """The client's redirect rules: ``given``, else the environment's, plus its API key header.
+
+    Example:
+        >>> from buttress import ButtressSettings
+        >>> env = ButtressSettings(api_key_header="X-Acme-Key")
+        >>> sorted(client_redirects(None, env).strip_headers)
+        ['X-Acme-Key']
+    """
+    config = given or RedirectConfig(
+        allow_cross_origin=env.allow_cross_origin_redirects is not False
+    )
+    return config.model_copy(update={"strip_headers": config.strip_headers | {env.api_key_header}})
 
 
 class RedirectHooks:

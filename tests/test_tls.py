@@ -84,7 +84,7 @@ async def test_client_certificate_from_environment(
     assert (await client.get("/users/1")).status_code == 200
 
 
-def test_unreadable_client_certificate_is_a_configuration_error(tmp_path: object) -> None:
+def test_unreadable_client_certificate_is_a_configuration_error() -> None:
     with pytest.raises(buttress.ConfigurationError, match="client certificate"):
         buttress.Client(cert="/nonexistent/client.pem")
 

@@ -18,6 +18,8 @@ from buttress.testing import DemoServer, FakeClock
 # point (disabled in pyproject's addopts) so coverage sees the package imported.
 pytest_plugins = ["buttress.testing.pytest_plugin"]
 
+pytest_plugins = ["tests.servers"]  # TLS servers, proxies: the connection tests' fixtures
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -221,17 +222,21 @@ async def test_send_a_built_request(client: Either) -> None:
     assert response.json()["name"] == "Edsger Dijkstra"
 
 
-async def test_pool_limits_are_applied(make_client: Callable[..., Either]) -> None:
+async def test_pool_limits_are_applied(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
     client = make_client(
-        base_url="http://api.test",
+        base_url=demo.url,
         max_connections=7,
         max_keepalive_connections=3,
         keepalive_expiry=1,
     )
-    network = client.client._transport
+    await client.get("/users/1")  # connection pools are made on first use, one per route
+    network: Any = client.client._transport
     while hasattr(network, "_inner"):  # under the buttress layers
         network = network._inner
-    pool = network._pool  # type: ignore[union-attr]
+    [route] = network._routes.values()
+    pool = route._pool
     assert pool._max_connections == 7
     assert pool._max_keepalive_connections == 3
     assert pool._keepalive_expiry == 1

@@ -1,4 +1,9 @@
-"""The Python examples in the docs run as written (each page's blocks in order)."""
+"""The Python examples in the docs run as written (each page's blocks in order).
+
+Blocks fenced as ```python run here, offline, against the demo API; blocks that
+need infrastructure the reader has and CI does not (a corporate CA file, a
+remote server) are fenced as ```py and only shown.
+"""
 
 from __future__ import annotations
 

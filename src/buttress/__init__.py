@@ -28,6 +28,7 @@ from ._exceptions import (
     PoolTimeoutError,
     RateLimitError,
     ReadTimeoutError,
+    RedirectRefusedError,
     ServerError,
     TimeoutError,
     TooManyRedirectsError,
@@ -36,10 +37,11 @@ from ._exceptions import (
 )
 from ._logging import JSONFormatter, LoggingConfig
 from ._options import RequestOptions, options
+from ._redirects import RedirectConfig
 from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
-from .auth import APIKeyAuth, BearerAuth
+from .auth import APIKeyAuth, BearerAuth, RefreshingAuth, Token
 from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
 from .middleware import (
     AuthMiddleware,
@@ -104,6 +106,9 @@ __all__ = [
     "RateLimitInfo",
     "RateLimitStatus",
     "ReadTimeoutError",
+    "RedirectConfig",
+    "RedirectRefusedError",
+    "RefreshingAuth",
     "Request",
     "RequestKwargs",
     "RequestOptions",
@@ -115,6 +120,7 @@ __all__ = [
     "TimeoutConfig",
     "TimeoutError",
     "TimeoutMiddleware",
+    "Token",
     "TooManyRedirectsError",
     "TracingConfig",
     "ValidationError",

@@ -34,8 +34,10 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
 from ._logging import LoggingConfig
+from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
+from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._settings import ButtressSettings
 from ._version import __version__
@@ -101,6 +103,7 @@ class RequestKwargs(TypedDict, total=False):
     retry: RetryConfig | bool | None
     middleware: Sequence[MiddlewareTypes] | None
     cache_control: str | None
+    proxy: ProxyOption
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -197,7 +200,7 @@ def _env_auth(env: ButtressSettings) -> httpx.Auth | None:
     if env.bearer_token is not None:
         return BearerAuth(env.bearer_token)
     if env.api_key is not None:
-        return APIKeyAuth(env.api_key, header=env.api_key_header)
+        return APIKeyAuth(env.api_key, header=env.api_key_header, param=env.api_key_param)
     if env.username is not None:
         password = env.password.get_secret_value() if env.password else ""
         return httpx.BasicAuth(env.username, password)
@@ -307,7 +310,7 @@ class _MappedAsyncStream(httpx.AsyncByteStream):
             raise map_exception(exc, self._request) from exc
 
 
-class _Facade(Generic[_TransportT]):
+class _Facade(RedirectHooks, Generic[_TransportT]):
     """Configuration and per-request logic shared by both clients (no I/O here)."""
 
     _network_transport: ClassVar[Callable[..., Any]]
@@ -326,8 +329,14 @@ class _Facade(Generic[_TransportT]):
         timeout: TimeoutTypes = UNSET,
         auth: AuthTypes = UNSET,
         verify_ssl: bool | str | Any = UNSET,
+        cert: CertTypes | None = UNSET,
+        min_tls_version: TLSVersion | None = UNSET,
+        http2: bool = UNSET,
+        proxy: ProxyOption = UNSET,
+        proxy_bypass: Collection[str] = UNSET,
         follow_redirects: bool = UNSET,
         max_redirects: int = UNSET,
+        redirects: RedirectConfig | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
         max_connections: int | None = 100,
         max_keepalive_connections: int | None = 20,
@@ -391,7 +400,16 @@ class _Facade(Generic[_TransportT]):
                 max_keepalive_connections=max_keepalive_connections,
                 keepalive_expiry=keepalive_expiry,
             )
-            transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
+            given = {"verify": verify, "cert": cert, "min_tls_version": min_tls_version}
+            given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
+            transport = build_network(
+                self._network_transport,
+                asynchronous=isinstance(self, httpx.AsyncClient),
+                limits=limits,
+                trust_env=trust_env,
+                **connection_options(env, {k: v for k, v in given.items() if v is not UNSET}),
+            )
+        self._redirects = client_redirects(redirects, env)
         # retry=False keeps the layer with one attempt: it still enforces the total deadline.
         retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
         if retry is False or retry is None:
@@ -577,6 +595,7 @@ class _Facade(Generic[_TransportT]):
         retry: RetryConfig | bool | None = None,
         middleware: Sequence[MiddlewareTypes] | None = None,
         cache_control: str | None = None,
+        proxy: ProxyOption = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -603,6 +622,7 @@ class _Facade(Generic[_TransportT]):
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
             retry=retry if retry is not None else (options.retry if options else None),
             cache_control=cache_control or (options.cache_control if options else None),
+            proxy=proxy if proxy is not None else (options.proxy if options else None),
         )
         if middleware:
             current: RequestOptions = extensions[EXTENSION_KEY]
@@ -701,8 +721,18 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             an ``httpx.Auth`` or a callable; see :mod:`buttress.auth`.
         verify_ssl: ``True`` (default), ``False`` (logged as a warning), a CA
             bundle path or an ``ssl.SSLContext``.
+        cert: client certificate for mTLS: a PEM path, ``(cert, key)`` or
+            ``(cert, key, password)`` (env ``BUTTRESS_CLIENT_CERT``/``_KEY``).
+        min_tls_version: ``"1.2"`` or ``"1.3"`` (env ``BUTTRESS_MIN_TLS_VERSION``).
+        http2: negotiate HTTP/2 through ALPN, falling back to HTTP/1.1; needs
+            ``buttress[http2]`` (env ``BUTTRESS_HTTP2``).
+        proxy: proxy URL (``http://``, ``https://``, ``socks5://``, credentials
+            allowed); ``None`` reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/
+            ``NO_PROXY`` when ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
+        proxy_bypass: hosts (and their subdomains) that never use the proxy.
         follow_redirects: follow redirects (default ``True``).
         max_redirects: redirects followed before :class:`TooManyRedirectsError` (20).
+        redirects: a :class:`RedirectConfig`: cross-origin refusal, per-method rules.
         event_hooks: httpx's ``{"request": [...], "response": [...]}``.
         max_connections: pool size limit (100).
         max_keepalive_connections: idle connections kept (20).

@@ -21,12 +21,13 @@
     ├── ValidationError                also ValueError
     ├── ConfigurationError             also ValueError
     ├── TooManyRedirectsError          also httpx.TooManyRedirects
+    ├── RedirectRefusedError           also httpx.RequestError
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 
-The tree is SPEC 7.1's, with four leaves added where httpx has a failure the
-spec does not name (pool timeouts, redirect loops, undecodable bodies, invalid
-JSON). Every class also subclasses the httpx exception it stands for, so code
+The tree is SPEC 7.1's, with five leaves added where httpx has a failure the
+spec does not name (pool timeouts, redirect loops, refused redirects, undecodable
+bodies, invalid JSON). Every class also subclasses the httpx exception it stands for, so code
 written for plain httpx (``except httpx.TimeoutException``) keeps working when
 it switches to buttress. Messages never contain credentials: URLs are redacted.
 """
@@ -63,6 +64,7 @@ __all__ = [
     "PoolTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
+    "RedirectRefusedError",
     "ServerError",
     "TimeoutError",
     "TooManyRedirectsError",
@@ -322,6 +324,19 @@ class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
     Example:
         >>> issubclass(TooManyRedirectsError, httpx.TooManyRedirects)
         True
+    """
+
+
+class RedirectRefusedError(ClientError, httpx.RequestError):
+    """A redirect the client's redirect policy does not allow (a cross-origin one).
+
+    Example:
+        >>> from buttress import Client, RedirectConfig, RedirectRefusedError
+        >>> def fetch(client: Client) -> None:
+        ...     try:
+        ...         client.get("/redirect", params={"to": "https://elsewhere.example"})
+        ...     except RedirectRefusedError as e:
+        ...         print(e)
     """
 
 

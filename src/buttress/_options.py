@@ -43,6 +43,8 @@ class RequestOptions:
         cache_control: request cache directives for the cache layer only, such as
             ``"no-cache"``, ``"no-store"``, ``"only-if-cached"``, ``"max-age=60"``,
             ``"max-stale=30"`` or ``"min-fresh=10"`` (RFC 9111 5.2.1); not sent.
+        proxy: a proxy URL for this request only, or ``False`` to go direct
+            (``None``: the client's routing). Read by the network transport.
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -58,6 +60,7 @@ class RequestOptions:
     rate_limit: Literal["wait", "raise", "return"] | None = None
     middleware: tuple[Any, ...] = ()
     cache_control: str | None = None
+    proxy: str | httpx.URL | Literal[False] | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

@@ -13,6 +13,8 @@ An SDK built on buttress uses its own prefix by subclassing::
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,14 +33,26 @@ class ButtressSettings(BaseSettings):
     ``BUTTRESS_TOTAL_TIMEOUT``    deadline for a whole logical request
     ``BUTTRESS_API_KEY``          API key, sent in ``BUTTRESS_API_KEY_HEADER``
     ``BUTTRESS_API_KEY_HEADER``   header for the API key (``X-API-Key``)
+    ``BUTTRESS_API_KEY_PARAM``    send the API key as this query parameter instead
     ``BUTTRESS_BEARER_TOKEN``     bearer token
     ``BUTTRESS_USERNAME``         basic auth user (with ``BUTTRESS_PASSWORD``)
     ``BUTTRESS_VERIFY_SSL``       ``false`` disables certificate checks (warned)
+    ``BUTTRESS_CA_BUNDLE``        CA bundle file or directory to verify servers with
+    ``BUTTRESS_CLIENT_CERT``      client certificate (PEM) for mTLS
+    ``BUTTRESS_CLIENT_KEY``       its private key, when not in the certificate file
+    ``BUTTRESS_MIN_TLS_VERSION``  ``1.2`` or ``1.3``
+    ``BUTTRESS_HTTP2``            ``true`` enables HTTP/2 (needs ``buttress[http2]``)
+    ``BUTTRESS_PROXY``            proxy URL for every request (``http``/``https``/``socks5``)
+    ``BUTTRESS_PROXY_BYPASS``     comma-separated hosts that never use the proxy
     ``BUTTRESS_USER_AGENT``       User-Agent header
     ``BUTTRESS_MAX_REDIRECTS``    redirect limit
     ``BUTTRESS_FOLLOW_REDIRECTS`` follow redirects (``true``/``false``)
     ``BUTTRESS_API_VERSION``      API version sent in ``Accept-Version``
     ============================  ================================================
+
+    ``BUTTRESS_ALLOW_CROSS_ORIGIN_REDIRECTS=false`` refuses redirects that
+    leave the origin. ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are read
+    too when no proxy is configured and ``trust_env`` is on.
 
     Example:
         >>> import os
@@ -61,11 +75,20 @@ class ButtressSettings(BaseSettings):
     total_timeout: float | None = Field(default=None, gt=0)
     api_key: SecretStr | None = None
     api_key_header: str = "X-API-Key"
+    api_key_param: str | None = None
     bearer_token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
     verify_ssl: bool | None = None
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    min_tls_version: Literal["1.2", "1.3"] | None = None
+    http2: bool | None = None
+    proxy: SecretStr | None = None
+    proxy_bypass: str | None = None
     user_agent: str | None = None
     max_redirects: int | None = Field(default=None, ge=0)
     follow_redirects: bool | None = None
+    allow_cross_origin_redirects: bool | None = None
     api_version: str | None = None

@@ -8,28 +8,59 @@ The ``auth=`` argument of a buttress client accepts:
 - an ``httpx.Auth`` (including the classes here) or a callable ``(request) -> request``;
 - ``("bearer", token)`` -> :class:`BearerAuth`;
 - ``("api_key", key)`` -> :class:`APIKeyAuth` in the ``X-API-Key`` header;
+- ``("basic", username, password)`` -> HTTP Basic, spelled out;
 - any other ``(username, password)`` pair -> HTTP Basic, as in httpx.
 
-The scheme word is matched case-insensitively. A tuple whose first item is a
-scheme word is never treated as a username.
+The rule: a tuple whose first item is a scheme word (matched
+case-insensitively) is never treated as a username. Input that could mean two
+things raises :class:`~buttress.ConfigurationError` instead of guessing: a
+pair whose first item names a scheme buttress does not take in tuple form
+(``("basic", x)``, ``("digest", x)``, ``("token", x)``, ...), an empty
+secret, or a tuple of the wrong length.
+
+Every handler here records the header that carries its secret in the
+request's ``buttress.credential_headers`` extension, so the client drops that
+header when a redirect leaves the origin.
+
+Expiring credentials: :class:`RefreshingAuth` calls a refresh callback before
+a known expiry and once on a 401, with one refresh shared by every concurrent
+request (threads or tasks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+import anyio
+import anyio.to_thread
 import httpx
 from httpx._auth import FunctionAuth
 from pydantic import SecretStr
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._exceptions import ConfigurationError
+from ._redirects import CREDENTIAL_HEADERS_KEY
 
-__all__ = ["APIKeyAuth", "BearerAuth", "coerce_auth"]
+__all__ = ["APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token", "coerce_auth"]
 
 
 def _secret(value: str | SecretStr) -> SecretStr:
-    return value if isinstance(value, SecretStr) else SecretStr(value)
+    secret = value if isinstance(value, SecretStr) else SecretStr(value)
+    if not secret.get_secret_value():
+        raise ConfigurationError("an empty credential was given")
+    return secret
+
+
+def _mark(request: httpx.Request, header: str) -> None:
+    """Record that ``header`` carries a credential (dropped on cross-origin redirects)."""
+    used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
+    request.extensions[CREDENTIAL_HEADERS_KEY] = (*used, header.lower())
 
 
 class BearerAuth(httpx.Auth):
@@ -49,6 +80,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        _mark(request, "Authorization")
         yield request
 
     def __repr__(self) -> str:
@@ -83,6 +115,7 @@ class APIKeyAuth(httpx.Auth):
             request.url = request.url.copy_merge_params({self.param: key})
         else:
             request.headers[self.header] = key
+            _mark(request, self.header)
         yield request
 
     def __repr__(self) -> str:
@@ -99,6 +132,7 @@ _SCHEMES: dict[str, Callable[[str | SecretStr], httpx.Auth]] = {
     "api_key": APIKeyAuth,
     "apikey": APIKeyAuth,
 }
+_AMBIGUOUS = frozenset({"basic", "digest", "token", "oauth", "oauth2", "jwt", "api-key", "key"})
 
 
 def coerce_auth(auth: Any) -> httpx.Auth | None:
@@ -113,19 +147,241 @@ def coerce_auth(auth: Any) -> httpx.Auth | None:
     if auth is None or isinstance(auth, httpx.Auth):
         return auth
     if isinstance(auth, tuple):
-        if len(auth) != 2 or not all(isinstance(part, str | SecretStr) for part in auth):
-            raise ConfigurationError(
-                "auth tuples are (scheme, secret) or (username, password): two strings"
-            )
-        first, second = auth
-        scheme = _SCHEMES.get(str(first).lower()) if isinstance(first, str) else None
-        if scheme is not None:
-            return scheme(second)
-        password = second.get_secret_value() if isinstance(second, SecretStr) else second
-        return httpx.BasicAuth(str(first), password)
+        return _from_tuple(auth)
     if callable(auth):
         return FunctionAuth(auth)
     raise ConfigurationError(
         f"unsupported auth {type(auth).__name__}: give an httpx.Auth, a callable, "
         "('bearer', token), ('api_key', key) or (username, password)"
     )
+
+
+def _plain(value: str | SecretStr) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _from_tuple(auth: tuple[Any, ...]) -> httpx.Auth:
+    if not all(isinstance(part, str | SecretStr) for part in auth) or not 2 <= len(auth) <= 3:
+        raise ConfigurationError(
+            "auth tuples are ('bearer', token), ('api_key', key), ('basic', user, password) "
+            "or (username, password): strings only"
+        )
+    word = auth[0].lower() if isinstance(auth[0], str) else ""
+    if len(auth) == 3:
+        if word != "basic":
+            raise ConfigurationError("a three-item auth tuple must be ('basic', user, password)")
+        return httpx.BasicAuth(_plain(auth[1]), _plain(auth[2]))
+    first, second = auth
+    scheme = _SCHEMES.get(word)
+    if scheme is not None:
+        return scheme(second)
+    if word in _AMBIGUOUS:
+        raise ConfigurationError(
+            f"ambiguous auth tuple: {first!r} looks like a scheme, not a username; "
+            "use ('bearer', token), ('api_key', key), ('basic', user, password), "
+            "or an auth object such as httpx.DigestAuth"
+        )
+    if not _plain(first):
+        raise ConfigurationError("basic auth needs a username")
+    return httpx.BasicAuth(_plain(first), _plain(second))
+
+
+# --- expiring credentials --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A credential and, when known, how many seconds it stays valid.
+
+    A refresh callback returns a ``Token`` (or a plain ``str`` / ``SecretStr``
+    when the lifetime is unknown).
+
+    Example:
+        >>> Token("abc", expires_in=3600)
+        Token(value='**********', expires_in=3600)
+    """
+
+    value: str | SecretStr
+    expires_in: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Token(value='**********', expires_in={self.expires_in!r})"
+
+
+Credential: TypeAlias = "str | SecretStr | Token"
+RefreshCallback: TypeAlias = "Callable[[], Credential | Awaitable[Credential]]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Refresh:
+    """Flow effect: refresh unless someone already did since ``generation``."""
+
+    generation: int
+
+
+class RefreshingAuth(httpx.Auth):
+    """A token that renews itself: before a known expiry, and once after a 401.
+
+    ``refresh`` is a plain function or a coroutine function returning the new
+    credential (a :class:`Token` to give its lifetime). It runs when there is
+    no token yet, when the token expires within ``leeway`` seconds, and when
+    the server answers 401; the request is then sent once more with the new
+    token (a second 401 is returned as is). When many requests need a refresh
+    at the same time (threads on a ``Client``, tasks on an ``AsyncClient``)
+    the callback runs once and all of them use its result.
+
+    The token is sent as ``<header>: <scheme> <token>`` (``Authorization:
+    Bearer ...`` by default; ``scheme=""`` sends the bare token, as API keys do).
+
+    Example:
+        >>> calls = []
+        >>> def renew() -> Token:
+        ...     calls.append(1)
+        ...     return Token(f"t{len(calls)}", expires_in=3600)
+        >>> auth = RefreshingAuth(renew)
+        >>> request = next(auth.sync_auth_flow(httpx.Request("GET", "https://api.example.com")))
+        >>> request.headers["Authorization"], len(calls)
+        ('Bearer t1', 1)
+    """
+
+    requires_request_body = True  # the request may be sent twice
+
+    def __init__(
+        self,
+        refresh: RefreshCallback,
+        *,
+        token: Credential | None = None,
+        header: str = "Authorization",
+        scheme: str = "Bearer",
+        leeway: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._callback = refresh
+        self.header, self.scheme, self.leeway = header, scheme, leeway
+        self._clock = clock
+        self._token: SecretStr | None = None
+        self._expires_at: float | None = None
+        self._generation = 0
+        self.refreshes = 0
+        """How many times the refresh callback has run."""
+        self._state_lock = threading.Lock()  # O(1) updates only
+        self._thread_lock = threading.Lock()  # single flight for threads
+        self._task_lock = anyio.Lock()  # single flight for tasks; never blocks the loop
+        if token is not None:
+            self._store(token)
+
+    def __repr__(self) -> str:
+        return f"RefreshingAuth(header={self.header!r}, scheme={self.scheme!r})"
+
+    def _store(self, credential: Credential) -> None:
+        token = credential if isinstance(credential, Token) else Token(credential)
+        secret = _secret(token.value)
+        with self._state_lock:
+            self._token = secret
+            self._expires_at = (
+                None if token.expires_in is None else self._clock.monotonic() + token.expires_in
+            )
+            self._generation += 1
+
+    def _current(self) -> tuple[int, SecretStr | None, bool]:
+        with self._state_lock:
+            expiring = (
+                self._expires_at is not None
+                and self._clock.monotonic() >= self._expires_at - self.leeway
+            )
+            return self._generation, self._token, expiring
+
+    def _apply(self, request: httpx.Request) -> None:
+        _, token, _ = self._current()
+        if token is None:  # pragma: no cover - a refresh always stores a token
+            raise ConfigurationError("the refresh callback gave no credential")
+        value = token.get_secret_value()
+        request.headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
+        _mark(request, self.header)
+
+    def _flow(self, request: httpx.Request) -> Generator[httpx.Request | _Refresh, Any, None]:
+        generation, token, expiring = self._current()
+        if token is None or expiring:
+            yield _Refresh(generation)
+            generation = self._current()[0]
+        self._apply(request)
+        response = yield request
+        if response.status_code == 401:
+            yield _Refresh(generation)
+            self._apply(request)
+            yield request
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        flow, outcome = self._flow(request), None
+        try:
+            while True:
+                step = flow.send(outcome)
+                if isinstance(step, _Refresh):
+                    self._refresh_in_thread(step.generation)
+                    outcome = None
+                else:
+                    outcome = yield step
+        except StopIteration:
+            return
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow, outcome = self._flow(request), None
+        try:
+            while True:
+                step = flow.send(outcome)
+                if isinstance(step, _Refresh):
+                    await self._refresh_in_task(step.generation)
+                    outcome = None
+                else:
+                    outcome = yield step
+        except StopIteration:
+            return
+
+    def _refresh_in_thread(self, generation: int) -> None:
+        with self._thread_lock:
+            if self._current()[0] != generation:
+                return  # another thread refreshed while we waited
+            result = self._callback()
+            if inspect.isawaitable(result):
+                result = _wait_for(result)
+            self._refreshed(result)
+
+    async def _refresh_in_task(self, generation: int) -> None:
+        async with self._task_lock:
+            if self._current()[0] != generation:
+                return  # another task refreshed while we waited
+            if inspect.iscoroutinefunction(self._callback):
+                result = await self._callback()
+            else:  # a blocking callback runs in a worker thread, not on the loop
+                result = await anyio.to_thread.run_sync(self._callback)
+                if inspect.isawaitable(result):
+                    result = await result
+            self._refreshed(result)
+
+    def _refreshed(self, result: Any) -> None:
+        if not isinstance(result, str | SecretStr | Token):
+            raise ConfigurationError(
+                f"the refresh callback returned {type(result).__name__}; "
+                "return a str, a SecretStr or a buttress.Token"
+            )
+        self._store(result)
+        self.refreshes += 1
+
+
+def _wait_for(awaitable: Awaitable[Any]) -> Any:
+    """Run an async refresh callback's result from synchronous code."""
+
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    # A sync client used inside an event loop: that loop is busy with us, use another.
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(asyncio.run, wait()).result()

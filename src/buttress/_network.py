@@ -1,0 +1,479 @@
+"""The bottom of the stack: TLS, HTTP/2 and proxy routing.
+
+:func:`build_network` turns the client's connection options into one
+:class:`NetworkTransport`. It sits *beneath* every buttress layer (the facade
+wraps it in ``stack(...)``), so retries, the breaker and the limiter apply to
+direct and proxied requests alike.
+
+Routing, for each request, first rule that applies:
+
+1. the request's own ``proxy`` option (``buttress.options(proxy=...)`` or the
+   ``proxy=`` keyword of a call); ``False`` means "go direct";
+2. a host in ``proxy_bypass`` (or in ``NO_PROXY`` when proxies come from the
+   environment) goes direct;
+3. the client's ``proxy``; or, when it is not given and ``trust_env`` is on,
+   ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` by the URL's scheme.
+
+One connection pool exists per route (direct, or one per proxy URL) and is
+kept for the client's life, so a per-request override reuses its pooled
+connections instead of building a client per call.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import urllib.request
+from collections.abc import Callable, Generator, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
+
+import httpx
+
+from ._clock import SYSTEM_CLOCK
+from ._exceptions import ConfigurationError, ConnectionError, _joined
+from ._flow import Effect, Outcome, Read, Send, adrive, drive
+from ._options import RequestOptions
+
+if TYPE_CHECKING:
+    from ._settings import ButtressSettings
+
+__all__ = [
+    "CertTypes",
+    "NetworkTransport",
+    "ProxyOption",
+    "ProxyTypes",
+    "TLSVersion",
+    "build_network",
+    "connection_options",
+    "environment_proxies",
+    "ssl_context",
+]
+
+TLSVersion: TypeAlias = Literal["1.2", "1.3"]
+CertTypes: TypeAlias = "str | tuple[str, str] | tuple[str, str, str]"
+ProxyTypes: TypeAlias = "str | httpx.URL"
+ProxyOption: TypeAlias = "str | httpx.URL | Literal[False] | None"
+"""A proxy URL, ``False`` (no proxy) or ``None`` (the default routing)."""
+
+_TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
+_VERSION_REFUSALS = ("PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+_DIRECT = "direct"
+
+
+def ssl_context(
+    verify: bool | str | ssl.SSLContext = True,
+    *,
+    cert: CertTypes | None = None,
+    min_tls_version: TLSVersion | None = None,
+    trust_env: bool = True,
+) -> ssl.SSLContext:
+    """The TLS settings as one ``ssl.SSLContext``.
+
+    ``verify`` is ``True`` (certifi's bundle, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when ``trust_env``), ``False``, a CA bundle file or
+    directory, or a ready context (used as is, except that ``cert`` and
+    ``min_tls_version`` are applied to it). ``cert`` is a client certificate
+    for mTLS: a PEM path holding certificate and key, ``(cert, key)`` or
+    ``(cert, key, password)``.
+
+    Example:
+        >>> ssl_context(min_tls_version="1.3").minimum_version.name
+        'TLSv1_3'
+    """
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+    elif isinstance(verify, bool):
+        context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+    elif isinstance(verify, str):
+        path = Path(verify)
+        if not path.exists():
+            raise ConfigurationError(f"verify_ssl: no CA bundle at {verify!r}")
+        context = (
+            ssl.create_default_context(capath=verify)
+            if path.is_dir()
+            else ssl.create_default_context(cafile=verify)
+        )
+    else:
+        raise ConfigurationError(
+            f"verify_ssl must be a bool, a CA bundle path or an ssl.SSLContext, "
+            f"not {type(verify).__name__}"
+        )
+    if cert is not None:
+        try:
+            if isinstance(cert, str):
+                context.load_cert_chain(cert)
+            else:
+                context.load_cert_chain(*cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the client certificate: {exc}") from None
+    if min_tls_version is not None:
+        if min_tls_version not in _TLS_VERSIONS:
+            raise ConfigurationError(
+                f"min_tls_version must be '1.2' or '1.3', not {min_tls_version!r}"
+            )
+        context.minimum_version = _TLS_VERSIONS[min_tls_version]
+    return context
+
+
+def require_http2() -> None:
+    """Fail clearly when HTTP/2 is asked for but ``h2`` is missing."""
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "http2=True needs the h2 package: pip install 'buttress[http2]'"
+        ) from None
+
+
+def environment_proxies() -> tuple[dict[str, str], tuple[str, ...]]:
+    """``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` (any case) and ``NO_PROXY``.
+
+    Returns ``({"http": url, "https": url, "all": url}, no_proxy_hosts)``.
+
+    Example:
+        >>> import os
+        >>> os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"] = "http://p:3128", "a.test,b.test"
+        >>> environment_proxies()
+        ({'https': 'http://p:3128'}, ('a.test', 'b.test'))
+        >>> del os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"]
+    """
+    found = urllib.request.getproxies_environment()
+    no_proxy = tuple(h.strip() for h in found.get("no", "").split(",") if h.strip())
+    proxies = {scheme: found[scheme] for scheme in ("http", "https", "all") if found.get(scheme)}
+    return proxies, no_proxy
+
+
+def bypasses(host: str, patterns: Iterable[str]) -> bool:
+    """True when ``host`` matches a ``NO_PROXY``-style pattern.
+
+    A pattern is ``*`` (every host), a host name (also matching its
+    subdomains; a leading ``.`` or ``*.`` is allowed) or an IP address.
+
+    Example:
+        >>> bypasses("api.internal.test", ["internal.test"])
+        True
+        >>> bypasses("notinternal.test", ["internal.test"])
+        False
+    """
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        name = pattern.lower().strip().removeprefix("*").lstrip(".")
+        if pattern.strip() == "*" or host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def shown(proxy: httpx.URL) -> str:
+    """A proxy URL fit for logs and messages: its password replaced.
+
+    Example:
+        >>> shown(httpx.URL("http://bob:hunter2@proxy.test:3128"))
+        'http://bob:[REDACTED]@proxy.test:3128'
+    """
+    if not proxy.userinfo:
+        return str(proxy)
+    port = f":{proxy.port}" if proxy.port else ""
+    return f"{proxy.scheme}://{proxy.username}:[REDACTED]@{proxy.host}{port}"
+
+
+def _proxy_url(value: ProxyTypes) -> httpx.URL:
+    url = httpx.URL(value)
+    if url.scheme not in _PROXY_SCHEMES or not url.host:
+        raise ConfigurationError(
+            f"unsupported proxy {shown(url)!r}: give http://, https:// or socks5:// with a host"
+        )
+    return url
+
+
+class _ProxyDigest(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Answers a proxy's ``407`` Digest challenge once (HTTP targets: forward proxying)."""
+
+    def __init__(self, inner: Any, username: str, password: str) -> None:
+        self._inner = inner
+        self._digest = httpx.DigestAuth(username, password)  # its challenge parser and hasher
+        self._challenge: Any = None  # the last accepted challenge, answered up front
+        self._lock = threading.Lock()  # the nonce count must not repeat across threads
+
+    def _answer(self, request: httpx.Request) -> None:
+        with self._lock:
+            header = self._digest._build_auth_header(request, self._challenge)
+        request.headers["Proxy-Authorization"] = header
+
+    def _flow(self, request: httpx.Request) -> Generator[Effect, Outcome, httpx.Response]:
+        if self._challenge is not None:
+            self._answer(request)
+        outcome = yield Send(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        response = cast(httpx.Response, outcome)
+        challenge = response.headers.get("Proxy-Authenticate", "")
+        if response.status_code != 407 or not challenge.lower().startswith("digest"):
+            return response
+        yield Read(response)  # reading to the end also releases the connection
+        self._challenge = self._digest._parse_challenge(request, response, challenge)
+        self._answer(request)
+        outcome = yield Send(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return cast(httpx.Response, outcome)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return drive(self._flow(request), self._inner, SYSTEM_CLOCK)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await adrive(self._flow(request), self._inner, SYSTEM_CLOCK)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Routes each request direct or through a proxy, one pooled transport per route.
+
+    ``connect(proxy_url)`` builds the transport for a route (``None``: direct);
+    it is called at most once per route. ``proxies`` maps a URL scheme
+    (``http``, ``https`` or ``all``) to a proxy URL; hosts matching ``bypass``
+    go direct. Proxy credentials never appear in its repr or its errors.
+
+    Example:
+        >>> network = NetworkTransport(lambda proxy: httpx.HTTPTransport(proxy=proxy))
+        >>> network
+        NetworkTransport(proxies={}, bypass=())
+        >>> network.close()
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[httpx.URL | None], Any],
+        *,
+        proxies: Mapping[str, ProxyTypes] | None = None,
+        bypass: Iterable[str] = (),
+        min_tls_version: TLSVersion | None = None,
+    ) -> None:
+        self._connect = connect
+        self._proxies = {scheme: _proxy_url(url) for scheme, url in (proxies or {}).items()}
+        self._bypass = tuple(bypass)
+        self._min_tls_version = min_tls_version
+        self._routes: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        proxies = {scheme: shown(url) for scheme, url in self._proxies.items()}
+        return f"NetworkTransport(proxies={proxies}, bypass={self._bypass})"
+
+    def proxy_for(self, request: httpx.Request) -> httpx.URL | None:
+        """The proxy ``request`` goes through, or ``None`` for a direct connection.
+
+        Example:
+            >>> network = NetworkTransport(
+            ...     lambda proxy: httpx.HTTPTransport(proxy=proxy),
+            ...     proxies={"all": "http://p:1"},
+            ...     bypass=["internal.test"],
+            ... )
+            >>> str(network.proxy_for(httpx.Request("GET", "https://api.test/")))
+            'http://p:1'
+            >>> network.proxy_for(httpx.Request("GET", "https://db.internal.test/")) is None
+            True
+        """
+        override = RequestOptions.of(request).proxy
+        if override is False:
+            return None
+        if override is not None:
+            return _proxy_url(override)
+        if bypasses(request.url.host, self._bypass):
+            return None
+        return self._proxies.get(request.url.scheme) or self._proxies.get("all")
+
+    def _route(self, request: httpx.Request) -> Any:
+        proxy = self.proxy_for(request)
+        key = _DIRECT if proxy is None else str(proxy)
+        with self._lock:
+            transport = self._routes.get(key)
+            if transport is None:
+                transport = self._connect(proxy)
+                if proxy is not None and proxy.scheme in ("http", "https") and proxy.username:
+                    transport = _ProxyDigest(transport, proxy.username, proxy.password or "")
+                self._routes[key] = transport
+        return transport
+
+    def _explain(self, exc: httpx.TransportError, request: httpx.Request) -> Exception:
+        """A clear message when the server will not speak our minimum TLS version."""
+        text, cause = "", cast(BaseException | None, exc)
+        while cause is not None:  # the async stack wraps the ssl error more deeply
+            text += f" {cause!r}"
+            cause = cause.__cause__ or cause.__context__
+        version = self._min_tls_version
+        if version is None:
+            return exc
+        if any(marker in text for marker in _VERSION_REFUSALS):
+            why = f"the server does not offer TLS {version} or newer"
+        elif "UNEXPECTED_EOF" in text:  # servers often hang up instead of sending an alert
+            why = f"the server ended the handshake, most likely as it lacks TLS {version} or newer"
+        else:
+            return exc
+        error: Any = _joined(ConnectionError, cast(Any, type(exc)))  # and httpx.ConnectError
+        return cast(
+            Exception,
+            error(
+                f"TLS handshake with {request.url.host}:{request.url.port or 443} failed: "
+                f"{why} (min_tls_version={version!r})",
+                request=request,
+            ),
+        )
+
+    def _translate(self, exc: Exception, request: httpx.Request) -> Exception:
+        if isinstance(exc, httpx.ConnectError):
+            return self._explain(exc, request)
+        if isinstance(exc, httpx.ProxyError) and str(exc).startswith("407"):
+            proxy = self.proxy_for(request)
+            return httpx.ProxyError(
+                f"{shown(proxy) if proxy else 'the proxy'} refused to open a tunnel to "
+                f"{request.url.host} (407 Proxy Authentication Required): wrong credentials, "
+                "or a scheme other than Basic, which tunnels do not support",
+                request=request,
+            )
+        if type(exc).__module__.startswith("python_socks"):  # httpx-socks lets these through
+            proxy = self.proxy_for(request)
+            where = shown(proxy) if proxy is not None else "the SOCKS proxy"
+            return httpx.ProxyError(f"{where}: {exc}", request=request)
+        return exc
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return cast(httpx.Response, self._route(request).handle_request(request))
+        except Exception as exc:
+            translated = self._translate(exc, request)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return cast(httpx.Response, await self._route(request).handle_async_request(request))
+        except Exception as exc:
+            translated = self._translate(exc, request)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _take_routes(self) -> list[Any]:
+        with self._lock:
+            routes, self._routes = list(self._routes.values()), {}
+        return routes
+
+    def close(self) -> None:
+        for transport in self._take_routes():
+            transport.close()
+
+    async def aclose(self) -> None:
+        for transport in self._take_routes():
+            await transport.aclose()
+
+
+def _socks_module() -> Any:
+    try:
+        import httpx_socks
+    except ImportError:
+        raise ConfigurationError(
+            "SOCKS proxies need httpx-socks: pip install 'buttress[socks]'"
+        ) from None
+    return httpx_socks
+
+
+def _socks_transport(proxy: httpx.URL, asynchronous: bool, **options: Any) -> Any:
+    socks = _socks_module()
+    factory = socks.AsyncProxyTransport if asynchronous else socks.SyncProxyTransport
+    # httpx-socks reads the credentials from the URL (socks5h: resolve names at the proxy).
+    rdns = proxy.scheme in ("socks5h", "socks4a")
+    url = str(proxy.copy_with(scheme=proxy.scheme.rstrip("ha") or proxy.scheme))
+    return factory.from_url(url, rdns=rdns, **options)
+
+
+def build_network(
+    factory: Callable[..., Any],
+    *,
+    asynchronous: bool,
+    verify: bool | str | ssl.SSLContext = True,
+    cert: CertTypes | None = None,
+    min_tls_version: TLSVersion | None = None,
+    http2: bool = False,
+    limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - immutable
+    trust_env: bool = True,
+    proxy: ProxyTypes | Literal[False] | None = None,
+    proxy_bypass: Iterable[str] = (),
+) -> NetworkTransport:
+    """Build the client's network transport from its connection options.
+
+    ``factory`` makes a direct or HTTP-proxy transport (``httpx.HTTPTransport``
+    or ``httpx.AsyncHTTPTransport``); SOCKS proxies use httpx-socks.
+    ``proxy=None`` takes proxies from the environment when ``trust_env``;
+    ``proxy=False`` never uses a proxy (a call may still ask for one).
+
+    Example:
+        >>> network = build_network(httpx.HTTPTransport, asynchronous=False, proxy=False)
+        >>> network.proxy_for(httpx.Request("GET", "https://api.test/")) is None
+        True
+        >>> network.close()
+    """
+    if http2:
+        require_http2()
+    context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
+    bypass = list(proxy_bypass)
+    proxies: dict[str, ProxyTypes] = {}
+    if proxy is None and trust_env:
+        env_proxies, env_bypass = environment_proxies()
+        proxies = dict(env_proxies)
+        bypass.extend(env_bypass)
+    elif proxy is not None and proxy is not False:
+        proxies = {"all": proxy}
+    if any(str(url).startswith("socks") for url in proxies.values()):
+        _socks_module()  # fail now, naming the extra, rather than on the first request
+
+    def connect(proxy_url: httpx.URL | None) -> Any:
+        options: dict[str, Any] = {"verify": context, "limits": limits, "http2": http2}
+        if proxy_url is not None and proxy_url.scheme.startswith("socks"):
+            return _socks_transport(proxy_url, asynchronous, **options)
+        # An https:// proxy is verified with the same TLS settings as the servers.
+        proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url)
+        if proxy_url is not None and proxy_url.scheme == "https":
+            proxy_config = httpx.Proxy(proxy_url, ssl_context=context)
+        return factory(**options, trust_env=trust_env, proxy=proxy_config)
+
+    return NetworkTransport(
+        connect, proxies=proxies, bypass=bypass, min_tls_version=min_tls_version
+    )
+
+
+def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The client's connection arguments, with the environment filling what was not given.
+
+    ``given`` holds only the arguments the caller passed (``verify``, ``cert``,
+    ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``).
+
+    Example:
+        >>> from buttress import ButtressSettings
+        >>> connection_options(ButtressSettings(http2=False), {"proxy": False})["proxy"]
+        False
+    """
+    cert: CertTypes | None = None
+    if env.client_cert:
+        cert = (env.client_cert, env.client_key) if env.client_key else env.client_cert
+    bypass = [h.strip() for h in (env.proxy_bypass or "").split(",") if h.strip()]
+    verify = given.get("verify", True)
+    if verify is True and env.ca_bundle:
+        verify = env.ca_bundle
+    resolved: dict[str, Any] = {
+        "verify": verify,
+        "cert": cert,
+        "min_tls_version": env.min_tls_version,
+        "http2": bool(env.http2),
+        "proxy": env.proxy.get_secret_value() if env.proxy else None,
+        "proxy_bypass": bypass,
+    }
+    resolved.update({k: v for k, v in given.items() if k != "verify"})
+    return resolved

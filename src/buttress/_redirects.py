@@ -1,0 +1,164 @@
+"""Redirect policy, applied through httpx's own redirect machinery.
+
+httpx follows redirects inside ``Client.send`` (a transport never sees them)
+and builds each next request through three hooks: ``_redirect_url``,
+``_redirect_method`` and ``_redirect_headers``. :class:`RedirectHooks` is a
+small mixin of the buttress clients that overrides those hooks with the
+client's :class:`RedirectConfig`; nothing else of httpx's loop is replaced, so
+``max_redirects``, ``response.history`` and cookies behave as in httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import httpx
+from pydantic import BaseModel, Field
+
+from ._config import frozen_model_config
+from ._exceptions import RedirectRefusedError
+from ._redact import redact_url
+
+if TYPE_CHECKING:
+    from ._settings import ButtressSettings
+
+__all__ = [
+    "CREDENTIAL_HEADERS_KEY",
+    "RedirectAction",
+    "RedirectConfig",
+    "RedirectHooks",
+    "client_redirects",
+]
+
+RedirectAction: TypeAlias = Literal["get", "keep", "stop"]
+
+CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
+"""Request extension where auth handlers list the headers that carry their secret."""
+
+_ALWAYS_DROPPED = ("authorization", "x-api-key", "api-key", "x-auth-token")
+_REWRITTEN_STATUSES = (301, 302, 303)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """True when ``a`` and ``b`` share scheme, host and port.
+
+    Example:
+        >>> same_origin(httpx.URL("https://a.test/x"), httpx.URL("https://a.test:443/y"))
+        True
+    """
+    return _origin(a) == _origin(b)
+
+
+class RedirectConfig(BaseModel):
+    """How redirects are followed (whether they are is ``follow_redirects``).
+
+    Attributes:
+        allow_cross_origin: follow a redirect to another scheme, host or port.
+            ``False`` raises :class:`RedirectRefusedError` instead (an
+            ``http`` -> ``https`` upgrade on the same host is still allowed).
+        methods: what a request of a given method does on a 301, 302 or 303:
+            ``"get"`` re-sends as GET without the body (what browsers and httpx
+            do, and what RFC 9110 asks for a 303), ``"keep"`` re-sends the same
+            method and body (a 303 still becomes GET), ``"stop"`` follows no
+            redirect at all for that method (the 3xx response is returned).
+            Methods not listed behave as in httpx: 302 and 303 become GET (HEAD
+            stays HEAD), a POST becomes GET on a 301. 307 and 308 always keep
+            method and body, unless the method's action is ``"stop"``.
+        strip_headers: extra header names dropped when a redirect leaves the
+            origin (``Authorization``, ``X-API-Key`` and the headers an auth
+            handler used are always dropped).
+
+    Example:
+        >>> RedirectConfig(methods={"POST": "keep"}).action("post")
+        'keep'
+    """
+
+    model_config = frozen_model_config
+
+    allow_cross_origin: bool = True
+    methods: Mapping[str, RedirectAction] = Field(default_factory=dict)
+    strip_headers: frozenset[str] = frozenset()
+
+    def action(self, method: str) -> RedirectAction | None:
+        """The configured action for ``method`` (``None``: httpx's default)."""
+        upper = {name.upper(): action for name, action in self.methods.items()}
+        return upper.get(method.upper())
+
+
+DEFAULT_REDIRECTS = RedirectConfig()
+
+
+def client_redirects(given: RedirectConfig | None, env: ButtressSettings) -> RedirectConfig:
+    """The client's redirect rules: ``given``, else the environment's, plus its API key header.
+
+    Example:
+        >>> from buttress import ButtressSettings
+        >>> env = ButtressSettings(api_key_header="X-Acme-Key")
+        >>> sorted(client_redirects(None, env).strip_headers)
+        ['X-Acme-Key']
+    """
+    config = given or RedirectConfig(
+        allow_cross_origin=env.allow_cross_origin_redirects is not False
+    )
+    return config.model_copy(update={"strip_headers": config.strip_headers | {env.api_key_header}})
+
+
+class RedirectHooks:
+    """Overrides httpx's redirect hooks with the client's :class:`RedirectConfig`.
+
+    A "stop" action turns following off for the request (in ``send``); the
+    other rules run as httpx builds each next request.
+    """
+
+    _redirects: RedirectConfig = DEFAULT_REDIRECTS
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> Any:
+        """Do not follow redirects for a method whose action is ``"stop"``."""
+        if self._redirects.action(request.method) == "stop":
+            kwargs["follow_redirects"] = False
+        return super().send(request, **kwargs)  # type: ignore[misc]
+
+    def _redirect_url(self, request: httpx.Request, response: httpx.Response) -> httpx.URL:
+        url: httpx.URL = super()._redirect_url(request, response)  # type: ignore[misc]
+        upgrade = (
+            request.url.scheme == "http"
+            and url.scheme == "https"
+            and request.url.host == url.host
+            and request.url.port in (80, None)
+            and url.port in (443, None)
+        )
+        refused = not (upgrade or same_origin(request.url, url))
+        if refused and not self._redirects.allow_cross_origin:
+            raise RedirectRefusedError(
+                f"refused a cross-origin redirect ({response.status_code}) from "
+                f"{redact_url(request.url)} to {redact_url(url)}: allow_cross_origin is off",
+                request=request,
+            )
+        return url
+
+    def _redirect_method(self, request: httpx.Request, response: httpx.Response) -> str:
+        default: str = super()._redirect_method(request, response)  # type: ignore[misc]
+        action = self._redirects.action(request.method)
+        if response.status_code not in _REWRITTEN_STATUSES or request.method == "HEAD":
+            return default
+        if action == "keep" and response.status_code != 303:
+            return request.method
+        if action == "get":
+            return "GET"
+        return default
+
+    def _redirect_headers(
+        self, request: httpx.Request, url: httpx.URL, method: str
+    ) -> httpx.Headers:
+        headers: httpx.Headers = super()._redirect_headers(request, url, method)  # type: ignore[misc]
+        if not same_origin(request.url, url):
+            used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
+            for name in {*_ALWAYS_DROPPED, *self._redirects.strip_headers, *used}:
+                headers.pop(name, None)
+        return headers

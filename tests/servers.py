@@ -1,0 +1,447 @@
+"""Real servers on 127.0.0.1 for the connection tests, all started by the tests themselves.
+
+- :class:`Certificates`: a trustme CA, a server certificate for 127.0.0.1 and a
+  client certificate for mTLS, written as PEM files.
+- :class:`TLSServer`: hypercorn over TLS (HTTP/2 + HTTP/1.1 through ALPN, or
+  HTTP/1.1 only, or TLS 1.2 only, optionally demanding a client certificate).
+- :class:`PProxy`: pproxy (HTTP or SOCKS5 with credentials) in a subprocess.
+- :class:`DigestProxy`: a small forward/CONNECT proxy demanding Digest auth,
+  counting connections (so pooled reuse can be asserted).
+- :class:`TokenGate`: an ASGI wrapper answering 401 unless the bearer token is
+  the current one (for credential refresh).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from buttress.testing import DemoAPI, DemoServer
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, alive: Callable[[], bool] = lambda: True) -> None:
+    """Return once 127.0.0.1:port accepts connections (polls; no fixed sleep)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and alive():
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Certificates:
+    """A CA and certificates, as PEM files in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.authority = trustme.CA()
+        server = self.authority.issue_cert("127.0.0.1", "localhost")
+        client = self.authority.issue_cert("client@buttress.test")
+        self.ca = directory / "ca.pem"
+        self.server_cert = directory / "server.pem"
+        self.server_key = directory / "server.key"
+        self.client = directory / "client.pem"
+        self.authority.cert_pem.write_to_path(str(self.ca))
+        server.cert_chain_pems[0].write_to_path(str(self.server_cert))
+        server.private_key_pem.write_to_path(str(self.server_key))
+        client.private_key_and_cert_chain_pem.write_to_path(str(self.client))
+
+
+class _Running:
+    """Start/stop by context manager; subclasses implement start() and stop()."""
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _LoopThread(_Running):
+    """Runs ``self._serve(stop_event)`` on its own event loop in a daemon thread."""
+
+    port: int
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    async def _serve(self, stopping: asyncio.Event) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        ready = threading.Event()
+
+        async def main() -> None:
+            self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+            ready.set()
+            await self._serve(self._stopping)
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        wait_for_port(self.port, self._thread.is_alive)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(10)
+
+
+class TLSServer(_LoopThread):
+    """hypercorn on https://127.0.0.1:<port>, serving ``app`` (the demo API by default)."""
+
+    def __init__(
+        self,
+        certs: Certificates,
+        app: ASGIApp | None = None,
+        *,
+        alpn: Sequence[str] = ("h2", "http/1.1"),
+        require_client_cert: bool = False,
+        max_tls: ssl.TLSVersion | None = None,
+    ) -> None:
+        super().__init__()
+        from hypercorn.config import Config
+
+        max_version = max_tls
+
+        class _Config(Config):
+            def create_ssl_context(self) -> ssl.SSLContext | None:
+                context: ssl.SSLContext | None = super().create_ssl_context()
+                if context is not None and max_version is not None:
+                    context.maximum_version = max_version
+                return context
+
+        config = _Config()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.certfile, config.keyfile = str(certs.server_cert), str(certs.server_key)
+        config.alpn_protocols = list(alpn)
+        config.accesslog = config.errorlog = None
+        config.graceful_timeout = 1
+        if require_client_cert:
+            config.ca_certs = str(certs.ca)
+            config.verify_mode = ssl.CERT_REQUIRED
+        self.config = config
+        self.app = app or DemoAPI()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    async def _serve(self, stopping: asyncio.Event) -> None:
+        from hypercorn.asyncio import serve
+
+        app: Any = self.app
+        await serve(app, self.config, shutdown_trigger=stopping.wait, mode="asgi")
+
+
+class PProxy(_Running):
+    """pproxy in a subprocess: ``scheme`` is ``http`` or ``socks5``; credentials required."""
+
+    def __init__(
+        self,
+        scheme: str,
+        *,
+        username: str = "proxyuser",
+        password: str = "s3cr3t-pw",
+        certs: Certificates | None = None,
+    ) -> None:
+        self.scheme, self.username, self.password = scheme, username, password
+        self.certs = certs  # given: the proxy itself speaks TLS (an https:// proxy)
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The proxy URL, with credentials."""
+        scheme = "https" if self.certs else self.scheme
+        return f"{scheme}://{self.username}:{self.password}@127.0.0.1:{self.port}"
+
+    def start(self) -> PProxy:
+        scheme = f"{self.scheme}+ssl" if self.certs else self.scheme
+        listen = f"{scheme}://127.0.0.1:{self.port}#{self.username}:{self.password}"
+        command = [sys.executable, "-m", "pproxy", "-l", listen, "--auth", "0"]  # no auth cache
+        if self.certs:
+            command += ["--ssl", f"{self.certs.server_cert},{self.certs.server_key}"]
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        process = self._process
+        wait_for_port(self.port, lambda: process.poll() is None)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _digest_fields(value: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in value.removeprefix("Digest ").split(","):
+        name, _, raw = part.strip().partition("=")
+        fields[name.lower()] = raw.strip('"')
+    return fields
+
+
+class DigestProxy(_LoopThread):
+    """A forward proxy (and CONNECT tunnel) demanding Digest ``Proxy-Authorization``.
+
+    Counts accepted TCP ``connections``, authorised ``requests`` and the
+    ``challenges`` (407 answers) it sent.
+    """
+
+    realm = "buttress-proxy"
+
+    def __init__(self, *, username: str = "digestuser", password: str = "d1gest-pw") -> None:
+        super().__init__()
+        self.username, self.password = username, password
+        self.nonce = secrets.token_hex(8)
+        self.connections = self.requests = self.challenges = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.username}:{self.password}@127.0.0.1:{self.port}"
+
+    def _authorised(self, method: str, header: str | None) -> bool:
+        if not header or not header.startswith("Digest "):
+            return False
+        got = _digest_fields(header)
+        ha1 = _md5(f"{self.username}:{self.realm}:{self.password}")
+        ha2 = _md5(f"{method}:{got.get('uri', '')}")
+        expected = _md5(
+            f"{ha1}:{self.nonce}:{got.get('nc')}:{got.get('cnonce')}:{got.get('qop')}:{ha2}"
+        )
+        return got.get("username") == self.username and got.get("response") == expected
+
+    async def _serve(self, stopping: asyncio.Event) -> None:
+        async with httpx.AsyncClient(trust_env=False) as upstream:
+
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                try:
+                    await self._connection(reader, writer, upstream)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    pass
+                finally:
+                    writer.close()
+
+            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            async with server:
+                await stopping.wait()
+
+    async def _connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: httpx.AsyncClient,
+    ) -> None:
+        first = True
+        while True:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            if first:  # count connections that carry a request (not port probes)
+                self.connections, first = self.connections + 1, False
+            line, *lines = head.split("\r\n")
+            method, target, _ = line.split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if not self._authorised(method, headers.get("proxy-authorization")):
+                self.challenges += 1
+                challenge = (
+                    f'Digest realm="{self.realm}", nonce="{self.nonce}", qop="auth", '
+                    'algorithm="MD5"'
+                )
+                writer.write(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    + f"Proxy-Authenticate: {challenge}\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+                await writer.drain()
+                continue
+            self.requests += 1
+            if method == "CONNECT":
+                await self._tunnel(target, reader, writer)
+                return
+            forwarded = {
+                k: v for k, v in headers.items() if not k.startswith("proxy-") and k != "host"
+            }
+            response = await upstream.request(method, target, headers=forwarded, content=body)
+            out = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
+            out += [
+                f"{k}: {v}"
+                for k, v in response.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
+            ]
+            out.append(f"Content-Length: {len(response.content)}")
+            writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + response.content)
+            await writer.drain()
+
+    @staticmethod
+    async def _tunnel(
+        target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        host, _, port = target.rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+class TokenGate:
+    """ASGI: requests need ``Authorization: Bearer <valid>``, else 401; the rest is the demo API.
+
+    With ``hold`` set, each 401 waits until ``hold`` requests have been
+    rejected, so that many concurrent requests really meet the 401 together.
+    """
+
+    def __init__(self, valid: str = "fresh", *, hold: int = 0) -> None:
+        self.valid, self.hold = valid, hold
+        self.rejected = 0
+        self.app = DemoAPI()
+        self._all_rejected: asyncio.Event | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if headers.get(b"authorization", b"").decode() == f"Bearer {self.valid}":
+            await self.app(scope, receive, send)
+            return
+        self.rejected += 1
+        if self.hold:
+            self._all_rejected = self._all_rejected or asyncio.Event()
+            if self.rejected >= self.hold:
+                self._all_rejected.set()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._all_rejected.wait(), 10)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-length", b"0"), (b"www-authenticate", b"Bearer")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+# --- fixtures (registered in tests/conftest.py through pytest_plugins) ---------------------
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return Certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def h2_server(certs: Certificates) -> Iterator[TLSServer]:
+    """HTTP/2 and HTTP/1.1 over TLS (ALPN)."""
+    with TLSServer(certs) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def h11_server(certs: Certificates) -> Iterator[TLSServer]:
+    """HTTP/1.1 only over TLS."""
+    with TLSServer(certs, alpn=("http/1.1",)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mtls_server(certs: Certificates) -> Iterator[TLSServer]:
+    """Demands a client certificate signed by the test CA."""
+    with TLSServer(certs, require_client_cert=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls12_server(certs: Certificates) -> Iterator[TLSServer]:
+    """Speaks TLS 1.2 and nothing newer."""
+    with TLSServer(certs, max_tls=ssl.TLSVersion.TLSv1_2) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http_proxy() -> Iterator[PProxy]:
+    with PProxy("http") as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def tls_proxy(certs: Certificates) -> Iterator[PProxy]:
+    """An https:// proxy: TLS to the proxy, then HTTP proxying inside it."""
+    with PProxy("http", certs=certs) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def socks_proxy() -> Iterator[PProxy]:
+    with PProxy("socks5") as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def digest_proxy() -> Iterator[DigestProxy]:
+    with DigestProxy() as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def other_origin() -> Iterator[DemoServer]:
+    """A second demo API: another origin for redirect tests."""
+    with DemoServer() as server:
+        yield server

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import Any, TypeAlias
 
 import httpx
 
-from ._exceptions import InvalidJSONError, describe, status_error_class
+from ._exceptions import InvalidJSONError, describe, map_exception, status_error_class
 from .policies.headers import parse_retry_after
 
 __all__ = ["ErrorParser", "Response", "default_error_parser", "raise_for_status"]
@@ -53,6 +53,27 @@ class Response(httpx.Response):
         except UnicodeDecodeError:
             # Not UTF-8/16/32: decode with the declared or detected charset.
             return jsonlib.loads(self.text, **kwargs)
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Iterate over the decoded body; a body that fails to decode raises ``DecodingError``."""
+        try:
+            yield from super().iter_bytes(chunk_size)
+        except Exception as exc:  # the content decoders (gzip, br, ...) raise httpx's errors
+            mapped = map_exception(exc, self._request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """The async twin of :meth:`iter_bytes`."""
+        try:
+            async for chunk in super().aiter_bytes(chunk_size):
+                yield chunk
+        except Exception as exc:
+            mapped = map_exception(exc, self._request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def raise_for_status(self) -> Response:
         """Raise the matching buttress exception for a 4xx or 5xx status; return self otherwise.

@@ -38,21 +38,27 @@ class Response(httpx.Response):
         """Decode the body as JSON.
 
         Raises:
-            InvalidJSONError: the body is not JSON; the message shows the status,
-                content type, position and a snippet.
+            InvalidJSONError: the body is not JSON (or is JSON no parser should
+                accept: nested too deeply, numbers with thousands of digits); the
+                message shows the status, content type, position and a snippet.
         """
         try:
-            return jsonlib.loads(self.content, **kwargs)
+            try:
+                return jsonlib.loads(self.content, **kwargs)
+            except UnicodeDecodeError:
+                # Not UTF-8/16/32: decode with the declared or detected charset.
+                return jsonlib.loads(_text_of(self), **kwargs)
         except jsonlib.JSONDecodeError as exc:
-            raise InvalidJSONError(
-                exc,
-                status_code=self.status_code,
-                content_type=self.headers.get("content-type"),
-                request=self._request,
-            ) from exc
-        except UnicodeDecodeError:
-            # Not UTF-8/16/32: decode with the declared or detected charset.
-            return jsonlib.loads(self.text, **kwargs)
+            error = exc
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            error = jsonlib.JSONDecodeError(reason, _text_of(self)[:100], 0)
+        raise InvalidJSONError(
+            error,
+            status_code=self.status_code,
+            content_type=self.headers.get("content-type"),
+            request=self._request,
+        ) from error
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """Iterate over the decoded body; a body that fails to decode raises ``DecodingError``."""
@@ -91,6 +97,14 @@ class Response(httpx.Response):
         return self
 
 
+def _text_of(response: httpx.Response) -> str:
+    """The body as text; a body its declared charset cannot decode is read as UTF-8."""
+    try:
+        return response.text
+    except UnicodeError:  # e.g. charset=utf-16 on a body without a byte order mark
+        return response.content.decode("utf-8", "replace")
+
+
 def _message_from(body: Any) -> str | None:
     """Find the human message in the usual error body shapes."""
     if isinstance(body, str):
@@ -108,7 +122,7 @@ def _message_from(body: Any) -> str | None:
 
 
 def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
-    """Read the usual error bodies: ``{"error": {"message": ...}}``, ``{"message"}``, ``{"detail"}``.
+    """Read the usual error bodies: ``{"error": {"message"}}``, ``{"message"}``, ``{"detail"}``.
 
     Returns the message and the decoded body as details, the start of a text body,
     or ``None`` for an empty body.
@@ -119,8 +133,8 @@ def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
     """
     try:
         body = jsonlib.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        text = response.text.strip()
+    except (ValueError, RecursionError):  # not JSON, not UTF-8/16/32, or nested too deeply
+        text = _text_of(response).strip()
         return (text[:200], None) if text else None
     message = _message_from(body)
     return (message[:500] if message else response.reason_phrase, body)

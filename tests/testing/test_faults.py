@@ -134,3 +134,11 @@ def test_a_request_the_server_cannot_read_drops_the_connection(server: FaultServ
         raw.sendall(b"NONSENSE\r\n\r\n")
         assert raw.recv(100) == b""
     assert server.requests == []
+
+
+def test_release_waiting_ends_only_the_waits_in_progress() -> None:
+    with FaultServer(max_delay=0.2) as server:
+        server.release_waiting()  # nothing waits yet: later delays still wait as scripted
+        server.route("/held", Fault.delay_first_byte())
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(server.url + "/held", timeout=0.05)

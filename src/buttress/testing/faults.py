@@ -53,10 +53,11 @@ path (``enqueue(..., path=)``), the next fault queued for any path
 server's ``default``.
 
 Delays are real (they exist to trip a client's timeouts) but bounded: no fault
-waits longer than ``max_delay``, and :meth:`FaultServer.release` ends every wait
-at once, now and for the rest of the server's life. ``Fault.delay_first_byte()``
-without seconds waits until then, so a test never has to guess how slow is slow
-enough. Closing the server releases too.
+waits longer than ``max_delay``. :meth:`FaultServer.release` ends every wait at
+once, now and for the rest of the server's life; :meth:`~FaultServer.release_waiting`
+ends only those in progress. ``Fault.delay_first_byte()`` without seconds waits
+until released, so a test never has to guess how slow is slow enough. Closing the
+server releases too.
 
 Example:
     >>> import httpx
@@ -385,7 +386,8 @@ class FaultServer:
         self.host = "127.0.0.1"
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._released = threading.Event()
+        self._released = threading.Event()  # set for good: no more waiting
+        self._wake = threading.Event()  # set to end the waits in progress
         self._stopping = threading.Event()
         self._queue: deque[Fault] = deque()
         self._path_queues: dict[str, deque[Fault]] = {}
@@ -477,6 +479,18 @@ class FaultServer:
     def release(self) -> None:
         """End every delay now, and make later delays instant (a test is done waiting)."""
         self._released.set()
+        self.release_waiting()
+
+    def release_waiting(self) -> None:
+        """End the delays of the answers in progress; later answers wait as scripted.
+
+        Example:
+            >>> server = FaultServer()
+            >>> server.release_waiting()
+        """
+        with self._lock:
+            woken, self._wake = self._wake, threading.Event()
+        woken.set()
 
     def _choose(self, path: str) -> Fault:
         with self._lock:
@@ -579,7 +593,7 @@ class FaultServer:
         if self._stopping.is_set() or self._accept_thread is None:
             return
         self._stopping.set()
-        self._released.set()
+        self.release()
         assert self._wakeup is not None
         assert self._selector is not None
         with contextlib.suppress(OSError):
@@ -695,16 +709,17 @@ class FaultServer:
                 self._threads.discard(threading.current_thread())
                 self._idle.notify_all()
 
-    def _wait(self, seconds: float | None) -> None:
-        """A real, bounded, releasable pause."""
-        if seconds == 0:
-            return
-        limit = self.max_delay if seconds is None else min(seconds, self.max_delay)
-        self._released.wait(limit)
-
     def _answer(self, sock: socket.socket, request: ReceivedRequest, fault: Fault) -> bool:
         """Act out ``fault``; ``True`` when the connection can serve another request."""
-        self._wait(fault.delay)
+        with self._lock:
+            wake = self._wake  # release_waiting() ends every pause of this answer
+
+        def pause(seconds: float | None) -> None:  # real, bounded, releasable
+            if seconds == 0 or self._released.is_set():
+                return
+            wake.wait(self.max_delay if seconds is None else min(seconds, self.max_delay))
+
+        pause(fault.delay)
         kind = fault.kind
         if kind == "respond":
             body = fault.body
@@ -732,7 +747,7 @@ class FaultServer:
             sock.sendall(_head(200, fault.headers, fault.size))
             for start in range(0, fault.size, fault.chunk):
                 if start:
-                    self._wait(fault.interval)
+                    pause(fault.interval)
                 sock.sendall(b"x" * min(fault.chunk, fault.size - start))
             return True
         if kind == "huge_body":

@@ -271,6 +271,17 @@ class _ReadOnlyHeaders(httpx.Headers):
     __setitem__ = __delitem__ = update = _refuse
 
 
+def _reraise_mapped(exc: Exception, request: httpx.Request) -> NoReturn:
+    """Raise ``exc`` as buttress's exception; one that is not about the transport unchanged.
+
+    (``raise map_exception(exc) from exc`` would make an unmapped exception its own cause.)
+    """
+    mapped = map_exception(exc, request)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
+
+
 class _MappedSyncStream(httpx.SyncByteStream):
     """Maps failures while the body streams (a read timeout mid-body) into the tree."""
 
@@ -281,13 +292,13 @@ class _MappedSyncStream(httpx.SyncByteStream):
         try:
             yield from self._stream
         except Exception as exc:
-            raise map_exception(exc, self._request) from exc
+            _reraise_mapped(exc, self._request)
 
     def close(self) -> None:
         try:
             self._stream.close()
         except Exception as exc:
-            raise map_exception(exc, self._request) from exc
+            _reraise_mapped(exc, self._request)
 
 
 class _MappedAsyncStream(httpx.AsyncByteStream):
@@ -301,13 +312,13 @@ class _MappedAsyncStream(httpx.AsyncByteStream):
             async for chunk in self._stream:
                 yield chunk
         except Exception as exc:
-            raise map_exception(exc, self._request) from exc
+            _reraise_mapped(exc, self._request)
 
     async def aclose(self) -> None:
         try:
             await self._stream.aclose()
         except Exception as exc:
-            raise map_exception(exc, self._request) from exc
+            _reraise_mapped(exc, self._request)
 
 
 class _Facade(RedirectHooks, Generic[_TransportT]):

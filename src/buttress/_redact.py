@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import unquote_plus
 
 import httpx
 
@@ -77,30 +78,34 @@ def is_sensitive_param(name: str, extra: Iterable[str] = ()) -> bool:
 def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
     """Return ``url`` as text with its password and secret query values hidden.
 
+    Everything else (user name, host, path, other parameters, fragment) is kept
+    exactly as the URL spells it.
+
     Example:
         >>> redact_url("https://u:pw@api.example.com/x?api_key=abc&page=2")
         'https://u:[REDACTED]@api.example.com/x?api_key=[REDACTED]&page=2'
     """
-    url = httpx.URL(url)
-    text = str(url)
-    if url.query:
+    parsed = httpx.URL(url)
+    # Work on the normalised text: '#' then '?' delimit the fragment and the query in it.
+    text, hash_sign, fragment = str(parsed).partition("#")
+    text, question_mark, query = text.partition("?")
+    if parsed.password:
+        scheme_end = text.index("://") + 3
+        authority_end = text.find("/", scheme_end)
+        authority_end = len(text) if authority_end < 0 else authority_end
+        userinfo, _, host = text[scheme_end:authority_end].rpartition("@")
+        user = userinfo.partition(":")[0]
+        text = f"{text[:scheme_end]}{user}:{REDACTED}@{host}{text[authority_end:]}"
+    if query:
         extra = tuple(extra_params)
-        params = [
-            (k, REDACTED if is_sensitive_param(k, extra) else v)
-            for k, v in url.params.multi_items()
-        ]
-        if any(v == REDACTED for _, v in params):
-            # Build the query by hand so the marker stays readable (not %5B...%5D).
-            query = "&".join(
-                f"{k}={v}" if v == REDACTED else str(httpx.QueryParams({k: v})) for k, v in params
-            )
-            text = f"{url.copy_with(query=None)}?{query}"
-    if url.userinfo:
-        # Rebuild the userinfo by hand: httpx would percent-encode the marker.
-        user = url.userinfo.split(b":", 1)[0].decode("ascii")
-        marker = f"{user}:{REDACTED}@" if url.password else f"{user}@"
-        text = text.replace(url.userinfo.decode("ascii") + "@", marker, 1)
-    return text
+        pairs = []
+        for pair in query.split("&"):
+            name = pair.partition("=")[0]
+            if is_sensitive_param(unquote_plus(name), extra):
+                pair = f"{name}={REDACTED}"
+            pairs.append(pair)
+        query = "&".join(pairs)
+    return f"{text}{question_mark}{query}{hash_sign}{fragment}"
 
 
 def redact_headers(

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json as jsonlib
 import math
 import time
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from functools import cached_property
 from typing import Any, Protocol
 
 import httpx
 
-from ._exceptions import CLIENT_RATE_LIMITED, InvalidJSONError, describe, status_error_class
+from ._exceptions import (
+    CLIENT_RATE_LIMITED,
+    InvalidJSONError,
+    describe,
+    map_exception,
+    status_error_class,
+)
 from ._options import ATTEMPTS_KEY
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
@@ -127,21 +133,48 @@ class Response(httpx.Response):
         """Decode the body as JSON.
 
         Raises:
-            InvalidJSONError: the body is not JSON; the message shows the status,
-                content type, position and a snippet.
+            InvalidJSONError: the body is not JSON (or is JSON no parser should
+                accept: nested too deeply, numbers with thousands of digits); the
+                message shows the status, content type, position and a snippet.
         """
         try:
-            return jsonlib.loads(self.content, **kwargs)
+            try:
+                return jsonlib.loads(self.content, **kwargs)
+            except UnicodeDecodeError:
+                # Not UTF-8/16/32: decode with the declared or detected charset.
+                return jsonlib.loads(_text_of(self), **kwargs)
         except jsonlib.JSONDecodeError as exc:
-            raise InvalidJSONError(
-                exc,
-                status_code=self.status_code,
-                content_type=self.headers.get("content-type"),
-                request=self._request,
-            ) from exc
-        except UnicodeDecodeError:
-            # Not UTF-8/16/32: decode with the declared or detected charset.
-            return jsonlib.loads(self.text, **kwargs)
+            error = exc
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            error = jsonlib.JSONDecodeError(reason, _text_of(self)[:100], 0)
+        raise InvalidJSONError(
+            error,
+            status_code=self.status_code,
+            content_type=self.headers.get("content-type"),
+            request=self._request,
+        ) from error
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Iterate over the decoded body; a body that fails to decode raises ``DecodingError``."""
+        try:
+            yield from super().iter_bytes(chunk_size)
+        except Exception as exc:  # the content decoders (gzip, br, ...) raise httpx's errors
+            mapped = map_exception(exc, self._request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """The async twin of :meth:`iter_bytes`."""
+        try:
+            async for chunk in super().aiter_bytes(chunk_size):
+                yield chunk
+        except Exception as exc:
+            mapped = map_exception(exc, self._request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def raise_for_status(self) -> Response:
         """Raise the matching buttress exception for a 4xx or 5xx status; return self otherwise.
@@ -181,6 +214,14 @@ def limited_response(request: httpx.Request, retry_after: float) -> Response:
     )
 
 
+def _text_of(response: httpx.Response) -> str:
+    """The body as text; a body its declared charset cannot decode is read as UTF-8."""
+    try:
+        return response.text
+    except UnicodeError:  # e.g. charset=utf-16 on a body without a byte order mark
+        return response.content.decode("utf-8", "replace")
+
+
 def _message_from(body: Any) -> str | None:
     """Find the human message in the usual error body shapes."""
     if isinstance(body, str):
@@ -198,7 +239,7 @@ def _message_from(body: Any) -> str | None:
 
 
 def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
-    """Read the usual error bodies: ``{"error": {"message": ...}}``, ``{"message"}``, ...
+    """Read the usual error bodies: ``{"error": {"message"}}``, ``{"message"}``, ``{"detail"}``.
 
     Returns the message and the decoded body as details, the start of a text body,
     or ``None`` for an empty body.
@@ -209,8 +250,8 @@ def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
     """
     try:
         body = jsonlib.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        text = response.text.strip()
+    except (ValueError, RecursionError):  # not JSON, not UTF-8/16/32, or nested too deeply
+        text = _text_of(response).strip()
         return (text[:200], None) if text else None
     message = _message_from(body)
     return (message[:500] if message else response.reason_phrase, body)

@@ -319,8 +319,11 @@ class _Facade(Generic[_TransportT]):
                 max_keepalive_connections=max_keepalive_connections,
                 keepalive_expiry=keepalive_expiry,
             )
-            transport = self._network_transport(verify=verify, limits=limits, trust_env=trust_env)
-        super().__init__(  # type: ignore[call-arg]
+            transport = cast(
+                _TransportT,
+                self._network_transport(verify=verify, limits=limits, trust_env=trust_env),
+            )
+        cast(Any, super()).__init__(  # the httpx.Client next in the MRO
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
             params=params,

@@ -17,7 +17,7 @@ scheme word is never treated as a username.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 import httpx
 from httpx._auth import FunctionAuth
@@ -124,7 +124,7 @@ def coerce_auth(auth: Any) -> httpx.Auth | None:
         password = second.get_secret_value() if isinstance(second, SecretStr) else second
         return httpx.BasicAuth(str(first), password)
     if callable(auth):
-        return FunctionAuth(auth)
+        return FunctionAuth(cast(Callable[[httpx.Request], httpx.Request], auth))
     raise ConfigurationError(
         f"unsupported auth {type(auth).__name__}: give an httpx.Auth, a callable, "
         "('bearer', token), ('api_key', key) or (username, password)"

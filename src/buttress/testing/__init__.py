@@ -3,10 +3,37 @@
 - :class:`DemoServer` / :class:`DemoAPI`: a local REST API with pagination,
   flaky, slow, rate-limited and cacheable endpoints, SSE and downloads.
 - :class:`FakeClock`: time that moves only when something sleeps.
+- :class:`MockAPI`: respx routes with JSON, error and ``Retry-After`` answers.
+- :class:`ScriptedTransport`: a transport playing faults and answers from a script
+  (:class:`Reply`, :class:`Fail`, :class:`Reset`, :class:`Truncate`, :class:`Delay`).
+- :class:`Cassette`: record real exchanges once (secrets redacted), replay them after.
+
+The pytest plugin (:mod:`buttress.testing.pytest_plugin`, loaded automatically
+when buttress is installed) offers them as ``buttress_*`` fixtures.
 """
 
+from .cassette import Cassette, CassetteTransport
 from .clock import FakeClock
 from .demo import DemoAPI, create_app
+from .mock import MockAPI, error_response, json_response
+from .scripted import Delay, Fail, Reply, Reset, ScriptedTransport, Step, Truncate
 from .server import DemoServer
 
-__all__ = ["DemoAPI", "DemoServer", "FakeClock", "create_app"]
+__all__ = [
+    "Cassette",
+    "CassetteTransport",
+    "Delay",
+    "DemoAPI",
+    "DemoServer",
+    "Fail",
+    "FakeClock",
+    "MockAPI",
+    "Reply",
+    "Reset",
+    "ScriptedTransport",
+    "Step",
+    "Truncate",
+    "create_app",
+    "error_response",
+    "json_response",
+]

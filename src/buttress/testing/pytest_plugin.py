@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from .cassette import Cassette
+from .cassette import Cassette, RecordMode
 from .clock import FakeClock
 from .mock import MockAPI
 from .scripted import ScriptedTransport, Step
@@ -99,6 +99,6 @@ def buttress_cassette(request: pytest.FixtureRequest) -> Cassette:
         name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
         path = test_file.parent / "cassettes" / test_file.stem / f"{name}.json"
     option = request.config.getoption("--buttress-record-mode", default=None)
-    mode = option or kwargs.pop("mode", None) or "replay"
+    mode: RecordMode = option or kwargs.pop("mode", None) or "replay"
     kwargs.pop("mode", None)
     return Cassette(path, mode=mode, **kwargs)

@@ -191,7 +191,8 @@ class Delay(Step):
     by the timeout and ``httpx.ReadTimeout`` is raised, as a slow server would cause.
 
     Example:
-        >>> Delay(1.5, then=Reply(204)).then.status
+        >>> step = Delay(1.5, then=Reply(204))
+        >>> step.answer(httpx.Request("GET", "https://x.test")).status_code  # no wait here
         204
     """
 

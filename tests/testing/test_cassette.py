@@ -101,6 +101,11 @@ def test_response_cookies_and_passwords_in_urls_are_redacted(tmp_path: Path) -> 
     headers = json.loads(text)["interactions"][0]["response"]["headers"]
     assert headers.count(["set-cookie", "[REDACTED]"]) == 2  # both kept, both hidden
 
+    with httpx.Client(transport=Cassette(path, mode="replay").transport()) as client:
+        replayed = client.get("https://user:hunter2@api.example.test/login")
+        assert "set-cookie" not in replayed.headers  # not replayed as a cookie named [REDACTED]
+        assert not client.cookies
+
 
 async def test_a_different_secret_still_matches(kind: str, tmp_path: Path) -> None:
     api = MockAPI()

@@ -35,7 +35,7 @@ import httpx
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import ConfigurationError
 from .._flow import Flow, Read, Send, adrive, drive
-from .._redact import redact_headers, redact_url
+from .._redact import REDACTED, redact_headers, redact_url
 
 __all__ = ["Cassette", "CassetteTransport", "RecordMode"]
 
@@ -98,7 +98,9 @@ class _Interaction:
         )
 
     def response(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(self.status, headers=self.headers, content=self.body, request=request)
+        # A redacted header is left out: a cookie called "[REDACTED]" would only mislead.
+        headers = [(name, value) for name, value in self.headers if value != REDACTED]
+        return httpx.Response(self.status, headers=headers, content=self.body, request=request)
 
 
 class Cassette:

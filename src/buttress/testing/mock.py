@@ -11,11 +11,16 @@ block (respx's patching).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
+
+if TYPE_CHECKING:
+    import respx
+    from respx.models import CallList
 
 from .._exceptions import ConfigurationError
 
@@ -38,8 +43,16 @@ def json_response(
     return httpx.Response(status, json=data, headers=headers)
 
 
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def _retry_after_value(seconds: float) -> str:
+    """``seconds`` as a ``Retry-After`` value: ``2`` rather than ``2.0``."""
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def _error_body(status: int, message: str | None = None) -> dict[str, Any]:
+    """The ``{"error": {"message", "status"}}`` body the demo API (and these helpers) use."""
+    return {
+        "error": {"message": message or httpx.codes.get_reason_phrase(status), "status": status}
+    }
 
 
 def error_response(
@@ -60,11 +73,8 @@ def error_response(
     """
     all_headers = dict(headers or {})
     if retry_after is not None:
-        all_headers["Retry-After"] = _seconds(retry_after)
-    body = {
-        "error": {"message": message or httpx.codes.get_reason_phrase(status), "status": status}
-    }
-    return httpx.Response(status, json=body, headers=all_headers)
+        all_headers["Retry-After"] = _retry_after_value(retry_after)
+    return httpx.Response(status, json=_error_body(status, message), headers=all_headers)
 
 
 def _fresh(answer: Answer, request: httpx.Request) -> httpx.Response:
@@ -92,11 +102,10 @@ class _Sequence:
         if not answers:
             raise ConfigurationError("a mocked route needs at least one answer")
         self._answers = list(answers)
-        self._played = 0
+        self._played = itertools.count()  # next() on a count is atomic: safe across threads
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        answer = self._answers[min(self._played, len(self._answers) - 1)]
-        self._played += 1
+        answer = self._answers[min(next(self._played), len(self._answers) - 1)]
         return _fresh(answer, request)
 
 
@@ -144,11 +153,11 @@ class MockAPI:
         """A sync and async httpx transport answering from the routes."""
 
     @property
-    def calls(self) -> Any:
+    def calls(self) -> CallList:
         """Every call received, in order (respx's ``CallList``: ``.last.request``, ...)."""
         return self.router.calls
 
-    def route(self, method: str, path: str, *answers: Answer) -> Any:
+    def route(self, method: str, path: str, *answers: Answer) -> respx.Route:
         """Answer ``method path`` with ``answers`` in order; the last one repeats.
 
         An answer is an ``httpx.Response``, an exception (class or instance) to
@@ -180,7 +189,7 @@ class MockAPI:
         *,
         status: int = 200,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> respx.Route:
         """Answer ``method path`` with ``data`` as JSON.
 
         Example:
@@ -196,7 +205,7 @@ class MockAPI:
         message: str | None = None,
         *,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> respx.Route:
         """Answer ``method path`` with an error status and an ``{"error": ...}`` body.
 
         Example:
@@ -213,7 +222,7 @@ class MockAPI:
         times: int = 1,
         then: Answer = None,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> respx.Route:
         """Answer ``429`` with ``Retry-After`` ``times`` times, then ``then``.
 
         ``then=None`` keeps answering 429.
@@ -232,7 +241,7 @@ class MockAPI:
         times: int = 1,
         then: Answer = None,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> respx.Route:
         """Answer ``503 Service Unavailable`` ``times`` times, then ``then``.
 
         Example:
@@ -249,7 +258,7 @@ class MockAPI:
         times: int,
         then: Answer,
         headers: dict[str, str] | None,
-    ) -> Any:
+    ) -> respx.Route:
         failure = error_response(status, retry_after=retry_after, headers=headers)
         answers: list[Answer] = [failure] * max(times, 1)
         if then is not None:

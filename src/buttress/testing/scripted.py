@@ -35,6 +35,7 @@ from .._clock import Clock
 from .._exceptions import ConfigurationError
 from .._flow import Flow, Sleep, adrive, drive
 from .clock import FakeClock
+from .mock import _error_body, _retry_after_value
 
 __all__ = ["Delay", "Fail", "Reply", "Reset", "ScriptedTransport", "Step", "Truncate"]
 
@@ -89,11 +90,8 @@ class Reply(Step):
         """
         all_headers = dict(headers or {})
         if retry_after is not None:
-            whole = float(retry_after).is_integer()
-            all_headers["Retry-After"] = str(int(retry_after)) if whole else str(retry_after)
-        message = message or httpx.codes.get_reason_phrase(status)
-        body = {"error": {"message": message, "status": status}}
-        return cls(status, json=body, headers=all_headers, times=times)
+            all_headers["Retry-After"] = _retry_after_value(retry_after)
+        return cls(status, json=_error_body(status, message), headers=all_headers, times=times)
 
     def body(self) -> bytes:
         """The encoded body."""

@@ -16,9 +16,10 @@ from buttress.testing import DemoServer, FakeClock
 
 # The package's own pytest plugin is loaded here rather than through its entry
 # point (disabled in pyproject's addopts) so coverage sees the package imported.
-pytest_plugins = ["buttress.testing.pytest_plugin"]
-
-pytest_plugins = ["tests.servers"]  # TLS servers, proxies: the connection tests' fixtures
+pytest_plugins = [
+    "buttress.testing.pytest_plugin",
+    "tests.servers",  # TLS servers, proxies: the connection tests' fixtures
+]
 
 
 @pytest.fixture

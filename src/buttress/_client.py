@@ -413,12 +413,15 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             )
             given = {"verify": verify, "cert": cert, "min_tls_version": min_tls_version}
             given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
-            transport = build_network(
-                self._network_transport,
-                asynchronous=isinstance(self, httpx.AsyncClient),
-                limits=limits,
-                trust_env=trust_env,
-                **connection_options(env, {k: v for k, v in given.items() if v is not UNSET}),
+            transport = cast(
+                _TransportT,
+                build_network(
+                    self._network_transport,
+                    asynchronous=isinstance(self, httpx.AsyncClient),
+                    limits=limits,
+                    trust_env=trust_env,
+                    **connection_options(env, {k: v for k, v in given.items() if v is not UNSET}),
+                ),
             )
         self._redirects = client_redirects(redirects, env)
         # retry=False keeps the layer with one attempt: it still enforces the total deadline.
@@ -442,7 +445,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         # The network transport and mounts, shared by with_middleware's clients.
         self._bottom: tuple[Any, dict[str, Any]] = (transport, dict(mounts or {}))
         layers.update(_observability_layers(middleware, logging, tracing))
-        super().__init__(  # type: ignore[call-arg]
+        cast(Any, super()).__init__(  # the httpx.Client next in the MRO
             base_url=_pick(base_url, env.base_url, ""),
             headers=default_headers,
             params=params,

@@ -27,15 +27,19 @@ class Clock(Protocol):
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back; for durations and deadlines."""
+        ...
 
     def time(self) -> float:
         """Seconds since the epoch; for HTTP dates such as ``Retry-After``."""
+        ...
 
     def sleep(self, seconds: float) -> None:
         """Block the calling thread for ``seconds``."""
+        ...
 
     async def asleep(self, seconds: float) -> None:
         """Suspend the calling task for ``seconds`` without blocking the loop."""
+        ...
 
 
 class SystemClock:

@@ -113,8 +113,11 @@ class TimeoutConfig(FrozenConfig):
 
 
 TimeoutTypes: TypeAlias = (
-    "TimeoutConfig | httpx.Timeout | float"
-    " | tuple[float | None, float | None, float | None, float | None] | None"
+    TimeoutConfig
+    | httpx.Timeout
+    | float
+    | tuple[float | None, float | None, float | None, float | None]
+    | None
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import cast
 from urllib.parse import unquote_plus
 
 import httpx
@@ -119,7 +120,11 @@ def redact_headers(
         {'Authorization': '[REDACTED]', 'Accept': '*/*'}
     """
     extra_names = {e.lower() for e in extra}
-    items = headers.items() if isinstance(headers, httpx.Headers | Mapping) else headers
+    items: Iterable[tuple[str, str]] = (
+        cast(Iterable[tuple[str, str]], headers.items())
+        if isinstance(headers, httpx.Headers | Mapping)
+        else headers
+    )
     return {k: (REDACTED if is_sensitive_header(k, extra_names) else v) for k, v in items}
 
 

@@ -87,7 +87,9 @@ class RedirectConfig(BaseModel):
 
     def action(self, method: str) -> RedirectAction | None:
         """The configured action for ``method`` (``None``: httpx's default)."""
-        upper = {name.upper(): action for name, action in self.methods.items()}
+        upper: dict[str, RedirectAction] = {
+            name.upper(): action for name, action in self.methods.items()
+        }
         return upper.get(method.upper())
 
 

@@ -43,8 +43,8 @@ class ErrorParser(Protocol):
 
     Example:
         >>> def parse(response: httpx.Response) -> tuple[str, Any] | None:
-        ...     body = response.json()
-        ...     return body["fault"]["text"], body["fault"].get("code")
+        ...     fault = response.json()["fault"]
+        ...     return fault["text"], fault.get("code")
         >>> from buttress import Client
         >>> client = Client(base_url="https://api.example.com", error_parser=parse)
         >>> client.close()

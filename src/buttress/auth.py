@@ -35,7 +35,7 @@ import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 import anyio
 import anyio.to_thread
@@ -149,7 +149,7 @@ def coerce_auth(auth: Any) -> httpx.Auth | None:
     if isinstance(auth, tuple):
         return _from_tuple(auth)
     if callable(auth):
-        return FunctionAuth(auth)
+        return FunctionAuth(cast(Callable[[httpx.Request], httpx.Request], auth))
     raise ConfigurationError(
         f"unsupported auth {type(auth).__name__}: give an httpx.Auth, a callable, "
         "('bearer', token), ('api_key', key) or (username, password)"

@@ -25,10 +25,12 @@ class RetryBudget(Protocol):
 
     def try_withdraw(self, key: str, now: float) -> bool:
         """Take one retry for ``key`` if the budget allows it; False when it is empty."""
+        ...
 
     @property
     def exhausted_count(self) -> int:
         """How many retries were refused because the budget was empty."""
+        ...
 
 
 @dataclass

@@ -52,15 +52,18 @@ class Limit(Protocol):
 
     def available_at(self, now: float) -> float:
         """The earliest time (>= ``now``) at which one more request may go."""
+        ...
 
     def take(self, at: float) -> None:
         """Commit one request at ``at`` (which is >= ``available_at(at)``)."""
 
     def remaining(self, now: float) -> int:
         """Requests that could go at ``now`` without waiting."""
+        ...
 
     def reset_at(self, now: float) -> float:
         """When the budget is whole again (``now`` if it already is)."""
+        ...
 
 
 class TokenBucket:

@@ -107,7 +107,7 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ...     return await call_next(request)
         >>> transport = MiddlewareTransport(httpx.HTTPTransport(), [tag])
         >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
-        ...     client.get(f"{server.url}/echo").json()["headers"]["x-tag"]
+        ...     client.get(f"{server.url}/echo").json()["headers"].get("x-tag")
         'demo'
     """
 

@@ -83,6 +83,7 @@ class RateLimitBackend(Protocol):
         self, request: httpx.Request, *, wait: bool, waited: float = 0.0
     ) -> Booking | Hold | Refusal:
         """Book a slot for ``request``, hold it while its host is paused, or refuse."""
+        ...
 
     def done_waiting(self) -> None:
         """A booked caller stopped waiting (its slot came, or it was cancelled)."""
@@ -92,6 +93,7 @@ class RateLimitBackend(Protocol):
 
     def status(self, host: str | None = None) -> RateLimitStatus:
         """The current figures (for ``host`` when the limit is per host)."""
+        ...
 
 
 def _host(url: httpx.URL) -> str:

@@ -23,11 +23,13 @@ from ._exceptions import (
     DecodingError,
     ForbiddenError,
     HTTPError,
+    IncompleteResponseError,
     InvalidJSONError,
     NotFoundError,
     PoolTimeoutError,
     RateLimitError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     ServerError,
     TimeoutError,
     TooManyRedirectsError,
@@ -39,6 +41,17 @@ from ._response import ErrorParser, Response, default_error_parser
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, BearerAuth
+from .pagination import (
+    AsyncPaginator,
+    CursorPagination,
+    LinkHeaderPagination,
+    OffsetLimitPagination,
+    PageNumberPagination,
+    PaginationConfig,
+    PaginationStrategy,
+    Paginator,
+)
+from .streaming import EventStream, ServerSentEvent
 
 Request = __import__("httpx").Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -47,6 +60,7 @@ __all__ = [
     "APIKeyAuth",
     "APIVersion",
     "AsyncClient",
+    "AsyncPaginator",
     "AuthenticationError",
     "BearerAuth",
     "BodyKwargs",
@@ -60,12 +74,21 @@ __all__ = [
     "ConfigurationError",
     "ConnectTimeoutError",
     "ConnectionError",
+    "CursorPagination",
     "DecodingError",
     "ErrorParser",
+    "EventStream",
     "ForbiddenError",
     "HTTPError",
+    "IncompleteResponseError",
     "InvalidJSONError",
+    "LinkHeaderPagination",
     "NotFoundError",
+    "OffsetLimitPagination",
+    "PageNumberPagination",
+    "PaginationConfig",
+    "PaginationStrategy",
+    "Paginator",
     "PoolTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
@@ -73,7 +96,9 @@ __all__ = [
     "RequestKwargs",
     "RequestOptions",
     "Response",
+    "ResponseTooLargeError",
     "ServerError",
+    "ServerSentEvent",
     "SystemClock",
     "TimeoutConfig",
     "TimeoutError",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import pathlib
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -20,16 +22,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cas
 import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
-from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._guard import BodyGuard, GuardedAsyncStream, GuardedSyncStream
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
+from ._serialize import JSONSerializer, encode_json
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
+from .pagination import AsyncPaginator, PaginationStrategy, Paginator, StrategyName, make_pages
+from .streaming import ProgressCallback, adownload, download
 from .transports.stack import stack
 
 if TYPE_CHECKING:
@@ -73,6 +78,20 @@ class RequestKwargs(TypedDict, total=False):
     raise_for_status: bool | None
     expected_statuses: Collection[int] | None
     api_version: str | None
+    max_response_size: int | None
+
+
+class PaginateKwargs(RequestKwargs, total=False):
+    """Request arguments plus how to paginate (see :mod:`buttress.pagination`)."""
+
+    pagination: PaginationStrategy | None
+    strategy: StrategyName | PaginationStrategy | None
+    max_pages: int | None
+    max_items: int | None
+    start_offset: int | None
+
+
+_PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -94,6 +113,8 @@ class _FacadeConfig:
     strict: bool
     api_version: APIVersion | None
     total_timeout: float | None
+    max_response_size: int | None = None
+    json_serializer: JSONSerializer | None = None
 
 
 @lru_cache(maxsize=512)
@@ -134,16 +155,6 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
             model=model,
             response=response,
         ) from None
-
-
-def _jsonable(body: Any) -> Any:
-    """Turn Pydantic models, dataclasses, dates, UUIDs, ... into JSON-ready values."""
-    if body is None or isinstance(body, str | int | float | bool):
-        return body
-    try:
-        return to_jsonable_python(body, by_alias=True)
-    except PydanticSerializationError as exc:
-        raise ValidationError(f"request body is not JSON-serializable: {exc}") from None
 
 
 def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
@@ -261,6 +272,8 @@ class _Facade(Generic[_TransportT]):
         error_parser: ErrorParser = default_error_parser,
         strict: bool = False,
         settings: ButtressSettings | None = None,
+        max_response_size: int | None = 100 * 1024 * 1024,
+        json_serializer: JSONSerializer | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -290,6 +303,8 @@ class _Facade(Generic[_TransportT]):
             strict=strict,
             api_version=version,
             total_timeout=timeout_config.total,
+            max_response_size=max_response_size,
+            json_serializer=json_serializer,
         )
         default_headers = httpx.Headers(
             {"User-Agent": _pick(user_agent, env.user_agent, USER_AGENT)}
@@ -383,6 +398,7 @@ class _Facade(Generic[_TransportT]):
         raise_for_status: bool | None = None,
         expected_statuses: Collection[int] | None = None,
         api_version: str | None = None,
+        max_response_size: int | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -408,6 +424,11 @@ class _Facade(Generic[_TransportT]):
             raise_for_status=raise_for_status,
             expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
         )
+        if max_response_size is not None:
+            extensions[EXTENSION_KEY] = replace(
+                extensions[EXTENSION_KEY], max_response_size=max_response_size
+            )
+        body = None if json is None else encode_json(json, config.json_serializer)
 
         version = config.api_version
         if api_version is not None and version is None:
@@ -418,10 +439,9 @@ class _Facade(Generic[_TransportT]):
         request = super().build_request(  # type: ignore[misc]
             method,
             url,
-            content=content,
+            content=content if body is None else body,
             data=data,
             files=files,
-            json=_jsonable(json),
             params=params,
             headers=headers,
             cookies=cookies,
@@ -430,6 +450,8 @@ class _Facade(Generic[_TransportT]):
         )
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
+        if body is not None and "content-type" not in request.headers:
+            request.headers["Content-Type"] = "application/json"
         return cast(httpx.Request, request)
 
     # -- after the transport has answered ---------------------------------------------------
@@ -454,6 +476,20 @@ class _Facade(Generic[_TransportT]):
 
     def _model_result(self, response: Response, model: Any, strict: bool | None) -> Any:
         return _parse(response, model, self._config.strict if strict is None else strict)
+
+    def _body_guard(self, response: Response, stream: bool) -> BodyGuard:
+        """The size limit and truncation check for ``response``'s body.
+
+        ``max_response_size`` guards bodies the client buffers; a stream is
+        consumed in constant memory and is limited only when the call asks.
+        """
+        request = response.request
+        limit = RequestOptions.of(request).max_response_size
+        if limit is None and not stream:
+            limit = self._config.max_response_size
+        return BodyGuard(
+            request, response.headers, response.status_code, limit=limit, keep=not stream
+        )
 
     def _closed_error(self) -> ClientError:
         return ClientError(f"cannot send a request: this {type(self).__name__} has been closed")
@@ -500,6 +536,11 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        max_response_size: bytes of body the client reads into memory before raising
+            :class:`ResponseTooLargeError` (100 MB; ``None``: no limit). Streams
+            (``client.stream``) are not limited unless a call says so.
+        json_serializer: encodes ``json=`` bodies instead of orjson / json
+            (a callable returning ``bytes`` or ``str``).
 
     Example:
         >>> from buttress import Client
@@ -542,7 +583,10 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
                 raise
             raise mapped from exc
         response = self._adopt(raw)
-        response.stream = _MappedSyncStream(cast(httpx.SyncByteStream, response.stream), request)
+        guarded = GuardedSyncStream(
+            cast(httpx.SyncByteStream, response.stream), self._body_guard(response, stream)
+        )
+        response.stream = _MappedSyncStream(guarded, request)
         try:
             raising, expected = self._raises_for(request)
             if not stream or (raising and response.status_code >= 400):
@@ -632,6 +676,51 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
             yield response
         finally:
             response.close()
+
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
+    ) -> Paginator[T]: ...
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
+    ) -> Paginator[Any]: ...
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Paginator[Any]:
+        """Iterate over the items of every page of ``url`` (see :mod:`buttress.pagination`).
+
+        Give ``strategy="offset_limit" | "page_number" | "cursor" | "link_header"``,
+        a ``pagination=`` strategy object, or neither (detected from the first
+        page). ``max_pages``, ``max_items`` and ``start_offset`` bound the walk;
+        ``response_model`` parses each item. Other arguments go to every ``get``.
+
+        Example:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     [user["id"] for user in client.paginate("/users/cursor", max_items=3)]
+            [1, 2, 3]
+        """
+        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
+
+    def download(
+        self,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
+
+        Example:
+            >>> def save(client: Client) -> None:
+            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
+        """
+        return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload
     def get(
@@ -838,7 +927,10 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
                 raise
             raise mapped from exc
         response = self._adopt(raw)
-        response.stream = _MappedAsyncStream(cast(httpx.AsyncByteStream, response.stream), request)
+        guarded = GuardedAsyncStream(
+            cast(httpx.AsyncByteStream, response.stream), self._body_guard(response, stream)
+        )
+        response.stream = _MappedAsyncStream(guarded, request)
         try:
             raising, expected = self._raises_for(request)
             if not stream or (raising and response.status_code >= 400):
@@ -920,6 +1012,46 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
             yield response
         finally:
             await response.aclose()
+
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
+    ) -> AsyncPaginator[T]: ...
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
+    ) -> AsyncPaginator[Any]: ...
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> AsyncPaginator[Any]:
+        """Iterate with ``async for`` over the items of every page (see :meth:`Client.paginate`).
+
+        Example:
+            >>> async def ids(client: AsyncClient) -> list[int]:
+            ...     return [user["id"] async for user in client.paginate("/users", max_items=3)]
+        """
+        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        pages = make_pages(url, response_model=response_model, **options)
+        return AsyncPaginator(self, pages, kwargs)
+
+    paginate_async = paginate
+
+    async def download(
+        self,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.adownload`).
+
+        Example:
+            >>> async def save(client: AsyncClient) -> None:
+            ...     await client.download("/download", "blob.bin")
+        """
+        return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload
     async def get(

@@ -29,6 +29,8 @@ class RequestOptions:
             must not read it for them.
         raise_for_status: the facade raises for 4xx/5xx (``None``: the client's setting).
         expected_statuses: error statuses the facade returns instead of raising.
+        max_response_size: bytes of body the facade accepts (``None``: the client's
+            setting, which does not apply to ``client.stream()``).
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -40,6 +42,7 @@ class RequestOptions:
     streamed: bool = False
     raise_for_status: bool | None = None
     expected_statuses: frozenset[int] | None = None
+    max_response_size: int | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

@@ -66,7 +66,7 @@ def _check_event_stream(response: httpx.Response) -> None:
     if media != "text/event-stream":
         raise DecodingError(
             f"expected a text/event-stream response, got {media or 'no content type'!r}",
-            request=response.request,
+            request=response._request,
         )
 
 

@@ -174,7 +174,8 @@ class DemoAPI:
         )
         self.hits[request.path] += 1
         response = await self._dispatch(request)
-        if request.method == "HEAD" and isinstance(response.body, bytes):
+        declared = any(name == "content-length" for name, _ in response.headers)
+        if request.method == "HEAD" and isinstance(response.body, bytes) and not declared:
             length = [("content-length", str(len(response.body)))]
             response = _Response(response.status, b"", response.headers + length)
         await self._send(response, send)

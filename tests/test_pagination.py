@@ -54,7 +54,7 @@ STRATEGIES = [
 async def test_every_strategy_by_name_and_by_object(
     client: Either, path: str, name: str, config: PaginationStrategy, page_count: int
 ) -> None:
-    by_name = client.client.paginate(path, strategy=name)  # type: ignore[arg-type]
+    by_name = client.client.paginate(path, strategy=name)  # type: ignore[call-overload]
     by_object = client.client.paginate(path, pagination=config)
     assert [u["id"] for u in await collect(by_object)] == list(range(1, 101))
     assert [u["id"] for u in await collect(by_name)] == list(range(1, 101))
@@ -74,7 +74,8 @@ async def test_auto_detection_from_the_first_page(
     client: Either, path: str, detected: type[PaginationStrategy], total: int | None
 ) -> None:
     paginator = client.client.paginate(path)
-    assert paginator.strategy is None
+    before = paginator.strategy
+    assert before is None
     ids = [u["id"] for u in await collect(paginator)]
     assert ids == list(range(1, 101))
     assert isinstance(paginator.strategy, detected)
@@ -137,7 +138,8 @@ async def test_resume_from_next_request(client: Either) -> None:
     first = client.client.paginate("/users/cursor", max_pages=3)
     head = [u["id"] for u in await collect(first)]
     resume = first.next_request
-    assert resume is not None and "cursor" in resume.params
+    assert resume is not None
+    assert "cursor" in resume.params
     rest = client.client.paginate(resume.url, params=resume.params, strategy="cursor")
     assert head + [u["id"] for u in await collect(rest)] == list(range(1, 101))
     linked = client.client.paginate("/users/linked", max_pages=9)
@@ -205,7 +207,7 @@ async def test_every_page_goes_through_the_transport_stack(demo: DemoServer, mod
 
 async def test_unknown_strategy_and_conflicts_are_configuration_errors(client: Either) -> None:
     with pytest.raises(buttress.ConfigurationError, match="unknown pagination strategy"):
-        client.client.paginate("/users", strategy="pages")  # type: ignore[arg-type]
+        client.client.paginate("/users", strategy="pages")  # type: ignore[call-overload]
     with pytest.raises(buttress.ConfigurationError, match="not both"):
         client.client.paginate("/users", strategy="cursor", pagination=CursorPagination())
     with pytest.raises(buttress.ConfigurationError, match="start_offset"):
@@ -244,6 +246,8 @@ def test_a_page_that_repeats_stops_the_walk(caplog: pytest.LogCaptureFixture) ->
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": [1]})
 
-    with buttress.Client(base_url="https://api.example.com", transport=httpx.MockTransport(handler)) as c:
+    with buttress.Client(
+        base_url="https://api.example.com", transport=httpx.MockTransport(handler)
+    ) as c:
         assert list(c.paginate("/x", pagination=Stuck())) == [1]
     assert "same page" in caplog.text

@@ -34,7 +34,7 @@ WIRE = (
     b"retry: 2500\n\n"
     b"id: 7\nevent: update\ndata: first line\ndata: second line\n\n"
     b"data: no id field, keeps the last\n\n"
-    b"data:{\"k\": 1}\r\n\r\n"
+    b'data:{"k": 1}\r\n\r\n'
 )
 
 
@@ -104,9 +104,8 @@ async def test_event_stream_refuses_the_wrong_loop(demo: DemoServer) -> None:
     async with buttress.AsyncClient(base_url=demo.url) as async_client:
         with pytest.raises(TypeError, match="async for"):
             next(iter(EventStream(async_client, "/events")))
-    with buttress.Client(base_url=demo.url) as sync_client:
-        with pytest.raises(TypeError, match="'for'"):
-            await EventStream(sync_client, "/events").__aiter__().__anext__()
+    with buttress.Client(base_url=demo.url) as sync_client, pytest.raises(TypeError, match="'for'"):
+        await EventStream(sync_client, "/events").__aiter__().__anext__()
 
 
 # --- response streaming ------------------------------------------------------------------------
@@ -138,7 +137,8 @@ async def test_download_writes_the_file_with_progress(client: Either, tmp_path: 
     )
     assert saved == target
     assert target.read_bytes() == (PATTERN * 5)[:300_000]
-    assert calls[0] == (0, 300_000) and calls[-1] == (300_000, 300_000)
+    assert calls[0] == (0, 300_000)
+    assert calls[-1] == (300_000, 300_000)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert list(tmp_path.iterdir()) == [target]
 
@@ -258,9 +258,11 @@ async def test_size_limit_per_call_and_for_streams(make_client: Any, demo: DemoS
 
 
 async def test_default_limit_is_100_mb(demo: DemoServer) -> None:
-    with buttress.Client(base_url=demo.url) as sync_client:
-        with pytest.raises(buttress.ResponseTooLargeError, match="104857600"):
-            sync_client.get("/download", params={"size": 100 * 1024 * 1024 + 1})
+    with (
+        buttress.Client(base_url=demo.url) as sync_client,
+        pytest.raises(buttress.ResponseTooLargeError, match="104857600"),
+    ):
+        sync_client.get("/download", params={"size": 100 * 1024 * 1024 + 1})
 
 
 @pytest.mark.parametrize("chunked", ["0", "1"])

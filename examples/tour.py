@@ -66,6 +66,19 @@ def streaming(url: str) -> None:
         print(f"streamed {received:,} bytes without holding them in memory")
 
 
+def pagination_and_events(url: str) -> None:
+    section("Pagination and server-sent events")
+    with buttress.Client(base_url=url) as client:
+        # The strategy is detected from the first page (here a cursor).
+        paginator = client.paginate("/users/cursor")
+        names = [user["name"] for user in paginator]
+        print(f"{len(names)} users over {paginator.pages_fetched} pages; first: {names[0]}")
+        # Resumed with Last-Event-ID after the server drops the connection.
+        stream = buttress.EventStream(client, "/events", params={"count": 4, "drop_after": 2})
+        numbers = [event.json()["n"] for event in stream]
+        print(f"events {numbers}, reconnects: {stream.reconnects}")
+
+
 async def concurrency(url: str) -> None:
     section("Async: concurrent requests")
     async with buttress.AsyncClient(base_url=url) as client:
@@ -80,6 +93,7 @@ def main() -> None:
         basics(server.url)
         versions(server.url)
         streaming(server.url)
+        pagination_and_events(server.url)
         asyncio.run(concurrency(server.url))
 
 

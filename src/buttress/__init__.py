@@ -23,12 +23,14 @@ from ._exceptions import (
     DecodingError,
     ForbiddenError,
     HTTPError,
+    IncompleteResponseError,
     InvalidJSONError,
     NotFoundError,
     PoolTimeoutError,
     RateLimitError,
     ReadTimeoutError,
     RedirectRefusedError,
+    ResponseTooLargeError,
     ServerError,
     TimeoutError,
     TooManyRedirectsError,
@@ -51,9 +53,20 @@ from .middleware import (
     TimeoutMiddleware,
 )
 from .observability import MetricsCollector, PrometheusCollector, TracingConfig
+from .pagination import (
+    AsyncPaginator,
+    CursorPagination,
+    LinkHeaderPagination,
+    OffsetLimitPagination,
+    PageNumberPagination,
+    PaginationConfig,
+    PaginationStrategy,
+    Paginator,
+)
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
 from .policies.headers import RateLimitInfo
 from .policies.retry import RetryBudgetConfig, RetryConfig
+from .streaming import EventStream, ServerSentEvent
 from .transports.ratelimit import RateLimitStatus
 
 Request = __import__("httpx").Request
@@ -63,6 +76,7 @@ __all__ = [
     "APIKeyAuth",
     "APIVersion",
     "AsyncClient",
+    "AsyncPaginator",
     "AuthMiddleware",
     "AuthenticationError",
     "BearerAuth",
@@ -84,14 +98,18 @@ __all__ = [
     "ConfigurationError",
     "ConnectTimeoutError",
     "ConnectionError",
+    "CursorPagination",
     "DecodingError",
     "DiskCache",
     "EndpointLimit",
     "ErrorParser",
+    "EventStream",
     "ForbiddenError",
     "HTTPError",
+    "IncompleteResponseError",
     "InvalidJSONError",
     "JSONFormatter",
+    "LinkHeaderPagination",
     "LoggingConfig",
     "LoggingMiddleware",
     "MemoryCache",
@@ -99,6 +117,11 @@ __all__ = [
     "MetricsMiddleware",
     "Middleware",
     "NotFoundError",
+    "OffsetLimitPagination",
+    "PageNumberPagination",
+    "PaginationConfig",
+    "PaginationStrategy",
+    "Paginator",
     "PoolTimeoutError",
     "PrometheusCollector",
     "RateLimitConfig",
@@ -113,9 +136,11 @@ __all__ = [
     "RequestKwargs",
     "RequestOptions",
     "Response",
+    "ResponseTooLargeError",
     "RetryBudgetConfig",
     "RetryConfig",
     "ServerError",
+    "ServerSentEvent",
     "SystemClock",
     "TimeoutConfig",
     "TimeoutError",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import pathlib
 import warnings
 from collections.abc import (
     AsyncIterator,
@@ -28,7 +30,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cas
 import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
-from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
@@ -39,13 +40,16 @@ from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import redact_url
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
+from ._serialize import JSONSerializer, encode_json
 from ._settings import ButtressSettings
 from ._version import __version__
 from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
 from .cache import Cache, CacheConfig
 from .observability import TracingConfig
+from .pagination import AsyncPaginator, PaginationStrategy, Paginator, StrategyName, make_pages
 from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from .policies.retry import RetryConfig
+from .streaming import ProgressCallback, adownload, download
 from .transports.middleware import MiddlewareTypes
 from .transports.ratelimit import RateLimiter, RateLimitStatus
 from .transports.stack import stack
@@ -104,6 +108,20 @@ class RequestKwargs(TypedDict, total=False):
     middleware: Sequence[MiddlewareTypes] | None
     cache_control: str | None
     proxy: ProxyOption
+    max_response_size: int | None
+
+
+class PaginateKwargs(RequestKwargs, total=False):
+    """Request arguments plus how to paginate (see :mod:`buttress.pagination`)."""
+
+    pagination: PaginationStrategy | None
+    strategy: StrategyName | PaginationStrategy | None
+    max_pages: int | None
+    max_items: int | None
+    start_offset: int | None
+
+
+_PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
 
 
 class BodyKwargs(RequestKwargs, total=False):
@@ -132,6 +150,8 @@ class _FacadeConfig:
     strict: bool
     api_version: APIVersion | None
     total_timeout: float | None
+    max_response_size: int | None = None
+    json_serializer: JSONSerializer | None = None
 
 
 @lru_cache(maxsize=512)
@@ -172,16 +192,6 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
             model=model,
             response=response,
         ) from None
-
-
-def _jsonable(body: Any) -> Any:
-    """Turn Pydantic models, dataclasses, dates, UUIDs, ... into JSON-ready values."""
-    if body is None or isinstance(body, str | int | float | bool):
-        return body
-    try:
-        return to_jsonable_python(body, by_alias=True)
-    except PydanticSerializationError as exc:
-        raise ValidationError(f"request body is not JSON-serializable: {exc}") from None
 
 
 def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
@@ -370,6 +380,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         logging: LoggingConfig | bool = True,
         tracing: TracingConfig | bool = True,
         cache: CacheConfig | None = None,
+        max_response_size: int | None = 100 * 1024 * 1024,
+        json_serializer: JSONSerializer | None = None,
     ) -> None:
         self._init_kwargs = {
             name: value
@@ -399,6 +411,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             strict=strict,
             api_version=version,
             total_timeout=timeout_config.total,
+            max_response_size=max_response_size,
+            json_serializer=json_serializer,
         )
         default_headers = httpx.Headers(
             {"User-Agent": _pick(user_agent, env.user_agent, USER_AGENT)}
@@ -440,6 +454,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             "circuit_breaker": self._circuit_breaker,
             "rate_limit": limiter,
             "cache": cache,
+            "guard": True,
             "clock": clock,
         }
         # The network transport and mounts, shared by with_middleware's clients.
@@ -610,6 +625,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         middleware: Sequence[MiddlewareTypes] | None = None,
         cache_control: str | None = None,
         proxy: ProxyOption = None,
+        max_response_size: int | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -643,6 +659,15 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             extensions[EXTENSION_KEY] = replace(
                 current, middleware=current.middleware + tuple(middleware)
             )
+        # The guard layer reads the limit from the options: a buffered body gets the
+        # client's limit; a stream is consumed in constant memory and is limited only
+        # when the call asks.
+        current = extensions[EXTENSION_KEY]
+        if max_response_size is None and current.max_response_size is None and not current.streamed:
+            max_response_size = config.max_response_size
+        if max_response_size is not None:
+            extensions[EXTENSION_KEY] = replace(current, max_response_size=max_response_size)
+        body = None if json is None else encode_json(json, config.json_serializer)
 
         version = config.api_version
         if api_version is not None and version is None:
@@ -653,10 +678,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         request = super().build_request(  # type: ignore[misc]
             method,
             url,
-            content=content,
+            content=content if body is None else body,
             data=data,
             files=files,
-            json=_jsonable(json),
             params=params,
             headers=headers,
             cookies=cookies,
@@ -665,6 +689,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         )
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
+        if body is not None and "content-type" not in request.headers:
+            request.headers["Content-Type"] = "application/json"
         return cast(httpx.Request, request)
 
     def _prepare(
@@ -777,6 +803,11 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         tracing: a :class:`~buttress.TracingConfig` for request ids, W3C trace
             context and OpenTelemetry spans; ``False`` turns them off.
         cache: an RFC 9111 private response cache (:class:`CacheConfig`); see ``client.cache``.
+        max_response_size: bytes of body the client reads into memory before raising
+            :class:`ResponseTooLargeError` (100 MB; ``None``: no limit). Streams
+            (``client.stream``) are not limited unless a call says so.
+        json_serializer: encodes ``json=`` bodies instead of orjson / json
+            (a callable returning ``bytes`` or ``str``).
 
     Example:
         >>> from buttress import Client
@@ -900,6 +931,51 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             yield response
         finally:
             response.close()
+
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
+    ) -> Paginator[T]: ...
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
+    ) -> Paginator[Any]: ...
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Paginator[Any]:
+        """Iterate over the items of every page of ``url`` (see :mod:`buttress.pagination`).
+
+        Give ``strategy="offset_limit" | "page_number" | "cursor" | "link_header"``,
+        a ``pagination=`` strategy object, or neither (detected from the first
+        page). ``max_pages``, ``max_items`` and ``start_offset`` bound the walk;
+        ``response_model`` parses each item. Other arguments go to every ``get``.
+
+        Example:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     [user["id"] for user in client.paginate("/users/cursor", max_items=3)]
+            [1, 2, 3]
+        """
+        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
+
+    def download(
+        self,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
+
+        Example:
+            >>> def save(client: Client) -> None:
+            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
+        """
+        return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload  # type: ignore[override]
     def get(
@@ -1182,6 +1258,46 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             yield response
         finally:
             await response.aclose()
+
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
+    ) -> AsyncPaginator[T]: ...
+    @overload
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
+    ) -> AsyncPaginator[Any]: ...
+    def paginate(
+        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> AsyncPaginator[Any]:
+        """Iterate with ``async for`` over the items of every page (see :meth:`Client.paginate`).
+
+        Example:
+            >>> async def ids(client: AsyncClient) -> list[int]:
+            ...     return [user["id"] async for user in client.paginate("/users", max_items=3)]
+        """
+        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        pages = make_pages(url, response_model=response_model, **options)
+        return AsyncPaginator(self, pages, kwargs)
+
+    paginate_async = paginate
+
+    async def download(
+        self,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.adownload`).
+
+        Example:
+            >>> async def save(client: AsyncClient) -> None:
+            ...     await client.download("/download", "blob.bin")
+        """
+        return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload  # type: ignore[override]
     async def get(

@@ -11,6 +11,7 @@
     │   │   └── RateLimitError (429)
     │   └── ServerError (5xx)
     ├── ConnectionError                also httpx.TransportError (and the httpx class it replaces)
+    │   └── IncompleteResponseError    also httpx.RemoteProtocolError: body cut short
     ├── TimeoutError                   also httpx.TimeoutException
     │   ├── ConnectTimeoutError        also httpx.ConnectTimeout
     │   ├── ReadTimeoutError           also httpx.ReadTimeout
@@ -22,13 +23,15 @@
     ├── ConfigurationError             also ValueError
     ├── TooManyRedirectsError          also httpx.TooManyRedirects
     ├── RedirectRefusedError           also httpx.RequestError
+    ├── ResponseTooLargeError          a body past max_response_size
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 
-The tree is SPEC 7.1's, with five leaves added where httpx has a failure the
-spec does not name (pool timeouts, redirect loops, refused redirects, undecodable
-bodies, invalid JSON). Every class also subclasses the httpx exception it stands for, so code
-written for plain httpx (``except httpx.TimeoutException``) keeps working when
+The tree is SPEC 7.1's, with leaves added where httpx has a failure the spec
+does not name (pool timeouts, redirect loops, refused redirects, undecodable
+bodies, invalid JSON) and for SPEC 10.4's parsing resilience (truncated bodies,
+size limits). Every class also subclasses the httpx exception it stands for, so
+code written for plain httpx (``except httpx.TimeoutException``) keeps working when
 it switches to buttress. Messages never contain credentials: URLs are redacted.
 """
 
@@ -59,12 +62,14 @@ __all__ = [
     "DecodingError",
     "ForbiddenError",
     "HTTPError",
+    "IncompleteResponseError",
     "InvalidJSONError",
     "NotFoundError",
     "PoolTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
     "RedirectRefusedError",
+    "ResponseTooLargeError",
     "ServerError",
     "TimeoutError",
     "TooManyRedirectsError",
@@ -239,6 +244,36 @@ class ConnectionError(ClientError, httpx.TransportError):
     """
 
 
+class IncompleteResponseError(ConnectionError, httpx.RemoteProtocolError):
+    """The body ended before it was complete: shorter than its Content-Length, or a
+    chunked body cut off.
+
+    ``received`` is the number of bytes that arrived, ``expected`` the declared
+    Content-Length (``None`` for a chunked body) and ``partial`` the bytes the
+    client had buffered for you (``b""`` for ``client.stream()``, whose chunks
+    you already consumed).
+
+    Example:
+        >>> err = IncompleteResponseError("cut", received=10, expected=100, partial=b"0123456789")
+        >>> (err.received, err.expected, len(err.partial))
+        (10, 100, 10)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        received: int,
+        expected: int | None,
+        partial: bytes = b"",
+        request: httpx.Request | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.received = received
+        self.expected = expected
+        self.partial = partial
+
+
 class TimeoutError(ClientError, httpx.TimeoutException):
     """A timeout, or the request's total deadline, ran out.
 
@@ -338,6 +373,26 @@ class RedirectRefusedError(ClientError, httpx.RequestError):
         ...     except RedirectRefusedError as e:
         ...         print(e)
     """
+
+
+class ResponseTooLargeError(ClientError):
+    """A response body is larger than ``max_response_size``; reading stopped at the limit.
+
+    ``limit`` is the limit in bytes and ``received`` what had arrived (or the
+    declared Content-Length) when the client gave up. Raise the limit with
+    ``Client(max_response_size=...)`` or per call, or read large bodies with
+    ``client.stream()`` / ``client.download()``.
+
+    Example:
+        >>> err = ResponseTooLargeError("too large", limit=100, received=101)
+        >>> (err.limit, err.received)
+        (100, 101)
+    """
+
+    def __init__(self, message: str, *, limit: int, received: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.received = received
 
 
 class DecodingError(ClientError, httpx.DecodingError):

@@ -45,6 +45,8 @@ class RequestOptions:
             ``"max-stale=30"`` or ``"min-fresh=10"`` (RFC 9111 5.2.1); not sent.
         proxy: a proxy URL for this request only, or ``False`` to go direct
             (``None``: the client's routing). Read by the network transport.
+        max_response_size: bytes of body the facade accepts (``None``: the client's
+            setting, which does not apply to ``client.stream()``).
 
     Example:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -61,6 +63,7 @@ class RequestOptions:
     middleware: tuple[Any, ...] = ()
     cache_control: str | None = None
     proxy: str | httpx.URL | Literal[False] | None = None
+    max_response_size: int | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:

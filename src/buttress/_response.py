@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import json as jsonlib
 import math
 import time
 from collections.abc import AsyncIterator, Collection, Iterator
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -21,14 +22,69 @@ from ._exceptions import (
 from ._options import ATTEMPTS_KEY
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
+if TYPE_CHECKING:
+    from httpx_sse import ServerSentEvent
+
 __all__ = [
     "RATE_LIMIT_INFO",
     "ErrorParser",
     "Response",
     "default_error_parser",
+    "detect_encoding",
     "limited_response",
     "raise_for_status",
 ]
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(content: bytes) -> str:
+    """The encoding of a body whose headers name none: BOM, NUL pattern, else UTF-8.
+
+    A byte-order mark decides first; then the pattern of NUL bytes in the first
+    four bytes, which tells UTF-16 and UTF-32 apart for text that starts with
+    ASCII (every JSON document does, RFC 8259); UTF-8 otherwise.
+
+    Example:
+        >>> detect_encoding('{"a": 1}'.encode("utf-16-le"))
+        'utf-16-le'
+        >>> detect_encoding(b'{"a": 1}')
+        'utf-8'
+    """
+    for bom, name in _BOMS:
+        if content.startswith(bom):
+            return name
+    head = content[:4]
+    if len(head) == 4:
+        nuls = tuple(b == 0 for b in head)
+        patterns: dict[tuple[bool, ...], str] = {
+            (True, True, True, False): "utf-32-be",
+            (False, True, True, True): "utf-32-le",
+            (True, False, True, False): "utf-16-be",
+            (False, True, False, True): "utf-16-le",
+        }
+        return patterns.get(nuls, "utf-8")
+    return "utf-8"
+
+
+def _known_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
 
 RATE_LIMIT_INFO = "buttress.rate_limit"
 """Extension key under which the rate-limit layer leaves the parsed :class:`RateLimitInfo`."""
@@ -83,6 +139,91 @@ class Response(httpx.Response):
             True
         """
         return getattr(self.extensions.get("buttress.cache"), "age", None)
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset for :attr:`text`: the Content-Type's, then detected, then UTF-8.
+
+        Detection (:func:`detect_encoding`) needs the body, so before it is read
+        a response without a declared charset decodes as UTF-8.
+
+        Example:
+            >>> Response(200, content="é".encode("latin-1"),
+            ...          headers={"content-type": "text/plain; charset=latin-1"}).text
+            'é'
+        """
+        if hasattr(self, "_encoding"):
+            return str(self._encoding)
+        declared = self.charset_encoding
+        if declared is not None and _known_codec(declared):
+            self._encoding = declared
+        elif hasattr(self, "_content"):
+            self._encoding = detect_encoding(self._content)
+        else:
+            return "utf-8"
+        return str(self._encoding)
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        if hasattr(self, "_text"):
+            raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
+        self._encoding = value
+
+    def parsed(self) -> Any:
+        """The body decoded by its Content-Type: JSON, text, or the raw bytes.
+
+        JSON media types (``application/json``, ``*/*+json``) give the decoded
+        value (:class:`InvalidJSONError` if it is not JSON), ``text/*`` and
+        XML/form types give ``str``, anything else (or an empty body) ``bytes``.
+        Without a Content-Type, a body that is valid JSON is decoded, else returned
+        as text.
+
+        Example:
+            >>> Response(200, json={"id": 1}).parsed()
+            {'id': 1}
+            >>> Response(200, text="<p>hi</p>", headers={"content-type": "text/html"}).parsed()
+            '<p>hi</p>'
+        """
+        content_type = self.headers.get("content-type", "")
+        if _is_json_type(content_type):
+            return self.json() if self.content.strip() else None
+        media = content_type.partition(";")[0].strip().lower()
+        if media.startswith("text/") or media.endswith(("xml", "x-www-form-urlencoded")):
+            return self.text
+        if media or not self.content:
+            return self.content
+        try:
+            return jsonlib.loads(self.content)
+        except (ValueError, UnicodeDecodeError):
+            return self.text
+
+    def iter_sse(self) -> Iterator[ServerSentEvent]:
+        """The server-sent events of a streamed ``text/event-stream`` body (WHATWG rules).
+
+        See :func:`buttress.streaming.iter_sse`.
+
+        Example:
+            >>> from buttress import Client
+            >>> def ticks(client: Client) -> list[str]:
+            ...     with client.stream("GET", "/events", params={"count": 2}) as response:
+            ...         return [event.data for event in response.iter_sse()]
+        """
+        from .streaming import iter_sse
+
+        return iter_sse(self)
+
+    def aiter_sse(self) -> AsyncIterator[ServerSentEvent]:
+        """The async twin of :meth:`iter_sse`.
+
+        Example:
+            >>> from buttress import AsyncClient
+            >>> async def ticks(client: AsyncClient) -> list[str]:
+            ...     async with client.stream("GET", "/events", params={"count": 2}) as response:
+            ...         return [event.data async for event in response.aiter_sse()]
+        """
+        from .streaming import aiter_sse
+
+        return aiter_sse(self)
 
     @property
     def ok(self) -> bool:

@@ -130,7 +130,7 @@ async def test_a_body_that_breaks_mid_way_is_retried(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     client = make_client(base_url=demo.url, retry=FAST)
-    response = await client.get("/truncated", params={"key": key(), "failures": 1})
+    response = await client.get("/flaky-body", params={"key": key(), "failures": 1})
     assert response.attempts == 2
     assert response.json()["attempts"] == 2
 
@@ -139,7 +139,7 @@ async def test_plain_client_reads_the_body_inside_when_told_it_is_not_streamed(
     plain: Callable[..., Plain], demo: DemoServer
 ) -> None:
     client = plain(retrying())
-    url = f"{demo.url}/truncated?key={key()}&failures=1"
+    url = f"{demo.url}/flaky-body?key={key()}&failures=1"
     response = await client.get(url, extensions=buttress.options(streamed=False))
     assert response.json()["attempts"] == 2
 

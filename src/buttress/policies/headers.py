@@ -11,10 +11,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 import httpx
 
-__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after"]
+__all__ = [
+    "Link",
+    "RateLimitInfo",
+    "next_link",
+    "parse_link_header",
+    "parse_rate_limit",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("buttress.headers")
 
@@ -290,3 +298,81 @@ tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy=
     if isinstance(reset_after, float):
         found["reset_at"] = datetime.fromtimestamp(now + reset_after, tz=timezone.utc)
     return RateLimitInfo(**found)  # type: ignore[arg-type]
+
+
+class Link(NamedTuple):
+    """One link of an RFC 8288 ``Link`` header: its target and its parameters.
+
+    Parameter names are lower-cased; ``rels`` splits ``rel`` on whitespace
+    (``rel="next last"`` is two relations) and lower-cases them.
+    """
+
+    url: str
+    params: dict[str, str]
+
+    @property
+    def rels(self) -> tuple[str, ...]:
+        """The link's relation types, lower-cased."""
+        return tuple(self.params.get("rel", "").lower().split())
+
+
+_LINK_TARGET = re.compile(r"\s*<([^>]*)>")
+_LINK_PARAM = re.compile(r'\s*;\s*([^\s=;,]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s;,]*))?')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def parse_link_header(value: str) -> list[Link]:
+    """The links of an RFC 8288 ``Link`` header value, in order.
+
+    Handles several links, quoted and bare parameter values, commas and
+    semicolons inside ``<...>`` and quoted strings, and stops quietly at the
+    first malformed part (keeping the links before it).
+
+    Example:
+        >>> header = '</repos?page=2>; rel="next", </repos?page=5>; rel="last"'
+        >>> [(link.url, link.rels) for link in parse_link_header(header)]
+        [('/repos?page=2', ('next',)), ('/repos?page=5', ('last',))]
+    """
+    links: list[Link] = []
+    position = 0
+    while position < len(value):
+        target = _LINK_TARGET.match(value, position)
+        if target is None:
+            if value[position:].strip(" \t,"):
+                logger.debug("ignoring malformed Link header part %r", value[position:][:100])
+            break
+        position = target.end()
+        params: dict[str, str] = {}
+        while (param := _LINK_PARAM.match(value, position)) is not None:
+            position = param.end()
+            name, raw = param.group(1).lower(), param.group(2) or ""
+            if raw.startswith('"'):
+                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
+            params.setdefault(name, raw)  # RFC 8288: later occurrences are ignored
+        links.append(Link(target.group(1).strip(), params))
+        while position < len(value) and value[position] in " \t":
+            position += 1
+        if position < len(value) and value[position] != ",":
+            logger.debug("ignoring malformed Link header part %r", value[position:][:100])
+            break
+        position += 1
+    return links
+
+
+def next_link(
+    headers: httpx.Headers, base: httpx.URL | str | None = None, rel: str = "next"
+) -> str | None:
+    """The URL of the ``rel`` (default ``next``) link in ``headers``, resolved against ``base``.
+
+    Several ``Link`` headers are treated as one list, as RFC 9110 allows.
+
+    Example:
+        >>> headers = httpx.Headers({"Link": '</users?page=3>; rel="next"'})
+        >>> next_link(headers, base="https://api.example.com/users?page=2")
+        'https://api.example.com/users?page=3'
+    """
+    for value in headers.get_list("link"):
+        for link in parse_link_header(value):
+            if rel in link.rels:
+                return str(httpx.URL(base).join(link.url)) if base is not None else link.url
+    return None

@@ -7,19 +7,23 @@ tests never see each other's counters.
 ========================================  =============================================
 endpoint                                  what it does
 ========================================  =============================================
-``GET /users?offset=&limit=``             offset pagination: ``{"data", "total", ...}``
+``GET /users?offset=&limit=``             offset pagination: ``{"data", "total", "meta"}``
 ``GET /users/pages?page=&per_page=``      page pagination: ``{"results", "page", "total_pages"}``
 ``GET /users/cursor?cursor=&limit=``      cursor pagination: ``{"items", "meta": {"next_cursor"}}``
 ``GET /users/linked?page=&per_page=``     a JSON list with an RFC 8288 ``Link`` header
 ``GET|PUT|PATCH|DELETE /users/{id}``      one user (404 with an error body if unknown)
 ``POST /users``                           201 with the created user
 ``ANY /flaky?key=&failures=&status=``     fails ``failures`` times per key, then 200
-``GET /truncated?key=&failures=``         first ``failures`` bodies per key end early, then 200
+``GET /flaky-body?key=&failures=``        first ``failures`` bodies per key end early, then 200
 ``GET /slow?delay=``                      answers after ``delay`` seconds
 ``GET /rate-limited?key=&limit=&window=`` 429 with Retry-After and RateLimit headers past ``limit``
 ``GET /cacheable?key=&max_age=``          ETag + Cache-Control; 304 for a matching If-None-Match
-``GET /events?count=``                    server-sent events; resumes after ``Last-Event-ID``
-``GET /download?size=``                   ``size`` bytes, streamed in chunks, with Content-Length
+``GET /events?count=&drop_after=``        server-sent events; resumes after ``Last-Event-ID``;
+                                          drops the connection after event ``drop_after``
+``GET /download?size=&chunked=``          ``size`` bytes, streamed in chunks, with Content-Length
+                                          (none, so chunked encoding, with ``chunked=1``)
+``GET /truncated?size=&send=&chunked=``   declares ``size`` bytes, sends ``send``, hangs up
+``POST|PUT /upload``                      ``{"size", "sha256", "content_type"}`` of the body
 ``ANY /echo``                             the request as JSON: method, path, query, headers, body
 ``GET /status/{code}``                    that status, with ``{"error": {"message": ...}}``
 ``GET /invalid-json``                     ``application/json`` that is not JSON
@@ -84,6 +88,11 @@ class _Request:
 
 
 @dataclass
+class _Drop(Exception):
+    """Raised by a streamed body to cut the connection without finishing the response."""
+
+
+@dataclass
 class _Response:
     status: int = 200
     body: bytes | AsyncIterator[bytes] = b""
@@ -126,12 +135,15 @@ class DemoAPI:
             ("POST", re.compile(r"/users"), self.create_user),
             ("*", re.compile(r"/users/(?P<user_id>\d+)"), self.user),
             ("*", re.compile(r"/flaky"), self.flaky),
-            ("GET", re.compile(r"/truncated"), self.truncated),
+            ("GET", re.compile(r"/flaky-body"), self.flaky_body),
             ("GET", re.compile(r"/slow"), self.slow),
             ("GET", re.compile(r"/rate-limited"), self.rate_limited),
             ("GET", re.compile(r"/cacheable"), self.cacheable),
             ("GET", re.compile(r"/events"), self.events),
             ("*", re.compile(r"/download"), self.download),
+            ("GET", re.compile(r"/truncated"), self.truncated),
+            ("POST", re.compile(r"/upload"), self.upload),
+            ("PUT", re.compile(r"/upload"), self.upload),
             ("*", re.compile(r"/echo"), self.echo),
             ("*", re.compile(r"/status/(?P<code>\d{3})"), self.status),
             ("GET", re.compile(r"/invalid-json"), self.invalid_json),
@@ -164,11 +176,10 @@ class DemoAPI:
         )
         self.hits[request.path] += 1
         response = await self._dispatch(request)
-        if request.method == "HEAD" and isinstance(response.body, bytes):
-            headers = response.headers
-            if not any(name == "content-length" for name, _ in headers):
-                headers = [*headers, ("content-length", str(len(response.body)))]
-            response = _Response(response.status, b"", headers)
+        declared = any(name == "content-length" for name, _ in response.headers)
+        if request.method == "HEAD" and isinstance(response.body, bytes) and not declared:
+            length = [("content-length", str(len(response.body)))]
+            response = _Response(response.status, b"", response.headers + length)
         await self._send(response, send)
 
     async def _dispatch(self, request: _Request) -> _Response:
@@ -196,8 +207,11 @@ class DemoAPI:
             await send({"type": "http.response.body", "body": response.body})
             return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        async for chunk in response.body:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            async for chunk in response.body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except _Drop:
+            return  # the server closes the connection mid-body
         await send({"type": "http.response.body", "body": b""})
 
     # -- users and pagination ------------------------------------------------------------
@@ -207,7 +221,13 @@ class DemoAPI:
         limit = min(100, max(1, request.int_arg("limit", 10)))
         users = [_user(i) for i in range(offset + 1, min(offset + limit, TOTAL_USERS) + 1)]
         return _Response.json(
-            {"data": users, "total": TOTAL_USERS, "offset": offset, "limit": limit}
+            {
+                "data": users,
+                "total": TOTAL_USERS,
+                "offset": offset,
+                "limit": limit,
+                "meta": {"total": TOTAL_USERS},
+            }
         )
 
     async def users_pages(self, request: _Request) -> _Response:
@@ -295,8 +315,8 @@ class DemoAPI:
             )
         return _Response.json({"ok": True, "attempts": attempt})
 
-    async def truncated(self, request: _Request) -> _Response:
-        key = "truncated:" + request.query.get("key", "default")
+    async def flaky_body(self, request: _Request) -> _Response:
+        key = "flaky-body:" + request.query.get("key", "default")
         failures = request.int_arg("failures", 1)
         self._failures[key] += 1
         attempt = self._failures[key]
@@ -362,6 +382,7 @@ class DemoAPI:
         count = min(request.int_arg("count", 5), 10_000)
         interval = min(request.float_arg("interval", 0.0), 5.0)
         start = request.int_arg("start", 0)
+        drop_after = request.int_arg("drop_after", 0)
         last_id = request.headers.get("last-event-id")
         first = int(last_id) + 1 if last_id and last_id.isdigit() else start + 1
 
@@ -370,6 +391,8 @@ class DemoAPI:
             for number in range(first, count + 1):
                 payload = json.dumps({"n": number})
                 yield f"id: {number}\nevent: tick\ndata: {payload}\n\n".encode()
+                if number == drop_after:
+                    raise _Drop
                 if interval:
                     await asyncio.sleep(interval)
 
@@ -388,10 +411,35 @@ class DemoAPI:
                 left -= len(piece)
                 yield piece
 
-        headers = [("content-type", "application/octet-stream"), ("content-length", str(size))]
+        headers = [("content-type", "application/octet-stream")]
+        if request.query.get("chunked") != "1":
+            headers.append(("content-length", str(size)))
         if request.method == "HEAD":
             return _Response(200, b"", headers)
         return _Response(200, stream(), headers)
+
+    async def truncated(self, request: _Request) -> _Response:
+        size = max(0, request.int_arg("size", 1000))
+        sent = min(size, max(0, request.int_arg("send", size // 2)))
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"x" * sent
+            raise _Drop
+
+        headers = [("content-type", "application/octet-stream")]
+        if request.query.get("chunked") != "1":
+            headers.append(("content-length", str(size)))
+        return _Response(200, stream(), headers)
+
+    async def upload(self, request: _Request) -> _Response:
+        return _Response.json(
+            {
+                "size": len(request.body),
+                "sha256": hashlib.sha256(request.body).hexdigest(),
+                "content_type": request.headers.get("content-type"),
+                "transfer_encoding": request.headers.get("transfer-encoding"),
+            }
+        )
 
     async def echo(self, request: _Request) -> _Response:
         try:

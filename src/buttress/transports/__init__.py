@@ -11,6 +11,7 @@ from .stack import stack
 
 __all__ = [
     "AttemptTransport",
+    "BodyGuardTransport",
     "CacheResult",
     "CacheTransport",
     "CircuitBreakerTransport",
@@ -24,5 +25,6 @@ __all__ = [
     "stack",
 ]
 from .cache import CacheResult, CacheTransport
+from .guard import BodyGuardTransport
 from .logging import AttemptTransport, LoggingTransport
 from .middleware import MiddlewareTransport

@@ -10,6 +10,7 @@ listed = outermost (as in tower)::
     CircuitBreakerTransport  judges every attempt; open -> fail fast
     RateLimitTransport       every real network attempt takes a token
     AttemptTransport         counts, traces and logs each network attempt
+    BodyGuardTransport       size limit and truncation, judged per attempt
     network transport        httpx.HTTPTransport / AsyncHTTPTransport / aiohttp / SOCKS
 
 Why this order: the cache answers before anything is retried or counted; the
@@ -37,6 +38,7 @@ from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from ..policies.retry import RetryConfig
 from .breaker import CircuitBreakerTransport
 from .cache import CacheTransport
+from .guard import BodyGuardTransport
 from .logging import AttemptTransport, LoggingTransport
 from .middleware import MiddlewareTransport, MiddlewareTypes
 from .ratelimit import RateLimiter, RateLimitTransport
@@ -61,6 +63,7 @@ def stack(
     circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
     rate_limit: RateLimitConfig | RateLimiter | None = None,
     cache: CacheConfig | None = None,
+    guard: bool = False,
     clock: Clock = SYSTEM_CLOCK,
 ) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
@@ -80,6 +83,8 @@ def stack(
             transport given it); ``None`` leaves it out.
         cache: the :class:`CacheTransport`'s configuration; ``None`` (or
             ``enabled=False``) leaves it out.
+        guard: add the :class:`BodyGuardTransport` (size limit, truncation)
+            just above the network.
         clock: the clock every layer uses.
 
     Example:
@@ -92,6 +97,8 @@ def stack(
         RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if guard:
+        layer = BodyGuardTransport(layer)
     observed = logging is not None or tracing is not None
     if observed:
         layer = AttemptTransport(layer, logging, tracing=tracing)

@@ -1,0 +1,465 @@
+"""Streaming: server-sent events, downloads to disk, uploads, progress.
+
+Bodies are read with httpx's own ``iter_bytes`` / ``iter_text`` / ``iter_lines``
+(and their ``aiter_*`` twins) on a ``client.stream(...)`` response, which keep
+memory constant. This module adds what httpx leaves out:
+
+- :func:`iter_sse` / :func:`aiter_sse` (also ``response.iter_sse()``): the
+  WHATWG event-stream rules, decoded by `httpx-sse`_ (ids, event names, data
+  over several lines, ``retry:``, comments);
+- :class:`EventStream`: an SSE consumer that reconnects after a dropped
+  connection, resumes with ``Last-Event-ID`` and waits as long as the server's
+  ``retry:`` asked (the clock is injected, so tests do not sleep);
+- :func:`download` / :func:`adownload` (``client.download(...)``): a body
+  written to a file through a temporary file and an atomic rename, so a failed
+  download leaves nothing behind;
+- :func:`iter_file` / :func:`aiter_file`: a file as a request body, chunk by
+  chunk, and :func:`track_upload` for upload progress on any request body
+  (bytes, files, generators, multipart).
+
+Progress callbacks receive ``(bytes_done, bytes_total_or_None)``.
+
+.. _httpx-sse: https://github.com/florimondmanca/httpx-sse
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
+
+import anyio
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._exceptions import ConnectionError, DecodingError, ServerError, TimeoutError
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+
+__all__ = [
+    "EventStream",
+    "ProgressCallback",
+    "ServerSentEvent",
+    "adownload",
+    "aiter_file",
+    "aiter_sse",
+    "download",
+    "iter_file",
+    "iter_sse",
+    "track_upload",
+]
+
+ProgressCallback: TypeAlias = Callable[[int, "int | None"], object]
+"""Called as ``progress(bytes_done, bytes_total_or_None)`` while a body moves."""
+
+CHUNK_SIZE = 64 * 1024
+
+# --- server-sent events -----------------------------------------------------------------------
+
+
+def _check_event_stream(response: httpx.Response) -> None:
+    media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "text/event-stream":
+        raise DecodingError(
+            f"expected a text/event-stream response, got {media or 'no content type'!r}",
+            request=response._request,
+        )
+
+
+def _dispatched(event: ServerSentEvent) -> bool:
+    """WHATWG: a block with no data (only ``retry:`` or ``id:``) is not an event."""
+    return event.data != "" or event.event != "message"
+
+
+def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
+    """The events of a streamed ``text/event-stream`` response, as they arrive.
+
+    Each :class:`ServerSentEvent` has ``event`` (``"message"`` by default),
+    ``data`` (lines joined with ``\\n``), ``id`` (the last id seen), ``retry``
+    (milliseconds, when the block set it) and ``json()``. Comments are skipped;
+    a block without data only updates the id and retry state.
+
+    Raises:
+        DecodingError: the response is not ``text/event-stream``.
+
+    Example:
+        >>> from buttress import Client
+        >>> from buttress.testing import DemoServer
+        >>> with DemoServer() as server, Client(base_url=server.url) as client:
+        ...     with client.stream("GET", "/events", params={"count": 2}) as response:
+        ...         [(event.id, event.json()) for event in iter_sse(response)]
+        [('1', {'n': 1}), ('2', {'n': 2})]
+    """
+    _check_event_stream(response)
+    return (event for event in EventSource(response).iter_sse() if _dispatched(event))
+
+
+async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """The async twin of :func:`iter_sse`.
+
+    Example:
+        >>> from buttress import AsyncClient
+        >>> async def ticks(client: AsyncClient) -> list[str]:
+        ...     async with client.stream("GET", "/events", params={"count": 2}) as response:
+        ...         return [event.data async for event in aiter_sse(response)]
+    """
+    _check_event_stream(response)
+    async for event in EventSource(response).aiter_sse():
+        if _dispatched(event):
+            yield event
+
+
+_RECONNECTABLE = (ConnectionError, TimeoutError, ServerError)
+
+
+class _Reconnection:
+    """The state an SSE consumer keeps across connections (pure: no I/O, no sleeping)."""
+
+    def __init__(self, last_event_id: str | None, retry: float, max_reconnects: int | None) -> None:
+        self.last_event_id = last_event_id
+        self.retry = retry
+        self.reconnects = 0
+        self._max = max_reconnects
+        self._failures = 0
+
+    def headers(self, extra: httpx._types.HeaderTypes | None) -> httpx.Headers:
+        headers = httpx.Headers(extra)
+        headers.setdefault("Accept", "text/event-stream")
+        headers.setdefault("Cache-Control", "no-store")
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        return headers
+
+    def seen(self, event: ServerSentEvent) -> bool:
+        """Record ``event``'s id and retry; True if it is dispatched to the caller."""
+        if event.id:  # a new connection starts with no id: keep the one we had
+            self.last_event_id = event.id
+        if event.retry is not None:
+            self.retry = event.retry / 1000.0
+        if _dispatched(event):
+            self._failures = 0
+            return True
+        return False
+
+    def failed(self, exc: Exception) -> float:
+        """Seconds to wait before reconnecting after ``exc``; re-raises past the limit."""
+        self._failures += 1
+        if self._max is not None and self._failures > self._max:
+            raise exc
+        self.reconnects += 1
+        return self.retry
+
+
+class EventStream:
+    """A server-sent event stream that reconnects and resumes where it stopped.
+
+    Iterate it (``for`` with a :class:`~buttress.Client`, ``async for`` with an
+    :class:`~buttress.AsyncClient`). When the connection drops, times out or
+    gets a 5xx, it waits ``retry`` seconds (the server's latest ``retry:``
+    overrides it) and reconnects with ``Last-Event-ID`` set to the last id
+    seen, so the server can resume. It stops when the server ends the stream
+    cleanly or answers 204 (WHATWG), or after ``max_reconnects`` failures in a
+    row without an event in between (the last error is raised).
+
+    Args:
+        client: the client to connect with (its full transport stack is used).
+        url: the event stream's URL.
+        last_event_id: resume after this id on the first connection.
+        retry: seconds between reconnections until the server sets ``retry:``.
+        max_reconnects: consecutive failures tolerated (``None``: no limit).
+        clock: what waits between reconnections (inject a FakeClock in tests).
+        **kwargs: request arguments for ``client.stream`` (``params``, ``headers``, ...).
+
+    Example:
+        >>> from buttress import Client
+        >>> from buttress.testing import DemoServer
+        >>> with DemoServer() as server, Client(base_url=server.url) as client:
+        ...     stream = EventStream(client, "/events", params={"count": 3}, last_event_id="1")
+        ...     [event.data for event in stream]
+        ['{"n": 2}', '{"n": 3}']
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient,
+        url: httpx.URL | str,
+        *,
+        method: str = "GET",
+        last_event_id: str | None = None,
+        retry: float = 3.0,
+        max_reconnects: int | None = 10,
+        clock: Clock = SYSTEM_CLOCK,
+        **kwargs: Any,
+    ) -> None:
+        self._client = client
+        self._method, self._url = method, url
+        self._headers = kwargs.pop("headers", None)
+        self._kwargs = kwargs
+        self._clock = clock
+        self._state = _Reconnection(last_event_id, retry, max_reconnects)
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event received (sent as ``Last-Event-ID`` on reconnection)."""
+        return self._state.last_event_id
+
+    @property
+    def retry(self) -> float:
+        """Seconds to wait before reconnecting (the server's ``retry:`` once it sent one)."""
+        return self._state.retry
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the stream has reconnected."""
+        return self._state.reconnects
+
+    def __iter__(self) -> Iterator[ServerSentEvent]:
+        from ._client import Client
+
+        if not isinstance(self._client, Client):
+            raise TypeError("iterate an EventStream on an AsyncClient with 'async for'")
+        state = self._state
+        while True:
+            headers = state.headers(self._headers)
+            try:
+                with self._client.stream(
+                    self._method, self._url, headers=headers, **self._kwargs
+                ) as response:
+                    if response.status_code == 204:
+                        return
+                    _check_event_stream(response)
+                    for event in EventSource(response).iter_sse():
+                        if state.seen(event):
+                            yield event
+                return
+            except _RECONNECTABLE as exc:
+                delay = state.failed(exc)
+            self._clock.sleep(delay)
+
+    async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
+        from ._client import AsyncClient
+
+        if not isinstance(self._client, AsyncClient):
+            raise TypeError("iterate an EventStream on a Client with 'for'")
+        state = self._state
+        while True:
+            headers = state.headers(self._headers)
+            try:
+                async with self._client.stream(
+                    self._method, self._url, headers=headers, **self._kwargs
+                ) as response:
+                    if response.status_code == 204:
+                        return
+                    _check_event_stream(response)
+                    async for event in EventSource(response).aiter_sse():
+                        if state.seen(event):
+                            yield event
+                return
+            except _RECONNECTABLE as exc:
+                delay = state.failed(exc)
+            await self._clock.asleep(delay)
+
+
+# --- downloads --------------------------------------------------------------------------------
+
+
+def _total(response: httpx.Response) -> int | None:
+    length = response.headers.get("content-length", "")
+    return int(length) if length.isdigit() and "content-encoding" not in response.headers else None
+
+
+def _temporary(target: Path) -> tuple[int, Path]:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    return fd, Path(name)
+
+
+def download(
+    client: Client,
+    url: httpx.URL | str,
+    path: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    **kwargs: Any,
+) -> Path:
+    """Stream ``url`` into the file ``path``; returns the path.
+
+    The body goes to a temporary file in the same directory, renamed over
+    ``path`` only once it is complete: a failure (an error status, a dropped
+    connection, a truncated body, an exception in ``progress``) leaves no
+    partial file. Memory stays at one chunk. ``progress(done, total)`` is called
+    after every chunk (``total`` is ``None`` when the size is unknown).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from buttress import Client
+        >>> from buttress.testing import DemoServer
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with DemoServer() as server, Client(base_url=server.url) as client:
+        ...     saved = download(client, "/download", folder / "blob.bin", params={"size": 1000})
+        >>> saved.stat().st_size
+        1000
+    """
+    target = Path(path)
+    fd, temporary = _temporary(target)
+    try:
+        with os.fdopen(fd, "wb") as file, client.stream("GET", url, **kwargs) as response:
+            total = _total(response)
+            if progress is not None:
+                progress(0, total)
+            for chunk in response.iter_bytes(chunk_size):
+                file.write(chunk)
+                if progress is not None:
+                    progress(response.num_bytes_downloaded, total)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+async def adownload(
+    client: AsyncClient,
+    url: httpx.URL | str,
+    path: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    **kwargs: Any,
+) -> Path:
+    """The async twin of :func:`download` (file writes run in a worker thread).
+
+    Example:
+        >>> from buttress import AsyncClient
+        >>> async def fetch(client: AsyncClient) -> int:
+        ...     saved = await adownload(client, "/download", "blob.bin", params={"size": 10})
+        ...     return saved.stat().st_size
+    """
+    target = Path(path)
+    fd, temporary = _temporary(target)
+    os.close(fd)
+    try:
+        async with (
+            await anyio.open_file(temporary, "wb") as file,
+            client.stream("GET", url, **kwargs) as response,
+        ):
+            total = _total(response)
+            if progress is not None:
+                progress(0, total)
+            async for chunk in response.aiter_bytes(chunk_size):
+                await file.write(chunk)
+                if progress is not None:
+                    progress(response.num_bytes_downloaded, total)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+
+def iter_file(
+    file: str | os.PathLike[str] | IO[bytes], chunk_size: int = CHUNK_SIZE
+) -> Iterator[bytes]:
+    """A file as a request body, read one chunk at a time (for ``content=``).
+
+    A path is opened (and closed) here; an open binary file is read from its
+    current position and left open.
+
+    Example:
+        >>> import io
+        >>> list(iter_file(io.BytesIO(b"abcdef"), chunk_size=4))
+        [b'abcd', b'ef']
+    """
+    if isinstance(file, str | os.PathLike):
+        with open(file, "rb") as opened:
+            yield from iter_file(opened, chunk_size)
+        return
+    while chunk := file.read(chunk_size):
+        yield chunk
+
+
+async def aiter_file(
+    file: str | os.PathLike[str] | IO[bytes], chunk_size: int = CHUNK_SIZE
+) -> AsyncIterator[bytes]:
+    """The async twin of :func:`iter_file`: reads run in a worker thread.
+
+    Example:
+        >>> import asyncio, io
+        >>> async def chunks() -> list[bytes]:
+        ...     return [chunk async for chunk in aiter_file(io.BytesIO(b"abc"), chunk_size=2)]
+        >>> asyncio.run(chunks())
+        [b'ab', b'c']
+    """
+    if isinstance(file, str | os.PathLike):
+        async with await anyio.open_file(file, "rb") as opened:
+            while chunk := await opened.read(chunk_size):
+                yield chunk
+        return
+    while chunk := await anyio.to_thread.run_sync(file.read, chunk_size):
+        yield chunk
+
+
+class _CountingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """Reports how much of a request body has been handed to the transport."""
+
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+        total: int | None,
+        progress: ProgressCallback,
+    ) -> None:
+        self._stream, self._total, self._progress = stream, total, progress
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not isinstance(self._stream, httpx.SyncByteStream):
+            raise TypeError("this request body is async-only: send it with an AsyncClient")
+        done = 0
+        self._progress(0, self._total)
+        for chunk in self._stream:
+            yield chunk
+            done += len(chunk)
+            self._progress(done, self._total)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not isinstance(self._stream, httpx.AsyncByteStream):
+            raise TypeError("this request body is sync-only: send it with a Client")
+        done = 0
+        self._progress(0, self._total)
+        async for chunk in self._stream:
+            yield chunk
+            done += len(chunk)
+            self._progress(done, self._total)
+
+
+def track_upload(request: httpx.Request, progress: ProgressCallback) -> httpx.Request:
+    """Call ``progress(sent, total)`` as ``request``'s body goes out; returns ``request``.
+
+    Works for every body httpx builds: bytes, ``data=``, multipart ``files=``
+    (streamed from the file objects), generators and :func:`iter_file`.
+    ``total`` is the Content-Length, or ``None`` for a chunked body. "Sent"
+    means handed to the connection, so the last call can precede the server's
+    answer.
+
+    Example:
+        >>> from buttress import Client
+        >>> from buttress.testing import DemoServer
+        >>> seen = []
+        >>> with DemoServer() as server, Client(base_url=server.url) as client:
+        ...     request = client.build_request("POST", "/upload", content=b"x" * 100)
+        ...     tracked = track_upload(request, lambda done, total: seen.append(done))
+        ...     client.send(tracked).json()["size"]
+        100
+        >>> seen
+        [0, 100]
+    """
+    length = request.headers.get("content-length", "")
+    total = int(length) if length.isdigit() else None
+    request.stream = _CountingStream(request.stream, total, progress)
+    return request

@@ -1,0 +1,62 @@
+"""The body guard's decisions, driven by hand (no I/O)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import buttress
+from buttress._guard import BodyGuard
+from buttress.streaming import ServerSentEvent, _Reconnection
+
+REQUEST = httpx.Request("GET", "https://user:secret@api.example.com/x?token=abc")
+
+
+def guard(headers: dict[str, str], *, limit: int | None = None, status: int = 200) -> BodyGuard:
+    return BodyGuard(REQUEST, httpx.Headers(headers), status, limit=limit, keep=True)
+
+
+def test_limit_stops_before_keeping_the_chunk_that_crosses_it() -> None:
+    g = guard({}, limit=10)
+    g.chunk(b"12345")
+    with pytest.raises(buttress.ResponseTooLargeError) as info:
+        g.chunk(b"123456")
+    assert (info.value.limit, info.value.received) == (10, 11)
+    assert "secret" not in str(info.value)
+
+
+def test_short_body_without_a_transport_error_is_still_caught() -> None:
+    g = guard({"content-length": "10"})
+    g.chunk(b"1234")
+    with pytest.raises(buttress.IncompleteResponseError) as info:
+        g.finish()
+    assert (info.value.received, info.value.expected, info.value.partial) == (4, 10, b"1234")
+
+
+@pytest.mark.parametrize(("method", "status"), [("HEAD", 200), ("GET", 304), ("GET", 204)])
+def test_bodiless_answers_are_not_checked(method: str, status: int) -> None:
+    g = BodyGuard(
+        httpx.Request(method, "https://x"), httpx.Headers({"content-length": "9"}), status, limit=1
+    )
+    g.check_declared()
+    g.finish()
+
+
+def test_other_protocol_errors_pass_through() -> None:
+    error = httpx.RemoteProtocolError("illegal header")
+    assert guard({}).failed(error) is error
+
+
+def test_reconnection_state() -> None:
+    state = _Reconnection(None, retry=3.0, max_reconnects=1)
+    assert "last-event-id" not in state.headers(None)
+    assert state.seen(ServerSentEvent(data="", retry=250)) is False  # retry-only block
+    assert state.retry == 0.25
+    assert state.seen(ServerSentEvent(data="x", id="9")) is True
+    assert state.headers({"X-A": "1"})["last-event-id"] == "9"
+    assert state.seen(ServerSentEvent(data="y", id="")) is True
+    assert state.last_event_id == "9"  # a new connection's events start without an id
+    error = buttress.ConnectionError("dropped")
+    assert state.failed(error) == 0.25
+    with pytest.raises(buttress.ConnectionError):
+        state.failed(error)

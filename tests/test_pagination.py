@@ -1,0 +1,253 @@
+"""Pagination against the demo API: every strategy, sync and async, with one test body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+import buttress
+from buttress.pagination import (
+    CursorPagination,
+    LinkHeaderPagination,
+    OffsetLimitPagination,
+    PageNumberPagination,
+    PaginationStrategy,
+    detect_strategy,
+    get_path,
+)
+from buttress.testing import DemoServer
+from tests.conftest import Either
+
+pytestmark = pytest.mark.anyio
+
+
+class User(BaseModel):
+    id: int
+    name: str
+    email: str
+
+
+async def collect(paginator: Any) -> list[Any]:
+    if isinstance(paginator, buttress.AsyncPaginator):
+        return [item async for item in paginator]
+    return list(paginator)
+
+
+async def pages(paginator: Any) -> list[list[Any]]:
+    if isinstance(paginator, buttress.AsyncPaginator):
+        return [page async for page in paginator.iter_pages()]
+    return list(paginator.iter_pages())
+
+
+STRATEGIES = [
+    ("/users", "offset_limit", OffsetLimitPagination(limit=10), 10),
+    ("/users/pages", "page_number", PageNumberPagination(per_page=10), 10),
+    ("/users/cursor", "cursor", CursorPagination(per_page=10), 10),
+    ("/users/linked", "link_header", LinkHeaderPagination(per_page=10), 10),
+]
+
+
+@pytest.mark.parametrize(("path", "name", "config", "page_count"), STRATEGIES)
+async def test_every_strategy_by_name_and_by_object(
+    client: Either, path: str, name: str, config: PaginationStrategy, page_count: int
+) -> None:
+    by_name = client.client.paginate(path, strategy=name)  # type: ignore[call-overload]
+    by_object = client.client.paginate(path, pagination=config)
+    assert [u["id"] for u in await collect(by_object)] == list(range(1, 101))
+    assert [u["id"] for u in await collect(by_name)] == list(range(1, 101))
+    assert by_object.pages_fetched == page_count
+
+
+@pytest.mark.parametrize(
+    ("path", "detected", "total"),
+    [
+        ("/users", OffsetLimitPagination, 100),
+        ("/users/pages", PageNumberPagination, 100),
+        ("/users/cursor", CursorPagination, None),
+        ("/users/linked", LinkHeaderPagination, None),
+    ],
+)
+async def test_auto_detection_from_the_first_page(
+    client: Either, path: str, detected: type[PaginationStrategy], total: int | None
+) -> None:
+    paginator = client.client.paginate(path)
+    before = paginator.strategy
+    assert before is None
+    ids = [u["id"] for u in await collect(paginator)]
+    assert ids == list(range(1, 101))
+    assert isinstance(paginator.strategy, detected)
+    assert paginator.total_count == total
+
+
+async def test_response_model_parses_each_item(client: Either) -> None:
+    paginator = client.client.paginate("/users/cursor", response_model=User, max_items=3)
+    users = await collect(paginator)
+    assert [type(u) for u in users] == [User, User, User]
+    assert users[0].name == "Ada Lovelace"
+
+
+async def test_response_model_mismatch_names_the_item(client: Either) -> None:
+    class Strict(BaseModel):
+        missing: int
+
+    with pytest.raises(buttress.ValidationError, match=r"item 0 of page 1"):
+        await collect(client.client.paginate("/users", response_model=Strict))
+
+
+async def test_dotted_total_key_and_metadata(client: Either) -> None:
+    config = OffsetLimitPagination(limit=50, results_key="data", total_key="meta.total")
+    paginator = client.client.paginate("/users", pagination=config)
+    assert len(await collect(paginator)) == 100
+    assert (paginator.total_count, paginator.pages_fetched) == (100, 2)
+    assert paginator.next_request is None
+
+
+async def test_max_pages_max_items_and_start_offset(client: Either) -> None:
+    two_pages = client.client.paginate("/users/pages", max_pages=2)
+    assert len(await collect(two_pages)) == 20
+    assert two_pages.next_request is not None  # not finished: resumable
+    first_five = client.client.paginate("/users", strategy="offset_limit", max_items=5)
+    assert [u["id"] for u in await collect(first_five)] == [1, 2, 3, 4, 5]
+    from_offset = client.client.paginate("/users", start_offset=95)
+    assert [u["id"] for u in await collect(from_offset)] == [96, 97, 98, 99, 100]
+
+
+async def test_breaking_out_stops_fetching(make_client: Any) -> None:
+    with DemoServer() as server:
+        either = make_client(base_url=server.url)
+        paginator = either.client.paginate("/users/cursor")
+        seen = 0
+        if either.is_async:
+            async for _ in paginator:
+                seen += 1
+                if seen == 15:
+                    break
+        else:
+            for _ in paginator:
+                seen += 1
+                if seen == 15:
+                    break
+        assert server.app.hits["/users/cursor"] == 2
+        assert paginator.pages_fetched == 2
+
+
+async def test_resume_from_next_request(client: Either) -> None:
+    first = client.client.paginate("/users/cursor", max_pages=3)
+    head = [u["id"] for u in await collect(first)]
+    resume = first.next_request
+    assert resume is not None
+    assert "cursor" in resume.params
+    rest = client.client.paginate(resume.url, params=resume.params, strategy="cursor")
+    assert head + [u["id"] for u in await collect(rest)] == list(range(1, 101))
+    linked = client.client.paginate("/users/linked", max_pages=9)
+    await collect(linked)
+    assert linked.next_request is not None
+    tail = client.client.paginate(linked.next_request.url, strategy="link_header")
+    assert [u["id"] for u in await collect(tail)] == list(range(91, 101))
+
+
+async def test_iter_pages_gives_whole_pages(client: Either) -> None:
+    sizes = [len(page) for page in await pages(client.client.paginate("/users/linked"))]
+    assert sizes == [10] * 10
+
+
+class AfterId(PaginationStrategy):
+    """The SPEC's custom strategy, adapted to the demo's cursor endpoint."""
+
+    def get_next_request(
+        self, response: httpx.Response, current_params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        data = response.json()
+        if data["meta"]["next_cursor"]:
+            return {"cursor": data["meta"]["next_cursor"]}
+        return None
+
+    def extract_items(self, response: httpx.Response) -> list[Any]:
+        return list(response.json()["items"])
+
+
+async def test_custom_strategy(client: Either) -> None:
+    paginator = client.client.paginate("/users/cursor", pagination=AfterId(), params={"limit": 25})
+    assert len(await collect(paginator)) == 100
+    assert paginator.pages_fetched == 4
+
+
+async def test_every_page_goes_through_the_transport_stack(demo: DemoServer, mode: str) -> None:
+    seen: list[str] = []
+
+    class Counting(httpx.BaseTransport, httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.sync, self.async_ = httpx.HTTPTransport(), httpx.AsyncHTTPTransport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(str(request.url))
+            return self.sync.handle_request(request)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(str(request.url))
+            return await self.async_.handle_async_request(request)
+
+        def close(self) -> None:
+            self.sync.close()
+
+        async def aclose(self) -> None:
+            await self.async_.aclose()
+
+    if mode == "async":
+        async with buttress.AsyncClient(base_url=demo.url, transport=Counting()) as aclient:
+            assert len(await collect(aclient.paginate("/users/linked"))) == 100
+    else:
+        with buttress.Client(base_url=demo.url, transport=Counting()) as sclient:
+            assert len(await collect(sclient.paginate("/users/linked"))) == 100
+    assert len(seen) == 10
+
+
+async def test_unknown_strategy_and_conflicts_are_configuration_errors(client: Either) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="unknown pagination strategy"):
+        client.client.paginate("/users", strategy="pages")  # type: ignore[call-overload]
+    with pytest.raises(buttress.ConfigurationError, match="not both"):
+        client.client.paginate("/users", strategy="cursor", pagination=CursorPagination())
+    with pytest.raises(buttress.ConfigurationError, match="start_offset"):
+        client.client.paginate("/users/cursor", strategy="cursor", start_offset=10)
+
+
+async def test_missing_results_key_is_a_clear_error(client: Either) -> None:
+    config = OffsetLimitPagination(results_key="rows")
+    with pytest.raises(buttress.ValidationError, match="results_key='rows'"):
+        await collect(client.client.paginate("/users", pagination=config))
+
+
+async def test_async_alias(demo: DemoServer) -> None:
+    async with buttress.AsyncClient(base_url=demo.url) as aclient:
+        ids = [u["id"] async for u in aclient.paginate_async("/users", max_items=2)]
+    assert ids == [1, 2]
+
+
+def test_detection_of_single_pages_and_paths() -> None:
+    assert get_path({"a": [{"b": 1}]}, "a.0.b") == 1
+    assert get_path({"a": 1}, "a.b", "x") == "x"
+    single = detect_strategy(httpx.Response(200, json=[1, 2]))
+    assert single.get_next_request(httpx.Response(200, json=[1]), {}) is None
+    token = detect_strategy(httpx.Response(200, json={"records": [], "nextPageToken": "t"}))
+    assert isinstance(token, CursorPagination)
+    assert (token.cursor_param, token.results_key) == ("pageToken", "records")
+
+
+def test_a_page_that_repeats_stops_the_walk(caplog: pytest.LogCaptureFixture) -> None:
+    class Stuck(PaginationStrategy):
+        def get_next_request(
+            self, response: httpx.Response, current_params: dict[str, Any]
+        ) -> dict[str, Any]:
+            return dict(current_params)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [1]})
+
+    with buttress.Client(
+        base_url="https://api.example.com", transport=httpx.MockTransport(handler)
+    ) as c:
+        assert list(c.paginate("/x", pagination=Stuck())) == [1]
+    assert "same page" in caplog.text

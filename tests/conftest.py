@@ -61,19 +61,31 @@ class Either:
             self.client.close()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "async", "aiohttp"])
 def mode(request: pytest.FixtureRequest) -> str:
+    """``sync``: ``Client``; ``async``: ``AsyncClient``; ``aiohttp``: ``AsyncClient`` on aiohttp.
+
+    Test ``either.is_async`` (not ``mode == "async"``) for "is this the async client".
+    """
     return str(request.param)
 
 
 @pytest.fixture
 async def make_client(mode: str) -> AsyncIterator[Callable[..., Either]]:
-    """A factory for clients of this test's mode (sync or async); all are closed afterwards."""
+    """A factory for clients of this test's mode; all are closed afterwards.
+
+    In the ``aiohttp`` mode the client gets ``backend="aiohttp"`` unless the test
+    passes its own bottom ``transport=``.
+    """
     made: list[Either] = []
 
     def factory(**kwargs: Any) -> Either:
-        cls = buttress.AsyncClient if mode == "async" else buttress.Client
-        either = Either(cls(**kwargs))
+        if mode == "sync":
+            either = Either(buttress.Client(**kwargs))
+        else:
+            if mode == "aiohttp" and "transport" not in kwargs:
+                kwargs.setdefault("backend", "aiohttp")
+            either = Either(buttress.AsyncClient(**kwargs))
         made.append(either)
         return either
 

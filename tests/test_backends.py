@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -169,3 +170,38 @@ async def test_read_timeout_is_a_read_timeout(
     client = make_async(base_url=demo.url, timeout=buttress.TimeoutConfig(read=0.05))
     with pytest.raises(buttress.ReadTimeoutError):
         await client.get("/slow", params={"delay": 0.5})
+
+
+@pytest.fixture
+def truncating_server() -> Iterator[str]:
+    """Promises 1000 bytes of body, sends 10 and hangs up (in a thread: sync clients block)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+async def test_body_cut_short_is_a_connection_error(
+    make_client: Callable[..., Either], truncating_server: str
+) -> None:
+    client = make_client(base_url=truncating_server)
+    with pytest.raises(buttress.ConnectionError):
+        await client.get("/")
+    with pytest.raises(buttress.ConnectionError):
+        await client.stream_bytes("GET", "/")

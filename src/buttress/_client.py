@@ -95,6 +95,7 @@ class _FacadeConfig:
     strict: bool
     api_version: APIVersion | None
     total_timeout: float | None
+    options: RequestOptions  # what a request without per-request options carries
 
 
 @lru_cache(maxsize=512)
@@ -291,6 +292,7 @@ class _Facade(Generic[_TransportT]):
             strict=strict,
             api_version=version,
             total_timeout=timeout_config.total,
+            options=RequestOptions(total_timeout=timeout_config.total),
         )
         default_headers = httpx.Headers(
             {"User-Agent": _pick(user_agent, env.user_agent, USER_AGENT)}
@@ -400,21 +402,33 @@ class _Facade(Generic[_TransportT]):
             '2'
         """
         config = self._config
-        extensions = dict(extensions or {})
+        extensions = dict(extensions) if extensions else {}
         options = extensions.get(EXTENSION_KEY)
         options = options if isinstance(options, RequestOptions) else None
-        total = options.total_timeout if options and options.total_timeout else config.total_timeout
-        if not isinstance(timeout, UseClientDefault):
-            timeout_config = TimeoutConfig.coerce(timeout)
-            if timeout is None or isinstance(timeout, TimeoutConfig):
-                total = timeout_config.total
-            timeout = timeout_config.to_httpx()
-        extensions[EXTENSION_KEY] = replace(
-            options or RequestOptions(),
-            total_timeout=total,
-            raise_for_status=raise_for_status,
-            expected_statuses=None if expected_statuses is None else frozenset(expected_statuses),
-        )
+        if (
+            options is None
+            and isinstance(timeout, UseClientDefault)
+            and raise_for_status is None
+            and expected_statuses is None
+        ):
+            extensions[EXTENSION_KEY] = config.options  # the usual call: share the frozen default
+        else:
+            total = (
+                options.total_timeout if options and options.total_timeout else config.total_timeout
+            )
+            if not isinstance(timeout, UseClientDefault):
+                timeout_config = TimeoutConfig.coerce(timeout)
+                if timeout is None or isinstance(timeout, TimeoutConfig):
+                    total = timeout_config.total
+                timeout = timeout_config.to_httpx()
+            extensions[EXTENSION_KEY] = replace(
+                options or config.options,
+                total_timeout=total,
+                raise_for_status=raise_for_status,
+                expected_statuses=None
+                if expected_statuses is None
+                else frozenset(expected_statuses),
+            )
 
         version = config.api_version
         if api_version is not None and version is None:
@@ -542,17 +556,21 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):
         if not isinstance(auth, UseClientDefault):
             auth = coerce_auth(auth)
         try:
-            raw = super().send(request, stream=True, auth=auth, follow_redirects=follow_redirects)
+            # An unstreamed body is read in there, so read failures are mapped below.
+            raw = super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
         except Exception as exc:
             mapped = map_exception(exc, request)
             if mapped is exc:
                 raise
             raise mapped from exc
         response = self._adopt(raw)
-        response.stream = _MappedSyncStream(cast(httpx.SyncByteStream, response.stream), request)
+        if stream:
+            response.stream = _MappedSyncStream(
+                cast(httpx.SyncByteStream, response.stream), request
+            )
         try:
             raising, expected = self._raises_for(request)
-            if not stream or (raising and response.status_code >= 400):
+            if stream and raising and response.status_code >= 400:
                 response.read()
             if raising:
                 self._check(response, expected)
@@ -838,8 +856,9 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
         if not isinstance(auth, UseClientDefault):
             auth = coerce_auth(auth)
         try:
+            # An unstreamed body is read in there, so read failures are mapped below.
             raw = await super().send(
-                request, stream=True, auth=auth, follow_redirects=follow_redirects
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
         except Exception as exc:
             mapped = map_exception(exc, request)
@@ -847,10 +866,13 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):
                 raise
             raise mapped from exc
         response = self._adopt(raw)
-        response.stream = _MappedAsyncStream(cast(httpx.AsyncByteStream, response.stream), request)
+        if stream:
+            response.stream = _MappedAsyncStream(
+                cast(httpx.AsyncByteStream, response.stream), request
+            )
         try:
             raising, expected = self._raises_for(request)
-            if not stream or (raising and response.status_code >= 400):
+            if stream and raising and response.status_code >= 400:
                 await response.aread()
             if raising:
                 self._check(response, expected)

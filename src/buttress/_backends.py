@@ -4,12 +4,10 @@ Every buttress layer is an httpx transport, so the layers do not care what
 moves the bytes. The ``backend=`` argument of the clients picks that bottom
 transport:
 
-=========  ==============  =====================================================
-backend    client          network transport
-=========  ==============  =====================================================
-httpx      both (default)  ``httpx.HTTPTransport`` / ``httpx.AsyncHTTPTransport``
-aiohttp    ``AsyncClient``  httpx-aiohttp's ``AiohttpTransport`` (extra ``aiohttp``)
-=========  ==============  =====================================================
+- ``"httpx"`` (default, both clients): ``httpx.HTTPTransport`` /
+  ``httpx.AsyncHTTPTransport``;
+- ``"aiohttp"`` (``AsyncClient`` only, extra ``aiohttp``): httpx-aiohttp's
+  ``AiohttpTransport`` (see ``_aiohttp.py``).
 
 Why aiohttp: httpcore's async connection pool scans every connection and every
 waiting request on each assignment, so ``httpx.AsyncClient`` slows down sharply

@@ -68,21 +68,40 @@ class Either:
             self.client.close()
 
 
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``mode`` (or ``make_client``/``client``) runs once per client kind.
+
+    ``sync``: ``Client``; ``async``: ``AsyncClient``; ``aiohttp``: ``AsyncClient``
+    over the aiohttp backend, for the modules that set ``ALSO_ON_AIOHTTP = True``
+    (the layer suites; connection tests need h2, SOCKS and TLS details that the
+    aiohttp backend does not offer). Test ``either.is_async``, not ``mode``, for
+    "is this the async client".
+    """
+    if "mode" in metafunc.fixturenames and not hasattr(metafunc.module, "mode"):
+        modes = ["sync", "async"]
+        if getattr(metafunc.module, "ALSO_ON_AIOHTTP", False):
+            modes.append("aiohttp")
+        metafunc.parametrize("mode", modes)
 
 
 @pytest.fixture
 async def make_client(mode: str) -> AsyncIterator[Callable[..., Either]]:
-    """A factory for clients of this test's mode (sync or async); all are closed afterwards."""
+    """A factory for clients of this test's mode; all are closed afterwards.
+
+    In the ``aiohttp`` mode the client gets ``backend="aiohttp"`` unless the test
+    passes its own bottom ``transport=``.
+    """
     made: list[Either] = []
 
     def factory(**kwargs: Any) -> Either:
         # Backoff and Retry-After waits pass on a fake clock: tests never sleep.
         kwargs.setdefault("clock", FakeClock())
-        cls = buttress.AsyncClient if mode == "async" else buttress.Client
-        either = Either(cls(**kwargs))
+        if mode == "sync":
+            either = Either(buttress.Client(**kwargs))
+        else:
+            if mode == "aiohttp" and "transport" not in kwargs:
+                kwargs.setdefault("backend", "aiohttp")
+            either = Either(buttress.AsyncClient(**kwargs))
         made.append(either)
         return either
 

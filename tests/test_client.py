@@ -14,6 +14,7 @@ from buttress.testing import DemoServer
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 
 class User(BaseModel):
@@ -222,14 +223,12 @@ async def test_send_a_built_request(client: Either) -> None:
     assert response.json()["name"] == "Edsger Dijkstra"
 
 
+@pytest.mark.parametrize("cls", [buttress.Client, buttress.AsyncClient])
 async def test_pool_limits_are_applied(
-    make_client: Callable[..., Either], demo: DemoServer
+    cls: type[buttress.Client] | type[buttress.AsyncClient], demo: DemoServer
 ) -> None:
-    client = make_client(
-        base_url=demo.url,
-        max_connections=7,
-        max_keepalive_connections=3,
-        keepalive_expiry=1,
+    client = Either(
+        cls(base_url=demo.url, max_connections=7, max_keepalive_connections=3, keepalive_expiry=1)
     )
     await client.get("/users/1")  # connection pools are made on first use, one per route
     network: Any = client.client._transport
@@ -237,6 +236,7 @@ async def test_pool_limits_are_applied(
         network = network._inner
     [route] = network._routes.values()
     pool = route._pool
+    await client.aclose()
     assert pool._max_connections == 7
     assert pool._max_keepalive_connections == 3
     assert pool._keepalive_expiry == 1

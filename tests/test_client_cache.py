@@ -17,6 +17,7 @@ from buttress.testing import DemoServer
 from .conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 
 def origin_hits(demo: DemoServer) -> int:
@@ -125,7 +126,7 @@ async def test_clients_with_different_tokens_share_no_responses(
 async def test_cache_applies_under_mounts(
     make_client: Callable[..., Either], demo: DemoServer, mode: str
 ) -> None:
-    network: Any = httpx.AsyncHTTPTransport() if mode == "async" else httpx.HTTPTransport()
+    network: Any = httpx.HTTPTransport() if mode == "sync" else httpx.AsyncHTTPTransport()
     api = make_client(base_url=demo.url, cache=CacheConfig(), mounts={demo.url: network})
     key = unique()
     await api.get("/cacheable", params={"key": key})

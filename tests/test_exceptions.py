@@ -14,6 +14,7 @@ from buttress.testing import DemoServer
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 TREE: dict[type[Exception], type[Exception]] = {
     buttress.HTTPError: buttress.ClientError,

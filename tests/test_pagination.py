@@ -22,6 +22,7 @@ from buttress.testing import DemoServer
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 
 class User(BaseModel):

@@ -22,13 +22,15 @@ driver that matches the transport method it is in::
             return await adrive(retry_flow(request), self._inner, self._clock)
 
 Outcomes of ``Send`` and ``Read`` are sent back into the flow as values: a
-response, or the :class:`Exception` the inner transport raised. Only
+response, or the :class:`Exception` the inner transport raised (a ``Read`` that
+fails closes its response first, so the connection goes back to the pool). Only
 ``Exception`` is caught; cancellation and ``KeyboardInterrupt`` pass straight
 through and close the flow. httpx's own ``Auth.auth_flow`` works the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
@@ -80,9 +82,12 @@ def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Respons
                     if isinstance(effect, Send):
                         outcome = inner.handle_request(effect.request)
                     else:
-                        effect.response.read()
                         outcome = effect.response
+                        effect.response.read()
                 except Exception as exc:
+                    if isinstance(effect, Read):  # a body that broke off: release its connection
+                        with contextlib.suppress(Exception):
+                            effect.response.close()
                     outcome = exc
             effect = flow.send(outcome)
     except StopIteration as done:
@@ -104,9 +109,12 @@ async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> h
                     if isinstance(effect, Send):
                         outcome = await inner.handle_async_request(effect.request)
                     else:
-                        await effect.response.aread()
                         outcome = effect.response
+                        await effect.response.aread()
                 except Exception as exc:
+                    if isinstance(effect, Read):  # a body that broke off: release its connection
+                        with contextlib.suppress(Exception):
+                            await effect.response.aclose()
                     outcome = exc
             effect = flow.send(outcome)
     except StopIteration as done:

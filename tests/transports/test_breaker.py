@@ -20,6 +20,7 @@ from tests.conftest import Either
 from tests.transports.conftest import Plain
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 _keys = count()
 

@@ -17,6 +17,7 @@ from buttress.transports import AttemptTransport, LoggingTransport
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 
 def records(caplog: pytest.LogCaptureFixture, name: str = "buttress") -> list[logging.LogRecord]:

@@ -23,6 +23,7 @@ from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RateLimiter, RateLimitTransport
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

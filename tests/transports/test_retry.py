@@ -19,6 +19,7 @@ from tests.conftest import Either
 from tests.transports.conftest import Plain
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
 
 _keys = count()
 FAST = buttress.RetryConfig(backoff_factor=0.001, jitter="none")

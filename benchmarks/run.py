@@ -1,0 +1,352 @@
+"""Run every benchmark case against a local server and print markdown tables.
+
+Usage: ``uv run python -m benchmarks [--quick] [--server auto|nginx|builtin]``.
+
+Each case runs ``concurrency`` workers (tasks or threads) that GET the same URL
+in a loop, and the completed requests are counted in time windows after a
+warm-up. Sync cases of one thread count take turns, window after window, so a
+noisy neighbour on the machine hits them all alike; each async case runs in its
+own fresh interpreter (see ``_async_case``) with its windows back to back. Each
+figure is the median over the windows; each ratio divides two medians of this
+run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cases import ASYNC_CASES, SYNC_CASES, full_stack, quiet_logging
+from .server import BODY, Server, cpu_seconds
+
+ASYNC_CONCURRENCY = (1, 100, 1000)
+SYNC_THREADS = (1, 8)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to measure."""
+
+    name: str
+    warmup: float  # once per case and concurrency
+    settle: float  # before each window, after the workers start
+    window: float
+    rounds: int
+    import_runs: int
+
+
+QUICK = Settings(name="quick", warmup=0.3, settle=0.1, window=0.4, rounds=4, import_runs=7)
+FULL = Settings(name="full", warmup=1.0, settle=0.3, window=2.0, rounds=7, import_runs=15)
+
+
+@dataclass
+class Result:
+    """Throughputs (requests per second) of one case at one concurrency, one per round."""
+
+    case: str
+    bottom: str
+    concurrency: int
+    rates: list[float] = field(default_factory=list)
+    server_busy: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, completed: int, elapsed: float, errors: int, busy: float | None) -> None:
+        """Record one window (``busy``: the server's share of one core meanwhile)."""
+        self.rates.append(completed / elapsed)
+        self.errors += errors
+        if busy is not None:
+            self.server_busy.append(busy)
+
+    @property
+    def rate(self) -> float:
+        """The median throughput."""
+        return statistics.median(self.rates)
+
+
+# -- async ------------------------------------------------------------------------------
+
+
+async def _measure_async(
+    index: int, concurrency: int, url: str, server_pid: int | None, settings: Settings
+) -> Result:
+    """Run ``concurrency`` tasks of one case and count completions window after window."""
+    case = ASYNC_CASES[index]
+    result = Result(case.name, case.bottom, concurrency)
+    get, _ = case.open(url)
+    done = errors = 0
+
+    async def worker() -> None:
+        nonlocal done, errors
+        while True:
+            try:
+                await get()
+            except Exception:
+                errors += 1
+            else:
+                done += 1
+
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    await asyncio.sleep(settings.warmup)
+    for _ in range(settings.rounds):
+        before, start, cpu = done, time.perf_counter(), cpu_seconds(server_pid)
+        await asyncio.sleep(settings.window)
+        elapsed, now = time.perf_counter() - start, cpu_seconds(server_pid)
+        busy = None if cpu is None or now is None else (now - cpu) / elapsed
+        result.add(done - before, elapsed, 0, busy)
+    result.errors = errors
+    del tasks  # never cancelled: the child process exits instead (see _async_case)
+    return result
+
+
+def _async_case(index: int, concurrency: int, server: Server, settings: Settings) -> Result:
+    """Measure one async case in a child process.
+
+    httpcore's pool takes seconds to cancel a thousand queued requests (it rescans
+    every waiting request on each cancellation), so the child reports and exits
+    without cleaning up; every case also starts from a fresh interpreter.
+    """
+    argv = [str(index), str(concurrency), server.url, str(server.pid or ""), settings.name]
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--child", *argv],
+        capture_output=True,
+        check=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
+    return Result(**json.loads(out))
+
+
+def _child(argv: Sequence[str]) -> None:
+    index, concurrency, url, pid, name = argv
+    quiet_logging()
+    settings = QUICK if name == "quick" else FULL
+    result = asyncio.run(
+        _measure_async(int(index), int(concurrency), url, int(pid) if pid else None, settings)
+    )
+    print(json.dumps(dataclasses.asdict(result)), flush=True)
+    os._exit(0)
+
+
+# -- sync -------------------------------------------------------------------------------
+
+
+def _sync_window(
+    get: Callable[[], Any], threads: int, settle: float, window: float
+) -> tuple[int, float, int]:
+    """The threaded twin of :func:`_async_window`."""
+    stop = threading.Event()
+    counts = [0] * threads
+    errors = [0] * threads
+
+    def worker(index: int) -> None:
+        while not stop.is_set():
+            try:
+                get()
+            except Exception:
+                errors[index] += 1
+            else:
+                counts[index] += 1
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    try:
+        time.sleep(settle)
+        before, start = sum(counts), time.perf_counter()
+        time.sleep(window)
+        return sum(counts) - before, time.perf_counter() - start, sum(errors)
+    finally:
+        stop.set()
+        for thread in workers:
+            thread.join()
+
+
+def _sync_group(threads: int, server: Server, settings: Settings) -> list[Result]:
+    """All sync cases at one thread count, taking turns window after window."""
+    opened = [case.open(server.url) for case in SYNC_CASES]
+    results = [Result(case.name, case.bottom, threads) for case in SYNC_CASES]
+    try:
+        for get, _ in opened:
+            _sync_window(get, threads, settings.warmup, 0)
+        for _ in range(settings.rounds):
+            for (get, _), result in zip(opened, results, strict=True):
+                cpu = cpu_seconds(server.pid)
+                completed, elapsed, errors = _sync_window(
+                    get, threads, settings.settle, settings.window
+                )
+                now = cpu_seconds(server.pid)
+                busy = None if cpu is None or now is None else (now - cpu) / elapsed
+                result.add(completed, elapsed, errors, busy)
+    finally:
+        for _, close in opened:
+            close()
+    return results
+
+
+# -- import time ------------------------------------------------------------------------
+
+_IMPORT = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
+
+
+def import_times(runs: int) -> dict[str, float]:
+    """Median seconds to import each target in a fresh interpreter (runs interleaved)."""
+    targets = {"buttress": "buttress", "httpx, pydantic": "httpx, pydantic"}
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(runs):
+        for name, modules in targets.items():
+            out = subprocess.run(
+                [sys.executable, "-c", _IMPORT.format(modules)],
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+            samples[name].append(float(out))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """One line describing where the numbers come from."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()})"
+    )
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return "" if not base else f"{value / base:.2f}"
+
+
+def _table(results: list[Result], unit: str) -> list[str]:
+    by_key = {(r.case, r.concurrency): r for r in results}
+    lines = [
+        f"| client | {unit} | req/s | vs bare httpx, same bottom | vs aiohttp | server CPU |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        bottom = by_key.get((r.bottom, r.concurrency)) if r.bottom != r.case else None
+        aiohttp = by_key.get(("aiohttp.ClientSession", r.concurrency))
+        busy = f"{statistics.median(r.server_busy):.0%}" if r.server_busy else "n/a"
+        errors = f" ({r.errors} errors)" if r.errors else ""
+        lines.append(
+            f"| {r.case} | {r.concurrency} | {r.rate:,.0f}{errors} "
+            f"| {_ratio(r.rate, bottom.rate if bottom else None)} "
+            f"| {_ratio(r.rate, aiohttp.rate if aiohttp else None)} | {busy} |"
+        )
+    return lines
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _targets(results: list[Result], imports: dict[str, float]) -> list[str]:
+    rate = {(r.case, r.concurrency): r.rate for r in results}
+    backend = "buttress.AsyncClient(backend='aiohttp')"
+    rows: list[tuple[str, float, str]] = []
+    for threads in SYNC_THREADS:
+        value = _div(rate["buttress.Client", threads], rate["httpx.Client", threads])
+        rows.append((f"sync full stack / bare httpx, {threads} threads", value, ">= 0.95"))
+    for c in ASYNC_CONCURRENCY:
+        value = _div(rate["buttress.AsyncClient", c], rate["httpx.AsyncClient", c])
+        rows.append((f"async full stack / bare httpx, c={c}", value, ">= 0.95"))
+        value = _div(rate[backend, c], rate["httpx.AsyncClient + AiohttpTransport", c])
+        rows.append((f"aiohttp backend / httpx on AiohttpTransport, c={c}", value, ">= 0.95"))
+    value = _div(rate[backend, 100], rate["aiohttp.ClientSession", 100])
+    rows.append(("aiohttp backend / raw aiohttp, c=100", value, ">= 0.35"))
+    value = _div(rate[backend, 100], rate["httpx.AsyncClient", 100])
+    rows.append(("aiohttp backend / bare httpx.AsyncClient, c=100", value, ">= 10"))
+    value = _div(rate[backend, 1000], rate[backend, 100])
+    rows.append(("aiohttp backend c=1000 / c=100 (no collapse)", value, ">= 0.5"))
+    value = _div(imports["buttress"], imports["httpx, pydantic"])
+    rows.append(("import buttress / import httpx, pydantic", value, "<= 1.2"))
+    lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for name, value, goal in rows:
+        op, limit = goal.split()
+        met = value >= float(limit) if op == ">=" else value <= float(limit)
+        lines.append(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'no'} |")
+    return lines
+
+
+def _progress(results: list[Result]) -> list[Result]:
+    for r in results:
+        print(f"{r.case} x{r.concurrency}: {r.rate:,.0f} req/s", file=sys.stderr)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, run everything, print the report."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows, fewer rounds (< 2 min)"
+    )
+    parser.add_argument("--server", choices=["auto", "nginx", "builtin"], default="auto")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child)
+    settings = QUICK if args.quick else FULL
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
+    quiet_logging()
+    started = time.perf_counter()
+
+    results: list[Result] = []
+    with Server(args.server) as server:
+        for threads in SYNC_THREADS:
+            results += _progress(_sync_group(threads, server, settings))
+        for concurrency in ASYNC_CONCURRENCY:
+            for index in range(len(ASYNC_CASES)):
+                results += _progress([_async_case(index, concurrency, server, settings)])
+    imports = import_times(settings.import_runs)
+
+    _, layers = full_stack()
+    sync = [r for r in results if r.case in {c.name for c in SYNC_CASES}]
+    asynchronous = [r for r in results if r not in sync]
+    print(f"\nMachine: {machine()}")
+    print(f"Server: {server.kind}, 127.0.0.1, HTTP/1.1 keep-alive, {len(BODY)}-byte JSON")
+    print(f"buttress full stack: {', '.join(layers)}")
+    print(
+        f"Each figure: median of {settings.rounds} windows of {settings.window:g} s, "
+        f"cases taking turns, after a {settings.warmup:g} s warm-up per case.\n"
+    )
+    print("### Synchronous clients\n")
+    print("\n".join(_table(sync, "threads")))
+    print("\n### Asynchronous clients\n")
+    print("\n".join(_table(asynchronous, "concurrency")))
+    print("\n### Import time (median of fresh interpreters)\n")
+    print("| import | ms |\n|---|---:|")
+    for name, seconds in imports.items():
+        print(f"| `import {name}` | {seconds * 1000:.0f} |")
+    print("\n### Targets\n")
+    print("\n".join(_targets(results, imports)))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

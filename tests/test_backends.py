@@ -1,0 +1,206 @@
+"""The ``backend=`` argument: choosing the network transport under every layer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+
+import buttress
+from buttress._backends import check_backend_supports, network_factory
+from buttress.testing import DemoServer
+from tests.conftest import Either
+
+pytestmark = pytest.mark.anyio
+
+ASYNC_BACKENDS = ["httpx", "aiohttp"]
+
+
+# -- choosing a backend -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "requests"])
+def test_sync_client_accepts_only_httpx(backend: str) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="Client backend must be 'httpx'"):
+        buttress.Client(backend=backend)  # type: ignore[arg-type]
+
+
+def test_sync_client_explains_aiohttp_is_async_only() -> None:
+    with pytest.raises(buttress.ConfigurationError, match="async only: use AsyncClient"):
+        buttress.Client(backend="aiohttp")
+
+
+async def test_async_client_rejects_unknown_backend() -> None:
+    with pytest.raises(buttress.ConfigurationError, match="'httpx' or 'aiohttp', not 'curl'"):
+        buttress.AsyncClient(backend="curl")  # type: ignore[arg-type]
+
+
+async def test_transport_and_backend_together_are_refused() -> None:
+    with pytest.raises(buttress.ConfigurationError, match="either transport= or backend="):
+        buttress.AsyncClient(transport=httpx.AsyncHTTPTransport(), backend="aiohttp")
+
+
+async def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    monkeypatch.delitem(sys.modules, "buttress._aiohttp", raising=False)
+    with pytest.raises(buttress.ConfigurationError, match=r"pip install 'buttress\[aiohttp\]'"):
+        buttress.AsyncClient(backend="aiohttp")
+
+
+def test_httpx_backend_supports_http2_and_socks() -> None:
+    check_backend_supports("httpx", http2=True, proxy="socks5://127.0.0.1:1080")
+
+
+def test_aiohttp_backend_refuses_http2() -> None:
+    with pytest.raises(buttress.ConfigurationError, match=r"HTTP/1\.1 only"):
+        check_backend_supports("aiohttp", http2=True)
+
+
+@pytest.mark.parametrize(
+    "proxy", ["socks5://127.0.0.1:1080", httpx.URL("socks4://h:1"), httpx.Proxy("socks5h://h:1")]
+)
+def test_aiohttp_backend_refuses_socks(proxy: str | httpx.URL | httpx.Proxy) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="cannot use a SOCKS proxy"):
+        check_backend_supports("aiohttp", proxy=proxy)
+
+
+async def test_aiohttp_backend_takes_an_http_proxy() -> None:
+    check_backend_supports("aiohttp", proxy="http://127.0.0.1:3128")
+    factory = network_factory("aiohttp", is_async=True, proxy="http://127.0.0.1:3128")
+    transport = factory(proxy=httpx.Proxy("http://127.0.0.1:3128"))
+    await transport.aclose()
+
+
+async def test_network_factory_refuses_http2_on_aiohttp() -> None:
+    with pytest.raises(buttress.ConfigurationError, match=r"HTTP/1\.1 only"):
+        network_factory("aiohttp", is_async=True, http2=True)
+
+
+# -- requests over each backend ---------------------------------------------------------
+
+
+@pytest.fixture(params=ASYNC_BACKENDS)
+async def make_async(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Either]]:
+    made: list[buttress.AsyncClient] = []
+
+    def factory(**kwargs: object) -> Either:
+        client = buttress.AsyncClient(backend=request.param, **kwargs)  # type: ignore[arg-type]
+        made.append(client)
+        return Either(client)
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+async def test_aiohttp_backend_moves_the_bytes(
+    make_client: Callable[..., Either], demo: DemoServer, mode: str
+) -> None:
+    client = make_client(base_url=demo.url)
+    response = await client.get("/users/1")
+    # httpcore reports the connection it used; aiohttp's transport does not.
+    assert ("network_stream" in response.extensions) is (mode != "aiohttp")
+
+
+async def test_many_concurrent_requests_share_a_small_pool(
+    make_async: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_async(base_url=demo.url, max_connections=5)
+    responses = await asyncio.gather(*(client.get(f"/users/{i % 3 + 1}") for i in range(60)))
+    assert {r.json()["id"] for r in responses} == {1, 2, 3}
+
+
+async def test_streaming_download(make_client: Callable[..., Either], demo: DemoServer) -> None:
+    client = make_client(base_url=demo.url)
+    body = await client.stream_bytes("GET", "/download", params={"size": 300_000})
+    assert len(body) == 300_000
+
+
+async def test_post_json_body(make_client: Callable[..., Either], demo: DemoServer) -> None:
+    client = make_client(base_url=demo.url)
+    echoed = (await client.post("/echo", json={"name": "Ada"})).json()
+    assert echoed["json"] == {"name": "Ada"}
+
+
+# -- failures come from the buttress tree, correctly classified ---------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connection_refused_is_a_connection_error(
+    make_async: Callable[..., Either],
+) -> None:
+    client = make_async(base_url=f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(buttress.ConnectionError) as caught:
+        await client.get("/")
+    assert isinstance(caught.value, httpx.ConnectError)
+    assert not isinstance(caught.value, buttress.TimeoutError)
+
+
+async def test_server_hanging_up_is_not_a_timeout(make_async: Callable[..., Either]) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = make_async(base_url=f"http://127.0.0.1:{port}")
+        with pytest.raises(buttress.ConnectionError) as caught:
+            await client.get("/")
+        assert not isinstance(caught.value, buttress.TimeoutError | httpx.TimeoutException)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_read_timeout_is_a_read_timeout(
+    make_async: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_async(base_url=demo.url, timeout=buttress.TimeoutConfig(read=0.05))
+    with pytest.raises(buttress.ReadTimeoutError):
+        await client.get("/slow", params={"delay": 0.5})
+
+
+@pytest.fixture
+def truncating_server() -> Iterator[str]:
+    """Promises 1000 bytes of body, sends 10 and hangs up (in a thread: sync clients block)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+async def test_body_cut_short_is_a_connection_error(
+    make_client: Callable[..., Either], truncating_server: str
+) -> None:
+    client = make_client(base_url=truncating_server)
+    with pytest.raises(buttress.ConnectionError):
+        await client.get("/")
+    with pytest.raises(buttress.ConnectionError):
+        await client.stream_bytes("GET", "/")

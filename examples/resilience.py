@@ -11,8 +11,6 @@ import time
 import buttress
 from buttress.testing import DemoServer
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)-7s %(name)s: %(message)s")
-
 
 def retry_tour(url: str) -> None:
     retry = buttress.RetryConfig(max_attempts=3, backoff_factor=0.1)
@@ -45,6 +43,7 @@ def breaker_tour(url: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-7s %(name)s: %(message)s")
     with DemoServer() as server:
         retry_tour(server.url)
         breaker_tour(server.url)

@@ -1,16 +1,29 @@
 """A tour of buttress against the bundled demo API (no internet needed).
 
 Run it with:  uv run examples/tour.py
+
+Each section is short; the focused examples beside this file (resilience.py,
+rate_limiting.py, tls.py, logging_and_tracing.py, ...) go further, and the
+tour borrows some of their scenes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 from pydantic import BaseModel
 
 import buttress
 from buttress.testing import DemoServer
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling examples, also when imported
+
+import logging_and_tracing
+import rate_limiting
+import resilience
+import tls
 
 
 class User(BaseModel):
@@ -79,6 +92,22 @@ def pagination_and_events(url: str) -> None:
         print(f"events {numbers}, reconnects: {stream.reconnects}")
 
 
+def caching(url: str) -> None:
+    section("Caching: a miss, a hit, a revalidation, an invalidation")
+    with buttress.Client(base_url=url, cache=buttress.CacheConfig()) as client:
+        params = {"key": "tour"}
+        print(
+            "first:", "from cache" if client.get("/cacheable", params=params).from_cache else "miss"
+        )
+        hit = client.get("/cacheable", params=params)
+        print(f"second: from cache={hit.from_cache}, age {hit.cache_age or 0:.1f}s")
+        again = client.get("/cacheable", params=params, cache_control="no-cache")
+        print(f"no-cache: revalidated with the server, from cache={again.from_cache}")
+        print(f"invalidated {client.cache.invalidate('/cacheable')} entry")
+        stats = client.cache.stats()
+        print(f"hits={stats.hits} misses={stats.misses} revalidations={stats.revalidations}")
+
+
 async def concurrency(url: str) -> None:
     section("Async: concurrent requests")
     async with buttress.AsyncClient(base_url=url) as client:
@@ -92,9 +121,20 @@ def main() -> None:
         print(f"demo API on {server.url}")
         basics(server.url)
         versions(server.url)
+        section("Retries, then a circuit breaker opening and recovering")
+        resilience.retry_tour(server.url)
+        resilience.breaker_tour(server.url)
+        section("Rate limits: pacing ourselves, reading the server's")
+        rate_limiting.pacing(server.url)
+        rate_limiting.server_limits(server.url)
+        caching(server.url)
         streaming(server.url)
         pagination_and_events(server.url)
         asyncio.run(concurrency(server.url))
+    section("Logging: one correlated line per request")
+    logging_and_tracing.main()
+    section("TLS: HTTP/2 negotiated, HTTP/1.1 fallback, mTLS")
+    tls.main()
 
 
 if __name__ == "__main__":

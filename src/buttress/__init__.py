@@ -8,6 +8,8 @@ Example:
     'Ada Lovelace'
 """
 
+import httpx as _httpx
+
 from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
 from ._clock import Clock, SystemClock
 from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
@@ -69,7 +71,7 @@ from .policies.retry import RetryBudgetConfig, RetryConfig
 from .streaming import EventStream, ServerSentEvent
 from .transports.ratelimit import RateLimitStatus
 
-Request = __import__("httpx").Request
+Request = _httpx.Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
 
 __all__ = [

@@ -60,7 +60,7 @@ class DemoServer:
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            log_level="warning",
+            log_level="critical",
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=1,

@@ -1,6 +1,6 @@
 """buttress: REST API calls on httpx that survive the real world.
 
-Example:
+Examples:
     >>> import buttress
     >>> from buttress.testing import DemoServer
     >>> with DemoServer() as server, buttress.Client(base_url=server.url) as client:

@@ -59,7 +59,7 @@ class _CorrectedStream(httpx.AsyncByteStream):
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """httpx-aiohttp's transport, with connection errors classified as httpx would.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> client = httpx.AsyncClient(transport=AiohttpTransport())
     """

@@ -51,7 +51,7 @@ def check_backend_supports(
     The aiohttp backend speaks HTTP/1.1 only and cannot reach a SOCKS proxy
     (HTTP proxies work).
 
-    Example:
+    Examples:
         >>> check_backend_supports("httpx", http2=True)
         >>> check_backend_supports("aiohttp", http2=True)
         Traceback (most recent call last):
@@ -85,7 +85,7 @@ def network_factory(
 
     The connection layer calls it once per route (direct, or through a proxy).
 
-    Example:
+    Examples:
         >>> network_factory("httpx", is_async=False).__name__
         'HTTPTransport'
         >>> network_factory("aiohttp", is_async=False)
@@ -110,7 +110,7 @@ def network_factory(
 def given_transport(backend: str, transport: Any, *, is_async: bool) -> Any:
     """A caller's own network transport, which rules out choosing a backend.
 
-    Example:
+    Examples:
         >>> given_transport("httpx", httpx.MockTransport(lambda r: httpx.Response(204)),
         ...                 is_async=False) is not None
         True

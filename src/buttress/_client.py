@@ -87,7 +87,7 @@ class RequestKwargs(TypedDict, total=False):
 
     For wrappers that pass them through with ``**kwargs: Unpack[RequestKwargs]``.
 
-    Example:
+    Examples:
         >>> from typing_extensions import Unpack
         >>> from buttress import Client, Response
         >>> def get_user(client: Client, user_id: int, **kwargs: Unpack[RequestKwargs]) -> Response:
@@ -128,7 +128,7 @@ _PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_o
 class BodyKwargs(RequestKwargs, total=False):
     """Request arguments plus a body: ``json``, ``data``, ``files`` or ``content``.
 
-    Example:
+    Examples:
         >>> from typing_extensions import Unpack
         >>> from buttress import Client, Response
         >>> def create(client: Client, **kwargs: Unpack[BodyKwargs]) -> Response:
@@ -496,7 +496,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def circuit_breaker(self) -> CircuitBreaker | None:
         """The client's circuit breaker (``state``, ``metrics``, ``force_open()``, ...), if any.
 
-        Example:
+        Examples:
             >>> from buttress import CircuitBreakerConfig, Client
             >>> config = CircuitBreakerConfig(failure_threshold=5)
             >>> with Client(base_url="http://127.0.0.1:1", circuit_breaker=config) as client:
@@ -509,7 +509,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def cache(self) -> Cache:
         """Invalidate, clear and inspect the response cache (``cache=CacheConfig(...)``).
 
-        Example:
+        Examples:
             >>> from buttress import CacheConfig, Client
             >>> with Client(base_url="https://api.example.com", cache=CacheConfig()) as client:
             ...     client.cache.invalidate("/users/123")
@@ -535,7 +535,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
 
         The new client has its own connection pool; close it too.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> with Client(base_url="http://127.0.0.1:1") as client:
             ...     with client.with_options(headers={"X-Team": "web"}) as other:
@@ -552,7 +552,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         client leaves the pool open; closing this one closes the pool, after
         which the derived clients refuse to send.
 
-        Example:
+        Examples:
             >>> from buttress import Client, LoggingMiddleware
             >>> with Client(base_url="http://127.0.0.1:1") as client:
             ...     with client.with_middleware(LoggingMiddleware()) as logged:
@@ -589,7 +589,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         that host's server figures when no client-side limit is set; ``servers``
         has every host's. Empty unless the client has ``rate_limit=``.
 
-        Example:
+        Examples:
             >>> from buttress import Client, RateLimitConfig
             >>> limit = RateLimitConfig(max_requests=100, time_window=60.0)
             >>> with Client(base_url="https://api.example.com", rate_limit=limit) as client:
@@ -640,7 +640,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> with Client(base_url="https://api.example.com", api_version="2") as client:
             ...     client.build_request("GET", "/users").headers["Accept-Version"]
@@ -827,7 +827,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         json_serializer: encodes ``json=`` bodies instead of orjson / json
             (a callable returning ``bytes`` or ``str``).
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -847,7 +847,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> Response:
         """Send ``request``; errors come from the buttress tree, error statuses raise.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
             >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -914,7 +914,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> Any:
         """Build and send a request; with ``response_model``, return the parsed model.
 
-        Example:
+        Examples:
             >>> from pydantic import BaseModel
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
@@ -937,7 +937,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> Iterator[Response]:
         """Send a request and yield the response before its body is read.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
             >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -970,7 +970,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         page). ``max_pages``, ``max_items`` and ``start_offset`` bound the walk;
         ``response_model`` parses each item. Other arguments go to every ``get``.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
             >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -991,7 +991,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> pathlib.Path:
         """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
 
-        Example:
+        Examples:
             >>> def save(client: Client) -> None:
             ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
         """
@@ -1012,7 +1012,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a GET request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
             >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -1036,7 +1036,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a HEAD request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> def size(client: Client) -> int:
             ...     return int(client.head("/download").headers["content-length"])
         """
@@ -1057,7 +1057,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send an OPTIONS request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> def allowed(client: Client) -> str:
             ...     return client.options("/users").headers.get("allow", "")
         """
@@ -1078,7 +1078,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a DELETE request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> def remove(client: Client, user_id: int) -> None:
             ...     client.delete(f"/users/{user_id}")
         """
@@ -1099,7 +1099,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
 
-        Example:
+        Examples:
             >>> def create(client: Client) -> int:
             ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
             ...     return int(created.json()["id"])
@@ -1121,7 +1121,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a PUT request (see :meth:`post`).
 
-        Example:
+        Examples:
             >>> def replace(client: Client) -> None:
             ...     client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
         """
@@ -1142,7 +1142,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a PATCH request (see :meth:`post`).
 
-        Example:
+        Examples:
             >>> def rename(client: Client) -> None:
             ...     client.patch("/users/1", json={"name": "Ada K."})
         """
@@ -1159,7 +1159,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     transport under every layer: far faster with hundreds of concurrent
     requests, HTTP/1.1 only, no SOCKS proxies.
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> from buttress import AsyncClient
         >>> from buttress.testing import DemoServer
@@ -1189,7 +1189,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> Response:
         """Send ``request``; errors come from the buttress tree, error statuses raise.
 
-        Example:
+        Examples:
             >>> async def status(client: AsyncClient) -> int:
             ...     return (await client.send(client.build_request("GET", "/users/2"))).status_code
         """
@@ -1255,7 +1255,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> Any:
         """Build and send a request; with ``response_model``, return the parsed model.
 
-        Example:
+        Examples:
             >>> async def name(client: AsyncClient) -> str:
             ...     return (await client.request("GET", "/users/1")).json()["name"]
         """
@@ -1271,7 +1271,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> AsyncIterator[Response]:
         """Send a request and yield the response before its body is read.
 
-        Example:
+        Examples:
             >>> async def size(client: AsyncClient) -> int:
             ...     async with client.stream("GET", "/download") as response:
             ...         return sum([len(chunk) async for chunk in response.aiter_bytes()])
@@ -1298,7 +1298,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> AsyncPaginator[Any]:
         """Iterate with ``async for`` over the items of every page (see :meth:`Client.paginate`).
 
-        Example:
+        Examples:
             >>> async def ids(client: AsyncClient) -> list[int]:
             ...     return [user["id"] async for user in client.paginate("/users", max_items=3)]
         """
@@ -1319,7 +1319,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> pathlib.Path:
         """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.adownload`).
 
-        Example:
+        Examples:
             >>> async def save(client: AsyncClient) -> None:
             ...     await client.download("/download", "blob.bin")
         """
@@ -1340,7 +1340,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     async def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a GET request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> async def users(client: AsyncClient) -> list[dict[str, object]]:
             ...     return (await client.get("/users")).json()["data"]
         """
@@ -1361,7 +1361,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     async def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a HEAD request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> async def size(client: AsyncClient) -> int:
             ...     return int((await client.head("/download")).headers["content-length"])
         """
@@ -1384,7 +1384,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> Any:
         """Send an OPTIONS request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> async def allowed(client: AsyncClient) -> str:
             ...     return (await client.options("/users")).headers.get("allow", "")
         """
@@ -1407,7 +1407,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> Any:
         """Send a DELETE request (see :meth:`request`).
 
-        Example:
+        Examples:
             >>> async def remove(client: AsyncClient, user_id: int) -> None:
             ...     await client.delete(f"/users/{user_id}")
         """
@@ -1428,7 +1428,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     async def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
 
-        Example:
+        Examples:
             >>> async def create(client: AsyncClient) -> int:
             ...     return (await client.post("/users", json={"name": "Jane"})).json()["id"]
         """
@@ -1449,7 +1449,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     async def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
         """Send a PUT request (see :meth:`post`).
 
-        Example:
+        Examples:
             >>> async def replace(client: AsyncClient) -> None:
             ...     await client.put("/users/1", json={"name": "Ada"})
         """
@@ -1472,7 +1472,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> Any:
         """Send a PATCH request (see :meth:`post`).
 
-        Example:
+        Examples:
             >>> async def rename(client: AsyncClient) -> None:
             ...     await client.patch("/users/1", json={"name": "Ada K."})
         """

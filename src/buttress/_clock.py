@@ -19,7 +19,7 @@ __all__ = ["Clock", "SystemClock"]
 class Clock(Protocol):
     """What buttress needs to know about time.
 
-    Example:
+    Examples:
         >>> clock = SystemClock()
         >>> clock.monotonic() <= clock.monotonic()
         True
@@ -45,7 +45,7 @@ class Clock(Protocol):
 class SystemClock:
     """The real clock: :func:`time.monotonic`, :func:`time.time` and real sleeps.
 
-    Example:
+    Examples:
         >>> SystemClock().time() > 1_700_000_000
         True
     """

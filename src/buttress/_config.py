@@ -32,7 +32,7 @@ class FrozenConfig(BaseModel):
     Invalid values raise :class:`ConfigurationError` (a ``ValueError``) naming
     the model and the field; assigning to a field raises it too.
 
-    Example:
+    Examples:
         >>> try:
         ...     TimeoutConfig(read=-1)
         ... except ConfigurationError as e:
@@ -61,7 +61,7 @@ class TimeoutConfig(FrozenConfig):
     timeouts. ``total`` is one deadline for the whole logical request: every
     attempt, every backoff sleep and the body read.
 
-    Example:
+    Examples:
         >>> TimeoutConfig(read=10).read
         10.0
         >>> TimeoutConfig.coerce(2.5).connect
@@ -81,7 +81,7 @@ class TimeoutConfig(FrozenConfig):
         A number sets connect, read, write and pool alike, as in httpx; use
         ``TimeoutConfig(total=...)`` for an overall deadline.
 
-        Example:
+        Examples:
             >>> TimeoutConfig.coerce(httpx.Timeout(3.0, read=7.0)).read
             7.0
         """
@@ -129,7 +129,7 @@ class APIVersion(FrozenConfig):
     ``/{version}`` in front of every relative path. A plain string given to a
     client means a header.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> version = APIVersion(version="v2", location="path")
         >>> client = Client(base_url="http://127.0.0.1:1", api_version=version)
@@ -160,7 +160,7 @@ class EndpointLimit(BaseModel):
     It applies on top of :class:`RateLimitConfig`'s main limit: a request goes
     when every limit it falls under allows it.
 
-    Example:
+    Examples:
         >>> rule = EndpointLimit(method="POST", path="/users*", max_requests=1, time_window=1.0)
         >>> rule.strategy
         'token_bucket'
@@ -198,7 +198,7 @@ class RateLimitConfig(BaseModel):
             response whose ``limited_by_client`` is true. A server's 429 is
             raised as ``RateLimitError`` with ``"raise"``, returned otherwise.
 
-    Example:
+    Examples:
         >>> config = RateLimitConfig(max_requests=100, time_window=60.0, burst_size=10)
         >>> config.on_limit, config.scope
         ('wait', 'global')

@@ -81,7 +81,7 @@ __all__ = [
 class ClientError(Exception):
     """Base of every exception buttress raises.
 
-    Example:
+    Examples:
         >>> try:
         ...     raise NotFoundError.__new__(NotFoundError)
         ... except ClientError:
@@ -100,7 +100,7 @@ class HTTPError(ClientError, httpx.HTTPStatusError):
     ``status_code``, ``headers``, ``text``, ``details`` (what the error parser
     found in the body) and ``retry_after`` (seconds, from ``Retry-After``).
 
-    Example:
+    Examples:
         >>> from buttress import Client, HTTPError
         >>> def fetch(client: Client) -> dict[str, object] | None:
         ...     try:
@@ -145,7 +145,7 @@ class HTTPError(ClientError, httpx.HTTPStatusError):
 class ClientResponseError(HTTPError):
     """A 4xx answer: the request was wrong in the server's eyes.
 
-    Example:
+    Examples:
         >>> issubclass(NotFoundError, ClientResponseError)
         True
     """
@@ -154,7 +154,7 @@ class ClientResponseError(HTTPError):
 class AuthenticationError(ClientResponseError):
     """401 Unauthorized: missing or rejected credentials.
 
-    Example:
+    Examples:
         >>> AuthenticationError.__mro__[1].__name__
         'ClientResponseError'
     """
@@ -163,7 +163,7 @@ class AuthenticationError(ClientResponseError):
 class ForbiddenError(ClientResponseError):
     """403 Forbidden: the credentials are valid but not allowed to do this.
 
-    Example:
+    Examples:
         >>> issubclass(ForbiddenError, HTTPError)
         True
     """
@@ -172,7 +172,7 @@ class ForbiddenError(ClientResponseError):
 class NotFoundError(ClientResponseError):
     """404 Not Found.
 
-    Example:
+    Examples:
         >>> issubclass(NotFoundError, httpx.HTTPStatusError)
         True
     """
@@ -190,7 +190,7 @@ class RateLimitError(ClientResponseError):
     client's own limiter refused (nothing was sent), ``response`` is a synthetic
     429 and :attr:`limited_by_client` is true.
 
-    Example:
+    Examples:
         >>> from buttress import Client, RateLimitError
         >>> def fetch(client: Client) -> None:
         ...     try:
@@ -208,7 +208,7 @@ class RateLimitError(ClientResponseError):
 class ServerError(HTTPError):
     """A 5xx answer: the server failed.
 
-    Example:
+    Examples:
         >>> issubclass(ServerError, ClientResponseError)
         False
     """
@@ -238,7 +238,7 @@ class ConnectionError(ClientError, httpx.TransportError):
     The original httpx exception is kept as ``__cause__``, and the raised object
     is also an instance of that httpx class (``except httpx.ConnectError`` works).
 
-    Example:
+    Examples:
         >>> issubclass(ConnectionError, httpx.TransportError)
         True
     """
@@ -253,7 +253,7 @@ class IncompleteResponseError(ConnectionError, httpx.RemoteProtocolError):
     client had buffered for you (``b""`` for ``client.stream()``, whose chunks
     you already consumed).
 
-    Example:
+    Examples:
         >>> err = IncompleteResponseError("cut", received=10, expected=100, partial=b"0123456789")
         >>> (err.received, err.expected, len(err.partial))
         (10, 100, 10)
@@ -277,7 +277,7 @@ class IncompleteResponseError(ConnectionError, httpx.RemoteProtocolError):
 class TimeoutError(ClientError, httpx.TimeoutException):
     """A timeout, or the request's total deadline, ran out.
 
-    Example:
+    Examples:
         >>> issubclass(ReadTimeoutError, TimeoutError)
         True
     """
@@ -286,7 +286,7 @@ class TimeoutError(ClientError, httpx.TimeoutException):
 class ConnectTimeoutError(TimeoutError, httpx.ConnectTimeout):
     """No connection within the connect timeout.
 
-    Example:
+    Examples:
         >>> issubclass(ConnectTimeoutError, httpx.ConnectTimeout)
         True
     """
@@ -295,7 +295,7 @@ class ConnectTimeoutError(TimeoutError, httpx.ConnectTimeout):
 class ReadTimeoutError(TimeoutError, httpx.ReadTimeout):
     """No bytes from the server within the read timeout.
 
-    Example:
+    Examples:
         >>> issubclass(ReadTimeoutError, httpx.ReadTimeout)
         True
     """
@@ -304,7 +304,7 @@ class ReadTimeoutError(TimeoutError, httpx.ReadTimeout):
 class WriteTimeoutError(TimeoutError, httpx.WriteTimeout):
     """Could not send bytes within the write timeout.
 
-    Example:
+    Examples:
         >>> issubclass(WriteTimeoutError, httpx.WriteTimeout)
         True
     """
@@ -313,7 +313,7 @@ class WriteTimeoutError(TimeoutError, httpx.WriteTimeout):
 class PoolTimeoutError(TimeoutError, httpx.PoolTimeout):
     """No free connection in the pool within the pool timeout (a client-side limit).
 
-    Example:
+    Examples:
         >>> issubclass(PoolTimeoutError, httpx.PoolTimeout)
         True
     """
@@ -322,7 +322,7 @@ class PoolTimeoutError(TimeoutError, httpx.PoolTimeout):
 class CircuitBreakerError(ClientError, httpx.TransportError):
     """Base for circuit breaker failures.
 
-    Example:
+    Examples:
         >>> issubclass(CircuitBreakerOpenError, CircuitBreakerError)
         True
     """
@@ -334,7 +334,7 @@ class CircuitBreakerOpenError(CircuitBreakerError):
     ``retry_after`` is the number of seconds until the breaker lets a trial
     request through (half-open).
 
-    Example:
+    Examples:
         >>> err = CircuitBreakerOpenError("open", host="api.example.com", retry_after=3.0)
         >>> (err.host, err.retry_after)
         ('api.example.com', 3.0)
@@ -356,7 +356,7 @@ class CircuitBreakerOpenError(CircuitBreakerError):
 class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
     """More redirects than ``max_redirects`` allowed.
 
-    Example:
+    Examples:
         >>> issubclass(TooManyRedirectsError, httpx.TooManyRedirects)
         True
     """
@@ -365,7 +365,7 @@ class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
 class RedirectRefusedError(ClientError, httpx.RequestError):
     """A redirect the client's redirect policy does not allow (a cross-origin one).
 
-    Example:
+    Examples:
         >>> from buttress import Client, RedirectConfig, RedirectRefusedError
         >>> def fetch(client: Client) -> None:
         ...     try:
@@ -383,7 +383,7 @@ class ResponseTooLargeError(ClientError):
     ``Client(max_response_size=...)`` or per call, or read large bodies with
     ``client.stream()`` / ``client.download()``.
 
-    Example:
+    Examples:
         >>> err = ResponseTooLargeError("too large", limit=100, received=101)
         >>> (err.limit, err.received)
         (100, 101)
@@ -398,7 +398,7 @@ class ResponseTooLargeError(ClientError):
 class DecodingError(ClientError, httpx.DecodingError):
     """The response body could not be decoded (content encoding or JSON).
 
-    Example:
+    Examples:
         >>> issubclass(InvalidJSONError, DecodingError)
         True
     """
@@ -412,7 +412,7 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
     ``colno`` and ``doc`` are attributes. It is also a ``json.JSONDecodeError``
     (and so a ``ValueError``), which is what ``httpx.Response.json`` raises.
 
-    Example:
+    Examples:
         >>> try:
         ...     import buttress
         ...     html = {"content-type": "text/html"}
@@ -462,7 +462,7 @@ class ValidationError(ClientError, ValueError):
     ``errors`` is pydantic's list of field-level errors, ``model`` the type it was
     validated against, ``response`` the response (its body is available).
 
-    Example:
+    Examples:
         >>> from pydantic import BaseModel
         >>> class User(BaseModel):
         ...     id: int
@@ -495,7 +495,7 @@ class ConfigurationError(ClientError, ValueError):
     Also raised when an option needs an extra that is not installed; the message
     names the extra (``pip install 'buttress[http2]'``).
 
-    Example:
+    Examples:
         >>> from buttress import TimeoutConfig
         >>> try:
         ...     TimeoutConfig.coerce("soon")

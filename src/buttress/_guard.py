@@ -30,7 +30,7 @@ class BodyGuard:
     ``keep`` makes the guard hold references to the chunks (the client is
     buffering them anyway) so a truncation error can carry the partial body.
 
-    Example:
+    Examples:
         >>> request = httpx.Request("GET", "https://api.example.com/x")
         >>> guard = BodyGuard(request, httpx.Headers({"content-length": "3"}), 200, limit=10)
         >>> guard.check_declared()

@@ -64,7 +64,7 @@ class LoggingConfig(BaseModel):
         log_bodies: log request and response bodies at DEBUG (opt-in).
         body_limit: at most this many bytes of each body are logged.
 
-    Example:
+    Examples:
         >>> LoggingConfig(slow_threshold=2, redact_headers=["X-Tenant-Key"]).slow_threshold
         2.0
     """
@@ -99,7 +99,7 @@ class LoggingConfig(BaseModel):
 class RequestLogger:
     """Writes the records of requests to one logger, redacted (see the module docs).
 
-    Example:
+    Examples:
         >>> log = RequestLogger(logging.getLogger("buttress.request"), LoggingConfig())
         >>> request = httpx.Request("GET", "https://api.example.com/users?token=t0k3n")
         >>> log.extra(request, "r-1")["url"]
@@ -258,7 +258,7 @@ class RequestLogger:
 class JSONFormatter(logging.Formatter):
     """Formats records as one JSON object per line, with every ``extra`` field.
 
-    Example:
+    Examples:
         >>> handler = logging.StreamHandler()
         >>> handler.setFormatter(JSONFormatter())
         >>> record = logging.LogRecord("buttress", logging.INFO, "", 0, "GET %s", ("/x",), None)

@@ -78,7 +78,7 @@ def ssl_context(
     for mTLS: a PEM path holding certificate and key, ``(cert, key)`` or
     ``(cert, key, password)``.
 
-    Example:
+    Examples:
         >>> ssl_context(min_tls_version="1.3").minimum_version.name
         'TLSv1_3'
     """
@@ -132,7 +132,7 @@ def environment_proxies() -> tuple[dict[str, str], tuple[str, ...]]:
 
     Returns ``({"http": url, "https": url, "all": url}, no_proxy_hosts)``.
 
-    Example:
+    Examples:
         >>> import os
         >>> os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"] = "http://p:3128", "a.test,b.test"
         >>> environment_proxies()
@@ -151,7 +151,7 @@ def bypasses(host: str, patterns: Iterable[str]) -> bool:
     A pattern is ``*`` (every host), a host name (also matching its
     subdomains; a leading ``.`` or ``*.`` is allowed) or an IP address.
 
-    Example:
+    Examples:
         >>> bypasses("api.internal.test", ["internal.test"])
         True
         >>> bypasses("notinternal.test", ["internal.test"])
@@ -168,7 +168,7 @@ def bypasses(host: str, patterns: Iterable[str]) -> bool:
 def shown(proxy: httpx.URL) -> str:
     """A proxy URL fit for logs and messages: its password replaced.
 
-    Example:
+    Examples:
         >>> shown(httpx.URL("http://bob:hunter2@proxy.test:3128"))
         'http://bob:[REDACTED]@proxy.test:3128'
     """
@@ -240,7 +240,7 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     (``http``, ``https`` or ``all``) to a proxy URL; hosts matching ``bypass``
     go direct. Proxy credentials never appear in its repr or its errors.
 
-    Example:
+    Examples:
         >>> network = NetworkTransport(lambda proxy: httpx.HTTPTransport(proxy=proxy))
         >>> network
         NetworkTransport(proxies={}, bypass=())
@@ -269,7 +269,7 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def proxy_for(self, request: httpx.Request) -> httpx.URL | None:
         """The proxy ``request`` goes through, or ``None`` for a direct connection.
 
-        Example:
+        Examples:
             >>> network = NetworkTransport(
             ...     lambda proxy: httpx.HTTPTransport(proxy=proxy),
             ...     proxies={"all": "http://p:1"},
@@ -414,7 +414,7 @@ def build_network(
     ``proxy=None`` takes proxies from the environment when ``trust_env``;
     ``proxy=False`` never uses a proxy (a call may still ask for one).
 
-    Example:
+    Examples:
         >>> network = build_network(httpx.HTTPTransport, asynchronous=False, proxy=False)
         >>> network.proxy_for(httpx.Request("GET", "https://api.test/")) is None
         True
@@ -455,7 +455,7 @@ def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[
     ``given`` holds only the arguments the caller passed (``verify``, ``cert``,
     ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``).
 
-    Example:
+    Examples:
         >>> from buttress import ButtressSettings
         >>> connection_options(ButtressSettings(http2=False), {"proxy": False})["proxy"]
         False

@@ -48,7 +48,7 @@ class RequestOptions:
         max_response_size: bytes of body the facade accepts (``None``: the client's
             setting, which does not apply to ``client.stream()``).
 
-    Example:
+    Examples:
         >>> opts = RequestOptions(total_timeout=5.0)
         >>> opts.total_timeout
         5.0
@@ -84,7 +84,7 @@ _FIELDS = frozenset(f.name for f in fields(RequestOptions))
 def options(**values: Any) -> dict[str, Any]:
     """Per-request options for a plain ``httpx`` request, as an ``extensions`` dict.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> extensions = options(total_timeout=3)
         >>> request = httpx.Request("GET", "https://api.example.com", extensions=extensions)

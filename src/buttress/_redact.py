@@ -82,7 +82,7 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
     Everything else (user name, host, path, other parameters, fragment) is kept
     exactly as the URL spells it.
 
-    Example:
+    Examples:
         >>> redact_url("https://u:pw@api.example.com/x?api_key=abc&page=2")
         'https://u:[REDACTED]@api.example.com/x?api_key=[REDACTED]&page=2'
     """
@@ -115,7 +115,7 @@ def redact_headers(
 ) -> dict[str, str]:
     """Return ``headers`` as a dict with credential values replaced by ``[REDACTED]``.
 
-    Example:
+    Examples:
         >>> redact_headers([("Authorization", "Bearer s3cret"), ("Accept", "*/*")])
         {'Authorization': '[REDACTED]', 'Accept': '*/*'}
     """
@@ -131,7 +131,7 @@ def redact_headers(
 def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
     """True when a header called ``name`` probably holds a credential.
 
-    Example:
+    Examples:
         >>> is_sensitive_header("X-Upstream-Token"), is_sensitive_header("Accept")
         (True, False)
     """
@@ -150,7 +150,7 @@ class Redactor:
     headers, cookie values, secret query values, the URL's password) so that
     they are scrubbed from any other text too: bodies, exception messages.
 
-    Example:
+    Examples:
         >>> r = Redactor(headers=["X-Tenant-Key"], patterns=[r"sk_live_\\w+"])
         >>> r.headers({"X-Tenant-Key": "abc", "Accept": "*/*"})
         {'X-Tenant-Key': '[REDACTED]', 'Accept': '*/*'}

@@ -48,7 +48,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     """True when ``a`` and ``b`` share scheme, host and port.
 
-    Example:
+    Examples:
         >>> same_origin(httpx.URL("https://a.test/x"), httpx.URL("https://a.test:443/y"))
         True
     """
@@ -74,7 +74,7 @@ class RedirectConfig(BaseModel):
             origin (``Authorization``, ``X-API-Key`` and the headers an auth
             handler used are always dropped).
 
-    Example:
+    Examples:
         >>> RedirectConfig(methods={"POST": "keep"}).action("post")
         'keep'
     """
@@ -99,7 +99,7 @@ DEFAULT_REDIRECTS = RedirectConfig()
 def client_redirects(given: RedirectConfig | None, env: ButtressSettings) -> RedirectConfig:
     """The client's redirect rules: ``given``, else the environment's, plus its API key header.
 
-    Example:
+    Examples:
         >>> from buttress import ButtressSettings
         >>> env = ButtressSettings(api_key_header="X-Acme-Key")
         >>> sorted(client_redirects(None, env).strip_headers)

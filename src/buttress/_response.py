@@ -51,7 +51,7 @@ def detect_encoding(content: bytes) -> str:
     four bytes, which tells UTF-16 and UTF-32 apart for text that starts with
     ASCII (every JSON document does, RFC 8259); UTF-8 otherwise.
 
-    Example:
+    Examples:
         >>> detect_encoding('{"a": 1}'.encode("utf-16-le"))
         'utf-16-le'
         >>> detect_encoding(b'{"a": 1}')
@@ -97,7 +97,7 @@ class ErrorParser(Protocol):
     nothing useful. Exceptions inside a parser are ignored (the status error is
     raised with the default message).
 
-    Example:
+    Examples:
         >>> def parse(response: httpx.Response) -> tuple[str, Any] | None:
         ...     fault = response.json()["fault"]
         ...     return fault["text"], fault.get("code")
@@ -114,7 +114,7 @@ class Response(httpx.Response):
 
     Every facade call returns one; it is an ``httpx.Response`` in every other way.
 
-    Example:
+    Examples:
         >>> response = Response(200, json={"id": 1})
         >>> (response.ok, response.json())
         (True, {'id': 1})
@@ -124,7 +124,7 @@ class Response(httpx.Response):
     def from_cache(self) -> bool:
         """True when the cache layer answered from storage (fresh, revalidated or stale).
 
-        Example:
+        Examples:
             >>> Response(200).from_cache
             False
         """
@@ -134,7 +134,7 @@ class Response(httpx.Response):
     def cache_age(self) -> float | None:
         """Seconds since the origin made a cached response (its ``Age`` included), else ``None``.
 
-        Example:
+        Examples:
             >>> Response(200).cache_age is None
             True
         """
@@ -147,7 +147,7 @@ class Response(httpx.Response):
         Detection (:func:`detect_encoding`) needs the body, so before it is read
         a response without a declared charset decodes as UTF-8.
 
-        Example:
+        Examples:
             >>> Response(200, content="é".encode("latin-1"),
             ...          headers={"content-type": "text/plain; charset=latin-1"}).text
             'é'
@@ -178,7 +178,7 @@ class Response(httpx.Response):
         Without a Content-Type, a body that is valid JSON is decoded, else returned
         as text.
 
-        Example:
+        Examples:
             >>> Response(200, json={"id": 1}).parsed()
             {'id': 1}
             >>> Response(200, text="<p>hi</p>", headers={"content-type": "text/html"}).parsed()
@@ -202,7 +202,7 @@ class Response(httpx.Response):
 
         See :func:`buttress.streaming.iter_sse`.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> def ticks(client: Client) -> list[str]:
             ...     with client.stream("GET", "/events", params={"count": 2}) as response:
@@ -215,7 +215,7 @@ class Response(httpx.Response):
     def aiter_sse(self) -> AsyncIterator[ServerSentEvent]:
         """The async twin of :meth:`iter_sse`.
 
-        Example:
+        Examples:
             >>> from buttress import AsyncClient
             >>> async def ticks(client: AsyncClient) -> list[str]:
             ...     async with client.stream("GET", "/events", params={"count": 2}) as response:
@@ -234,7 +234,7 @@ class Response(httpx.Response):
     def attempts(self) -> int:
         """How many attempts the retry layer made for this response (1: no retry).
 
-        Example:
+        Examples:
             >>> Response(200).attempts
             1
         """
@@ -247,7 +247,7 @@ class Response(httpx.Response):
         Read from ``RateLimit``/``RateLimit-Policy``, ``RateLimit-*`` or
         ``X-RateLimit-*`` (GitHub's included) when first asked for.
 
-        Example:
+        Examples:
             >>> headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"}
             >>> Response(200, headers=headers).rate_limit.remaining
             59
@@ -263,7 +263,7 @@ class Response(httpx.Response):
     def limited_by_client(self) -> bool:
         """True for the synthetic 429 a client-side rate limit returns (nothing was sent).
 
-        Example:
+        Examples:
             >>> request = httpx.Request("GET", "https://api.example.com/x")
             >>> limited_response(request, retry_after=0.5).limited_by_client
             True
@@ -320,7 +320,7 @@ class Response(httpx.Response):
     def raise_for_status(self) -> Response:
         """Raise the matching buttress exception for a 4xx or 5xx status; return self otherwise.
 
-        Example:
+        Examples:
             >>> import buttress
             >>> request = httpx.Request("GET", "https://api.example.com/x")
             >>> try:
@@ -340,7 +340,7 @@ def limited_response(request: httpx.Request, retry_after: float) -> Response:
     :attr:`Response.limited_by_client` is true (``extensions`` key
     ``"buttress.client_rate_limited"`` for plain httpx users).
 
-    Example:
+    Examples:
         >>> request = httpx.Request("GET", "https://api.example.com/x")
         >>> response = limited_response(request, retry_after=1.2)
         >>> response.status_code, response.headers["Retry-After"]
@@ -385,7 +385,7 @@ def default_error_parser(response: httpx.Response) -> tuple[str, Any] | None:
     Returns the message and the decoded body as details, the start of a text body,
     or ``None`` for an empty body.
 
-    Example:
+    Examples:
         >>> default_error_parser(httpx.Response(400, json={"error": {"message": "bad id"}}))
         ('bad id', {'error': {'message': 'bad id'}})
     """

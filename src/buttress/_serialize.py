@@ -45,7 +45,7 @@ def _floats_agree(body: bytes) -> bool:
 def jsonable(value: Any) -> Any:
     """``value`` with models, dataclasses, dates, UUIDs, ... turned into JSON-ready values.
 
-    Example:
+    Examples:
         >>> from dataclasses import dataclass
         >>> @dataclass
         ... class Point:
@@ -75,7 +75,7 @@ def _orjson_dumps() -> Callable[[Any], bytes] | None:
 def encode_json(value: Any, serializer: JSONSerializer | None = None) -> bytes:
     """The JSON body for ``value``: the client's ``serializer`` if set, else orjson or json.
 
-    Example:
+    Examples:
         >>> from pydantic import BaseModel, Field
         >>> class NewUser(BaseModel):
         ...     full_name: str = Field(alias="fullName")

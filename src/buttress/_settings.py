@@ -54,7 +54,7 @@ class ButtressSettings(BaseSettings):
     leave the origin. ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are read
     too when no proxy is configured and ``trust_env`` is on.
 
-    Example:
+    Examples:
         >>> import os
         >>> os.environ["BUTTRESS_READ_TIMEOUT"] = "12"
         >>> ButtressSettings().read_timeout

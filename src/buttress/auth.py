@@ -66,7 +66,7 @@ def _mark(request: httpx.Request, header: str) -> None:
 class BearerAuth(httpx.Auth):
     """Send ``Authorization: Bearer <token>``.
 
-    Example:
+    Examples:
         >>> auth = BearerAuth("s3cret")
         >>> auth
         BearerAuth(token='**********')
@@ -90,7 +90,7 @@ class BearerAuth(httpx.Auth):
 class APIKeyAuth(httpx.Auth):
     """Send an API key in a header (``X-API-Key`` by default) or a query parameter.
 
-    Example:
+    Examples:
         >>> auth = APIKeyAuth("k3y", param="api_key")
         >>> request = next(auth.auth_flow(httpx.Request("GET", "https://api.example.com/x")))
         >>> str(request.url)
@@ -138,7 +138,7 @@ _AMBIGUOUS = frozenset({"basic", "digest", "token", "oauth", "oauth2", "jwt", "a
 def coerce_auth(auth: Any) -> httpx.Auth | None:
     """Turn any accepted ``auth=`` value into an ``httpx.Auth`` (see the module docs).
 
-    Example:
+    Examples:
         >>> coerce_auth(("bearer", "t"))
         BearerAuth(token='**********')
         >>> type(coerce_auth(("alice", "pw"))).__name__
@@ -196,7 +196,7 @@ class Token:
     A refresh callback returns a ``Token`` (or a plain ``str`` / ``SecretStr``
     when the lifetime is unknown).
 
-    Example:
+    Examples:
         >>> Token("abc", expires_in=3600)
         Token(value='**********', expires_in=3600)
     """
@@ -233,7 +233,7 @@ class RefreshingAuth(httpx.Auth):
     The token is sent as ``<header>: <scheme> <token>`` (``Authorization:
     Bearer ...`` by default; ``scheme=""`` sends the bare token, as API keys do).
 
-    Example:
+    Examples:
         >>> calls = []
         >>> def renew() -> Token:
         ...     calls.append(1)

@@ -13,7 +13,7 @@ The built-ins are thin adapters over what buttress already has:
 - :class:`AuthMiddleware`: any ``auth=`` value (an ``httpx.Auth``).
 - :class:`TimeoutMiddleware`: the per-request timeout options.
 
-Example:
+Examples:
     >>> from buttress import Client
     >>> from buttress.testing import DemoServer
     >>> class Version(Middleware):
@@ -62,7 +62,7 @@ class Middleware:
     response without calling it to answer early; wrap it in ``try`` to catch or
     transform failures.
 
-    Example:
+    Examples:
         >>> class RequireJSON(Middleware):
         ...     async def __call__(self, request, call_next):
         ...         request.headers.setdefault("Accept", "application/json")
@@ -91,7 +91,7 @@ class LoggingMiddleware(Middleware):
     you want records at a different place in the chain, or on a plain httpx
     client through :class:`~buttress.transports.MiddlewareTransport`.
 
-    Example:
+    Examples:
         >>> LoggingMiddleware(level="DEBUG", redact_headers=["X-Tenant-Key"])
         LoggingMiddleware(level='DEBUG')
     """
@@ -147,7 +147,7 @@ class MetricsMiddleware(Middleware):
     Attempts are counted by the logging layer beneath (1 without it). Cache
     hits are reported when the cache layer marks the response.
 
-    Example:
+    Examples:
         >>> from buttress import Client, PrometheusCollector
         >>> from buttress.testing import DemoServer
         >>> collector = PrometheusCollector()
@@ -203,7 +203,7 @@ class AuthMiddleware(Middleware):
     Multi-step schemes (Digest) work: the middleware answers their challenges.
     Schemes that need to read bodies are refused; give those to ``auth=``.
 
-    Example:
+    Examples:
         >>> AuthMiddleware(("bearer", "s3cret"))
         AuthMiddleware(BearerAuth(token='**********'))
     """
@@ -245,7 +245,7 @@ class TimeoutMiddleware(Middleware):
     :class:`~buttress.TimeoutConfig`). Timeouts are only ever shortened: a call
     that asked for less keeps its shorter limit.
 
-    Example:
+    Examples:
         >>> TimeoutMiddleware(total=10, timeout=2)
         TimeoutMiddleware(total=10.0, timeout=(2.0, 2.0, 2.0, 2.0))
     """

@@ -15,7 +15,7 @@ Metrics go to a :class:`MetricsCollector`; :class:`PrometheusCollector` is a
 small example that keeps Prometheus-style counters without depending on any
 Prometheus package.
 
-Example:
+Examples:
     >>> import httpx
     >>> request = httpx.Request("GET", "https://api.example.com/users")
     >>> trace = start_request(request, TracingConfig())
@@ -73,7 +73,7 @@ class TracingConfig(BaseModel):
         tracer_provider: the OpenTelemetry ``TracerProvider`` for the spans
             (default: the global one).
 
-    Example:
+    Examples:
         >>> TracingConfig(request_id="ulid").request_id
         'ulid'
     """
@@ -115,7 +115,7 @@ def _ulid_class() -> Any:
 def new_request_id(kind: Literal["uuid4", "ulid"] = "uuid4") -> str:
     """A fresh request id: a UUID4, or a ULID (sortable by creation time).
 
-    Example:
+    Examples:
         >>> len(new_request_id()), len(new_request_id("ulid"))
         (36, 26)
     """
@@ -141,7 +141,7 @@ class RequestTrace:
     It travels in ``request.extensions["buttress.trace"]``; the attempt layer
     counts attempts into it and hangs its spans below :attr:`span`.
 
-    Example:
+    Examples:
         >>> RequestTrace(request_id="r-1").attempts
         0
     """
@@ -156,7 +156,7 @@ class RequestTrace:
 def request_trace(request: httpx.Request) -> RequestTrace | None:
     """The :class:`RequestTrace` of ``request``, if the logging layer has seen it.
 
-    Example:
+    Examples:
         >>> request_trace(httpx.Request("GET", "https://api.example.com")) is None
         True
     """
@@ -175,7 +175,7 @@ def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
 def http_attributes(request: httpx.Request) -> dict[str, Any]:
     """The HTTP semantic-convention attributes of ``request`` (URL redacted).
 
-    Example:
+    Examples:
         >>> http_attributes(httpx.Request("GET", "https://api.example.com/x?token=t"))["url.full"]
         'https://api.example.com/x?token=[REDACTED]'
     """
@@ -194,7 +194,7 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
     Idempotent: a request that already has a trace keeps it (a retried request
     keeps its id). Headers the caller set are kept.
 
-    Example:
+    Examples:
         >>> request = httpx.Request("GET", "https://x.io", headers={"X-Request-ID": "r1"})
         >>> start_request(request, TracingConfig()).request_id
         'r1'
@@ -248,7 +248,7 @@ def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
 def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
     """Count one network attempt of ``request``; return its span (or ``None``).
 
-    Example:
+    Examples:
         >>> request = httpx.Request("GET", "https://api.example.com")
         >>> start_attempt(request, TracingConfig(spans=False)) is None
         True
@@ -282,7 +282,7 @@ def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
 def end_span(span: Any, outcome: httpx.Response | BaseException) -> None:
     """Finish ``span`` with the status code, or the error, of ``outcome``.
 
-    Example:
+    Examples:
         >>> end_span(None, httpx.Response(200))  # no span: nothing to do
     """
     if span is None:
@@ -312,7 +312,7 @@ class MetricsCollector(Protocol):
     :meth:`cache_result`; the breaker and the rate limiter call
     :meth:`breaker_state_changed` and :meth:`rate_limit_waited`.
 
-    Example:
+    Examples:
         >>> isinstance(PrometheusCollector(), MetricsCollector)
         True
     """
@@ -345,7 +345,7 @@ class PrometheusCollector:
     :meth:`render` gives the text exposition format, ready to serve on a
     ``/metrics`` endpoint; no Prometheus package is needed.
 
-    Example:
+    Examples:
         >>> collector = PrometheusCollector()
         >>> collector.request_finished(
         ...     method="GET", host="api", status=200, duration=0.25, attempts=1, error=None

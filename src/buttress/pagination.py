@@ -70,7 +70,7 @@ _ITEM_KEYS = ("data", "results", "items", "records", "entries", "values", "users
 def get_path(body: Any, path: str, default: Any = None) -> Any:
     """The value at a dotted ``path`` in decoded JSON (``"meta.next_cursor"``, ``"items.0"``).
 
-    Example:
+    Examples:
         >>> get_path({"meta": {"total": 3}}, "meta.total")
         3
         >>> get_path({"items": [{"id": 7}]}, "items.0.id")
@@ -151,7 +151,7 @@ class PaginationStrategy(ABC):
     Strategies hold configuration only, never per-iteration state, so one
     instance can serve many paginators at once.
 
-    Example:
+    Examples:
         >>> class AfterId(PaginationStrategy):
         ...     def get_next_request(self, response, current_params):
         ...         data = response.json()
@@ -211,7 +211,7 @@ class OffsetLimitPagination(PaginationStrategy):
     ``limit=None`` sends no limit (the server's page size). The iteration ends
     on an empty page or once the offset reaches the total (``total_key``).
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> def emails(client: Client) -> list[str]:
         ...     paging = OffsetLimitPagination(limit=50, results_key="data", total_key="total")
@@ -253,7 +253,7 @@ class PageNumberPagination(PaginationStrategy):
 
     Ends on an empty page or after page ``total_pages_key`` (when the body has it).
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> def names(client: Client) -> list[str]:
         ...     paging = PageNumberPagination(per_page=25)
@@ -301,7 +301,7 @@ class CursorPagination(PaginationStrategy):
 
     Ends when the cursor is missing, empty or ``null``, or a page is empty.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> def ids(client: Client) -> list[int]:
         ...     paging = CursorPagination(cursor_path="meta.next_cursor", results_key="items")
@@ -338,7 +338,7 @@ class LinkHeaderPagination(PaginationStrategy):
 
     The items are the JSON list body, or the list at ``results_key``.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> def all_users(client: Client) -> list[dict[str, object]]:
         ...     return list(client.paginate("/users/linked", pagination=LinkHeaderPagination()))
@@ -413,7 +413,7 @@ def detect_strategy(response: httpx.Response) -> PaginationStrategy:
     Anything else is a single page. The items are the list body or the first
     list under ``data``, ``results``, ``items``, ... (then any list field).
 
-    Example:
+    Examples:
         >>> page = httpx.Response(200, json={"items": [], "meta": {"next_cursor": "abc"}})
         >>> strategy = detect_strategy(page)
         >>> (type(strategy).__name__, strategy.cursor_path, strategy.results_key)
@@ -441,7 +441,7 @@ def detect_strategy(response: httpx.Response) -> PaginationStrategy:
 class PageRequest:
     """A page to fetch: ``url`` with query ``params``; what a stopped paginator resumes from.
 
-    Example:
+    Examples:
         >>> PageRequest("/users", {"offset": 20, "limit": 10}).params["offset"]
         20
     """
@@ -586,7 +586,7 @@ class Paginator(_PaginatorBase[T]):
     Breaking out of the loop stops fetching. Iterating again continues where
     the last iteration stopped, at the next page.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -606,7 +606,7 @@ class Paginator(_PaginatorBase[T]):
     def iter_pages(self) -> Iterator[list[T]]:
         """Iterate over whole pages (lists of items) instead of items.
 
-        Example:
+        Examples:
             >>> from buttress import Client
             >>> def page_sizes(client: Client) -> list[int]:
             ...     return [len(page) for page in client.paginate("/users/cursor").iter_pages()]
@@ -619,7 +619,7 @@ class Paginator(_PaginatorBase[T]):
 class AsyncPaginator(_PaginatorBase[T]):
     """Iterates over the items of every page with ``async for`` (``AsyncClient.paginate``).
 
-    Example:
+    Examples:
         >>> from buttress import AsyncClient
         >>> async def names(client: AsyncClient) -> list[str]:
         ...     return [user["name"] async for user in client.paginate("/users")]
@@ -636,7 +636,7 @@ class AsyncPaginator(_PaginatorBase[T]):
     async def iter_pages(self) -> AsyncIterator[list[T]]:
         """Iterate over whole pages (lists of items) instead of items.
 
-        Example:
+        Examples:
             >>> from buttress import AsyncClient
             >>> async def page_sizes(client: AsyncClient) -> list[int]:
             ...     return [len(page) async for page in client.paginate("/users").iter_pages()]

@@ -86,7 +86,7 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
     Raises:
         DecodingError: the response is not ``text/event-stream``.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -101,7 +101,7 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
 async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
     """The async twin of :func:`iter_sse`.
 
-    Example:
+    Examples:
         >>> from buttress import AsyncClient
         >>> async def ticks(client: AsyncClient) -> list[str]:
         ...     async with client.stream("GET", "/events", params={"count": 2}) as response:
@@ -174,7 +174,7 @@ class EventStream:
         clock: what waits between reconnections (inject a FakeClock in tests).
         **kwargs: request arguments for ``client.stream`` (``params``, ``headers``, ...).
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> with DemoServer() as server, Client(base_url=server.url) as client:
@@ -294,7 +294,7 @@ def download(
     partial file. Memory stays at one chunk. ``progress(done, total)`` is called
     after every chunk (``total`` is ``None`` when the size is unknown).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
@@ -333,7 +333,7 @@ async def adownload(
 ) -> Path:
     """The async twin of :func:`download` (file writes run in a worker thread).
 
-    Example:
+    Examples:
         >>> from buttress import AsyncClient
         >>> async def fetch(client: AsyncClient) -> int:
         ...     saved = await adownload(client, "/download", "blob.bin", params={"size": 10})
@@ -372,7 +372,7 @@ def iter_file(
     A path is opened (and closed) here; an open binary file is read from its
     current position and left open.
 
-    Example:
+    Examples:
         >>> import io
         >>> list(iter_file(io.BytesIO(b"abcdef"), chunk_size=4))
         [b'abcd', b'ef']
@@ -390,7 +390,7 @@ async def aiter_file(
 ) -> AsyncIterator[bytes]:
     """The async twin of :func:`iter_file`: reads run in a worker thread.
 
-    Example:
+    Examples:
         >>> import asyncio, io
         >>> async def chunks() -> list[bytes]:
         ...     return [chunk async for chunk in aiter_file(io.BytesIO(b"abc"), chunk_size=2)]
@@ -447,7 +447,7 @@ def track_upload(request: httpx.Request, progress: ProgressCallback) -> httpx.Re
     means handed to the connection, so the last call can precede the server's
     answer.
 
-    Example:
+    Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> seen = []

@@ -1,6 +1,6 @@
 """Storage for the cache layer: backends, their interface, invalidation and statistics.
 
-Example:
+Examples:
     >>> from buttress.cache import CacheConfig, MemoryCache
     >>> CacheConfig(backend=MemoryCache(max_size=100)).enabled
     True

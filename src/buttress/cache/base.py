@@ -34,7 +34,7 @@ class CacheBackend(BaseStorage):
             stored key reveals nothing about the credential behind it.
         recorder: the hit/miss/revalidation/eviction counters.
 
-    Example:
+    Examples:
         >>> from buttress.cache import MemoryCache
         >>> backend = MemoryCache(max_size=10)
         >>> backend.stats().size
@@ -91,7 +91,7 @@ class AsyncStorage(AsyncBaseStorage):
 
     Backends do only in-process or local-file work, so each call runs inline.
 
-    Example:
+    Examples:
         >>> from buttress.cache import MemoryCache
         >>> storage = AsyncStorage(MemoryCache())
         >>> storage.backend.size

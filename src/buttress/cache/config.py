@@ -37,7 +37,7 @@ class CacheConfig(BaseModel):
             response stored for one value is never served for another.
         credential_params: query parameters that carry credentials (API keys).
 
-    Example:
+    Examples:
         >>> from buttress import CacheConfig, MemoryCache
         >>> config = CacheConfig(backend=MemoryCache(max_size=500), default_ttl=60)
         >>> sorted(config.cacheable_methods)

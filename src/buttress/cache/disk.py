@@ -60,7 +60,7 @@ class DiskCache(CacheBackend):
     permissions; stored keys and requests hold hashes of credentials, never
     the credentials themselves.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from buttress import CacheConfig, DiskCache
         >>> config = CacheConfig(backend=DiskCache(directory=tempfile.mkdtemp(), max_size_mb=50))

@@ -27,7 +27,7 @@ class Cache:
     Relative URLs and patterns are resolved against ``base_url``; without one
     they match any host.
 
-    Example:
+    Examples:
         >>> from buttress.cache import Cache, MemoryCache
         >>> cache = Cache(MemoryCache(), base_url="https://api.example.com")
         >>> cache.invalidate("/users/123")
@@ -55,7 +55,7 @@ class Cache:
     def invalidate(self, url_or_path: str | httpx.URL) -> int:
         """Remove the entries for one URL (any query string unless one is given); return how many.
 
-        Example:
+        Examples:
             >>> from buttress.cache import Cache, MemoryCache
             >>> Cache(MemoryCache()).invalidate("https://api.example.com/users/1")
             0
@@ -73,7 +73,7 @@ class Cache:
     def invalidate_pattern(self, pattern: str) -> int:
         """Remove the entries whose path matches a glob such as ``"/users/*"``; return how many.
 
-        Example:
+        Examples:
             >>> from buttress.cache import Cache, MemoryCache
             >>> Cache(MemoryCache()).invalidate_pattern("/users/*")
             0

@@ -33,7 +33,7 @@ class MemoryCache(CacheBackend):
     The least recently used entries are evicted first. Thread-safe: a lock
     guards each O(1) dictionary update, never I/O.
 
-    Example:
+    Examples:
         >>> from buttress import CacheConfig, Client, MemoryCache
         >>> config = CacheConfig(backend=MemoryCache(max_size=500))
         >>> config.backend.max_size

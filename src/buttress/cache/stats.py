@@ -16,7 +16,7 @@ class CacheStats:
     a *revalidation* (the origin answered 304 to a conditional request) or a
     *miss* (the origin sent a full response, or nothing was stored).
 
-    Example:
+    Examples:
         >>> stats = CacheStats(hits=3, misses=1, revalidations=0, size=1, evictions=0)
         >>> stats.hit_rate
         0.75
@@ -38,7 +38,7 @@ class CacheStats:
 class StatsRecorder:
     """Thread-safe counters; the lock is held only for an increment.
 
-    Example:
+    Examples:
         >>> recorder = StatsRecorder()
         >>> recorder.hit()
         >>> recorder.counts()

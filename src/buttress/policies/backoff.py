@@ -26,7 +26,7 @@ def backoff_delay(
     (AWS Architecture Blog, "Exponential Backoff And Jitter"). ``rng`` returns a
     float in ``[0, 1)``, injected so tests are deterministic.
 
-    Example:
+    Examples:
         >>> [backoff_delay(n, factor=0.5, maximum=3, jitter="none", rng=lambda: 0.0)
         ...  for n in (1, 2, 3, 4, 5)]
         [0.5, 1.0, 2.0, 3, 3]

@@ -79,7 +79,7 @@ class CircuitBreakerConfig(BaseModel):
     Caller mistakes (invalid URL, unsupported scheme, a full local pool,
     validation errors) never count, whatever is configured.
 
-    Example:
+    Examples:
         >>> config = CircuitBreakerConfig(failure_threshold=5, reset_timeout=30.0)
         >>> config.success_threshold
         2
@@ -121,7 +121,7 @@ class StateChange:
 class CircuitMetrics:
     """A snapshot of a circuit's counters (cumulative since it was made).
 
-    Example:
+    Examples:
         >>> breaker = CircuitBreaker(CircuitBreakerConfig())
         >>> breaker.metrics.failure_count, breaker.metrics.rejected_count
         (0, 0)
@@ -163,7 +163,7 @@ class CircuitLike(Protocol):
 class Circuit:
     """One circuit's state machine.
 
-    Example:
+    Examples:
         >>> from buttress.testing import FakeClock
         >>> clock = FakeClock()
         >>> circuit = Circuit(CircuitBreakerConfig(failure_threshold=2, reset_timeout=10), clock)
@@ -390,7 +390,7 @@ class CircuitBreaker:
     ``state`` is the worst state over all hosts, ``metrics`` their sum, and the
     manual controls apply to every host.
 
-    Example:
+    Examples:
         >>> breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3))
         >>> breaker.state
         'closed'
@@ -490,7 +490,7 @@ def is_breaker_failure(
 ) -> bool | None:
     """True: the call failed; False: it succeeded; None: it does not count either way.
 
-    Example:
+    Examples:
         >>> config = CircuitBreakerConfig()
         >>> [is_breaker_failure(config, httpx.Response(code)) for code in (503, 404)]
         [True, False]

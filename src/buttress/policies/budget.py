@@ -46,7 +46,7 @@ class InMemoryRetryBudget:
 
     The lock is held only for O(1) amortized bookkeeping, never across I/O.
 
-    Example:
+    Examples:
         >>> budget = InMemoryRetryBudget(ratio=0.2, min_per_second=0, window=10)
         >>> for _ in range(10):
         ...     budget.record_request("api.example.com", now=0.0)

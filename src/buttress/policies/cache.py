@@ -7,7 +7,7 @@ arrives with and the request's own directives, so buttress computes the age the
 way RFC 9111 section 4.2.3 asks and applies ``max-age``, ``max-stale``,
 ``min-fresh`` and ``no-cache`` from the request here.
 
-Example:
+Examples:
     >>> from hishel import Headers
     >>> headers = Headers({"cache-control": "max-age=60", "age": "10"})
     >>> initial = initial_age(headers, request_time=100.0, response_time=101.0)
@@ -98,7 +98,7 @@ def _max_age(value: str | None) -> float | None:
 class RequestDirectives:
     """The request's cache directives (RFC 9111 5.2.1), from its header and the per-call option.
 
-    Example:
+    Examples:
         >>> RequestDirectives.parse("max-age=5", "only-if-cached").only_if_cached
         True
     """
@@ -208,7 +208,7 @@ def vary_matches(request: Request, entry: Entry) -> bool:
     RFC 9111 4.1: values match after removing whitespace and combining field
     lines; ``Vary: *`` never matches. (hishel compares the raw strings.)
 
-    Example:
+    Examples:
         >>> import uuid
         >>> from hishel import Response
         >>> stored = Entry(

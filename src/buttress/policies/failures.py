@@ -30,7 +30,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 def is_transient(error: BaseException) -> bool:
     """True when ``error`` is a network-side failure worth retrying or counting.
 
-    Example:
+    Examples:
         >>> is_transient(httpx.ConnectError("refused"))
         True
         >>> is_transient(httpx.PoolTimeout("pool full"))   # our own limit
@@ -56,7 +56,7 @@ def _refused_certificate(error: BaseException) -> bool:
 def is_connect_failure(error: BaseException) -> bool:
     """True when the request never reached the server (so any method may be re-sent).
 
-    Example:
+    Examples:
         >>> is_connect_failure(httpx.ConnectTimeout("slow handshake"))
         True
         >>> is_connect_failure(httpx.ReadTimeout("no answer"))

@@ -46,7 +46,7 @@ def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
     Both RFC 9110 forms are understood: delta-seconds and an HTTP-date, which is
     measured against ``now`` (epoch seconds). A date in the past means "now" (0).
 
-    Example:
+    Examples:
         >>> parse_retry_after(httpx.Headers({"Retry-After": "120"}), now=0)
         120.0
         >>> date = httpx.Headers({"Retry-After": "Thu, 01 Jan 1970 00:01:00 GMT"})
@@ -96,7 +96,7 @@ class RateLimitInfo:
         used: requests used in the window (GitHub ``x-ratelimit-used``).
         policy: the policy's name (IETF) or resource (GitHub ``x-ratelimit-resource``).
 
-    Example:
+    Examples:
         >>> headers = httpx.Headers({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
         ...                          "X-RateLimit-Reset": "30"})
         >>> info = parse_rate_limit(headers, now=0)
@@ -270,7 +270,7 @@ def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None
     A reset above 10^9 is a point in time in epoch seconds (10^11: milliseconds),
     below it a delay in seconds; an HTTP-date works too. ``now`` is epoch seconds.
 
-    Example:
+    Examples:
         >>> github = httpx.Headers({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999",
         ...     "x-ratelimit-used": "1", "x-ratelimit-reset": "1700000060",
         ...     "x-ratelimit-resource": "core"})
@@ -328,7 +328,7 @@ def parse_link_header(value: str) -> list[Link]:
     semicolons inside ``<...>`` and quoted strings, and stops quietly at the
     first malformed part (keeping the links before it).
 
-    Example:
+    Examples:
         >>> header = '</repos?page=2>; rel="next", </repos?page=5>; rel="last"'
         >>> [(link.url, link.rels) for link in parse_link_header(header)]
         [('/repos?page=2', ('next',)), ('/repos?page=5', ('last',))]
@@ -366,7 +366,7 @@ def next_link(
 
     Several ``Link`` headers are treated as one list, as RFC 9110 allows.
 
-    Example:
+    Examples:
         >>> headers = httpx.Headers({"Link": '</users?page=3>; rel="next"'})
         >>> next_link(headers, base="https://api.example.com/users?page=2")
         'https://api.example.com/users?page=3'

@@ -73,7 +73,7 @@ class TokenBucket:
     ``interval = time_window / max_requests``; a request at ``t`` conforms when
     ``t >= tat - (burst_size - 1) * interval``.
 
-    Example:
+    Examples:
         >>> bucket = TokenBucket(max_requests=2, time_window=1.0, burst_size=2)
         >>> for _ in range(3):
         ...     at = bucket.available_at(0.0)
@@ -112,7 +112,7 @@ class FixedWindow:
     newest window with room; a full window sends the next booking to the start
     of the following one.
 
-    Example:
+    Examples:
         >>> window = FixedWindow(max_requests=2, time_window=10.0)
         >>> for now in (1.0, 2.0, 3.0):
         ...     at = window.available_at(now)
@@ -161,7 +161,7 @@ class SlidingWindow:
     A log of the last ``max_requests`` booked slots: the next request may go
     ``time_window`` after the oldest of them. Exact, with O(max_requests) memory.
 
-    Example:
+    Examples:
         >>> window = SlidingWindow(max_requests=2, time_window=10.0)
         >>> for now in (1.0, 2.0, 3.0):
         ...     at = window.available_at(now)
@@ -197,7 +197,7 @@ def make_limit(
 ) -> Limit:
     """A fresh limit for ``strategy``; a token bucket's burst defaults to ``max_requests``.
 
-    Example:
+    Examples:
         >>> type(make_limit("sliding_window", 10, 1.0)).__name__
         'SlidingWindow'
     """
@@ -212,7 +212,7 @@ def make_limit(
 class Rule:
     """A limit for requests matching ``method`` and ``path`` (fnmatch patterns).
 
-    Example:
+    Examples:
         >>> Rule("POST", "/users*", "token_bucket", 1, 1.0, None).matches("POST", "/users/1")
         True
     """
@@ -284,7 +284,7 @@ class RateLimitPolicy:
     main limit this costs some head-of-line waiting; give such endpoints a
     limiter of their own (a separate client or mount) when that matters.
 
-    Example:
+    Examples:
         >>> policy = RateLimitPolicy("token_bucket", 1, 1.0, 1, scope="global")
         >>> policy.book("GET", "api", "/", now=0.0)
         Booking(delay=0.0, queued=False)

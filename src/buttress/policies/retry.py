@@ -60,7 +60,7 @@ class RetryBudgetConfig(BaseModel):
     Counted over the last ``window`` seconds, with a floor of ``min_per_second``
     retries per second so a quiet client can always retry (Finagle's rule).
 
-    Example:
+    Examples:
         >>> RetryBudgetConfig().ratio, RetryBudgetConfig().min_per_second
         (0.2, 10.0)
     """
@@ -105,7 +105,7 @@ class RetryConfig(BaseModel):
         stop: a tenacity stop strategy (``tenacity.stop_after_attempt(5)``);
             replaces ``max_attempts``.
 
-    Example:
+    Examples:
         >>> config = RetryConfig(max_attempts=5, backoff_factor=0.1)
         >>> config.max_attempts, sorted(config.retry_statuses)
         (5, [408, 429, 500, 502, 503, 504])
@@ -149,7 +149,7 @@ def body_is_replayable(request: httpx.Request) -> bool:
     Bytes, forms, JSON and multipart bodies can; so can file objects that seek
     (the retry layer rewinds them). A body already read into memory always can.
 
-    Example:
+    Examples:
         >>> body_is_replayable(httpx.Request("POST", "https://x.test", json={"a": 1}))
         True
         >>> chunks = (b"x" for _ in range(2))
@@ -218,7 +218,7 @@ class Attempt:
 class RetryPolicy:
     """Decides, after each attempt, whether and when to try again. No I/O, no sleeping.
 
-    Example:
+    Examples:
         >>> policy = RetryPolicy(RetryConfig(jitter="none", budget=None))
         >>> request = httpx.Request("GET", "https://api.example.com/x")
         >>> attempt = Attempt(1, httpx.Response(503, request=request), now=0.0, epoch=0.0,

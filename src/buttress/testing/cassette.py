@@ -113,7 +113,7 @@ class Cassette:
         redact_headers: more header names to hide, besides the usual credentials.
         redact_params: more query parameter names to hide.
 
-    Example:
+    Examples:
         >>> import tempfile, buttress
         >>> from buttress.testing import DemoServer
         >>> path = Path(tempfile.mkdtemp()) / "users.json"
@@ -244,7 +244,7 @@ class Cassette:
     ) -> CassetteTransport:
         """A sync and async transport playing (or recording through ``inner``) this cassette.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> path = Path(tempfile.mkdtemp()) / "empty.json"
             >>> Cassette(path, mode="record").transport()
@@ -256,7 +256,7 @@ class Cassette:
 class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Plays ``cassette``; records through ``inner`` (default: a new httpx network transport).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> cassette = Cassette(Path(tempfile.mkdtemp()) / "c.json", mode="record")
         >>> CassetteTransport(cassette, httpx.HTTPTransport()).cassette is cassette

@@ -16,7 +16,7 @@ class FakeClock:
     breakers, rate limits and cache expiry run in tests without real waiting.
     Every sleep is recorded in :attr:`sleeps`. Thread-safe.
 
-    Example:
+    Examples:
         >>> clock = FakeClock()
         >>> clock.sleep(2.5)
         >>> clock.monotonic(), clock.sleeps

@@ -115,7 +115,7 @@ def _error(status: int, message: str, **headers: str) -> _Response:
 class DemoAPI:
     """The demo API as an ASGI application; each instance has its own counters.
 
-    Example:
+    Examples:
         >>> from buttress.testing import DemoServer
         >>> import httpx
         >>> with DemoServer(DemoAPI()) as server:
@@ -482,7 +482,7 @@ class DemoAPI:
 def create_app() -> DemoAPI:
     """A fresh demo API application (an ASGI callable).
 
-    Example:
+    Examples:
         >>> app = create_app()
         >>> callable(app)
         True

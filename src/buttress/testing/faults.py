@@ -59,7 +59,7 @@ ends only those in progress. ``Fault.delay_first_byte()`` without seconds waits
 until released, so a test never has to guess how slow is slow enough. Closing the
 server releases too.
 
-Example:
+Examples:
     >>> import httpx
     >>> with FaultServer() as server:
     ...     server.enqueue(Fault.service_unavailable(retry_after=2))
@@ -120,7 +120,7 @@ class Fault:
     ``delay`` is waited before the first byte of the answer (``None``: until
     :meth:`FaultServer.release`, bounded by the server's ``max_delay``).
 
-    Example:
+    Examples:
         >>> Fault.rate_limited(retry_after=3).status
         429
         >>> Fault.ok().after(0.5).delay
@@ -140,7 +140,7 @@ class Fault:
     def after(self, seconds: float | None) -> Fault:
         """This fault, answering only after ``seconds`` (``None``: until released).
 
-        Example:
+        Examples:
             >>> Fault.close().after(0.1).kind
             'close'
         """
@@ -154,7 +154,7 @@ class Fault:
     def ok(cls, json: Any = None, *, headers: Mapping[str, str] | None = None) -> Fault:
         """``200`` with ``json`` as the body (default: ``{"ok": true, "method", "path"}``).
 
-        Example:
+        Examples:
             >>> Fault.ok({"id": 1}).body
             b'{"id": 1}'
         """
@@ -166,7 +166,7 @@ class Fault:
     ) -> Fault:
         """Answer ``code`` with a JSON body (default: an ``{"error": {"message"}}`` for >= 400).
 
-        Example:
+        Examples:
             >>> Fault.respond(404).status
             404
         """
@@ -178,7 +178,7 @@ class Fault:
     def service_unavailable(cls, retry_after: str | float = 1) -> Fault:
         """``503`` with ``Retry-After`` (seconds, or an HTTP-date given as text).
 
-        Example:
+        Examples:
             >>> dict(Fault.service_unavailable(retry_after=2).headers)["Retry-After"]
             '2'
         """
@@ -193,7 +193,7 @@ class Fault:
         Sends ``X-RateLimit-Limit/Remaining/Reset`` and the IETF draft's
         ``RateLimit`` / ``RateLimit-Policy``, with nothing remaining.
 
-        Example:
+        Examples:
             >>> dict(Fault.rate_limited(retry_after=5, limit=100).headers)["X-RateLimit-Limit"]
             '100'
         """
@@ -214,7 +214,7 @@ class Fault:
     def huge_body(cls, size: int = 16 << 20) -> Fault:
         """A valid ``200`` whose body is ``size`` bytes (16 MiB by default).
 
-        Example:
+        Examples:
             >>> Fault.huge_body(1 << 20).size
             1048576
         """
@@ -224,7 +224,7 @@ class Fault:
     def bad_encoding(cls) -> Fault:
         """A ``200`` whose body claims ``Content-Encoding: gzip`` but is plain JSON.
 
-        Example:
+        Examples:
             >>> dict(Fault.bad_encoding().headers)["Content-Encoding"]
             'gzip'
         """
@@ -234,7 +234,7 @@ class Fault:
     def drip(cls, size: int = 64, *, chunk: int = 1, interval: float = 0.01) -> Fault:
         """A valid ``200`` whose ``size``-byte body arrives ``chunk`` bytes every ``interval`` s.
 
-        Example:
+        Examples:
             >>> Fault.drip(10, chunk=2, interval=0.05).interval
             0.05
         """
@@ -244,7 +244,7 @@ class Fault:
     def delay_first_byte(cls, seconds: float | None = None, then: Fault | None = None) -> Fault:
         """Wait ``seconds`` (``None``: until released) and then answer as ``then`` (``ok()``).
 
-        Example:
+        Examples:
             >>> Fault.delay_first_byte(0.2).delay
             0.2
         """
@@ -256,7 +256,7 @@ class Fault:
     def close(cls) -> Fault:
         """Close the connection after reading the request, without a byte of answer.
 
-        Example:
+        Examples:
             >>> Fault.close().kind
             'close'
         """
@@ -266,7 +266,7 @@ class Fault:
     def reset_before_headers(cls) -> Fault:
         """Reset the connection (RST, ``SO_LINGER`` 0) before any byte of answer.
 
-        Example:
+        Examples:
             >>> Fault.reset_before_headers().kind
             'reset'
         """
@@ -276,7 +276,7 @@ class Fault:
     def reset_mid_body(cls, size: int = 4096) -> Fault:
         """Send the headers of a ``size``-byte body and half of it, then reset the connection.
 
-        Example:
+        Examples:
             >>> Fault.reset_mid_body(100).sent
             50
         """
@@ -286,7 +286,7 @@ class Fault:
     def truncated(cls, declared: int = 100, sent: int = 50) -> Fault:
         """Declare ``Content-Length: declared``, send ``sent`` bytes, then close cleanly.
 
-        Example:
+        Examples:
             >>> Fault.truncated(10, 3).size
             10
         """
@@ -298,7 +298,7 @@ class Fault:
     def broken_chunked(cls) -> Fault:
         """``Transfer-Encoding: chunked``, one good chunk, then a chunk size that is not hex.
 
-        Example:
+        Examples:
             >>> Fault.broken_chunked().kind
             'broken_chunked'
         """
@@ -308,7 +308,7 @@ class Fault:
     def garbage_status(cls) -> Fault:
         """Answer with a status line that is not HTTP, then close.
 
-        Example:
+        Examples:
             >>> Fault.garbage_status().kind
             'garbage_status'
         """
@@ -318,7 +318,7 @@ class Fault:
     def oversized_headers(cls, size: int = 256 << 10) -> Fault:
         """Send one header whose value is ``size`` bytes (256 KiB: more than clients accept).
 
-        Example:
+        Examples:
             >>> Fault.oversized_headers(1 << 20).size
             1048576
         """
@@ -342,7 +342,7 @@ class ReceivedRequest:
     ``headers`` has lower-case names (the last value wins for repeated names);
     ``connection`` numbers the TCP connection it came on (1 for the first).
 
-    Example:
+    Examples:
         >>> ReceivedRequest("POST", "/orders", "", {"idempotency-key": "k1"}, b"{}", 1).path
         '/orders'
     """
@@ -367,7 +367,7 @@ class FaultServer:
         default: the answer when nothing is queued or routed (``Fault.ok()``).
         max_delay: no delay, drip interval or hold lasts longer than this (seconds).
 
-    Example:
+    Examples:
         >>> import httpx
         >>> with FaultServer() as server:
         ...     server.route("/broken", Fault.reset_before_headers())
@@ -420,7 +420,7 @@ class FaultServer:
     def refused_url(self) -> str:
         """A URL where connections are refused: the port is held, but nothing listens.
 
-        Example:
+        Examples:
             >>> import httpx
             >>> with FaultServer() as server:
             ...     try:
@@ -458,7 +458,7 @@ class FaultServer:
     def enqueue(self, *faults: Fault, path: str | None = None) -> None:
         """Answer the next requests (to ``path``, or to any path) with ``faults``, in order.
 
-        Example:
+        Examples:
             >>> server = FaultServer()
             >>> server.enqueue(Fault.close(), Fault.ok(), path="/a")
         """
@@ -469,7 +469,7 @@ class FaultServer:
     def route(self, path: str, fault: Fault) -> None:
         """Answer every request to ``path`` (nothing queued) with ``fault``.
 
-        Example:
+        Examples:
             >>> server = FaultServer()
             >>> server.route("/busy", Fault.service_unavailable())
         """
@@ -484,7 +484,7 @@ class FaultServer:
     def release_waiting(self) -> None:
         """End the delays of the answers in progress; later answers wait as scripted.
 
-        Example:
+        Examples:
             >>> server = FaultServer()
             >>> server.release_waiting()
         """
@@ -512,7 +512,7 @@ class FaultServer:
     def count(self, method: str | None = None, path: str | None = None) -> int:
         """How many requests matched ``method`` and ``path`` (``None`` matches any).
 
-        Example:
+        Examples:
             >>> FaultServer().count("POST")
             0
         """
@@ -542,7 +542,7 @@ class FaultServer:
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until the server holds no open connection; ``False`` if it still does.
 
-        Example:
+        Examples:
             >>> with FaultServer() as server:
             ...     server.wait_idle()
             True
@@ -558,7 +558,7 @@ class FaultServer:
 
         Connections already open are left alone. The port is bound again on exit.
 
-        Example:
+        Examples:
             >>> import httpx
             >>> with FaultServer() as server, server.refusing():
             ...     try:

@@ -36,7 +36,7 @@ def json_response(
 ) -> httpx.Response:
     """A response with ``data`` as its JSON body.
 
-    Example:
+    Examples:
         >>> json_response({"id": 1}, 201).json()
         {'id': 1}
     """
@@ -66,7 +66,7 @@ def error_response(
 
     ``retry_after`` (seconds) adds a ``Retry-After`` header.
 
-    Example:
+    Examples:
         >>> response = error_response(429, retry_after=2)
         >>> response.status_code, response.headers["retry-after"]
         (429, '2')
@@ -116,7 +116,7 @@ class MockAPI:
         base_url: routes are relative to it (default ``https://api.example.test``).
         assert_all_called: fail on leaving the ``with`` block if a route was never called.
 
-    Example:
+    Examples:
         >>> import buttress
         >>> api = MockAPI()
         >>> _ = api.json("GET", "/users/1", {"id": 1, "name": "Ada"})
@@ -164,7 +164,7 @@ class MockAPI:
         raise, or JSON data for a ``200``. Returns the respx route
         (``.calls``, ``.call_count``, ``.called``).
 
-        Example:
+        Examples:
             >>> import httpx
             >>> api = MockAPI()
             >>> route = api.route("GET", "/ping", httpx.ConnectError, {"ok": True})
@@ -192,7 +192,7 @@ class MockAPI:
     ) -> respx.Route:
         """Answer ``method path`` with ``data`` as JSON.
 
-        Example:
+        Examples:
             >>> _ = MockAPI().json("POST", "/users", {"id": 101}, status=201)
         """
         return self.route(method, path, json_response(data, status, headers=headers))
@@ -208,7 +208,7 @@ class MockAPI:
     ) -> respx.Route:
         """Answer ``method path`` with an error status and an ``{"error": ...}`` body.
 
-        Example:
+        Examples:
             >>> _ = MockAPI().error("GET", "/users/999", 404, "no such user")
         """
         return self.route(method, path, error_response(status, message, headers=headers))
@@ -227,7 +227,7 @@ class MockAPI:
 
         ``then=None`` keeps answering 429.
 
-        Example:
+        Examples:
             >>> _ = MockAPI().rate_limited("GET", "/search", retry_after=2, then={"hits": []})
         """
         return self._failing(429, method, path, retry_after, times, then, headers)
@@ -244,7 +244,7 @@ class MockAPI:
     ) -> respx.Route:
         """Answer ``503 Service Unavailable`` ``times`` times, then ``then``.
 
-        Example:
+        Examples:
             >>> _ = MockAPI().unavailable("GET", "/report", retry_after=5, times=2, then={})
         """
         return self._failing(503, method, path, retry_after, times, then, headers)

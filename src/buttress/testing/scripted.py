@@ -46,7 +46,7 @@ _NO_JSON: Any = object()
 class Step:
     """One scripted answer; ``times`` is how many requests in a row get it.
 
-    Example:
+    Examples:
         >>> Reply(204, times=3).times
         3
     """
@@ -62,7 +62,7 @@ class Step:
 class Reply(Step):
     """Answer with ``status``, ``headers`` and a body (``json`` or raw ``content``).
 
-    Example:
+    Examples:
         >>> Reply(201, json={"id": 7}).answer(httpx.Request("POST", "https://x.test")).json()
         {'id': 7}
     """
@@ -84,7 +84,7 @@ class Reply(Step):
     ) -> Reply:
         """An error status with an ``{"error": ...}`` body and an optional ``Retry-After``.
 
-        Example:
+        Examples:
             >>> Reply.error(429, retry_after=2).headers
             {'Retry-After': '2'}
         """
@@ -110,7 +110,7 @@ class Reply(Step):
 class Fail(Step):
     """Raise ``error`` (an httpx exception class, or an instance) instead of answering.
 
-    Example:
+    Examples:
         >>> Fail(httpx.ConnectTimeout, times=2).times
         2
     """
@@ -128,7 +128,7 @@ class Fail(Step):
 class Reset(Step):
     """The peer resets the connection before answering (``httpx.ReadError``).
 
-    Example:
+    Examples:
         >>> Reset().times
         1
     """
@@ -164,7 +164,7 @@ class Truncate(Step):
     """Send ``reply``'s status and headers (with the full ``Content-Length``), then only
     ``keep`` bytes of its body before the connection breaks (``httpx.RemoteProtocolError``).
 
-    Example:
+    Examples:
         >>> Truncate(Reply(json={"id": 1}), keep=3).keep
         3
     """
@@ -188,7 +188,7 @@ class Delay(Step):
     When the request's read timeout is shorter than the delay, the clock moves
     by the timeout and ``httpx.ReadTimeout`` is raised, as a slow server would cause.
 
-    Example:
+    Examples:
         >>> step = Delay(1.5, then=Reply(204))
         >>> step.answer(httpx.Request("GET", "https://x.test")).status_code  # no wait here
         204
@@ -208,7 +208,7 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         *script: the steps, in order; the last one repeats when the script runs out.
         clock: where delays sleep (default: a new :class:`FakeClock`, never real time).
 
-    Example:
+    Examples:
         >>> import buttress
         >>> clock = FakeClock()
         >>> transport = ScriptedTransport(

@@ -19,7 +19,7 @@ class DemoServer:
 
     Needs the ``testing`` extra (``pip install 'buttress[testing]'``).
 
-    Example:
+    Examples:
         >>> import httpx
         >>> with DemoServer() as server:
         ...     httpx.get(server.url + "/users/1").status_code

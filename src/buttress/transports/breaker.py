@@ -27,7 +27,7 @@ class CircuitBreakerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``transport.breaker`` is the breaker: ``state``, ``metrics``, ``for_host``,
     ``force_open()``, ``force_close()``, ``reset()``.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> transport = CircuitBreakerTransport(httpx.HTTPTransport(), CircuitBreakerConfig())
         >>> transport.breaker.state

@@ -81,7 +81,7 @@ class CacheResult:
         stale: served past its freshness because the origin failed (stale-if-error).
         stored: the response was stored.
 
-    Example:
+    Examples:
         >>> CacheResult(from_cache=True, age=12.0).stale
         False
     """
@@ -130,7 +130,7 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``extensions=buttress.options(cache_control="no-cache")`` (the facade's
     ``cache_control=`` keyword does this).
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from buttress.cache import CacheConfig, MemoryCache
         >>> from buttress.testing import DemoServer

@@ -30,7 +30,7 @@ def _guard(request: httpx.Request, response: httpx.Response) -> BodyGuard:
 class BodyGuardTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Watch every response body ``inner`` returns (limit from ``max_response_size``).
 
-    Example:
+    Examples:
         >>> import httpx, buttress
         >>> from buttress.testing import DemoServer
         >>> transport = BodyGuardTransport(httpx.HTTPTransport())

@@ -32,7 +32,7 @@ REQUEST_ID_EXTENSION = "buttress.request_id"
 class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Log each logical request, with a request id and W3C trace context.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from buttress.testing import DemoServer
         >>> transport = LoggingTransport(httpx.HTTPTransport())
@@ -104,7 +104,7 @@ class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 class AttemptTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Count, trace and log every network attempt (put it just above the network).
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from buttress.testing import DemoServer
         >>> transport = LoggingTransport(AttemptTransport(httpx.HTTPTransport()))

@@ -51,7 +51,7 @@ MiddlewareTypes: TypeAlias = Callable[[httpx.Request, Any], Any]
 def is_async_middleware(middleware: MiddlewareTypes) -> bool:
     """True when ``middleware`` is a coroutine function (or an object whose ``__call__`` is).
 
-    Example:
+    Examples:
         >>> async def timing(request, call_next):
         ...     return await call_next(request)
         >>> is_async_middleware(timing), is_async_middleware(lambda r, n: n(r))
@@ -99,7 +99,7 @@ def _name(middleware: Any) -> str:
 class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Run ``middleware`` (outermost first) around ``inner``.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from buttress.testing import DemoServer
         >>> async def tag(request, call_next):

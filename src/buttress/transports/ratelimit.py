@@ -50,7 +50,7 @@ class RateLimitStatus:
         queued: requests waiting for a slot right now.
         servers: the latest figures each host's server sent, by ``host[:port]``.
 
-    Example:
+    Examples:
         >>> limiter = RateLimiter(RateLimitConfig(max_requests=10, time_window=1.0))
         >>> status = limiter.status()
         >>> (status.limit, status.remaining, status.queued)
@@ -70,7 +70,7 @@ class RateLimitBackend(Protocol):
     A shared backend (Redis, say) implements the same few methods, and every
     transport given it shares one budget across processes.
 
-    Example:
+    Examples:
         >>> from buttress import RateLimitConfig
         >>> backend: RateLimitBackend = RateLimiter(RateLimitConfig(max_requests=10))
         >>> backend.config.max_requests
@@ -106,7 +106,7 @@ class RateLimiter:
     A lock guards the O(1) bookkeeping and is never held while waiting. Give one
     limiter to several clients or transports and they share one budget.
 
-    Example:
+    Examples:
         >>> from buttress.testing import FakeClock
         >>> config = RateLimitConfig(max_requests=2, time_window=1.0, burst_size=1)
         >>> limiter = RateLimiter(config, clock=FakeClock())
@@ -208,7 +208,7 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``RateLimitError`` with ``on_limit="raise"`` and is returned otherwise. One
     request may choose otherwise with ``extensions=buttress.options(rate_limit="raise")``.
 
-    Example:
+    Examples:
         >>> from buttress import RateLimitConfig
         >>> from buttress.testing import DemoServer
         >>> limit = RateLimitConfig(max_requests=10, time_window=1.0)

@@ -32,7 +32,7 @@ class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``retry=RetryConfig(...)`` replaces the configuration, and
     ``total_timeout=seconds`` sets one deadline for every attempt and sleep.
 
-    Example:
+    Examples:
         >>> import httpx, buttress
         >>> from buttress.testing import DemoServer
         >>> transport = RetryTransport(httpx.HTTPTransport(), RetryConfig(backoff_factor=0.01))

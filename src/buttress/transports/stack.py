@@ -87,7 +87,7 @@ def stack(
             just above the network.
         clock: the clock every layer uses.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from buttress.cache import CacheConfig
         >>> network = httpx.HTTPTransport()

@@ -316,3 +316,30 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_notes_survive_the_mapping(make_client: Callable[..., Either]) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        error = httpx.ConnectError("refused")
+        error.__notes__ = ["buttress: not retried: the request body is a stream"]  # type: ignore[attr-defined]
+        raise error
+
+    client = make_client(base_url="http://api.test", transport=httpx.MockTransport(fail))
+    with pytest.raises(buttress.ConnectionError) as caught:
+        await client.post("/x", content=b"body")
+    notes = getattr(caught.value, "__notes__", [])
+    assert "buttress: not retried: the request body is a stream" in notes
+
+
+async def test_client_level_raising_off_reaches_the_retry_layer(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # The server asks for longer than retry_after_max: the retry layer stops early and,
+    # as the client does not raise, hands the 429 back instead of raising.
+    client = make_client(
+        base_url=demo.url,
+        raise_for_status=False,
+        retry=buttress.RetryConfig(retry_after_max=1.0),
+    )
+    response = await client.get("/status/429", params={"retry_after": "30"})
+    assert response.status_code == 429

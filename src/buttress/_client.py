@@ -415,8 +415,13 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             total_timeout=timeout_config.total,
             max_response_size=max_response_size,
             json_serializer=json_serializer,
+            # Layers that act on statuses (the retry layer's early stop) see the
+            # client's raising settings here too, not only a call's.
             options=RequestOptions(
-                total_timeout=timeout_config.total, max_response_size=max_response_size
+                total_timeout=timeout_config.total,
+                max_response_size=max_response_size,
+                raise_for_status=raise_for_status,
+                expected_statuses=frozenset(expected_statuses),
             ),
         )
         default_headers = httpx.Headers(

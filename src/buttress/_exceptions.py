@@ -570,6 +570,9 @@ def map_exception(exc: Exception, request: httpx.Request | None = None) -> Excep
         return exc
     mapped.__cause__ = exc
     mapped.__traceback__ = exc.__traceback__
+    notes = getattr(exc, "__notes__", None)  # e.g. the retry layer's "not retried: ..."
+    if notes:
+        mapped.__notes__ = list(notes)  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
     return mapped
 
 

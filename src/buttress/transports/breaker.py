@@ -9,13 +9,14 @@ from __future__ import annotations
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._flow import adrive, drive
+from .._flow import Flow
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig, breaker_flow
+from ._layer import Layer
 
 __all__ = ["CircuitBreakerTransport"]
 
 
-class CircuitBreakerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class CircuitBreakerTransport(Layer):
     """Judge every call through ``inner``; while the circuit is open, send nothing.
 
     Args:
@@ -47,23 +48,8 @@ class CircuitBreakerTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             config if isinstance(config, CircuitBreaker) else CircuitBreaker(config, clock=clock)
         )
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.BaseTransport), "inner transport is async-only"
-        return drive(breaker_flow(self.breaker, request, self._clock), self._inner, self._clock)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport), "inner transport is sync-only"
-        return await adrive(
-            breaker_flow(self.breaker, request, self._clock), self._inner, self._clock
-        )
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
+    def _flow(self, request: httpx.Request) -> Flow:
+        return breaker_flow(self.breaker, request, self._clock)
 
     def __repr__(self) -> str:
         return f"CircuitBreakerTransport({self._inner!r}, {self.breaker!r})"

@@ -45,7 +45,7 @@ from hishel import (
 from hishel._core._spec import make_conditional_request
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._flow import Flow, Read, Send, adrive, drive
+from .._flow import Flow, Read, Send
 from .._options import RequestOptions
 from ..cache.config import SAFE_METHODS, CacheConfig
 from ..cache.invalidation import Cache
@@ -59,6 +59,7 @@ from ..policies.cache import (
     stale_if_error_allows,
     vary_matches,
 )
+from ._layer import Layer
 
 __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
@@ -122,7 +123,7 @@ def _failed(outcome: httpx.Response | Exception) -> bool:
     return isinstance(outcome, httpx.TransportError)
 
 
-class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class CacheTransport(Layer):
     """A private HTTP cache (RFC 9111) wrapping ``inner``, for sync and async clients.
 
     Works on a plain httpx client, under ``mounts`` and through
@@ -163,18 +164,6 @@ class CacheTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def cache(self) -> Cache:
         """Invalidate entries, clear, and read statistics (see :class:`~buttress.cache.Cache`)."""
         return Cache(self._storage)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return drive(self._flow(request), self._inner, self._clock)  # type: ignore[arg-type]
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await adrive(self._flow(request), self._inner, self._clock)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        self._inner.close()  # type: ignore[union-attr]
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()  # type: ignore[union-attr]
 
     # -- identity: keys and stored requests hold hashes of credentials -----------------------
 

@@ -19,9 +19,10 @@ import logging
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._flow import Flow, Read, Send, adrive, drive
+from .._flow import Flow, Read, Send
 from .._logging import LoggingConfig, RequestLogger
 from ..observability import TracingConfig, end_span, request_trace, start_attempt, start_request
+from ._layer import Layer
 
 __all__ = ["AttemptTransport", "LoggingTransport"]
 
@@ -29,7 +30,7 @@ ATTEMPTS_EXTENSION = "buttress.attempts"
 REQUEST_ID_EXTENSION = "buttress.request_id"
 
 
-class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class LoggingTransport(Layer):
     """Log each logical request, with a request id and W3C trace context.
 
     Examples:
@@ -81,27 +82,11 @@ class LoggingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         end_span(trace.span, outcome)
         raise outcome
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.BaseTransport)
-        return drive(self._flow(request), self._inner, self._clock)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport)
-        return await adrive(self._flow(request), self._inner, self._clock)
-
-    def close(self) -> None:
-        assert isinstance(self._inner, httpx.BaseTransport)
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport)
-        await self._inner.aclose()
-
     def __repr__(self) -> str:
         return f"LoggingTransport({self._inner!r})"
 
 
-class AttemptTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class AttemptTransport(Layer):
     """Count, trace and log every network attempt (put it just above the network).
 
     Examples:
@@ -150,22 +135,6 @@ class AttemptTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise outcome
         assert isinstance(outcome, httpx.Response)
         return outcome
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.BaseTransport)
-        return drive(self._flow(request), self._inner, self._clock)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport)
-        return await adrive(self._flow(request), self._inner, self._clock)
-
-    def close(self) -> None:
-        assert isinstance(self._inner, httpx.BaseTransport)
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport)
-        await self._inner.aclose()
 
     def __repr__(self) -> str:
         return f"AttemptTransport({self._inner!r})"

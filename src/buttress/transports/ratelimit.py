@@ -26,11 +26,12 @@ import httpx
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import RateLimitConfig
 from .._exceptions import RateLimitError, describe
-from .._flow import Flow, Read, Send, Sleep, adrive, drive
+from .._flow import Flow, Read, Send, Sleep
 from .._options import RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
+from ._layer import Layer
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -195,7 +196,7 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
-class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class RateLimitTransport(Layer):
     """Paces requests to a client-side limit and obeys servers' rate-limit headers.
 
     ``config`` is a :class:`~buttress.RateLimitConfig`, or a :class:`RateLimiter`
@@ -277,24 +278,6 @@ class RateLimitTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 retry_after=retry_after,
             )
         return outcome
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.BaseTransport), "a sync client needs a sync transport"
-        return drive(self._flow(request), self._inner, self._clock)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport), (
-            "an async client needs an async transport"
-        )
-        return await adrive(self._flow(request), self._inner, self._clock)
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
 
     def __enter__(self) -> RateLimitTransport:
         return self

@@ -11,14 +11,15 @@ from collections.abc import Callable
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._flow import adrive, drive
+from .._flow import Flow
 from ..policies.budget import RetryBudget
 from ..policies.retry import RetryConfig, RetryPolicy, retry_flow
+from ._layer import Layer
 
 __all__ = ["RetryTransport"]
 
 
-class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class RetryTransport(Layer):
     """Retry transient failures of ``inner``; works on ``httpx.Client`` and ``httpx.AsyncClient``.
 
     Args:
@@ -66,21 +67,8 @@ class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """The retry budget (``budget.exhausted_count`` counts refused retries), if any."""
         return self.policy.budget
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.BaseTransport), "inner transport is async-only"
-        return drive(retry_flow(self.policy, request, self._clock), self._inner, self._clock)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport), "inner transport is sync-only"
-        return await adrive(retry_flow(self.policy, request, self._clock), self._inner, self._clock)
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
+    def _flow(self, request: httpx.Request) -> Flow:
+        return retry_flow(self.policy, request, self._clock)
 
     def __repr__(self) -> str:
         return f"RetryTransport({self._inner!r}, max_attempts={self.config.max_attempts})"

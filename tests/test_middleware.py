@@ -189,3 +189,23 @@ async def test_timeout_middleware_times_out_a_slow_answer(
 def test_timeout_middleware_refuses_nonsense() -> None:
     with pytest.raises(buttress.ConfigurationError):
         TimeoutMiddleware(total=0)
+
+
+async def test_metrics_count_cache_hits_from_the_cache_layer(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    seen: list[bool] = []
+
+    class Collector(buttress.PrometheusCollector):
+        def cache_result(self, *, host: str, hit: bool) -> None:
+            seen.append(hit)
+
+    client = make_client(
+        base_url=demo.url,
+        cache=buttress.CacheConfig(),
+        middleware=[buttress.MetricsMiddleware(collector=Collector())],
+    )
+    params = {"key": f"metrics-{id(seen)}"}
+    await client.get("/cacheable", params=params)
+    await client.get("/cacheable", params=params)
+    assert seen == [False, True]

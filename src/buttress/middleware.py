@@ -135,7 +135,11 @@ def _request_id(request: httpx.Request) -> str | None:
 
 
 def _from_cache(response: httpx.Response) -> bool | None:
-    for key in ("buttress.from_cache", "from_cache", "hishel_from_cache"):
+    """Hit or miss when a cache layer looked at this request; ``None`` when none did."""
+    result = response.extensions.get("buttress.cache")  # buttress's CacheTransport
+    if result is not None:
+        return bool(getattr(result, "from_cache", False))
+    for key in ("from_cache", "hishel_from_cache"):  # other caches under the middleware
         if key in response.extensions:
             return bool(response.extensions[key])
     return None

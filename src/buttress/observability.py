@@ -309,8 +309,9 @@ class MetricsCollector(Protocol):
 
     Implementations must be thread-safe and fast: they run on the request path.
     :class:`MetricsMiddleware` calls :meth:`request_finished` and
-    :meth:`cache_result`; the breaker and the rate limiter call
-    :meth:`breaker_state_changed` and :meth:`rate_limit_waited`.
+    :meth:`cache_result`; connect :meth:`breaker_state_changed` with
+    ``CircuitBreakerConfig(on_state_change=...)``. Nothing calls
+    :meth:`rate_limit_waited` yet: it is there for a limiter hook to come.
 
     Examples:
         >>> isinstance(PrometheusCollector(), MetricsCollector)

@@ -158,7 +158,7 @@ def test_json_nested_too_deeply_raises_invalid_json_error() -> None:
 
 def test_json_with_a_number_of_thousands_of_digits_raises_invalid_json_error() -> None:
     # Regression: Python's int-to-string limit (4,300 digits) escaped as a bare ValueError.
-    with pytest.raises(buttress.InvalidJSONError, match="4300 digits"):
+    with pytest.raises(buttress.InvalidJSONError, match=r"4300"):
         _response(200, b"9" * 5_000, "application/json").json()
 
 

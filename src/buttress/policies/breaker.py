@@ -75,6 +75,9 @@ class CircuitBreakerConfig(BaseModel):
         per_host: one independent circuit per host.
         fallback: called with the request when the circuit is open; its
             response is returned instead of raising ``CircuitBreakerOpenError``.
+        on_state_change: called as ``(host, old_state, new_state)`` after every
+            transition, outside any lock: the place to feed a metrics collector
+            (``collector.breaker_state_changed``). Its errors are logged, never raised.
 
     Caller mistakes (invalid URL, unsupported scheme, a full local pool,
     validation errors) never count, whatever is configured.
@@ -100,6 +103,7 @@ class CircuitBreakerConfig(BaseModel):
     included_status_codes: frozenset[int] = frozenset({500, 502, 503, 504})
     per_host: bool = False
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
+    on_state_change: Callable[[str, str, str], None] | None = None
 
     def __init__(self, **data: Any) -> None:
         if isinstance(data.get("excluded_exceptions"), Iterable):
@@ -377,6 +381,12 @@ class Circuit:
                 change.to_state,
                 change.reason,
             )
+            listener = self.config.on_state_change
+            if listener is not None:
+                try:
+                    listener(self.name, change.from_state, change.to_state)
+                except Exception:
+                    logger.exception("circuit breaker on_state_change callback failed")
 
     def __repr__(self) -> str:
         return f"Circuit({self.name!r}, state={self.state!r})"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 import buttress
 from buttress import RetryConfig, RetryMiddleware
 from buttress.testing import DemoServer, FakeClock
+from buttress.transports.middleware import CallNext
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +101,18 @@ def test_repr_and_default_config() -> None:
     middleware = RetryMiddleware()
     assert middleware.config == RetryConfig()
     assert repr(middleware) == "RetryMiddleware(max_attempts=3)"
+
+
+async def test_call_next_says_whether_it_blocks(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    seen: list[bool] = []
+
+    async def spy(request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        seen.append(getattr(call_next, "is_async", True))
+        return await call_next(request)
+
+    client = make_client(base_url=demo.url, middleware=[spy])
+    await client.get("/users/1")
+
+    assert seen == [client.is_async]

@@ -52,6 +52,7 @@ from .middleware import (
     LoggingMiddleware,
     MetricsMiddleware,
     Middleware,
+    RetryMiddleware,
     TimeoutMiddleware,
 )
 from .observability import MetricsCollector, PrometheusCollector, TracingConfig
@@ -141,6 +142,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryBudgetConfig",
     "RetryConfig",
+    "RetryMiddleware",
     "ServerError",
     "ServerSentEvent",
     "SystemClock",

@@ -12,6 +12,7 @@ The built-ins are thin adapters over what buttress already has:
 - :class:`MetricsMiddleware`: reports to a :class:`~buttress.MetricsCollector`.
 - :class:`AuthMiddleware`: any ``auth=`` value (an ``httpx.Auth``).
 - :class:`TimeoutMiddleware`: the per-request timeout options.
+- :class:`RetryMiddleware`: the retry layer's flow and policy.
 
 Examples:
     >>> from buttress import Client
@@ -28,21 +29,23 @@ Examples:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import TimeoutConfig, TimeoutTypes
 from ._exceptions import ConfigurationError
+from ._flow import adrive, drive
 from ._logging import LoggingConfig, RequestLogger
 from ._options import EXTENSION_KEY, RequestOptions
 from .auth import AuthTypes, coerce_auth
 from .observability import MetricsCollector, request_trace
+from .policies.retry import RetryConfig, RetryPolicy, retry_flow
 from .transports.logging import ATTEMPTS_EXTENSION
-from .transports.middleware import CallNext
+from .transports.middleware import CallNext, _run_without_loop
 
 __all__ = [
     "AuthMiddleware",
@@ -50,6 +53,7 @@ __all__ = [
     "LoggingMiddleware",
     "MetricsMiddleware",
     "Middleware",
+    "RetryMiddleware",
     "TimeoutMiddleware",
 ]
 
@@ -282,3 +286,62 @@ class TimeoutMiddleware(Middleware):
             t = self.timeout
             phases = (t.connect, t.read, t.write, t.pool)
         return f"TimeoutMiddleware(total={self.total!r}, timeout={phases!r})"
+
+
+class RetryMiddleware(Middleware):
+    """Retry transient failures of everything below it: a thin adapter over the retry layer.
+
+    It runs the retry layer's own flow and policy
+    (:func:`~buttress.policies.retry.retry_flow`), so backoff, ``Retry-After``,
+    idempotency rules (POST and PATCH only with an ``Idempotency-Key``), the
+    budget and the per-request ``retry=`` and ``total_timeout`` options behave
+    exactly as with the client's ``retry=``. Each attempt is ``call_next``;
+    the waits are ``clock.sleep`` on ``Client`` and ``await clock.asleep`` on
+    ``AsyncClient``. Use it to retry around other middleware; give the client
+    ``retry=False`` so requests are not retried twice over.
+
+    Examples:
+        >>> from buttress import Client, RetryConfig
+        >>> from buttress.testing import DemoServer
+        >>> retry = RetryMiddleware(RetryConfig(max_attempts=3, backoff_factor=0.01))
+        >>> with DemoServer() as server, Client(
+        ...     base_url=server.url, retry=False, middleware=[retry]
+        ... ) as client:
+        ...     client.get("/flaky?key=doc-middleware&failures=2").json()["attempts"]
+        3
+    """
+
+    def __init__(self, config: RetryConfig | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        config = config or RetryConfig()
+        budget = config.budget.create() if config.budget is not None else None
+        self.policy = RetryPolicy(config, budget)
+        self._clock = clock
+
+    @property
+    def config(self) -> RetryConfig:
+        """The configuration this middleware retries with."""
+        return self.policy.config
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        flow = retry_flow(self.policy, request, self._clock)
+        attempts = _CallNextTransport(call_next)
+        if getattr(call_next, "is_async", True):
+            return await adrive(flow, attempts, self._clock)
+        return drive(flow, attempts, self._clock)  # Client: no event loop, block
+
+    def __repr__(self) -> str:
+        return f"RetryMiddleware(max_attempts={self.config.max_attempts})"
+
+
+class _CallNextTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """``call_next`` as the inner transport of a flow driver."""
+
+    def __init__(self, call_next: CallNext) -> None:
+        self._call_next = call_next
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        coroutine = cast("Coroutine[Any, Any, httpx.Response]", self._call_next(request))
+        return _run_without_loop(coroutine, "RetryMiddleware")  # completes at once on Client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._call_next(request)

@@ -11,7 +11,11 @@ How one middleware object serves both clients:
 - On ``Client`` there is no event loop. The coroutine is driven by hand
   (``coroutine.send(None)``): ``call_next`` returns an awaitable that performs
   the blocking call and completes at once, so ``await call_next(request)``
-  never suspends. A middleware that awaits anything else that really suspends
+  never suspends. That ``call_next`` has ``is_async = False``, so a middleware
+  that must wait can tell it has to block (``clock.sleep``) rather than
+  ``await`` (read it as ``getattr(call_next, "is_async", True)``: the
+  ``call_next`` of ``AsyncClient`` is an ordinary async callable).
+  A middleware that awaits anything else that really suspends
   (``asyncio.sleep``, an async database call) cannot run there; it fails with
   a :class:`~buttress.ConfigurationError` that says so.
 - A plain synchronous middleware gets a blocking ``call_next`` that returns the
@@ -42,7 +46,10 @@ from .._options import RequestOptions
 __all__ = ["CallNext", "MiddlewareTransport", "MiddlewareTypes", "is_async_middleware"]
 
 CallNext: TypeAlias = Callable[[httpx.Request], Awaitable[httpx.Response]]
-"""What an async middleware receives: ``await call_next(request)`` gives the response."""
+"""What an async middleware receives: ``await call_next(request)`` gives the response.
+
+On the synchronous ``Client`` it has ``is_async = False``: awaiting it blocks.
+"""
 
 MiddlewareTypes: TypeAlias = Callable[[httpx.Request, Any], Any]
 """An async or sync middleware: ``(request, call_next) -> response``."""
@@ -66,8 +73,21 @@ def is_async_middleware(middleware: MiddlewareTypes) -> bool:
 async def _immediately(
     call: Callable[[httpx.Request], httpx.Response], request: httpx.Request
 ) -> httpx.Response:
-    """``call_next`` on the sync client: awaiting it runs the blocking call, never suspends."""
+    """Awaiting this runs the blocking call and never suspends."""
     return call(request)
+
+
+class _BlockingNext:
+    """``call_next`` on the sync client: ``is_async`` is False, awaiting it never suspends."""
+
+    __slots__ = ("_call",)
+    is_async = False
+
+    def __init__(self, call: Callable[[httpx.Request], httpx.Response]) -> None:
+        self._call = call
+
+    def __call__(self, request: httpx.Request) -> Coroutine[Any, Any, httpx.Response]:
+        return _immediately(self._call, request)
 
 
 def _run_without_loop(coroutine: Coroutine[Any, Any, httpx.Response], name: str) -> httpx.Response:
@@ -145,7 +165,7 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             middleware, is_async = chain[index]
             following = functools.partial(call, index + 1)
             if is_async:
-                coroutine = middleware(request, lambda r: _immediately(following, r))
+                coroutine = middleware(request, _BlockingNext(following))
                 return _checked(_run_without_loop(coroutine, _name(middleware)), middleware)
             return _checked(middleware(request, following), middleware)
 

@@ -19,7 +19,7 @@ def main(base_url: str) -> None:
         timeout=TimeoutConfig(connect=5.0, read=30.0, write=30.0, pool=10.0),
         retry=RetryConfig(
             max_attempts=5,
-            retry_statuses=[429, 500, 502, 503, 504],
+            retry_statuses=frozenset({429, 500, 502, 503, 504}),
             backoff_factor=0.05,
             backoff_max=60.0,
         ),

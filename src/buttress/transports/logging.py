@@ -15,6 +15,7 @@ Both work alone on a plain ``httpx.Client`` / ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 import httpx
 
@@ -30,18 +31,10 @@ ATTEMPTS_EXTENSION = "buttress.attempts"
 REQUEST_ID_EXTENSION = "buttress.request_id"
 
 
-class LoggingTransport(Layer):
-    """Log each logical request, with a request id and W3C trace context.
+class _Observing(Layer):
+    """What both logging layers hold: their config, the tracing config, a logger."""
 
-    Examples:
-        >>> import httpx
-        >>> from buttress.testing import DemoServer
-        >>> transport = LoggingTransport(httpx.HTTPTransport())
-        >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
-        ...     echoed = client.get(f"{server.url}/echo").json()["headers"]
-        >>> sorted(name for name in echoed if name in ("traceparent", "x-request-id"))
-        ['traceparent', 'x-request-id']
-    """
+    _logger_name: ClassVar[str]
 
     def __init__(
         self,
@@ -55,7 +48,23 @@ class LoggingTransport(Layer):
         self.config = config or LoggingConfig()
         self.tracing = (tracing or TracingConfig()).require_extras()
         self._clock = clock
-        self._log = RequestLogger(logging.getLogger("buttress.request"), self.config)
+        self._log = RequestLogger(logging.getLogger(self._logger_name), self.config)
+
+
+class LoggingTransport(_Observing):
+    """Log each logical request, with a request id and W3C trace context.
+
+    Examples:
+        >>> import httpx
+        >>> from buttress.testing import DemoServer
+        >>> transport = LoggingTransport(httpx.HTTPTransport())
+        >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
+        ...     echoed = client.get(f"{server.url}/echo").json()["headers"]
+        >>> sorted(name for name in echoed if name in ("traceparent", "x-request-id"))
+        ['traceparent', 'x-request-id']
+    """
+
+    _logger_name = "buttress.request"
 
     def _flow(self, request: httpx.Request) -> Flow:
         trace = start_request(request, self.tracing)
@@ -86,7 +95,7 @@ class LoggingTransport(Layer):
         return f"LoggingTransport({self._inner!r})"
 
 
-class AttemptTransport(Layer):
+class AttemptTransport(_Observing):
     """Count, trace and log every network attempt (put it just above the network).
 
     Examples:
@@ -98,19 +107,7 @@ class AttemptTransport(Layer):
         1
     """
 
-    def __init__(
-        self,
-        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
-        config: LoggingConfig | None = None,
-        *,
-        tracing: TracingConfig | None = None,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self._inner = inner
-        self.config = config or LoggingConfig()
-        self.tracing = (tracing or TracingConfig()).require_extras()
-        self._clock = clock
-        self._log = RequestLogger(logging.getLogger("buttress.attempt"), self.config)
+    _logger_name = "buttress.attempt"
 
     def _flow(self, request: httpx.Request) -> Flow:
         span = start_attempt(request, self.tracing)

@@ -16,7 +16,7 @@ import datetime
 import logging
 import random
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -120,8 +120,9 @@ class RetryConfig(BaseModel):
     backoff_factor: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
     jitter: Jitter = "full"
-    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
-    retry_methods: frozenset[str] = DEFAULT_RETRY_METHODS
+    # Any collection is accepted (SPEC 18.6 passes a list); it is stored as a frozenset.
+    retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES
+    retry_methods: Collection[str] = DEFAULT_RETRY_METHODS
     respect_retry_after: bool = True
     retry_after_max: float = Field(default=60.0, ge=0)
     idempotency_keys: bool = False
@@ -133,7 +134,14 @@ class RetryConfig(BaseModel):
     @field_validator("retry_methods", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
         return frozenset(str(m).upper() for m in value) if value is not None else value
+
+    @field_validator("retry_statuses", mode="after")
+    @classmethod
+    def _freeze(cls, value: Collection[int]) -> frozenset[int]:
+        return frozenset(value)
 
     @field_validator("wait", "stop")
     @classmethod

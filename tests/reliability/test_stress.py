@@ -1,0 +1,146 @@
+"""One client shared by many threads, one async client shared by many tasks, every layer on.
+
+With the breaker, the limiter and the cache all enabled, the books must balance exactly:
+cache hits plus misses equal the calls made, the breaker judged exactly the requests that
+reached the network, the limiter never let more through than its window allows, and
+everything finishes (no deadlock) within a bound.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio
+import httpx
+import pytest
+
+import buttress
+from buttress.testing import DemoServer
+
+pytestmark = pytest.mark.anyio
+
+WINDOW = 0.25  # seconds
+LIMIT = 60  # requests per window (sliding): binds, but keeps the run near a second
+
+
+class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """The network transport, noting when each request really left."""
+
+    def __init__(self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.sent: list[float] = []
+        self._lock = threading.Lock()
+
+    def _note(self) -> None:
+        with self._lock:
+            self.sent.append(time.monotonic())
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._note()
+        assert isinstance(self._inner, httpx.BaseTransport)
+        return self._inner.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._note()
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        return await self._inner.handle_async_request(request)
+
+    def close(self) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.aclose()
+
+
+def layers() -> dict[str, object]:
+    return {
+        "cache": buttress.CacheConfig(),
+        "circuit_breaker": buttress.CircuitBreakerConfig(failure_threshold=1000),
+        "rate_limit": buttress.RateLimitConfig(
+            strategy="sliding_window",
+            max_requests=LIMIT,
+            time_window=WINDOW,
+            queue_size=2000,
+            queue_timeout=60.0,
+        ),
+        "retry": False,
+    }
+
+
+def paths(worker: int, calls: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """Half the calls revisit a few cacheable keys (hits); half are unique (network)."""
+    for call in range(calls):
+        if call % 2:
+            yield "/cacheable", {"key": f"stress-{call % 4}"}
+        else:
+            yield "/echo", {"worker": str(worker), "call": str(call)}
+
+
+def densest_window(sent: list[float]) -> int:
+    """The most requests that left within any span shorter than the window."""
+    times, most, start = sorted(sent), 0, 0
+    for end, moment in enumerate(times):
+        # A little slack for the scheduler between taking a slot and the send.
+        while moment - times[start] >= WINDOW - 0.02:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def check_books(
+    client: buttress.Client | buttress.AsyncClient, recorder: Recorder, calls: int
+) -> None:
+    stats = client.cache.stats()
+    assert stats.hits + stats.misses == calls
+    breaker = client.circuit_breaker
+    assert breaker is not None
+    metrics = breaker.metrics
+    assert metrics.rejected_count == 0
+    assert metrics.success_count + metrics.failure_count == len(recorder.sent) == stats.misses
+    assert densest_window(recorder.sent) <= LIMIT
+
+
+def test_one_client_shared_by_32_threads(demo: DemoServer) -> None:
+    recorder = Recorder(httpx.HTTPTransport(limits=httpx.Limits(max_connections=32)))
+    workers, calls_each = 32, 12
+    errors: list[BaseException] = []
+    with buttress.Client(base_url=demo.url, transport=recorder, **layers()) as client:  # type: ignore[arg-type]
+
+        def work(worker: int) -> None:
+            try:
+                for path, params in paths(worker, calls_each):
+                    client.get(path, params=params)
+            except BaseException as exc:  # reported below, with the others
+                errors.append(exc)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(work, worker) for worker in range(workers)]
+            for future in futures:
+                future.result(timeout=60)  # no deadlock: every thread finishes
+        assert errors == []
+        check_books(client, recorder, workers * calls_each)
+
+
+async def test_one_async_client_shared_by_1000_tasks(demo: DemoServer) -> None:
+    recorder = Recorder(httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=50)))
+    tasks = 1000
+    async with buttress.AsyncClient(base_url=demo.url, transport=recorder, **layers()) as client:  # type: ignore[arg-type]
+
+        async def one(task: int) -> None:
+            path, params = (
+                next(paths(task, 2))
+                if task % 2 == 0
+                else ("/cacheable", {"key": f"stress-{task % 4}"})
+            )
+            await client.get(path, params=params)
+
+        with anyio.fail_after(60):  # no deadlock
+            async with anyio.create_task_group() as group:
+                for task in range(tasks):
+                    group.start_soon(one, task)
+        check_books(client, recorder, tasks)

@@ -84,3 +84,53 @@ hostile_bytes = st.one_of(
     very_long_text.map(lambda text: text.encode("utf-8")),
     nonsense_numbers.map(str.encode),
 )
+
+# -- Cache-Control -----------------------------------------------------------------------------
+
+CACHE_SECONDS_DIRECTIVES = [
+    "max-age", "s-maxage", "max-stale", "min-fresh", "stale-if-error", "stale-while-revalidate",
+]  # fmt: skip
+CACHE_FLAG_DIRECTIVES = [
+    "no-store", "no-transform", "only-if-cached", "must-revalidate", "must-understand", "public",
+    "proxy-revalidate", "immutable",
+]  # fmt: skip
+CACHE_FIELD_DIRECTIVES = ["no-cache", "private"]
+
+header_field_names = st.sampled_from(["Set-Cookie", "Authorization", "Vary", "X-Trace-Id", "Etag"])
+
+cache_directives: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {},
+    optional={
+        **{name: st.integers(0, 2**31 - 1) for name in CACHE_SECONDS_DIRECTIVES},
+        **{name: st.just(True) for name in CACHE_FLAG_DIRECTIVES},
+        **{
+            name: st.just(True) | st.lists(header_field_names, min_size=1, max_size=3, unique=True)
+            for name in CACHE_FIELD_DIRECTIVES
+        },
+    },
+)
+"""Well-formed Cache-Control directives: seconds, flags, and flags with field names."""
+
+# -- server-sent events ------------------------------------------------------------------------
+
+sse_field_text = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\x00"),
+    max_size=20,
+)
+"""A field value an event stream can carry on one line (an id with NUL would be ignored)."""
+
+
+def _is_an_event(fields: dict[str, Any]) -> bool:
+    return fields["event"] is not None or "\n".join(fields["data"]) != ""
+
+
+sse_events: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {
+        "event": st.none() | sse_field_text.filter(bool),
+        "id": st.none() | sse_field_text,
+        "data": st.lists(sse_field_text, min_size=1, max_size=4),
+        "retry": st.none() | st.integers(0, 10**9),
+        "comment": st.none() | sse_field_text,
+    }
+).filter(_is_an_event)
+"""One event block's fields (an unnamed block with empty data is no event, so never drawn)."""

@@ -14,6 +14,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import hishel
 import httpx
 import pytest
 from hypothesis import assume, given, settings
@@ -23,7 +24,9 @@ import buttress
 from buttress import Response, default_error_parser
 from buttress._redact import REDACTED, redact_headers, redact_url
 from buttress._response import raise_for_status
+from buttress.policies.cache import RequestDirectives, cache_control, freshness_lifetime
 from buttress.policies.headers import parse_retry_after
+from buttress.streaming import iter_sse
 
 from .strategies import hostile_bytes, hostile_text, nonsense_numbers, very_long_text
 
@@ -139,6 +142,46 @@ def test_error_status_always_raises_its_buttress_error(
     assert caught.value.status_code == status
     assert "S3CR3T" not in str(caught.value)
     assert caught.value.retry_after is None or 0 <= caught.value.retry_after <= YEAR
+
+
+# -- Cache-Control -------------------------------------------------------------------------------
+
+MAX_SECONDS = 2**31 - 1
+
+
+@BOUNDED
+@given(hostile_text)
+def test_cache_control_is_total_and_bounded(value: str) -> None:
+    parsed = cache_control(value)
+    for seconds in (parsed.max_age, parsed.s_maxage, parsed.stale_if_error, parsed.max_stale):
+        assert seconds is None or 0 <= seconds <= MAX_SECONDS
+    directives = RequestDirectives.parse(value, value)
+    assert directives.min_fresh is None or 0 <= directives.min_fresh <= MAX_SECONDS
+    headers = hishel.Headers({"cache-control": value})
+    lifetime = freshness_lifetime(headers, response_time=0.0, default_ttl=None)
+    assert lifetime is None or 0.0 <= lifetime <= 2**31
+
+
+# -- server-sent events ----------------------------------------------------------------------------
+
+
+def _event_stream(chunks: list[bytes], content_type: str = "text/event-stream") -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": content_type}, content=iter(chunks))
+
+
+@BOUNDED
+@given(st.lists(hostile_bytes | st.sampled_from([b"\r", b"\n", b"data:", b"id:\x00"]), max_size=8))
+def test_sse_reads_any_bytes_without_raising(chunks: list[bytes]) -> None:
+    for event in iter_sse(_event_stream(chunks)):
+        assert isinstance(event.data, str)
+        assert isinstance(event.event, str)
+        assert "\x00" not in event.id
+
+
+@given(st.sampled_from(["text/plain", "application/json", "", "text/event-streamx"]))
+def test_sse_refuses_another_content_type(content_type: str) -> None:
+    with pytest.raises(buttress.DecodingError):
+        next(iter_sse(_event_stream([b"data: x\n\n"], content_type)))
 
 
 # -- defects the fuzzers found ---------------------------------------------------------------------

@@ -2,20 +2,21 @@
 
 Each section states what must hold for *well-formed* input (round trips,
 monotonicity, what is kept and what is hidden); test_parsers_fuzz.py throws
-hostile input at the same parsers. The parsers of the layers still to come get
-a section here (and in the fuzz file) when they land: rate-limit headers, Link,
-Cache-Control, SSE. Stateful tests of the breaker and the token bucket go in
-test_stateful.py beside this file.
+hostile input at the same parsers. A new parser of untrusted input gets a
+section here and one in the fuzz file. Stateful tests of the breaker and the
+rate limits are in test_stateful.py beside this file.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
+import hishel
 import httpx
 import pytest
 from hypothesis import example, given
@@ -24,15 +25,22 @@ from hypothesis import strategies as st
 import buttress
 from buttress import Response, default_error_parser
 from buttress._redact import REDACTED, redact_headers, redact_url
+from buttress.policies.cache import RequestDirectives, cache_control, freshness_lifetime
 from buttress.policies.headers import parse_retry_after
+from buttress.streaming import iter_sse
 
 from .strategies import (
+    CACHE_FIELD_DIRECTIVES,
+    CACHE_FLAG_DIRECTIVES,
+    CACHE_SECONDS_DIRECTIVES,
     SENSITIVE_HEADER_NAMES,
     SENSITIVE_PARAM_NAMES,
+    cache_directives,
     epoch_seconds,
     http_dates,
     json_values,
     secrets,
+    sse_events,
     url_safe_text,
 )
 
@@ -202,3 +210,115 @@ def _not_json(text: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+# -- Cache-Control (policies/cache.py, through hishel's parser) --------------------------------
+
+
+def _render_directive(name: str, value: Any, upper: bool, quote_seconds: bool) -> str:
+    name = name.upper() if upper else name
+    if value is True:
+        return name
+    if isinstance(value, list):
+        return f'{name}="{", ".join(value)}"'
+    return f'{name}="{value}"' if quote_seconds else f"{name}={value}"
+
+
+@given(
+    cache_directives,
+    st.randoms(use_true_random=False),
+    st.sampled_from([",", ", ", " ,", " , ", ",\t"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_cache_control_round_trips_well_formed_directives(
+    directives: dict[str, Any], random: Any, separator: str, upper: bool, quote_seconds: bool
+) -> None:
+    rendered = [
+        _render_directive(name, value, upper, quote_seconds) for name, value in directives.items()
+    ]
+    random.shuffle(rendered)
+    parsed = cache_control(separator.join(rendered))
+    for name in CACHE_SECONDS_DIRECTIVES:
+        assert getattr(parsed, name.replace("-", "_")) == directives.get(name)
+    for name in CACHE_FLAG_DIRECTIVES:
+        assert getattr(parsed, name.replace("-", "_")) is (name in directives)
+    for name in CACHE_FIELD_DIRECTIVES:
+        value = getattr(parsed, name.replace("-", "_"))
+        expected = directives.get(name, False)
+        if isinstance(expected, list):
+            assert [field.lower() for field in value] == [field.lower() for field in expected]
+        else:
+            assert value is expected
+
+
+@given(cache_directives, st.integers(1, 4))
+def test_request_directives_read_split_header_values_as_one(
+    directives: dict[str, Any], parts: int
+) -> None:
+    rendered = [_render_directive(name, value, False, False) for name, value in directives.items()]
+    values = [", ".join(rendered[index::parts]) for index in range(parts)]
+    together = RequestDirectives.parse(", ".join(rendered))
+    assert RequestDirectives.parse(*values, None) == together
+    assert together.max_age == directives.get("max-age")
+    assert together.max_stale == directives.get("max-stale")
+    assert together.min_fresh == directives.get("min-fresh")
+    assert together.no_store is ("no-store" in directives)
+    assert together.no_cache is ("no-cache" in directives)
+    assert together.only_if_cached is ("only-if-cached" in directives)
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1), cache_directives)
+def test_freshness_uses_the_first_max_age(first: int, second: int, others: dict[str, Any]) -> None:
+    others.pop("max-age", None)
+    rest = [_render_directive(name, value, False, False) for name, value in others.items()]
+    value = ", ".join([f"max-age={first}", *rest, f"max-age={second}"])
+    headers = hishel.Headers({"cache-control": value})
+    assert freshness_lifetime(headers, response_time=0.0, default_ttl=None) == float(first)
+
+
+# -- server-sent events (streaming.py over httpx-sse) ------------------------------------------
+
+
+def _render_events(events: list[dict[str, Any]], newline: str) -> bytes:
+    lines: list[str] = []
+    for event in events:
+        if event["comment"] is not None:
+            lines.append(f":{event['comment']}")
+        if event["event"] is not None:
+            lines.append(f"event: {event['event']}")
+        if event["id"] is not None:
+            lines.append(f"id: {event['id']}")
+        if event["retry"] is not None:
+            lines.append(f"retry: {event['retry']}")
+        lines.extend(f"data: {line}" for line in event["data"])
+        lines.append("")
+    return "".join(line + newline for line in lines).encode()
+
+
+def _event_stream(body: bytes, cuts: list[int]) -> httpx.Response:
+    """A streamed event-stream response delivering ``body`` in pieces split at ``cuts``."""
+    bounds = [0, *sorted({cut % (len(body) + 1) for cut in cuts}), len(body)]
+    chunks = [body[start:end] for start, end in itertools.pairwise(bounds)]
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter(chunks))
+
+
+@given(
+    st.lists(sse_events, max_size=6),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_sse_round_trips_ids_names_and_multi_line_data(
+    events: list[dict[str, Any]], newline: str, cuts: list[int]
+) -> None:
+    expected = []
+    last_id = ""
+    for event in events:
+        if event["id"] is not None:
+            last_id = event["id"]
+        expected.append(
+            (event["event"] or "message", "\n".join(event["data"]), last_id, event["retry"])
+        )
+    response = _event_stream(_render_events(events, newline), cuts)
+    parsed = [(e.event, e.data, e.id, e.retry) for e in iter_sse(response)]
+    assert parsed == expected

@@ -69,6 +69,9 @@ def layers() -> dict[str, object]:
             queue_timeout=60.0,
         ),
         "retry": False,
+        # 1000 tasks queue for the pool (httpcore's pool is slow with many waiters);
+        # the test's own bound, not the pool timeout, is what catches a deadlock.
+        "timeout": buttress.TimeoutConfig(pool=None),
     }
 
 

@@ -71,7 +71,7 @@ def layers() -> dict[str, object]:
         "retry": False,
         # 1000 tasks queue for the pool (httpcore's pool is slow with many waiters);
         # the test's own bound, not the pool timeout, is what catches a deadlock.
-        "timeout": buttress.TimeoutConfig(pool=None),
+        "timeout": buttress.TimeoutConfig(connect=30.0, read=30.0, pool=None),
     }
 
 
@@ -106,6 +106,13 @@ def check_books(
     assert metrics.rejected_count == 0
     assert metrics.success_count + metrics.failure_count == len(recorder.sent) == stats.misses
     assert densest_window(recorder.sent) <= LIMIT
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoServer]:
+    """A demo API of its own: the shared one is busy with the rest of the suite."""
+    with DemoServer() as server:
+        yield server
 
 
 def test_one_client_shared_by_32_threads(demo: DemoServer) -> None:

@@ -1,20 +1,23 @@
 """Cache hits per second: buttress's memory cache against hishel's RFC mode on in-memory SQLite.
 
 Both caches wrap the same in-process origin (so no network is measured) and
-answer the same fresh GET from storage; each side is warmed up, then timed
-for the same number of hits. Rounds alternate between the two so that both
-see the same machine load; the best round of each counts. Then buttress's memory
-stays bounded by ``max_size`` while many distinct URLs are stored.
+answer the same fresh GET from storage, through their httpx transports. Each
+side is warmed up, then timed for the same number of hits; rounds alternate
+between the two so that both see the same machine load, and each figure is
+the median of its rounds. Then buttress's memory is checked to stay bounded
+by ``max_size`` while many distinct URLs are stored.
 
-Run: ``uv run python benchmarks/cache_hits.py``
+``python -m benchmarks --only cache`` runs this part alone.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 from hishel import CacheOptions, SqliteStorage
@@ -23,15 +26,34 @@ from hishel.httpx import CacheTransport as HishelTransport
 from buttress.cache import CacheConfig, MemoryCache
 from buttress.transports import CacheTransport
 
-HITS = 20_000
-ROUNDS = 7
+__all__ = ["CacheResult", "measure"]
+
 REQUEST = httpx.Request(
     "GET", "https://api.example.com/users/1", headers={"authorization": "Bearer t"}
 )
 BODY = b'{"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"}' * 4
 
 
-def origin() -> httpx.MockTransport:
+@dataclass(frozen=True)
+class CacheResult:
+    """Hits per second of each cache (medians), and the bounded-memory check."""
+
+    buttress: float
+    hishel: float
+    hits: int
+    rounds: int
+    urls: int
+    max_size: int
+    kept: int
+    peak_mb: float
+
+    @property
+    def ratio(self) -> float:
+        """buttress's hits per second over hishel's."""
+        return self.buttress / self.hishel
+
+
+def _origin() -> httpx.MockTransport:
     return httpx.MockTransport(
         lambda request: httpx.Response(
             200,
@@ -45,23 +67,23 @@ def origin() -> httpx.MockTransport:
     )
 
 
-def warm(transport: httpx.BaseTransport, is_hit: Callable[[httpx.Response], bool]) -> None:
+def _warm(transport: httpx.BaseTransport, is_hit: Callable[[httpx.Response], bool]) -> None:
     for _ in range(100):  # store, then warm up
         response = transport.handle_request(REQUEST)
         response.read()
     assert is_hit(response), "the benchmark must measure hits"
 
 
-def one_round(transport: httpx.BaseTransport) -> float:
+def _round(transport: httpx.BaseTransport, hits: int) -> float:
     start = time.perf_counter()
-    for _ in range(HITS):
+    for _ in range(hits):
         transport.handle_request(REQUEST).read()
-    return HITS / (time.perf_counter() - start)
+    return hits / (time.perf_counter() - start)
 
 
-def bounded_memory(max_size: int, urls: int) -> tuple[int, int]:
+def _bounded_memory(max_size: int, urls: int) -> tuple[int, int]:
     backend = MemoryCache(max_size=max_size)
-    transport = CacheTransport(origin(), CacheConfig(backend=backend))
+    transport = CacheTransport(_origin(), CacheConfig(backend=backend))
     tracemalloc.start()
     for number in range(urls):
         transport.handle_request(
@@ -72,24 +94,40 @@ def bounded_memory(max_size: int, urls: int) -> tuple[int, int]:
     return backend.size, peak
 
 
-def main() -> None:
-    ours = CacheTransport(origin(), CacheConfig(backend=MemoryCache(max_size=1000)))
+def measure(hits: int, rounds: int, urls: int = 5_000, max_size: int = 500) -> CacheResult:
+    """Time ``rounds`` alternating rounds of ``hits`` hits on each cache."""
+    ours = CacheTransport(_origin(), CacheConfig(backend=MemoryCache(max_size=1000)))
     storage = SqliteStorage(connection=sqlite3.connect(":memory:", check_same_thread=False))
-    theirs = HishelTransport(origin(), storage=storage, rfc=CacheOptions(shared=False))
-    warm(ours, lambda r: r.extensions["buttress.cache"].from_cache)
-    warm(theirs, lambda r: r.extensions["caching"]["from_cache"])
-    buttress_rate = hishel_rate = 0.0
-    for _ in range(ROUNDS):
-        buttress_rate = max(buttress_rate, one_round(ours))
-        hishel_rate = max(hishel_rate, one_round(theirs))
-    print(f"buttress MemoryCache        {buttress_rate:>10,.0f} hits/s")
-    print(f"hishel RFC, SQLite :memory: {hishel_rate:>10,.0f} hits/s")
-    print(f"ratio                       {buttress_rate / hishel_rate:>10.2f}x")
-    size, peak = bounded_memory(max_size=500, urls=5_000)
-    print(
-        f"5,000 URLs into MemoryCache(max_size=500): {size} entries kept, peak {peak / 1e6:.1f} MB"
+    theirs = HishelTransport(_origin(), storage=storage, rfc=CacheOptions(shared=False))
+    _warm(ours, lambda r: r.extensions["buttress.cache"].from_cache)
+    _warm(theirs, lambda r: r.extensions["caching"]["from_cache"])
+    buttress_rates, hishel_rates = [], []
+    for _ in range(rounds):
+        buttress_rates.append(_round(ours, hits))
+        hishel_rates.append(_round(theirs, hits))
+    kept, peak = _bounded_memory(max_size, urls)
+    return CacheResult(
+        buttress=statistics.median(buttress_rates),
+        hishel=statistics.median(hishel_rates),
+        hits=hits,
+        rounds=rounds,
+        urls=urls,
+        max_size=max_size,
+        kept=kept,
+        peak_mb=peak / 1e6,
     )
 
 
-if __name__ == "__main__":
-    main()
+def report(result: CacheResult) -> list[str]:
+    """The markdown table of :func:`measure`'s result."""
+    return [
+        f"Median of {result.rounds} alternating rounds of {result.hits:,} hits, "
+        "in-process origin (no network).\n",
+        "| cache | hits/s | ratio |",
+        "|---|---:|---:|",
+        f"| buttress `MemoryCache` | {result.buttress:,.0f} | {result.ratio:.2f} |",
+        f"| hishel RFC mode, SQLite `:memory:` | {result.hishel:,.0f} | 1.00 |",
+        "",
+        f"{result.urls:,} URLs stored in `MemoryCache(max_size={result.max_size})`: "
+        f"{result.kept} entries kept, peak {result.peak_mb:.1f} MB traced.",
+    ]

@@ -19,7 +19,15 @@ from httpx_aiohttp import AiohttpTransport
 
 import buttress
 
-__all__ = ["ASYNC_CASES", "SYNC_CASES", "AsyncCase", "SyncCase", "full_stack", "quiet_logging"]
+__all__ = [
+    "ASYNC_CASES",
+    "SYNC_CASES",
+    "AsyncCase",
+    "SyncCase",
+    "check_full_stack",
+    "full_stack",
+    "quiet_logging",
+]
 
 TIMEOUT = 120.0
 """Generous timeouts everywhere: at 1000 concurrent requests on 100 connections a slow
@@ -36,24 +44,93 @@ def quiet_logging() -> None:
     log.handlers[:] = [logging.NullHandler()]
 
 
-def full_stack() -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments for the buttress "full default stack", and the layers switched on.
+def full_stack() -> dict[str, Any]:
+    """Keyword arguments for the buttress "full default stack".
 
-    Each layer is enabled when the client has its parameter: retry and circuit
-    breaker with their defaults, a rate limiter far too generous to bind, the
-    cache enabled but never hit (the server answers ``no-store``), logging at INFO
-    with no handler output (:func:`quiet_logging`).
+    Every layer is on: retry and circuit breaker with their defaults, a rate
+    limiter far too generous to bind, the cache enabled but never hit (the
+    server answers ``no-store``), and logging and tracing with their defaults
+    (request ids, ``traceparent``, one INFO record per request, which
+    :func:`quiet_logging` sends to a handler that writes nothing).
+    :func:`check_full_stack` proves it on a real request.
     """
-    kwargs: dict[str, Any] = {
+    return {
         "timeout": TIMEOUT,
         "retry": buttress.RetryConfig(),
         "circuit_breaker": buttress.CircuitBreakerConfig(),
         "rate_limit": buttress.RateLimitConfig(max_requests=GENEROUS_RATE, time_window=1.0),
         "cache": buttress.CacheConfig(enabled=True),
+        "logging": buttress.LoggingConfig(),
+        "tracing": buttress.TracingConfig(),
     }
-    layers = ["retry", "circuit breaker", "rate limit", "cache (always missing)"]
-    layers.append("logging at INFO, no output")
-    return kwargs, layers
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+
+
+def _layers(transport: Any) -> list[str]:
+    names = []
+    while transport is not None:
+        names.append(type(transport).__name__)
+        transport = getattr(transport, "_inner", None)
+    return names
+
+
+_EXPECTED = (
+    "LoggingTransport",
+    "CacheTransport",
+    "RetryTransport",
+    "CircuitBreakerTransport",
+    "RateLimitTransport",
+    "AttemptTransport",
+    "BodyGuardTransport",
+)
+
+
+def check_full_stack(url: str) -> list[str]:
+    """Send one request through :func:`full_stack` and describe what each layer did.
+
+    Raises ``RuntimeError`` when a layer is missing, the cache hit or stored,
+    the limiter is close to binding, or no INFO record or request id was made.
+    """
+    counter = _Counter()
+    log = logging.getLogger("buttress")
+    log.addHandler(counter)
+    try:
+        with buttress.Client(**full_stack()) as client:
+            layers = _layers(client._transport)
+            response = client.get(url)
+            budget = client.get_rate_limit_status(response.url.netloc.decode())
+    finally:
+        log.removeHandler(counter)
+    cache = response.extensions["buttress.cache"]
+    problems = [f"no {name}" for name in _EXPECTED if name not in layers]
+    if cache.from_cache or cache.stored:
+        problems.append(f"the cache did not miss: {cache}")
+    if budget.remaining is None or budget.remaining < GENEROUS_RATE // 2:
+        problems.append(f"the rate limiter may bind: {budget}")
+    if not counter.records:
+        problems.append("no INFO record was made")
+    if "x-request-id" not in response.request.headers:
+        problems.append("no request id was sent")
+    if problems:
+        raise RuntimeError(f"full_stack() is not the full stack: {'; '.join(problems)}")
+    return [
+        f"retry (max {full_stack()['retry'].max_attempts} attempts)",
+        "circuit breaker",
+        f"rate limit {GENEROUS_RATE:.0e}/s (never binds)",
+        "cache (enabled, always missing: no-store)",
+        f"logging at INFO ({counter.records} record per request, no output)",
+        "request id + traceparent",
+        "body guard",
+        f"layers: {' > '.join(layers)}",
+    ]
 
 
 # -- async ------------------------------------------------------------------------------
@@ -79,8 +156,7 @@ def _httpx_aiohttp_async(url: str) -> Any:
 
 
 def _buttress_async(url: str, backend: buttress._backends.Backend = "httpx") -> Any:
-    kwargs, _ = full_stack()
-    client = buttress.AsyncClient(backend=backend, **kwargs)
+    client = buttress.AsyncClient(backend=backend, **full_stack())
     return (lambda: client.get(url)), client.aclose
 
 
@@ -125,8 +201,7 @@ def _httpx_sync(url: str) -> Any:
 
 
 def _buttress_sync(url: str) -> Any:
-    kwargs, _ = full_stack()
-    client = buttress.Client(**kwargs)
+    client = buttress.Client(**full_stack())
     return (lambda: client.get(url)), client.close
 
 

@@ -1,14 +1,18 @@
-"""Run every benchmark case against a local server and print markdown tables.
+"""Run every benchmark against a local server and print markdown tables and targets.
 
 Usage: ``uv run python -m benchmarks [--quick] [--server auto|nginx|builtin]``.
 
-Each case runs ``concurrency`` workers (tasks or threads) that GET the same URL
-in a loop, and the completed requests are counted in time windows after a
-warm-up. Sync cases of one thread count take turns, window after window, so a
-noisy neighbour on the machine hits them all alike; each async case runs in its
-own fresh interpreter (see ``_async_case``) with its windows back to back. Each
-figure is the median over the windows; each ratio divides two medians of this
-run.
+Throughput: each case runs ``concurrency`` workers (tasks or threads) that GET
+the same URL in a loop, and the completed requests are counted in time windows
+after a warm-up. Sync cases of one thread count take turns, window after
+window, so a noisy neighbour on the machine hits them all alike; each async
+case runs in its own fresh interpreter (see ``_async_case``) with its windows
+back to back. Each figure is the median over the windows; each ratio divides
+two medians of this run.
+
+Then cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
+(:mod:`benchmarks.streaming`) and the import time; the last table holds every
+target of the performance issue with the ratio measured in this run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import operator
 import os
 import platform
 import signal
@@ -31,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cases import ASYNC_CASES, SYNC_CASES, full_stack, quiet_logging
+from . import cache_hits, streaming
+from .cases import ASYNC_CASES, SYNC_CASES, check_full_stack, quiet_logging
 from .server import BODY, Server, cpu_seconds
 
 ASYNC_CONCURRENCY = (1, 100, 1000)
@@ -48,10 +54,36 @@ class Settings:
     window: float
     rounds: int
     import_runs: int
+    cache_hits: int  # per round
+    cache_rounds: int
+    stream_size: int  # bytes per download
+    stream_rounds: int
 
 
-QUICK = Settings(name="quick", warmup=0.3, settle=0.1, window=0.4, rounds=4, import_runs=7)
-FULL = Settings(name="full", warmup=1.0, settle=0.3, window=2.0, rounds=7, import_runs=15)
+QUICK = Settings(
+    name="quick",
+    warmup=0.3,
+    settle=0.1,
+    window=0.4,
+    rounds=4,
+    import_runs=7,
+    cache_hits=5_000,
+    cache_rounds=5,
+    stream_size=128 << 20,
+    stream_rounds=3,
+)
+FULL = Settings(
+    name="full",
+    warmup=1.0,
+    settle=0.3,
+    window=2.0,
+    rounds=7,
+    import_runs=15,
+    cache_hits=20_000,
+    cache_rounds=7,
+    stream_size=1 << 30,
+    stream_rounds=3,
+)
 
 
 @dataclass
@@ -264,7 +296,19 @@ def _div(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
-def _targets(results: list[Result], imports: dict[str, float]) -> list[str]:
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+
+def _targets(
+    results: list[Result],
+    imports: dict[str, float],
+    cache: cache_hits.CacheResult,
+    streams: list[streaming.StreamResult],
+) -> list[str]:
     rate = {(r.case, r.concurrency): r.rate for r in results}
     backend = "buttress.AsyncClient(backend='aiohttp')"
     rows: list[tuple[str, float, str]] = []
@@ -282,12 +326,21 @@ def _targets(results: list[Result], imports: dict[str, float]) -> list[str]:
     rows.append(("aiohttp backend / bare httpx.AsyncClient, c=100", value, ">= 10"))
     value = _div(rate[backend, 1000], rate[backend, 100])
     rows.append(("aiohttp backend c=1000 / c=100 (no collapse)", value, ">= 0.5"))
+    rows.append(("cache hits / hishel RFC mode on SQLite :memory:", cache.ratio, ">= 1.6"))
+    by_name = {s.name: s for s in streams}
+    for stream in streams:
+        if stream.base:
+            value = _div(stream.rate, by_name[stream.base].rate)
+            rows.append((f"streaming {stream.name} / {stream.base}", value, ">= 0.95"))
+    growth = max(s.growth for s in streams if s.name.startswith("buttress"))
+    mib = streams[0].size / (1 << 20)
+    rows.append((f"buttress streaming: resident growth, MB ({mib:,.0f} MiB)", growth, "< 30"))
     value = _div(imports["buttress"], imports["httpx, pydantic"])
     rows.append(("import buttress / import httpx, pydantic", value, "<= 1.2"))
     lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for name, value, goal in rows:
         op, limit = goal.split()
-        met = value >= float(limit) if op == ">=" else value <= float(limit)
+        met = _COMPARE[op](value, float(limit))
         lines.append(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'no'} |")
     return lines
 
@@ -304,7 +357,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--quick", action="store_true", help="short windows, fewer rounds (< 2 min)"
+        "--quick",
+        action="store_true",
+        help="short windows, fewer rounds, a 128 MiB download (about 3 min)",
     )
     parser.add_argument("--server", choices=["auto", "nginx", "builtin"], default="auto")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -318,14 +373,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     results: list[Result] = []
     with Server(args.server) as server:
+        layers = check_full_stack(server.url)
         for threads in SYNC_THREADS:
             results += _progress(_sync_group(threads, server, settings))
         for concurrency in ASYNC_CONCURRENCY:
             for index in range(len(ASYNC_CASES)):
                 results += _progress([_async_case(index, concurrency, server, settings)])
+    cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
+    print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
+    with Server("builtin") as server:  # the bundled server has the /download route
+        streams = streaming.measure(server.url, settings.stream_size, settings.stream_rounds)
+    for stream in streams:
+        print(f"streaming {stream.name}: {stream.rate:,.0f} MiB/s", file=sys.stderr)
     imports = import_times(settings.import_runs)
 
-    _, layers = full_stack()
     sync = [r for r in results if r.case in {c.name for c in SYNC_CASES}]
     asynchronous = [r for r in results if r not in sync]
     print(f"\nMachine: {machine()}")
@@ -339,12 +400,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(_table(sync, "threads")))
     print("\n### Asynchronous clients\n")
     print("\n".join(_table(asynchronous, "concurrency")))
+    print("\n### Cache hits\n")
+    print("\n".join(cache_hits.report(cache)))
+    print("\n### Streaming a large download (bundled server)\n")
+    print("\n".join(streaming.report(streams)))
     print("\n### Import time (median of fresh interpreters)\n")
     print("| import | ms |\n|---|---:|")
     for name, seconds in imports.items():
         print(f"| `import {name}` | {seconds * 1000:.0f} |")
     print("\n### Targets\n")
-    print("\n".join(_targets(results, imports)))
+    print("\n".join(_targets(results, imports, cache, streams)))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 

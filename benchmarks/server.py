@@ -8,6 +8,10 @@ counts request ends (``\\r\\n\\r\\n``) and writes one canned response per
 request, which makes it several times faster than any Python client in this
 suite. ``cpu_seconds(server.pid)`` lets the harness check it is not the bottleneck.
 
+The bundled server has one route besides: ``GET /download?size=N`` answers
+``N`` bytes (``application/octet-stream``, ``no-store``) from one preallocated
+buffer, honouring the socket's flow control, for the streaming benchmark.
+
 Run it alone with ``python -m benchmarks.server`` (prints the port).
 """
 
@@ -52,12 +56,29 @@ RESPONSE = (
 )
 
 
+DOWNLOAD = b"GET /download?size="
+_BLOCK = memoryview(bytes(1 << 20))  # what a download sends, again and again
+
+
+def _download_head(size: int) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        b"Cache-Control: no-store\r\nContent-Length: " + str(size).encode() + b"\r\n\r\n"
+    )
+
+
 class _Protocol(asyncio.Protocol):
-    """One canned response per request head; pipelined requests are answered in order."""
+    """One canned response per request head; pipelined requests are answered in order.
+
+    A download is written block by block while the transport accepts more
+    (``pause_writing`` / ``resume_writing``); requests behind it wait their turn.
+    """
 
     def __init__(self) -> None:
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._left = 0  # bytes of the current download still to write
+        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -67,12 +88,48 @@ class _Protocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer + data
-        count = buffer.count(b"\r\n\r\n")
-        if count and self._transport is not None:
-            self._transport.write(RESPONSE * count)
-            buffer = buffer[buffer.rfind(b"\r\n\r\n") + 4 :]
+        self._buffer += data
+        self._answer()
+
+    def _answer(self) -> None:
+        buffer, transport = self._buffer, self._transport
+        if transport is None or self._left:
+            return
+        if DOWNLOAD not in buffer:  # the fast path: canned answers only
+            count = buffer.count(b"\r\n\r\n")
+            if count:
+                transport.write(RESPONSE * count)
+                buffer = buffer[buffer.rfind(b"\r\n\r\n") + 4 :]
+            self._buffer = buffer
+            return
+        while not self._left and b"\r\n\r\n" in buffer:
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            if head.startswith(DOWNLOAD):
+                size = int(head[len(DOWNLOAD) :].split(None, 1)[0].split(b"&", 1)[0])
+                transport.write(_download_head(size))
+                self._left = size
+            else:
+                transport.write(RESPONSE)
         self._buffer = buffer
+        self._pump()
+
+    def _pump(self) -> None:
+        transport = self._transport
+        if not self._left or transport is None:
+            return
+        while self._left and not self._paused:
+            block = _BLOCK[: min(self._left, len(_BLOCK))]
+            self._left -= len(block)
+            transport.write(block)  # may call pause_writing()
+        if not self._left:  # done: answer what queued up behind it
+            self._answer()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._pump()
 
 
 async def _serve(port: int) -> None:

@@ -1,126 +1,216 @@
-"""Stream 1 GB through the full buttress stack and compare with bare httpx.
+"""Streaming a large download through the full buttress stack, against bare httpx.
 
-Each variant runs in its own process (so peak resident memory is its own)
-against the demo API's ``/download`` endpoint, served from another process.
-It reports throughput, the ratio to bare httpx, and the growth of resident
-memory while streaming (goal: under 30 MB)::
+Each variant streams ``size`` bytes from the bundled server's
+``/download?size=N`` route in 64 KiB pieces (``iter_bytes`` / ``aiter_bytes``),
+in a fresh interpreter of its own, so that its resident memory is its own.
+After a 1 MB warm-up download on the same client, the process's peak resident
+set is reset (Linux ``/proc/self/clear_refs``); the growth is the peak during
+the download minus the resident set before it. Rounds run the variants in turn;
+throughput is the median of the rounds, growth the largest.
 
-    python benchmarks/streaming.py            # 1 GiB
-    python benchmarks/streaming.py --size 100000000
+``python -m benchmarks --only streaming`` runs this part alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import multiprocessing
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 import buttress
-from buttress.testing import DemoServer
+
+from .cases import TIMEOUT, full_stack, quiet_logging
+
+__all__ = ["VARIANTS", "StreamResult", "measure", "report"]
 
 CHUNK = 64 * 1024
-VARIANTS = ("httpx", "buttress", "httpx-async", "buttress-async")
+WARM_UP = 1_000_000
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() / 1e6
+@dataclass(frozen=True)
+class Variant:
+    """A client that streams; ``base`` names the bare-httpx variant with the same bottom."""
+
+    name: str
+    base: str
+    make: Callable[[], Any]
+    asynchronous: bool
+
+
+VARIANTS = [
+    Variant("httpx.Client", "", lambda: httpx.Client(timeout=TIMEOUT), False),
+    Variant("buttress.Client", "httpx.Client", lambda: buttress.Client(**full_stack()), False),
+    Variant("httpx.AsyncClient", "", lambda: httpx.AsyncClient(timeout=TIMEOUT), True),
+    Variant(
+        "buttress.AsyncClient",
+        "httpx.AsyncClient",
+        lambda: buttress.AsyncClient(**full_stack()),
+        True,
+    ),
+    Variant(
+        "httpx.AsyncClient + AiohttpTransport",
+        "",
+        lambda: httpx.AsyncClient(timeout=TIMEOUT, transport=AiohttpTransport()),
+        True,
+    ),
+    Variant(
+        "buttress.AsyncClient(backend='aiohttp')",
+        "httpx.AsyncClient + AiohttpTransport",
+        lambda: buttress.AsyncClient(backend="aiohttp", **full_stack()),
+        True,
+    ),
+]
+
+
+@dataclass
+class StreamResult:
+    """One variant's rounds: seconds per download and resident growth in MB."""
+
+    name: str
+    base: str
+    size: int
+    seconds: list[float] = field(default_factory=list)
+    growth_mb: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Median MiB per second."""
+        return self.size / (1 << 20) / statistics.median(self.seconds)
+
+    @property
+    def growth(self) -> float:
+        """The largest resident growth over the rounds, in MB (NaN when unknown)."""
+        return max(self.growth_mb) if self.growth_mb else float("nan")
+
+
+# -- in the child process -----------------------------------------------------------------
+
+
+def _rss_mb(field_name: str) -> float | None:
+    """``VmRSS`` or ``VmHWM`` (the peak) of this process, in MB (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KiB on Linux
+    peak = _rss_mb("VmHWM")
+    if peak is not None:
+        return peak
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib * 1024 / 1e6
 
 
-def _sync(client: httpx.Client, size: int) -> int:
+def _sync(client: httpx.Client, url: str, size: int) -> int:
     received = 0
-    with client.stream("GET", "/download", params={"size": size}) as response:
+    with client.stream("GET", url, params={"size": size}) as response:
         for chunk in response.iter_bytes(CHUNK):
             received += len(chunk)
     return received
 
 
-async def _async(client: httpx.AsyncClient, size: int) -> int:
+async def _async(client: httpx.AsyncClient, url: str, size: int) -> int:
     received = 0
-    async with client.stream("GET", "/download", params={"size": size}) as response:
+    async with client.stream("GET", url, params={"size": size}) as response:
         async for chunk in response.aiter_bytes(CHUNK):
             received += len(chunk)
     return received
 
 
-def run_variant(variant: str, url: str, size: int) -> dict[str, Any]:
-    """Stream ``size`` bytes once with ``variant``; returns seconds and memory figures."""
-    timeout = httpx.Timeout(60.0)
-    sync_cls: Any = buttress.Client if variant.startswith("buttress") else httpx.Client
-    async_cls: Any = buttress.AsyncClient if variant.startswith("buttress") else httpx.AsyncClient
-    with sync_cls(base_url=url, timeout=timeout) as warm:
-        _sync(warm, 1_000_000)  # imports, connection set-up
-    before = _rss_mb()
-    start = time.perf_counter()
-    if variant.endswith("async"):
+def _child(index: int, url: str, size: int) -> dict[str, float]:
+    """Warm up, then stream ``size`` bytes once; seconds and growth as JSON-ready values."""
+    quiet_logging()
+    variant = VARIANTS[index]
+    url += "download"
+    figures: dict[str, float] = {}
 
-        async def main() -> int:
-            async with async_cls(base_url=url, timeout=timeout) as client:
-                return await _async(client, size)
+    def start() -> None:
+        _reset_peak()
+        figures["before"] = _rss_mb("VmRSS") or _peak_mb()
+        figures["start"] = time.perf_counter()
 
-        received = asyncio.run(main())
+    def stop(received: int) -> None:
+        figures["seconds"] = time.perf_counter() - figures["start"]
+        figures["growth_mb"] = _peak_mb() - figures["before"]
+        assert received == size, (received, size)
+
+    if variant.asynchronous:
+
+        async def main() -> None:
+            async with variant.make() as client:
+                await _async(client, url, WARM_UP)
+                start()
+                stop(await _async(client, url, size))
+
+        asyncio.run(main())
     else:
-        with sync_cls(base_url=url, timeout=timeout) as client:
-            received = _sync(client, size)
-    seconds = time.perf_counter() - start
-    assert received == size, (received, size)
-    return {"variant": variant, "seconds": seconds, "growth_mb": _peak_mb() - before}
+        with variant.make() as client:
+            _sync(client, url, WARM_UP)
+            start()
+            stop(_sync(client, url, size))
+    return {"seconds": figures["seconds"], "growth_mb": figures["growth_mb"]}
 
 
-def _serve(queue: Any) -> None:
-    with DemoServer() as server:
-        queue.put(server.url)
-        queue.get()  # until told to stop
+# -- in the runner ------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1 << 30, help="bytes per download")
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.variant:
-        print(json.dumps(run_variant(args.variant, args.url, args.size)))
-        return
-
-    queue: Any = multiprocessing.Queue()
-    server = multiprocessing.Process(target=_serve, args=(queue,), daemon=True)
-    server.start()
-    url = queue.get()
-    results = {}
-    try:
-        for variant in VARIANTS:
-            command = [sys.executable, __file__, "--variant", variant, "--url", url]
+def measure(url: str, size: int, rounds: int) -> list[StreamResult]:
+    """Stream ``size`` bytes with every variant, ``rounds`` times in turn."""
+    results = [StreamResult(v.name, v.base, size) for v in VARIANTS]
+    for _ in range(rounds):
+        for index, result in enumerate(results):
             out = subprocess.run(
-                [*command, "--size", str(args.size)], check=True, capture_output=True, text=True
+                [sys.executable, "-m", "benchmarks.streaming", str(index), url, str(size)],
+                capture_output=True,
+                check=True,
+                text=True,
+                cwd=Path(__file__).resolve().parent.parent,
             ).stdout
-            results[variant] = json.loads(out.strip().splitlines()[-1])
-    finally:
-        queue.put("stop")
-        server.join(timeout=10)
-    mib = args.size / (1 << 20)
-    print(f"streamed {mib:.0f} MiB per variant, {CHUNK // 1024} KiB chunks")
-    print(f"{'variant':<16}{'MiB/s':>10}{'vs httpx':>10}{'RSS growth':>13}")
-    for variant, result in results.items():
-        base = results["httpx-async" if variant.endswith("async") else "httpx"]["seconds"]
-        print(
-            f"{variant:<16}{mib / result['seconds']:>10.0f}{base / result['seconds']:>10.2f}"
-            f"{result['growth_mb']:>10.1f} MB"
-        )
+            figures = json.loads(out.strip().splitlines()[-1])
+            result.seconds.append(figures["seconds"])
+            result.growth_mb.append(figures["growth_mb"])
+    return results
+
+
+def report(results: Sequence[StreamResult]) -> list[str]:
+    """The markdown table of :func:`measure`'s results."""
+    by_name = {r.name: r for r in results}
+    size = results[0].size
+    lines = [
+        f"{size / (1 << 20):,.0f} MiB per download in {CHUNK // 1024} KiB pieces; median of "
+        f"{len(results[0].seconds)} rounds, largest resident growth.\n",
+        "| client | MiB/s | vs bare httpx, same bottom | resident growth |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in results:
+        base = by_name.get(r.base)
+        ratio = f"{r.rate / base.rate:.2f}" if base else ""
+        lines.append(f"| {r.name} | {r.rate:,.0f} | {ratio} | {r.growth:.1f} MB |")
+    return lines
 
 
 if __name__ == "__main__":
-    main()
+    print(json.dumps(_child(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))), flush=True)

@@ -164,8 +164,19 @@ def request_trace(request: httpx.Request) -> RequestTrace | None:
     return found if isinstance(found, RequestTrace) else None
 
 
-def _spans_on(config: TracingConfig) -> bool:
-    return config.spans is not False and _otel() is not None
+def _spans_on(config: TracingConfig, otel: ModuleType) -> bool:
+    """Whether spans would record anything.
+
+    With the OpenTelemetry API but no SDK (the global provider is still the
+    no-op proxy) every span would be a non-recording copy of the active one,
+    so none is made: ``traceparent`` still continues the active trace.
+    """
+    if config.spans is False:
+        return False
+    if config.tracer_provider is not None:
+        return True
+    provider = otel.get_tracer_provider()
+    return not isinstance(provider, (otel.ProxyTracerProvider, otel.NoOpTracerProvider))
 
 
 def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
@@ -211,7 +222,7 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
     trace = RequestTrace(request_id=request_id)
     request.extensions[TRACE_EXTENSION] = trace
     otel = _otel()
-    if otel is not None and _spans_on(config):
+    if otel is not None and _spans_on(config, otel):
         tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
         trace.span = tracer.start_span(
             request.method, kind=otel.SpanKind.INTERNAL, attributes=http_attributes(request)
@@ -242,7 +253,8 @@ def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
         if state and "tracestate" not in request.headers:
             request.headers["tracestate"] = state
         return
-    request.headers["traceparent"] = _traceparent(os.urandom(16).hex(), os.urandom(8).hex(), True)
+    ids = os.urandom(24).hex()  # a new trace id and span id
+    request.headers["traceparent"] = _traceparent(ids[:32], ids[32:], True)
 
 
 def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:

@@ -172,6 +172,10 @@ class Redactor:
 
     def url(self, url: httpx.URL | str) -> str:
         """``url`` as text, secrets hidden (see :func:`redact_url`)."""
+        if isinstance(url, httpx.URL) and not self._patterns:
+            text = str(url)
+            if "?" not in text and "@" not in text:  # no query, no user info: nothing to hide
+                return text
         return self.text(redact_url(url, self._params))
 
     def headers(

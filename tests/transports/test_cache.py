@@ -228,6 +228,22 @@ async def test_no_store_response_is_not_stored(make: Make, origin: Origin) -> No
     assert origin.calls == 2
 
 
+async def test_no_store_answers_count_as_misses_and_leave_stored_entries_alone(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="no-store")
+    api = make()
+    first = result(await api.get("/doc"))
+    assert (first.from_cache, first.stored) == (False, False)
+    origin.answer(cache_control="max-age=10", etag='"s"')
+    await api.get("/other")
+    clock.advance(11)
+    origin.answer(cache_control="no-store")  # the stale entry's refetch may not be stored
+    assert not result(await api.get("/other")).stored
+    stats = backend.stats()
+    assert (stats.misses, stats.size) == (3, 1)
+
+
 async def test_no_cache_response_is_revalidated_every_time(make: Make, origin: Origin) -> None:
     origin.answer(cache_control="no-cache, max-age=60", etag='"x"')
     api = make()

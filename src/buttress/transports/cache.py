@@ -54,6 +54,7 @@ from ..policies.cache import (
     RESPONSE_TIME,
     RequestDirectives,
     age_of,
+    cache_control,
     initial_age,
     lookup,
     stale_if_error_allows,
@@ -100,10 +101,16 @@ _STORED = CacheResult(from_cache=False, stored=True)
 
 def _internal_headers(headers: httpx.Headers) -> Headers:
     grouped: dict[str, list[str]] = {}
-    for name, value in headers.multi_items():
-        grouped.setdefault(name, []).append(value)
+    for name, value in headers.multi_items():  # names come lower-cased
+        values = grouped.get(name)
+        if values is None:
+            grouped[name] = [value]
+        else:
+            values.append(value)
     grouped.pop("transfer-encoding", None)
-    return Headers(grouped)
+    internal = Headers({})
+    internal._headers = grouped  # already in hishel's form: no second copy
+    return internal
 
 
 def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
@@ -317,6 +324,10 @@ class CacheTransport(Layer):
                     raise outcome
                 assert isinstance(outcome, httpx.Response)
                 upstream = outcome
+                if not candidates and cache_control(outcome.headers.get("cache-control")).no_store:
+                    recorder.miss()  # RFC 9111 3: never stored, and nothing stored to update
+                    outcome.extensions[CACHE_EXTENSION] = _MISS
+                    return outcome
                 if outcome.status_code == 304 and isinstance(state, NeedRevalidation):
                     yield Read(outcome)
                 state = state.next(self._received(outcome, request_time, clock.time()))

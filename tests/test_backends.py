@@ -8,11 +8,15 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
 import buttress
+from buttress._aiohttp import _translated
 from buttress._backends import check_backend_supports, network_factory
+from buttress._guard import BodyGuard
 from buttress.testing import DemoServer
 from tests.conftest import Either
 
@@ -204,3 +208,41 @@ async def test_body_cut_short_is_a_connection_error(
         await client.get("/")
     with pytest.raises(buttress.ConnectionError):
         await client.stream_bytes("GET", "/")
+
+
+# -- the aiohttp transport's own translation of aiohttp's errors -----------------------------
+
+
+def _payload_error(cause: Exception) -> Exception:
+    error = aiohttp.ClientPayloadError(f"Response payload is not completed: {cause!r}")
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), httpx.NetworkError),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), httpx.ReadTimeout),
+        (aiohttp.ConnectionTimeoutError("Connection timeout"), httpx.ConnectTimeout),
+        (aiohttp.ClientPayloadError("Can not decode content-encoding: br"), httpx.ReadError),
+        (_payload_error(ContentLengthError("Not enough data")), httpx.RemoteProtocolError),
+        (_payload_error(TransferEncodingError("Not enough data")), httpx.RemoteProtocolError),
+    ],
+)
+def test_aiohttp_errors_become_httpx_errors(raised: Exception, expected: type[Exception]) -> None:
+    translated = _translated(raised)
+    assert type(translated) is expected
+    assert str(translated)
+
+
+def test_a_body_cut_short_reads_as_one_for_the_body_guard() -> None:
+    translated = _translated(_payload_error(ContentLengthError("Not enough data")))
+    guard = BodyGuard(httpx.Request("GET", "http://x.test"), httpx.Headers(), 200, limit=None)
+    assert isinstance(guard.failed(translated), buttress.IncompleteResponseError)
+
+
+def test_other_errors_pass_through_untranslated() -> None:
+    error = ValueError("not aiohttp's")
+    assert _translated(error) is error

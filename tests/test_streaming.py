@@ -17,6 +17,7 @@ from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
+ALSO_ON_AIOHTTP = True  # streaming, size limits and truncation over the aiohttp backend too
 
 PATTERN = bytes(range(256)) * 256
 

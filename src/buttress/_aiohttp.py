@@ -1,59 +1,102 @@
-"""The aiohttp backend: httpx-aiohttp's transport with honest error classes.
+"""The aiohttp backend: httpx-aiohttp's transport, lean on the hot path, honest about errors.
 
 Imported only when ``backend="aiohttp"`` is asked for (extra ``buttress[aiohttp]``).
+httpx-aiohttp builds the aiohttp session (connector, TLS, limits, proxy) and
+closes it; this module sends each request on it with as little per-request
+work as it can:
+
+- the request headers go to aiohttp as one sequence of pairs (given httpx's
+  ``Headers`` mapping, aiohttp would look each name up again);
+- ``aiohttp.ClientTimeout`` objects are made once per distinct set of timeouts;
+- a body is read in pieces of whatever aiohttp has buffered, up to 64 KiB as
+  httpx's own transport reads (one piece for a small response; httpx-aiohttp
+  reads at most 16 KiB at a time);
+- failures are translated once, where they happen, instead of through
+  wrapper streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import cast
+from functools import lru_cache
+from typing import Any, NoReturn
 
 import aiohttp
 import httpx
 import httpx_aiohttp
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
+from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
 __all__ = ["AiohttpTransport"]
 
+_PIECE = 64 * 1024  # the most a body piece holds: the size limit stops within one piece
+_CUT_SHORT = (ContentLengthError, TransferEncodingError)  # what aiohttp finds at an early EOF
 
-def _corrected(exc: httpx.TransportError) -> httpx.TransportError:
-    """Undo httpx-aiohttp's mapping of every aiohttp connection error to ``ConnectTimeout``.
 
-    A server closing a kept-alive connection, or a reset mid-response, is not a
-    connect timeout: the retry layer must not treat such a request as never sent.
+def _translated(exc: Exception) -> Exception:
+    """The httpx error for an aiohttp failure (``exc`` itself when it is not aiohttp's).
+
+    httpx-aiohttp's table picks the most specific match, except that it reports
+    every other connection error as ``ConnectTimeout``: a server closing a
+    kept-alive connection, or a reset mid-response, is not a connect timeout,
+    and the retry layer must not treat such a request as never sent. A body cut
+    short is a ``RemoteProtocolError`` about an incomplete message body, as
+    httpcore reports it, so that the body guard raises ``IncompleteResponseError``
+    (with the bytes received) on both backends.
     """
-    cause = exc.__cause__
-    if not isinstance(exc, httpx.ConnectTimeout) or isinstance(cause, aiohttp.ServerTimeoutError):
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(exc.__cause__, _CUT_SHORT):
+        return httpx.RemoteProtocolError(
+            f"the server closed the connection before the complete message body arrived: {exc}"
+        )
+    kind: type[httpx.TransportError] | None = None
+    for aiohttp_error, httpx_error in AIOHTTP_EXC_MAP.items():
+        if isinstance(exc, aiohttp_error) and (kind is None or issubclass(httpx_error, kind)):
+            kind = httpx_error
+    if kind is None:
         return exc
-    kind: type[httpx.TransportError]
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        kind = httpx.ConnectError
-    elif isinstance(cause, aiohttp.ServerDisconnectedError):
-        kind = httpx.RemoteProtocolError
-    else:
-        kind = httpx.NetworkError
-    corrected = kind(str(exc) or type(cause).__name__)
-    corrected.__cause__ = cause
-    return corrected
+    if kind is httpx.ConnectTimeout and not isinstance(exc, aiohttp.ServerTimeoutError):
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            kind = httpx.ConnectError
+        elif isinstance(exc, aiohttp.ServerDisconnectedError):
+            kind = httpx.RemoteProtocolError
+        else:
+            kind = httpx.NetworkError
+        return kind(str(exc) or type(exc).__name__)
+    return kind(str(exc))
 
 
-class _CorrectedStream(httpx.AsyncByteStream):
-    """A response body whose failures go through :func:`_corrected`."""
+def _reraise(exc: Exception) -> NoReturn:
+    error = _translated(exc)
+    if error is exc:
+        raise exc
+    raise error from exc
 
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
+
+@lru_cache(maxsize=64)
+def _timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp response's body, in the pieces it arrives in (at most ``_PIECE`` bytes)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._stream:
+            async for chunk in self._response.content.iter_chunked(_PIECE):
                 yield chunk
-        except httpx.TransportError as exc:
-            raise _corrected(exc) from exc.__cause__
+        except Exception as exc:
+            _reraise(exc)
 
     async def aclose(self) -> None:
         try:
-            await self._stream.aclose()
-        except httpx.TransportError as exc:
-            raise _corrected(exc) from exc.__cause__
+            await self._response.__aexit__(None, None, None)  # releases the connection
+        except Exception as exc:
+            _reraise(exc)
 
 
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
@@ -64,11 +107,52 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         >>> client = httpx.AsyncClient(transport=AiohttpTransport())
     """
 
+    _proxy_options: dict[str, Any] | None = None
+
+    def _proxy(self) -> dict[str, Any]:
+        if self._proxy_options is None:
+            proxy = self.proxy
+            self._proxy_options = {
+                "proxy": str(proxy.url) if proxy else None,
+                "proxy_auth": aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
+                "proxy_headers": proxy.headers if proxy else None,
+            }
+        return self._proxy_options
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` over aiohttp; failures are httpx transport errors."""
+        session = self.client
+        if not isinstance(session, aiohttp.ClientSession):
+            session = self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        data: Any
         try:
-            response = await super().handle_async_request(request)
-        except httpx.TransportError as exc:
-            raise _corrected(exc) from exc.__cause__
-        response.stream = _CorrectedStream(cast(httpx.AsyncByteStream, response.stream))
-        return response
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+            request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.items(),
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes, and the size limit counts raw bytes
+                compress=False,
+                timeout=_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+                server_hostname=request.extensions.get("sni_hostname"),
+                **self._proxy(),
+            )
+        except Exception as exc:
+            _reraise(exc)
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions=extensions,
+        )

@@ -156,6 +156,8 @@ class RequestLogger:
         is reported once per method and path.
         """
         status = response.status_code
+        if not self.enabled(logging.ERROR if status >= 500 else max(level, logging.WARNING)):
+            return  # no record this call could make would be handled
         slow = self.config.slow_threshold is not None and seconds > self.config.slow_threshold
         notice = self._deprecation(request, response)
         if status >= 500:

@@ -241,3 +241,18 @@ def test_deprecated_endpoints_warn_once(caplog: pytest.LogCaptureFixture) -> Non
         "deprecated endpoint (Deprecation: @1688169599; Sunset: Sun, 30 Jun 2024 23:59:59 GMT): "
     )
     assert second.levelno == logging.INFO  # once per endpoint, not on every call
+
+
+def test_a_deprecation_is_not_used_up_while_nothing_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="buttress")
+    deprecated = {"Deprecation": "@1688169599"}
+    network = httpx.MockTransport(lambda r: httpx.Response(200, headers=deprecated))
+    with httpx.Client(transport=LoggingTransport(network)) as client:
+        client.get("https://api.example.com/v1/users")
+        assert not records(caplog)
+        caplog.set_level(logging.WARNING, logger="buttress")
+        client.get("https://api.example.com/v1/users")
+    (record,) = records(caplog)
+    assert record.getMessage().startswith("deprecated endpoint (Deprecation: @1688169599): ")

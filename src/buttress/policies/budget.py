@@ -72,7 +72,9 @@ class InMemoryRetryBudget:
         return self._exhausted
 
     def _current(self, key: str, now: float) -> tuple[_Window, list[int]]:
-        window = self._windows.setdefault(key, _Window())
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window()
         second = int(now)
         horizon = second - int(self.window)
         while window.buckets and window.buckets[0][0] <= horizon:

@@ -285,6 +285,8 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return None
         if override is not None:
             return _proxy_url(override)
+        if not self._proxies:
+            return None
         if bypasses(request.url.host, self._bypass):
             return None
         return self._proxies.get(request.url.scheme) or self._proxies.get("all")

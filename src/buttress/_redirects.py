@@ -87,6 +87,8 @@ class RedirectConfig(BaseModel):
 
     def action(self, method: str) -> RedirectAction | None:
         """The configured action for ``method`` (``None``: httpx's default)."""
+        if not self.methods:  # the usual case, asked on every request
+            return None
         upper: dict[str, RedirectAction] = {
             name.upper(): action for name, action in self.methods.items()
         }

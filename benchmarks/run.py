@@ -381,8 +381,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results += _progress([_async_case(index, concurrency, server, settings)])
     cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
     print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
-    with Server("builtin") as server:  # the bundled server has the /download route
-        streams = streaming.measure(server.url, settings.stream_size, settings.stream_rounds)
+    with Server("builtin") as downloads:  # the bundled server has the /download route
+        streams = streaming.measure(downloads.url, settings.stream_size, settings.stream_rounds)
     for stream in streams:
         print(f"streaming {stream.name}: {stream.rate:,.0f} MiB/s", file=sys.stderr)
     imports = import_times(settings.import_runs)

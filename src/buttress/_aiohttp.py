@@ -8,9 +8,10 @@ work as it can:
 - the request headers go to aiohttp as one sequence of pairs (given httpx's
   ``Headers`` mapping, aiohttp would look each name up again);
 - ``aiohttp.ClientTimeout`` objects are made once per distinct set of timeouts;
-- a body is read in pieces of whatever aiohttp has buffered, up to 64 KiB as
-  httpx's own transport reads (one piece for a small response; httpx-aiohttp
-  reads at most 16 KiB at a time);
+- a body is read in pieces of whatever aiohttp has buffered (one piece for a
+  small response); only under a size limit are pieces cut to 16 KiB, as
+  httpx-aiohttp always cuts them, so that the limit stops a body within 16 KiB
+  of it;
 - failures are translated once, where they happen, instead of through
   wrapper streams.
 """
@@ -27,9 +28,11 @@ import httpx_aiohttp
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
+from ._options import RequestOptions
+
 __all__ = ["AiohttpTransport"]
 
-_PIECE = 64 * 1024  # the most a body piece holds: the size limit stops within one piece
+_PIECE = 16 * 1024  # the most a piece holds under a size limit (the guard stops within one)
 _CUT_SHORT = (ContentLengthError, TransferEncodingError)  # what aiohttp finds at an early EOF
 
 
@@ -78,16 +81,19 @@ def _timeout(connect: float | None, read: float | None, pool: float | None) -> A
 
 
 class _Body(httpx.AsyncByteStream):
-    """An aiohttp response's body, in the pieces it arrives in (at most ``_PIECE`` bytes)."""
+    """An aiohttp response's body, in the pieces it arrives in (``limited``: at most ``_PIECE``)."""
 
-    __slots__ = ("_response",)
+    __slots__ = ("_limited", "_response")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, *, limited: bool) -> None:
         self._response = response
+        self._limited = limited
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        pieces = content.iter_chunked(_PIECE) if self._limited else content.iter_any()
         try:
-            async for chunk in self._response.content.iter_chunked(_PIECE):
+            async for chunk in pieces:
                 yield chunk
         except Exception as exc:
             _reraise(exc)
@@ -152,7 +158,9 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response),
+            stream=_Body(
+                response, limited=RequestOptions.of(request).max_response_size is not None
+            ),
             request=request,
             extensions=extensions,
         )

@@ -8,10 +8,12 @@ work as it can:
 - the request headers go to aiohttp as one sequence of pairs (given httpx's
   ``Headers`` mapping, aiohttp would look each name up again);
 - ``aiohttp.ClientTimeout`` objects are made once per distinct set of timeouts;
-- a body is read in pieces of whatever aiohttp has buffered (one piece for a
-  small response); only under a size limit are pieces cut to 16 KiB, as
-  httpx-aiohttp always cuts them, so that the limit stops a body within 16 KiB
-  of it;
+- a body is read in pieces of at most 32 KiB (one piece for a small
+  response). Streaming 512 MiB through the full stack, that came out about a
+  quarter faster than httpx-aiohttp's 16 KiB reads, steadily; pieces of 64 KiB
+  (aiohttp's read-buffer limit) or whatever is buffered were as fast most of
+  the time but now and then ran at half the speed. The size limit stops a body
+  within one piece of it;
 - failures are translated once, where they happen, instead of through
   wrapper streams.
 """
@@ -28,11 +30,9 @@ import httpx_aiohttp
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
-from ._options import RequestOptions
-
 __all__ = ["AiohttpTransport"]
 
-_PIECE = 16 * 1024  # the most a piece holds under a size limit (the guard stops within one)
+_PIECE = 32 * 1024  # the most a body piece holds (see the module docstring)
 _CUT_SHORT = (ContentLengthError, TransferEncodingError)  # what aiohttp finds at an early EOF
 
 
@@ -81,19 +81,16 @@ def _timeout(connect: float | None, read: float | None, pool: float | None) -> A
 
 
 class _Body(httpx.AsyncByteStream):
-    """An aiohttp response's body, in the pieces it arrives in (``limited``: at most ``_PIECE``)."""
+    """An aiohttp response's body, in pieces of at most ``_PIECE`` bytes."""
 
-    __slots__ = ("_limited", "_response")
+    __slots__ = ("_response",)
 
-    def __init__(self, response: aiohttp.ClientResponse, *, limited: bool) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._limited = limited
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
-        pieces = content.iter_chunked(_PIECE) if self._limited else content.iter_any()
         try:
-            async for chunk in pieces:
+            async for chunk in self._response.content.iter_chunked(_PIECE):
                 yield chunk
         except Exception as exc:
             _reraise(exc)
@@ -158,9 +155,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(
-                response, limited=RequestOptions.of(request).max_response_size is not None
-            ),
+            stream=_Body(response),
             request=request,
             extensions=extensions,
         )

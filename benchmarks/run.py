@@ -69,7 +69,7 @@ QUICK = Settings(
     import_runs=7,
     cache_hits=5_000,
     cache_rounds=5,
-    stream_size=128 << 20,
+    stream_size=256 << 20,
     stream_rounds=3,
 )
 FULL = Settings(
@@ -359,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short windows, fewer rounds, a 128 MiB download (about 3 min)",
+        help="short windows, fewer rounds, a 256 MiB download (about 3 min)",
     )
     parser.add_argument("--server", choices=["auto", "nginx", "builtin"], default="auto")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)

@@ -4,7 +4,9 @@
 (retries included) takes a slot. A request books its slot under a lock in O(1)
 and then *sleeps outside the lock* until the slot comes, as a ``Sleep`` effect of
 its flow: threads sharing a ``Client`` and tasks sharing an ``AsyncClient`` are
-served in booking order (FIFO) and the event loop is never blocked.
+served in booking order (FIFO) and the event loop is never blocked. On waking it
+is admitted only if the requests really sent leave room, so sleepers that a busy
+event loop wakes late together cannot go out in a bunch.
 
 Every response's rate-limit headers are recorded per host. When a server says
 nothing remains until a reset, or answers 429 with ``Retry-After``, later
@@ -86,6 +88,10 @@ class RateLimitBackend(Protocol):
         """Book a slot for ``request``, hold it while its host is paused, or refuse."""
         ...
 
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
+        ...
+
     def done_waiting(self) -> None:
         """A booked caller stopped waiting (its slot came, or it was cancelled)."""
 
@@ -146,6 +152,12 @@ class RateLimiter:
             return self._policy.book(
                 request.method, _host(url), url.path, now, wait=wait, waited=waited
             )
+
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.admit(request.method, _host(url), url.path, now, booking)
 
     def done_waiting(self) -> None:
         with self._lock:
@@ -255,6 +267,10 @@ class RateLimitTransport(Layer):
             if isinstance(booking, Hold) or booking.queued:
                 try:
                     yield Sleep(booking.delay)
+                    # Woken late, a sleeper could bunch with others: it goes only when
+                    # the sends so far leave room.
+                    while isinstance(booking, Booking) and (gap := limiter.admit(request, booking)):
+                        yield Sleep(gap)
                 finally:  # also when the caller is cancelled while waiting
                     limiter.done_waiting()
                 waited += booking.delay

@@ -148,6 +148,7 @@ class RequestTrace:
 
     request_id: str | None
     attempts: int = 0
+    rate_limit_wait: float = 0.0  # seconds the client-side limiter held it back, all attempts
     span: Any = None
     context: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -309,9 +310,10 @@ class MetricsCollector(Protocol):
 
     Implementations must be thread-safe and fast: they run on the request path.
     :class:`MetricsMiddleware` calls :meth:`request_finished` and
-    :meth:`cache_result`; connect :meth:`breaker_state_changed` with
-    ``CircuitBreakerConfig(on_state_change=...)``. Nothing calls
-    :meth:`rate_limit_waited` yet: it is there for a limiter hook to come.
+    :meth:`cache_result`, and :meth:`rate_limit_waited` when the client-side
+    limiter held the request back (the logging layer, on by default, carries
+    that figure up to it); connect :meth:`breaker_state_changed` with
+    ``CircuitBreakerConfig(on_state_change=...)``.
 
     Examples:
         >>> isinstance(PrometheusCollector(), MetricsCollector)

@@ -31,6 +31,7 @@ from .._exceptions import RateLimitError, describe
 from .._flow import Flow, Read, Send, Sleep
 from .._options import RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
+from ..observability import request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 from ._layer import Layer
@@ -251,7 +252,7 @@ class RateLimitTransport(Layer):
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
         on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
-        waited = 0.0
+        waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(request, wait=on_limit == "wait", waited=waited)
             if isinstance(booking, Refusal):
@@ -271,11 +272,14 @@ class RateLimitTransport(Layer):
                     # the sends so far leave room.
                     while isinstance(booking, Booking) and (gap := limiter.admit(request, booking)):
                         yield Sleep(gap)
+                        late += gap
                 finally:  # also when the caller is cancelled while waiting
                     limiter.done_waiting()
                 waited += booking.delay
             if isinstance(booking, Booking):
                 break
+        if (waited or late) and (trace := request_trace(request)) is not None:
+            trace.rate_limit_wait += waited + late
         outcome = yield Send(request)
         if isinstance(outcome, Exception):
             raise outcome

@@ -458,7 +458,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
         if retry is False or retry is None:
             retry_config = RetryConfig(max_attempts=1, budget=None)
-        self._circuit_breaker = None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
+        self._circuit_breaker = (
+            None if circuit_breaker is None else CircuitBreaker(circuit_breaker, clock=clock)
+        )
         # One limiter for the default transport and every mount: one budget per client.
         if isinstance(rate_limit, RateLimitConfig):
             limiter: RateLimiter | None = RateLimiter(rate_limit, clock=clock)

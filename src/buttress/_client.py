@@ -375,7 +375,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         strict: bool = False,
         settings: ButtressSettings | None = None,
         retry: RetryConfig | bool | None = True,
-        circuit_breaker: CircuitBreakerConfig | None = None,
+        circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
         rate_limit: RateLimitConfig | RateLimiter | None = None,
         clock: Clock = SYSTEM_CLOCK,
         middleware: Sequence[MiddlewareTypes] = (),
@@ -458,9 +458,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
         if retry is False or retry is None:
             retry_config = RetryConfig(max_attempts=1, budget=None)
-        self._circuit_breaker = (
-            None if circuit_breaker is None else CircuitBreaker(circuit_breaker, clock=clock)
-        )
+        if isinstance(circuit_breaker, CircuitBreakerConfig):
+            circuit_breaker = CircuitBreaker(circuit_breaker, clock=clock)
+        self._circuit_breaker = circuit_breaker
         # One limiter for the default transport and every mount: one budget per client.
         if isinstance(rate_limit, RateLimitConfig):
             limiter: RateLimiter | None = RateLimiter(rate_limit, clock=clock)
@@ -554,10 +554,11 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
         """A new client with ``middleware`` appended, sharing this client's connection pool.
 
-        The new client has this one's configuration (its own layer state) and
-        sends through the same network transport (and mounts). Closing the new
-        client leaves the pool open; closing this one closes the pool, after
-        which the derived clients refuse to send.
+        The new client has this one's configuration and shares what describes
+        the API it talks to: the network transport (and mounts), the rate-limit
+        budget, the circuit breaker and the cache. Closing the new client leaves
+        the pool open; closing this one closes the pool, after which the derived
+        clients refuse to send.
 
         Examples:
             >>> from buttress import Client, LoggingMiddleware
@@ -573,6 +574,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 p: None if m is None else _SharedTransport(m, self) for p, m in mounts.items()
             },
             "middleware": (*self._init_kwargs.get("middleware", ()), *middleware),
+            "rate_limit": self._rate_limiter,
+            "circuit_breaker": self._circuit_breaker,
         }
         return type(self)(**{**self._init_kwargs, **shared})
 
@@ -816,7 +819,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             a :class:`RetryConfig`, or ``False`` for one attempt. Per call, ``retry=``
             overrides it. The total deadline applies either way.
         circuit_breaker: a :class:`CircuitBreakerConfig` to guard calls with a
-            breaker (default: none); see :attr:`circuit_breaker`.
+            breaker (default: none), or a :class:`CircuitBreaker` to share one
+            circuit between clients; see :attr:`circuit_breaker`.
         rate_limit: a :class:`RateLimitConfig` (client-side limits, servers' limits
             obeyed), or a shared :class:`~buttress.transports.RateLimiter`.
         clock: the time source of every layer (backoff sleeps, breaker timeouts,

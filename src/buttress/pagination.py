@@ -204,6 +204,11 @@ PaginationConfig = PaginationStrategy
 """SPEC's name for a pagination configuration: any :class:`PaginationStrategy`."""
 
 
+def _sized(size_param: str, size: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` over a page size, when one is set (the caller's own value wins)."""
+    return {**({} if size is None else {size_param: size}), **params}
+
+
 @dataclass(frozen=True, kw_only=True)
 class OffsetLimitPagination(PaginationStrategy):
     """``?offset=&limit=`` pagination; the offset advances by the items received.
@@ -226,10 +231,7 @@ class OffsetLimitPagination(PaginationStrategy):
     total_key: str | None = "total"
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {self.offset_param: 0}
-        if self.limit is not None:
-            first[self.limit_param] = self.limit
-        first.update(params)
+        first = {self.offset_param: 0, **_sized(self.limit_param, self.limit, params)}
         if start_offset is not None:
             first[self.offset_param] = start_offset
         return first
@@ -270,10 +272,10 @@ class PageNumberPagination(PaginationStrategy):
     total_pages_key: str | None = "total_pages"
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {self.page_param: self.start_page}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
+        first = {
+            self.page_param: self.start_page,
+            **_sized(self.per_page_param, self.per_page, params),
+        }
         if start_offset is not None:
             if not self.per_page or start_offset % self.per_page:
                 raise ConfigurationError(
@@ -317,11 +319,8 @@ class CursorPagination(PaginationStrategy):
     total_key: str | None = None
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
-        return super().first_params(first, start_offset)
+        sized = _sized(self.per_page_param, self.per_page, params)
+        return super().first_params(sized, start_offset)
 
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]
@@ -351,11 +350,8 @@ class LinkHeaderPagination(PaginationStrategy):
     total_key: str | None = None
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
-        return super().first_params(first, start_offset)
+        sized = _sized(self.per_page_param, self.per_page, params)
+        return super().first_params(sized, start_offset)
 
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]

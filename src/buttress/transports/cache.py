@@ -54,6 +54,7 @@ from ..policies.cache import (
     RESPONSE_TIME,
     RequestDirectives,
     age_of,
+    cache_control,
     initial_age,
     lookup,
     stale_if_error_allows,
@@ -115,6 +116,12 @@ def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
     ]
     raw.append((b"age", str(int(age)).encode()))
     return raw
+
+
+def _forbids_storing(response: httpx.Response) -> bool:
+    """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
+    value = response.headers.get("cache-control")
+    return value is not None and cache_control(value).no_store
 
 
 def _failed(outcome: httpx.Response | Exception) -> bool:
@@ -317,6 +324,10 @@ class CacheTransport(Layer):
                     raise outcome
                 assert isinstance(outcome, httpx.Response)
                 upstream = outcome
+                if isinstance(state, CacheMiss) and _forbids_storing(outcome):
+                    recorder.miss()  # what hishel would conclude, without converting it first
+                    outcome.extensions[CACHE_EXTENSION] = _MISS
+                    return outcome
                 if outcome.status_code == 304 and isinstance(state, NeedRevalidation):
                     yield Read(outcome)
                 state = state.next(self._received(outcome, request_time, clock.time()))

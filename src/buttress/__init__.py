@@ -8,40 +8,12 @@ Examples:
     'Ada Lovelace'
 """
 
-import importlib
+import logging as _stdlib_logging
 from typing import TYPE_CHECKING
 
 import httpx as _httpx
 
-from ._exceptions import (
-    AuthenticationError,
-    CircuitBreakerError,
-    CircuitBreakerOpenError,
-    ClientError,
-    ClientResponseError,
-    ConfigurationError,
-    ConnectionError,
-    ConnectTimeoutError,
-    DecodingError,
-    ForbiddenError,
-    HTTPError,
-    IncompleteResponseError,
-    InvalidJSONError,
-    NotFoundError,
-    PoolTimeoutError,
-    RateLimitError,
-    ReadTimeoutError,
-    RedirectRefusedError,
-    ResponseTooLargeError,
-    ServerError,
-    TimeoutError,
-    TooManyRedirectsError,
-    ValidationError,
-    WriteTimeoutError,
-)
-from ._version import __version__
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # at run time, imported on first use (see the end of this module)
     from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
     from ._clock import Clock, SystemClock
     from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
@@ -76,6 +48,39 @@ if TYPE_CHECKING:
     from .policies.retry import RetryBudgetConfig, RetryConfig
     from .streaming import EventStream, ServerSentEvent
     from .transports.ratelimit import RateLimitStatus
+
+# Imported at once: cheap, and what code that catches buttress's errors needs.
+from . import _lazy
+from ._exceptions import (
+    AuthenticationError,
+    CircuitBreakerError,
+    CircuitBreakerOpenError,
+    ClientError,
+    ClientResponseError,
+    ConfigurationError,
+    ConnectionError,
+    ConnectTimeoutError,
+    DecodingError,
+    ForbiddenError,
+    HTTPError,
+    IncompleteResponseError,
+    InvalidJSONError,
+    NotFoundError,
+    PoolTimeoutError,
+    RateLimitError,
+    ReadTimeoutError,
+    RedirectRefusedError,
+    ResponseTooLargeError,
+    ServerError,
+    TimeoutError,
+    TooManyRedirectsError,
+    ValidationError,
+    WriteTimeoutError,
+)
+from ._version import __version__
+
+# A library logs; the application decides where records go (no "last resort" output).
+_stdlib_logging.getLogger("buttress").addHandler(_stdlib_logging.NullHandler())
 
 Request = _httpx.Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -164,70 +169,63 @@ __all__ = [
     "options",
 ]
 
-# ``import buttress`` loads httpx, the exception tree and the version; every other name
-# is imported from its module on first use (PEP 562), so a program pays only for the
-# parts it uses. Type checkers read the ``TYPE_CHECKING`` imports above instead.
-_LAZY_MODULES: dict[str, tuple[str, ...]] = {
-    "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
-    "._clock": ("Clock", "SystemClock"),
-    "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
-    "._logging": ("JSONFormatter", "LoggingConfig"),
-    "._options": ("RequestOptions", "options"),
-    "._redirects": ("RedirectConfig",),
-    "._response": ("ErrorParser", "Response", "default_error_parser"),
-    "._settings": ("ButtressSettings",),
-    ".auth": ("APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token"),
-    ".cache": ("Cache", "CacheBackend", "CacheConfig", "CacheStats", "DiskCache", "MemoryCache"),
-    ".middleware": (
-        "AuthMiddleware",
-        "LoggingMiddleware",
-        "MetricsMiddleware",
-        "Middleware",
-        "RetryMiddleware",
-        "TimeoutMiddleware",
-    ),
-    ".observability": ("MetricsCollector", "PrometheusCollector", "TracingConfig"),
-    ".pagination": (
-        "AsyncPaginator",
-        "CursorPagination",
-        "LinkHeaderPagination",
-        "OffsetLimitPagination",
-        "PageNumberPagination",
-        "PaginationConfig",
-        "PaginationStrategy",
-        "Paginator",
-    ),
-    ".policies.breaker": ("CircuitBreaker", "CircuitBreakerConfig", "CircuitMetrics"),
-    ".policies.headers": ("RateLimitInfo",),
-    ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
-    ".streaming": ("EventStream", "ServerSentEvent"),
-    ".transports.ratelimit": ("RateLimitStatus",),
-}
-_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
-# Subpackages an eager ``import buttress`` used to bind as attributes; they still resolve.
-_SUBMODULES = {
-    "auth",
-    "cache",
-    "middleware",
-    "observability",
-    "pagination",
-    "policies",
-    "streaming",
-    "transports",
-}
-
+# ``import buttress`` loads httpx, the exception tree and the version; every other export
+# is imported from its module on first use (see ``buttress._lazy``).
 if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stays an error
-
-    def __getattr__(name: str) -> object:
-        if name in _SUBMODULES:
-            return importlib.import_module(f".{name}", __name__)
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value  # later lookups find it directly
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = _lazy.lazy_exports(
+        __name__,
+        {
+            "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
+            "._clock": ("Clock", "SystemClock"),
+            "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
+            "._logging": ("JSONFormatter", "LoggingConfig"),
+            "._options": ("RequestOptions", "options"),
+            "._redirects": ("RedirectConfig",),
+            "._response": ("ErrorParser", "Response", "default_error_parser"),
+            "._settings": ("ButtressSettings",),
+            ".auth": ("APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token"),
+            ".cache": (
+                "Cache",
+                "CacheBackend",
+                "CacheConfig",
+                "CacheStats",
+                "DiskCache",
+                "MemoryCache",
+            ),
+            ".middleware": (
+                "AuthMiddleware",
+                "LoggingMiddleware",
+                "MetricsMiddleware",
+                "Middleware",
+                "RetryMiddleware",
+                "TimeoutMiddleware",
+            ),
+            ".observability": ("MetricsCollector", "PrometheusCollector", "TracingConfig"),
+            ".pagination": (
+                "AsyncPaginator",
+                "CursorPagination",
+                "LinkHeaderPagination",
+                "OffsetLimitPagination",
+                "PageNumberPagination",
+                "PaginationConfig",
+                "PaginationStrategy",
+                "Paginator",
+            ),
+            ".policies.breaker": ("CircuitBreaker", "CircuitBreakerConfig", "CircuitMetrics"),
+            ".policies.headers": ("RateLimitInfo",),
+            ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
+            ".streaming": ("EventStream", "ServerSentEvent"),
+            ".transports.ratelimit": ("RateLimitStatus",),
+        },
+        # an eager ``import buttress`` bound these as attributes; they still resolve
+        submodules=(
+            "auth",
+            "cache",
+            "middleware",
+            "observability",
+            "pagination",
+            "policies",
+            "streaming",
+            "transports",
+        ),
+    )

@@ -36,9 +36,6 @@ from ._config import frozen_model_config
 from ._options import RequestOptions
 from ._redact import Redactor
 
-# A library logs; the application decides where records go (no "last resort" output).
-logging.getLogger("buttress").addHandler(logging.NullHandler())
-
 __all__ = ["JSONFormatter", "LoggingConfig", "RequestLogger"]
 
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {

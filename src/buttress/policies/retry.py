@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
-from tenacity import Future, RetryCallState
 
 from .._config import frozen_model_config
 from .._exceptions import TimeoutError, describe
@@ -35,6 +34,8 @@ from .failures import is_connect_failure, is_transient
 from .headers import parse_retry_after
 
 if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
     from .._clock import Clock
 
 __all__ = [
@@ -343,6 +344,9 @@ class RetryPolicy:
     @staticmethod
     def _tenacity_state(attempt: Attempt) -> RetryCallState:
         """The attempt in tenacity's vocabulary, so its wait and stop strategies work."""
+        # Only a config holding tenacity strategies gets here: their owner imported tenacity.
+        from tenacity import Future, RetryCallState
+
         state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.start_time = attempt.started
         state.attempt_number = attempt.number

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
 from .._clock import SYSTEM_CLOCK
-from .._config import frozen_model_config
+from .._config import FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
 from .failures import is_transient
@@ -52,7 +52,7 @@ CircuitState: TypeAlias = Literal["closed", "open", "half_open"]
 _HISTORY = 100  # state changes kept in the metrics
 
 
-class CircuitBreakerConfig(BaseModel):
+class CircuitBreakerConfig(FrozenConfig):
     """How a circuit breaker judges calls and when it opens.
 
     Attributes:
@@ -88,8 +88,6 @@ class CircuitBreakerConfig(BaseModel):
         2
     """
 
-    model_config = frozen_model_config
-
     failure_threshold: int = Field(default=5, ge=1)
     success_threshold: int = Field(default=2, ge=1)
     reset_timeout: float = Field(default=30.0, gt=0)
@@ -105,10 +103,10 @@ class CircuitBreakerConfig(BaseModel):
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
     on_state_change: Callable[[str, str, str], None] | None = None
 
-    def __init__(self, **data: Any) -> None:
-        if isinstance(data.get("excluded_exceptions"), Iterable):
-            data["excluded_exceptions"] = tuple(data["excluded_exceptions"])
-        super().__init__(**data)
+    @field_validator("excluded_exceptions", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, Iterable) else value
 
 
 @dataclass(frozen=True, slots=True)

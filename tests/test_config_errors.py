@@ -175,3 +175,30 @@ def test_settings_refuse_a_misspelt_argument_and_a_base_url_without_scheme(
     monkeypatch.setenv("BUTTRESS_BASE_URL", "api.example.com")
     with pytest.raises(buttress.ConfigurationError, match=r"BUTTRESS_BASE_URL\): needs a scheme"):
         buttress.ButtressSettings()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: buttress.OffsetLimitPagination(limit=0),
+            "invalid OffsetLimitPagination: limit must be an int >= 1 or None, not 0",
+        ),
+        (
+            lambda: buttress.PageNumberPagination(per_page="10"),  # type: ignore[arg-type]
+            "invalid PageNumberPagination: per_page must be an int >= 1 or None, not str",
+        ),
+        (
+            lambda: buttress.PageNumberPagination(start_page=-1),
+            "invalid PageNumberPagination: start_page must be an int >= 0, not -1",
+        ),
+        (
+            lambda: buttress.CursorPagination(cursor_path=3),  # type: ignore[arg-type]
+            "invalid CursorPagination: cursor_path must be a string, not 3",
+        ),
+    ],
+)
+def test_pagination_strategies_check_their_fields(make: Any, message: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        make()
+    assert str(caught.value) == message

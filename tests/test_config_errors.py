@@ -13,6 +13,8 @@ import pytest
 import buttress
 from buttress._config import FrozenConfig
 
+pytestmark = pytest.mark.anyio
+
 # For each public configuration model: one invalid value, and the field the message names.
 INVALID: dict[type[pydantic.BaseModel], tuple[dict[str, Any], str]] = {
     buttress.APIVersion: ({"location": "query"}, "location"),
@@ -202,3 +204,78 @@ def test_pagination_strategies_check_their_fields(make: Any, message: str) -> No
     with pytest.raises(buttress.ConfigurationError) as caught:
         make()
     assert str(caught.value) == message
+
+
+# -- client arguments ----------------------------------------------------------------------------
+
+CLIENTS = [buttress.Client, buttress.AsyncClient]
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"retry": "yes"}, "(retry=...) takes a RetryConfig, True, False or None, not str"),
+        ({"timeout": -1}, "invalid timeout -1: give seconds (> 0)"),
+        ({"base_url": 3}, "(base_url=...) takes a URL (str or httpx.URL), not 3"),
+        ({"base_url": "api.example.com"}, "(base_url=...) needs a scheme and a host"),
+        ({"base_url": "http://[::1"}, "(base_url=...) not a valid URL: Invalid port"),
+        (
+            {"rate_limit": {"max_requests": 5}},
+            "(rate_limit=...) takes a RateLimitConfig, a RateLimiter or None, not dict",
+        ),
+        ({"circuit_breaker": True}, "(circuit_breaker=...) takes a CircuitBreakerConfig"),
+        ({"cache": "memory"}, "(cache=...) takes a CacheConfig or None, not str"),
+        ({"logging": "debug"}, "(logging=...) takes a LoggingConfig, True or False"),
+        ({"max_redirects": -1}, "(max_redirects=...) takes an int >= 0, not -1"),
+        ({"max_connections": 0}, "(max_connections=...) takes an int >= 1 or None, not 0"),
+        ({"headers": 3}, "(headers=...) takes headers (a mapping or pairs of strings), not 3"),
+        ({"event_hooks": {"requests": []}}, "(unknown events ['requests'])"),
+        ({"middleware": print}, "(middleware=...) takes a list of middleware"),
+        ({"http2": "yes"}, "(http2=...) takes True or False, not str"),
+        ({"transport": object()}, "(transport=...) takes an httpx transport, not object"),
+        ({"proxy": "http://[::1"}, "the proxy is not a valid URL: Invalid port"),
+        ({"api_version": ""}, "invalid APIVersion: version: String should have at least 1"),
+    ],
+)
+def test_client_arguments_of_the_wrong_kind(
+    cls: type[buttress.Client | buttress.AsyncClient], arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        cls(**arguments)
+    assert message in str(caught.value)
+    if "=...)" in message:
+        assert str(caught.value).startswith(f"{cls.__name__}(")
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+def test_an_invalid_config_object_fails_before_the_client_exists(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="invalid RateLimitConfig: max_requests"):
+        cls(rate_limit=buttress.RateLimitConfig(max_requests=0))
+
+
+@pytest.mark.parametrize("url", ["http://alice:pw-SECRET@[::1", "alice:pw-SECRET@api.test"])
+def test_a_bad_base_url_is_not_echoed(url: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.Client(base_url=url)
+    assert "pw-SECRET" not in str(caught.value)
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+async def test_with_options_checks_names_and_values(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    client = cls(base_url="http://api.test")
+    try:
+        with pytest.raises(buttress.ConfigurationError, match=r"\(retry=\.\.\.\) takes"):
+            client.with_options(retry="yes")
+        with pytest.raises(buttress.ConfigurationError) as caught:
+            client.with_options(retries=2)
+        assert str(caught.value) == f"{cls.__name__} has no option 'retries'; did you mean 'retry'?"
+    finally:
+        if isinstance(client, buttress.AsyncClient):
+            await client.aclose()
+        else:
+            client.close()

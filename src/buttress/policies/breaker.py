@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from .._clock import SYSTEM_CLOCK
 from .._config import FrozenConfig
@@ -103,10 +103,10 @@ class CircuitBreakerConfig(FrozenConfig):
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
     on_state_change: Callable[[str, str, str], None] | None = None
 
-    @field_validator("excluded_exceptions", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, Iterable) else value
+    def __init__(self, **data: Any) -> None:
+        if isinstance(data.get("excluded_exceptions"), Iterable):
+            data["excluded_exceptions"] = tuple(data["excluded_exceptions"])
+        super().__init__(**data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
+from difflib import get_close_matches
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
@@ -31,6 +32,7 @@ import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 
+from ._arguments import check_arguments
 from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
@@ -412,6 +414,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             for name, value in locals().items()
             if name not in ("self", "__class__") and value is not UNSET
         }
+        check_arguments(type(self).__name__, self._init_kwargs)
         env = settings if settings is not None else _read_environment()
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
 
@@ -569,7 +572,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def with_options(self, **changes: Any) -> Any:
         """A new client with this one's configuration and ``changes`` applied.
 
-        The new client has its own connection pool; close it too.
+        ``changes`` are the constructor's arguments; an unknown name or a wrong
+        value raises :class:`ConfigurationError`. The new client has its own
+        connection pool; close it too.
 
         Examples:
             >>> from buttress import Client
@@ -578,6 +583,11 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             ...         print(other.headers["X-Team"])
             web
         """
+        names = inspect.signature(_Facade.__init__).parameters.keys() - {"self"}
+        for name in changes.keys() - names:
+            close = get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{type(self).__name__} has no option {name!r}{hint}")
         return type(self)(**{**self._init_kwargs, **changes})
 
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:

@@ -36,9 +36,8 @@ from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
-from pydantic import BaseModel
 
-from ._config import frozen_model_config
+from ._config import FrozenConfig
 from ._exceptions import ConfigurationError
 from ._redact import redact_url
 from ._version import __version__
@@ -58,7 +57,7 @@ TRACE_EXTENSION = "buttress.trace"
 """Key of the :class:`RequestTrace` in ``request.extensions``."""
 
 
-class TracingConfig(BaseModel):
+class TracingConfig(FrozenConfig):
     """Request ids, trace context propagation and OpenTelemetry spans.
 
     Attributes:
@@ -76,8 +75,6 @@ class TracingConfig(BaseModel):
         >>> TracingConfig(request_id="ulid").request_id
         'ulid'
     """
-
-    model_config = frozen_model_config
 
     request_id: Literal["uuid4", "ulid"] | None = "uuid4"
     request_id_header: str = "X-Request-ID"

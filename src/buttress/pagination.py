@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 import httpx
@@ -169,6 +169,34 @@ class PaginationStrategy(ABC):
     results_key: str | None = None
     total_key: str | None = None
     max_pages: int | None = None
+
+    def __post_init__(self) -> None:
+        """Check a dataclass strategy's fields once, when it is made (the built-ins are).
+
+        Raises:
+            ConfigurationError: naming the strategy and the field, e.g.
+                ``invalid OffsetLimitPagination: limit must be an int >= 1 or None, not 0``.
+        """
+        for item in fields(self):  # type: ignore[arg-type]  # only dataclasses get here
+            value = getattr(self, item.name)
+            kind = getattr(item.type, "__name__", str(item.type))  # "int | None" or int
+            optional = kind.endswith("| None")
+            if value is None and optional:
+                continue
+            if kind.startswith("int"):
+                least = 0 if item.name == "start_page" else 1
+                expected = f"an int >= {least}"
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+            elif kind.startswith("str"):
+                expected, ok = "a string", isinstance(value, str)
+            else:
+                continue
+            if not ok:
+                got = repr(value) if isinstance(value, int | float) else type(value).__name__
+                raise ConfigurationError(
+                    f"invalid {type(self).__name__}: {item.name} must be {expected}"
+                    f"{' or None' if optional else ''}, not {got}"
+                )
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
         """Query parameters for the first page, given the caller's ``params``."""

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from .._config import frozen_model_config
+from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import ATTEMPTS_KEY, EXTENSION_KEY, RequestOptions
@@ -55,7 +55,7 @@ DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-class RetryBudgetConfig(BaseModel):
+class RetryBudgetConfig(FrozenConfig):
     """Per host, retries may add at most ``ratio`` on top of first attempts.
 
     Counted over the last ``window`` seconds, with a floor of ``min_per_second``
@@ -65,8 +65,6 @@ class RetryBudgetConfig(BaseModel):
         >>> RetryBudgetConfig().ratio, RetryBudgetConfig().min_per_second
         (0.2, 10.0)
     """
-
-    model_config = frozen_model_config
 
     ratio: float = Field(default=0.2, ge=0)
     min_per_second: float = Field(default=10.0, ge=0)
@@ -79,7 +77,7 @@ class RetryBudgetConfig(BaseModel):
         )
 
 
-class RetryConfig(BaseModel):
+class RetryConfig(FrozenConfig):
     """How the retry layer retries.
 
     Attributes:
@@ -114,8 +112,6 @@ class RetryConfig(BaseModel):
         >>> RetryConfig(wait=tenacity.wait_fixed(2), stop=tenacity.stop_after_attempt(4)).wait
         <tenacity.wait.wait_fixed object at ...>
     """
-
-    model_config = frozen_model_config
 
     max_attempts: int = Field(default=3, ge=1)
     backoff_factor: float = Field(default=0.5, ge=0)

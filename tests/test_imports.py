@@ -1,16 +1,134 @@
-"""``import buttress`` stays light: optional dependencies load only when used."""
+"""``import buttress`` stays light: modules load when what they provide is used.
+
+Each check runs in a fresh interpreter and looks at ``sys.modules`` (never at
+the clock): ``import buttress`` loads the exception tree only, a client's import
+loads no settings and no optional layer, a default client loads only its layers.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
 import subprocess
 import sys
+import types
+
+import pytest
+
+import buttress
+import buttress.transports
 
 OPTIONAL = ["aiohttp", "httpx_aiohttp", "h2", "httpx_socks", "orjson", "opentelemetry", "uvicorn"]
 
+# Loaded only by what uses them: settings, the pydantic model machinery, cache storage
+# (hishel), tenacity strategies, server-sent events, and every layer a client is not given.
+HEAVY = ["pydantic_settings", "pydantic.main", "hishel", "tenacity", "httpx_sse"]
+NOT_IN_A_DEFAULT_CLIENT = [
+    "buttress.auth",
+    "buttress.cache",
+    "buttress.middleware",
+    "buttress.pagination",
+    "buttress.policies.breaker",
+    "buttress.policies.ratelimit",
+    "buttress.streaming",
+    "buttress.testing",
+    "buttress.transports.breaker",
+    "buttress.transports.cache",
+    "buttress.transports.middleware",
+    "buttress.transports.ratelimit",
+    "hishel",
+    "tenacity",
+    "httpx_sse",
+]
+
+
+def run(code: str) -> str:
+    """Run ``code`` in a fresh interpreter; its output (a failure raises)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, text=True
+    ).stdout
+
+
+def loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running ``code``."""
+    out = run(f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))")
+    return set(json.loads(out.splitlines()[-1]))
+
 
 def test_optional_dependencies_are_imported_lazily() -> None:
-    code = f"import sys, buttress; print(','.join(m for m in {OPTIONAL!r} if m in sys.modules))"
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, check=True, text=True
-    ).stdout.strip()
-    assert loaded == ""
+    assert loaded_after("import buttress").isdisjoint(OPTIONAL)
+
+
+def test_import_buttress_loads_only_the_exception_tree() -> None:
+    loaded = loaded_after("import buttress")
+    ours = {name for name in loaded if name.startswith("buttress")}
+    assert ours == {
+        "buttress",
+        "buttress._exceptions",
+        "buttress._lazy",
+        "buttress._redact",
+        "buttress._version",
+    }
+    assert loaded.isdisjoint(HEAVY)
+
+
+def test_client_import_loads_no_settings_and_no_optional_layer() -> None:
+    loaded = loaded_after("from buttress import AsyncClient, Client")
+    assert "pydantic_settings" not in loaded
+    assert "buttress._settings" not in loaded
+    assert "buttress.transports.retry" not in loaded  # built with the first client's stack
+    assert loaded.isdisjoint(NOT_IN_A_DEFAULT_CLIENT)
+
+
+def test_a_default_client_loads_its_own_layers_only() -> None:
+    loaded = loaded_after("import buttress\nbuttress.Client().close()")
+    assert {
+        "pydantic_settings",
+        "buttress.transports.retry",
+        "buttress.transports.logging",
+    } < loaded
+    assert loaded.isdisjoint(NOT_IN_A_DEFAULT_CLIENT)
+
+
+def test_a_layer_loads_when_a_client_uses_it() -> None:
+    code = "import buttress\nbuttress.Client(cache=buttress.CacheConfig()).close()"
+    assert {"buttress.transports.cache", "hishel"} < loaded_after(code)
+
+
+@pytest.mark.parametrize("module", [buttress, buttress.transports], ids=lambda m: m.__name__)
+def test_every_export_resolves_and_is_listed(module: types.ModuleType) -> None:
+    code = (
+        f"import {module.__name__} as m\n"
+        "missing = [n for n in m.__all__ if getattr(m, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert set(m.__all__) <= set(dir(m)), set(m.__all__) - set(dir(m))\n"
+        f"from {module.__name__} import *"
+    )
+    run(code)
+
+
+def test_a_resolved_name_is_the_object_its_module_defines() -> None:
+    from buttress._client import Client
+    from buttress._settings import ButtressSettings
+    from buttress.transports.retry import RetryTransport
+
+    assert buttress.Client is Client
+    assert buttress.ButtressSettings is ButtressSettings
+    assert buttress.transports.RetryTransport is RetryTransport
+    assert "Client" in vars(buttress)  # kept: the next lookup is a plain attribute
+
+
+def test_transports_stack_stays_the_function_once_its_module_is_imported() -> None:
+    module = importlib.import_module("buttress.transports.stack")
+    assert buttress.transports.stack is module.stack
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Clinet'"):
+        buttress.Clinet  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        buttress.transports.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_public_subpackages_resolve_without_their_own_import() -> None:
+    run("import buttress\nbuttress.auth.BearerAuth\nbuttress.transports.RetryTransport")

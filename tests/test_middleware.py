@@ -81,6 +81,20 @@ async def test_metrics_middleware_reports_duration_status_and_attempts(
     assert collector.requests["127.0.0.1", "GET", "ConnectError"] == 1
 
 
+async def test_metrics_middleware_reports_the_rate_limiters_waits(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    collector = PrometheusCollector()
+    client = make_client(
+        base_url=demo.url,
+        middleware=[MetricsMiddleware(collector)],
+        rate_limit=buttress.RateLimitConfig(max_requests=2, time_window=1.0, burst_size=1),
+    )
+    for user in (1, 2, 3):  # one after another: the second and third wait 0.5 s each
+        await client.get(f"/users/{user}")
+    assert collector.rate_limit_wait == {"127.0.0.1": 1.0}
+
+
 def test_metrics_middleware_measures_with_the_clock_and_reports_cache_hits() -> None:
     clock = FakeClock()
     collector = PrometheusCollector()

@@ -8,11 +8,49 @@ Examples:
     'Ada Lovelace'
 """
 
+import logging as _stdlib_logging
+from typing import TYPE_CHECKING
+
 import httpx as _httpx
 
-from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
-from ._clock import Clock, SystemClock
-from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
+if TYPE_CHECKING:  # at run time, imported on first use (see the end of this module)
+    from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
+    from ._clock import Clock, SystemClock
+    from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
+    from ._logging import JSONFormatter, LoggingConfig
+    from ._options import RequestOptions, options
+    from ._redirects import RedirectConfig
+    from ._response import ErrorParser, Response, default_error_parser
+    from ._settings import ButtressSettings
+    from .auth import APIKeyAuth, BearerAuth, RefreshingAuth, Token
+    from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
+    from .middleware import (
+        AuthMiddleware,
+        LoggingMiddleware,
+        MetricsMiddleware,
+        Middleware,
+        RetryMiddleware,
+        TimeoutMiddleware,
+    )
+    from .observability import MetricsCollector, PrometheusCollector, TracingConfig
+    from .pagination import (
+        AsyncPaginator,
+        CursorPagination,
+        LinkHeaderPagination,
+        OffsetLimitPagination,
+        PageNumberPagination,
+        PaginationConfig,
+        PaginationStrategy,
+        Paginator,
+    )
+    from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
+    from .policies.headers import RateLimitInfo
+    from .policies.retry import RetryBudgetConfig, RetryConfig
+    from .streaming import EventStream, ServerSentEvent
+    from .transports.ratelimit import RateLimitStatus
+
+# Imported at once: cheap, and what code that catches buttress's errors needs.
+from . import _lazy
 from ._exceptions import (
     AuthenticationError,
     CircuitBreakerError,
@@ -39,38 +77,10 @@ from ._exceptions import (
     ValidationError,
     WriteTimeoutError,
 )
-from ._logging import JSONFormatter, LoggingConfig
-from ._options import RequestOptions, options
-from ._redirects import RedirectConfig
-from ._response import ErrorParser, Response, default_error_parser
-from ._settings import ButtressSettings
 from ._version import __version__
-from .auth import APIKeyAuth, BearerAuth, RefreshingAuth, Token
-from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
-from .middleware import (
-    AuthMiddleware,
-    LoggingMiddleware,
-    MetricsMiddleware,
-    Middleware,
-    RetryMiddleware,
-    TimeoutMiddleware,
-)
-from .observability import MetricsCollector, PrometheusCollector, TracingConfig
-from .pagination import (
-    AsyncPaginator,
-    CursorPagination,
-    LinkHeaderPagination,
-    OffsetLimitPagination,
-    PageNumberPagination,
-    PaginationConfig,
-    PaginationStrategy,
-    Paginator,
-)
-from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
-from .policies.headers import RateLimitInfo
-from .policies.retry import RetryBudgetConfig, RetryConfig
-from .streaming import EventStream, ServerSentEvent
-from .transports.ratelimit import RateLimitStatus
+
+# A library logs; the application decides where records go (no "last resort" output).
+_stdlib_logging.getLogger("buttress").addHandler(_stdlib_logging.NullHandler())
 
 Request = _httpx.Request
 """``httpx.Request``, re-exported for type hints in middleware and hooks."""
@@ -158,3 +168,64 @@ __all__ = [
     "default_error_parser",
     "options",
 ]
+
+# ``import buttress`` loads httpx, the exception tree and the version; every other export
+# is imported from its module on first use (see ``buttress._lazy``).
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stays an error
+    __getattr__, __dir__ = _lazy.lazy_exports(
+        __name__,
+        {
+            "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
+            "._clock": ("Clock", "SystemClock"),
+            "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
+            "._logging": ("JSONFormatter", "LoggingConfig"),
+            "._options": ("RequestOptions", "options"),
+            "._redirects": ("RedirectConfig",),
+            "._response": ("ErrorParser", "Response", "default_error_parser"),
+            "._settings": ("ButtressSettings",),
+            ".auth": ("APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token"),
+            ".cache": (
+                "Cache",
+                "CacheBackend",
+                "CacheConfig",
+                "CacheStats",
+                "DiskCache",
+                "MemoryCache",
+            ),
+            ".middleware": (
+                "AuthMiddleware",
+                "LoggingMiddleware",
+                "MetricsMiddleware",
+                "Middleware",
+                "RetryMiddleware",
+                "TimeoutMiddleware",
+            ),
+            ".observability": ("MetricsCollector", "PrometheusCollector", "TracingConfig"),
+            ".pagination": (
+                "AsyncPaginator",
+                "CursorPagination",
+                "LinkHeaderPagination",
+                "OffsetLimitPagination",
+                "PageNumberPagination",
+                "PaginationConfig",
+                "PaginationStrategy",
+                "Paginator",
+            ),
+            ".policies.breaker": ("CircuitBreaker", "CircuitBreakerConfig", "CircuitMetrics"),
+            ".policies.headers": ("RateLimitInfo",),
+            ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
+            ".streaming": ("EventStream", "ServerSentEvent"),
+            ".transports.ratelimit": ("RateLimitStatus",),
+        },
+        # an eager ``import buttress`` bound these as attributes; they still resolve
+        submodules=(
+            "auth",
+            "cache",
+            "middleware",
+            "observability",
+            "pagination",
+            "policies",
+            "streaming",
+            "transports",
+        ),
+    )

@@ -24,6 +24,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
+from difflib import get_close_matches
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
@@ -31,6 +32,7 @@ import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 
+from ._arguments import check_arguments
 from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
@@ -42,21 +44,25 @@ from ._redact import redact_url
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._serialize import JSONSerializer, encode_json
-from ._settings import ButtressSettings
 from ._version import __version__
-from .auth import APIKeyAuth, AuthTypes, BearerAuth, coerce_auth
-from .cache import Cache, CacheConfig
 from .observability import TracingConfig
-from .pagination import AsyncPaginator, PaginationStrategy, Paginator, StrategyName, make_pages
-from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
 from .policies.retry import RetryConfig
-from .streaming import ProgressCallback, adownload, download
-from .transports.middleware import MiddlewareTypes
-from .transports.ratelimit import RateLimiter, RateLimitStatus
 from .transports.stack import stack
 
+# What only some clients use is imported where it is used: pydantic-settings when the
+# environment is read, a layer when the stack includes it, pagination, streaming and
+# auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
+
+    from ._settings import ButtressSettings
+    from .auth import AuthTypes
+    from .cache import Cache, CacheConfig
+    from .pagination import AsyncPaginator, PaginationStrategy, Paginator, StrategyName
+    from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
+    from .streaming import ProgressCallback
+    from .transports.middleware import MiddlewareTypes
+    from .transports.ratelimit import RateLimiter, RateLimitStatus
 else:
     from typing import TypedDict
 
@@ -196,6 +202,13 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
         ) from None
 
 
+def _read_environment() -> ButtressSettings:
+    """The ``BUTTRESS_*`` settings; pydantic-settings is imported with the first client."""
+    from ._settings import ButtressSettings
+
+    return ButtressSettings()
+
+
 def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
     base = TimeoutConfig() if env.timeout is None else TimeoutConfig.coerce(env.timeout)
     changes = {
@@ -208,10 +221,21 @@ def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
     return base.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
+def _coerce_auth(auth: AuthTypes) -> httpx.Auth | None:
+    """:func:`buttress.auth.coerce_auth`, imported when a client or a call is first given auth."""
+    from .auth import coerce_auth
+
+    return coerce_auth(auth)
+
+
 def _env_auth(env: ButtressSettings) -> httpx.Auth | None:
     if env.bearer_token is not None:
+        from .auth import BearerAuth
+
         return BearerAuth(env.bearer_token)
     if env.api_key is not None:
+        from .auth import APIKeyAuth
+
         return APIKeyAuth(env.api_key, header=env.api_key_header, param=env.api_key_param)
     if env.username is not None:
         password = env.password.get_secret_value() if env.password else ""
@@ -375,7 +399,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         strict: bool = False,
         settings: ButtressSettings | None = None,
         retry: RetryConfig | bool | None = True,
-        circuit_breaker: CircuitBreakerConfig | None = None,
+        circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None,
         rate_limit: RateLimitConfig | RateLimiter | None = None,
         clock: Clock = SYSTEM_CLOCK,
         middleware: Sequence[MiddlewareTypes] = (),
@@ -390,7 +414,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             for name, value in locals().items()
             if name not in ("self", "__class__") and value is not UNSET
         }
-        env = settings if settings is not None else ButtressSettings()
+        check_arguments(type(self).__name__, self._init_kwargs)
+        env = settings if settings is not None else _read_environment()
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
 
         timeout_config = (
@@ -458,9 +483,16 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         retry_config = retry if isinstance(retry, RetryConfig) else RetryConfig()
         if retry is False or retry is None:
             retry_config = RetryConfig(max_attempts=1, budget=None)
-        self._circuit_breaker = None if circuit_breaker is None else CircuitBreaker(circuit_breaker)
+        if circuit_breaker is not None:
+            from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
+
+            if isinstance(circuit_breaker, CircuitBreakerConfig):
+                circuit_breaker = CircuitBreaker(circuit_breaker, clock=clock)
+        self._circuit_breaker = circuit_breaker
         # One limiter for the default transport and every mount: one budget per client.
         if isinstance(rate_limit, RateLimitConfig):
+            from .transports.ratelimit import RateLimiter
+
             limiter: RateLimiter | None = RateLimiter(rate_limit, clock=clock)
         else:
             limiter = rate_limit
@@ -482,7 +514,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             params=params,
             cookies=cookies,
             timeout=timeout_config.to_httpx(),
-            auth=coerce_auth(auth) if auth is not UNSET else _env_auth(env),
+            auth=_coerce_auth(auth) if auth is not UNSET else _env_auth(env),
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
@@ -523,6 +555,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         config = self._cache_config
         if config is None or not config.enabled:
             raise ConfigurationError("this client has no cache; pass cache=CacheConfig(...)")
+        from .cache import Cache
+
         return Cache(config.backend, base_url=self.base_url)  # type: ignore[attr-defined]
 
     # -- immutability ---------------------------------------------------------------------
@@ -538,7 +572,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def with_options(self, **changes: Any) -> Any:
         """A new client with this one's configuration and ``changes`` applied.
 
-        The new client has its own connection pool; close it too.
+        ``changes`` are the constructor's arguments; an unknown name or a wrong
+        value raises :class:`ConfigurationError`. The new client has its own
+        connection pool; close it too.
 
         Examples:
             >>> from buttress import Client
@@ -547,15 +583,21 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             ...         print(other.headers["X-Team"])
             web
         """
+        names = inspect.signature(_Facade.__init__).parameters.keys() - {"self"}
+        for name in changes.keys() - names:
+            close = get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{type(self).__name__} has no option {name!r}{hint}")
         return type(self)(**{**self._init_kwargs, **changes})
 
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
         """A new client with ``middleware`` appended, sharing this client's connection pool.
 
-        The new client has this one's configuration (its own layer state) and
-        sends through the same network transport (and mounts). Closing the new
-        client leaves the pool open; closing this one closes the pool, after
-        which the derived clients refuse to send.
+        The new client has this one's configuration and shares what describes
+        the API it talks to: the network transport (and mounts), the rate-limit
+        budget, the circuit breaker and the cache. Closing the new client leaves
+        the pool open; closing this one closes the pool, after which the derived
+        clients refuse to send.
 
         Examples:
             >>> from buttress import Client, LoggingMiddleware
@@ -571,6 +613,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 p: None if m is None else _SharedTransport(m, self) for p, m in mounts.items()
             },
             "middleware": (*self._init_kwargs.get("middleware", ()), *middleware),
+            "rate_limit": self._rate_limiter,
+            "circuit_breaker": self._circuit_breaker,
         }
         return type(self)(**{**self._init_kwargs, **shared})
 
@@ -603,6 +647,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             (100, 100)
         """
         if self._rate_limiter is None:
+            from .transports.ratelimit import RateLimitStatus
+
             return RateLimitStatus()
         if host is None:
             host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
@@ -814,7 +860,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             a :class:`RetryConfig`, or ``False`` for one attempt. Per call, ``retry=``
             overrides it. The total deadline applies either way.
         circuit_breaker: a :class:`CircuitBreakerConfig` to guard calls with a
-            breaker (default: none); see :attr:`circuit_breaker`.
+            breaker (default: none), or a :class:`CircuitBreaker` to share one
+            circuit between clients; see :attr:`circuit_breaker`.
         rate_limit: a :class:`RateLimitConfig` (client-side limits, servers' limits
             obeyed), or a shared :class:`~buttress.transports.RateLimiter`.
         clock: the time source of every layer (backoff sleeps, breaker timeouts,
@@ -862,7 +909,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         if self.is_closed:
             raise self._closed_error()
         if not isinstance(auth, UseClientDefault):
-            auth = coerce_auth(auth)
+            auth = _coerce_auth(auth)
         try:
             # An unstreamed body is read in there, so read failures are mapped below.
             raw = super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
@@ -982,6 +1029,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             ...     [user["id"] for user in client.paginate("/users/cursor", max_items=3)]
             [1, 2, 3]
         """
+        from .pagination import Paginator, make_pages
+
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
         return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
 
@@ -1000,6 +1049,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             >>> def save(client: Client) -> None:
             ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
         """
+        from .streaming import download
+
         return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload  # type: ignore[override]
@@ -1201,7 +1252,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         if self.is_closed:
             raise self._closed_error()
         if not isinstance(auth, UseClientDefault):
-            auth = coerce_auth(auth)
+            auth = _coerce_auth(auth)
         try:
             # An unstreamed body is read in there, so read failures are mapped below.
             raw = await super().send(
@@ -1307,6 +1358,8 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             >>> async def ids(client: AsyncClient) -> list[int]:
             ...     return [user["id"] async for user in client.paginate("/users", max_items=3)]
         """
+        from .pagination import AsyncPaginator, make_pages
+
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
         pages = make_pages(url, response_model=response_model, **options)
         return AsyncPaginator(self, pages, kwargs)
@@ -1328,6 +1381,8 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             >>> async def save(client: AsyncClient) -> None:
             ...     await client.download("/download", "blob.bin")
         """
+        from .streaming import adownload
+
         return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
     @overload  # type: ignore[override]

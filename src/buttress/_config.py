@@ -6,12 +6,19 @@ client is built, shared safely between threads, never copied per request.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+    from typing_extensions import Self
 
 __all__ = [
     "APIVersion",
@@ -20,33 +27,144 @@ __all__ = [
     "RateLimitConfig",
     "TimeoutConfig",
     "TimeoutTypes",
+    "check_base_url",
+    "config_error",
+    "config_errors",
     "frozen_model_config",
+    "unknown_field",
 ]
 
 frozen_model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
+def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:
+    """``unknown field 'name'``, with the closest field of ``model`` as a suggestion."""
+    close = [] if nested else get_close_matches(name.rpartition(".")[2], model.model_fields, n=1)
+    return f"unknown field {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _problem(model: type[BaseModel], error: ErrorDetails) -> str:
+    """One of pydantic's errors in a sentence: where, what, and the value when it is safe."""
+    loc = error["loc"]
+    where = ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        return unknown_field(model, where, nested=len(loc) > 1)
+    field = model.model_fields.get(str(loc[0])) if loc else None
+    prefix = model.model_config.get("env_prefix")  # settings: name the environment variable
+    if field is not None and isinstance(prefix, str):
+        where += f" ({prefix}{str(loc[0]).upper()})"
+    what = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    value = error["input"]
+    # Numbers are shown; any other value by its type only, since a string may be a secret.
+    if isinstance(error.get("ctx", {}).get("error"), ConfigurationError) or (
+        field is not None and "Secret" in str(field.annotation)
+    ):
+        got = ""  # our own message (a nested model's, say) is complete; a secret is not shown
+    elif value is None or isinstance(value, int | float):
+        got = f" (got {value!r})"
+    else:
+        got = f" (got {type(value).__name__})"
+    return f"{where}: {what}{got}" if where else f"{what}{got}"
+
+
+def config_error(model: type[BaseModel], exc: ValidationError) -> ConfigurationError:
+    """``exc`` as a :class:`ConfigurationError` naming ``model``, each field and what was wrong.
+
+    Examples:
+        >>> try:
+        ...     RateLimitConfig(max_requests=0, burst=5)
+        ... except ConfigurationError as e:
+        ...     for problem in str(e).split("; "):
+        ...         print(problem)
+        invalid RateLimitConfig: max_requests: Input should be greater than 0 (got 0)
+        unknown field 'burst' (did you mean 'burst_size'?)
+    """
+    errors = exc.errors(include_url=False)
+    cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+    if isinstance(cause, ConfigurationError) and not errors[0]["loc"]:
+        return cause  # model_validate ran the model's own __init__, which said it all
+    problems = "; ".join(_problem(model, error) for error in errors)
+    return ConfigurationError(f"invalid {model.__name__}: {problems}")
+
+
+@contextmanager
+def config_errors(model: type[BaseModel]) -> Iterator[None]:
+    """Turn pydantic's ``ValidationError`` raised inside into :func:`config_error`'s."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise config_error(model, exc) from None
+
+
+def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
+    """``url`` if it can be a base URL: none, empty, or absolute with a scheme and a host.
+
+    Examples:
+        >>> check_base_url("https://api.example.com/v1")
+        'https://api.example.com/v1'
+        >>> try:
+        ...     check_base_url("api.example.com")
+        ... except ConfigurationError as e:
+        ...     print(e)
+        needs a scheme and a host, like 'https://api.example.com'
+    """
+    if url is None:
+        return url
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
+        raise ConfigurationError(f"not a valid URL: {exc}") from None
+    if str(parsed) and not (parsed.scheme and parsed.host):
+        raise ConfigurationError("needs a scheme and a host, like 'https://api.example.com'")
+    return url
+
+
 class FrozenConfig(BaseModel):
     """Base of every buttress configuration model: validated once, immutable, shareable.
 
-    Invalid values raise :class:`ConfigurationError` (a ``ValueError``) naming
-    the model and the field; assigning to a field raises it too.
+    Invalid values and unknown fields raise :class:`ConfigurationError` (a
+    ``ValueError``) naming the model, the field and what was wrong, from the
+    constructor, ``model_validate`` and ``model_copy(update=...)`` alike.
+    Values are quoted only when they are numbers: a string may be a secret.
+    Assigning to a field raises it too.
 
     Examples:
         >>> try:
         ...     TimeoutConfig(read=-1)
         ... except ConfigurationError as e:
-        ...     print(str(e).splitlines()[0])
-        invalid TimeoutConfig: 1 validation error for TimeoutConfig
+        ...     print(e)
+        invalid TimeoutConfig: read: Input should be greater than 0 (got -1)
+        >>> TimeoutConfig(read=10).model_copy(update={"read": 20}).read
+        20.0
     """
 
     model_config = frozen_model_config
 
     def __init__(self, **data: Any) -> None:
-        try:
+        with config_errors(type(self)):
             super().__init__(**data)
-        except ValidationError as exc:
-            raise ConfigurationError(f"invalid {type(self).__name__}: {exc}") from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate ``obj`` (a mapping, or an instance) into this model."""
+        with config_errors(cls):
+            return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate a JSON document into this model."""
+        with config_errors(cls):
+            return super().model_validate_json(json_data, **kwargs)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied, validated like a new instance (pydantic's is not)."""
+        copy = super().model_copy(deep=deep)
+        if not update:
+            return copy
+        changed = type(self)(**{**dict(copy), **update})
+        fields_set = self.model_fields_set | set(update)
+        object.__setattr__(changed, "__pydantic_fields_set__", fields_set)
+        return changed
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise ConfigurationError(
@@ -154,7 +272,7 @@ class APIVersion(FrozenConfig):
 RateLimitStrategy: TypeAlias = Literal["token_bucket", "fixed_window", "sliding_window"]
 
 
-class EndpointLimit(BaseModel):
+class EndpointLimit(FrozenConfig):
     """A client-side limit for the requests whose method and path match (fnmatch patterns).
 
     It applies on top of :class:`RateLimitConfig`'s main limit: a request goes
@@ -166,8 +284,6 @@ class EndpointLimit(BaseModel):
         'token_bucket'
     """
 
-    model_config = frozen_model_config
-
     method: str = "*"
     path: str = "*"
     strategy: RateLimitStrategy = "token_bucket"
@@ -176,7 +292,7 @@ class EndpointLimit(BaseModel):
     burst_size: int | None = Field(default=None, gt=0)
 
 
-class RateLimitConfig(BaseModel):
+class RateLimitConfig(FrozenConfig):
     """Client-side rate limits, and how server rate limits are obeyed.
 
     Attributes:
@@ -203,8 +319,6 @@ class RateLimitConfig(BaseModel):
         >>> config.on_limit, config.scope
         ('wait', 'global')
     """
-
-    model_config = frozen_model_config
 
     strategy: RateLimitStrategy = "token_bucket"
     max_requests: int | None = Field(default=None, gt=0)

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._redact import redact_url
+from ._redact import Redactor, redact_url
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -529,23 +529,86 @@ def _joined(ours: type[_C], theirs: type[BaseException]) -> type[_C]:
         return ours
     joined = _JOINED.get((ours, theirs))
     if joined is None:
-        joined = type(ours.__name__, (ours, theirs), {"__module__": "buttress"})
+        # Exception's __str__: ssl.SSLError's would print the args tuple.
+        namespace = {"__module__": "buttress", "__str__": Exception.__str__}
+        joined = type(ours.__name__, (ours, theirs), namespace)
         joined.__qualname__ = ours.__qualname__
         _JOINED[(ours, theirs)] = joined
     return joined  # type: ignore[return-value]
 
 
+# What went wrong, by the httpx (or builtin) class; the first match in the MRO wins.
+_WHAT: Mapping[type[BaseException], str] = {
+    httpx.ConnectTimeout: "timed out connecting",
+    httpx.ReadTimeout: "timed out reading the response",
+    httpx.WriteTimeout: "timed out sending the request",
+    httpx.PoolTimeout: "timed out waiting for a free connection",
+    httpx.TimeoutException: "timed out",
+    builtins.TimeoutError: "timed out",
+    httpx.ConnectError: "could not connect",
+    httpx.ReadError: "network error while reading the response",
+    httpx.WriteError: "network error while sending the request",
+    httpx.CloseError: "network error while closing the connection",
+    httpx.ProxyError: "proxy failed",
+    httpx.RemoteProtocolError: "protocol error",
+    httpx.LocalProtocolError: "invalid HTTP request",
+    httpx.UnsupportedProtocol: "unsupported URL scheme",
+    httpx.TooManyRedirects: "too many redirects",
+    httpx.DecodingError: "could not decode the response body",
+    httpx.StreamError: "stream misused",
+    httpx.CookieConflict: "cookie conflict",
+    ssl.SSLError: "TLS error",
+    OSError: "network error",
+}
+_PHASES: Mapping[type[BaseException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+_REDACTOR = Redactor()
+
+
+def _message(exc: Exception, request: httpx.Request | None) -> str:
+    """``exc``'s message, saying which request failed and (for timeouts) after how long."""
+    detail = str(exc)
+    if request is None:
+        return detail or type(exc).__name__
+    what = next((_WHAT[cls] for cls in type(exc).__mro__ if cls in _WHAT), "request failed")
+    message = f"{what} for {describe(request)}"
+    phase = next((_PHASES[cls] for cls in type(exc).__mro__ if cls in _PHASES), None)
+    seconds = (request.extensions.get("timeout") or {}).get(phase)
+    if seconds is not None:
+        message += f" ({phase} timeout {seconds:g}s)"
+    if detail and detail != "timed out":
+        # Some backends quote the URL (aiohttp: "Connection timeout to host <url>").
+        message += f": {_REDACTOR.text(detail, _REDACTOR.secrets_of(request))}"
+    return message
+
+
 def map_exception(exc: Exception, request: httpx.Request | None = None) -> Exception:
     """Translate an httpx (or socket) failure into the buttress tree.
 
-    Already-mapped exceptions and exceptions that are not about the transport
-    (a user's bug, a ``KeyError`` in a hook) are returned unchanged.
+    The message says what failed for which request (``METHOD url``, redacted),
+    then httpx's own words; ``request``, ``__cause__`` (the original) and
+    ``__notes__`` are kept. Already-mapped exceptions and exceptions that are
+    not about the transport (a user's bug, a ``KeyError`` in a hook) are
+    returned unchanged.
+
+    Examples:
+        >>> request = httpx.Request("GET", "http://u:pw@a.test/?key=k")
+        >>> request.extensions["timeout"] = {"connect": 5.0}
+        >>> error = map_exception(httpx.ConnectTimeout("timed out"), request)
+        >>> type(error).__name__
+        'ConnectTimeoutError'
+        >>> print(error)
+        timed out connecting for GET http://u:[REDACTED]@a.test/?key=[REDACTED] (connect timeout 5s)
     """
     if isinstance(exc, ClientError):
         return exc
-    message = str(exc) or type(exc).__name__
     if request is None and isinstance(exc, httpx.RequestError):
         request = exc._request
+    message = _message(exc, request)
     mapped: Exception
     if isinstance(exc, httpx.TimeoutException):
         mapped = _TIMEOUTS.get(type(exc), TimeoutError)(message, request=request)
@@ -558,7 +621,7 @@ def map_exception(exc: Exception, request: httpx.Request | None = None) -> Excep
     elif isinstance(exc, httpx.TransportError | httpx.RequestError):
         mapped = _joined(ConnectionError, type(exc))(message, request=request)
     elif isinstance(exc, builtins.TimeoutError):
-        mapped = TimeoutError(message or "timed out", request=request)
+        mapped = TimeoutError(message, request=request)
     elif isinstance(exc, ssl.SSLError | OSError):
         mapped = _joined(ConnectionError, type(exc))(message, request=request)
     elif isinstance(exc, httpx.StreamError | httpx.CookieConflict):

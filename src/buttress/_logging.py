@@ -30,14 +30,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from ._config import frozen_model_config
+from ._config import FrozenConfig
 from ._options import RequestOptions
 from ._redact import Redactor
-
-# A library logs; the application decides where records go (no "last resort" output).
-logging.getLogger("buttress").addHandler(logging.NullHandler())
 
 __all__ = ["JSONFormatter", "LoggingConfig", "RequestLogger"]
 
@@ -48,7 +45,7 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
 }
 
 
-class LoggingConfig(BaseModel):
+class LoggingConfig(FrozenConfig):
     """What the logging layer logs and what it hides.
 
     Attributes:
@@ -69,8 +66,6 @@ class LoggingConfig(BaseModel):
         2.0
     """
 
-    model_config = frozen_model_config
-
     enabled: bool = True
     slow_threshold: float | None = Field(default=5.0, gt=0)
     redact_headers: tuple[str, ...] = ()
@@ -82,13 +77,11 @@ class LoggingConfig(BaseModel):
     @field_validator("redact_patterns")
     @classmethod
     def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
+        for index, pattern in enumerate(patterns):
             try:
                 re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"redact pattern {pattern!r} is not a valid regex: {exc}"
-                ) from None
+            except re.error as exc:  # the pattern is not quoted: it may hold a secret
+                raise ValueError(f"pattern {index} is not a valid regex: {exc}") from None
         return patterns
 
     def redactor(self) -> Redactor:

@@ -179,7 +179,10 @@ def shown(proxy: httpx.URL) -> str:
 
 
 def _proxy_url(value: ProxyTypes) -> httpx.URL:
-    url = httpx.URL(value)
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
+        raise ConfigurationError(f"the proxy is not a valid URL: {exc}") from None
     if url.scheme not in _PROXY_SCHEMES or not url.host:
         raise ConfigurationError(
             f"unsupported proxy {shown(url)!r}: give http://, https:// or socks5:// with a host"

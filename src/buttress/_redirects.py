@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from ._config import frozen_model_config
+from ._config import FrozenConfig
 from ._exceptions import RedirectRefusedError
 from ._redact import redact_url
 
@@ -55,7 +55,7 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return _origin(a) == _origin(b)
 
 
-class RedirectConfig(BaseModel):
+class RedirectConfig(FrozenConfig):
     """How redirects are followed (whether they are is ``follow_redirects``).
 
     Attributes:
@@ -78,8 +78,6 @@ class RedirectConfig(BaseModel):
         >>> RedirectConfig(methods={"POST": "keep"}).action("post")
         'keep'
     """
-
-    model_config = frozen_model_config
 
     allow_cross_origin: bool = True
     methods: Mapping[str, RedirectAction] = Field(default_factory=dict)

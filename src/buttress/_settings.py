@@ -13,15 +13,18 @@ An SDK built on buttress uses its own prefix by subclassing::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._config import FrozenConfig, check_base_url, unknown_field
+from ._exceptions import ConfigurationError
 
 __all__ = ["ButtressSettings"]
 
 
-class ButtressSettings(BaseSettings):
+class ButtressSettings(FrozenConfig, BaseSettings):
     """Client defaults read from ``BUTTRESS_*`` environment variables and ``.env``.
 
     ============================  ================================================
@@ -60,6 +63,17 @@ class ButtressSettings(BaseSettings):
         >>> ButtressSettings().read_timeout
         12.0
         >>> del os.environ["BUTTRESS_READ_TIMEOUT"]
+
+    A value that does not fit raises :class:`~buttress.ConfigurationError`
+    naming the variable (the value itself is not shown: it may be a secret):
+
+        >>> os.environ["BUTTRESS_MAX_REDIRECTS"] = "many"
+        >>> try:
+        ...     ButtressSettings()
+        ... except ConfigurationError as e:
+        ...     print(str(e)[:64])
+        invalid ButtressSettings: max_redirects (BUTTRESS_MAX_REDIRECTS)
+        >>> del os.environ["BUTTRESS_MAX_REDIRECTS"]
     """
 
     model_config = SettingsConfigDict(
@@ -92,3 +106,17 @@ class ButtressSettings(BaseSettings):
     follow_redirects: bool | None = None
     allow_cross_origin_redirects: bool | None = None
     api_version: str | None = None
+
+    _base_url = field_validator("base_url")(check_base_url)
+
+    if not TYPE_CHECKING:  # checkers keep the signature pydantic gives the fields
+
+        def __init__(self, **values: Any) -> None:
+            # Unrelated lines of .env are ignored (extra="ignore"); a misspelt argument is not.
+            unknown = [
+                name for name in values if name[:1] != "_" and name not in type(self).model_fields
+            ]
+            if unknown:
+                problems = "; ".join(unknown_field(type(self), name) for name in unknown)
+                raise ConfigurationError(f"invalid {type(self).__name__}: {problems}")
+            super().__init__(**values)

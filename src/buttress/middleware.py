@@ -150,10 +150,11 @@ def _from_cache(response: httpx.Response) -> bool | None:
 
 
 class MetricsMiddleware(Middleware):
-    """Report each request's duration, status, attempts and cache use to ``collector``.
+    """Report each request's duration, status, attempts, cache use and rate-limit waits.
 
-    Attempts are counted by the logging layer beneath (1 without it). Cache
-    hits are reported when the cache layer marks the response.
+    Attempts and the client-side limiter's waits are counted by the logging
+    layer beneath (without it: 1 attempt, no waits). Cache hits are reported
+    when the cache layer marks the response.
 
     Examples:
         >>> from buttress import Client, PrometheusCollector
@@ -185,7 +186,9 @@ class MetricsMiddleware(Middleware):
                 attempts=(trace.attempts if trace else 0) or 1,
                 error=type(exc).__name__,
             )
+            self._report_wait(request)
             raise
+        self._report_wait(request)
         self.collector.request_finished(
             method=request.method,
             host=host,
@@ -198,6 +201,11 @@ class MetricsMiddleware(Middleware):
         if hit is not None:
             self.collector.cache_result(host=host, hit=hit)
         return response
+
+    def _report_wait(self, request: httpx.Request) -> None:
+        trace = request_trace(request)
+        if trace is not None and trace.rate_limit_wait > 0:
+            self.collector.rate_limit_waited(host=request.url.host, seconds=trace.rate_limit_wait)
 
     def __repr__(self) -> str:
         return f"MetricsMiddleware({self.collector!r})"

@@ -27,19 +27,17 @@ Examples:
 
 from __future__ import annotations
 
-import os
+import random
 import threading
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
-from pydantic import BaseModel
 
-from ._config import frozen_model_config
+from ._config import FrozenConfig
 from ._exceptions import ConfigurationError
 from ._redact import redact_url
 from ._version import __version__
@@ -59,7 +57,7 @@ TRACE_EXTENSION = "buttress.trace"
 """Key of the :class:`RequestTrace` in ``request.extensions``."""
 
 
-class TracingConfig(BaseModel):
+class TracingConfig(FrozenConfig):
     """Request ids, trace context propagation and OpenTelemetry spans.
 
     Attributes:
@@ -77,8 +75,6 @@ class TracingConfig(BaseModel):
         >>> TracingConfig(request_id="ulid").request_id
         'ulid'
     """
-
-    model_config = frozen_model_config
 
     request_id: Literal["uuid4", "ulid"] | None = "uuid4"
     request_id_header: str = "X-Request-ID"
@@ -121,7 +117,11 @@ def new_request_id(kind: Literal["uuid4", "ulid"] = "uuid4") -> str:
     """
     if kind == "ulid":
         return str(_ulid_class()())
-    return str(uuid.uuid4())
+    # A version-4 UUID from the ``random`` module, as OpenTelemetry makes trace ids:
+    # an id needs to be unique, not secret, and this is several times cheaper.
+    bits = random.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48) | (0x4000 << 64 | 0x8000 << 48)
+    digits = f"{bits:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 @cache
@@ -132,6 +132,31 @@ def _otel() -> ModuleType | None:
     except ImportError:
         return None
     return trace
+
+
+@lru_cache(maxsize=16)
+def _tracer(provider: Any) -> Any:
+    """buttress's tracer from ``provider`` (``None``: the global one, followed when it is set)."""
+    otel = _otel()
+    assert otel is not None
+    return otel.get_tracer("buttress", __version__, tracer_provider=provider)
+
+
+def _start_span(request: httpx.Request, config: TracingConfig, **options: Any) -> Any:
+    """A span for ``request``, or ``None`` when it would not be recorded.
+
+    Attributes are computed only for a recording span: with no SDK configured
+    (or the trace sampled out) a request pays for no span at all.
+    """
+    span = _tracer(config.tracer_provider).start_span(request.method, **options)
+    if not span.is_recording():
+        return None
+    span.set_attributes(http_attributes(request))
+    return span
+
+
+def _random_hex(bits: int) -> str:
+    return f"{random.getrandbits(bits):0{bits // 4}x}"
 
 
 @dataclass(slots=True)
@@ -148,6 +173,7 @@ class RequestTrace:
 
     request_id: str | None
     attempts: int = 0
+    rate_limit_wait: float = 0.0  # seconds the client-side limiter held it back, all attempts
     span: Any = None
     context: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -164,19 +190,8 @@ def request_trace(request: httpx.Request) -> RequestTrace | None:
     return found if isinstance(found, RequestTrace) else None
 
 
-def _spans_on(config: TracingConfig, otel: ModuleType) -> bool:
-    """Whether spans would record anything.
-
-    With the OpenTelemetry API but no SDK (the global provider is still the
-    no-op proxy) every span would be a non-recording copy of the active one,
-    so none is made: ``traceparent`` still continues the active trace.
-    """
-    if config.spans is False:
-        return False
-    if config.tracer_provider is not None:
-        return True
-    provider = otel.get_tracer_provider()
-    return not isinstance(provider, (otel.ProxyTracerProvider, otel.NoOpTracerProvider))
+def _spans_on(config: TracingConfig) -> bool:
+    return config.spans is not False and _otel() is not None
 
 
 def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
@@ -222,12 +237,10 @@ def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace
     trace = RequestTrace(request_id=request_id)
     request.extensions[TRACE_EXTENSION] = trace
     otel = _otel()
-    if otel is not None and _spans_on(config, otel):
-        tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
-        trace.span = tracer.start_span(
-            request.method, kind=otel.SpanKind.INTERNAL, attributes=http_attributes(request)
-        )
-        trace.context = otel.set_span_in_context(trace.span)
+    if otel is not None and _spans_on(config):
+        trace.span = _start_span(request, config, kind=otel.SpanKind.INTERNAL)
+        if trace.span is not None:
+            trace.context = otel.set_span_in_context(trace.span)
     if config.propagate and "traceparent" not in request.headers:
         _inject(request, trace.span, otel)
     return trace
@@ -244,7 +257,7 @@ def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
         span_id = (
             otel.format_span_id(context.span_id)  # type: ignore[union-attr]
             if recording
-            else os.urandom(8).hex()
+            else _random_hex(64)
         )
         request.headers["traceparent"] = _traceparent(
             trace_id, span_id, bool(context.trace_flags & 1)
@@ -253,8 +266,7 @@ def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
         if state and "tracestate" not in request.headers:
             request.headers["tracestate"] = state
         return
-    ids = os.urandom(24).hex()  # a new trace id and span id
-    request.headers["traceparent"] = _traceparent(ids[:32], ids[32:], True)
+    request.headers["traceparent"] = _traceparent(_random_hex(128), _random_hex(64), True)
 
 
 def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
@@ -274,14 +286,12 @@ def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
     otel = _otel()
     if otel is None or trace.span is None:
         return None
-    attributes = http_attributes(request)
+    span = _start_span(request, config, context=trace.context, kind=otel.SpanKind.CLIENT)
+    if span is None:
+        return None
     if trace.attempts > 1:
-        attributes["http.request.resend_count"] = trace.attempts - 1
-    tracer = otel.get_tracer("buttress", __version__, tracer_provider=config.tracer_provider)
-    span = tracer.start_span(
-        request.method, context=trace.context, kind=otel.SpanKind.CLIENT, attributes=attributes
-    )
-    if config.propagate and span.is_recording():
+        span.set_attribute("http.request.resend_count", trace.attempts - 1)
+    if config.propagate:
         context = span.get_span_context()
         request.headers["traceparent"] = _traceparent(
             otel.format_trace_id(context.trace_id),
@@ -321,9 +331,10 @@ class MetricsCollector(Protocol):
 
     Implementations must be thread-safe and fast: they run on the request path.
     :class:`MetricsMiddleware` calls :meth:`request_finished` and
-    :meth:`cache_result`; connect :meth:`breaker_state_changed` with
-    ``CircuitBreakerConfig(on_state_change=...)``. Nothing calls
-    :meth:`rate_limit_waited` yet: it is there for a limiter hook to come.
+    :meth:`cache_result`, and :meth:`rate_limit_waited` when the client-side
+    limiter held the request back (the logging layer, on by default, carries
+    that figure up to it); connect :meth:`breaker_state_changed` with
+    ``CircuitBreakerConfig(on_state_change=...)``.
 
     Examples:
         >>> isinstance(PrometheusCollector(), MetricsCollector)

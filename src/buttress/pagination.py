@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 import httpx
@@ -170,6 +170,34 @@ class PaginationStrategy(ABC):
     total_key: str | None = None
     max_pages: int | None = None
 
+    def __post_init__(self) -> None:
+        """Check a dataclass strategy's fields once, when it is made (the built-ins are).
+
+        Raises:
+            ConfigurationError: naming the strategy and the field, e.g.
+                ``invalid OffsetLimitPagination: limit must be an int >= 1 or None, not 0``.
+        """
+        for item in fields(self):  # type: ignore[arg-type]  # only dataclasses get here
+            value = getattr(self, item.name)
+            kind = getattr(item.type, "__name__", str(item.type))  # "int | None" or int
+            optional = kind.endswith("| None")
+            if value is None and optional:
+                continue
+            if kind.startswith("int"):
+                least = 0 if item.name == "start_page" else 1
+                expected = f"an int >= {least}"
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+            elif kind.startswith("str"):
+                expected, ok = "a string", isinstance(value, str)
+            else:
+                continue
+            if not ok:
+                got = repr(value) if isinstance(value, int | float) else type(value).__name__
+                raise ConfigurationError(
+                    f"invalid {type(self).__name__}: {item.name} must be {expected}"
+                    f"{' or None' if optional else ''}, not {got}"
+                )
+
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
         """Query parameters for the first page, given the caller's ``params``."""
         if start_offset is not None:
@@ -204,6 +232,11 @@ PaginationConfig = PaginationStrategy
 """SPEC's name for a pagination configuration: any :class:`PaginationStrategy`."""
 
 
+def _sized(size_param: str, size: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` over a page size, when one is set (the caller's own value wins)."""
+    return {**({} if size is None else {size_param: size}), **params}
+
+
 @dataclass(frozen=True, kw_only=True)
 class OffsetLimitPagination(PaginationStrategy):
     """``?offset=&limit=`` pagination; the offset advances by the items received.
@@ -226,10 +259,7 @@ class OffsetLimitPagination(PaginationStrategy):
     total_key: str | None = "total"
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {self.offset_param: 0}
-        if self.limit is not None:
-            first[self.limit_param] = self.limit
-        first.update(params)
+        first = {self.offset_param: 0, **_sized(self.limit_param, self.limit, params)}
         if start_offset is not None:
             first[self.offset_param] = start_offset
         return first
@@ -270,10 +300,10 @@ class PageNumberPagination(PaginationStrategy):
     total_pages_key: str | None = "total_pages"
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {self.page_param: self.start_page}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
+        first = {
+            self.page_param: self.start_page,
+            **_sized(self.per_page_param, self.per_page, params),
+        }
         if start_offset is not None:
             if not self.per_page or start_offset % self.per_page:
                 raise ConfigurationError(
@@ -317,11 +347,8 @@ class CursorPagination(PaginationStrategy):
     total_key: str | None = None
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
-        return super().first_params(first, start_offset)
+        sized = _sized(self.per_page_param, self.per_page, params)
+        return super().first_params(sized, start_offset)
 
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]
@@ -351,11 +378,8 @@ class LinkHeaderPagination(PaginationStrategy):
     total_key: str | None = None
 
     def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        first: dict[str, Any] = {}
-        if self.per_page is not None:
-            first[self.per_page_param] = self.per_page
-        first.update(params)
-        return super().first_params(first, start_offset)
+        sized = _sized(self.per_page_param, self.per_page, params)
+        return super().first_params(sized, start_offset)
 
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]

@@ -36,6 +36,16 @@ def put(backend: CacheBackend, key: str, url: str, body: bytes = b"body") -> Res
     return Response(200, entry.response.headers, iter((b"".join(entry.response.stream),)))  # type: ignore[arg-type]
 
 
+def test_an_async_body_is_refused_by_the_sync_interface(backend: CacheBackend) -> None:
+    async def body() -> Any:
+        yield b"a"
+
+    response = Response(200, Headers({}), body())
+    with pytest.raises(TypeError, match="AsyncStorage"):
+        backend.create_entry(Request("GET", "https://a/x", Headers({})), response, "k")
+    assert backend.get_entries("k") == []
+
+
 def test_entry_is_visible_only_once_its_stream_is_read(backend: CacheBackend) -> None:
     entry = backend.create_entry(
         Request("GET", "https://a/x", Headers({})),

@@ -252,3 +252,13 @@ def test_redact_url_keeps_an_encoded_sensitive_name_encoded() -> None:
     # Regression: "a%26token" (a name containing '&') was written back raw, as two parameters.
     url = httpx.URL("https://h.test/x", params={"a&token": "S3CR3T"})
     assert redact_url(url) == "https://h.test/x?a%26token=[REDACTED]"
+
+
+def test_a_cache_control_too_long_to_be_genuine_is_not_parsed_and_stores_nothing() -> None:
+    # Found by the Cache-Control fuzzer: 200,000 repeated characters took hishel's
+    # character-by-character parser past the two-second bound.
+    value = "max-age=60, " * 20_000
+    parsed = cache_control(value)
+    assert parsed.no_store
+    assert parsed.max_age is None
+    assert cache_control("max-age=60, " * 10).max_age == 60  # ordinary values as before

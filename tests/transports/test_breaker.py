@@ -138,6 +138,25 @@ async def test_client_exposes_the_breaker(
     assert breaker.state == "closed"
 
 
+async def test_the_clients_clock_times_the_breakers_reset(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # Regression: the facade built its breaker on the system clock, so a client given
+    # a FakeClock could not pass the reset timeout without really waiting.
+    clock = FakeClock()
+    config = buttress.CircuitBreakerConfig(failure_threshold=1, reset_timeout=30)
+    client = make_client(base_url=demo.url, retry=False, circuit_breaker=config, clock=clock)
+    with pytest.raises(buttress.ServerError):
+        await client.get("/status/500")
+    breaker = client.client.circuit_breaker
+    assert breaker is not None
+    states = [breaker.state]
+    clock.advance(30)
+    states.append(breaker.state)
+    assert states == ["open", "half_open"]
+    assert (await client.get("/users/1")).status_code == 200
+
+
 async def test_client_without_a_breaker_has_none(client: Either) -> None:
     assert client.client.circuit_breaker is None
 

@@ -292,6 +292,31 @@ async def test_with_middleware_appends_and_shares_the_pool(
     await again.aclose()
 
 
+async def test_with_middleware_shares_the_budget_the_breaker_and_the_cache(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    original = make_client(
+        base_url=demo.url,
+        rate_limit=buttress.RateLimitConfig(max_requests=10, time_window=60.0),
+        circuit_breaker=buttress.CircuitBreakerConfig(failure_threshold=2),
+        cache=buttress.CacheConfig(),
+        retry=False,
+    )
+    derived = Either(original.client.with_middleware(LoggingMiddleware()))
+    await derived.get("/users/1")
+    await original.get("/users/2")
+    assert original.client.get_rate_limit_status().remaining == 8  # one budget for both
+    assert derived.client.circuit_breaker is original.client.circuit_breaker
+    with pytest.raises(buttress.ServerError):
+        await derived.get("/status/500")
+    assert original.client.circuit_breaker is not None
+    assert original.client.circuit_breaker.metrics.failure_count == 1
+    await original.get("/cacheable", params={"key": "shared"})
+    cached = await derived.get("/cacheable", params={"key": "shared"})
+    assert cached.from_cache
+    await derived.aclose()
+
+
 async def test_spec_18_12_middleware_example(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 import buttress
 from buttress import EndpointLimit, RateLimitConfig, RateLimitError
+from buttress._flow import Send, Sleep
 from buttress.policies.ratelimit import Hold, Refusal
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RateLimiter, RateLimitTransport
@@ -625,3 +626,22 @@ def test_config_is_validated() -> None:
         RateLimitConfig(strategy="fixed_window", max_requests=1, burst_size=2)
     with pytest.raises(ValueError, match="greater than 0"):
         RateLimitConfig(max_requests=0)
+
+
+def test_requests_woken_late_together_go_out_one_slot_apart() -> None:
+    # Regression (found by the 1000-task stress test): sleepers that a busy event loop
+    # wakes late all at once used to go out together, past the limit. Each flow is
+    # stepped by hand, as the drivers would, to wake them at the same late moment.
+    clock = FakeClock()
+    config = RateLimitConfig(max_requests=1, time_window=1.0, burst_size=1)
+    transport = RateLimitTransport(httpx.MockTransport(exhausted), config, clock=clock)
+    flows = [transport._flow(httpx.Request("GET", "https://api.example.com/")) for _ in range(3)]
+    assert [next(flow) for flow in flows][1:] == [Sleep(1.0), Sleep(2.0)]
+    clock.advance(3.5)  # a stalled loop: both sleepers wake now
+    assert isinstance(flows[1].send(None), Send)
+    again = flows[2].send(None)
+    assert isinstance(again, Sleep)  # not sent: admitted a slot later
+    assert again.seconds >= 1.0
+    clock.advance(again.seconds)
+    assert isinstance(flows[2].send(None), Send)
+    assert transport.limiter.status().queued == 0

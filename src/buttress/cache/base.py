@@ -1,8 +1,9 @@
 """The interface a buttress cache backend implements, on top of hishel's storage.
 
-A backend is a :class:`hishel.BaseStorage` (``create_entry``, ``get_entries``,
-``update_headers``, ``remove_entry``) plus what invalidation and statistics
-need: ``remove_where``, ``remove_keys``, ``clear`` and ``size``. A Redis backend will implement
+A backend is a :class:`hishel.BaseStorage` (``get_entries``,
+``update_headers``, ``remove_entry``, and ``store`` behind the shared
+``create_entry``) plus what invalidation and statistics need:
+``remove_where``, ``remove_keys``, ``clear`` and ``size``. A Redis backend will implement
 the same class. :class:`AsyncStorage` adapts any backend to
 :class:`hishel.AsyncBaseStorage`, so the backends also serve hishel's own
 async integrations.
@@ -72,18 +73,41 @@ class CacheBackend(BaseStorage):
         hits, misses, revalidations, evictions = self.recorder.counts()
         return CacheStats(hits, misses, revalidations, self.size, evictions)
 
-    @staticmethod
-    def saving(body: Iterator[bytes], commit: Callable[[bytes], None]) -> Iterator[bytes]:
-        """Yield ``body`` and call ``commit`` with it once it has been read to the end.
+    def create_entry(
+        self,
+        request: Request,
+        response: Response,
+        key: str,
+        *,
+        ttl: float | None = None,
+        tti: float | None = None,
+    ) -> Entry:
+        """An entry whose body streams through; it is stored once read to the end.
 
-        hishel's contract: an entry is visible only after its stream was fully read,
-        and one that is abandoned half-way is never stored.
+        hishel's contract: an entry is visible only after its stream was fully
+        read, and one abandoned half-way is never stored. Backends implement
+        :meth:`store`.
         """
+        id = uuid.uuid4()
+        status, headers = response.status_code, response.headers
         chunks: list[bytes] = []
-        for chunk in body:
-            chunks.append(chunk)
-            yield chunk
-        commit(b"".join(chunks))
+
+        def saving(body: Iterator[bytes]) -> Iterator[bytes]:
+            for chunk in body:
+                chunks.append(chunk)
+                yield chunk
+            self.store(key, id, request, status, headers, b"".join(chunks))
+
+        stream = response.stream if response.stream is not None else iter(())
+        if not isinstance(stream, Iterator):
+            raise TypeError("an async body is stored through AsyncStorage(backend)")
+        return Entry(id, request, Response(status, headers, saving(stream)))
+
+    @abc.abstractmethod
+    def store(
+        self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
+    ) -> None:
+        """Keep one complete entry under ``key`` (a backend may decline one too large)."""
 
 
 class AsyncStorage(AsyncBaseStorage):

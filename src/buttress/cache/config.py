@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from .._config import frozen_model_config
+from .._config import FrozenConfig
 from .base import CacheBackend
 from .memory import MemoryCache
 
@@ -13,7 +13,7 @@ __all__ = ["CacheConfig"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-class CacheConfig(BaseModel):
+class CacheConfig(FrozenConfig):
     """Configuration of the RFC 9111 private cache layer.
 
     Attributes:
@@ -43,8 +43,6 @@ class CacheConfig(BaseModel):
         >>> sorted(config.cacheable_methods)
         ['GET', 'HEAD']
     """
-
-    model_config = frozen_model_config
 
     enabled: bool = True
     backend: CacheBackend = Field(default_factory=MemoryCache)

@@ -127,34 +127,21 @@ class DiskCache(CacheBackend):
     def _find(self, id: uuid.UUID) -> Path | None:
         return next(self.directory.glob(f"*/{id}{_SUFFIX}"), None)
 
-    def create_entry(
-        self,
-        request: Request,
-        response: Response,
-        key: str,
-        *,
-        ttl: float | None = None,
-        tti: float | None = None,
-    ) -> Entry:
-        id = uuid.uuid4()
-
-        def commit(body: bytes) -> None:
-            data = _pack(request, response.status_code, response.headers, body)
-            if len(data) > self.max_bytes:
-                return  # never fits: serve it, do not store it
-            try:
-                self._write(self._path(key, id), data)
-            except OSError:
-                return  # a full or read-only disk stops caching, not the request
-            with self._lock:
-                self._bytes += len(data)
-                over = self._bytes > self.max_bytes
-            if over:
-                self._evict()
-
-        stream = response.stream if response.stream is not None else iter(())
-        saving = self.saving(stream, commit)  # type: ignore[arg-type]
-        return Entry(id, request, Response(response.status_code, response.headers, saving))
+    def store(
+        self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
+    ) -> None:
+        data = _pack(request, status, headers, body)
+        if len(data) > self.max_bytes:
+            return  # never fits: serve it, do not store it
+        try:
+            self._write(self._path(key, id), data)
+        except OSError:
+            return  # a full or read-only disk stops caching, not the request
+        with self._lock:
+            self._bytes += len(data)
+            over = self._bytes > self.max_bytes
+        if over:
+            self._evict()
 
     def _evict(self) -> None:
         """Remove least recently used files until the total fits.

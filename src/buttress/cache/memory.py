@@ -52,25 +52,10 @@ class MemoryCache(CacheBackend):
     def __repr__(self) -> str:
         return f"MemoryCache(max_size={self.max_size})"
 
-    def create_entry(
-        self,
-        request: Request,
-        response: Response,
-        key: str,
-        *,
-        ttl: float | None = None,
-        tti: float | None = None,
-    ) -> Entry:
-        id = uuid.uuid4()
-
-        def commit(body: bytes) -> None:
-            self._put(key, id, _Stored(request, response.status_code, response.headers, body))
-
-        stream = response.stream if response.stream is not None else iter(())
-        saving = self.saving(stream, commit)  # type: ignore[arg-type]
-        return Entry(id, request, Response(response.status_code, response.headers, saving))
-
-    def _put(self, key: str, id: uuid.UUID, stored: _Stored) -> None:
+    def store(
+        self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
+    ) -> None:
+        stored = _Stored(request, status, headers, body)
         evicted = 0
         with self._lock:
             bucket = self._buckets.get(key)

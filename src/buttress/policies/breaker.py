@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .._clock import SYSTEM_CLOCK
-from .._config import frozen_model_config
+from .._config import FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
 from .failures import is_transient
@@ -52,7 +52,7 @@ CircuitState: TypeAlias = Literal["closed", "open", "half_open"]
 _HISTORY = 100  # state changes kept in the metrics
 
 
-class CircuitBreakerConfig(BaseModel):
+class CircuitBreakerConfig(FrozenConfig):
     """How a circuit breaker judges calls and when it opens.
 
     Attributes:
@@ -87,8 +87,6 @@ class CircuitBreakerConfig(BaseModel):
         >>> config.success_threshold
         2
     """
-
-    model_config = frozen_model_config
 
     failure_threshold: int = Field(default=5, ge=1)
     success_threshold: int = Field(default=2, ge=1)

@@ -50,9 +50,25 @@ INITIAL_AGE = "buttress-initial-age"
 _HEURISTIC_CAP = 86_400.0
 
 
+_LONGEST_CACHE_CONTROL = 8192
+"""Longer ``Cache-Control`` values are broken or hostile (h11 takes 16 KiB of headers in all)."""
+
+
 @lru_cache(maxsize=1024)
 def cache_control(value: str | None) -> CacheControl:
-    """Parse a ``Cache-Control`` value once per distinct value (a hit must be cheap)."""
+    """Parse a ``Cache-Control`` value once per distinct value (a hit must be cheap).
+
+    A value too long to be genuine is not parsed (hishel's parser goes character
+    by character) and reads as ``no-store``: nothing is cached on its say-so.
+
+    Examples:
+        >>> cache_control("max-age=60").max_age
+        60
+        >>> cache_control("max-age=60," * 2000).no_store
+        True
+    """
+    if value is not None and len(value) > _LONGEST_CACHE_CONTROL:
+        value = "no-store"
     return parse_cache_control(value)
 
 

@@ -8,6 +8,15 @@ its slot in O(1) and slots are handed out in booking order, callers that then
 sleep until their slot are served first in, first out, and nobody holds a lock
 while waiting.
 
+A sleeper can wake late (a busy event loop fires a thousand timers at once), and
+late sleepers bunch: sent together, they would exceed the limit even though
+their slots did not. So each limit is kept twice: once for the slots *booked*
+(the queue's order and waits) and once for the requests really *sent*. A queued
+caller that wakes asks :meth:`RateLimitPolicy.admit`, which lets it go only if
+sending at that moment keeps every limit, and otherwise says how much longer to
+wait. When the sends trail the bookings, later bookings are pushed back by the
+same amount, so the queue's waits stay honest under a lagging scheduler.
+
 The three strategies:
 
 * :class:`TokenBucket` - a steady rate with a burst allowance, kept as one
@@ -25,7 +34,6 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -233,10 +241,15 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Booking:
-    """A slot was booked: wait ``delay`` seconds, then send."""
+    """A slot was booked: wait ``delay`` seconds, then (when ``queued``) ask to be admitted.
+
+    ``slot`` is the booked moment on the policy's own schedule, for
+    :meth:`RateLimitPolicy.admit`.
+    """
 
     delay: float
     queued: bool
+    slot: float = field(default=0.0, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +269,14 @@ class Refusal:
 
     retry_after: float
     reason: str
+
+
+@dataclass(slots=True)
+class _Budget:
+    """One limit kept twice: the slots booked (order, waits) and the requests really sent."""
+
+    booked: Limit
+    sent: Limit
 
 
 @dataclass
@@ -278,11 +299,13 @@ class RateLimitPolicy:
     endpoint rule it matches (per host too when ``scope="host"``); it goes when
     all of them and the host's server-side pause allow. Times are monotonic seconds.
 
-    No limit is ever exceeded: a request that one limit delays is charged to
-    every limit at the moment it will really go, so requests booked after it
-    may wait behind it (never past it). With endpoint rules much slower than the
-    main limit this costs some head-of-line waiting; give such endpoints a
-    limiter of their own (a separate client or mount) when that matters.
+    No limit is ever exceeded by the requests really sent: a request that waited
+    goes only once :meth:`admit` agrees, at the moment it asks. A request that
+    one limit delays is charged to every limit at the moment it will go, so
+    requests booked after it may wait behind it (never past it). With endpoint
+    rules much slower than the main limit this costs some head-of-line waiting;
+    give such endpoints a limiter of their own (a separate client or mount)
+    when that matters.
 
     Examples:
         >>> policy = RateLimitPolicy("token_bucket", 1, 1.0, 1, scope="global")
@@ -301,31 +324,34 @@ class RateLimitPolicy:
     queue_size: int | None = None
     queue_timeout: float | None = None
     waiting: int = 0
-    _limits: dict[tuple[object, ...], Limit] = field(default_factory=dict)
+    _budgets: dict[tuple[object, ...], _Budget] = field(default_factory=dict)
     _hosts: dict[str, _Host] = field(default_factory=dict)
+    _behind: float = 0.0  # how far the sends trail the booked slots while a queue lasts
 
-    def _limit(self, key: tuple[object, ...], spec: Rule | None) -> Limit:
-        limit = self._limits.get(key)
-        if limit is None:
+    def _budget(self, key: tuple[object, ...], spec: Rule | None) -> _Budget:
+        budget = self._budgets.get(key)
+        if budget is None:
             if spec is None:
                 assert self.max_requests is not None
-                limit = make_limit(
-                    self.strategy, self.max_requests, self.time_window, self.burst_size
+                spec = Rule(
+                    "*", "*", self.strategy, self.max_requests, self.time_window, self.burst_size
                 )
-            else:
-                limit = make_limit(
-                    spec.strategy, spec.max_requests, spec.time_window, spec.burst_size
+            budget = _Budget(
+                *(
+                    make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
+                    for _ in range(2)
                 )
-            self._limits[key] = limit
-        return limit
+            )
+            self._budgets[key] = budget
+        return budget
 
-    def _applicable(self, method: str, host: str, path: str) -> Iterable[Limit]:
+    def _applicable(self, method: str, host: str, path: str) -> list[_Budget]:
         scope_key = host if self.scope == "host" else ""
-        if self.max_requests is not None:
-            yield self._limit(("main", scope_key), None)
+        budgets = [] if self.max_requests is None else [self._budget(("main", scope_key), None)]
         for index, rule in enumerate(self.rules):
             if rule.matches(method, path):
-                yield self._limit(("rule", index, scope_key), rule)
+                budgets.append(self._budget(("rule", index, scope_key), rule))
+        return budgets
 
     def book(
         self,
@@ -341,7 +367,8 @@ class RateLimitPolicy:
 
         With ``wait=False`` any delay is a refusal. ``waited`` is how long the
         request has already been held (it counts against ``queue_timeout``).
-        A refusal books nothing; so does a hold.
+        A refusal books nothing; so does a hold. A booking without delay is
+        admitted at once; a queued one sleeps, then asks :meth:`admit`.
         """
         server = self._hosts.get(host)
         if server is not None and server.paused_until > now:
@@ -351,17 +378,45 @@ class RateLimitPolicy:
                 return refusal
             self.waiting += 1
             return Hold(delay)
-        limits = list(self._applicable(method, host, path))
-        at = max([now, *(limit.available_at(now) for limit in limits)])
+        budgets = self._applicable(method, host, path)
+        if self.waiting == 0:
+            self._behind = 0.0  # no queue: nothing left to trail
+        # Booked slots live on a schedule shifted back by how far the sends trail it.
+        scheduled = now - self._behind
+        slot = max([scheduled, *(budget.booked.available_at(scheduled) for budget in budgets)])
+        at = max([slot + self._behind, *(budget.sent.available_at(now) for budget in budgets)])
         delay = at - now
         if delay > 0:
             refusal = self._refusal(delay, waited, wait, "client-side rate limit reached")
             if refusal is not None:
                 return refusal
             self.waiting += 1
-        for limit in limits:
-            limit.take(at)
-        return Booking(delay, queued=delay > 0)
+        slot = at - self._behind
+        for budget in budgets:
+            budget.booked.take(slot)
+            if delay <= 0:
+                budget.sent.take(now)
+        return Booking(delay, queued=delay > 0, slot=slot)
+
+    def admit(self, method: str, host: str, path: str, now: float, booking: Booking) -> float:
+        """Let a queued request whose wait is over go now (0.0), or say how much longer to wait.
+
+        It goes only if sending at ``now`` keeps every limit, counting what was
+        really sent; a caller that wakes on time finds it so. A refusal means the
+        sends trail the schedule: the schedule is pushed back to match, and the
+        caller waits for its slot's new place on it.
+        """
+        budgets = self._applicable(method, host, path)
+        at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
+        if at > now:
+            # The sends trail the schedule: shift it, and wait for this slot's new place
+            # on it (so callers refused together keep their order and spacing).
+            self._behind = max(self._behind, at - booking.slot)
+            return booking.slot + self._behind - now
+        for budget in budgets:
+            budget.sent.take(now)
+        self._behind = now - booking.slot
+        return 0.0
 
     def _refusal(self, delay: float, waited: float, wait: bool, why: str) -> Refusal | None:
         if not wait:
@@ -410,10 +465,12 @@ class RateLimitPolicy:
         if self.max_requests is None:
             return None, None, None
         scope_key = host if self.scope == "host" else ""
-        limit = self._limits.get(("main", scope_key))
-        if limit is None:
+        budget = self._budgets.get(("main", scope_key))
+        if budget is None:
             return self.max_requests, self.max_requests, now
-        return self.max_requests, limit.remaining(now), limit.reset_at(now)
+        scheduled = now - self._behind
+        remaining = budget.booked.remaining(scheduled)
+        return self.max_requests, remaining, budget.booked.reset_at(scheduled) + self._behind
 
     def server_status(self) -> dict[str, tuple[int | None, int | None, float | None, str | None]]:
         """Per host: ``(limit, remaining, reset_at, policy)`` as the server last said."""

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
-from tenacity import Future, RetryCallState
+from pydantic import Field, field_validator
 
-from .._config import frozen_model_config
+from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import ATTEMPTS_KEY, EXTENSION_KEY, RequestOptions
@@ -35,6 +34,8 @@ from .failures import is_connect_failure, is_transient
 from .headers import parse_retry_after
 
 if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
     from .._clock import Clock
 
 __all__ = [
@@ -54,7 +55,7 @@ DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-class RetryBudgetConfig(BaseModel):
+class RetryBudgetConfig(FrozenConfig):
     """Per host, retries may add at most ``ratio`` on top of first attempts.
 
     Counted over the last ``window`` seconds, with a floor of ``min_per_second``
@@ -64,8 +65,6 @@ class RetryBudgetConfig(BaseModel):
         >>> RetryBudgetConfig().ratio, RetryBudgetConfig().min_per_second
         (0.2, 10.0)
     """
-
-    model_config = frozen_model_config
 
     ratio: float = Field(default=0.2, ge=0)
     min_per_second: float = Field(default=10.0, ge=0)
@@ -78,7 +77,7 @@ class RetryBudgetConfig(BaseModel):
         )
 
 
-class RetryConfig(BaseModel):
+class RetryConfig(FrozenConfig):
     """How the retry layer retries.
 
     Attributes:
@@ -113,8 +112,6 @@ class RetryConfig(BaseModel):
         >>> RetryConfig(wait=tenacity.wait_fixed(2), stop=tenacity.stop_after_attempt(4)).wait
         <tenacity.wait.wait_fixed object at ...>
     """
-
-    model_config = frozen_model_config
 
     max_attempts: int = Field(default=3, ge=1)
     backoff_factor: float = Field(default=0.5, ge=0)
@@ -343,6 +340,9 @@ class RetryPolicy:
     @staticmethod
     def _tenacity_state(attempt: Attempt) -> RetryCallState:
         """The attempt in tenacity's vocabulary, so its wait and stop strategies work."""
+        # Only a config holding tenacity strategies gets here: their owner imported tenacity.
+        from tenacity import Future, RetryCallState
+
         state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.start_time = attempt.started
         state.attempt_number = attempt.number

@@ -124,6 +124,12 @@ def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
     return raw
 
 
+def _forbids_storing(response: httpx.Response) -> bool:
+    """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
+    value = response.headers.get("cache-control")
+    return value is not None and cache_control(value).no_store
+
+
 def _failed(outcome: httpx.Response | Exception) -> bool:
     if isinstance(outcome, httpx.Response):
         return outcome.status_code >= 500
@@ -324,8 +330,8 @@ class CacheTransport(Layer):
                     raise outcome
                 assert isinstance(outcome, httpx.Response)
                 upstream = outcome
-                if not candidates and cache_control(outcome.headers.get("cache-control")).no_store:
-                    recorder.miss()  # RFC 9111 3: never stored, and nothing stored to update
+                if isinstance(state, CacheMiss) and _forbids_storing(outcome):
+                    recorder.miss()  # what hishel would conclude, without converting it first
                     outcome.extensions[CACHE_EXTENSION] = _MISS
                     return outcome
                 if outcome.status_code == 304 and isinstance(state, NeedRevalidation):

@@ -4,7 +4,9 @@
 (retries included) takes a slot. A request books its slot under a lock in O(1)
 and then *sleeps outside the lock* until the slot comes, as a ``Sleep`` effect of
 its flow: threads sharing a ``Client`` and tasks sharing an ``AsyncClient`` are
-served in booking order (FIFO) and the event loop is never blocked.
+served in booking order (FIFO) and the event loop is never blocked. On waking it
+is admitted only if the requests really sent leave room, so sleepers that a busy
+event loop wakes late together cannot go out in a bunch.
 
 Every response's rate-limit headers are recorded per host. When a server says
 nothing remains until a reset, or answers 429 with ``Retry-After``, later
@@ -29,6 +31,7 @@ from .._exceptions import RateLimitError, describe
 from .._flow import Flow, Read, Send, Sleep
 from .._options import RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
+from ..observability import request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 from ._layer import Layer
@@ -84,6 +87,10 @@ class RateLimitBackend(Protocol):
         self, request: httpx.Request, *, wait: bool, waited: float = 0.0
     ) -> Booking | Hold | Refusal:
         """Book a slot for ``request``, hold it while its host is paused, or refuse."""
+        ...
+
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
         ...
 
     def done_waiting(self) -> None:
@@ -146,6 +153,12 @@ class RateLimiter:
             return self._policy.book(
                 request.method, _host(url), url.path, now, wait=wait, waited=waited
             )
+
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.admit(request.method, _host(url), url.path, now, booking)
 
     def done_waiting(self) -> None:
         with self._lock:
@@ -239,7 +252,7 @@ class RateLimitTransport(Layer):
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
         on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
-        waited = 0.0
+        waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(request, wait=on_limit == "wait", waited=waited)
             if isinstance(booking, Refusal):
@@ -255,11 +268,18 @@ class RateLimitTransport(Layer):
             if isinstance(booking, Hold) or booking.queued:
                 try:
                     yield Sleep(booking.delay)
+                    # Woken late, a sleeper could bunch with others: it goes only when
+                    # the sends so far leave room.
+                    while isinstance(booking, Booking) and (gap := limiter.admit(request, booking)):
+                        yield Sleep(gap)
+                        late += gap
                 finally:  # also when the caller is cancelled while waiting
                     limiter.done_waiting()
                 waited += booking.delay
             if isinstance(booking, Booking):
                 break
+        if (waited or late) and (trace := request_trace(request)) is not None:
+            trace.rate_limit_wait += waited + late
         outcome = yield Send(request)
         if isinstance(outcome, Exception):
             raise outcome

@@ -32,21 +32,16 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import RateLimitConfig
-from ..cache import CacheConfig
-from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
-from ..policies.retry import RetryConfig
-from .breaker import CircuitBreakerTransport
-from .cache import CacheTransport
-from .guard import BodyGuardTransport
-from .logging import AttemptTransport, LoggingTransport
-from .middleware import MiddlewareTransport, MiddlewareTypes
-from .ratelimit import RateLimiter, RateLimitTransport
-from .retry import RetryTransport
 
 if TYPE_CHECKING:
+    from .._config import RateLimitConfig
     from .._logging import LoggingConfig
+    from ..cache import CacheConfig
     from ..observability import TracingConfig
+    from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
+    from ..policies.retry import RetryConfig
+    from .middleware import MiddlewareTypes
+    from .ratelimit import RateLimiter
 
 __all__ = ["stack"]
 
@@ -89,29 +84,47 @@ def stack(
 
     Examples:
         >>> import httpx
-        >>> from buttress.cache import CacheConfig
+        >>> from buttress import RetryConfig
         >>> network = httpx.HTTPTransport()
         >>> stack(network) is network   # no layer configured
         True
         >>> stack(network, retry=RetryConfig())
         RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
+    # Each layer's module is imported here, when a stack first uses it: a client
+    # without a cache or a breaker never loads them.
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
     if guard:
+        from .guard import BodyGuardTransport
+
         layer = BodyGuardTransport(layer)
     observed = logging is not None or tracing is not None
     if observed:
+        from .logging import AttemptTransport
+
         layer = AttemptTransport(layer, logging, tracing=tracing)
     if rate_limit is not None:
+        from .ratelimit import RateLimitTransport
+
         layer = RateLimitTransport(layer, rate_limit, clock=clock)
     if circuit_breaker is not None:
+        from .breaker import CircuitBreakerTransport
+
         layer = CircuitBreakerTransport(layer, circuit_breaker, clock=clock)
     if retry is not None:
+        from .retry import RetryTransport
+
         layer = RetryTransport(layer, retry, clock=clock)
     if cache is not None and cache.enabled:
+        from .cache import CacheTransport
+
         layer = CacheTransport(layer, cache, clock=clock)
     if observed:
+        from .logging import LoggingTransport
+
         layer = LoggingTransport(layer, logging, tracing=tracing)
     if middleware:
+        from .middleware import MiddlewareTransport
+
         layer = MiddlewareTransport(layer, middleware)
     return cast(_T, layer)

@@ -1,0 +1,281 @@
+"""Bad configuration fails with ConfigurationError naming the class, the field and what was
+wrong: never pydantic's ValidationError, never a secret value in the message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+import buttress
+from buttress._config import FrozenConfig
+
+pytestmark = pytest.mark.anyio
+
+# For each public configuration model: one invalid value, and the field the message names.
+INVALID: dict[type[pydantic.BaseModel], tuple[dict[str, Any], str]] = {
+    buttress.APIVersion: ({"location": "query"}, "location"),
+    buttress.ButtressSettings: ({"max_redirects": -1}, "max_redirects"),
+    buttress.CacheConfig: ({"default_ttl": -1}, "default_ttl"),
+    buttress.CircuitBreakerConfig: ({"failure_threshold": 0}, "failure_threshold"),
+    buttress.EndpointLimit: ({"time_window": 0}, "time_window"),
+    buttress.LoggingConfig: ({"body_limit": -1}, "body_limit"),
+    buttress.RateLimitConfig: ({"max_requests": 0}, "max_requests"),
+    buttress.RedirectConfig: ({"methods": {"POST": "jump"}}, "methods.POST"),
+    buttress.RetryBudgetConfig: ({"window": 0}, "window"),
+    buttress.RetryConfig: ({"max_attempts": 0}, "max_attempts"),
+    buttress.TimeoutConfig: ({"read": -1}, "read"),
+    buttress.TracingConfig: ({"request_id": "uuid5"}, "request_id"),
+}
+REQUIRED: dict[type[pydantic.BaseModel], dict[str, Any]] = {
+    buttress.APIVersion: {"version": "v1"},
+    buttress.EndpointLimit: {"max_requests": 1},
+}
+CONFIGS = sorted(INVALID, key=lambda cls: cls.__name__)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No BUTTRESS_* variables or .env file from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith("BUTTRESS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _make(cls: type[pydantic.BaseModel], **values: Any) -> Any:
+    return cls(**{**REQUIRED.get(cls, {}), **values})
+
+
+def test_every_public_config_model_is_covered_and_on_the_shared_base() -> None:
+    public = {
+        obj
+        for name in buttress.__all__
+        if isinstance(obj := getattr(buttress, name), type) and issubclass(obj, pydantic.BaseModel)
+    }
+    assert public == set(INVALID)
+    assert all(issubclass(cls, FrozenConfig) for cls in public)
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda cls: cls.__name__)
+def test_an_invalid_value_names_the_class_and_the_field(cls: type[pydantic.BaseModel]) -> None:
+    values, field = INVALID[cls]
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        _make(cls, **values)
+    assert str(caught.value).startswith(f"invalid {cls.__name__}: {field}")
+    assert not isinstance(caught.value, pydantic.ValidationError)
+    assert caught.value.__suppress_context__  # no pydantic traceback chained to it
+    with pytest.raises(buttress.ConfigurationError) as validated:
+        cls.model_validate({**REQUIRED.get(cls, {}), **values})
+    assert str(validated.value) == str(caught.value)
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda cls: cls.__name__)
+def test_an_unknown_field_is_refused(cls: type[pydantic.BaseModel]) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        _make(cls, colour="blue")
+    assert str(caught.value) == f"invalid {cls.__name__}: unknown field 'colour'"
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda cls: cls.__name__)
+def test_configs_stay_frozen_comparable_and_copyable(cls: type[pydantic.BaseModel]) -> None:
+    config = _make(cls)
+    name = next(iter(cls.model_fields))
+    with pytest.raises(buttress.ConfigurationError, match="immutable"):
+        setattr(config, name, getattr(config, name))
+    copy = config.model_copy()
+    assert copy == config
+    assert repr(copy) == repr(config)
+    assert repr(config).startswith(f"{cls.__name__}(")
+    if cls is not buttress.RedirectConfig:  # its ``methods`` is a dict, as before
+        assert hash(copy) == hash(config)
+    values, field = INVALID[cls]
+    with pytest.raises(buttress.ConfigurationError, match=f"invalid {cls.__name__}: {field}"):
+        config.model_copy(update=values)
+
+
+def test_a_misspelt_field_gets_a_suggestion() -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.RetryConfig(max_attempt=5)  # type: ignore[call-arg]
+    assert str(caught.value) == (
+        "invalid RetryConfig: unknown field 'max_attempt' (did you mean 'max_attempts'?)"
+    )
+
+
+def test_the_message_says_what_was_wrong_with_each_field() -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.RetryConfig(max_attempts=0, wait="soon")
+    assert str(caught.value) == (
+        "invalid RetryConfig: max_attempts: Input should be greater than or equal to 1 (got 0); "
+        "wait: must be a tenacity strategy (a callable taking a RetryCallState) (got str)"
+    )
+
+
+def test_nested_and_model_level_errors() -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.RateLimitConfig(endpoints=[{"max_requests": 0}])  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "invalid RateLimitConfig: endpoints.0: invalid EndpointLimit: "
+        "max_requests: Input should be greater than 0 (got 0)"
+    )
+    with pytest.raises(
+        buttress.ConfigurationError,
+        match="invalid RateLimitConfig: burst_size applies to the token_bucket strategy only",
+    ):
+        buttress.RateLimitConfig(strategy="fixed_window", max_requests=5, burst_size=2)
+
+
+def test_model_copy_validates_and_keeps_what_was_set() -> None:
+    config = buttress.RetryConfig(max_attempts=5)
+    changed = config.model_copy(update={"backoff_factor": 0.1})
+    assert (changed.max_attempts, changed.backoff_factor) == (5, 0.1)
+    assert changed.model_fields_set == {"max_attempts", "backoff_factor"}
+    assert changed.budget is config.budget
+    with pytest.raises(buttress.ConfigurationError, match="unknown field 'retries'"):
+        config.model_copy(update={"retries": 2})
+
+
+def test_json_documents_are_validated_too() -> None:
+    assert buttress.TimeoutConfig.model_validate_json('{"read": 2}').read == 2.0
+    with pytest.raises(buttress.ConfigurationError, match="invalid TimeoutConfig: read"):
+        buttress.TimeoutConfig.model_validate_json('{"read": "soon"}')
+
+
+@pytest.mark.parametrize(
+    ("make", "secret"),
+    [
+        (lambda: buttress.ButtressSettings(api_key=31415926535), "31415926535"),  # type: ignore[arg-type]
+        (lambda: buttress.LoggingConfig(redact_patterns=("sk_live_[9f3a",)), "sk_live_"),
+        (lambda: buttress.APIVersion(version="v1", location="tok-SECRET"), "tok-SECRET"),  # type: ignore[arg-type]
+        (lambda: buttress.RetryConfig(stop="tok-SECRET"), "tok-SECRET"),
+    ],
+)
+def test_values_that_may_be_secrets_are_not_echoed(make: Any, secret: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        make()
+    assert secret not in str(caught.value)
+    assert secret not in repr(caught.value)
+
+
+def test_settings_name_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUTTRESS_MAX_REDIRECTS", "many")
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.Client()
+    assert str(caught.value).startswith(
+        "invalid ButtressSettings: max_redirects (BUTTRESS_MAX_REDIRECTS): "
+    )
+
+
+def test_settings_refuse_a_misspelt_argument_and_a_base_url_without_scheme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="did you mean 'base_url'"):
+        buttress.ButtressSettings(base_ur="https://api.example.com")  # type: ignore[call-arg]
+    monkeypatch.setenv("BUTTRESS_BASE_URL", "api.example.com")
+    with pytest.raises(buttress.ConfigurationError, match=r"BUTTRESS_BASE_URL\): needs a scheme"):
+        buttress.ButtressSettings()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: buttress.OffsetLimitPagination(limit=0),
+            "invalid OffsetLimitPagination: limit must be an int >= 1 or None, not 0",
+        ),
+        (
+            lambda: buttress.PageNumberPagination(per_page="10"),  # type: ignore[arg-type]
+            "invalid PageNumberPagination: per_page must be an int >= 1 or None, not str",
+        ),
+        (
+            lambda: buttress.PageNumberPagination(start_page=-1),
+            "invalid PageNumberPagination: start_page must be an int >= 0, not -1",
+        ),
+        (
+            lambda: buttress.CursorPagination(cursor_path=3),  # type: ignore[arg-type]
+            "invalid CursorPagination: cursor_path must be a string, not 3",
+        ),
+    ],
+)
+def test_pagination_strategies_check_their_fields(make: Any, message: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        make()
+    assert str(caught.value) == message
+
+
+# -- client arguments ----------------------------------------------------------------------------
+
+CLIENTS = [buttress.Client, buttress.AsyncClient]
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"retry": "yes"}, "(retry=...) takes a RetryConfig, True, False or None, not str"),
+        ({"timeout": -1}, "invalid timeout -1: give seconds (> 0)"),
+        ({"base_url": 3}, "(base_url=...) takes a URL (str or httpx.URL), not 3"),
+        ({"base_url": "api.example.com"}, "(base_url=...) needs a scheme and a host"),
+        ({"base_url": "http://[::1"}, "(base_url=...) not a valid URL: Invalid port"),
+        (
+            {"rate_limit": {"max_requests": 5}},
+            "(rate_limit=...) takes a RateLimitConfig, a RateLimiter or None, not dict",
+        ),
+        ({"circuit_breaker": True}, "(circuit_breaker=...) takes a CircuitBreakerConfig"),
+        ({"cache": "memory"}, "(cache=...) takes a CacheConfig or None, not str"),
+        ({"logging": "debug"}, "(logging=...) takes a LoggingConfig, True or False"),
+        ({"max_redirects": -1}, "(max_redirects=...) takes an int >= 0, not -1"),
+        ({"max_connections": 0}, "(max_connections=...) takes an int >= 1 or None, not 0"),
+        ({"headers": 3}, "(headers=...) takes headers (a mapping or pairs of strings), not 3"),
+        ({"event_hooks": {"requests": []}}, "(unknown events ['requests'])"),
+        ({"middleware": print}, "(middleware=...) takes a list of middleware"),
+        ({"http2": "yes"}, "(http2=...) takes True or False, not str"),
+        ({"transport": object()}, "(transport=...) takes an httpx transport, not object"),
+        ({"proxy": "http://[::1"}, "the proxy is not a valid URL: Invalid port"),
+        ({"api_version": ""}, "invalid APIVersion: version: String should have at least 1"),
+    ],
+)
+def test_client_arguments_of_the_wrong_kind(
+    cls: type[buttress.Client | buttress.AsyncClient], arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        cls(**arguments)
+    assert message in str(caught.value)
+    if "=...)" in message:
+        assert str(caught.value).startswith(f"{cls.__name__}(")
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+def test_an_invalid_config_object_fails_before_the_client_exists(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    with pytest.raises(buttress.ConfigurationError, match="invalid RateLimitConfig: max_requests"):
+        cls(rate_limit=buttress.RateLimitConfig(max_requests=0))
+
+
+@pytest.mark.parametrize("url", ["http://alice:pw-SECRET@[::1", "alice:pw-SECRET@api.test"])
+def test_a_bad_base_url_is_not_echoed(url: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.Client(base_url=url)
+    assert "pw-SECRET" not in str(caught.value)
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+async def test_with_options_checks_names_and_values(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    client = cls(base_url="http://api.test")
+    try:
+        with pytest.raises(buttress.ConfigurationError, match=r"\(retry=\.\.\.\) takes"):
+            client.with_options(retry="yes")
+        with pytest.raises(buttress.ConfigurationError) as caught:
+            client.with_options(retries=2)
+        assert str(caught.value) == f"{cls.__name__} has no option 'retries'; did you mean 'retry'?"
+    finally:
+        if isinstance(client, buttress.AsyncClient):
+            await client.aclose()
+        else:
+            client.close()

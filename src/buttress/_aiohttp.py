@@ -134,10 +134,13 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         except httpx.RequestNotRead:
             data = request.stream
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
+        url = request.url
+        if url.userinfo:  # httpx already turned it into an Authorization header
+            url = url.copy_with(userinfo=b"")
         try:
             response = await session.request(
                 request.method,
-                str(request.url),
+                str(url),
                 headers=request.headers.items(),
                 data=data,
                 allow_redirects=False,

@@ -132,11 +132,11 @@ async def test_post_json_body(make_client: Callable[..., Either], demo: DemoServ
 
 
 async def test_credentials_in_the_url_become_basic_auth(
-    make_client: Callable[..., Either], demo: DemoServer
+    make_async: Callable[..., Either], demo: DemoServer
 ) -> None:
     # Regression: aiohttp refused a URL with user info next to the Authorization
     # header httpx makes of it, with a raw ValueError.
-    client = make_client()
+    client = make_async()
     url = demo.url.replace("http://", "http://ada:S3CR3T@") + "/echo"
     echoed = (await client.get(url)).json()
     assert echoed["headers"]["authorization"] == "Basic YWRhOlMzQ1IzVA=="

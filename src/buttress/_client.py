@@ -455,6 +455,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         default_headers.update(headers)
 
         is_async = isinstance(self, httpx.AsyncClient)
+        multiplexed = http2 is True
         if transport is not None:
             transport = given_transport(backend, transport, is_async=is_async)
         else:
@@ -466,10 +467,11 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             given = {"verify": verify, "cert": cert, "min_tls_version": min_tls_version}
             given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
             connection = connection_options(env, {k: v for k, v in given.items() if v is not UNSET})
+            multiplexed = bool(connection.get("http2"))
             factory = network_factory(
                 backend,
                 is_async=is_async,
-                http2=bool(connection.get("http2")),
+                http2=multiplexed,
                 proxy=connection.get("proxy"),
             )
             transport = cast(
@@ -503,6 +505,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             "rate_limit": limiter,
             "cache": cache,
             "guard": True,
+            # HTTP/2 multiplexes many requests on one connection: no gate by connections.
+            "pool_gate": None if multiplexed else max_connections,
             "clock": clock,
         }
         # The network transport and mounts, shared by with_middleware's clients.

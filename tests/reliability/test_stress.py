@@ -70,9 +70,12 @@ def layers() -> dict[str, object]:
             queue_timeout=60.0,
         ),
         "retry": False,
-        # 1000 tasks queue for the pool (httpcore's pool is slow with many waiters);
-        # the test's own bound, not the pool timeout, is what catches a deadlock.
+        # 1000 tasks queue for 50 connections. They wait in the client's pool gate, not in
+        # httpcore's pool, whose cost per event grows with its queue: under coverage that
+        # starved the connections being opened until their 30 s connect timeout ran out
+        # (tests/transports/test_gate.py). The test's own bound catches a deadlock.
         "timeout": buttress.TimeoutConfig(connect=30.0, read=30.0, pool=None),
+        "max_connections": 50,
     }
 
 

@@ -64,6 +64,10 @@ class DemoServer:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=1,
+            # Longer than any client's keep-alive expiry (httpx: 5 s), so a client never
+            # reuses a connection the server is closing at that moment; as production
+            # servers are configured behind load balancers.
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         started = threading.Event()

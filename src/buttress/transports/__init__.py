@@ -15,6 +15,7 @@ from .stack import stack
 if TYPE_CHECKING:
     from .breaker import CircuitBreakerTransport
     from .cache import CacheResult, CacheTransport
+    from .gate import PoolGateTransport
     from .guard import BodyGuardTransport
     from .logging import AttemptTransport, LoggingTransport
     from .middleware import MiddlewareTransport
@@ -29,6 +30,7 @@ __all__ = [
     "CircuitBreakerTransport",
     "LoggingTransport",
     "MiddlewareTransport",
+    "PoolGateTransport",
     "RateLimitBackend",
     "RateLimitStatus",
     "RateLimitTransport",
@@ -44,6 +46,7 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
         {
             ".breaker": ("CircuitBreakerTransport",),
             ".cache": ("CacheResult", "CacheTransport"),
+            ".gate": ("PoolGateTransport",),
             ".guard": ("BodyGuardTransport",),
             ".logging": ("AttemptTransport", "LoggingTransport"),
             ".middleware": ("MiddlewareTransport",),

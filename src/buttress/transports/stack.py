@@ -11,6 +11,7 @@ listed = outermost (as in tower)::
     RateLimitTransport       every real network attempt takes a token
     AttemptTransport         counts, traces and logs each network attempt
     BodyGuardTransport       size limit and truncation, judged per attempt
+    PoolGateTransport        waits in order for a free connection (facade, HTTP/1.1)
     network transport        httpx.HTTPTransport / AsyncHTTPTransport / aiohttp / SOCKS
 
 Why this order: the cache answers before anything is retried or counted; the
@@ -21,6 +22,9 @@ request, and may answer before anything is logged or counted; logging comes
 next so the request id and ``traceparent`` are set before any layer acts, and
 its record covers retries and cache hits. ``AttemptTransport`` belongs to the
 logging layer: it is innermost, so each real network attempt gets its own span.
+The pool gate is beneath everything: a request waits for a connection only once
+it has its rate-limit token, and httpcore's pool, whose cost grows with the
+square of its queue, never holds more requests than connections.
 A layer whose configuration is ``None`` is simply left out.
 """
 
@@ -59,6 +63,7 @@ def stack(
     rate_limit: RateLimitConfig | RateLimiter | None = None,
     cache: CacheConfig | None = None,
     guard: bool = False,
+    pool_gate: int | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
@@ -80,6 +85,9 @@ def stack(
             ``enabled=False``) leaves it out.
         guard: add the :class:`BodyGuardTransport` (size limit, truncation)
             just above the network.
+        pool_gate: add the :class:`PoolGateTransport` beneath everything: at
+            most this many requests (the pool's ``max_connections``) enter the
+            network transport at once, the rest wait their turn in order.
         clock: the clock every layer uses.
 
     Examples:
@@ -94,6 +102,10 @@ def stack(
     # Each layer's module is imported here, when a stack first uses it: a client
     # without a cache or a breaker never loads them.
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
+    if pool_gate is not None:
+        from .gate import PoolGateTransport
+
+        layer = PoolGateTransport(layer, max_in_flight=pool_gate)
     if guard:
         from .guard import BodyGuardTransport
 

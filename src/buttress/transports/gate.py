@@ -1,0 +1,177 @@
+"""The pool gate: requests queue for a connection here, not inside httpcore's pool.
+
+httpcore matches every queued request against every connection each time a
+request arrives or a response closes (encode/httpcore#1035), so its cost grows
+with the square of the queue: 1,000 tasks sharing one ``AsyncClient`` spend
+their CPU matching requests to connections instead of sending them, and under
+a slow interpreter (coverage, a busy machine) the connections being opened
+are starved until their connect timeout runs out. The gate lets at most
+``max_connections`` requests into the pool at once; the others wait in a FIFO
+queue whose cost per request is constant. A request keeps its place until its
+response is closed, as it keeps its connection.
+
+The wait is bounded by the request's ``pool`` timeout (httpx's timeout for
+"waiting for a connection from the pool") and fails with ``httpx.PoolTimeout``,
+which the facade raises as :class:`~buttress.PoolTimeoutError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any, cast
+
+import anyio
+import httpx
+
+from .._exceptions import ConfigurationError
+
+__all__ = ["PoolGateTransport"]
+
+
+def _pool_timeout(request: httpx.Request) -> float | None:
+    timeouts = request.extensions.get("timeout")
+    return cast("float | None", timeouts.get("pool")) if isinstance(timeouts, dict) else None
+
+
+def _timed_out(request: httpx.Request, timeout: float | None) -> httpx.PoolTimeout:
+    return httpx.PoolTimeout(
+        f"timed out after {timeout}s waiting for a free connection (pool timeout)",
+        request=request,
+    )
+
+
+class _ReleasingSyncStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, release: threading.Semaphore) -> None:
+        self._stream, self._release = stream, release
+        self._released = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            if not self._released:
+                self._released = True
+                self._release.release()
+
+
+class _ReleasingAsyncStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, release: anyio.Semaphore) -> None:
+        self._stream, self._release = stream, release
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if not self._released:
+                self._released = True
+                self._release.release()
+
+
+class PoolGateTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Let at most ``max_in_flight`` requests into ``inner`` at once; the rest wait in order.
+
+    Give it the pool's ``max_connections``. The facade puts it beneath every
+    layer of an HTTP/1.1 client (HTTP/2 multiplexes many requests on one
+    connection, so a gate sized by connections would only hold them back).
+
+    Examples:
+        >>> import httpx
+        >>> from buttress.testing import DemoServer
+        >>> transport = PoolGateTransport(httpx.HTTPTransport(), max_in_flight=2)
+        >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
+        ...     client.get(f"{server.url}/users/1").status_code
+        200
+    """
+
+    def __init__(
+        self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport, *, max_in_flight: int
+    ) -> None:
+        if max_in_flight < 1:
+            raise ConfigurationError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
+        self._inner = inner
+        self.max_in_flight = max_in_flight
+        self._threads = threading.Semaphore(max_in_flight)
+        # anyio's semaphore is FIFO, binds to the running loop lazily and works on trio too.
+        self._tasks = anyio.Semaphore(max_in_flight, fast_acquire=True)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = _pool_timeout(request)
+        if not self._threads.acquire(timeout=timeout):
+            raise _timed_out(request, timeout)
+        try:
+            response = cast(httpx.BaseTransport, self._inner).handle_request(request)
+        except BaseException:
+            self._threads.release()
+            raise
+        if response.is_closed:  # read to the end beneath us: its connection is free
+            self._threads.release()
+            return response
+        stream = cast(httpx.SyncByteStream, response.stream)
+        response.stream = _ReleasingSyncStream(stream, self._threads)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = _pool_timeout(request)
+        try:
+            with anyio.fail_after(timeout):
+                await self._tasks.acquire()
+        except TimeoutError:
+            raise _timed_out(request, timeout) from None
+        try:
+            response = await cast(httpx.AsyncBaseTransport, self._inner).handle_async_request(
+                request
+            )
+        except BaseException:
+            self._tasks.release()
+            raise
+        if response.is_closed:
+            self._tasks.release()
+            return response
+        stream = cast(httpx.AsyncByteStream, response.stream)
+        response.stream = _ReleasingAsyncStream(stream, self._tasks)
+        return response
+
+    def close(self) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.aclose()
+
+    def __enter__(self) -> PoolGateTransport:
+        cast(Any, self._inner).__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        cast(Any, self._inner).__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> PoolGateTransport:
+        await cast(Any, self._inner).__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        await cast(Any, self._inner).__aexit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"PoolGateTransport({self._inner!r}, max_in_flight={self.max_in_flight})"

@@ -166,7 +166,7 @@ async def test_a_bomb_stops_at_the_decoded_limit(
             either.client, how, query(coding, "bomb", chunked=how == "iter_lines"), **limit
         )
     assert info.value.limit == LIMIT
-    assert f"bytes once decoded ({coding})" in str(info.value)
+    assert f"bytes once decoded from {coding})" in str(info.value)
     # Stopped within a decoder piece or two of the limit (brotli overshoots a piece by half).
     assert LIMIT < info.value.received <= LIMIT + 2 * PIECE
     assert peak[0] < PEAK_BOUND, f"peak {peak[0]:,} bytes for a {LIMIT:,}-byte limit"
@@ -290,3 +290,17 @@ def test_older_brotli_bindings_are_still_counted() -> None:
     coding = _Brotli(_OlderBrotli, lambda piece: sizes.append(len(piece)))
     coding.feed(encode("br", iter([FITS])))
     assert sum(sizes) == len(FITS)  # whole chunks at once: the limit holds, the memory bound not
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_the_demo_apis_compressed_endpoint(
+    make_client: Callable[..., Either], demo: DemoServer, coding: str
+) -> None:
+    either = make_client(base_url=demo.url, max_response_size=LIMIT)
+    small = await either.get("/compressed", params={"size": 5000, "coding": coding})
+    assert (small.headers["content-encoding"], small.content) == (coding, bytes(5000))
+    with pytest.raises(buttress.ResponseTooLargeError) as info:
+        await either.get("/compressed", params={"size": BOMB, "coding": coding})
+    assert LIMIT < info.value.received <= LIMIT + PIECE
+    with pytest.raises(buttress.ClientResponseError, match="gzip or deflate"):
+        await either.get("/compressed", params={"coding": "br"})

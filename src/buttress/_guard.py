@@ -94,7 +94,7 @@ class BodyGuard:
                 self._chunks.clear()
                 codings = ", ".join(inflated.names)
                 raise self._too_large(
-                    inflated.size, f"{inflated.size} bytes once decoded ({codings})"
+                    inflated.size, f"{inflated.size} bytes once decoded from {codings}"
                 )
         if self._keep:
             self._chunks.append(data)

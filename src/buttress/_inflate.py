@@ -110,7 +110,7 @@ def _brotli() -> Any:
     try:
         import brotli
     except ImportError:
-        import brotlicffi
+        import brotlicffi  # pyright: ignore[reportMissingImports]
 
         return brotlicffi
     return brotli

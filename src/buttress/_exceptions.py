@@ -378,10 +378,15 @@ class RedirectRefusedError(ClientError, httpx.RequestError):
 class ResponseTooLargeError(ClientError):
     """A response body is larger than ``max_response_size``; reading stopped at the limit.
 
-    ``limit`` is the limit in bytes and ``received`` what had arrived (or the
-    declared Content-Length) when the client gave up. Raise the limit with
-    ``Client(max_response_size=...)`` or per call, or read large bodies with
-    ``client.stream()`` / ``client.download()``.
+    The limit holds for the body as sent and as decoded (gzip, deflate, br,
+    zstd), so a small compressed body that inflates past it is stopped too. It
+    is also raised for a server-sent event line or event longer than
+    ``max_event_size`` (:func:`buttress.streaming.iter_sse`).
+
+    ``limit`` is the limit in bytes and ``received`` what had arrived (the
+    declared Content-Length, or the bytes decoded) when the client gave up.
+    Raise the limit with ``Client(max_response_size=...)`` or per call, or read
+    large bodies with ``client.stream()`` / ``client.download()``.
 
     Examples:
         >>> err = ResponseTooLargeError("too large", limit=100, received=101)

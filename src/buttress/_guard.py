@@ -3,7 +3,11 @@
 :class:`BodyGuard` holds the logic once; :class:`GuardedSyncStream` and
 :class:`GuardedAsyncStream` only feed it chunks. The guard counts the raw
 (still encoded) bytes the transport delivers, so it compares like with like
-against ``Content-Length`` and stops at ``limit`` before buffering more.
+against ``Content-Length`` and stops at ``limit`` before buffering more. For a
+compressed body it also measures what the raw bytes decode to
+(:class:`~buttress._inflate.InflatedSize`), so the limit holds for the decoded
+body too: the chunk that would inflate past it is refused before httpx
+decodes it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 
 from ._exceptions import IncompleteResponseError, ResponseTooLargeError, describe
+from ._inflate import InflatedSize
 
 __all__ = ["BodyGuard", "GuardedAsyncStream", "GuardedSyncStream"]
 
@@ -57,6 +62,9 @@ class BodyGuard:
         has_body = has_body and status_code not in _NO_BODY_STATUSES
         declared = headers.get("content-length") if has_body else None
         self.expected = int(declared) if declared and declared.strip().isdigit() else None
+        self._inflated: InflatedSize | None = None
+        if limit is not None and has_body and "content-encoding" in headers:
+            self._inflated = InflatedSize.of(headers, limit=limit)
 
     def _too_large(self, received: int, how: str) -> ResponseTooLargeError:
         limit = self._limit or 0
@@ -76,9 +84,18 @@ class BodyGuard:
     def chunk(self, data: bytes) -> bytes:
         """Account for ``data``; returns it, or raises once the limit is passed."""
         self.received += len(data)
-        if self._limit is not None and self.received > self._limit:
-            self._chunks.clear()
-            raise self._too_large(self.received, f"{self.received} bytes arrived")
+        limit = self._limit
+        if limit is not None:
+            if self.received > limit:
+                self._chunks.clear()
+                raise self._too_large(self.received, f"{self.received} bytes arrived")
+            inflated = self._inflated
+            if inflated is not None and inflated.feed(data) > limit:
+                self._chunks.clear()
+                codings = ", ".join(inflated.names)
+                raise self._too_large(
+                    inflated.size, f"{inflated.size} bytes once decoded from {codings}"
+                )
         if self._keep:
             self._chunks.append(data)
         return data

@@ -197,10 +197,11 @@ class Response(httpx.Response):
         except (ValueError, UnicodeDecodeError):
             return self.text
 
-    def iter_sse(self) -> Iterator[ServerSentEvent]:
+    def iter_sse(self, *, max_event_size: int | None = 1 << 20) -> Iterator[ServerSentEvent]:
         """The server-sent events of a streamed ``text/event-stream`` body (WHATWG rules).
 
-        See :func:`buttress.streaming.iter_sse`.
+        A line or an event's data longer than ``max_event_size`` bytes raises
+        :class:`~buttress.ResponseTooLargeError`. See :func:`buttress.streaming.iter_sse`.
 
         Examples:
             >>> from buttress import Client
@@ -210,9 +211,9 @@ class Response(httpx.Response):
         """
         from .streaming import iter_sse
 
-        return iter_sse(self)
+        return iter_sse(self, max_event_size=max_event_size)
 
-    def aiter_sse(self) -> AsyncIterator[ServerSentEvent]:
+    def aiter_sse(self, *, max_event_size: int | None = 1 << 20) -> AsyncIterator[ServerSentEvent]:
         """The async twin of :meth:`iter_sse`.
 
         Examples:
@@ -223,7 +224,7 @@ class Response(httpx.Response):
         """
         from .streaming import aiter_sse
 
-        return aiter_sse(self)
+        return aiter_sse(self, max_event_size=max_event_size)
 
     @property
     def ok(self) -> bool:

@@ -5,8 +5,10 @@ Bodies are read with httpx's own ``iter_bytes`` / ``iter_text`` / ``iter_lines``
 memory constant. This module adds what httpx leaves out:
 
 - :func:`iter_sse` / :func:`aiter_sse` (also ``response.iter_sse()``): the
-  WHATWG event-stream rules, decoded by `httpx-sse`_ (ids, event names, data
-  over several lines, ``retry:``, comments);
+  WHATWG event-stream rules (ids, event names, data over several lines,
+  ``retry:``, comments), with a bound on every line and event
+  (``max_event_size``, 1 MiB) so a server cannot make the client buffer without
+  end; events are `httpx-sse`_'s :class:`ServerSentEvent`;
 - :class:`EventStream`: an SSE consumer that reconnects after a dropped
   connection, resumes with ``Last-Event-ID`` and waits as long as the server's
   ``retry:`` asked (the clock is injected, so tests do not sleep);
@@ -32,15 +34,24 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
+from httpx_sse import ServerSentEvent
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConnectionError, DecodingError, ServerError, TimeoutError
+from ._exceptions import (
+    ConfigurationError,
+    ConnectionError,
+    DecodingError,
+    ResponseTooLargeError,
+    ServerError,
+    TimeoutError,
+    describe,
+)
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
 
 __all__ = [
+    "MAX_EVENT_SIZE",
     "EventStream",
     "ProgressCallback",
     "ServerSentEvent",
@@ -70,12 +81,138 @@ def _check_event_stream(response: httpx.Response) -> None:
         )
 
 
+MAX_EVENT_SIZE = 1 << 20
+"""The default bound, in bytes, on one line of an event stream and on one event's data."""
+
+_BOM = b"\xef\xbb\xbf"
+
+
 def _dispatched(event: ServerSentEvent) -> bool:
     """WHATWG: a block with no data (only ``retry:`` or ``id:``) is not an event."""
     return event.data != "" or event.event != "message"
 
 
-def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
+class _EventParser:
+    """The WHATWG event-stream rules on a body's bytes, each line and event bounded.
+
+    Lines end with CRLF, LF or CR (a CR at the end of one chunk and an LF at
+    the start of the next are one line break); text is UTF-8 whatever the
+    headers say. A line longer than ``limit`` bytes, or an event whose data
+    grows past it, raises :class:`ResponseTooLargeError` instead of being held.
+    Every block that sets a field comes out, dispatched or not (see
+    :func:`_dispatched`): a retry-only block still changes the reconnection delay.
+    """
+
+    def __init__(self, response: httpx.Response, limit: int | None) -> None:
+        self._request = response._request
+        self._limit = limit
+        self._partial = bytearray()  # the line still arriving
+        self._after_cr = False  # the last chunk ended with CR: an LF opening the next is its pair
+        self._first = True  # a byte order mark may open the stream
+        self._event = ""
+        self._data: list[str] = []
+        self._data_size = 0
+        self._last_id = ""  # kept from event to event, as the spec says
+        self._retry: int | None = None
+
+    def _too_large(self, what: str, size: int) -> ResponseTooLargeError:
+        limit = self._limit or 0
+        source = f" from {describe(self._request)}" if self._request is not None else ""
+        return ResponseTooLargeError(
+            f"{what}{source} is longer than max_event_size={limit} bytes ({size} bytes so far); "
+            f"raise the limit with iter_sse(response, max_event_size=...) or "
+            f"EventStream(..., max_event_size=...)",
+            limit=limit,
+            received=size,
+        )
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """The blocks that ``chunk`` completes."""
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._after_cr = chunk.endswith(b"\r")
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, rest = chunk.split(b"\n")
+        events = []
+        for line in lines:
+            if self._partial:
+                self._check_line(len(self._partial) + len(line))
+                line = bytes(self._partial + line)
+                self._partial.clear()
+            else:
+                self._check_line(len(line))
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        if rest:
+            self._check_line(len(self._partial) + len(rest))
+            self._partial += rest
+        return events
+
+    def _check_line(self, size: int) -> None:
+        if self._limit is not None and size > self._limit:
+            raise self._too_large("a line of the event stream", size)
+
+    def _line(self, line: bytes) -> ServerSentEvent | None:
+        if self._first:
+            self._first = False
+            line = line.removeprefix(_BOM)
+        if not line:
+            return self._dispatch()
+        if line.startswith(b":"):  # a comment
+            return None
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data_size += len(value) + 1  # the line break that joins data lines
+            if self._limit is not None and self._data_size > self._limit:
+                raise self._too_large("an event's data", self._data_size)
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._last_id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():  # ASCII digits only
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not (self._event or self._data or self._last_id or self._retry is not None):
+            return None
+        event = ServerSentEvent(
+            event=self._event, data="\n".join(self._data), id=self._last_id, retry=self._retry
+        )
+        self._event, self._data, self._data_size, self._retry = "", [], 0, None
+        return event
+
+
+def _event_limit(limit: int | None) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigurationError(f"max_event_size must be a positive int or None, not {limit!r}")
+    return limit
+
+
+def _blocks(response: httpx.Response, max_event_size: int | None) -> Iterator[ServerSentEvent]:
+    parser = _EventParser(response, max_event_size)
+    for chunk in response.iter_bytes():
+        yield from parser.feed(chunk)
+
+
+async def _ablocks(
+    response: httpx.Response, max_event_size: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    parser = _EventParser(response, max_event_size)
+    async for chunk in response.aiter_bytes():
+        for event in parser.feed(chunk):
+            yield event
+
+
+def iter_sse(
+    response: httpx.Response, *, max_event_size: int | None = MAX_EVENT_SIZE
+) -> Iterator[ServerSentEvent]:
     """The events of a streamed ``text/event-stream`` response, as they arrive.
 
     Each :class:`ServerSentEvent` has ``event`` (``"message"`` by default),
@@ -83,8 +220,13 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
     (milliseconds, when the block set it) and ``json()``. Comments are skipped;
     a block without data only updates the id and retry state.
 
+    ``max_event_size`` bounds, in bytes, any one line and the data of any one
+    event (``None``: no bound), so a server that never ends a line cannot make
+    the client buffer without end.
+
     Raises:
         DecodingError: the response is not ``text/event-stream``.
+        ResponseTooLargeError: a line or an event is longer than ``max_event_size``.
 
     Examples:
         >>> from buttress import Client
@@ -95,10 +237,13 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
         [('1', {'n': 1}), ('2', {'n': 2})]
     """
     _check_event_stream(response)
-    return (event for event in EventSource(response).iter_sse() if _dispatched(event))
+    blocks = _blocks(response, _event_limit(max_event_size))
+    return (event for event in blocks if _dispatched(event))
 
 
-async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+async def aiter_sse(
+    response: httpx.Response, *, max_event_size: int | None = MAX_EVENT_SIZE
+) -> AsyncIterator[ServerSentEvent]:
     """The async twin of :func:`iter_sse`.
 
     Examples:
@@ -108,7 +253,7 @@ async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
         ...         return [event.data async for event in aiter_sse(response)]
     """
     _check_event_stream(response)
-    async for event in EventSource(response).aiter_sse():
+    async for event in _ablocks(response, _event_limit(max_event_size)):
         if _dispatched(event):
             yield event
 
@@ -163,7 +308,9 @@ class EventStream:
     overrides it) and reconnects with ``Last-Event-ID`` set to the last id
     seen, so the server can resume. It stops when the server ends the stream
     cleanly or answers 204 (WHATWG), or after ``max_reconnects`` failures in a
-    row without an event in between (the last error is raised).
+    row without an event in between (the last error is raised). A line or an
+    event longer than ``max_event_size`` raises :class:`ResponseTooLargeError`
+    (reconnecting would only meet it again).
 
     Args:
         client: the client to connect with (its full transport stack is used).
@@ -171,6 +318,8 @@ class EventStream:
         last_event_id: resume after this id on the first connection.
         retry: seconds between reconnections until the server sets ``retry:``.
         max_reconnects: consecutive failures tolerated (``None``: no limit).
+        max_event_size: bytes one line or one event's data may hold
+            (``None``: no bound); see :func:`iter_sse`.
         clock: what waits between reconnections (inject a FakeClock in tests).
         **kwargs: request arguments for ``client.stream`` (``params``, ``headers``, ...).
 
@@ -192,10 +341,12 @@ class EventStream:
         last_event_id: str | None = None,
         retry: float = 3.0,
         max_reconnects: int | None = 10,
+        max_event_size: int | None = MAX_EVENT_SIZE,
         clock: Clock = SYSTEM_CLOCK,
         **kwargs: Any,
     ) -> None:
         self._client = client
+        self._max_event_size = _event_limit(max_event_size)
         self._method, self._url = method, url
         self._headers = kwargs.pop("headers", None)
         self._kwargs = kwargs
@@ -232,7 +383,7 @@ class EventStream:
                     if response.status_code == 204:
                         return
                     _check_event_stream(response)
-                    for event in EventSource(response).iter_sse():
+                    for event in _blocks(response, self._max_event_size):
                         if state.seen(event):
                             yield event
                 return
@@ -255,7 +406,7 @@ class EventStream:
                     if response.status_code == 204:
                         return
                     _check_event_stream(response)
-                    async for event in EventSource(response).aiter_sse():
+                    async for event in _ablocks(response, self._max_event_size):
                         if state.seen(event):
                             yield event
                 return

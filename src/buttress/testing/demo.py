@@ -22,6 +22,8 @@ endpoint                                  what it does
                                           drops the connection after event ``drop_after``
 ``GET /download?size=&chunked=``          ``size`` bytes, streamed in chunks, with Content-Length
                                           (none, so chunked encoding, with ``chunked=1``)
+``GET /compressed?size=&coding=``         ``size`` zero bytes, sent gzip- (or ``deflate``-)
+                                          compressed as they are made: a decompression bomb
 ``GET /truncated?size=&send=&chunked=``   declares ``size`` bytes, sends ``send``, hangs up
 ``POST|PUT /upload``                      ``{"size", "sha256", "content_type"}`` of the body
 ``ANY /echo``                             the request as JSON: method, path, query, headers, body
@@ -39,6 +41,7 @@ import base64
 import hashlib
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -141,6 +144,7 @@ class DemoAPI:
             ("GET", re.compile(r"/cacheable"), self.cacheable),
             ("GET", re.compile(r"/events"), self.events),
             ("*", re.compile(r"/download"), self.download),
+            ("GET", re.compile(r"/compressed"), self.compressed),
             ("GET", re.compile(r"/truncated"), self.truncated),
             ("POST", re.compile(r"/upload"), self.upload),
             ("PUT", re.compile(r"/upload"), self.upload),
@@ -416,6 +420,26 @@ class DemoAPI:
             headers.append(("content-length", str(size)))
         if request.method == "HEAD":
             return _Response(200, b"", headers)
+        return _Response(200, stream(), headers)
+
+    async def compressed(self, request: _Request) -> _Response:
+        size = max(0, request.int_arg("size", 1_000_000))
+        coding = request.query.get("coding", "gzip")
+        if coding not in ("gzip", "deflate"):
+            return _error(400, "coding must be gzip or deflate")
+        zeros = bytes(1 << 20)
+
+        async def stream() -> AsyncIterator[bytes]:
+            # Made a mebibyte at a time: a client that stops early costs little.
+            wbits = zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS
+            zipper = zlib.compressobj(6, zlib.DEFLATED, wbits)
+            for start in range(0, size, len(zeros)):
+                piece = zipper.compress(zeros[: size - start])
+                if piece:
+                    yield piece
+            yield zipper.flush()
+
+        headers = [("content-type", "application/octet-stream"), ("content-encoding", coding)]
         return _Response(200, stream(), headers)
 
     async def truncated(self, request: _Request) -> _Response:

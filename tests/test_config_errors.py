@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydantic
 import pytest
 
@@ -220,6 +221,7 @@ CLIENTS = [buttress.Client, buttress.AsyncClient]
         ({"base_url": 3}, "(base_url=...) takes a URL (str or httpx.URL), not 3"),
         ({"base_url": "api.example.com"}, "(base_url=...) needs a scheme and a host"),
         ({"base_url": "http://[::1"}, "(base_url=...) not a valid URL: Invalid port"),
+        ({"base_url": "ftp://x"}, "(base_url=...) needs the http or https scheme, not 'ftp'"),
         (
             {"rate_limit": {"max_requests": 5}},
             "(rate_limit=...) takes a RateLimitConfig, a RateLimiter or None, not dict",
@@ -254,6 +256,16 @@ def test_an_invalid_config_object_fails_before_the_client_exists(
 ) -> None:
     with pytest.raises(buttress.ConfigurationError, match="invalid RateLimitConfig: max_requests"):
         cls(rate_limit=buttress.RateLimitConfig(max_requests=0))
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+def test_an_unparsable_base_url_is_an_invalid_url_error(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    with pytest.raises(buttress.InvalidURLError) as caught:
+        cls(base_url="http://[::1/")
+    assert isinstance(caught.value, httpx.InvalidURL)
+    assert str(caught.value) == f"{cls.__name__}(base_url=...) not a valid URL: Invalid port: ':1'"
 
 
 @pytest.mark.parametrize("url", ["http://alice:pw-SECRET@[::1", "alice:pw-SECRET@api.test"])

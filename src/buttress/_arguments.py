@@ -175,5 +175,5 @@ def check_arguments(owner: str, given: Mapping[str, Any]) -> None:
     if given.get("base_url"):
         try:
             check_base_url(given["base_url"])
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{owner}(base_url=...) {exc}") from None
+        except ConfigurationError as exc:  # InvalidURLError stays one
+            raise type(exc)(f"{owner}(base_url=...) {exc}") from None

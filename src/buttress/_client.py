@@ -36,7 +36,14 @@ from ._arguments import check_arguments
 from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
-from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._exceptions import (
+    ClientError,
+    ConfigurationError,
+    InvalidURLError,
+    ValidationError,
+    describe,
+    map_exception,
+)
 from ._logging import LoggingConfig
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions
@@ -739,21 +746,23 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         version = config.api_version
         if api_version is not None and version is None:
             version = APIVersion(version=api_version)
-        if version is not None and version.location == "path":
-            url = version.prefixed(url, api_version)
-
-        request = super().build_request(  # type: ignore[misc]
-            method,
-            url,
-            content=content if body is None else body,
-            data=data,
-            files=files,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
-        )
+        try:
+            if version is not None and version.location == "path":
+                url = version.prefixed(url, api_version)
+            request = super().build_request(  # type: ignore[misc]
+                method,
+                url,
+                content=content if body is None else body,
+                data=data,
+                files=files,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
+            raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, InvalidURLError
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -97,7 +97,10 @@ def config_errors(model: type[BaseModel]) -> Iterator[None]:
 
 
 def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
-    """``url`` if it can be a base URL: none, empty, or absolute with a scheme and a host.
+    """``url`` if it can be a base URL: none, empty, or ``http(s)://`` with a host.
+
+    An unparsable URL raises :class:`~buttress.InvalidURLError`, any other
+    unusable one :class:`ConfigurationError`.
 
     Examples:
         >>> check_base_url("https://api.example.com/v1")
@@ -107,15 +110,22 @@ def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
         ... except ConfigurationError as e:
         ...     print(e)
         needs a scheme and a host, like 'https://api.example.com'
+        >>> try:
+        ...     check_base_url("ftp://files.example.com")
+        ... except ConfigurationError as e:
+        ...     print(e)
+        needs the http or https scheme, not 'ftp'
     """
     if url is None:
         return url
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
-        raise ConfigurationError(f"not a valid URL: {exc}") from None
+        raise InvalidURLError(f"not a valid URL: {exc}") from None
     if str(parsed) and not (parsed.scheme and parsed.host):
         raise ConfigurationError("needs a scheme and a host, like 'https://api.example.com'")
+    if str(parsed) and parsed.scheme not in ("http", "https"):
+        raise ConfigurationError(f"needs the http or https scheme, not {parsed.scheme!r}")
     return url
 
 

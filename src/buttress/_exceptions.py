@@ -545,10 +545,11 @@ class InvalidURLError(ConfigurationError, httpx.InvalidURL):
 
     Examples:
         >>> from buttress import Client
-        >>> try:
-        ...     Client().get("http://[::1/")
-        ... except InvalidURLError as e:
-        ...     print(e)
+        >>> with Client() as client:
+        ...     try:
+        ...         client.get("http://[::1/")
+        ...     except InvalidURLError as e:
+        ...         print(e)
         invalid URL for GET: Invalid port: ':1'
     """
 

@@ -92,6 +92,8 @@ def _config_objects_reject_wrong_types() -> None:
     buttress.Client(timeout="soon")  # type: ignore[arg-type]
     buttress.Client(api_version=3)  # type: ignore[arg-type]
     buttress.Client(expected_statuses=404)  # type: ignore[arg-type]
+    buttress.Client(retries=3)  # type: ignore[arg-type]
+    buttress.AsyncClient(ratelimit=None)  # type: ignore[arg-type]
     buttress.BearerAuth(123)  # type: ignore[arg-type]
     buttress.RequestOptions(total_timeout="5")  # type: ignore[arg-type]
     options = buttress.RequestOptions()

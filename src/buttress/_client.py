@@ -24,7 +24,6 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
-from difflib import get_close_matches
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
@@ -32,7 +31,7 @@ import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 
-from ._arguments import check_arguments
+from ._arguments import check_arguments, unknown_argument
 from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
@@ -46,7 +45,7 @@ from ._exceptions import (
 )
 from ._logging import LoggingConfig
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
-from ._options import EXTENSION_KEY, RequestOptions
+from ._options import EXTENSION_KEY, RequestOptions, check_options
 from ._redact import redact_url
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
@@ -60,7 +59,7 @@ from .transports.stack import stack
 # environment is read, a layer when the stack includes it, pagination, streaming and
 # auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
-    from typing_extensions import TypedDict, Unpack
+    from typing_extensions import Never, TypedDict, Unpack
 
     from ._settings import ButtressSettings
     from .auth import AuthTypes
@@ -415,13 +414,14 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache: CacheConfig | None = None,
         max_response_size: int | None = 100 * 1024 * 1024,
         json_serializer: JSONSerializer | None = None,
+        **misspelt: Never,  # caught here to be named with a suggestion, not a bare TypeError
     ) -> None:
         self._init_kwargs = {
             name: value
             for name, value in locals().items()
-            if name not in ("self", "__class__") and value is not UNSET
+            if name not in ("self", "__class__", "misspelt") and value is not UNSET
         }
-        check_arguments(type(self).__name__, self._init_kwargs)
+        check_arguments(type(self).__name__, {**self._init_kwargs, **misspelt}, _INIT_NAMES)
         env = settings if settings is not None else _read_environment()
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
 
@@ -590,11 +590,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             ...         print(other.headers["X-Team"])
             web
         """
-        names = inspect.signature(_Facade.__init__).parameters.keys() - {"self"}
-        for name in changes.keys() - names:
-            close = get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigurationError(f"{type(self).__name__} has no option {name!r}{hint}")
+        for name in changes.keys() - _INIT_NAMES:
+            raise unknown_argument(f"{type(self).__name__}.with_options", name, _INIT_NAMES)
         return type(self)(**{**self._init_kwargs, **changes})
 
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
@@ -712,17 +709,20 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             name: value
             for name, value in (
                 ("raise_for_status", raise_for_status),
-                (
-                    "expected_statuses",
-                    None if expected_statuses is None else frozenset(expected_statuses),
-                ),
+                ("expected_statuses", expected_statuses),
                 ("retry", retry),
                 ("cache_control", cache_control),
                 ("proxy", proxy),
                 ("max_response_size", max_response_size),
+                ("middleware", middleware),
             )
             if value is not None
         }
+        if changes:
+            check_options(changes)
+            if expected_statuses is not None:
+                changes["expected_statuses"] = frozenset(expected_statuses)
+            changes.pop("middleware", None)  # appended to the current middleware below
         if middleware:
             changes["middleware"] = (options or config.options).middleware + tuple(middleware)
         if not isinstance(timeout, UseClientDefault):
@@ -773,6 +773,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         self, method: str, url: httpx.URL | str, kwargs: Any, *, streamed: bool = False
     ) -> tuple[httpx.Request, Any, Any, bool | None]:
         """Split a call's keyword arguments between building the request and sending it."""
+        if not _CALL_NAMES.issuperset(kwargs):
+            name = next(name for name in kwargs if name not in _CALL_NAMES)
+            raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
         arguments: dict[str, Any] = dict(kwargs)
         auth = arguments.pop("auth", USE_CLIENT_DEFAULT)
         follow_redirects = arguments.pop("follow_redirects", USE_CLIENT_DEFAULT)
@@ -818,6 +821,19 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         for earlier in response.history:
             earlier.__class__ = Response
         return cast(Response, response)
+
+
+def _keywords(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+_INIT_NAMES = _keywords(_Facade.__init__)
+# What request(), get(), post(), ... take besides method, url and response_model.
+_CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "strict"}
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from ._exceptions import ConfigurationError, InvalidURLError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIVersion",
+    "AnyCollection",
     "EndpointLimit",
     "FrozenConfig",
     "RateLimitConfig",
@@ -31,10 +32,19 @@ __all__ = [
     "config_error",
     "config_errors",
     "frozen_model_config",
+    "require_config",
     "unknown_field",
 ]
 
-frozen_model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+# strict: a value of the wrong type is refused, never converted ("503" is not 503, 1 is not True).
+frozen_model_config = ConfigDict(
+    frozen=True, extra="forbid", arbitrary_types_allowed=True, strict=True
+)
+
+_C = TypeVar("_C")
+AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
+"""A tuple or frozenset field that accepts any iterable (a list, a set), its items
+still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
 
 
 def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:
@@ -94,6 +104,30 @@ def config_errors(model: type[BaseModel]) -> Iterator[None]:
         yield
     except ValidationError as exc:
         raise config_error(model, exc) from None
+
+
+def require_config(owner: str, value: Any, *kinds: type, optional: bool = True) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` is one of ``kinds`` (or ``None``).
+
+    For the layers' ``config=`` arguments: a mapping is not turned into a
+    configuration silently (it would fail later, with an ``AttributeError``).
+
+    Examples:
+        >>> try:
+        ...     require_config("RateLimitTransport", {"max_requests": 5}, RateLimitConfig)
+        ... except ConfigurationError as e:
+        ...     print(e)
+        RateLimitTransport(config=...) takes a RateLimitConfig or None, not dict; \
+build one with RateLimitConfig(**...)
+    """
+    if (optional and value is None) or isinstance(value, kinds):
+        return
+    *others, last = [f"a {kind.__name__}" for kind in kinds] + (["None"] if optional else [])
+    accepted = f"{', '.join(others)} or {last}" if others else last
+    hint = f"; build one with {kinds[0].__name__}(**...)" if isinstance(value, Mapping) else ""
+    raise ConfigurationError(
+        f"{owner}(config=...) takes {accepted}, not {type(value).__name__}{hint}"
+    )
 
 
 def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
@@ -335,7 +369,7 @@ class RateLimitConfig(FrozenConfig):
     time_window: float = Field(default=1.0, gt=0)
     burst_size: int | None = Field(default=None, gt=0)
     scope: Literal["global", "host"] = "global"
-    endpoints: tuple[EndpointLimit, ...] = ()
+    endpoints: AnyCollection[tuple[EndpointLimit, ...]] = ()
     queue_size: int | None = Field(default=None, ge=0)
     queue_timeout: float | None = Field(default=60.0, ge=0)
     respect_retry_after: bool = True

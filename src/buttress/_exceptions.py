@@ -440,7 +440,9 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
 
     The message shows the status, the content type, the position and a short
     snippet around it; ``status_code``, ``content_type``, ``pos``, ``lineno``,
-    ``colno`` and ``doc`` are attributes. It is also a ``json.JSONDecodeError``
+    ``colno`` and ``doc`` are attributes. :meth:`ServerSentEvent.json
+    <buttress.ServerSentEvent.json>` raises it too, naming the event and its id
+    (``status_code`` and ``content_type`` are then ``None``). It is also a ``json.JSONDecodeError``
     (and so a ``ValueError``), which is what ``httpx.Response.json`` raises.
 
     Examples:
@@ -457,15 +459,18 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
         self,
         error: json.JSONDecodeError,
         *,
-        status_code: int,
-        content_type: str | None,
+        status_code: int | None = None,
+        content_type: str | None = None,
         request: httpx.Request | None = None,
+        source: str | None = None,
     ) -> None:
         doc, pos = error.doc, error.pos
         start = max(0, pos - 30)
         snippet = doc[start : pos + 30]
+        # ``source`` says where the JSON came from when it is not a response's body.
+        source = source or f"a {status_code} response (content-type {content_type or 'unset'})"
         message = (
-            f"invalid JSON in a {status_code} response (content-type {content_type or 'unset'}): "
+            f"invalid JSON in {source}: "
             f"{error.msg} at line {error.lineno} column {error.colno} (char {pos}), "
             f"near {snippet!r}"
         )

@@ -24,6 +24,7 @@ Progress callbacks receive ``(bytes_done, bytes_total_or_None)``.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,10 +33,17 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
+import httpx_sse
+from httpx_sse import EventSource
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConnectionError, DecodingError, ServerError, TimeoutError
+from ._exceptions import (
+    ConnectionError,
+    DecodingError,
+    InvalidJSONError,
+    ServerError,
+    TimeoutError,
+)
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -70,7 +78,48 @@ def _check_event_stream(response: httpx.Response) -> None:
         )
 
 
-def _dispatched(event: ServerSentEvent) -> bool:
+class ServerSentEvent(httpx_sse.ServerSentEvent):
+    """One server-sent event: ``event``, ``data``, ``id``, ``retry`` and :meth:`json`.
+
+    Examples:
+        >>> event = ServerSentEvent(event="update", data='{"n": 1}', id="7")
+        >>> (event.event, event.id, event.json())
+        ('update', '7', {'n': 1})
+    """
+
+    def json(self) -> Any:
+        """``data`` decoded as JSON.
+
+        Raises:
+            InvalidJSONError: ``data`` is not JSON (or nests too deeply, or has
+                numbers with thousands of digits); the message names the event,
+                its id and shows a snippet around the position.
+
+        Examples:
+            >>> try:
+            ...     ServerSentEvent(event="update", data="{oops", id="7").json()
+            ... except InvalidJSONError as e:
+            ...     print(e)  # doctest: +ELLIPSIS
+            invalid JSON in server-sent event 'update' (id '7'): Expecting property name ...
+        """
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError as exc:
+            error = exc
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            error = json.JSONDecodeError(reason, self.data[:100], 0)
+        source = f"server-sent event {self.event!r}" + (f" (id {self.id!r})" if self.id else "")
+        raise InvalidJSONError(error, source=source) from error
+
+
+def _ours(event: httpx_sse.ServerSentEvent) -> ServerSentEvent:
+    """``event`` as a buttress :class:`ServerSentEvent` (same data, no copy)."""
+    event.__class__ = ServerSentEvent
+    return event  # type: ignore[return-value]  # its class was just changed
+
+
+def _dispatched(event: httpx_sse.ServerSentEvent) -> bool:
     """WHATWG: a block with no data (only ``retry:`` or ``id:``) is not an event."""
     return event.data != "" or event.event != "message"
 
@@ -95,7 +144,7 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
         [('1', {'n': 1}), ('2', {'n': 2})]
     """
     _check_event_stream(response)
-    return (event for event in EventSource(response).iter_sse() if _dispatched(event))
+    return (_ours(event) for event in EventSource(response).iter_sse() if _dispatched(event))
 
 
 async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
@@ -110,7 +159,7 @@ async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
     _check_event_stream(response)
     async for event in EventSource(response).aiter_sse():
         if _dispatched(event):
-            yield event
+            yield _ours(event)
 
 
 _RECONNECTABLE = (ConnectionError, TimeoutError, ServerError)
@@ -134,7 +183,7 @@ class _Reconnection:
             headers["Last-Event-ID"] = self.last_event_id
         return headers
 
-    def seen(self, event: ServerSentEvent) -> bool:
+    def seen(self, event: httpx_sse.ServerSentEvent) -> bool:
         """Record ``event``'s id and retry; True if it is dispatched to the caller."""
         if event.id:  # a new connection starts with no id: keep the one we had
             self.last_event_id = event.id
@@ -234,7 +283,7 @@ class EventStream:
                     _check_event_stream(response)
                     for event in EventSource(response).iter_sse():
                         if state.seen(event):
-                            yield event
+                            yield _ours(event)
                 return
             except _RECONNECTABLE as exc:
                 delay = state.failed(exc)
@@ -257,7 +306,7 @@ class EventStream:
                     _check_event_stream(response)
                     async for event in EventSource(response).aiter_sse():
                         if state.seen(event):
-                            yield event
+                            yield _ours(event)
                 return
             except _RECONNECTABLE as exc:
                 delay = state.failed(exc)

@@ -12,6 +12,7 @@ import pydantic
 import pytest
 
 import buttress
+import buttress.transports
 from buttress._config import FrozenConfig
 
 pytestmark = pytest.mark.anyio
@@ -304,51 +305,51 @@ async def test_with_options_checks_names_and_values(
     ("make", "message"),
     [
         (
-            lambda: buttress.RetryConfig(retry_statuses={"503"}),
+            lambda: _make(buttress.RetryConfig, retry_statuses={"503"}),
             "invalid RetryConfig: retry_statuses: must be status codes (ints from 100 to 599), "
             "like [502, 503]; found a str",
         ),
         (
-            lambda: buttress.RetryConfig(retry_statuses=[99]),
+            lambda: _make(buttress.RetryConfig, retry_statuses=[99]),
             "retry_statuses: must be status codes (ints from 100 to 599), like [502, 503]; "
             "found 99",
         ),
         (
-            lambda: buttress.RetryConfig(retry_methods=[1]),
+            lambda: _make(buttress.RetryConfig, retry_methods=[1]),
             "invalid RetryConfig: retry_methods: must be method names (strings)",
         ),
         (
-            lambda: buttress.RetryConfig(max_attempts="3"),
+            lambda: _make(buttress.RetryConfig, max_attempts="3"),
             "invalid RetryConfig: max_attempts: Input should be a valid integer (got str)",
         ),
         (
-            lambda: buttress.TimeoutConfig(read="2"),
+            lambda: _make(buttress.TimeoutConfig, read="2"),
             "invalid TimeoutConfig: read: Input should be a valid number (got str)",
         ),
         (
-            lambda: buttress.RateLimitConfig(respect_retry_after=1),
+            lambda: _make(buttress.RateLimitConfig, respect_retry_after=1),
             "invalid RateLimitConfig: respect_retry_after: Input should be a valid boolean (got 1)",
         ),
         (
-            lambda: buttress.RateLimitConfig(endpoints=[{"max_requests": "5"}]),
+            lambda: _make(buttress.RateLimitConfig, endpoints=[{"max_requests": "5"}]),
             "invalid RateLimitConfig: endpoints.0: invalid EndpointLimit: max_requests: "
             "Input should be a valid integer (got str)",
         ),
         (
-            lambda: buttress.CircuitBreakerConfig(failure_threshold=5.0),
+            lambda: _make(buttress.CircuitBreakerConfig, failure_threshold=5.0),
             "invalid CircuitBreakerConfig: failure_threshold: Input should be a valid integer "
             "(got 5.0)",
         ),
         (
-            lambda: buttress.CacheConfig(cacheable_status_codes=["200"]),
+            lambda: _make(buttress.CacheConfig, cacheable_status_codes=["200"]),
             "invalid CacheConfig: cacheable_status_codes.0: Input should be a valid integer",
         ),
         (
-            lambda: buttress.LoggingConfig(redact_headers=[1]),
+            lambda: _make(buttress.LoggingConfig, redact_headers=[1]),
             "invalid LoggingConfig: redact_headers.0: Input should be a valid string (got 1)",
         ),
         (
-            lambda: buttress.TracingConfig(propagate="no"),
+            lambda: _make(buttress.TracingConfig, propagate="no"),
             "invalid TracingConfig: propagate: Input should be a valid boolean (got str)",
         ),
     ],
@@ -362,9 +363,10 @@ def test_a_value_of_the_wrong_type_is_refused_not_converted(make: Any, message: 
 def test_collections_still_take_lists_and_sets_and_numbers_take_ints() -> None:
     assert buttress.RetryConfig(retry_statuses=[503]).retry_statuses == frozenset({503})
     assert buttress.RetryConfig(retry_methods={"get"}).retry_methods == frozenset({"GET"})
-    assert buttress.LoggingConfig(redact_headers=["X-Key"]).redact_headers == ("X-Key",)
-    assert buttress.CacheConfig(cacheable_status_codes={200}).cacheable_status_codes == {200}
-    limits = buttress.RateLimitConfig(endpoints=[{"max_requests": 1}])  # type: ignore[list-item]
+    assert _make(buttress.LoggingConfig, redact_headers=["X-Key"]).redact_headers == ("X-Key",)
+    cache = _make(buttress.CacheConfig, cacheable_status_codes={200})
+    assert cache.cacheable_status_codes == frozenset({200})
+    limits = _make(buttress.RateLimitConfig, endpoints=[{"max_requests": 1}])
     assert limits.endpoints == (buttress.EndpointLimit(max_requests=1),)
     assert buttress.TimeoutConfig(read=3).read == 3.0
     assert buttress.RetryConfig.model_validate_json('{"retry_statuses": [503]}').retry_statuses
@@ -416,42 +418,41 @@ async def test_a_call_with_a_wrong_option_fails_before_anything_is_sent(
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("layer", "message"),
     [
         (
-            lambda inner: buttress.transports.RetryTransport(inner, {"max_attempts": 2}),
+            buttress.transports.RetryTransport,
             "RetryTransport(config=...) takes a RetryConfig, not dict; "
             "build one with RetryConfig(**...)",
         ),
         (
-            lambda inner: buttress.transports.CircuitBreakerTransport(inner, {}),
+            buttress.transports.CircuitBreakerTransport,
             "CircuitBreakerTransport(config=...) takes a CircuitBreakerConfig or a "
             "CircuitBreaker, not dict",
         ),
         (
-            lambda inner: buttress.transports.RateLimitTransport(inner, {"max_requests": 1}),
+            buttress.transports.RateLimitTransport,
             "RateLimitTransport(config=...) takes a RateLimitConfig, a RateLimiter or None, "
             "not dict",
         ),
         (
-            lambda inner: buttress.transports.CacheTransport(inner, {"default_ttl": 1}),
+            buttress.transports.CacheTransport,
             "CacheTransport(config=...) takes a CacheConfig or None, not dict",
         ),
         (
-            lambda inner: buttress.transports.LoggingTransport(inner, {"enabled": False}),
+            buttress.transports.LoggingTransport,
             "LoggingTransport(config=...) takes a LoggingConfig or None, not dict",
         ),
-        (
-            lambda inner: buttress.transports.RateLimiter({"max_requests": 1}),
-            "RateLimiter(config=...) takes a RateLimitConfig or None, not dict",
-        ),
     ],
+    ids=lambda value: getattr(value, "__name__", ""),
 )
-def test_a_layer_given_a_dict_for_its_config_says_what_it_takes(make: Any, message: str) -> None:
-    inner = httpx.HTTPTransport()
+def test_a_layer_given_a_dict_for_its_config_says_what_it_takes(layer: Any, message: str) -> None:
     with pytest.raises(buttress.ConfigurationError) as caught:
-        make(inner)
+        layer(httpx.HTTPTransport(), {"max_requests": 1})
     assert message in str(caught.value)
+    limiter: Any = buttress.transports.RateLimiter
+    with pytest.raises(buttress.ConfigurationError, match="takes a RateLimitConfig or None"):
+        limiter({"max_requests": 1})
 
 
 # -- unknown keywords --------------------------------------------------------------------------
@@ -470,8 +471,9 @@ def test_a_layer_given_a_dict_for_its_config_says_what_it_takes(make: Any, messa
 def test_an_unknown_client_keyword_names_the_closest_one(
     cls: type[buttress.Client | buttress.AsyncClient], keyword: str, hint: str
 ) -> None:
+    make: Any = cls  # the keyword is wrong on purpose
     with pytest.raises(buttress.ConfigurationError) as caught:
-        cls(**{keyword: 3})
+        make(**{keyword: 3})
     assert str(caught.value) == (
         f"{cls.__name__}() got an unexpected keyword argument {keyword!r}{hint}"
     )

@@ -25,7 +25,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeAlias, TypeVar, cast, overload
 
 import httpx
 import pydantic
@@ -38,6 +38,7 @@ from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
 from ._exceptions import (
     ClientError,
     ConfigurationError,
+    HTTPError,
     InvalidURLError,
     ValidationError,
     describe,
@@ -79,6 +80,8 @@ __all__ = ["AsyncClient", "Client"]
 logger = logging.getLogger("buttress")
 
 T = TypeVar("T")
+ModelsByStatus: TypeAlias = Mapping[int, type[T]]
+"""``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
 _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 USER_AGENT = f"buttress/{__version__} httpx/{httpx.__version__}"
@@ -206,6 +209,52 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
             model=model,
             response=response,
         ) from None
+
+
+def _model_for(response: Response, response_model: Any, error_parser: ErrorParser) -> Any:
+    """The model ``response_model`` gives ``response``'s status; raises when it gives none.
+
+    A single model is for 2xx answers; a mapping names a model per status. An
+    error status without a model raises its :class:`HTTPError` (even when
+    expected: there is no model to return), any other a :class:`ValidationError`.
+    """
+    status = response.status_code
+    if isinstance(response_model, Mapping):
+        model = response_model.get(status)
+        statuses = ", ".join(map(str, sorted(response_model)))
+        note = f"not parsed: response_model maps {statuses} only; add {status}: Model to parse it"
+    else:
+        model = response_model if 200 <= status < 300 else None
+        name = getattr(response_model, "__name__", repr(response_model))
+        note = (
+            f"not parsed: response_model={name} is for 2xx answers; to parse a {status} too, "
+            f"map statuses to models: response_model={{200: {name}, {status}: ...}}"
+        )
+    if model is not None:
+        return model
+    if status >= 400:
+        try:
+            raise_for_status(response, error_parser=error_parser)
+        except HTTPError as error:
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+            raise
+    raise ValidationError(
+        f"response to {describe(response.request)} is a {status}; {note}",
+        model=response_model,
+        response=response,
+    )
+
+
+def _statuses_to_expect(response_model: Mapping[Any, Any]) -> frozenset[int]:
+    """The error statuses a ``{status: model}`` mapping names: returned and parsed, not raised."""
+    for status in response_model:
+        if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+            got = repr(status) if isinstance(status, int | float) else type(status).__name__
+            raise ConfigurationError(
+                f"response_model={{status: model, ...}} takes status codes (ints 100-599) "
+                f"as keys, not {got}"
+            )
+    return frozenset(status for status in response_model if status >= 400)
 
 
 def _read_environment() -> ButtressSettings:
@@ -770,13 +819,24 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         return cast(httpx.Request, request)
 
     def _prepare(
-        self, method: str, url: httpx.URL | str, kwargs: Any, *, streamed: bool = False
+        self,
+        method: str,
+        url: httpx.URL | str,
+        kwargs: Any,
+        *,
+        streamed: bool = False,
+        response_model: Any = None,
     ) -> tuple[httpx.Request, Any, Any, bool | None]:
         """Split a call's keyword arguments between building the request and sending it."""
         if not _CALL_NAMES.issuperset(kwargs):
             name = next(name for name in kwargs if name not in _CALL_NAMES)
             raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
         arguments: dict[str, Any] = dict(kwargs)
+        if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
+            given = arguments.get("expected_statuses")
+            check_options({"expected_statuses": given})
+            expected = self._config.expected_statuses if given is None else frozenset(given)
+            arguments["expected_statuses"] = expected | _statuses_to_expect(response_model)
         auth = arguments.pop("auth", USE_CLIENT_DEFAULT)
         follow_redirects = arguments.pop("follow_redirects", USE_CLIENT_DEFAULT)
         strict = arguments.pop("strict", None)
@@ -808,7 +868,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def _check(self, response: Response, expected: frozenset[int]) -> None:
         raise_for_status(response, error_parser=self._config.error_parser, expected=expected)
 
-    def _model_result(self, response: Response, model: Any, strict: bool | None) -> Any:
+    def _model_result(self, response: Response, response_model: Any, strict: bool | None) -> Any:
+        model = _model_for(response, response_model, self._config.error_parser)
         return _parse(response, model, self._config.strict if strict is None else strict)
 
     def _closed_error(self) -> ClientError:
@@ -974,6 +1035,15 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         method: str,
         url: httpx.URL | str,
         *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
         response_model: None = None,
         **kwargs: Unpack[BodyKwargs],
     ) -> Response: ...
@@ -1002,7 +1072,9 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             ...     client.request("GET", "/users/1", response_model=User).name
             'Ada Lovelace'
         """
-        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
+        request, auth, follow_redirects, strict = self._prepare(
+            method, url, kwargs, response_model=response_model
+        )
         response = self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -1084,6 +1156,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def get(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def get(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1108,6 +1188,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def head(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def head(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1126,6 +1214,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def options(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
     ) -> T: ...
     @overload
     def options(
@@ -1150,6 +1246,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def delete(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def delete(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1168,6 +1272,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def post(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     def post(
@@ -1193,6 +1305,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def put(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    def put(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
     ) -> Response: ...
     @overload
@@ -1211,6 +1331,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def patch(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     def patch(
@@ -1319,6 +1447,15 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         method: str,
         url: httpx.URL | str,
         *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
         response_model: None = None,
         **kwargs: Unpack[BodyKwargs],
     ) -> Response: ...
@@ -1340,7 +1477,9 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             >>> async def name(client: AsyncClient) -> str:
             ...     return (await client.request("GET", "/users/1")).json()["name"]
         """
-        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
+        request, auth, follow_redirects, strict = self._prepare(
+            method, url, kwargs, response_model=response_model
+        )
         response = await self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -1416,6 +1555,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def get(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def get(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1437,6 +1584,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def head(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def head(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1455,6 +1610,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def options(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
     ) -> T: ...
     @overload
     async def options(
@@ -1481,6 +1644,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def delete(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def delete(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1501,6 +1672,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def post(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     async def post(
@@ -1525,6 +1704,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def put(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    async def put(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
     ) -> Response: ...
     @overload
@@ -1543,6 +1730,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def patch(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     async def patch(

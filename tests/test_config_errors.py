@@ -491,5 +491,7 @@ async def test_an_unknown_call_keyword_names_the_closest_one(make_client: Any, d
     )
     with pytest.raises(buttress.ConfigurationError, match="did you mean `timeout=`"):
         await client.post("/users", json={}, timout=3)
+    with pytest.raises(buttress.ConfigurationError, match="did you mean `retry=`"):
+        client.client.paginate("/users", retries=3)  # at once, before any page is fetched
     with pytest.raises(buttress.ConfigurationError, match=r"^options\(\) got .* `retry=`"):
         buttress.options(retries=3)

@@ -818,6 +818,11 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             request.headers["Content-Type"] = "application/json"
         return cast(httpx.Request, request)
 
+    def _check_call_names(self, kwargs: Mapping[str, Any]) -> None:
+        if not _CALL_NAMES.issuperset(kwargs):
+            name = next(name for name in kwargs if name not in _CALL_NAMES)
+            raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
+
     def _prepare(
         self,
         method: str,
@@ -828,9 +833,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         response_model: Any = None,
     ) -> tuple[httpx.Request, Any, Any, bool | None]:
         """Split a call's keyword arguments between building the request and sending it."""
-        if not _CALL_NAMES.issuperset(kwargs):
-            name = next(name for name in kwargs if name not in _CALL_NAMES)
-            raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
+        self._check_call_names(kwargs)
         arguments: dict[str, Any] = dict(kwargs)
         if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
             given = arguments.get("expected_statuses")
@@ -1129,6 +1132,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         from .pagination import Paginator, make_pages
 
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        self._check_call_names(kwargs)  # now, not when the first page is fetched
         return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
 
     def download(
@@ -1525,6 +1529,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         from .pagination import AsyncPaginator, make_pages
 
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        self._check_call_names(kwargs)  # now, not when the first page is fetched
         pages = make_pages(url, response_model=response_model, **options)
         return AsyncPaginator(self, pages, kwargs)
 

@@ -75,6 +75,7 @@ DEFAULT_MAX_PAGES = 10_000
 """Pages a walk fetches before it raises :class:`~buttress.PaginationError`, unless
 ``max_pages=`` (or the strategy's ``max_pages``) says otherwise; ``max_pages=None``
 means no cap."""
+
 _ITEM_KEYS = ("data", "results", "items", "records", "entries", "values", "users")
 
 

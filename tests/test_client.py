@@ -154,6 +154,47 @@ async def test_strict_or_lax_per_client_and_call(
     ).query.n == 5
 
 
+class ErrorBody(BaseModel):
+    error: dict[str, Any]
+
+
+async def test_a_single_response_model_is_for_2xx_answers_only(
+    client: Either, make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # An expected 404 is not parsed as the success model: no User comes from it.
+    with pytest.raises(buttress.NotFoundError) as caught:
+        await client.get("/status/404", response_model=User, expected_statuses={404})
+    assert caught.value.details == {"error": {"message": "demo error 404", "status": 404}}
+    assert caught.value.__notes__ == [  # type: ignore[attr-defined]  # PEP 678
+        "not parsed: response_model=User is for 2xx answers; to parse a 404 too, "
+        "map statuses to models: response_model={200: User, 404: ...}"
+    ]
+    unraised = make_client(base_url=demo.url, raise_for_status=False, retry=False)
+    with pytest.raises(buttress.ServerError):
+        await unraised.get("/status/500", response_model=User)
+    with pytest.raises(buttress.ValidationError, match=r"is a 302; not parsed"):
+        await client.get(
+            "/redirect", params={"to": "/users/1"}, response_model=User, follow_redirects=False
+        )
+
+
+async def test_a_response_model_per_status(client: Either) -> None:
+    by_status = {200: User, 404: ErrorBody}
+    assert await client.get("/users/1", response_model=by_status) == User(
+        id=1, name="Ada Lovelace", email="ada.lovelace@example.com"
+    )
+    missing = await client.get("/users/999999", response_model=by_status)
+    assert isinstance(missing, ErrorBody)
+    assert missing.error["status"] == 404
+    with pytest.raises(buttress.ServerError) as caught:  # a status it does not map
+        await client.get("/status/500", response_model=by_status, retry=False)
+    assert caught.value.status_code == 500
+    with pytest.raises(buttress.ValidationError, match="maps 404 only; add 200: Model"):
+        await client.get("/users/1", response_model={404: ErrorBody})
+    with pytest.raises(buttress.ConfigurationError, match="as keys, not str"):
+        await client.get("/users/1", response_model={"200": User})
+
+
 async def test_bad_response_model_is_a_configuration_error(client: Either) -> None:
     with pytest.raises(buttress.ConfigurationError):
         await client.get("/users/1", response_model=object())

@@ -329,7 +329,7 @@ def test_options_for_plain_httpx() -> None:
 
 
 def test_unknown_option_is_refused() -> None:
-    with pytest.raises(buttress.ConfigurationError, match="unknown request option"):
+    with pytest.raises(buttress.ConfigurationError, match="did you mean `retry=`"):
         buttress.options(retries=3)
 
 

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydantic
 import pytest
 
 import buttress
+import buttress.transports
 from buttress._config import FrozenConfig
 
 pytestmark = pytest.mark.anyio
@@ -220,6 +222,7 @@ CLIENTS = [buttress.Client, buttress.AsyncClient]
         ({"base_url": 3}, "(base_url=...) takes a URL (str or httpx.URL), not 3"),
         ({"base_url": "api.example.com"}, "(base_url=...) needs a scheme and a host"),
         ({"base_url": "http://[::1"}, "(base_url=...) not a valid URL: Invalid port"),
+        ({"base_url": "ftp://x"}, "(base_url=...) needs the http or https scheme, not 'ftp'"),
         (
             {"rate_limit": {"max_requests": 5}},
             "(rate_limit=...) takes a RateLimitConfig, a RateLimiter or None, not dict",
@@ -256,6 +259,16 @@ def test_an_invalid_config_object_fails_before_the_client_exists(
         cls(rate_limit=buttress.RateLimitConfig(max_requests=0))
 
 
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+def test_an_unparsable_base_url_is_an_invalid_url_error(
+    cls: type[buttress.Client | buttress.AsyncClient],
+) -> None:
+    with pytest.raises(buttress.InvalidURLError) as caught:
+        cls(base_url="http://[::1/")
+    assert isinstance(caught.value, httpx.InvalidURL)
+    assert str(caught.value) == f"{cls.__name__}(base_url=...) not a valid URL: Invalid port: ':1'"
+
+
 @pytest.mark.parametrize("url", ["http://alice:pw-SECRET@[::1", "alice:pw-SECRET@api.test"])
 def test_a_bad_base_url_is_not_echoed(url: str) -> None:
     with pytest.raises(buttress.ConfigurationError) as caught:
@@ -273,9 +286,212 @@ async def test_with_options_checks_names_and_values(
             client.with_options(retry="yes")
         with pytest.raises(buttress.ConfigurationError) as caught:
             client.with_options(retries=2)
-        assert str(caught.value) == f"{cls.__name__} has no option 'retries'; did you mean 'retry'?"
+        assert str(caught.value) == (
+            f"{cls.__name__}.with_options() got an unexpected keyword argument 'retries'; "
+            "did you mean `retry=`?"
+        )
+        assert isinstance(caught.value, TypeError)
     finally:
         if isinstance(client, buttress.AsyncClient):
             await client.aclose()
         else:
             client.close()
+
+
+# -- strict values: nothing is converted behind the caller's back --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: _make(buttress.RetryConfig, retry_statuses={"503"}),
+            "invalid RetryConfig: retry_statuses: must be status codes (ints from 100 to 599), "
+            "like [502, 503]; found a str",
+        ),
+        (
+            lambda: _make(buttress.RetryConfig, retry_statuses=[99]),
+            "retry_statuses: must be status codes (ints from 100 to 599), like [502, 503]; "
+            "found 99",
+        ),
+        (
+            lambda: _make(buttress.RetryConfig, retry_methods=[1]),
+            "invalid RetryConfig: retry_methods: must be method names (strings)",
+        ),
+        (
+            lambda: _make(buttress.RetryConfig, max_attempts="3"),
+            "invalid RetryConfig: max_attempts: Input should be a valid integer (got str)",
+        ),
+        (
+            lambda: _make(buttress.TimeoutConfig, read="2"),
+            "invalid TimeoutConfig: read: Input should be a valid number (got str)",
+        ),
+        (
+            lambda: _make(buttress.RateLimitConfig, respect_retry_after=1),
+            "invalid RateLimitConfig: respect_retry_after: Input should be a valid boolean (got 1)",
+        ),
+        (
+            lambda: _make(buttress.RateLimitConfig, endpoints=[{"max_requests": "5"}]),
+            "invalid RateLimitConfig: endpoints.0: invalid EndpointLimit: max_requests: "
+            "Input should be a valid integer (got str)",
+        ),
+        (
+            lambda: _make(buttress.CircuitBreakerConfig, failure_threshold=5.0),
+            "invalid CircuitBreakerConfig: failure_threshold: Input should be a valid integer "
+            "(got 5.0)",
+        ),
+        (
+            lambda: _make(buttress.CacheConfig, cacheable_status_codes=["200"]),
+            "invalid CacheConfig: cacheable_status_codes.0: Input should be a valid integer",
+        ),
+        (
+            lambda: _make(buttress.LoggingConfig, redact_headers=[1]),
+            "invalid LoggingConfig: redact_headers.0: Input should be a valid string (got 1)",
+        ),
+        (
+            lambda: _make(buttress.TracingConfig, propagate="no"),
+            "invalid TracingConfig: propagate: Input should be a valid boolean (got str)",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_not_converted(make: Any, message: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        make()
+    assert message in str(caught.value)
+
+
+def test_collections_still_take_lists_and_sets_and_numbers_take_ints() -> None:
+    assert buttress.RetryConfig(retry_statuses=[503]).retry_statuses == frozenset({503})
+    assert buttress.RetryConfig(retry_methods={"get"}).retry_methods == frozenset({"GET"})
+    assert _make(buttress.LoggingConfig, redact_headers=["X-Key"]).redact_headers == ("X-Key",)
+    cache = _make(buttress.CacheConfig, cacheable_status_codes={200})
+    assert cache.cacheable_status_codes == frozenset({200})
+    limits = _make(buttress.RateLimitConfig, endpoints=[{"max_requests": 1}])
+    assert limits.endpoints == (buttress.EndpointLimit(max_requests=1),)
+    assert buttress.TimeoutConfig(read=3).read == 3.0
+    assert buttress.RetryConfig.model_validate_json('{"retry_statuses": [503]}').retry_statuses
+
+
+def test_the_environment_still_arrives_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUTTRESS_TIMEOUT", "5")
+    monkeypatch.setenv("BUTTRESS_HTTP2", "false")
+    monkeypatch.setenv("BUTTRESS_MAX_REDIRECTS", "3")
+    settings = buttress.ButtressSettings()
+    assert (settings.timeout, settings.http2, settings.max_redirects) == (5.0, False, 3)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"retry": "no"},
+            "request option retry=... takes a RetryConfig, True, False or None, not str",
+        ),
+        (
+            {"rate_limit": "x"},
+            "request option rate_limit=... takes 'wait', 'raise', 'return' or None, not str",
+        ),
+        ({"total_timeout": "5"}, "request option total_timeout=... takes seconds"),
+        ({"expected_statuses": "404"}, "request option expected_statuses=... takes a collection"),
+        ({"max_response_size": -1}, "takes a size in bytes (an int >= 0) or None, not -1"),
+    ],
+)
+def test_per_request_options_check_their_values(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        buttress.options(**values)
+    assert message in str(caught.value)
+
+
+async def test_a_call_with_a_wrong_option_fails_before_anything_is_sent(
+    make_client: Any, demo: Any
+) -> None:
+    client = make_client(base_url=demo.url)
+    key = f"wrong-option-{client.is_async}"
+    with pytest.raises(buttress.ConfigurationError, match=r"request option retry=\.\.\. takes"):
+        await client.get("/flaky", params={"key": key, "failures": 1}, retry="no")
+    with pytest.raises(buttress.ConfigurationError, match=r"expected_statuses=\.\.\. takes"):
+        await client.get("/flaky", params={"key": key, "failures": 1}, expected_statuses=["404"])
+    response = await client.get(
+        "/flaky", params={"key": key, "failures": 1}, retry=False, expected_statuses={503}
+    )
+    assert response.status_code == 503  # the first attempt of this key: nothing was sent before
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (
+            buttress.transports.RetryTransport,
+            "RetryTransport(config=...) takes a RetryConfig, not dict; "
+            "build one with RetryConfig(**...)",
+        ),
+        (
+            buttress.transports.CircuitBreakerTransport,
+            "CircuitBreakerTransport(config=...) takes a CircuitBreakerConfig or a "
+            "CircuitBreaker, not dict",
+        ),
+        (
+            buttress.transports.RateLimitTransport,
+            "RateLimitTransport(config=...) takes a RateLimitConfig, a RateLimiter or None, "
+            "not dict",
+        ),
+        (
+            buttress.transports.CacheTransport,
+            "CacheTransport(config=...) takes a CacheConfig or None, not dict",
+        ),
+        (
+            buttress.transports.LoggingTransport,
+            "LoggingTransport(config=...) takes a LoggingConfig or None, not dict",
+        ),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_a_layer_given_a_dict_for_its_config_says_what_it_takes(layer: Any, message: str) -> None:
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        layer(httpx.HTTPTransport(), {"max_requests": 1})
+    assert message in str(caught.value)
+    limiter: Any = buttress.transports.RateLimiter
+    with pytest.raises(buttress.ConfigurationError, match="takes a RateLimitConfig or None"):
+        limiter({"max_requests": 1})
+
+
+# -- unknown keywords --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLIENTS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    ("keyword", "hint"),
+    [
+        ("retries", "; did you mean `retry=`?"),
+        ("ratelimit", "; did you mean `rate_limit=`?"),
+        ("verify", "; did you mean `verify_ssl=`?"),
+        ("colour", ""),
+    ],
+)
+def test_an_unknown_client_keyword_names_the_closest_one(
+    cls: type[buttress.Client | buttress.AsyncClient], keyword: str, hint: str
+) -> None:
+    make: Any = cls  # the keyword is wrong on purpose
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        make(**{keyword: 3})
+    assert str(caught.value) == (
+        f"{cls.__name__}() got an unexpected keyword argument {keyword!r}{hint}"
+    )
+    assert isinstance(caught.value, TypeError)  # what Python raised for it before
+
+
+async def test_an_unknown_call_keyword_names_the_closest_one(make_client: Any, demo: Any) -> None:
+    client = make_client(base_url=demo.url)
+    name = type(client.client).__name__
+    with pytest.raises(TypeError) as caught:
+        await client.get("/users/1", retries=3)
+    assert isinstance(caught.value, buttress.ConfigurationError)
+    assert str(caught.value) == (
+        f"{name}.request() got an unexpected keyword argument 'retries'; did you mean `retry=`?"
+    )
+    with pytest.raises(buttress.ConfigurationError, match="did you mean `timeout=`"):
+        await client.post("/users", json={}, timout=3)
+    with pytest.raises(buttress.ConfigurationError, match="did you mean `retry=`"):
+        client.client.paginate("/users", retries=3)  # at once, before any page is fetched
+    with pytest.raises(buttress.ConfigurationError, match=r"^options\(\) got .* `retry=`"):
+        buttress.options(retries=3)

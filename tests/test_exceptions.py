@@ -34,6 +34,8 @@ TREE: dict[type[Exception], type[Exception]] = {
     buttress.CircuitBreakerOpenError: buttress.CircuitBreakerError,
     buttress.ValidationError: buttress.ClientError,
     buttress.ConfigurationError: buttress.ClientError,
+    buttress.InvalidURLError: buttress.ConfigurationError,
+    buttress.PaginationError: buttress.ClientError,
     buttress.TooManyRedirectsError: buttress.ClientError,
     buttress.DecodingError: buttress.ClientError,
     buttress.InvalidJSONError: buttress.DecodingError,
@@ -51,6 +53,7 @@ HTTPX_TWIN: dict[type[Exception], type[Exception]] = {
     buttress.TooManyRedirectsError: httpx.TooManyRedirects,
     buttress.DecodingError: httpx.DecodingError,
     buttress.InvalidJSONError: json.JSONDecodeError,
+    buttress.InvalidURLError: httpx.InvalidURL,
 }
 
 
@@ -233,6 +236,25 @@ async def test_unsupported_scheme_is_a_configuration_error(client: Either) -> No
     with pytest.raises(buttress.ConfigurationError) as caught:
         await client.get("ftp://example.com/file")
     assert isinstance(caught.value, httpx.UnsupportedProtocol)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://alice:pw-SECRET@[::1/users", "Invalid port: ':1'"),
+        ("/users/\x00pw-SECRET", "Invalid non-printable ASCII character in URL"),
+        ("//[::1/users", "Invalid port: ':1'"),
+    ],
+)
+async def test_an_invalid_url_is_ours_and_httpx_s(client: Either, url: str, problem: str) -> None:
+    with pytest.raises(buttress.InvalidURLError) as caught:
+        await client.get(url)
+    assert isinstance(caught.value, httpx.InvalidURL)
+    assert isinstance(caught.value, buttress.ConfigurationError)
+    assert str(caught.value).startswith(f"invalid URL for GET: {problem}")
+    assert "pw-SECRET" not in str(caught.value)
+    assert caught.value.__suppress_context__  # no httpx traceback chained to it
+    assert (await client.get("/users/1")).status_code == 200  # the client still works
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -37,10 +40,15 @@ async def collect(paginator: Any) -> list[Any]:
     return list(paginator)
 
 
-async def pages(paginator: Any) -> list[list[Any]]:
+async def pages(paginator: Any, into: list[list[Any]] | None = None) -> list[list[Any]]:
+    """Every page; ``into`` keeps those received before an error."""
+    received = [] if into is None else into
     if isinstance(paginator, buttress.AsyncPaginator):
-        return [page async for page in paginator.iter_pages()]
-    return list(paginator.iter_pages())
+        async for page in paginator.iter_pages():
+            received.append(page)
+    else:
+        received.extend(paginator.iter_pages())
+    return received
 
 
 STRATEGIES = [
@@ -237,7 +245,7 @@ def test_detection_of_single_pages_and_paths() -> None:
     assert (token.cursor_param, token.results_key) == ("pageToken", "records")
 
 
-def test_a_page_that_repeats_stops_the_walk(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_strategy_that_asks_for_the_same_page_again_is_stopped() -> None:
     class Stuck(PaginationStrategy):
         def get_next_request(
             self, response: httpx.Response, current_params: dict[str, Any]
@@ -250,5 +258,85 @@ def test_a_page_that_repeats_stops_the_walk(caplog: pytest.LogCaptureFixture) ->
     with buttress.Client(
         base_url="https://api.example.com", transport=httpx.MockTransport(handler)
     ) as c:
-        assert list(c.paginate("/x", pagination=Stuck())) == [1]
-    assert "same page" in caplog.text
+        pages = c.paginate("/x", params={"offset": 10}, pagination=Stuck()).iter_pages()
+        assert next(pages) == [1]
+        with pytest.raises(buttress.PaginationError, match=r"page 2 .*offset=10\) is page 1"):
+            next(pages)
+
+
+class Cycling:
+    """ASGI: pages whose links go round in a cycle, and a cursor that never ends.
+
+    ``/cursor``: no cursor -> a -> b -> a. ``/linked/1`` and ``/linked/2`` link
+    to each other. ``/endless?cursor=n`` has one item and cursor ``n + 1``, up to 8.
+    """
+
+    NEXT_CURSOR: ClassVar[dict[str, str]] = {"": "a", "a": "b", "b": "a"}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path, query = scope["path"], dict(parse_qsl(scope["query_string"].decode()))
+        headers = [(b"content-type", b"application/json")]
+        cursor = query.get("cursor", "")
+        if path == "/cursor":
+            body: Any = {"items": [cursor or "first"], "next_cursor": self.NEXT_CURSOR[cursor]}
+        elif path == "/endless":
+            number = int(cursor or 0)
+            body = {"items": [number], "next_cursor": str(number + 1) if number < 7 else None}
+        else:
+            page = path.rpartition("/")[2]
+            body = [int(page)]
+            following = "2" if page == "1" else "1"
+            headers.append((b"link", f'</linked/{following}>; rel="next"'.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+@pytest.fixture(scope="module")
+def cycling() -> Iterator[DemoServer]:
+    with DemoServer(Cycling()) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("path", "first_pages", "repeat"),
+    [
+        (
+            "/cursor",
+            [["first"], ["a"], ["b"]],
+            r"page 4 \(GET http://[\d.:]+/cursor\?cursor=a\) is page 2",
+        ),
+        ("/linked/1", [[1], [2]], r"page 3 \(GET http://[\d.:]+/linked/1\) is page 1"),
+    ],
+)
+async def test_pages_that_go_round_in_a_cycle_raise_after_the_new_ones(
+    make_client: Callable[..., Either],
+    cycling: DemoServer,
+    path: str,
+    first_pages: list[list[Any]],
+    repeat: str,
+) -> None:
+    client = make_client(base_url=cycling.url)
+    paginator = client.client.paginate(path)
+    received: list[list[Any]] = []
+    with pytest.raises(buttress.PaginationError, match=repeat) as caught:
+        await pages(paginator, into=received)
+    assert received == first_pages
+    assert caught.value.pages_fetched == len(first_pages)
+
+
+async def test_the_default_page_cap_raises_and_a_chosen_one_does_not(
+    make_client: Callable[..., Either], cycling: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(buttress.pagination, "DEFAULT_MAX_PAGES", 5)
+    client = make_client(base_url=cycling.url)
+    capped = client.client.paginate("/endless")
+    with pytest.raises(buttress.PaginationError, match="after 5 pages, the default cap"):
+        await collect(capped)
+    assert capped.pages_fetched == 5
+    assert capped.next_request == buttress.pagination.PageRequest("/endless", {"cursor": "5"})
+    assert await collect(client.client.paginate("/endless", max_pages=None)) == list(range(8))
+    assert await collect(client.client.paginate("/endless", max_pages=3)) == [0, 1, 2]
+    by_strategy = CursorPagination(cursor_path="next_cursor", results_key="items", max_pages=2)
+    assert await collect(client.client.paginate("/endless", pagination=by_strategy)) == [0, 1]

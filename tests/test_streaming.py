@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -71,6 +72,42 @@ async def test_sse_stream_from_the_demo(client: Either) -> None:
     stream = EventStream(client.client, "/events", params={"count": 3})
     assert [e.json()["n"] for e in await events(stream)] == [1, 2, 3]
     assert (stream.last_event_id, stream.reconnects, stream.retry) == ("3", 0, 0.1)
+
+
+async def _not_json_events(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """ASGI: one event whose data is JSON, then one whose data is not."""
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"text/event-stream")]
+    body = b'data: {"n": 1}\n\nid: 7\nevent: update\ndata: {"n": 2, oops}\n\n'
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_an_event_that_is_not_json_raises_our_error_naming_it(
+    make_client: Any,
+) -> None:
+    with DemoServer(_not_json_events) as server:
+        either = make_client(base_url=server.url)
+        got = await events(EventStream(either.client, "/", max_reconnects=0))
+    assert got[0].json() == {"n": 1}
+    with pytest.raises(buttress.InvalidJSONError) as caught:
+        got[1].json()
+    error = caught.value
+    assert str(error) == (
+        "invalid JSON in server-sent event 'update' (id '7'): Expecting property name enclosed "
+        "in double quotes at line 1 column 10 (char 9), near '{\"n\": 2, oops}'"
+    )
+    assert isinstance(error, buttress.DecodingError)
+    assert isinstance(error, json.JSONDecodeError)  # what httpx-sse's json() raised
+    assert (error.pos, error.doc) == (9, '{"n": 2, oops}')
+    assert isinstance(got[1], buttress.ServerSentEvent)
+
+
+def test_an_event_nested_too_deeply_raises_our_error() -> None:
+    deep = buttress.ServerSentEvent(data="[" * 100_000)
+    with pytest.raises(buttress.InvalidJSONError, match="server-sent event 'message': nested"):
+        deep.json()
 
 
 async def test_reconnects_with_last_event_id_and_honours_retry(make_client: Any) -> None:

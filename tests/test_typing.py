@@ -39,6 +39,10 @@ class User(BaseModel):
     name: str
 
 
+class ErrorBody(BaseModel):
+    error: dict[str, object]
+
+
 def test_response_model_overloads_are_typed(demo: DemoServer) -> None:
     with buttress.Client(base_url=demo.url) as client:
         assert_type(client.get("/users/1"), buttress.Response)
@@ -47,6 +51,15 @@ def test_response_model_overloads_are_typed(demo: DemoServer) -> None:
         assert_type(users, list[User])
         assert_type(client.post("/users", json={"name": "x"}, response_model=dict), dict[Any, Any])
         assert users[0].name == "Ada Lovelace"
+        # A model per status: the result is one of them (mypy needs the mapping annotated).
+        by_status: dict[int, type[User] | type[ErrorBody]] = {200: User, 404: ErrorBody}
+        found = client.get("/users/1", response_model=by_status)
+        assert_type(found, User | ErrorBody)
+        assert isinstance(found, User)
+        missing = client.get("/users/999999", response_model=by_status)
+        assert_type(missing, User | ErrorBody)
+        assert isinstance(missing, ErrorBody)
+        assert_type(client.get("/users/1", response_model={200: User}), User)
 
 
 def _sync_usage(client: buttress.Client) -> None:
@@ -70,6 +83,8 @@ async def _async_usage(client: buttress.AsyncClient) -> None:
     assert_type(await client.get("/users/1", response_model=User), User)
     assert_type(await client.patch("/users/1", json={}, response_model=list[User]), list[User])
     assert_type(await client.request("POST", "/users", response_model=User), User)
+    by_status: dict[int, type[User] | type[ErrorBody]] = {201: User, 409: ErrorBody}
+    assert_type(await client.post("/users", response_model=by_status), User | ErrorBody)
     assert_type(await client.delete("/users/1"), buttress.Response)
     async with client.stream("GET", "/download") as response:
         assert_type(response, buttress.Response)
@@ -92,6 +107,8 @@ def _config_objects_reject_wrong_types() -> None:
     buttress.Client(timeout="soon")  # type: ignore[arg-type]
     buttress.Client(api_version=3)  # type: ignore[arg-type]
     buttress.Client(expected_statuses=404)  # type: ignore[arg-type]
+    buttress.Client(retries=3)  # type: ignore[arg-type]
+    buttress.AsyncClient(ratelimit=None)  # type: ignore[arg-type]
     buttress.BearerAuth(123)  # type: ignore[arg-type]
     buttress.RequestOptions(total_timeout="5")  # type: ignore[arg-type]
     options = buttress.RequestOptions()

@@ -9,15 +9,35 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from difflib import get_close_matches
 from typing import Any
 
 import httpx
 
 from ._config import APIVersion, check_base_url
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, _joined
 
-__all__ = ["check_arguments"]
+__all__ = ["check_arguments", "unknown_argument"]
+
+
+def unknown_argument(owner: str, name: str, known: Collection[str]) -> ConfigurationError:
+    """The error for a keyword ``owner`` does not take, naming the closest one it does.
+
+    It is a :class:`ConfigurationError` and a ``TypeError`` (what Python raises
+    for an unexpected keyword), so either ``except`` catches it.
+
+    Examples:
+        >>> error = unknown_argument("Client", "retries", ["retry", "timeout"])
+        >>> print(error)
+        Client() got an unexpected keyword argument 'retries'; did you mean `retry=`?
+        >>> isinstance(error, TypeError)
+        True
+    """
+    close = get_close_matches(name, known, n=1)
+    hint = f"; did you mean `{close[0]}=`?" if close else ""
+    message = f"{owner}() got an unexpected keyword argument {name!r}{hint}"
+    return _joined(ConfigurationError, TypeError)(message)
 
 
 def _kind(*types: type) -> Callable[[Any], bool]:
@@ -148,11 +168,14 @@ _ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def check_arguments(owner: str, given: Mapping[str, Any]) -> None:
+def check_arguments(
+    owner: str, given: Mapping[str, Any], known: Collection[str] | None = None
+) -> None:
     """Raise :class:`ConfigurationError` for the first argument of the wrong kind.
 
-    ``given`` holds the arguments the caller passed. A value is shown only when it
-    is a number (a string may be a URL with a password).
+    ``given`` holds the arguments the caller passed; a name not in ``known``
+    (when given) raises :func:`unknown_argument`'s error. A value is shown only
+    when it is a number (a string may be a URL with a password).
 
     Examples:
         >>> try:
@@ -162,6 +185,8 @@ def check_arguments(owner: str, given: Mapping[str, Any]) -> None:
         Client(max_redirects=...) takes an int >= 0, not -1
     """
     for name, value in given.items():
+        if known is not None and name not in known:
+            raise unknown_argument(owner, name, known)
         accepts, expected = _ARGUMENTS.get(name, (None, ""))
         detail = ""
         try:
@@ -175,5 +200,5 @@ def check_arguments(owner: str, given: Mapping[str, Any]) -> None:
     if given.get("base_url"):
         try:
             check_base_url(given["base_url"])
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{owner}(base_url=...) {exc}") from None
+        except ConfigurationError as exc:  # InvalidURLError stays one
+            raise type(exc)(f"{owner}(base_url=...) {exc}") from None

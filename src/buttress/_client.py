@@ -24,22 +24,29 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
-from difflib import get_close_matches
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeAlias, TypeVar, cast, overload
 
 import httpx
 import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 
-from ._arguments import check_arguments
+from ._arguments import check_arguments, unknown_argument
 from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
-from ._exceptions import ClientError, ConfigurationError, ValidationError, describe, map_exception
+from ._exceptions import (
+    ClientError,
+    ConfigurationError,
+    HTTPError,
+    InvalidURLError,
+    ValidationError,
+    describe,
+    map_exception,
+)
 from ._logging import LoggingConfig
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
-from ._options import EXTENSION_KEY, RequestOptions
+from ._options import EXTENSION_KEY, RequestOptions, check_options
 from ._redact import redact_url
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
@@ -53,7 +60,7 @@ from .transports.stack import stack
 # environment is read, a layer when the stack includes it, pagination, streaming and
 # auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
-    from typing_extensions import TypedDict, Unpack
+    from typing_extensions import Never, TypedDict, Unpack
 
     from ._settings import ButtressSettings
     from .auth import AuthTypes
@@ -73,6 +80,8 @@ __all__ = ["AsyncClient", "Client"]
 logger = logging.getLogger("buttress")
 
 T = TypeVar("T")
+ModelsByStatus: TypeAlias = Mapping[int, type[T]]
+"""``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
 _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 USER_AGENT = f"buttress/{__version__} httpx/{httpx.__version__}"
@@ -200,6 +209,52 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
             model=model,
             response=response,
         ) from None
+
+
+def _model_for(response: Response, response_model: Any, error_parser: ErrorParser) -> Any:
+    """The model ``response_model`` gives ``response``'s status; raises when it gives none.
+
+    A single model is for 2xx answers; a mapping names a model per status. An
+    error status without a model raises its :class:`HTTPError` (even when
+    expected: there is no model to return), any other a :class:`ValidationError`.
+    """
+    status = response.status_code
+    if isinstance(response_model, Mapping):
+        model = response_model.get(status)
+        statuses = ", ".join(map(str, sorted(response_model)))
+        note = f"not parsed: response_model maps {statuses} only; add {status}: Model to parse it"
+    else:
+        model = response_model if 200 <= status < 300 else None
+        name = getattr(response_model, "__name__", repr(response_model))
+        note = (
+            f"not parsed: response_model={name} is for 2xx answers; to parse a {status} too, "
+            f"map statuses to models: response_model={{200: {name}, {status}: ...}}"
+        )
+    if model is not None:
+        return model
+    if status >= 400:
+        try:
+            raise_for_status(response, error_parser=error_parser)
+        except HTTPError as error:
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+            raise
+    raise ValidationError(
+        f"response to {describe(response.request)} is a {status}; {note}",
+        model=response_model,
+        response=response,
+    )
+
+
+def _statuses_to_expect(response_model: Mapping[Any, Any]) -> frozenset[int]:
+    """The error statuses a ``{status: model}`` mapping names: returned and parsed, not raised."""
+    for status in response_model:
+        if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+            got = repr(status) if isinstance(status, int | float) else type(status).__name__
+            raise ConfigurationError(
+                f"response_model={{status: model, ...}} takes status codes (ints 100-599) "
+                f"as keys, not {got}"
+            )
+    return frozenset(status for status in response_model if status >= 400)
 
 
 def _read_environment() -> ButtressSettings:
@@ -408,13 +463,14 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache: CacheConfig | None = None,
         max_response_size: int | None = 100 * 1024 * 1024,
         json_serializer: JSONSerializer | None = None,
+        **misspelt: Never,  # caught here to be named with a suggestion, not a bare TypeError
     ) -> None:
         self._init_kwargs = {
             name: value
             for name, value in locals().items()
-            if name not in ("self", "__class__") and value is not UNSET
+            if name not in ("self", "__class__", "misspelt") and value is not UNSET
         }
-        check_arguments(type(self).__name__, self._init_kwargs)
+        check_arguments(type(self).__name__, {**self._init_kwargs, **misspelt}, _INIT_NAMES)
         env = settings if settings is not None else _read_environment()
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
 
@@ -587,11 +643,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             ...         print(other.headers["X-Team"])
             web
         """
-        names = inspect.signature(_Facade.__init__).parameters.keys() - {"self"}
-        for name in changes.keys() - names:
-            close = get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigurationError(f"{type(self).__name__} has no option {name!r}{hint}")
+        for name in changes.keys() - _INIT_NAMES:
+            raise unknown_argument(f"{type(self).__name__}.with_options", name, _INIT_NAMES)
         return type(self)(**{**self._init_kwargs, **changes})
 
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
@@ -709,17 +762,20 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             name: value
             for name, value in (
                 ("raise_for_status", raise_for_status),
-                (
-                    "expected_statuses",
-                    None if expected_statuses is None else frozenset(expected_statuses),
-                ),
+                ("expected_statuses", expected_statuses),
                 ("retry", retry),
                 ("cache_control", cache_control),
                 ("proxy", proxy),
                 ("max_response_size", max_response_size),
+                ("middleware", middleware),
             )
             if value is not None
         }
+        if changes:
+            check_options(changes)
+            if expected_statuses is not None:
+                changes["expected_statuses"] = frozenset(expected_statuses)
+            changes.pop("middleware", None)  # appended to the current middleware below
         if middleware:
             changes["middleware"] = (options or config.options).middleware + tuple(middleware)
         if not isinstance(timeout, UseClientDefault):
@@ -743,32 +799,51 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         version = config.api_version
         if api_version is not None and version is None:
             version = APIVersion(version=api_version)
-        if version is not None and version.location == "path":
-            url = version.prefixed(url, api_version)
-
-        request = super().build_request(  # type: ignore[misc]
-            method,
-            url,
-            content=content if body is None else body,
-            data=data,
-            files=files,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
-        )
+        try:
+            if version is not None and version.location == "path":
+                url = version.prefixed(url, api_version)
+            request = super().build_request(  # type: ignore[misc]
+                method,
+                url,
+                content=content if body is None else body,
+                data=data,
+                files=files,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
+            raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:
             request.headers["Content-Type"] = "application/json"
         return cast(httpx.Request, request)
 
+    def _check_call_names(self, kwargs: Mapping[str, Any]) -> None:
+        if not _CALL_NAMES.issuperset(kwargs):
+            name = next(name for name in kwargs if name not in _CALL_NAMES)
+            raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
+
     def _prepare(
-        self, method: str, url: httpx.URL | str, kwargs: Any, *, streamed: bool = False
+        self,
+        method: str,
+        url: httpx.URL | str,
+        kwargs: Any,
+        *,
+        streamed: bool = False,
+        response_model: Any = None,
     ) -> tuple[httpx.Request, Any, Any, bool | None]:
         """Split a call's keyword arguments between building the request and sending it."""
+        self._check_call_names(kwargs)
         arguments: dict[str, Any] = dict(kwargs)
+        if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
+            given = arguments.get("expected_statuses")
+            check_options({"expected_statuses": given})
+            expected = self._config.expected_statuses if given is None else frozenset(given)
+            arguments["expected_statuses"] = expected | _statuses_to_expect(response_model)
         auth = arguments.pop("auth", USE_CLIENT_DEFAULT)
         follow_redirects = arguments.pop("follow_redirects", USE_CLIENT_DEFAULT)
         strict = arguments.pop("strict", None)
@@ -800,7 +875,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def _check(self, response: Response, expected: frozenset[int]) -> None:
         raise_for_status(response, error_parser=self._config.error_parser, expected=expected)
 
-    def _model_result(self, response: Response, model: Any, strict: bool | None) -> Any:
+    def _model_result(self, response: Response, response_model: Any, strict: bool | None) -> Any:
+        model = _model_for(response, response_model, self._config.error_parser)
         return _parse(response, model, self._config.strict if strict is None else strict)
 
     def _closed_error(self) -> ClientError:
@@ -813,6 +889,19 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         for earlier in response.history:
             earlier.__class__ = Response
         return cast(Response, response)
+
+
+def _keywords(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+_INIT_NAMES = _keywords(_Facade.__init__)
+# What request(), get(), post(), ... take besides method, url and response_model.
+_CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "strict"}
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
@@ -953,6 +1042,15 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         method: str,
         url: httpx.URL | str,
         *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
         response_model: None = None,
         **kwargs: Unpack[BodyKwargs],
     ) -> Response: ...
@@ -981,7 +1079,9 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             ...     client.request("GET", "/users/1", response_model=User).name
             'Ada Lovelace'
         """
-        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
+        request, auth, follow_redirects, strict = self._prepare(
+            method, url, kwargs, response_model=response_model
+        )
         response = self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -1036,6 +1136,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         from .pagination import Paginator, make_pages
 
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        self._check_call_names(kwargs)  # now, not when the first page is fetched
         return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
 
     def download(
@@ -1063,6 +1164,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def get(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def get(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1087,6 +1196,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def head(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def head(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1105,6 +1222,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    def options(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
     ) -> T: ...
     @overload
     def options(
@@ -1129,6 +1254,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def delete(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    def delete(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1147,6 +1280,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def post(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     def post(
@@ -1172,6 +1313,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     ) -> T: ...
     @overload
     def put(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    def put(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
     ) -> Response: ...
     @overload
@@ -1190,6 +1339,14 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     @overload  # type: ignore[override]
     def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    def patch(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     def patch(
@@ -1298,6 +1455,15 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         method: str,
         url: httpx.URL | str,
         *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
         response_model: None = None,
         **kwargs: Unpack[BodyKwargs],
     ) -> Response: ...
@@ -1319,7 +1485,9 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             >>> async def name(client: AsyncClient) -> str:
             ...     return (await client.request("GET", "/users/1")).json()["name"]
         """
-        request, auth, follow_redirects, strict = self._prepare(method, url, kwargs)
+        request, auth, follow_redirects, strict = self._prepare(
+            method, url, kwargs, response_model=response_model
+        )
         response = await self.send(request, auth=auth, follow_redirects=follow_redirects)
         if response_model is None:
             return response
@@ -1365,6 +1533,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         from .pagination import AsyncPaginator, make_pages
 
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        self._check_call_names(kwargs)  # now, not when the first page is fetched
         pages = make_pages(url, response_model=response_model, **options)
         return AsyncPaginator(self, pages, kwargs)
 
@@ -1395,6 +1564,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def get(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def get(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1416,6 +1593,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def head(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def head(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1434,6 +1619,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def options(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
+    ) -> T: ...
+    @overload
+    async def options(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
     ) -> T: ...
     @overload
     async def options(
@@ -1460,6 +1653,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def delete(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[RequestKwargs],
+    ) -> T: ...
+    @overload
+    async def delete(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
     ) -> Response: ...
     @overload
@@ -1480,6 +1681,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def post(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def post(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     async def post(
@@ -1504,6 +1713,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     ) -> T: ...
     @overload
     async def put(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
+    ) -> T: ...
+    @overload
+    async def put(
         self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
     ) -> Response: ...
     @overload
@@ -1522,6 +1739,14 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
     @overload  # type: ignore[override]
     async def patch(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[BodyKwargs]
+    ) -> T: ...
+    @overload
+    async def patch(
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: ModelsByStatus[T],
+        **kwargs: Unpack[BodyKwargs],
     ) -> T: ...
     @overload
     async def patch(

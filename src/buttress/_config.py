@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, InvalidURLError
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIVersion",
+    "AnyCollection",
     "EndpointLimit",
     "FrozenConfig",
     "RateLimitConfig",
@@ -31,10 +32,19 @@ __all__ = [
     "config_error",
     "config_errors",
     "frozen_model_config",
+    "require_config",
     "unknown_field",
 ]
 
-frozen_model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+# strict: a value of the wrong type is refused, never converted ("503" is not 503, 1 is not True).
+frozen_model_config = ConfigDict(
+    frozen=True, extra="forbid", arbitrary_types_allowed=True, strict=True
+)
+
+_C = TypeVar("_C")
+AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
+"""A tuple or frozenset field that accepts any iterable (a list, a set), its items
+still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
 
 
 def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:
@@ -96,8 +106,35 @@ def config_errors(model: type[BaseModel]) -> Iterator[None]:
         raise config_error(model, exc) from None
 
 
+def require_config(owner: str, value: Any, *kinds: type, optional: bool = True) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` is one of ``kinds`` (or ``None``).
+
+    For the layers' ``config=`` arguments: a mapping is not turned into a
+    configuration silently (it would fail later, with an ``AttributeError``).
+
+    Examples:
+        >>> try:
+        ...     require_config("RateLimitTransport", {"max_requests": 5}, RateLimitConfig)
+        ... except ConfigurationError as e:
+        ...     print(e)
+        RateLimitTransport(config=...) takes a RateLimitConfig or None, not dict; \
+build one with RateLimitConfig(**...)
+    """
+    if (optional and value is None) or isinstance(value, kinds):
+        return
+    *others, last = [f"a {kind.__name__}" for kind in kinds] + (["None"] if optional else [])
+    accepted = f"{', '.join(others)} or {last}" if others else last
+    hint = f"; build one with {kinds[0].__name__}(**...)" if isinstance(value, Mapping) else ""
+    raise ConfigurationError(
+        f"{owner}(config=...) takes {accepted}, not {type(value).__name__}{hint}"
+    )
+
+
 def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
-    """``url`` if it can be a base URL: none, empty, or absolute with a scheme and a host.
+    """``url`` if it can be a base URL: none, empty, or ``http(s)://`` with a host.
+
+    An unparsable URL raises :class:`~buttress.InvalidURLError`, any other
+    unusable one :class:`ConfigurationError`.
 
     Examples:
         >>> check_base_url("https://api.example.com/v1")
@@ -107,15 +144,22 @@ def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
         ... except ConfigurationError as e:
         ...     print(e)
         needs a scheme and a host, like 'https://api.example.com'
+        >>> try:
+        ...     check_base_url("ftp://files.example.com")
+        ... except ConfigurationError as e:
+        ...     print(e)
+        needs the http or https scheme, not 'ftp'
     """
     if url is None:
         return url
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
-        raise ConfigurationError(f"not a valid URL: {exc}") from None
+        raise InvalidURLError(f"not a valid URL: {exc}") from None
     if str(parsed) and not (parsed.scheme and parsed.host):
         raise ConfigurationError("needs a scheme and a host, like 'https://api.example.com'")
+    if str(parsed) and parsed.scheme not in ("http", "https"):
+        raise ConfigurationError(f"needs the http or https scheme, not {parsed.scheme!r}")
     return url
 
 
@@ -325,7 +369,7 @@ class RateLimitConfig(FrozenConfig):
     time_window: float = Field(default=1.0, gt=0)
     burst_size: int | None = Field(default=None, gt=0)
     scope: Literal["global", "host"] = "global"
-    endpoints: tuple[EndpointLimit, ...] = ()
+    endpoints: AnyCollection[tuple[EndpointLimit, ...]] = ()
     queue_size: int | None = Field(default=None, ge=0)
     queue_timeout: float | None = Field(default=60.0, ge=0)
     respect_retry_after: bool = True

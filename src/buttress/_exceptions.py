@@ -21,9 +21,11 @@
     │   └── CircuitBreakerOpenError
     ├── ValidationError                also ValueError
     ├── ConfigurationError             also ValueError
+    │   └── InvalidURLError            also httpx.InvalidURL
     ├── TooManyRedirectsError          also httpx.TooManyRedirects
     ├── RedirectRefusedError           also httpx.RequestError
     ├── ResponseTooLargeError          a body past max_response_size
+    ├── PaginationError                a page asked for twice, or the page cap reached
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 
@@ -64,7 +66,9 @@ __all__ = [
     "HTTPError",
     "IncompleteResponseError",
     "InvalidJSONError",
+    "InvalidURLError",
     "NotFoundError",
+    "PaginationError",
     "PoolTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
@@ -400,6 +404,33 @@ class ResponseTooLargeError(ClientError):
         self.received = received
 
 
+class PaginationError(ClientError):
+    """Pagination cannot go on safely, so it stops instead of fetching forever.
+
+    Raised when the next page is one already fetched (a cursor that goes
+    ``a -> b -> a``, ``Link`` headers that point back and forth), and when the
+    walk reaches the default page cap without a ``max_pages`` of its own.
+    ``request`` is the page that was not fetched (a
+    :class:`~buttress.pagination.PageRequest`); ``pages_fetched`` the pages
+    fetched before. The pages before it were yielded as usual.
+
+    Examples:
+        >>> from buttress import Client, PaginationError
+        >>> def every_user(client: Client) -> list[object]:
+        ...     users: list[object] = []
+        ...     try:
+        ...         users.extend(client.paginate("/users"))
+        ...     except PaginationError as e:
+        ...         print(f"stopped after {e.pages_fetched} pages: {e}")
+        ...     return users
+    """
+
+    def __init__(self, message: str, *, request: Any = None, pages_fetched: int = 0) -> None:
+        super().__init__(message)
+        self.request = request
+        self.pages_fetched = pages_fetched
+
+
 class DecodingError(ClientError, httpx.DecodingError):
     """The response body could not be decoded (content encoding or JSON).
 
@@ -414,7 +445,9 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
 
     The message shows the status, the content type, the position and a short
     snippet around it; ``status_code``, ``content_type``, ``pos``, ``lineno``,
-    ``colno`` and ``doc`` are attributes. It is also a ``json.JSONDecodeError``
+    ``colno`` and ``doc`` are attributes. :meth:`ServerSentEvent.json
+    <buttress.ServerSentEvent.json>` raises it too, naming the event and its id
+    (``status_code`` and ``content_type`` are then ``None``). It is also a ``json.JSONDecodeError``
     (and so a ``ValueError``), which is what ``httpx.Response.json`` raises.
 
     Examples:
@@ -431,15 +464,18 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
         self,
         error: json.JSONDecodeError,
         *,
-        status_code: int,
-        content_type: str | None,
+        status_code: int | None = None,
+        content_type: str | None = None,
         request: httpx.Request | None = None,
+        source: str | None = None,
     ) -> None:
         doc, pos = error.doc, error.pos
         start = max(0, pos - 30)
         snippet = doc[start : pos + 30]
+        # ``source`` says where the JSON came from when it is not a response's body.
+        source = source or f"a {status_code} response (content-type {content_type or 'unset'})"
         message = (
-            f"invalid JSON in a {status_code} response (content-type {content_type or 'unset'}): "
+            f"invalid JSON in {source}: "
             f"{error.msg} at line {error.lineno} column {error.colno} (char {pos}), "
             f"near {snippet!r}"
         )
@@ -507,6 +543,24 @@ class ConfigurationError(ClientError, ValueError):
         ... except ConfigurationError as e:
         ...     print("bad timeout")
         bad timeout
+    """
+
+
+class InvalidURLError(ConfigurationError, httpx.InvalidURL):
+    """A URL that cannot be parsed: a request's, a ``base_url``, a relative path.
+
+    It is also an ``httpx.InvalidURL`` (which plain httpx raises) and a
+    :class:`ConfigurationError`. The message names the part that is wrong,
+    never the whole URL, which may hold a password.
+
+    Examples:
+        >>> from buttress import Client
+        >>> with Client() as client:
+        ...     try:
+        ...         client.get("http://[::1/")
+        ...     except InvalidURLError as e:
+        ...         print(e)
+        invalid URL for GET: Invalid port: ':1'
     """
 
 
@@ -621,7 +675,9 @@ def map_exception(exc: Exception, request: httpx.Request | None = None) -> Excep
         mapped = TooManyRedirectsError(message, request=request)
     elif isinstance(exc, httpx.DecodingError):
         mapped = DecodingError(message, request=request)
-    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    elif isinstance(exc, httpx.InvalidURL):
+        mapped = InvalidURLError(message)
+    elif isinstance(exc, httpx.UnsupportedProtocol):
         mapped = _joined(ConfigurationError, type(exc))(message)
     elif isinstance(exc, httpx.TransportError | httpx.RequestError):
         mapped = _joined(ConnectionError, type(exc))(message, request=request)

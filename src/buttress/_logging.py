@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from ._config import FrozenConfig
+from ._config import AnyCollection, FrozenConfig
 from ._options import RequestOptions
 from ._redact import Redactor
 
@@ -68,9 +68,9 @@ class LoggingConfig(FrozenConfig):
 
     enabled: bool = True
     slow_threshold: float | None = Field(default=5.0, gt=0)
-    redact_headers: tuple[str, ...] = ()
-    redact_params: tuple[str, ...] = ()
-    redact_patterns: tuple[str, ...] = ()
+    redact_headers: AnyCollection[tuple[str, ...]] = ()
+    redact_params: AnyCollection[tuple[str, ...]] = ()
+    redact_patterns: AnyCollection[tuple[str, ...]] = ()
     log_bodies: bool = False
     body_limit: int = Field(default=2048, ge=0)
 

@@ -7,6 +7,7 @@ with ``extensions=buttress.options(...)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +18,7 @@ from ._exceptions import ConfigurationError
 if TYPE_CHECKING:
     from .policies.retry import RetryConfig
 
-__all__ = ["ATTEMPTS_KEY", "EXTENSION_KEY", "RequestOptions", "options"]
+__all__ = ["ATTEMPTS_KEY", "EXTENSION_KEY", "RequestOptions", "check_options", "options"]
 
 EXTENSION_KEY = "buttress"
 ATTEMPTS_KEY = "buttress.attempts"
@@ -81,8 +82,76 @@ DEFAULT_OPTIONS = RequestOptions()
 _FIELDS = frozenset(f.name for f in fields(RequestOptions))
 
 
+def _count(value: Any, least: int, *, integer: bool = True) -> bool:
+    kinds = int if integer else int | float
+    return isinstance(value, kinds) and not isinstance(value, bool) and value >= least
+
+
+def _retry(value: Any) -> bool:
+    from .policies.retry import RetryConfig  # a value of its class has imported it already
+
+    return isinstance(value, bool | RetryConfig)
+
+
+def _statuses(value: Any) -> bool:
+    return (
+        isinstance(value, Collection)
+        and not isinstance(value, str | bytes | Mapping)
+        and all(_count(code, 100) and code <= 599 for code in value)
+    )
+
+
+# What each option accepts besides None, and how to say it.
+_ACCEPTS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
+    "total_timeout": (
+        lambda value: _count(value, 0, integer=False) and value > 0,
+        "seconds (a number > 0) or None",
+    ),
+    "streamed": (lambda value: isinstance(value, bool), "True or False"),
+    "raise_for_status": (lambda value: isinstance(value, bool), "True, False or None"),
+    "expected_statuses": (_statuses, "a collection of status codes (ints 100-599) or None"),
+    "retry": (_retry, "a RetryConfig, True, False or None"),
+    "rate_limit": (
+        lambda value: value in ("wait", "raise", "return"),
+        "'wait', 'raise', 'return' or None",
+    ),
+    "middleware": (lambda value: isinstance(value, list | tuple), "a list of middleware"),
+    "cache_control": (lambda value: isinstance(value, str), "request cache directives or None"),
+    "proxy": (
+        lambda value: value is False or isinstance(value, str | httpx.URL),
+        "a proxy URL, False or None",
+    ),
+    "max_response_size": (
+        lambda value: _count(value, 0),
+        "a size in bytes (an int >= 0) or None",
+    ),
+}
+
+
+def check_options(values: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigurationError` for a per-request option of the wrong kind.
+
+    The message names the option, what it takes and what it got (a number by
+    its value, anything else by its type: a string may be a proxy's password).
+
+    Examples:
+        >>> try:
+        ...     check_options({"retry": "no"})
+        ... except ConfigurationError as e:
+        ...     print(e)
+        request option retry=... takes a RetryConfig, True, False or None, not str
+    """
+    for name, value in values.items():
+        accepts, expected = _ACCEPTS[name]
+        if value is not None and not accepts(value):
+            got = repr(value) if isinstance(value, int | float) else type(value).__name__
+            raise ConfigurationError(f"request option {name}=... takes {expected}, not {got}")
+
+
 def options(**values: Any) -> dict[str, Any]:
     """Per-request options for a plain ``httpx`` request, as an ``extensions`` dict.
+
+    An unknown name, or a value of the wrong kind, raises :class:`ConfigurationError`.
 
     Examples:
         >>> import httpx
@@ -91,9 +160,13 @@ def options(**values: Any) -> dict[str, Any]:
         >>> RequestOptions.of(request).total_timeout
         3
     """
-    unknown = set(values) - _FIELDS
-    if unknown:
-        raise ConfigurationError(
-            f"unknown request option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
-        )
+    from ._arguments import unknown_argument
+
+    for name in values.keys() - _FIELDS:
+        raise unknown_argument("options", name, _FIELDS)
+    check_options(values)
+    if values.get("expected_statuses") is not None:
+        values["expected_statuses"] = frozenset(values["expected_statuses"])
+    if values.get("middleware") is not None:
+        values["middleware"] = tuple(values["middleware"])
     return {EXTENSION_KEY: RequestOptions(**values)}

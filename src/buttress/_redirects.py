@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import httpx
 from pydantic import Field
 
-from ._config import FrozenConfig
+from ._config import AnyCollection, FrozenConfig
 from ._exceptions import RedirectRefusedError
 from ._redact import redact_url
 
@@ -81,7 +81,7 @@ class RedirectConfig(FrozenConfig):
 
     allow_cross_origin: bool = True
     methods: Mapping[str, RedirectAction] = Field(default_factory=dict)
-    strip_headers: frozenset[str] = frozenset()
+    strip_headers: AnyCollection[frozenset[str]] = frozenset()
 
     def action(self, method: str) -> RedirectAction | None:
         """The configured action for ``method`` (``None``: httpx's default)."""

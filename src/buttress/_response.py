@@ -23,7 +23,7 @@ from ._options import ATTEMPTS_KEY
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
 if TYPE_CHECKING:
-    from httpx_sse import ServerSentEvent
+    from .streaming import ServerSentEvent
 
 __all__ = [
     "RATE_LIMIT_INFO",

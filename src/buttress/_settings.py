@@ -76,8 +76,9 @@ class ButtressSettings(FrozenConfig, BaseSettings):
         >>> del os.environ["BUTTRESS_MAX_REDIRECTS"]
     """
 
+    # Lax, unlike the other configurations: the environment's values arrive as strings.
     model_config = SettingsConfigDict(
-        env_prefix="BUTTRESS_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="BUTTRESS_", env_file=".env", extra="ignore", frozen=True, strict=False
     )
 
     base_url: str | None = None

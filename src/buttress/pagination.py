@@ -19,26 +19,34 @@ ask next), so the sync and async paginators share every decision:
   (GitHub and many others); stops when there is no ``next`` link.
 
 With no strategy, the first response decides (see :func:`detect_strategy`).
+
+Two guards stop a walk that would never end, with a :class:`~buttress.PaginationError`
+once the pages before have been yielded: a page asked for a second time (a
+cursor that goes ``a -> b -> a``, ``Link`` headers that point back and forth,
+an offset or page number that does not move), and :data:`DEFAULT_MAX_PAGES`
+pages when neither ``max_pages=`` nor the strategy sets a cap
+(``max_pages=None`` removes it). A cap you set stops the walk quietly.
 """
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import httpx
 import pydantic
 
-from ._exceptions import ConfigurationError, ValidationError, describe
+from ._exceptions import ConfigurationError, PaginationError, ValidationError, describe
+from ._redact import redact_url
 from .policies.headers import next_link
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
 
 __all__ = [
+    "DEFAULT_MAX_PAGES",
     "AsyncPaginator",
     "CursorPagination",
     "LinkHeaderPagination",
@@ -55,8 +63,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-logger = logging.getLogger("buttress")
-
 StrategyName: TypeAlias = Literal["offset_limit", "page_number", "cursor", "link_header"]
 """The names ``client.paginate(..., strategy=...)`` accepts."""
 
@@ -64,6 +70,12 @@ NextRequest: TypeAlias = "Mapping[str, Any] | str | httpx.URL | None"
 """What :meth:`PaginationStrategy.get_next_request` returns (see there)."""
 
 _MISSING = object()
+
+DEFAULT_MAX_PAGES = 10_000
+"""Pages a walk fetches before it raises :class:`~buttress.PaginationError`, unless
+``max_pages=`` (or the strategy's ``max_pages``) says otherwise; ``max_pages=None``
+means no cap."""
+
 _ITEM_KEYS = ("data", "results", "items", "records", "entries", "values", "users")
 
 
@@ -497,7 +509,7 @@ class _Pages(Generic[T]):
         params: Mapping[str, Any],
         strategy: PaginationStrategy | None,
         response_model: Any,
-        max_pages: int | None,
+        max_pages: int | object | None,
         max_items: int | None,
         start_offset: int | None,
     ) -> None:
@@ -505,10 +517,15 @@ class _Pages(Generic[T]):
         self.pages_fetched = 0
         self.items_seen = 0
         self.total_count: int | None = None
+        if max_pages is _MISSING and getattr(strategy, "max_pages", None) is not None:
+            max_pages = strategy.max_pages  # type: ignore[union-attr]
+        # A cap nobody chose raises when reached (the data goes on); a chosen one ends the walk.
+        self._default_cap = max_pages is _MISSING
         self._max_pages = (
-            max_pages if max_pages is not None else getattr(strategy, "max_pages", None)
+            DEFAULT_MAX_PAGES if max_pages is _MISSING else cast("int | None", max_pages)
         )
         self._max_items = max_items
+        self._fetched: dict[str, int] = {}  # each URL asked for -> its page number
         self._adapter = None if response_model is None else pydantic.TypeAdapter(response_model)
         self._model = response_model
         if strategy is None and start_offset is not None:
@@ -518,16 +535,39 @@ class _Pages(Generic[T]):
 
     def pending(self) -> PageRequest | None:
         """The next page to fetch, or ``None`` when done or a limit is reached."""
-        if self._max_pages is not None and self.pages_fetched >= self._max_pages:
+        if self.next_request is None:
             return None
         if self._max_items is not None and self.items_seen >= self._max_items:
             return None
+        if self._max_pages is not None and self.pages_fetched >= self._max_pages:
+            if self._default_cap:
+                raise PaginationError(
+                    f"pagination stopped after {self.pages_fetched} pages, the default cap, "
+                    "with more to come; pass max_pages= a larger number, or None for no cap",
+                    request=self.next_request,
+                    pages_fetched=self.pages_fetched,
+                )
+            return None
         return self.next_request
+
+    def _check_new(self, response: httpx.Response) -> None:
+        """Raise :class:`PaginationError` if the page ``response`` answers was fetched before."""
+        asked = (response.history[0] if response.history else response).request.url
+        page = self.pages_fetched + 1
+        first = self._fetched.setdefault(str(asked), page)
+        if first != page:
+            raise PaginationError(
+                f"pagination went round in a cycle: page {page} "
+                f"(GET {redact_url(asked)}) is page {first} again",
+                request=self.next_request,
+                pages_fetched=self.pages_fetched,
+            )
 
     def accept(self, response: httpx.Response) -> list[T]:
         """Take in the page ``response``; returns its (parsed, trimmed) items."""
         current = self.next_request
         assert current is not None
+        self._check_new(response)
         if self.strategy is None:
             self.strategy = detect_strategy(response)
         strategy = self.strategy
@@ -545,9 +585,6 @@ class _Pages(Generic[T]):
             merged = {**current.params, **following}
             params = {k: v for k, v in merged.items() if v is not None}
             self.next_request = PageRequest(current.url, params)
-        if self.next_request == current:  # a server (or strategy) that never moves on
-            logger.warning("pagination stopped: the next page of %s is the same page", current.url)
-            self.next_request = None
         if self._max_items is not None:
             items = items[: max(0, self._max_items - self.items_seen)]
         self.items_seen += len(items)
@@ -678,7 +715,7 @@ def make_pages(
     response_model: Any = None,
     pagination: PaginationStrategy | None = None,
     strategy: StrategyName | PaginationStrategy | None = None,
-    max_pages: int | None = None,
+    max_pages: int | object | None = _MISSING,
     max_items: int | None = None,
     start_offset: int | None = None,
     params: Mapping[str, Any] | None = None,

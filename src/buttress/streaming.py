@@ -8,7 +8,8 @@ memory constant. This module adds what httpx leaves out:
   WHATWG event-stream rules (ids, event names, data over several lines,
   ``retry:``, comments), with a bound on every line and event
   (``max_event_size``, 1 MiB) so a server cannot make the client buffer without
-  end; events are `httpx-sse`_'s :class:`ServerSentEvent`;
+  end; events are :class:`ServerSentEvent` (`httpx-sse`_'s, with a ``json()`` that
+  raises buttress's :class:`~buttress.InvalidJSONError`);
 - :class:`EventStream`: an SSE consumer that reconnects after a dropped
   connection, resumes with ``Last-Event-ID`` and waits as long as the server's
   ``retry:`` asked (the clock is injected, so tests do not sleep);
@@ -26,6 +27,7 @@ Progress callbacks receive ``(bytes_done, bytes_total_or_None)``.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,13 +36,14 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 import httpx
-from httpx_sse import ServerSentEvent
+import httpx_sse
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._exceptions import (
     ConfigurationError,
     ConnectionError,
     DecodingError,
+    InvalidJSONError,
     ResponseTooLargeError,
     ServerError,
     TimeoutError,
@@ -85,6 +88,41 @@ MAX_EVENT_SIZE = 1 << 20
 """The default bound, in bytes, on one line of an event stream and on one event's data."""
 
 _BOM = b"\xef\xbb\xbf"
+
+
+class ServerSentEvent(httpx_sse.ServerSentEvent):
+    """One server-sent event: ``event``, ``data``, ``id``, ``retry`` and :meth:`json`.
+
+    Examples:
+        >>> event = ServerSentEvent(event="update", data='{"n": 1}', id="7")
+        >>> (event.event, event.id, event.json())
+        ('update', '7', {'n': 1})
+    """
+
+    def json(self) -> Any:
+        """``data`` decoded as JSON.
+
+        Raises:
+            InvalidJSONError: ``data`` is not JSON (or nests too deeply, or has
+                numbers with thousands of digits); the message names the event,
+                its id and shows a snippet around the position.
+
+        Examples:
+            >>> try:
+            ...     ServerSentEvent(event="update", data="{oops", id="7").json()
+            ... except InvalidJSONError as e:
+            ...     print(e)  # doctest: +ELLIPSIS
+            invalid JSON in server-sent event 'update' (id '7'): Expecting property name ...
+        """
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError as exc:
+            error = exc
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            error = json.JSONDecodeError(reason, self.data[:100], 0)
+        source = f"server-sent event {self.event!r}" + (f" (id {self.id!r})" if self.id else "")
+        raise InvalidJSONError(error, source=source) from error
 
 
 def _dispatched(event: ServerSentEvent) -> bool:

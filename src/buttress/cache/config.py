@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from .._config import FrozenConfig
+from .._config import AnyCollection, FrozenConfig
 from .base import CacheBackend
 from .memory import MemoryCache
 
@@ -47,13 +47,13 @@ class CacheConfig(FrozenConfig):
     enabled: bool = True
     backend: CacheBackend = Field(default_factory=MemoryCache)
     default_ttl: float | None = Field(default=300.0, ge=0)
-    cacheable_status_codes: frozenset[int] | None = None
-    cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    cacheable_status_codes: AnyCollection[frozenset[int] | None] = None
+    cacheable_methods: AnyCollection[frozenset[str]] = frozenset({"GET", "HEAD"})
     stale_if_error: float | None = Field(default=None, ge=0)
-    credential_headers: frozenset[str] = frozenset(
+    credential_headers: AnyCollection[frozenset[str]] = frozenset(
         {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
     )
-    credential_params: frozenset[str] = frozenset(
+    credential_params: AnyCollection[frozenset[str]] = frozenset(
         {"api_key", "apikey", "api-key", "access_token", "token", "auth", "sig", "signature"}
     )
 

@@ -26,7 +26,7 @@ import httpx
 from pydantic import Field
 
 from .._clock import SYSTEM_CLOCK
-from .._config import FrozenConfig
+from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
 from .failures import is_transient
@@ -97,8 +97,8 @@ class CircuitBreakerConfig(FrozenConfig):
     minimum_calls: int = Field(default=10, ge=1)
     slow_call_duration: float | None = Field(default=None, gt=0)
     slow_call_rate_threshold: float = Field(default=1.0, gt=0, le=1)
-    excluded_exceptions: tuple[type[BaseException], ...] = ()
-    included_status_codes: frozenset[int] = frozenset({500, 502, 503, 504})
+    excluded_exceptions: AnyCollection[tuple[type[BaseException], ...]] = ()
+    included_status_codes: AnyCollection[frozenset[int]] = frozenset({500, 502, 503, 504})
     per_host: bool = False
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
     on_state_change: Callable[[str, str, str], None] | None = None

@@ -16,7 +16,7 @@ import datetime
 import logging
 import random
 import uuid
-from collections.abc import Callable, Collection, Generator
+from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -133,11 +133,22 @@ class RetryConfig(FrozenConfig):
     def _upper(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [value]
-        return frozenset(str(m).upper() for m in value) if value is not None else value
+        if not isinstance(value, Collection) or not all(isinstance(m, str) for m in value):
+            raise ValueError("must be method names (strings), like ['GET', 'PUT']")
+        return frozenset(m.upper() for m in value)
 
     @field_validator("retry_statuses", mode="after")
     @classmethod
     def _freeze(cls, value: Collection[int]) -> frozenset[int]:
+        # The field's type is a bare Collection: pydantic checks no item, so this does.
+        if isinstance(value, str | bytes | Mapping):
+            raise ValueError("must be status codes (ints from 100 to 599), like [502, 503]")
+        for code in value:
+            if not (isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599):
+                found = repr(code) if isinstance(code, int | float) else f"a {type(code).__name__}"
+                raise ValueError(
+                    f"must be status codes (ints from 100 to 599), like [502, 503]; found {found}"
+                )
         return frozenset(value)
 
     @field_validator("wait", "stop")

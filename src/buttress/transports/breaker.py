@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._config import require_config
 from .._flow import Flow
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig, breaker_flow
 from ._layer import Layer
@@ -42,6 +43,9 @@ class CircuitBreakerTransport(Layer):
         *,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        require_config(
+            type(self).__name__, config, CircuitBreakerConfig, CircuitBreaker, optional=False
+        )
         self._inner = inner
         self._clock = clock
         self.breaker = (

@@ -45,6 +45,7 @@ from hishel import (
 from hishel._core._spec import make_conditional_request
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._config import require_config
 from .._flow import Flow, Read, Send
 from .._options import RequestOptions
 from ..cache.config import SAFE_METHODS, CacheConfig
@@ -165,6 +166,7 @@ class CacheTransport(Layer):
         *,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        require_config(type(self).__name__, config, CacheConfig)
         self._inner = inner
         self.config = config if config is not None else CacheConfig()
         self._clock = clock

@@ -20,6 +20,7 @@ from typing import ClassVar
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._config import require_config
 from .._flow import Flow, Read, Send
 from .._logging import LoggingConfig, RequestLogger
 from ..observability import TracingConfig, end_span, request_trace, start_attempt, start_request
@@ -44,6 +45,7 @@ class _Observing(Layer):
         tracing: TracingConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        require_config(type(self).__name__, config, LoggingConfig)
         self._inner = inner
         self.config = config or LoggingConfig()
         self.tracing = (tracing or TracingConfig()).require_extras()

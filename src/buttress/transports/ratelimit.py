@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import RateLimitConfig
+from .._config import RateLimitConfig, require_config
 from .._exceptions import RateLimitError, describe
 from .._flow import Flow, Read, Send, Sleep
 from .._options import RequestOptions
@@ -126,6 +126,7 @@ class RateLimiter:
     """
 
     def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
+        require_config(type(self).__name__, config, RateLimitConfig)
         self.config = config = config or RateLimitConfig()
         self.clock = clock
         self._lock = threading.Lock()
@@ -240,6 +241,7 @@ class RateLimitTransport(Layer):
         *,
         clock: Clock | None = None,
     ) -> None:
+        require_config(type(self).__name__, config, RateLimitConfig, RateLimiter)
         self._inner = inner
         if isinstance(config, RateLimiter):
             # The limiter books slots on its own clock, so waits must pass on that one too.

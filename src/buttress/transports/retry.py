@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._config import require_config
 from .._flow import Flow
 from ..policies.budget import RetryBudget
 from ..policies.retry import RetryConfig, RetryPolicy, retry_flow
@@ -51,6 +52,7 @@ class RetryTransport(Layer):
         budget: RetryBudget | None = None,
         rng: Callable[[], float] | None = None,
     ) -> None:
+        require_config(type(self).__name__, config, RetryConfig, optional=False)
         self._inner = inner
         self._clock = clock
         if budget is None and config.budget is not None:

@@ -363,7 +363,7 @@ class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
 
 
 class RedirectRefusedError(ClientError, httpx.RequestError):
-    """A redirect the client's redirect policy does not allow (a cross-origin one).
+    """A redirect the client will not follow: cross-origin when not allowed, or not http(s).
 
     Examples:
         >>> from buttress import Client, RedirectConfig, RedirectRefusedError

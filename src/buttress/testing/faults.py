@@ -93,11 +93,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import selectors
 import socket
 import ssl
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -128,6 +130,7 @@ FaultKind = Literal[
 _MAX_REQUEST_HEAD = 1 << 20  # a client sending more than 1 MiB of headers is itself broken
 _PATTERN = bytes(range(256)) * 256  # 64 KiB of recognisable body bytes
 _IDLE_TIMEOUT = 30.0  # an idle keep-alive connection is dropped after this long
+_HANG_UP_CHECK = 0.05  # how often a pause looks whether the client has hung up (seconds)
 _EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
 
 
@@ -697,8 +700,21 @@ class FaultServer:
             ...     server.wait_idle()
             True
         """
+        return self.wait_open_connections(0, timeout)
+
+    def wait_open_connections(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until the server holds at most ``count`` open connections; ``False`` if more.
+
+        After a failed call, ``count`` is how many connections the client keeps
+        pooled: any more open on the server is a connection the client leaked.
+
+        Examples:
+            >>> with FaultServer() as server:
+            ...     server.wait_open_connections(1)
+            True
+        """
         with self._idle:
-            return self._idle.wait_for(lambda: not self._connections, timeout)
+            return self._idle.wait_for(lambda: len(self._connections) <= count, timeout)
 
     # -- refusing ----------------------------------------------------------------------------
 
@@ -871,7 +887,14 @@ class FaultServer:
         def pause(seconds: float | None) -> None:  # real, bounded, releasable
             if seconds == 0 or self._released.is_set():
                 return
-            wake.wait(self.max_delay if seconds is None else min(seconds, self.max_delay))
+            limit = self.max_delay if seconds is None else min(seconds, self.max_delay)
+            deadline = time.monotonic() + limit
+            # Look for a client that hung up, so a held connection does not outlive it.
+            while not wake.wait(min(_HANG_UP_CHECK, max(deadline - time.monotonic(), 0))):
+                if time.monotonic() >= deadline:
+                    return
+                if _hung_up(sock):
+                    raise _ClientGone("the client closed the connection during a pause")
 
         pause(fault.delay)
         kind = fault.kind
@@ -1044,6 +1067,17 @@ def _default_body(status: int, request: ReceivedRequest) -> bytes:
     if status >= 400:
         return _dumps({"error": {"message": f"fault server says {status}", "status": status}})
     return _dumps({"ok": True, "method": request.method, "path": request.path})
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Has the client closed its side? Plain TCP only: peeking into TLS would eat its records."""
+    if isinstance(sock, ssl.SSLSocket):
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset by the client
+        return True
 
 
 def _reset(sock: socket.socket) -> None:

@@ -6,7 +6,7 @@ TCP or TLS, or an HTTP/2 server) and checks four things:
 - bounded time: the call ends within the timeout it should run into plus ``SLACK``;
   the server holds its stalls for ``HOLD`` s, far past that, so a client that
   ignored its timeout would fail the bound rather than pass by luck;
-- bounded memory: the call's peak allocation (``tracemalloc``) stays under ``MEMORY``;
+- bounded memory: the call's peak allocation (``tracemalloc``) stays under its bound;
 - the outcome: one of buttress's exceptions (the exact class where the failure is
   known), or a correct answer where HTTP allows one (a 1xx flood, a body longer
   than its ``Content-Length``);
@@ -46,9 +46,12 @@ TIMEOUT = TimeoutConfig(connect=2, read=READ_TIMEOUT, write=2, pool=2)
 # whose cores are busy, and still fails a client that waits out HOLD.
 SLACK = 10.0
 HOLD = 30.0
-# The largest hostile body is 2 MB (the deep JSON); a client may hold a few copies of it
-# (raw bytes, decoded text, the parser's work), not tens of megabytes.
-MEMORY = 32 << 20
+# Peak allocations measured: under 1.7 MiB for every case but the JSON ones (the 10,000
+# header lines and the 10,000 1xx answers included: kept, either would take megabytes).
+MEMORY = 4 << 20
+# The 2 MB JSON bodies peak at 7.9 MiB: h11's receive buffer, the body, and the text
+# decoded for the error's snippet. An unbounded parse (a million-level stack) would not fit.
+JSON_MEMORY = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Case:
     expected: type[BaseException] | int  # an exception class, or the status of a success
     waits: float = 0.0  # the timeout the call is expected to run into
     decode: bool = False  # the failure comes from response.json()
+    memory: int = MEMORY
 
 
 CASES = [
@@ -111,12 +115,14 @@ CASES = [
         Fault.deeply_nested_json(1_000_000),
         buttress.InvalidJSONError,
         decode=True,
+        memory=JSON_MEMORY,
     ),
     Case(
         "json-number-of-a-million-digits",
         Fault.huge_number(1_000_000),
         buttress.InvalidJSONError,
         decode=True,
+        memory=JSON_MEMORY,
     ),
 ]
 
@@ -168,10 +174,9 @@ async def _attack(
     tracemalloc.start()
     started = time.monotonic()
     try:
-        outcome: object = await call()
+        outcome = await call()
         if case.decode:
-            assert isinstance(outcome, buttress.Response)
-            outcome.json()
+            outcome = outcome.json()
     except Exception as exc:
         outcome = exc
     finally:
@@ -179,7 +184,7 @@ async def _attack(
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert elapsed < case.waits + SLACK, f"{case.name} took {elapsed:.2f}s"
-    assert peak < MEMORY, f"{case.name} allocated {peak / 2**20:.1f} MiB at its peak"
+    assert peak < case.memory, f"{case.name} allocated {peak / 2**20:.1f} MiB at its peak"
     if not case.decode:
         assert_buttress_outcome(outcome)
     if isinstance(case.expected, int):
@@ -222,9 +227,11 @@ async def test_hostile_tls_server(
 async def test_body_longer_than_content_length_is_cut_at_the_declared_length(
     make_client: Callable[..., Either], hostile: FaultServer
 ) -> None:
-    hostile.route("/attack", Fault.body_longer_than_declared(declared=16, sent=64))
+    # Not in CASES: the pool underneath (httpcore) reuses the connection with the extra bytes
+    # buffered, so the next call on it fails (see docs/fault-testing.md).
+    case = Case("content-length-too-short", Fault.body_longer_than_declared(16, sent=64), 200)
+    hostile.route("/attack", case.fault)
     client = make_client(base_url=hostile.url, timeout=TIMEOUT, retry=False)
-    case = Case("content-length-too-short", hostile.default, 200)
     response = await _attack(lambda: client.get("/attack"), case, client, hostile)
     assert isinstance(response, buttress.Response)
     assert response.content == b"x" * 16

@@ -252,7 +252,9 @@ async def test_http2_stream_broken_mid_body(
         retry=False,
     )
     case = Case(path, Fault.ok(), buttress.ConnectionError)
-    await _attack(lambda: client.get(path), case, client, h2_fault_server)
+    error = await _attack(lambda: client.get(path), case, client, h2_fault_server)
+    frame = "GOAWAY" if path == "/goaway" else "RST_STREAM"
+    assert f"({frame}, error code INTERNAL_ERROR)" in str(error)
     # After GOAWAY the server leaves its side open: only the client's close ends it.
     assert len(_pooled(client)) == (0 if path == "/goaway" else 1)
     response = await client.get("/after")

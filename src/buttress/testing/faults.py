@@ -93,7 +93,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import select
 import selectors
 import socket
 import ssl
@@ -1073,11 +1072,16 @@ def _hung_up(sock: socket.socket) -> bool:
     """Has the client closed its side? Plain TCP only: peeking into TLS would eat its records."""
     if isinstance(sock, ssl.SSLSocket):
         return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:  # nothing to read: still connected
+        return False
     except OSError:  # reset by the client
         return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def _reset(sock: socket.socket) -> None:

@@ -445,3 +445,101 @@ def other_origin() -> Iterator[DemoServer]:
     """A second demo API: another origin for redirect tests."""
     with DemoServer() as server:
         yield server
+
+
+class H2FaultServer(_Running):
+    """HTTP/2 over TLS (the h2 library on a raw socket) that breaks streams mid-body.
+
+    By path: ``/goaway`` sends the headers and half the body, then ``GOAWAY``
+    (``INTERNAL_ERROR``) and leaves the connection open and silent, so only the
+    client can close it; ``/rst`` sends the same, then ``RST_STREAM`` on that
+    stream, and the connection serves on; any other path gets a whole ``200``.
+    ``open_connections`` counts the connections the client has not closed.
+    """
+
+    BODY = bytes(range(256)) * 16
+
+    def __init__(self, certs: Certificates) -> None:
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(certs.server_cert, certs.server_key)
+        self._context.set_alpn_protocols(["h2"])
+        self._idle = threading.Condition()
+        self.open_connections = 0
+        self.streams: list[str] = []  # the path of every request, in arrival order
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> H2FaultServer:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._listener.close()
+
+    def wait_open_connections(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at most ``count`` connections are open (as ``FaultServer``'s)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.open_connections <= count, timeout)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:  # the listener was closed: stop
+                return
+            with self._idle:
+                self.open_connections += 1
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+
+        raw.settimeout(30)  # a client that never closes cannot hold this thread for longer
+        sock: socket.socket = raw
+        try:
+            sock = self._context.wrap_socket(raw, server_side=True)
+            config = h2.config.H2Configuration(client_side=False)
+            connection = h2.connection.H2Connection(config)
+            connection.initiate_connection()
+            sock.sendall(connection.data_to_send())
+            while data := sock.recv(65536):
+                for event in connection.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        path = dict(event.headers or [])[b":path"].decode()
+                        self.streams.append(path)
+                        self._answer(connection, event.stream_id, path)
+                sock.sendall(connection.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            sock.close()
+            with self._idle:
+                self.open_connections -= 1
+                self._idle.notify_all()
+
+    def _answer(self, connection: Any, stream_id: int, path: str) -> None:
+        from h2.errors import ErrorCodes
+
+        length = str(len(self.BODY))
+        connection.send_headers(stream_id, [(":status", "200"), ("content-length", length)])
+        if path not in ("/goaway", "/rst"):
+            connection.send_data(stream_id, self.BODY, end_stream=True)
+            return
+        connection.send_data(stream_id, self.BODY[: len(self.BODY) // 2])
+        if path == "/goaway":
+            connection.close_connection(ErrorCodes.INTERNAL_ERROR, last_stream_id=stream_id)
+        else:
+            connection.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+
+
+@pytest.fixture
+def h2_fault_server(certs: Certificates) -> Iterator[H2FaultServer]:
+    with H2FaultServer(certs) as server:
+        yield server

@@ -367,7 +367,7 @@ class TooManyRedirectsError(ClientError, httpx.TooManyRedirects):
 
 
 class RedirectRefusedError(ClientError, httpx.RequestError):
-    """A redirect the client's redirect policy does not allow (a cross-origin one).
+    """A redirect the client will not follow: cross-origin when not allowed, or not http(s).
 
     Examples:
         >>> from buttress import Client, RedirectConfig, RedirectRefusedError
@@ -628,9 +628,25 @@ _PHASES: Mapping[type[BaseException], str] = {
 _REDACTOR = Redactor()
 
 
+def _http2_detail(exc: Exception) -> str | None:
+    """Words for an HTTP/2 ``GOAWAY`` or ``RST_STREAM``; httpcore's message is h2's event repr."""
+    cause = exc.__cause__
+    event = cause.args[0] if cause is not None and cause.args else None
+    if type(event).__module__ != "h2.events":
+        return None
+    code = getattr(event, "error_code", None)
+    code_name = getattr(code, "name", code)
+    kind = type(event).__name__
+    if kind == "ConnectionTerminated":
+        return f"the server closed the HTTP/2 connection (GOAWAY, error code {code_name})"
+    if kind == "StreamReset":
+        return f"the server reset the HTTP/2 stream (RST_STREAM, error code {code_name})"
+    return None
+
+
 def _message(exc: Exception, request: httpx.Request | None) -> str:
     """``exc``'s message, saying which request failed and (for timeouts) after how long."""
-    detail = str(exc)
+    detail = _http2_detail(exc) or str(exc)
     if request is None:
         return detail or type(exc).__name__
     what = next((_WHAT[cls] for cls in type(exc).__mro__ if cls in _WHAT), "request failed")

@@ -38,6 +38,7 @@ CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
 
 _ALWAYS_DROPPED = ("authorization", "x-api-key", "api-key", "x-auth-token")
 _REWRITTEN_STATUSES = (301, 302, 303)
+_FOLLOWED_SCHEMES = ("http", "https")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -53,6 +54,16 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
         True
     """
     return _origin(a) == _origin(b)
+
+
+def _refused_scheme(
+    request: httpx.Request, response: httpx.Response, scheme: str
+) -> RedirectRefusedError:
+    return RedirectRefusedError(
+        f"refused a redirect ({response.status_code}) from {redact_url(request.url)} to a URL "
+        f"of scheme {scheme[:20]!r}: only http and https redirects are followed",
+        request=request,
+    )
 
 
 class RedirectConfig(FrozenConfig):
@@ -127,7 +138,13 @@ class RedirectHooks:
         return super().send(request, **kwargs)  # type: ignore[misc]
 
     def _redirect_url(self, request: httpx.Request, response: httpx.Response) -> httpx.URL:
-        url: httpx.URL = super()._redirect_url(request, response)  # type: ignore[misc]
+        try:
+            url: httpx.URL = super()._redirect_url(request, response)  # type: ignore[misc]
+        except httpx.InvalidURL as exc:  # httpx cannot give "javascript:..." the request's host
+            scheme = response.headers["Location"].partition(":")[0]
+            raise _refused_scheme(request, response, scheme) from exc
+        if url.scheme not in _FOLLOWED_SCHEMES:  # a server must not send us to ftp: or file:
+            raise _refused_scheme(request, response, url.scheme)
         upgrade = (
             request.url.scheme == "http"
             and url.scheme == "https"

@@ -142,3 +142,82 @@ def test_release_waiting_ends_only_the_waits_in_progress() -> None:
         server.route("/held", Fault.delay_first_byte())
         with pytest.raises(httpx.ReadTimeout):
             httpx.get(server.url + "/held", timeout=0.05)
+
+
+def _raw_answer(server: FaultServer, path: str, size: int = 1 << 20) -> bytes:
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=5) as raw:
+        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while len(received) < size and (data := raw.recv(65536)):
+            received += data
+    return received
+
+
+def test_hostile_answers_on_the_wire(server: FaultServer) -> None:
+    server.route("/headers", Fault.many_headers(3))
+    server.route("/chunked", Fault.broken_chunked(b"-1"))
+    server.route("/longer", Fault.body_longer_than_declared(declared=2, sent=5))
+    server.route("/flood", Fault.informational_flood(3))
+    server.route("/deep", Fault.deeply_nested_json(4))
+    server.route("/number", Fault.huge_number(5))
+    assert b"X-Header-0: 0\r\nX-Header-1: 1\r\nX-Header-2: 2\r\nContent-Length: 0\r\n" in (
+        _raw_answer(server, "/headers")
+    )
+    assert _raw_answer(server, "/chunked").endswith(b"5\r\nhello\r\n-1\r\n\r\n")
+    assert _raw_answer(server, "/longer").endswith(b"Content-Length: 2\r\n\r\nxxxxx")
+    flood = _raw_answer(server, "/flood")
+    assert flood.count(b"HTTP/1.1 103 Early Hints\r\n") == 3
+    assert flood.endswith(b'{"ok": true, "method": "GET", "path": "/flood"}')
+    assert _raw_answer(server, "/deep").endswith(b"\r\n\r\n[[[[]]]]")
+    assert _raw_answer(server, "/number").endswith(b'\r\n\r\n{"n": 99999}')
+    with pytest.raises(ValueError, match="more bytes"):
+        Fault.body_longer_than_declared(declared=5, sent=5)
+
+
+def test_redirects_and_dripped_headers(server: FaultServer) -> None:
+    server.route("/loop", Fault.endless_redirects())
+    server.route("/away", Fault.redirect("ftp://example.test/file", status=301))
+    server.route("/drip", Fault.drip_headers(0.001))
+    with httpx.Client(base_url=server.url) as client:
+        first = client.get("/loop")
+        second = client.get(first.headers["location"])
+        assert (first.status_code, first.headers["location"]) == (302, "/loop?hop=1")
+        assert second.headers["location"] == "/loop?hop=2"
+        away = client.get("/away")
+        assert (away.status_code, away.headers["location"]) == (301, "ftp://example.test/file")
+        assert client.get("/drip").json()["path"] == "/drip"
+
+
+def test_a_held_answer_ends_when_the_client_hangs_up() -> None:
+    import socket
+
+    with FaultServer(max_delay=30) as server:
+        server.route("/held", Fault.drip(2, interval=30))  # the head and a byte, then 30 s
+        with socket.create_connection((server.host, server.port), timeout=10) as raw:
+            raw.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while not received.endswith(b"\r\n\r\nx"):  # the server is in its pause now
+                received += raw.recv(1024)
+        # The pause would last 30 s; the server notices the hang-up at its next look.
+        assert server.wait_open_connections(0, timeout=10)
+
+
+def test_serves_every_fault_over_tls() -> None:
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    with FaultServer(ssl_context=context) as server:
+        server.route("/cut", Fault.truncated(declared=10, sent=3))
+        assert server.url.startswith("https://127.0.0.1:")
+        with httpx.Client(base_url=server.url, verify=trusting) as client:
+            assert client.get("/x").json()["path"] == "/x"
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.get("/cut")

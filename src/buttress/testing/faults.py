@@ -27,17 +27,33 @@ fault                                        on the wire / what the client raise
                                              the read timeout -> ``ReadTimeoutError``
 ``Fault.drip(size=, chunk=, interval=)``     the body in ``chunk``-byte pieces, ``interval``
                                              apart (slow but alive, or a read timeout)
-``Fault.truncated(declared=, sent=)``        ``Content-Length: declared``, ``sent`` bytes,
-                                             then close -> ``ConnectionError``
-``Fault.broken_chunked()``                   ``Transfer-Encoding: chunked`` with an invalid
+``Fault.truncated(declared, sent, hold=)``   ``Content-Length: declared``, ``sent`` bytes,
+                                             then close -> ``ConnectionError`` (``hold``:
+                                             silence instead -> ``ReadTimeoutError``)
+``Fault.broken_chunked(size_line=)``         ``Transfer-Encoding: chunked`` with an invalid
                                              chunk size -> ``ConnectionError``
 ``Fault.garbage_status()``                   a status line that is not HTTP
                                              -> ``ConnectionError``
 ``Fault.oversized_headers(size=)``           a header block bigger than any client accepts
                                              -> ``ConnectionError``
 ``Fault.huge_body(size=)``                   a valid ``200`` with a very large body
-``Fault.bad_encoding()``                     ``Content-Encoding: gzip`` on a body that is not
-                                             -> ``DecodingError``
+``Fault.bad_encoding(coding=, content=)``    ``Content-Encoding: coding`` on a body that is
+                                             not in it -> ``DecodingError``
+``Fault.drip_headers(interval=)``            the status line and headers one byte every
+                                             ``interval`` s (slowloris); a gap longer than
+                                             the read timeout -> ``ReadTimeoutError``
+``Fault.redirect(location, status=)``        a redirect; to a scheme other than http(s)
+                                             -> ``RedirectRefusedError``
+``Fault.endless_redirects()``                redirects to a new URL on every request
+                                             -> ``TooManyRedirectsError``
+``Fault.many_headers(count=)``               10,000 header lines -> ``ConnectionError``
+``Fault.body_longer_than_declared(...)``     more body bytes than ``Content-Length``; the
+                                             client reads the declared ones only
+``Fault.informational_flood(count=)``        10,000 ``103 Early Hints``, then ``200``
+``Fault.deeply_nested_json(depth=)``         ``[[[...]]]`` a million levels deep; ``.json()``
+                                             -> ``InvalidJSONError``
+``Fault.huge_number(digits=)``               a JSON number with a million digits; ``.json()``
+                                             -> ``InvalidJSONError``
 ``any_fault.after(seconds)``                 the same fault, after a pause before its first
                                              byte
 refused connections                          ``server.refused_url`` (nothing listens there),
@@ -45,6 +61,8 @@ refused connections                          ``server.refused_url`` (nothing lis
                                              own port -> ``ConnectionError``
 connections that never complete              ``server.blackhole_url`` (the handshake hangs)
                                              -> ``ConnectTimeoutError``
+TLS closed without ``close_notify``          ``FaultServer(ssl_context=...)`` serves every
+                                             fault over TLS, and closes without the alert
 ===========================================  ==============================================
 
 Which fault answers a request, first match wins: the next fault queued for its
@@ -77,8 +95,10 @@ import contextlib
 import json
 import selectors
 import socket
+import ssl
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -99,11 +119,18 @@ FaultKind = Literal[
     "garbage_status",
     "oversized_headers",
     "huge_body",
+    "drip_headers",
+    "endless_redirects",
+    "many_headers",
+    "body_longer_than_declared",
+    "informational_flood",
 ]
 
 _MAX_REQUEST_HEAD = 1 << 20  # a client sending more than 1 MiB of headers is itself broken
 _PATTERN = bytes(range(256)) * 256  # 64 KiB of recognisable body bytes
 _IDLE_TIMEOUT = 30.0  # an idle keep-alive connection is dropped after this long
+_HANG_UP_CHECK = 0.05  # how often a pause looks whether the client has hung up (seconds)
+_EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
 
 
 def _pattern(size: int) -> Iterator[bytes]:
@@ -118,7 +145,9 @@ class Fault:
     """One scripted answer (or failure to answer). Build them with the class methods.
 
     ``delay`` is waited before the first byte of the answer (``None``: until
-    :meth:`FaultServer.release`, bounded by the server's ``max_delay``).
+    :meth:`FaultServer.release`, bounded by the server's ``max_delay``). ``body``
+    is the answer's body (for ``broken_chunked``: the invalid chunk-size line);
+    ``size`` a length or a count, as each class method says.
 
     Examples:
         >>> Fault.rate_limited(retry_after=3).status
@@ -135,7 +164,8 @@ class Fault:
     size: int = 0
     sent: int = 0
     chunk: int = 0
-    interval: float = 0.0
+    interval: float | None = 0.0
+    hold: bool = False
 
     def after(self, seconds: float | None) -> Fault:
         """This fault, answering only after ``seconds`` (``None``: until released).
@@ -162,15 +192,26 @@ class Fault:
 
     @classmethod
     def respond(
-        cls, code: int, *, json: Any = None, headers: Mapping[str, str] | None = None
+        cls,
+        code: int,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Fault:
         """Answer ``code`` with a JSON body (default: an ``{"error": {"message"}}`` for >= 400).
+
+        ``content`` sends these exact bytes as the body instead (JSON no encoder
+        would write, say); it is still labelled ``application/json`` unless
+        ``headers`` name another ``Content-Type``.
 
         Examples:
             >>> Fault.respond(404).status
             404
+            >>> Fault.respond(200, content=b"[1,").body
+            b'[1,'
         """
-        body = None if json is None else _dumps(json)
+        body = content if json is None else _dumps(json)
         pairs = tuple((headers or {}).items())
         return cls("respond", status=code, headers=pairs, body=body)
 
@@ -221,14 +262,20 @@ class Fault:
         return cls("huge_body", size=size)
 
     @classmethod
-    def bad_encoding(cls) -> Fault:
-        """A ``200`` whose body claims ``Content-Encoding: gzip`` but is plain JSON.
+    def bad_encoding(cls, coding: str = "gzip", content: bytes | None = None) -> Fault:
+        """A ``200`` whose body claims ``Content-Encoding: coding`` but is not in it.
+
+        The body is ``content`` (plain JSON by default): pass bytes in another
+        coding to declare one and send the other.
 
         Examples:
             >>> dict(Fault.bad_encoding().headers)["Content-Encoding"]
             'gzip'
+            >>> import zlib
+            >>> Fault.bad_encoding("gzip", zlib.compress(b"{}")).body[:1]
+            b'x'
         """
-        return cls.ok(headers={"Content-Encoding": "gzip"})
+        return cls.respond(200, headers={"Content-Encoding": coding}, content=content)
 
     @classmethod
     def drip(cls, size: int = 64, *, chunk: int = 1, interval: float = 0.01) -> Fault:
@@ -283,8 +330,11 @@ class Fault:
         return cls("reset_mid_body", size=size, sent=size // 2)
 
     @classmethod
-    def truncated(cls, declared: int = 100, sent: int = 50) -> Fault:
+    def truncated(cls, declared: int = 100, sent: int = 50, *, hold: bool = False) -> Fault:
         """Declare ``Content-Length: declared``, send ``sent`` bytes, then close cleanly.
+
+        With ``hold``, the connection stays open and silent instead (until
+        released, or ``max_delay``): only the client's read timeout ends the wait.
 
         Examples:
             >>> Fault.truncated(10, 3).size
@@ -292,17 +342,20 @@ class Fault:
         """
         if sent >= declared:
             raise ValueError("a truncated body sends fewer bytes than it declares")
-        return cls("truncated", size=declared, sent=sent)
+        return cls("truncated", size=declared, sent=sent, hold=hold)
 
     @classmethod
-    def broken_chunked(cls) -> Fault:
-        """``Transfer-Encoding: chunked``, one good chunk, then a chunk size that is not hex.
+    def broken_chunked(cls, size_line: bytes = b"zz-not-hex") -> Fault:
+        """``Transfer-Encoding: chunked``, one good chunk, then ``size_line`` as the next size.
+
+        The default is not hex; ``b"-1"``, ``b"f" * 40`` (a size no client can
+        hold) or ``b"5 5"`` are as invalid.
 
         Examples:
-            >>> Fault.broken_chunked().kind
-            'broken_chunked'
+            >>> Fault.broken_chunked(b"-1").body
+            b'-1'
         """
-        return cls("broken_chunked")
+        return cls("broken_chunked", body=size_line)
 
     @classmethod
     def garbage_status(cls) -> Fault:
@@ -323,6 +376,94 @@ class Fault:
             1048576
         """
         return cls("oversized_headers", size=size)
+
+    @classmethod
+    def drip_headers(cls, interval: float | None = 0.01) -> Fault:
+        """A ``200`` whose status line and headers arrive one byte every ``interval`` s.
+
+        A slowloris server: each byte comes in time for a per-read timeout. With
+        ``interval`` ``None`` each byte waits until released (or ``max_delay``).
+
+        Examples:
+            >>> Fault.drip_headers(0.5).interval
+            0.5
+        """
+        return cls("drip_headers", interval=interval)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Fault:
+        """Redirect to ``location``, which may be any text (``ftp://...``, ``javascript:...``).
+
+        Examples:
+            >>> dict(Fault.redirect("file:///etc/passwd").headers)["Location"]
+            'file:///etc/passwd'
+        """
+        return cls.respond(status, headers={"Location": location})
+
+    @classmethod
+    def endless_redirects(cls, status: int = 302) -> Fault:
+        """Redirect every request to its own path with ``?hop=<n + 1>``: no URL repeats.
+
+        Examples:
+            >>> Fault.endless_redirects().status
+            302
+        """
+        return cls("endless_redirects", status=status)
+
+    @classmethod
+    def many_headers(cls, count: int = 10_000) -> Fault:
+        """A ``200`` with ``count`` header lines (``X-Header-<n>: <n>``) before its body.
+
+        Examples:
+            >>> Fault.many_headers(100).size
+            100
+        """
+        return cls("many_headers", size=count)
+
+    @classmethod
+    def body_longer_than_declared(cls, declared: int = 16, sent: int = 64) -> Fault:
+        """Declare ``Content-Length: declared`` but send ``sent`` bytes, and keep the connection.
+
+        The bytes past the declared length would be read as the start of the next
+        answer by a client that reused the connection.
+
+        Examples:
+            >>> Fault.body_longer_than_declared(2, 5).sent
+            5
+        """
+        if sent <= declared:
+            raise ValueError("a body longer than declared sends more bytes than it declares")
+        return cls("body_longer_than_declared", size=declared, sent=sent)
+
+    @classmethod
+    def informational_flood(cls, count: int = 10_000) -> Fault:
+        """``count`` interim ``103 Early Hints`` answers, then a ``200`` as ``ok()`` sends it.
+
+        Examples:
+            >>> Fault.informational_flood(5).size
+            5
+        """
+        return cls("informational_flood", size=count)
+
+    @classmethod
+    def deeply_nested_json(cls, depth: int = 1_000_000) -> Fault:
+        """A ``200`` whose JSON body is ``depth`` arrays inside each other (``[[[...]]]``).
+
+        Examples:
+            >>> Fault.deeply_nested_json(3).body
+            b'[[[]]]'
+        """
+        return cls.respond(200, content=b"[" * depth + b"]" * depth)
+
+    @classmethod
+    def huge_number(cls, digits: int = 1_000_000) -> Fault:
+        """A ``200`` whose JSON body is ``{"n": <a number with digits digits>}``.
+
+        Examples:
+            >>> Fault.huge_number(3).body
+            b'{"n": 999}'
+        """
+        return cls.respond(200, content=b'{"n": ' + b"9" * digits + b"}")
 
 
 def _dumps(value: Any) -> bytes:
@@ -366,6 +507,9 @@ class FaultServer:
     Args:
         default: the answer when nothing is queued or routed (``Fault.ok()``).
         max_delay: no delay, drip interval or hold lasts longer than this (seconds).
+        ssl_context: a server-side context to speak HTTPS instead (:attr:`url` then
+            starts ``https://``). Every fault works over TLS, and every close is
+            made without TLS's ``close_notify`` alert, as a crashed server's is.
 
     Examples:
         >>> import httpx
@@ -380,9 +524,16 @@ class FaultServer:
         {'ok': True, 'method': 'GET', 'path': '/fine'}
     """
 
-    def __init__(self, default: Fault | None = None, *, max_delay: float = 5.0) -> None:
+    def __init__(
+        self,
+        default: Fault | None = None,
+        *,
+        max_delay: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.default = default or Fault.ok()
         self.max_delay = max_delay
+        self.ssl_context = ssl_context
         self.host = "127.0.0.1"
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -413,8 +564,9 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{self.host}:{self._port}"
+        """``http://127.0.0.1:<port>`` (``https://`` with an ``ssl_context``)."""
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{self.host}:{self._port}"
 
     @property
     def refused_url(self) -> str:
@@ -547,8 +699,21 @@ class FaultServer:
             ...     server.wait_idle()
             True
         """
+        return self.wait_open_connections(0, timeout)
+
+    def wait_open_connections(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until the server holds at most ``count`` open connections; ``False`` if more.
+
+        After a failed call, ``count`` is how many connections the client keeps
+        pooled: any more open on the server is a connection the client leaked.
+
+        Examples:
+            >>> with FaultServer() as server:
+            ...     server.wait_open_connections(1)
+            True
+        """
         with self._idle:
-            return self._idle.wait_for(lambda: not self._connections, timeout)
+            return self._idle.wait_for(lambda: len(self._connections) <= count, timeout)
 
     # -- refusing ----------------------------------------------------------------------------
 
@@ -690,6 +855,10 @@ class FaultServer:
     def _serve_connection(self, sock: socket.socket, number: int) -> None:
         buffer = bytearray()
         try:
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(sock, server_side=True)
+                with self._lock:  # stop() must shut down the socket in use
+                    self._connections[number] = sock
             while not self._stopping.is_set():
                 request = self._read_request(sock, buffer, number)
                 fault = self._choose(request.path)
@@ -717,18 +886,19 @@ class FaultServer:
         def pause(seconds: float | None) -> None:  # real, bounded, releasable
             if seconds == 0 or self._released.is_set():
                 return
-            wake.wait(self.max_delay if seconds is None else min(seconds, self.max_delay))
+            limit = self.max_delay if seconds is None else min(seconds, self.max_delay)
+            deadline = time.monotonic() + limit
+            # Look for a client that hung up, so a held connection does not outlive it.
+            while not wake.wait(min(_HANG_UP_CHECK, max(deadline - time.monotonic(), 0))):
+                if time.monotonic() >= deadline:
+                    return
+                if _hung_up(sock):
+                    raise _ClientGone("the client closed the connection during a pause")
 
         pause(fault.delay)
         kind = fault.kind
         if kind == "respond":
-            body = fault.body
-            if body is None:
-                body = _default_body(fault.status, request)
-            if fault.status in (204, 304) or fault.status < 200:
-                body = b""
-            head = _head(fault.status, fault.headers, len(body), json_body=bool(body))
-            sock.sendall(head if request.method == "HEAD" else head + body)
+            sock.sendall(_response(fault, request))
             return True
         if kind == "close":
             return False
@@ -741,7 +911,10 @@ class FaultServer:
             return False
         if kind == "truncated":
             sock.sendall(_head(200, fault.headers, fault.size) + b"x" * fault.sent)
-            sock.shutdown(socket.SHUT_WR)
+            if fault.hold:
+                pause(None)
+            else:
+                sock.shutdown(socket.SHUT_WR)
             return False
         if kind == "drip":
             sock.sendall(_head(200, fault.headers, fault.size))
@@ -757,15 +930,41 @@ class FaultServer:
             return True
         if kind == "broken_chunked":
             head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            sock.sendall(head + b"5\r\nhello\r\nzz-not-hex\r\n\r\n")
+            sock.sendall(head + b"5\r\nhello\r\n" + (fault.body or b"") + b"\r\n\r\n")
             return False
         if kind == "garbage_status":
             sock.sendall(b"HTTP/1.1 two-hundred maybe\r\n\x00\xff\xfe garbage \r\n\r\n")
             return False
-        # oversized_headers
-        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * fault.size + b"\r\n"
-        sock.sendall(head + b"Content-Length: 0\r\n\r\n")
-        return False
+        if kind == "oversized_headers":
+            head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * fault.size + b"\r\n"
+            sock.sendall(head + b"Content-Length: 0\r\n\r\n")
+            return False
+        if kind == "drip_headers":
+            answer = _response(replace(fault, kind="respond"), request)
+            end = answer.index(b"\r\n\r\n") + 4
+            for index in range(end):
+                if index:
+                    pause(fault.interval)
+                sock.sendall(answer[index : index + 1])
+            sock.sendall(answer[end:])
+            return True
+        if kind == "endless_redirects":
+            hop = int(request.query.partition("hop=")[2] or 0) + 1
+            location = f"{request.path}?hop={hop}"
+            headers = (*fault.headers, ("Location", location))
+            sock.sendall(_response(replace(fault, headers=headers), request))
+            return True
+        if kind == "many_headers":
+            lines = b"".join(b"X-Header-%d: %d\r\n" % (n, n) for n in range(fault.size))
+            sock.sendall(b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 0\r\n\r\n")
+            return True
+        if kind == "body_longer_than_declared":
+            sock.sendall(_head(200, fault.headers, fault.size) + b"x" * fault.sent)
+            return True
+        # informational_flood
+        sock.sendall(_EARLY_HINTS * fault.size)
+        sock.sendall(_response(replace(fault, kind="respond"), request))
+        return True
 
     # -- reading requests ----------------------------------------------------------------------
 
@@ -852,10 +1051,37 @@ def _head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _response(fault: Fault, request: ReceivedRequest) -> bytes:
+    """The head and body a ``respond`` fault sends (the head alone for ``HEAD``)."""
+    body = fault.body
+    if body is None:
+        body = _default_body(fault.status, request)
+    if fault.status in (204, 304) or fault.status < 200:
+        body = b""
+    head = _head(fault.status, fault.headers, len(body), json_body=bool(body))
+    return head if request.method == "HEAD" else head + body
+
+
 def _default_body(status: int, request: ReceivedRequest) -> bytes:
     if status >= 400:
         return _dumps({"error": {"message": f"fault server says {status}", "status": status}})
     return _dumps({"ok": True, "method": request.method, "path": request.path})
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Has the client closed its side? Plain TCP only: peeking into TLS would eat its records."""
+    if isinstance(sock, ssl.SSLSocket):
+        return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:  # nothing to read: still connected
+        return False
+    except OSError:  # reset by the client
+        return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def _reset(sock: socket.socket) -> None:

@@ -589,7 +589,8 @@ async def test_invalidate_invalidate_pattern_and_clear(
     for path in ("/users/1", "/users/2", "/users/2?expand=team", "/teams/1"):
         await api.get(path)
     cache = buttress.Cache(backend, base_url="https://api.test")
-    assert cache.invalidate("/users/2") == 2
+    assert cache.invalidate("/users/2?expand=team") == 1
+    assert cache.invalidate("/users/2") == 1
     assert cache.invalidate("https://other.test/users/1") == 0
     assert cache.invalidate_pattern("/users/*") == 1
     assert backend.size == 1

@@ -125,6 +125,16 @@ def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
     return raw
 
 
+def _storable(headers: Headers) -> Headers:
+    """Response headers as stored: without ``Set-Cookie``, a credential the caller gets once.
+
+    Replaying it from storage would also reset cookies the client changed since.
+    """
+    return Headers(
+        {name: values for name, values in headers._headers.items() if name != "set-cookie"}
+    )
+
+
 def _forbids_storing(response: httpx.Response) -> bool:
     """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
     value = response.headers.get("cache-control")
@@ -304,7 +314,7 @@ class CacheTransport(Layer):
                 state = state.next()
             elif isinstance(state, NeedToBeUpdated):
                 for entry in state.updating_entries:
-                    storage.update_headers(entry.id, entry.response.headers)
+                    storage.update_headers(entry.id, _storable(entry.response.headers))
                 state = state.next()
             elif isinstance(state, FromCache):
                 recorder.revalidation()
@@ -368,12 +378,11 @@ class CacheTransport(Layer):
     def _store(
         self, key: str, request: Request, response: Response, body: bytes, superseded: list[Entry]
     ) -> None:
-        headers = Headers(dict(response.headers._headers))
+        headers = _storable(response.headers)
         if "content-encoding" in headers:  # the body was decoded when it was read
             del headers["content-encoding"]
         headers.pop("content-length", None)
         headers["content-length"] = str(len(body))
-        headers.pop("set-cookie", None)  # a credential, and replaying it would reset cookies
         entry = self._storage.create_entry(
             request, Response(response.status_code, headers, iter((body,))), key
         )

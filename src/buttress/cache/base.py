@@ -21,9 +21,9 @@ from hishel import AsyncBaseStorage, BaseStorage, Entry, Headers, Request, Respo
 from .._exceptions import ConfigurationError
 from .stats import CacheStats, StatsRecorder
 
-__all__ = ["SALT_SIZES", "AsyncStorage", "CacheBackend"]
+__all__ = ["AsyncStorage", "CacheBackend"]
 
-SALT_SIZES = range(16, 65)
+_SALT_SIZES = range(16, 65)
 """Lengths a salt may have, in bytes: it keys BLAKE2b, which takes at most 64."""
 
 
@@ -49,11 +49,11 @@ class CacheBackend(BaseStorage):
 
     def __init__(self, *, salt: bytes | None = None) -> None:
         super().__init__()
-        if salt is not None and len(salt) not in SALT_SIZES:
+        if salt is not None and len(salt) not in _SALT_SIZES:
             raise ConfigurationError(
-                f"a cache salt must be {SALT_SIZES[0]} to {SALT_SIZES[-1]} bytes, got {len(salt)}"
+                f"a cache salt must be {_SALT_SIZES[0]} to {_SALT_SIZES[-1]} bytes, got {len(salt)}"
             )
-        self.salt = salt if salt is not None else os.urandom(SALT_SIZES[0])
+        self.salt = salt if salt is not None else os.urandom(_SALT_SIZES[0])
         self.recorder = StatsRecorder()
 
     @abc.abstractmethod
@@ -65,7 +65,7 @@ class CacheBackend(BaseStorage):
         """Remove every entry stored under a key starting with ``prefix``; return how many.
 
         The cache layer builds keys as a digest of the URL followed by a digest
-        of the credentials, so one call removes a URL for every caller.
+        of what identifies the caller, so one call removes a URL for every caller.
         """
 
     @abc.abstractmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 from hishel import Entry, Headers, Request, Response
 
 from .._exceptions import ConfigurationError
-from .base import SALT_SIZES, CacheBackend
+from .base import _SALT_SIZES, CacheBackend
 
 __all__ = ["DiskCache"]
 
@@ -181,18 +181,18 @@ class DiskCache(CacheBackend):
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as file:
-                file.write(os.urandom(SALT_SIZES[0]))
+                file.write(os.urandom(_SALT_SIZES[0]))
             with contextlib.suppress(FileExistsError):  # another process's salt is used
                 os.link(temporary, path)
         finally:
             os.unlink(temporary)
         with path.open("rb") as file:
-            salt = file.read(SALT_SIZES[-1] + 1)
-        if len(salt) not in SALT_SIZES:
-            longest = SALT_SIZES[-1]
+            salt = file.read(_SALT_SIZES[-1] + 1)
+        if len(salt) not in _SALT_SIZES:
+            longest = _SALT_SIZES[-1]
             size = f"{len(salt)} bytes" if len(salt) <= longest else f"more than {longest} bytes"
             raise ConfigurationError(
-                f"DiskCache salt file {str(path)!r} holds {size}, not {SALT_SIZES[0]} to "
+                f"DiskCache salt file {str(path)!r} holds {size}, not {_SALT_SIZES[0]} to "
                 f"{longest}: this cache did not write it. Empty the directory to start afresh."
             )
         return salt

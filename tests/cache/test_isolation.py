@@ -75,7 +75,7 @@ async def test_a_stored_response_is_served_to_the_same_credential_only(
 
     alice, also_alice = caller(**KINDS[kind]("alice-1")), caller(**KINDS[kind]("alice-1"))
     bob, anonymous = caller(**KINDS[kind]("bob-2")), caller()
-    params = {"key": uuid.uuid4().hex}
+    params = {"key": uuid.uuid4().hex}  # /cacheable sends no Vary: only the key tells apart
     before = origin_hits(demo)
 
     assert not (await alice.get("/cacheable", params=params)).from_cache

@@ -150,11 +150,17 @@ async def test_with_options_keeps_the_cache(
     api = make_client(base_url=demo.url, cache=CacheConfig())
     key = unique()
     await api.get("/cacheable", params={"key": key})
-    other = Either(api.client.with_options(headers={"X-Team": "web"}))
+    other = Either(api.client.with_options(headers={"Accept-Language": "fr"}))
+    team = Either(api.client.with_options(headers={"X-Team": "web"}))
     try:
         assert (await other.get("/cacheable", params={"key": key})).from_cache
+        # A header outside the short list of those carrying no credential makes
+        # another caller, whose entries are its own (in the same cache).
+        assert not (await team.get("/cacheable", params={"key": key})).from_cache
+        assert (await team.get("/cacheable", params={"key": key})).from_cache
     finally:
         await other.aclose()
+        await team.aclose()
 
 
 def test_client_without_cache_has_no_cache_handle(demo: DemoServer) -> None:

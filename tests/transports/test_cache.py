@@ -540,6 +540,8 @@ async def test_without_stale_if_error_failures_pass_through(
         ({"headers": {"x-api-key": "alice-key"}}, {"headers": {"x-api-key": "bob-key"}}),
         ({"params": {"api_key": "alice-key"}}, {"params": {"api_key": "bob-key"}}),
         ({"headers": {"cookie": "session=alice"}}, {"headers": {"cookie": "session=bob"}}),
+        ({"headers": {"x-client-proof": "alice"}}, {"headers": {"x-client-proof": "bob"}}),
+        ({"headers": {"accept-version": "2"}}, {}),
     ],
 )
 async def test_a_response_is_never_served_to_another_credential(
@@ -553,18 +555,53 @@ async def test_a_response_is_never_served_to_another_credential(
     assert origin.calls == 2
 
 
+async def test_headers_carrying_no_credential_are_shared_unless_marked(
+    make: Make, origin: Origin
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    await api.get("/doc", headers={"user-agent": "one/1.0", "x-request-id": "r-1"})
+    assert result(
+        await api.get("/doc", headers={"user-agent": "two/2.0", "x-request-id": "r-2"})
+    ).from_cache
+    marked = make(credential_headers={"User-Agent"})
+    await marked.get("/marked", headers={"user-agent": "one/1.0"})
+    assert not result(await marked.get("/marked", headers={"user-agent": "two/2.0"})).from_cache
+    assert result(await marked.get("/marked", headers={"user-agent": "one/1.0"})).from_cache
+
+
+async def test_unsafe_methods_invalidate_every_callers_secret_parameter(
+    make: Make, origin: Origin
+) -> None:
+    origin.answer(cache_control="max-age=60")
+    api = make()
+    for caller in ("alice", "bob"):
+        await api.get("/me", params={"api_key": caller, "view": "full"})
+    origin.answer(204)
+    await api.request("POST", "/me", params={"api_key": "alice", "view": "full"})
+    origin.answer(cache_control="max-age=60")
+    for caller in ("alice", "bob"):
+        again = await api.get("/me", params={"api_key": caller, "view": "full"})
+        assert not result(again).from_cache
+
+
 async def test_credentials_are_stored_only_as_hashes(
     make: Make, origin: Origin, backend: CacheBackend, tmp_path: Path
 ) -> None:
     origin.answer(cache_control="max-age=60", vary="Authorization")
     api = make()
     await api.get(
-        "/me", params={"api_key": "sekrit-param"}, headers={"authorization": "Bearer sekrit-token"}
+        "/me",
+        params={"api_key": "sekrit-param", "k": "sekrit-unknown"},
+        headers={"authorization": "Bearer sekrit-token", "x-proof": "sekrit-proof"},
     )
     entries = [entry for key in _keys(backend) for entry in backend.get_entries(key)]
     assert entries
     dumped = repr([(e.request.url, e.request.headers) for e in entries])
     assert "sekrit" not in dumped
+    [entry] = entries
+    assert list(entry.request.headers) == ["authorization"]  # only what Vary names
+    assert entry.request.url.startswith("https://api.test/me?h:")
     if isinstance(backend, DiskCache):
         for path in backend.directory.rglob("*"):
             if path.is_file():
@@ -589,7 +626,8 @@ async def test_invalidate_invalidate_pattern_and_clear(
     for path in ("/users/1", "/users/2", "/users/2?expand=team", "/teams/1"):
         await api.get(path)
     cache = buttress.Cache(backend, base_url="https://api.test")
-    assert cache.invalidate("/users/2") == 2
+    assert cache.invalidate("/users/2?expand=team") == 1
+    assert cache.invalidate("/users/2") == 1
     assert cache.invalidate("https://other.test/users/1") == 0
     assert cache.invalidate_pattern("/users/*") == 1
     assert backend.size == 1

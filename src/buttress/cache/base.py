@@ -18,9 +18,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from hishel import AsyncBaseStorage, BaseStorage, Entry, Headers, Request, Response
 
+from .._exceptions import ConfigurationError
 from .stats import CacheStats, StatsRecorder
 
 __all__ = ["AsyncStorage", "CacheBackend"]
+
+_SALT_SIZES = range(16, 65)
+"""Lengths a salt may have, in bytes: it keys BLAKE2b, which takes at most 64."""
 
 
 class CacheBackend(BaseStorage):
@@ -31,8 +35,9 @@ class CacheBackend(BaseStorage):
     a backend only bounds its size and evicts the least recently used.
 
     Attributes:
-        salt: secret bytes mixed into credential hashes and keys, so that a
-            stored key reveals nothing about the credential behind it.
+        salt: secret bytes (16 to 64) keying the digests in keys, stored
+            requests and entry checksums, so that nothing stored reveals the
+            credential, query or header behind it. Random unless given.
         recorder: the hit/miss/revalidation/eviction counters.
 
     Examples:
@@ -44,7 +49,11 @@ class CacheBackend(BaseStorage):
 
     def __init__(self, *, salt: bytes | None = None) -> None:
         super().__init__()
-        self.salt = salt if salt is not None else os.urandom(16)
+        if salt is not None and len(salt) not in _SALT_SIZES:
+            raise ConfigurationError(
+                f"a cache salt must be {_SALT_SIZES[0]} to {_SALT_SIZES[-1]} bytes, got {len(salt)}"
+            )
+        self.salt = salt if salt is not None else os.urandom(_SALT_SIZES[0])
         self.recorder = StatsRecorder()
 
     @abc.abstractmethod
@@ -56,7 +65,7 @@ class CacheBackend(BaseStorage):
         """Remove every entry stored under a key starting with ``prefix``; return how many.
 
         The cache layer builds keys as a digest of the URL followed by a digest
-        of the credentials, so one call removes a URL for every caller.
+        of what identifies the caller, so one call removes a URL for every caller.
         """
 
     @abc.abstractmethod

@@ -33,9 +33,16 @@ class CacheConfig(FrozenConfig):
         stale_if_error: seconds past expiry a stored response may still answer
             when the origin fails (connection error, 5xx, open circuit), per
             RFC 5861; ``None`` only honours the origin's own ``stale-if-error``.
-        credential_headers: request headers that identify who is asking; a
-            response stored for one value is never served for another.
-        credential_params: query parameters that carry credentials (API keys).
+        credential_headers: more request headers that carry credentials. Every
+            header already separates callers except a few known to carry none
+            (``Accept``, ``User-Agent``, ``X-Request-ID``, ...); naming one of
+            those here makes it count too. The secrets vocabulary shared with
+            redaction (``Authorization``, cookies, anything named like a token,
+            a key or a session) always counts.
+        credential_params: more query parameters that carry credentials, besides
+            those the secrets vocabulary knows (``api_key``, ``token``,
+            ``password``, ...). A successful unsafe request removes the stored
+            responses of its URL whatever their values, for every caller.
 
     Examples:
         >>> from buttress import CacheConfig, MemoryCache
@@ -50,12 +57,8 @@ class CacheConfig(FrozenConfig):
     cacheable_status_codes: AnyCollection[frozenset[int] | None] = None
     cacheable_methods: AnyCollection[frozenset[str]] = frozenset({"GET", "HEAD"})
     stale_if_error: float | None = Field(default=None, ge=0)
-    credential_headers: AnyCollection[frozenset[str]] = frozenset(
-        {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
-    )
-    credential_params: AnyCollection[frozenset[str]] = frozenset(
-        {"api_key", "apikey", "api-key", "access_token", "token", "auth", "sig", "signature"}
-    )
+    credential_headers: AnyCollection[frozenset[str]] = frozenset()
+    credential_params: AnyCollection[frozenset[str]] = frozenset()
 
     @field_validator("cacheable_methods")
     @classmethod

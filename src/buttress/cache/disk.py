@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
+import hmac
 import json
+import logging
 import os
 import re
 import shutil
@@ -14,21 +17,64 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from hishel import Entry, Headers, Request, Response
 
 from .._exceptions import ConfigurationError
-from .base import CacheBackend
+from .base import _SALT_SIZES, CacheBackend
 
 __all__ = ["DiskCache"]
 
+logger = logging.getLogger("buttress.cache")
+
 _SUFFIX = ".entry"
-_LENGTH = struct.Struct(">I")
 _SAFE_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
+# An entry file: this head, a checksum, the metadata (JSON), the body. The checksum covers
+# the rest and the name of the key's folder, so an entry answers only under its own key.
+_HEAD = struct.Struct(">8sBIQ")  # magic, format version, metadata length, body length
+_MAGIC, _VERSION = b"buttress", 2
+_CHECKSUM_SIZE = 32
+_START = _HEAD.size + _CHECKSUM_SIZE
 
-def _pack(request: Request, status_code: int, headers: Headers, body: bytes) -> bytes:
+
+class _Damaged(Exception):
+    """An entry file that cannot be trusted: it is removed, and the origin asked instead."""
+
+
+def _checksum(salt: bytes, *parts: bytes) -> bytes:
+    digest = hashlib.blake2b(key=salt, digest_size=_CHECKSUM_SIZE)
+    for part in parts:
+        digest.update(part)
+    return digest.digest()
+
+
+def _seal(salt: bytes, folder: str, meta: bytes, body: bytes) -> bytes:
+    """An entry file's bytes: lengths and a checksum keyed with the cache's salt, then the data."""
+    head = _HEAD.pack(_MAGIC, _VERSION, len(meta), len(body))
+    return head + _checksum(salt, folder.encode(), head, meta, body) + meta + body
+
+
+def _open(salt: bytes, folder: str, data: bytes) -> tuple[bytes, bytes]:
+    """The metadata and the body of an entry file, once its lengths and checksum agree."""
+    if len(data) < _START:
+        raise _Damaged(f"{len(data)} bytes, shorter than any entry")
+    magic, version, meta_length, body_length = _HEAD.unpack_from(data)
+    if (magic, version) != (_MAGIC, _VERSION):
+        raise _Damaged("not an entry of this format")
+    expected = _START + meta_length + body_length
+    if len(data) != expected:
+        raise _Damaged(f"{len(data)} bytes where the entry declares {expected}")
+    meta, body = data[_START : _START + meta_length], data[_START + meta_length :]
+    checksum = _checksum(salt, folder.encode(), data[: _HEAD.size], meta, body)
+    if not hmac.compare_digest(data[_HEAD.size : _START], checksum):
+        raise _Damaged("checksum mismatch")
+    return meta, body
+
+
+def _pack(
+    salt: bytes, folder: str, request: Request, status_code: int, headers: Headers, body: bytes
+) -> bytes:
     meta = json.dumps(
         {
             "method": request.method,
@@ -39,15 +85,43 @@ def _pack(request: Request, status_code: int, headers: Headers, body: bytes) -> 
         },
         separators=(",", ":"),
     ).encode()
-    return _LENGTH.pack(len(meta)) + meta + body
+    return _seal(salt, folder, meta, body)
 
 
-def _unpack(data: bytes) -> tuple[Request, int, Headers, bytes]:
-    (length,) = _LENGTH.unpack_from(data)
-    meta: dict[str, Any] = json.loads(data[_LENGTH.size : _LENGTH.size + length])
-    request = Request(meta["method"], meta["url"], Headers(meta["request_headers"]))
-    body = data[_LENGTH.size + length :]
-    return request, meta["status_code"], Headers(meta["headers"]), body
+def _unpack(salt: bytes, path: Path, data: bytes) -> tuple[Request, int, Headers, bytes]:
+    raw, body = _open(salt, path.parent.name, data)
+    try:
+        meta = json.loads(raw)
+    except ValueError as error:  # not UTF-8, or not JSON
+        raise _Damaged("metadata is not JSON") from error
+    if not isinstance(meta, dict):
+        raise _Damaged("metadata of the wrong shape")
+    method, url, status_code = meta.get("method"), meta.get("url"), meta.get("status_code")
+    if not (
+        isinstance(method, str)
+        and isinstance(url, str)
+        and type(status_code) is int
+        and 100 <= status_code <= 599
+    ):
+        raise _Damaged("metadata of the wrong shape")
+    request = Request(method, url, _headers(meta.get("request_headers")))
+    return request, status_code, _headers(meta.get("headers")), body
+
+
+def _headers(value: object) -> Headers:
+    if not isinstance(value, dict) or not all(
+        isinstance(values, list) and all(isinstance(item, str) for item in values)
+        for values in value.values()
+    ):
+        raise _Damaged("metadata of the wrong shape")
+    return Headers(value)
+
+
+def _id_of(path: Path) -> uuid.UUID:
+    try:
+        return uuid.UUID(path.name[: -len(_SUFFIX)])
+    except ValueError:
+        raise _Damaged("not an entry's name") from None
 
 
 class DiskCache(CacheBackend):
@@ -57,8 +131,15 @@ class DiskCache(CacheBackend):
     entry is written to a temporary file and renamed into place, so readers
     never see half an entry. When the total grows past the limit the least
     recently used files are removed. The directory is created with owner-only
-    permissions; stored keys and requests hold hashes of credentials, never
-    the credentials themselves.
+    permissions; stored keys and requests hold keyed digests of credentials,
+    query strings and request headers, never the values themselves.
+
+    Every entry records its lengths and a checksum keyed with the directory's
+    salt. An entry that does not match them (cut short, altered, or not an
+    entry at all) is removed with one WARNING on the ``buttress.cache``
+    logger, and the request goes to the origin. A directory that cannot be
+    created or written, or a salt file this cache did not write, raises
+    :class:`~buttress.ConfigurationError` here, not on a later request.
 
     Examples:
         >>> import tempfile
@@ -72,11 +153,18 @@ class DiskCache(CacheBackend):
         if max_size_mb <= 0:
             raise ConfigurationError(f"DiskCache max_size_mb must be positive, got {max_size_mb}")
         self.directory = Path(directory)
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        super().__init__(salt=self._load_salt())
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            salt = self._load_salt()
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ConfigurationError(
+                f"DiskCache cannot use the directory {str(self.directory)!r}: {reason}"
+            ) from error
+        super().__init__(salt=salt)
         self.max_bytes = int(max_size_mb * 1024 * 1024)
         self._lock = threading.Lock()
-        self._bytes = sum(path.stat().st_size for path in self._files())
+        self._bytes = sum(size for _, size, _ in self._scan())
 
     def __repr__(self) -> str:
         size = self.max_bytes / 1048576
@@ -85,21 +173,29 @@ class DiskCache(CacheBackend):
     def _load_salt(self) -> bytes:
         """One secret per directory, so every process derives the same keys.
 
-        A new salt is linked into place only if none exists, so processes
-        starting together all end up reading the same one.
+        A new salt is written first, which also proves the directory writable,
+        and linked into place only if none exists, so processes starting
+        together all end up reading the same one.
         """
         path = self.directory / "salt"
-        if not path.exists():
-            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(os.urandom(16))
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(os.urandom(_SALT_SIZES[0]))
+            with contextlib.suppress(FileExistsError):  # another process's salt is used
                 os.link(temporary, path)
-            except FileExistsError:
-                pass  # another process won the race: use its salt
-            finally:
-                os.unlink(temporary)
-        return path.read_bytes()
+        finally:
+            os.unlink(temporary)
+        with path.open("rb") as file:
+            salt = file.read(_SALT_SIZES[-1] + 1)
+        if len(salt) not in _SALT_SIZES:
+            longest = _SALT_SIZES[-1]
+            size = f"{len(salt)} bytes" if len(salt) <= longest else f"more than {longest} bytes"
+            raise ConfigurationError(
+                f"DiskCache salt file {str(path)!r} holds {size}, not {_SALT_SIZES[0]} to "
+                f"{longest}: this cache did not write it. Empty the directory to start afresh."
+            )
+        return salt
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -114,6 +210,17 @@ class DiskCache(CacheBackend):
 
     def _files(self) -> Iterator[Path]:
         return self.directory.glob(f"*/*{_SUFFIX}")
+
+    def _scan(self) -> list[tuple[int, int, Path]]:
+        """Every entry file's last use, size and path (other processes add and remove files)."""
+        found = []
+        for path in self._files():
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((info.st_mtime_ns, info.st_size, path))
+        return found
 
     def _folder(self, key: str) -> Path:
         """Where ``key``'s entries live; keys that are not plain names are hashed first."""
@@ -130,11 +237,12 @@ class DiskCache(CacheBackend):
     def store(
         self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
     ) -> None:
-        data = _pack(request, status, headers, body)
+        path = self._path(key, id)
+        data = _pack(self.salt, path.parent.name, request, status, headers, body)
         if len(data) > self.max_bytes:
             return  # never fits: serve it, do not store it
         try:
-            self._write(self._path(key, id), data)
+            self._write(path, data)
         except OSError:
             return  # a full or read-only disk stops caching, not the request
         with self._lock:
@@ -148,14 +256,7 @@ class DiskCache(CacheBackend):
 
         The directory is rescanned: other processes write to it too.
         """
-        files = []
-        for path in self._files():
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                continue
-            files.append((info.st_mtime_ns, info.st_size, path))
-        files.sort()
+        files = sorted(self._scan())
         total = sum(size for _, size, _ in files)
         evicted = 0
         for _, size, path in files:
@@ -181,23 +282,36 @@ class DiskCache(CacheBackend):
                 continue
             try:
                 data = path.read_bytes()
+            except OSError:
+                continue  # removed meanwhile: a miss
+            try:
+                id = _id_of(path)
+                request, status_code, headers, body = _unpack(self.salt, path, data)
+            except _Damaged as damage:
+                self._discard(path, damage)
+                continue
+            with contextlib.suppress(OSError):  # a read-only cache still serves
                 os.utime(path)  # recently used: evicted last
-                request, status_code, headers, body = _unpack(data)
-            except (OSError, ValueError, KeyError, struct.error):
-                continue  # removed meanwhile, or damaged: a miss, not an error
-            response = Response(status_code, headers, iter((body,)))
-            entries.append(Entry(uuid.UUID(path.name[: -len(_SUFFIX)]), request, response))
+            entries.append(Entry(id, request, Response(status_code, headers, iter((body,)))))
         return entries
+
+    def _discard(self, path: Path, damage: _Damaged) -> None:
+        logger.warning("Removed a damaged cache entry %s: %s", path, damage)
+        with contextlib.suppress(OSError):  # a read-only cache: skipped, still not served
+            self._unlink(path)
 
     def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
         path = self._find(id)
         if path is None:
             return
         try:
-            request, status_code, _, body = _unpack(path.read_bytes())
-            self._write(path, _pack(request, status_code, headers, body))
-        except (OSError, ValueError, KeyError, struct.error):
-            return
+            request, status_code, _, body = _unpack(self.salt, path, path.read_bytes())
+            data = _pack(self.salt, path.parent.name, request, status_code, headers, body)
+            self._write(path, data)
+        except _Damaged as damage:
+            self._discard(path, damage)
+        except OSError:
+            return  # removed meanwhile, or a read-only disk
 
     def remove_entry(self, id: uuid.UUID) -> None:
         path = self._find(id)
@@ -217,8 +331,11 @@ class DiskCache(CacheBackend):
         removed = 0
         for path in list(self._files()):
             try:
-                request = _unpack(path.read_bytes())[0]
-            except (OSError, ValueError, KeyError, struct.error):
+                request = _unpack(self.salt, path, path.read_bytes())[0]
+            except _Damaged as damage:
+                self._discard(path, damage)
+                continue
+            except OSError:
                 continue
             if predicate(request):
                 self._unlink(path)

@@ -7,6 +7,7 @@ import fnmatch
 import httpx
 from hishel import Request
 
+from ._keys import stored_query
 from .base import CacheBackend
 from .stats import CacheStats
 
@@ -61,12 +62,13 @@ class Cache:
             0
         """
         target = _join(self._base, str(url_or_path))
+        query = stored_query(self.backend.salt, target.query.decode()) if target.query else ""
 
         def matches(request: Request) -> bool:
             stored = httpx.URL(request.url)
             if not self._same_origin(target, stored) or stored.path != target.path:
                 return False
-            return not target.query or stored.query == target.query
+            return not query or stored.query.decode() == query
 
         return self.backend.remove_where(matches)
 

@@ -8,9 +8,10 @@ API client needs and hishel 2.0 lacks:
 - choosing a stored response uses an injected clock, the ``Age`` the origin
   sent and the request's ``max-age`` / ``max-stale`` / ``min-fresh`` /
   ``no-cache`` / ``only-if-cached`` (:mod:`buttress.policies.cache`);
-- keys and stored requests carry keyed hashes of credentials (``Authorization``,
-  API key headers and query parameters, cookies), so one caller's response is
-  never served to another, and no secret is stored;
+- the key covers everything in the request as sent that may say who is asking
+  (:mod:`buttress.cache._keys`), so one caller's response is never served to
+  another; what is stored holds keyed digests instead of query values and
+  request headers, so no secret is stored;
 - ``default_ttl`` replaces heuristic freshness, ``cacheable_status_codes`` and
   a request's ``no-store`` limit storing;
 - unsafe methods invalidate the target URI (and same-origin ``Location`` /
@@ -22,7 +23,6 @@ A hit is answered here and never reaches the layers below.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -48,6 +48,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._flow import Flow, Read, Send
 from .._options import RequestOptions
+from ..cache._keys import CacheKeys, varied
 from ..cache.config import SAFE_METHODS, CacheConfig
 from ..cache.invalidation import Cache
 from ..policies.cache import (
@@ -125,6 +126,16 @@ def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
     return raw
 
 
+def _storable(headers: Headers) -> Headers:
+    """Response headers as stored: without ``Set-Cookie``, a credential the caller gets once.
+
+    Replaying it from storage would also reset cookies the client changed since.
+    """
+    return Headers(
+        {name: values for name, values in headers._headers.items() if name != "set-cookie"}
+    )
+
+
 def _forbids_storing(response: httpx.Response) -> bool:
     """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
     value = response.headers.get("cache-control")
@@ -171,6 +182,9 @@ class CacheTransport(Layer):
         self.config = config if config is not None else CacheConfig()
         self._clock = clock
         self._storage = self.config.backend
+        self._keys = CacheKeys(
+            self._storage.salt, self.config.credential_headers, self.config.credential_params
+        )
         self._options = CacheOptions(
             shared=False, supported_methods=sorted(self.config.cacheable_methods)
         )
@@ -179,52 +193,6 @@ class CacheTransport(Layer):
     def cache(self) -> Cache:
         """Invalidate entries, clear, and read statistics (see :class:`~buttress.cache.Cache`)."""
         return Cache(self._storage)
-
-    # -- identity: keys and stored requests hold hashes of credentials -----------------------
-
-    def _digest(self, value: str) -> str:
-        return (
-            "h:"
-            + hashlib.blake2b(value.encode(), key=self._storage.salt, digest_size=16).hexdigest()
-        )
-
-    def _scrub_url(self, url: httpx.URL) -> httpx.URL:
-        if not url.query:
-            return url
-        params = url.params
-        secret = self.config.credential_params
-        if not any(name.lower() in secret for name in params):
-            return url
-        return url.copy_with(
-            params=[
-                (name, self._digest(value) if name.lower() in secret else value)
-                for name, value in params.multi_items()
-            ]
-        )
-
-    def _url_key(self, url: str) -> str:
-        return hashlib.blake2b(url.encode(), key=self._storage.salt, digest_size=20).hexdigest()
-
-    def _identity(self, request: httpx.Request) -> tuple[str, Request]:
-        """The storage key and the request as stored: credentials replaced by keyed digests.
-
-        The key is the URL's digest followed by the credentials' digest, so that
-        :meth:`CacheBackend.remove_keys` can drop a URL for every caller at once.
-        """
-        headers = _internal_headers(request.headers)
-        credentials = []
-        for name in self.config.credential_headers:
-            values = headers._headers.get(name)
-            if values:
-                digest = self._digest(name + "\n" + "\n".join(values))
-                headers._headers[name] = [digest]
-                credentials.append(digest)
-        url = str(self._scrub_url(request.url))
-        key = self._url_key(url)
-        if credentials:
-            credentials.sort()
-            key += self._digest("\n".join(credentials))[2:]
-        return key, Request(request.method, url, headers)
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -256,7 +224,7 @@ class CacheTransport(Layer):
                     ):
                         targets.add(other)
             for target in targets:
-                self._storage.remove_keys(self._url_key(str(self._scrub_url(target))))
+                self._storage.remove_keys(self._keys.url_key(target))
         return outcome
 
     def _cached(self, request: httpx.Request) -> Flow:
@@ -265,10 +233,13 @@ class CacheTransport(Layer):
         directives = RequestDirectives.parse(
             request.headers.get("cache-control"), options.cache_control
         )
-        key, internal = self._identity(request)
+        key, url = self._keys.key(request)
+        entries = self._storage.get_entries(key)
+        names = {name for entry in entries for name in varied(entry.response.headers)}
+        internal = self._keys.stored_request(request, url, names)
         found = lookup(
             internal,
-            self._storage.get_entries(key),
+            entries,
             directives,
             now=self._clock.time(),
             default_ttl=self.config.default_ttl,
@@ -345,7 +316,7 @@ class CacheTransport(Layer):
                 state = state.next()
             elif isinstance(state, NeedToBeUpdated):
                 for entry in state.updating_entries:
-                    storage.update_headers(entry.id, entry.response.headers)
+                    storage.update_headers(entry.id, _storable(entry.response.headers))
                 state = state.next()
             elif isinstance(state, FromCache):
                 recorder.revalidation()
@@ -363,7 +334,9 @@ class CacheTransport(Layer):
                 read = yield Read(upstream)
                 if isinstance(read, Exception):
                     raise read
-                self._store(key, internal, state.response, upstream.content, candidates)
+                names = varied(state.response.headers) | set(internal.headers)
+                stored = self._keys.stored_request(request, internal.url, names)
+                self._store(key, stored, state.response, upstream.content, candidates)
                 upstream.extensions[CACHE_EXTENSION] = _STORED
                 return upstream
             else:
@@ -407,7 +380,7 @@ class CacheTransport(Layer):
     def _store(
         self, key: str, request: Request, response: Response, body: bytes, superseded: list[Entry]
     ) -> None:
-        headers = Headers(dict(response.headers._headers))
+        headers = _storable(response.headers)
         if "content-encoding" in headers:  # the body was decoded when it was read
             del headers["content-encoding"]
         headers.pop("content-length", None)

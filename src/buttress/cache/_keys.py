@@ -1,0 +1,206 @@
+"""What the cache keeps of a request: a key that tells callers apart, and no secret.
+
+The key is built from the request as sent, after authentication has run, so it
+never depends on recognising the auth handler. Every request header says who is
+asking, except the few in :data:`NOT_CREDENTIALS`, which carry no credential in
+any API (a name the secrets vocabulary calls sensitive is never one of them).
+A custom ``httpx.Auth`` signing with a header of its own is therefore told
+apart without anyone declaring it.
+
+What is stored holds keyed digests (BLAKE2b, keyed with the backend's salt)
+instead of values: the URL's query (its user info is dropped), and only the
+request headers a response's ``Vary`` names, which is all that matching needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from urllib.parse import unquote_plus
+
+import httpx
+from hishel import Headers, Request
+
+from .._redact import is_sensitive_header, is_sensitive_param
+from .._redirects import CREDENTIAL_HEADERS_KEY
+
+__all__ = ["NOT_CREDENTIALS", "CacheKeys", "stored_query", "varied"]
+
+NOT_CREDENTIALS = frozenset(
+    {
+        # content negotiation and caching: Vary brings them into matching when they matter
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "pragma",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "range",
+        # the connection and the message
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        # the software, and identifiers that are new on every request
+        "user-agent",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-request-id",
+        "x-correlation-id",
+        "idempotency-key",
+    }
+)
+"""Request headers that carry no credential: the only ones left out of the cache key."""
+
+
+def is_credential(name: str, request: httpx.Request, extra: Iterable[str] = ()) -> bool:
+    """Does the secrets vocabulary call request header ``name`` a credential?
+
+    The cache's one reading of :mod:`buttress._redact`, with the headers the
+    request's auth handler declared and the caller's ``extra`` (lower case) names.
+    """
+    declared = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
+    return is_sensitive_header(name, (*extra, *declared))
+
+
+def _digest(salt: bytes, text: str, size: int = 16) -> str:
+    return hashlib.blake2b(text.encode(), key=salt, digest_size=size).hexdigest()
+
+
+def _split(url: httpx.URL) -> tuple[str, str]:
+    """``url`` up to its path, without user info or fragment, and its query, as sent."""
+    path, _, query = url.raw_path.decode("ascii").partition("?")
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{path}", query
+
+
+def _stored(salt: bytes, base: str, query: str) -> str:
+    return f"{base}?{stored_query(salt, query)}" if query else base
+
+
+def stored_query(salt: bytes, query: str) -> str:
+    """A query string as the cache stores it: one keyed digest of it all.
+
+    Every value is hidden, not only those with a secret's name: an API key
+    parameter may have any name.
+
+    Examples:
+        >>> stored = stored_query(b"0" * 16, "page=2&key=k3y")
+        >>> stored.startswith("h:"), "k3y" in stored
+        (True, False)
+    """
+    return "h:" + _digest(salt, query)
+
+
+def varied(headers: Headers) -> set[str]:
+    """The request headers a stored response's ``Vary`` names (``*`` never matches anyway).
+
+    Examples:
+        >>> sorted(varied(Headers({"vary": ["Accept, X-Team", "*"]})))
+        ['accept', 'x-team']
+    """
+    names = {
+        name.strip().lower()
+        for value in headers.get_list("vary") or ()
+        for name in value.split(",")
+    }
+    return names - {"", "*"}
+
+
+class CacheKeys:
+    """Storage keys and stored requests for one backend's salt and one configuration.
+
+    Examples:
+        >>> keys = CacheKeys(b"0" * 16)
+        >>> alice = httpx.Request("GET", "https://api.example.com/me", headers={"X-Proof": "a"})
+        >>> bob = httpx.Request("GET", "https://api.example.com/me", headers={"X-Proof": "b"})
+        >>> anyone = httpx.Request("GET", "https://api.example.com/me")
+        >>> keys.key(alice)[0] != keys.key(bob)[0] != keys.key(anyone)[0]
+        True
+        >>> keys.key(alice)[0].startswith(keys.url_key(alice.url))
+        True
+    """
+
+    __slots__ = ("_headers", "_params", "_salt")
+
+    def __init__(
+        self,
+        salt: bytes,
+        credential_headers: Iterable[str] = (),
+        credential_params: Iterable[str] = (),
+    ) -> None:
+        self._salt = salt
+        self._headers = tuple(name.lower() for name in credential_headers)
+        self._params = tuple(credential_params)
+
+    def url_key(self, url: httpx.URL) -> str:
+        """The part of a key that depends on the URL alone, secret parameter values left out.
+
+        Every key starts with it, so removing the keys with this prefix drops a
+        URL's entries for every caller.
+        """
+        base, query = _split(url)
+        return self._url_key(base, self._public_query(query)[0])
+
+    def _url_key(self, base: str, public_query: str) -> str:
+        return _digest(self._salt, f"{base}?{public_query}", 20)
+
+    def _public_query(self, query: str) -> tuple[str, list[list[str]]]:
+        """``query`` with the values of secret parameters blanked, and those parameters."""
+        if not query:
+            return query, []
+        public, secrets = [], []
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            if is_sensitive_param(unquote_plus(name), self._params):
+                secrets.append(["?" + name, value])
+                pair = name + equals
+            public.append(pair)
+        return "&".join(public), secrets
+
+    def key(self, request: httpx.Request) -> tuple[str, str]:
+        """The storage key of ``request``, and its URL as stored.
+
+        The key is the URL's part followed, when the request carries anything
+        that says who is asking, by a digest of all of it: every header outside
+        :data:`NOT_CREDENTIALS` (and any inside it the vocabulary calls a
+        credential), secret query parameters and the URL's user info.
+        """
+        url = request.url
+        base, query = _split(url)
+        public_query, identity = self._public_query(query)
+        identity += [
+            [name, value]
+            for name, value in request.headers.multi_items()
+            if name not in NOT_CREDENTIALS or is_credential(name, request, self._headers)
+        ]
+        if url.userinfo:
+            identity.append(["@", url.userinfo.decode("ascii")])
+        key = self._url_key(base, public_query)
+        if identity:
+            key += _digest(self._salt, json.dumps(sorted(identity)))
+        return key, _stored(self._salt, base, query)
+
+    def stored_request(self, request: httpx.Request, url: str, names: Iterable[str]) -> Request:
+        """``request`` as stored: method, stored ``url``, and digests of the ``names`` headers.
+
+        A digest covers the header's values as RFC 9111 4.1 compares them
+        (combined, whitespace around commas removed), so digests match
+        exactly when the values would.
+        """
+        headers: dict[str, list[str]] = {}
+        for name in names:
+            values = request.headers.get_list(name)
+            if values:
+                parts = ",".join(part.strip() for value in values for part in value.split(","))
+                headers[name] = ["h:" + _digest(self._salt, f"{name}\n{parts}")]
+        return Request(request.method, url, Headers(headers))

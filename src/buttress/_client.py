@@ -41,7 +41,7 @@ from ._exceptions import ClientError, ConfigurationError, ValidationError, descr
 from ._logging import LoggingConfig, done, sending
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions
-from ._redact import REDACTOR_KEY, Redactor, declare, declared_by
+from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._serialize import JSONSerializer, encode_json
@@ -270,16 +270,8 @@ def _vocabulary(
     candidates = [url for url in urls if isinstance(url, str | httpx.URL)]
     if trust_env:
         candidates += urllib.request.getproxies().values()
-    passwords = []
-    for url in candidates:
-        try:
-            password = httpx.URL(url).password
-        except httpx.InvalidURL:  # reported by whatever uses it
-            continue
-        if password:
-            passwords.append(password)
-    config = logging_.redactor().merged(declared_by(auth))
-    return config.merged(Redactor(values=passwords))
+    known = Redactor(values=[secret for url in candidates for secret in userinfo_secrets(url)])
+    return logging_.redactor().merged(declared_by(auth)).merged(known)
 
 
 def _observability_layers(

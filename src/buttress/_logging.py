@@ -196,7 +196,7 @@ class RequestLogger:
         if self.enabled(logging.DEBUG):
             vocabulary = self.vocabulary(request)
             extra["headers"] = vocabulary.headers(request.headers)
-            extra["response_headers"] = vocabulary.headers(response.headers)
+            extra["response_headers"] = vocabulary.headers(response.headers, request)
             body = self._response_body(request, response)
             if body is not None:
                 extra["response_body"] = body
@@ -258,10 +258,10 @@ class RequestLogger:
 
     def _sample(self, request: httpx.Request, raw: bytes) -> str:
         limit = self.config.body_limit
-        text = raw[:limit].decode("utf-8", "replace")
+        text = self.scrub(request, raw[:limit].decode("utf-8", "replace"))  # cut, then scrubbed
         if len(raw) > limit:
             text += f"... ({len(raw)} bytes)"
-        return self.scrub(request, text)
+        return text
 
     def _request_body(self, request: httpx.Request) -> str | None:
         if not self.config.log_bodies:
@@ -350,7 +350,8 @@ class RedactingFilter(logging.Filter):
     never dropped.
 
     buttress attaches one to httpx's, httpcore's and hpack's loggers
-    (:data:`THIRD_PARTY_LOGGERS`); attach your own to other loggers or handlers.
+    (:data:`THIRD_PARTY_LOGGERS`); attach your own to other loggers or
+    handlers, with the names you add (``LoggingConfig(...).redactor()``).
 
     Examples:
         >>> import logging

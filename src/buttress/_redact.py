@@ -48,6 +48,7 @@ __all__ = [
     "is_sensitive_param",
     "redact_headers",
     "redact_url",
+    "userinfo_secrets",
 ]
 
 REDACTED = "[REDACTED]"
@@ -115,6 +116,8 @@ SENSITIVE_FIELDS = frozenset(
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
 _USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
 _SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
+# Challenges name a scheme and a realm, not a credential, and a client must read them back.
+_CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
 _URL_IN_TEXT_RE = re.compile(r"\bhttps?://[^\s\"'<>]+\?[^\s\"'<>]+", re.I)
 # A header pair as Python prints it, as in httpcore's and hpack's debug records.
 _HEADER_PAIR_RE = re.compile(r"\((b?)(['\"])([^'\"]+)\2, b?(['\"])(.*?)\4\)")
@@ -149,7 +152,7 @@ def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
     return (
         lowered in SENSITIVE_HEADERS
         or lowered in extra
-        or bool(_SENSITIVE_HEADER_RE.search(lowered))
+        or (lowered not in _CHALLENGE_HEADERS and bool(_SENSITIVE_HEADER_RE.search(lowered)))
     )
 
 
@@ -211,7 +214,8 @@ def _field_re(names: Iterable[str]) -> re.Pattern[str]:
     return re.compile(
         rf"""(?P<head>(?P<q>["']?)\b(?:{alternatives})(?P=q)\s*[:=]\s*)"""
         rf"""(?!["']?{re.escape(REDACTED)})"""  # hidden already
-        r"""(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s"'&,;}\]]+)""",
+        # A quoted value may be cut short (a truncated body): hide it to the end.
+        r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s"'&,;}\]]+)""",
         re.IGNORECASE,
     )
 
@@ -242,6 +246,21 @@ def _basic_parts(credential: str) -> list[str]:
         return []
     _, colon, password = decoded.partition(":")
     return [decoded, password] if colon else []
+
+
+def _hide_cut_ends(text: str, secrets: Iterable[str]) -> str:
+    """Hide a secret that ``text`` was cut in the middle of, at either end (a snippet,
+    a truncated message): its first or last characters are still a secret's."""
+    for secret in secrets:
+        for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:-size] + REDACTED
+                break
+        for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+            if text.startswith(secret[-size:]):
+                text = REDACTED + text[size:]
+                break
+    return text
 
 
 class Redactor:
@@ -372,11 +391,18 @@ class Redactor:
         return self.text(redact_url(url, self._params))
 
     def headers(
-        self, headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]]
+        self,
+        headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]],
+        request: httpx.Request | None = None,
     ) -> dict[str, str]:
-        """``headers`` as a dict, credential values hidden (see :func:`redact_headers`)."""
+        """``headers`` as a dict, credential values hidden (see :func:`redact_headers`).
+
+        With ``request``, its secret values are hidden in the other headers too
+        (a response header echoing the key).
+        """
         found = redact_headers(headers, self._headers)
-        return {k: self.text(v) for k, v in found.items()}
+        secrets = self.secrets_of(request) if request is not None else ()
+        return {k: self.text(v, secrets) for k, v in found.items()}
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
         """``text`` with URL passwords, secret fields, known and given values, patterns hidden."""
@@ -395,7 +421,8 @@ class Redactor:
 
         URLs in it are redacted by name, header pairs printed as Python tuples
         by sensitive name, then :meth:`text` hides the rest, including every
-        value ``request`` carries.
+        value ``request`` carries. ``text`` may be an excerpt: a secret cut in
+        two at either end is hidden too.
 
         Examples:
             >>> request = httpx.Request("GET", "https://a.test/", headers={"X-API-Key": "k3y-42"})
@@ -407,7 +434,7 @@ class Redactor:
         if "(" in text:
             text = _HEADER_PAIR_RE.sub(self._hide_pair, text)
         secrets = self.secrets_of(request) if request is not None else ()
-        return self.text(text, secrets)
+        return _hide_cut_ends(self.text(text, secrets), (*secrets, *self._values))
 
     def _hide_pair(self, match: re.Match[str]) -> str:
         if not self.is_sensitive_header(match[3]):
@@ -467,6 +494,28 @@ def declare(request: httpx.Request, redactor: Redactor) -> None:
     request.extensions[REDACTOR_KEY] = (
         redactor.merged(carried) if isinstance(carried, Redactor) else redactor
     )
+
+
+def userinfo_secrets(url: httpx.URL | str) -> list[str]:
+    """The password in ``url``'s user info, and the Basic credential made from it.
+
+    A proxy URL's password travels base64-encoded in ``Proxy-Authorization``,
+    where a server or proxy may echo it.
+
+    Examples:
+        >>> userinfo_secrets("http://bob:s3cret@proxy.test:8080")
+        ['s3cret', 'Ym9iOnMzY3JldA==']
+        >>> userinfo_secrets("http://proxy.test:8080")
+        []
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:  # reported by whatever uses the URL
+        return []
+    if not parsed.password:
+        return []
+    pair = f"{parsed.username}:{parsed.password}".encode()
+    return [parsed.password, base64.b64encode(pair).decode("ascii")]
 
 
 def declared_by(auth: object) -> Redactor:

@@ -237,15 +237,21 @@ class Cassette:
         Returns the response as replay will give it: the decoded body, no wire headers.
         """
         vocabulary = self._vocabulary(request)
+        secrets = vocabulary.secrets_of(request)
         headers = [  # pairs, not a dict: a response may set several cookies
-            (name, vocabulary.headers([(name, value)])[name])
+            (
+                name,
+                REDACTED
+                if vocabulary.is_sensitive_header(name)
+                else vocabulary.text(value, secrets),
+            )
             for name, value in response.headers.multi_items()
             if name.lower() not in _WIRE_HEADERS
         ]
         item = _Interaction(
             method=request.method,
             url=vocabulary.url(request.url),
-            request_headers=vocabulary.headers(request.headers.multi_items()),
+            request_headers=vocabulary.headers(request.headers.multi_items(), request),
             request_body=self._body(request, request.content),
             status=response.status_code,
             headers=headers,

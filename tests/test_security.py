@@ -51,6 +51,7 @@ TENANT = "tenant-SECRET-0123456789abcdef-10"
 URL_PW = "urlpw-SECRET-0123456789abcdef-11"
 PROXY_PW = "proxypw-SECRET-0123456789abcdef-12"
 SET_COOKIE = "setcookie-SECRET-0123456789abcdef-13"
+MIDDLEWARE_KEY = "mwkey-SECRET-0123456789abcdef-14"
 
 _PLAIN_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent"}
 
@@ -156,6 +157,14 @@ CASES = {
     "custom auth, user-marked": Case(
         (SIGNATURE,), lambda url, _: {"auth": SigningAuth()}, redact_headers=("X-Hmac",)
     ),
+    "AuthMiddleware": Case(
+        (MIDDLEWARE_KEY,),
+        lambda url, _: {
+            "middleware": [
+                buttress.AuthMiddleware(buttress.APIKeyAuth(MIDDLEWARE_KEY, header="X-Mw"))
+            ]
+        },
+    ),
     "cookies": Case((COOKIE,), lambda url, _: {"cookies": {"sid": COOKIE}}),
     "user-marked header": Case(
         (TENANT,), lambda url, _: {"headers": {"X-Tenant": TENANT}}, redact_headers=("X-Tenant",)
@@ -247,7 +256,6 @@ async def test_no_secret_in_any_output(
         "base_url": vault.url + case.prefix,
         "logging": logging_config,
         "tracing": buttress.TracingConfig(tracer_provider=provider),
-        "middleware": [buttress.LoggingMiddleware("DEBUG"), buttress.MetricsMiddleware(collector)],
         "retry": buttress.RetryConfig(max_attempts=2),
         "circuit_breaker": buttress.CircuitBreakerConfig(failure_threshold=100),
         "rate_limit": buttress.RateLimitConfig(max_requests=1000, time_window=1),
@@ -255,6 +263,8 @@ async def test_no_secret_in_any_output(
         **bottom,
         **case.client(vault.url, proxy_url),
     }
+    observers = [buttress.LoggingMiddleware("DEBUG"), buttress.MetricsMiddleware(collector)]
+    options["middleware"] = [*observers, *options.get("middleware", ())]
     client = make_client(**options)
     texts = [repr(client.client), repr(logging_config), repr(client.client.auth)]
 

@@ -132,6 +132,7 @@ class Case:
     redact_headers: tuple[str, ...] = ()
     prefix: str = ""  # path prefix on the Vault
     cassette: bool = True  # a cassette is the bottom transport: not with a proxy
+    per_call: Callable[[str], dict[str, Any]] = lambda proxy: {}  # every call's kwargs
 
 
 CASES = {
@@ -177,6 +178,12 @@ CASES = {
         (PROXY_PW, _basic("proxyuser", PROXY_PW)),
         lambda url, proxy: {"proxy": proxy},
         cassette=False,
+    ),
+    "per-call proxy credentials": Case(
+        (PROXY_PW, _basic("proxyuser", PROXY_PW)),
+        lambda url, proxy: {},
+        cassette=False,
+        per_call=lambda proxy: {"proxy": proxy},
     ),
 }
 
@@ -269,12 +276,13 @@ async def test_no_secret_in_any_output(
     texts = [repr(client.client), repr(logging_config), repr(client.client.auth)]
 
     for path in ("/ok", "/ok"):  # a miss, then a hit served by the cache
-        response = await client.get(path)
+        response = await client.get(path, **case.per_call(proxy_url))
         assert response.status_code == 200
         texts += [repr(response), repr(response.request), response.request.url.path]
     if case.cassette:  # the echo held the secret: the cassette gave back what it wrote
         assert "[REDACTED]" in response.json()["received"]
-    texts.append(repr(client.client.build_request("GET", "/ok", params={"page": 1})))
+    built = client.client.build_request("GET", "/ok", **case.per_call(proxy_url))
+    texts += [repr(built), repr(built.extensions)]
 
     calls: list[tuple[str, type[Exception], dict[str, Any]]] = [
         ("/private", buttress.AuthenticationError, {}),
@@ -284,9 +292,9 @@ async def test_no_secret_in_any_output(
     ]
     for path, error, kwargs in calls:
         with pytest.raises(error) as caught:
-            await client.get(path, **kwargs)
+            await client.get(path, **kwargs, **case.per_call(proxy_url))
         texts += _exception_texts(caught.value)
-    garbage = await client.get("/garbage")
+    garbage = await client.get("/garbage", **case.per_call(proxy_url))
     with pytest.raises(buttress.InvalidJSONError) as invalid:
         garbage.json()
     texts += _exception_texts(invalid.value)

@@ -792,6 +792,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         if body is not None and "content-type" not in request.headers:
             request.headers["Content-Type"] = "application/json"
         declare(request, self._redactor)
+        routed = RequestOptions.of(request).proxy
+        if isinstance(routed, str | httpx.URL):  # a proxy for this call: its password too
+            declare(request, Redactor(values=userinfo_secrets(routed)))
         request.__class__ = _Request
         return cast(httpx.Request, request)
 

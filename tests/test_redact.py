@@ -184,3 +184,10 @@ def test_the_filter_is_attached_once_to_each_third_party_logger() -> None:
     for name in THIRD_PARTY_LOGGERS:
         filters = logging.getLogger(name).filters
         assert sum(isinstance(f, RedactingFilter) for f in filters) == 1, name
+
+
+def test_a_field_inside_another_fields_value_is_found() -> None:
+    text = '{"error": "bad password: hunter22", "detail": "see token=abc"}'
+    assert Redactor().text(text) == (
+        f'{{"error": "bad password: {REDACTED}", "detail": "see token={REDACTED}"}}'
+    )

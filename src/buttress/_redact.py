@@ -177,16 +177,28 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
         userinfo, _, host = text[scheme_end:authority_end].rpartition("@")
         user = userinfo.partition(":")[0]
         text = f"{text[:scheme_end]}{user}:{REDACTED}@{host}{text[authority_end:]}"
-    if query:
-        extra = tuple(extra_params)
-        pairs = []
-        for pair in query.split("&"):
-            name = pair.partition("=")[0]
-            if is_sensitive_param(unquote_plus(name), extra):
-                pair = f"{name}={REDACTED}"
-            pairs.append(pair)
-        query = "&".join(pairs)
-    return f"{text}{question_mark}{query}{hash_sign}{fragment}"
+    return f"{text}{question_mark}{_redact_query(query, extra_params)}{hash_sign}{fragment}"
+
+
+def _redact_query(query: str, extra_params: Iterable[str]) -> str:
+    """A query string as spelled, the values of its secret parameters hidden."""
+    if not query:
+        return query
+    extra = tuple(extra_params)
+    pairs = []
+    for pair in query.split("&"):
+        name = pair.partition("=")[0]
+        if is_sensitive_param(unquote_plus(name), extra):
+            pair = f"{name}={REDACTED}"
+        pairs.append(pair)
+    return "&".join(pairs)
+
+
+def _redact_url_in_text(match: re.Match[str], extra_params: Iterable[str]) -> str:
+    """A URL found in free text, its secret parameters hidden (as spelled: no parsing)."""
+    text, hash_sign, fragment = match.group().partition("#")
+    text, question_mark, query = text.partition("?")
+    return f"{text}{question_mark}{_redact_query(query, extra_params)}{hash_sign}{fragment}"
 
 
 def redact_headers(
@@ -208,25 +220,13 @@ def redact_headers(
     return {k: (REDACTED if is_sensitive_header(k, extra_names) else v) for k, v in items}
 
 
-def _field_re(names: Iterable[str]) -> re.Pattern[str]:
-    """``name: value`` / ``"name": "value"`` / ``name=value`` for any of ``names``."""
-    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-    return re.compile(
-        rf"""(?P<head>(?P<q>["']?)\b(?:{alternatives})(?P=q)\s*[:=]\s*)"""
-        rf"""(?!["']?{re.escape(REDACTED)})"""  # hidden already
-        # A quoted value may be cut short (a truncated body): hide it to the end.
-        r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s"'&,;}\]]+)""",
-        re.IGNORECASE,
-    )
-
-
-def _hide_value(match: re.Match[str]) -> str:
-    value = match["value"]
-    quote_mark = value[0] if value[0] in "\"'" else ""
-    return f"{match['head']}{quote_mark}{REDACTED}{quote_mark}"
-
-
-_DEFAULT_FIELDS_RE = _field_re(SENSITIVE_FIELDS)
+# ``name: value``, ``"name": "value"``, ``name=value``; the name is looked up afterwards.
+_FIELD_RE = re.compile(
+    r"""(?P<head>(?P<q>["']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)\s*[:=]\s*)"""
+    rf"""(?!["']?{re.escape(REDACTED[:-1])})"""  # hidden already (maybe cut at its "]")
+    # A quoted value may be cut short (a truncated body): hide it to the end.
+    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s"'&,;}\]]+)"""
+)
 
 
 def _plain(value: str | SecretStr) -> str:
@@ -252,14 +252,16 @@ def _hide_cut_ends(text: str, secrets: Iterable[str]) -> str:
     """Hide a secret that ``text`` was cut in the middle of, at either end (a snippet,
     a truncated message): its first or last characters are still a secret's."""
     for secret in secrets:
-        for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
-            if text.endswith(secret[:size]):
-                text = text[:-size] + REDACTED
-                break
-        for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
-            if text.startswith(secret[-size:]):
-                text = REDACTED + text[size:]
-                break
+        if text[-_MIN_SECRET:] in secret:  # cheap test first: most texts end otherwise
+            for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+                if text.endswith(secret[:size]):
+                    text = text[:-size] + REDACTED
+                    break
+        if text[:_MIN_SECRET] in secret:
+            for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+                if text.startswith(secret[-size:]):
+                    text = REDACTED + text[size:]
+                    break
     return text
 
 
@@ -298,7 +300,7 @@ class Redactor:
         self._patterns = tuple({p.pattern: p for p in compiled}.values())
         found = {s for v in values for s in _spellings(_plain(v)) if len(s) >= _MIN_SECRET}
         self._set_values(found)
-        self._fields = _field_re(SENSITIVE_FIELDS | self._params) if self._params else None
+        self._fields = SENSITIVE_FIELDS | {p.lower() for p in self._params}
         self._merges: dict[int, tuple[Redactor, Redactor]] = {}
 
     def _set_values(self, values: set[str]) -> None:
@@ -328,7 +330,7 @@ class Redactor:
             {p.pattern: p for p in (*self._patterns, *other._patterns)}.values()
         )
         merged._set_values(set(self._value_set | other._value_set))
-        merged._fields = _field_re(SENSITIVE_FIELDS | merged._params) if merged._params else None
+        merged._fields = self._fields | other._fields
         merged._merges = {}
         if len(self._merges) >= 16:  # a handful of vocabularies meet a long-lived one
             self._merges.clear()
@@ -408,7 +410,7 @@ class Redactor:
         """``text`` with URL passwords, secret fields, known and given values, patterns hidden."""
         text = _USERINFO_RE.sub(rf"\1:{REDACTED}@", text)
         if "=" in text or ":" in text:
-            text = (self._fields or _DEFAULT_FIELDS_RE).sub(_hide_value, text)
+            text = _FIELD_RE.sub(self._hide_field, text)
         for secret in (*secrets, *self._values):
             if secret:
                 text = text.replace(secret, REDACTED)
@@ -430,11 +432,18 @@ class Redactor:
             '{"error": "invalid key [REDACTED]"}'
         """
         if "://" in text:
-            text = _URL_IN_TEXT_RE.sub(lambda m: redact_url(m.group(), self._params), text)
+            text = _URL_IN_TEXT_RE.sub(lambda m: _redact_url_in_text(m, self._params), text)
         if "(" in text:
             text = _HEADER_PAIR_RE.sub(self._hide_pair, text)
         secrets = self.secrets_of(request) if request is not None else ()
         return _hide_cut_ends(self.text(text, secrets), (*secrets, *self._values))
+
+    def _hide_field(self, match: re.Match[str]) -> str:
+        value = match["value"]
+        if match["name"].lower() not in self._fields:  # look inside: '"error": "password: x"'
+            return match["head"] + _FIELD_RE.sub(self._hide_field, value)
+        quote_mark = value[0] if value[0] in "\"'" else ""
+        return f"{match['head']}{quote_mark}{REDACTED}{quote_mark}"
 
     def _hide_pair(self, match: re.Match[str]) -> str:
         if not self.is_sensitive_header(match[3]):
@@ -464,7 +473,8 @@ class Redactor:
         url = request.url
         if url.password:
             found.append(url.password)
-        found += [v for k, v in url.params.multi_items() if self.is_sensitive_param(k)]
+        if url.query:
+            found += [v for k, v in url.params.multi_items() if self.is_sensitive_param(k)]
         spelled = {s for v in found for s in _spellings(v.strip()) if len(s) >= _MIN_SECRET}
         return sorted(spelled, key=len, reverse=True)
 

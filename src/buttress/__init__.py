@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # at run time, imported on first use (see the end of this mod
     from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
     from ._clock import Clock, SystemClock
     from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
-    from ._logging import JSONFormatter, LoggingConfig
+    from ._logging import JSONFormatter, LoggingConfig, RedactingFilter
     from ._options import RequestOptions, options
     from ._redirects import RedirectConfig
     from ._response import ErrorParser, Response, default_error_parser
@@ -146,6 +146,7 @@ __all__ = [
     "RateLimitInfo",
     "RateLimitStatus",
     "ReadTimeoutError",
+    "RedactingFilter",
     "RedirectConfig",
     "RedirectRefusedError",
     "RefreshingAuth",
@@ -182,7 +183,7 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
             "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
             "._clock": ("Clock", "SystemClock"),
             "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
-            "._logging": ("JSONFormatter", "LoggingConfig"),
+            "._logging": ("JSONFormatter", "LoggingConfig", "RedactingFilter"),
             "._options": ("RequestOptions", "options"),
             "._redirects": ("RedirectConfig",),
             "._response": ("ErrorParser", "Response", "default_error_parser"),

@@ -12,6 +12,7 @@ import inspect
 import logging
 import os
 import pathlib
+import urllib.request
 import warnings
 from collections.abc import (
     AsyncIterator,
@@ -44,10 +45,10 @@ from ._exceptions import (
     describe,
     map_exception,
 )
-from ._logging import LoggingConfig
+from ._logging import LoggingConfig, done, sending
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions, check_options
-from ._redact import redact_url
+from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._serialize import JSONSerializer, encode_json
@@ -305,16 +306,35 @@ def _pick(value: Any, env_value: Any, default: Any) -> Any:
     return default if env_value is None else env_value
 
 
+def _logging_config(logging_: LoggingConfig | bool) -> LoggingConfig:
+    if logging_ is True:
+        return LoggingConfig()
+    if logging_ is False:
+        return LoggingConfig(enabled=False)
+    return logging_
+
+
+def _vocabulary(
+    logging_: LoggingConfig,
+    auth: httpx.Auth | None,
+    urls: Sequence[Any],
+    trust_env: bool,
+) -> Redactor:
+    """The client's vocabulary of secrets: the names its config adds, what its auth
+    declares, and the passwords of its base URL and proxies (the environment's too)."""
+    candidates = [url for url in urls if isinstance(url, str | httpx.URL)]
+    if trust_env:
+        candidates += urllib.request.getproxies().values()
+    known = Redactor(values=[secret for url in candidates for secret in userinfo_secrets(url)])
+    return logging_.redactor().merged(declared_by(auth)).merged(known)
+
+
 def _observability_layers(
     middleware: Sequence[MiddlewareTypes],
-    logging_: LoggingConfig | bool,
+    logging_: LoggingConfig,
     tracing: TracingConfig | bool,
 ) -> dict[str, Any]:
     """``stack()`` keywords for the middleware and logging layers of a client."""
-    if logging_ is True:
-        logging_ = LoggingConfig()
-    elif logging_ is False:
-        logging_ = LoggingConfig(enabled=False)
     if tracing is True:
         tracing = TracingConfig()
     elif tracing is False:
@@ -348,6 +368,13 @@ class _SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """The owner closes the pool."""
+
+
+class _Request(httpx.Request):
+    """The requests the facade builds: an ``httpx.Request`` whose repr hides its secrets."""
+
+    def __repr__(self) -> str:
+        return f"<Request({self.method!r}, {Redactor.for_request(self).url(self.url)!r})>"
 
 
 class _ReadOnlyHeaders(httpx.Headers):
@@ -512,6 +539,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
 
         is_async = isinstance(self, httpx.AsyncClient)
         multiplexed = http2 is True
+        proxy_url = None
         if transport is not None:
             transport = given_transport(backend, transport, is_async=is_async)
         else:
@@ -524,6 +552,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
             connection = connection_options(env, {k: v for k, v in given.items() if v is not UNSET})
             multiplexed = bool(connection.get("http2"))
+            proxy_url = connection.get("proxy")
             factory = network_factory(
                 backend,
                 is_async=is_async,
@@ -567,14 +596,18 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         }
         # The network transport and mounts, shared by with_middleware's clients.
         self._bottom: tuple[Any, dict[str, Any]] = (transport, dict(mounts or {}))
-        layers.update(_observability_layers(middleware, logging, tracing))
+        logging_config = _logging_config(logging)
+        layers.update(_observability_layers(middleware, logging_config, tracing))
+        client_auth = _coerce_auth(auth) if auth is not UNSET else _env_auth(env)
+        base = _pick(base_url, env.base_url, "")
+        self._redactor = _vocabulary(logging_config, client_auth, (base, proxy_url), trust_env)
         cast(Any, super()).__init__(  # the httpx.Client next in the MRO
-            base_url=_pick(base_url, env.base_url, ""),
+            base_url=base,
             headers=default_headers,
             params=params,
             cookies=cookies,
             timeout=timeout_config.to_httpx(),
-            auth=_coerce_auth(auth) if auth is not UNSET else _env_auth(env),
+            auth=client_auth,
             follow_redirects=_pick(follow_redirects, env.follow_redirects, True),
             max_redirects=_pick(max_redirects, env.max_redirects, 20),
             event_hooks=self._adapt_hooks(event_hooks or {}),
@@ -676,7 +709,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         return type(self)(**{**self._init_kwargs, **shared})
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={redact_url(self.base_url)!r})"  # type: ignore[attr-defined]
+        return f"{type(self).__name__}(base_url={self._redactor.url(self.base_url)!r})"  # type: ignore[attr-defined]
 
     def __del__(self) -> None:
         if self._frozen and not self.is_closed:  # type: ignore[attr-defined]
@@ -820,12 +853,24 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:
             request.headers["Content-Type"] = "application/json"
+        declare(request, self._redactor)
+        routed = RequestOptions.of(request).proxy
+        if isinstance(routed, str | httpx.URL):  # a proxy for this call: its password too
+            declare(request, Redactor(values=userinfo_secrets(routed)))
+        request.__class__ = _Request
         return cast(httpx.Request, request)
 
     def _check_call_names(self, kwargs: Mapping[str, Any]) -> None:
         if not _CALL_NAMES.issuperset(kwargs):
             name = next(name for name in kwargs if name not in _CALL_NAMES)
             raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
+
+    def _declare(self, request: httpx.Request, auth: Any) -> None:
+        """Give ``request`` the client's vocabulary of secrets, and a per-call auth's."""
+        if REDACTOR_KEY not in request.extensions:  # built without build_request
+            declare(request, self._redactor)
+        if auth is not None and not isinstance(auth, UseClientDefault):
+            declare(request, declared_by(auth))
 
     def _prepare(
         self,
@@ -884,10 +929,12 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
 
     @staticmethod
     def _adopt(response: httpx.Response) -> Response:
-        """Make httpx's response (and its redirect history) a buttress :class:`Response`."""
-        response.__class__ = Response
-        for earlier in response.history:
-            earlier.__class__ = Response
+        """Make httpx's response (and its redirect history) a buttress :class:`Response`,
+        and the requests httpx made for redirects ones whose repr hides secrets."""
+        for adopted in (*response.history, response):
+            adopted.__class__ = Response
+            if type(adopted._request) is httpx.Request:
+                adopted._request.__class__ = _Request
         return cast(Response, response)
 
 
@@ -1003,6 +1050,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             raise self._closed_error()
         if not isinstance(auth, UseClientDefault):
             auth = _coerce_auth(auth)
+        self._declare(request, auth)
+        token = sending(request)  # httpx's own log records are scrubbed with its vocabulary
         try:
             # An unstreamed body is read in there, so read failures are mapped below.
             raw = super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
@@ -1011,6 +1060,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             if mapped is exc:
                 raise
             raise mapped from exc
+        finally:
+            done(token)
         response = self._adopt(raw)
         if stream:
             response.stream = _MappedSyncStream(
@@ -1414,6 +1465,8 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             raise self._closed_error()
         if not isinstance(auth, UseClientDefault):
             auth = _coerce_auth(auth)
+        self._declare(request, auth)
+        token = sending(request)  # httpx's own log records are scrubbed with its vocabulary
         try:
             # An unstreamed body is read in there, so read failures are mapped below.
             raw = await super().send(
@@ -1424,6 +1477,8 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             if mapped is exc:
                 raise
             raise mapped from exc
+        finally:
+            done(token)
         response = self._adopt(raw)
         if stream:
             response.stream = _MappedAsyncStream(

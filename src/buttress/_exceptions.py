@@ -34,7 +34,9 @@ does not name (pool timeouts, redirect loops, refused redirects, undecodable
 bodies, invalid JSON) and for SPEC 10.4's parsing resilience (truncated bodies,
 size limits). Every class also subclasses the httpx exception it stands for, so
 code written for plain httpx (``except httpx.TimeoutException``) keeps working when
-it switches to buttress. Messages never contain credentials: URLs are redacted.
+it switches to buttress. Messages never contain credentials: URLs are redacted,
+and text taken from a response body or a dependency's error is scrubbed of every
+secret the request's vocabulary knows (see ``buttress._redact``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._redact import Redactor, redact_url
+from ._redact import Redactor
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -471,7 +473,7 @@ class InvalidJSONError(DecodingError, json.JSONDecodeError):
     ) -> None:
         doc, pos = error.doc, error.pos
         start = max(0, pos - 30)
-        snippet = doc[start : pos + 30]
+        snippet = scrub(request, doc[start : pos + 30])
         # ``source`` says where the JSON came from when it is not a response's body.
         source = source or f"a {status_code} response (content-type {content_type or 'unset'})"
         message = (
@@ -625,7 +627,6 @@ _PHASES: Mapping[type[BaseException], str] = {
     httpx.WriteTimeout: "write",
     httpx.PoolTimeout: "pool",
 }
-_REDACTOR = Redactor()
 
 
 def _http2_detail(exc: Exception) -> str | None:
@@ -648,7 +649,7 @@ def _message(exc: Exception, request: httpx.Request | None) -> str:
     """``exc``'s message, saying which request failed and (for timeouts) after how long."""
     detail = _http2_detail(exc) or str(exc)
     if request is None:
-        return detail or type(exc).__name__
+        return scrub(None, detail) if detail else type(exc).__name__
     what = next((_WHAT[cls] for cls in type(exc).__mro__ if cls in _WHAT), "request failed")
     message = f"{what} for {describe(request)}"
     phase = next((_PHASES[cls] for cls in type(exc).__mro__ if cls in _PHASES), None)
@@ -657,7 +658,7 @@ def _message(exc: Exception, request: httpx.Request | None) -> str:
         message += f" ({phase} timeout {seconds:g}s)"
     if detail and detail != "timed out":
         # Some backends quote the URL (aiohttp: "Connection timeout to host <url>").
-        message += f": {_REDACTOR.text(detail, _REDACTOR.secrets_of(request))}"
+        message += f": {scrub(request, detail)}"
     return message
 
 
@@ -717,5 +718,25 @@ def map_exception(exc: Exception, request: httpx.Request | None = None) -> Excep
 
 
 def describe(request: httpx.Request) -> str:
-    """``METHOD url`` with secrets redacted, for messages."""
-    return f"{request.method} {redact_url(request.url)}"
+    """``METHOD url`` with secrets redacted, for messages.
+
+    Examples:
+        >>> describe(httpx.Request("GET", "https://a.test/x?token=t0k3n"))
+        'GET https://a.test/x?token=[REDACTED]'
+    """
+    return f"{request.method} {Redactor.for_request(request).url(request.url)}"
+
+
+def scrub(request: httpx.Request | None, text: str) -> str:
+    """``text`` (from a response body, a server, a dependency) without ``request``'s secrets.
+
+    Every value the request's vocabulary knows is replaced wherever it appears:
+    its credential headers, secret query values, URL password, and the values
+    the client that sent it knows (``buttress._redact.Redactor.for_request``).
+
+    Examples:
+        >>> request = httpx.Request("GET", "https://a.test/", headers={"X-API-Key": "k3y-42"})
+        >>> scrub(request, "invalid key k3y-42")
+        'invalid key [REDACTED]'
+    """
+    return Redactor.for_request(request).scrub(text, request)

@@ -18,6 +18,11 @@ logger                      records
 
 Every record of a request has ``request_id`` (and ``method``, ``url``, ...) as
 ``extra`` fields. Nothing is formatted when the level is disabled.
+
+httpx, httpcore and hpack log on their own loggers (httpx prints every URL at
+INFO, query string included). When buttress logging is on, a
+:class:`RedactingFilter` is attached to those loggers once per process, so
+their records are scrubbed with the vocabulary of the request being sent.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import logging
 import re
 import threading
+from contextvars import ContextVar, Token
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,7 +42,14 @@ from ._config import AnyCollection, FrozenConfig
 from ._options import RequestOptions
 from ._redact import Redactor
 
-__all__ = ["JSONFormatter", "LoggingConfig", "RequestLogger"]
+__all__ = [
+    "THIRD_PARTY_LOGGERS",
+    "JSONFormatter",
+    "LoggingConfig",
+    "RedactingFilter",
+    "RequestLogger",
+    "redact_third_party_records",
+]
 
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -54,10 +67,15 @@ class LoggingConfig(FrozenConfig):
             (``None``: never).
         redact_headers: header names to hide besides the defaults
             (Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-API-Key, ...).
-        redact_params: query parameters to hide besides the defaults
-            (api_key, key, token, access_token, signature, ...).
+        redact_params: query parameters (and body fields) to hide besides the
+            defaults (api_key, key, token, access_token, signature, ...).
         redact_patterns: regular expressions; matches are hidden in every
             logged text (URLs, header values, bodies, error messages).
+
+    The ``redact_*`` names are the client's own additions to the vocabulary of
+    secrets: a client hides them everywhere it writes (log records, exception
+    messages, cassettes, span attributes), not only in its logs, and even
+    with ``enabled=False``.
         log_bodies: log request and response bodies at DEBUG (opt-in).
         body_limit: at most this many bytes of each body are logged.
 
@@ -85,7 +103,12 @@ class LoggingConfig(FrozenConfig):
         return patterns
 
     def redactor(self) -> Redactor:
-        """The :class:`~buttress._redact.Redactor` these settings describe."""
+        """The :class:`~buttress._redact.Redactor` these settings describe.
+
+        Examples:
+            >>> LoggingConfig(redact_params=["sig"]).redactor().url("https://a.test/?sig=x")
+            'https://a.test/?sig=[REDACTED]'
+        """
         return Redactor(self.redact_headers, self.redact_params, self.redact_patterns)
 
 
@@ -107,6 +130,12 @@ class RequestLogger:
         self.redactor = config.redactor()
         self._lock = threading.Lock()
         self._noticed: set[tuple[str, str, str]] = set()
+        if config.enabled:
+            redact_third_party_records()
+
+    def vocabulary(self, request: httpx.Request) -> Redactor:
+        """What to hide in records about ``request``: this config's names and the request's."""
+        return Redactor.for_request(request, self.redactor)
 
     def enabled(self, level: int) -> bool:
         """True when a record at ``level`` would be handled (cheap; check first)."""
@@ -119,7 +148,7 @@ class RequestLogger:
         return {
             "request_id": request_id,
             "method": request.method,
-            "url": self.redactor.url(request.url),
+            "url": self.vocabulary(request).url(request.url),
             **fields,
         }
 
@@ -127,7 +156,8 @@ class RequestLogger:
         """DEBUG: the request about to be sent, headers redacted, body sample if enabled."""
         if not self.enabled(logging.DEBUG):
             return
-        extra = self.extra(request, request_id, headers=self.redactor.headers(request.headers))
+        headers = self.vocabulary(request).headers(request.headers)
+        extra = self.extra(request, request_id, headers=headers)
         body = self._request_body(request)
         if body is not None:
             extra["body"] = body
@@ -164,8 +194,9 @@ class RequestLogger:
         if notice:
             extra["deprecation"] = notice
         if self.enabled(logging.DEBUG):
-            extra["headers"] = self.redactor.headers(request.headers)
-            extra["response_headers"] = self.redactor.headers(response.headers)
+            vocabulary = self.vocabulary(request)
+            extra["headers"] = vocabulary.headers(request.headers)
+            extra["response_headers"] = vocabulary.headers(response.headers, request)
             body = self._response_body(request, response)
             if body is not None:
                 extra["response_body"] = body
@@ -213,8 +244,9 @@ class RequestLogger:
 
     def scrub(self, request: httpx.Request, text: str) -> str:
         """``text`` without the URL's and headers' secrets of ``request``."""
-        text = text.replace(str(request.url), self.redactor.url(request.url))
-        return self.redactor.text(text, self.redactor.secrets_of(request))
+        vocabulary = self.vocabulary(request)
+        text = text.replace(str(request.url), vocabulary.url(request.url))
+        return vocabulary.scrub(text, request)
 
     def wants_body(self, request: httpx.Request) -> bool:
         """True when the response body should be read to be logged."""
@@ -226,10 +258,10 @@ class RequestLogger:
 
     def _sample(self, request: httpx.Request, raw: bytes) -> str:
         limit = self.config.body_limit
-        text = raw[:limit].decode("utf-8", "replace")
+        text = self.scrub(request, raw[:limit].decode("utf-8", "replace"))  # cut, then scrubbed
         if len(raw) > limit:
             text += f"... ({len(raw)} bytes)"
-        return self.scrub(request, text)
+        return text
 
     def _request_body(self, request: httpx.Request) -> str | None:
         if not self.config.log_bodies:
@@ -277,3 +309,93 @@ class JSONFormatter(logging.Formatter):
         if record.stack_info:
             data["stack"] = self.formatStack(record.stack_info)
         return json.dumps(data, default=str, ensure_ascii=False)
+
+
+# -- other libraries' records ------------------------------------------------------------------
+
+THIRD_PARTY_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "hpack.hpack",
+    "hpack.table",
+)
+"""The loggers :func:`redact_third_party_records` filters (a logger's filters do not
+apply to its children's records, so each is named)."""
+
+_SENDING: ContextVar[httpx.Request | None] = ContextVar("buttress_sending", default=None)
+
+
+def sending(request: httpx.Request) -> Token[httpx.Request | None]:
+    """Mark ``request`` as the one being sent in this thread or task; undo with ``done``."""
+    return _SENDING.set(request)
+
+
+def done(token: Token[httpx.Request | None]) -> None:
+    """Undo :func:`sending`."""
+    _SENDING.reset(token)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs secrets from any library's records.
+
+    Each record's message is formatted, then scrubbed with ``redactor`` plus
+    the vocabulary of the request a buttress client is sending in this thread
+    or task (its credential values, the names its auth declared): URLs lose
+    their secret parameters and passwords, header pairs their sensitive values,
+    and known secret values are replaced wherever they appear. Records are
+    never dropped.
+
+    buttress attaches one to httpx's, httpcore's and hpack's loggers
+    (:data:`THIRD_PARTY_LOGGERS`); attach your own to other loggers or
+    handlers, with the names you add (``LoggingConfig(...).redactor()``).
+
+    Examples:
+        >>> import logging
+        >>> url = "https://a.test/?key=k3y"
+        >>> record = logging.LogRecord("httpx", logging.INFO, "", 0, "GET %s", (url,), None)
+        >>> RedactingFilter().filter(record), record.getMessage()
+        (True, 'GET https://a.test/?key=[REDACTED]')
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = _SENDING.get()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: logging reports it when formatting
+            return True
+        clean = Redactor.for_request(request, self.redactor).scrub(message, request)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_THIRD_PARTY_FILTER = RedactingFilter()
+_THIRD_PARTY_LOCK = threading.Lock()
+
+
+def redact_third_party_records() -> None:
+    """Attach buttress's :class:`RedactingFilter` to :data:`THIRD_PARTY_LOGGERS` (idempotent).
+
+    Called when a client or layer with logging on is built. The filter is
+    process-wide and stays: outside a buttress request it hides the default
+    secret names only. Remove it with
+    ``logging.getLogger(name).removeFilter(...)`` on each of those loggers.
+
+    Examples:
+        >>> redact_third_party_records()
+        >>> sum(isinstance(f, RedactingFilter) for f in logging.getLogger("httpx").filters)
+        1
+    """
+    with _THIRD_PARTY_LOCK:
+        for name in THIRD_PARTY_LOGGERS:
+            logger = logging.getLogger(name)
+            if _THIRD_PARTY_FILTER not in logger.filters:
+                logger.addFilter(_THIRD_PARTY_FILTER)

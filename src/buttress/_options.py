@@ -8,7 +8,7 @@ with ``extensions=buttress.options(...)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -45,7 +45,8 @@ class RequestOptions:
             ``"no-cache"``, ``"no-store"``, ``"only-if-cached"``, ``"max-age=60"``,
             ``"max-stale=30"`` or ``"min-fresh=10"`` (RFC 9111 5.2.1); not sent.
         proxy: a proxy URL for this request only, or ``False`` to go direct
-            (``None``: the client's routing). Read by the network transport.
+            (``None``: the client's routing). Read by the network transport; left
+            out of the repr, as it may hold a password.
         max_response_size: bytes of body the facade accepts (``None``: the client's
             setting, which does not apply to ``client.stream()``).
 
@@ -63,7 +64,7 @@ class RequestOptions:
     rate_limit: Literal["wait", "raise", "return"] | None = None
     middleware: tuple[Any, ...] = ()
     cache_control: str | None = None
-    proxy: str | httpx.URL | Literal[False] | None = None
+    proxy: str | httpx.URL | Literal[False] | None = field(default=None, repr=False)
     max_response_size: int | None = None
 
     @staticmethod

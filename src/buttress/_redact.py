@@ -1,28 +1,63 @@
-"""Keeping secrets out of messages, reprs and logs.
+"""The one vocabulary of secrets, and keeping them out of everything buttress writes.
 
-One place decides what a secret looks like, so the exception messages, the
-logging layer and the cassettes all hide the same things.
+What a secret looks like is decided here and nowhere else, so exception
+messages, log records (ours and httpx's), cassettes, reprs, span attributes and
+the cache key all hide the same things. The vocabulary has four sources:
+
+- the defaults: credential headers (:data:`SENSITIVE_HEADERS` and names that
+  look like one), secret query parameters (:data:`SENSITIVE_PARAMS`) and body
+  fields (:data:`SENSITIVE_FIELDS`);
+- what an auth object declares it sends (:func:`declared_by`): the header or
+  query parameter of ``APIKeyAuth(header="X-Token")``, its key, a basic or
+  digest password. While a request is sent, auth handlers also mark the headers
+  they set (:data:`CREDENTIAL_HEADERS_KEY`);
+- the secret values a client knows: its credentials, its proxy's and the
+  ``base_url``'s passwords. A value is hidden wherever it appears, not only
+  under a known name;
+- what the user adds: ``LoggingConfig(redact_headers=..., redact_params=...,
+  redact_patterns=...)``.
+
+A client carries its vocabulary on every request it sends (extension
+:data:`REDACTOR_KEY`), so any code holding a request, a layer or an exception
+message, can ask :meth:`Redactor.for_request` what to hide.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Mapping
 from typing import cast
-from urllib.parse import unquote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
+from pydantic import SecretStr
 
 __all__ = [
+    "CREDENTIAL_HEADERS_KEY",
     "REDACTED",
+    "REDACTOR_KEY",
+    "SENSITIVE_FIELDS",
     "SENSITIVE_HEADERS",
     "SENSITIVE_PARAMS",
     "Redactor",
+    "declare",
+    "declared_by",
+    "is_sensitive_header",
+    "is_sensitive_param",
     "redact_headers",
     "redact_url",
+    "userinfo_secrets",
 ]
 
 REDACTED = "[REDACTED]"
+
+REDACTOR_KEY = "buttress.redactor"
+"""Request extension holding the :class:`Redactor` of the client (or code) sending it."""
+
+CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
+"""Request extension where auth handlers list the headers that carry their secret."""
 
 SENSITIVE_HEADERS = frozenset(
     {
@@ -61,18 +96,63 @@ SENSITIVE_PARAMS = frozenset(
     }
 )
 
+SENSITIVE_FIELDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "apikey",
+        "private_key",
+    }
+)
+"""Body fields (JSON keys, form fields) whose values are hidden in logged bodies and messages."""
+
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
 _USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
 _SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
+# Challenges name a scheme and a realm, not a credential, and a client must read them back.
+_CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
+_URL_IN_TEXT_RE = re.compile(r"\bhttps?://[^\s\"'<>]+\?[^\s\"'<>]+", re.I)
+# A header pair as Python prints it, as in httpcore's and hpack's debug records.
+_HEADER_PAIR_RE = re.compile(r"\((b?)(['\"])([^'\"]+)\2, b?(['\"])(.*?)\4\)")
+_MIN_SECRET = 4  # shorter values would scrub ordinary text ("pw" in "pwd")
 
 
 def is_sensitive_param(name: str, extra: Iterable[str] = ()) -> bool:
-    """True when a query parameter called ``name`` probably holds a secret."""
+    """True when a query parameter called ``name`` probably holds a secret.
+
+    Examples:
+        >>> is_sensitive_param("access_token"), is_sensitive_param("page")
+        (True, False)
+    """
     lowered = name.lower()
     return (
         lowered in SENSITIVE_PARAMS
         or lowered in {e.lower() for e in extra}
         or bool(_SENSITIVE_PARAM_RE.search(lowered))
+    )
+
+
+def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
+    """True when a header called ``name`` probably holds a credential.
+
+    ``extra`` holds more names, lower-cased.
+
+    Examples:
+        >>> is_sensitive_header("X-Upstream-Token"), is_sensitive_header("Accept")
+        (True, False)
+    """
+    lowered = name.lower()
+    return (
+        lowered in SENSITIVE_HEADERS
+        or lowered in extra
+        or (lowered not in _CHALLENGE_HEADERS and bool(_SENSITIVE_HEADER_RE.search(lowered)))
     )
 
 
@@ -97,16 +177,28 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
         userinfo, _, host = text[scheme_end:authority_end].rpartition("@")
         user = userinfo.partition(":")[0]
         text = f"{text[:scheme_end]}{user}:{REDACTED}@{host}{text[authority_end:]}"
-    if query:
-        extra = tuple(extra_params)
-        pairs = []
-        for pair in query.split("&"):
-            name = pair.partition("=")[0]
-            if is_sensitive_param(unquote_plus(name), extra):
-                pair = f"{name}={REDACTED}"
-            pairs.append(pair)
-        query = "&".join(pairs)
-    return f"{text}{question_mark}{query}{hash_sign}{fragment}"
+    return f"{text}{question_mark}{_redact_query(query, extra_params)}{hash_sign}{fragment}"
+
+
+def _redact_query(query: str, extra_params: Iterable[str]) -> str:
+    """A query string as spelled, the values of its secret parameters hidden."""
+    if not query:
+        return query
+    extra = tuple(extra_params)
+    pairs = []
+    for pair in query.split("&"):
+        name = pair.partition("=")[0]
+        if is_sensitive_param(unquote_plus(name), extra):
+            pair = f"{name}={REDACTED}"
+        pairs.append(pair)
+    return "&".join(pairs)
+
+
+def _redact_url_in_text(match: re.Match[str], extra_params: Iterable[str]) -> str:
+    """A URL found in free text, its secret parameters hidden (as spelled: no parsing)."""
+    text, hash_sign, fragment = match.group().partition("#")
+    text, question_mark, query = text.partition("?")
+    return f"{text}{question_mark}{_redact_query(query, extra_params)}{hash_sign}{fragment}"
 
 
 def redact_headers(
@@ -128,92 +220,339 @@ def redact_headers(
     return {k: (REDACTED if is_sensitive_header(k, extra_names) else v) for k, v in items}
 
 
-def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
-    """True when a header called ``name`` probably holds a credential.
+# ``name: value``, ``"name": "value"``, ``name=value``; the name is looked up afterwards.
+_FIELD_RE = re.compile(
+    r"""(?P<head>(?P<q>["']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)\s*[:=]\s*)"""
+    rf"""(?!["']?{re.escape(REDACTED[:-1])})"""  # hidden already (maybe cut at its "]")
+    # A quoted value may be cut short (a truncated body): hide it to the end.
+    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s"'&,;}\]]+)"""
+)
 
-    Examples:
-        >>> is_sensitive_header("X-Upstream-Token"), is_sensitive_header("Accept")
-        (True, False)
-    """
-    lowered = name.lower()
-    return (
-        lowered in SENSITIVE_HEADERS
-        or lowered in extra
-        or bool(_SENSITIVE_HEADER_RE.search(lowered))
-    )
+
+def _plain(value: str | SecretStr) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _spellings(value: str) -> list[str]:
+    """``value`` and how it looks percent-encoded in a URL or a form body."""
+    return list(dict.fromkeys((value, quote(value, safe=""), quote_plus(value))))
+
+
+def _basic_parts(credential: str) -> list[str]:
+    """``user:password`` and the password inside a Basic credential (``[]`` if it is not one)."""
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return []
+    _, colon, password = decoded.partition(":")
+    return [decoded, password] if colon else []
+
+
+def _hide_cut_ends(text: str, secrets: Iterable[str]) -> str:
+    """Hide a secret that ``text`` was cut in the middle of, at either end (a snippet,
+    a truncated message): its first or last characters are still a secret's."""
+    for secret in secrets:
+        if text[-_MIN_SECRET:] in secret:  # cheap test first: most texts end otherwise
+            for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+                if text.endswith(secret[:size]):
+                    text = text[:-size] + REDACTED
+                    break
+        if text[:_MIN_SECRET] in secret:
+            for size in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+                if text.startswith(secret[-size:]):
+                    text = REDACTED + text[size:]
+                    break
+    return text
 
 
 class Redactor:
-    """Redaction with a caller's additions: header names, query parameters, regex patterns.
+    """A vocabulary of secrets: names to hide, values to hide, patterns to hide.
 
-    Besides names, it learns the secret *values* a request carries (credential
-    headers, cookie values, secret query values, the URL's password) so that
-    they are scrubbed from any other text too: bodies, exception messages.
+    On top of the defaults it holds the header names, query parameters (also
+    hidden as body fields) and regex ``patterns`` a caller adds, and secret
+    ``values`` that are replaced wherever they appear. It also learns the
+    values a request carries (credential headers, cookies, secret query values,
+    the URL's password) to scrub them from any other text: bodies, exception
+    messages, third-party log records. Its repr never shows the values.
 
     Examples:
-        >>> r = Redactor(headers=["X-Tenant-Key"], patterns=[r"sk_live_\\w+"])
+        >>> r = Redactor(headers=["X-Tenant-Key"], patterns=[r"sk_live_\\w+"], values=["hunter2"])
         >>> r.headers({"X-Tenant-Key": "abc", "Accept": "*/*"})
         {'X-Tenant-Key': '[REDACTED]', 'Accept': '*/*'}
-        >>> r.text("charge with sk_live_123 failed")
-        'charge with [REDACTED] failed'
+        >>> r.text("charge with sk_live_123 failed for hunter2")
+        'charge with [REDACTED] failed for [REDACTED]'
+        >>> r
+        Redactor(headers=['x-tenant-key'], params=[], patterns=['sk_live_\\\\w+'], values=1)
     """
 
-    __slots__ = ("_headers", "_params", "_patterns")
+    __slots__ = ("_fields", "_headers", "_merges", "_params", "_patterns", "_value_set", "_values")
 
     def __init__(
         self,
         headers: Iterable[str] = (),
         params: Iterable[str] = (),
         patterns: Iterable[str | re.Pattern[str]] = (),
+        values: Iterable[str | SecretStr] = (),
     ) -> None:
         self._headers = frozenset(h.lower() for h in headers)
-        self._params = tuple(params)
-        self._patterns = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
+        self._params = frozenset(params)
+        compiled = (re.compile(p) if isinstance(p, str) else p for p in patterns)
+        self._patterns = tuple({p.pattern: p for p in compiled}.values())
+        found = {s for v in values for s in _spellings(_plain(v)) if len(s) >= _MIN_SECRET}
+        self._set_values(found)
+        self._fields = SENSITIVE_FIELDS | {p.lower() for p in self._params}
+        self._merges: dict[int, tuple[Redactor, Redactor]] = {}
+
+    def _set_values(self, values: set[str]) -> None:
+        self._value_set = frozenset(values)
+        self._values = tuple(sorted(values, key=len, reverse=True))  # longest first
+
+    # -- combining vocabularies -------------------------------------------------------------
+
+    def merged(self, other: Redactor | None) -> Redactor:
+        """A redactor hiding what ``self`` and ``other`` hide.
+
+        Examples:
+            >>> Redactor(headers=["X-A"]).merged(Redactor(params=["sig"]))
+            Redactor(headers=['x-a'], params=['sig'], patterns=[], values=0)
+        """
+        if other is None or other is self or other._within(self):
+            return self
+        if self._within(other):
+            return other
+        cached = self._merges.get(id(other))
+        if cached is not None and cached[0] is other:  # the entry holds other: its id is not reused
+            return cached[1]
+        merged = Redactor.__new__(Redactor)
+        merged._headers = self._headers | other._headers
+        merged._params = self._params | other._params
+        merged._patterns = tuple(
+            {p.pattern: p for p in (*self._patterns, *other._patterns)}.values()
+        )
+        merged._set_values(set(self._value_set | other._value_set))
+        merged._fields = self._fields | other._fields
+        merged._merges = {}
+        if len(self._merges) >= 16:  # a handful of vocabularies meet a long-lived one
+            self._merges.clear()
+        self._merges[id(other)] = (other, merged)
+        return merged
+
+    def _within(self, other: Redactor) -> bool:
+        """True when ``other`` hides everything this redactor hides."""
+        return (
+            self._headers <= other._headers
+            and self._params <= other._params
+            and self._value_set <= other._value_set
+            and all(p in other._patterns for p in self._patterns)
+        )
+
+    @staticmethod
+    def for_request(request: httpx.Request | None, base: Redactor | None = None) -> Redactor:
+        """What to hide for ``request``: ``base``, the vocabulary it carries, the headers marked.
+
+        Examples:
+            >>> request = httpx.Request("GET", "https://api.example.com/x?sig=abc")
+            >>> declare(request, Redactor(params=["sig"]))
+            >>> Redactor.for_request(request).url(request.url)
+            'https://api.example.com/x?sig=[REDACTED]'
+        """
+        vocabulary = base or DEFAULT_REDACTOR
+        if request is None:
+            return vocabulary
+        carried = request.extensions.get(REDACTOR_KEY)
+        if isinstance(carried, Redactor):
+            vocabulary = vocabulary.merged(carried)
+        marked = request.extensions.get(CREDENTIAL_HEADERS_KEY)
+        if marked and not vocabulary._headers.issuperset(marked):
+            vocabulary = vocabulary.merged(Redactor(headers=marked))
+        return vocabulary
+
+    # -- names ------------------------------------------------------------------------------
+
+    def is_sensitive_header(self, name: str) -> bool:
+        """True when a header called ``name`` carries a credential in this vocabulary."""
+        return is_sensitive_header(name, self._headers)
+
+    def is_sensitive_param(self, name: str) -> bool:
+        """True when a query parameter called ``name`` holds a secret in this vocabulary."""
+        return is_sensitive_param(name, self._params)
+
+    # -- redacting --------------------------------------------------------------------------
 
     def url(self, url: httpx.URL | str) -> str:
         """``url`` as text, secrets hidden (see :func:`redact_url`)."""
-        if isinstance(url, httpx.URL) and not self._patterns:
+        if isinstance(url, httpx.URL):
             text = str(url)
-            if "?" not in text and "@" not in text:  # no query, no user info: nothing to hide
+            if "?" not in text and "@" not in text:  # no query, no user info: values, patterns
+                for secret in self._values:
+                    if secret in text:
+                        text = text.replace(secret, REDACTED)
+                for pattern in self._patterns:
+                    text = pattern.sub(REDACTED, text)
                 return text
         return self.text(redact_url(url, self._params))
 
     def headers(
-        self, headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]]
+        self,
+        headers: httpx.Headers | Mapping[str, str] | Iterable[tuple[str, str]],
+        request: httpx.Request | None = None,
     ) -> dict[str, str]:
-        """``headers`` as a dict, credential values hidden (see :func:`redact_headers`)."""
+        """``headers`` as a dict, credential values hidden (see :func:`redact_headers`).
+
+        With ``request``, its secret values are hidden in the other headers too
+        (a response header echoing the key).
+        """
         found = redact_headers(headers, self._headers)
-        return {k: self.text(v) for k, v in found.items()}
+        secrets = self.secrets_of(request) if request is not None else ()
+        return {k: self.text(v, secrets) for k, v in found.items()}
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
-        """``text`` with URL passwords, the given secret values and the patterns replaced."""
+        """``text`` with URL passwords, secret fields, known and given values, patterns hidden."""
         text = _USERINFO_RE.sub(rf"\1:{REDACTED}@", text)
-        for secret in secrets:
+        if "=" in text or ":" in text:
+            text = _FIELD_RE.sub(self._hide_field, text)
+        for secret in (*secrets, *self._values):
             if secret:
                 text = text.replace(secret, REDACTED)
         for pattern in self._patterns:
             text = pattern.sub(REDACTED, text)
         return text
 
+    def scrub(self, text: str, request: httpx.Request | None = None) -> str:
+        """Free ``text`` (a body, a message, a log line) without any secret of ``request``.
+
+        URLs in it are redacted by name, header pairs printed as Python tuples
+        by sensitive name, then :meth:`text` hides the rest, including every
+        value ``request`` carries. ``text`` may be an excerpt: a secret cut in
+        two at either end is hidden too.
+
+        Examples:
+            >>> request = httpx.Request("GET", "https://a.test/", headers={"X-API-Key": "k3y-42"})
+            >>> Redactor().scrub('{"error": "invalid key k3y-42"}', request)
+            '{"error": "invalid key [REDACTED]"}'
+        """
+        if "://" in text:
+            text = _URL_IN_TEXT_RE.sub(lambda m: _redact_url_in_text(m, self._params), text)
+        if "(" in text:
+            text = _HEADER_PAIR_RE.sub(self._hide_pair, text)
+        secrets = self.secrets_of(request) if request is not None else ()
+        return _hide_cut_ends(self.text(text, secrets), (*secrets, *self._values))
+
+    def _hide_field(self, match: re.Match[str]) -> str:
+        value = match["value"]
+        if match["name"].lower() not in self._fields:  # look inside: '"error": "password: x"'
+            return match["head"] + _FIELD_RE.sub(self._hide_field, value)
+        quote_mark = value[0] if value[0] in "\"'" else ""
+        return f"{match['head']}{quote_mark}{REDACTED}{quote_mark}"
+
+    def _hide_pair(self, match: re.Match[str]) -> str:
+        if not self.is_sensitive_header(match[3]):
+            return match.group()
+        b, q1, name, q2 = match[1], match[2], match[3], match[4]
+        return f"({b}{q1}{name}{q1}, {b}{q2}{REDACTED}{q2})"
+
     def secrets_of(self, request: httpx.Request) -> list[str]:
-        """The secret values ``request`` carries, longest first, for :meth:`text`."""
+        """The secret values ``request`` carries, longest first, for :meth:`text`.
+
+        Credential headers (those marked by an auth handler too) and what is
+        inside them (a bearer token, a basic password), cookie values, secret
+        query values and the URL's password, each also percent-encoded.
+        """
+        marked = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
         found: list[str] = []
-        for name, value in request.headers.items():
-            if is_sensitive_header(name, self._headers):
+        for name, value in request.headers.multi_items():
+            if name in marked or self.is_sensitive_header(name):
                 found.append(value)
                 scheme, _, credential = value.partition(" ")
                 if credential and scheme.isalpha():
                     found.append(credential)
-                if name.lower() == "cookie":
+                    if scheme.lower() == "basic":
+                        found += _basic_parts(credential.strip())
+                if name == "cookie":
                     found += [c.partition("=")[2] for c in value.split(";")]
         url = request.url
         if url.password:
             found.append(url.password)
-        found += [v for k, v in url.params.multi_items() if is_sensitive_param(k, self._params)]
-        return sorted({s.strip() for s in found if len(s.strip()) >= 4}, key=len, reverse=True)
+        if url.query:
+            found += [v for k, v in url.params.multi_items() if self.is_sensitive_param(k)]
+        spelled = {s for v in found for s in _spellings(v.strip()) if len(s) >= _MIN_SECRET}
+        return sorted(spelled, key=len, reverse=True)
 
     def __repr__(self) -> str:
         return (
-            f"Redactor(headers={sorted(self._headers)!r}, params={list(self._params)!r}, "
-            f"patterns={[p.pattern for p in self._patterns]!r})"
+            f"Redactor(headers={sorted(self._headers)!r}, params={sorted(self._params)!r}, "
+            f"patterns={[p.pattern for p in self._patterns]!r}, values={len(self._values)})"
         )
+
+
+DEFAULT_REDACTOR = Redactor()
+
+
+def declare(request: httpx.Request, redactor: Redactor) -> None:
+    """Add ``redactor``'s vocabulary to what ``request`` carries (extension :data:`REDACTOR_KEY`).
+
+    The client declares its own vocabulary on every request; an auth handler
+    declares the names and values it adds.
+
+    Examples:
+        >>> request = httpx.Request("GET", "https://a.test/?q=1")
+        >>> declare(request, Redactor(params=["q"]))
+        >>> Redactor.for_request(request).url(request.url)
+        'https://a.test/?q=[REDACTED]'
+    """
+    carried = request.extensions.get(REDACTOR_KEY)
+    request.extensions[REDACTOR_KEY] = (
+        redactor.merged(carried) if isinstance(carried, Redactor) else redactor
+    )
+
+
+def userinfo_secrets(url: httpx.URL | str) -> list[str]:
+    """The password in ``url``'s user info, and the Basic credential made from it.
+
+    A proxy URL's password travels base64-encoded in ``Proxy-Authorization``,
+    where a server or proxy may echo it.
+
+    Examples:
+        >>> userinfo_secrets("http://bob:s3cret@proxy.test:8080")
+        ['s3cret', 'Ym9iOnMzY3JldA==']
+        >>> userinfo_secrets("http://proxy.test:8080")
+        []
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:  # reported by whatever uses the URL
+        return []
+    if not parsed.password:
+        return []
+    pair = f"{parsed.username}:{parsed.password}".encode()
+    return [parsed.password, base64.b64encode(pair).decode("ascii")]
+
+
+def declared_by(auth: object) -> Redactor:
+    """What an auth object says it sends: header and parameter names, secret values.
+
+    buttress's auth classes describe themselves (their ``redactor()``); httpx's
+    ``BasicAuth`` and ``DigestAuth`` are read here. For any other auth the
+    headers it marks while sending, and the credential headers found on the
+    request, are all that is known: name a custom header with
+    ``LoggingConfig(redact_headers=[...])``.
+
+    Examples:
+        >>> declared_by(httpx.DigestAuth("alice", "s3cret-pw"))
+        Redactor(headers=[], params=[], patterns=[], values=1)
+        >>> declared_by(None)
+        Redactor(headers=[], params=[], patterns=[], values=0)
+    """
+    own = getattr(auth, "redactor", None)
+    if callable(own):
+        found = own()
+        if isinstance(found, Redactor):
+            return found
+    if isinstance(auth, httpx.BasicAuth):
+        header = str(getattr(auth, "_auth_header", ""))
+        credential = header.partition(" ")[2]
+        return Redactor(values=[header, credential, *_basic_parts(credential)])
+    if isinstance(auth, httpx.DigestAuth):
+        password = getattr(auth, "_password", b"")
+        return Redactor(values=[password.decode("utf-8", "replace")] if password else [])
+    return DEFAULT_REDACTOR

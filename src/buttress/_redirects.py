@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ._config import AnyCollection, FrozenConfig
 from ._exceptions import RedirectRefusedError
-from ._redact import redact_url
+from ._redact import CREDENTIAL_HEADERS_KEY, Redactor
 
 if TYPE_CHECKING:
     from ._settings import ButtressSettings
@@ -32,9 +32,6 @@ __all__ = [
 ]
 
 RedirectAction: TypeAlias = Literal["get", "keep", "stop"]
-
-CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
-"""Request extension where auth handlers list the headers that carry their secret."""
 
 _ALWAYS_DROPPED = ("authorization", "x-api-key", "api-key", "x-auth-token")
 _REWRITTEN_STATUSES = (301, 302, 303)
@@ -59,8 +56,9 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 def _refused_scheme(
     request: httpx.Request, response: httpx.Response, scheme: str
 ) -> RedirectRefusedError:
+    shown = Redactor.for_request(request).url(request.url)
     return RedirectRefusedError(
-        f"refused a redirect ({response.status_code}) from {redact_url(request.url)} to a URL "
+        f"refused a redirect ({response.status_code}) from {shown} to a URL "
         f"of scheme {scheme[:20]!r}: only http and https redirects are followed",
         request=request,
     )
@@ -154,9 +152,10 @@ class RedirectHooks:
         )
         refused = not (upgrade or same_origin(request.url, url))
         if refused and not self._redirects.allow_cross_origin:
+            redactor = Redactor.for_request(request)
             raise RedirectRefusedError(
                 f"refused a cross-origin redirect ({response.status_code}) from "
-                f"{redact_url(request.url)} to {redact_url(url)}: allow_cross_origin is off",
+                f"{redactor.url(request.url)} to {redactor.url(url)}: allow_cross_origin is off",
                 request=request,
             )
         return url

@@ -17,6 +17,7 @@ from ._exceptions import (
     InvalidJSONError,
     describe,
     map_exception,
+    scrub,
     status_error_class,
 )
 from ._options import ATTEMPTS_KEY
@@ -415,7 +416,9 @@ def raise_for_status(
 ) -> None:
     """Raise the buttress exception for ``response``'s error status, unless it is ``expected``.
 
-    The body must have been read.
+    The body must have been read. The message quotes what ``error_parser``
+    found in the body, scrubbed of every secret the request's vocabulary knows
+    (servers echo the key they refused).
     """
     status = response.status_code
     if status < 400 or status in expected:
@@ -428,7 +431,7 @@ def raise_for_status(
     message, details = (parsed, None) if isinstance(parsed, str) else (parsed or ("", None))
     text = f"{status} {response.reason_phrase} for {describe(response.request)}"
     if message:
-        text = f"{text}: {message}"
+        text = f"{text}: {scrub(response.request, message)}"
     retry_after = parse_retry_after(response.headers, time.time() if now is None else now)
     raise status_error_class(status)(
         text,

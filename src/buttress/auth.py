@@ -20,7 +20,9 @@ secret, or a tuple of the wrong length.
 
 Every handler here records the header that carries its secret in the
 request's ``buttress.credential_headers`` extension, so the client drops that
-header when a redirect leaves the origin.
+header when a redirect leaves the origin, and says what it sends through
+``redactor()`` (header or parameter name, secret value), so logs, messages and
+cassettes hide it even under a name buttress would not guess.
 
 Expiring credentials: :class:`RefreshingAuth` calls a refresh callback before
 a known expiry and once on a 401, with one refresh shared by every concurrent
@@ -45,7 +47,7 @@ from pydantic import SecretStr
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._exceptions import ConfigurationError
-from ._redirects import CREDENTIAL_HEADERS_KEY
+from ._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
 
 __all__ = ["APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token", "coerce_auth"]
 
@@ -78,6 +80,15 @@ class BearerAuth(httpx.Auth):
     def __init__(self, token: str | SecretStr) -> None:
         self.token = _secret(token)
 
+    def redactor(self) -> Redactor:
+        """What this auth sends, for redaction: the token.
+
+        Examples:
+            >>> BearerAuth("s3cret").redactor().text("token s3cret refused")
+            'token [REDACTED] refused'
+        """
+        return Redactor(headers=["Authorization"], values=[self.token])
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
         _mark(request, "Authorization")
@@ -103,6 +114,19 @@ class APIKeyAuth(httpx.Auth):
         self.key = _secret(key)
         self.header = header
         self.param = param
+        self._declared = Redactor(
+            headers=[] if param else [header], params=[param] if param else [], values=[self.key]
+        )
+
+    def redactor(self) -> Redactor:
+        """What this auth sends, for redaction: its header or parameter name, and the key.
+
+        Examples:
+            >>> auth = APIKeyAuth("k3y-1", param="q")
+            >>> auth.redactor().url("https://api.example.com/x?q=k3y-1&page=2")
+            'https://api.example.com/x?q=[REDACTED]&page=2'
+        """
+        return self._declared
 
     @property
     def location(self) -> Literal["header", "query"]:
@@ -113,6 +137,7 @@ class APIKeyAuth(httpx.Auth):
         key = self.key.get_secret_value()
         if self.param:
             request.url = request.url.copy_merge_params({self.param: key})
+            declare(request, self._declared)  # no header to mark: name the parameter
         else:
             request.headers[self.header] = key
             _mark(request, self.header)
@@ -272,6 +297,16 @@ class RefreshingAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"RefreshingAuth(header={self.header!r}, scheme={self.scheme!r})"
+
+    def redactor(self) -> Redactor:
+        """What this auth sends, for redaction: its header (the token changes; each
+        request's current token is found in that header).
+
+        Examples:
+            >>> RefreshingAuth(lambda: "t", header="X-Session").redactor()
+            Redactor(headers=['x-session'], params=[], patterns=[], values=0)
+        """
+        return Redactor(headers=[self.header])
 
     def _store(self, credential: Credential) -> None:
         token = credential if isinstance(credential, Token) else Token(credential)

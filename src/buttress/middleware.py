@@ -41,6 +41,7 @@ from ._exceptions import ConfigurationError
 from ._flow import adrive, drive
 from ._logging import LoggingConfig, RequestLogger
 from ._options import EXTENSION_KEY, RequestOptions
+from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
 from .observability import MetricsCollector, request_trace
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
@@ -233,8 +234,10 @@ class AuthMiddleware(Middleware):
                 f"{type(coerced).__name__} reads bodies; pass it as the client's auth= instead"
             )
         self.auth = coerced
+        self._declared = declared_by(coerced)
 
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        declare(request, self._declared)  # the layers below hide what this auth sends
         flow = self.auth.auth_flow(request)
         request = next(flow)
         while True:

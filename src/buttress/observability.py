@@ -39,7 +39,7 @@ import httpx
 
 from ._config import FrozenConfig
 from ._exceptions import ConfigurationError
-from ._redact import redact_url
+from ._redact import Redactor
 from ._version import __version__
 
 __all__ = [
@@ -199,7 +199,7 @@ def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
 
 
 def http_attributes(request: httpx.Request) -> dict[str, Any]:
-    """The HTTP semantic-convention attributes of ``request`` (URL redacted).
+    """The HTTP semantic-convention attributes of ``request`` (URL redacted with its vocabulary).
 
     Examples:
         >>> http_attributes(httpx.Request("GET", "https://api.example.com/x?token=t"))["url.full"]
@@ -208,7 +208,7 @@ def http_attributes(request: httpx.Request) -> dict[str, Any]:
     url = request.url
     return {
         "http.request.method": request.method,
-        "url.full": redact_url(url),
+        "url.full": Redactor.for_request(request).url(url),
         "server.address": url.host,
         "server.port": url.port or (443 if url.scheme == "https" else 80),
     }

@@ -218,3 +218,24 @@ async def test_inner_transport_must_match_the_client(tmp_path: Path) -> None:
         with pytest.raises(buttress.ConfigurationError, match="sync-only"):
             await c.get("http://127.0.0.1:1/")
     assert repr(cassette.transport()) == "CassetteTransport(mode='record', interactions=0)"
+
+
+async def test_bodies_are_written_scrubbed_and_still_match(
+    kind: str, demo: DemoServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "login.json"
+    auth = buttress.APIKeyAuth("shop-k3y-77", header="X-Shop")  # a name buttress cannot guess
+    form = {"user": "ada", "password": "hunter2-pw"}
+    cassette = Cassette(path, mode="record", match_body=True)
+    recorder = Caller(kind, cassette.transport(), demo.url, auth=auth)
+    recorded = (await recorder.request("POST", "/echo", data=form)).json()
+    await recorder.aclose()
+    text = path.read_text()
+    assert "shop-k3y-77" not in text  # the header, and the server's echo of it
+    assert "hunter2-pw" not in text  # the form field, and its echo
+    assert recorded["headers"]["x-shop"] == "[REDACTED]"  # recording gives what replay will
+
+    player = Caller(kind, Cassette(path, mode="replay", match_body=True).transport(), auth=auth)
+    replayed = await player.request("POST", f"{demo.url}/echo", data=form)
+    assert replayed.json() == recorded
+    await player.aclose()

@@ -14,9 +14,13 @@ Modes:
 
 Secrets never reach the file: ``Authorization``, cookies, API-key headers and
 secret-looking query parameters (``api_key``, ``token``, ...) are written as
-``[REDACTED]``, with the same rules buttress uses for logs and error messages.
-Requests match on method and URL (compared with secrets redacted, so a
-different key in CI still matches), and on the body with ``match_body=True``.
+``[REDACTED]``, with the same vocabulary buttress uses for logs and error
+messages: the headers and parameters the client's auth declares (a custom
+``APIKeyAuth`` header), the names of ``LoggingConfig(redact_*=...)``, and every
+secret value the request carries or the client knows, wherever it appears in a
+body (a server echoing the key it refused). Requests match on method and URL
+(compared with secrets redacted, so a different key in CI still matches), and
+on the body with ``match_body=True``.
 Identical requests play their recorded answers in order; the last one repeats.
 """
 
@@ -35,7 +39,7 @@ import httpx
 from .._clock import SYSTEM_CLOCK
 from .._exceptions import ConfigurationError
 from .._flow import Flow, Read, Send, adrive, drive
-from .._redact import REDACTED, redact_headers, redact_url
+from .._redact import REDACTED, Redactor
 
 __all__ = ["Cassette", "CassetteTransport", "RecordMode"]
 
@@ -146,8 +150,7 @@ class Cassette:
         self.mode: RecordMode = mode
         """The effective mode (``"once"`` has become ``"replay"`` or ``"record"``)."""
         self.match_body = match_body
-        self._redact_headers = tuple(redact_headers)
-        self._redact_params = tuple(redact_params)
+        self._redactor = Redactor(headers=redact_headers, params=redact_params)
         self._lock = threading.Lock()
         self._interactions: list[_Interaction] = []
         self._played: dict[int, int] = {}  # interaction index -> times played
@@ -177,14 +180,28 @@ class Cassette:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
+    def _vocabulary(self, request: httpx.Request) -> Redactor:
+        return Redactor.for_request(request, self._redactor)
+
     def _url(self, request: httpx.Request) -> str:
-        return redact_url(request.url, self._redact_params)
+        return self._vocabulary(request).url(request.url)
+
+    def _body(self, request: httpx.Request, body: bytes) -> bytes:
+        """``body`` as it may be written: every secret of ``request``'s vocabulary hidden."""
+        vocabulary = self._vocabulary(request)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:  # binary: only exact secret values can be found in it
+            for secret in vocabulary.secrets_of(request):
+                body = body.replace(secret.encode(), REDACTED.encode())
+            return body
+        return vocabulary.scrub(text, request).encode("utf-8")
 
     def _matches(self, item: _Interaction, request: httpx.Request, url: str) -> bool:
         return (
             item.method == request.method
             and item.url == url
-            and (not self.match_body or item.request_body == request.content)
+            and (not self.match_body or item.request_body == self._body(request, request.content))
         )
 
     def play(self, request: httpx.Request) -> httpx.Response | None:
@@ -219,19 +236,26 @@ class Cassette:
 
         Returns the response as replay will give it: the decoded body, no wire headers.
         """
+        vocabulary = self._vocabulary(request)
+        secrets = vocabulary.secrets_of(request)
         headers = [  # pairs, not a dict: a response may set several cookies
-            (name, redact_headers([(name, value)], self._redact_headers)[name])
+            (
+                name,
+                REDACTED
+                if vocabulary.is_sensitive_header(name)
+                else vocabulary.text(value, secrets),
+            )
             for name, value in response.headers.multi_items()
             if name.lower() not in _WIRE_HEADERS
         ]
         item = _Interaction(
             method=request.method,
-            url=self._url(request),
-            request_headers=redact_headers(request.headers.multi_items(), self._redact_headers),
-            request_body=request.content,
+            url=vocabulary.url(request.url),
+            request_headers=vocabulary.headers(request.headers.multi_items(), request),
+            request_body=self._body(request, request.content),
             status=response.status_code,
             headers=headers,
-            body=response.content,
+            body=self._body(request, response.content),
         )
         with self._lock:
             self._interactions.append(item)

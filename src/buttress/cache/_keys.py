@@ -22,8 +22,7 @@ from urllib.parse import unquote_plus
 import httpx
 from hishel import Headers, Request
 
-from .._redact import is_sensitive_header, is_sensitive_param
-from .._redirects import CREDENTIAL_HEADERS_KEY
+from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_param
 
 __all__ = ["NOT_CREDENTIALS", "CacheKeys", "stored_query", "varied"]
 
@@ -61,16 +60,6 @@ NOT_CREDENTIALS = frozenset(
     }
 )
 """Request headers that carry no credential: the only ones left out of the cache key."""
-
-
-def is_credential(name: str, request: httpx.Request, extra: Iterable[str] = ()) -> bool:
-    """Does the secrets vocabulary call request header ``name`` a credential?
-
-    The cache's one reading of :mod:`buttress._redact`, with the headers the
-    request's auth handler declared and the caller's ``extra`` (lower case) names.
-    """
-    declared = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
-    return is_sensitive_header(name, (*extra, *declared))
 
 
 def _digest(salt: bytes, text: str, size: int = 16) -> str:
@@ -142,26 +131,31 @@ class CacheKeys:
         self._headers = tuple(name.lower() for name in credential_headers)
         self._params = tuple(credential_params)
 
-    def url_key(self, url: httpx.URL) -> str:
+    def url_key(self, url: httpx.URL, request: httpx.Request | None = None) -> str:
         """The part of a key that depends on the URL alone, secret parameter values left out.
 
         Every key starts with it, so removing the keys with this prefix drops a
-        URL's entries for every caller.
+        URL's entries for every caller. ``request`` (the one that changed the
+        resource) lends its vocabulary: the parameters its auth declared secret.
         """
         base, query = _split(url)
-        return self._url_key(base, self._public_query(query)[0])
+        vocabulary = Redactor.for_request(request)
+        return self._url_key(base, self._public_query(query, vocabulary)[0])
 
     def _url_key(self, base: str, public_query: str) -> str:
         return _digest(self._salt, f"{base}?{public_query}", 20)
 
-    def _public_query(self, query: str) -> tuple[str, list[list[str]]]:
+    def _public_query(
+        self, query: str, vocabulary: Redactor = DEFAULT_REDACTOR
+    ) -> tuple[str, list[list[str]]]:
         """``query`` with the values of secret parameters blanked, and those parameters."""
         if not query:
             return query, []
         public, secrets = [], []
         for pair in query.split("&"):
             name, equals, value = pair.partition("=")
-            if is_sensitive_param(unquote_plus(name), self._params):
+            plain = unquote_plus(name)
+            if is_sensitive_param(plain, self._params) or vocabulary.is_sensitive_param(plain):
                 secrets.append(["?" + name, value])
                 pair = name + equals
             public.append(pair)
@@ -177,11 +171,14 @@ class CacheKeys:
         """
         url = request.url
         base, query = _split(url)
-        public_query, identity = self._public_query(query)
+        vocabulary = Redactor.for_request(request)
+        public_query, identity = self._public_query(query, vocabulary)
         identity += [
             [name, value]
             for name, value in request.headers.multi_items()
-            if name not in NOT_CREDENTIALS or is_credential(name, request, self._headers)
+            if name not in NOT_CREDENTIALS
+            or name in self._headers
+            or vocabulary.is_sensitive_header(name)
         ]
         if url.userinfo:
             identity.append(["@", url.userinfo.decode("ascii")])

@@ -224,7 +224,7 @@ class CacheTransport(Layer):
                     ):
                         targets.add(other)
             for target in targets:
-                self._storage.remove_keys(self._keys.url_key(target))
+                self._storage.remove_keys(self._keys.url_key(target, request))
         return outcome
 
     def _cached(self, request: httpx.Request) -> Flow:

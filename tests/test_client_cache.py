@@ -133,15 +133,18 @@ async def test_cache_applies_under_mounts(
     assert (await api.get("/cacheable", params={"key": key})).from_cache
 
 
-async def test_streamed_responses_are_served_but_not_stored(
+async def test_streamed_responses_are_stored_once_read_whole(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     api = make_client(base_url=demo.url, cache=CacheConfig())
     key = unique()
     body = await api.stream_bytes("GET", "/cacheable", params={"key": key})
     assert key.encode() in body
-    assert not (await api.get("/cacheable", params={"key": key})).from_cache
-    assert key.encode() in await api.stream_bytes("GET", "/cacheable", params={"key": key})
+    hit = await api.get("/cacheable", params={"key": key})
+    assert hit.from_cache
+    assert hit.content == body
+    assert await api.stream_bytes("GET", "/cacheable", params={"key": key}) == body
+    assert api.client.cache.stats().hits == 2
 
 
 async def test_with_options_keeps_the_cache(

@@ -21,9 +21,11 @@ class CacheConfig(FrozenConfig):
         backend: where entries live: :class:`MemoryCache` (default) or
             :class:`DiskCache`, or your own :class:`~buttress.cache.CacheBackend`.
         default_ttl: seconds a response with no explicit freshness (no
-            ``max-age``, no ``Expires``) stays fresh. This deliberately replaces
-            RFC 9111's heuristic (10% of the time since ``Last-Modified``), which
-            suits browsers more than API clients; ``None`` restores the heuristic.
+            ``max-age``, no ``Expires``) and a heuristically cacheable status
+            stays fresh, in place of RFC 9111's heuristic. ``None`` (the
+            default) follows the RFC: such a response is fresh for 10% of the
+            time since its ``Last-Modified`` (at most a day), and without
+            ``Last-Modified`` it is revalidated before every use.
         cacheable_status_codes: statuses that may be stored. ``None`` (the
             default) follows RFC 9111: any final status whose response gives
             explicit freshness (``max-age``, ``Expires``), plus the "heuristically
@@ -36,6 +38,8 @@ class CacheConfig(FrozenConfig):
         credential_headers: request headers that identify who is asking; a
             response stored for one value is never served for another.
         credential_params: query parameters that carry credentials (API keys).
+        max_entry_size: bytes of body above which a response is not stored
+            (it still reaches the caller, streamed); ``None`` stores any size.
 
     Examples:
         >>> from buttress import CacheConfig, MemoryCache
@@ -46,7 +50,7 @@ class CacheConfig(FrozenConfig):
 
     enabled: bool = True
     backend: CacheBackend = Field(default_factory=MemoryCache)
-    default_ttl: float | None = Field(default=300.0, ge=0)
+    default_ttl: float | None = Field(default=None, ge=0)
     cacheable_status_codes: frozenset[int] | None = None
     cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     stale_if_error: float | None = Field(default=None, ge=0)
@@ -56,6 +60,7 @@ class CacheConfig(FrozenConfig):
     credential_params: frozenset[str] = frozenset(
         {"api_key", "apikey", "api-key", "access_token", "token", "auth", "sig", "signature"}
     )
+    max_entry_size: int | None = Field(default=10 * 1024 * 1024, ge=0)
 
     @field_validator("cacheable_methods")
     @classmethod

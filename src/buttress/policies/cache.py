@@ -81,7 +81,9 @@ def cache_control(value: str | None) -> CacheControl:
     return parse_cache_control(value)
 
 
-_MONTH = "(?P<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
+_MONTH = f"(?P<month>{'|'.join(_MONTH_NAMES)})"
 _TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
 _HTTP_DATES = (  # RFC 9110 5.6.7; case-sensitive, single spaces, nothing around
     re.compile(  # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
@@ -97,7 +99,6 @@ _HTTP_DATES = (  # RFC 9110 5.6.7; case-sensitive, single spaces, nothing around
         r"(?P<year>[0-9]{4})"
     ),
 )
-_MONTHS = {name: number for number, name in enumerate(_MONTH[9:-1].split("|"), start=1)}
 
 
 @lru_cache(maxsize=1024)

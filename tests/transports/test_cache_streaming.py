@@ -102,14 +102,14 @@ class Streamer:
 async def streamer(mode: str) -> AsyncIterator[Callable[..., Streamer]]:
     made: list[httpx.Client | httpx.AsyncClient] = []
 
-    def factory(cache: CacheConfig | None = None) -> Streamer:
+    def factory(cache: CacheConfig | None = None, **network_options: Any) -> Streamer:
         client: httpx.Client | httpx.AsyncClient
         if mode == "async":
-            network: Any = httpx.AsyncHTTPTransport()
+            network: Any = httpx.AsyncHTTPTransport(**network_options)
             layer = network if cache is None else CacheTransport(network, cache, clock=FakeClock())
             client = httpx.AsyncClient(transport=layer)
         else:
-            network = httpx.HTTPTransport()
+            network = httpx.HTTPTransport(**network_options)
             layer = network if cache is None else CacheTransport(network, cache, clock=FakeClock())
             client = httpx.Client(transport=layer)
         made.append(client)
@@ -138,6 +138,25 @@ async def test_a_streamed_miss_and_hit_look_like_bare_httpx(
     assert bare.content_before_reading == "ResponseNotRead"
     assert bare.elapsed_before_reading == "RuntimeError"
     assert (bare.consumed_after_reading, bare.elapsed_after_closing) == (True, True)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["bare", "cached"])
+async def test_a_streamed_miss_holds_its_connection_until_closed(
+    streamer: Callable[..., Streamer], demo: DemoServer, cached: bool
+) -> None:
+    cache = CacheConfig(backend=MemoryCache()) if cached else None
+    client = streamer(cache, limits=httpx.Limits(max_connections=1)).client
+    url = f"{demo.url}/cacheable?key={uuid.uuid4().hex}"
+    no_wait = httpx.Timeout(5.0, pool=0.0)  # a pool with no free connection fails at once
+    if isinstance(client, httpx.AsyncClient):
+        async with client.stream("GET", url):
+            with pytest.raises(httpx.PoolTimeout):
+                await client.get(f"{demo.url}/users/1", timeout=no_wait)
+        assert (await client.get(f"{demo.url}/users/1", timeout=no_wait)).status_code == 200
+    else:
+        with client.stream("GET", url), pytest.raises(httpx.PoolTimeout):
+            client.get(f"{demo.url}/users/1", timeout=no_wait)
+        assert client.get(f"{demo.url}/users/1", timeout=no_wait).status_code == 200
 
 
 async def test_a_stream_closed_early_stores_nothing(

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 import buttress
 from buttress import CacheConfig, DiskCache, MemoryCache
-from buttress.testing import DemoServer
+from buttress.testing import DemoServer, FakeClock, Fault, FaultServer
 
 from .conftest import Either
 
@@ -186,3 +187,25 @@ async def test_disk_cache_outlives_the_client(
     assert again.from_cache
     assert again.json()["key"] == key
     assert later.client.cache.stats().size == 1
+
+
+async def test_rfc5861_3_stale_while_revalidate_through_the_client(
+    make_client: Callable[..., Either],
+) -> None:
+    swr = {"cache-control": "max-age=10, stale-while-revalidate=60"}
+    clock = FakeClock()
+    with FaultServer() as server:
+        server.route("/doc", Fault.ok({"v": 1}, headers=swr))
+        api = make_client(base_url=server.url, cache=CacheConfig(), clock=clock)
+        await api.get("/doc")
+        clock.advance(30)
+        server.route("/doc", Fault.ok({"v": 2}, headers=swr))
+        stale = await api.get("/doc")
+        assert stale.json() == {"v": 1}
+        assert stale.extensions["buttress.cache"].revalidating
+        # The revalidation runs on another thread or task: poll the cache (hits, no
+        # network) until it stored the new answer; 5 s only guards against a hang.
+        with anyio.fail_after(5):
+            while (await api.get("/doc")).json() != {"v": 2}:
+                await anyio.sleep(0.01)
+        assert server.count(path="/doc") == 2  # one revalidation, however many stale hits

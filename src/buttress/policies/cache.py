@@ -55,7 +55,7 @@ INITIAL_AGE = "buttress-initial-age"
 _HEURISTIC_CAP = 86_400.0
 _HEURISTIC_FRACTION = 0.1
 
-HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+_HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 """Statuses that may get heuristic freshness (RFC 9110 15.1)."""
 
 
@@ -269,7 +269,7 @@ def freshness_lifetime(
             return 0.0
         date = _header_date(headers, "date", response_time)
         return expires - (date if date is not None else response_time)
-    if status_code not in HEURISTICALLY_CACHEABLE and not cache_control(cc_value).public:
+    if status_code not in _HEURISTICALLY_CACHEABLE and not cache_control(cc_value).public:
         return None
     if default_ttl is not None:
         return default_ttl

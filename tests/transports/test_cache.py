@@ -134,7 +134,7 @@ async def test_last_modified_revalidation_sends_if_modified_since(
     assert result(response).revalidated
 
 
-async def test_incoming_age_counts_towards_expiry(
+async def test_rfc9111_4_2_3_incoming_age_counts_towards_expiry(
     make: Make, origin: Origin, clock: FakeClock
 ) -> None:
     origin.answer(cache_control="max-age=60", age="50")
@@ -323,7 +323,7 @@ async def test_cacheable_status_codes_restricts_storing(make: Make, origin: Orig
     assert result(await narrow.get("/c")).from_cache
 
 
-async def test_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
+async def test_rfc9111_4_1_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
     origin.answer(cache_control="max-age=60", vary="Accept-Language")
     api = make()
     await api.get("/doc", headers={"accept-language": "en,fr"})
@@ -337,7 +337,9 @@ async def test_vary_star_never_matches(make: Make, origin: Origin) -> None:
     assert not result(await api.get("/doc")).from_cache
 
 
-async def test_headers_named_by_connection_are_not_stored(make: Make, origin: Origin) -> None:
+async def test_rfc9111_3_1_headers_named_by_connection_are_not_stored(
+    make: Make, origin: Origin
+) -> None:
     origin.answer(cache_control="max-age=60", connection="x-hop", x_hop="1", x_kept="2")
     api = make()
     await api.get("/doc")

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 import buttress
 from buttress import CacheConfig, DiskCache, MemoryCache
-from buttress.testing import DemoServer
+from buttress.testing import DemoServer, FakeClock, Fault, FaultServer
 
 from .conftest import Either
 
@@ -133,15 +134,18 @@ async def test_cache_applies_under_mounts(
     assert (await api.get("/cacheable", params={"key": key})).from_cache
 
 
-async def test_streamed_responses_are_served_but_not_stored(
+async def test_streamed_responses_are_stored_once_read_whole(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     api = make_client(base_url=demo.url, cache=CacheConfig())
     key = unique()
     body = await api.stream_bytes("GET", "/cacheable", params={"key": key})
     assert key.encode() in body
-    assert not (await api.get("/cacheable", params={"key": key})).from_cache
-    assert key.encode() in await api.stream_bytes("GET", "/cacheable", params={"key": key})
+    hit = await api.get("/cacheable", params={"key": key})
+    assert hit.from_cache
+    assert hit.content == body
+    assert await api.stream_bytes("GET", "/cacheable", params={"key": key}) == body
+    assert api.client.cache.stats().hits == 2
 
 
 async def test_with_options_keeps_the_cache(
@@ -189,3 +193,25 @@ async def test_disk_cache_outlives_the_client(
     assert again.from_cache
     assert again.json()["key"] == key
     assert later.client.cache.stats().size == 1
+
+
+async def test_rfc5861_3_stale_while_revalidate_through_the_client(
+    make_client: Callable[..., Either],
+) -> None:
+    swr = {"cache-control": "max-age=10, stale-while-revalidate=60"}
+    clock = FakeClock()
+    with FaultServer() as server:
+        server.route("/doc", Fault.ok({"v": 1}, headers=swr))
+        api = make_client(base_url=server.url, cache=CacheConfig(), clock=clock)
+        await api.get("/doc")
+        clock.advance(30)
+        server.route("/doc", Fault.ok({"v": 2}, headers=swr))
+        stale = await api.get("/doc")
+        assert stale.json() == {"v": 1}
+        assert stale.extensions["buttress.cache"].revalidating
+        # The revalidation runs on another thread or task: poll the cache (hits, no
+        # network) until it stored the new answer; 5 s only guards against a hang.
+        with anyio.fail_after(5):
+            while (await api.get("/doc")).json() != {"v": 2}:
+                await anyio.sleep(0.01)
+        assert server.count(path="/doc") == 2  # one revalidation, however many stale hits

@@ -7,10 +7,12 @@ only through the fake clock.
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -132,7 +134,7 @@ async def test_last_modified_revalidation_sends_if_modified_since(
     assert result(response).revalidated
 
 
-async def test_incoming_age_counts_towards_expiry(
+async def test_rfc9111_4_2_3_incoming_age_counts_towards_expiry(
     make: Make, origin: Origin, clock: FakeClock
 ) -> None:
     origin.answer(cache_control="max-age=60", age="50")
@@ -205,11 +207,11 @@ async def test_default_ttl_is_the_freshness_of_responses_without_any(
     assert not result(await api.get("/doc")).from_cache
 
 
-async def test_without_default_ttl_the_rfc_heuristic_applies(
+async def test_rfc9111_4_2_2_heuristic_freshness_by_default(
     make: Make, origin: Origin, clock: FakeClock
 ) -> None:
     origin.answer(last_modified=origin.date(-1000))  # 10% of 1000 s: fresh for 100 s
-    api = make(default_ttl=None)
+    api = make()
     await api.get("/doc")
     clock.advance(90)
     assert result(await api.get("/doc")).from_cache
@@ -265,10 +267,11 @@ async def test_private_and_public_responses_are_stored(
     assert result(await api.get("/doc")).from_cache
 
 
-async def test_must_revalidate_forbids_max_stale_and_stale_if_error(
-    make: Make, origin: Origin, clock: FakeClock
+@pytest.mark.parametrize("directive", ["must-revalidate", "proxy-revalidate", "no-cache"])
+async def test_rfc9111_5_2_2_never_stale_with_max_stale_or_stale_if_error(
+    make: Make, origin: Origin, clock: FakeClock, directive: str
 ) -> None:
-    origin.answer(cache_control="max-age=1, must-revalidate")
+    origin.answer(cache_control=f"max-age=1, {directive}")
     api = make(stale_if_error=600)
     await api.get("/doc")
     clock.advance(5)
@@ -305,7 +308,7 @@ async def test_default_ttl_applies_only_to_heuristically_cacheable_statuses(
     make: Make, origin: Origin, status: int, stored: bool
 ) -> None:
     origin.answer(status)
-    api = make()
+    api = make(default_ttl=300)
     await api.get("/a")
     assert result(await api.get("/a")).from_cache is stored
 
@@ -320,7 +323,7 @@ async def test_cacheable_status_codes_restricts_storing(make: Make, origin: Orig
     assert result(await narrow.get("/c")).from_cache
 
 
-async def test_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
+async def test_rfc9111_4_1_vary_ignores_whitespace_differences(make: Make, origin: Origin) -> None:
     origin.answer(cache_control="max-age=60", vary="Accept-Language")
     api = make()
     await api.get("/doc", headers={"accept-language": "en,fr"})
@@ -334,7 +337,9 @@ async def test_vary_star_never_matches(make: Make, origin: Origin) -> None:
     assert not result(await api.get("/doc")).from_cache
 
 
-async def test_headers_named_by_connection_are_not_stored(make: Make, origin: Origin) -> None:
+async def test_rfc9111_3_1_headers_named_by_connection_are_not_stored(
+    make: Make, origin: Origin
+) -> None:
     origin.answer(cache_control="max-age=60", connection="x-hop", x_hop="1", x_kept="2")
     api = make()
     await api.get("/doc")
@@ -344,7 +349,10 @@ async def test_headers_named_by_connection_are_not_stored(make: Make, origin: Or
     assert hit.headers["x-kept"] == "2"
 
 
-async def test_gzip_body_is_stored_decoded(make: Make, origin: Origin) -> None:
+async def test_rfc9111_3_1_a_body_httpx_decoded_is_stored_without_its_coding(
+    make: Make, origin: Origin
+) -> None:
+    # MockTransport reads the body (and httpx decodes it) before the cache sees it.
     origin.answer(
         body=gzip.compress(b'{"zipped": true}'), cache_control="max-age=60", content_encoding="gzip"
     )
@@ -354,6 +362,36 @@ async def test_gzip_body_is_stored_decoded(make: Make, origin: Origin) -> None:
     assert result(hit).from_cache
     assert hit.json() == {"zipped": True}
     assert "content-encoding" not in hit.headers
+
+
+async def test_rfc9111_3_1_a_coding_httpx_does_not_decode_is_kept(
+    make: Make, origin: Origin
+) -> None:
+    origin.answer(body=b"\x00packed", cache_control="max-age=60", content_encoding="x-packed")
+    api = make()
+    await api.get("/p")
+    hit = await api.get("/p")
+    assert result(hit).from_cache
+    assert (hit.headers["content-encoding"], hit.content) == ("x-packed", b"\x00packed")
+
+
+async def test_rfc9111_3_1_a_streamed_body_is_stored_as_received(
+    make: Make, origin: Origin
+) -> None:
+    zipped = gzip.compress(b'{"zipped": true}')
+
+    def streaming(request: httpx.Request) -> httpx.Response:
+        headers = {"cache-control": "max-age=60", "content-encoding": "gzip", "x-kept": "1"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(zipped))  # unread
+
+    origin.answer(handler=streaming)
+    api = make()
+    assert (await api.get("/z")).json() == {"zipped": True}
+    hit = await api.get("/z")
+    assert result(hit).from_cache
+    assert (hit.headers["content-encoding"], hit.headers["x-kept"]) == ("gzip", "1")
+    assert hit.headers["content-length"] == str(len(zipped))
+    assert hit.json() == {"zipped": True}
 
 
 # -- methods ---------------------------------------------------------------------------------
@@ -667,3 +705,205 @@ async def test_transport_alone_under_mounts(mode: str, origin: Origin, clock: Fa
     assert result(await caller.get("https://api.test/doc")).from_cache
     assert transport.cache.stats().hits == 1
     await caller.aclose()
+
+
+# -- RFC 9111 by default: freshness only where the RFC gives it -----------------------------
+
+DATE = "Tue, 14 Nov 2023 22:13:20 GMT"  # the fake clock's start: 1_700_000_000
+IN_AN_HOUR = "Tue, 14 Nov 2023 23:13:20 GMT"
+
+
+async def test_rfc9111_4_2_a_response_without_freshness_is_not_reused_by_default(
+    make: Make, origin: Origin
+) -> None:
+    origin.answer()  # no max-age, no Expires, no Last-Modified
+    api = make()
+    await api.get("/plain")
+    assert not result(await api.get("/plain")).from_cache
+    origin.answer(etag='"e"')
+    await api.get("/tagged")
+    origin.answer(304, b"", etag='"e"')
+    assert result(await api.get("/tagged")).revalidated
+    assert origin.last.headers["if-none-match"] == '"e"'
+
+
+async def test_rfc9111_4_2_2_heuristic_freshness_is_capped_at_a_day(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(last_modified=origin.date(-100 * 86_400))  # 10% would be ten days
+    api = make()
+    await api.get("/old")
+    clock.advance(86_399)
+    assert result(await api.get("/old")).from_cache
+    clock.advance(2)
+    assert not result(await api.get("/old")).from_cache
+
+
+@pytest.mark.parametrize(("status", "reused"), [(200, True), (404, True), (302, False)])
+async def test_rfc9111_4_2_2_heuristic_freshness_only_for_heuristically_cacheable_statuses(
+    make: Make, origin: Origin, status: int, reused: bool
+) -> None:
+    origin.answer(status, last_modified=origin.date(-1000))
+    api = make()
+    await api.get("/h")
+    assert result(await api.get("/h")).from_cache is reused
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        IN_AN_HOUR,  # IMF-fixdate
+        "Tuesday, 14-Nov-23 23:13:20 GMT",  # obsolete RFC 850
+        "Tue Nov 14 23:13:20 2023",  # obsolete asctime
+    ],
+)
+async def test_rfc9111_5_3_expires_in_each_http_date_format(
+    make: Make, origin: Origin, clock: FakeClock, expires: str
+) -> None:
+    origin.answer(date=DATE, expires=expires)
+    api = make()
+    await api.get("/e")
+    clock.advance(3599)
+    assert result(await api.get("/e")).from_cache
+    clock.advance(2)
+    assert not result(await api.get("/e")).from_cache
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "Tue, 14 Nov 2023 23:13:20 UTC",  # a zone other than GMT
+        "Tue, 14 Nov 2023 23:13:20 +1000",
+        "Tue, 14 Nov 23 23:13:20 GMT",  # a two-digit year in IMF-fixdate
+        "Tue 14 Nov 2023 23:13:20 GMT",  # no comma
+        "Tue,  14 Nov 2023 23:13:20 GMT",  # extra space
+        "Tue, 14-Nov-2023 23:13:20 GMT",  # dashes in IMF-fixdate
+        "Tue, 14 Nov 2023 23.13.20 GMT",  # periods in the time
+        "Tue, 14 Nov 2023 3:13:20 GMT",  # a one-digit hour
+        "tue, 14 nov 2023 23:13:20 gmt",  # HTTP-date is case-sensitive
+        "Tue, 31 Nov 2023 23:13:20 GMT",  # no such day
+        "0",
+    ],
+)
+async def test_rfc9111_5_3_invalid_expires_is_stale(
+    make: Make, origin: Origin, expires: str
+) -> None:
+    origin.answer(date=DATE, expires=expires)
+    api = make(default_ttl=600)  # an invalid Expires is not "no freshness information"
+    await api.get("/e")
+    assert not result(await api.get("/e")).from_cache
+
+
+async def test_rfc9111_5_3_several_expires_lines_are_invalid(make: Make, origin: Origin) -> None:
+    def twice(request: httpx.Request) -> httpx.Response:
+        headers = [("date", DATE), ("expires", IN_AN_HOUR), ("expires", IN_AN_HOUR)]
+        return httpx.Response(200, headers=headers, content=b"{}")
+
+    origin.answer(handler=twice)
+    api = make()
+    await api.get("/e")
+    assert not result(await api.get("/e")).from_cache
+
+
+# -- RFC 5861 stale-while-revalidate ----------------------------------------------------------
+
+
+async def revalidated_in_background(api: Caller, answered: threading.Event) -> None:
+    """Wait for the background revalidation to reach the origin and finish.
+
+    The 5 s bound only guards against a hang; closing the client waits for the
+    sync worker, and the async task has no await left once the origin answered.
+    """
+    if api.is_async:
+        with anyio.fail_after(5):
+            while not answered.is_set():
+                await anyio.sleep(0)  # let the revalidation task run
+    else:
+        assert answered.wait(5)
+    await api.aclose()
+
+
+async def test_rfc5861_3_stale_while_revalidate_serves_stale_and_revalidates_in_background(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10, stale-while-revalidate=60", etag='"v1"')
+    api = make()
+    await api.get("/doc")
+    clock.advance(30)
+    answered = threading.Event()
+
+    def changed(request: httpx.Request) -> httpx.Response:
+        answered.set()
+        headers = {"cache-control": "max-age=10, stale-while-revalidate=60", "etag": '"v2"'}
+        return httpx.Response(200, headers=headers, content=b'{"v": 2}')
+
+    origin.answer(handler=changed)
+    stale = await api.get("/doc")
+    assert stale.json() == {"v": 1}
+    assert result(stale) == CacheResult(True, age=30, stale=True, revalidating=True)
+    await revalidated_in_background(api, answered)
+    assert origin.last.headers["if-none-match"] == '"v1"'
+    fresh = await make().get("/doc")
+    assert (fresh.json(), result(fresh).from_cache, origin.calls) == ({"v": 2}, True, 2)
+
+
+async def test_rfc5861_3_past_the_window_the_origin_answers_first(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10, stale-while-revalidate=60")
+    api = make()
+    await api.get("/doc")
+    clock.advance(71)
+    origin.answer(body=b'{"v": 2}', cache_control="max-age=10")
+    response = await api.get("/doc")
+    assert (response.json(), result(response).from_cache) == ({"v": 2}, False)
+
+
+@pytest.mark.parametrize("directive", ["must-revalidate", "proxy-revalidate", "no-cache"])
+async def test_rfc5861_stale_while_revalidate_never_serves_what_must_be_validated(
+    make: Make, origin: Origin, clock: FakeClock, directive: str
+) -> None:
+    origin.answer(cache_control=f"max-age=10, stale-while-revalidate=60, {directive}")
+    api = make()
+    await api.get("/doc")
+    clock.advance(20)
+    origin.answer(body=b'{"v": 2}', cache_control="max-age=10")
+    response = await api.get("/doc")
+    assert (response.json(), result(response).stale, origin.calls) == ({"v": 2}, False, 2)
+
+
+async def test_rfc5861_a_closed_client_stops_its_revalidations(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10, stale-while-revalidate=60")
+    api = make()
+    await api.get("/doc")
+    clock.advance(20)
+    reached, release, stopped = threading.Event(), threading.Event(), threading.Event()
+
+    def held(request: httpx.Request) -> httpx.Response:
+        reached.set()
+        release.wait(5)
+        return httpx.Response(200, content=b"{}")
+
+    async def held_async(request: httpx.Request) -> httpx.Response:
+        reached.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stopped.set()
+        raise AssertionError("unreachable")
+
+    origin.answer(handler=held_async if api.is_async else held)  # type: ignore[arg-type]
+    assert result(await api.get("/doc")).revalidating
+    if api.is_async:
+        with anyio.fail_after(5):
+            while not reached.is_set():
+                await anyio.sleep(0)
+        await api.aclose()
+        assert stopped.is_set()  # cancelled, not left running
+    else:
+        assert reached.wait(5)
+        release.set()
+        await api.aclose()  # waits for the request in flight
+        assert not [t for t in threading.enumerate() if t.name.startswith("buttress-revalidate")]

@@ -21,9 +21,11 @@ class CacheConfig(FrozenConfig):
         backend: where entries live: :class:`MemoryCache` (default) or
             :class:`DiskCache`, or your own :class:`~buttress.cache.CacheBackend`.
         default_ttl: seconds a response with no explicit freshness (no
-            ``max-age``, no ``Expires``) stays fresh. This deliberately replaces
-            RFC 9111's heuristic (10% of the time since ``Last-Modified``), which
-            suits browsers more than API clients; ``None`` restores the heuristic.
+            ``max-age``, no ``Expires``) and a heuristically cacheable status
+            stays fresh, in place of RFC 9111's heuristic. ``None`` (the
+            default) follows the RFC: such a response is fresh for 10% of the
+            time since its ``Last-Modified`` (at most a day), and without
+            ``Last-Modified`` it is revalidated before every use.
         cacheable_status_codes: statuses that may be stored. ``None`` (the
             default) follows RFC 9111: any final status whose response gives
             explicit freshness (``max-age``, ``Expires``), plus the "heuristically
@@ -43,6 +45,8 @@ class CacheConfig(FrozenConfig):
             those the secrets vocabulary knows (``api_key``, ``token``,
             ``password``, ...). A successful unsafe request removes the stored
             responses of its URL whatever their values, for every caller.
+        max_entry_size: bytes of body above which a response is not stored
+            (it still reaches the caller, streamed); ``None`` stores any size.
 
     Examples:
         >>> from buttress import CacheConfig, MemoryCache
@@ -53,12 +57,13 @@ class CacheConfig(FrozenConfig):
 
     enabled: bool = True
     backend: CacheBackend = Field(default_factory=MemoryCache)
-    default_ttl: float | None = Field(default=300.0, ge=0)
+    default_ttl: float | None = Field(default=None, ge=0)
     cacheable_status_codes: AnyCollection[frozenset[int] | None] = None
     cacheable_methods: AnyCollection[frozenset[str]] = frozenset({"GET", "HEAD"})
     stale_if_error: float | None = Field(default=None, ge=0)
     credential_headers: AnyCollection[frozenset[str]] = frozenset()
     credential_params: AnyCollection[frozenset[str]] = frozenset()
+    max_entry_size: int | None = Field(default=10 * 1024 * 1024, ge=0)
 
     @field_validator("cacheable_methods")
     @classmethod

@@ -15,18 +15,22 @@ Examples:
     11.0
     >>> freshness_lifetime(headers, response_time=101.0, default_ttl=None)
     60.0
+    >>> parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", now=0.0)
+    784111777.0
     >>> current_age(initial, response_time=101.0, now=131.0)
     41.0
 """
 
 from __future__ import annotations
 
+import calendar
+import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
 from hishel import Entry, Headers, Request
 from hishel._core._headers import CacheControl, parse_cache_control
-from hishel._utils import parse_date
 
 __all__ = [
     "INITIAL_AGE",
@@ -38,6 +42,7 @@ __all__ = [
     "freshness_lifetime",
     "initial_age",
     "lookup",
+    "parse_http_date",
     "stale_if_error_allows",
     "vary_matches",
 ]
@@ -48,6 +53,10 @@ INITIAL_AGE = "buttress-initial-age"
 """Internal header on a stored response: its corrected initial age (RFC 9111 4.2.3)."""
 
 _HEURISTIC_CAP = 86_400.0
+_HEURISTIC_FRACTION = 0.1
+
+_HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+"""Statuses that may get heuristic freshness (RFC 9110 15.1)."""
 
 
 _LONGEST_CACHE_CONTROL = 8192
@@ -72,9 +81,84 @@ def cache_control(value: str | None) -> CacheControl:
     return parse_cache_control(value)
 
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
+_MONTH = f"(?P<month>{'|'.join(_MONTH_NAMES)})"
+_TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+_HTTP_DATES = (  # RFC 9110 5.6.7; case-sensitive, single spaces, nothing around
+    re.compile(  # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) "
+        rf"{_TIME} GMT"
+    ),
+    re.compile(  # obsolete RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+        rf"(?P<day>[0-9]{{2}})-{_MONTH}-(?P<year>[0-9]{{2}}) {_TIME} GMT"
+    ),
+    re.compile(  # obsolete asctime: Sun Nov  6 08:49:37 1994
+        rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} "
+        r"(?P<year>[0-9]{4})"
+    ),
+)
+
+
 @lru_cache(maxsize=1024)
-def _date(value: str) -> int | None:
-    return parse_date(value)
+def _date_fields(value: str) -> tuple[int, int, int, int, int, int, bool] | None:
+    """Year, month, day, hour, minute, second and "the year has two digits", or ``None``."""
+    for pattern in _HTTP_DATES:
+        match = pattern.fullmatch(value)
+        if match is not None:
+            year = match["year"]
+            return (
+                int(year),
+                _MONTHS[match["month"]],
+                int(match["day"]),
+                int(match["hour"]),
+                int(match["minute"]),
+                int(match["second"]),
+                len(year) == 2,
+            )
+    return None
+
+
+def parse_http_date(value: str, *, now: float) -> float | None:
+    """An HTTP-date (RFC 9110 5.6.7) as epoch seconds, or ``None`` when it is not one.
+
+    Only the three formats a recipient must accept are dates: IMF-fixdate and
+    the obsolete RFC 850 and asctime formats, exactly as written there (so
+    ``UTC`` or ``+0000`` zones, a missing comma, extra spaces or a one-digit
+    hour are not). An RFC 850 two-digit year more than 50 years after ``now``
+    is taken from the previous century.
+
+    Examples:
+        >>> parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", now=1_700_000_000.0)
+        784111777.0
+        >>> parse_http_date("Sun Nov  6 08:49:37 1994", now=0.0)
+        784111777.0
+        >>> parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC", now=0.0) is None
+        True
+    """
+    fields = _date_fields(value)
+    if fields is None:
+        return None
+    year, month, day, hour, minute, second, two_digit_year = fields
+    if two_digit_year:
+        this_year = time.gmtime(now).tm_year
+        year += this_year - this_year % 100
+        if year > this_year + 50:
+            year -= 100
+    if year < 1 or hour > 23 or minute > 59 or second > 60:  # 60: a leap second
+        return None
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    return float(calendar.timegm((year, month, day, hour, minute, second)))
+
+
+def _header_date(headers: Headers, name: str, now: float) -> float | None:
+    """A date header's value; several field lines, like an invalid date, give ``None``."""
+    values = headers._headers.get(name)
+    if not values or len(values) > 1:
+        return None
+    return parse_http_date(values[0], now=now)
 
 
 def _seconds(value: str | None) -> float | None:
@@ -148,7 +232,7 @@ _NO_DIRECTIVES = RequestDirectives()
 
 def initial_age(headers: Headers, *, request_time: float, response_time: float) -> float:
     """The corrected initial age of a response received at ``response_time`` (RFC 9111 4.2.3)."""
-    date = _date(headers.get("date", ""))
+    date = _header_date(headers, "date", response_time)
     apparent_age = max(0.0, response_time - date) if date is not None else 0.0
     corrected_age_value = _age_value(headers.get("age")) + max(0.0, response_time - request_time)
     return max(apparent_age, corrected_age_value)
@@ -160,32 +244,41 @@ def current_age(initial: float, *, response_time: float, now: float) -> float:
 
 
 def freshness_lifetime(
-    headers: Headers, *, response_time: float, default_ttl: float | None
+    headers: Headers,
+    *,
+    response_time: float,
+    default_ttl: float | None,
+    status_code: int = 200,
 ) -> float | None:
     """Seconds a response stays fresh in a private cache, or ``None`` when it never is.
 
     ``max-age`` wins (``s-maxage`` is for shared caches only), then ``Expires``
-    minus ``Date`` (an invalid ``Expires`` means already expired). With neither,
-    ``default_ttl`` stands in for RFC 9111's heuristic freshness; when it is
-    ``None`` the heuristic itself applies (10% of the time since ``Last-Modified``).
+    minus ``Date`` (RFC 9111 4.2.1; an ``Expires`` that is not one valid
+    HTTP-date means already expired, 5.3). Without either, a heuristically
+    cacheable status (or a ``public`` response) gets ``default_ttl`` when one is
+    configured, otherwise the heuristic of RFC 9111 4.2.2: 10% of the time since
+    ``Last-Modified``, at most a day.
     """
-    max_age = _max_age(headers.get("cache-control"))
+    cc_value = headers.get("cache-control")
+    max_age = _max_age(cc_value)
     if max_age is not None:
         return max_age
-    if "expires" in headers:
-        expires = _date(headers["expires"])
+    if "expires" in headers._headers:
+        expires = _header_date(headers, "expires", response_time)
         if expires is None:
             return 0.0
-        date = _date(headers.get("date", ""))
-        return float(expires - (date if date is not None else response_time))
+        date = _header_date(headers, "date", response_time)
+        return expires - (date if date is not None else response_time)
+    if status_code not in _HEURISTICALLY_CACHEABLE and not cache_control(cc_value).public:
+        return None
     if default_ttl is not None:
         return default_ttl
-    modified = _date(headers.get("last-modified", ""))
-    date = _date(headers.get("date", ""))
+    modified = _header_date(headers, "last-modified", response_time)
     if modified is None:
         return None
+    date = _header_date(headers, "date", response_time)
     reference = date if date is not None else response_time
-    return min(_HEURISTIC_CAP, max(0.0, (reference - modified) * 0.1))
+    return min(_HEURISTIC_CAP, max(0.0, (reference - modified) * _HEURISTIC_FRACTION))
 
 
 def _first(headers: Headers, name: str) -> str | None:
@@ -208,8 +301,20 @@ def age_of(entry: Entry, now: float) -> float:
 def _lifetime_of(entry: Entry, default_ttl: float | None) -> float | None:
     response_time, _ = _times(entry.response.headers)
     return freshness_lifetime(
-        entry.response.headers, response_time=response_time, default_ttl=default_ttl
+        entry.response.headers,
+        response_time=response_time,
+        default_ttl=default_ttl,
+        status_code=entry.response.status_code,
     )
+
+
+def _never_stale(cc: CacheControl) -> bool:
+    """``must-revalidate``, ``proxy-revalidate`` and ``no-cache`` forbid serving it stale.
+
+    ``proxy-revalidate`` binds only shared caches (RFC 9111 5.2.2.8); a private
+    cache honours it too, since the origin asked for validation.
+    """
+    return cc.must_revalidate or cc.proxy_revalidate or cc.no_cache is True
 
 
 def _normalized(values: list[str] | None) -> list[str] | None:
@@ -254,12 +359,16 @@ class Lookup:
     """What the stored entries offer a request.
 
     ``usable`` may answer without contacting the origin (its ``age`` given);
-    ``candidates`` are the stored variants to revalidate, newest first.
+    ``candidates`` are the stored variants to revalidate, newest first. When
+    ``revalidate_in_background`` is set, ``usable`` is stale but within its
+    ``stale-while-revalidate`` window (RFC 5861): answer with it and revalidate
+    ``candidates`` meanwhile.
     """
 
     usable: Entry | None
     age: float
     candidates: list[Entry]
+    revalidate_in_background: bool = False
 
 
 def _usable(
@@ -275,9 +384,22 @@ def _usable(
     remaining = (lifetime if lifetime is not None else 0.0) - age
     if remaining > 0:  # fresh
         return directives.min_fresh is None or remaining >= directives.min_fresh
-    if cc.must_revalidate or directives.max_stale is None:
+    if _never_stale(cc) or directives.max_stale is None:
         return False
     return -remaining <= directives.max_stale
+
+
+def _while_revalidating(
+    cc: CacheControl, age: float, lifetime: float | None, directives: RequestDirectives
+) -> bool:
+    """May a stale response answer while it is revalidated (``stale-while-revalidate``)?"""
+    if cc.stale_while_revalidate is None or _never_stale(cc):
+        return False
+    if directives.no_cache or directives.min_fresh is not None:
+        return False
+    if directives.max_age is not None and age > directives.max_age:
+        return False
+    return age - (lifetime if lifetime is not None else 0.0) <= cc.stale_while_revalidate
 
 
 def lookup(
@@ -304,14 +426,26 @@ def lookup(
     ]
     if len(matching) > 1:
         matching.sort(key=lambda entry: _times(entry.response.headers)[0], reverse=True)
+    stale: tuple[Entry, float] | None = None
     for entry in matching:
         headers = entry.response.headers
         response_time, initial = _times(headers)
         age = current_age(initial, response_time=response_time, now=now)
-        lifetime = freshness_lifetime(headers, response_time=response_time, default_ttl=default_ttl)
-        if _usable(cache_control(headers.get("cache-control")), age, lifetime, directives):
+        lifetime = freshness_lifetime(
+            headers,
+            response_time=response_time,
+            default_ttl=default_ttl,
+            status_code=entry.response.status_code,
+        )
+        cc = cache_control(headers.get("cache-control"))
+        if _usable(cc, age, lifetime, directives):
             return Lookup(entry, age, [])
-    return Lookup(None, 0.0, [entry for entry in matching if entry.request.method == method])
+        if stale is None and _while_revalidating(cc, age, lifetime, directives):
+            stale = (entry, age)
+    candidates = [entry for entry in matching if entry.request.method == method]
+    if stale is not None and candidates:
+        return Lookup(stale[0], stale[1], candidates, revalidate_in_background=True)
+    return Lookup(None, 0.0, candidates)
 
 
 def stale_if_error_allows(
@@ -320,10 +454,11 @@ def stale_if_error_allows(
     """May ``entry`` answer for a failing origin (RFC 5861 ``stale-if-error``)?
 
     The window is the larger of the configured one and the response's own
-    ``stale-if-error``; ``must-revalidate`` and ``no-cache`` forbid it.
+    ``stale-if-error``; ``must-revalidate``, ``proxy-revalidate`` and
+    ``no-cache`` forbid it.
     """
     cc = cache_control(entry.response.headers.get("cache-control"))
-    if cc.must_revalidate or cc.no_cache is True:
+    if _never_stale(cc):
         return False
     allowed = max(window or 0.0, float(cc.stale_if_error or 0))
     if allowed <= 0:

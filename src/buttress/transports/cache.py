@@ -12,19 +12,27 @@ API client needs and hishel 2.0 lacks:
   (:mod:`buttress.cache._keys`), so one caller's response is never served to
   another; what is stored holds keyed digests instead of query values and
   request headers, so no secret is stored;
-- ``default_ttl`` replaces heuristic freshness, ``cacheable_status_codes`` and
-  a request's ``no-store`` limit storing;
+- an explicit ``default_ttl`` replaces heuristic freshness; ``cacheable_status_codes``,
+  ``max_entry_size`` and a request's ``no-store`` limit storing;
 - unsafe methods invalidate the target URI (and same-origin ``Location`` /
   ``Content-Location``) for every credential;
-- ``stale-if-error`` (RFC 5861) when the origin fails or the circuit is open.
+- ``stale-if-error`` (RFC 5861) when the origin fails or the circuit is open, and
+  ``stale-while-revalidate`` with the revalidation in the background.
 
-A hit is answered here and never reaches the layers below.
+A hit is answered here and never reaches the layers below. The layer never
+reads a body for a caller who streams it: the body is kept aside as the caller
+reads it, and stored once it has been read whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import asyncio
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import cast
 
 import httpx
 from hishel import (
@@ -43,11 +51,12 @@ from hishel import (
     StoreAndUse,
 )
 from hishel._core._spec import make_conditional_request
+from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when it reads
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
-from .._flow import Flow, Read, Send
-from .._options import RequestOptions
+from .._flow import Flow, Read, Send, adrive, drive
+from .._options import EXTENSION_KEY, RequestOptions
 from ..cache._keys import CacheKeys, varied
 from ..cache.config import SAFE_METHODS, CacheConfig
 from ..cache.invalidation import Cache
@@ -82,8 +91,12 @@ class CacheResult:
         age: seconds since the origin generated it (including the ``Age`` it
             arrived with); ``None`` for a response straight from the origin.
         revalidated: the origin confirmed the stored response with a 304.
-        stale: served past its freshness because the origin failed (stale-if-error).
-        stored: the response was stored.
+        stale: served past its freshness: the origin failed (stale-if-error) or
+            it is being revalidated (stale-while-revalidate).
+        stored: the response was stored (a streamed one once the caller has
+            read it whole).
+        revalidating: served stale while a background request revalidates it
+            (RFC 5861 ``stale-while-revalidate``).
 
     Examples:
         >>> CacheResult(from_cache=True, age=12.0).stale
@@ -95,10 +108,14 @@ class CacheResult:
     revalidated: bool = False
     stale: bool = False
     stored: bool = False
+    revalidating: bool = False
 
 
 _MISS = CacheResult(from_cache=False)
 _STORED = CacheResult(from_cache=False, stored=True)
+_REVALIDATE = RequestDirectives(no_cache=True)
+_MAX_BACKGROUND = 8
+"""Revalidations in flight at once per transport; a stale answer past this starts none."""
 
 
 def _internal_headers(headers: httpx.Headers) -> Headers:
@@ -148,6 +165,182 @@ def _failed(outcome: httpx.Response | Exception) -> bool:
     return isinstance(outcome, httpx.TransportError)
 
 
+def _too_large(response: httpx.Response, limit: int | None) -> bool:
+    """Does the response announce a body longer than ``limit``?"""
+    length = response.headers.get("content-length", "")
+    return limit is not None and length.isdigit() and int(length) > limit
+
+
+def _drop_decoded_codings(headers: Headers) -> None:
+    """The body httpx read lost the codings it decodes; list only those it still has (3.1)."""
+    codings = [
+        coding.strip()
+        for value in headers.get_list("content-encoding") or ()
+        for coding in value.split(",")
+    ]
+    kept = [coding for coding in codings if coding and coding.lower() not in SUPPORTED_DECODERS]
+    if kept != codings:
+        headers._headers.pop("content-encoding", None)
+        if kept:
+            headers["content-encoding"] = ", ".join(kept)
+
+
+def _revalidating(response: httpx.Response) -> bool:
+    result = response.extensions.get(CACHE_EXTENSION)
+    return isinstance(result, CacheResult) and result.revalidating
+
+
+def _background_request(request: httpx.Request) -> httpx.Request:
+    """A copy of ``request`` for a revalidation of its own, sharing no per-request state."""
+    extensions: dict[str, object] = {}
+    if "timeout" in request.extensions:
+        extensions["timeout"] = request.extensions["timeout"]
+    options = request.extensions.get(EXTENSION_KEY)
+    if isinstance(options, RequestOptions):
+        extensions[EXTENSION_KEY] = replace(options, streamed=False, cache_control=None)
+    return httpx.Request(
+        request.method, request.url, headers=request.headers, extensions=extensions
+    )
+
+
+class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """The origin's body on its way to the caller, kept aside until it has been read whole.
+
+    ``keep`` receives the body when the caller reaches its end. A body longer
+    than ``limit`` is let go as soon as it grows past it, and one the caller
+    closes early is never kept.
+    """
+
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+        limit: int | None,
+        keep: Callable[[bytes], None],
+    ) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._keep = keep
+        self._chunks: list[bytes] | None = []
+        self._size = 0
+
+    def _add(self, chunk: bytes) -> None:
+        if self._chunks is not None:
+            self._size += len(chunk)
+            if self._limit is not None and self._size > self._limit:
+                self._chunks = None
+            else:
+                self._chunks.append(chunk)
+
+    def _finish(self) -> None:
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None:
+            self._keep(b"".join(chunks))
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in cast(Iterable[bytes], self._stream):
+            self._add(chunk)
+            yield chunk
+        self._finish()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in cast(AsyncIterable[bytes], self._stream):
+            self._add(chunk)
+            yield chunk
+        self._finish()
+
+    def close(self) -> None:
+        self._chunks = None
+        if isinstance(self._stream, httpx.SyncByteStream):
+            self._stream.close()
+
+    async def aclose(self) -> None:
+        self._chunks = None
+        if isinstance(self._stream, httpx.AsyncByteStream):
+            await self._stream.aclose()
+
+
+class _Background:
+    """Revalidations that run after a stale answer went out (RFC 5861 stale-while-revalidate).
+
+    One worker thread serves the sync client, tasks on the running event loop
+    the async one; at most ``limit`` revalidations are pending, one per key.
+    Closing stops them: queued ones are dropped, one in flight is awaited (the
+    sync client) or cancelled (the async client).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._closed = False
+        self._threads: ThreadPoolExecutor | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _claim(self, key: str) -> bool:
+        if self._closed or key in self._pending or len(self._pending) >= self._limit:
+            return False
+        self._pending.add(key)
+        return True
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._pending.discard(key)
+
+    def start_thread(self, key: str, job: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # the stale entry stays; a later request revalidates again
+                pass
+            finally:
+                self._release(key)
+
+        with self._lock:
+            if not self._claim(key):
+                return
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(1, thread_name_prefix="buttress-revalidate")
+            self._threads.submit(run)
+
+    async def start_task(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            try:
+                await job()
+            except Exception:
+                pass
+            finally:
+                self._release(key)
+
+        with self._lock:
+            if not self._claim(key):
+                return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): no task to leave behind, revalidate now
+            await run()
+            return
+        task = loop.create_task(run())
+        with self._lock:
+            self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._closed = True
+            tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class CacheTransport(Layer):
     """A private HTTP cache (RFC 9111) wrapping ``inner``, for sync and async clients.
 
@@ -188,6 +381,31 @@ class CacheTransport(Layer):
         self._options = CacheOptions(
             shared=False, supported_methods=sorted(self.config.cacheable_methods)
         )
+        self._background = _Background(_MAX_BACKGROUND)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if _revalidating(response):
+            self._background.start_thread(
+                self._keys.key(request)[0], partial(self._revalidate, _background_request(request))
+            )
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if _revalidating(response):
+            await self._background.start_task(
+                self._keys.key(request)[0], partial(self._arevalidate, _background_request(request))
+            )
+        return response
+
+    def close(self) -> None:
+        self._background.close()
+        super().close()
+
+    async def aclose(self) -> None:
+        await self._background.aclose()
+        await super().aclose()
 
     @property
     def cache(self) -> Cache:
@@ -227,16 +445,20 @@ class CacheTransport(Layer):
                 self._storage.remove_keys(self._keys.url_key(target, request))
         return outcome
 
+    def _identity(self, request: httpx.Request) -> tuple[str, list[Entry], Request]:
+        """``request``'s storage key, the entries stored under it, and the request as stored."""
+        key, url = self._keys.key(request)
+        entries = self._storage.get_entries(key)
+        names = {name for entry in entries for name in varied(entry.response.headers)}
+        return key, entries, self._keys.stored_request(request, url, names)
+
     def _cached(self, request: httpx.Request) -> Flow:
         """Answer from storage when RFC 9111 allows; otherwise ask the origin."""
         options = RequestOptions.of(request)
         directives = RequestDirectives.parse(
             request.headers.get("cache-control"), options.cache_control
         )
-        key, url = self._keys.key(request)
-        entries = self._storage.get_entries(key)
-        names = {name for entry in entries for name in varied(entry.response.headers)}
-        internal = self._keys.stored_request(request, url, names)
+        key, entries, internal = self._identity(request)
         found = lookup(
             internal,
             entries,
@@ -246,7 +468,9 @@ class CacheTransport(Layer):
         )
         if found.usable is not None:
             self._storage.recorder.hit()
-            return self._serve(request, found.usable, CacheResult(True, found.age))
+            background = found.revalidate_in_background
+            result = CacheResult(True, found.age, stale=background, revalidating=background)
+            return self._serve(request, found.usable, result)
         if directives.only_if_cached:  # RFC 9111 5.2.1.7
             self._storage.recorder.miss()
             return httpx.Response(
@@ -255,8 +479,34 @@ class CacheTransport(Layer):
                 request=request,
                 extensions={CACHE_EXTENSION: _MISS},
             )
-        store = not directives.no_store and not options.streamed
-        return (yield from self._from_origin(request, key, internal, found.candidates, store))
+        # Plain httpx users may be streaming: only buttress's own unstreamed requests are read here.
+        read_body = EXTENSION_KEY in request.extensions and not options.streamed
+        return (
+            yield from self._from_origin(
+                request, key, internal, found.candidates, not directives.no_store, read_body
+            )
+        )
+
+    def _revalidation(self, request: httpx.Request) -> Flow:
+        """Revalidate (or refetch) what ``request`` was answered with, reading the new body."""
+        key, entries, internal = self._identity(request)
+        found = lookup(
+            internal,
+            entries,
+            _REVALIDATE,
+            now=self._clock.time(),
+            default_ttl=self.config.default_ttl,
+        )
+        return (yield from self._from_origin(request, key, internal, found.candidates, True, True))
+
+    def _revalidate(self, request: httpx.Request) -> None:
+        assert isinstance(self._inner, httpx.BaseTransport)
+        drive(self._revalidation(request), self._inner, self._clock).close()
+
+    async def _arevalidate(self, request: httpx.Request) -> None:
+        assert isinstance(self._inner, httpx.AsyncBaseTransport)
+        response = await adrive(self._revalidation(request), self._inner, self._clock)
+        await response.aclose()
 
     def _from_origin(
         self,
@@ -265,8 +515,13 @@ class CacheTransport(Layer):
         internal: Request,
         candidates: list[Entry],
         store: bool,
+        read_body: bool,
     ) -> Flow:
-        """Revalidate ``candidates`` or fetch, driving hishel's states to the end."""
+        """Revalidate ``candidates`` or fetch, driving hishel's states to the end.
+
+        A response to store is kept as its body is read: here when ``read_body``,
+        otherwise by the caller.
+        """
         storage, clock, recorder = self._storage, self._clock, self._storage.recorder
         state: AnyState
         if candidates:
@@ -327,17 +582,23 @@ class CacheTransport(Layer):
             elif isinstance(state, StoreAndUse):
                 assert upstream is not None
                 recorder.miss()
+                upstream.extensions[CACHE_EXTENSION] = _MISS
                 codes = self.config.cacheable_status_codes
                 if not store or (codes is not None and upstream.status_code not in codes):
-                    upstream.extensions[CACHE_EXTENSION] = _MISS
                     return upstream
-                read = yield Read(upstream)
-                if isinstance(read, Exception):
-                    raise read
                 names = varied(state.response.headers) | set(internal.headers)
                 stored = self._keys.stored_request(request, internal.url, names)
-                self._store(key, stored, state.response, upstream.content, candidates)
-                upstream.extensions[CACHE_EXTENSION] = _STORED
+                keep = partial(self._store, upstream, key, stored, state.response, candidates)
+                if upstream.is_stream_consumed:  # a layer below read it (and decoded it)
+                    keep(upstream.content, decoded=True)
+                    return upstream
+                if request.method != "HEAD" and _too_large(upstream, self.config.max_entry_size):
+                    return upstream
+                upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep)
+                if read_body:
+                    read = yield Read(upstream)
+                    if isinstance(read, Exception):
+                        raise read
                 return upstream
             else:
                 assert isinstance(state, CouldNotBeStored)
@@ -378,11 +639,23 @@ class CacheTransport(Layer):
         return Response(response.status_code, headers)
 
     def _store(
-        self, key: str, request: Request, response: Response, body: bytes, superseded: list[Entry]
+        self,
+        upstream: httpx.Response,
+        key: str,
+        request: Request,
+        response: Response,
+        superseded: list[Entry],
+        body: bytes,
+        *,
+        decoded: bool = False,
     ) -> None:
+        """Store ``body`` (as received, or ``decoded`` by httpx) and mark ``upstream`` stored."""
+        limit = self.config.max_entry_size
+        if limit is not None and len(body) > limit:
+            return
         headers = _storable(response.headers)
-        if "content-encoding" in headers:  # the body was decoded when it was read
-            del headers["content-encoding"]
+        if decoded:
+            _drop_decoded_codings(headers)
         headers.pop("content-length", None)
         headers["content-length"] = str(len(body))
         entry = self._storage.create_entry(
@@ -393,6 +666,7 @@ class CacheTransport(Layer):
         for old in superseded:
             if old.request.method == request.method and vary_matches(request, old):
                 self._storage.remove_entry(old.id)
+        upstream.extensions[CACHE_EXTENSION] = _STORED
 
     def _stale_for_error(self, candidates: list[Entry]) -> Entry | None:
         now = self._clock.time()
@@ -412,10 +686,10 @@ class CacheTransport(Layer):
         body = b"".join(stream) if isinstance(stream, Iterator) else b""
         if request.method == "HEAD":
             body = b""  # a stored GET response answers HEAD with its headers
-        return httpx.Response(
+        return httpx.Response(  # a stream, as from the network: unread, iter_raw() works
             entry.response.status_code,
             headers=_raw_headers(entry.response.headers, result.age or 0.0),
-            content=body,
+            stream=httpx.ByteStream(body),
             request=request,
             extensions={CACHE_EXTENSION: result},
         )

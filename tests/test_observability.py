@@ -206,16 +206,24 @@ def test_no_spans_are_kept_while_no_sdk_is_configured() -> None:
     """With the API alone every span would be a non-recording no-op, so none is kept."""
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     request = httpx.Request("GET", "https://api.example.com")
-    assert start_request(request, TracingConfig()).span is None
-    assert start_attempt(request, TracingConfig()) is None
-    assert TRACEPARENT.match(request.headers["traceparent"])
+    sent, trace_ = start_request(request, TracingConfig())
+    assert trace_.span is None
+    assert start_attempt(sent, trace_, TracingConfig()) is None
+    assert TRACEPARENT.match(sent.headers["traceparent"])
 
 
 def test_start_request_is_idempotent() -> None:
     request = httpx.Request("GET", "https://api.example.com")
-    first = start_request(request, TracingConfig())
-    assert start_request(request, TracingConfig()) is first
+    sent, first = start_request(request, TracingConfig())
+    assert start_request(sent, TracingConfig()) == (sent, first)  # prepared: as it is
+    again, same = start_request(request, TracingConfig())  # sent again: same trace, new copy
+    assert same is first
+    assert again is not sent
+    assert again.headers["X-Request-ID"] == sent.headers["X-Request-ID"]
     assert request_trace(request) is first
+    assert request_trace(sent) is first
+    assert "X-Request-ID" not in request.headers
+    assert "traceparent" not in request.headers
 
 
 def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,6 +249,6 @@ def test_without_opentelemetry_a_new_trace_is_started(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(observability, "_otel", lambda: None)
     request = httpx.Request("GET", "https://api.example.com")
-    trace_ = start_request(request, TracingConfig())
+    sent, trace_ = start_request(request, TracingConfig())
     assert trace_.span is None
-    assert TRACEPARENT.match(request.headers["traceparent"])
+    assert TRACEPARENT.match(sent.headers["traceparent"])

@@ -272,10 +272,35 @@ async def test_post_is_retried_with_generated_idempotency_keys(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     config = FAST.model_copy(update={"idempotency_keys": True})
-    client = make_client(base_url=demo.url, retry=config)
+    network = KeyRecorder()
+    client = make_client(base_url=demo.url, retry=config, transport=network)
     response = await client.post("/flaky", params={"key": key(), "failures": 2}, json={"a": 1})
     assert response.attempts == 3
-    assert "Idempotency-Key" in response.request.headers
+    assert len(network.keys) == 3
+    assert len(set(network.keys)) == 1
+    assert network.keys[0] is not None
+
+
+class KeyRecorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A network transport that notes the Idempotency-Key each attempt carried."""
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+        self._sync, self._async = httpx.HTTPTransport(), httpx.AsyncHTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        return self._sync.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        return await self._async.handle_async_request(request)
+
+    def close(self) -> None:
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        await self._async.aclose()
 
 
 async def test_post_without_a_key_is_not_retried(

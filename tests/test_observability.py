@@ -129,6 +129,31 @@ async def test_spans_per_logical_request_and_per_attempt(
     )
 
 
+async def test_a_redirect_hop_is_a_new_request_span_in_the_same_trace(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    client = make_client(
+        base_url=demo.url, follow_redirects=True, tracing=TracingConfig(tracer_provider=provider)
+    )
+    headers = (await client.get("/redirect", params={"to": "/echo"})).json()["headers"]
+    spans = exporter.get_finished_spans()
+    first, second = [s for s in spans if s.kind == SpanKind.INTERNAL]
+    attempts = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert len(attempts) == 2  # one per hop, neither a resend
+    assert all("http.request.resend_count" not in (s.attributes or {}) for s in attempts)
+    assert second.parent is not None
+    assert second.parent.span_id == first.context.span_id
+    assert len({s.context.trace_id for s in spans}) == 1
+    last = next(s for s in attempts if s.parent and s.parent.span_id == second.context.span_id)
+    assert headers["traceparent"] == (
+        f"00-{trace.format_trace_id(last.context.trace_id)}-"
+        f"{trace.format_span_id(last.context.span_id)}-01"
+    )
+
+
 def test_resends_get_their_own_span_with_the_resend_count(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:

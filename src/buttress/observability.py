@@ -114,7 +114,14 @@ class TracingConfig(FrozenConfig):
         return self
 
     def sends_to(self, url: httpx.URL) -> bool:
-        """True when ``url``'s host is one of :attr:`propagate_to` (the origin aside)."""
+        """True when ``url``'s host is one of :attr:`propagate_to` (the origin aside).
+
+        Examples:
+            >>> TracingConfig(propagate_to=("*",)).sends_to(httpx.URL("https://any.test"))
+            True
+            >>> TracingConfig().sends_to(httpx.URL("https://any.test"))
+            False
+        """
         host = url.host.lower()
         return any(fnmatchcase(host, pattern.lower()) for pattern in self.propagate_to)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -165,3 +167,58 @@ async def test_system_clock_async_sleep() -> None:
     from buttress import SystemClock
 
     await SystemClock().asleep(0)
+
+
+class Closing(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that records whether it was closed; ``interrupt`` breaks off its first read."""
+
+    def __init__(self, interrupt: Callable[[], Awaitable[None] | None]) -> None:
+        self.interrupt = interrupt
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.interrupt()
+        yield b"never"  # pragma: no cover
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        result = self.interrupt()
+        if result is not None:
+            await result
+        yield b"never"  # pragma: no cover
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()  # a close that awaits: cancellation must not skip it
+        self.closed = True
+
+
+def _body_read_flow() -> Flow:
+    response = yield Send(REQUEST)
+    assert isinstance(response, httpx.Response)
+    yield Read(response)
+    return response  # pragma: no cover - the read never ends
+
+
+async def test_keyboard_interrupt_during_a_read_closes_the_response(mode: str) -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    body = Closing(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        await run(mode, _body_read_flow(), Recorder(httpx.Response(200, stream=body)), FakeClock())
+    assert body.closed
+
+
+async def test_cancellation_during_a_read_closes_the_response() -> None:
+    with anyio.CancelScope() as scope:
+
+        async def cancel() -> None:
+            scope.cancel()
+            await anyio.sleep_forever()
+
+        body = Closing(cancel)
+        await adrive(_body_read_flow(), Recorder(httpx.Response(200, stream=body)), FakeClock())
+    assert scope.cancelled_caught
+    assert body.closed

@@ -105,11 +105,16 @@ async def test_async_client_accepts_plain_and_coroutine_hooks(demo: DemoServer) 
 async def test_hooks_see_the_request_id_of_the_logging_layer(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
-    """Response hooks run after the stack: the request carries the id the layer gave it."""
+    """Response hooks run after the stack: the response carries the id the layer sent.
+
+    The caller's request is left as it was built: the id went on the request as sent.
+    """
     ids: list[Any] = []
-    client = make_client(
-        base_url=demo.url,
-        event_hooks={"response": [lambda r: ids.append(r.request.headers.get("X-Request-ID"))]},
-    )
+
+    def hook(response: httpx.Response) -> None:
+        ids.append(response.extensions.get("buttress.request_id"))
+        ids.append(response.request.headers.get("X-Request-ID"))
+
+    client = make_client(base_url=demo.url, event_hooks={"response": [hook]})
     response = await client.get("/echo")
-    assert ids == [response.json()["headers"]["x-request-id"]]
+    assert ids == [response.json()["headers"]["x-request-id"], None]

@@ -41,7 +41,7 @@ async def test_logging_middleware_logs_at_its_level_with_redaction(
     assert record.levelno == logging.DEBUG
     assert record.headers["x-tenant"] == "[REDACTED]"  # type: ignore[attr-defined]
     assert record.headers["authorization"] == "[REDACTED]"  # type: ignore[attr-defined]
-    assert record.request_id == response.request.headers["X-Request-ID"]  # type: ignore[attr-defined]
+    assert record.request_id == response.extensions["buttress.request_id"]  # type: ignore[attr-defined]
     assert record.status_code == 200  # type: ignore[attr-defined]
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
     assert "tenant-secret" not in text

@@ -129,6 +129,31 @@ async def test_spans_per_logical_request_and_per_attempt(
     )
 
 
+async def test_a_redirect_hop_is_a_new_request_span_in_the_same_trace(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    client = make_client(
+        base_url=demo.url, follow_redirects=True, tracing=TracingConfig(tracer_provider=provider)
+    )
+    headers = (await client.get("/redirect", params={"to": "/echo"})).json()["headers"]
+    spans = exporter.get_finished_spans()
+    first, second = [s for s in spans if s.kind == SpanKind.INTERNAL]
+    attempts = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert len(attempts) == 2  # one per hop, neither a resend
+    assert all("http.request.resend_count" not in (s.attributes or {}) for s in attempts)
+    assert second.parent is not None
+    assert second.parent.span_id == first.context.span_id
+    assert len({s.context.trace_id for s in spans}) == 1
+    last = next(s for s in attempts if s.parent and s.parent.span_id == second.context.span_id)
+    assert headers["traceparent"] == (
+        f"00-{trace.format_trace_id(last.context.trace_id)}-"
+        f"{trace.format_span_id(last.context.span_id)}-01"
+    )
+
+
 def test_resends_get_their_own_span_with_the_resend_count(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
@@ -206,16 +231,24 @@ def test_no_spans_are_kept_while_no_sdk_is_configured() -> None:
     """With the API alone every span would be a non-recording no-op, so none is kept."""
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     request = httpx.Request("GET", "https://api.example.com")
-    assert start_request(request, TracingConfig()).span is None
-    assert start_attempt(request, TracingConfig()) is None
-    assert TRACEPARENT.match(request.headers["traceparent"])
+    sent, trace_ = start_request(request, TracingConfig())
+    assert trace_.span is None
+    assert start_attempt(sent, trace_, TracingConfig()) is None
+    assert TRACEPARENT.match(sent.headers["traceparent"])
 
 
 def test_start_request_is_idempotent() -> None:
     request = httpx.Request("GET", "https://api.example.com")
-    first = start_request(request, TracingConfig())
-    assert start_request(request, TracingConfig()) is first
+    sent, first = start_request(request, TracingConfig())
+    assert start_request(sent, TracingConfig()) == (sent, first)  # prepared: as it is
+    again, same = start_request(request, TracingConfig())  # sent again: same trace, new copy
+    assert same is first
+    assert again is not sent
+    assert again.headers["X-Request-ID"] == sent.headers["X-Request-ID"]
     assert request_trace(request) is first
+    assert request_trace(sent) is first
+    assert "X-Request-ID" not in request.headers
+    assert "traceparent" not in request.headers
 
 
 def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,6 +274,6 @@ def test_without_opentelemetry_a_new_trace_is_started(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(observability, "_otel", lambda: None)
     request = httpx.Request("GET", "https://api.example.com")
-    trace_ = start_request(request, TracingConfig())
+    sent, trace_ = start_request(request, TracingConfig())
     assert trace_.span is None
-    assert TRACEPARENT.match(request.headers["traceparent"])
+    assert TRACEPARENT.match(sent.headers["traceparent"])

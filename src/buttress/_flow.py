@@ -24,8 +24,9 @@ driver that matches the transport method it is in::
 Outcomes of ``Send`` and ``Read`` are sent back into the flow as values: a
 response, or the :class:`Exception` the inner transport raised (a ``Read`` that
 fails closes its response first, so the connection goes back to the pool). Only
-``Exception`` is caught; cancellation and ``KeyboardInterrupt`` pass straight
-through and close the flow. httpx's own ``Auth.auth_flow`` works the same way.
+``Exception`` is sent back; cancellation and ``KeyboardInterrupt`` close a
+half-read response too, then pass straight through and close the flow.
+httpx's own ``Auth.auth_flow`` works the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+import anyio
 import httpx
 
 if TYPE_CHECKING:
@@ -84,10 +86,12 @@ def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Respons
                     else:
                         outcome = effect.response
                         effect.response.read()
-                except Exception as exc:
+                except BaseException as exc:
                     if isinstance(effect, Read):  # a body that broke off: release its connection
                         with contextlib.suppress(Exception):
                             effect.response.close()
+                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
+                        raise
                     outcome = exc
             effect = flow.send(outcome)
     except StopIteration as done:
@@ -111,10 +115,13 @@ async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> h
                     else:
                         outcome = effect.response
                         await effect.response.aread()
-                except Exception as exc:
+                except BaseException as exc:
                     if isinstance(effect, Read):  # a body that broke off: release its connection
-                        with contextlib.suppress(Exception):
+                        # shielded: inside a cancelled scope (trio, anyio) the close must still run
+                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                             await effect.response.aclose()
+                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
+                        raise
                     outcome = exc
             effect = flow.send(outcome)
     except StopIteration as done:

@@ -6,10 +6,16 @@ Every request that passes the logging layer gets:
   default or ULID (``pip install 'buttress[ulid]'``);
 - a W3C ``traceparent`` (kept when the caller set one): it continues the active
   OpenTelemetry trace when there is one and starts a new trace otherwise;
-  ``tracestate`` of the active context is passed on;
+  ``tracestate`` of the active context is passed on. Each network attempt and
+  each redirect hop sends its own span id; the hops of one call share a trace;
 - with ``buttress[tracing]`` and an OpenTelemetry SDK configured, an
   ``INTERNAL`` span for the logical request and a ``CLIENT`` span per network
   attempt, with the HTTP semantic-convention attributes.
+
+The headers go on a copy of the request, the request *as sent*: the caller's
+``Request`` is never changed. They go to the origin the caller addressed and
+to the hosts listed in :attr:`TracingConfig.propagate_to`; a redirect to any
+other origin gets none of them.
 
 Metrics go to a :class:`MetricsCollector`; :class:`PrometheusCollector` is a
 small example that keeps Prometheus-style counters without depending on any
@@ -18,19 +24,21 @@ Prometheus package.
 Examples:
     >>> import httpx
     >>> request = httpx.Request("GET", "https://api.example.com/users")
-    >>> trace = start_request(request, TracingConfig())
-    >>> request.headers["X-Request-ID"] == trace.request_id
+    >>> sent, trace = start_request(request, TracingConfig())
+    >>> sent.headers["X-Request-ID"] == trace.request_id
     True
-    >>> request.headers["traceparent"].startswith("00-")
-    True
+    >>> sent.headers["traceparent"].startswith("00-"), "traceparent" in request.headers
+    (True, False)
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cache, lru_cache
 from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -40,6 +48,7 @@ import httpx
 from ._config import FrozenConfig
 from ._exceptions import ConfigurationError
 from ._redact import Redactor
+from ._redirects import same_origin
 from ._version import __version__
 
 __all__ = [
@@ -65,6 +74,11 @@ class TracingConfig(FrozenConfig):
             or ``None`` to send no request id.
         request_id_header: the header carrying it.
         propagate: send W3C ``traceparent`` / ``tracestate``.
+        propagate_to: hosts that receive the request id and trace headers
+            besides the origin the caller addressed (which always does), as
+            shell-style patterns: ``("api.example.com", "*.internal")``, or
+            ``("*",)`` for every host. A redirect to an origin not covered
+            gets no ``X-Request-ID``, ``traceparent`` or ``tracestate`` from us.
         spans: OpenTelemetry spans per logical request and per attempt;
             ``None`` (default) means "when ``buttress[tracing]`` is installed",
             ``True`` requires it.
@@ -74,11 +88,14 @@ class TracingConfig(FrozenConfig):
     Examples:
         >>> TracingConfig(request_id="ulid").request_id
         'ulid'
+        >>> TracingConfig(propagate_to=["*.test"]).sends_to(httpx.URL("https://api.test"))
+        True
     """
 
     request_id: Literal["uuid4", "ulid"] | None = "uuid4"
     request_id_header: str = "X-Request-ID"
     propagate: bool = True
+    propagate_to: tuple[str, ...] = ()
     spans: bool | None = None
     tracer_provider: Any = None
 
@@ -95,6 +112,18 @@ class TracingConfig(FrozenConfig):
                 "OpenTelemetry spans need the tracing extra: pip install 'buttress[tracing]'"
             )
         return self
+
+    def sends_to(self, url: httpx.URL) -> bool:
+        """True when ``url``'s host is one of :attr:`propagate_to` (the origin aside).
+
+        Examples:
+            >>> TracingConfig(propagate_to=("*",)).sends_to(httpx.URL("https://any.test"))
+            True
+            >>> TracingConfig().sends_to(httpx.URL("https://any.test"))
+            False
+        """
+        host = url.host.lower()
+        return any(fnmatchcase(host, pattern.lower()) for pattern in self.propagate_to)
 
 
 @cache
@@ -161,10 +190,11 @@ def _random_hex(bits: int) -> str:
 
 @dataclass(slots=True)
 class RequestTrace:
-    """What the logging layer knows about one logical request.
+    """What the logging layer knows about one request (one redirect hop, all its attempts).
 
-    It travels in ``request.extensions["buttress.trace"]``; the attempt layer
-    counts attempts into it and hangs its spans below :attr:`span`.
+    It travels in the extensions of the request as sent (see
+    :func:`start_request`); the attempt layer counts attempts into it and hangs
+    its spans below :attr:`span`. A redirect hop gets a trace of its own.
 
     Examples:
         >>> RequestTrace(request_id="r-1").attempts
@@ -177,6 +207,23 @@ class RequestTrace:
     span: Any = None
     context: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: httpx.URL | None = None  # what the caller addressed: the first hop's URL
+    trace_id: str | None = None  # the W3C trace id we send; None when we send no traceparent
+    sampled: bool = True
+    sends_headers: bool = False  # this hop may carry our request id and trace headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    """A trace, left in the extensions of the request it was made for.
+
+    httpx hands a redirect hop the *same* extensions dict, so the hop finds this,
+    sees it was made for another request, and starts its own trace (continuing the
+    trace id) instead of counting itself as an attempt of the previous hop.
+    """
+
+    request: weakref.ref[httpx.Request]
+    trace: RequestTrace
 
 
 def request_trace(request: httpx.Request) -> RequestTrace | None:
@@ -187,6 +234,8 @@ def request_trace(request: httpx.Request) -> RequestTrace | None:
         True
     """
     found = request.extensions.get(TRACE_EXTENSION)
+    if isinstance(found, _Issued):
+        return found.trace if found.request() is request else None
     return found if isinstance(found, RequestTrace) else None
 
 
@@ -214,90 +263,130 @@ def http_attributes(request: httpx.Request) -> dict[str, Any]:
     }
 
 
-def start_request(request: httpx.Request, config: TracingConfig) -> RequestTrace:
-    """Give ``request`` its request id and trace context; return its :class:`RequestTrace`.
+def start_request(
+    request: httpx.Request, config: TracingConfig
+) -> tuple[httpx.Request, RequestTrace]:
+    """The request as sent, with its request id and trace context, and its :class:`RequestTrace`.
 
-    Idempotent: a request that already has a trace keeps it (a retried request
-    keeps its id). Headers the caller set are kept.
+    ``request`` itself is left as it was (headers untouched): the headers go on
+    a copy that carries the trace in its extensions. A request already prepared
+    (below another logging layer) comes back as it is; the same request sent
+    again (by a retrying middleware) keeps its trace and id. Headers the caller
+    set are kept; ours go only where :meth:`TracingConfig.sends_to` allows when
+    the request leaves the origin the caller addressed.
 
     Examples:
         >>> request = httpx.Request("GET", "https://x.io", headers={"X-Request-ID": "r1"})
-        >>> start_request(request, TracingConfig()).request_id
-        'r1'
+        >>> sent, trace = start_request(request, TracingConfig())
+        >>> trace.request_id, sent is request
+        ('r1', False)
     """
-    existing = request_trace(request)
-    if existing is not None:
-        return existing
+    found = request.extensions.get(TRACE_EXTENSION)
+    if isinstance(found, RequestTrace):
+        return request, found
+    if isinstance(found, _Issued) and found.request() is request:
+        trace = found.trace
+    else:  # a new request, or a redirect hop that found the previous hop's trace
+        previous = found.trace if isinstance(found, _Issued) else None
+        trace = _new_trace(request, config, previous)
+        request.extensions[TRACE_EXTENSION] = _Issued(weakref.ref(request), trace)
+    return _as_sent(request, trace, config), trace
+
+
+def _new_trace(
+    request: httpx.Request, config: TracingConfig, previous: RequestTrace | None
+) -> RequestTrace:
     request_id = None
     if config.request_id is not None:
-        request_id = request.headers.get(config.request_id_header)
-        if request_id is None:
-            request_id = new_request_id(config.request_id)
-            request.headers[config.request_id_header] = request_id
-    trace = RequestTrace(request_id=request_id)
-    request.extensions[TRACE_EXTENSION] = trace
+        request_id = request.headers.get(config.request_id_header) or new_request_id(
+            config.request_id
+        )
+    origin = (previous.origin if previous is not None else None) or request.url
+    trace = RequestTrace(request_id=request_id, origin=origin)
+    trace.sends_headers = same_origin(request.url, origin) or config.sends_to(request.url)
     otel = _otel()
     if otel is not None and _spans_on(config):
-        trace.span = _start_span(request, config, kind=otel.SpanKind.INTERNAL)
+        # A hop is a child of the previous hop's span: one trace for the whole call.
+        parent = previous.context if previous is not None else None
+        trace.span = _start_span(request, config, context=parent, kind=otel.SpanKind.INTERNAL)
         if trace.span is not None:
             trace.context = otel.set_span_in_context(trace.span)
     if config.propagate and "traceparent" not in request.headers:
-        _inject(request, trace.span, otel)
+        trace.trace_id, trace.sampled, state = _trace_identity(trace.span, otel, previous)
+        if state:
+            trace.extra["tracestate"] = state
     return trace
 
 
-def _inject(request: httpx.Request, span: Any, otel: ModuleType | None) -> None:
-    """Set ``traceparent`` (and ``tracestate``) from ``span`` or the active context."""
-    parent = span if span is not None else (otel.get_current_span() if otel else None)
-    context = parent.get_span_context() if parent is not None else None
+def _trace_identity(
+    span: Any, otel: ModuleType | None, previous: RequestTrace | None
+) -> tuple[str, bool, str]:
+    """Trace id, sampled flag and ``tracestate``: our span's, the previous hop's, the caller's."""
+    if span is not None and span.is_recording():
+        context = span.get_span_context()
+    elif previous is not None and previous.trace_id is not None:
+        return previous.trace_id, previous.sampled, previous.extra.get("tracestate", "")
+    else:
+        context = otel.get_current_span().get_span_context() if otel is not None else None
     if context is not None and context.is_valid:
-        trace_id = otel.format_trace_id(context.trace_id)  # type: ignore[union-attr]
-        # A recording span is ours: send its id. Otherwise we are a new child of the caller's.
-        recording = span is not None and span.is_recording()
-        span_id = (
-            otel.format_span_id(context.span_id)  # type: ignore[union-attr]
-            if recording
-            else _random_hex(64)
-        )
-        request.headers["traceparent"] = _traceparent(
-            trace_id, span_id, bool(context.trace_flags & 1)
-        )
+        assert otel is not None
         state = context.trace_state.to_header() if context.trace_state else ""
-        if state and "tracestate" not in request.headers:
-            request.headers["tracestate"] = state
-        return
-    request.headers["traceparent"] = _traceparent(_random_hex(128), _random_hex(64), True)
+        return otel.format_trace_id(context.trace_id), bool(context.trace_flags & 1), state
+    return _random_hex(128), True, ""
 
 
-def start_attempt(request: httpx.Request, config: TracingConfig) -> Any:
-    """Count one network attempt of ``request``; return its span (or ``None``).
+def _as_sent(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> httpx.Request:
+    """A copy of ``request`` carrying ``trace`` and, where allowed, our headers."""
+    # A shallow copy by hand: copy.copy() follows httpx's pickling rules, which drop
+    # the stream, and costs several times more.
+    sent = object.__new__(type(request))
+    sent.__dict__.update(request.__dict__)
+    sent.extensions = {**request.extensions, TRACE_EXTENSION: trace}
+    sent.headers = headers = request.headers.copy()
+    if trace.sends_headers:
+        if trace.request_id is not None and config.request_id_header not in headers:
+            headers[config.request_id_header] = trace.request_id
+        if trace.trace_id is not None:
+            span_id = _span_id(trace.span) or _random_hex(64)
+            headers["traceparent"] = _traceparent(trace.trace_id, span_id, trace.sampled)
+            state = trace.extra.get("tracestate")
+            if state and "tracestate" not in headers:
+                headers["tracestate"] = state
+    return sent
+
+
+def _span_id(span: Any) -> str | None:
+    """The id of ``span`` when it is ours and recording (else ``None``)."""
+    otel = _otel()
+    if span is None or otel is None or not span.is_recording():
+        return None
+    return str(otel.format_span_id(span.get_span_context().span_id))
+
+
+def start_attempt(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> Any:
+    """Count one network attempt of ``request`` (as sent); return its span (or ``None``).
+
+    The attempt sends a span id of its own in ``traceparent``: its ``CLIENT``
+    span's, or a fresh one when no span is recorded.
 
     Examples:
-        >>> request = httpx.Request("GET", "https://api.example.com")
-        >>> start_attempt(request, TracingConfig(spans=False)) is None
+        >>> sent, trace = start_request(httpx.Request("GET", "https://x.io"), TracingConfig())
+        >>> before = sent.headers["traceparent"]
+        >>> start_attempt(sent, trace, TracingConfig(spans=False)) is None
         True
-        >>> request_trace(request).attempts
-        1
+        >>> trace.attempts, sent.headers["traceparent"][:35] == before[:35]
+        (1, True)
     """
-    trace = request_trace(request)
-    if trace is None:
-        trace = start_request(request, config)
     trace.attempts += 1
     otel = _otel()
-    if otel is None or trace.span is None:
-        return None
-    span = _start_span(request, config, context=trace.context, kind=otel.SpanKind.CLIENT)
-    if span is None:
-        return None
-    if trace.attempts > 1:
-        span.set_attribute("http.request.resend_count", trace.attempts - 1)
-    if config.propagate:
-        context = span.get_span_context()
-        request.headers["traceparent"] = _traceparent(
-            otel.format_trace_id(context.trace_id),
-            otel.format_span_id(context.span_id),
-            bool(context.trace_flags & 1),
-        )
+    span = None
+    if otel is not None and trace.span is not None:
+        span = _start_span(request, config, context=trace.context, kind=otel.SpanKind.CLIENT)
+        if span is not None and trace.attempts > 1:
+            span.set_attribute("http.request.resend_count", trace.attempts - 1)
+    if trace.sends_headers and trace.trace_id is not None:
+        span_id = _span_id(span) or _random_hex(64)
+        request.headers["traceparent"] = _traceparent(trace.trace_id, span_id, trace.sampled)
     return span
 
 

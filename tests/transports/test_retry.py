@@ -202,6 +202,48 @@ async def test_plain_client_deadline_via_options(
         await client.get(f"{demo.url}/slow?delay=5", extensions=buttress.options(total_timeout=0.2))
 
 
+@pytest.mark.parametrize(
+    "extensions", [None, buttress.options(total_timeout=30)], ids=["bare", "options"]
+)
+async def test_plain_client_gets_the_response_when_retry_after_is_too_long(
+    plain: Callable[..., Plain], demo: DemoServer, extensions: Any
+) -> None:
+    clock = FakeClock()
+    client = plain(retrying(FAST.model_copy(update={"retry_after_max": 5}), clock=clock))
+    url = f"{demo.url}/flaky?key={key()}&failures=1&status=503&retry_after=120"
+    response = await client.get(url, extensions=extensions)
+    assert (response.status_code, response.headers["retry-after"]) == (503, "120")
+    assert clock.sleeps == []
+
+
+async def test_plain_client_gets_the_response_when_the_body_cannot_be_replayed(
+    plain: Callable[..., Plain], demo: DemoServer, mode: str
+) -> None:
+    client = plain(retrying())
+    name = key()
+
+    def chunks() -> Iterator[bytes]:
+        yield b"once"
+
+    async def achunks() -> AsyncIterator[bytes]:
+        yield b"once"
+
+    body: Any = achunks() if mode == "async" else chunks()
+    response = await client.request("PUT", f"{demo.url}/flaky?key={name}&failures=1", content=body)
+    assert response.status_code == 503
+    after = await client.get(f"{demo.url}/flaky?key={name}&failures=1")
+    assert after.json()["attempts"] == 2  # the server saw exactly one PUT
+
+
+async def test_plain_client_gets_the_last_response_when_attempts_run_out(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(retrying())
+    response = await client.get(f"{demo.url}/flaky?key={key()}&failures=5")
+    assert response.status_code == 503
+    assert response.extensions["buttress.attempts"] == 3
+
+
 # -- bodies and idempotency --------------------------------------------------------------------
 
 
@@ -230,10 +272,35 @@ async def test_post_is_retried_with_generated_idempotency_keys(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
     config = FAST.model_copy(update={"idempotency_keys": True})
-    client = make_client(base_url=demo.url, retry=config)
+    network = KeyRecorder()
+    client = make_client(base_url=demo.url, retry=config, transport=network)
     response = await client.post("/flaky", params={"key": key(), "failures": 2}, json={"a": 1})
     assert response.attempts == 3
-    assert "Idempotency-Key" in response.request.headers
+    assert len(network.keys) == 3
+    assert len(set(network.keys)) == 1
+    assert network.keys[0] is not None
+
+
+class KeyRecorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A network transport that notes the Idempotency-Key each attempt carried."""
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+        self._sync, self._async = httpx.HTTPTransport(), httpx.AsyncHTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        return self._sync.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        return await self._async.handle_async_request(request)
+
+    def close(self) -> None:
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        await self._async.aclose()
 
 
 async def test_post_without_a_key_is_not_retried(

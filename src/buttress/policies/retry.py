@@ -551,8 +551,12 @@ def _raise_status(
     read_body: bool,
     clock: Clock,
 ) -> Generator[Effect, Outcome, httpx.Response]:
-    """Stop early: raise the status error, with why there was no retry in a note."""
-    if options.raise_for_status is False or (
+    """Stop early: raise the status error, with why there was no retry in a note.
+
+    Only a request whose options ask to raise (the facade's do) gets the error; on a
+    plain httpx client (``raise_for_status`` unset) the response comes back as it is.
+    """
+    if not options.raise_for_status or (
         options.expected_statuses and response.status_code in options.expected_statuses
     ):
         return response

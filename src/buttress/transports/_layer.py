@@ -1,10 +1,18 @@
-"""What every flow-driven layer shares: driving its flow for both clients, closing.
+"""What every layer shares: forwarding lifecycle calls to the wrapped transport, driving flows.
 
-A layer subclasses :class:`Layer`, sets ``_inner`` and ``_clock`` and writes
-``_flow(request)``; the rest is here, once.
+:class:`Wrapper` is any transport of ours that wraps another: closing it, and
+using it as a context manager, reaches the wrapped transport exactly as httpx's
+client reaches its own transport (``httpx.Client.__enter__`` calls
+``transport.__enter__()``, ``__exit__`` calls ``transport.__exit__(...)``).
+
+A flow-driven layer subclasses :class:`Layer`, sets ``_inner`` and ``_clock``
+and writes ``_flow(request)``; the rest is here, once.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
@@ -12,13 +20,56 @@ from .._clock import Clock
 from .._exceptions import ConfigurationError
 from .._flow import Flow, adrive, drive
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "Wrapper"]
+
+_W = TypeVar("_W", bound="Wrapper")
 
 
-class Layer(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """A dual sync/async httpx transport whose logic is one flow (see ``buttress._flow``)."""
+class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A dual sync/async transport around ``_inner`` that passes lifecycle calls down to it."""
 
     _inner: httpx.BaseTransport | httpx.AsyncBaseTransport
+
+    def __enter__(self: _W) -> _W:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.__exit__(exc_type, exc_value, traceback)
+
+    async def __aenter__(self: _W) -> _W:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.__aexit__(exc_type, exc_value, traceback)
+
+    def close(self) -> None:
+        if isinstance(self._inner, httpx.BaseTransport):
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            await self._inner.aclose()
+
+
+class Layer(Wrapper):
+    """A wrapper whose logic is one flow (see ``buttress._flow``), for both clients."""
+
     _clock: Clock
 
     def _flow(self, request: httpx.Request) -> Flow:
@@ -39,11 +90,3 @@ class Layer(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 f"{type(self).__name__} wraps a sync-only transport: use it with httpx.Client"
             )
         return await adrive(self._flow(request), inner, self._clock)
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()

@@ -14,6 +14,7 @@ import httpx
 
 from .._guard import BodyGuard, GuardedAsyncStream, GuardedSyncStream
 from .._options import EXTENSION_KEY, RequestOptions
+from ._layer import Wrapper
 
 __all__ = ["BodyGuardTransport"]
 
@@ -27,7 +28,7 @@ def _guard(request: httpx.Request, response: httpx.Response) -> BodyGuard:
     return BodyGuard(request, response.headers, response.status_code, limit=limit, keep=keep)
 
 
-class BodyGuardTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class BodyGuardTransport(Wrapper):
     """Watch every response body ``inner`` returns (limit from ``max_response_size``).
 
     Examples:
@@ -57,14 +58,6 @@ class BodyGuardTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         stream = cast(httpx.AsyncByteStream, response.stream)
         response.stream = GuardedAsyncStream(stream, _guard(request, response))
         return response
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
 
     def __repr__(self) -> str:
         return f"BodyGuardTransport({self._inner!r})"

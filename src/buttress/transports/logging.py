@@ -3,11 +3,12 @@
 Two transports share the work:
 
 - :class:`LoggingTransport` sits near the top of the stack and sees each
-  *logical* request once: it gives it a request id and a ``traceparent``, opens
-  the logical OpenTelemetry span and logs the outcome with its duration.
+  *logical* request once (each redirect hop is one): it sends a copy of it with
+  a request id and a ``traceparent`` (the caller's request is not changed),
+  opens the logical OpenTelemetry span and logs the outcome with its duration.
 - :class:`AttemptTransport` sits at the bottom, just above the network, and
-  sees every *attempt*: it counts attempts, opens a span per attempt and logs
-  resends at WARNING.
+  sees every *attempt*: it counts attempts, gives each its own span id in
+  ``traceparent``, opens a span per attempt and logs resends at WARNING.
 
 Both work alone on a plain ``httpx.Client`` / ``httpx.AsyncClient``.
 """
@@ -23,7 +24,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._flow import Flow, Read, Send
 from .._logging import LoggingConfig, RequestLogger
-from ..observability import TracingConfig, end_span, request_trace, start_attempt, start_request
+from ..observability import TracingConfig, end_span, start_attempt, start_request
 from ._layer import Layer
 
 __all__ = ["AttemptTransport", "LoggingTransport"]
@@ -69,7 +70,7 @@ class LoggingTransport(_Observing):
     _logger_name = "buttress.request"
 
     def _flow(self, request: httpx.Request) -> Flow:
-        trace = start_request(request, self.tracing)
+        request, trace = start_request(request, self.tracing)  # the caller's stays untouched
         log, clock = self._log, self._clock
         log.started(request, trace.request_id)
         start = clock.monotonic()
@@ -112,10 +113,9 @@ class AttemptTransport(_Observing):
     _logger_name = "buttress.attempt"
 
     def _flow(self, request: httpx.Request) -> Flow:
-        span = start_attempt(request, self.tracing)
-        trace = request_trace(request)
-        attempt = trace.attempts if trace else 1
-        request_id = trace.request_id if trace else None
+        request, trace = start_request(request, self.tracing)  # as is, below LoggingTransport
+        span = start_attempt(request, trace, self.tracing)
+        attempt, request_id = trace.attempts, trace.request_id
         log = self._log
         if attempt > 1 and log.enabled(logging.WARNING):
             extra = log.extra(request, request_id, attempt=attempt)

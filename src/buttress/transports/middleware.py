@@ -42,6 +42,7 @@ import httpx
 
 from .._exceptions import ConfigurationError
 from .._options import RequestOptions
+from ._layer import Wrapper
 
 __all__ = ["CallNext", "MiddlewareTransport", "MiddlewareTypes", "is_async_middleware"]
 
@@ -116,7 +117,7 @@ def _name(middleware: Any) -> str:
     return getattr(middleware, "__qualname__", None) or type(middleware).__qualname__
 
 
-class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class MiddlewareTransport(Wrapper):
     """Run ``middleware`` (outermost first) around ``inner``.
 
     Examples:
@@ -193,14 +194,6 @@ class MiddlewareTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return _checked(response, middleware)
 
         return await call(0, request)
-
-    def close(self) -> None:
-        assert isinstance(self._inner, httpx.BaseTransport)
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        assert isinstance(self._inner, httpx.AsyncBaseTransport)
-        await self._inner.aclose()
 
     def __repr__(self) -> str:
         names = ", ".join(_name(m) for m in self.middleware)

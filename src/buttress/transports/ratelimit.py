@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 
@@ -35,9 +35,6 @@ from ..observability import request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 from ._layer import Layer
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
 
@@ -300,28 +297,6 @@ class RateLimitTransport(Layer):
                 retry_after=retry_after,
             )
         return outcome
-
-    def __enter__(self) -> RateLimitTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> RateLimitTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"RateLimitTransport({self._inner!r}, {self.limiter.config!r})"

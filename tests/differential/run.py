@@ -29,18 +29,6 @@ from buttress.transports import stack
 from .app import DIGEST_PASSWORD, DIGEST_USER, App, mock_handler, wsgi_app
 from .scenarios import Scenario
 
-CACHE_STREAMS = False
-"""The cache layer streams bodies (tees them) instead of reading them below the caller.
-
-Off until that lands (issue 16, item 3). Until then the streamed rows run on the
-full stack minus the cache, and the other rows, which do include the cache, do
-not compare ``elapsed``: a plain httpx client's response is a stream at the
-transport too, so the cache reads it first and httpx never times its body.
-Switch it on and every row compares everything through every layer.
-"""
-
-NOT_COMPARED_UNTIL_CACHE_STREAMS = frozenset({"elapsed"})
-
 DOCUMENTED_REQUEST_HEADERS = frozenset({"x-request-id", "traceparent", "tracestate"})
 """What the logging layer adds to a request as sent (docs/transports.md lists it)."""
 
@@ -51,12 +39,7 @@ async def passthrough(request: httpx.Request, call_next: Any) -> httpx.Response:
     return await call_next(request)  # type: ignore[no-any-return]
 
 
-def has_cache(scenario: Scenario) -> bool:
-    """Whether ``scenario``'s full stack includes the cache layer (see ``CACHE_STREAMS``)."""
-    return CACHE_STREAMS or scenario.stream is None
-
-
-def full_stack(network: Any, *, cache: bool) -> Any:
+def full_stack(network: Any) -> Any:
     """Every layer on, with settings that let everything through."""
     return stack(
         network,
@@ -66,7 +49,7 @@ def full_stack(network: Any, *, cache: bool) -> Any:
         retry=RetryConfig(budget=None),
         circuit_breaker=CircuitBreakerConfig(failure_threshold=1000),
         rate_limit=RateLimitConfig(max_requests=1_000_000, time_window=1.0),
-        cache=CacheConfig(default_ttl=None) if cache else None,
+        cache=CacheConfig(),
         guard=True,
         clock=FakeClock(),
     )
@@ -237,7 +220,7 @@ async def observe(scenario: Scenario, is_async: bool, layered: bool, env: Env) -
     seen: dict[str, Any] = {"hooks": [], "auth": []}
     inner, base, other = env.network(scenario, is_async)
     network = Lifecycle(inner)
-    transport = full_stack(network, cache=has_cache(scenario)) if layered else network
+    transport = full_stack(network) if layered else network
 
     def on_request(request: httpx.Request) -> None:
         seen["hooks"].append(
@@ -345,12 +328,8 @@ async def _send_async(
             )
 
 
-def assert_same(
-    bare: dict[str, Any], layered: dict[str, Any], ignored: frozenset[str] = frozenset()
-) -> None:
+def assert_same(bare: dict[str, Any], layered: dict[str, Any]) -> None:
     """Identical observations; an error of ours may be a subclass of the one httpx raised."""
-    bare = {k: v for k, v in bare.items() if k not in ignored}
-    layered = {k: v for k, v in layered.items() if k not in ignored}
     expected, got = bare.pop("error", None), layered.pop("error", None)
     if expected is None:
         assert got is None, f"the stack raised {got!r}; bare httpx did not"

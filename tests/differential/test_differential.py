@@ -17,13 +17,10 @@ import httpx
 import pytest
 
 from .run import (
-    CACHE_STREAMS,
-    NOT_COMPARED_UNTIL_CACHE_STREAMS,
     Env,
     Lifecycle,
     assert_same,
     full_stack,
-    has_cache,
     observe,
 )
 from .scenarios import SCENARIOS, Scenario
@@ -46,10 +43,7 @@ async def test_the_stack_is_transparent(
     is_async = kind == "async"
     bare = await observe(scenario, is_async, layered=False, env=env)
     layered = await observe(scenario, is_async, layered=True, env=env)
-    ignored: frozenset[str] = frozenset()
-    if has_cache(scenario) and not CACHE_STREAMS:
-        ignored = NOT_COMPARED_UNTIL_CACHE_STREAMS
-    assert_same(bare, layered, ignored)
+    assert_same(bare, layered)
 
 
 async def _interrupted_mid_body(is_async: bool, layered: bool, env: Env) -> dict[str, Any]:
@@ -59,7 +53,7 @@ async def _interrupted_mid_body(is_async: bool, layered: bool, env: Env) -> dict
         httpx.AsyncHTTPTransport(limits=limits) if is_async else httpx.HTTPTransport(limits=limits)
     )
     network = Lifecycle(inner)
-    transport = full_stack(network, cache=CACHE_STREAMS) if layered else network
+    transport = full_stack(network) if layered else network
     seen: dict[str, Any] = {}
     url = f"{env.server_url}/chunks"
     timeout = httpx.Timeout(5.0, pool=2.0)  # a connection left checked out fails the next send

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .run import CACHE_STREAMS, NOT_COMPARED_UNTIL_CACHE_STREAMS, Env, assert_same, observe
+from .run import Env, assert_same, observe
 from .scenarios import METHODS, Scenario
 
 _token = st.text(string.ascii_letters + string.digits + "-_.~", min_size=1, max_size=12)
@@ -57,11 +57,10 @@ def request_shapes(draw: Any) -> tuple[str, str, dict[str, Any]]:
 def test_any_request_shape_looks_the_same(shape: tuple[str, str, dict[str, Any]], env: Env) -> None:
     method, path, call = shape
     scenario = Scenario("generated", path, method, "mock", body=lambda is_async: dict(call))
-    ignored = frozenset() if CACHE_STREAMS else NOT_COMPARED_UNTIL_CACHE_STREAMS
     for is_async in (False, True):
         bare = asyncio.run(observe(scenario, is_async, layered=False, env=env))
         layered = asyncio.run(observe(scenario, is_async, layered=True, env=env))
-        assert_same(bare, layered, ignored)
+        assert_same(bare, layered)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from types import TracebackType
 from typing import cast
 
 import httpx
@@ -406,6 +407,26 @@ class CacheTransport(Layer):
     async def aclose(self) -> None:
         await self._background.aclose()
         await super().aclose()
+
+    # A client used as a context manager ends with ``__exit__``, not ``close()``: the
+    # background revalidations stop there too before the exit reaches the inner transport.
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._background.close()
+        super().__exit__(exc_type, exc_value, traceback)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self._background.aclose()
+        await super().__aexit__(exc_type, exc_value, traceback)
 
     @property
     def cache(self) -> Cache:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 import anyio
 import httpx
 
 from .._exceptions import ConfigurationError
+from ._layer import Wrapper
 
 __all__ = ["PoolGateTransport"]
 
@@ -77,7 +77,7 @@ class _ReleasingAsyncStream(httpx.AsyncByteStream):
                 self._release.release()
 
 
-class PoolGateTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class PoolGateTransport(Wrapper):
     """Let at most ``max_in_flight`` requests into ``inner`` at once; the rest wait in order.
 
     Give it the pool's ``max_connections``. The facade puts it beneath every
@@ -140,38 +140,6 @@ class PoolGateTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         stream = cast(httpx.AsyncByteStream, response.stream)
         response.stream = _ReleasingAsyncStream(stream, self._tasks)
         return response
-
-    def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
-
-    async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
-
-    def __enter__(self) -> PoolGateTransport:
-        cast(Any, self._inner).__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        cast(Any, self._inner).__exit__(exc_type, exc, tb)
-
-    async def __aenter__(self) -> PoolGateTransport:
-        await cast(Any, self._inner).__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        await cast(Any, self._inner).__aexit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"PoolGateTransport({self._inner!r}, max_in_flight={self.max_in_flight})"

@@ -378,3 +378,52 @@ def test_a_waiter_admitted_too_late_for_its_deadline_gives_up_and_its_slot_back(
     with pytest.raises(buttress.TimeoutError, match="too late"):
         flows[2].send(None)
     assert transport.limiter.status().queued == 0
+
+
+async def test_after_a_wait_the_request_gets_only_the_time_the_deadline_leaves(
+    make_client: Callable[..., Either],
+) -> None:
+    # Unit test (a mock network): what timeouts each attempt was sent with.
+    seen: list[dict[str, float | None]] = []
+
+    def network(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.extensions["timeout"]))
+        return httpx.Response(200)
+
+    clock = FakeClock()
+    client = make_client(
+        transport=httpx.MockTransport(network), clock=clock,
+        timeout=TimeoutConfig(connect=5.0, read=30.0, write=30.0, pool=10.0, total=16.0),
+        rate_limit=RateLimitConfig(max_requests=1, time_window=10.0),
+    )  # fmt: skip
+    await client.get("https://api.example.com/first")
+    await client.get("https://api.example.com/second")
+    assert clock.sleeps == [10.0]
+    assert seen[0] == {"connect": 5.0, "read": 16.0, "write": 16.0, "pool": 10.0}
+    assert seen[1] == {"connect": 5.0, "read": 6.0, "write": 6.0, "pool": 6.0}
+
+
+async def test_a_plain_request_is_left_as_it_came_after_a_shortened_send(mode: str) -> None:
+    seen: list[dict[str, float | None]] = []
+
+    def network(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.extensions["timeout"]))
+        return httpx.Response(200)
+
+    clock = FakeClock()
+    transport = RateLimitTransport(
+        httpx.MockTransport(network), RateLimitConfig(max_requests=1, time_window=10.0), clock=clock
+    )
+    timeouts = {"connect": 5.0, "read": 30.0, "write": 30.0, "pool": 10.0}
+    extensions = {**buttress.options(total_timeout=20), "timeout": timeouts}
+    first = httpx.Request("GET", "https://api.example.com/", extensions=dict(extensions))
+    second = httpx.Request("GET", "https://api.example.com/", extensions=dict(extensions))
+    if mode == "async":
+        await transport.handle_async_request(first)
+        await transport.handle_async_request(second)
+    else:
+        transport.handle_request(first)
+        transport.handle_request(second)
+    assert clock.sleeps == [10.0]
+    assert seen == [timeouts, {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 10.0}]
+    assert second.extensions["timeout"] is timeouts

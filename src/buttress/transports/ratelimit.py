@@ -40,6 +40,7 @@ from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..observability import request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
+from ..policies.retry import _clipped_timeouts
 from ._layer import Layer
 
 if TYPE_CHECKING:
@@ -367,7 +368,25 @@ class RateLimitTransport(Layer):
                 break
         if (waited or late) and (trace := request_trace(request)) is not None:
             trace.rate_limit_wait += waited + late
-        outcome = yield Send(request)
+        given_timeouts = request.extensions.get("timeout")
+        shortened = False
+        if deadline is not None and (waited or late):
+            # The wait used part of the deadline: the request gets only what is left.
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
+                    request=request,
+                )
+            request.extensions["timeout"] = _clipped_timeouts(dict(given_timeouts or {}), left)[0]
+            shortened = True
+        try:
+            outcome = yield Send(request)
+        finally:  # leave the request as it came, should it be sent again
+            if shortened and given_timeouts is None:
+                del request.extensions["timeout"]
+            elif shortened:
+                request.extensions["timeout"] = given_timeouts
         if isinstance(outcome, Exception):
             raise outcome
         assert isinstance(outcome, httpx.Response)

@@ -361,7 +361,7 @@ async def test_a_plain_client_total_timeout_option_covers_the_wait(
     assert hits() == 0
 
 
-def test_a_waiter_admitted_too_late_for_its_deadline_gives_up_and_its_slot_back() -> None:
+def test_a_waiter_whose_slot_moves_past_its_deadline_gives_up() -> None:
     # Stepped by hand, as the drivers would: a stalled loop wakes two sleepers late
     # together; the second may go only a slot later, after its deadline.
     clock = FakeClock()

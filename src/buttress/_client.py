@@ -744,6 +744,24 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
         return self._rate_limiter.status(host)
 
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The client's rate limiter (``None`` without ``rate_limit=``).
+
+        Shared by the default transport and every mount. Its
+        :meth:`~buttress.transports.RateLimiter.reset` ends a pause a server
+        imposed on a host.
+
+        Examples:
+            >>> from buttress import Client, RateLimitConfig
+            >>> with Client(rate_limit=RateLimitConfig(max_requests=10)) as client:
+            ...     client.rate_limiter.reset("api.example.com")
+            >>> with Client() as client:
+            ...     print(client.rate_limiter)
+            None
+        """
+        return self._rate_limiter
+
     # -- building requests ----------------------------------------------------------------
 
     def _adapt_hooks(

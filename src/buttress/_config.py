@@ -353,6 +353,10 @@ class RateLimitConfig(FrozenConfig):
         queue_size: requests that may wait for a slot at once (``None``: no limit).
         queue_timeout: the longest a request waits for a slot, in seconds.
         respect_retry_after: a 429's (or 503's) ``Retry-After`` pauses that host.
+        max_server_pause: the longest a server's headers (``Retry-After``, or
+            none remaining until a reset) may pause a host, in seconds; a longer
+            request is cut to this and logged at WARNING. The retry layer's
+            ``retry_after_max`` is its counterpart for retries.
         on_limit: when no slot is free: ``"wait"`` in the queue, ``"raise"``
             :class:`~buttress.RateLimitError`, or ``"return"`` a synthetic 429
             response whose ``limited_by_client`` is true. A server's 429 is
@@ -373,6 +377,7 @@ class RateLimitConfig(FrozenConfig):
     queue_size: int | None = Field(default=None, ge=0)
     queue_timeout: float | None = Field(default=60.0, ge=0)
     respect_retry_after: bool = True
+    max_server_pause: float = Field(default=300.0, gt=0)
     on_limit: Literal["wait", "raise", "return"] = "wait"
 
     @model_validator(mode="after")

@@ -18,11 +18,24 @@ from ._exceptions import ConfigurationError
 if TYPE_CHECKING:
     from .policies.retry import RetryConfig
 
-__all__ = ["ATTEMPTS_KEY", "EXTENSION_KEY", "RequestOptions", "check_options", "options"]
+__all__ = [
+    "ATTEMPTS_KEY",
+    "DEADLINE_KEY",
+    "EXTENSION_KEY",
+    "RequestOptions",
+    "check_options",
+    "options",
+]
 
 EXTENSION_KEY = "buttress"
 ATTEMPTS_KEY = "buttress.attempts"
 """``response.extensions`` key where the retry layer records how many attempts were made."""
+DEADLINE_KEY = "buttress.deadline"
+"""``request.extensions`` key where the retry layer puts the request's total deadline.
+
+In monotonic seconds on the client's clock; layers below it (the rate limiter)
+refuse waits that would end after it.
+"""
 
 
 @dataclass(frozen=True, slots=True)

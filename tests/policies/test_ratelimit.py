@@ -7,6 +7,7 @@ import pytest
 from buttress.policies.ratelimit import (
     Booking,
     FixedWindow,
+    Hold,
     Limit,
     RateLimitPolicy,
     Refusal,
@@ -207,3 +208,112 @@ def test_client_status_without_a_main_limit_is_empty() -> None:
     assert limits.client_status("a", 0.0) == (5, 5, 0.0)
     limits.book("GET", "a", "/", 0.0)
     assert limits.client_status("a", 0.0) == (5, 4, 0.2)
+
+
+# --- hostile servers, callers who leave, deadlines ------------------------------------------
+
+
+def test_a_whole_burst_goes_at_once_despite_float_rounding() -> None:
+    # 19 intervals of 0.05 s add up to a hair over 0.95 s: the 20th request of a burst
+    # of 20 used to wait 2e-16 s, which queued it.
+    bucket = TokenBucket(max_requests=20, time_window=1.0, burst_size=20)
+    assert book_all(bucket, [0.0] * 21) == [0.0] * 20 + [pytest.approx(0.05)]
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        TokenBucket(max_requests=2, time_window=1.0, burst_size=2),
+        FixedWindow(max_requests=2, time_window=1.0),
+        SlidingWindow(max_requests=2, time_window=1.0),
+    ],
+    ids=["token_bucket", "fixed_window", "sliding_window"],
+)
+def test_takes_are_undone_newest_first_back_to_the_same_schedule(limit: Limit) -> None:
+    book_all(limit, [0.0, 0.0, 0.5])  # the window is full, then one more
+    before = [limit.available_at(t) for t in (0.0, 0.7, 1.2, 3.0)]
+    undos = []
+    for _ in range(3):  # three more queued behind, then all given back
+        at = limit.available_at(0.0)
+        undos.append(limit.take(at))
+    for undo in reversed(undos):
+        limit.untake(undo)
+    assert [limit.available_at(t) for t in (0.0, 0.7, 1.2, 3.0)] == before
+
+
+def test_a_waiter_that_leaves_from_the_end_frees_its_slot_at_once() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 1.0, 1)
+    policy.book("GET", "api", "/", 0.0)
+    _first, second = (policy.book("GET", "api", "/", 0.0) for _ in range(2))
+    assert isinstance(second, Booking)
+    assert second.delay == 2.0
+    policy.done_waiting(second)
+    assert policy.waiting == 1
+    again = policy.book("GET", "api", "/", 0.0)
+    assert isinstance(again, Booking)
+    assert again.delay == 2.0  # the slot second gave back, behind first
+
+
+def test_a_waiter_that_leaves_from_the_middle_leaves_the_others_in_place() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 1.0, 1)
+    policy.book("GET", "api", "/", 0.0)
+    first, second, third = (policy.book("GET", "api", "/", 0.0) for _ in range(3))
+    assert [b.delay for b in (first, second, third) if isinstance(b, Booking)] == [1.0, 2.0, 3.0]
+    assert isinstance(second, Booking)
+    policy.done_waiting(second)
+    newcomer = policy.book("GET", "api", "/", 0.0)
+    assert isinstance(newcomer, Booking)
+    assert newcomer.delay == 4.0  # nobody jumps the queue into the gap
+    assert isinstance(third, Booking)
+    policy.done_waiting(newcomer)
+    policy.done_waiting(third)  # the last two left: the gap closes with them
+    latecomer = policy.book("GET", "api", "/", 0.0)
+    assert isinstance(latecomer, Booking)
+    assert latecomer.delay == 2.0
+
+
+def test_an_admitted_request_keeps_its_slot_when_done_waiting() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 1.0, 1)
+    policy.book("GET", "api", "/", 0.0)
+    queued = policy.book("GET", "api", "/", 0.0)
+    assert isinstance(queued, Booking)
+    assert policy.admit("GET", "api", "/", 1.0, queued) == 0.0
+    policy.done_waiting(queued)
+    after = policy.book("GET", "api", "/", 1.0)
+    assert isinstance(after, Booking)
+    assert after.delay == 1.0
+
+
+def test_a_wait_past_the_deadline_is_refused_and_books_nothing() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 10.0, 1)
+    policy.book("GET", "api", "/", 0.0)
+    refusal = policy.book("GET", "api", "/", 0.0, deadline=1.0)
+    assert isinstance(refusal, Refusal)
+    assert refusal.past_deadline
+    assert refusal.retry_after == 10.0
+    assert "deadline" in refusal.reason
+    assert policy.waiting == 0
+    within = policy.book("GET", "api", "/", 0.0, deadline=10.0)
+    assert within == Booking(10.0, queued=True)
+
+
+def test_a_servers_pause_is_capped_and_the_request_reported() -> None:
+    policy = RateLimitPolicy("token_bucket", None, max_pause=300.0)
+    assert policy.observe("api", 0.0, retry_after=1e9) == 1e9
+    assert policy.book("GET", "api", "/", 0.0) == Hold(300.0)
+    policy.done_waiting()
+    assert policy.observe("other", 0.0, remaining=0, reset_after=3.2e7) == 3.2e7
+    assert policy.observe("short", 0.0, retry_after=30.0) is None
+    assert policy.book("GET", "short", "/", 0.0) == Hold(30.0)
+
+
+def test_reset_ends_one_hosts_pause_or_all() -> None:
+    policy = RateLimitPolicy("token_bucket", None)
+    for host in ("a", "b", "c"):
+        policy.observe(host, 0.0, retry_after=60.0)
+    policy.reset("a")
+    assert policy.book("GET", "a", "/", 0.0) == Booking(0.0, queued=False)
+    assert policy.book("GET", "b", "/", 0.0) == Hold(60.0)
+    policy.reset()
+    assert policy.book("GET", "c", "/", 0.0) == Booking(0.0, queued=False)
+    assert policy.server_status() == {}

@@ -4,7 +4,9 @@ A discrete-event simulation drives :class:`RateLimitPolicy` the way the rate-lim
 layer does (book, sleep, ask to be admitted, sleep again if refused) while every
 sleep overshoots by a random lag and the scheduler sometimes stalls outright. The
 moments requests are really sent must keep the limit, every caller must get
-through, and refused callers must not stampede.
+through, and refused callers must not stampede. Some callers give up while they
+wait (cancelled, timed out): those who stay keep their order, and what the
+leavers booked is given back.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class Run:
 
     sends: list[float] = field(default_factory=list)
     refusals: Counter[int] = field(default_factory=Counter)
+    senders: list[int] = field(default_factory=list)  # who sent, in the order they did
+    left: set[int] = field(default_factory=set)  # who gave up waiting
+
+
+LEAVE = "leave"
 
 
 def simulate(
@@ -38,19 +45,25 @@ def simulate(
     max_lag: float,
     stalls: tuple[tuple[float, float], ...] = (),
     seed: int = 0,
+    leave_at: dict[int, float] | None = None,
 ) -> Run:
     """Callers arrive at ``arrivals``; every wake-up is late by up to ``max_lag``.
 
     During a stall ``(start, end)`` nothing wakes before ``end``, as when an event
-    loop is busy: then every sleeper due meanwhile wakes at once.
+    loop is busy: then every sleeper due meanwhile wakes at once. Caller ``c``
+    gives up at ``leave_at[c]`` if it is still waiting then.
     """
     rng = random.Random(seed)
     run = Run()
-    queue: list[tuple[float, int, int, Booking | None]] = [
+    queue: list[tuple[float, int, int, Booking | str | None]] = [
         (at, caller, caller, None) for caller, at in enumerate(arrivals)
     ]
-    heapq.heapify(queue)
     order = len(queue)
+    waiting: dict[int, Booking] = {}
+    for caller, at in (leave_at or {}).items():
+        order += 1
+        queue.append((at, order, caller, LEAVE))
+    heapq.heapify(queue)
 
     def woken(due: float) -> float:
         moment = due + rng.uniform(0.0, max_lag)
@@ -60,19 +73,31 @@ def simulate(
         return moment
 
     while queue:
-        now, _, caller, booking = heapq.heappop(queue)
-        if booking is None:  # arriving: book a slot
+        now, _, caller, event = heapq.heappop(queue)
+        if event == LEAVE:
+            if caller in waiting:
+                policy.done_waiting(waiting.pop(caller))
+                run.left.add(caller)
+            continue
+        if caller in run.left:  # the sleep of a caller that has gone
+            continue
+        if event is None:  # arriving: book a slot
             outcome = policy.book("GET", "api", "/", now)
             assert isinstance(outcome, Booking)
             booking, wait = outcome, outcome.delay
             if not booking.queued:
                 run.sends.append(now)
+                run.senders.append(caller)
                 continue
+            waiting[caller] = booking
         else:  # waking: ask to go
+            assert isinstance(event, Booking)
+            booking = event
             wait = policy.admit("GET", "api", "/", now, booking)
             if not wait:
-                policy.done_waiting()
+                policy.done_waiting(waiting.pop(caller))
                 run.sends.append(now)
+                run.senders.append(caller)
                 continue
             run.refusals[caller] += 1
         order += 1
@@ -176,3 +201,63 @@ def test_callers_that_wake_on_time_are_never_refused() -> None:
         run = simulate(policy, [0.0] * 100, max_lag=0.0)
         assert not run.refusals, strategy
         assert max(run.sends) == pytest.approx(9.0)  # ten per second, on schedule
+
+
+@given(
+    strategy=st.sampled_from(["token_bucket", "fixed_window", "sliding_window"]),
+    max_requests=st.sampled_from(COUNTS),
+    time_window=st.sampled_from(WINDOWS),
+    arrivals=st.lists(st.sampled_from([0.0, 0.125, 0.5, 1.0, 3.0]), min_size=1, max_size=40),
+    leavers=st.dictionaries(st.integers(0, 39), st.sampled_from([0.0, 0.25, 1.0, 2.5, 6.0])),
+    lag=st.sampled_from([0.0, 0.05, 0.5]),
+    seed=st.integers(0, 2**16),
+)
+@MODEST
+def test_callers_who_leave_free_their_slots_and_the_rest_keep_their_order(
+    strategy: Strategy,
+    max_requests: int,
+    time_window: float,
+    arrivals: list[float],
+    leavers: dict[int, float],
+    lag: float,
+    seed: int,
+) -> None:
+    policy = RateLimitPolicy(strategy, max_requests, time_window)
+    moments = sorted(arrivals)
+    leave_at = {c: moments[c] + after for c, after in leavers.items() if c < len(moments)}
+    run = simulate(policy, moments, max_lag=lag, leave_at=leave_at, seed=seed)
+    assert sorted(run.senders + sorted(run.left)) == list(range(len(moments)))
+    assert policy.waiting == 0
+    assert_sends_keep(strategy, max_requests, time_window, max_requests, sorted(run.sends))
+    if lag == 0.0:  # woken on time, those who stayed went in the order they came
+        assert run.senders == sorted(run.senders)
+    # Nothing is kept for callers who have gone: once all are done, the next one waits
+    # a window at most (not behind every slot the leavers had booked).
+    end = max([*run.sends, *leave_at.values()])
+    booked = policy.book("GET", "api", "/", end)
+    assert isinstance(booked, Booking)
+    assert booked.delay <= time_window
+
+
+@pytest.mark.parametrize("strategy", ["token_bucket", "fixed_window", "sliding_window"])
+@pytest.mark.parametrize("leaving", ["first booked first", "last booked first", "shuffled"])
+def test_when_every_waiter_leaves_the_next_caller_waits_as_if_they_never_came(
+    strategy: Strategy, leaving: str
+) -> None:
+    # Regression: 500 callers at 20/s that all timed out left their slots booked, and
+    # the next request waited ~24 s.
+    policy, alone = RateLimitPolicy(strategy, 20, 1.0), RateLimitPolicy(strategy, 20, 1.0)
+    for each in (policy, alone):
+        for _ in range(20):
+            assert each.book("GET", "api", "/", 0.0) == Booking(0.0, queued=False)
+    bookings = [policy.book("GET", "api", "/", 0.0) for _ in range(480)]
+    if leaving == "last booked first":
+        bookings.reverse()
+    elif leaving == "shuffled":
+        random.Random(7).shuffle(bookings)
+    for booking in bookings:
+        assert isinstance(booking, Booking)
+        assert booking.queued
+        policy.done_waiting(booking)
+    assert policy.waiting == 0
+    assert policy.book("GET", "api", "/", 0.5) == alone.book("GET", "api", "/", 0.5)

@@ -17,6 +17,12 @@ sending at that moment keeps every limit, and otherwise says how much longer to
 wait. When the sends trail the bookings, later bookings are pushed back by the
 same amount, so the queue's waits stay honest under a lagging scheduler.
 
+A queued caller may leave before its slot comes (cancelled, timed out). Its
+booking is then undone, newest first: at once when nobody booked after it is
+still waiting, else as soon as they have all left. Those still waiting keep
+their slots and their order; nobody is moved into the gap, because a sleeper
+cannot be woken early, and a newcomer put there would jump the queue.
+
 The three strategies:
 
 * :class:`TokenBucket` - a steady rate with a burst allowance, kept as one
@@ -27,7 +33,8 @@ The three strategies:
   seconds (a log of the last ``max_requests`` slots).
 
 :class:`RateLimitPolicy` combines them: a global or per-host limit, endpoint
-rules, and what servers said (``Retry-After``, "0 remaining until ..."), per host.
+rules, and what servers said (``Retry-After``, "0 remaining until ..."), per host,
+never pausing a host longer than ``max_pause``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from __future__ import annotations
 import fnmatch
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 __all__ = [
     "Booking",
@@ -52,6 +59,8 @@ __all__ = [
 
 Strategy = Literal["token_bucket", "fixed_window", "sliding_window"]
 
+_ROUNDING = 1e-9  # seconds: far below any clock's resolution, far above float error here
+
 
 class Limit(Protocol):
     """One budget of requests over time."""
@@ -62,8 +71,15 @@ class Limit(Protocol):
         """The earliest time (>= ``now``) at which one more request may go."""
         ...
 
-    def take(self, at: float) -> None:
-        """Commit one request at ``at`` (which is >= ``available_at(at)``)."""
+    def take(self, at: float) -> object:
+        """Commit one request at ``at`` (which is >= ``available_at(at)``).
+
+        Returns what :meth:`untake` needs to undo it.
+        """
+        ...
+
+    def untake(self, undo: object) -> None:
+        """Undo the newest :meth:`take` still standing, given what it returned."""
 
     def remaining(self, now: float) -> int:
         """Requests that could go at ``now`` without waiting."""
@@ -85,7 +101,7 @@ class TokenBucket:
         >>> bucket = TokenBucket(max_requests=2, time_window=1.0, burst_size=2)
         >>> for _ in range(3):
         ...     at = bucket.available_at(0.0)
-        ...     bucket.take(at)
+        ...     undo = bucket.take(at)  # what untake(undo) needs
         ...     print(at)
         0.0
         0.0
@@ -100,10 +116,19 @@ class TokenBucket:
         self._tat = float("-inf")
 
     def available_at(self, now: float) -> float:
-        return max(now, self._tat - self._tolerance)
+        at = self._tat - self._tolerance
+        # ``tat`` is a sum of many intervals: its rounding error must not make the
+        # last request of a burst wait 2e-16 s (and queue).
+        return now if at <= now + _ROUNDING else at
 
-    def take(self, at: float) -> None:
+    def take(self, at: float) -> object:
+        before = self._tat
         self._tat = max(self._tat, at) + self._interval
+        return before
+
+    def untake(self, undo: object) -> None:
+        assert isinstance(undo, float)
+        self._tat = undo
 
     def remaining(self, now: float) -> int:
         backlog = max(0.0, self._tat - now)  # seconds of requests not yet paid back
@@ -124,7 +149,7 @@ class FixedWindow:
         >>> window = FixedWindow(max_requests=2, time_window=10.0)
         >>> for now in (1.0, 2.0, 3.0):
         ...     at = window.available_at(now)
-        ...     window.take(at)
+        ...     undo = window.take(at)
         ...     print(at)
         1.0
         2.0
@@ -150,9 +175,14 @@ class FixedWindow:
         start, count = self._window_of(now)
         return max(now, start) if count < self.max_requests else start + self._window
 
-    def take(self, at: float) -> None:
+    def take(self, at: float) -> object:
+        before = self._start, self._count
         start, count = self._window_of(at)
         self._start, self._count = start, count + 1
+        return before
+
+    def untake(self, undo: object) -> None:
+        self._start, self._count = cast("tuple[float | None, int]", undo)
 
     def remaining(self, now: float) -> int:
         start, count = self._window_of(now)
@@ -173,7 +203,7 @@ class SlidingWindow:
         >>> window = SlidingWindow(max_requests=2, time_window=10.0)
         >>> for now in (1.0, 2.0, 3.0):
         ...     at = window.available_at(now)
-        ...     window.take(at)
+        ...     undo = window.take(at)
         ...     print(at)
         1.0
         2.0
@@ -190,8 +220,15 @@ class SlidingWindow:
             return now
         return max(now, self._log[0] + self._window)
 
-    def take(self, at: float) -> None:
+    def take(self, at: float) -> object:
+        pushed_out = self._log[0] if len(self._log) == self.max_requests else None
         self._log.append(at)
+        return pushed_out
+
+    def untake(self, undo: object) -> None:
+        self._log.pop()
+        if isinstance(undo, float):
+            self._log.appendleft(undo)
 
     def remaining(self, now: float) -> int:
         return self.max_requests - sum(1 for t in self._log if t > now - self._window)
@@ -244,12 +281,14 @@ class Booking:
     """A slot was booked: wait ``delay`` seconds, then (when ``queued``) ask to be admitted.
 
     ``slot`` is the booked moment on the policy's own schedule, for
-    :meth:`RateLimitPolicy.admit`.
+    :meth:`RateLimitPolicy.admit`; ``ticket`` names a queued booking, so that a
+    caller who gives up can hand its slot back (:meth:`RateLimitPolicy.done_waiting`).
     """
 
     delay: float
     queued: bool
     slot: float = field(default=0.0, repr=False, compare=False)
+    ticket: int = field(default=0, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,18 +304,54 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """No slot: the queue is full or the wait would exceed the timeout; retry in ``retry_after``."""
+    """No slot: the queue is full or the wait would exceed the timeout; retry in ``retry_after``.
+
+    ``past_deadline`` is true when the wait would outlast the request's own deadline.
+    """
 
     retry_after: float
     reason: str
+    past_deadline: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class _Reservation:
+    """A queued booking's slot, from booking until it is sent or given back."""
+
+    ticket: int
+    budgets: list[_Budget]
+    left: bool = False  # the caller gave up waiting
 
 
 @dataclass(slots=True)
 class _Budget:
-    """One limit kept twice: the slots booked (order, waits) and the requests really sent."""
+    """One limit kept twice: the slots booked (order, waits) and the requests really sent.
+
+    ``reservations`` holds the queued bookings that could still be undone, oldest
+    first, each with what undoing its take needs. Undoing goes newest first, so a
+    caller who leaves from the middle of the queue frees its slot once everyone
+    booked after it has left too: those still waiting keep their slots and order.
+    """
 
     booked: Limit
     sent: Limit
+    reservations: deque[tuple[_Reservation, object]] = field(default_factory=deque)
+
+    def take_for_good(self, slot: float) -> None:
+        """Book ``slot`` for a request that goes now: nothing booked before it can be undone."""
+        self.booked.take(slot)
+        self.reservations.clear()
+
+    def settle(self, reservation: _Reservation) -> None:
+        """``reservation``'s request went: it, and everything booked before it, stays."""
+        while self.reservations and self.reservations[0][0].ticket <= reservation.ticket:
+            self.reservations.popleft()
+
+    def give_back(self) -> None:
+        """Undo the newest bookings whose callers have left."""
+        while self.reservations and self.reservations[-1][0].left:
+            _, undo = self.reservations.pop()
+            self.booked.untake(undo)
 
 
 @dataclass
@@ -297,7 +372,8 @@ class RateLimitPolicy:
     A request counts against the main limit (one for all hosts with
     ``scope="global"``, one per host with ``scope="host"``) and against every
     endpoint rule it matches (per host too when ``scope="host"``); it goes when
-    all of them and the host's server-side pause allow. Times are monotonic seconds.
+    all of them and the host's server-side pause allow. A server's pause lasts
+    at most ``max_pause`` seconds. Times are monotonic seconds.
 
     No limit is ever exceeded by the requests really sent: a request that waited
     goes only once :meth:`admit` agrees, at the moment it asks. A request that
@@ -312,7 +388,7 @@ class RateLimitPolicy:
         >>> policy.book("GET", "api", "/", now=0.0)
         Booking(delay=0.0, queued=False)
         >>> policy.book("GET", "api", "/", now=0.0, wait=False)
-        Refusal(retry_after=1.0, reason='client-side rate limit reached')
+        Refusal(retry_after=1.0, reason='client-side rate limit reached', past_deadline=False)
     """
 
     strategy: Strategy = "token_bucket"
@@ -323,9 +399,12 @@ class RateLimitPolicy:
     rules: tuple[Rule, ...] = ()
     queue_size: int | None = None
     queue_timeout: float | None = None
+    max_pause: float = 300.0
     waiting: int = 0
     _budgets: dict[tuple[object, ...], _Budget] = field(default_factory=dict)
     _hosts: dict[str, _Host] = field(default_factory=dict)
+    _reservations: dict[int, _Reservation] = field(default_factory=dict)  # by ticket
+    _tickets: int = 0
     _behind: float = 0.0  # how far the sends trail the booked slots while a queue lasts
 
     def _budget(self, key: tuple[object, ...], spec: Rule | None) -> _Budget:
@@ -336,12 +415,11 @@ class RateLimitPolicy:
                 spec = Rule(
                     "*", "*", self.strategy, self.max_requests, self.time_window, self.burst_size
                 )
-            budget = _Budget(
-                *(
-                    make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
-                    for _ in range(2)
-                )
+            booked, sent = (
+                make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
+                for _ in range(2)
             )
+            budget = _Budget(booked, sent)
             self._budgets[key] = budget
         return budget
 
@@ -362,18 +440,21 @@ class RateLimitPolicy:
         *,
         wait: bool = True,
         waited: float = 0.0,
+        deadline: float | None = None,
     ) -> Booking | Hold | Refusal:
         """Book the earliest slot for a request, hold it while its host is paused, or refuse.
 
         With ``wait=False`` any delay is a refusal. ``waited`` is how long the
-        request has already been held (it counts against ``queue_timeout``).
+        request has already been held (it counts against ``queue_timeout``); a
+        wait that would end after ``deadline`` is refused with ``past_deadline``.
         A refusal books nothing; so does a hold. A booking without delay is
-        admitted at once; a queued one sleeps, then asks :meth:`admit`.
+        admitted at once; a queued one sleeps, then asks :meth:`admit`, and
+        ends with :meth:`done_waiting` either way.
         """
         server = self._hosts.get(host)
         if server is not None and server.paused_until > now:
             delay = server.paused_until - now
-            refusal = self._refusal(delay, waited, wait, "the server asked to wait")
+            refusal = self._refusal(now, delay, waited, wait, deadline, "the server asked to wait")
             if refusal is not None:
                 return refusal
             self.waiting += 1
@@ -386,17 +467,23 @@ class RateLimitPolicy:
         slot = max([scheduled, *(budget.booked.available_at(scheduled) for budget in budgets)])
         at = max([slot + self._behind, *(budget.sent.available_at(now) for budget in budgets)])
         delay = at - now
-        if delay > 0:
-            refusal = self._refusal(delay, waited, wait, "client-side rate limit reached")
-            if refusal is not None:
-                return refusal
-            self.waiting += 1
         slot = at - self._behind
-        for budget in budgets:
-            budget.booked.take(slot)
-            if delay <= 0:
+        if delay <= 0:
+            for budget in budgets:
+                budget.take_for_good(slot)
                 budget.sent.take(now)
-        return Booking(delay, queued=delay > 0, slot=slot)
+            return Booking(delay, queued=False, slot=slot)
+        why = "client-side rate limit reached"
+        refusal = self._refusal(now, delay, waited, wait, deadline, why)
+        if refusal is not None:
+            return refusal
+        self.waiting += 1
+        self._tickets += 1
+        reservation = _Reservation(self._tickets, budgets)
+        for budget in budgets:
+            budget.reservations.append((reservation, budget.booked.take(slot)))
+        self._reservations[reservation.ticket] = reservation
+        return Booking(delay, queued=True, slot=slot, ticket=reservation.ticket)
 
     def admit(self, method: str, host: str, path: str, now: float, booking: Booking) -> float:
         """Let a queued request whose wait is over go now (0.0), or say how much longer to wait.
@@ -415,12 +502,31 @@ class RateLimitPolicy:
             return booking.slot + self._behind - now
         for budget in budgets:
             budget.sent.take(now)
+        reservation = self._reservations.pop(booking.ticket, None)
+        if reservation is not None:
+            for budget in reservation.budgets:
+                budget.settle(reservation)
         self._behind = now - booking.slot
         return 0.0
 
-    def _refusal(self, delay: float, waited: float, wait: bool, why: str) -> Refusal | None:
+    def _refusal(
+        self,
+        now: float,
+        delay: float,
+        waited: float,
+        wait: bool,
+        deadline: float | None,
+        why: str,
+    ) -> Refusal | None:
         if not wait:
             return Refusal(delay, why)
+        if deadline is not None and now + delay > deadline:
+            return Refusal(
+                delay,
+                f"{why}: a wait of {delay:.3g}s would outlast the request's deadline "
+                f"({max(deadline - now, 0.0):.3g}s left)",
+                past_deadline=True,
+            )
         if self.queue_size is not None and self.waiting >= self.queue_size:
             return Refusal(delay, f"rate-limit queue is full ({self.queue_size} waiting)")
         if self.queue_timeout is not None and waited + delay > self.queue_timeout:
@@ -431,9 +537,22 @@ class RateLimitPolicy:
             )
         return None
 
-    def done_waiting(self) -> None:
-        """A queued caller's slot has come (or it gave up): it leaves the queue."""
+    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
+        """A queued or held caller stops waiting: its slot came, or it gave up.
+
+        A ``booking`` that :meth:`admit` never let go gives its slot back, so a
+        caller that is cancelled or times out does not delay the ones after it.
+        The slot is freed at once when no one booked later is still waiting, and
+        otherwise as soon as they have all left: those still waiting keep their
+        slots, in their order.
+        """
         self.waiting -= 1
+        if isinstance(booking, Booking):
+            reservation = self._reservations.pop(booking.ticket, None)
+            if reservation is not None:
+                reservation.left = True
+                for budget in reservation.budgets:
+                    budget.give_back()
 
     def observe(
         self,
@@ -445,20 +564,32 @@ class RateLimitPolicy:
         reset_after: float | None = None,
         policy: str | None = None,
         retry_after: float | None = None,
-    ) -> None:
+    ) -> float | None:
         """Record what ``host``'s server said; pause the host when it says to.
 
         A ``retry_after`` (from a 429 or 503) pauses the host for that long;
-        "0 remaining" with a reset time pauses it until the reset.
+        "0 remaining" with a reset time pauses it until the reset. No pause
+        lasts longer than ``max_pause``: when a server asked for more, the
+        pause it asked for is returned (else ``None``).
         """
         state = self._hosts.setdefault(host, _Host())
         if limit is not None or remaining is not None:
             state.limit, state.remaining, state.policy = limit, remaining, policy
             state.reset_at = None if reset_after is None else now + reset_after
-        if retry_after is not None:
-            state.paused_until = max(state.paused_until, now + retry_after)
-        elif remaining is not None and remaining <= 0 and reset_after is not None:
-            state.paused_until = max(state.paused_until, now + reset_after)
+        pause = retry_after
+        if pause is None and remaining is not None and remaining <= 0:
+            pause = reset_after
+        if pause is None:
+            return None
+        state.paused_until = max(state.paused_until, now + min(pause, self.max_pause))
+        return pause if pause > self.max_pause else None
+
+    def reset(self, host: str | None = None) -> None:
+        """Forget what ``host``'s server said (every host's when ``None``), ending its pause."""
+        if host is None:
+            self._hosts.clear()
+        else:
+            self._hosts.pop(host, None)
 
     def client_status(self, host: str, now: float) -> tuple[int | None, int | None, float | None]:
         """``(limit, remaining, reset_at)`` of the main client-side budget for ``host``."""

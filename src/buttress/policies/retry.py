@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
-from .._options import ATTEMPTS_KEY, EXTENSION_KEY, RequestOptions
+from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RequestOptions
 from .._response import raise_for_status
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget
@@ -393,8 +393,8 @@ def _clipped_timeouts(
 
 def _deadline_caused(error: Exception, shrunk: set[str]) -> bool:
     """Did ``error`` fire on a timeout the deadline had shortened?"""
-    if not isinstance(error, httpx.TimeoutException):
-        return False
+    if not isinstance(error, httpx.TimeoutException) or isinstance(error, TimeoutError):
+        return False  # one of ours (the rate limiter's) already says which wait ran out
     phase = next((name for cls, name in _PHASES.items() if isinstance(error, cls)), None)
     return phase in shrunk if phase is not None else bool(shrunk)
 
@@ -433,6 +433,9 @@ def retry_flow(
     started = clock.monotonic()
     deadline = None if options.total_timeout is None else started + options.total_timeout
     given_timeouts = request.extensions.get("timeout")
+    given_deadline = request.extensions.get(DEADLINE_KEY)
+    if deadline is not None:  # for the layers below: the rate limiter's waits count too
+        request.extensions[DEADLINE_KEY] = deadline
     if (
         config.idempotency_keys
         and request.method in ("POST", "PATCH")
@@ -450,6 +453,10 @@ def retry_flow(
             )
         )
     finally:  # leave the request as it came, should the caller send it again
+        if given_deadline is None:
+            request.extensions.pop(DEADLINE_KEY, None)
+        else:
+            request.extensions[DEADLINE_KEY] = given_deadline
         if given_timeouts is None:
             request.extensions.pop("timeout", None)
         else:

@@ -13,11 +13,17 @@ nothing remains until a reset, or answers 429 with ``Retry-After``, later
 requests to that host wait for that moment (within ``queue_timeout``) instead
 of being sent into certain 429s; other hosts are unaffected. The 429 itself is
 not re-sent here: the retry layer above does that, and because both wait for the
-same moment nobody waits twice.
+same moment nobody waits twice. No server can pause a host for longer than
+``max_server_pause``, and :meth:`RateLimiter.reset` ends a pause early.
+
+A caller that stops waiting (cancelled, timed out, interrupted) gives its slot
+back, and a wait that would outlast the request's total deadline fails at once
+with :class:`~buttress.TimeoutError` instead of sleeping.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,16 +33,19 @@ import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import RateLimitConfig, require_config
-from .._exceptions import RateLimitError, describe
+from .._exceptions import RateLimitError, TimeoutError, describe
 from .._flow import Flow, Read, Send, Sleep
-from .._options import RequestOptions
+from .._options import DEADLINE_KEY, RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..observability import request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
+from ..policies.retry import _clipped_timeouts
 from ._layer import Layer
 
 __all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
+
+logger = logging.getLogger("buttress.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +90,25 @@ class RateLimitBackend(Protocol):
     config: RateLimitConfig
 
     def book(
-        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+        self,
+        request: httpx.Request,
+        *,
+        wait: bool,
+        waited: float = 0.0,
+        deadline: float | None = None,
     ) -> Booking | Hold | Refusal:
-        """Book a slot for ``request``, hold it while its host is paused, or refuse."""
+        """Book a slot for ``request``, hold it while its host is paused, or refuse.
+
+        A wait that would end after ``deadline`` (monotonic) is refused.
+        """
         ...
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
         """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
         ...
 
-    def done_waiting(self) -> None:
-        """A booked caller stopped waiting (its slot came, or it was cancelled)."""
+    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
+        """A booked caller stopped waiting; a ``booking`` never admitted gives its slot back."""
 
     def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
         """Record what ``response``'s headers say about its host's limit."""
@@ -99,6 +116,9 @@ class RateLimitBackend(Protocol):
     def status(self, host: str | None = None) -> RateLimitStatus:
         """The current figures (for ``host`` when the limit is per host)."""
         ...
+
+    def reset(self, host: str | None = None) -> None:
+        """End ``host``'s server-imposed pause (every host's when ``None``)."""
 
 
 def _host(url: httpx.URL) -> str:
@@ -140,16 +160,28 @@ class RateLimiter:
             ),
             queue_size=config.queue_size,
             queue_timeout=config.queue_timeout,
+            max_pause=config.max_server_pause,
         )
 
     def book(
-        self, request: httpx.Request, *, wait: bool, waited: float = 0.0
+        self,
+        request: httpx.Request,
+        *,
+        wait: bool,
+        waited: float = 0.0,
+        deadline: float | None = None,
     ) -> Booking | Hold | Refusal:
         url = request.url
         with self._lock:
             now = self.clock.monotonic()
             return self._policy.book(
-                request.method, _host(url), url.path, now, wait=wait, waited=waited
+                request.method,
+                _host(url),
+                url.path,
+                now,
+                wait=wait,
+                waited=waited,
+                deadline=deadline,
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
@@ -158,9 +190,9 @@ class RateLimiter:
             now = self.clock.monotonic()
             return self._policy.admit(request.method, _host(url), url.path, now, booking)
 
-    def done_waiting(self) -> None:
+    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
         with self._lock:
-            self._policy.done_waiting()
+            self._policy.done_waiting(booking)
 
     def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
         info = parse_rate_limit(response.headers, self.clock.time())
@@ -174,7 +206,7 @@ class RateLimiter:
             now = self.clock.monotonic()
             if info is not None:
                 self._servers[host] = info
-                self._policy.observe(
+                asked = self._policy.observe(
                     host,
                     now,
                     limit=info.limit,
@@ -184,8 +216,48 @@ class RateLimiter:
                     retry_after=retry_after,
                 )
             else:
-                self._policy.observe(host, now, retry_after=retry_after)
+                asked = self._policy.observe(host, now, retry_after=retry_after)
+        if asked is not None:
+            logger.warning(
+                "%s asked to pause requests for %.6gs (%d answer to %s); pausing for "
+                "max_server_pause=%gs instead (limiter.reset(%r) ends the pause)",
+                host,
+                asked,
+                response.status_code,
+                describe(request),
+                self.config.max_server_pause,
+                host,
+            )
         return info
+
+    def reset(self, host: str | None = None) -> None:
+        """End the pause a server imposed on ``host`` (on every host when ``None``).
+
+        What that server last said is forgotten too, so requests to it go
+        again at once, paced only by the client-side limit. ``host`` is
+        ``host[:port]`` as in :attr:`RateLimitStatus.servers`, or a URL.
+        Requests already waiting out the pause keep waiting.
+
+        Examples:
+            >>> from buttress.testing import FakeClock
+            >>> limiter = RateLimiter(RateLimitConfig(), clock=FakeClock())
+            >>> request = httpx.Request("GET", "https://api.example.com/users")
+            >>> limiter.observe(request, httpx.Response(429, headers={"Retry-After": "30"}))
+            >>> limiter.book(request, wait=True)
+            Hold(delay=30.0)
+            >>> limiter.done_waiting()
+            >>> limiter.reset("api.example.com")
+            >>> limiter.book(request, wait=True)
+            Booking(delay=0.0, queued=False)
+        """
+        if host is not None and "://" in host:
+            host = _host(httpx.URL(host))
+        with self._lock:
+            self._policy.reset(host)
+            if host is None:
+                self._servers.clear()
+            else:
+                self._servers.pop(host, None)
 
     def status(self, host: str | None = None) -> RateLimitStatus:
         with self._lock:
@@ -250,10 +322,20 @@ class RateLimitTransport(Layer):
 
     def _flow(self, request: httpx.Request) -> Flow:
         limiter = self.limiter
-        on_limit = RequestOptions.of(request).rate_limit or limiter.config.on_limit
+        options = RequestOptions.of(request)
+        on_limit = options.rate_limit or limiter.config.on_limit
+        deadline = request.extensions.get(DEADLINE_KEY)
+        if deadline is None and options.total_timeout is not None:  # no retry layer above
+            deadline = self._clock.monotonic() + options.total_timeout
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
-            booking = limiter.book(request, wait=on_limit == "wait", waited=waited)
+            booking = limiter.book(
+                request, wait=on_limit == "wait", waited=waited, deadline=deadline
+            )
+            if isinstance(booking, Refusal) and booking.past_deadline:
+                raise TimeoutError(
+                    f"total timeout: {booking.reason}, for {describe(request)}", request=request
+                )
             if isinstance(booking, Refusal):
                 if on_limit == "return":
                     return limited_response(request, booking.retry_after)
@@ -270,16 +352,40 @@ class RateLimitTransport(Layer):
                     # Woken late, a sleeper could bunch with others: it goes only when
                     # the sends so far leave room.
                     while isinstance(booking, Booking) and (gap := limiter.admit(request, booking)):
+                        if deadline is not None and self._clock.monotonic() + gap > deadline:
+                            raise TimeoutError(
+                                f"total timeout: the rate-limit slot came {gap:.3g}s too late "
+                                f"for the deadline of {describe(request)}",
+                                request=request,
+                            )
                         yield Sleep(gap)
                         late += gap
-                finally:  # also when the caller is cancelled while waiting
-                    limiter.done_waiting()
+                finally:  # also when the caller is cancelled, times out or is interrupted
+                    limiter.done_waiting(booking)
                 waited += booking.delay
             if isinstance(booking, Booking):
                 break
         if (waited or late) and (trace := request_trace(request)) is not None:
             trace.rate_limit_wait += waited + late
-        outcome = yield Send(request)
+        given_timeouts = request.extensions.get("timeout")
+        shortened = False
+        if deadline is not None and (waited or late):
+            # The wait used part of the deadline: the request gets only what is left.
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
+                    request=request,
+                )
+            request.extensions["timeout"] = _clipped_timeouts(dict(given_timeouts or {}), left)[0]
+            shortened = True
+        try:
+            outcome = yield Send(request)
+        finally:  # leave the request as it came, should it be sent again
+            if shortened and given_timeouts is None:
+                del request.extensions["timeout"]
+            elif shortened:
+                request.extensions["timeout"] = given_timeouts
         if isinstance(outcome, Exception):
             raise outcome
         assert isinstance(outcome, httpx.Response)

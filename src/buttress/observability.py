@@ -45,7 +45,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
-from ._config import FrozenConfig
+from ._config import AnyCollection, FrozenConfig
 from ._exceptions import ConfigurationError
 from ._redact import Redactor
 from ._redirects import same_origin
@@ -95,7 +95,7 @@ class TracingConfig(FrozenConfig):
     request_id: Literal["uuid4", "ulid"] | None = "uuid4"
     request_id_header: str = "X-Request-ID"
     propagate: bool = True
-    propagate_to: tuple[str, ...] = ()
+    propagate_to: AnyCollection[tuple[str, ...]] = ()
     spans: bool | None = None
     tracer_provider: Any = None
 

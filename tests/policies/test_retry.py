@@ -71,7 +71,7 @@ async def run(
     clock: FakeClock | None = None,
     budget: InMemoryRetryBudget | None = None,
 ) -> httpx.Response:
-    request = request or httpx.Request("GET", URL, extensions=buttress.options())
+    request = request or get()
     clock = clock or FakeClock()
     policy = RetryPolicy(config, budget, rng=lambda: 0.5)
     flow = retry_flow(policy, request, clock)
@@ -82,6 +82,8 @@ async def run(
 
 
 def get(**options: Any) -> httpx.Request:
+    """A request as the facade sends it: raising for status unless told otherwise."""
+    options.setdefault("raise_for_status", True)
     return httpx.Request("GET", URL, extensions=buttress.options(**options))
 
 
@@ -213,7 +215,9 @@ async def test_a_generator_body_is_never_sent_twice() -> None:
         yield b"part two"
 
     script = Script(httpx.ReadError("reset"), 200)
-    request = httpx.Request("PUT", URL, content=chunks(), extensions=buttress.options())
+    request = httpx.Request(
+        "PUT", URL, content=chunks(), extensions=buttress.options(raise_for_status=True)
+    )
     with pytest.raises(httpx.ReadError) as caught:
         await run("sync", script, request)  # a sync generator only goes to a sync transport
     assert len(script.sent) == 1
@@ -225,7 +229,9 @@ async def test_an_async_generator_body_is_never_sent_twice() -> None:
         yield b"part"
 
     script = Script(503, 200)
-    request = httpx.Request("PUT", URL, content=chunks(), extensions=buttress.options())
+    request = httpx.Request(
+        "PUT", URL, content=chunks(), extensions=buttress.options(raise_for_status=True)
+    )
     with pytest.raises(buttress.ServerError) as caught:
         await run("async", script, request)
     assert len(script.sent) == 1

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
-from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RequestOptions
+from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RequestOptions
 from .._response import raise_for_status
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget
@@ -492,6 +492,9 @@ def _attempts(
             request.extensions["timeout"] = timeouts
         if number > 1:
             rewind()
+            resign = request.extensions.get(RESIGN_KEY)
+            if resign is not None:  # a signature that carries its time (AWS SigV4)
+                resign(request)
         sent_at = clock.monotonic()
         outcome = yield Send(request)
         if isinstance(outcome, httpx.Response) and read_body:

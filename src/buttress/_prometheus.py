@@ -56,7 +56,9 @@ class PrometheusCollector:
         True
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "buttress"):
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, namespace: str = "buttress"
+    ) -> None:
         try:
             import prometheus_client as prom
         except ImportError:

@@ -43,7 +43,7 @@ from ._logging import LoggingConfig, RequestLogger
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
-from .observability import METRICS_EXTENSION, MetricsCollector, report, request_trace
+from .observability import METRICS_EXTENSION, MetricsCollector, notify, request_trace
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
 from .transports.logging import ATTEMPTS_EXTENSION
 from .transports.middleware import CallNext, _run_without_loop
@@ -180,7 +180,8 @@ class MetricsMiddleware(Middleware):
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
         start = self._clock.monotonic()
         host = request.url.host
-        request.extensions[METRICS_EXTENSION] = self.collector
+        given = request.extensions.get(METRICS_EXTENSION)
+        request.extensions[METRICS_EXTENSION] = self.collector  # for the layers beneath
         try:
             response = await call_next(request)
         except Exception as exc:
@@ -195,6 +196,11 @@ class MetricsMiddleware(Middleware):
             )
             self._report_wait(request)
             raise
+        finally:  # leave the request as it came, should it be sent again elsewhere
+            if given is None:
+                request.extensions.pop(METRICS_EXTENSION, None)
+            else:
+                request.extensions[METRICS_EXTENSION] = given
         self._report_wait(request)
         self.collector.request_finished(
             method=request.method,
@@ -209,11 +215,11 @@ class MetricsMiddleware(Middleware):
             self.collector.cache_result(host=host, hit=hit)
         cached = response.extensions.get("buttress.cache")  # a CacheResult, when cached
         if getattr(cached, "revalidated", False):
-            report(request, "cache_revalidated", host=host)
+            notify(self.collector, "cache_revalidated", host=host)
         if getattr(cached, "stale", False):
-            report(request, "cache_stale_served", host=host)
-        report(
-            request,
+            notify(self.collector, "cache_stale_served", host=host)
+        notify(
+            self.collector,
             "bytes_transferred",
             host=host,
             sent=_size(request.headers, request),

@@ -57,6 +57,7 @@ __all__ = [
     "RequestTrace",
     "TracingConfig",
     "new_request_id",
+    "notify",
     "report",
     "request_trace",
     "start_request",
@@ -474,7 +475,15 @@ def report(request: httpx.Request, hook: str, **fields: Any) -> None:
         >>> request = httpx.Request("GET", "https://api.example.com")
         >>> report(request, "retried", host="api.example.com", reason="503")  # none: no-op
     """
-    collector = request.extensions.get(METRICS_EXTENSION)
+    notify(request.extensions.get(METRICS_EXTENSION), hook, **fields)
+
+
+def notify(collector: object, hook: str, **fields: Any) -> None:
+    """Call ``collector``'s optional ``hook``, if it has one.
+
+    Examples:
+        >>> notify(object(), "retried", host="api.example.com", reason="503")  # no such hook
+    """
     method = getattr(collector, hook, None)
     if method is not None:
         method(**fields)

@@ -20,7 +20,7 @@ from buttress import (
 )
 from buttress.policies.retry import RetryBudgetConfig
 from buttress.testing import DemoServer, FakeClock
-from buttress.transports import RetryTransport
+from buttress.transports import MiddlewareTransport, RetryTransport
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
@@ -181,20 +181,26 @@ async def test_cache_hits_misses_revalidations_and_stale_serves(
         assert value(samples, "buttress_cache_requests_total", host=HOST, result=result) == count
 
 
-def test_on_a_plain_httpx_client(demo: DemoServer) -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_on_a_plain_httpx_client(kind: str, demo: DemoServer) -> None:
     """The collector and the layers need no buttress client: middleware over any transport."""
-    from buttress.transports import MiddlewareTransport
-
     collector = PrometheusCollector()
-    retry = RetryTransport(httpx.HTTPTransport(), RetryConfig(budget=None), clock=FakeClock())
-    transport = MiddlewareTransport(retry, [MetricsMiddleware(collector)])
-    with httpx.Client(transport=transport) as client:
-        client.get(f"{demo.url}/flaky", params={"key": "prom-plain", "failures": 1})
+    middleware = [MetricsMiddleware(collector)]
+    params: dict[str, str | int] = {"key": f"prom-plain-{kind}", "failures": 1}
+    if kind == "sync":
+        retry = RetryTransport(httpx.HTTPTransport(), RetryConfig(budget=None), clock=FakeClock())
+        with httpx.Client(transport=MiddlewareTransport(retry, middleware)) as client:
+            client.get(f"{demo.url}/flaky", params=params)
+    else:
+        network = httpx.AsyncHTTPTransport()
+        aretry = RetryTransport(network, RetryConfig(budget=None), clock=FakeClock())
+        async with httpx.AsyncClient(transport=MiddlewareTransport(aretry, middleware)) as ac:
+            await ac.get(f"{demo.url}/flaky", params=params)
     samples = scrape(collector)
     assert value(samples, "buttress_retries_total", host=HOST, reason="503") == 1
-    assert (
-        value(samples, "buttress_requests_total", host=HOST, method="GET", status_class="2xx") == 1
-    )
+    get = {"host": HOST, "method": "GET"}
+    assert value(samples, "buttress_requests_total", **get, status_class="2xx") == 1
+    assert value(samples, "buttress_attempts_total", **get, status_class="5xx") == 1
 
 
 def test_registry_choice_and_duplicates() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -432,17 +432,39 @@ async def test_a_retry_with_the_first_signature_is_refused(
     assert len(set(app.dates)) == 1
 
 
-def test_plain_httpx_client_with_the_retry_transport(
-    gate: tuple[SigV4Gate, DemoServer, FakeClock],
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_plain_httpx_client_with_the_retry_transport(
+    kind: str, gate: tuple[SigV4Gate, DemoServer, FakeClock]
 ) -> None:
     app, server, clock = gate
-    transport = RetryTransport(httpx.HTTPTransport(), RETRY, clock=clock)
-    with httpx.Client(transport=transport, auth=signer(clock)) as client:
-        response = client.get(
-            f"{server.url}/flaky", params={"key": "plain", "failures": 1, "a b": "c+d"}
-        )
+    params: dict[str, str | int] = {"key": f"plain-{kind}", "failures": 1, "a b": "c+d"}
+    if kind == "sync":
+        transport = RetryTransport(httpx.HTTPTransport(), RETRY, clock=clock)
+        with httpx.Client(transport=transport, auth=signer(clock)) as client:
+            response = client.get(f"{server.url}/flaky", params=params)
+    else:
+        transport = RetryTransport(httpx.AsyncHTTPTransport(), RETRY, clock=clock)
+        async with httpx.AsyncClient(transport=transport, auth=signer(clock)) as aclient:
+            response = await aclient.get(f"{server.url}/flaky", params=params)
     assert response.status_code == 200
     assert len(set(app.dates)) == 2
+
+
+async def test_a_streamed_upload_is_sent_unsigned_payload_and_whole(
+    make_client: MakeClient, gate: tuple[SigV4Gate, DemoServer, FakeClock]
+) -> None:
+    _, server, clock = gate
+    client = make_client(base_url=server.url, auth=signer(clock), clock=clock)
+    chunks = [b"a" * 1000, b"b" * 1000]
+
+    async def stream() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    body: Any = stream() if client.is_async else iter(chunks)
+    response = await client.put("/upload", content=body)
+    assert response.json()["sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
+    assert response.request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
 
 
 def test_a_redirect_hop_is_not_signed_again(gate: tuple[SigV4Gate, DemoServer, FakeClock]) -> None:

@@ -23,7 +23,6 @@ import datetime
 import hashlib
 import hmac
 import os
-import posixpath
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -76,11 +75,15 @@ def _canonical_path(url: httpx.URL, service: str) -> str:
     path = url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
     if service == "s3":  # S3 keys are signed as sent: no normalising, no second encoding
         return path
-    normal = posixpath.normpath(path) if path != "/" else path
-    if path.endswith("/") and normal != "/":
-        normal += "/"
-    normal = "/" + normal.lstrip("/")  # normpath keeps a leading "//"
-    return quote(normal, safe="/~")
+    kept: list[str] = []  # dot segments resolved, empty ones dropped, as AWS normalises
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment not in ("", "."):
+            kept.append(segment)
+    trailing = "/" if path.endswith("/") and kept else ""
+    return quote("/" + "/".join(kept) + trailing, safe="/~")  # encoded a second time
 
 
 def _payload_hash(request: httpx.Request) -> str:

@@ -59,6 +59,14 @@ async def test_logging_middleware_logs_failures(
     assert record.levelno == logging.ERROR
 
 
+def sample(collector: PrometheusCollector, name: str, **labels: str | None) -> float | None:
+    """A sample's value; requests to the demo API are labelled host 127.0.0.1, method GET."""
+    wanted = {"host": "127.0.0.1", "method": "GET", **labels}
+    return collector.registry.get_sample_value(
+        name, {k: v for k, v in wanted.items() if v is not None}
+    )
+
+
 def test_logging_middleware_refuses_unknown_levels() -> None:
     with pytest.raises(buttress.ConfigurationError):
         LoggingMiddleware(level="LOUD")
@@ -72,13 +80,15 @@ async def test_metrics_middleware_reports_duration_status_and_attempts(
     await client.get("/users/1")
     with pytest.raises(buttress.NotFoundError):
         await client.get("/users/999")
-    assert collector.requests == {("127.0.0.1", "GET", "200"): 1, ("127.0.0.1", "GET", "404"): 1}
-    assert collector.attempts["127.0.0.1"] == 2
+    for status_class in ("2xx", "4xx"):
+        assert sample(collector, "buttress_requests_total", status_class=status_class) == 1
+    assert sample(collector, "buttress_attempts_total", status_class="2xx") == 1
+    assert sample(collector, "buttress_attempts_total", status_class="4xx") == 1
 
     down = make_client(base_url="http://127.0.0.1:1", middleware=[MetricsMiddleware(collector)])
     with pytest.raises(buttress.ConnectionError):
         await down.get("/users")
-    assert collector.requests["127.0.0.1", "GET", "ConnectError"] == 1
+    assert sample(collector, "buttress_requests_total", status_class="error") == 1
 
 
 async def test_metrics_middleware_reports_the_rate_limiters_waits(
@@ -92,7 +102,8 @@ async def test_metrics_middleware_reports_the_rate_limiters_waits(
     )
     for user in (1, 2, 3):  # one after another: the second and third wait 0.5 s each
         await client.get(f"/users/{user}")
-    assert collector.rate_limit_wait == {"127.0.0.1": 1.0}
+    assert sample(collector, "buttress_rate_limit_wait_seconds_sum", method=None) == 1.0
+    assert sample(collector, "buttress_rate_limit_wait_seconds_count", method=None) == 2
 
 
 def test_metrics_middleware_measures_with_the_clock_and_reports_cache_hits() -> None:
@@ -108,8 +119,12 @@ def test_metrics_middleware_measures_with_the_clock_and_reports_cache_hits() -> 
     )
     with httpx.Client(transport=transport) as client:
         client.get("https://api.example.com/x")
-    assert collector.duration_sum["api.example.com", "GET"] == 0.25
-    assert collector.cache == {("api.example.com", "hit"): 1}
+    labels = {"host": "api.example.com", "method": "GET"}
+    assert (
+        collector.registry.get_sample_value("buttress_request_duration_seconds_sum", labels) == 0.25
+    )
+    hits = {"host": "api.example.com", "result": "hit"}
+    assert collector.registry.get_sample_value("buttress_cache_requests_total", hits) == 1
 
 
 def test_prometheus_collector_renders_every_metric() -> None:
@@ -122,12 +137,13 @@ def test_prometheus_collector_renders_every_metric() -> None:
     collector.rate_limit_waited(host="api", seconds=1.5)
     text = collector.render()
     for line in (
-        'buttress_requests_total{host="api",method="GET",status="200"} 1',
-        'buttress_request_duration_seconds_sum{host="api",method="GET"} 0.500000',
-        'buttress_attempts_total{host="api"} 2',
-        'buttress_cache_total{host="api",result="miss"} 1',
-        'buttress_breaker_transitions_total{host="api",state="open"} 1',
-        'buttress_rate_limit_wait_seconds_total{host="api"} 1.500000',
+        'buttress_requests_total{host="api",method="GET",status_class="2xx"} 1.0',
+        'buttress_request_duration_seconds_sum{host="api",method="GET"} 0.5',
+        'buttress_cache_requests_total{host="api",result="miss"} 1.0',
+        'buttress_circuit_breaker_transitions_total{from_state="closed",host="api",'
+        'to_state="open"} 1.0',
+        'buttress_circuit_breaker_state{host="api",state="open"} 1.0',
+        'buttress_rate_limit_wait_seconds_sum{host="api"} 1.5',
     ):
         assert line in text.splitlines()
     assert isinstance(collector, buttress.MetricsCollector)

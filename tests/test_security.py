@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import BaseModel
 
 import buttress
+from buttress.auth import AWSSigV4
 from buttress.testing import Cassette, DemoServer
 from tests.conftest import Either
 from tests.servers import PProxy, free_port
@@ -52,6 +53,8 @@ URL_PW = "urlpw-SECRET-0123456789abcdef-11"
 PROXY_PW = "proxypw-SECRET-0123456789abcdef-12"
 SET_COOKIE = "setcookie-SECRET-0123456789abcdef-13"
 MIDDLEWARE_KEY = "mwkey-SECRET-0123456789abcdef-14"
+AWS_SECRET_KEY = "awssecret-SECRET-0123456789abcdef-15"
+AWS_SESSION_TOKEN = "awstoken-SECRET-0123456789abcdef-16"
 
 _PLAIN_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent"}
 
@@ -164,6 +167,14 @@ CASES = {
             "middleware": [
                 buttress.AuthMiddleware(buttress.APIKeyAuth(MIDDLEWARE_KEY, header="X-Mw"))
             ]
+        },
+    ),
+    "AWS SigV4": Case(
+        (AWS_SECRET_KEY, AWS_SESSION_TOKEN),
+        lambda url, _: {
+            "auth": AWSSigV4(
+                "AKIDTEST", AWS_SECRET_KEY, "us-east-1", "execute-api", AWS_SESSION_TOKEN
+            )
         },
     ),
     "cookies": Case((COOKIE,), lambda url, _: {"cookies": {"sid": COOKIE}}),

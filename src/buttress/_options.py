@@ -22,6 +22,7 @@ __all__ = [
     "ATTEMPTS_KEY",
     "DEADLINE_KEY",
     "EXTENSION_KEY",
+    "RESIGN_KEY",
     "RequestOptions",
     "check_options",
     "options",
@@ -35,6 +36,13 @@ DEADLINE_KEY = "buttress.deadline"
 
 In monotonic seconds on the client's clock; layers below it (the rate limiter)
 refuse waits that would end after it.
+"""
+RESIGN_KEY = "buttress.resign"
+"""``request.extensions`` key of a ``(request) -> None`` callable that signs the request again.
+
+Written by auth that signs with the time (:class:`~buttress.auth.AWSSigV4`);
+the retry layer calls it before each attempt after the first, so no attempt
+goes out with a stale signature.
 """
 
 

@@ -27,6 +27,9 @@ cassettes hide it even under a name buttress would not guess.
 Expiring credentials: :class:`RefreshingAuth` calls a refresh callback before
 a known expiry and once on a 401, with one refresh shared by every concurrent
 request (threads or tasks).
+
+Signed requests: :class:`AWSSigV4` signs with AWS Signature Version 4, again
+for every retry attempt.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ from pydantic import SecretStr
 from ._clock import SYSTEM_CLOCK, Clock
 from ._exceptions import ConfigurationError
 from ._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
+from ._sigv4 import AWSSigV4
 
-__all__ = ["APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token", "coerce_auth"]
+__all__ = ["APIKeyAuth", "AWSSigV4", "BearerAuth", "RefreshingAuth", "Token", "coerce_auth"]
 
 
 def _secret(value: str | SecretStr) -> SecretStr:

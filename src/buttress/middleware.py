@@ -43,7 +43,7 @@ from ._logging import LoggingConfig, RequestLogger
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
-from .observability import MetricsCollector, request_trace
+from .observability import METRICS_EXTENSION, MetricsCollector, notify, request_trace
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
 from .transports.logging import ATTEMPTS_EXTENSION
 from .transports.middleware import CallNext, _run_without_loop
@@ -151,11 +151,13 @@ def _from_cache(response: httpx.Response) -> bool | None:
 
 
 class MetricsMiddleware(Middleware):
-    """Report each request's duration, status, attempts, cache use and rate-limit waits.
+    """Report each request's duration, status, attempts, cache use, bytes and rate-limit waits.
 
     Attempts and the client-side limiter's waits are counted by the logging
     layer beneath (without it: 1 attempt, no waits). Cache hits are reported
-    when the cache layer marks the response.
+    when the cache layer marks the response. The collector travels down with
+    the request, so the retry layer and the rate limiter report to it too (see
+    :class:`~buttress.MetricsCollector` for the optional hooks).
 
     Examples:
         >>> from buttress import Client, PrometheusCollector
@@ -164,8 +166,11 @@ class MetricsMiddleware(Middleware):
         >>> with DemoServer() as server:
         ...     with Client(base_url=server.url, middleware=[MetricsMiddleware(collector)]) as c:
         ...         _ = c.get("/users/1")
-        >>> sum(collector.requests.values())
-        1
+        >>> collector.registry.get_sample_value(
+        ...     "buttress_requests_total",
+        ...     {"host": "127.0.0.1", "method": "GET", "status_class": "2xx"},
+        ... )
+        1.0
     """
 
     def __init__(self, collector: MetricsCollector, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -175,6 +180,8 @@ class MetricsMiddleware(Middleware):
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
         start = self._clock.monotonic()
         host = request.url.host
+        given = request.extensions.get(METRICS_EXTENSION)
+        request.extensions[METRICS_EXTENSION] = self.collector  # for the layers beneath
         try:
             response = await call_next(request)
         except Exception as exc:
@@ -189,6 +196,11 @@ class MetricsMiddleware(Middleware):
             )
             self._report_wait(request)
             raise
+        finally:  # leave the request as it came, should it be sent again elsewhere
+            if given is None:
+                request.extensions.pop(METRICS_EXTENSION, None)
+            else:
+                request.extensions[METRICS_EXTENSION] = given
         self._report_wait(request)
         self.collector.request_finished(
             method=request.method,
@@ -201,6 +213,18 @@ class MetricsMiddleware(Middleware):
         hit = _from_cache(response)
         if hit is not None:
             self.collector.cache_result(host=host, hit=hit)
+        cached = response.extensions.get("buttress.cache")  # a CacheResult, when cached
+        if getattr(cached, "revalidated", False):
+            notify(self.collector, "cache_revalidated", host=host)
+        if getattr(cached, "stale", False):
+            notify(self.collector, "cache_stale_served", host=host)
+        notify(
+            self.collector,
+            "bytes_transferred",
+            host=host,
+            sent=_size(request.headers, request),
+            received=_size(response.headers, response),
+        )
         return response
 
     def _report_wait(self, request: httpx.Request) -> None:
@@ -210,6 +234,14 @@ class MetricsMiddleware(Middleware):
 
     def __repr__(self) -> str:
         return f"MetricsMiddleware({self.collector!r})"
+
+
+def _size(headers: httpx.Headers, message: httpx.Request | httpx.Response) -> int:
+    """Body bytes of a message: its content when in memory, else its Content-Length, else 0."""
+    if hasattr(message, "_content"):
+        return len(message.content)
+    length = headers.get("content-length", "")
+    return int(length) if length.isdigit() else 0
 
 
 class AuthMiddleware(Middleware):

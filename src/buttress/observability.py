@@ -17,9 +17,8 @@ The headers go on a copy of the request, the request *as sent*: the caller's
 to the hosts listed in :attr:`TracingConfig.propagate_to`; a redirect to any
 other origin gets none of them.
 
-Metrics go to a :class:`MetricsCollector`; :class:`PrometheusCollector` is a
-small example that keeps Prometheus-style counters without depending on any
-Prometheus package.
+Metrics go to a :class:`MetricsCollector`; :class:`PrometheusCollector`
+(``buttress[prometheus]``) keeps them in a prometheus-client registry.
 
 Examples:
     >>> import httpx
@@ -34,9 +33,7 @@ Examples:
 from __future__ import annotations
 
 import random
-import threading
 import weakref
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -47,23 +44,33 @@ import httpx
 
 from ._config import AnyCollection, FrozenConfig
 from ._exceptions import ConfigurationError
+from ._prometheus import PrometheusCollector
 from ._redact import Redactor
 from ._redirects import same_origin
 from ._version import __version__
 
 __all__ = [
+    "METRICS_EXTENSION",
     "TRACE_EXTENSION",
     "MetricsCollector",
     "PrometheusCollector",
     "RequestTrace",
     "TracingConfig",
     "new_request_id",
+    "notify",
+    "report",
     "request_trace",
     "start_request",
 ]
 
 TRACE_EXTENSION = "buttress.trace"
 """Key of the :class:`RequestTrace` in ``request.extensions``."""
+METRICS_EXTENSION = "buttress.metrics"
+"""Key of the request's :class:`MetricsCollector` in ``request.extensions``.
+
+:class:`~buttress.MetricsMiddleware` puts its collector there, so the layers
+beneath it report what only they see (attempts, retries, queues) with :func:`report`.
+"""
 
 
 class TracingConfig(FrozenConfig):
@@ -425,6 +432,15 @@ class MetricsCollector(Protocol):
     that figure up to it); connect :meth:`breaker_state_changed` with
     ``CircuitBreakerConfig(on_state_change=...)``.
 
+    Optional hooks, each called only when the collector has it (all keyword
+    arguments): ``attempt_finished(method, host, status, duration, error)``,
+    ``retried(host, reason)`` and ``retry_budget_refused(host)`` from the retry
+    layer, ``rate_limit_queue(host, depth)`` from the rate limiter, and
+    ``cache_revalidated(host)``, ``cache_stale_served(host)`` and
+    ``bytes_transferred(host, sent, received)`` from the middleware. The
+    middleware hands its collector down with the request
+    (:data:`METRICS_EXTENSION`) so that the layers beneath it can report.
+
     Examples:
         >>> isinstance(PrometheusCollector(), MetricsCollector)
         True
@@ -452,96 +468,22 @@ class MetricsCollector(Protocol):
         """The client-side rate limiter held a request back for ``seconds``."""
 
 
-class PrometheusCollector:
-    """An example :class:`MetricsCollector` keeping Prometheus-style counters in memory.
-
-    :meth:`render` gives the text exposition format, ready to serve on a
-    ``/metrics`` endpoint; no Prometheus package is needed.
+def report(request: httpx.Request, hook: str, **fields: Any) -> None:
+    """Call ``hook`` of the collector ``request`` carries, if it has one.
 
     Examples:
-        >>> collector = PrometheusCollector()
-        >>> collector.request_finished(
-        ...     method="GET", host="api", status=200, duration=0.25, attempts=1, error=None
-        ... )
-        >>> print(collector.render().splitlines()[2])
-        buttress_requests_total{host="api",method="GET",status="200"} 1
+        >>> request = httpx.Request("GET", "https://api.example.com")
+        >>> report(request, "retried", host="api.example.com", reason="503")  # none: no-op
     """
+    notify(request.extensions.get(METRICS_EXTENSION), hook, **fields)
 
-    def __init__(self, prefix: str = "buttress") -> None:
-        self._prefix = prefix
-        self._lock = threading.Lock()
-        self.requests: Counter[tuple[str, str, str]] = Counter()
-        self.duration_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
-        self.attempts: Counter[str] = Counter()
-        self.cache: Counter[tuple[str, str]] = Counter()
-        self.breaker: Counter[tuple[str, str]] = Counter()
-        self.rate_limit_wait: defaultdict[str, float] = defaultdict(float)
 
-    def request_finished(
-        self,
-        *,
-        method: str,
-        host: str,
-        status: int | None,
-        duration: float,
-        attempts: int,
-        error: str | None,
-    ) -> None:
-        label = str(status) if status is not None else (error or "error")
-        with self._lock:
-            self.requests[host, method, label] += 1
-            self.duration_sum[host, method] += duration
-            self.attempts[host] += attempts
+def notify(collector: object, hook: str, **fields: Any) -> None:
+    """Call ``collector``'s optional ``hook``, if it has one.
 
-    def cache_result(self, *, host: str, hit: bool) -> None:
-        with self._lock:
-            self.cache[host, "hit" if hit else "miss"] += 1
-
-    def breaker_state_changed(self, *, host: str, old: str, new: str) -> None:
-        with self._lock:
-            self.breaker[host, new] += 1
-
-    def rate_limit_waited(self, *, host: str, seconds: float) -> None:
-        with self._lock:
-            self.rate_limit_wait[host] += seconds
-
-    def render(self) -> str:
-        """The counters in Prometheus' text exposition format."""
-        p = self._prefix
-        with self._lock:
-            lines = [
-                f"# HELP {p}_requests_total Logical requests by host, method and status.",
-                f"# TYPE {p}_requests_total counter",
-            ]
-            lines += [
-                f'{p}_requests_total{{host="{h}",method="{m}",status="{s}"}} {n}'
-                for (h, m, s), n in sorted(self.requests.items())
-            ]
-            lines += [f"# TYPE {p}_request_duration_seconds_sum counter"]
-            lines += [
-                f'{p}_request_duration_seconds_sum{{host="{h}",method="{m}"}} {v:.6f}'
-                for (h, m), v in sorted(self.duration_sum.items())
-            ]
-            lines += [f"# TYPE {p}_attempts_total counter"]
-            lines += [
-                f'{p}_attempts_total{{host="{h}"}} {n}' for h, n in sorted(self.attempts.items())
-            ]
-            lines += [f"# TYPE {p}_cache_total counter"]
-            lines += [
-                f'{p}_cache_total{{host="{h}",result="{r}"}} {n}'
-                for (h, r), n in sorted(self.cache.items())
-            ]
-            lines += [f"# TYPE {p}_breaker_transitions_total counter"]
-            lines += [
-                f'{p}_breaker_transitions_total{{host="{h}",state="{s}"}} {n}'
-                for (h, s), n in sorted(self.breaker.items())
-            ]
-            lines += [f"# TYPE {p}_rate_limit_wait_seconds_total counter"]
-            lines += [
-                f'{p}_rate_limit_wait_seconds_total{{host="{h}"}} {v:.6f}'
-                for h, v in sorted(self.rate_limit_wait.items())
-            ]
-        return "\n".join(lines) + "\n"
-
-    def __repr__(self) -> str:
-        return f"PrometheusCollector(prefix={self._prefix!r})"
+    Examples:
+        >>> notify(object(), "retried", host="api.example.com", reason="503")  # no such hook
+    """
+    method = getattr(collector, hook, None)
+    if method is not None:
+        method(**fields)

@@ -26,8 +26,9 @@ from pydantic import Field, field_validator
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
-from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RequestOptions
+from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RequestOptions
 from .._response import raise_for_status
+from ..observability import report
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget
 from .failures import is_connect_failure, is_transient
@@ -311,6 +312,7 @@ class RetryPolicy:
                 describe(request),
                 reason,
             )
+            report(request, "retry_budget_refused", host=request.url.host)
             return Decision("done", reason="not retried: the retry budget for this host is empty")
         return Decision("retry", delay=delay, reason=reason, retry_after=retry_after)
 
@@ -492,6 +494,9 @@ def _attempts(
             request.extensions["timeout"] = timeouts
         if number > 1:
             rewind()
+            resign = request.extensions.get(RESIGN_KEY)
+            if resign is not None:  # a signature that carries its time (AWS SigV4)
+                resign(request)
         sent_at = clock.monotonic()
         outcome = yield Send(request)
         if isinstance(outcome, httpx.Response) and read_body:
@@ -501,6 +506,15 @@ def _attempts(
             else:
                 outcome.elapsed = datetime.timedelta(seconds=clock.monotonic() - sent_at)
         assert outcome is not None  # Send and Read never give None
+        report(
+            request,
+            "attempt_finished",
+            method=request.method,
+            host=request.url.host,
+            status=outcome.status_code if isinstance(outcome, httpx.Response) else None,
+            duration=clock.monotonic() - sent_at,
+            error=type(outcome).__name__ if isinstance(outcome, Exception) else None,
+        )
         if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
             error = TimeoutError(
                 f"total timeout of {options.total_timeout:g}s ran out during attempt {number} "
@@ -515,6 +529,13 @@ def _attempts(
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
         if decision.action == "retry":
+            cause = outcome.status_code if isinstance(outcome, httpx.Response) else None
+            report(
+                request,
+                "retried",
+                host=request.url.host,
+                reason=str(cause or type(outcome).__name__),
+            )
             logger.warning(
                 "retrying %s in %.2fs (attempt %d failed: %s)",
                 describe(request),

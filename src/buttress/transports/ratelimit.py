@@ -37,7 +37,7 @@ from .._exceptions import RateLimitError, TimeoutError, describe
 from .._flow import Flow, Read, Send, Sleep
 from .._options import DEADLINE_KEY, RequestOptions
 from .._response import RATE_LIMIT_INFO, Response, limited_response
-from ..observability import request_trace
+from ..observability import METRICS_EXTENSION, report, request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 from ..policies.retry import _clipped_timeouts
@@ -119,6 +119,13 @@ class RateLimitBackend(Protocol):
 
     def reset(self, host: str | None = None) -> None:
         """End ``host``'s server-imposed pause (every host's when ``None``)."""
+
+
+def _report_queue(request: httpx.Request, limiter: RateLimitBackend) -> None:
+    """Tell the request's collector, if any, how many requests wait in ``limiter``'s queue."""
+    if METRICS_EXTENSION in request.extensions:  # status() takes the lock: only when asked
+        depth = limiter.status(request.url.host).queued
+        report(request, "rate_limit_queue", host=request.url.host, depth=depth)
 
 
 def _host(url: httpx.URL) -> str:
@@ -347,6 +354,7 @@ class RateLimitTransport(Layer):
                     retry_after=booking.retry_after,
                 )
             if isinstance(booking, Hold) or booking.queued:
+                _report_queue(request, limiter)
                 try:
                     yield Sleep(booking.delay)
                     # Woken late, a sleeper could bunch with others: it goes only when
@@ -362,6 +370,7 @@ class RateLimitTransport(Layer):
                         late += gap
                 finally:  # also when the caller is cancelled, times out or is interrupted
                     limiter.done_waiting(booking)
+                    _report_queue(request, limiter)
                 waited += booking.delay
             if isinstance(booking, Booking):
                 break

@@ -21,6 +21,7 @@ connections instead of building a client per call.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import urllib.request
@@ -63,7 +64,7 @@ _DIRECT = "direct"
 
 
 def ssl_context(
-    verify: bool | str | ssl.SSLContext = True,
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     *,
     cert: CertTypes | None = None,
     min_tls_version: TLSVersion | None = None,
@@ -86,14 +87,14 @@ def ssl_context(
         context = verify
     elif isinstance(verify, bool):
         context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
-    elif isinstance(verify, str):
+    elif isinstance(verify, str | os.PathLike):
         path = Path(verify)
         if not path.exists():
-            raise ConfigurationError(f"verify_ssl: no CA bundle at {verify!r}")
+            raise ConfigurationError(f"verify_ssl: no CA bundle at {str(path)!r}")
         context = (
-            ssl.create_default_context(capath=verify)
+            ssl.create_default_context(capath=path)
             if path.is_dir()
-            else ssl.create_default_context(cafile=verify)
+            else ssl.create_default_context(cafile=path)
         )
     else:
         raise ConfigurationError(
@@ -403,9 +404,10 @@ def build_network(
     factory: Callable[..., Any],
     *,
     asynchronous: bool,
-    verify: bool | str | ssl.SSLContext = True,
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     cert: CertTypes | None = None,
     min_tls_version: TLSVersion | None = None,
+    http1: bool = True,
     http2: bool = False,
     limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - immutable
     trust_env: bool = True,
@@ -418,6 +420,8 @@ def build_network(
     or ``httpx.AsyncHTTPTransport``); SOCKS proxies use httpx-socks.
     ``proxy=None`` takes proxies from the environment when ``trust_env``;
     ``proxy=False`` never uses a proxy (a call may still ask for one).
+    ``http1`` and ``http2`` mean what they mean to httpx: ``http1=False,
+    http2=True`` speaks HTTP/2 only.
 
     Examples:
         >>> network = build_network(httpx.HTTPTransport, asynchronous=False, proxy=False)
@@ -425,6 +429,8 @@ def build_network(
         True
         >>> network.close()
     """
+    if not (http1 or http2):
+        raise ConfigurationError("http1=False needs http2=True: a client must speak some HTTP")
     if http2:
         require_http2()
     context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
@@ -440,7 +446,8 @@ def build_network(
         _socks_module()  # fail now, naming the extra, rather than on the first request
 
     def connect(proxy_url: httpx.URL | None) -> Any:
-        options: dict[str, Any] = {"verify": context, "limits": limits, "http2": http2}
+        options: dict[str, Any] = {"verify": context, "limits": limits}
+        options.update(http1=http1, http2=http2)
         if proxy_url is not None and proxy_url.scheme.startswith("socks"):
             return _socks_transport(proxy_url, asynchronous, **options)
         # An https:// proxy is verified with the same TLS settings as the servers.

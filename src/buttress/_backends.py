@@ -66,7 +66,9 @@ drop http2=True or use backend='httpx'
     if backend != "aiohttp":
         return
     if http2 or not http1:
-        wanted = "http2=True" if http2 else "http1=False"
+        wanted = " and ".join(
+            ([] if http1 else ["http1=False"]) + (["http2=True"] if http2 else [])
+        )
         raise ConfigurationError(
             f"the aiohttp backend speaks HTTP/1.1 only: drop {wanted} or use backend='httpx'"
         )

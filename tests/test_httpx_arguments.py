@@ -11,6 +11,7 @@ raised, so ``except httpx.ConnectError`` keeps working). Buttress clients get
 from __future__ import annotations
 
 import inspect
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -370,6 +371,16 @@ async def test_with_options_takes_either_spelling(make_client: Callable[..., Any
     finally:
         await _close(other)
         await _close(back)
+
+
+def test_verify_false_warns_under_the_name_it_was_given(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="buttress"):
+        buttress.Client(verify=False).close()
+        buttress.Client(verify_ssl=False).close()
+    warnings = [r.getMessage() for r in caplog.records if "is disabled" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "(verify=False)" in warnings[0]
+    assert "(verify_ssl=False)" in warnings[1]
 
 
 def test_http1_false_needs_http2() -> None:

@@ -267,7 +267,8 @@ def _read_environment(env_file: str | os.PathLike[str] | None) -> ButtressSettin
     return ButtressSettings(**named)
 
 
-# httpx's name for a setting and the SPEC's names for the same thing: a client takes one.
+# Arguments that set one thing under two names (httpx's and the SPEC's, or a dotenv file
+# and settings already read): a client takes one of them.
 _SPELLINGS: dict[str, tuple[str, ...]] = {
     "verify": ("verify_ssl",),
     "limits": ("max_connections", "max_keepalive_connections", "keepalive_expiry"),
@@ -275,7 +276,9 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check_spellings(owner: str, given: Collection[str]) -> None:
+def _check_spellings(owner: str, arguments: Mapping[str, Any]) -> None:
+    # settings=None and env_file=None are the defaults: "read the environment as usual".
+    given = {n for n, v in arguments.items() if v is not None or n not in ("settings", "env_file")}
     for name, others in _SPELLINGS.items():
         both = [other for other in others if other in given]
         if name in given and both:
@@ -534,15 +537,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             if name not in ("self", "__class__", "misspelt") and value is not UNSET
         }
         check_arguments(type(self).__name__, {**self._init_kwargs, **misspelt}, _INIT_NAMES)
-        _check_spellings(
-            type(self).__name__,
-            # settings=None and env_file=None are the defaults: "read the environment as usual".
-            [
-                n
-                for n, v in self._init_kwargs.items()
-                if v is not None or n not in ("settings", "env_file")
-            ],
-        )
+        _check_spellings(type(self).__name__, self._init_kwargs)
         env = settings if settings is not None else _read_environment(env_file)
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
         self._init_kwargs.pop("env_file")
@@ -556,7 +551,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 "TLS certificate verification is disabled for this %s (%s=False): "
                 "anyone on the network path can read and change its traffic",
                 type(self).__name__,
-                "verify_ssl" if verify_ssl is False else "verify",
+                "verify" if "verify" in self._init_kwargs else "verify_ssl",
             )
         version = _pick(api_version, env.api_version, None)
         if isinstance(version, str):

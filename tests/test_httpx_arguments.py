@@ -179,6 +179,13 @@ async def test_limits(mode: str, demo: DemoServer, connections: int, second: Any
 async def test_proxy(mode: str, demo: DemoServer, http_proxy: PProxy) -> None:
     url = f"{demo.url}/users/1"
     assert await same(mode, url, proxy=http_proxy.url, trust_env=False) == 200
+    credentials = (http_proxy.username, http_proxy.password)
+    bare = f"http://127.0.0.1:{http_proxy.port}"
+    # The proxy answers 407 without credentials: a 200 shows auth= was sent.
+    given = httpx.Proxy(bare, auth=credentials)
+    assert await same(mode, url, proxy=given, trust_env=False) == 200
+    with pytest.raises(buttress.ConfigurationError, match=r"httpx\.Proxy\(headers=\.\.\.\)"):
+        _client("buttress", mode, proxy=httpx.Proxy(bare, headers={"X-Via": "test"}))
     nowhere = f"http://127.0.0.1:{free_port()}"
     failed = await same(mode, url, proxy=nowhere, trust_env=False)
     assert failed is httpx.ConnectError  # nothing listens where the proxy should be

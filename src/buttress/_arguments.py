@@ -114,7 +114,7 @@ _ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "base_url": (_kind(str, httpx.URL), "a URL (str or httpx.URL)"),
     "headers": (_parses(httpx.Headers), "headers (a mapping or pairs of strings)"),
     "params": (_parses(httpx.QueryParams), "query parameters (a mapping, pairs or a string)"),
-    "proxy": (_kind(str, httpx.URL, bool, _NONE), "a proxy URL, False or None"),
+    "proxy": (_kind(str, httpx.URL, httpx.Proxy, bool, _NONE), "a proxy URL, False or None"),
     "proxy_bypass": (
         lambda value: not isinstance(value, str) and all(isinstance(h, str) for h in value),
         "a collection of host names",

@@ -496,7 +496,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         min_tls_version: TLSVersion | None = UNSET,
         http1: bool = True,
         http2: bool = UNSET,
-        proxy: ProxyOption = UNSET,
+        proxy: ProxyOption | httpx.Proxy = UNSET,
         proxy_bypass: Collection[str] = UNSET,
         follow_redirects: bool = UNSET,
         max_redirects: int = UNSET,
@@ -1049,8 +1049,9 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         http2: negotiate HTTP/2 through ALPN, falling back to HTTP/1.1; needs
             ``buttress[http2]`` (env ``BUTTRESS_HTTP2``).
         proxy: proxy URL (``http://``, ``https://``, ``socks5://``, credentials
-            allowed); ``None`` reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/
-            ``NO_PROXY`` when ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
+            allowed) or an ``httpx.Proxy`` with ``auth=``; ``None`` reads
+            ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` when
+            ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
         proxy_bypass: hosts (and their subdomains) that never use the proxy.
         follow_redirects: follow redirects (default ``True``).
         max_redirects: redirects followed before :class:`TooManyRedirectsError` (20).

@@ -48,6 +48,7 @@ __all__ = [
     "build_network",
     "connection_options",
     "environment_proxies",
+    "from_httpx_proxy",
     "ssl_context",
 ]
 
@@ -177,6 +178,29 @@ def shown(proxy: httpx.URL) -> str:
         return str(proxy)
     port = f":{proxy.port}" if proxy.port else ""
     return f"{proxy.scheme}://{proxy.username}:[REDACTED]@{proxy.host}{port}"
+
+
+def from_httpx_proxy(proxy: httpx.Proxy) -> httpx.URL:
+    """An ``httpx.Proxy`` as the proxy URL buttress routes by, credentials in its userinfo.
+
+    Custom proxy headers and a proxy-only ``ssl_context`` have no equivalent here
+    (an ``https://`` proxy is verified with the client's TLS settings) and are
+    refused rather than dropped.
+
+    Examples:
+        >>> shown(from_httpx_proxy(httpx.Proxy("http://proxy.test:3128", auth=("bob", "pw"))))
+        'http://bob:[REDACTED]@proxy.test:3128'
+    """
+    if proxy.headers or proxy.ssl_context is not None:
+        raise ConfigurationError(
+            "httpx.Proxy(headers=...) and httpx.Proxy(ssl_context=...) are not supported: "
+            "give the proxy URL (credentials in it or in auth=); an https:// proxy is "
+            "verified with the client's verify="
+        )
+    if proxy.auth is None:
+        return proxy.url
+    username, password = proxy.auth
+    return proxy.url.copy_with(username=username, password=password)
 
 
 def _proxy_url(value: ProxyTypes) -> httpx.URL:
@@ -465,7 +489,8 @@ def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[
     """The client's connection arguments, with the environment filling what was not given.
 
     ``given`` holds only the arguments the caller passed (``verify``, ``cert``,
-    ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``).
+    ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``). An ``httpx.Proxy``
+    becomes its URL, credentials included (see :func:`from_httpx_proxy`).
 
     Examples:
         >>> from buttress import ButtressSettings
@@ -488,4 +513,6 @@ def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[
         "proxy_bypass": bypass,
     }
     resolved.update({k: v for k, v in given.items() if k != "verify"})
+    if isinstance(resolved["proxy"], httpx.Proxy):
+        resolved["proxy"] = from_httpx_proxy(resolved["proxy"])
     return resolved

@@ -66,14 +66,23 @@ async def _outcome(
         await _close(client)
 
 
-async def same(mode: str, url: str, read: Read = _status, **kwargs: Any) -> Any:
+async def same(
+    mode: str,
+    url: str,
+    read: Read = _status,
+    *,
+    each: Callable[[], dict[str, Any]] = dict,
+    **kwargs: Any,
+) -> Any:
     """What httpx and buttress both observe for ``GET url`` with ``kwargs`` (asserted equal).
 
-    Returns httpx's observation (a value, or the type of the exception it
-    raised) so the test can also say what that observation means.
+    ``each()`` gives arguments each client must have its own of (a transport,
+    which the client closes with itself). Returns httpx's observation (a value,
+    or the type of the exception it raised) so the test can also say what that
+    observation means.
     """
-    expected = await _outcome("httpx", mode, url, read, dict(kwargs))
-    got = await _outcome("buttress", mode, url, read, dict(kwargs))
+    expected = await _outcome("httpx", mode, url, read, {**kwargs, **each()})
+    got = await _outcome("buttress", mode, url, read, {**kwargs, **each()})
     if isinstance(expected, BaseException):
         assert isinstance(got, type(expected)), f"httpx raised {expected!r}, buttress {got!r}"
         return type(expected)
@@ -83,10 +92,6 @@ async def same(mode: str, url: str, read: Read = _status, **kwargs: Any) -> Any:
 
 def _version(response: httpx.Response) -> str:
     return response.http_version
-
-
-def _echoed(response: httpx.Response) -> Any:
-    return response.json()
 
 
 # -- TLS -------------------------------------------------------------------------------------
@@ -197,18 +202,23 @@ def _network(mode: str, **kwargs: Any) -> Any:
 
 async def test_mounts(mode: str, h2_server: TLSServer, certs: Certificates) -> None:
     url = f"{h2_server.url}/users/1"
+
     # The client's own transport does not trust the test CA; the mounted one does.
-    trusting = {"https://127.0.0.1": _network(mode, verify=_trusting(certs))}
-    assert await same(mode, url, trust_env=False, mounts=trusting) == 200
-    elsewhere = {"https://example.test": _network(mode, verify=_trusting(certs))}
-    failed = await same(mode, url, trust_env=False, mounts=elsewhere)
+    def mounted(pattern: str) -> Callable[[], dict[str, Any]]:
+        return lambda: {"mounts": {pattern: _network(mode, verify=_trusting(certs))}}
+
+    assert await same(mode, url, each=mounted("https://127.0.0.1"), trust_env=False) == 200
+    failed = await same(mode, url, each=mounted("https://example.test"), trust_env=False)
     assert failed is httpx.ConnectError
 
 
 async def test_transport(mode: str, h2_server: TLSServer, certs: Certificates) -> None:
     url = f"{h2_server.url}/users/1"
-    transport = _network(mode, verify=_trusting(certs), http2=True)
-    assert await same(mode, url, _version, transport=transport) == "HTTP/2"
+
+    def own() -> dict[str, Any]:
+        return {"transport": _network(mode, verify=_trusting(certs), http2=True)}
+
+    assert await same(mode, url, _version, each=own) == "HTTP/2"
 
 
 async def test_trust_env(mode: str, demo: DemoServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,10 +137,81 @@ async def test_total_timeout_travels_in_request_options(make_client: Callable[..
     assert request.extensions["timeout"]["read"] is None
 
 
-async def test_dotenv_file_is_read(make_client: Callable[..., Either], tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("BUTTRESS_BASE_URL=http://from-dotenv.test\n")
-    client = make_client()
-    assert str(client.client.base_url) == "http://from-dotenv.test"
+async def test_a_stray_dotenv_file_changes_nothing(
+    make_client: Callable[..., Either], demo: DemoServer, tmp_path: Path
+) -> None:
+    # _clean_env made tmp_path the working directory: a .env lying there is not read.
+    (tmp_path / ".env").write_text(
+        "BUTTRESS_BASE_URL=http://from-dotenv.test\nBUTTRESS_API_KEY=stray-key\n"
+    )
+    client = make_client(base_url=demo.url)
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert "x-api-key" not in echoed
+    assert str(make_client().client.base_url) == ""
+    assert buttress.ButtressSettings().base_url is None
+
+
+async def test_env_file_names_the_dotenv_file_to_read(
+    make_client: Callable[..., Either], demo: DemoServer, tmp_path: Path
+) -> None:
+    named = tmp_path / "service.env"
+    named.write_text(f"BUTTRESS_BASE_URL={demo.url}\nBUTTRESS_API_KEY=file-key\n")
+    client = make_client(env_file=named)
+    echoed = (await client.get("/echo")).json()["headers"]
+    assert echoed["x-api-key"] == "file-key"
+    # A copy keeps the settings read; a copy given another file reads that one instead.
+    (tmp_path / "other.env").write_text("BUTTRESS_BASE_URL=http://other.test\n")
+    same = client.client.with_options(headers={"X-Team": "web"})
+    other = client.client.with_options(env_file=tmp_path / "other.env")
+    try:
+        assert same.base_url == client.client.base_url
+        assert str(other.base_url) == "http://other.test"
+    finally:
+        await Either(same).aclose()
+        await Either(other).aclose()
+
+
+async def test_buttress_env_file_names_it_from_the_environment(
+    make_client: Callable[..., Either], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ops.env").write_text("BUTTRESS_BASE_URL=http://from-ops.test\n")
+    monkeypatch.setenv("BUTTRESS_ENV_FILE", "ops.env")
+    assert str(make_client().client.base_url) == "http://from-ops.test"
+    monkeypatch.setenv("BUTTRESS_BASE_URL", "http://from-variable.test")  # variables win
+    assert str(make_client().client.base_url) == "http://from-variable.test"
+
+
+async def test_a_named_dotenv_file_that_is_missing_is_an_error(
+    make_client: Callable[..., Either], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(buttress.ConfigurationError, match=r"no dotenv file at 'missing\.env'"):
+        make_client(env_file="missing.env")
+    monkeypatch.setenv("BUTTRESS_ENV_FILE", "gone.env")
+    with pytest.raises(buttress.ConfigurationError, match=r"no dotenv file at 'gone\.env'"):
+        make_client()
+
+
+async def test_env_file_and_settings_are_one_or_the_other(
+    make_client: Callable[..., Either], tmp_path: Path
+) -> None:
+    (tmp_path / "a.env").write_text("")
+    with pytest.raises(buttress.ConfigurationError, match="env_file= and settings="):
+        make_client(env_file="a.env", settings=buttress.ButtressSettings())
+
+
+async def test_an_sdk_opts_its_users_into_dotenv(
+    make_client: Callable[..., Either], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class AcmeSettings(buttress.ButtressSettings):
+        model_config = SettingsConfigDict(env_prefix="ACME_", env_file=".env")
+
+    assert AcmeSettings().base_url is None  # its default file may be absent
+    (tmp_path / ".env").write_text("ACME_BASE_URL=http://acme.test\n")
+    assert str(make_client(settings=AcmeSettings()).client.base_url) == "http://acme.test"
+    (tmp_path / "staging.env").write_text("ACME_BASE_URL=http://staging.acme.test\n")
+    monkeypatch.setenv("ACME_ENV_FILE", "staging.env")
+    staging = make_client(settings=AcmeSettings())
+    assert str(staging.client.base_url) == "http://staging.acme.test"
 
 
 async def test_an_sdk_uses_its_own_prefix(

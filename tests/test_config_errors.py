@@ -464,7 +464,8 @@ def test_a_layer_given_a_dict_for_its_config_says_what_it_takes(layer: Any, mess
     [
         ("retries", "; did you mean `retry=`?"),
         ("ratelimit", "; did you mean `rate_limit=`?"),
-        ("verify", "; did you mean `verify_ssl=`?"),
+        ("verify_tls", "; did you mean `verify_ssl=`?"),
+        ("http_2", "; did you mean `http2=`?"),
         ("colour", ""),
     ],
 )

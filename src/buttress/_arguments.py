@@ -7,8 +7,10 @@ with an ``AttributeError`` deep in a layer or a ``TypeError`` from httpx.
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import os
+import ssl
 from collections.abc import Callable, Collection, Mapping
 from difflib import get_close_matches
 from typing import Any
@@ -83,6 +85,10 @@ def _transport(value: Any) -> bool:
     return hasattr(value, "handle_request") or hasattr(value, "handle_async_request")
 
 
+def _verify(value: Any) -> bool:
+    return isinstance(value, bool | str | os.PathLike | ssl.SSLContext)
+
+
 def _cert(value: Any) -> bool:
     if isinstance(value, tuple) and 2 <= len(value) <= 3:  # (cert, key[, password])
         cert, *rest = value
@@ -92,18 +98,29 @@ def _cert(value: Any) -> bool:
     return value is None or isinstance(value, str | os.PathLike)
 
 
+def _encoding(value: Any) -> bool:
+    if callable(value):
+        return True
+    try:
+        return isinstance(value, str) and codecs.lookup(value) is not None
+    except LookupError:
+        raise ValueError(f"no codec named {value!r}") from None
+
+
 _NONE = type(None)
 
-# timeout, auth, verify_ssl, min_tls_version and backend are checked where they are converted.
+# timeout, auth, min_tls_version and backend are checked where they are converted.
 _ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "base_url": (_kind(str, httpx.URL), "a URL (str or httpx.URL)"),
     "headers": (_parses(httpx.Headers), "headers (a mapping or pairs of strings)"),
     "params": (_parses(httpx.QueryParams), "query parameters (a mapping, pairs or a string)"),
-    "proxy": (_kind(str, httpx.URL, bool, _NONE), "a proxy URL, False or None"),
+    "proxy": (_kind(str, httpx.URL, httpx.Proxy, bool, _NONE), "a proxy URL, False or None"),
     "proxy_bypass": (
         lambda value: not isinstance(value, str) and all(isinstance(h, str) for h in value),
         "a collection of host names",
     ),
+    "verify": (_verify, "True, False, a CA bundle path or an ssl.SSLContext"),
+    "verify_ssl": (_verify, "True, False, a CA bundle path or an ssl.SSLContext"),
     "cert": (_cert, "a PEM path, (cert, key) or (cert, key, password)"),
     "transport": (lambda value: value is None or _transport(value), "an httpx transport"),
     "mounts": (
@@ -111,7 +128,11 @@ _ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a mapping of URL patterns to transports (or None)",
     ),
     "follow_redirects": (_kind(bool), "True or False"),
+    "http1": (_kind(bool), "True or False"),
     "http2": (_kind(bool), "True or False"),
+    "limits": (_kind(httpx.Limits), "an httpx.Limits"),
+    "default_encoding": (_encoding, "an encoding name or a callable taking the body's bytes"),
+    "env_file": (_kind(str, os.PathLike, _NONE), "a dotenv file path or None"),
     "trust_env": (_kind(bool), "True or False"),
     "raise_for_status": (_kind(bool), "True or False"),
     "strict": (_kind(bool), "True or False"),

@@ -44,7 +44,11 @@ def _validate(backend: str, *, is_async: bool) -> None:
 
 
 def check_backend_supports(
-    backend: str, *, http2: bool = False, proxy: str | httpx.URL | httpx.Proxy | None = None
+    backend: str,
+    *,
+    http1: bool = True,
+    http2: bool = False,
+    proxy: str | httpx.URL | httpx.Proxy | None = None,
 ) -> None:
     """Raise :class:`ConfigurationError` when ``backend`` cannot do what is asked.
 
@@ -61,9 +65,12 @@ drop http2=True or use backend='httpx'
     """
     if backend != "aiohttp":
         return
-    if http2:
+    if http2 or not http1:
+        wanted = " and ".join(
+            ([] if http1 else ["http1=False"]) + (["http2=True"] if http2 else [])
+        )
         raise ConfigurationError(
-            "the aiohttp backend speaks HTTP/1.1 only: drop http2=True or use backend='httpx'"
+            f"the aiohttp backend speaks HTTP/1.1 only: drop {wanted} or use backend='httpx'"
         )
     if proxy is not None:
         url = proxy.url if isinstance(proxy, httpx.Proxy) else httpx.URL(proxy)
@@ -78,6 +85,7 @@ def network_factory(
     backend: str,
     *,
     is_async: bool,
+    http1: bool = True,
     http2: bool = False,
     proxy: str | httpx.URL | httpx.Proxy | Literal[False] | None = None,
 ) -> Any:
@@ -96,7 +104,7 @@ def network_factory(
     """
     _validate(backend, is_async=is_async)
     if backend == "aiohttp":
-        check_backend_supports(backend, http2=http2, proxy=proxy or None)
+        check_backend_supports(backend, http1=http1, http2=http2, proxy=proxy or None)
         try:
             from ._aiohttp import AiohttpTransport
         except ImportError:

@@ -258,11 +258,45 @@ def _statuses_to_expect(response_model: Mapping[Any, Any]) -> frozenset[int]:
     return frozenset(status for status in response_model if status >= 400)
 
 
-def _read_environment() -> ButtressSettings:
+def _read_environment(env_file: str | os.PathLike[str] | None) -> ButtressSettings:
     """The ``BUTTRESS_*`` settings; pydantic-settings is imported with the first client."""
     from ._settings import ButtressSettings
 
-    return ButtressSettings()
+    # pydantic-settings' own argument, which the pydantic mypy plugin leaves out of __init__.
+    named: dict[str, Any] = {} if env_file is None else {"_env_file": env_file}
+    return ButtressSettings(**named)
+
+
+# Arguments that set one thing under two names (httpx's and the SPEC's, or a dotenv file
+# and settings already read): a client takes one of them.
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "verify": ("verify_ssl",),
+    "limits": ("max_connections", "max_keepalive_connections", "keepalive_expiry"),
+    "env_file": ("settings",),
+}
+
+
+def _check_spellings(owner: str, arguments: Mapping[str, Any]) -> None:
+    # settings=None and env_file=None are the defaults: "read the environment as usual".
+    given = {n for n, v in arguments.items() if v is not None or n not in ("settings", "env_file")}
+    for name, others in _SPELLINGS.items():
+        both = [other for other in others if other in given]
+        if name in given and both:
+            named = " and ".join(f"{n}=" for n in (name, *both))
+            raise ConfigurationError(
+                f"{owner}() was given {named}, which configure the same thing: give only one"
+            )
+
+
+def _without_other_spelling(kwargs: Mapping[str, Any], changes: Collection[str]) -> dict[str, Any]:
+    """``kwargs`` without the settings ``changes`` give under their other spelling."""
+    replaced: set[str] = set()
+    for name, others in _SPELLINGS.items():
+        if name in changes:
+            replaced.update(others)
+        if any(other in changes for other in others):
+            replaced.add(name)
+    return {name: value for name, value in kwargs.items() if name not in replaced - set(changes)}
 
 
 def _env_timeout(env: ButtressSettings) -> TimeoutConfig:
@@ -457,18 +491,21 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         timeout: TimeoutTypes = UNSET,
         auth: AuthTypes = UNSET,
         verify_ssl: bool | str | Any = UNSET,
+        verify: bool | str | Any = UNSET,
         cert: CertTypes | None = UNSET,
         min_tls_version: TLSVersion | None = UNSET,
+        http1: bool = True,
         http2: bool = UNSET,
-        proxy: ProxyOption = UNSET,
+        proxy: ProxyOption | httpx.Proxy = UNSET,
         proxy_bypass: Collection[str] = UNSET,
         follow_redirects: bool = UNSET,
         max_redirects: int = UNSET,
         redirects: RedirectConfig | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-        max_connections: int | None = 100,
-        max_keepalive_connections: int | None = 20,
-        keepalive_expiry: float | None = 5.0,
+        max_connections: int | None = UNSET,
+        max_keepalive_connections: int | None = UNSET,
+        keepalive_expiry: float | None = UNSET,
+        limits: httpx.Limits = UNSET,
         transport: _TransportT | None = None,
         backend: Backend = "httpx",
         mounts: Mapping[str, _TransportT | None] | None = None,
@@ -490,6 +527,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache: CacheConfig | None = None,
         max_response_size: int | None = 100 * 1024 * 1024,
         json_serializer: JSONSerializer | None = None,
+        default_encoding: str | Callable[[bytes], str] = "utf-8",
+        env_file: str | os.PathLike[str] | None = None,
         **misspelt: Never,  # caught here to be named with a suggestion, not a bare TypeError
     ) -> None:
         self._init_kwargs = {
@@ -498,18 +537,21 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             if name not in ("self", "__class__", "misspelt") and value is not UNSET
         }
         check_arguments(type(self).__name__, {**self._init_kwargs, **misspelt}, _INIT_NAMES)
-        env = settings if settings is not None else _read_environment()
+        _check_spellings(type(self).__name__, self._init_kwargs)
+        env = settings if settings is not None else _read_environment(env_file)
         self._init_kwargs["settings"] = env  # with_options must not re-read the environment
+        self._init_kwargs.pop("env_file")
 
         timeout_config = (
             TimeoutConfig.coerce(timeout) if timeout is not UNSET else _env_timeout(env)
         )
-        verify = _pick(verify_ssl, env.verify_ssl, True)
+        verify = _pick(verify_ssl if verify is UNSET else verify, env.verify_ssl, True)
         if verify is False:
             logger.warning(
-                "TLS certificate verification is disabled for this %s (verify_ssl=False): "
+                "TLS certificate verification is disabled for this %s (%s=False): "
                 "anyone on the network path can read and change its traffic",
                 type(self).__name__,
+                "verify" if "verify" in self._init_kwargs else "verify_ssl",
             )
         version = _pick(api_version, env.api_version, None)
         if isinstance(version, str):
@@ -538,16 +580,17 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         default_headers.update(headers)
 
         is_async = isinstance(self, httpx.AsyncClient)
+        if limits is UNSET:
+            limits = httpx.Limits(
+                max_connections=_pick(max_connections, None, 100),
+                max_keepalive_connections=_pick(max_keepalive_connections, None, 20),
+                keepalive_expiry=_pick(keepalive_expiry, None, 5.0),
+            )
         multiplexed = http2 is True
         proxy_url = None
         if transport is not None:
             transport = given_transport(backend, transport, is_async=is_async)
         else:
-            limits = httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive_connections,
-                keepalive_expiry=keepalive_expiry,
-            )
             given = {"verify": verify, "cert": cert, "min_tls_version": min_tls_version}
             given.update(http2=http2, proxy=proxy, proxy_bypass=proxy_bypass)
             connection = connection_options(env, {k: v for k, v in given.items() if v is not UNSET})
@@ -556,13 +599,19 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             factory = network_factory(
                 backend,
                 is_async=is_async,
+                http1=http1,
                 http2=multiplexed,
                 proxy=connection.get("proxy"),
             )
             transport = cast(
                 _TransportT,
                 build_network(
-                    factory, asynchronous=is_async, limits=limits, trust_env=trust_env, **connection
+                    factory,
+                    asynchronous=is_async,
+                    limits=limits,
+                    http1=http1,
+                    trust_env=trust_env,
+                    **connection,
                 ),
             )
         self._redirects = client_redirects(redirects, env)
@@ -591,7 +640,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             "cache": cache,
             "guard": True,
             # HTTP/2 multiplexes many requests on one connection: no gate by connections.
-            "pool_gate": None if multiplexed else max_connections,
+            "pool_gate": None if multiplexed else limits.max_connections,
             "clock": clock,
         }
         # The network transport and mounts, shared by with_middleware's clients.
@@ -617,6 +666,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 for pattern, mounted in (mounts or {}).items()
             },
             trust_env=trust_env,
+            default_encoding=default_encoding,
         )
         self._headers = _ReadOnlyHeaders(self._headers)
         self._cache_config = cache
@@ -678,7 +728,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         """
         for name in changes.keys() - _INIT_NAMES:
             raise unknown_argument(f"{type(self).__name__}.with_options", name, _INIT_NAMES)
-        return type(self)(**{**self._init_kwargs, **changes})
+        kept = _without_other_spelling(self._init_kwargs, changes)  # limits= replaces max_*
+        return type(self)(**{**kept, **changes})
 
     def with_middleware(self, *middleware: MiddlewareTypes) -> Any:
         """A new client with ``middleware`` appended, sharing this client's connection pool.
@@ -972,8 +1023,11 @@ _CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "s
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
     """A synchronous HTTP client for REST APIs, with the buttress stack beneath it.
 
-    It is an ``httpx.Client``: everything httpx offers works, and the buttress
-    additions are keyword arguments. Safe to share between threads.
+    It is an ``httpx.Client``: everything httpx offers works, every argument of
+    ``httpx.Client`` is taken with httpx's meaning, and the buttress additions are
+    keyword arguments. Where httpx and buttress name one setting differently
+    (``verify``/``verify_ssl``, ``limits``/``max_connections``, ...), give one of
+    the two: both raise :class:`ConfigurationError`. Safe to share between threads.
 
     Args:
         base_url: root URL for relative request URLs (env ``BUTTRESS_BASE_URL``).
@@ -986,14 +1040,18 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             an ``httpx.Auth`` or a callable; see :mod:`buttress.auth`.
         verify_ssl: ``True`` (default), ``False`` (logged as a warning), a CA
             bundle path or an ``ssl.SSLContext``.
+        verify: httpx's name for ``verify_ssl``.
         cert: client certificate for mTLS: a PEM path, ``(cert, key)`` or
             ``(cert, key, password)`` (env ``BUTTRESS_CLIENT_CERT``/``_KEY``).
         min_tls_version: ``"1.2"`` or ``"1.3"`` (env ``BUTTRESS_MIN_TLS_VERSION``).
+        http1: speak HTTP/1.1 (default ``True``); ``http1=False, http2=True``
+            speaks HTTP/2 only, as in httpx.
         http2: negotiate HTTP/2 through ALPN, falling back to HTTP/1.1; needs
             ``buttress[http2]`` (env ``BUTTRESS_HTTP2``).
         proxy: proxy URL (``http://``, ``https://``, ``socks5://``, credentials
-            allowed); ``None`` reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/
-            ``NO_PROXY`` when ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
+            allowed) or an ``httpx.Proxy`` with ``auth=``; ``None`` reads
+            ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` when
+            ``trust_env``; ``False`` never proxies (env ``BUTTRESS_PROXY``).
         proxy_bypass: hosts (and their subdomains) that never use the proxy.
         follow_redirects: follow redirects (default ``True``).
         max_redirects: redirects followed before :class:`TooManyRedirectsError` (20).
@@ -1002,6 +1060,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         max_connections: pool size limit (100).
         max_keepalive_connections: idle connections kept (20).
         keepalive_expiry: seconds an idle connection is kept (5).
+        limits: an ``httpx.Limits``, instead of the three arguments above; its
+            ``max_connections`` also bounds the requests let into the pool at once.
         transport: the bottom (network) transport; buttress layers wrap it.
         backend: ``"httpx"`` (the only one for ``Client``); ``AsyncClient`` also
             takes ``"aiohttp"`` (see :class:`AsyncClient`).
@@ -1014,6 +1074,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         error_parser: reads an API's error body into the message and ``details``.
         strict: validate ``response_model`` in strict mode.
         settings: where environment defaults come from (default ``ButtressSettings()``).
+        env_file: a dotenv file read for ``BUTTRESS_*`` settings too (none is read
+            unless named, here or by ``BUTTRESS_ENV_FILE``).
         retry: ``True`` (default: :class:`RetryConfig` defaults, 3 attempts in all),
             a :class:`RetryConfig`, or ``False`` for one attempt. Per call, ``retry=``
             overrides it. The total deadline applies either way.
@@ -1036,6 +1098,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             (``client.stream``) are not limited unless a call says so.
         json_serializer: encodes ``json=`` bodies instead of orjson / json
             (a callable returning ``bytes`` or ``str``).
+        default_encoding: decodes ``response.text`` when the response names no
+            charset (``"utf-8"``), or a callable guessing it from the bytes, as in httpx.
 
     Examples:
         >>> from buttress import Client

@@ -21,6 +21,7 @@ connections instead of building a client per call.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import urllib.request
@@ -47,6 +48,7 @@ __all__ = [
     "build_network",
     "connection_options",
     "environment_proxies",
+    "from_httpx_proxy",
     "ssl_context",
 ]
 
@@ -63,7 +65,7 @@ _DIRECT = "direct"
 
 
 def ssl_context(
-    verify: bool | str | ssl.SSLContext = True,
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     *,
     cert: CertTypes | None = None,
     min_tls_version: TLSVersion | None = None,
@@ -86,14 +88,14 @@ def ssl_context(
         context = verify
     elif isinstance(verify, bool):
         context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
-    elif isinstance(verify, str):
+    elif isinstance(verify, str | os.PathLike):
         path = Path(verify)
         if not path.exists():
-            raise ConfigurationError(f"verify_ssl: no CA bundle at {verify!r}")
+            raise ConfigurationError(f"verify_ssl: no CA bundle at {str(path)!r}")
         context = (
-            ssl.create_default_context(capath=verify)
+            ssl.create_default_context(capath=path)
             if path.is_dir()
-            else ssl.create_default_context(cafile=verify)
+            else ssl.create_default_context(cafile=path)
         )
     else:
         raise ConfigurationError(
@@ -176,6 +178,29 @@ def shown(proxy: httpx.URL) -> str:
         return str(proxy)
     port = f":{proxy.port}" if proxy.port else ""
     return f"{proxy.scheme}://{proxy.username}:[REDACTED]@{proxy.host}{port}"
+
+
+def from_httpx_proxy(proxy: httpx.Proxy) -> httpx.URL:
+    """An ``httpx.Proxy`` as the proxy URL buttress routes by, credentials in its userinfo.
+
+    Custom proxy headers and a proxy-only ``ssl_context`` have no equivalent here
+    (an ``https://`` proxy is verified with the client's TLS settings) and are
+    refused rather than dropped.
+
+    Examples:
+        >>> shown(from_httpx_proxy(httpx.Proxy("http://proxy.test:3128", auth=("bob", "pw"))))
+        'http://bob:[REDACTED]@proxy.test:3128'
+    """
+    if proxy.headers or proxy.ssl_context is not None:
+        raise ConfigurationError(
+            "httpx.Proxy(headers=...) and httpx.Proxy(ssl_context=...) are not supported: "
+            "give the proxy URL (credentials in it or in auth=); an https:// proxy is "
+            "verified with the client's verify="
+        )
+    if proxy.auth is None:
+        return proxy.url
+    username, password = proxy.auth
+    return proxy.url.copy_with(username=username, password=password)
 
 
 def _proxy_url(value: ProxyTypes) -> httpx.URL:
@@ -403,9 +428,10 @@ def build_network(
     factory: Callable[..., Any],
     *,
     asynchronous: bool,
-    verify: bool | str | ssl.SSLContext = True,
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     cert: CertTypes | None = None,
     min_tls_version: TLSVersion | None = None,
+    http1: bool = True,
     http2: bool = False,
     limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - immutable
     trust_env: bool = True,
@@ -418,6 +444,8 @@ def build_network(
     or ``httpx.AsyncHTTPTransport``); SOCKS proxies use httpx-socks.
     ``proxy=None`` takes proxies from the environment when ``trust_env``;
     ``proxy=False`` never uses a proxy (a call may still ask for one).
+    ``http1`` and ``http2`` mean what they mean to httpx: ``http1=False,
+    http2=True`` speaks HTTP/2 only.
 
     Examples:
         >>> network = build_network(httpx.HTTPTransport, asynchronous=False, proxy=False)
@@ -425,6 +453,8 @@ def build_network(
         True
         >>> network.close()
     """
+    if not (http1 or http2):
+        raise ConfigurationError("http1=False needs http2=True: a client must speak some HTTP")
     if http2:
         require_http2()
     context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
@@ -440,7 +470,8 @@ def build_network(
         _socks_module()  # fail now, naming the extra, rather than on the first request
 
     def connect(proxy_url: httpx.URL | None) -> Any:
-        options: dict[str, Any] = {"verify": context, "limits": limits, "http2": http2}
+        options: dict[str, Any] = {"verify": context, "limits": limits}
+        options.update(http1=http1, http2=http2)
         if proxy_url is not None and proxy_url.scheme.startswith("socks"):
             return _socks_transport(proxy_url, asynchronous, **options)
         # An https:// proxy is verified with the same TLS settings as the servers.
@@ -458,7 +489,8 @@ def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[
     """The client's connection arguments, with the environment filling what was not given.
 
     ``given`` holds only the arguments the caller passed (``verify``, ``cert``,
-    ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``).
+    ``min_tls_version``, ``http2``, ``proxy``, ``proxy_bypass``). An ``httpx.Proxy``
+    becomes its URL, credentials included (see :func:`from_httpx_proxy`).
 
     Examples:
         >>> from buttress import ButtressSettings
@@ -481,4 +513,6 @@ def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[
         "proxy_bypass": bypass,
     }
     resolved.update({k: v for k, v in given.items() if k != "verify"})
+    if isinstance(resolved["proxy"], httpx.Proxy):
+        resolved["proxy"] = from_httpx_proxy(resolved["proxy"])
     return resolved

@@ -45,12 +45,12 @@ _BOMS = (
 )
 
 
-def detect_encoding(content: bytes) -> str:
-    """The encoding of a body whose headers name none: BOM, NUL pattern, else UTF-8.
+def detect_encoding(content: bytes, default: str = "utf-8") -> str:
+    """The encoding of a body whose headers name none: BOM, NUL pattern, else ``default``.
 
     A byte-order mark decides first; then the pattern of NUL bytes in the first
     four bytes, which tells UTF-16 and UTF-32 apart for text that starts with
-    ASCII (every JSON document does, RFC 8259); UTF-8 otherwise.
+    ASCII (every JSON document does, RFC 8259); ``default`` otherwise.
 
     Examples:
         >>> detect_encoding('{"a": 1}'.encode("utf-16-le"))
@@ -70,8 +70,8 @@ def detect_encoding(content: bytes) -> str:
             (True, False, True, False): "utf-16-be",
             (False, True, False, True): "utf-16-le",
         }
-        return patterns.get(nuls, "utf-8")
-    return "utf-8"
+        return patterns.get(nuls, default)
+    return default
 
 
 def _known_codec(name: str) -> bool:
@@ -143,10 +143,13 @@ class Response(httpx.Response):
 
     @property
     def encoding(self) -> str | None:
-        """The charset for :attr:`text`: the Content-Type's, then detected, then UTF-8.
+        """The charset for :attr:`text`: the Content-Type's, then detected, then the default.
 
-        Detection (:func:`detect_encoding`) needs the body, so before it is read
-        a response without a declared charset decodes as UTF-8.
+        The default is the client's ``default_encoding`` (``"utf-8"``), as in
+        httpx; a callable one is given the body and names the encoding instead
+        of detection. Detection (:func:`detect_encoding`) needs the body, so
+        before it is read a response without a declared charset decodes with
+        the default.
 
         Examples:
             >>> Response(200, content="é".encode("latin-1"),
@@ -159,9 +162,14 @@ class Response(httpx.Response):
         if declared is not None and _known_codec(declared):
             self._encoding = declared
         elif hasattr(self, "_content"):
-            self._encoding = detect_encoding(self._content)
+            default = self.default_encoding
+            self._encoding = (
+                default(self._content)
+                if callable(default)
+                else detect_encoding(self._content, default)
+            )
         else:
-            return "utf-8"
+            return self.default_encoding if isinstance(self.default_encoding, str) else "utf-8"
         return str(self._encoding)
 
     @encoding.setter

@@ -1,9 +1,14 @@
-"""Settings from the environment and ``.env``, through pydantic-settings.
+"""Settings from the environment, and from a dotenv file when asked, through pydantic-settings.
 
 Precedence, highest first (SPEC 8.2): per-call arguments, the client's own
 arguments, environment variables (``BUTTRESS_*``), library defaults.
 
-An SDK built on buttress uses its own prefix by subclassing::
+A dotenv file is read only when named: ``Client(env_file="prod.env")``,
+``ButtressSettings(_env_file="prod.env")`` or ``BUTTRESS_ENV_FILE=prod.env``. A
+``.env`` that happens to lie in the working directory changes nothing.
+
+An SDK built on buttress uses its own prefix by subclassing, and may opt its
+users into a ``.env`` file (``ACME_ENV_FILE`` then names another one)::
 
     class AcmeSettings(ButtressSettings):
         model_config = SettingsConfigDict(env_prefix="ACME_", env_file=".env")
@@ -13,6 +18,8 @@ An SDK built on buttress uses its own prefix by subclassing::
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -25,7 +32,7 @@ __all__ = ["ButtressSettings"]
 
 
 class ButtressSettings(FrozenConfig, BaseSettings):
-    """Client defaults read from ``BUTTRESS_*`` environment variables and ``.env``.
+    """Client defaults read from ``BUTTRESS_*`` environment variables (and a dotenv file).
 
     ============================  ================================================
     variable                      meaning
@@ -51,7 +58,14 @@ class ButtressSettings(FrozenConfig, BaseSettings):
     ``BUTTRESS_MAX_REDIRECTS``    redirect limit
     ``BUTTRESS_FOLLOW_REDIRECTS`` follow redirects (``true``/``false``)
     ``BUTTRESS_API_VERSION``      API version sent in ``Accept-Version``
+    ``BUTTRESS_ENV_FILE``         a dotenv file to read these variables from too
     ============================  ================================================
+
+    No dotenv file is read unless one is named: ``ButtressSettings(_env_file=path)``
+    (pydantic-settings' argument), ``BUTTRESS_ENV_FILE``, or a subclass's
+    ``model_config`` (``env_file=".env"``: an SDK opting its users in). Variables
+    set in the environment win over the file's. A file named but missing raises
+    :class:`~buttress.ConfigurationError`; a subclass's default file may be absent.
 
     ``BUTTRESS_ALLOW_CROSS_ORIGIN_REDIRECTS=false`` refuses redirects that
     leave the origin. ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are read
@@ -78,7 +92,7 @@ class ButtressSettings(FrozenConfig, BaseSettings):
 
     # Lax, unlike the other configurations: the environment's values arrive as strings.
     model_config = SettingsConfigDict(
-        env_prefix="BUTTRESS_", env_file=".env", extra="ignore", frozen=True, strict=False
+        env_prefix="BUTTRESS_", env_file=None, extra="ignore", frozen=True, strict=False
     )
 
     base_url: str | None = None
@@ -120,4 +134,12 @@ class ButtressSettings(FrozenConfig, BaseSettings):
             if unknown:
                 problems = "; ".join(unknown_field(type(self), name) for name in unknown)
                 raise ConfigurationError(f"invalid {type(self).__name__}: {problems}")
+            prefix = str(type(self).model_config.get("env_prefix") or "").upper()
+            named = values.get("_env_file") or os.environ.get(f"{prefix}ENV_FILE")
+            if isinstance(named, str | os.PathLike):
+                if not Path(named).is_file():  # pydantic-settings would skip it silently
+                    raise ConfigurationError(
+                        f"{type(self).__name__}: no dotenv file at {os.fspath(named)!r}"
+                    )
+                values["_env_file"] = named
             super().__init__(**values)

@@ -176,6 +176,20 @@ def test_retries_and_rate_limit_waits_are_told_on_stderr(
     assert sum(clock.sleeps) == pytest.approx(60.0)
 
 
+def test_a_wait_past_the_queue_timeout_prints_no_made_up_answer(
+    demo: DemoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The retry would wait two minutes for a slot, past the limiter's 60 s queue timeout.
+    url = f"{demo.url}/flaky?key={unique('refused')}&failures=1"
+    status = main(["get", url, "--retry", "1", "--rate-limit", "1/120"], clock=FakeClock())
+    out, err = capsys.readouterr()
+    assert status == 1  # not 4: the 429 the limiter raises with was never sent by the server
+    assert out == ""
+    assert err.splitlines()[-1].startswith(
+        "buttress: error: client-side rate limit reached: a wait of"
+    )
+
+
 # --- the disk cache ---------------------------------------------------------------------------
 
 

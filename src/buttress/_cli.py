@@ -33,7 +33,7 @@ import httpx
 from ._client import Client
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import RateLimitConfig
-from ._exceptions import ConfigurationError, HTTPError
+from ._exceptions import ConfigurationError, HTTPError, RateLimitError
 from ._redact import Redactor
 from ._version import __version__
 from .cache import Cache, CacheConfig, DiskCache
@@ -264,8 +264,9 @@ def _request(args: argparse.Namespace, clock: Clock) -> int:
             try:
                 response = client.request(args.method, args.url, json=args.json)
             except HTTPError as error:
-                _show(error.response)
-                _tell_cache(error.response)
+                if _answered(error):
+                    _show(error.response)
+                    _tell_cache(error.response)
                 raise
             _show(response)
             _tell_cache(response)
@@ -327,8 +328,13 @@ def _redactor(args: argparse.Namespace) -> Redactor:
     return Redactor(values=Redactor().secrets_of(request))
 
 
+def _answered(error: HTTPError) -> bool:
+    """Whether the server answered (the client's own rate limit answers with a made-up 429)."""
+    return not (isinstance(error, RateLimitError) and error.limited_by_client)
+
+
 def _status(error: Exception) -> int:
-    if isinstance(error, HTTPError):
+    if isinstance(error, HTTPError) and _answered(error):
         return 4 if error.status_code < 500 else 5
     return 1
 

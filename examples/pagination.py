@@ -1,4 +1,4 @@
-"""SPEC 18.11: iterate over every page, sync and async, with models and metadata.
+"""Iterate over every page, sync and async, with models and metadata.
 
 Runs as-is against the bundled demo API: ``python examples/pagination.py``.
 """

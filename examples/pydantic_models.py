@@ -1,4 +1,4 @@
-"""SPEC 18.5: responses parsed into Pydantic models, request bodies from models.
+"""Responses parsed into Pydantic models, request bodies from models.
 
 Runs as-is against the bundled demo API: ``python examples/pydantic_models.py``.
 ``EmailStr`` needs the ``email-validator`` package (``pip install 'pydantic[email]'``).

@@ -41,7 +41,9 @@ def server_limits(url: str) -> None:
             print(f"server: {info.remaining}/{info.limit} left, policy {info.policy!r}")
         host = httpx.URL(url).netloc.decode()  # "127.0.0.1:<port>"
         server = client.get_rate_limit_status().servers[host]
-        print(f"latest from {host}: remaining={server.remaining}, reset_at={server.reset_at}")
+        assert server.reset_at is not None  # the demo API always says when its window resets
+        reset = server.reset_at.isoformat(timespec="seconds")
+        print(f"latest from {host}: remaining={server.remaining}, reset_at={reset}")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""SPEC 18.3: download a large file with progress, then the same with the helpers.
+"""Download a large file with progress, then the same with the helpers.
 
 Runs as-is against the bundled demo API: ``python examples/streaming.py``.
 """
@@ -16,7 +16,7 @@ def main(base_url: str, folder: str) -> None:
     client = Client(base_url=base_url)
     os.chdir(folder)
 
-    # Download large file with progress (SPEC 18.3, with the demo's /download endpoint)
+    # Download a large file with progress (the demo's /download endpoint)
     with client.stream("GET", "/download", params={"size": 200_000}) as response:
         total = int(response.headers.get("content-length", 0))
         downloaded = 0

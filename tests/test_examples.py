@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+SHOWS = {  # what an example is there to show, in its output (a progress bar goes to stderr)
+    "download_progress.py": ["saved dataset.bin: 5,000,000 bytes", "100%|"],
+    "tls.py": ["certificate verify failed: unable to get local issuer certificate"],
+}
+UNROUNDED = re.compile(r"(?<![\d:])\d+\.\d{4,}")  # 1.3142595291137695s; not 12:00:01.123456
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
@@ -18,3 +25,6 @@ def test_example_runs(script: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "an example should show what it does"
+    for text in SHOWS.get(script.name, []):
+        assert text in result.stdout + result.stderr
+    assert not UNROUNDED.findall(result.stdout), "durations and ages print rounded"

@@ -481,7 +481,9 @@ def download(
     ``path`` only once it is complete: a failure (an error status, a dropped
     connection, a truncated body, an exception in ``progress``) leaves no
     partial file. Memory stays at one chunk. ``progress(done, total)`` is called
-    after every chunk (``total`` is ``None`` when the size is unknown).
+    with ``done=0`` before the body, then once per chunk written with the bytes
+    written so far, so the last call says the file is whole, exactly once
+    (``total`` is ``None`` when the size is unknown, or the body is compressed).
 
     Examples:
         >>> import tempfile, pathlib
@@ -497,13 +499,14 @@ def download(
     fd, temporary = _temporary(target)
     try:
         with os.fdopen(fd, "wb") as file, client.stream("GET", url, **kwargs) as response:
-            total = _total(response)
+            total, done = _total(response), 0
             if progress is not None:
                 progress(0, total)
             for chunk in response.iter_bytes(chunk_size):
                 file.write(chunk)
+                done += len(chunk)
                 if progress is not None:
-                    progress(response.num_bytes_downloaded, total)
+                    progress(done, total)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -536,13 +539,14 @@ async def adownload(
             await anyio.open_file(temporary, "wb") as file,
             client.stream("GET", url, **kwargs) as response,
         ):
-            total = _total(response)
+            total, done = _total(response), 0
             if progress is not None:
                 progress(0, total)
             async for chunk in response.aiter_bytes(chunk_size):
                 await file.write(chunk)
+                done += len(chunk)
                 if progress is not None:
-                    progress(response.num_bytes_downloaded, total)
+                    progress(done, total)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
-"""SPEC 18.12: middleware: logging, timing and a retry counter around every request.
+"""Middleware: logging, timing and a retry counter around every request.
 
 ``LoggingMiddleware(level="DEBUG")`` logs at DEBUG, so this script shows DEBUG logs.
-Runs as-is against the bundled demo API: ``python examples/spec_18_12_middleware.py``.
+Runs as-is against the bundled demo API: ``python examples/custom_middleware.py``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""SPEC 18.4: error handling: rate limits, timeouts and HTTP errors each get their own branch.
+"""Error handling: rate limits, timeouts and HTTP errors each get their own branch.
 
 The same ``try`` block runs against four demo endpoints: one that answers, one
 that says 429 with ``Retry-After``, one too slow for the timeout, and an unknown
 user. Retries are off so each error surfaces at once.
-Runs as-is against the bundled demo API: ``python examples/spec_18_04_errors.py``.
+Runs as-is against the bundled demo API: ``python examples/error_handling.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from buttress import Client, HTTPError, RateLimitError, TimeoutError
 from buttress.testing import DemoServer
 
-logger = logging.getLogger("spec_18_04")
+logger = logging.getLogger("error_handling")
 
 
 def fetch(base_url: str, path: str) -> None:

@@ -1,9 +1,9 @@
-"""SPEC 18.6: custom configuration: timeouts per phase, retries, headers, HTTP/2, redirects.
+"""Custom configuration: timeouts per phase, retries, headers, HTTP/2, redirects.
 
 The demo API speaks plain HTTP/1.1, so ``http2=True`` falls back to it (HTTP/2 is
-negotiated over TLS). ``backoff_factor`` is smaller than the SPEC's 0.5 so the
+negotiated over TLS). ``backoff_factor`` is smaller than the default 0.5 so the
 retried call below takes a fraction of a second.
-Runs as-is against the bundled demo API: ``python examples/spec_18_06_configuration.py``.
+Runs as-is against the bundled demo API: ``python examples/client_configuration.py``.
 """
 
 from __future__ import annotations

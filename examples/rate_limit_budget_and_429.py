@@ -1,10 +1,10 @@
-"""SPEC 18.9: client-side rate limiting, and handling a server's 429.
+"""Client-side rate limiting, and handling a server's 429.
 
 The server-side limit here is the demo's ``/status/429`` with a one-second
-``Retry-After`` (the SPEC's example waits for whatever the server says), and
-retries are off so the ``RateLimitError`` reaches the ``except`` as in the SPEC.
-The SPEC's ``await asyncio.sleep`` becomes ``time.sleep`` in this synchronous code.
-Runs as-is against the bundled demo API: ``python examples/spec_18_09_rate_limiting.py``.
+``Retry-After`` (the script waits for whatever the server says), and retries
+are off so the ``RateLimitError`` reaches the ``except`` (with retries on, the
+client would wait and resend by itself).
+Runs as-is against the bundled demo API: ``python examples/rate_limit_budget_and_429.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from buttress import Client, RateLimitConfig, RateLimitError
 from buttress.testing import DemoServer
 
-logger = logging.getLogger("spec_18_09")
+logger = logging.getLogger("rate_limit_budget_and_429")
 
 
 def main(base_url: str) -> None:

@@ -1,7 +1,7 @@
-"""SPEC 18.2: asynchronous usage: two requests at once on an ``AsyncClient``.
+"""Asynchronous usage: two requests at once on an ``AsyncClient``.
 
 The demo API has no ``/posts``; its page-numbered user list stands in for it.
-Runs as-is against the bundled demo API: ``python examples/spec_18_02_async.py``.
+Runs as-is against the bundled demo API: ``python examples/async_concurrent_requests.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""SPEC 18.7: event hooks for observability: a correlation ID and structured request logs.
+"""Event hooks for observability: a correlation ID and structured request logs.
 
-The log records carry the SPEC's ``extra`` fields; :class:`buttress.JSONFormatter`
+The log records carry structured ``extra`` fields; :class:`buttress.JSONFormatter`
 prints them, one JSON object per line.
-Runs as-is against the bundled demo API: ``python examples/spec_18_07_event_hooks.py``.
+Runs as-is against the bundled demo API: ``python examples/event_hooks.py``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def log_response(response: httpx.Response) -> None:
         extra={
             "status_code": response.status_code,
             "url": str(response.url),
-            "duration_ms": response.elapsed.total_seconds() * 1000,
+            "duration_ms": round(response.elapsed.total_seconds() * 1000, 1),
             "correlation_id": response.request.headers.get("X-Correlation-ID"),
         },
     )

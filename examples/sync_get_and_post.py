@@ -1,6 +1,6 @@
-"""SPEC 18.1: simple synchronous usage: a GET, a POST with a JSON body, then close.
+"""Simple synchronous usage: a GET, a POST with a JSON body, then close.
 
-Runs as-is against the bundled demo API: ``python examples/spec_18_01_sync.py``.
+Runs as-is against the bundled demo API: ``python examples/sync_get_and_post.py``.
 """
 
 from __future__ import annotations

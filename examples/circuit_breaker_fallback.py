@@ -1,10 +1,10 @@
-"""SPEC 18.8: a circuit breaker: fail fast with a fallback while a service is down.
+"""A circuit breaker: fail fast with a fallback while a service is down.
 
 Five 503s open the circuit; the next call is not sent and the fallback answers.
-``reset_timeout`` is half a second instead of the SPEC's 30 so the script can
+``reset_timeout`` is half a second (30 s is a common production value) so the script can
 watch the circuit go half-open and close again after two good calls. Retries
 are off so each failure is counted once.
-Runs as-is against the bundled demo API: ``python examples/spec_18_08_circuit_breaker.py``.
+Runs as-is against the bundled demo API: ``python examples/circuit_breaker_fallback.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from buttress import CircuitBreakerConfig, CircuitBreakerOpenError, Client, ServerError
 from buttress.testing import DemoServer
 
-logger = logging.getLogger("spec_18_08")
+logger = logging.getLogger("circuit_breaker_fallback")
 
 
 def get_cached_users() -> list[dict[str, Any]]:

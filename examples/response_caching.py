@@ -1,6 +1,6 @@
-"""SPEC 18.10: response caching: hits, their age, a forced refetch and the statistics.
+"""Response caching: hits, their age, a forced refetch and the statistics.
 
-Runs as-is against the bundled demo API: ``python examples/spec_18_10_caching.py``.
+Runs as-is against the bundled demo API: ``python examples/response_caching.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def main(base_url: str) -> None:
     # Second request served from cache
     response2 = client.get("/users/1")
     print(f"From cache: {response2.from_cache}")  # True
-    print(f"Cache age: {response2.cache_age}s")
+    print(f"Cache age: {response2.cache_age or 0:.1f}s")
 
     # Force fresh fetch
     response3 = client.get("/users/1", cache_control="no-cache")

@@ -32,6 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ import pytest
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 DIAGRAM = re.compile(r"^```mermaid$", re.M)
+EXTRA_ROW = re.compile(r"^\| `([\w-]+)` \|", re.M)
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -411,3 +413,11 @@ def test_the_reference_documents_every_public_name(site: Path) -> None:
             if name not in NOT_OURS and id(getattr(module, name)) not in documented
         ]
     assert missing == []
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", DOCS / "index.md"], ids=lambda p: p.name)
+def test_the_install_section_lists_every_extra(page: Path) -> None:
+    install = page.read_text().partition("## Install\n")[2].partition("\n## ")[0]
+    extras = set(metadata("buttress").get_all("Provides-Extra") or [])
+    assert extras, "the package declares no extras: is buttress installed?"
+    assert set(EXTRA_ROW.findall(install)) == extras

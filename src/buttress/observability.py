@@ -76,12 +76,15 @@ class TracingConfig(FrozenConfig):
         request_id: ``"uuid4"`` (default), ``"ulid"`` (needs ``buttress[ulid]``)
             or ``None`` to send no request id.
         request_id_header: the header carrying it.
-        propagate: send W3C ``traceparent`` / ``tracestate``.
+        propagate: send trace context: what OpenTelemetry's configured
+            propagators write when it is installed, else W3C ``traceparent``
+            and ``tracestate``.
         propagate_to: hosts that receive the request id and trace headers
             besides the origin the caller addressed (which always does), as
             shell-style patterns: ``("api.example.com", "*.internal")``, or
             ``("*",)`` for every host. A redirect to an origin not covered
-            gets no ``X-Request-ID``, ``traceparent`` or ``tracestate`` from us.
+            gets no request id and no trace context (``traceparent``,
+            ``baggage``, B3, ...) from us.
         spans: OpenTelemetry spans per logical request and per attempt;
             ``None`` (default) means "when ``buttress[tracing]`` is installed",
             ``True`` requires it.

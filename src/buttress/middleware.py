@@ -127,7 +127,8 @@ class LoggingMiddleware(Middleware):
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
         log, clock = self._log, self._clock
         start = clock.monotonic()
-        request.extensions[LOGGED_ABOVE_EXTENSION] = True  # the logging layer leaves it to us
+        # The logging layer beneath leaves the record to us.
+        request.extensions[LOGGED_ABOVE_EXTENSION] = log.config.enabled
         try:
             response = await call_next(request)
         except Exception as exc:

@@ -140,6 +140,11 @@ async def test_logging_middleware_and_the_layer_write_one_record(
     await make_client(base_url=demo.url).send(request)
     assert loud(caplog) == [("buttress.middleware", "INFO"), ("buttress.request", "INFO")]
 
+    caplog.clear()  # a middleware that writes nothing leaves the record to the layer
+    off = LoggingMiddleware(config=LoggingConfig(enabled=False))
+    await make_client(base_url=demo.url, middleware=[off]).get("/users/3")
+    assert loud(caplog) == [("buttress.request", "INFO")]
+
 
 def _clock_advancing(clock: FakeClock, seconds: float) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:

@@ -48,15 +48,19 @@ async def test_logging_middleware_logs_at_its_level_with_redaction(
     assert "bearer-secret" not in text
 
 
-async def test_logging_middleware_logs_failures(
-    make_client: Callable[..., Either], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("level", ["INFO", "WARNING"])
+async def test_logging_middleware_logs_failures_at_its_level(
+    make_client: Callable[..., Either], caplog: pytest.LogCaptureFixture, level: str
 ) -> None:
+    """The caller gets the exception and decides how bad it is: never ERROR."""
     caplog.set_level(logging.INFO, logger="buttress.middleware")
-    client = make_client(base_url="http://127.0.0.1:1", middleware=[LoggingMiddleware()])
+    client = make_client(base_url="http://127.0.0.1:1", middleware=[LoggingMiddleware(level)])
     with pytest.raises(buttress.ConnectionError):
         await client.get("/users")
     [record] = [r for r in caplog.records if r.name == "buttress.middleware"]
-    assert record.levelno == logging.ERROR
+    assert record.levelname == level
+    assert record.getMessage().startswith("GET http://127.0.0.1:1/users failed after ")
+    assert record.error.startswith("ConnectError")  # type: ignore[attr-defined]
 
 
 def sample(collector: PrometheusCollector, name: str, **labels: str | None) -> float | None:

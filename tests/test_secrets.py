@@ -94,7 +94,8 @@ async def test_no_credential_anywhere(
         client = make_client(
             base_url=demo.url,
             logging=config if i % 2 else quiet,  # slow (WARNING) and normal (INFO) records
-            middleware=[LoggingMiddleware(level="DEBUG")],
+            # The middleware writes the record of the requests it sees, in place of the layer's.
+            middleware=[LoggingMiddleware(level="DEBUG")] if i % 3 == 0 else [],
             **client_kwargs,
         )
         texts.append(repr(client.client))
@@ -121,7 +122,8 @@ async def test_no_credential_anywhere(
     texts += [repr(buttress.APIKeyAuth(API_KEY_HEADER)), repr(config)]
 
     levels = {r.levelno for r in caplog.records}
-    assert {logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR} <= levels
+    assert {logging.DEBUG, logging.INFO, logging.WARNING} <= levels
+    assert {r.name for r in caplog.records} >= {"buttress.request", "buttress.middleware"}
     assert any(getattr(r, "response_body", "").count("[REDACTED]") for r in caplog.records)
     texts += _texts(caplog.records)
     _assert_clean(texts)

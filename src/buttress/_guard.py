@@ -106,7 +106,7 @@ class BodyGuard:
             f"response to {describe(self._request)} was cut off after {self.received}{expected} "
             f"bytes ({detail})"
         )
-        logger.warning("%s", message)
+        logger.debug("%s", message)  # raised to the caller, who decides how bad it is
         return IncompleteResponseError(
             message,
             received=self.received,

@@ -3,18 +3,12 @@
 Shared by the logging layer (``transports/logging.py``) and
 :class:`~buttress.LoggingMiddleware`, so both redact and format alike.
 
-Loggers (children of ``buttress``, so ``logging.getLogger("buttress")``
-configures them all):
-
-==========================  ===================================================
-logger                      records
-==========================  ===================================================
-``buttress.request``        one per logical request: DEBUG details, INFO result,
-                            WARNING slow responses and deprecated endpoints,
-                            ERROR failures and 5xx
-``buttress.attempt``        DEBUG per network attempt, WARNING for each resend
-``buttress.middleware``     :class:`~buttress.LoggingMiddleware`'s records
-==========================  ===================================================
+The logging layer writes to ``buttress.request`` (one record per logical
+request) and ``buttress.attempt`` (DEBUG, one per network attempt);
+:class:`~buttress.LoggingMiddleware` to ``buttress.middleware``. The table of
+every buttress logger and level is in the docs (Logging, request ids and
+tracing). A failure the caller gets as an exception is recorded at INFO at
+most: the caller decides how bad it is.
 
 Every record of a request has ``request_id`` (and ``method``, ``url``, ...) as
 ``extra`` fields. Nothing is formatted when the level is disabled.
@@ -172,20 +166,19 @@ class RequestLogger:
         level: int = logging.INFO,
         **fields: Any,
     ) -> None:
-        """INFO with status and duration; WARNING when slow or deprecated; ERROR for 5xx.
+        """``level`` (INFO) with status and duration, whatever the status; WARNING when
+        slow or deprecated.
 
         At DEBUG the record also has the redacted request and response headers
         (and body samples when enabled). A ``Deprecation`` or ``Sunset`` header
         is reported once per method and path.
         """
         status = response.status_code
-        if not self.enabled(logging.ERROR if status >= 500 else max(level, logging.WARNING)):
+        if not self.enabled(max(level, logging.WARNING)):
             return  # no record this call could make would be handled
         slow = self.config.slow_threshold is not None and seconds > self.config.slow_threshold
         notice = self._deprecation(request, response)
-        if status >= 500:
-            level = logging.ERROR
-        elif slow or notice:
+        if slow or notice:
             level = max(level, logging.WARNING)
         if not self.enabled(level):
             return
@@ -200,7 +193,7 @@ class RequestLogger:
             body = self._response_body(request, response)
             if body is not None:
                 extra["response_body"] = body
-        prefix = "slow response: " if slow and status < 500 else ""
+        prefix = "slow response: " if slow else ""
         if notice:
             prefix = f"deprecated endpoint ({notice}): {prefix}"
         self.logger.log(
@@ -230,16 +223,30 @@ class RequestLogger:
         return "; ".join(f"{name.title()}: {headers[name]}" for name in names)
 
     def failed(
-        self, request: httpx.Request, error: BaseException, seconds: float, request_id: str | None
+        self,
+        request: httpx.Request,
+        error: BaseException,
+        seconds: float,
+        request_id: str | None,
+        level: int = logging.INFO,
     ) -> None:
-        """ERROR: the request failed without a response; the message is scrubbed."""
-        if not self.enabled(logging.ERROR):
+        """``level`` (INFO): the request failed without a response; the message is scrubbed.
+
+        Not ERROR: the caller gets the exception and decides how bad it is.
+        """
+        if not self.enabled(level):
             return
         ms = round(seconds * 1000, 3)
         message = self.scrub(request, f"{type(error).__name__}: {error}")
         extra = self.extra(request, request_id, duration_ms=ms, error=message)
-        self.logger.error(
-            "%s %s failed after %.1f ms: %s", request.method, extra["url"], ms, message, extra=extra
+        self.logger.log(
+            level,
+            "%s %s failed after %.1f ms: %s",
+            request.method,
+            extra["url"],
+            ms,
+            message,
+            extra=extra,
         )
 
     def scrub(self, request: httpx.Request, text: str) -> str:

@@ -45,7 +45,7 @@ from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
 from .observability import METRICS_EXTENSION, MetricsCollector, notify, request_trace
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
-from .transports.logging import ATTEMPTS_EXTENSION
+from .transports.logging import ATTEMPTS_EXTENSION, LOGGED_ABOVE_EXTENSION
 from .transports.middleware import CallNext, _run_without_loop
 
 __all__ = [
@@ -88,13 +88,19 @@ class LoggingMiddleware(Middleware):
     """Log each request at ``level`` with status and duration, credentials redacted.
 
     Records go to the ``buttress.middleware`` logger, with ``request_id``,
-    ``method``, ``url``, ``status_code`` and ``duration_ms`` as ``extra``
-    fields, written when the response arrives (so the request id of the logging
-    layer below is known). At ``level="DEBUG"`` they carry the (redacted)
-    request and response headers too. The
-    client's logging layer already logs every request; use this middleware when
-    you want records at a different place in the chain, or on a plain httpx
-    client through :class:`~buttress.transports.MiddlewareTransport`.
+    ``method``, ``url``, ``status_code``, ``duration_ms`` and (when the logging
+    layer counted them) ``attempts`` as ``extra`` fields, written when the
+    response arrives (so the request id of the logging layer below is known).
+    A failure is logged at ``level`` too: the caller gets the exception. At
+    ``level="DEBUG"`` records carry the (redacted) request and response
+    headers. Responses slower than the ``slow_threshold`` of ``config``, or
+    from deprecated endpoints, are logged at WARNING at least.
+
+    The client's logging layer already logs every request; use this middleware
+    when you want records at a different level or place in the chain, or on a
+    plain httpx client through :class:`~buttress.transports.MiddlewareTransport`.
+    The requests it logs are not logged again by a logging layer beneath it:
+    one record per request, this middleware's.
 
     Examples:
         >>> LoggingMiddleware(level="DEBUG", redact_headers=["X-Tenant-Key"])
@@ -121,13 +127,21 @@ class LoggingMiddleware(Middleware):
     async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
         log, clock = self._log, self._clock
         start = clock.monotonic()
+        # The logging layer beneath leaves the record to us.
+        request.extensions[LOGGED_ABOVE_EXTENSION] = log.config.enabled
         try:
             response = await call_next(request)
         except Exception as exc:
-            log.failed(request, exc, clock.monotonic() - start, _request_id(request))
+            seconds = clock.monotonic() - start
+            log.failed(request, exc, seconds, _request_id(request), level=self.level)
             raise
+        finally:
+            request.extensions.pop(LOGGED_ABOVE_EXTENSION, None)
         seconds = clock.monotonic() - start
-        log.finished(request, response, seconds, _request_id(request), level=self.level)
+        fields = {}
+        if ATTEMPTS_EXTENSION in response.extensions:
+            fields["attempts"] = response.extensions[ATTEMPTS_EXTENSION]
+        log.finished(request, response, seconds, _request_id(request), self.level, **fields)
         return response
 
     def __repr__(self) -> str:

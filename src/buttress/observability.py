@@ -4,10 +4,13 @@ Every request that passes the logging layer gets:
 
 - a request id in ``X-Request-ID`` (kept when the caller set one), UUID4 by
   default or ULID (``pip install 'buttress[ulid]'``);
-- a W3C ``traceparent`` (kept when the caller set one): it continues the active
-  OpenTelemetry trace when there is one and starts a new trace otherwise;
-  ``tracestate`` of the active context is passed on. Each network attempt and
-  each redirect hop sends its own span id; the hops of one call share a trace;
+- trace context (unless the caller set a ``traceparent``): it continues the
+  active OpenTelemetry trace when there is one and starts a new trace
+  otherwise. With OpenTelemetry installed, its configured propagators write it
+  (``opentelemetry.propagate.inject``: W3C ``traceparent``, ``tracestate`` and
+  ``baggage`` by default, B3 or your own when configured); without it, a W3C
+  ``traceparent`` and ``tracestate``. Each network attempt and each redirect
+  hop sends its own span id; the hops of one call share a trace;
 - with ``buttress[tracing]`` and an OpenTelemetry SDK configured, an
   ``INTERNAL`` span for the logical request and a ``CLIENT`` span per network
   attempt, with the HTTP semantic-convention attributes.
@@ -80,12 +83,15 @@ class TracingConfig(FrozenConfig):
         request_id: ``"uuid4"`` (default), ``"ulid"`` (needs ``buttress[ulid]``)
             or ``None`` to send no request id.
         request_id_header: the header carrying it.
-        propagate: send W3C ``traceparent`` / ``tracestate``.
+        propagate: send trace context: what OpenTelemetry's configured
+            propagators write when it is installed, else W3C ``traceparent``
+            and ``tracestate``.
         propagate_to: hosts that receive the request id and trace headers
             besides the origin the caller addressed (which always does), as
             shell-style patterns: ``("api.example.com", "*.internal")``, or
             ``("*",)`` for every host. A redirect to an origin not covered
-            gets no ``X-Request-ID``, ``traceparent`` or ``tracestate`` from us.
+            gets no request id and no trace context (``traceparent``,
+            ``baggage``, B3, ...) from us.
         spans: OpenTelemetry spans per logical request and per attempt;
             ``None`` (default) means "when ``buttress[tracing]`` is installed",
             ``True`` requires it.
@@ -170,6 +176,16 @@ def _otel() -> ModuleType | None:
     return trace
 
 
+@cache
+def _propagate() -> ModuleType | None:
+    """``opentelemetry.propagate`` when installed, else ``None`` (imported once)."""
+    if _otel() is None:
+        return None
+    from opentelemetry import propagate
+
+    return propagate
+
+
 @lru_cache(maxsize=16)
 def _tracer(provider: Any) -> Any:
     """buttress's tracer from ``provider`` (``None``: the global one, followed when it is set)."""
@@ -218,6 +234,7 @@ class RequestTrace:
     trace_id: str | None = None  # the W3C trace id we send; None when we send no traceparent
     sampled: bool = True
     sends_headers: bool = False  # this hop may carry our request id and trace headers
+    propagated: frozenset[str] = frozenset()  # the trace headers we wrote (lowercase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,12 +371,47 @@ def _as_sent(request: httpx.Request, trace: RequestTrace, config: TracingConfig)
         if trace.request_id is not None and config.request_id_header not in headers:
             headers[config.request_id_header] = trace.request_id
         if trace.trace_id is not None:
-            span_id = _span_id(trace.span) or _random_hex(64)
-            headers["traceparent"] = _traceparent(trace.trace_id, span_id, trace.sampled)
-            state = trace.extra.get("tracestate")
-            if state and "tracestate" not in headers:
-                headers["tracestate"] = state
+            _propagate_context(headers, trace, _span_id(trace.span) or _random_hex(64))
     return sent
+
+
+def _propagate_context(headers: httpx.Headers, trace: RequestTrace, span_id: str) -> None:
+    """Write the trace context of ``trace``, as seen from span ``span_id``, into ``headers``.
+
+    A header the caller set is left as it is; ours are replaced at each attempt.
+    """
+    written = []
+    for name, value in _context_headers(trace, span_id).items():
+        if name.lower() in trace.propagated or name not in headers:
+            headers[name] = value
+            written.append(name.lower())
+    trace.propagated = frozenset(written)
+
+
+def _context_headers(trace: RequestTrace, span_id: str) -> dict[str, str]:
+    """The trace context headers: from OpenTelemetry's propagators, else W3C's by hand."""
+    trace_id, state = trace.trace_id, trace.extra.get("tracestate", "")
+    assert trace_id is not None
+    propagate, otel = _propagate(), _otel()
+    if propagate is None or otel is None:
+        headers = {"traceparent": _traceparent(trace_id, span_id, trace.sampled)}
+        if state:
+            headers["tracestate"] = state
+        return headers
+    # Our ids as the current span of the caller's context (so its baggage goes too),
+    # handed to whatever propagators the application configured.
+    span = otel.NonRecordingSpan(
+        otel.SpanContext(
+            int(trace_id, 16),
+            int(span_id, 16),
+            is_remote=False,
+            trace_flags=otel.TraceFlags(otel.TraceFlags.SAMPLED if trace.sampled else 0),
+            trace_state=otel.TraceState.from_header([state]) if state else None,
+        )
+    )
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=otel.set_span_in_context(span))
+    return carrier
 
 
 def _span_id(span: Any) -> str | None:
@@ -373,7 +425,7 @@ def _span_id(span: Any) -> str | None:
 def start_attempt(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> Any:
     """Count one network attempt of ``request`` (as sent); return its span (or ``None``).
 
-    The attempt sends a span id of its own in ``traceparent``: its ``CLIENT``
+    The attempt sends a span id of its own in its trace context: its ``CLIENT``
     span's, or a fresh one when no span is recorded.
 
     Examples:
@@ -391,9 +443,10 @@ def start_attempt(request: httpx.Request, trace: RequestTrace, config: TracingCo
         span = _start_span(request, config, context=trace.context, kind=otel.SpanKind.CLIENT)
         if span is not None and trace.attempts > 1:
             span.set_attribute("http.request.resend_count", trace.attempts - 1)
-    if trace.sends_headers and trace.trace_id is not None:
-        span_id = _span_id(span) or _random_hex(64)
-        request.headers["traceparent"] = _traceparent(trace.trace_id, span_id, trace.sampled)
+    # The first attempt without spans keeps the fresh span id the request was sent with.
+    first_unrecorded = span is None and trace.span is None and trace.attempts == 1
+    if trace.sends_headers and trace.trace_id is not None and not first_unrecorded:
+        _propagate_context(request.headers, trace, _span_id(span) or _random_hex(64))
     return span
 
 

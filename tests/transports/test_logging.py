@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from itertools import count
 
 import httpx
 import pytest
 
 import buttress
-from buttress import JSONFormatter, LoggingConfig
+from buttress import JSONFormatter, LoggingConfig, LoggingMiddleware
 from buttress._redact import Redactor
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import AttemptTransport, LoggingTransport
@@ -18,6 +19,8 @@ from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
 ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
+
+_keys = count()  # the demo API's /flaky counts failures per key, for the whole session
 
 
 def records(caplog: pytest.LogCaptureFixture, name: str = "buttress") -> list[logging.LogRecord]:
@@ -62,24 +65,85 @@ async def test_request_id_of_the_caller_is_kept(client: Either) -> None:
     assert response.json()["headers"]["x-request-id"] == "mine-123"
 
 
-async def test_server_errors_and_failures_log_at_error(
+def loud(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """(logger, level) of each buttress record at INFO and above, in order."""
+    return [(r.name, r.levelname) for r in records(caplog) if r.levelno >= logging.INFO]
+
+
+RETRIED = ("buttress.retry", "WARNING")
+
+
+async def test_one_warning_per_retry(
     make_client: Callable[..., Either], demo: DemoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="buttress")
+    caplog.set_level(logging.DEBUG, logger="buttress")
+    client = make_client(base_url=demo.url)
+    response = await client.get("/flaky", params={"key": f"log-{next(_keys)}", "failures": 2})
+    assert response.json()["attempts"] == 3
+    assert loud(caplog) == [RETRIED, RETRIED, ("buttress.request", "INFO")]
+    first, second, done = [r for r in records(caplog) if r.levelno >= logging.INFO]
+    request_id = response.extensions["buttress.request_id"]
+    assert [r.request_id for r in (first, second, done)] == [request_id] * 3  # type: ignore[attr-defined]
+    assert [first.attempt, second.attempt] == [1, 2]  # type: ignore[attr-defined]
+    assert first.getMessage().startswith(f"retrying GET {demo.url}/flaky?key=")
+    assert "(attempt 1 failed: 503 Service Unavailable)" in first.getMessage()
+    assert done.attempts == 3  # type: ignore[attr-defined]
+    attempts = [r.attempt for r in records(caplog, "buttress.attempt")]  # type: ignore[attr-defined]
+    assert attempts == [1, 2, 3]  # each attempt at DEBUG
+
+
+async def test_a_failure_raised_to_the_caller_is_info_not_error(
+    make_client: Callable[..., Either], demo: DemoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller gets the exception and decides how bad it is; we log it once, at INFO."""
+    caplog.set_level(logging.DEBUG, logger="buttress")
     client = make_client(base_url=demo.url)
     with pytest.raises(buttress.ServerError):
-        await client.get("/status/503")
-    assert records(caplog)[-1].levelno == logging.ERROR
+        await client.get("/status/500")
+    assert loud(caplog) == [RETRIED, RETRIED, ("buttress.request", "INFO")]
+    assert "/status/500 -> 500 Internal Server Error in " in records(caplog)[-1].getMessage()
 
     caplog.clear()
     down = make_client(base_url="http://127.0.0.1:1")
     with pytest.raises(buttress.ConnectionError):
         await down.get("/users")
-    *retries, record = records(caplog)
-    assert all(r.levelno == logging.WARNING for r in retries)  # resends of the refused attempt
-    assert record.levelno == logging.ERROR
+    assert loud(caplog) == [RETRIED, RETRIED, ("buttress.request", "INFO")]
+    record = records(caplog)[-1]
     assert "failed after" in record.getMessage()
     assert record.error.startswith("ConnectError")  # type: ignore[attr-defined]
+
+    caplog.clear()  # a body cut off: the body guard's notes stay at DEBUG
+    with pytest.raises(buttress.IncompleteResponseError):
+        await client.get("/truncated", params={"size": 1000, "send": 400})
+    assert loud(caplog) == [RETRIED, RETRIED, ("buttress.request", "INFO")]
+
+
+async def test_logging_middleware_and_the_layer_write_one_record(
+    make_client: Callable[..., Either], demo: DemoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="buttress")
+    client = make_client(base_url=demo.url, middleware=[LoggingMiddleware()])
+    response = await client.get("/users/1")
+    [record] = records(caplog)
+    assert record.name == "buttress.middleware"
+    assert record.request_id == response.extensions["buttress.request_id"]  # type: ignore[attr-defined]
+    assert record.attempts == 1  # type: ignore[attr-defined]
+
+    caplog.clear()
+    with pytest.raises(buttress.NotFoundError):
+        await client.get("/status/404")
+    assert loud(caplog) == [("buttress.middleware", "INFO")]
+
+    caplog.clear()  # the same request sent by a client without the middleware: the layer logs it
+    request = client.client.build_request("GET", "/users/2")
+    await client.send(request)
+    await make_client(base_url=demo.url).send(request)
+    assert loud(caplog) == [("buttress.middleware", "INFO"), ("buttress.request", "INFO")]
+
+    caplog.clear()  # a middleware that writes nothing leaves the record to the layer
+    off = LoggingMiddleware(config=LoggingConfig(enabled=False))
+    await make_client(base_url=demo.url, middleware=[off]).get("/users/3")
+    assert loud(caplog) == [("buttress.request", "INFO")]
 
 
 def _clock_advancing(clock: FakeClock, seconds: float) -> httpx.MockTransport:
@@ -107,8 +171,13 @@ def test_slow_responses_warn_past_the_threshold(
     assert record.getMessage().startswith("slow response: ") == (level == logging.WARNING)
 
 
-def test_resends_warn_with_the_attempt_number(caplog: pytest.LogCaptureFixture) -> None:
-    """A retry layer re-sends the same request; the attempt layer below sees each one."""
+def test_resends_are_logged_at_debug_with_the_attempt_number(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A retry layer re-sends the same request; the attempt layer below sees each one.
+
+    The retry layer warns about the retry; the attempt layer adds only DEBUG detail.
+    """
 
     class SendTwice(httpx.BaseTransport):
         def __init__(self, inner: httpx.BaseTransport) -> None:
@@ -118,15 +187,18 @@ def test_resends_warn_with_the_attempt_number(caplog: pytest.LogCaptureFixture) 
             self.inner.handle_request(request).close()
             return self.inner.handle_request(request)
 
-    caplog.set_level(logging.INFO, logger="buttress")
+    caplog.set_level(logging.DEBUG, logger="buttress")
     network = httpx.MockTransport(lambda r: httpx.Response(200))
     transport = LoggingTransport(SendTwice(AttemptTransport(network)))
     with httpx.Client(transport=transport) as client:
         response = client.get("https://api.example.com/x")
-    warning, info = records(caplog)
-    assert warning.levelno == logging.WARNING
-    assert warning.getMessage() == "retrying GET https://api.example.com/x (attempt 2)"
-    assert info.attempts == 2  # type: ignore[attr-defined]
+    first, second = records(caplog, "buttress.attempt")
+    assert (first.levelno, second.levelno) == (logging.DEBUG, logging.DEBUG)
+    assert second.getMessage() == "GET https://api.example.com/x attempt 2"
+    assert second.attempt == 2  # type: ignore[attr-defined]
+    [info] = loud(caplog)
+    assert info == ("buttress.request", "INFO")
+    assert records(caplog)[-1].attempts == 2  # type: ignore[attr-defined]
     assert response.extensions["buttress.attempts"] == 2
 
 

@@ -27,8 +27,9 @@ from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
 from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RequestOptions
+from .._redact import Redactor
 from .._response import raise_for_status
-from ..observability import report
+from ..observability import report, request_trace
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget
 from .failures import is_connect_failure, is_transient
@@ -465,6 +466,29 @@ def retry_flow(
             request.extensions["timeout"] = given_timeouts
 
 
+def _log_retry(request: httpx.Request, number: int, decision: Decision) -> None:
+    """The one WARNING record of a retry, with the request id the logging layer sends."""
+    trace = request_trace(request)
+    url = Redactor.for_request(request).url(request.url)
+    extra = {
+        "request_id": trace.request_id if trace is not None else None,
+        "method": request.method,
+        "url": url,
+        "attempt": number,
+        "delay": decision.delay,
+        "reason": decision.reason,
+    }
+    logger.warning(
+        "retrying %s %s in %.2fs (attempt %d failed: %s)",
+        request.method,
+        url,
+        decision.delay,
+        number,
+        decision.reason,
+        extra=extra,
+    )
+
+
 def _attempts(
     policy: RetryPolicy,
     request: httpx.Request,
@@ -536,13 +560,8 @@ def _attempts(
                 host=request.url.host,
                 reason=str(cause or type(outcome).__name__),
             )
-            logger.warning(
-                "retrying %s in %.2fs (attempt %d failed: %s)",
-                describe(request),
-                decision.delay,
-                number,
-                decision.reason,
-            )
+            if logger.isEnabledFor(logging.WARNING):
+                _log_retry(request, number, decision)
             if isinstance(outcome, httpx.Response) and not read_body:
                 yield Read(outcome)  # drain it so the connection goes back to the pool
             yield Sleep(decision.delay)

@@ -8,7 +8,12 @@ Two transports share the work:
   opens the logical OpenTelemetry span and logs the outcome with its duration.
 - :class:`AttemptTransport` sits at the bottom, just above the network, and
   sees every *attempt*: it counts attempts, gives each its own span id in
-  ``traceparent``, opens a span per attempt and logs resends at WARNING.
+  the trace context, opens a span per attempt and logs each at DEBUG (the
+  retry that caused a resend is the one WARNING, on ``buttress.retry``).
+
+A :class:`~buttress.LoggingMiddleware` above the logging layer writes the
+record of the requests it sees, in place of :class:`LoggingTransport`'s, so
+a request is never logged twice.
 
 Both work alone on a plain ``httpx.Client`` / ``httpx.AsyncClient``.
 """
@@ -31,6 +36,7 @@ __all__ = ["AttemptTransport", "LoggingTransport"]
 
 ATTEMPTS_EXTENSION = "buttress.attempts"
 REQUEST_ID_EXTENSION = "buttress.request_id"
+LOGGED_ABOVE_EXTENSION = "buttress.logged_above"  # set while a LoggingMiddleware logs it
 
 
 class _Observing(Layer):
@@ -70,6 +76,7 @@ class LoggingTransport(_Observing):
     _logger_name = "buttress.request"
 
     def _flow(self, request: httpx.Request) -> Flow:
+        logged_above = request.extensions.get(LOGGED_ABOVE_EXTENSION, False)
         request, trace = start_request(request, self.tracing)  # the caller's stays untouched
         log, clock = self._log, self._clock
         log.started(request, trace.request_id)
@@ -86,11 +93,14 @@ class LoggingTransport(_Observing):
         if isinstance(outcome, httpx.Response):
             outcome.extensions[REQUEST_ID_EXTENSION] = trace.request_id
             outcome.extensions[ATTEMPTS_EXTENSION] = trace.attempts or 1
-            log.finished(request, outcome, seconds, trace.request_id, attempts=trace.attempts or 1)
+            if not logged_above:
+                attempts = trace.attempts or 1
+                log.finished(request, outcome, seconds, trace.request_id, attempts=attempts)
             end_span(trace.span, outcome)
             return outcome
         assert isinstance(outcome, Exception)
-        log.failed(request, outcome, seconds, trace.request_id)
+        if not logged_above:
+            log.failed(request, outcome, seconds, trace.request_id)
         end_span(trace.span, outcome)
         raise outcome
 
@@ -99,7 +109,7 @@ class LoggingTransport(_Observing):
 
 
 class AttemptTransport(_Observing):
-    """Count, trace and log every network attempt (put it just above the network).
+    """Count, trace and log (at DEBUG) every network attempt; put it just above the network.
 
     Examples:
         >>> import httpx
@@ -117,12 +127,7 @@ class AttemptTransport(_Observing):
         span = start_attempt(request, trace, self.tracing)
         attempt, request_id = trace.attempts, trace.request_id
         log = self._log
-        if attempt > 1 and log.enabled(logging.WARNING):
-            extra = log.extra(request, request_id, attempt=attempt)
-            log.logger.warning(
-                "retrying %s %s (attempt %d)", request.method, extra["url"], attempt, extra=extra
-            )
-        elif log.enabled(logging.DEBUG):
+        if log.enabled(logging.DEBUG):
             extra = log.extra(request, request_id, attempt=attempt)
             log.logger.debug("%s %s attempt %d", request.method, extra["url"], attempt, extra=extra)
         outcome = None

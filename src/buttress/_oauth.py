@@ -26,6 +26,7 @@ import secrets
 import sys
 import threading
 import webbrowser
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,7 +315,7 @@ class AuthorizationCode:
         verifier = secrets.token_urlsafe(64)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         state = secrets.token_urlsafe(24)
-        with _Listener(self.port, self.path, self.timeout) as listener:
+        with _Listener(self.port, self.path, self.timeout, oauth._clock) as listener:
             query = {
                 "response_type": "code",
                 "client_id": oauth.client_id,
@@ -509,7 +510,8 @@ class OAuth2(RefreshingAuth):
                 "device_authorization_endpoint": device_authorization_url,
             }
         self._values_lock = threading.Lock()
-        self._secret_values: list[SecretStr] = [] if client_secret is None else [self.client_secret]  # type: ignore[list-item]
+        # The tokens held now and just before (a request in flight may still carry those).
+        self._recent_secrets: deque[SecretStr] = deque(maxlen=6)
         self._refresh_token: SecretStr | None = None
         if isinstance(grant, RefreshToken):
             self._refresh_token = _nonempty(grant.token)
@@ -538,7 +540,8 @@ class OAuth2(RefreshingAuth):
             'refresh with [REDACTED]'
         """
         with self._values_lock:
-            return Redactor(headers=[self.header], values=self._secret_values)
+            values = [*self._recent_secrets, *([self.client_secret] if self.client_secret else [])]
+        return Redactor(headers=[self.header], values=values)
 
     def fetch_token(self) -> None:
         """Get a token now (a login, for the interactive grants), not at the first request.
@@ -668,7 +671,9 @@ class OAuth2(RefreshingAuth):
 
     def _declare_values(self, *values: str | SecretStr | None) -> None:
         with self._values_lock:
-            self._secret_values += [SecretStr(v) if isinstance(v, str) else v for v in values if v]
+            for value in values:
+                if value:
+                    self._recent_secrets.append(_nonempty(value))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -807,8 +812,8 @@ async def _arun(protocol: _Protocol, clock: Clock, options: Mapping[str, Any]) -
 class _Listener:
     """A one-shot HTTP server on 127.0.0.1 that waits for the login redirect."""
 
-    def __init__(self, port: int, path: str, timeout: float) -> None:
-        self.path, self.timeout = path, timeout
+    def __init__(self, port: int, path: str, timeout: float, clock: Clock) -> None:
+        self.path, self.timeout, self._clock = path, timeout, clock
         from http.server import BaseHTTPRequestHandler, HTTPServer  # only a login needs it
 
         self.answer: dict[str, str] | None = None
@@ -842,9 +847,9 @@ class _Listener:
 
     def wait(self) -> dict[str, str]:
         """Serve until the redirect arrives, the listener closes or ``timeout`` passes."""
-        deadline = SYSTEM_CLOCK.monotonic() + self.timeout
+        deadline = self._clock.monotonic() + self.timeout
         while self.answer is None and not self._closed.is_set():
-            if SYSTEM_CLOCK.monotonic() >= deadline:
+            if self._clock.monotonic() >= deadline:
                 raise _refused(f"no login redirect arrived within {self.timeout:g} s")
             try:
                 self._server.handle_request()

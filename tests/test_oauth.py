@@ -7,6 +7,7 @@ fake clock shared by the client and the server, so nothing waits for real time.
 from __future__ import annotations
 
 import asyncio
+import base64
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -229,6 +230,29 @@ async def test_token_endpoint_errors_carry_the_oauth_code(
     assert code in str(refused.value)
     assert "wrong-secret-value" not in str(refused.value) + repr(refused.value)
     assert authority.app.hits["/me"] == 0  # nothing was sent without a token
+
+
+@pytest.mark.parametrize("client_auth", ["basic", "body"])
+def test_an_error_description_echoing_secrets_is_redacted(client_auth: Any) -> None:
+    def careless(request: httpx.Request) -> httpx.Response:
+        said = f"{request.headers.get('authorization')} {request.content.decode()}"
+        return httpx.Response(400, json={"error": "invalid_grant", "error_description": said})
+
+    auth = OAuth2(
+        RefreshToken("refresh-token-value-1"),
+        client_id="cli",
+        client_secret="client-secret-value-2",
+        client_auth=client_auth,
+        token_url="https://id.example.com/token",
+        http_options={"transport": httpx.MockTransport(careless)},
+    )
+    with pytest.raises(OAuth2Error) as refused:
+        auth.fetch_token()
+    shown = str(refused.value) + repr(refused.value) + str(refused.value.description)
+    assert "[REDACTED]" in shown
+    assert "refresh-token-value-1" not in shown
+    assert "client-secret-value-2" not in shown
+    assert base64.b64encode(b"cli:client-secret-value-2").decode() not in shown
 
 
 async def test_a_refused_refresh_token_is_an_error_not_a_retry(

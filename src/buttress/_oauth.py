@@ -496,6 +496,11 @@ class OAuth2(RefreshingAuth):
         self.grant = grant
         self.client_id = client_id
         self.client_secret = None if client_secret is None else _nonempty(client_secret)
+        self._client_secrets = [] if self.client_secret is None else [self.client_secret]
+        if self.client_secret is not None and client_auth == "basic":
+            # RFC 6749 section 2.3.1: each part form-encoded before the Basic encoding
+            pair = f"{_form_quote(client_id)}:{_form_quote(self.client_secret)}"
+            self._client_secrets.append(SecretStr(base64.b64encode(pair.encode()).decode()))
         self.client_auth = client_auth
         self.issuer = issuer.rstrip("/") if issuer else None
         self.scope = scope if scope is None or isinstance(scope, str) else " ".join(scope)
@@ -540,7 +545,7 @@ class OAuth2(RefreshingAuth):
             'refresh with [REDACTED]'
         """
         with self._values_lock:
-            values = [*self._recent_secrets, *([self.client_secret] if self.client_secret else [])]
+            values = [*self._recent_secrets, *self._client_secrets]
         return Redactor(headers=[self.header], values=values)
 
     def fetch_token(self) -> None:
@@ -627,9 +632,7 @@ class OAuth2(RefreshingAuth):
         headers = {"Accept": "application/json"}
         fields = dict(form)
         if self.client_secret is not None and self.client_auth == "basic":
-            # RFC 6749 section 2.3.1: each part form-encoded before the Basic encoding
-            pair = f"{_form_quote(self.client_id)}:{_form_quote(self.client_secret)}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            headers["Authorization"] = f"Basic {self._client_secrets[1].get_secret_value()}"
         else:
             fields["client_id"] = self.client_id
             if self.client_secret is not None:
@@ -814,6 +817,7 @@ class _Listener:
 
     def __init__(self, port: int, path: str, timeout: float, clock: Clock) -> None:
         self.path, self.timeout, self._clock = path, timeout, clock
+        self._deadline = clock.monotonic() + timeout  # from before the browser opens
         from http.server import BaseHTTPRequestHandler, HTTPServer  # only a login needs it
 
         self.answer: dict[str, str] | None = None
@@ -847,9 +851,8 @@ class _Listener:
 
     def wait(self) -> dict[str, str]:
         """Serve until the redirect arrives, the listener closes or ``timeout`` passes."""
-        deadline = self._clock.monotonic() + self.timeout
         while self.answer is None and not self._closed.is_set():
-            if self._clock.monotonic() >= deadline:
+            if self._clock.monotonic() >= self._deadline:
                 raise _refused(f"no login redirect arrived within {self.timeout:g} s")
             try:
                 self._server.handle_request()

@@ -29,8 +29,8 @@ from buttress.auth import (
     OAuth2Error,
     RefreshToken,
 )
-from buttress.testing import DemoAPI, DemoServer, FakeClock
-from buttress.testing.oauth import DEVICE_GRANT, OAuthProvider
+from buttress.testing import DemoAPI, DemoServer, FakeClock, OAuthProvider
+from buttress.testing.oauth import DEVICE_GRANT
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
@@ -255,6 +255,44 @@ def test_an_error_description_echoing_secrets_is_redacted(client_auth: Any) -> N
     assert base64.b64encode(b"cli:client-secret-value-2").decode() not in shown
 
 
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        (httpx.Response(200, text="<html>"), buttress.AuthenticationError, "without a JSON object"),
+        (
+            httpx.Response(200, json={"token_type": "Bearer"}),
+            buttress.AuthenticationError,
+            "a token",
+        ),
+        (
+            httpx.Response(200, json={"access_token": "a", "token_type": "mac"}),
+            buttress.AuthenticationError,
+            "only bearer",
+        ),
+        (
+            httpx.Response(
+                200, json={"access_token": "a", "token_type": "bearer", "expires_in": "x"}
+            ),
+            buttress.AuthenticationError,
+            "expires_in",
+        ),
+        (httpx.Response(503, text="down"), buttress.ServerError, "answered 503"),
+    ],
+)
+def test_a_malformed_token_answer_is_a_clear_error(
+    answer: httpx.Response, error: type[Exception], message: str
+) -> None:
+    auth = OAuth2(
+        ClientCredentials(),
+        client_id="svc",
+        client_secret="client-secret-value",
+        token_url="https://id.example.com/token",
+        http_options={"transport": httpx.MockTransport(lambda request: answer)},
+    )
+    with pytest.raises(error, match=message):
+        auth.fetch_token()
+
+
 async def test_a_refused_refresh_token_is_an_error_not_a_retry(
     make_client: MakeClient, authority: Authority
 ) -> None:
@@ -357,8 +395,9 @@ async def test_a_refused_login_is_an_authentication_error(
         AuthorizationCode(open_browser=browser), client_id="demo-cli", issuer=authority.url
     )
     client = make_client(base_url=authority.url, auth=auth)
-    with pytest.raises(buttress.AuthenticationError, match="access_denied"):
+    with pytest.raises(OAuth2Error, match="access_denied") as refused:
         await client.get("/me")
+    assert refused.value.error == "access_denied"
     assert authority.provider.token_requests == {}
 
 

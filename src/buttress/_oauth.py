@@ -328,12 +328,14 @@ class AuthorizationCode:
             separator = "&" if "?" in authorize else "?"
             self.open_browser(f"{authorize}{separator}{urlencode(query, quote_via=quote)}")
             answer: dict[str, str] = yield _Blocking(listener.wait)
+        home = listener.redirect_uri
         if answer.get("state") != state:
-            raise _refused("the login redirect came back with another state; try again")
-        if "error" in answer:
-            raise _refused(f"the login was refused: {answer['error']}")
+            raise _refused("the login redirect came back with another state; try again", home)
+        if "error" in answer:  # RFC 6749 section 4.1.2.1
+            code = answer["error"]
+            raise _refused(f"the login was refused ({code})", home, error=code)
         if not answer.get("code"):
-            raise _refused("the login redirect carried no authorization code")
+            raise _refused("the login redirect carried no authorization code", home)
         form = {
             "grant_type": "authorization_code",
             "code": answer["code"],
@@ -614,8 +616,11 @@ class OAuth2(RefreshingAuth):
                 response=response,
             )
         metadata = _json_object(request, response)
-        if metadata.get("issuer", "").rstrip("/") != self.issuer or not isinstance(
-            metadata.get("token_endpoint"), str
+        issuer = metadata.get("issuer")
+        if (
+            not isinstance(issuer, str)
+            or issuer.rstrip("/") != self.issuer
+            or not isinstance(metadata.get("token_endpoint"), str)
         ):
             raise ConfigurationError(
                 f"{url} is not the OpenID configuration of {self.issuer}: its issuer is "
@@ -656,9 +661,16 @@ class OAuth2(RefreshingAuth):
         if not isinstance(access, str) or not access or not isinstance(kind, str):
             raise _malformed(request, response, "a token")
         if kind.lower() != "bearer":
-            raise _refused(f"the token endpoint issued a {kind!r} token; only bearer is supported")
-        expires_in = issued.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else None
+            raise AuthenticationError(
+                f"{request.url} issued a {kind!r} token; only bearer tokens are supported",
+                request=request,
+                response=response,
+            )
+        try:
+            expires_in = issued.get("expires_in")
+            lifetime = None if expires_in is None else float(expires_in)
+        except (TypeError, ValueError):
+            raise _malformed(request, response, "a number in expires_in") from None
         refresh = issued.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             self._refresh_token = SecretStr(refresh)
@@ -714,10 +726,14 @@ def _bearer_error(challenges: list[str]) -> str | None:
     return None
 
 
-def _refused(message: str) -> AuthenticationError:
-    """A login that failed before the server answered (no response to carry)."""
-    request = httpx.Request("GET", "http://127.0.0.1/")
-    return AuthenticationError(message, request=request, response=httpx.Response(401))
+def _refused(message: str, url: str, *, error: str | None = None) -> AuthenticationError:
+    """A browser login that failed: no server answered us, so the response is a stand-in
+    (a 401 to the redirect ``url`` the listener waited on)."""
+    request = httpx.Request("GET", url)
+    response = httpx.Response(401, request=request)
+    if error is None:
+        return AuthenticationError(message, request=request, response=response)
+    return OAuth2Error(message, error=error, description=None, request=request, response=response)
 
 
 def _json_object(request: httpx.Request, response: httpx.Response) -> dict[str, Any]:
@@ -853,13 +869,14 @@ class _Listener:
         """Serve until the redirect arrives, the listener closes or ``timeout`` passes."""
         while self.answer is None and not self._closed.is_set():
             if self._clock.monotonic() >= self._deadline:
-                raise _refused(f"no login redirect arrived within {self.timeout:g} s")
+                message = f"no login redirect arrived within {self.timeout:g} s"
+                raise _refused(message, self.redirect_uri)
             try:
                 self._server.handle_request()
             except (OSError, ValueError):  # closed under us: the login was abandoned
                 break
         if self.answer is None:
-            raise _refused("the login was abandoned")
+            raise _refused("the login was abandoned", self.redirect_uri)
         return self.answer
 
     def __enter__(self) -> _Listener:

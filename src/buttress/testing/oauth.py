@@ -171,6 +171,7 @@ class OAuthProvider:
     # -- endpoints -------------------------------------------------------------------------
 
     def discovery(self, issuer: str) -> dict[str, Any]:
+        """The OpenID configuration of this server when it is reached at ``issuer``."""
         return {
             "issuer": issuer,
             "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -231,6 +232,7 @@ class OAuthProvider:
         return back(code=code)
 
     def device_authorization(self, request: _Request, issuer: str) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) for a device authorization request (RFC 8628 section 3.1)."""
         form = dict(parse_qsl(request.body.decode("latin-1")))
         try:
             client = self._client(request, form)

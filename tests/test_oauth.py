@@ -25,6 +25,7 @@ from buttress.auth import (
     DeviceCode,
     DeviceCodePrompt,
     FileTokenStore,
+    MemoryTokenStore,
     OAuth2,
     OAuth2Error,
     RefreshToken,
@@ -385,6 +386,47 @@ async def test_browser_login_with_pkce_then_refresh_token(
     assert (await client.get("/me")).status_code == 200
     assert len(browser.opened) == 1
     assert authority.provider.token_requests == {"authorization_code": 1, "refresh_token": 1}
+
+
+async def test_a_revoked_refresh_token_means_a_new_login(
+    make_client: MakeClient, authority: Authority, browser: Browser
+) -> None:
+    login = AuthorizationCode(open_browser=browser)
+    auth = OAuth2(login, client_id="demo-cli", issuer=authority.url, clock=authority.clock)
+    client = make_client(base_url=authority.url, auth=auth)
+    await client.get("/me")
+    authority.provider.revoke_refresh_tokens()
+    authority.clock.advance(LIFETIME)
+    assert (await client.get("/me")).status_code == 200
+    assert len(browser.opened) == 2
+    assert authority.provider.token_requests == {"authorization_code": 2, "refresh_token": 1}
+
+
+async def test_a_refresh_token_held_is_exchanged_and_followed_when_rotated(
+    make_client: MakeClient, authority: Authority, browser: Browser
+) -> None:
+    store = MemoryTokenStore()
+    login = OAuth2(
+        AuthorizationCode(open_browser=browser),
+        client_id="demo-cli",
+        issuer=authority.url,
+        store=store,
+    )
+    login.fetch_token()
+    held = store.load()
+    assert held is not None
+    assert held.refresh_token is not None
+    auth = OAuth2(
+        RefreshToken(held.refresh_token),
+        client_id="demo-cli",
+        token_url=f"{authority.url}/oauth/token",
+        clock=authority.clock,
+    )
+    client = make_client(base_url=authority.url, auth=auth)
+    assert (await client.get("/me")).status_code == 200
+    authority.clock.advance(LIFETIME)  # the server rotated the refresh token: the new one works
+    assert (await client.get("/me")).status_code == 200
+    assert authority.provider.token_requests == {"authorization_code": 1, "refresh_token": 2}
 
 
 async def test_a_refused_login_is_an_authentication_error(

@@ -519,14 +519,13 @@ class OAuth2(RefreshingAuth):
         self._values_lock = threading.Lock()
         # The tokens held now and just before (a request in flight may still carry those).
         self._recent_secrets: deque[SecretStr] = deque(maxlen=6)
-        self._refresh_token: SecretStr | None = None
+        self._refresh_token: SecretStr | None = None  # the latest the server issued
         if isinstance(grant, RefreshToken):
-            self._refresh_token = _nonempty(grant.token)
-            self._declare_values(self._refresh_token)
+            self._declare_values(_nonempty(grant.token))
         saved = self._store_to.load()
         token: Token | None = None
         if saved is not None:
-            self._refresh_token = saved.refresh_token or self._refresh_token
+            self._refresh_token = saved.refresh_token
             self._declare_values(saved.access_token, saved.refresh_token)
             left = None if saved.expires_at is None else saved.expires_at - clock.time()
             token = Token(saved.access_token, expires_in=left)
@@ -551,7 +550,7 @@ class OAuth2(RefreshingAuth):
         return Redactor(headers=[self.header], values=values)
 
     def fetch_token(self) -> None:
-        """Get a token now (a login, for the interactive grants), not at the first request.
+        """Get a new token now (a login, for the interactive grants), not at the next request.
 
         Examples:
             >>> def login(auth: OAuth2) -> None:
@@ -598,7 +597,7 @@ class OAuth2(RefreshingAuth):
             try:
                 return (yield from self._token_request(endpoints, form))
             except OAuth2Error as error:
-                if error.error != "invalid_grant" or isinstance(self.grant, RefreshToken):
+                if error.error != "invalid_grant":
                     raise
                 self._refresh_token = None  # expired or revoked: the grant runs again
         return (yield from self.grant._flow(self, endpoints))

@@ -159,6 +159,11 @@ class OAuthProvider:
         with self._lock:
             self._access.clear()
 
+    def revoke_refresh_tokens(self) -> None:
+        """Make every refresh token issued so far invalid (as a password change does)."""
+        with self._lock:
+            self._refresh.clear()
+
     def slow_down(self, user_code: str) -> None:
         """Ask the device waiting on ``user_code`` to poll 5 s slower, as a busy server does.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -558,3 +559,75 @@ def test_a_foreign_token_file_is_refused_clearly(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(buttress.ConfigurationError, match="not one buttress wrote"):
         FileTokenStore(path).load()
+
+
+# --- the demo authorization server keeps to the RFCs ------------------------------------------
+
+SERVICE = ("demo-service", SERVICE_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error"),
+    [
+        ({"data": {"grant_type": "password"}, "auth": SERVICE}, 400, "unsupported_grant_type"),
+        ({"json": {"grant_type": "client_credentials"}, "auth": SERVICE}, 400, "invalid_request"),
+        (
+            {"data": {"grant_type": "client_credentials", "client_secret": "x"}, "auth": SERVICE},
+            400,
+            "invalid_request",  # two ways of authenticating at once (RFC 6749 section 2.3)
+        ),
+        (
+            {"data": {"grant_type": "client_credentials", "client_id": "nobody"}},
+            401,
+            "invalid_client",
+        ),
+        ({"data": {"grant_type": "refresh_token"}, "auth": SERVICE}, 400, "unauthorized_client"),
+        (
+            {"data": {"grant_type": "client_credentials", "client_id": "demo-cli"}},
+            400,
+            "unauthorized_client",
+        ),
+    ],
+)
+def test_the_token_endpoint_refuses_as_rfc_6749_says(
+    authority: Authority, kwargs: dict[str, Any], status: int, error: str
+) -> None:
+    answer = httpx.post(f"{authority.url}/oauth/token", **kwargs)
+    assert (answer.status_code, answer.json()["error"]) == (status, error)
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_an_authorization_code_needs_its_verifier_and_works_once(authority: Authority) -> None:
+    def code_for(challenge: str) -> str:
+        login = httpx.get(
+            f"{authority.url}/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": "demo-cli",
+                "redirect_uri": "http://127.0.0.1:1/callback",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "state": "s",
+            },
+        )
+        assert login.status_code == 302
+        return httpx.URL(login.headers["location"]).params["code"]
+
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    code = code_for(challenge.rstrip(b"=").decode())
+
+    def exchange(code_verifier: str) -> httpx.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": "demo-cli",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1:1/callback",
+            "code_verifier": code_verifier,
+        }
+        return httpx.post(f"{authority.url}/oauth/token", data=form)
+
+    assert exchange("w" * 50).json()["error"] == "invalid_grant"  # the code is spent, too
+    code = code_for(challenge.rstrip(b"=").decode())
+    assert exchange(verifier).status_code == 200
+    assert exchange(verifier).json()["error"] == "invalid_grant"  # used once only

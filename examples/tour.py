@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 import buttress
+from buttress.auth import ClientCredentials, OAuth2
 from buttress.testing import DemoServer
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling examples, also when imported
@@ -108,6 +109,22 @@ def caching(url: str) -> None:
         print(f"hits={stats.hits} misses={stats.misses} revalidations={stats.revalidations}")
 
 
+def oauth(url: str) -> None:
+    section("OAuth2: a token fetched, kept and renewed by the auth")
+    auth = OAuth2(
+        ClientCredentials(),
+        issuer=url,  # the endpoints come from /.well-known/openid-configuration
+        client_id="demo-service",
+        client_secret="demo-service-secret",
+        scope=["users:read"],
+    )
+    with buttress.Client(base_url=url, auth=auth) as client:
+        me = client.get("/me").json()
+        print(f"GET /me as {me['client_id']}, scope {me['scope']!r}")
+        client.get("/me")
+        print(f"two calls, {auth.refreshes} token request; the auth prints as {auth!r}")
+
+
 async def concurrency(url: str) -> None:
     section("Async: concurrent requests")
     async with buttress.AsyncClient(base_url=url) as client:
@@ -128,6 +145,7 @@ def main() -> None:
         rate_limiting.pacing(server.url)
         rate_limiting.server_limits(server.url)
         caching(server.url)
+        oauth(server.url)
         streaming(server.url)
         pagination_and_events(server.url)
         asyncio.run(concurrency(server.url))

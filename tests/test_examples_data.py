@@ -59,3 +59,13 @@ def test_tour_shows_pagination_and_events(
     out = capsys.readouterr().out
     assert "100 users over 10 pages" in out
     assert "events [1, 2, 3, 4], reconnects: 1" in out
+
+
+def test_tour_shows_an_oauth_token_kept(
+    demo: DemoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load("tour").oauth(demo.url)
+    out = capsys.readouterr().out
+    assert "GET /me as demo-service, scope 'users:read'" in out
+    assert "two calls, 1 token request" in out
+    assert "demo-service-secret" not in out

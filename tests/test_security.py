@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import BaseModel
 
 import buttress
-from buttress.auth import AWSSigV4
+from buttress.auth import AWSSigV4, ClientCredentials, OAuth2, RefreshToken
 from buttress.testing import Cassette, DemoServer
 from tests.conftest import Either
 from tests.servers import PProxy, free_port
@@ -55,6 +55,9 @@ SET_COOKIE = "setcookie-SECRET-0123456789abcdef-13"
 MIDDLEWARE_KEY = "mwkey-SECRET-0123456789abcdef-14"
 AWS_SECRET_KEY = "awssecret-SECRET-0123456789abcdef-15"
 AWS_SESSION_TOKEN = "awstoken-SECRET-0123456789abcdef-16"
+CLIENT_SECRET = "clientsecret-SECRET-0123456789abcdef-15"
+REFRESH_TOKEN = "refresh-SECRET-0123456789abcdef-16"
+ISSUED = ("access-SECRET-0123456789abcdef-17", "refresh-SECRET-0123456789abcdef-18")
 
 _PLAIN_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent"}
 
@@ -67,7 +70,8 @@ class Vault:
     """ASGI: answers with everything it received, credentials first, as a careless API would.
 
     ``/ok`` 200 JSON (cacheable, sets a cookie), ``/private`` 401, ``/unavailable``
-    503, ``/garbage`` 200 that is not JSON; under ``/digest`` a request without a
+    503, ``/garbage`` 200 that is not JSON, ``/token`` an OAuth token endpoint
+    that issues the same tokens whatever it is asked; under ``/digest`` a request without a
     Digest ``Authorization`` is challenged first, and the echo then names the
     password (a server that knows it, and says it).
     """
@@ -84,7 +88,12 @@ class Vault:
                 await self._send(send, 401, b"", [("www-authenticate", challenge)])
                 return
         echo = self._echo(headers, scope["query_string"].decode("latin-1"), scope["path"])
-        if path == "/ok":
+        if path == "/token":
+            access, refresh = ISSUED
+            issued = {"access_token": access, "token_type": "Bearer", "refresh_token": refresh}
+            body = json.dumps({**issued, "expires_in": 3600}).encode()
+            await self._send(send, 200, body, [("content-type", "application/json")])
+        elif path == "/ok":
             body = json.dumps({"received": echo}).encode()
             extra = [("set-cookie", f"grant={SET_COOKIE}; Path=/"), ("cache-control", "max-age=60")]
             await self._send(send, 200, body, [("content-type", "application/json"), *extra])
@@ -123,6 +132,14 @@ class SigningAuth(httpx.Auth):
         yield request
 
 
+def _oauth(url: str, grant: Any, **options: Any) -> dict[str, Any]:
+    token_url = f"{url}/token"
+    auth = OAuth2(
+        grant, client_id="svc", client_secret=CLIENT_SECRET, token_url=token_url, **options
+    )
+    return {"auth": auth}
+
+
 def _grants() -> Callable[[], buttress.Token]:
     issued = iter(GRANTS * 4)  # refreshed at first use, then once per 401
     return lambda: buttress.Token(next(issued), expires_in=3600)
@@ -157,6 +174,14 @@ CASES = {
     ),
     "refreshing auth": Case(
         GRANTS, lambda url, _: {"auth": buttress.RefreshingAuth(_grants(), header="X-Grant")}
+    ),
+    "OAuth2 client credentials": Case(
+        (CLIENT_SECRET, _basic("svc", CLIENT_SECRET), *ISSUED),
+        lambda url, _: _oauth(url, ClientCredentials()),
+    ),
+    "OAuth2 refresh token, secret in the body": Case(
+        (CLIENT_SECRET, REFRESH_TOKEN, *ISSUED),
+        lambda url, _: _oauth(url, RefreshToken(REFRESH_TOKEN), client_auth="body"),
     ),
     "custom auth, user-marked": Case(
         (SIGNATURE,), lambda url, _: {"auth": SigningAuth()}, redact_headers=("X-Hmac",)

@@ -26,7 +26,9 @@ cassettes hide it even under a name buttress would not guess.
 
 Expiring credentials: :class:`RefreshingAuth` calls a refresh callback before
 a known expiry and once on a 401, with one refresh shared by every concurrent
-request (threads or tasks).
+request (threads or tasks). :class:`OAuth2` is one whose refresh asks an OAuth 2.0
+authorization server (client credentials, refresh token, authorization code with
+PKCE, device code; OpenID Connect discovery).
 
 Signed requests: :class:`AWSSigV4` signs with AWS Signature Version 4, again
 for every retry attempt.
@@ -40,7 +42,7 @@ import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import anyio
 import anyio.to_thread
@@ -48,12 +50,60 @@ import httpx
 from httpx._auth import FunctionAuth
 from pydantic import SecretStr
 
+from . import _lazy
 from ._clock import SYSTEM_CLOCK, Clock
 from ._exceptions import ConfigurationError
 from ._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
 from ._sigv4 import AWSSigV4
 
-__all__ = ["APIKeyAuth", "AWSSigV4", "BearerAuth", "RefreshingAuth", "Token", "coerce_auth"]
+if TYPE_CHECKING:
+    from ._oauth import (
+        AuthorizationCode,
+        ClientCredentials,
+        DeviceCode,
+        DeviceCodePrompt,
+        FileTokenStore,
+        MemoryTokenStore,
+        OAuth2,
+        OAuth2Error,
+        RefreshToken,
+        StoredToken,
+        TokenStore,
+    )
+
+_OAUTH_NAMES = (
+    "AuthorizationCode",
+    "ClientCredentials",
+    "DeviceCode",
+    "DeviceCodePrompt",
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "OAuth2",
+    "OAuth2Error",
+    "RefreshToken",
+    "StoredToken",
+    "TokenStore",
+)
+
+__all__ = [
+    "APIKeyAuth",
+    "AWSSigV4",
+    "AuthorizationCode",
+    "BearerAuth",
+    "ClientCredentials",
+    "DeviceCode",
+    "DeviceCodePrompt",
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "OAuth2",
+    "OAuth2Error",
+    "RefreshToken",
+    "RefreshingAuth",
+    "StoredToken",
+    "Token",
+    "TokenStore",
+    "coerce_auth",
+]
 
 
 def _secret(value: str | SecretStr) -> SecretStr:
@@ -345,7 +395,7 @@ class RefreshingAuth(httpx.Auth):
             generation = self._current()[0]
         self._apply(request)
         response = yield request
-        if response.status_code == 401:
+        if self._rejected(response):
             yield _Refresh(generation)
             self._apply(request)
             yield request
@@ -384,22 +434,30 @@ class RefreshingAuth(httpx.Auth):
         with self._thread_lock:
             if self._current()[0] != generation:
                 return  # another thread refreshed while we waited
-            result = self._callback()
-            if inspect.isawaitable(result):
-                result = _wait_for(result)
-            self._refreshed(result)
+            self._refreshed(self._obtain())
 
     async def _refresh_in_task(self, generation: int) -> None:
         async with self._task_lock:
             if self._current()[0] != generation:
                 return  # another task refreshed while we waited
-            if inspect.iscoroutinefunction(self._callback):
-                result = await self._callback()
-            else:  # a blocking callback runs in a worker thread, not on the loop
-                result = await anyio.to_thread.run_sync(self._callback)
-                if inspect.isawaitable(result):
-                    result = await result
-            self._refreshed(result)
+            self._refreshed(await self._aobtain())
+
+    def _rejected(self, response: httpx.Response) -> bool:
+        """Whether ``response`` says the token was refused (worth one refresh and resend)."""
+        return response.status_code == 401
+
+    def _obtain(self) -> Any:
+        """A new credential, from a thread (subclasses fetch it differently)."""
+        result = self._callback()
+        return _wait_for(result) if inspect.isawaitable(result) else result
+
+    async def _aobtain(self) -> Any:
+        """A new credential, from a task, never blocking the event loop."""
+        if inspect.iscoroutinefunction(self._callback):
+            return await self._callback()
+        # a blocking callback runs in a worker thread, not on the loop
+        result = await anyio.to_thread.run_sync(self._callback)
+        return await result if inspect.isawaitable(result) else result
 
     def _refreshed(self, result: Any) -> None:
         if not isinstance(result, str | SecretStr | Token):
@@ -424,3 +482,7 @@ def _wait_for(awaitable: Awaitable[Any]) -> Any:
     # A sync client used inside an event loop: that loop is busy with us, use another.
     with ThreadPoolExecutor(1) as worker:
         return worker.submit(asyncio.run, wait()).result()
+
+
+# OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first use.
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress._oauth": _OAUTH_NAMES})

@@ -2,6 +2,8 @@
 
 - :class:`DemoServer` / :class:`DemoAPI`: a local REST API with pagination,
   flaky, slow, rate-limited and cacheable endpoints, SSE and downloads.
+- :class:`OAuthProvider`: the demo API's OAuth 2.0 authorization server
+  (:class:`OAuthClient` registers a client with it).
 - :class:`FakeClock`: time that moves only when something sleeps.
 - :class:`FaultServer` / :class:`Fault`: an HTTP server on real sockets that
   resets, truncates, stalls and garbles its answers on cue.
@@ -19,6 +21,7 @@ from .clock import FakeClock
 from .demo import DemoAPI, create_app
 from .faults import Fault, FaultServer, ReceivedRequest
 from .mock import MockAPI, error_response, json_response
+from .oauth import OAuthClient, OAuthProvider
 from .scripted import Delay, Fail, Reply, Reset, ScriptedTransport, Step, Truncate
 from .server import DemoServer
 
@@ -33,6 +36,8 @@ __all__ = [
     "Fault",
     "FaultServer",
     "MockAPI",
+    "OAuthClient",
+    "OAuthProvider",
     "ReceivedRequest",
     "Reply",
     "Reset",

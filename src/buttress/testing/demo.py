@@ -31,6 +31,8 @@ endpoint                                  what it does
 ``GET /invalid-json``                     ``application/json`` that is not JSON
 ``GET /redirect?to=&status=``             a redirect to ``to``
 ``GET /stats``                            how many requests each path has had
+``/oauth/...``, ``GET /me``                an OAuth 2.0 authorization server and a resource
+                                          it protects (:mod:`buttress.testing.oauth`)
 ========================================  =============================================
 """
 
@@ -47,6 +49,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from .oauth import OAuthProvider
 
 __all__ = ["DemoAPI", "create_app"]
 
@@ -126,7 +130,9 @@ class DemoAPI:
         'Grace Hopper'
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, oauth: OAuthProvider | None = None) -> None:
+        self.oauth = OAuthProvider() if oauth is None else oauth
+        """The authorization server behind ``/oauth/...`` and ``/me``."""
         self.hits: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
         self._windows: dict[str, list[float]] = {}
@@ -153,6 +159,12 @@ class DemoAPI:
             ("GET", re.compile(r"/invalid-json"), self.invalid_json),
             ("*", re.compile(r"/redirect"), self.redirect),
             ("GET", re.compile(r"/stats"), self.stats),
+            ("GET", re.compile(r"/\.well-known/openid-configuration"), self.openid_configuration),
+            ("GET", re.compile(r"/oauth/authorize"), self.oauth_authorize),
+            ("POST", re.compile(r"/oauth/device_authorization"), self.oauth_device_authorization),
+            ("*", re.compile(r"/oauth/device"), self.oauth_device),
+            ("POST", re.compile(r"/oauth/token"), self.oauth_token),
+            ("GET", re.compile(r"/me"), self.me),
         ]
 
     # -- ASGI ----------------------------------------------------------------------------
@@ -501,6 +513,41 @@ class DemoAPI:
 
     async def stats(self, request: _Request) -> _Response:
         return _Response.json(dict(self.hits))
+
+    # -- OAuth 2.0 (buttress.testing.oauth) ----------------------------------------------
+
+    async def openid_configuration(self, request: _Request) -> _Response:
+        metadata = self.oauth.discovery(_origin(request))
+        return _Response.json(metadata, cache_control="max-age=3600")
+
+    async def oauth_authorize(self, request: _Request) -> _Response:
+        status, body, location = self.oauth.authorize(request.query)
+        if location is not None:
+            return _Response(status, b"", [("location", location)])
+        return _Response.json(body, status)
+
+    async def oauth_device_authorization(self, request: _Request) -> _Response:
+        status, body = self.oauth.device_authorization(request, _origin(request))
+        return _Response.json(body, status, cache_control="no-store")
+
+    async def oauth_device(self, request: _Request) -> _Response:
+        status, body = self.oauth.device_page(request.query)
+        return _Response.json(body, status)
+
+    async def oauth_token(self, request: _Request) -> _Response:
+        status, body, headers = self.oauth.token(request)
+        return _Response.json(body, status, **headers)
+
+    async def me(self, request: _Request) -> _Response:
+        status, body, challenge = self.oauth.resource(request.headers.get("authorization"))
+        return _Response.json(
+            body, status, **({"www-authenticate": challenge} if challenge else {})
+        )
+
+
+def _origin(request: _Request) -> str:
+    """This server's own URL, as the client addressed it (the OAuth issuer)."""
+    return f"http://{request.headers.get('host', '127.0.0.1')}"
 
 
 def create_app() -> DemoAPI:

@@ -55,14 +55,17 @@ def simulate(
     """
     rng = random.Random(seed)
     run = Run()
-    queue: list[tuple[float, int, int, Booking | str | None]] = [
-        (at, caller, caller, None) for caller, at in enumerate(arrivals)
+    # (moment, rank, order, caller, event): at one moment a sleeper whose wake-up is due
+    # runs first (rank 0), as an event loop fires a timer set earlier before it serves a
+    # newcomer; arrivals and leavers (rank 1) then go in the order given.
+    queue: list[tuple[float, int, int, int, Booking | str | None]] = [
+        (at, 1, caller, caller, None) for caller, at in enumerate(arrivals)
     ]
     order = len(queue)
     waiting: dict[int, Booking] = {}
     for caller, at in (leave_at or {}).items():
         order += 1
-        queue.append((at, order, caller, LEAVE))
+        queue.append((at, 1, order, caller, LEAVE))
     heapq.heapify(queue)
 
     def woken(due: float) -> float:
@@ -73,7 +76,7 @@ def simulate(
         return moment
 
     while queue:
-        now, _, caller, event = heapq.heappop(queue)
+        now, _, _, caller, event = heapq.heappop(queue)
         if event == LEAVE:
             if caller in waiting:
                 policy.done_waiting(waiting.pop(caller))
@@ -101,7 +104,7 @@ def simulate(
                 continue
             run.refusals[caller] += 1
         order += 1
-        heapq.heappush(queue, (woken(now + wait), order, caller, booking))
+        heapq.heappush(queue, (woken(now + wait), 0, order, caller, booking))
     return run
 
 
@@ -236,7 +239,7 @@ def test_callers_who_leave_free_their_slots_and_the_rest_keep_their_order(
     end = max([*run.sends, *leave_at.values()])
     booked = policy.book("GET", "api", "/", end)
     assert isinstance(booked, Booking)
-    assert booked.delay <= time_window
+    assert booked.delay <= time_window + 1e-9  # float sums: 1.0000000000000002 is a window
 
 
 @pytest.mark.parametrize("strategy", ["token_bucket", "fixed_window", "sliding_window"])

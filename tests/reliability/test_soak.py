@@ -50,7 +50,7 @@ SOAK_TIMEOUTS = TimeoutConfig(connect=0.25, read=0.25, write=0.5, pool=1.0, tota
 MARGIN = 1.0  # seconds a call may overrun its deadline on a quiet machine (closing, logging)
 LAG_FACTOR = 2  # ... plus twice the worst scheduler lag measured during the round (below)
 PROBE_INTERVAL = 0.01  # how often the lag probe asks to be woken
-HELD = 8.0  # a held answer waits this long: far past any deadline, so a missing timeout shows
+HELD = 20.0  # a held answer waits this long: far past any deadline, so a missing timeout shows
 HELD_SLACK = 0.5  # a call that waited for a held answer lasts at least HELD - this; it always fails
 MEMORY_TOLERANCE = 1 << 20  # bytes still allocated at the end that were allocated after warm-up
 

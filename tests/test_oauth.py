@@ -355,6 +355,25 @@ async def test_discovery_finds_the_endpoints_once(
     assert authority.app.hits["/.well-known/openid-configuration"] == 1
 
 
+async def test_discovery_is_cached_as_http_says_then_asked_again(
+    make_client: MakeClient, authority: Authority
+) -> None:
+    """The OpenID configuration passes our cache: kept for its max-age (3600 s), then refetched."""
+    auth = OAuth2(
+        ClientCredentials(),
+        client_id="demo-service",
+        client_secret=SERVICE_SECRET,
+        issuer=authority.url,
+        clock=authority.clock,
+    )
+    client = make_client(base_url=authority.url, auth=auth)
+    await client.get("/me")
+    authority.clock.advance(3601)  # the token and the stored configuration have both expired
+    assert (await client.get("/me")).status_code == 200
+    assert authority.provider.token_requests["client_credentials"] == 2
+    assert authority.app.hits["/.well-known/openid-configuration"] == 2
+
+
 async def test_discovery_of_an_unknown_issuer_fails_clearly(
     make_client: MakeClient, authority: Authority
 ) -> None:

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import anyio
@@ -47,6 +47,11 @@ from ._exceptions import (
 )
 from ._redact import Redactor, declare
 from .auth import RefreshingAuth, Token
+from .cache.memory import MemoryCache
+
+if TYPE_CHECKING:
+    from .cache.base import CacheBackend
+    from .transports.cache import CacheTransport
 
 __all__ = [
     "AuthorizationCode",
@@ -101,9 +106,14 @@ class OAuth2Error(AuthenticationError):
 
 @dataclass(frozen=True, slots=True)
 class _Post:
-    """Send ``request`` to the authorization server; the outcome is the read response."""
+    """Send ``request`` to the authorization server; the outcome is the read response.
+
+    A ``cached`` request (the OpenID configuration) passes the auth's own HTTP cache
+    first, so it is asked again only when RFC 9111 says the stored answer is stale.
+    """
 
     request: httpx.Request
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +520,9 @@ class OAuth2(RefreshingAuth):
         self._http_options = {"timeout": 30.0, **(http_options or {})}
         self._store_to = store if store is not None else MemoryTokenStore()
         self._endpoints: dict[str, Any] | None = None
+        # The OpenID configuration is an HTTP resource like any other: our cache keeps it
+        # as long as its Cache-Control allows, then it is asked for again.
+        self._discovered = MemoryCache(max_size=4)
         if token_url is not None:
             self._endpoints = {
                 "token_endpoint": token_url,
@@ -570,10 +583,10 @@ class OAuth2(RefreshingAuth):
     # --- RefreshingAuth hooks
 
     def _fetch(self) -> Any:
-        return _run(self._renew(), self._clock, self._http_options)
+        return _run(self._renew(), self._clock, self._http_options, self._discovered)
 
     async def _aobtain(self) -> Any:
-        return await _arun(self._renew(), self._clock, self._http_options)
+        return await _arun(self._renew(), self._clock, self._http_options, self._discovered)
 
     def _rejected(self, response: httpx.Response) -> bool:
         if response.status_code != 401:
@@ -603,11 +616,12 @@ class OAuth2(RefreshingAuth):
         return (yield from self.grant._flow(self, endpoints))
 
     def _discover(self) -> Generator[_Step, Any, Mapping[str, Any]]:
-        if self._endpoints is not None:
+        if self.issuer is None:
+            assert self._endpoints is not None  # given as token_url= and friends
             return self._endpoints
         url = f"{self.issuer}/.well-known/openid-configuration"
         request = httpx.Request("GET", url, headers={"Accept": "application/json"})
-        response = yield _Post(request)
+        response = yield _Post(request, cached=True)
         if response.status_code != 200:
             raise status_error_class(max(response.status_code, 400))(
                 f"OpenID discovery at {url} answered {response.status_code}",
@@ -625,7 +639,6 @@ class OAuth2(RefreshingAuth):
                 f"{url} is not the OpenID configuration of {self.issuer}: its issuer is "
                 f"{metadata.get('issuer')!r} and it must name a token_endpoint"
             )
-        self._endpoints = metadata
         return metadata
 
     def _scope_and_audience(self) -> dict[str, str]:
@@ -780,15 +793,46 @@ def _token_error(request: httpx.Request, response: httpx.Response, redactor: Red
 # --- the drivers ------------------------------------------------------------------------------
 
 
-def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any]) -> Any:
+class _Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """The auth's own client as a transport, so a request can pass our cache on its way."""
+
+    def __init__(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        self._http = http
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._http, httpx.Client)
+        return self._http.send(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(self._http, httpx.AsyncClient)
+        return await self._http.send(request)
+
+
+def _cache_in_front(
+    http: httpx.Client | httpx.AsyncClient, cache: CacheBackend, clock: Clock
+) -> CacheTransport:
+    from .cache import CacheConfig
+    from .transports.cache import CacheTransport
+
+    return CacheTransport(_Through(http), CacheConfig(backend=cache), clock=clock)
+
+
+def _run(
+    protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend
+) -> Any:
     with httpx.Client(**options) as http:
+        cached = _cache_in_front(http, cache, clock)
         outcome: Any = None
         try:
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
                     try:
-                        outcome = http.send(step.request)
+                        if step.cached:
+                            outcome = cached.handle_request(step.request)
+                            outcome.read()
+                        else:
+                            outcome = http.send(step.request)
                     except httpx.TransportError as exc:
                         raise map_exception(exc, step.request) from exc
                 elif isinstance(step, _Wait):
@@ -802,15 +846,22 @@ def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any]) -> Any:
             protocol.close()
 
 
-async def _arun(protocol: _Protocol, clock: Clock, options: Mapping[str, Any]) -> Any:
+async def _arun(
+    protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend
+) -> Any:
     async with httpx.AsyncClient(**options) as http:
+        cached = _cache_in_front(http, cache, clock)
         outcome: Any = None
         try:
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
                     try:
-                        outcome = await http.send(step.request)
+                        if step.cached:
+                            outcome = await cached.handle_async_request(step.request)
+                            await outcome.aread()
+                        else:
+                            outcome = await http.send(step.request)
                     except httpx.TransportError as exc:
                         raise map_exception(exc, step.request) from exc
                 elif isinstance(step, _Wait):

@@ -51,7 +51,6 @@ from hishel import (
     Response,
     StoreAndUse,
 )
-from hishel._core._spec import make_conditional_request
 from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when it reads
 
 from .._clock import SYSTEM_CLOCK, Clock
@@ -67,6 +66,7 @@ from ..policies.cache import (
     RequestDirectives,
     age_of,
     cache_control,
+    conditional_request,
     initial_age,
     lookup,
     stale_if_error_allows,
@@ -547,7 +547,7 @@ class CacheTransport(Layer):
         state: AnyState
         if candidates:
             state = NeedRevalidation(
-                request=make_conditional_request(internal, candidates[0].response),
+                request=conditional_request(internal, candidates[0].response),
                 original_request=internal,
                 revalidating_entries=candidates,
                 options=self._options,

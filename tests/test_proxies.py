@@ -112,6 +112,13 @@ async def test_socks5_wrong_credentials_fail_without_leaking(
     assert "Invalid username/password" in shown
 
 
+async def test_socks4_proxy_through_httpx_socks(
+    make_client: MakeClient, socks4_proxy: PProxy, demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, proxy=socks4_proxy.url)
+    assert (await client.get("/users/3")).json()["id"] == 3
+
+
 @pytest.mark.parametrize("cls", [buttress.Client, buttress.AsyncClient])
 @pytest.mark.parametrize(
     ("proxy", "package", "extra"),

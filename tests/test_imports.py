@@ -18,7 +18,16 @@ import pytest
 import buttress
 import buttress.transports
 
-OPTIONAL = ["aiohttp", "httpx_aiohttp", "h2", "httpx_socks", "orjson", "opentelemetry", "uvicorn"]
+OPTIONAL = [
+    "aiohttp",
+    "httpx_aiohttp",
+    "h2",
+    "httpx_socks",
+    "socksio",
+    "orjson",
+    "opentelemetry",
+    "uvicorn",
+]
 
 # Loaded only by what uses them: settings, the pydantic model machinery, cache storage
 # (hishel), tenacity strategies, server-sent events, and every layer a client is not given.

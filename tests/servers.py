@@ -175,13 +175,16 @@ class TLSServer(_LoopThread):
 
 
 class PProxy(_Running):
-    """pproxy in a subprocess: ``scheme`` is ``http`` or ``socks5``; credentials required."""
+    """pproxy in a subprocess: ``scheme`` is ``http``, ``socks5`` or ``socks4``.
+
+    Credentials are required unless ``username`` is ``None`` (SOCKS4 has a user id only).
+    """
 
     def __init__(
         self,
         scheme: str,
         *,
-        username: str = "proxyuser",
+        username: str | None = "proxyuser",
         password: str = "s3cr3t-pw",
         certs: Certificates | None = None,
     ) -> None:
@@ -194,11 +197,14 @@ class PProxy(_Running):
     def url(self) -> str:
         """The proxy URL, with credentials."""
         scheme = "https" if self.certs else self.scheme
-        return f"{scheme}://{self.username}:{self.password}@127.0.0.1:{self.port}"
+        userinfo = "" if self.username is None else f"{self.username}:{self.password}@"
+        return f"{scheme}://{userinfo}127.0.0.1:{self.port}"
 
     def start(self) -> PProxy:
         scheme = f"{self.scheme}+ssl" if self.certs else self.scheme
-        listen = f"{scheme}://127.0.0.1:{self.port}#{self.username}:{self.password}"
+        listen = f"{scheme}://127.0.0.1:{self.port}"
+        if self.username is not None:
+            listen += f"#{self.username}:{self.password}"
         command = [sys.executable, "-m", "pproxy", "-l", listen, "--auth", "0"]  # no auth cache
         if self.certs:
             command += ["--ssl", f"{self.certs.server_cert},{self.certs.server_key}"]
@@ -431,6 +437,12 @@ def tls_proxy(certs: Certificates) -> Iterator[PProxy]:
 @pytest.fixture(scope="session")
 def socks_proxy() -> Iterator[PProxy]:
     with PProxy("socks5") as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def socks4_proxy() -> Iterator[PProxy]:
+    with PProxy("socks4", username=None) as proxy:
         yield proxy
 
 

@@ -66,7 +66,7 @@ def test_aiohttp_backend_refuses_http2() -> None:
 
 
 @pytest.mark.parametrize(
-    "proxy", ["socks5://127.0.0.1:1080", httpx.URL("socks4://h:1"), httpx.Proxy("socks5h://h:1")]
+    "proxy", ["socks5://127.0.0.1:1080", httpx.URL("socks4://h:1"), httpx.Proxy("socks5://h:1")]
 )
 def test_aiohttp_backend_refuses_socks(proxy: str | httpx.URL | httpx.Proxy) -> None:
     with pytest.raises(buttress.ConfigurationError, match="cannot use a SOCKS proxy"):

@@ -8,15 +8,16 @@ remote server) are fenced as ```py and only shown.
 from __future__ import annotations
 
 import asyncio
-import gc
+import functools
 import logging
 import re
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from buttress.testing import DemoServer, FaultServer
 
 DOCS = Path(__file__).parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -40,19 +41,40 @@ def _logging_as_it_was() -> Iterator[None]:
         made.propagate = True
 
 
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Every client and demo server the page creates, closed at the end of the test.
+
+    Pages show configuration with bare ``client = Client(...)`` lines for brevity, and
+    rebind names; what they leave open is closed here rather than in every snippet.
+    """
+    made: list[object] = []
+    for cls in (httpx.Client, httpx.AsyncClient, DemoServer, FaultServer):
+        monkeypatch.setattr(cls, "__init__", _recording(cls.__init__, made))
+    yield made
+    for value in made:
+        if isinstance(value, httpx.Client):
+            value.close()
+        elif isinstance(value, httpx.AsyncClient) and not value.is_closed:
+            asyncio.run(value.aclose())
+        elif isinstance(value, (DemoServer, FaultServer)):
+            value.stop()
+
+
+def _recording(init: Callable[..., None], made: list[object]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def recorded(self: object, *args: object, **kwargs: object) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    return recorded
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_page_examples_run(page: Path) -> None:
+@pytest.mark.usefixtures("opened")
+def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pages write files as a reader would (downloads, disk caches): here, not in the work tree.
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    # Pages show configuration with bare `client = Client(...)` lines for brevity;
-    # what they leave open is closed here rather than in every snippet.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        for block in BLOCK.findall(page.read_text()):
-            exec(compile(block, str(page), "exec"), namespace)
-        for value in namespace.values():
-            if isinstance(value, httpx.Client):
-                value.close()
-            elif isinstance(value, httpx.AsyncClient):
-                asyncio.run(value.aclose())
-        namespace.clear()
-        gc.collect()
+    for block in BLOCK.findall(page.read_text()):
+        exec(compile(block, str(page), "exec"), namespace)

@@ -184,6 +184,7 @@ async def test_limits(mode: str, demo: DemoServer, connections: int, second: Any
 async def test_proxy(mode: str, demo: DemoServer, http_proxy: PProxy) -> None:
     url = f"{demo.url}/users/1"
     assert await same(mode, url, proxy=http_proxy.url, trust_env=False) == 200
+    assert http_proxy.username is not None  # this fixture's proxy asks for a login
     credentials = (http_proxy.username, http_proxy.password)
     bare = f"http://127.0.0.1:{http_proxy.port}"
     # The proxy answers 407 without credentials: a 200 shows auth= was sent.

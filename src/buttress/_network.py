@@ -367,7 +367,7 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 "or a scheme other than Basic, which tunnels do not support",
                 request=request,
             )
-        if type(exc).__module__.startswith("python_socks"):  # httpx-socks lets these through
+        if type(exc).__module__.startswith("python_socks"):  # httpx-socks (SOCKS4) lets these out
             proxy = self.proxy_for(request)
             where = shown(proxy) if proxy is not None else "the SOCKS proxy"
             return httpx.ProxyError(f"{where}: {exc}", request=request)
@@ -405,23 +405,31 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             await transport.aclose()
 
 
-def _socks_module() -> Any:
+_NATIVE_SOCKS = ("socks5", "socks5h")
+"""httpx's own SOCKS5 (with socksio); it sends host names for the proxy to resolve."""
+
+
+def _require_socks(scheme: str) -> None:
+    """Fail when the client is built, naming the extra, rather than on the first request."""
+    if scheme in _NATIVE_SOCKS:
+        package, extra = "socksio", "socks"
+    else:
+        package, extra = "httpx_socks", "socks4"
     try:
-        import httpx_socks
+        __import__(package)
     except ImportError:
         raise ConfigurationError(
-            "SOCKS proxies need httpx-socks: pip install 'buttress[socks]'"
+            f"{scheme}:// proxies need {package.replace('_', '-')}: pip install 'buttress[{extra}]'"
         ) from None
-    return httpx_socks
 
 
-def _socks_transport(proxy: httpx.URL, asynchronous: bool, **options: Any) -> Any:
-    socks = _socks_module()
-    factory = socks.AsyncProxyTransport if asynchronous else socks.SyncProxyTransport
-    # httpx-socks reads the credentials from the URL (socks5h: resolve names at the proxy).
-    rdns = proxy.scheme in ("socks5h", "socks4a")
-    url = str(proxy.copy_with(scheme=proxy.scheme.rstrip("ha") or proxy.scheme))
-    return factory.from_url(url, rdns=rdns, **options)
+def _socks4_transport(proxy: httpx.URL, asynchronous: bool, **options: Any) -> Any:
+    """SOCKS4 through httpx-socks (httpx has none; socks4a: names resolved at the proxy)."""
+    import httpx_socks
+
+    factory = httpx_socks.AsyncProxyTransport if asynchronous else httpx_socks.SyncProxyTransport
+    url = str(proxy.copy_with(scheme="socks4"))  # httpx-socks reads credentials from the URL
+    return factory.from_url(url, rdns=proxy.scheme == "socks4a", **options)
 
 
 def build_network(
@@ -441,7 +449,7 @@ def build_network(
     """Build the client's network transport from its connection options.
 
     ``factory`` makes a direct or HTTP-proxy transport (``httpx.HTTPTransport``
-    or ``httpx.AsyncHTTPTransport``); SOCKS proxies use httpx-socks.
+    or ``httpx.AsyncHTTPTransport``), SOCKS5 proxies included; SOCKS4 uses httpx-socks.
     ``proxy=None`` takes proxies from the environment when ``trust_env``;
     ``proxy=False`` never uses a proxy (a call may still ask for one).
     ``http1`` and ``http2`` mean what they mean to httpx: ``http1=False,
@@ -466,17 +474,22 @@ def build_network(
         bypass.extend(env_bypass)
     elif proxy is not None and proxy is not False:
         proxies = {"all": proxy}
-    if any(str(url).startswith("socks") for url in proxies.values()):
-        _socks_module()  # fail now, naming the extra, rather than on the first request
+    for url in proxies.values():
+        scheme = _proxy_url(url).scheme
+        if scheme.startswith("socks"):
+            _require_socks(scheme)
 
     def connect(proxy_url: httpx.URL | None) -> Any:
         options: dict[str, Any] = {"verify": context, "limits": limits}
         options.update(http1=http1, http2=http2)
-        if proxy_url is not None and proxy_url.scheme.startswith("socks"):
-            return _socks_transport(proxy_url, asynchronous, **options)
-        # An https:// proxy is verified with the same TLS settings as the servers.
+        if proxy_url is not None and proxy_url.scheme in ("socks4", "socks4a"):
+            return _socks4_transport(proxy_url, asynchronous, **options)
         proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url)
+        if proxy_url is not None and proxy_url.scheme in _NATIVE_SOCKS:
+            # One behaviour on every httpx: the proxy resolves names (httpx < 0.28 lacks socks5h).
+            proxy_config = httpx.Proxy(proxy_url.copy_with(scheme="socks5"))
         if proxy_url is not None and proxy_url.scheme == "https":
+            # An https:// proxy is verified with the same TLS settings as the servers.
             proxy_config = httpx.Proxy(proxy_url, ssl_context=context)
         return factory(**options, trust_env=trust_env, proxy=proxy_config)
 

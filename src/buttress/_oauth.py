@@ -817,9 +817,7 @@ def _cache_in_front(
     return CacheTransport(_Through(http), CacheConfig(backend=cache), clock=clock)
 
 
-def _run(
-    protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend
-) -> Any:
+def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend) -> Any:
     with httpx.Client(**options) as http:
         cached = _cache_in_front(http, cache, clock)
         outcome: Any = None

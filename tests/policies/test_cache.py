@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hishel import Headers
+from hishel import Headers, Request, Response
 
 from buttress.policies.cache import (
+    CacheControl,
     RequestDirectives,
+    cache_control,
+    conditional_request,
     current_age,
     freshness_lifetime,
     initial_age,
@@ -130,3 +133,58 @@ def test_rfc9111_4_2_2_heuristic_freshness_only_for_heuristically_cacheable_resp
         headers, response_time=1_700_000_000.0, default_ttl=None, status_code=status
     )
     assert lifetime == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, CacheControl()),
+        ("", CacheControl()),
+        ("max-age=60", CacheControl(max_age=60)),
+        ("MAX-AGE = 60 ,Public", CacheControl(max_age=60, public=True)),
+        ('max-age="60"', CacheControl(max_age=60)),
+        ("max-age=60, max-age=5", CacheControl(max_age=5)),  # the last one counts
+        ("max-age=-1", CacheControl()),
+        ("max-age=1e3", CacheControl()),
+        ("max-age=", CacheControl()),
+        ("max-age=99999999999", CacheControl(max_age=2**31)),  # RFC 9111 1.2.2
+        ("max-stale", CacheControl(max_stale=2**31)),
+        ("max-stale=30, min-fresh=5", CacheControl(max_stale=30, min_fresh=5)),
+        ("no-cache", CacheControl(no_cache=True)),
+        ('no-cache="Set-Cookie, X-Token"', CacheControl(no_cache=("set-cookie", "x-token"))),
+        ('no-cache=""', CacheControl(no_cache=True)),
+        ("no-store, only-if-cached", CacheControl(no_store=True, only_if_cached=True)),
+        (
+            "must-revalidate, proxy-revalidate",
+            CacheControl(must_revalidate=True, proxy_revalidate=True),
+        ),
+        (
+            "stale-while-revalidate=30, stale-if-error=600",
+            CacheControl(stale_while_revalidate=30, stale_if_error=600),
+        ),
+        ('private, community="UCI, x", max-age=9', CacheControl(max_age=9)),  # commas in quotes
+        ('ext="a \\" max-age=1", max-age=2', CacheControl(max_age=2)),  # escaped quote
+        (";;, , max-age=3", CacheControl(max_age=3)),
+    ],
+)
+def test_rfc9111_5_2_cache_control_directives(value: str | None, expected: CacheControl) -> None:
+    assert cache_control(value) == expected
+
+
+def test_rfc9111_4_3_1_a_conditional_request_carries_the_stored_validators() -> None:
+    request = Request("GET", "https://example.com/a", Headers({"accept": ["a", "b"]}))
+    stored = Response(
+        200, Headers({"etag": '"v1"', "last-modified": DATE, "cache-control": "max-age=1"})
+    )
+    conditional = conditional_request(request, stored)
+    assert conditional.headers.get_list("if-none-match") == ['"v1"']
+    assert conditional.headers.get_list("if-modified-since") == [DATE]
+    assert conditional.headers.get_list("accept") == ["a", "b"]
+    assert (conditional.method, conditional.url) == (request.method, request.url)
+    assert "if-none-match" not in request.headers  # the stored request is left as it was
+
+
+def test_without_validators_the_request_is_sent_as_it_was() -> None:
+    request = Request("GET", "https://example.com/a", Headers({"if-none-match": '"mine"'}))
+    conditional = conditional_request(request, Response(200, Headers({})))
+    assert dict(conditional.headers) == {"if-none-match": '"mine"'}

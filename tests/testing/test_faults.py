@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -31,7 +32,7 @@ def test_records_method_path_query_headers_and_body(server: FaultServer) -> None
     first, second = server.requests
     assert (first.method, first.path, first.query) == ("POST", "/orders", "dry=1")
     assert first.headers["idempotency-key"] == "k1"
-    assert first.body == b'{"a":1}'
+    assert json.loads(first.body) == {"a": 1}  # httpx's spacing differs between releases
     assert (second.method, second.body) == ("PUT", b"chunk-ed")
     assert first.connection == second.connection == 1  # keep-alive
     assert server.count("POST") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -33,7 +34,7 @@ async def test_json_answers_and_records_calls(api_and_caller: tuple[MockAPI, Cal
     assert response.headers["x-trace"] == "t1"
     assert (await caller.request("POST", "/users", json={"name": "Jane"})).status_code == 201
     assert route.call_count == 1
-    assert created.calls.last.request.content == b'{"name":"Jane"}'
+    assert json.loads(created.calls.last.request.content) == {"name": "Jane"}
     assert [call.request.url.path for call in api.calls] == ["/users/1", "/users"]
 
 

@@ -72,6 +72,11 @@ def _open(salt: bytes, folder: str, data: bytes) -> tuple[bytes, bytes]:
     return meta, body
 
 
+def _field_lines(headers: Headers) -> dict[str, list[str]]:
+    """Each header's field lines, as ``Headers`` takes them back (through its public API)."""
+    return {name: headers.get_list(name) or [] for name in headers}
+
+
 def _pack(
     salt: bytes, folder: str, request: Request, status_code: int, headers: Headers, body: bytes
 ) -> bytes:
@@ -79,9 +84,9 @@ def _pack(
         {
             "method": request.method,
             "url": request.url,
-            "request_headers": request.headers._headers,
+            "request_headers": _field_lines(request.headers),
             "status_code": status_code,
-            "headers": headers._headers,
+            "headers": _field_lines(headers),
         },
         separators=(",", ":"),
     ).encode()

@@ -26,18 +26,19 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from hishel import Entry, Headers, Request
-from hishel._core._headers import CacheControl, parse_cache_control
+from hishel import Entry, Headers, Request, Response
 
 __all__ = [
     "INITIAL_AGE",
     "RESPONSE_TIME",
+    "CacheControl",
     "Lookup",
     "RequestDirectives",
     "cache_control",
+    "conditional_request",
     "current_age",
     "freshness_lifetime",
     "initial_age",
@@ -63,22 +64,129 @@ _LONGEST_CACHE_CONTROL = 8192
 """Longer ``Cache-Control`` values are broken or hostile (h11 takes 16 KiB of headers in all)."""
 
 
+_DELTA_SECONDS_CAP = 2_147_483_648
+"""RFC 9111 1.2.2: a delta-seconds too large to hold is read as 2**31."""
+
+_DIRECTIVE = re.compile(r"""([^\s,=]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?""")
+"""``name`` or ``name=token`` or ``name="quoted string"`` (RFC 9111 5.2), split at commas."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControl:
+    """The directives of a ``Cache-Control`` value that a private cache acts on (RFC 9111 5.2).
+
+    Number-valued directives are ``None`` when absent or not a non-negative integer;
+    ``no_cache`` is ``True`` for a bare ``no-cache`` and the field names for
+    ``no-cache="Set-Cookie"`` (which still allows serving the rest of the response).
+    When a directive appears twice, the last one counts.
+
+    Examples:
+        >>> cc = cache_control('max-age=60, no-cache="Set-Cookie", stale-if-error=300')
+        >>> cc.max_age, cc.no_cache, cc.stale_if_error
+        (60, ('set-cookie',), 300)
+    """
+
+    max_age: int | None = None
+    max_stale: int | None = None
+    min_fresh: int | None = None
+    stale_while_revalidate: int | None = None
+    stale_if_error: int | None = None
+    no_cache: bool | tuple[str, ...] = False
+    no_store: bool = False
+    only_if_cached: bool = False
+    must_revalidate: bool = False
+    proxy_revalidate: bool = False
+    public: bool = False
+
+
+_NUMBERS = {
+    "max-age": "max_age",
+    "max-stale": "max_stale",
+    "min-fresh": "min_fresh",
+    "stale-while-revalidate": "stale_while_revalidate",
+    "stale-if-error": "stale_if_error",
+}
+_FLAGS = {
+    "no-cache": "no_cache",
+    "no-store": "no_store",
+    "only-if-cached": "only_if_cached",
+    "must-revalidate": "must_revalidate",
+    "proxy-revalidate": "proxy_revalidate",
+    "public": "public",
+}
+
+
+def _delta_seconds(argument: str) -> int | None:
+    return (
+        min(int(argument), _DELTA_SECONDS_CAP)
+        if argument.isascii() and argument.isdigit()
+        else None
+    )
+
+
 @lru_cache(maxsize=1024)
 def cache_control(value: str | None) -> CacheControl:
     """Parse a ``Cache-Control`` value once per distinct value (a hit must be cheap).
 
-    A value too long to be genuine is not parsed (hishel's parser goes character
-    by character) and reads as ``no-store``: nothing is cached on its say-so.
+    Unknown directives and malformed arguments are ignored. A value too long to
+    be genuine is not parsed and reads as ``no-store``: nothing is cached on its say-so.
 
     Examples:
         >>> cache_control("max-age=60").max_age
         60
+        >>> cache_control("max-stale").max_stale
+        2147483648
         >>> cache_control("max-age=60," * 2000).no_store
         True
     """
-    if value is not None and len(value) > _LONGEST_CACHE_CONTROL:
-        value = "no-store"
-    return parse_cache_control(value)
+    if not value:
+        return _NO_CACHE_CONTROL
+    if len(value) > _LONGEST_CACHE_CONTROL:
+        return CacheControl(no_store=True)
+    found: dict[str, int | bool | tuple[str, ...] | None] = {}
+    for match in _DIRECTIVE.finditer(value):
+        name, argument = match[1].lower(), match[2]
+        if argument is not None:
+            argument = argument.strip()
+            if argument.startswith('"'):
+                argument = re.sub(r"\\(.)", r"\1", argument[1:-1])
+        if name in _NUMBERS:
+            if argument is not None:
+                found[_NUMBERS[name]] = _delta_seconds(argument)
+            elif name == "max-stale":  # bare: any staleness is acceptable
+                found["max_stale"] = _DELTA_SECONDS_CAP
+        elif name == "no-cache" and argument:
+            fields = tuple(field.strip().lower() for field in argument.split(","))
+            found["no_cache"] = tuple(field for field in fields if field) or True
+        elif name in _FLAGS:
+            found[_FLAGS[name]] = True
+    return CacheControl(**found)  # type: ignore[arg-type]
+
+
+_NO_CACHE_CONTROL = CacheControl()
+
+
+def conditional_request(request: Request, stored: Response) -> Request:
+    """``request`` with the validators of the ``stored`` response (RFC 9111 4.3.1).
+
+    ``If-None-Match`` carries its ``ETag`` and ``If-Modified-Since`` its ``Last-Modified``.
+
+    Examples:
+        >>> stored = Response(200, Headers({"etag": '"v1"'}))
+        >>> conditional_request(Request("GET", "/"), stored).headers["if-none-match"]
+        '"v1"'
+    """
+    headers: dict[str, str | list[str]] = {
+        name: request.headers.get_list(name) or [] for name in request.headers
+    }
+    for precondition, validator in _VALIDATORS:
+        value = _first(stored.headers, validator)
+        if value:
+            headers[precondition] = value
+    return replace(request, headers=Headers(headers))
+
+
+_VALIDATORS = (("if-none-match", "etag"), ("if-modified-since", "last-modified"))
 
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -155,7 +263,7 @@ def parse_http_date(value: str, *, now: float) -> float | None:
 
 def _header_date(headers: Headers, name: str, now: float) -> float | None:
     """A date header's value; several field lines, like an invalid date, give ``None``."""
-    values = headers._headers.get(name)
+    values = headers.get_list(name)
     if not values or len(values) > 1:
         return None
     return parse_http_date(values[0], now=now)
@@ -263,7 +371,7 @@ def freshness_lifetime(
     max_age = _max_age(cc_value)
     if max_age is not None:
         return max_age
-    if "expires" in headers._headers:
+    if headers.get_list("expires") is not None:
         expires = _header_date(headers, "expires", response_time)
         if expires is None:
             return 0.0
@@ -282,8 +390,8 @@ def freshness_lifetime(
 
 
 def _first(headers: Headers, name: str) -> str | None:
-    """A header's first value; a plain dictionary lookup, since a hit must be cheap."""
-    values = headers._headers.get(name)
+    """A header's first value (a hit must be cheap: no joining of field lines)."""
+    values = headers.get_list(name)
     return values[0] if values else None
 
 
@@ -340,7 +448,7 @@ def vary_matches(request: Request, entry: Entry) -> bool:
         >>> vary_matches(Request("GET", "/", Headers({"accept": ["a", " b"]})), stored)
         True
     """
-    vary = entry.response.headers._headers.get("vary")
+    vary = entry.response.headers.get_list("vary")
     if not vary:
         return True
     for name in ",".join(vary).split(","):

@@ -51,7 +51,6 @@ from hishel import (
     Response,
     StoreAndUse,
 )
-from hishel._core._spec import make_conditional_request
 from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when it reads
 
 from .._clock import SYSTEM_CLOCK, Clock
@@ -67,6 +66,7 @@ from ..policies.cache import (
     RequestDirectives,
     age_of,
     cache_control,
+    conditional_request,
     initial_age,
     lookup,
     stale_if_error_allows,
@@ -128,17 +128,15 @@ def _internal_headers(headers: httpx.Headers) -> Headers:
         else:
             values.append(value)
     grouped.pop("transfer-encoding", None)
-    internal = Headers({})
-    internal._headers = grouped  # already in hishel's form: no second copy
-    return internal
+    return Headers(grouped)
 
 
 def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
     raw = [
         (name.encode(), value.encode("latin-1", "replace"))
-        for name, values in headers._headers.items()
+        for name in headers
         if name not in _INTERNAL and name != "age"
-        for value in values
+        for value in headers.get_list(name) or ()
     ]
     raw.append((b"age", str(int(age)).encode()))
     return raw
@@ -149,9 +147,7 @@ def _storable(headers: Headers) -> Headers:
 
     Replaying it from storage would also reset cookies the client changed since.
     """
-    return Headers(
-        {name: values for name, values in headers._headers.items() if name != "set-cookie"}
-    )
+    return Headers({name: headers.get_list(name) or [] for name in headers if name != "set-cookie"})
 
 
 def _forbids_storing(response: httpx.Response) -> bool:
@@ -181,7 +177,7 @@ def _drop_decoded_codings(headers: Headers) -> None:
     ]
     kept = [coding for coding in codings if coding and coding.lower() not in SUPPORTED_DECODERS]
     if kept != codings:
-        headers._headers.pop("content-encoding", None)
+        del headers["content-encoding"]
         if kept:
             headers["content-encoding"] = ", ".join(kept)
 
@@ -547,7 +543,7 @@ class CacheTransport(Layer):
         state: AnyState
         if candidates:
             state = NeedRevalidation(
-                request=make_conditional_request(internal, candidates[0].response),
+                request=conditional_request(internal, candidates[0].response),
                 original_request=internal,
                 revalidating_entries=candidates,
                 options=self._options,

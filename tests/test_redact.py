@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
+from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 import buttress
@@ -16,6 +19,7 @@ from buttress._logging import (
     redact_third_party_records,
     sending,
 )
+from buttress._network import shown as shown_proxy
 from buttress._redact import (
     CREDENTIAL_HEADERS_KEY,
     REDACTED,
@@ -27,6 +31,9 @@ from buttress._redact import (
     redact_url,
     userinfo_secrets,
 )
+from tests.servers import free_port
+
+pytestmark = pytest.mark.anyio
 
 
 def test_redact_url_hides_password_and_secret_params() -> None:
@@ -191,3 +198,39 @@ def test_a_field_inside_another_fields_value_is_found() -> None:
     assert Redactor().text(text) == (
         f'{{"error": "bad password: {REDACTED}", "detail": "see token={REDACTED}"}}'
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://ghp_token123@api.example.com/x", "https://[REDACTED]@api.example.com/x"),
+        ("https://user%3Asecretpw@api.example.com/x", "https://[REDACTED]@api.example.com/x"),
+        ("https://:secretpw@api.example.com/x", "https://[REDACTED]@api.example.com/x"),
+        ("https://ada:secretpw@api.example.com/x", "https://ada:[REDACTED]@api.example.com/x"),
+    ],
+)
+def test_userinfo_without_a_password_is_hidden_whole(url: str, shown: str) -> None:
+    """A token sent as a user name, or a colon percent-encoded, must not pass as a name."""
+    assert redact_url(url) == shown
+    assert Redactor().text(f"GET {url} failed") == f"GET {shown} failed"
+    proxy = httpx.URL(url.replace("https://", "http://").replace("/x", ""))
+    assert "secretpw" not in shown_proxy(proxy)
+    assert "token123" not in shown_proxy(proxy)
+
+
+async def test_a_token_in_the_url_stays_out_of_the_error(mode: str) -> None:
+    port = free_port()  # nothing listens: the request fails, naming its URL
+    url = f"http://user%3Asecretpw@127.0.0.1:{port}/users"
+    client: Any = (buttress.AsyncClient if mode == "async" else buttress.Client)(retry=False)
+    try:
+        with pytest.raises(buttress.ConnectionError) as caught:
+            await _called(client.get(url))
+    finally:
+        await _called(client.aclose() if mode == "async" else client.close())
+    assert "secretpw" not in str(caught.value)
+    assert "secretpw" not in repr(caught.value)
+
+
+async def _called(result: Any) -> Any:
+    """The result of a sync call, or of an async one awaited."""
+    return await result if inspect.isawaitable(result) else result

@@ -170,14 +170,22 @@ def bypasses(host: str, patterns: Iterable[str]) -> bool:
 def shown(proxy: httpx.URL) -> str:
     """A proxy URL fit for logs and messages: its password replaced.
 
+    The user name is shown as sent (percent-encoded) when a password follows it;
+    userinfo with no password is hidden whole: it is a token sent as a user name,
+    or a name whose colon was percent-encoded.
+
     Examples:
         >>> shown(httpx.URL("http://bob:hunter2@proxy.test:3128"))
         'http://bob:[REDACTED]@proxy.test:3128'
+        >>> shown(httpx.URL("http://bob%3Ahunter2@proxy.test:3128"))
+        'http://[REDACTED]@proxy.test:3128'
     """
     if not proxy.userinfo:
         return str(proxy)
     port = f":{proxy.port}" if proxy.port else ""
-    return f"{proxy.scheme}://{proxy.username}:[REDACTED]@{proxy.host}{port}"
+    name, colon, _ = proxy.userinfo.decode("ascii", "replace").partition(":")
+    userinfo = f"{name}:[REDACTED]" if colon else "[REDACTED]"
+    return f"{proxy.scheme}://{userinfo}@{proxy.host}{port}"
 
 
 def from_httpx_proxy(proxy: httpx.Proxy) -> httpx.URL:

@@ -115,6 +115,16 @@ SENSITIVE_FIELDS = frozenset(
 
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
 _USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
+# Userinfo with no colon is a token sent as a user name (``https://TOKEN@host``), or a
+# name whose colon was percent-encoded (``user%3Apassword``): all of it is hidden.
+_LONE_USERINFO_RE = re.compile(r"(?<=://)[^/\s:@]+@")
+
+
+def _hide_password(found: re.Match[str]) -> str:
+    """``user:[REDACTED]@``; with no user name, the whole userinfo hidden."""
+    return f"{found[1]}:{REDACTED}@" if found[1] else f"{REDACTED}@"
+
+
 _SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
 # Challenges name a scheme and a realm, not a credential, and a client must read them back.
 _CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
@@ -160,23 +170,27 @@ def redact_url(url: httpx.URL | str, extra_params: Iterable[str] = ()) -> str:
     """Return ``url`` as text with its password and secret query values hidden.
 
     Everything else (user name, host, path, other parameters, fragment) is kept
-    exactly as the URL spells it.
+    exactly as the URL spells it, except userinfo with no password: a token sent as
+    a user name, or a name whose colon was percent-encoded, is hidden whole.
 
     Examples:
         >>> redact_url("https://u:pw@api.example.com/x?api_key=abc&page=2")
         'https://u:[REDACTED]@api.example.com/x?api_key=[REDACTED]&page=2'
+        >>> redact_url("https://ghp_abc123@api.example.com/x")
+        'https://[REDACTED]@api.example.com/x'
     """
     parsed = httpx.URL(url)
     # Work on the normalised text: '#' then '?' delimit the fragment and the query in it.
     text, hash_sign, fragment = str(parsed).partition("#")
     text, question_mark, query = text.partition("?")
-    if parsed.password:
+    if parsed.userinfo:
         scheme_end = text.index("://") + 3
         authority_end = text.find("/", scheme_end)
         authority_end = len(text) if authority_end < 0 else authority_end
         userinfo, _, host = text[scheme_end:authority_end].rpartition("@")
-        user = userinfo.partition(":")[0]
-        text = f"{text[:scheme_end]}{user}:{REDACTED}@{host}{text[authority_end:]}"
+        user, colon, _ = userinfo.partition(":")
+        shown = f"{user}:{REDACTED}" if colon and user else REDACTED
+        text = f"{text[:scheme_end]}{shown}@{host}{text[authority_end:]}"
     return f"{text}{question_mark}{_redact_query(query, extra_params)}{hash_sign}{fragment}"
 
 
@@ -408,7 +422,8 @@ class Redactor:
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
         """``text`` with URL passwords, secret fields, known and given values, patterns hidden."""
-        text = _USERINFO_RE.sub(rf"\1:{REDACTED}@", text)
+        text = _USERINFO_RE.sub(_hide_password, text)
+        text = _LONE_USERINFO_RE.sub(f"{REDACTED}@", text)
         if "=" in text or ":" in text:
             text = _FIELD_RE.sub(self._hide_field, text)
         for secret in (*secrets, *self._values):

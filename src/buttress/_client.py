@@ -19,6 +19,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
+    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -26,7 +27,17 @@ from collections.abc import (
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeAlias, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    NoReturn,
+    TypeAlias,
+    TypeVar,
+    cast,
+    overload,
+)
 
 import httpx
 import pydantic
@@ -63,6 +74,7 @@ from .transports.stack import stack
 if TYPE_CHECKING:
     from typing_extensions import Never, TypedDict, Unpack
 
+    from ._batch import BatchProgress
     from ._settings import ButtressSettings
     from .auth import AuthTypes
     from .cache import Cache, CacheConfig
@@ -1291,6 +1303,61 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
 
         return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
+    @overload
+    def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: Literal[False],
+        on_progress: BatchProgress | None = None,
+    ) -> list[Response]: ...
+    @overload
+    def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = True,
+        on_progress: BatchProgress | None = None,
+    ) -> list[Response | Exception]: ...
+    def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = True,
+        on_progress: BatchProgress | None = None,
+    ) -> list[Any]:
+        """Send ``requests``, at most ``concurrency`` at once; the results in input order.
+
+        Each result is the response, or the exception that sending it raised
+        (``return_exceptions=True``); with ``return_exceptions=False`` the first
+        failure stops the batch and is raised. ``on_progress(done, total)`` is
+        called in the caller's thread after each result. Every request goes
+        through :meth:`send`, so every layer of the client applies. The threads
+        are the call's own and have ended when it returns: after a stop (a
+        failure, ``KeyboardInterrupt``) no request starts, and the call waits for
+        those already sent. See the "Batches" page of the docs.
+
+        Examples:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     requests = [client.build_request("GET", f"/users/{n}") for n in (1, 2, 404)]
+            ...     [type(result).__name__ for result in client.batch(requests)]
+            ['Response', 'Response', 'NotFoundError']
+        """
+        from ._batch import run
+
+        return run(
+            self,
+            requests,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            on_progress=on_progress,
+        )
+
     @overload  # type: ignore[override]
     def get(
         self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[RequestKwargs]
@@ -1694,6 +1761,53 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         from .streaming import adownload
 
         return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
+
+    @overload
+    async def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: Literal[False],
+        on_progress: BatchProgress | None = None,
+    ) -> list[Response]: ...
+    @overload
+    async def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = True,
+        on_progress: BatchProgress | None = None,
+    ) -> list[Response | Exception]: ...
+    async def batch(
+        self,
+        requests: Iterable[httpx.Request],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = True,
+        on_progress: BatchProgress | None = None,
+    ) -> list[Any]:
+        """Send ``requests`` as tasks, at most ``concurrency`` at once (see :meth:`Client.batch`).
+
+        The tasks belong to one task group: cancelling the call cancels the
+        requests still running, and starts no other.
+
+        Examples:
+            >>> async def names(client: AsyncClient) -> list[str]:
+            ...     requests = [client.build_request("GET", f"/users/{n}") for n in (1, 2)]
+            ...     responses = await client.batch(requests, return_exceptions=False)
+            ...     return [response.json()["name"] for response in responses]
+        """
+        from ._batch import arun
+
+        return await arun(
+            self,
+            requests,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            on_progress=on_progress,
+        )
 
     @overload  # type: ignore[override]
     async def get(

@@ -9,6 +9,8 @@
   counting connections (so pooled reuse can be asserted).
 - :class:`TokenGate`: an ASGI wrapper answering 401 unless the bearer token is
   the current one (for credential refresh).
+- :class:`Turnstile`: an ASGI app holding each request until the test lets it
+  through, counting how many wait at once (for concurrency and cancellation).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -383,6 +386,93 @@ class TokenGate:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+class Turnstile:
+    """ASGI: ``GET /turnstile/{n}`` waits until the test lets ``n`` through; answers ``{"n": n}``.
+
+    ``?status=404`` answers with that status instead of 200.
+
+    The test side is thread-safe: :meth:`let_through` and :meth:`open` release
+    requests, :meth:`wait_until` blocks until a condition on the record holds.
+    Recorded: ``arrived`` and ``answered`` (in order), ``abandoned`` (the client
+    hung up while its request waited), ``waiting`` now and the ``most`` at once.
+    """
+
+    def __init__(self) -> None:
+        self.arrived: list[int] = []
+        self.answered: list[int] = []
+        self.abandoned: list[int] = []
+        self.most = 0
+        self._held: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._allowed: set[int] = set()
+        self._all_allowed = False
+        self._changed = threading.Condition()
+
+    @property
+    def waiting(self) -> list[int]:
+        with self._changed:
+            return sorted(self._held)
+
+    def let_through(self, *numbers: int) -> None:
+        """Answer the requests ``numbers``, now if they wait, else when they come."""
+        with self._changed:
+            self._allowed.update(numbers)
+            for number in numbers:
+                if number in self._held:
+                    loop, gate = self._held[number]
+                    loop.call_soon_threadsafe(gate.set)
+
+    def open(self) -> None:
+        """Answer every request, waiting or to come."""
+        with self._changed:
+            self._all_allowed = True
+            for loop, gate in self._held.values():
+                loop.call_soon_threadsafe(gate.set)
+
+    def wait_until(self, condition: Callable[[Turnstile], bool], timeout: float = 10.0) -> None:
+        """Block until ``condition(self)`` holds (``AssertionError`` after ``timeout`` s)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: condition(self), timeout):
+                raise AssertionError(f"still waiting: {self.arrived=} {self.answered=}")
+
+    def _leave(self, number: int, record: list[int]) -> None:
+        with self._changed:
+            del self._held[number]
+            record.append(number)
+            self._changed.notify_all()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        number = int(scope["path"].rsplit("/", 1)[-1])
+        await receive()  # the (empty) body
+        gate = asyncio.Event()
+        with self._changed:
+            self.arrived.append(number)
+            self._held[number] = (asyncio.get_running_loop(), gate)
+            self.most = max(self.most, len(self._held))
+            if self._all_allowed or number in self._allowed:
+                gate.set()
+            self._changed.notify_all()
+
+        async def hung_up() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        allowed, gone = asyncio.ensure_future(gate.wait()), asyncio.ensure_future(hung_up())
+        done, _ = await asyncio.wait({allowed, gone}, return_when=asyncio.FIRST_COMPLETED)
+        allowed.cancel()
+        gone.cancel()
+        if allowed not in done:
+            self._leave(number, self.abandoned)
+            return
+        body = f'{{"n": {number}}}'.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        status = int(dict(parse_qsl(scope["query_string"].decode())).get("status", 200))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._leave(number, self.answered)
 
 
 # --- fixtures (registered in tests/conftest.py through pytest_plugins) ---------------------

@@ -69,7 +69,9 @@ def _check_options(
 
 def _checked_requests(owner: str, requests: Iterable[httpx.Request]) -> list[httpx.Request]:
     if isinstance(requests, httpx.Request) or not isinstance(requests, Iterable):
-        kind = type(requests).__name__
+        kind = (
+            "a single Request" if isinstance(requests, httpx.Request) else type(requests).__name__
+        )
         raise _wrong_kind(f"{owner}() takes an iterable of httpx.Request, not {kind}")
     checked = list(requests)
     for index, request in enumerate(checked):

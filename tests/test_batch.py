@@ -14,7 +14,7 @@ import contextvars
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +76,18 @@ def held_requests(either: Either, server: DemoServer, count: int) -> list[httpx.
     return [either.client.build_request("GET", f"{server.url}/turnstile/{n}") for n in range(count)]
 
 
+def waiting(count: int) -> Callable[[Turnstile], bool]:
+    return lambda turnstile: len(turnstile.waiting) == count
+
+
+def answered(count: int) -> Callable[[Turnstile], bool]:
+    return lambda turnstile: len(turnstile.answered) == count
+
+
+def abandoned(count: int) -> Callable[[Turnstile], bool]:
+    return lambda turnstile: len(turnstile.abandoned) == count
+
+
 def connections_in_use(either: Either) -> list[Any]:
     """The connections of the client's pool (httpcore's) that a request still holds."""
     network: Any = either.client._transport
@@ -101,10 +113,10 @@ async def test_results_keep_the_input_order_whatever_order_requests_finish_in(
     random.Random(23).shuffle(finishing)
 
     def answer_in_shuffled_order() -> None:
-        app.wait_until(lambda t: len(t.waiting) == 8)  # all on the way at once
+        app.wait_until(waiting(8))  # all on the way at once
         for count, number in enumerate(finishing, 1):
             app.let_through(number)
-            app.wait_until(lambda t, count=count: len(t.answered) == count)
+            app.wait_until(answered(count))
 
     progress: list[tuple[int, int]] = []
     with controller(app, answer_in_shuffled_order):
@@ -127,11 +139,11 @@ async def test_no_more_than_concurrency_requests_are_on_the_way_at_once(
     pick = random.Random(23)
 
     def let_one_through_whenever_every_slot_is_taken() -> None:
-        for answered in range(total):
+        for done in range(total):
             # The batch refills a freed slot at once: wait until all are taken again.
-            app.wait_until(lambda t, a=answered: len(t.waiting) == min(concurrency, total - a))
+            app.wait_until(waiting(min(concurrency, total - done)))
             app.let_through(pick.choice(app.waiting))
-            app.wait_until(lambda t, a=answered: len(t.answered) == a + 1)
+            app.wait_until(answered(done + 1))
 
     with controller(app, let_one_through_whenever_every_slot_is_taken):
         results = await either.batch(held_requests(either, server, total), concurrency=concurrency)
@@ -196,7 +208,7 @@ async def test_an_interrupt_starts_nothing_more_and_leaves_no_connection_in_use(
     either = make_client()
 
     def answer_the_first_once_all_wait() -> None:
-        app.wait_until(lambda t: len(t.waiting) == 3)
+        app.wait_until(waiting(3))
         app.let_through(0)
 
     def interrupt(done: int, total: int) -> None:
@@ -228,9 +240,17 @@ async def test_an_error_in_on_progress_stops_the_batch_and_is_raised(
 
 
 @pytest.fixture
-async def async_client() -> Any:
-    # No read timeout: a request is on the way until it is answered or cancelled.
-    async with buttress.AsyncClient(retry=False, clock=FakeClock(), timeout=None) as client:
+async def async_client() -> AsyncIterator[Either]:
+    """A client of 4 connections whose requests wait for an answer until cancelled.
+
+    No read timeout: only cancellation can end a request the turnstile holds.
+    Waiting for a connection stays limited (10 s), so a place that a cancelled
+    request kept would fail the next request rather than hang it.
+    """
+    timeout = buttress.TimeoutConfig(read=None, pool=10.0)
+    async with buttress.AsyncClient(
+        retry=False, clock=FakeClock(), timeout=timeout, max_connections=4
+    ) as client:
         yield Either(client)
 
 
@@ -238,17 +258,20 @@ async def test_cancelling_the_batch_cancels_what_runs_and_leaks_no_connection(
     async_client: Either, turnstile: tuple[Turnstile, DemoServer]
 ) -> None:
     app, server = turnstile
-    requests = held_requests(async_client, server, 6)
+    requests = held_requests(async_client, server, 8)
+    app.let_through(0)
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(lambda: async_client.batch(requests, concurrency=3))
-        await anyio.to_thread.run_sync(app.wait_until, lambda t: len(t.waiting) == 3)
+        tasks.start_soon(lambda: async_client.batch(requests, concurrency=4))
+        # 0 answered, 1-4 on the way: cancel a batch with a result in and requests out
+        await anyio.to_thread.run_sync(app.wait_until, lambda t: answered(1)(t) and waiting(4)(t))
         tasks.cancel_scope.cancel()
-    await anyio.to_thread.run_sync(app.wait_until, lambda t: len(t.abandoned) == 3)
-    assert sorted(app.abandoned) == sorted(app.arrived) == [0, 1, 2]
+    await anyio.to_thread.run_sync(app.wait_until, abandoned(4))
+    assert sorted(app.abandoned) == [1, 2, 3, 4]
+    assert sorted(app.arrived) == [0, 1, 2, 3, 4]
     assert connections_in_use(async_client) == []
-    app.open()  # the pool lets new requests through: no place was kept by the cancelled ones
-    responses = await async_client.batch(held_requests(async_client, server, 3))
-    assert [response.json()["n"] for response in responses] == [0, 1, 2]
+    app.open()  # every connection is free again: 4 at once get through the pool
+    responses = await async_client.batch(held_requests(async_client, server, 4))
+    assert [response.json()["n"] for response in responses] == [0, 1, 2, 3]
 
 
 async def test_the_first_failure_cancels_the_requests_still_on_the_way(
@@ -259,9 +282,9 @@ async def test_the_first_failure_cancels_the_requests_still_on_the_way(
     failing = async_client.client.build_request("GET", f"{server.url}/turnstile/3?status=404")
 
     def fail_once_all_wait() -> None:
-        app.wait_until(lambda t: len(t.waiting) == 4)
+        app.wait_until(waiting(4))
         app.let_through(3)
-        app.wait_until(lambda t: len(t.abandoned) == 3)  # the batch hung up on them
+        app.wait_until(abandoned(3))  # the batch hung up on them
 
     with controller(app, fail_once_all_wait), pytest.raises(NotFoundError):
         await async_client.batch([*requests, failing], concurrency=4, return_exceptions=False)

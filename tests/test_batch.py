@@ -334,6 +334,19 @@ async def test_the_rate_limit_paces_a_batch(
     assert max(per_window.values()) == 2, network.times  # never more than the window allows
 
 
+async def test_each_request_of_a_batch_is_retried_on_its_own(
+    make_client: MakeClient, demo: DemoServer, mode: str
+) -> None:
+    either = make_client(base_url=demo.url)  # retries on; backoff on the fake clock
+    keys = [f"batch-retry-{mode}-{n}" for n in range(3)]
+    requests = [
+        either.client.build_request("GET", "/flaky", params={"key": key, "failures": n})
+        for n, key in enumerate(keys)
+    ]
+    responses = await either.batch(requests, concurrency=3, return_exceptions=False)
+    assert [response.json()["attempts"] for response in responses] == [1, 2, 3]
+
+
 async def test_an_open_circuit_fails_the_rest_of_a_batch_fast(make_client: MakeClient) -> None:
     with DemoServer() as server:  # its own, to count what reached it
         breaker = CircuitBreakerConfig(failure_threshold=2)

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from typing_extensions import assert_type
 
 import buttress
 from buttress import (
@@ -425,3 +426,19 @@ async def test_a_closed_client_refuses_a_batch(make_client: MakeClient, demo: De
     await either.aclose()
     with pytest.raises(ClientError, match="has been closed"):
         await either.batch([request])
+
+
+async def test_the_result_types_follow_return_exceptions(demo: DemoServer) -> None:
+    """Pinned for type checkers (mypy runs on the tests), and run."""
+    with buttress.Client(base_url=demo.url) as client:
+        request = client.build_request("GET", "/users/1")
+        assert_type(client.batch([request]), list[buttress.Response | Exception])
+        assert_type(client.batch([request], return_exceptions=False), list[buttress.Response])
+        with pytest.raises(TypeError):
+            client.batch([("GET", "/users/1")])  # type: ignore[list-item]
+    async with buttress.AsyncClient(base_url=demo.url) as aclient:
+        request = aclient.build_request("GET", "/users/1")
+        assert_type(await aclient.batch([request]), list[buttress.Response | Exception])
+        responses = await aclient.batch([request], return_exceptions=False)
+        assert_type(responses, list[buttress.Response])
+        assert responses[0].json()["id"] == 1

@@ -19,7 +19,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
-    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -27,17 +26,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Generic,
-    Literal,
-    NoReturn,
-    TypeAlias,
-    TypeVar,
-    cast,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeAlias, TypeVar, cast, overload
 
 import httpx
 import pydantic
@@ -72,6 +61,9 @@ from .transports.stack import stack
 # environment is read, a layer when the stack includes it, pagination, streaming and
 # auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Literal
+
     from typing_extensions import Never, TypedDict, Unpack
 
     from ._batch import BatchProgress

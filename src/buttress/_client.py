@@ -126,6 +126,7 @@ class RequestKwargs(TypedDict, total=False):
     cache_control: str | None
     proxy: ProxyOption
     max_response_size: int | None
+    idempotent: bool | None
 
 
 class PaginateKwargs(RequestKwargs, total=False):
@@ -847,6 +848,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache_control: str | None = None,
         proxy: ProxyOption = None,
         max_response_size: int | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -870,6 +872,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 ("proxy", proxy),
                 ("max_response_size", max_response_size),
                 ("middleware", middleware),
+                ("idempotent", idempotent),
             )
             if value is not None
         }

@@ -279,18 +279,17 @@ class _Operation:
     def error(self, body: Mapping[str, Any], response: httpx.Response) -> GraphQLError:
         """The :class:`GraphQLError` for a response ``body`` that lists errors."""
         listed = body["errors"]
-        errors = tuple(
-            GraphQLErrorDetail.from_json(entry)
-            for entry in (listed if isinstance(listed, list) else [listed])
-        )
-        operation = f" in operation {self.operation_name!r}" if self.operation_name else ""
-        status = "" if response.is_success else f", {response.status_code}"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        entries: list[Any] = listed if isinstance(listed, list) else [listed]
+        errors = tuple(map(GraphQLErrorDetail.from_json, entries))
         # Servers echo what they were sent: no secret of the request's goes into the message
         # (scrubbed before it is shortened, so that no cut hides a secret from the scrubber).
         first = scrub(response.request, str(errors[0]))
         first = first if len(first) <= 500 else first[:500] + "..."
-        noun = "errors" if len(errors) > 1 else "error"
+        operation = f" in operation {self.operation_name!r}" if self.operation_name else ""
+        status = "" if response.is_success else f", {response.status_code}"
+        others = len(errors) - 1
+        more = f" (and {others} more)" if others else ""
+        noun = "errors" if others else "error"
         message = f"GraphQL {noun}{operation} ({describe(response.request)}{status}): {first}{more}"
         return GraphQLError(
             scrub(response.request, message),

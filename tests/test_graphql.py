@@ -164,6 +164,9 @@ class Endpoints:
         "/html": (200, "text/html", b"<html>Please sign in</html>"),
         "/not-graphql": (200, "application/json", b'{"status": "ok"}'),
         "/legacy": (400, "application/json", b'{"errors": [{"message": "Must provide query"}]}'),
+        "/overloaded": (503, GRAPHQL_RESPONSE, b"overloaded"),
+        "/failed": (500, GRAPHQL_RESPONSE, b'{"data": null}'),
+        "/bare-errors": (200, "application/json", b'{"errors": ["out of quota"]}'),
     }
 
     def __init__(self) -> None:
@@ -354,10 +357,25 @@ async def test_a_4xx_in_plain_json_is_the_status_error(client: Either) -> None:
     assert caught.value.status_code == 400
 
 
-async def test_an_error_page_from_a_proxy_is_the_status_error(client: Either) -> None:
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/gateway", 502), ("/overloaded", 503), ("/failed", 500)],
+    ids=["html-page", "graphql-response-not-json", "graphql-response-without-errors"],
+)
+async def test_an_error_status_without_graphql_errors_is_the_status_error(
+    client: Either, path: str, status: int
+) -> None:
     with pytest.raises(buttress.ServerError) as caught:
-        await client.graphql("{ user(id: 1) { name } }", path="/gateway")
-    assert caught.value.status_code == 502
+        await client.graphql("{ user(id: 1) { name } }", path=path)
+    assert not isinstance(caught.value, buttress.GraphQLError)
+    assert caught.value.status_code == status
+
+
+async def test_errors_that_are_bare_strings_still_raise_graphql_error(client: Either) -> None:
+    with pytest.raises(buttress.GraphQLError) as caught:
+        await client.graphql("{ user(id: 1) { name } }", path="/bare-errors")
+    assert caught.value.errors == (GraphQLErrorDetail(message="out of quota"),)
+    assert caught.value.data is None
 
 
 async def test_a_body_that_is_not_json_raises_invalid_json(client: Either) -> None:
@@ -498,6 +516,13 @@ async def test_a_page_without_the_connection_raises_validation_error(client: Eit
     with pytest.raises(
         buttress.ValidationError, match=r"no connection at data.people \(data: \['users'\]\)"
     ):
+        await collect(paginator)
+
+
+async def test_a_page_without_page_info_raises_validation_error(client: Either) -> None:
+    query = "query($after: String) { users(after: $after) { nodes { id } } }"
+    paginator = client.client.graphql_paginate(query, connection="users")
+    with pytest.raises(buttress.ValidationError, match=r"no pageInfo \{ hasNextPage endCursor \}"):
         await collect(paginator)
 
 

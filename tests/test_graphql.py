@@ -498,6 +498,14 @@ async def test_pagination_parses_nodes_and_stops_at_max_items(client: Either) ->
     )
 
 
+async def test_max_pages_ends_the_walk_quietly(client: Either) -> None:
+    paginator = client.client.graphql_paginate(
+        USERS_NODES, connection="users", variables={"first": 3}, max_pages=2
+    )
+    assert [user["id"] for user in await collect(paginator)] == [1, 2, 3, 4, 5, 6]
+    assert paginator.pages_fetched == 2
+
+
 async def test_a_cursor_that_does_not_move_raises_pagination_error(client: Either) -> None:
     query = (
         "query($after: String) { stuck(after: $after) {"

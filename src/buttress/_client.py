@@ -1343,10 +1343,6 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         """
         from .graphql import paginator
 
-        bounds = {
-            "max_items": max_items,
-            **({} if max_pages is UNSET else {"max_pages": max_pages}),
-        }
         return paginator(
             self,
             query,
@@ -1356,7 +1352,8 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             operation_name=operation_name,
             response_model=response_model,
             path=path,
-            bounds=bounds,
+            max_pages=max_pages,
+            max_items=max_items,
             kwargs=kwargs,
         )
 
@@ -1816,10 +1813,6 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         """
         from .graphql import async_paginator
 
-        bounds = {
-            "max_items": max_items,
-            **({} if max_pages is UNSET else {"max_pages": max_pages}),
-        }
         return async_paginator(
             self,
             query,
@@ -1829,7 +1822,8 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             operation_name=operation_name,
             response_model=response_model,
             path=path,
-            bounds=bounds,
+            max_pages=max_pages,
+            max_items=max_items,
             kwargs=kwargs,
         )
 

@@ -427,14 +427,20 @@ def _pages(
     variables: Any,
     response_model: Any,
     path: str | httpx.URL,
-    bounds: Mapping[str, Any],
+    max_pages: int | None,
+    max_items: int | None,
 ) -> _Pages[Any]:
+    from ._client import UNSET
+
+    # Left out, max_pages is the default cap, which raises when reached (see pagination).
+    capped: dict[str, Any] = {} if max_pages is UNSET else {"max_pages": max_pages}
     return make_pages(
         str(path),
         response_model=response_model,
         pagination=RelayPagination(connection=connection, cursor_variable=cursor_variable),
         params=_checked(variables),
-        **bounds,
+        max_items=max_items,
+        **capped,
     )
 
 
@@ -448,12 +454,15 @@ def paginator(
     operation_name: str | None,
     response_model: Any,
     path: str | httpx.URL,
-    bounds: Mapping[str, Any],
+    max_pages: int | None,
+    max_items: int | None,
     kwargs: Mapping[str, Any],
 ) -> Paginator[Any]:
     """``Client.graphql_paginate``: a paginator over the connection's nodes."""
     operation = _operation(client, query, operation_name, path, kwargs)
-    pages = _pages(connection, cursor_variable, variables, response_model, path, bounds)
+    pages = _pages(
+        connection, cursor_variable, variables, response_model, path, max_pages, max_items
+    )
     return _GraphQLPaginator(client, operation, pages)
 
 
@@ -467,10 +476,13 @@ def async_paginator(
     operation_name: str | None,
     response_model: Any,
     path: str | httpx.URL,
-    bounds: Mapping[str, Any],
+    max_pages: int | None,
+    max_items: int | None,
     kwargs: Mapping[str, Any],
 ) -> AsyncPaginator[Any]:
     """``AsyncClient.graphql_paginate``: an ``async for`` paginator over the connection's nodes."""
     operation = _operation(client, query, operation_name, path, kwargs)
-    pages = _pages(connection, cursor_variable, variables, response_model, path, bounds)
+    pages = _pages(
+        connection, cursor_variable, variables, response_model, path, max_pages, max_items
+    )
     return _AsyncGraphQLPaginator(client, operation, pages)

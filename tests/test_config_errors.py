@@ -394,6 +394,7 @@ def test_the_environment_still_arrives_as_strings(monkeypatch: pytest.MonkeyPatc
         ({"total_timeout": "5"}, "request option total_timeout=... takes seconds"),
         ({"expected_statuses": "404"}, "request option expected_statuses=... takes a collection"),
         ({"max_response_size": -1}, "takes a size in bytes (an int >= 0) or None, not -1"),
+        ({"idempotent": "yes"}, "request option idempotent=... takes True, False or None, not str"),
     ],
 )
 def test_per_request_options_check_their_values(values: dict[str, Any], message: str) -> None:

@@ -11,6 +11,8 @@ import asyncio
 import functools
 import logging
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,6 +77,8 @@ def _recording(init: Callable[..., None], made: list[object]) -> Callable[..., N
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Pages write files as a reader would (downloads, disk caches): here, not in the work tree.
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # A module, as a reader's script is: libraries that look classes' modules up find it.
+    module = types.ModuleType(f"docs_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     for block in BLOCK.findall(page.read_text()):
-        exec(compile(block, str(page), "exec"), namespace)
+        exec(compile(block, str(page), "exec"), module.__dict__)

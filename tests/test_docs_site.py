@@ -80,6 +80,7 @@ PUBLIC_MODULES = [
     "buttress",
     "buttress.auth",
     "buttress.cache",
+    "buttress.graphql",
     "buttress.middleware",
     "buttress.observability",
     "buttress.pagination",

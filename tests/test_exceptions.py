@@ -36,6 +36,7 @@ TREE: dict[type[Exception], type[Exception]] = {
     buttress.ConfigurationError: buttress.ClientError,
     buttress.InvalidURLError: buttress.ConfigurationError,
     buttress.PaginationError: buttress.ClientError,
+    buttress.GraphQLError: buttress.ClientError,
     buttress.TooManyRedirectsError: buttress.ClientError,
     buttress.DecodingError: buttress.ClientError,
     buttress.InvalidJSONError: buttress.DecodingError,

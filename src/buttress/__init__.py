@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # at run time, imported on first use (see the end of this mod
     from ._settings import ButtressSettings
     from .auth import APIKeyAuth, BearerAuth, RefreshingAuth, Token
     from .cache import Cache, CacheBackend, CacheConfig, CacheStats, DiskCache, MemoryCache
+    from .graphql import GraphQLErrorDetail, RelayPagination
     from .middleware import (
         AuthMiddleware,
         LoggingMiddleware,
@@ -62,6 +63,7 @@ from ._exceptions import (
     ConnectTimeoutError,
     DecodingError,
     ForbiddenError,
+    GraphQLError,
     HTTPError,
     IncompleteResponseError,
     InvalidJSONError,
@@ -120,6 +122,8 @@ __all__ = [
     "ErrorParser",
     "EventStream",
     "ForbiddenError",
+    "GraphQLError",
+    "GraphQLErrorDetail",
     "HTTPError",
     "IncompleteResponseError",
     "InvalidJSONError",
@@ -150,6 +154,7 @@ __all__ = [
     "RedirectConfig",
     "RedirectRefusedError",
     "RefreshingAuth",
+    "RelayPagination",
     "Request",
     "RequestKwargs",
     "RequestOptions",
@@ -197,6 +202,7 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
                 "DiskCache",
                 "MemoryCache",
             ),
+            ".graphql": ("GraphQLErrorDetail", "RelayPagination"),
             ".middleware": (
                 "AuthMiddleware",
                 "LoggingMiddleware",
@@ -226,6 +232,7 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
         submodules=(
             "auth",
             "cache",
+            "graphql",
             "middleware",
             "observability",
             "pagination",

@@ -130,6 +130,7 @@ class RequestKwargs(TypedDict, total=False):
     cache_control: str | None
     proxy: ProxyOption
     max_response_size: int | None
+    idempotent: bool | None
 
 
 class PaginateKwargs(RequestKwargs, total=False):
@@ -851,6 +852,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache_control: str | None = None,
         proxy: ProxyOption = None,
         max_response_size: int | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -874,6 +876,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 ("proxy", proxy),
                 ("max_response_size", max_response_size),
                 ("middleware", middleware),
+                ("idempotent", idempotent),
             )
             if value is not None
         }
@@ -1275,6 +1278,88 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
         self._check_call_names(kwargs)  # now, not when the first page is fetched
         return Paginator(self, make_pages(url, response_model=response_model, **options), kwargs)
+
+    def graphql(
+        self,
+        query: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        response_model: Any = None,
+        path: httpx.URL | str = "/graphql",
+        **kwargs: Unpack[RequestKwargs],
+    ) -> Any:
+        """Run a GraphQL operation and return its ``data`` (see :mod:`buttress.graphql`).
+
+        POSTs ``query``, ``variables`` and ``operation_name`` as JSON to ``path``.
+        ``errors`` in the answer raise :class:`GraphQLError`, which keeps the
+        partial ``data``; ``response_model`` validates ``data``. A POST is not
+        retried: pass ``idempotent=True`` for a query that is safe to send
+        twice. Other arguments are ``post``'s.
+
+        Examples:
+            >>> def user_name(client: Client, user_id: int) -> str:
+            ...     query = "query User($id: Int!) { user(id: $id) { name } }"
+            ...     data = client.graphql(query, variables={"id": user_id}, idempotent=True)
+            ...     return str(data["user"]["name"])
+        """
+        from .graphql import execute
+
+        return execute(
+            self,
+            query,
+            variables=variables,
+            operation_name=operation_name,
+            response_model=response_model,
+            path=path,
+            kwargs=kwargs,
+        )
+
+    def graphql_paginate(
+        self,
+        query: str,
+        *,
+        connection: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        response_model: Any = None,
+        path: httpx.URL | str = "/graphql",
+        cursor_variable: str = "after",
+        max_pages: int | None = UNSET,
+        max_items: int | None = None,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> Paginator[Any]:
+        """Iterate over the nodes of a Relay connection, page by page (``$after`` cursors).
+
+        ``connection`` is the connection's dotted path in ``data``; each page
+        passes the last ``pageInfo.endCursor`` as ``cursor_variable``.
+        ``response_model`` parses each node; ``max_pages`` and ``max_items``
+        bound the walk as in :meth:`paginate`. See :mod:`buttress.graphql`.
+
+        Examples:
+            >>> QUERY = (
+            ...     "query Users($after: String) { users(first: 50, after: $after) {"
+            ...     " edges { node { login } } pageInfo { hasNextPage endCursor } } }"
+            ... )
+            >>> def logins(client: Client) -> list[str]:
+            ...     users = client.graphql_paginate(QUERY, connection="users")
+            ...     return [user["login"] for user in users]
+        """
+        from .graphql import paginator
+
+        return paginator(
+            self,
+            query,
+            connection=connection,
+            cursor_variable=cursor_variable,
+            variables=variables,
+            operation_name=operation_name,
+            response_model=response_model,
+            path=path,
+            max_pages=max_pages,
+            max_items=max_items,
+            kwargs=kwargs,
+        )
 
     def download(
         self,
@@ -1732,6 +1817,74 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         self._check_call_names(kwargs)  # now, not when the first page is fetched
         pages = make_pages(url, response_model=response_model, **options)
         return AsyncPaginator(self, pages, kwargs)
+
+    async def graphql(
+        self,
+        query: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        response_model: Any = None,
+        path: httpx.URL | str = "/graphql",
+        **kwargs: Unpack[RequestKwargs],
+    ) -> Any:
+        """Run a GraphQL operation and return its ``data`` (see :meth:`Client.graphql`).
+
+        Examples:
+            >>> async def user_name(client: AsyncClient, user_id: int) -> str:
+            ...     query = "query User($id: Int!) { user(id: $id) { name } }"
+            ...     data = await client.graphql(query, variables={"id": user_id})
+            ...     return str(data["user"]["name"])
+        """
+        from .graphql import aexecute
+
+        return await aexecute(
+            self,
+            query,
+            variables=variables,
+            operation_name=operation_name,
+            response_model=response_model,
+            path=path,
+            kwargs=kwargs,
+        )
+
+    def graphql_paginate(
+        self,
+        query: str,
+        *,
+        connection: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        response_model: Any = None,
+        path: httpx.URL | str = "/graphql",
+        cursor_variable: str = "after",
+        max_pages: int | None = UNSET,
+        max_items: int | None = None,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> AsyncPaginator[Any]:
+        """Iterate with ``async for`` over a Relay connection's nodes (see
+        :meth:`Client.graphql_paginate`).
+
+        Examples:
+            >>> async def logins(client: AsyncClient, query: str) -> list[str]:
+            ...     users = client.graphql_paginate(query, connection="users")
+            ...     return [user["login"] async for user in users]
+        """
+        from .graphql import async_paginator
+
+        return async_paginator(
+            self,
+            query,
+            connection=connection,
+            cursor_variable=cursor_variable,
+            variables=variables,
+            operation_name=operation_name,
+            response_model=response_model,
+            path=path,
+            max_pages=max_pages,
+            max_items=max_items,
+            kwargs=kwargs,
+        )
 
     paginate_async = paginate
 

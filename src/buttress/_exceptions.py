@@ -26,6 +26,7 @@
     ├── RedirectRefusedError           also httpx.RequestError
     ├── ResponseTooLargeError          a body past max_response_size
     ├── PaginationError                a page asked for twice, or the page cap reached
+    ├── GraphQLError                   a GraphQL response with errors (partial data kept)
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 
@@ -54,6 +55,8 @@ from ._redact import Redactor
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
+    from .graphql import GraphQLErrorDetail
+
 __all__ = [
     "AuthenticationError",
     "CircuitBreakerError",
@@ -65,6 +68,7 @@ __all__ = [
     "ConnectionError",
     "DecodingError",
     "ForbiddenError",
+    "GraphQLError",
     "HTTPError",
     "IncompleteResponseError",
     "InvalidJSONError",
@@ -431,6 +435,53 @@ class PaginationError(ClientError):
         super().__init__(message)
         self.request = request
         self.pages_fetched = pages_fetched
+
+
+class GraphQLError(ClientError):
+    """A GraphQL server answered with ``errors``: the operation failed, wholly or in part.
+
+    ``errors`` holds each error the server listed, as a
+    :class:`~buttress.graphql.GraphQLErrorDetail` (``message``, ``locations``,
+    ``path``, ``extensions``); ``messages`` just their messages. ``data`` is
+    what the server could still answer (``None`` when nothing ran, as for a
+    query that does not validate): a failed field is ``null`` there and named
+    by an error's ``path``. ``response`` is the HTTP response, read;
+    ``status_code`` its status (200 for most; a 4xx when an
+    ``application/graphql-response+json`` server refused the request, whose
+    :class:`HTTPError` is then ``__cause__``).
+
+    Examples:
+        >>> from buttress import Client, GraphQLError
+        >>> def user_name(client: Client) -> str | None:
+        ...     try:
+        ...         return client.graphql("{ user(id: 1) { name } }")["user"]["name"]
+        ...     except GraphQLError as e:
+        ...         print(e.messages, [error.path for error in e.errors])
+        ...         return None
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: tuple[GraphQLErrorDetail, ...],
+        data: Any = None,
+        response: httpx.Response,
+    ) -> None:
+        super().__init__(message)
+        self.errors = errors
+        self.data = data
+        self.response = response
+
+    @property
+    def messages(self) -> list[str]:
+        """The message of each error, in the server's order."""
+        return [error.message for error in self.errors]
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the response that carried the errors."""
+        return self.response.status_code
 
 
 class DecodingError(ClientError, httpx.DecodingError):

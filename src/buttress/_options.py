@@ -70,6 +70,9 @@ class RequestOptions:
             out of the repr, as it may hold a password.
         max_response_size: bytes of body the facade accepts (``None``: the client's
             setting, which does not apply to ``client.stream()``).
+        idempotent: ``True`` declares the request safe to send twice whatever its
+            method (a GraphQL query or a search sent as POST), so the retry layer
+            retries it as it retries a GET. ``False``: the method decides.
 
     Examples:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -87,6 +90,7 @@ class RequestOptions:
     cache_control: str | None = None
     proxy: str | httpx.URL | Literal[False] | None = field(default=None, repr=False)
     max_response_size: int | None = None
+    idempotent: bool = False
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:
@@ -147,6 +151,7 @@ _ACCEPTS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         lambda value: _count(value, 0),
         "a size in bytes (an int >= 0) or None",
     ),
+    "idempotent": (lambda value: isinstance(value, bool), "True, False or None"),
 }
 
 

@@ -525,7 +525,7 @@ class _Pages(Generic[T]):
             DEFAULT_MAX_PAGES if max_pages is _MISSING else cast("int | None", max_pages)
         )
         self._max_items = max_items
-        self._fetched: dict[str, int] = {}  # each URL asked for -> its page number
+        self._fetched: dict[tuple[str, str, bytes], int] = {}  # each request -> its page number
         self._adapter = None if response_model is None else pydantic.TypeAdapter(response_model)
         self._model = response_model
         if strategy is None and start_offset is not None:
@@ -551,14 +551,18 @@ class _Pages(Generic[T]):
         return self.next_request
 
     def _check_new(self, response: httpx.Response) -> None:
-        """Raise :class:`PaginationError` if the page ``response`` answers was fetched before."""
-        asked = (response.history[0] if response.history else response).request.url
+        """Raise :class:`PaginationError` if the page ``response`` answers was fetched before.
+
+        A page is its request: the URL, and the body too where pages are asked
+        for with one (GraphQL's variables).
+        """
+        asked = (response.history[0] if response.history else response).request
         page = self.pages_fetched + 1
-        first = self._fetched.setdefault(str(asked), page)
+        first = self._fetched.setdefault((asked.method, str(asked.url), asked.content), page)
         if first != page:
             raise PaginationError(
                 f"pagination went round in a cycle: page {page} "
-                f"(GET {redact_url(asked)}) is page {first} again",
+                f"({asked.method} {redact_url(asked.url)}) is page {first} again",
                 request=self.next_request,
                 pages_fetched=self.pages_fetched,
             )
@@ -673,8 +677,14 @@ class Paginator(_PaginatorBase[T]):
             ...     return [len(page) for page in client.paginate("/users/cursor").iter_pages()]
         """
         while (request := self._pages.pending()) is not None:
-            response = self._client.get(request.url, params=request.params or None, **self._kwargs)
-            yield self._pages.accept(response)
+            yield self._pages.accept(self._fetch(request))
+
+    def _fetch(self, page: PageRequest) -> httpx.Response:
+        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
+        response: httpx.Response = self._client.get(
+            page.url, params=page.params or None, **self._kwargs
+        )
+        return response
 
 
 class AsyncPaginator(_PaginatorBase[T]):
@@ -703,10 +713,14 @@ class AsyncPaginator(_PaginatorBase[T]):
             ...     return [len(page) async for page in client.paginate("/users").iter_pages()]
         """
         while (request := self._pages.pending()) is not None:
-            response = await self._client.get(
-                request.url, params=request.params or None, **self._kwargs
-            )
-            yield self._pages.accept(response)
+            yield self._pages.accept(await self._fetch(request))
+
+    async def _fetch(self, page: PageRequest) -> httpx.Response:
+        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
+        response: httpx.Response = await self._client.get(
+            page.url, params=page.params or None, **self._kwargs
+        )
+        return response
 
 
 def make_pages(

@@ -163,6 +163,14 @@ async def test_post_with_an_idempotency_key_is_retried(mode: str) -> None:
     assert (await run(mode, script, request)).status_code == 200
 
 
+async def test_post_declared_idempotent_is_retried(mode: str) -> None:
+    script = Script(503, 200)
+    options = buttress.options(idempotent=True)
+    request = httpx.Request("POST", URL, json={"query": "{ a }"}, extensions=options)
+    assert (await run(mode, script, request)).status_code == 200
+    assert len(script.sent) == 2
+
+
 async def test_post_is_retried_when_configured(mode: str) -> None:
     config = NO_JITTER.model_copy(update={"retry_methods": frozenset({"POST"})})
     script = Script(503, 200)

@@ -5,7 +5,8 @@
 
 * the attempts (``max_attempts`` counts the first one) and the backoff sleeps,
 * ``Retry-After`` (both forms, and ``retry-after-ms``), capped by ``retry_after_max``,
-* retry safety: methods, ``Idempotency-Key``, bodies that cannot be sent twice,
+* retry safety: methods, ``Idempotency-Key``, ``idempotent=True``, bodies that cannot be
+  sent twice,
 * the retry budget per host, and
 * the request's total deadline: each attempt's timeouts shrink to the time left.
 """
@@ -92,8 +93,9 @@ class RetryConfig(FrozenConfig):
             (``[d/2, d]``) or ``"none"``.
         retry_statuses: response statuses that are retried.
         retry_methods: methods retried on any transient failure. Others (POST,
-            PATCH) are retried only with an ``Idempotency-Key`` header, or when
-            the connection failed before anything was sent.
+            PATCH) are retried only with an ``Idempotency-Key`` header, when the
+            call declares them ``idempotent=True``, or when the connection failed
+            before anything was sent.
         respect_retry_after: wait as long as ``Retry-After`` / ``retry-after-ms`` say.
         retry_after_max: a server asking for a longer wait ends the retries at
             once with the status error, carrying ``retry_after``.
@@ -331,6 +333,7 @@ class RetryPolicy:
     def _method_allowed(self, request: httpx.Request, outcome: httpx.Response | Exception) -> bool:
         return (
             request.method in self.config.retry_methods
+            or RequestOptions.of(request).idempotent
             or self.config.idempotency_header in request.headers
             or (isinstance(outcome, Exception) and is_connect_failure(outcome))
         )

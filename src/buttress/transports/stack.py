@@ -55,7 +55,7 @@ _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 def stack(
     inner: _T,
     *,
-    middleware: Sequence[MiddlewareTypes] = (),
+    middleware: Sequence[MiddlewareTypes] | None = None,
     logging: LoggingConfig | None = None,
     tracing: TracingConfig | None = None,
     retry: RetryConfig | None = None,
@@ -70,7 +70,9 @@ def stack(
 
     Args:
         inner: the network transport.
-        middleware: user middleware; adds the :class:`MiddlewareTransport`.
+        middleware: user middleware; adds the :class:`MiddlewareTransport`, which also
+            runs each request's own middleware (``buttress.options(middleware=...)``),
+            so give ``()`` for that alone; ``None`` leaves it out.
         logging: turns the logging layer on (with ``tracing``; both default
             when one is given): a :class:`LoggingTransport` per logical request
             and an :class:`AttemptTransport` per attempt, just above the network.
@@ -135,7 +137,7 @@ def stack(
         from .logging import LoggingTransport
 
         layer = LoggingTransport(layer, logging, tracing=tracing)
-    if middleware:
+    if middleware is not None:
         from .middleware import MiddlewareTransport
 
         layer = MiddlewareTransport(layer, middleware)

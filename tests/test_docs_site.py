@@ -82,6 +82,7 @@ PUBLIC_MODULES = [
     "buttress.cache",
     "buttress.middleware",
     "buttress.observability",
+    "buttress.openapi",
     "buttress.pagination",
     "buttress.streaming",
     "buttress.testing",

@@ -333,7 +333,7 @@ ECHO = {
     "openapi": "3.1.0",
     "paths": {
         "/echo-request": {
-            "parameters": [_parameter("flag", "query", {"type": "boolean"})],
+            "parameters": [{"$ref": "#/components/parameters/Flag"}],
             "get": {
                 "operationId": "echo",
                 "parameters": [
@@ -351,6 +351,7 @@ ECHO = {
             },
         }
     },
+    "components": {"parameters": {"Flag": _parameter("flag", "query", {"type": "boolean"})}},
 }
 
 
@@ -386,8 +387,9 @@ async def test_parameter_styles_and_locations(
         "trace": "t1,t2",
     }
     with pytest.raises(buttress.SchemaValidationError) as caught:
-        await settle(api.echo(body_="c", kind="y", either="z", flag=None))
+        await settle(api.echo(body_="c", kind="y", either="z", flag="yes", filter=None))
     assert [error["msg"] for error in caught.value.errors] == [
+        'expected type "boolean"',  # the schema of a parameter given by $ref
         'expected one of ["a", "b"]',
         'expected "x"',
         "does not match anyOf of the schema",
@@ -571,6 +573,26 @@ async def test_openapi_3_0_documents_use_their_dialect(
         (
             {
                 "openapi": "3.1.0",
+                "paths": {
+                    "/a": {
+                        "get": {
+                            "parameters": [
+                                {"name": "a-b", "in": "query"},
+                                {"name": "a_b", "in": "header"},
+                            ]
+                        }
+                    }
+                },
+            },
+            "parameters query 'a-b' and header 'a_b' are both named 'a_b'",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"parameters": [{"in": "query"}]}}}},
+            "has no name or no 'in'",
+        ),
+        (
+            {
+                "openapi": "3.1.0",
                 "paths": {"/a": {"get": {"parameters": [{"$ref": "other.json#/x"}]}}},
             },
             "only references inside the document",
@@ -593,6 +615,10 @@ async def test_sources_that_cannot_work_are_refused(
         buttress.ConfigurationError, match="relative and the client has no base_url"
     ):
         await load(either, relative)
+    with pytest.raises(buttress.ConfigurationError, match="cannot read the OpenAPI document"):
+        await load(either, tmp_path / "missing.json")
+    with pytest.raises(buttress.ConfigurationError, match=r"pass a pathlib\.Path"):
+        await load(either, "openapi.json")  # a file name, given as a string
     path = tmp_path / "not.json"
     path.write_text("{[")
     with pytest.raises(buttress.ConfigurationError, match="neither JSON nor YAML"):

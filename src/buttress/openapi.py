@@ -57,6 +57,7 @@ from __future__ import annotations
 import json
 import keyword
 import os
+import pathlib
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
@@ -939,18 +940,16 @@ def load(client: Client | AsyncClient, source: Source) -> API:
     if isinstance(source, Mapping):
         return API(client, source)
     if isinstance(source, os.PathLike):
-        with open(source, "rb") as file:
-            return API(client, _parse(file.read(), os.fspath(source)))
+        try:
+            content = pathlib.Path(source).read_bytes()
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
+        return API(client, _parse(content, os.fspath(source)))
     if isinstance(client, AsyncClient):
         raise ConfigurationError(
             "an AsyncClient loads a URL with: await buttress.openapi.aload(client, url)"
         )
-    response = client.get(source)
-    return API(
-        client,
-        _parse(response.content, f"the document at {describe(response.request)}"),
-        url=response.url,
-    )
+    return _fetched(client, client.get(_url(client, source)))
 
 
 async def aload(client: AsyncClient, source: Source) -> API:
@@ -970,11 +969,29 @@ async def aload(client: AsyncClient, source: Source) -> API:
     if isinstance(source, Mapping):
         return API(client, source)
     if isinstance(source, os.PathLike):
-        content = await anyio.Path(os.fspath(source)).read_bytes()
+        try:
+            content = await anyio.Path(os.fspath(source)).read_bytes()
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
         return API(client, _parse(content, os.fspath(source)))
-    response = await client.get(source)
-    return API(
-        client,
-        _parse(response.content, f"the document at {describe(response.request)}"),
-        url=response.url,
+    return _fetched(client, await client.get(_url(client, source)))
+
+
+def _url(client: Client | AsyncClient, source: str | httpx.URL) -> str | httpx.URL:
+    if not str(client.base_url) and httpx.URL(str(source)).is_relative_url:
+        raise ConfigurationError(
+            f"{str(source)!r} is a relative URL and the client has no base_url; "
+            "to read a file, pass a pathlib.Path"
+        )
+    return source
+
+
+def _fetched(client: Client | AsyncClient, response: httpx.Response) -> API:
+    document = _parse(response.content, f"the document at {describe(response.request)}")
+    return API(client, document, url=response.url)
+
+
+def _unreadable(path: os.PathLike[str], error: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot read the OpenAPI document {os.fspath(path)!r}: {error.strerror or error}"
     )

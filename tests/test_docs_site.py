@@ -83,6 +83,7 @@ PUBLIC_MODULES = [
     "buttress.graphql",
     "buttress.middleware",
     "buttress.observability",
+    "buttress.openapi",
     "buttress.pagination",
     "buttress.streaming",
     "buttress.testing",

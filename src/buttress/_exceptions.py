@@ -20,6 +20,7 @@
     ├── CircuitBreakerError            also httpx.TransportError
     │   └── CircuitBreakerOpenError
     ├── ValidationError                also ValueError
+    │   └── SchemaValidationError      a call or an answer off its OpenAPI description
     ├── ConfigurationError             also ValueError
     │   └── InvalidURLError            also httpx.InvalidURL
     ├── TooManyRedirectsError          also httpx.TooManyRedirects
@@ -80,6 +81,7 @@ __all__ = [
     "ReadTimeoutError",
     "RedirectRefusedError",
     "ResponseTooLargeError",
+    "SchemaValidationError",
     "ServerError",
     "TimeoutError",
     "TooManyRedirectsError",
@@ -581,6 +583,36 @@ class ValidationError(ClientError, ValueError):
         self.errors: list[ErrorDetails] = errors or []
         self.model = model
         self.response = response
+
+
+class SchemaValidationError(ValidationError):
+    """A call to an OpenAPI operation, or its answer, does not match the API's description.
+
+    Raised by :mod:`buttress.openapi` before sending, when arguments or a request
+    body are off the document (nothing was sent, ``response`` is ``None``), and
+    after, when a response body is off the schema documented for its status
+    (``response`` holds it). ``errors`` lists every problem the way pydantic
+    does: ``loc`` (``("query", "limit")``, ``("body", "age")``,
+    ``("response", "name")``), ``msg``, ``type`` (the JSON Schema keyword that
+    failed, ``missing`` or ``unknown``) and ``input``. ``operation`` is the
+    operation's name. Messages never quote the values, which may be secrets.
+
+    Examples:
+        >>> err = SchemaValidationError("off", operation="get_user", errors=[])
+        >>> (isinstance(err, ValidationError), err.operation, err.response)
+        (True, 'get_user', None)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        errors: list[ErrorDetails] | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, errors=errors, response=response)
+        self.operation = operation
 
 
 class ConfigurationError(ClientError, ValueError):

@@ -138,6 +138,15 @@ async def test_per_call_middleware_runs_inside_the_clients(
     assert trail == ["global>", "<global"]
 
 
+async def test_per_call_middleware_runs_on_a_client_without_middleware(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    trail: list[str] = []
+    client = make_client(base_url=demo.url)
+    await client.get("/users/1", middleware=[Recorder("call", trail)])
+    assert trail == ["call>", "<call"]
+
+
 async def test_function_middleware_both_kinds(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

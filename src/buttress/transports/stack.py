@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._options import RequestOptions
+from ._layer import Wrapper
 
 if TYPE_CHECKING:
     from .._config import RateLimitConfig
@@ -55,7 +57,7 @@ _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 def stack(
     inner: _T,
     *,
-    middleware: Sequence[MiddlewareTypes] = (),
+    middleware: Sequence[MiddlewareTypes] | None = None,
     logging: LoggingConfig | None = None,
     tracing: TracingConfig | None = None,
     retry: RetryConfig | None = None,
@@ -70,7 +72,10 @@ def stack(
 
     Args:
         inner: the network transport.
-        middleware: user middleware; adds the :class:`MiddlewareTransport`.
+        middleware: user middleware; adds the :class:`MiddlewareTransport`, which also
+            runs each request's own middleware (``buttress.options(middleware=...)``).
+            ``()`` runs only the requests' own (the layer is loaded for the first
+            request that brings some); ``None`` leaves the layer out.
         logging: turns the logging layer on (with ``tracing``; both default
             when one is given): a :class:`LoggingTransport` per logical request
             and an :class:`AttemptTransport` per attempt, just above the network.
@@ -139,4 +144,42 @@ def stack(
         from .middleware import MiddlewareTransport
 
         layer = MiddlewareTransport(layer, middleware)
+    elif middleware is not None:
+        layer = _RequestsOwnMiddleware(layer)
     return cast(_T, layer)
+
+
+class _RequestsOwnMiddleware(Wrapper):
+    """The middleware layer of a stack with no middleware of its own, made on first use.
+
+    A request may bring middleware (``middleware=[...]`` on a call); most do not,
+    so the middleware layer's module is imported for the first request that does.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self._layer: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+
+    def _transport_for(
+        self, request: httpx.Request
+    ) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+        if not RequestOptions.of(request).middleware:
+            return self._inner
+        if self._layer is None:  # two threads may both make one: they are alike and stateless
+            from .middleware import MiddlewareTransport
+
+            self._layer = MiddlewareTransport(self._inner)
+        return self._layer
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transport_for(request)
+        assert isinstance(transport, httpx.BaseTransport)
+        return transport.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transport_for(request)
+        assert isinstance(transport, httpx.AsyncBaseTransport)
+        return await transport.handle_async_request(request)
+
+    def __repr__(self) -> str:
+        return repr(self._inner)  # not a layer of its own until a request brings middleware

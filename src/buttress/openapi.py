@@ -1,0 +1,997 @@
+"""APIs described by OpenAPI: each operation a method, checked on both sides.
+
+``buttress.openapi.load(client, "/openapi.json")`` reads an OpenAPI 3.0, 3.1
+or 3.2 document (JSON or YAML) and returns an :class:`API` whose attributes
+are the document's operations, named by ``operationId``::
+
+    api = buttress.openapi.load(client, "/openapi.json")
+    user = api.get_user(user_id=1, response_model=User)
+    api.create_user(body={"name": "Ada"})
+
+On an :class:`~buttress.AsyncClient`, ``await buttress.openapi.aload(client,
+url)`` loads the document and each operation returns an awaitable.
+
+Every call goes through the client's ordinary ``request``, so it gets the
+client's retries, limits, circuit breaker, cache, logging and redaction.
+Around it:
+
+- Before sending, the arguments are checked against the operation's path,
+  query, header and cookie parameters (a required one missing, an unknown
+  name, a value off its schema) and the ``body=`` against the request body's
+  schema. Every problem is listed in one :class:`~buttress.SchemaValidationError`
+  and nothing is sent.
+- After, a JSON body is checked against the schema documented for the
+  response's status (the exact status, then ``2XX``-style ranges, then
+  ``default``); a body off it raises :class:`~buttress.SchemaValidationError`
+  carrying the response. An error status raises the client's usual
+  :class:`~buttress.HTTPError` subclass (:class:`~buttress.NotFoundError`, ...)
+  with the parsed body as ``details``; when that body is off the documented
+  error schema, a note on the exception says where.
+- ``response_model=`` parses the body into a Pydantic model, as on the client.
+
+Schemas are checked by ``openapi-schema-validator`` (the JSON Schema dialects
+of OpenAPI, on top of ``jsonschema``): ``pip install 'buttress[openapi]'``.
+
+Names: an ``operationId`` or parameter name that is a Python identifier is
+used as it is; otherwise :func:`python_name` says how it is reached
+(``users.get`` -> ``users_get``, ``X-Request-Id`` -> ``X_Request_Id``). An
+operation without ``operationId`` is named from its method and path
+(``GET /users/{id}`` -> ``get_users_id``). Every operation is also found under
+its original name in :attr:`API.operations`.
+
+Where requests go: a client with a ``base_url`` sends every path under it
+(the document's ``servers`` are not used); a client without one sends to the
+document's first server, with its variables' defaults, resolved against the
+URL the document came from when it is relative.
+
+Pagination: :meth:`Operation.paginate` walks a GET operation with
+``client.paginate``. The strategy comes from the document when it says: a
+``Link`` header documented on the success response means ``Link`` pagination;
+``offset`` and ``limit`` query parameters mean offset pagination; a ``page``
+query parameter means page-number pagination; otherwise the first page
+decides, as in ``client.paginate``. Each page is checked like any response.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import os
+import pathlib
+import re
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import anyio
+import httpx
+import pydantic_core
+
+from ._client import AsyncClient, Client
+from ._exceptions import ConfigurationError, HTTPError, SchemaValidationError, describe
+from ._response import Response
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from ._client import PaginateKwargs, RequestKwargs
+    from .pagination import AsyncPaginator, PaginationStrategy, Paginator
+    from .transports.middleware import CallNext
+
+__all__ = ["API", "Operation", "Source", "aload", "load", "python_name"]
+
+Source: TypeAlias = "str | httpx.URL | os.PathLike[str] | Mapping[str, Any]"
+"""Where a document comes from: a URL (relative to the client's base URL, or
+absolute), a file path (``pathlib.Path``), or the document itself as a mapping."""
+
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Keyword arguments of an operation call; a parameter of the same name gets a "_" suffix.
+_RESERVED = frozenset({"body", "response_model", "options"})
+# OpenAPI: header parameters of these names are ignored (the client sets them).
+_IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
+_DOCUMENT_URI = "urn:buttress:openapi-document"
+_NO_BODY: Any = type("_NoBody", (), {"__repr__": lambda self: "<no body>"})()
+_MAX_LISTED = 10
+
+
+def python_name(name: str) -> str:
+    """The Python identifier an ``operationId`` or parameter ``name`` is reached by.
+
+    An identifier stays as it is. Otherwise each run of characters other than
+    letters, digits and ``_`` becomes one ``_`` (none at either end), a leading
+    digit gets a ``_`` before it, and a Python keyword a ``_`` after it.
+
+    Examples:
+        >>> python_name("get_user"), python_name("users.get"), python_name("X-Request-Id")
+        ('get_user', 'users_get', 'X_Request_Id')
+        >>> python_name("2fa-verify"), python_name("class"), python_name("page[size]")
+        ('_2fa_verify', 'class_', 'page_size')
+    """
+    if not name.isidentifier():
+        name = re.sub(r"\W+", "_", name, flags=re.ASCII).strip("_") or "_"
+        if name[0].isdigit():
+            name = f"_{name}"
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+class _Schemas:
+    """The document's JSON Schemas, checked in its OpenAPI dialect; ``$ref`` resolved."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        try:
+            import openapi_schema_validator as dialects
+            from referencing import Registry
+            from referencing.jsonschema import DRAFT4, DRAFT202012
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"buttress.openapi needs the openapi extra ({exc}): pip install 'buttress[openapi]'"
+            ) from None
+        version = str(document.get("openapi", ""))
+        if version.startswith("3.0"):
+            # 3.0 has its own dialect (nullable, readOnly/writeOnly by direction)
+            self._request_checker: Any = dialects.OAS30WriteValidator
+            self._response_checker: Any = dialects.OAS30ReadValidator
+            specification = DRAFT4
+        elif version.startswith("3.1"):
+            self._request_checker = self._response_checker = dialects.OAS31Validator
+            specification = DRAFT202012
+        elif version.startswith("3.2"):
+            self._request_checker = self._response_checker = dialects.OAS32Validator
+            specification = DRAFT202012
+        else:
+            found = f"openapi: {version!r}" if version else "no openapi field"
+            raise ConfigurationError(
+                f"not an OpenAPI 3 document ({found}); buttress.openapi reads OpenAPI 3.0-3.2 "
+                "(convert a Swagger 2.0 document first)"
+            )
+        resource = specification.create_resource(document)
+        self._registry: Any = Registry().with_resource(_DOCUMENT_URI, resource)
+        self._checkers: dict[tuple[str, bool], Any] = {}
+
+    def resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
+        """``node`` (at ``pointer``) with its ``$ref`` followed, and where it really is."""
+        from referencing.exceptions import Unresolvable
+
+        seen = set()
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            reference = node["$ref"]
+            if not reference.startswith("#") or reference in seen:
+                raise ConfigurationError(
+                    f"cannot follow $ref {reference!r} at {pointer or '/'}: only references "
+                    "inside the document, without cycles, are followed"
+                )
+            seen.add(reference)
+            try:
+                node = self._registry.resolver().lookup(_DOCUMENT_URI + reference).contents
+            except Unresolvable:
+                raise ConfigurationError(
+                    f"$ref {reference!r} at {pointer or '/'} points to nothing in the document"
+                ) from None
+            pointer = urllib.parse.unquote(reference[1:])
+        return node, pointer
+
+    def check(
+        self, pointer: str, instance: Any, where: tuple[str, ...], *, request: bool, hide: bool
+    ) -> list[ErrorDetails]:
+        """What is wrong with ``instance`` against the schema at ``pointer``, as error details."""
+        from jsonschema.exceptions import SchemaError
+        from referencing.exceptions import Unresolvable
+
+        checker = self._checkers.get((pointer, request))
+        if checker is None:
+            cls = self._request_checker if request else self._response_checker
+            # A schema that is only a reference into the document: its own $refs resolve there.
+            fragment = urllib.parse.quote(pointer, safe="/~")
+            wrapper = {"$ref": f"{_DOCUMENT_URI}#{fragment}"}
+            checker = cls(wrapper, registry=self._registry, format_checker=cls.FORMAT_CHECKER)
+            self._checkers[(pointer, request)] = checker
+        try:
+            found = sorted(checker.iter_errors(instance), key=lambda e: list(e.absolute_path))
+        except (SchemaError, Unresolvable) as exc:
+            raise ConfigurationError(
+                f"the document's schema at {pointer} is broken: {exc}"
+            ) from None
+        return [
+            _detail(
+                error.validator,
+                (*where, *error.absolute_path),
+                _words(error),
+                "[hidden]" if hide else error.instance,
+            )
+            for error in found
+        ]
+
+
+def _detail(kind: Any, where: Sequence[Any], message: str, value: Any) -> ErrorDetails:
+    return {"type": str(kind), "loc": tuple(where), "msg": message, "input": value}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _words(error: Any) -> str:
+    """What failed, in words that never quote the value (it may be a secret)."""
+    keyword_, expected = error.validator, error.validator_value
+    if keyword_ in (
+        "required",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "dependentRequired",
+    ):
+        return str(error.message)  # names properties, not values
+    if keyword_ == "type":
+        return f"expected type {_short(expected)}"
+    if keyword_ == "enum":
+        return f"expected one of {_short(expected)}"
+    if keyword_ == "const":
+        return f"expected {_short(expected)}"
+    if keyword_ in ("anyOf", "oneOf", "allOf", "not"):
+        return f"does not match {keyword_} of the schema"
+    return f"fails {keyword_} {_short(expected)}"
+
+
+def _media_kind(media_type: str) -> str:
+    """``json``, ``form`` or ``other`` for a media type (parameters dropped, lowercased)."""
+    media_type = media_type.split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return "json"
+    if media_type == "application/x-www-form-urlencoded":
+        return "form"
+    return "other"
+
+
+def _matches(documented: str, media_type: str) -> bool:
+    kind, _, sub = documented.split(";")[0].strip().lower().partition("/")
+    their_kind, _, their_sub = media_type.partition("/")
+    return kind in ("*", their_kind) and sub in ("*", their_sub)
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str  # as documented
+    identifier: str  # the keyword argument
+    location: str  # path, query, header, cookie
+    required: bool
+    schema: str | None  # JSON pointer of its schema
+    style: str
+    explode: bool
+
+    def serialize(self, value: Any) -> list[tuple[str, str]]:
+        """``(name, text)`` pairs for a JSON-like value, as the parameter's style writes it."""
+        if isinstance(value, Mapping):
+            pairs = [(str(key), _text(item)) for key, item in value.items()]
+            if self.style == "deepObject":
+                return [(f"{self.name}[{key}]", text) for key, text in pairs]
+            if self.explode and self.style == "form":
+                return pairs
+            joiner = "=" if self.explode else ","
+            return [(self.name, ",".join(f"{key}{joiner}{text}" for key, text in pairs))]
+        if isinstance(value, list | tuple):
+            texts = [_text(item) for item in value]
+            if self.style == "form" and self.explode:
+                return [(self.name, text) for text in texts]
+            separator = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(self.style, ",")
+            return [(self.name, separator.join(texts))]
+        return [(self.name, _text(value))]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class _Body:
+    required: bool
+    media_type: str
+    schema: str | None
+
+
+@dataclass(frozen=True)
+class _Response:
+    media_types: tuple[str, ...]
+    schemas: Mapping[str, str]  # media type -> JSON pointer of its schema
+    headers: frozenset[str]  # lowercased names
+
+
+@dataclass
+class _Call:
+    """A checked call: where it goes and what it carries."""
+
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)  # json= / data= / content=
+
+
+class Operation:
+    """One operation of an :class:`API`: call it with its parameters as keyword arguments.
+
+    ``operation(**parameters, body=..., response_model=..., options=...)``
+    sends the request and returns the :class:`~buttress.Response`, or the parsed
+    model when ``response_model`` is given (on an ``AsyncClient``, an awaitable
+    of either). ``body`` is the request body: any JSON-like value or Pydantic
+    model for JSON and form bodies, ``bytes`` or ``str`` for other media types
+    (sent as they are, not checked). ``options`` takes the client's other
+    request arguments (``timeout``, ``retry``, ``headers``, ``extensions``, ...).
+    A parameter given ``None`` is left out.
+
+    Examples:
+        >>> from buttress import Client
+        >>> document = {
+        ...     "openapi": "3.1.0",
+        ...     "paths": {"/users/{user_id}": {"get": {
+        ...         "operationId": "get_user",
+        ...         "parameters": [{"name": "user_id", "in": "path", "required": True,
+        ...                         "schema": {"type": "integer"}}],
+        ...         "responses": {"200": {"description": "a user"}}}}},
+        ... }
+        >>> with Client(base_url="https://api.example.com") as client:
+        ...     operation = load(client, document).get_user
+        >>> operation
+        <Operation get_user: GET /users/{user_id}>
+        >>> operation.parameters
+        ('user_id',)
+    """
+
+    def __init__(
+        self,
+        api: API,
+        name: str,
+        method: str,
+        path: str,
+        node: Mapping[str, Any],
+        shared_parameters: Sequence[tuple[Any, str]],
+        pointer: str,
+    ) -> None:
+        self._api = api
+        self.name = name
+        """The name it is an attribute of the API by."""
+        self.operation_id: str | None = node.get("operationId")
+        """The ``operationId`` as documented (``None`` when there is none)."""
+        self.method = method.upper()
+        self.path = path
+        self.__doc__ = node.get("summary") or node.get("description") or None
+        schemas = api._schemas
+        parameters: dict[tuple[str, str], _Parameter] = {}
+        own = [
+            (item, f"{pointer}/parameters/{i}") for i, item in enumerate(node.get("parameters", ()))
+        ]
+        for raw, at in [*shared_parameters, *own]:  # the operation's own win
+            parameter = self._parameter(*schemas.resolve(raw, at))
+            if parameter is not None:
+                parameters[(parameter.name, parameter.location)] = parameter
+        self._parameters = tuple(parameters.values())
+        self._by_identifier: dict[str, _Parameter] = {}
+        for parameter in self._parameters:
+            other = self._by_identifier.setdefault(parameter.identifier, parameter)
+            if other is not parameter:
+                raise ConfigurationError(
+                    f"operation {name}: parameters {other.location} {other.name!r} and "
+                    f"{parameter.location} {parameter.name!r} are both named "
+                    f"{parameter.identifier!r} in Python"
+                )
+        self._body = self._request_body(node, pointer)
+        self._responses: dict[str, _Response] = {}
+        for status, raw in (node.get("responses") or {}).items():
+            response, at = schemas.resolve(raw, f"{pointer}/responses/{_escape(str(status))}")
+            self._responses[str(status).upper()] = self._response(response, at)
+        self._check_answer = _ResponseCheck(self)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The keyword arguments this operation takes (besides ``body``, ``options``, ...)."""
+        return tuple(parameter.identifier for parameter in self._parameters)
+
+    def __repr__(self) -> str:
+        return f"<Operation {self.name}: {self.method} {self.path}>"
+
+    def _parameter(self, node: Any, at: str) -> _Parameter | None:
+        if not isinstance(node, Mapping) or "name" not in node or "in" not in node:
+            raise ConfigurationError(f"the parameter at {at} has no name or no 'in'")
+        name, location = str(node["name"]), str(node["in"])
+        if location == "header" and name.lower() in _IGNORED_HEADERS:
+            return None
+        identifier = python_name(name)
+        if identifier in _RESERVED:
+            identifier += "_"
+        style = node.get("style") or ("form" if location in ("query", "cookie") else "simple")
+        schema = f"{at}/schema" if "schema" in node else None
+        return _Parameter(
+            name=name,
+            identifier=identifier,
+            location=location,
+            required=bool(node.get("required")) or location == "path",
+            schema=schema,
+            style=style,
+            explode=bool(node.get("explode", style == "form")),
+        )
+
+    def _request_body(self, node: Mapping[str, Any], pointer: str) -> _Body | None:
+        if "requestBody" not in node:
+            return None
+        body, at = self._api._schemas.resolve(node["requestBody"], f"{pointer}/requestBody")
+        content: Mapping[str, Any] = body.get("content") or {}
+        if not content:
+            return None
+        # JSON first, then a form, then whatever the document lists first.
+        ranked = sorted(
+            content, key=lambda media: ("json", "form", "other").index(_media_kind(media))
+        )
+        media_type = ranked[0]
+        has_schema = "schema" in content[media_type]
+        schema = f"{at}/content/{_escape(media_type)}/schema" if has_schema else None
+        return _Body(required=bool(body.get("required")), media_type=media_type, schema=schema)
+
+    def _response(self, node: Mapping[str, Any], at: str) -> _Response:
+        content: Mapping[str, Any] = node.get("content") or {}
+        schemas = {
+            media: f"{at}/content/{_escape(media)}/schema"
+            for media, item in content.items()
+            if isinstance(item, Mapping) and "schema" in item
+        }
+        headers = frozenset(str(name).lower() for name in node.get("headers") or {})
+        return _Response(tuple(content), schemas, headers)
+
+    # -- calling ----------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        *,
+        body: Any = _NO_BODY,
+        response_model: Any = None,
+        options: RequestKwargs | None = None,
+        **arguments: Any,
+    ) -> Any:
+        if self._api.is_async:
+            return self._acall(body, response_model, options, arguments)
+        call = self._prepare(arguments, body)
+        client = self._api.client
+        assert isinstance(client, Client)
+        try:
+            return client.request(
+                self.method, call.url, response_model=response_model, **self._kwargs(call, options)
+            )
+        except HTTPError as error:
+            self._note_off_schema(error)
+            raise
+
+    async def _acall(
+        self,
+        body: Any,
+        response_model: Any,
+        options: RequestKwargs | None,
+        arguments: dict[str, Any],
+    ) -> Any:
+        call = self._prepare(arguments, body)
+        client = self._api.client
+        assert isinstance(client, AsyncClient)
+        try:
+            return await client.request(
+                self.method, call.url, response_model=response_model, **self._kwargs(call, options)
+            )
+        except HTTPError as error:
+            self._note_off_schema(error)
+            raise
+
+    def paginate(
+        self,
+        *,
+        response_model: Any = None,
+        options: PaginateKwargs | None = None,
+        **arguments: Any,
+    ) -> Paginator[Any] | AsyncPaginator[Any]:
+        """Iterate over the items of every page (``for``, or ``async for`` on an AsyncClient).
+
+        A GET operation only. The strategy is the document's (see the module's
+        notes) unless ``options`` gives ``pagination=`` or ``strategy=``; the
+        parameters the strategy fills (``offset``, ``page``, ...) need not be
+        given even when required. ``response_model`` parses each item.
+
+        Examples:
+            >>> from buttress import Client
+            >>> document = {"openapi": "3.1.0", "paths": {"/users": {"get": {
+            ...     "operationId": "list_users",
+            ...     "parameters": [{"name": "offset", "in": "query"},
+            ...                    {"name": "limit", "in": "query"}],
+            ...     "responses": {"200": {"description": "users"}}}}}}
+            >>> with Client(base_url="https://api.example.com") as client:
+            ...     type(load(client, document).list_users.pagination_strategy).__name__
+            'OffsetLimitPagination'
+        """
+        if self.method != "GET":
+            raise ConfigurationError(
+                f"{self.name} is a {self.method}; only GET operations paginate"
+            )
+        kwargs: dict[str, Any] = dict(options or {})
+        if "params" in kwargs:
+            raise ConfigurationError(f"give {self.name}'s query parameters by name, not params=")
+        strategy = self.pagination_strategy
+        if strategy is not None and not {"pagination", "strategy"} & kwargs.keys():
+            kwargs["pagination"] = strategy
+        call = self._prepare(arguments, _NO_BODY, filled=_filled_by(kwargs))
+        kwargs["headers"] = {**call.headers, **dict(kwargs.get("headers") or {})}
+        kwargs["middleware"] = [*(kwargs.get("middleware") or ()), self._check_answer]
+        return self._api.client.paginate(
+            call.url, response_model=response_model, params=call.params, **kwargs
+        )
+
+    @property
+    def pagination_strategy(self) -> PaginationStrategy | None:
+        """The strategy the document implies (``None``: the first page decides)."""
+        from .pagination import LinkHeaderPagination, OffsetLimitPagination, PageNumberPagination
+
+        query = {p.name for p in self._parameters if p.location == "query"}
+        size = next((n for n in ("per_page", "page_size", "size", "limit") if n in query), None)
+        success = [r for status, r in self._responses.items() if status.startswith("2")]
+        # results_key=None: the items are the list body, or the first list under a usual key
+        if any("link" in response.headers for response in success):
+            return LinkHeaderPagination(per_page_param=size or "per_page")
+        if {"offset", "limit"} <= query:
+            return OffsetLimitPagination(results_key=None)
+        if "page" in query:
+            return PageNumberPagination(per_page_param=size or "per_page", results_key=None)
+        return None
+
+    def _kwargs(self, call: _Call, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        kwargs = dict(options or {})
+        given = kwargs.keys() & {"params", "json", "data", "content", "files"}
+        if given:
+            raise ConfigurationError(
+                f"{self.name} takes its parameters by name and its body as body=, "
+                f"not {', '.join(sorted(given))} in options"
+            )
+        kwargs["headers"] = {**call.headers, **dict(kwargs.get("headers") or {})}
+        kwargs["middleware"] = [*(kwargs.get("middleware") or ()), self._check_answer]
+        return {**kwargs, "params": call.params, **call.body}
+
+    def _prepare(
+        self, arguments: Mapping[str, Any], body: Any, *, filled: frozenset[str] = frozenset()
+    ) -> _Call:
+        """Check the arguments and body against the document; what to send, or raise."""
+        errors: list[ErrorDetails] = []
+        given: dict[_Parameter, Any] = {}
+        for identifier, value in arguments.items():
+            parameter = self._by_identifier.get(identifier)
+            if parameter is None:
+                takes = ", ".join(self.parameters) or "none"
+                errors.append(
+                    _detail(
+                        "unknown",
+                        ("arguments", identifier),
+                        f"unknown parameter (takes: {takes})",
+                        None,  # a misspelt name may hold a secret
+                    )
+                )
+            elif value is not None:
+                given[parameter] = value
+        schemas = self._api._schemas
+        for parameter in self._parameters:
+            where = (parameter.location, parameter.name)
+            hide = parameter.location in ("header", "cookie")
+            if parameter not in given:
+                if parameter.required and parameter.name not in filled:
+                    errors.append(_detail("missing", where, "required parameter missing", None))
+                continue
+            value = given[parameter] = _jsonable(given[parameter], where, errors)
+            if parameter.schema is not None and value is not None:
+                errors += schemas.check(parameter.schema, value, where, request=True, hide=hide)
+        payload = self._payload(body, errors)
+        if errors:
+            raise SchemaValidationError(
+                f"{self.name} ({self.method} {self.path}) not sent, its arguments do not match "
+                f"the document: {_listing(errors)}",
+                operation=self.name,
+                errors=errors,
+            )
+        return self._call(given, payload)
+
+    def _payload(self, body: Any, errors: list[ErrorDetails]) -> dict[str, Any]:
+        """The request body as ``json=``, ``data=`` or ``content=`` (problems go to ``errors``)."""
+        spec = self._body
+        if body is _NO_BODY:
+            if spec is not None and spec.required:
+                errors.append(_detail("missing", ("body",), "request body required", None))
+            return {}
+        if spec is None:
+            errors.append(
+                _detail("unknown", ("body",), "this operation takes no request body", None)
+            )
+            return {}
+        kind = _media_kind(spec.media_type)
+        if kind == "other":
+            if not isinstance(body, bytes | str):
+                errors.append(
+                    _detail("type", ("body",), f"{spec.media_type} takes bytes or str", None)
+                )
+            return {"content": body, "headers": {"Content-Type": spec.media_type}}
+        value = _jsonable(body, ("body",), errors)
+        if spec.schema is not None:
+            errors += self._api._schemas.check(
+                spec.schema, value, ("body",), request=True, hide=False
+            )
+        if kind == "form":
+            return {"data": value}
+        content_type = (
+            {} if spec.media_type == "application/json" else {"Content-Type": spec.media_type}
+        )
+        return {"json": value, "headers": content_type}
+
+    def _call(self, given: Mapping[_Parameter, Any], payload: dict[str, Any]) -> _Call:
+        path = self.path
+        call = _Call(url="")
+        cookies: list[str] = []
+        for parameter, value in given.items():
+            pairs = parameter.serialize(value)
+            if parameter.location == "path":
+                text = ",".join(text for _, text in pairs) if len(pairs) > 1 else pairs[0][1]
+                path = path.replace(f"{{{parameter.name}}}", urllib.parse.quote(text, safe=""))
+            elif parameter.location == "query":
+                for name, text in pairs:
+                    call.params.setdefault(name, []).append(text)
+            elif parameter.location == "header":
+                call.headers[parameter.name] = ",".join(text for _, text in pairs)
+            elif parameter.location == "cookie":
+                cookies.extend(f"{name}={urllib.parse.quote(text)}" for name, text in pairs)
+        if cookies:
+            call.headers["Cookie"] = "; ".join(cookies)
+        call.headers.update(payload.pop("headers", {}))
+        call.body = payload
+        call.url = self._api.server + path
+        return call
+
+    # -- the answer -------------------------------------------------------------------------
+
+    def _documented(self, status: int) -> _Response | None:
+        responses = self._responses
+        return (
+            responses.get(str(status))
+            or responses.get(f"{status // 100}XX")
+            or responses.get("DEFAULT")
+        )
+
+    def _problems_in(self, response: httpx.Response) -> list[ErrorDetails]:
+        """What is wrong with ``response`` (its body read) against the document; ``[]`` if nothing.
+
+        Only what the document says is checked: an undocumented status, or a
+        documented one without content, passes.
+        """
+        documented = self._documented(response.status_code)
+        if documented is None or not documented.media_types or self.method == "HEAD":
+            return []
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        where = ("response",)
+        if not response.content:
+            return [_detail("missing", where, "empty body where the document describes one", None)]
+        matched = next(
+            (media for media in documented.media_types if _matches(media, media_type)), None
+        )
+        if matched is None:
+            listed = ", ".join(documented.media_types)
+            message = f"content type {media_type or 'unset'!r} is not one documented ({listed})"
+            return [_detail("content_type", where, message, media_type)]
+        pointer = documented.schemas.get(matched)
+        if pointer is None or _media_kind(media_type) != "json":
+            return []
+        # Response.json raises InvalidJSONError; the facade makes httpx's response ours later.
+        body = Response.json(response)  # type: ignore[arg-type]
+        return self._api._schemas.check(pointer, body, where, request=False, hide=False)
+
+    def _note_off_schema(self, error: HTTPError) -> None:
+        """Say on ``error`` when its body is off the schema documented for its status."""
+        try:
+            errors = self._problems_in(error.response)
+        except Exception:  # an unreadable error body must not hide the error itself
+            return
+        if errors:
+            note = (
+                f"its body does not match the {error.status_code} response documented "
+                f"for {self.name}: {_listing(errors)}"
+            )
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+
+
+def _listing(errors: Sequence[ErrorDetails]) -> str:
+    listed = "; ".join(
+        f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in errors[:_MAX_LISTED]
+    )
+    more = f" (and {len(errors) - _MAX_LISTED} more)" if len(errors) > _MAX_LISTED else ""
+    return f"{len(errors)} error(s): {listed}{more}"
+
+
+def _escape(token: str) -> str:
+    """A JSON pointer token (RFC 6901)."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _jsonable(value: Any, where: tuple[str, ...], errors: list[ErrorDetails]) -> Any:
+    """``value`` as JSON-like data (models, dates, enums converted); problems go to ``errors``."""
+    try:
+        return pydantic_core.to_jsonable_python(value, by_alias=True)
+    except pydantic_core.PydanticSerializationError:
+        message = f"a {type(value).__name__} cannot be written as JSON"
+        errors.append(_detail("serialization", where, message, None))
+        return None
+
+
+def _filled_by(options: Mapping[str, Any]) -> frozenset[str]:
+    """Query parameters a pagination strategy fills in itself."""
+    strategy = options.get("pagination") or options.get("strategy")
+    names = {
+        getattr(strategy, name, None) for name in ("offset_param", "page_param", "cursor_param")
+    }
+    return frozenset(str(name) for name in names if name) or frozenset({"offset", "page", "cursor"})
+
+
+class _ResponseCheck:
+    """Per-call middleware: a successful answer's body must match the document."""
+
+    def __init__(self, operation: Operation) -> None:
+        self._operation = operation
+
+    async def __call__(self, request: httpx.Request, call_next: CallNext) -> httpx.Response:
+        response = await call_next(request)
+        if response.status_code >= 400:  # the facade raises; the body is checked there
+            return response
+        is_async = getattr(call_next, "is_async", True)
+        try:
+            if is_async:
+                await response.aread()
+            else:
+                response.read()
+            errors = self._operation._problems_in(response)
+        except BaseException:
+            await response.aclose() if is_async else response.close()
+            raise
+        if errors:
+            name = self._operation.name
+            raise SchemaValidationError(
+                f"response to {describe(request)} does not match the {response.status_code} "
+                f"response documented for {name}: {_listing(errors)}",
+                operation=name,
+                errors=errors,
+                response=response,
+            )
+        return response
+
+    def __repr__(self) -> str:
+        return f"<response check for {self._operation.name}>"
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+class API:
+    """An OpenAPI document's operations, bound to a client; made by :func:`load`.
+
+    ``api.<name>`` is an :class:`Operation`; ``api.operations`` maps every
+    name, and every ``operationId`` as documented, to its operation.
+    ``api.server`` is what operation paths are appended to (``""`` when the
+    client's ``base_url`` is used).
+
+    Examples:
+        >>> from buttress import Client
+        >>> document = {"openapi": "3.1.0", "paths": {"/health": {"get": {
+        ...     "operationId": "health.check", "responses": {"200": {"description": "ok"}}}}}}
+        >>> with Client(base_url="https://api.example.com") as client:
+        ...     api = load(client, document)
+        >>> api
+        <API with 1 operation: health_check>
+        >>> api.operations["health.check"] is api.health_check
+        True
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient,
+        document: Mapping[str, Any],
+        *,
+        url: httpx.URL | None = None,
+    ) -> None:
+        if not isinstance(client, Client | AsyncClient):
+            raise ConfigurationError(
+                "buttress.openapi needs a buttress Client or AsyncClient, "
+                f"not {type(client).__name__}"
+            )
+        if not isinstance(document, Mapping):
+            raise ConfigurationError(
+                f"an OpenAPI document is a mapping, not {type(document).__name__}"
+            )
+        self.client = client
+        self.is_async = isinstance(client, AsyncClient)
+        self._schemas = _Schemas(document)
+        self.server = _server(client, document, url)
+        self._operations: dict[str, Operation] = {}
+        self.operations: Mapping[str, Operation] = {}
+        """Every operation by name, and by its ``operationId`` as documented."""
+        aliases: dict[str, Operation] = {}
+        for path, item in (document.get("paths") or {}).items():
+            at = f"/paths/{_escape(path)}"
+            item, at = self._schemas.resolve(item, at)
+            shared = [
+                (raw, f"{at}/parameters/{i}") for i, raw in enumerate(item.get("parameters", ()))
+            ]
+            for method in _METHODS:
+                if method not in item:
+                    continue
+                node = item[method]
+                operation_id = node.get("operationId")
+                name = python_name(str(operation_id or f"{method}_{path}"))
+                if name in self._operations:
+                    other = self._operations[name]
+                    raise ConfigurationError(
+                        f"two operations are named {name!r} in Python: "
+                        f"{other.method} {other.path} and {method.upper()} {path}"
+                    )
+                operation = Operation(self, name, method, path, node, shared, f"{at}/{method}")
+                self._operations[name] = operation
+                if operation_id is not None:
+                    aliases[str(operation_id)] = operation
+        self.operations = {**aliases, **self._operations}
+
+    def __getattr__(self, name: str) -> Operation:
+        operations = self.__dict__.get("_operations", {})
+        if name in operations:
+            return operations[name]  # type: ignore[no-any-return]
+        known = ", ".join(sorted(operations)) or "none"
+        raise AttributeError(f"the API has no operation {name!r} (it has: {known})")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._operations})
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self._operations.values())
+
+    def __repr__(self) -> str:
+        count = len(self._operations)
+        names = ", ".join(sorted(self._operations))
+        return f"<API with {count} operation{'s' if count != 1 else ''}: {names}>"
+
+
+def _server(
+    client: Client | AsyncClient, document: Mapping[str, Any], url: httpx.URL | None
+) -> str:
+    """What operation paths are appended to: ``""`` under the client's base URL, else a server."""
+    if str(client.base_url):
+        return ""
+    servers: Sequence[Any] = document.get("servers") or [{"url": "/"}]
+    server: Mapping[str, Any] = servers[0] if isinstance(servers[0], Mapping) else {}
+    variables: Mapping[str, Any] = server.get("variables") or {}
+
+    def default(match: re.Match[str]) -> str:
+        variable = variables.get(match[1])
+        if not isinstance(variable, Mapping) or "default" not in variable:
+            raise ConfigurationError(f"server variable {match[1]!r} has no default")
+        return str(variable["default"])
+
+    address = re.sub(r"\{([^}]*)\}", default, str(server.get("url", "/")))
+    if httpx.URL(address).is_relative_url:
+        if url is None:
+            raise ConfigurationError(
+                f"the document's server {address!r} is relative and the client has no base_url: "
+                "give the client a base_url, or load the document from its URL"
+            )
+        address = str(url.join(address))
+    return address.rstrip("/")
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _parse(content: bytes, source: object) -> Mapping[str, Any]:
+    """A document from JSON or YAML text."""
+    try:
+        document = json.loads(content)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigurationError(
+                f"{source} is not JSON; YAML documents need the openapi extra: "
+                "pip install 'buttress[openapi]'"
+            ) from None
+        try:
+            document = yaml.safe_load(content)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{source} is neither JSON nor YAML: {exc}") from None
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(f"{source} is not an OpenAPI document (not a mapping)")
+    return document
+
+
+def load(client: Client | AsyncClient, source: Source) -> API:
+    """Read an OpenAPI document and return its operations bound to ``client``.
+
+    ``source`` is a URL (relative to the client's ``base_url``, or absolute),
+    fetched with ``client.get`` (so with its retries, auth and cache), a file
+    path (a ``pathlib.Path``), or the document as a mapping. On an
+    ``AsyncClient``, a URL is loaded with :func:`aload`.
+
+    Raises:
+        ConfigurationError: the document cannot be read or is not OpenAPI 3,
+            two operations get the same Python name, or the ``openapi`` extra
+            is not installed.
+
+    Examples:
+        >>> import buttress
+        >>> document = {"openapi": "3.1.0", "paths": {"/users/{user_id}": {"get": {
+        ...     "operationId": "get_user",
+        ...     "parameters": [{"name": "user_id", "in": "path", "required": True,
+        ...                     "schema": {"type": "integer"}}],
+        ...     "responses": {"200": {"description": "a user"}}}}}}
+        >>> with buttress.Client(base_url="https://api.example.com") as client:
+        ...     api = buttress.openapi.load(client, document)
+        ...     try:
+        ...         api.get_user(user_id="one")  # refused before sending
+        ...     except buttress.SchemaValidationError as e:
+        ...         print(e.errors[0]["loc"], e.errors[0]["msg"])
+        ('path', 'user_id') expected type "integer"
+    """
+    if isinstance(source, Mapping):
+        return API(client, source)
+    if isinstance(source, os.PathLike):
+        try:
+            content = pathlib.Path(source).read_bytes()
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
+        return API(client, _parse(content, os.fspath(source)))
+    if isinstance(client, AsyncClient):
+        raise ConfigurationError(
+            "an AsyncClient loads a URL with: await buttress.openapi.aload(client, url)"
+        )
+    return _fetched(client, client.get(_url(client, source)))
+
+
+async def aload(client: AsyncClient, source: Source) -> API:
+    """:func:`load` for an :class:`~buttress.AsyncClient`; operations return awaitables.
+
+    Examples:
+        >>> import buttress
+        >>> async def main(url: str) -> None:
+        ...     async with buttress.AsyncClient(base_url=url) as client:
+        ...         api = await buttress.openapi.aload(client, "/openapi.json")
+        ...         user = await api.get_user(user_id=1)
+    """
+    if not isinstance(client, AsyncClient):
+        raise ConfigurationError(
+            "aload is for an AsyncClient; a Client loads with buttress.openapi.load"
+        )
+    if isinstance(source, Mapping):
+        return API(client, source)
+    if isinstance(source, os.PathLike):
+        try:
+            content = await anyio.Path(os.fspath(source)).read_bytes()
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
+        return API(client, _parse(content, os.fspath(source)))
+    return _fetched(client, await client.get(_url(client, source)))
+
+
+def _url(client: Client | AsyncClient, source: str | httpx.URL) -> str | httpx.URL:
+    if not str(client.base_url) and httpx.URL(str(source)).is_relative_url:
+        raise ConfigurationError(
+            f"{str(source)!r} is a relative URL and the client has no base_url; "
+            "to read a file, pass a pathlib.Path"
+        )
+    return source
+
+
+def _fetched(client: Client | AsyncClient, response: httpx.Response) -> API:
+    document = _parse(response.content, f"the document at {describe(response.request)}")
+    return API(client, document, url=response.url)
+
+
+def _unreadable(path: os.PathLike[str], error: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot read the OpenAPI document {os.fspath(path)!r}: {error.strerror or error}"
+    )

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
     from .transports.ratelimit import RateLimiter, RateLimitStatus
+    from .websocket import AsyncWebSocket, AsyncWebSocketKwargs, WebSocket, WebSocketKwargs
 else:
     from typing import TypedDict
 
@@ -1018,6 +1019,10 @@ def _keywords(function: Callable[..., Any]) -> frozenset[str]:
 _INIT_NAMES = _keywords(_Facade.__init__)
 # What request(), get(), post(), ... take besides method, url and response_model.
 _CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "strict"}
+_WEBSOCKET_NAMES = frozenset(
+    {"subprotocols", "reconnect", "on_reconnect", "keepalive_interval", "keepalive_timeout"}
+    | {"max_message_size", "queue_size"}
+)
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
@@ -1290,6 +1295,20 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         from .streaming import download
 
         return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
+
+    def websocket(self, url: httpx.URL | str, **kwargs: Unpack[WebSocketKwargs]) -> WebSocket:
+        """A WebSocket whose handshake goes through this client's stack (:mod:`buttress.websocket`).
+
+        Examples:
+            >>> def chat(client: Client) -> str:
+            ...     with client.websocket("/chat", reconnect=True) as ws:
+            ...         ws.send_json({"say": "hello"})
+            ...         return ws.receive_text()
+        """
+        from .websocket import WebSocket
+
+        self._check_call_names({k: v for k, v in kwargs.items() if k not in _WEBSOCKET_NAMES})
+        return WebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]
     def get(
@@ -1694,6 +1713,22 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         from .streaming import adownload
 
         return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
+
+    def websocket(
+        self, url: httpx.URL | str, **kwargs: Unpack[AsyncWebSocketKwargs]
+    ) -> AsyncWebSocket:
+        """An async WebSocket through this client's stack (see :mod:`buttress.websocket`).
+
+        Examples:
+            >>> async def chat(client: AsyncClient) -> str:
+            ...     async with client.websocket("/chat", reconnect=True) as ws:
+            ...         await ws.send_json({"say": "hello"})
+            ...         return await ws.receive_text()
+        """
+        from .websocket import AsyncWebSocket
+
+        self._check_call_names({k: v for k, v in kwargs.items() if k not in _WEBSOCKET_NAMES})
+        return AsyncWebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]
     async def get(

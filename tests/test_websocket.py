@@ -51,6 +51,7 @@ class WebSocketApp:
                            offered subprotocol
     ``/headers``           sends the handshake's headers and query string as JSON
     ``/big?size=N&key=K``  sends one text message of N bytes, then echoes
+    ``/flood?count=N&key=K`` sends N messages at once, then echoes
     ``/closes?code=C``     sends "a" and "b", then closes with code C (reason "bye")
     ``/restart/<key>``     echoes; the first connection of <key> closes with 1012 after
                            one message, and the next ``?refuse=K`` handshakes get a 503
@@ -107,6 +108,10 @@ class WebSocketApp:
         elif path == "/big":
             key = query.get("key", [path])[0]
             await send({"type": "websocket.send", "text": "x" * int(query["size"][0])})
+        elif path == "/flood":
+            key = query["key"][0]
+            for number in range(int(query["count"][0])):
+                await send({"type": "websocket.send", "text": f"m{number}"})
         elif path == "/closes":
             for text in ("a", "b"):
                 await send({"type": "websocket.send", "text": text})
@@ -326,6 +331,21 @@ async def test_a_message_at_the_limit_is_delivered(make_client: Any, server: Dem
         assert len(await ws.receive_text()) == 5000
         await ws.send_text("y" * 5000)  # the limit is on what arrives, in pieces or not
         assert await ws.receive_text() == "y" * 5000
+
+
+async def test_leaving_with_unread_messages_closes_at_once(
+    make_client: Any, server: DemoServer, app: WebSocketApp, request: pytest.FixtureRequest
+) -> None:
+    key = re.sub(r"\W", "-", request.node.name)
+    client = make_client(base_url=server.url)
+    params = {"count": 200, "key": key}
+    async with opened(client, "/flood", params=params, queue_size=4) as ws:
+        assert await ws.receive() == "m0"
+        # The rest fill the queue, and the reading stops until there is room again:
+        # leaving must not wait for room that never comes.
+    # The server sees the session end: with our close frame (1000), or, when the socket
+    # still held unread messages, the reset that closing it sends may overtake the frame.
+    assert app.wait_for_close(key) in (1000, 1005)
 
 
 async def test_an_unanswered_keepalive_ping_ends_the_session(make_client: Any) -> None:

@@ -26,6 +26,10 @@
     ├── RedirectRefusedError           also httpx.RequestError
     ├── ResponseTooLargeError          a body past max_response_size
     ├── PaginationError                a page asked for twice, or the page cap reached
+    ├── WebSocketError                 defined in buttress.websocket
+    │   ├── WebSocketUpgradeError      the handshake was not answered with an upgrade
+    │   ├── WebSocketClosedError       the session ended: close code and reason
+    │   └── MessageTooLargeError       a message past max_message_size
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 

@@ -10,6 +10,7 @@ errors means for the caller.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,14 @@ if TYPE_CHECKING:
 
     from .websocket import _Settings
 
-__all__ = ["SizeLimitedConnection", "ended", "message_data", "open_async", "open_sync"]
+__all__ = [
+    "SizeLimitedConnection",
+    "discard_unread",
+    "ended",
+    "message_data",
+    "open_async",
+    "open_sync",
+]
 
 _CONNECTION_LOST = (
     httpx_ws.WebSocketNetworkError,
@@ -55,7 +63,8 @@ class SizeLimitedConnection(wsproto.connection.Connection):
     the message at the limit (plus one read) instead of after buffering it whole.
     A message too large becomes a close event (code 1009): httpx-ws then stops
     reading, and the caller learns why from :attr:`too_large`. The close the
-    server sent, if any, is kept in :attr:`peer_close`.
+    server sent, if any, is kept in :attr:`peer_close`. Once :attr:`discarding`
+    is set, no event is handed over (see :func:`discard_unread`).
     """
 
     def __init__(self, limit: int | None) -> None:
@@ -63,10 +72,13 @@ class SizeLimitedConnection(wsproto.connection.Connection):
         self.limit = limit
         self.too_large: int | None = None
         self.peer_close: CloseConnection | None = None
+        self.discarding = False
         self._message_size = 0
 
     def events(self) -> Generator[Event, None, None]:
         for event in super().events():
+            if self.discarding:  # the session is closing: hand over nothing more
+                return
             if isinstance(event, CloseConnection):
                 self.peer_close = event
             elif isinstance(event, Message) and self.limit is not None:
@@ -109,6 +121,25 @@ def open_async(response: httpx.Response, settings: _Settings) -> httpx_ws.AsyncW
     )
     session.connection = SizeLimitedConnection(settings.max_message_size)
     return session
+
+
+def discard_unread(session: httpx_ws.WebSocketSession) -> None:
+    """Let a closed sync session's reading thread end: hand it nothing more, empty its queue.
+
+    httpx-ws's thread waits for room in a full queue without watching for the
+    close, and leaving the session joins that thread: a session left with
+    unread messages would hang there.
+    """
+    connection = session.connection
+    assert isinstance(connection, SizeLimitedConnection)
+    connection.discarding = True
+    while True:
+        try:
+            session.receive(timeout=0)
+        except queue.Empty:
+            return
+        except httpx_ws.HTTPXWSException:
+            continue
 
 
 def message_data(event: Event) -> str | bytes | None:

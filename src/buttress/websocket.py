@@ -658,6 +658,7 @@ class WebSocket(_Session["Client"]):
         if session is not None:
             with suppress(Exception):
                 session.close(code, reason)
+            _protocol().discard_unread(session)
         if stack is not None:
             with suppress(Exception):
                 stack.close()

@@ -25,6 +25,9 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import wsproto
+from wsproto.events import CloseConnection, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 import buttress
 from buttress import (
@@ -55,6 +58,7 @@ class WebSocketApp:
     ``/closes?code=C``     sends "a" and "b", then closes with code C (reason "bye")
     ``/restart/<key>``     echoes; the first connection of <key> closes with 1012 after
                            one message, and the next ``?refuse=K`` handshakes get a 503
+                           (with ``Retry-After: S`` given ``?retry_after=S``)
     ``/cached``            a cacheable HTTP answer, and an echo WebSocket at the same path
     ``/plain``             HTTP only: a WebSocket handshake gets 200, no upgrade
     ``/status?code=C``     refuses the handshake with status C
@@ -97,7 +101,7 @@ class WebSocketApp:
             self.connections[key] += 1
             if self.connections[key] > 1 and self.refused[key] < int(query.get("refuse", ["0"])[0]):
                 self.refused[key] += 1
-                await self._refuse(send, 503)
+                await self._refuse(send, 503, query.get("retry_after", [None])[0])
                 return
         offered = scope.get("subprotocols") or []
         await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
@@ -133,9 +137,11 @@ class WebSocketApp:
             await send({"type": "websocket.send", **reply})
 
     @staticmethod
-    async def _refuse(send: Any, status: int) -> None:
+    async def _refuse(send: Any, status: int, retry_after: str | None = None) -> None:
         # Connection: close, so the client does not reuse a connection the server drops.
         headers = [(b"connection", b"close")]
+        if retry_after is not None:
+            headers.append((b"retry-after", retry_after.encode()))
         start = {"type": "websocket.http.response.start", "status": status, "headers": headers}
         await send(start)
         await send({"type": "websocket.http.response.body", "body": b"not now"})
@@ -390,7 +396,7 @@ async def test_handshake_has_the_clients_settings_and_every_layer(
         middleware=[recorder],
         logging=LoggingConfig(log_bodies=True),
     )
-    caplog.set_level(logging.DEBUG, logger="buttress")
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's, httpcore's, httpx-ws's
     async with opened(client, "/headers", params={"access_token": SECRET}) as ws:
         seen = await ws.receive_json()
         await ws.send_text("the session works under every layer")
@@ -511,6 +517,22 @@ async def test_gives_up_after_max_attempts_with_the_last_failure(
     assert app.connections[key] == 3
 
 
+async def test_a_refused_reconnection_waits_as_long_as_retry_after_says(
+    make_client: Any, server: DemoServer, request: pytest.FixtureRequest
+) -> None:
+    key = re.sub(r"\W", "-", request.node.name)
+    clock = FakeClock()
+    client = make_client(base_url=server.url, clock=clock, retry=False)
+    calls: list[int] = []
+    policy = RetryConfig(max_attempts=3, backoff_factor=0.5, jitter="none")
+    options = {"reconnect": policy, "on_reconnect": resume_hook(client, calls)}
+    params = {"refuse": 1, "retry_after": 7}
+    async with opened(client, f"/restart/{key}", params=params, **options) as ws:
+        await ws.send_text("first")
+        assert await ws.receive_text() == "resume"
+    assert clock.sleeps == [0.5, 7.0]
+
+
 async def test_a_close_that_is_not_a_restart_is_not_reconnected(
     make_client: Any, server: DemoServer
 ) -> None:
@@ -535,6 +557,43 @@ async def test_reconnect_true_follows_the_clients_retry_configuration(
         await ws.send_text("first")
         assert await ws.receive_text() == "resume"
     assert clock.sleeps == [3.0]
+
+
+def test_a_message_in_pieces_is_counted_whole_and_the_count_starts_again() -> None:
+    from buttress._websocket_protocol import SizeLimitedConnection
+
+    server = wsproto.connection.Connection(wsproto.ConnectionType.SERVER)
+    client = SizeLimitedConnection(limit=1000)
+    for data, finished in (("x" * 600, True), ("y" * 400, True), ("z" * 600, False)):
+        client.receive_data(server.send(TextMessage(data=data, message_finished=finished)))
+    assert [len(getattr(event, "data", "")) for event in client.events()] == [600, 400, 600]
+    client.receive_data(server.send(TextMessage(data="z" * 600)))  # the same message: 1200
+    (event,) = client.events()
+    assert isinstance(event, CloseConnection)
+    assert (event.code, client.too_large) == (MESSAGE_TOO_BIG, 1200)
+
+
+def test_sending_after_the_server_closed_raises_the_servers_close() -> None:
+    from buttress._websocket_protocol import SizeLimitedConnection, ended
+
+    server = wsproto.connection.Connection(wsproto.ConnectionType.SERVER)
+    client = SizeLimitedConnection(limit=None)
+    client.receive_data(server.send(CloseConnection(code=1012, reason="restarting")))
+    list(client.events())
+    with pytest.raises(LocalProtocolError) as refused:
+        client.send(TextMessage(data="too late"))
+    error = ended(refused.value, client, httpx.Request("GET", "http://a.test/ws"))
+    assert isinstance(error, buttress.WebSocketClosedError)
+    assert (error.code, error.reason) == (1012, "restarting")
+
+
+async def test_using_it_outside_its_block_raises_ours(make_client: Any, server: DemoServer) -> None:
+    client = make_client(base_url=server.url)
+    ws = Socket(client.client.websocket("/echo"))
+    with pytest.raises(buttress.WebSocketError, match="not open"):
+        await ws.send_text("too early")
+    with pytest.raises(buttress.WebSocketError, match="not open"):
+        ws.socket.subprotocol  # noqa: B018 - the property raises
 
 
 # --- configuration -----------------------------------------------------------------------

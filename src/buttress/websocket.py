@@ -446,12 +446,16 @@ class _Session(Generic[_ClientT]):
         headers.update(extra)
         return {**self._kwargs, "headers": headers}, key
 
-    def _check_open(self) -> None:
+    def _check_open(self, connected: bool) -> None:
+        """Raise unless the session has a connection to use (``connected``)."""
         if self._over is not None:
             over = self._over
             raise WebSocketClosedError(str(over), code=over.code, reason=over.reason)
-        if self._response is None:
-            raise WebSocketError("the WebSocket is not open: use it in a 'with' block")
+        if not connected:
+            raise WebSocketError(
+                "the WebSocket is not open: use it in a 'with' block "
+                "(or a reconnection was interrupted)"
+            )
 
     def _ending(self, exc: Exception, connection: Any) -> WebSocketError:
         """Our error for ``exc``, which ended the session; re-raise it if it did not."""
@@ -584,8 +588,8 @@ class WebSocket(_Session["Client"]):
         then raises :class:`~buttress.ReadTimeoutError`, leaving the session open.
         """
         while True:
-            self._check_open()
             session = self._session
+            self._check_open(session is not None)
             assert session is not None
             try:
                 event = session.receive(timeout)
@@ -633,8 +637,8 @@ class WebSocket(_Session["Client"]):
 
     def _send(self, action: Callable[[httpx_ws.WebSocketSession], None]) -> None:
         while True:
-            self._check_open()
             session = self._session
+            self._check_open(session is not None)
             assert session is not None
             try:
                 action(session)
@@ -737,9 +741,10 @@ class AsyncWebSocket(_Session["AsyncClient"]):
     async def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message (see :meth:`WebSocket.receive`)."""
         while True:
-            self._check_open()
-            assert self._held is not None
-            session = self._held.session
+            held = self._held
+            self._check_open(held is not None)
+            assert held is not None
+            session = held.session
             try:
                 event = await session.receive(timeout)
             except builtins.TimeoutError:
@@ -788,9 +793,10 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         self, action: Callable[[httpx_ws.AsyncWebSocketSession], Awaitable[None]]
     ) -> None:
         while True:
-            self._check_open()
-            assert self._held is not None
-            session = self._held.session
+            held = self._held
+            self._check_open(held is not None)
+            assert held is not None
+            session = held.session
             try:
                 await action(session)
                 return

@@ -1019,10 +1019,6 @@ def _keywords(function: Callable[..., Any]) -> frozenset[str]:
 _INIT_NAMES = _keywords(_Facade.__init__)
 # What request(), get(), post(), ... take besides method, url and response_model.
 _CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "strict"}
-_WEBSOCKET_NAMES = frozenset(
-    {"subprotocols", "reconnect", "on_reconnect", "keepalive_interval", "keepalive_timeout"}
-    | {"max_message_size", "queue_size"}
-)
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
@@ -1307,7 +1303,6 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
         """
         from .websocket import WebSocket
 
-        self._check_call_names({k: v for k, v in kwargs.items() if k not in _WEBSOCKET_NAMES})
         return WebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]
@@ -1727,7 +1722,6 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         """
         from .websocket import AsyncWebSocket
 
-        self._check_call_names({k: v for k, v in kwargs.items() if k not in _WEBSOCKET_NAMES})
         return AsyncWebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]

@@ -390,6 +390,7 @@ class _Session(Generic[_ClientT]):
     ) -> None:
         for name in _BODY_ARGUMENTS.intersection(kwargs):
             raise ConfigurationError(f"a WebSocket handshake has no body: {name}= is not taken")
+        client._check_call_names(kwargs)  # the rest are the handshake's request arguments
         _positive("keepalive_interval", keepalive_interval)
         _positive("keepalive_timeout", keepalive_timeout)
         _positive("max_message_size", max_message_size, integer=True)
@@ -401,8 +402,9 @@ class _Session(Generic[_ClientT]):
         config = _reconnect_config(client, reconnect)
         if on_reconnect is not None and (config is None or config.max_attempts < 2):
             raise ConfigurationError(
-                "on_reconnect is only called when the session reconnects: "
-                "pass reconnect=True or a RetryConfig with max_attempts of 2 or more"
+                "on_reconnect is only called when the session reconnects: pass reconnect= "
+                "a RetryConfig with max_attempts of 2 or more (reconnect=True takes the "
+                "client's retry= configuration)"
             )
         if on_reconnect is not None and not callable(on_reconnect):
             raise ConfigurationError("on_reconnect must be a callable taking the WebSocket")

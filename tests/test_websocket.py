@@ -517,6 +517,57 @@ async def test_gives_up_after_max_attempts_with_the_last_failure(
     assert app.connections[key] == 3
 
 
+class Reader:
+    """Waits for one message in a task (async) or a thread (sync) of its own."""
+
+    def __init__(self, ws: Socket) -> None:
+        socket = ws.socket
+        if isinstance(socket, buttress.AsyncWebSocket):
+            self._task: asyncio.Task[Any] | None = asyncio.ensure_future(socket.receive())
+        else:
+            self._task = None
+            self._outcome: list[Any] = []
+            self._thread = threading.Thread(target=self._receive, args=(socket,), daemon=True)
+            self._thread.start()
+
+    def _receive(self, socket: buttress.WebSocket) -> None:
+        try:
+            self._outcome.append(socket.receive())
+        except Exception as exc:
+            self._outcome.append(exc)
+
+    async def result(self) -> Any:
+        if self._task is not None:
+            return await self._task
+        self._thread.join(30)
+        (outcome,) = self._outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+async def test_a_reader_in_another_task_follows_the_session(
+    make_client: Any, server: DemoServer, app: WebSocketApp, request: pytest.FixtureRequest
+) -> None:
+    key = re.sub(r"\W", "-", request.node.name)
+    clock = FakeClock()
+    client = make_client(base_url=server.url, clock=clock, retry=False)
+    calls: list[int] = []
+    policy = RetryConfig(max_attempts=3, backoff_factor=0.5, jitter="none")
+    options = {"reconnect": policy, "on_reconnect": resume_hook(client, calls)}
+    async with opened(client, f"/restart/{key}", **options) as ws:
+        reader = Reader(ws)
+        await ws.send_text("first")  # the server restarts; the reader meets the close
+        assert await reader.result() == "resume"
+        await ws.send_text("second")  # the writer goes on with the new connection
+        assert await ws.receive_text() == "second"
+        waiting = Reader(ws)
+        await ws.close()
+        with pytest.raises(buttress.WebSocketClosedError, match="you closed it"):
+            await waiting.result()
+    assert (calls, clock.sleeps, app.connections[key]) == ([1], [0.5], 2)
+
+
 async def test_a_refused_reconnection_waits_as_long_as_retry_after_says(
     make_client: Any, server: DemoServer, request: pytest.FixtureRequest
 ) -> None:

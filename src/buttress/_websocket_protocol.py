@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Generator
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import anyio
@@ -124,11 +125,14 @@ def open_async(response: httpx.Response, settings: _Settings) -> httpx_ws.AsyncW
 
 
 def discard_unread(session: httpx_ws.WebSocketSession) -> None:
-    """Let a closed sync session's reading thread end: hand it nothing more, empty its queue.
+    """Let a closed sync session's reading thread end, and wake a thread waiting on it.
 
     httpx-ws's thread waits for room in a full queue without watching for the
     close, and leaving the session joins that thread: a session left with
-    unread messages would hang there.
+    unread messages would hang there. So no event is handed over any more and
+    the queue is emptied. A thread of yours still waiting for a message of this
+    session (closed by another thread) would wait forever: it gets the error of
+    a lost connection instead, and goes on with the session's next connection.
     """
     connection = session.connection
     assert isinstance(connection, SizeLimitedConnection)
@@ -137,9 +141,13 @@ def discard_unread(session: httpx_ws.WebSocketSession) -> None:
         try:
             session.receive(timeout=0)
         except queue.Empty:
-            return
+            break
         except httpx_ws.HTTPXWSException:
             continue
+    waiting: object = getattr(session, "_events", None)  # httpx-ws's queue (not public)
+    if isinstance(waiting, queue.Queue):
+        with suppress(queue.Full):
+            waiting.put_nowait(httpx_ws.WebSocketNetworkError())
 
 
 def message_data(event: Event) -> str | bytes | None:

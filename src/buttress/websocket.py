@@ -45,6 +45,7 @@ import inspect
 import json
 import queue
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass
@@ -560,8 +561,10 @@ class WebSocket(_Session["Client"]):
 
     _stack: ExitStack | None = None
     _session: httpx_ws.WebSocketSession | None = None
+    _reconnecting: threading.Lock
 
     def __enter__(self) -> Self:
+        self._reconnecting = threading.Lock()
         self._connect()
         return self
 
@@ -590,15 +593,13 @@ class WebSocket(_Session["Client"]):
         then raises :class:`~buttress.ReadTimeoutError`, leaving the session open.
         """
         while True:
-            session = self._session
-            self._check_open(session is not None)
-            assert session is not None
+            session = self._live()
             try:
                 event = session.receive(timeout)
             except queue.Empty:
                 raise self._timed_out(timeout) from None
             except Exception as exc:
-                self._recover(self._ending(exc, session.connection))
+                self._recover(self._ending(exc, session.connection), session)
                 continue
             message: str | bytes | None = _protocol().message_data(event)
             if message is not None:
@@ -637,16 +638,24 @@ class WebSocket(_Session["Client"]):
 
     # -- connecting ---------------------------------------------------------------------
 
+    def _live(self) -> httpx_ws.WebSocketSession:
+        """The current connection's session, once a reconnection under way has ended."""
+        session = self._session
+        if session is None and self._response is not None:
+            with self._reconnecting:
+                session = self._session
+        self._check_open(session is not None)
+        assert session is not None
+        return session
+
     def _send(self, action: Callable[[httpx_ws.WebSocketSession], None]) -> None:
         while True:
-            session = self._session
-            self._check_open(session is not None)
-            assert session is not None
+            session = self._live()
             try:
                 action(session)
                 return
             except Exception as exc:
-                self._recover(self._ending(exc, session.connection))
+                self._recover(self._ending(exc, session.connection), session)
 
     def _connect(self) -> None:
         arguments, key = self._handshake()
@@ -669,23 +678,32 @@ class WebSocket(_Session["Client"]):
             with suppress(Exception):
                 stack.close()
 
-    def _recover(self, error: WebSocketError) -> None:
-        """Reconnect after ``error`` ended the session, or raise what ended it."""
-        too_large = isinstance(error, MessageTooLargeError)
-        self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-        failure: Exception = error
-        while (delay := self._reconnection.delay(failure)) is not None:
-            self._clock.sleep(delay)
-            try:
-                self._connect()
-            except ClientError as exc:  # the handshake failed: maybe again after a wait
-                failure = exc
-                continue
+    def _recover(self, error: WebSocketError, failed: httpx_ws.WebSocketSession) -> None:
+        """Reconnect after ``error`` ended the ``failed`` session, or raise what ended it.
+
+        Of the threads that meet the end of one connection, the first reconnects;
+        the others wait for it and go on with the new connection.
+        """
+        with self._reconnecting:
+            if self._session is not failed:
+                return  # another thread has reconnected, or the session was closed
+            too_large = isinstance(error, MessageTooLargeError)
+            self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+            failure: Exception = error
+            while True:
+                delay = self._reconnection.delay(failure)
+                if delay is None:
+                    raise self._gave_up(error, failure)
+                self._clock.sleep(delay)
+                try:
+                    self._connect()
+                except ClientError as exc:  # the handshake failed: maybe again after a wait
+                    failure = exc
+                    continue
+                break
             self._reconnection.reconnected()
-            if self._on_reconnect is not None:
-                self._on_reconnect(self)
-            return
-        raise self._gave_up(error, failure)
+        if self._on_reconnect is not None:
+            self._on_reconnect(self)
 
 
 class AsyncWebSocket(_Session["AsyncClient"]):
@@ -707,8 +725,10 @@ class AsyncWebSocket(_Session["AsyncClient"]):
 
     _group: anyio.abc.TaskGroup | None = None
     _held: _Held | None = None
+    _reconnecting: anyio.Lock
 
     async def __aenter__(self) -> Self:
+        self._reconnecting = anyio.Lock()
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
@@ -743,16 +763,13 @@ class AsyncWebSocket(_Session["AsyncClient"]):
     async def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message (see :meth:`WebSocket.receive`)."""
         while True:
-            held = self._held
-            self._check_open(held is not None)
-            assert held is not None
-            session = held.session
+            held = await self._live()
             try:
-                event = await session.receive(timeout)
+                event = await held.session.receive(timeout)
             except builtins.TimeoutError:
                 raise self._timed_out(timeout) from None
             except Exception as exc:
-                await self._recover(self._ending(exc, session.connection))
+                await self._recover(self._ending(exc, held.session.connection), held)
                 continue
             message: str | bytes | None = _protocol().message_data(event)
             if message is not None:
@@ -795,15 +812,22 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         self, action: Callable[[httpx_ws.AsyncWebSocketSession], Awaitable[None]]
     ) -> None:
         while True:
-            held = self._held
-            self._check_open(held is not None)
-            assert held is not None
-            session = held.session
+            held = await self._live()
             try:
-                await action(session)
+                await action(held.session)
                 return
             except Exception as exc:
-                await self._recover(self._ending(exc, session.connection))
+                await self._recover(self._ending(exc, held.session.connection), held)
+
+    async def _live(self) -> _Held:
+        """The current connection, once a reconnection under way has ended."""
+        held = self._held
+        if held is None and self._response is not None:
+            async with self._reconnecting:
+                held = self._held
+        self._check_open(held is not None)
+        assert held is not None
+        return held
 
     async def _connect(self) -> None:
         assert self._group is not None
@@ -855,25 +879,34 @@ class AsyncWebSocket(_Session["AsyncClient"]):
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
 
-    async def _recover(self, error: WebSocketError) -> None:
-        """Reconnect after ``error`` ended the session, or raise what ended it."""
-        too_large = isinstance(error, MessageTooLargeError)
-        await self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-        failure: Exception = error
-        while (delay := self._reconnection.delay(failure)) is not None:
-            await self._clock.asleep(delay)
-            try:
-                await self._connect()
-            except ClientError as exc:
-                failure = exc
-                continue
+    async def _recover(self, error: WebSocketError, failed: _Held) -> None:
+        """Reconnect after ``error`` ended the ``failed`` connection, or raise what ended it.
+
+        Of the tasks that meet the end of one connection, the first reconnects;
+        the others wait for it and go on with the new connection.
+        """
+        async with self._reconnecting:
+            if self._held is not failed:
+                return  # another task has reconnected, or the session was closed
+            too_large = isinstance(error, MessageTooLargeError)
+            await self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+            failure: Exception = error
+            while True:
+                delay = self._reconnection.delay(failure)
+                if delay is None:
+                    raise self._gave_up(error, failure)
+                await self._clock.asleep(delay)
+                try:
+                    await self._connect()
+                except ClientError as exc:  # the handshake failed: maybe again after a wait
+                    failure = exc
+                    continue
+                break
             self._reconnection.reconnected()
-            if self._on_reconnect is not None:
-                result = self._on_reconnect(self)
-                if inspect.isawaitable(result):
-                    await result
-            return
-        raise self._gave_up(error, failure)
+        if self._on_reconnect is not None:
+            result = self._on_reconnect(self)
+            if inspect.isawaitable(result):
+                await result
 
 
 @dataclass(frozen=True, slots=True)

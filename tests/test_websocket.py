@@ -461,6 +461,13 @@ async def test_an_error_status_raises_the_clients_usual_error(
             pass
 
 
+async def test_a_transport_that_keeps_the_connection_raises_ours(server: DemoServer) -> None:
+    async with buttress.AsyncClient(base_url=server.url, backend="aiohttp") as client:
+        with pytest.raises(buttress.WebSocketUpgradeError, match="did not hand over"):
+            async with client.websocket("/echo"):
+                pass
+
+
 async def test_wss_uses_the_clients_tls_settings(make_client: Any, certs: Certificates) -> None:
     with TLSServer(certs, WebSocketApp(), alpn=("http/1.1",)) as tls:
         # The server's certificate is signed by the test CA only: the session opens

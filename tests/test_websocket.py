@@ -260,6 +260,23 @@ async def test_echoes_text_bytes_and_json(make_client: Any, server: DemoServer) 
         assert await ws.receive_json() == {"n": 1, "tags": ["a"]}
 
 
+async def test_a_message_of_another_kind_raises_ours(make_client: Any, server: DemoServer) -> None:
+    client = make_client(base_url=server.url)
+    async with opened(client, "/echo") as ws:
+        await ws.send_text("not JSON")
+        with pytest.raises(buttress.InvalidJSONError, match="a message on the WebSocket"):
+            await ws.receive_json()
+        await ws.send_bytes(b'{"n": "\xff"}')
+        with pytest.raises(buttress.InvalidJSONError, match="not UTF-8"):
+            await ws.receive_json()
+        await ws.send_bytes(b"binary")
+        with pytest.raises(buttress.WebSocketError, match="expected a text message"):
+            await ws.receive_text()
+        await ws.send_text("text")
+        with pytest.raises(buttress.WebSocketError, match="expected a binary message"):
+            await ws.receive_bytes()
+
+
 async def test_ws_scheme_urls_are_sent_over_http(make_client: Any, server: DemoServer) -> None:
     client = make_client()
     async with opened(client, server.url.replace("http://", "ws://") + "/echo") as ws:

@@ -501,11 +501,15 @@ class _Session(Generic[_ClientT]):
 
     def _decode(self, message: str | bytes) -> Any:
         try:
-            return json.loads(message)
+            return json.loads(message.decode() if isinstance(message, bytes) else message)
+        except UnicodeDecodeError as exc:
+            text = exc.object.decode("utf-8", "replace")
+            error = json.JSONDecodeError("the message is not UTF-8", text, exc.start)
         except json.JSONDecodeError as exc:
-            request = self.response.request
-            source = f"a message on the WebSocket {describe(request)}"
-            raise InvalidJSONError(exc, request=request, source=source) from None
+            error = exc
+        request = self.response.request
+        source = f"a message on the WebSocket {describe(request)}"
+        raise InvalidJSONError(error, request=request, source=source) from None
 
     def _text(self, message: str | bytes) -> str:
         if isinstance(message, bytes):

@@ -40,7 +40,7 @@ from buttress import (
 from buttress.testing import DemoServer, FakeClock
 from buttress.websocket import MESSAGE_TOO_BIG
 from tests.conftest import Either
-from tests.servers import Certificates, TLSServer, _LoopThread
+from tests.servers import Certificates, PProxy, TLSServer, _LoopThread
 
 pytestmark = pytest.mark.anyio
 
@@ -494,6 +494,31 @@ async def test_wss_uses_the_clients_tls_settings(make_client: Any, certs: Certif
             assert ws.socket.response.url.scheme == "https"
             await ws.send_text("over TLS")
             assert await ws.receive_text() == "over TLS"
+
+
+async def test_the_handshake_goes_through_the_clients_proxy(
+    make_client: Any,
+    http_proxy: PProxy,
+    certs: Certificates,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with TLSServer(certs, WebSocketApp(), alpn=("http/1.1",)) as tls:
+        # wss:// through an HTTP proxy that demands credentials: a CONNECT tunnel.
+        client = make_client(proxy=http_proxy.url, verify=str(certs.ca))
+        async with opened(client, tls.url.replace("https://", "wss://") + "/echo") as ws:
+            await ws.send_text("through the proxy")
+            assert await ws.receive_text() == "through the proxy"
+        # The same with a wrong password: the proxy refuses the tunnel.
+        refused = make_client(
+            proxy=http_proxy.url.replace(http_proxy.password, "wrong"),
+            verify=str(certs.ca),
+            retry=False,
+        )
+        with pytest.raises(buttress.ConnectionError):
+            async with opened(refused, tls.url.replace("https://", "wss://") + "/echo"):
+                pass
+    assert http_proxy.password not in caplog.text
 
 
 # --- reconnection ------------------------------------------------------------------------

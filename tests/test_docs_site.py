@@ -88,6 +88,7 @@ PUBLIC_MODULES = [
     "buttress.streaming",
     "buttress.testing",
     "buttress.transports",
+    "buttress.websocket",
 ]
 NOT_OURS = {"Request", "ServerSentEvent", "__version__"}  # httpx's and httpx-sse's
 

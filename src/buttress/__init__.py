@@ -49,6 +49,14 @@ if TYPE_CHECKING:  # at run time, imported on first use (see the end of this mod
     from .policies.retry import RetryBudgetConfig, RetryConfig
     from .streaming import EventStream, ServerSentEvent
     from .transports.ratelimit import RateLimitStatus
+    from .websocket import (
+        AsyncWebSocket,
+        MessageTooLargeError,
+        WebSocket,
+        WebSocketClosedError,
+        WebSocketError,
+        WebSocketUpgradeError,
+    )
 
 # Imported at once: cheap, and what code that catches buttress's errors needs.
 from . import _lazy
@@ -95,6 +103,7 @@ __all__ = [
     "APIVersion",
     "AsyncClient",
     "AsyncPaginator",
+    "AsyncWebSocket",
     "AuthMiddleware",
     "AuthenticationError",
     "BearerAuth",
@@ -134,6 +143,7 @@ __all__ = [
     "LoggingConfig",
     "LoggingMiddleware",
     "MemoryCache",
+    "MessageTooLargeError",
     "MetricsCollector",
     "MetricsMiddleware",
     "Middleware",
@@ -175,6 +185,10 @@ __all__ = [
     "TooManyRedirectsError",
     "TracingConfig",
     "ValidationError",
+    "WebSocket",
+    "WebSocketClosedError",
+    "WebSocketError",
+    "WebSocketUpgradeError",
     "WriteTimeoutError",
     "__version__",
     "default_error_parser",
@@ -229,6 +243,14 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
             ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
             ".streaming": ("EventStream", "ServerSentEvent"),
             ".transports.ratelimit": ("RateLimitStatus",),
+            ".websocket": (
+                "AsyncWebSocket",
+                "MessageTooLargeError",
+                "WebSocket",
+                "WebSocketClosedError",
+                "WebSocketError",
+                "WebSocketUpgradeError",
+            ),
         },
         # an eager ``import buttress`` bound these as attributes; they still resolve
         submodules=(
@@ -242,5 +264,6 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
             "policies",
             "streaming",
             "transports",
+            "websocket",
         ),
     )

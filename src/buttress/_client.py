@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
     from .transports.ratelimit import RateLimiter, RateLimitStatus
+    from .websocket import AsyncWebSocket, AsyncWebSocketKwargs, WebSocket, WebSocketKwargs
 else:
     from typing import TypedDict
 
@@ -1434,6 +1435,18 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             return_exceptions=return_exceptions,
             on_progress=on_progress,
         )
+    def websocket(self, url: httpx.URL | str, **kwargs: Unpack[WebSocketKwargs]) -> WebSocket:
+        """A WebSocket whose handshake goes through this client's stack (:mod:`buttress.websocket`).
+
+        Examples:
+            >>> def chat(client: Client) -> str:
+            ...     with client.websocket("/chat", reconnect=True) as ws:
+            ...         ws.send_json({"say": "hello"})
+            ...         return ws.receive_text()
+        """
+        from .websocket import WebSocket
+
+        return WebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]
     def get(
@@ -1953,6 +1966,20 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             return_exceptions=return_exceptions,
             on_progress=on_progress,
         )
+    def websocket(
+        self, url: httpx.URL | str, **kwargs: Unpack[AsyncWebSocketKwargs]
+    ) -> AsyncWebSocket:
+        """An async WebSocket through this client's stack (see :mod:`buttress.websocket`).
+
+        Examples:
+            >>> async def chat(client: AsyncClient) -> str:
+            ...     async with client.websocket("/chat", reconnect=True) as ws:
+            ...         await ws.send_json({"say": "hello"})
+            ...         return await ws.receive_text()
+        """
+        from .websocket import AsyncWebSocket
+
+        return AsyncWebSocket(self, url, **kwargs)
 
     @overload  # type: ignore[override]
     async def get(

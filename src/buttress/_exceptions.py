@@ -28,6 +28,10 @@
     ├── ResponseTooLargeError          a body past max_response_size
     ├── PaginationError                a page asked for twice, or the page cap reached
     ├── GraphQLError                   a GraphQL response with errors (partial data kept)
+    ├── WebSocketError                 defined in buttress.websocket
+    │   ├── WebSocketUpgradeError      the handshake was not answered with an upgrade
+    │   ├── WebSocketClosedError       the session ended: close code and reason
+    │   └── MessageTooLargeError       a message past max_message_size
     └── DecodingError                  also httpx.DecodingError
         └── InvalidJSONError           also json.JSONDecodeError
 

@@ -452,6 +452,20 @@ def test_tenacity_stop_after_delay_sees_the_fake_clock() -> None:
     assert policy.decide(request, late).action == "done"
 
 
+def test_next_delay_applies_only_the_backoff_and_the_stop_rule() -> None:
+    lost = ConnectionResetError("the connection was lost")  # not an httpx failure: still judged
+
+    def attempt(number: int, now: float) -> Attempt:
+        return Attempt(number, lost, now, epoch=0.0, started=0.0, deadline=None, replayable=True)
+
+    built_in = RetryPolicy(RetryConfig(max_attempts=3, backoff_factor=1.0, jitter="none"))
+    assert [built_in.next_delay(attempt(n, 0.0)) for n in (1, 2, 3)] == [1.0, 2.0, None]
+    config = RetryConfig(wait=tenacity.wait_fixed(4), stop=tenacity.stop_after_delay(10))
+    strategies = RetryPolicy(config)
+    assert strategies.next_delay(attempt(5, now=9.0)) == 4.0
+    assert strategies.next_delay(attempt(6, now=10.0)) is None
+
+
 def test_config_validation() -> None:
     with pytest.raises(buttress.ConfigurationError, match="max_attempts"):
         RetryConfig(max_attempts=0)

@@ -319,6 +319,25 @@ class RetryPolicy:
             return Decision("done", reason="not retried: the retry budget for this host is empty")
         return Decision("retry", delay=delay, reason=reason, retry_after=retry_after)
 
+    def next_delay(self, attempt: Attempt) -> float | None:
+        """Seconds to wait before trying again after ``attempt``; ``None`` when no try is left.
+
+        For callers that judge the outcome themselves (a WebSocket reconnecting):
+        only the backoff (``wait``) and the stop rule (``stop``, ``max_attempts``)
+        apply, not the statuses, methods or budget of :meth:`decide`.
+
+        Examples:
+            >>> policy = RetryPolicy(RetryConfig(max_attempts=2, jitter="none"))
+            >>> lost = Attempt(1, ConnectionResetError(), now=0.0, epoch=0.0, started=0.0,
+            ...                deadline=None, replayable=True)
+            >>> policy.next_delay(lost)
+            0.5
+            >>> from dataclasses import replace
+            >>> policy.next_delay(replace(lost, number=2)) is None
+            True
+        """
+        return None if self._stopped(attempt) else self._backoff(attempt)
+
     def _transient_reason(self, outcome: httpx.Response | Exception) -> str | None:
         if isinstance(outcome, httpx.Response):
             if outcome.status_code in self.config.retry_statuses:

@@ -434,7 +434,10 @@ class CacheTransport(Layer):
     def _flow(self, request: httpx.Request) -> Flow:
         if request.method not in SAFE_METHODS:
             return (yield from self._unsafe(request))
-        if request.method not in self.config.cacheable_methods or "range" in request.headers:
+        # An Upgrade request (a WebSocket handshake) asks for a new protocol on this
+        # connection: no stored response can answer it, and its 101 is never stored.
+        uncacheable = "range" in request.headers or "upgrade" in request.headers
+        if request.method not in self.config.cacheable_methods or uncacheable:
             outcome = yield Send(request)
             if isinstance(outcome, Exception):
                 raise outcome

@@ -1,0 +1,923 @@
+"""WebSockets on the client's own transport stack: ``client.websocket(url)``.
+
+The opening handshake is an ordinary ``GET`` sent with ``client.stream``, so it
+has what every request of the client has: the base URL, default headers, auth,
+cookies, TLS settings and proxies, and every layer of the stack (a request id
+and ``traceparent``, one redacted log record, retries of a handshake that
+fails, the circuit breaker, the rate limit). The server's ``101 Switching
+Protocols`` hands the connection over: httpcore puts it in the response's
+``"network_stream"`` extension, which the layers pass up untouched, and
+`httpx-ws <https://frankie567.github.io/httpx-ws/>`_ speaks the WebSocket
+protocol (RFC 6455) on it. A ``101`` is never read, stored in the cache or
+retried, and a handshake is never answered from the cache.
+
+On top of httpx-ws, a session here adds:
+
+- ``max_message_size``: a message larger than this raises
+  :class:`MessageTooLargeError` and closes the session (code 1009); it is
+  counted as its bytes arrive, never buffered whole.
+- ``keepalive_interval`` / ``keepalive_timeout``: a ping every so often; a pong
+  that does not come in time ends the session as a lost connection.
+- ``reconnect``: after a lost connection, or a close whose code says the server
+  is going away or restarting (:data:`RECONNECT_CODES`), the session opens a
+  new connection after the backoff of a :class:`~buttress.RetryConfig` (on the
+  client's clock), then calls ``on_reconnect(ws)`` so you can resume
+  (subscribe again, ask for what you missed).
+
+Needs the ``websockets`` extra: ``pip install 'buttress[websockets]'``. The
+handshake is HTTP/1.1 (RFC 6455); a client with ``http2=True`` that negotiates
+HTTP/2 gets :class:`WebSocketUpgradeError`.
+
+Examples:
+    >>> from buttress import Client, RetryConfig
+    >>> with Client(base_url="https://chat.example.com") as client:
+    ...     ws = client.websocket("/rooms/1", reconnect=RetryConfig(max_attempts=5))
+    ...     ws.reconnects      # nothing is sent until the ``with`` block opens it
+    0
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+import inspect
+import json
+import queue
+import secrets
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from contextlib import AsyncExitStack, ExitStack, suppress
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import httpx
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._exceptions import (
+    ClientError,
+    ConfigurationError,
+    HTTPError,
+    InvalidJSONError,
+    ReadTimeoutError,
+    describe,
+)
+from ._serialize import encode_json
+from .policies.failures import is_transient
+from .policies.retry import Attempt, RetryConfig, RetryPolicy
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import httpx_ws
+    from typing_extensions import Self
+
+    from ._client import AsyncClient, Client, RequestKwargs
+    from ._response import Response
+else:
+    from typing import TypedDict as RequestKwargs  # the base, for the TypedDicts below
+
+__all__ = [
+    "ABNORMAL_CLOSURE",
+    "MAX_MESSAGE_SIZE",
+    "MESSAGE_TOO_BIG",
+    "NORMAL_CLOSURE",
+    "RECONNECT_CODES",
+    "AsyncWebSocket",
+    "AsyncWebSocketKwargs",
+    "MessageTooLargeError",
+    "WebSocket",
+    "WebSocketClosedError",
+    "WebSocketError",
+    "WebSocketKwargs",
+    "WebSocketUpgradeError",
+]
+
+NORMAL_CLOSURE = 1000
+"""The close code of a session that ended as planned."""
+ABNORMAL_CLOSURE = 1006
+"""The close code for a connection lost without a close frame (RFC 6455 7.1.5)."""
+MESSAGE_TOO_BIG = 1009
+"""The close code sent when a message exceeds ``max_message_size``."""
+RECONNECT_CODES = frozenset({1001, ABNORMAL_CLOSURE, 1011, 1012, 1013, 1014})
+"""Close codes after which ``reconnect=`` opens a new connection.
+
+1001 going away, 1006 connection lost, 1011 server error, 1012 service
+restart, 1013 try again later, 1014 bad gateway. Any other code (1000 normal,
+1008 policy violation, ...) ends the session: a new connection would be
+refused again, or was not wanted.
+"""
+MAX_MESSAGE_SIZE = 1024 * 1024
+"""The default ``max_message_size``: 1 MiB."""
+
+_ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
+_BODY_ARGUMENTS = frozenset({"content", "data", "files", "json"})
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class WebSocketError(ClientError):
+    """A WebSocket could not be opened, or was used in a way it cannot be.
+
+    Examples:
+        >>> issubclass(WebSocketClosedError, WebSocketError)
+        True
+    """
+
+
+class WebSocketUpgradeError(WebSocketError):
+    """The server answered the handshake without switching to the WebSocket protocol.
+
+    ``response`` is its answer (status and headers; the body is not read). An
+    error status raises the client's usual :class:`~buttress.HTTPError` instead
+    (``AuthenticationError`` for a 401, ...), unless ``raise_for_status=False``.
+
+    Examples:
+        >>> error = WebSocketUpgradeError("no upgrade", response=httpx.Response(200))
+        >>> error.response.status_code
+        200
+    """
+
+    def __init__(self, message: str, *, response: httpx.Response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class WebSocketClosedError(WebSocketError):
+    """The session is over: the server closed it, the connection was lost, or you closed it.
+
+    ``code`` and ``reason`` are the close frame's (``ABNORMAL_CLOSURE``, 1006,
+    when the connection was lost without one). Iterating a WebSocket ends
+    quietly on a normal closure (1000) and raises this for any other.
+
+    Examples:
+        >>> error = WebSocketClosedError("closed", code=1012, reason="restarting")
+        >>> (error.code, error.reason)
+        (1012, 'restarting')
+    """
+
+    def __init__(self, message: str, *, code: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class MessageTooLargeError(WebSocketError):
+    """A message was larger than ``max_message_size``; the session is closed (code 1009).
+
+    ``limit`` is the limit in bytes and ``received`` how much of the message had
+    arrived when reading stopped. Reconnecting would only meet the message
+    again, so ``reconnect=`` does not.
+
+    Examples:
+        >>> error = MessageTooLargeError("too large", limit=1024, received=65536)
+        >>> (error.limit, error.received)
+        (1024, 65536)
+    """
+
+    def __init__(self, message: str, *, limit: int, received: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.received = received
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+class _WebSocketOptions(RequestKwargs, total=False):
+    subprotocols: Collection[str] | None
+    reconnect: RetryConfig | bool | None
+    keepalive_interval: float | None
+    keepalive_timeout: float | None
+    max_message_size: int | None
+    queue_size: int
+
+
+class WebSocketKwargs(_WebSocketOptions, total=False):
+    """What ``Client.websocket`` takes besides the URL: request arguments and session options.
+
+    Examples:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import Client
+        >>> def open_room(client: Client, **options: Unpack[WebSocketKwargs]) -> WebSocket:
+        ...     return client.websocket("/rooms/1", **options)
+    """
+
+    on_reconnect: Callable[[WebSocket], object] | None
+
+
+class AsyncWebSocketKwargs(_WebSocketOptions, total=False):
+    """What ``AsyncClient.websocket`` takes; ``on_reconnect`` may be a coroutine function.
+
+    Examples:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import AsyncClient
+        >>> def open_room(client: AsyncClient, **options: Unpack[AsyncWebSocketKwargs]) -> object:
+        ...     return client.websocket("/rooms/1", **options)
+    """
+
+    on_reconnect: Callable[[AsyncWebSocket], object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """How a session reads: the message limit, the queue and the keepalive pings."""
+
+    max_message_size: int | None
+    queue_size: int
+    keepalive_interval: float | None
+    keepalive_timeout: float | None
+
+
+def _protocol() -> ModuleType:
+    """The httpx-ws side of a session, or the error naming the extra to install."""
+    try:
+        from . import _websocket_protocol
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"WebSockets need httpx-ws ({exc}): pip install 'buttress[websockets]'"
+        ) from None
+    return _websocket_protocol
+
+
+def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
+    kind = (int,) if integer else (int, float)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        raise ConfigurationError(
+            f"{name} must be a positive {'integer' if integer else 'number'} or None, not {value!r}"
+        )
+
+
+def _http_url(url: httpx.URL | str) -> httpx.URL | str:
+    """``ws://`` and ``wss://`` as the ``http://`` and ``https://`` URLs the handshake uses."""
+    scheme, separator, rest = str(url).partition("://")
+    if separator and scheme.lower() in ("ws", "wss"):
+        return f"{'https' if scheme.lower() == 'wss' else 'http'}://{rest}"
+    return url
+
+
+def _handshake_headers(subprotocols: list[str] | None) -> tuple[dict[str, str], str]:
+    """The opening handshake's headers (RFC 6455 4.1) and the key the server must answer."""
+    key = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+    headers = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13",
+    }
+    if subprotocols:
+        headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+    return headers, key
+
+
+def _check_upgrade(response: httpx.Response, key: str) -> None:
+    """Raise unless ``response`` switched to the WebSocket protocol for ``key``."""
+    where = describe(response.request)
+    if response.status_code != 101:
+        raise WebSocketUpgradeError(
+            f"{where} did not switch to the WebSocket protocol: the server answered "
+            f"{response.status_code} {response.reason_phrase}".rstrip(),
+            response=response,
+        )
+    # RFC 6455 4.2.2: SHA-1 proves a WebSocket server read the key; no secret is involved.
+    digest = hashlib.sha1((key + _ACCEPT_GUID).encode("ascii")).digest()
+    if response.headers.get("sec-websocket-accept") != base64.b64encode(digest).decode("ascii"):
+        raise WebSocketUpgradeError(
+            f"{where} answered 101 without accepting the handshake key "
+            "(Sec-WebSocket-Accept is missing or wrong): it is not a WebSocket server",
+            response=response,
+        )
+    if "network_stream" not in response.extensions:
+        raise WebSocketUpgradeError(
+            f"{where}: the transport did not hand over the connection (WebSockets need "
+            "HTTP/1.1 and a network transport that passes httpcore's network_stream on)",
+            response=response,
+        )
+
+
+def _reconnect_config(
+    client: Client | AsyncClient, reconnect: RetryConfig | bool | None
+) -> RetryConfig | None:
+    """``True``: the client's own retry configuration; ``False``/``None``: no reconnection."""
+    if isinstance(reconnect, RetryConfig):
+        return reconnect
+    if reconnect is None or reconnect is False:
+        return None
+    if reconnect is not True:
+        raise ConfigurationError(
+            f"reconnect must be a RetryConfig, True or False, not {type(reconnect).__name__}"
+        )
+    retry = client._init_kwargs.get("retry", True)
+    if isinstance(retry, RetryConfig):
+        return retry
+    return RetryConfig() if retry else RetryConfig(max_attempts=1)
+
+
+class _Reconnection:
+    """When a session reconnects and how long it waits first (pure: no I/O, no sleeping).
+
+    ``max_attempts`` counts the connection that was lost as the first attempt,
+    as it counts a request's first attempt: ``max_attempts=3`` allows two
+    reconnection attempts. The count starts again once a message arrives on
+    the new connection, so a server that accepts and drops at once is not
+    reconnected to forever.
+    """
+
+    def __init__(self, config: RetryConfig | None, clock: Clock) -> None:
+        self.config = config
+        self._policy = None if config is None else RetryPolicy(config)
+        self._clock = clock
+        self.reconnects = 0
+        self._failures = 0
+        self._since = 0.0
+
+    def delay(self, failure: Exception) -> float | None:
+        """Seconds to wait before reconnecting after ``failure``; ``None``: give up."""
+        config, policy = self.config, self._policy
+        if config is None or policy is None or not self._worth_retrying(failure, config):
+            return None
+        now = self._clock.monotonic()
+        if self._failures == 0:
+            self._since = now
+        self._failures += 1
+        attempt = Attempt(self._failures, failure, now, self._clock.time(), self._since, None, True)
+        delay = policy.next_delay(attempt)
+        retry_after = getattr(failure, "retry_after", None)  # a handshake answered 503/429
+        if delay is not None and retry_after is not None and config.respect_retry_after:
+            return retry_after if retry_after <= config.retry_after_max else None
+        return delay
+
+    def reconnected(self) -> None:
+        self.reconnects += 1
+
+    def received(self) -> None:
+        self._failures = 0
+
+    @staticmethod
+    def _worth_retrying(failure: Exception, config: RetryConfig) -> bool:
+        if isinstance(failure, WebSocketClosedError):
+            return failure.code in RECONNECT_CODES
+        if isinstance(failure, HTTPError):
+            return failure.status_code in config.retry_statuses
+        return is_transient(failure)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+_ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
+
+
+class _Session(Generic[_ClientT]):
+    """What the sync and async sessions share: options, state, and the meaning of errors."""
+
+    def __init__(
+        self,
+        client: _ClientT,
+        url: httpx.URL | str,
+        *,
+        subprotocols: Collection[str] | None = None,
+        reconnect: RetryConfig | bool | None = None,
+        on_reconnect: Callable[[Any], object] | None = None,
+        keepalive_interval: float | None = 20.0,
+        keepalive_timeout: float | None = 20.0,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        queue_size: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        for name in _BODY_ARGUMENTS.intersection(kwargs):
+            raise ConfigurationError(f"a WebSocket handshake has no body: {name}= is not taken")
+        client._check_call_names(kwargs)  # the rest are the handshake's request arguments
+        _positive("keepalive_interval", keepalive_interval)
+        _positive("keepalive_timeout", keepalive_timeout)
+        _positive("max_message_size", max_message_size, integer=True)
+        if queue_size is None:
+            raise ConfigurationError("queue_size must be a positive integer, not None")
+        _positive("queue_size", queue_size, integer=True)
+        if isinstance(subprotocols, str):
+            subprotocols = [subprotocols]
+        config = _reconnect_config(client, reconnect)
+        if on_reconnect is not None and (config is None or config.max_attempts < 2):
+            raise ConfigurationError(
+                "on_reconnect is only called when the session reconnects: pass reconnect= "
+                "a RetryConfig with max_attempts of 2 or more (reconnect=True takes the "
+                "client's retry= configuration)"
+            )
+        if on_reconnect is not None and not callable(on_reconnect):
+            raise ConfigurationError("on_reconnect must be a callable taking the WebSocket")
+        self._client: _ClientT = client
+        self._url = _http_url(url)
+        self._subprotocols = list(subprotocols) if subprotocols else None
+        self._headers = kwargs.pop("headers", None)
+        self._kwargs = kwargs
+        self._settings = _Settings(
+            max_message_size, queue_size, keepalive_interval, keepalive_timeout
+        )
+        self._clock: Clock = client._init_kwargs.get("clock", SYSTEM_CLOCK)
+        self._serializer = client._config.json_serializer
+        self._reconnection = _Reconnection(config, self._clock)
+        self._on_reconnect = on_reconnect
+        self._response: Response | None = None
+        self._over: WebSocketClosedError | None = None  # why the session ended, once it has
+
+    @property
+    def response(self) -> Response:
+        """The handshake response of the current connection (status 101, the server's headers)."""
+        if self._response is None:
+            raise WebSocketError("the WebSocket is not open: use it in a 'with' block")
+        return self._response
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose from ``subprotocols``, if any."""
+        chosen: str | None = self.response.headers.get("sec-websocket-protocol")
+        return chosen
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the session has reconnected."""
+        return self._reconnection.reconnects
+
+    def _handshake(self) -> tuple[dict[str, Any], str]:
+        """``client.stream`` arguments for one opening handshake, and its key."""
+        extra, key = _handshake_headers(self._subprotocols)
+        headers = httpx.Headers(self._headers)
+        headers.update(extra)
+        return {**self._kwargs, "headers": headers}, key
+
+    def _check_open(self, connected: bool) -> None:
+        """Raise unless the session has a connection to use (``connected``)."""
+        if self._over is not None:
+            over = self._over
+            raise WebSocketClosedError(str(over), code=over.code, reason=over.reason)
+        if not connected:
+            raise WebSocketError(
+                "the WebSocket is not open: use it in a 'with' block "
+                "(or a reconnection was interrupted)"
+            )
+
+    def _ending(self, exc: Exception, connection: Any) -> WebSocketError:
+        """Our error for ``exc``, which ended the session; re-raise it if it did not."""
+        error: WebSocketError | None = _protocol().ended(exc, connection, self.response.request)
+        if error is None:
+            raise exc
+        return error
+
+    def _gave_up(self, error: WebSocketError, failure: Exception) -> Exception:
+        """The session is over for good: remember why, and say what to raise."""
+        if isinstance(error, WebSocketClosedError):
+            self._over = error
+        else:  # too large: what later calls meet is the close we sent
+            self._over = WebSocketClosedError(
+                f"the WebSocket {describe(self.response.request)} is closed: a message was "
+                f"larger than max_message_size (code {MESSAGE_TOO_BIG})",
+                code=MESSAGE_TOO_BIG,
+                reason="message too big",
+            )
+        return failure
+
+    def _closed_by_caller(self, code: int, reason: str) -> None:
+        if self._over is None and self._response is not None:
+            self._over = WebSocketClosedError(
+                f"the WebSocket {describe(self._response.request)} is closed: "
+                f"you closed it (code {code})",
+                code=code,
+                reason=reason,
+            )
+
+    def _timed_out(self, timeout: float | None) -> ReadTimeoutError:
+        return ReadTimeoutError(
+            f"no message on the WebSocket {describe(self.response.request)} within "
+            f"{timeout}s; the session is still open",
+            request=self.response.request,
+        )
+
+    def _encode(self, value: Any) -> str:
+        return encode_json(value, self._serializer).decode("utf-8")
+
+    def _decode(self, message: str | bytes) -> Any:
+        try:
+            return json.loads(message.decode() if isinstance(message, bytes) else message)
+        except UnicodeDecodeError as exc:
+            text = exc.object.decode("utf-8", "replace")
+            error = json.JSONDecodeError("the message is not UTF-8", text, exc.start)
+        except json.JSONDecodeError as exc:
+            error = exc
+        request = self.response.request
+        source = f"a message on the WebSocket {describe(request)}"
+        raise InvalidJSONError(error, request=request, source=source) from None
+
+    def _text(self, message: str | bytes) -> str:
+        if isinstance(message, bytes):
+            raise WebSocketError(
+                f"expected a text message, a binary one of {len(message)} bytes arrived "
+                "(receive() returns either kind)"
+            )
+        return message
+
+    def _bytes(self, message: str | bytes) -> bytes:
+        if isinstance(message, str):
+            raise WebSocketError(
+                f"expected a binary message, a text one of {len(message)} characters arrived "
+                "(receive() returns either kind)"
+            )
+        return message
+
+
+class WebSocket(_Session["Client"]):
+    """A WebSocket session opened through a :class:`~buttress.Client`.
+
+    Make it with ``client.websocket(url, ...)`` and use it in a ``with`` block:
+    the handshake is sent on entering, the session is closed on leaving.
+    Messages are ``str`` (text) or ``bytes`` (binary). ``url`` may be relative
+    to the client's ``base_url``, and ``ws://`` / ``wss://`` are taken for
+    ``http://`` / ``https://``.
+
+    Args:
+        client: the client whose stack sends the handshake.
+        url: the WebSocket's URL.
+        subprotocols: offered in ``Sec-WebSocket-Protocol``; the server's choice
+            is :attr:`subprotocol`.
+        reconnect: a :class:`~buttress.RetryConfig` whose backoff spaces the
+            reconnections, ``True`` for the client's retry configuration, or
+            ``None``/``False`` (default) to end the session when it drops.
+        on_reconnect: called with the WebSocket after each reconnection, before
+            any message is received on the new connection (resume here).
+        keepalive_interval: seconds between keepalive pings (``None``: none).
+        keepalive_timeout: seconds a ping may wait for its pong (``None``: forever).
+        max_message_size: bytes a message may hold (``None``: no limit).
+        queue_size: messages received but not yet read that the session keeps;
+            when full it stops reading the connection until you receive.
+        **kwargs: request arguments for the handshake (``headers``, ``params``,
+            ``auth``, ``timeout``, ``cookies``, ...).
+
+    Examples:
+        >>> from buttress import Client
+        >>> def shout(client: Client, text: str) -> str:
+        ...     with client.websocket("/echo") as ws:
+        ...         ws.send_text(text.upper())
+        ...         return ws.receive_text()
+    """
+
+    _stack: ExitStack | None = None
+    _session: httpx_ws.WebSocketSession | None = None
+    _reconnecting: threading.Lock
+
+    def __enter__(self) -> Self:
+        self._reconnecting = threading.Lock()
+        self._connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Each message as it arrives, until the session closes normally."""
+        while True:
+            try:
+                yield self.receive()
+            except WebSocketClosedError as closed:
+                if closed.code == NORMAL_CLOSURE:
+                    return
+                raise
+
+    def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Waits ``timeout`` seconds at most (``None``: as long as it takes) and
+        then raises :class:`~buttress.ReadTimeoutError`, leaving the session open.
+        """
+        while True:
+            session = self._live()
+            try:
+                event = session.receive(timeout)
+            except queue.Empty:
+                raise self._timed_out(timeout) from None
+            except Exception as exc:
+                self._recover(self._ending(exc, session.connection), session)
+                continue
+            message: str | bytes | None = _protocol().message_data(event)
+            if message is not None:
+                self._reconnection.received()
+                return message
+
+    def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text."""
+        return self._text(self.receive(timeout))
+
+    def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary."""
+        return self._bytes(self.receive(timeout))
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
+        return self._decode(self.receive(timeout))
+
+    def send_text(self, text: str) -> None:
+        """Send a text message."""
+        self._send(lambda session: session.send_text(text))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        self._send(lambda session: session.send_bytes(data))
+
+    def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
+        text = self._encode(value)
+        self._send(lambda session: session.send_text(text))
+
+    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the session (the ``with`` block does it on leaving). Closing twice is harmless."""
+        self._closed_by_caller(code, reason)
+        self._disconnect(code, reason)
+
+    # -- connecting ---------------------------------------------------------------------
+
+    def _live(self) -> httpx_ws.WebSocketSession:
+        """The current connection's session, once a reconnection under way has ended."""
+        session = self._session
+        if session is None and self._response is not None:
+            with self._reconnecting:
+                session = self._session
+        self._check_open(session is not None)
+        assert session is not None
+        return session
+
+    def _send(self, action: Callable[[httpx_ws.WebSocketSession], None]) -> None:
+        while True:
+            session = self._live()
+            try:
+                action(session)
+                return
+            except Exception as exc:
+                self._recover(self._ending(exc, session.connection), session)
+
+    def _connect(self) -> None:
+        arguments, key = self._handshake()
+        protocol = _protocol()
+        with ExitStack() as stack:
+            response = stack.enter_context(self._client.stream("GET", self._url, **arguments))
+            _check_upgrade(response, key)
+            session = stack.enter_context(protocol.open_sync(response, self._settings))
+            self._stack, self._session, self._response = stack.pop_all(), session, response
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        stack, session = self._stack, self._session
+        self._stack = self._session = None
+        # The connection may be gone already: closing it is then best effort.
+        if session is not None:
+            with suppress(Exception):
+                session.close(code, reason)
+            _protocol().discard_unread(session)
+        if stack is not None:
+            with suppress(Exception):
+                stack.close()
+
+    def _recover(self, error: WebSocketError, failed: httpx_ws.WebSocketSession) -> None:
+        """Reconnect after ``error`` ended the ``failed`` session, or raise what ended it.
+
+        Of the threads that meet the end of one connection, the first reconnects;
+        the others wait for it and go on with the new connection.
+        """
+        with self._reconnecting:
+            if self._session is not failed:
+                return  # another thread has reconnected, or the session was closed
+            too_large = isinstance(error, MessageTooLargeError)
+            self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+            failure: Exception = error
+            while True:
+                delay = self._reconnection.delay(failure)
+                if delay is None:
+                    raise self._gave_up(error, failure)
+                self._clock.sleep(delay)
+                try:
+                    self._connect()
+                except ClientError as exc:  # the handshake failed: maybe again after a wait
+                    failure = exc
+                    continue
+                break
+            self._reconnection.reconnected()
+        if self._on_reconnect is not None:
+            self._on_reconnect(self)
+
+
+class AsyncWebSocket(_Session["AsyncClient"]):
+    """A WebSocket session opened through an :class:`~buttress.AsyncClient`.
+
+    The async twin of :class:`WebSocket`: the same arguments, ``async with``,
+    ``await ws.receive()``, ``async for message in ws``; ``on_reconnect`` may
+    be a coroutine function. The connection is held by a task of the session's
+    own, so a ``receive()`` cancelled by your timeout never disturbs it, and
+    errors come out as themselves, not in an ``ExceptionGroup``.
+
+    Examples:
+        >>> from buttress import AsyncClient
+        >>> async def shout(client: AsyncClient, text: str) -> str:
+        ...     async with client.websocket("/echo") as ws:
+        ...         await ws.send_text(text.upper())
+        ...         return await ws.receive_text()
+    """
+
+    _group: anyio.abc.TaskGroup | None = None
+    _held: _Held | None = None
+    _reconnecting: anyio.Lock
+
+    async def __aenter__(self) -> Self:
+        self._reconnecting = anyio.Lock()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        try:
+            await self._connect()
+        except BaseException:
+            await self._end_group()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.close()
+        finally:
+            await self._end_group()
+
+    async def __aiter__(self) -> AsyncIterator[str | bytes]:
+        """Each message as it arrives, until the session closes normally."""
+        while True:
+            try:
+                yield await self.receive()
+            except WebSocketClosedError as closed:
+                if closed.code == NORMAL_CLOSURE:
+                    return
+                raise
+
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message (see :meth:`WebSocket.receive`)."""
+        while True:
+            held = await self._live()
+            try:
+                event = await held.session.receive(timeout)
+            except builtins.TimeoutError:
+                raise self._timed_out(timeout) from None
+            except Exception as exc:
+                await self._recover(self._ending(exc, held.session.connection), held)
+                continue
+            message: str | bytes | None = _protocol().message_data(event)
+            if message is not None:
+                self._reconnection.received()
+                return message
+
+    async def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text."""
+        return self._text(await self.receive(timeout))
+
+    async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary."""
+        return self._bytes(await self.receive(timeout))
+
+    async def receive_json(self, timeout: float | None = None) -> Any:
+        """The next message (text or binary), parsed as JSON."""
+        return self._decode(await self.receive(timeout))
+
+    async def send_text(self, text: str) -> None:
+        """Send a text message."""
+        await self._send(lambda session: session.send_text(text))
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        await self._send(lambda session: session.send_bytes(data))
+
+    async def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text message."""
+        text = self._encode(value)
+        await self._send(lambda session: session.send_text(text))
+
+    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the session (the ``async with`` block does it on leaving)."""
+        self._closed_by_caller(code, reason)
+        await self._disconnect(code, reason)
+
+    # -- connecting ---------------------------------------------------------------------
+
+    async def _send(
+        self, action: Callable[[httpx_ws.AsyncWebSocketSession], Awaitable[None]]
+    ) -> None:
+        while True:
+            held = await self._live()
+            try:
+                await action(held.session)
+                return
+            except Exception as exc:
+                await self._recover(self._ending(exc, held.session.connection), held)
+
+    async def _live(self) -> _Held:
+        """The current connection, once a reconnection under way has ended."""
+        held = self._held
+        if held is None and self._response is not None:
+            async with self._reconnecting:
+                held = self._held
+        self._check_open(held is not None)
+        assert held is not None
+        return held
+
+    async def _connect(self) -> None:
+        assert self._group is not None
+        held: _Held = await self._group.start(self._hold)
+        self._held, self._response = held, held.response
+
+    async def _hold(self, *, task_status: anyio.abc.TaskStatus[_Held]) -> None:
+        """Open a connection and keep it (and httpx-ws's tasks) until it is released.
+
+        A failed handshake is raised to the caller of ``_connect``; once the
+        connection is handed over, an error while closing it is nobody's to
+        handle (the session is over either way), so it is dropped.
+        """
+        arguments, key = self._handshake()
+        protocol = _protocol()
+        done = anyio.Event()
+        handed_over = False
+        try:
+            async with AsyncExitStack() as stack:
+                stream = self._client.stream("GET", self._url, **arguments)
+                response = await stack.enter_async_context(stream)
+                _check_upgrade(response, key)
+                session = protocol.open_async(response, self._settings)
+                await stack.enter_async_context(session)
+                held = _Held(session, response, anyio.Event(), done)
+                task_status.started(held)
+                handed_over = True
+                await held.release.wait()
+        except Exception:
+            if not handed_over:
+                raise
+        finally:
+            done.set()
+
+    async def _disconnect(self, code: int, reason: str) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        with anyio.CancelScope(shield=True):
+            # The connection may be gone already: closing it is then best effort.
+            with suppress(Exception):
+                await held.session.close(code, reason)
+            held.release.set()
+            await held.done.wait()
+
+    async def _end_group(self) -> None:
+        group, self._group = self._group, None
+        if group is not None:
+            group.cancel_scope.cancel()
+            await group.__aexit__(None, None, None)
+
+    async def _recover(self, error: WebSocketError, failed: _Held) -> None:
+        """Reconnect after ``error`` ended the ``failed`` connection, or raise what ended it.
+
+        Of the tasks that meet the end of one connection, the first reconnects;
+        the others wait for it and go on with the new connection.
+        """
+        async with self._reconnecting:
+            if self._held is not failed:
+                return  # another task has reconnected, or the session was closed
+            too_large = isinstance(error, MessageTooLargeError)
+            await self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+            failure: Exception = error
+            while True:
+                delay = self._reconnection.delay(failure)
+                if delay is None:
+                    raise self._gave_up(error, failure)
+                await self._clock.asleep(delay)
+                try:
+                    await self._connect()
+                except ClientError as exc:  # the handshake failed: maybe again after a wait
+                    failure = exc
+                    continue
+                break
+            self._reconnection.reconnected()
+        if self._on_reconnect is not None:
+            result = self._on_reconnect(self)
+            if inspect.isawaitable(result):
+                await result
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One connection of an :class:`AsyncWebSocket`, held open by its task until released."""
+
+    session: httpx_ws.AsyncWebSocketSession
+    response: Response
+    release: anyio.Event
+    done: anyio.Event

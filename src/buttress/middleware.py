@@ -39,11 +39,11 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._config import TimeoutConfig, TimeoutTypes
 from ._exceptions import ConfigurationError
 from ._flow import adrive, drive
-from ._logging import LoggingConfig, RequestLogger
 from ._options import EXTENSION_KEY, RequestOptions
 from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
 from .observability import METRICS_EXTENSION, MetricsCollector, notify, request_trace
+from .policies.logging import LoggingConfig, RequestLogger
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
 from .transports.logging import ATTEMPTS_EXTENSION, LOGGED_ABOVE_EXTENSION
 from .transports.middleware import CallNext, _run_without_loop

@@ -58,8 +58,8 @@ from .._config import require_config
 from .._flow import Flow, Read, Send, adrive, drive
 from .._options import EXTENSION_KEY, RequestOptions
 from ..cache._keys import CacheKeys, varied
+from ..cache.cache import Cache
 from ..cache.config import SAFE_METHODS, CacheConfig
-from ..cache.invalidation import Cache
 from ..policies.cache import (
     INITIAL_AGE,
     RESPONSE_TIME,

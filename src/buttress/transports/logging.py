@@ -28,8 +28,8 @@ import httpx
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._flow import Flow, Read, Send
-from .._logging import LoggingConfig, RequestLogger
 from ..observability import TracingConfig, end_span, start_attempt, start_request
+from ..policies.logging import LoggingConfig, RequestLogger
 from ._layer import Layer
 
 __all__ = ["AttemptTransport", "LoggingTransport"]

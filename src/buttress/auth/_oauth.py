@@ -38,20 +38,20 @@ import anyio.to_thread
 import httpx
 from pydantic import SecretStr
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import (
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     map_exception,
     status_error_class,
 )
-from ._redact import Redactor, declare
-from .auth import RefreshingAuth, Token
-from .cache.memory import MemoryCache
+from .._redact import Redactor, declare
+from ..cache.memory import MemoryCache
+from . import RefreshingAuth, Token
 
 if TYPE_CHECKING:
-    from .cache.base import CacheBackend
-    from .transports.cache import CacheTransport
+    from ..cache.base import CacheBackend
+    from ..transports.cache import CacheTransport
 
 __all__ = [
     "AuthorizationCode",
@@ -811,8 +811,8 @@ class _Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
 def _cache_in_front(
     http: httpx.Client | httpx.AsyncClient, cache: CacheBackend, clock: Clock
 ) -> CacheTransport:
-    from .cache import CacheConfig
-    from .transports.cache import CacheTransport
+    from ..cache import CacheConfig
+    from ..transports.cache import CacheTransport
 
     return CacheTransport(_Through(http), CacheConfig(backend=cache), clock=clock)
 

@@ -30,10 +30,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConfigurationError
-from ._options import RESIGN_KEY
-from ._redact import CREDENTIAL_HEADERS_KEY, Redactor
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import ConfigurationError
+from .._options import RESIGN_KEY
+from .._redact import CREDENTIAL_HEADERS_KEY, Redactor
 
 __all__ = ["AWSSigV4"]
 

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import httpx
 
-from ._clock import SYSTEM_CLOCK
-from ._exceptions import ConfigurationError, ConnectionError, _joined
-from ._flow import Effect, Outcome, Read, Send, adrive, drive
-from ._options import RequestOptions
+from .._clock import SYSTEM_CLOCK
+from .._exceptions import ConfigurationError, ConnectionError, _joined
+from .._flow import Effect, Outcome, Read, Send, adrive, drive
+from .._options import RequestOptions
 
 if TYPE_CHECKING:
-    from ._settings import ButtressSettings
+    from .._settings import ButtressSettings
 
 __all__ = [
     "CertTypes",

@@ -50,10 +50,10 @@ import httpx
 from httpx._auth import FunctionAuth
 from pydantic import SecretStr
 
-from . import _lazy
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConfigurationError
-from ._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
+from .. import _lazy
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import ConfigurationError
+from .._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
 from ._sigv4 import AWSSigV4
 
 if TYPE_CHECKING:
@@ -485,4 +485,4 @@ def _wait_for(awaitable: Awaitable[Any]) -> Any:
 
 
 # OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first use.
-__getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress._oauth": _OAUTH_NAMES})
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress.auth._oauth": _OAUTH_NAMES})

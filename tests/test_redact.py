@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 import buttress
+from buttress._extensions import CREDENTIAL_HEADERS_KEY
 from buttress._network import shown as shown_proxy
 from buttress._redact import (
-    CREDENTIAL_HEADERS_KEY,
     REDACTED,
     Redactor,
     declare,

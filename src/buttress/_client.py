@@ -44,10 +44,11 @@ from ._exceptions import (
     describe,
     map_exception,
 )
+from ._extensions import EXTENSION_KEY, REDACTOR_KEY
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._network.backends import Backend, given_transport, network_factory
-from ._options import EXTENSION_KEY, RequestOptions, check_options
-from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
+from ._options import RequestOptions, check_options
+from ._redact import Redactor, declare, declared_by, userinfo_secrets
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._serialize import JSONSerializer, encode_json

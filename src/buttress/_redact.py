@@ -34,10 +34,10 @@ from urllib.parse import quote, quote_plus, unquote_plus
 import httpx
 from pydantic import SecretStr
 
+from ._extensions import CREDENTIAL_HEADERS_KEY, REDACTOR_KEY
+
 __all__ = [
-    "CREDENTIAL_HEADERS_KEY",
     "REDACTED",
-    "REDACTOR_KEY",
     "SENSITIVE_FIELDS",
     "SENSITIVE_HEADERS",
     "SENSITIVE_PARAMS",
@@ -52,12 +52,6 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-
-REDACTOR_KEY = "buttress.redactor"
-"""Request extension holding the :class:`Redactor` of the client (or code) sending it."""
-
-CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
-"""Request extension where auth handlers list the headers that carry their secret."""
 
 SENSITIVE_HEADERS = frozenset(
     {

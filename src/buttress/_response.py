@@ -13,21 +13,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from ._exceptions import (
-    CLIENT_RATE_LIMITED,
     InvalidJSONError,
     describe,
     map_exception,
     scrub,
     status_error_class,
 )
-from ._options import ATTEMPTS_KEY
+from ._extensions import ATTEMPTS_KEY, CACHE_EXTENSION, CLIENT_RATE_LIMITED, RATE_LIMIT_INFO
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 
 if TYPE_CHECKING:
     from .streaming import ServerSentEvent
 
 __all__ = [
-    "RATE_LIMIT_INFO",
     "ErrorParser",
     "Response",
     "default_error_parser",
@@ -87,7 +85,6 @@ def _is_json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-RATE_LIMIT_INFO = "buttress.rate_limit"
 """Extension key under which the rate-limit layer leaves the parsed :class:`RateLimitInfo`."""
 
 
@@ -129,7 +126,7 @@ class Response(httpx.Response):
             >>> Response(200).from_cache
             False
         """
-        return bool(getattr(self.extensions.get("buttress.cache"), "from_cache", False))
+        return bool(getattr(self.extensions.get(CACHE_EXTENSION), "from_cache", False))
 
     @property
     def cache_age(self) -> float | None:
@@ -139,7 +136,7 @@ class Response(httpx.Response):
             >>> Response(200).cache_age is None
             True
         """
-        return getattr(self.extensions.get("buttress.cache"), "age", None)
+        return getattr(self.extensions.get(CACHE_EXTENSION), "age", None)
 
     @property
     def encoding(self) -> str | None:

@@ -53,7 +53,8 @@ from pydantic import SecretStr
 from .. import _lazy
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
-from .._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
+from .._extensions import CREDENTIAL_HEADERS_KEY
+from .._redact import Redactor, declare
 from ._sigv4 import AWSSigV4
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from pydantic import SecretStr
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
-from .._options import RESIGN_KEY
-from .._redact import CREDENTIAL_HEADERS_KEY, Redactor
+from .._extensions import CREDENTIAL_HEADERS_KEY, RESIGN_KEY
+from .._redact import Redactor
 
 __all__ = ["AWSSigV4"]
 

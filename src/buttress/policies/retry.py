@@ -25,8 +25,9 @@ from pydantic import Field, field_validator
 
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
+from .._extensions import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY
 from .._flow import Effect, Outcome, Read, Send, Sleep
-from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RequestOptions
+from .._options import RequestOptions
 from .._redact import Redactor
 from .._response import raise_for_status
 from ..observability import report, request_trace

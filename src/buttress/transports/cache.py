@@ -55,8 +55,9 @@ from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
+from .._extensions import CACHE_EXTENSION, EXTENSION_KEY
 from .._flow import Flow, Read, Send, adrive, drive
-from .._options import EXTENSION_KEY, RequestOptions
+from .._options import RequestOptions
 from ..cache._keys import CacheKeys, varied
 from ..cache.cache import Cache
 from ..cache.config import SAFE_METHODS, CacheConfig
@@ -76,7 +77,6 @@ from ._layer import Layer
 
 __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
-CACHE_EXTENSION = "buttress.cache"
 """The ``response.extensions`` key where the layer records a :class:`CacheResult`."""
 
 _INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE})

@@ -26,8 +26,9 @@ from typing import cast
 import httpx
 
 from .._exceptions import IncompleteResponseError, ResponseTooLargeError, describe
+from .._extensions import EXTENSION_KEY
 from .._inflate import InflatedSize
-from .._options import EXTENSION_KEY, RequestOptions
+from .._options import RequestOptions
 from ._layer import Wrapper
 
 __all__ = ["BodyGuard", "BodyGuardTransport", "GuardedAsyncStream", "GuardedSyncStream"]

@@ -28,10 +28,11 @@ import httpx
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
+from .._extensions import DEADLINE_KEY, METRICS_EXTENSION, RATE_LIMIT_INFO
 from .._flow import Flow, Read, Send, Sleep
-from .._options import DEADLINE_KEY, RequestOptions
-from .._response import RATE_LIMIT_INFO, Response, limited_response
-from ..observability import METRICS_EXTENSION, report, request_trace
+from .._options import RequestOptions
+from .._response import Response, limited_response
+from ..observability import report, request_trace
 from ..policies.headers import parse_retry_after
 from ..policies.ratelimit import (
     Booking,

@@ -17,6 +17,7 @@ Request extensions (key: what it holds; who writes it):
 Response extensions:
 
 - ``buttress.attempts``: attempts made for it; the retry layer.
+- ``buttress.retry_stop``: why an error status was not retried; the retry layer.
 - ``buttress.request_id``: the request id sent with it; the logging layer.
 - ``buttress.cache``: what the cache did; the cache layer.
 - ``buttress.rate_limit``: what the server's rate-limit headers said; the rate-limit layer.
@@ -42,6 +43,7 @@ __all__ = [
     "REDACTOR_KEY",
     "REQUEST_ID_EXTENSION",
     "RESIGN_KEY",
+    "RETRY_STOP_KEY",
     "TRACE_EXTENSION",
 ]
 
@@ -88,6 +90,13 @@ LOGGED_ABOVE_EXTENSION = "buttress.logged_above"
 
 ATTEMPTS_KEY = "buttress.attempts"
 """How many attempts the retry layer made for the response (one layer writes it: retry)."""
+
+RETRY_STOP_KEY = "buttress.retry_stop"
+"""Why the retry layer stopped early on an error status it would have retried.
+
+A :class:`~buttress.policies.outcomes.EarlyStop`, read by whoever raises for the
+status: only the facade does.
+"""
 
 REQUEST_ID_EXTENSION = "buttress.request_id"
 """The request id the logging layer sent with the request."""

@@ -19,8 +19,15 @@ from ._exceptions import (
     scrub,
     status_error_class,
 )
-from ._extensions import ATTEMPTS_KEY, CACHE_EXTENSION, CLIENT_RATE_LIMITED, RATE_LIMIT_INFO
+from ._extensions import (
+    ATTEMPTS_KEY,
+    CACHE_EXTENSION,
+    CLIENT_RATE_LIMITED,
+    RATE_LIMIT_INFO,
+    RETRY_STOP_KEY,
+)
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from .policies.outcomes import EarlyStop, is_error_status
 
 if TYPE_CHECKING:
     from .streaming import ServerSentEvent
@@ -423,10 +430,11 @@ def raise_for_status(
 
     The body must have been read. The message quotes what ``error_parser``
     found in the body, scrubbed of every secret the request's vocabulary knows
-    (servers echo the key they refused).
+    (servers echo the key they refused). When the retry layer stopped early on
+    this status, the error carries why as a note, and the wait it was asked for.
     """
     status = response.status_code
-    if status < 400 or status in expected:
+    if not is_error_status(status, expected):
         return
     parsed = None
     try:
@@ -438,10 +446,17 @@ def raise_for_status(
     if message:
         text = f"{text}: {scrub(response.request, message)}"
     retry_after = parse_retry_after(response.headers, time.time() if now is None else now)
-    raise status_error_class(status)(
+    stop = response.extensions.get(RETRY_STOP_KEY)
+    if isinstance(stop, EarlyStop) and stop.retry_after is not None:
+        retry_after = stop.retry_after  # as the retry layer read it, on its clock
+    error = status_error_class(status)(
         text,
         request=response.request,
         response=response,
         details=details,
         retry_after=retry_after,
     )
+    if isinstance(stop, EarlyStop) and stop.reason:
+        note = f"buttress: {stop.reason}"
+        error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+    raise error

@@ -73,6 +73,7 @@ from ..policies.cache import (
     stale_if_error_allows,
     vary_matches,
 )
+from ..policies.outcomes import allows_stale
 from ._layer import Layer
 
 __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
@@ -154,12 +155,6 @@ def _forbids_storing(response: httpx.Response) -> bool:
     """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
     value = response.headers.get("cache-control")
     return value is not None and cache_control(value).no_store
-
-
-def _failed(outcome: httpx.Response | Exception) -> bool:
-    if isinstance(outcome, httpx.Response):
-        return outcome.status_code >= 500
-    return isinstance(outcome, httpx.TransportError)
 
 
 def _too_large(response: httpx.Response, limit: int | None) -> bool:
@@ -560,7 +555,7 @@ class CacheTransport(Layer):
                 )
                 request_time = clock.time()
                 outcome = yield Send(sent)
-                if _failed(outcome):  # type: ignore[arg-type]
+                if allows_stale(outcome):  # type: ignore[arg-type]
                     stale = self._stale_for_error(candidates)
                     if stale is not None:
                         if isinstance(outcome, httpx.Response):

@@ -7,6 +7,7 @@ with ``extensions=buttress.options(...)``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -90,9 +91,11 @@ def _count(value: Any, least: int, *, integer: bool = True) -> bool:
 
 
 def _retry(value: Any) -> bool:
-    from .policies.retry import RetryConfig  # a value of its class has imported it already
-
-    return isinstance(value, bool | RetryConfig)
+    if isinstance(value, bool):
+        return True
+    # A RetryConfig's module is loaded once one exists; the policy above is not imported here.
+    retry = sys.modules.get("buttress.policies.retry")
+    return retry is not None and isinstance(value, retry.RetryConfig)
 
 
 def _statuses(value: Any) -> bool:

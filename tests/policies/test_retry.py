@@ -84,7 +84,7 @@ async def run(
     return await adrive(flow, inner, clock)
 
 
-def raised(response: httpx.Response, kind: type[httpx.HTTPStatusError]) -> httpx.HTTPStatusError:
+def raised(response: httpx.Response, kind: type[buttress.HTTPError]) -> buttress.HTTPError:
     """The error the facade raises for ``response`` (it alone raises for status)."""
     with pytest.raises(kind) as caught:
         raise_for_status(response)

@@ -368,10 +368,21 @@ _PHASES: dict[type[httpx.TimeoutException], str] = {
 }
 
 
-def _clipped_timeouts(
+def clipped_timeouts(
     original: dict[str, float | None], left: float
 ) -> tuple[dict[str, float | None], set[str]]:
-    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink."""
+    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink.
+
+    The layers that wait within the request's deadline (retry, rate limit) give
+    the attempt only the time left this way.
+
+    Examples:
+        >>> timeouts, shrunk = clipped_timeouts({"connect": 5.0, "read": 30.0}, left=10.0)
+        >>> timeouts
+        {'connect': 5.0, 'read': 10.0, 'write': 10.0, 'pool': 10.0}
+        >>> sorted(shrunk)
+        ['pool', 'read', 'write']
+    """
     clipped: dict[str, float | None] = {}
     shrunk: set[str] = set()
     for name in ("connect", "read", "write", "pool"):
@@ -555,7 +566,7 @@ def _fit_to_deadline(
             f"{number} of {describe(request)}",
             request=request,
         )
-    timeouts, shrunk = _clipped_timeouts(original_timeouts, left)
+    timeouts, shrunk = clipped_timeouts(original_timeouts, left)
     request.extensions["timeout"] = timeouts
     return shrunk
 

@@ -43,7 +43,7 @@ from ..policies.ratelimit import (
     RateLimitStatus,
     Refusal,
 )
-from ..policies.retry import _clipped_timeouts
+from ..policies.retry import clipped_timeouts
 from ._layer import Layer
 
 # RateLimiter and its kin live with the policy; importable from here as they always were.
@@ -157,7 +157,7 @@ class RateLimitTransport(Layer):
                     f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
                     request=request,
                 )
-            request.extensions["timeout"] = _clipped_timeouts(dict(given_timeouts or {}), left)[0]
+            request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
             shortened = True
         try:
             outcome = yield Send(request)

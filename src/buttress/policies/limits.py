@@ -171,12 +171,9 @@ class SlidingWindow:
 
     Examples:
         >>> window = SlidingWindow(max_requests=2, time_window=10.0)
-        >>> for now in (1.0, 2.0, 3.0):
-        ...     at = window.available_at(now)
-        ...     undo = window.take(at)
-        ...     print(at)
-        1.0
-        2.0
+        >>> [window.take(window.available_at(now)) for now in (1.0, 2.0)]
+        [None, None]
+        >>> window.available_at(3.0)  # time_window after the oldest of the last two
         11.0
     """
 

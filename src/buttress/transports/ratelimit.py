@@ -23,13 +23,15 @@ with :class:`~buttress.TimeoutError` instead of sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
 from .._extensions import DEADLINE_KEY, METRICS_EXTENSION, RATE_LIMIT_INFO
-from .._flow import Flow, Read, Send, Sleep
+from .._flow import Effect, Flow, Outcome, Read, Send, Sleep
 from .._options import RequestOptions
 from .._response import Response, limited_response
 from ..observability import report, request_trace
@@ -55,6 +57,22 @@ def _report_queue(request: httpx.Request, limiter: RateLimitBackend) -> None:
     if METRICS_EXTENSION in request.extensions:  # status() takes the lock: only when asked
         depth = limiter.status(request.url.host).queued
         report(request, "rate_limit_queue", host=request.url.host, depth=depth)
+
+
+def _refused(request: httpx.Request, refusal: Refusal, on_limit: str) -> httpx.Response:
+    """The synthetic 429 to return for a refused slot, or the error to raise."""
+    if refusal.past_deadline:
+        raise TimeoutError(
+            f"total timeout: {refusal.reason}, for {describe(request)}", request=request
+        )
+    if on_limit == "return":
+        return limited_response(request, refusal.retry_after)
+    raise RateLimitError(
+        f"{refusal.reason} for {describe(request)}; retry in {refusal.retry_after:.3g}s",
+        request=request,
+        response=limited_response(request, refusal.retry_after),
+        retry_after=refusal.retry_after,
+    )
 
 
 class RateLimitTransport(Layer):
@@ -99,31 +117,44 @@ class RateLimitTransport(Layer):
             self.limiter = RateLimiter(config, clock=self._clock)
 
     def _flow(self, request: httpx.Request) -> Flow:
-        limiter = self.limiter
         options = RequestOptions.of(request)
-        on_limit = options.rate_limit or limiter.config.on_limit
+        on_limit = options.rate_limit or self.limiter.config.on_limit
         deadline = request.extensions.get(DEADLINE_KEY)
         if deadline is None and options.total_timeout is not None:  # no retry layer above
             deadline = self._clock.monotonic() + options.total_timeout
+        waited = yield from self._slot(request, on_limit, deadline)
+        if isinstance(waited, httpx.Response):  # refused, and asked to return the refusal
+            return waited
+        if waited and (trace := request_trace(request)) is not None:
+            trace.rate_limit_wait += waited
+        outcome = yield from self._send(request, deadline if waited else None)
+        info = self.limiter.observe(request, outcome)
+        if info is not None:
+            outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
+        if outcome.status_code == 429 and on_limit == "raise":
+            yield Read(outcome)
+            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
+            retry_after = parse_retry_after(outcome.headers, self._clock.time())
+            raise RateLimitError(
+                f"429 Too Many Requests for {describe(request)}",
+                request=request,
+                response=outcome,
+                retry_after=retry_after,
+            )
+        return outcome
+
+    def _slot(
+        self, request: httpx.Request, on_limit: str, deadline: float | None
+    ) -> Generator[Effect, Outcome, float | httpx.Response]:
+        """Wait for the request's slot: the seconds waited, or the refusal to return."""
+        limiter = self.limiter
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(
                 request, wait=on_limit == "wait", waited=waited, deadline=deadline
             )
-            if isinstance(booking, Refusal) and booking.past_deadline:
-                raise TimeoutError(
-                    f"total timeout: {booking.reason}, for {describe(request)}", request=request
-                )
             if isinstance(booking, Refusal):
-                if on_limit == "return":
-                    return limited_response(request, booking.retry_after)
-                raise RateLimitError(
-                    f"{booking.reason} for {describe(request)}; "
-                    f"retry in {booking.retry_after:.3g}s",
-                    request=request,
-                    response=limited_response(request, booking.retry_after),
-                    retry_after=booking.retry_after,
-                )
+                return _refused(request, booking, on_limit)
             if isinstance(booking, Hold) or booking.queued:
                 _report_queue(request, limiter)
                 try:
@@ -144,13 +175,14 @@ class RateLimitTransport(Layer):
                     _report_queue(request, limiter)
                 waited += booking.delay
             if isinstance(booking, Booking):
-                break
-        if (waited or late) and (trace := request_trace(request)) is not None:
-            trace.rate_limit_wait += waited + late
+                return waited + late
+
+    def _send(
+        self, request: httpx.Request, deadline: float | None
+    ) -> Generator[Effect, Outcome, httpx.Response]:
+        """Send ``request``; after a wait, with only the time left before ``deadline``."""
         given_timeouts = request.extensions.get("timeout")
-        shortened = False
-        if deadline is not None and (waited or late):
-            # The wait used part of the deadline: the request gets only what is left.
+        if deadline is not None:
             left = deadline - self._clock.monotonic()
             if left <= 0:
                 raise TimeoutError(
@@ -158,30 +190,16 @@ class RateLimitTransport(Layer):
                     request=request,
                 )
             request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
-            shortened = True
         try:
             outcome = yield Send(request)
         finally:  # leave the request as it came, should it be sent again
-            if shortened and given_timeouts is None:
+            if deadline is not None and given_timeouts is None:
                 del request.extensions["timeout"]
-            elif shortened:
+            elif deadline is not None:
                 request.extensions["timeout"] = given_timeouts
         if isinstance(outcome, Exception):
             raise outcome
         assert isinstance(outcome, httpx.Response)
-        info = limiter.observe(request, outcome)
-        if info is not None:
-            outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
-        if outcome.status_code == 429 and on_limit == "raise":
-            yield Read(outcome)
-            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
-            retry_after = parse_retry_after(outcome.headers, self._clock.time())
-            raise RateLimitError(
-                f"429 Too Many Requests for {describe(request)}",
-                request=request,
-                response=outcome,
-                retry_after=retry_after,
-            )
         return outcome
 
     def __repr__(self) -> str:

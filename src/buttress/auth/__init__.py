@@ -72,20 +72,6 @@ if TYPE_CHECKING:
         TokenStore,
     )
 
-_OAUTH_NAMES = (
-    "AuthorizationCode",
-    "ClientCredentials",
-    "DeviceCode",
-    "DeviceCodePrompt",
-    "FileTokenStore",
-    "MemoryTokenStore",
-    "OAuth2",
-    "OAuth2Error",
-    "RefreshToken",
-    "StoredToken",
-    "TokenStore",
-)
-
 __all__ = [
     "APIKeyAuth",
     "AWSSigV4",
@@ -485,5 +471,7 @@ def _wait_for(awaitable: Awaitable[Any]) -> Any:
         return worker.submit(asyncio.run, wait()).result()
 
 
-# OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first use.
+# OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first
+# use. Every name in __all__ this module does not define is one of the OAuth module's.
+_OAUTH_NAMES = tuple(name for name in __all__ if name not in globals())
 __getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress.auth._oauth": _OAUTH_NAMES})

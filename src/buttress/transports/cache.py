@@ -72,6 +72,7 @@ from ..cache.config import SAFE_METHODS, CacheConfig
 from ..policies.cache import (
     INITIAL_AGE,
     RESPONSE_TIME,
+    Lookup,
     RequestDirectives,
     age_of,
     cache_control,
@@ -456,13 +457,7 @@ class CacheTransport(Layer):
             request.headers.get("cache-control"), options.cache_control
         )
         key, entries, internal = self._identity(request)
-        found = lookup(
-            internal,
-            entries,
-            directives,
-            now=self._clock.time(),
-            default_ttl=self.config.default_ttl,
-        )
+        found = self._lookup(internal, entries, directives)
         if found.usable is not None:
             self._storage.recorder.hit()
             background = found.revalidate_in_background
@@ -487,14 +482,15 @@ class CacheTransport(Layer):
     def _revalidation(self, request: httpx.Request) -> Flow:
         """Revalidate (or refetch) what ``request`` was answered with, reading the new body."""
         key, entries, internal = self._identity(request)
-        found = lookup(
-            internal,
-            entries,
-            _REVALIDATE,
-            now=self._clock.time(),
-            default_ttl=self.config.default_ttl,
-        )
+        found = self._lookup(internal, entries, _REVALIDATE)
         return (yield from self._from_origin(request, key, internal, found.candidates, True, True))
+
+    def _lookup(
+        self, internal: Request, entries: list[Entry], directives: RequestDirectives
+    ) -> Lookup:
+        """What storage holds for ``internal``, judged now (RFC 9111 section 4)."""
+        now, default_ttl = self._clock.time(), self.config.default_ttl
+        return lookup(internal, entries, directives, now=now, default_ttl=default_ttl)
 
     def _revalidate(self, request: httpx.Request) -> None:
         assert isinstance(self._inner, httpx.BaseTransport)

@@ -9,7 +9,8 @@ Request extensions (key: what it holds; who writes it):
 - ``buttress.deadline``: the total deadline; the retry layer.
 - ``buttress.resign``: a callable that signs the request again; time-signing auth.
 - ``buttress.redactor``: the sender's redactor; ``_redact.declare``.
-- ``buttress.credential_headers``: headers that carry a secret; auth handlers.
+- ``buttress.credential_headers``: headers that carry a secret; auth handlers, through
+  ``_redact.mark_credential_headers``.
 - ``buttress.trace``: the request's trace; ``observability.start_request``.
 - ``buttress.metrics``: the collector to report to; :class:`~buttress.MetricsMiddleware`.
 - ``buttress.logged_above``: a :class:`~buttress.LoggingMiddleware` logs it; that middleware.

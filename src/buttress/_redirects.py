@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ._settings import ButtressSettings
 
 __all__ = [
-    "CREDENTIAL_HEADERS_KEY",
     "RedirectAction",
     "RedirectConfig",
     "RedirectHooks",

@@ -53,8 +53,7 @@ from pydantic import SecretStr
 from .. import _lazy
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
-from .._extensions import CREDENTIAL_HEADERS_KEY
-from .._redact import Redactor, declare
+from .._redact import Redactor, declare, mark_credential_headers
 from ._sigv4 import AWSSigV4
 
 if TYPE_CHECKING:
@@ -100,12 +99,6 @@ def _secret(value: str | SecretStr) -> SecretStr:
     return secret
 
 
-def _mark(request: httpx.Request, header: str) -> None:
-    """Record that ``header`` carries a credential (dropped on cross-origin redirects)."""
-    used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
-    request.extensions[CREDENTIAL_HEADERS_KEY] = (*used, header.lower())
-
-
 class BearerAuth(httpx.Auth):
     """Send ``Authorization: Bearer <token>``.
 
@@ -132,7 +125,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
-        _mark(request, "Authorization")
+        mark_credential_headers(request, "Authorization")
         yield request
 
     def __repr__(self) -> str:
@@ -181,7 +174,7 @@ class APIKeyAuth(httpx.Auth):
             declare(request, self._declared)  # no header to mark: name the parameter
         else:
             request.headers[self.header] = key
-            _mark(request, self.header)
+            mark_credential_headers(request, self.header)
         yield request
 
     def __repr__(self) -> str:
@@ -373,7 +366,7 @@ class RefreshingAuth(httpx.Auth):
             raise ConfigurationError("the refresh callback gave no credential")
         value = token.get_secret_value()
         request.headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
-        _mark(request, self.header)
+        mark_credential_headers(request, self.header)
 
     def _flow(self, request: httpx.Request) -> Generator[httpx.Request | _Refresh, Any, None]:
         generation, token, expiring = self._current()

@@ -79,6 +79,7 @@ def config_error(model: type[BaseModel], exc: ValidationError) -> ConfigurationE
     """``exc`` as a :class:`ConfigurationError` naming ``model``, each field and what was wrong.
 
     Examples:
+        >>> from buttress import RateLimitConfig
         >>> try:
         ...     RateLimitConfig(max_requests=0, burst=5)
         ... except ConfigurationError as e:
@@ -111,6 +112,7 @@ def require_config(owner: str, value: Any, *kinds: type, optional: bool = True) 
     configuration silently (it would fail later, with an ``AttributeError``).
 
     Examples:
+        >>> from buttress import RateLimitConfig
         >>> try:
         ...     require_config("RateLimitTransport", {"max_requests": 5}, RateLimitConfig)
         ... except ConfigurationError as e:

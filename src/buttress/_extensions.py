@@ -5,7 +5,9 @@ read. This module imports nothing, so every module, however low, can use it.
 
 Request extensions (key: what it holds; who writes it):
 
-- ``buttress``: the :class:`~buttress.RequestOptions`; the facade or :func:`buttress.options`.
+- ``buttress``: the :class:`~buttress.RequestOptions`; the facade or :func:`buttress.options`
+  (a :class:`~buttress.TimeoutMiddleware` narrows its ``total_timeout``; the cache layer's
+  background revalidation is a request of its own).
 - ``buttress.deadline``: the total deadline; the retry layer.
 - ``buttress.resign``: a callable that signs the request again; time-signing auth.
 - ``buttress.redactor``: the sender's redactor; ``_redact.declare``.

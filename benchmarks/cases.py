@@ -155,7 +155,7 @@ def _httpx_aiohttp_async(url: str) -> Any:
     return (lambda: client.get(url)), client.aclose
 
 
-def _buttress_async(url: str, backend: buttress._backends.Backend = "httpx") -> Any:
+def _buttress_async(url: str, backend: buttress._network.backends.Backend = "httpx") -> Any:
     client = buttress.AsyncClient(backend=backend, **full_stack())
     return (lambda: client.get(url)), client.aclose
 

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
 import buttress
-from buttress._aiohttp import _translated
-from buttress._backends import check_backend_supports, network_factory
-from buttress._guard import BodyGuard
+from buttress._network.aiohttp import _translated
+from buttress._network.backends import check_backend_supports, network_factory
 from buttress.testing import DemoServer
+from buttress.transports.guard import BodyGuard
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +51,7 @@ async def test_transport_and_backend_together_are_refused() -> None:
 
 async def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
-    monkeypatch.delitem(sys.modules, "buttress._aiohttp", raising=False)
+    monkeypatch.delitem(sys.modules, "buttress._network.aiohttp", raising=False)
     with pytest.raises(buttress.ConfigurationError, match=r"pip install 'buttress\[aiohttp\]'"):
         buttress.AsyncClient(backend="aiohttp")
 

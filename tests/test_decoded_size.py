@@ -25,10 +25,10 @@ import pytest
 import zstandard
 
 import buttress
-from buttress._guard import BodyGuard
 from buttress._inflate import PIECE, InflatedSize, _Brotli
 from buttress.testing import DemoServer
 from buttress.transports import BodyGuardTransport
+from buttress.transports.guard import BodyGuard
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio

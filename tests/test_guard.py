@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 import buttress
-from buttress._guard import BodyGuard
 from buttress.streaming import ServerSentEvent, _Reconnection
+from buttress.transports.guard import BodyGuard
 
 REQUEST = httpx.Request("GET", "https://user:secret@api.example.com/x?token=abc")
 

@@ -76,6 +76,7 @@ def test_import_buttress_loads_only_the_exception_tree() -> None:
     assert ours == {
         "buttress",
         "buttress._exceptions",
+        "buttress._extensions",
         "buttress._lazy",
         "buttress._redact",
         "buttress._version",

@@ -12,16 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 import buttress
-from buttress._logging import (
-    THIRD_PARTY_LOGGERS,
-    RedactingFilter,
-    done,
-    redact_third_party_records,
-    sending,
-)
+from buttress._extensions import CREDENTIAL_HEADERS_KEY
 from buttress._network import shown as shown_proxy
 from buttress._redact import (
-    CREDENTIAL_HEADERS_KEY,
     REDACTED,
     Redactor,
     declare,
@@ -30,6 +23,13 @@ from buttress._redact import (
     redact_headers,
     redact_url,
     userinfo_secrets,
+)
+from buttress.policies.logging import (
+    THIRD_PARTY_LOGGERS,
+    RedactingFilter,
+    done,
+    redact_third_party_records,
+    sending,
 )
 from tests.servers import free_port
 

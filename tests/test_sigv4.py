@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buttress import ConfigurationError, ForbiddenError, RetryConfig
-from buttress._options import RESIGN_KEY
+from buttress._extensions import RESIGN_KEY
 from buttress.auth import AWSSigV4
 from buttress.testing import DemoAPI, DemoServer, FakeClock
 from buttress.transports import RetryTransport

@@ -16,8 +16,7 @@ import httpx as _httpx
 if TYPE_CHECKING:  # at run time, imported on first use (see the end of this module)
     from ._client import AsyncClient, BodyKwargs, Client, RequestKwargs
     from ._clock import Clock, SystemClock
-    from ._config import APIVersion, EndpointLimit, RateLimitConfig, TimeoutConfig
-    from ._logging import JSONFormatter, LoggingConfig, RedactingFilter
+    from ._config import APIVersion, TimeoutConfig
     from ._options import RequestOptions, options
     from ._redirects import RedirectConfig
     from ._response import ErrorParser, Response, default_error_parser
@@ -46,9 +45,10 @@ if TYPE_CHECKING:  # at run time, imported on first use (see the end of this mod
     )
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitMetrics
     from .policies.headers import RateLimitInfo
+    from .policies.logging import JSONFormatter, LoggingConfig, RedactingFilter
+    from .policies.ratelimit import EndpointLimit, RateLimitConfig, RateLimitStatus
     from .policies.retry import RetryBudgetConfig, RetryConfig
     from .streaming import EventStream, ServerSentEvent
-    from .transports.ratelimit import RateLimitStatus
     from .websocket import (
         AsyncWebSocket,
         MessageTooLargeError,
@@ -203,8 +203,8 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
         {
             "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
             "._clock": ("Clock", "SystemClock"),
-            "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
-            "._logging": ("JSONFormatter", "LoggingConfig", "RedactingFilter"),
+            "._config": ("APIVersion", "TimeoutConfig"),
+            ".policies.logging": ("JSONFormatter", "LoggingConfig", "RedactingFilter"),
             "._options": ("RequestOptions", "options"),
             "._redirects": ("RedirectConfig",),
             "._response": ("ErrorParser", "Response", "default_error_parser"),
@@ -240,9 +240,9 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
             ),
             ".policies.breaker": ("CircuitBreaker", "CircuitBreakerConfig", "CircuitMetrics"),
             ".policies.headers": ("RateLimitInfo",),
+            ".policies.ratelimit": ("EndpointLimit", "RateLimitConfig", "RateLimitStatus"),
             ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
             ".streaming": ("EventStream", "ServerSentEvent"),
-            ".transports.ratelimit": ("RateLimitStatus",),
             ".websocket": (
                 "AsyncWebSocket",
                 "MessageTooLargeError",

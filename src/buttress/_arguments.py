@@ -174,12 +174,12 @@ _ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a CircuitBreakerConfig, a CircuitBreaker or None",
     ),
     "rate_limit": (
-        _one_of(".transports.ratelimit", "RateLimitConfig", "RateLimiter", also=(_NONE,)),
+        _one_of(".policies.ratelimit", "RateLimitConfig", "RateLimiter", also=(_NONE,)),
         "a RateLimitConfig, a RateLimiter or None",
     ),
     "cache": (_one_of(".cache", "CacheConfig", also=(_NONE,)), "a CacheConfig or None"),
     "logging": (
-        _one_of("._logging", "LoggingConfig", also=(bool,)),
+        _one_of(".policies.logging", "LoggingConfig", also=(bool,)),
         "a LoggingConfig, True or False",
     ),
     "tracing": (

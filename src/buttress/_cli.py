@@ -32,12 +32,12 @@ import httpx
 
 from ._client import Client
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import RateLimitConfig
 from ._exceptions import ConfigurationError, HTTPError, RateLimitError
 from ._redact import Redactor
 from ._version import __version__
 from .cache import Cache, CacheConfig, DiskCache
 from .middleware import MetricsMiddleware
+from .policies.ratelimit import RateLimitConfig
 from .policies.retry import RetryConfig
 from .transports.cache import CACHE_EXTENSION, CacheResult
 

@@ -33,9 +33,8 @@ import pydantic
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 
 from ._arguments import check_arguments, unknown_argument
-from ._backends import Backend, given_transport, network_factory
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
+from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import (
     ClientError,
     ConfigurationError,
@@ -45,15 +44,17 @@ from ._exceptions import (
     describe,
     map_exception,
 )
-from ._logging import LoggingConfig, done, sending
+from ._extensions import EXTENSION_KEY, REDACTOR_KEY
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
-from ._options import EXTENSION_KEY, RequestOptions, check_options
-from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
+from ._network.backends import Backend, given_transport, network_factory
+from ._options import RequestOptions, check_options
+from ._redact import Redactor, declare, declared_by, userinfo_secrets
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
 from ._serialize import JSONSerializer, encode_json
 from ._version import __version__
 from .observability import TracingConfig
+from .policies.logging import LoggingConfig, done, sending
 from .policies.retry import RetryConfig
 from .transports.stack import stack
 
@@ -72,9 +73,9 @@ if TYPE_CHECKING:
     from .cache import Cache, CacheConfig
     from .pagination import AsyncPaginator, PaginationStrategy, Paginator, StrategyName
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
+    from .policies.ratelimit import RateLimitConfig, RateLimiter, RateLimitStatus
     from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
-    from .transports.ratelimit import RateLimiter, RateLimitStatus
     from .websocket import AsyncWebSocket, AsyncWebSocketKwargs, WebSocket, WebSocketKwargs
 else:
     from typing import TypedDict
@@ -632,13 +633,12 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 circuit_breaker = CircuitBreaker(circuit_breaker, clock=clock)
         self._circuit_breaker = circuit_breaker
         # One limiter for the default transport and every mount: one budget per client.
-        if isinstance(rate_limit, RateLimitConfig):
-            from .transports.ratelimit import RateLimiter
+        if rate_limit is not None:
+            from .policies.ratelimit import RateLimitConfig, RateLimiter
 
-            limiter: RateLimiter | None = RateLimiter(rate_limit, clock=clock)
-        else:
-            limiter = rate_limit
-        self._rate_limiter = limiter
+            if isinstance(rate_limit, RateLimitConfig):
+                rate_limit = RateLimiter(rate_limit, clock=clock)
+        self._rate_limiter = limiter = rate_limit
         layers: dict[str, Any] = {
             "retry": retry_config,
             "circuit_breaker": self._circuit_breaker,
@@ -794,7 +794,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             (100, 100)
         """
         if self._rate_limiter is None:
-            from .transports.ratelimit import RateLimitStatus
+            from .policies.ratelimit import RateLimitStatus
 
             return RateLimitStatus()
         if host is None:

@@ -12,7 +12,7 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from ._exceptions import ConfigurationError, InvalidURLError
 
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIVersion",
     "AnyCollection",
-    "EndpointLimit",
     "FrozenConfig",
-    "RateLimitConfig",
     "TimeoutConfig",
     "TimeoutTypes",
     "check_base_url",
@@ -81,6 +79,7 @@ def config_error(model: type[BaseModel], exc: ValidationError) -> ConfigurationE
     """``exc`` as a :class:`ConfigurationError` naming ``model``, each field and what was wrong.
 
     Examples:
+        >>> from buttress import RateLimitConfig
         >>> try:
         ...     RateLimitConfig(max_requests=0, burst=5)
         ... except ConfigurationError as e:
@@ -113,6 +112,7 @@ def require_config(owner: str, value: Any, *kinds: type, optional: bool = True) 
     configuration silently (it would fail later, with an ``AttributeError``).
 
     Examples:
+        >>> from buttress import RateLimitConfig
         >>> try:
         ...     require_config("RateLimitTransport", {"max_requests": 5}, RateLimitConfig)
         ... except ConfigurationError as e:
@@ -311,77 +311,3 @@ class APIVersion(FrozenConfig):
             return url
         prefix = "/" + (version or self.version).strip("/") + "/"
         return parsed.copy_with(raw_path=prefix.encode("ascii") + parsed.raw_path.lstrip(b"/"))
-
-
-RateLimitStrategy: TypeAlias = Literal["token_bucket", "fixed_window", "sliding_window"]
-
-
-class EndpointLimit(FrozenConfig):
-    """A client-side limit for the requests whose method and path match (fnmatch patterns).
-
-    It applies on top of :class:`RateLimitConfig`'s main limit: a request goes
-    when every limit it falls under allows it.
-
-    Examples:
-        >>> rule = EndpointLimit(method="POST", path="/users*", max_requests=1, time_window=1.0)
-        >>> rule.strategy
-        'token_bucket'
-    """
-
-    method: str = "*"
-    path: str = "*"
-    strategy: RateLimitStrategy = "token_bucket"
-    max_requests: int = Field(gt=0)
-    time_window: float = Field(default=1.0, gt=0)
-    burst_size: int | None = Field(default=None, gt=0)
-
-
-class RateLimitConfig(FrozenConfig):
-    """Client-side rate limits, and how server rate limits are obeyed.
-
-    Attributes:
-        strategy: ``"token_bucket"`` (a steady pace with bursts), ``"fixed_window"``
-            or ``"sliding_window"``.
-        max_requests: requests per ``time_window`` (``None``: no client-side limit;
-            servers' headers are still obeyed).
-        time_window: the window in seconds.
-        burst_size: a token bucket's capacity (default ``max_requests``);
-            ``1`` paces requests evenly.
-        scope: ``"global"`` (one budget for every host) or ``"host"`` (one per host);
-            it applies to ``endpoints`` too.
-        endpoints: extra limits for matching methods and paths.
-        queue_size: requests that may wait for a slot at once (``None``: no limit).
-        queue_timeout: the longest a request waits for a slot, in seconds.
-        respect_retry_after: a 429's (or 503's) ``Retry-After`` pauses that host.
-        max_server_pause: the longest a server's headers (``Retry-After``, or
-            none remaining until a reset) may pause a host, in seconds; a longer
-            request is cut to this and logged at WARNING. The retry layer's
-            ``retry_after_max`` is its counterpart for retries.
-        on_limit: when no slot is free: ``"wait"`` in the queue, ``"raise"``
-            :class:`~buttress.RateLimitError`, or ``"return"`` a synthetic 429
-            response whose ``limited_by_client`` is true. A server's 429 is
-            raised as ``RateLimitError`` with ``"raise"``, returned otherwise.
-
-    Examples:
-        >>> config = RateLimitConfig(max_requests=100, time_window=60.0, burst_size=10)
-        >>> config.on_limit, config.scope
-        ('wait', 'global')
-    """
-
-    strategy: RateLimitStrategy = "token_bucket"
-    max_requests: int | None = Field(default=None, gt=0)
-    time_window: float = Field(default=1.0, gt=0)
-    burst_size: int | None = Field(default=None, gt=0)
-    scope: Literal["global", "host"] = "global"
-    endpoints: AnyCollection[tuple[EndpointLimit, ...]] = ()
-    queue_size: int | None = Field(default=None, ge=0)
-    queue_timeout: float | None = Field(default=60.0, ge=0)
-    respect_retry_after: bool = True
-    max_server_pause: float = Field(default=300.0, gt=0)
-    on_limit: Literal["wait", "raise", "return"] = "wait"
-
-    @model_validator(mode="after")
-    def _burst_needs_bucket(self) -> RateLimitConfig:
-        if self.burst_size is not None and self.strategy != "token_bucket":
-            raise ValueError("burst_size applies to the token_bucket strategy only")
-        return self

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from ._extensions import CLIENT_RATE_LIMITED
 from ._redact import Redactor
 
 if TYPE_CHECKING:
@@ -192,10 +193,6 @@ class NotFoundError(ClientResponseError):
         >>> issubclass(NotFoundError, httpx.HTTPStatusError)
         True
     """
-
-
-CLIENT_RATE_LIMITED = "buttress.client_rate_limited"
-"""Extension key set on the synthetic 429 a client-side rate limit answers with."""
 
 
 class RateLimitError(ClientResponseError):

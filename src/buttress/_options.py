@@ -7,6 +7,7 @@ with ``extensions=buttress.options(...)``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,36 +15,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ._exceptions import ConfigurationError
+from ._extensions import EXTENSION_KEY
 
 if TYPE_CHECKING:
     from .policies.retry import RetryConfig
 
 __all__ = [
-    "ATTEMPTS_KEY",
-    "DEADLINE_KEY",
-    "EXTENSION_KEY",
-    "RESIGN_KEY",
     "RequestOptions",
     "check_options",
     "options",
 ]
-
-EXTENSION_KEY = "buttress"
-ATTEMPTS_KEY = "buttress.attempts"
-"""``response.extensions`` key where the retry layer records how many attempts were made."""
-DEADLINE_KEY = "buttress.deadline"
-"""``request.extensions`` key where the retry layer puts the request's total deadline.
-
-In monotonic seconds on the client's clock; layers below it (the rate limiter)
-refuse waits that would end after it.
-"""
-RESIGN_KEY = "buttress.resign"
-"""``request.extensions`` key of a ``(request) -> None`` callable that signs the request again.
-
-Written by auth that signs with the time (:class:`~buttress.auth.AWSSigV4`);
-the retry layer calls it before each attempt after the first, so no attempt
-goes out with a stale signature.
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +95,11 @@ def _count(value: Any, least: int, *, integer: bool = True) -> bool:
 
 
 def _retry(value: Any) -> bool:
-    from .policies.retry import RetryConfig  # a value of its class has imported it already
-
-    return isinstance(value, bool | RetryConfig)
+    if isinstance(value, bool):
+        return True
+    # A RetryConfig's module is loaded once one exists; the policy above is not imported here.
+    retry = sys.modules.get("buttress.policies.retry")
+    return retry is not None and isinstance(value, retry.RetryConfig)
 
 
 def _statuses(value: Any) -> bool:

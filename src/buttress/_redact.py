@@ -34,10 +34,10 @@ from urllib.parse import quote, quote_plus, unquote_plus
 import httpx
 from pydantic import SecretStr
 
+from ._extensions import CREDENTIAL_HEADERS_KEY, REDACTOR_KEY
+
 __all__ = [
-    "CREDENTIAL_HEADERS_KEY",
     "REDACTED",
-    "REDACTOR_KEY",
     "SENSITIVE_FIELDS",
     "SENSITIVE_HEADERS",
     "SENSITIVE_PARAMS",
@@ -46,18 +46,13 @@ __all__ = [
     "declared_by",
     "is_sensitive_header",
     "is_sensitive_param",
+    "mark_credential_headers",
     "redact_headers",
     "redact_url",
     "userinfo_secrets",
 ]
 
 REDACTED = "[REDACTED]"
-
-REDACTOR_KEY = "buttress.redactor"
-"""Request extension holding the :class:`Redactor` of the client (or code) sending it."""
-
-CREDENTIAL_HEADERS_KEY = "buttress.credential_headers"
-"""Request extension where auth handlers list the headers that carry their secret."""
 
 SENSITIVE_HEADERS = frozenset(
     {
@@ -519,6 +514,22 @@ def declare(request: httpx.Request, redactor: Redactor) -> None:
     request.extensions[REDACTOR_KEY] = (
         redactor.merged(carried) if isinstance(carried, Redactor) else redactor
     )
+
+
+def mark_credential_headers(request: httpx.Request, *names: str) -> None:
+    """Record that headers ``names`` carry a credential (extension :data:`CREDENTIAL_HEADERS_KEY`).
+
+    Auth handlers mark what they set, so the client drops those headers when a
+    redirect leaves the origin, and redacts them under any name.
+
+    Examples:
+        >>> request = httpx.Request("GET", "https://a.test/")
+        >>> mark_credential_headers(request, "X-Token")
+        >>> request.extensions[CREDENTIAL_HEADERS_KEY]
+        ('x-token',)
+    """
+    marked = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
+    request.extensions[CREDENTIAL_HEADERS_KEY] = (*marked, *(name.lower() for name in names))
 
 
 def userinfo_secrets(url: httpx.URL | str) -> list[str]:

@@ -18,13 +18,13 @@ from pydantic import Field
 
 from ._config import AnyCollection, FrozenConfig
 from ._exceptions import RedirectRefusedError
-from ._redact import CREDENTIAL_HEADERS_KEY, Redactor
+from ._extensions import CREDENTIAL_HEADERS_KEY
+from ._redact import Redactor
 
 if TYPE_CHECKING:
     from ._settings import ButtressSettings
 
 __all__ = [
-    "CREDENTIAL_HEADERS_KEY",
     "RedirectAction",
     "RedirectConfig",
     "RedirectHooks",

@@ -13,21 +13,26 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from ._exceptions import (
-    CLIENT_RATE_LIMITED,
     InvalidJSONError,
     describe,
     map_exception,
     scrub,
     status_error_class,
 )
-from ._options import ATTEMPTS_KEY
+from ._extensions import (
+    ATTEMPTS_KEY,
+    CACHE_EXTENSION,
+    CLIENT_RATE_LIMITED,
+    RATE_LIMIT_INFO,
+    RETRY_STOP_KEY,
+)
 from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from .policies.outcomes import EarlyStop, is_error_status
 
 if TYPE_CHECKING:
     from .streaming import ServerSentEvent
 
 __all__ = [
-    "RATE_LIMIT_INFO",
     "ErrorParser",
     "Response",
     "default_error_parser",
@@ -87,7 +92,6 @@ def _is_json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-RATE_LIMIT_INFO = "buttress.rate_limit"
 """Extension key under which the rate-limit layer leaves the parsed :class:`RateLimitInfo`."""
 
 
@@ -129,7 +133,7 @@ class Response(httpx.Response):
             >>> Response(200).from_cache
             False
         """
-        return bool(getattr(self.extensions.get("buttress.cache"), "from_cache", False))
+        return bool(getattr(self.extensions.get(CACHE_EXTENSION), "from_cache", False))
 
     @property
     def cache_age(self) -> float | None:
@@ -139,7 +143,7 @@ class Response(httpx.Response):
             >>> Response(200).cache_age is None
             True
         """
-        return getattr(self.extensions.get("buttress.cache"), "age", None)
+        return getattr(self.extensions.get(CACHE_EXTENSION), "age", None)
 
     @property
     def encoding(self) -> str | None:
@@ -426,10 +430,11 @@ def raise_for_status(
 
     The body must have been read. The message quotes what ``error_parser``
     found in the body, scrubbed of every secret the request's vocabulary knows
-    (servers echo the key they refused).
+    (servers echo the key they refused). When the retry layer stopped early on
+    this status, the error carries why as a note, and the wait it was asked for.
     """
     status = response.status_code
-    if status < 400 or status in expected:
+    if not is_error_status(status, expected):
         return
     parsed = None
     try:
@@ -441,10 +446,17 @@ def raise_for_status(
     if message:
         text = f"{text}: {scrub(response.request, message)}"
     retry_after = parse_retry_after(response.headers, time.time() if now is None else now)
-    raise status_error_class(status)(
+    stop = response.extensions.get(RETRY_STOP_KEY)
+    if isinstance(stop, EarlyStop) and stop.retry_after is not None:
+        retry_after = stop.retry_after  # as the retry layer read it, on its clock
+    error = status_error_class(status)(
         text,
         request=response.request,
         response=response,
         details=details,
         retry_after=retry_after,
     )
+    if isinstance(stop, EarlyStop) and stop.reason:
+        note = f"buttress: {stop.reason}"
+        error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+    raise error

@@ -38,14 +38,20 @@ import httpx
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import TimeoutConfig, TimeoutTypes
 from ._exceptions import ConfigurationError
+from ._extensions import (
+    ATTEMPTS_KEY,
+    CACHE_EXTENSION,
+    EXTENSION_KEY,
+    LOGGED_ABOVE_EXTENSION,
+    METRICS_EXTENSION,
+)
 from ._flow import adrive, drive
-from ._logging import LoggingConfig, RequestLogger
-from ._options import EXTENSION_KEY, RequestOptions
+from ._options import RequestOptions
 from ._redact import declare, declared_by
 from .auth import AuthTypes, coerce_auth
-from .observability import METRICS_EXTENSION, MetricsCollector, notify, request_trace
+from .observability import MetricsCollector, notify, request_trace
+from .policies.logging import LoggingConfig, RequestLogger
 from .policies.retry import RetryConfig, RetryPolicy, retry_flow
-from .transports.logging import ATTEMPTS_EXTENSION, LOGGED_ABOVE_EXTENSION
 from .transports.middleware import CallNext, _run_without_loop
 
 __all__ = [
@@ -139,8 +145,8 @@ class LoggingMiddleware(Middleware):
             request.extensions.pop(LOGGED_ABOVE_EXTENSION, None)
         seconds = clock.monotonic() - start
         fields = {}
-        if ATTEMPTS_EXTENSION in response.extensions:
-            fields["attempts"] = response.extensions[ATTEMPTS_EXTENSION]
+        if ATTEMPTS_KEY in response.extensions:
+            fields["attempts"] = response.extensions[ATTEMPTS_KEY]
         log.finished(request, response, seconds, _request_id(request), self.level, **fields)
         return response
 
@@ -155,7 +161,7 @@ def _request_id(request: httpx.Request) -> str | None:
 
 def _from_cache(response: httpx.Response) -> bool | None:
     """Hit or miss when a cache layer looked at this request; ``None`` when none did."""
-    result = response.extensions.get("buttress.cache")  # buttress's CacheTransport
+    result = response.extensions.get(CACHE_EXTENSION)  # buttress's CacheTransport
     if result is not None:
         return bool(getattr(result, "from_cache", False))
     for key in ("from_cache", "hishel_from_cache"):  # other caches under the middleware
@@ -221,13 +227,13 @@ class MetricsMiddleware(Middleware):
             host=host,
             status=response.status_code,
             duration=self._clock.monotonic() - start,
-            attempts=int(response.extensions.get(ATTEMPTS_EXTENSION, 1)),
+            attempts=int(response.extensions.get(ATTEMPTS_KEY, 1)),
             error=None,
         )
         hit = _from_cache(response)
         if hit is not None:
             self.collector.cache_result(host=host, hit=hit)
-        cached = response.extensions.get("buttress.cache")  # a CacheResult, when cached
+        cached = response.extensions.get(CACHE_EXTENSION)  # a CacheResult, when cached
         if getattr(cached, "revalidated", False):
             notify(self.collector, "cache_revalidated", host=host)
         if getattr(cached, "stale", False):

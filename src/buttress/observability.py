@@ -47,6 +47,7 @@ import httpx
 
 from ._config import AnyCollection, FrozenConfig
 from ._exceptions import ConfigurationError
+from ._extensions import METRICS_EXTENSION, TRACE_EXTENSION
 from ._prometheus import PrometheusCollector
 from ._redact import Redactor
 from ._redirects import same_origin
@@ -65,15 +66,6 @@ __all__ = [
     "request_trace",
     "start_request",
 ]
-
-TRACE_EXTENSION = "buttress.trace"
-"""Key of the :class:`RequestTrace` in ``request.extensions``."""
-METRICS_EXTENSION = "buttress.metrics"
-"""Key of the request's :class:`MetricsCollector` in ``request.extensions``.
-
-:class:`~buttress.MetricsMiddleware` puts its collector there, so the layers
-beneath it report what only they see (attempts, retries, queues) with :func:`report`.
-"""
 
 
 class TracingConfig(FrozenConfig):

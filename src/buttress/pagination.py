@@ -39,6 +39,7 @@ import httpx
 import pydantic
 
 from ._exceptions import ConfigurationError, PaginationError, ValidationError, describe
+from ._extensions import PAGINATION_BODY_KEY
 from ._redact import redact_url
 from .policies.headers import next_link
 
@@ -107,10 +108,10 @@ def get_path(body: Any, path: str, default: Any = None) -> Any:
 
 def _body(response: httpx.Response) -> Any:
     """The decoded JSON body, decoded once per response however often a strategy asks."""
-    cached = response.extensions.get("buttress.pagination.body", _MISSING)
+    cached = response.extensions.get(PAGINATION_BODY_KEY, _MISSING)
     if cached is _MISSING:
         cached = response.json() if response.content.strip() else None
-        response.extensions["buttress.pagination.body"] = cached
+        response.extensions[PAGINATION_BODY_KEY] = cached
     return cached
 
 

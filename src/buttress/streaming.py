@@ -407,9 +407,7 @@ class EventStream:
         return self._state.reconnects
 
     def __iter__(self) -> Iterator[ServerSentEvent]:
-        from ._client import Client
-
-        if not isinstance(self._client, Client):
+        if not isinstance(self._client, httpx.Client):  # buttress.Client is one
             raise TypeError("iterate an EventStream on an AsyncClient with 'async for'")
         state = self._state
         while True:
@@ -430,9 +428,7 @@ class EventStream:
             self._clock.sleep(delay)
 
     async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
-        from ._client import AsyncClient
-
-        if not isinstance(self._client, AsyncClient):
+        if not isinstance(self._client, httpx.AsyncClient):  # buttress.AsyncClient is one
             raise TypeError("iterate an EventStream on a Client with 'for'")
         state = self._state
         while True:

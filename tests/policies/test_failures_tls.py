@@ -6,7 +6,7 @@ import ssl
 
 import httpx
 
-from buttress.policies.failures import is_transient
+from buttress.policies.outcomes import is_transient
 
 
 def test_refused_certificate_is_not_transient() -> None:

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from buttress.policies.ratelimit import (
-    Booking,
-    FixedWindow,
-    Hold,
-    Limit,
-    RateLimitPolicy,
-    Refusal,
-    Rule,
-    SlidingWindow,
-    TokenBucket,
-)
+from buttress.policies.limits import FixedWindow, Limit, SlidingWindow, TokenBucket
+from buttress.policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
 
 
 def book_all(limit: Limit, times: list[float]) -> list[float]:

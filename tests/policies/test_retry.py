@@ -17,6 +17,7 @@ import tenacity
 
 import buttress
 from buttress._flow import adrive, drive
+from buttress._response import raise_for_status
 from buttress.policies.budget import InMemoryRetryBudget
 from buttress.policies.retry import (
     Attempt,
@@ -54,7 +55,9 @@ class Script:
         if isinstance(step, Exception):
             raise step
         if isinstance(step, int):
-            return httpx.Response(step, headers=self.headers, json={"status": step})
+            return httpx.Response(
+                step, headers=self.headers, json={"status": step}, request=request
+            )
         return step(request)
 
 
@@ -79,6 +82,13 @@ async def run(
     if mode == "sync":
         return drive(flow, inner, clock)
     return await adrive(flow, inner, clock)
+
+
+def raised(response: httpx.Response, kind: type[buttress.HTTPError]) -> buttress.HTTPError:
+    """The error the facade raises for ``response`` (it alone raises for status)."""
+    with pytest.raises(kind) as caught:
+        raise_for_status(response)
+    return caught.value
 
 
 def get(**options: Any) -> httpx.Request:
@@ -240,10 +250,9 @@ async def test_an_async_generator_body_is_never_sent_twice() -> None:
     request = httpx.Request(
         "PUT", URL, content=chunks(), extensions=buttress.options(raise_for_status=True)
     )
-    with pytest.raises(buttress.ServerError) as caught:
-        await run("async", script, request)
+    error = raised(await run("async", script, request), buttress.ServerError)
     assert len(script.sent) == 1
-    assert any("cannot be sent twice" in note for note in getattr(caught.value, "__notes__", []))
+    assert any("cannot be sent twice" in note for note in getattr(error, "__notes__", []))
 
 
 async def test_a_file_body_is_re_read_from_its_start() -> None:
@@ -273,23 +282,30 @@ async def test_retry_after_is_honoured(mode: str, headers: dict[str, str], expec
     assert clock.sleeps == [pytest.approx(expected)]
 
 
-async def test_retry_after_longer_than_the_cap_raises_at_once(mode: str) -> None:
+async def test_retry_after_longer_than_the_cap_stops_at_once(mode: str) -> None:
     clock = FakeClock()
     script = Script(429, 200, headers={"Retry-After": "600"})
-    with pytest.raises(buttress.RateLimitError) as caught:
-        await run(mode, script, clock=clock)
-    assert caught.value.retry_after == 600
+    response = await run(mode, script, clock=clock)
+    assert response.status_code == 429  # handed back: only the facade raises for status
     assert clock.sleeps == []
     assert len(script.sent) == 1
-    assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
+    error = raised(response, buttress.RateLimitError)
+    assert error.retry_after == 600
+    assert any("retry_after_max" in note for note in getattr(error, "__notes__", []))
 
 
-async def test_retry_after_past_the_deadline_raises_at_once(mode: str) -> None:
+async def test_retry_after_past_the_deadline_stops_at_once(mode: str) -> None:
     script = Script(503, 200, headers={"Retry-After": "20"})
-    with pytest.raises(buttress.ServerError) as caught:
-        await run(mode, script, get(total_timeout=10))
-    assert caught.value.retry_after == 20
+    response = await run(mode, script, get(total_timeout=10))
     assert len(script.sent) == 1
+    assert raised(response, buttress.ServerError).retry_after == 20
+
+
+async def test_a_response_the_policy_did_not_stop_early_on_carries_no_stop(mode: str) -> None:
+    response = await run(mode, Script(503), config=NO_JITTER.model_copy(update={"max_attempts": 2}))
+    assert response.extensions["buttress.attempts"] == 2
+    assert "buttress.retry_stop" not in response.extensions
+    assert not getattr(raised(response, buttress.ServerError), "__notes__", [])
 
 
 async def test_stopping_early_respects_expected_statuses(mode: str) -> None:
@@ -365,11 +381,11 @@ async def test_an_attempt_never_starts_once_the_deadline_has_passed(mode: str) -
     assert len(script.sent) == 1
 
 
-async def test_stopping_early_reads_a_streamed_error_body_for_the_exception(mode: str) -> None:
+async def test_stopping_early_on_a_stream_says_why_on_the_response(mode: str) -> None:
     script = Script(429, headers={"Retry-After": "600"})
-    with pytest.raises(buttress.RateLimitError) as caught:
-        await run(mode, script, get(streamed=True))
-    assert caught.value.response.json() == {"status": 429}
+    response = await run(mode, script, get(streamed=True))
+    assert response.extensions["buttress.retry_stop"].retry_after == 600
+    assert raised(response, buttress.RateLimitError).response.json() == {"status": 429}
 
 
 async def test_no_attempt_starts_after_the_deadline(mode: str) -> None:

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buttress.policies.ratelimit import Booking, RateLimitPolicy, Strategy, make_limit
+from buttress.policies.limits import Strategy, make_limit
+from buttress.policies.ratelimit import Booking, RateLimitPolicy
 
 from .test_stateful import COUNTS, MODEST, WINDOWS
 

@@ -21,7 +21,7 @@ from hypothesis.stateful import (
 )
 
 from buttress.policies.breaker import Circuit, CircuitBreakerConfig, Permit, Rejection
-from buttress.policies.ratelimit import FixedWindow, Limit, SlidingWindow, TokenBucket
+from buttress.policies.limits import FixedWindow, Limit, SlidingWindow, TokenBucket
 from buttress.testing import FakeClock
 
 MODEST = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -19,7 +19,7 @@ import pytest
 import buttress
 from buttress.cache import CacheBackend, CacheConfig, DiskCache, MemoryCache
 from buttress.testing import FakeClock
-from buttress.transports import CacheTransport
+from buttress.transports import CacheTransport, RetryTransport
 from buttress.transports.cache import CACHE_EXTENSION, CacheResult
 
 from .cache_origin import Caller, Origin
@@ -540,6 +540,23 @@ async def test_stale_if_error_covers_connection_errors_and_open_circuits(
     clock.advance(60)
     with pytest.raises(type(error)):
         await broken.get("/doc")
+
+
+async def test_stale_if_error_answers_when_the_retry_layer_stops_early(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    # The retry layer hands back a 503 whose Retry-After it will not wait for, as it
+    # hands back one after its last attempt: the cache may answer both with a stale entry.
+    retry = buttress.RetryConfig(retry_after_max=5, jitter="none", budget=None)
+    api = make(inner=RetryTransport(origin.transport, retry, clock=clock), stale_if_error=60)
+    as_the_client_sends = buttress.options(raise_for_status=True)
+    origin.answer(cache_control="max-age=10")
+    await api.get("/doc", extensions=as_the_client_sends)
+    clock.advance(30)
+    origin.answer(503, retry_after="120")
+    served = await api.get("/doc", extensions=as_the_client_sends)
+    assert (served.status_code, result(served).stale) == (200, True)
+    assert origin.calls == 2  # one attempt: the wait asked for is past retry_after_max
 
 
 async def test_origin_stale_if_error_directive_is_honoured(

@@ -21,8 +21,8 @@ import pytest
 
 import buttress
 from buttress import RateLimitConfig, RateLimitError, TimeoutConfig
+from buttress._extensions import DEADLINE_KEY
 from buttress._flow import Send, Sleep
-from buttress._options import DEADLINE_KEY
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RateLimiter, RateLimitTransport
 

@@ -177,6 +177,31 @@ async def test_retry_after_longer_than_allowed_raises_rate_limit_error(
     assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
 
 
+async def test_a_stream_stopped_early_raises_with_its_body_and_why(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST.model_copy(update={"retry_after_max": 5}))
+    params = {"key": key(), "failures": 1, "status": 429, "retry_after": 120}
+    with pytest.raises(buttress.RateLimitError) as caught:
+        await client.stream_bytes("GET", "/flaky", params=params)
+    assert caught.value.retry_after == 120
+    assert caught.value.response.extensions["buttress.attempts"] == 1
+    assert "failure 1 of 1" in str(caught.value)  # the body was read for the message
+    assert any("retry_after_max" in note for note in getattr(caught.value, "__notes__", []))
+
+
+async def test_retry_after_past_the_deadline_raises_at_once(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    client = make_client(base_url=demo.url, retry=FAST, timeout=buttress.TimeoutConfig(total=10))
+    params = {"key": key(), "failures": 1, "retry_after": 20}
+    with pytest.raises(buttress.ServerError) as caught:
+        await client.get("/flaky", params=params)
+    assert caught.value.retry_after == 20
+    assert caught.value.response.extensions["buttress.attempts"] == 1
+    assert any("total timeout" in note for note in getattr(caught.value, "__notes__", []))
+
+
 async def test_total_timeout_is_one_deadline_for_the_request(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

@@ -7,9 +7,9 @@ Examples:
 """
 
 from .base import AsyncStorage, CacheBackend
+from .cache import Cache
 from .config import CacheConfig
 from .disk import DiskCache
-from .invalidation import Cache
 from .memory import MemoryCache
 from .stats import CacheStats, StatsRecorder
 

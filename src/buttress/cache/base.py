@@ -83,15 +83,12 @@ class CacheBackend(BaseStorage):
         return CacheStats(hits, misses, revalidations, self.size, evictions)
 
     def create_entry(
-        self,
-        request: Request,
-        response: Response,
-        key: str,
-        *,
-        ttl: float | None = None,
-        tti: float | None = None,
+        self, request: Request, response: Response, key: str, **lifetimes: float | None
     ) -> Entry:
         """An entry whose body streams through; it is stored once read to the end.
+
+        hishel's ``ttl=`` and ``tti=`` (``lifetimes``) are not used: freshness
+        comes from the response's headers.
 
         hishel's contract: an entry is visible only after its stream was fully
         read, and one abandoned half-way is never stored. Backends implement
@@ -136,13 +133,7 @@ class AsyncStorage(AsyncBaseStorage):
         self.backend = backend
 
     async def create_entry(
-        self,
-        request: Request,
-        response: Response,
-        key: str,
-        *,
-        ttl: float | None = None,
-        tti: float | None = None,
+        self, request: Request, response: Response, key: str, **lifetimes: float | None
     ) -> Entry:
         stream = response.stream or iter(())
         if isinstance(stream, AsyncIterator):

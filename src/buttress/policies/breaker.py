@@ -29,7 +29,7 @@ from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
-from .failures import is_transient
+from .outcomes import is_breaker_failure
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -491,25 +491,6 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self.state!r}, per_host={self.config.per_host})"
-
-
-def is_breaker_failure(
-    config: CircuitBreakerConfig, outcome: httpx.Response | Exception
-) -> bool | None:
-    """True: the call failed; False: it succeeded; None: it does not count either way.
-
-    Examples:
-        >>> config = CircuitBreakerConfig()
-        >>> [is_breaker_failure(config, httpx.Response(code)) for code in (503, 404)]
-        [True, False]
-        >>> is_breaker_failure(config, httpx.InvalidURL("no host")) is None
-        True
-    """
-    if isinstance(outcome, httpx.Response):
-        return outcome.status_code in config.included_status_codes
-    if config.excluded_exceptions and isinstance(outcome, config.excluded_exceptions):
-        return None
-    return True if is_transient(outcome) else None
 
 
 def breaker_flow(

@@ -1,12 +1,10 @@
-"""Client-side rate limits as pure bookkeeping: no I/O, no sleeping, time passed in.
+"""Client-side rate limits: configuration, shared state and decisions; no I/O, no sleeping.
 
-Every limit answers one question, "when may the next request go?", and hands
-out *reservations*: :meth:`Limit.available_at` gives the earliest moment at or
-after ``now`` (possibly in the future, past slots already promised to others),
-and :meth:`Limit.take` commits a slot at that moment. Because each caller books
-its slot in O(1) and slots are handed out in booking order, callers that then
-sleep until their slot are served first in, first out, and nobody holds a lock
-while waiting.
+:class:`RateLimitConfig` says what the limits are; :class:`RateLimiter` is the
+state every request (and client) given it shares, with a lock held only for
+O(1) bookkeeping; :class:`RateLimitPolicy` decides, with time passed in. The
+limit algorithms themselves are in :mod:`buttress.policies.limits`, and
+:class:`~buttress.transports.RateLimitTransport` is the layer that waits.
 
 A sleeper can wake late (a busy event loop fires a thousand timers at once), and
 late sleepers bunch: sent together, they would exceed the limit even though
@@ -23,234 +21,115 @@ still waiting, else as soon as they have all left. Those still waiting keep
 their slots and their order; nobody is moved into the gap, because a sleeper
 cannot be woken early, and a newcomer put there would jump the queue.
 
-The three strategies:
-
-* :class:`TokenBucket` - a steady rate with a burst allowance, kept as one
-  number (the GCRA "theoretical arrival time"), so it is exact and O(1).
-* :class:`FixedWindow` - at most ``max_requests`` in each window of
-  ``time_window`` seconds, windows counted from the first request.
-* :class:`SlidingWindow` - at most ``max_requests`` in *any* ``time_window``
-  seconds (a log of the last ``max_requests`` slots).
-
-:class:`RateLimitPolicy` combines them: a global or per-host limit, endpoint
-rules, and what servers said (``Retry-After``, "0 remaining until ..."), per host,
-never pausing a host longer than ``max_pause``.
+:class:`RateLimitPolicy` combines the limits: a global or per-host limit,
+endpoint rules, and what servers said (``Retry-After``, "0 remaining until ..."),
+per host, never pausing a host longer than ``max_pause``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, cast
+from datetime import datetime, timezone
+from typing import Literal, Protocol
+
+import httpx
+from pydantic import Field, model_validator
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._config import AnyCollection, FrozenConfig, require_config
+from .._exceptions import describe
+from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from .limits import Limit, Strategy, make_limit
 
 __all__ = [
     "Booking",
-    "FixedWindow",
+    "EndpointLimit",
     "Hold",
-    "Limit",
+    "RateLimitBackend",
+    "RateLimitConfig",
     "RateLimitPolicy",
+    "RateLimitStatus",
+    "RateLimiter",
     "Refusal",
-    "SlidingWindow",
-    "Strategy",
-    "TokenBucket",
-    "make_limit",
+    "Rule",
 ]
 
-Strategy = Literal["token_bucket", "fixed_window", "sliding_window"]
-
-_ROUNDING = 1e-9  # seconds: far below any clock's resolution, far above float error here
+logger = logging.getLogger("buttress.ratelimit")
 
 
-class Limit(Protocol):
-    """One budget of requests over time."""
+class EndpointLimit(FrozenConfig):
+    """A client-side limit for the requests whose method and path match (fnmatch patterns).
 
-    max_requests: int
-
-    def available_at(self, now: float) -> float:
-        """The earliest time (>= ``now``) at which one more request may go."""
-        ...
-
-    def take(self, at: float) -> object:
-        """Commit one request at ``at`` (which is >= ``available_at(at)``).
-
-        Returns what :meth:`untake` needs to undo it.
-        """
-        ...
-
-    def untake(self, undo: object) -> None:
-        """Undo the newest :meth:`take` still standing, given what it returned."""
-
-    def remaining(self, now: float) -> int:
-        """Requests that could go at ``now`` without waiting."""
-        ...
-
-    def reset_at(self, now: float) -> float:
-        """When the budget is whole again (``now`` if it already is)."""
-        ...
-
-
-class TokenBucket:
-    """``max_requests`` per ``time_window`` at a steady pace, with bursts of ``burst_size``.
-
-    Kept as the GCRA theoretical arrival time ``tat``: one request costs
-    ``interval = time_window / max_requests``; a request at ``t`` conforms when
-    ``t >= tat - (burst_size - 1) * interval``.
+    It applies on top of :class:`RateLimitConfig`'s main limit: a request goes
+    when every limit it falls under allows it.
 
     Examples:
-        >>> bucket = TokenBucket(max_requests=2, time_window=1.0, burst_size=2)
-        >>> for _ in range(3):
-        ...     at = bucket.available_at(0.0)
-        ...     undo = bucket.take(at)  # what untake(undo) needs
-        ...     print(at)
-        0.0
-        0.0
-        0.5
+        >>> rule = EndpointLimit(method="POST", path="/users*", max_requests=1, time_window=1.0)
+        >>> rule.strategy
+        'token_bucket'
     """
 
-    def __init__(self, max_requests: int, time_window: float, burst_size: int) -> None:
-        self.max_requests = max_requests
-        self.burst_size = burst_size
-        self._interval = time_window / max_requests
-        self._tolerance = (burst_size - 1) * self._interval
-        self._tat = float("-inf")
-
-    def available_at(self, now: float) -> float:
-        at = self._tat - self._tolerance
-        # ``tat`` is a sum of many intervals: its rounding error must not make the
-        # last request of a burst wait 2e-16 s (and queue).
-        return now if at <= now + _ROUNDING else at
-
-    def take(self, at: float) -> object:
-        before = self._tat
-        self._tat = max(self._tat, at) + self._interval
-        return before
-
-    def untake(self, undo: object) -> None:
-        assert isinstance(undo, float)
-        self._tat = undo
-
-    def remaining(self, now: float) -> int:
-        backlog = max(0.0, self._tat - now)  # seconds of requests not yet paid back
-        return max(0, int((self._tolerance + self._interval - backlog) / self._interval + 1e-9))
-
-    def reset_at(self, now: float) -> float:
-        return max(now, self._tat)
+    method: str = "*"
+    path: str = "*"
+    strategy: Strategy = "token_bucket"
+    max_requests: int = Field(gt=0)
+    time_window: float = Field(default=1.0, gt=0)
+    burst_size: int | None = Field(default=None, gt=0)
 
 
-class FixedWindow:
-    """At most ``max_requests`` per window of ``time_window`` seconds.
+class RateLimitConfig(FrozenConfig):
+    """Client-side rate limits, and how server rate limits are obeyed.
 
-    Windows are laid end to end from the first request. Bookings fill the
-    newest window with room; a full window sends the next booking to the start
-    of the following one.
+    Attributes:
+        strategy: ``"token_bucket"`` (a steady pace with bursts), ``"fixed_window"``
+            or ``"sliding_window"``.
+        max_requests: requests per ``time_window`` (``None``: no client-side limit;
+            servers' headers are still obeyed).
+        time_window: the window in seconds.
+        burst_size: a token bucket's capacity (default ``max_requests``);
+            ``1`` paces requests evenly.
+        scope: ``"global"`` (one budget for every host) or ``"host"`` (one per host);
+            it applies to ``endpoints`` too.
+        endpoints: extra limits for matching methods and paths.
+        queue_size: requests that may wait for a slot at once (``None``: no limit).
+        queue_timeout: the longest a request waits for a slot, in seconds.
+        respect_retry_after: a 429's (or 503's) ``Retry-After`` pauses that host.
+        max_server_pause: the longest a server's headers (``Retry-After``, or
+            none remaining until a reset) may pause a host, in seconds; a longer
+            request is cut to this and logged at WARNING. The retry layer's
+            ``retry_after_max`` is its counterpart for retries.
+        on_limit: when no slot is free: ``"wait"`` in the queue, ``"raise"``
+            :class:`~buttress.RateLimitError`, or ``"return"`` a synthetic 429
+            response whose ``limited_by_client`` is true. A server's 429 is
+            raised as ``RateLimitError`` with ``"raise"``, returned otherwise.
 
     Examples:
-        >>> window = FixedWindow(max_requests=2, time_window=10.0)
-        >>> for now in (1.0, 2.0, 3.0):
-        ...     at = window.available_at(now)
-        ...     undo = window.take(at)
-        ...     print(at)
-        1.0
-        2.0
-        11.0
+        >>> config = RateLimitConfig(max_requests=100, time_window=60.0, burst_size=10)
+        >>> config.on_limit, config.scope
+        ('wait', 'global')
     """
 
-    def __init__(self, max_requests: int, time_window: float) -> None:
-        self.max_requests = max_requests
-        self._window = time_window
-        self._start: float | None = None  # start of the newest window with bookings
-        self._count = 0
+    strategy: Strategy = "token_bucket"
+    max_requests: int | None = Field(default=None, gt=0)
+    time_window: float = Field(default=1.0, gt=0)
+    burst_size: int | None = Field(default=None, gt=0)
+    scope: Literal["global", "host"] = "global"
+    endpoints: AnyCollection[tuple[EndpointLimit, ...]] = ()
+    queue_size: int | None = Field(default=None, ge=0)
+    queue_timeout: float | None = Field(default=60.0, ge=0)
+    respect_retry_after: bool = True
+    max_server_pause: float = Field(default=300.0, gt=0)
+    on_limit: Literal["wait", "raise", "return"] = "wait"
 
-    def _window_of(self, now: float) -> tuple[float, int]:
-        """The (start, bookings) of the window a request at ``now`` would fall in."""
-        if self._start is None:
-            return now, 0
-        if now >= self._start + self._window:
-            elapsed = (now - self._start) // self._window
-            return self._start + elapsed * self._window, 0
-        return self._start, self._count
-
-    def available_at(self, now: float) -> float:
-        start, count = self._window_of(now)
-        return max(now, start) if count < self.max_requests else start + self._window
-
-    def take(self, at: float) -> object:
-        before = self._start, self._count
-        start, count = self._window_of(at)
-        self._start, self._count = start, count + 1
-        return before
-
-    def untake(self, undo: object) -> None:
-        self._start, self._count = cast("tuple[float | None, int]", undo)
-
-    def remaining(self, now: float) -> int:
-        start, count = self._window_of(now)
-        return 0 if start > now else self.max_requests - count
-
-    def reset_at(self, now: float) -> float:
-        start, count = self._window_of(now)
-        return now if count == 0 else start + self._window
-
-
-class SlidingWindow:
-    """At most ``max_requests`` in any span of ``time_window`` seconds.
-
-    A log of the last ``max_requests`` booked slots: the next request may go
-    ``time_window`` after the oldest of them. Exact, with O(max_requests) memory.
-
-    Examples:
-        >>> window = SlidingWindow(max_requests=2, time_window=10.0)
-        >>> for now in (1.0, 2.0, 3.0):
-        ...     at = window.available_at(now)
-        ...     undo = window.take(at)
-        ...     print(at)
-        1.0
-        2.0
-        11.0
-    """
-
-    def __init__(self, max_requests: int, time_window: float) -> None:
-        self.max_requests = max_requests
-        self._window = time_window
-        self._log: deque[float] = deque(maxlen=max_requests)
-
-    def available_at(self, now: float) -> float:
-        if len(self._log) < self.max_requests:
-            return now
-        return max(now, self._log[0] + self._window)
-
-    def take(self, at: float) -> object:
-        pushed_out = self._log[0] if len(self._log) == self.max_requests else None
-        self._log.append(at)
-        return pushed_out
-
-    def untake(self, undo: object) -> None:
-        self._log.pop()
-        if isinstance(undo, float):
-            self._log.appendleft(undo)
-
-    def remaining(self, now: float) -> int:
-        return self.max_requests - sum(1 for t in self._log if t > now - self._window)
-
-    def reset_at(self, now: float) -> float:
-        return max(now, self._log[-1] + self._window) if self._log else now
-
-
-def make_limit(
-    strategy: Strategy, max_requests: int, time_window: float, burst_size: int | None = None
-) -> Limit:
-    """A fresh limit for ``strategy``; a token bucket's burst defaults to ``max_requests``.
-
-    Examples:
-        >>> type(make_limit("sliding_window", 10, 1.0)).__name__
-        'SlidingWindow'
-    """
-    if strategy == "token_bucket":
-        return TokenBucket(max_requests, time_window, burst_size or max_requests)
-    if strategy == "fixed_window":
-        return FixedWindow(max_requests, time_window)
-    return SlidingWindow(max_requests, time_window)
+    @model_validator(mode="after")
+    def _burst_needs_bucket(self) -> RateLimitConfig:
+        if self.burst_size is not None and self.strategy != "token_bucket":
+            raise ValueError("burst_size applies to the token_bucket strategy only")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,3 +488,234 @@ class RateLimitPolicy:
             host: (state.limit, state.remaining, state.reset_at, state.policy)
             for host, state in self._hosts.items()
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStatus:
+    """A snapshot of the client-side budget and what servers last said.
+
+    Attributes:
+        limit: the client-side limit (requests per window) for the host asked
+            about; the server's figure when no client-side limit is set.
+        remaining: requests that could go now without waiting.
+        reset_at: when the budget is whole again (UTC).
+        queued: requests waiting for a slot right now.
+        servers: the latest figures each host's server sent, by ``host[:port]``.
+
+    Examples:
+        >>> limiter = RateLimiter(RateLimitConfig(max_requests=10, time_window=1.0))
+        >>> status = limiter.status()
+        >>> (status.limit, status.remaining, status.queued)
+        (10, 10, 0)
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+    queued: int = 0
+    servers: dict[str, RateLimitInfo] = field(default_factory=dict)
+
+
+class RateLimitBackend(Protocol):
+    """Where a limiter's state lives; :class:`RateLimiter` keeps it in memory.
+
+    A shared backend (Redis, say) implements the same few methods, and every
+    transport given it shares one budget across processes.
+
+    Examples:
+        >>> from buttress import RateLimitConfig
+        >>> backend: RateLimitBackend = RateLimiter(RateLimitConfig(max_requests=10))
+        >>> backend.config.max_requests
+        10
+    """
+
+    config: RateLimitConfig
+
+    def book(
+        self,
+        request: httpx.Request,
+        *,
+        wait: bool,
+        waited: float = 0.0,
+        deadline: float | None = None,
+    ) -> Booking | Hold | Refusal:
+        """Book a slot for ``request``, hold it while its host is paused, or refuse.
+
+        A wait that would end after ``deadline`` (monotonic) is refused.
+        """
+        ...
+
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
+        ...
+
+    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
+        """A booked caller stopped waiting; a ``booking`` never admitted gives its slot back."""
+
+    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
+        """Record what ``response``'s headers say about its host's limit."""
+
+    def status(self, host: str | None = None) -> RateLimitStatus:
+        """The current figures (for ``host`` when the limit is per host)."""
+        ...
+
+    def reset(self, host: str | None = None) -> None:
+        """End ``host``'s server-imposed pause (every host's when ``None``)."""
+
+
+def _host(url: httpx.URL) -> str:
+    return url.netloc.decode("ascii", "replace")
+
+
+class RateLimiter:
+    """The in-memory rate-limit state, shared by every request (and client) given it.
+
+    A lock guards the O(1) bookkeeping and is never held while waiting. Give one
+    limiter to several clients or transports and they share one budget.
+
+    Examples:
+        >>> from buttress.testing import FakeClock
+        >>> config = RateLimitConfig(max_requests=2, time_window=1.0, burst_size=1)
+        >>> limiter = RateLimiter(config, clock=FakeClock())
+        >>> request = httpx.Request("GET", "https://api.example.com/users")
+        >>> limiter.book(request, wait=True)
+        Booking(delay=0.0, queued=False)
+        >>> limiter.book(request, wait=True)
+        Booking(delay=0.5, queued=True)
+    """
+
+    def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
+        require_config(type(self).__name__, config, RateLimitConfig)
+        self.config = config = config or RateLimitConfig()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._servers: dict[str, RateLimitInfo] = {}
+        self._policy = RateLimitPolicy(
+            strategy=config.strategy,
+            max_requests=config.max_requests,
+            time_window=config.time_window,
+            burst_size=config.burst_size,
+            scope=config.scope,
+            rules=tuple(
+                Rule(e.method, e.path, e.strategy, e.max_requests, e.time_window, e.burst_size)
+                for e in config.endpoints
+            ),
+            queue_size=config.queue_size,
+            queue_timeout=config.queue_timeout,
+            max_pause=config.max_server_pause,
+        )
+
+    def book(
+        self,
+        request: httpx.Request,
+        *,
+        wait: bool,
+        waited: float = 0.0,
+        deadline: float | None = None,
+    ) -> Booking | Hold | Refusal:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.book(
+                request.method,
+                _host(url),
+                url.path,
+                now,
+                wait=wait,
+                waited=waited,
+                deadline=deadline,
+            )
+
+    def admit(self, request: httpx.Request, booking: Booking) -> float:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.admit(request.method, _host(url), url.path, now, booking)
+
+    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
+        with self._lock:
+            self._policy.done_waiting(booking)
+
+    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
+        info = parse_rate_limit(response.headers, self.clock.time())
+        retry_after = None
+        if self.config.respect_retry_after and response.status_code in (429, 503):
+            retry_after = parse_retry_after(response.headers, self.clock.time())
+        if info is None and retry_after is None:
+            return None
+        host = _host(request.url)
+        with self._lock:
+            now = self.clock.monotonic()
+            if info is not None:
+                self._servers[host] = info
+                asked = self._policy.observe(
+                    host,
+                    now,
+                    limit=info.limit,
+                    remaining=info.remaining,
+                    reset_after=info.reset_after,
+                    policy=info.policy,
+                    retry_after=retry_after,
+                )
+            else:
+                asked = self._policy.observe(host, now, retry_after=retry_after)
+        if asked is not None:
+            logger.warning(
+                "%s asked to pause requests for %.6gs (%d answer to %s); pausing for "
+                "max_server_pause=%gs instead (limiter.reset(%r) ends the pause)",
+                host,
+                asked,
+                response.status_code,
+                describe(request),
+                self.config.max_server_pause,
+                host,
+            )
+        return info
+
+    def reset(self, host: str | None = None) -> None:
+        """End the pause a server imposed on ``host`` (on every host when ``None``).
+
+        What that server last said is forgotten too, so requests to it go
+        again at once, paced only by the client-side limit. ``host`` is
+        ``host[:port]`` as in :attr:`RateLimitStatus.servers`, or a URL.
+        Requests already waiting out the pause keep waiting.
+
+        Examples:
+            >>> from buttress.testing import FakeClock
+            >>> limiter = RateLimiter(RateLimitConfig(), clock=FakeClock())
+            >>> request = httpx.Request("GET", "https://api.example.com/users")
+            >>> limiter.observe(request, httpx.Response(429, headers={"Retry-After": "30"}))
+            >>> limiter.book(request, wait=True)
+            Hold(delay=30.0)
+            >>> limiter.done_waiting()
+            >>> limiter.reset("api.example.com")
+            >>> limiter.book(request, wait=True)
+            Booking(delay=0.0, queued=False)
+        """
+        if host is not None and "://" in host:
+            host = _host(httpx.URL(host))
+        with self._lock:
+            self._policy.reset(host)
+            if host is None:
+                self._servers.clear()
+            else:
+                self._servers.pop(host, None)
+
+    def status(self, host: str | None = None) -> RateLimitStatus:
+        with self._lock:
+            now, epoch = self.clock.monotonic(), self.clock.time()
+            limit, remaining, reset = self._policy.client_status(host or "", now)
+            servers = dict(self._servers)
+            queued = self._policy.waiting
+        reset_at = None if reset is None else _utc(epoch + reset - now)
+        if limit is None and host in servers:  # no client-side limit: report the server's
+            server = servers[host]
+            limit, remaining, reset_at = server.limit, server.remaining, server.reset_at
+        return RateLimitStatus(limit, remaining, reset_at, queued, servers)
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.config!r})"
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

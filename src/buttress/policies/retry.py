@@ -26,15 +26,15 @@ from pydantic import Field, field_validator
 
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
+from .._extensions import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RETRY_STOP_KEY
 from .._flow import Effect, Outcome, Read, Send, Sleep
-from .._options import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RequestOptions
+from .._options import RequestOptions
 from .._redact import Redactor
-from .._response import raise_for_status
 from ..observability import report, request_trace
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget
-from .failures import is_connect_failure, is_transient
 from .headers import parse_retry_after
+from .outcomes import EarlyStop, is_connect_failure, retry_reason
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -211,12 +211,13 @@ class Decision:
     """What to do after an attempt.
 
     ``action`` is ``"retry"`` (after ``delay`` seconds), ``"done"`` (return or
-    raise the outcome as it is), ``"raise_status"`` (raise the status error now,
-    with ``retry_after``) or ``"raise_timeout"`` (the deadline cannot be met).
-    ``reason`` says why, for logs and exception notes.
+    raise the outcome as it is), ``"stop"`` (return an error status that would
+    have been retried, with why not and ``retry_after``, for the facade's error)
+    or ``"raise_timeout"`` (the deadline cannot be met). ``reason`` says why,
+    for logs and exception notes.
     """
 
-    action: Literal["retry", "done", "raise_status", "raise_timeout"]
+    action: Literal["retry", "done", "stop", "raise_timeout"]
     delay: float = 0.0
     reason: str = ""
     retry_after: float | None = None
@@ -267,7 +268,7 @@ class RetryPolicy:
     def decide(self, request: httpx.Request, attempt: Attempt) -> Decision:
         """The decision after ``attempt`` of ``request``."""
         config, outcome = self.config, attempt.outcome
-        reason = self._transient_reason(outcome)
+        reason = retry_reason(outcome, config.retry_statuses)
         if reason is None:
             return Decision("done")
         if not self._method_allowed(request, outcome):
@@ -276,7 +277,7 @@ class RetryPolicy:
             return Decision("done", reason=f"gave up after {attempt.number} attempt(s)")
         if not attempt.replayable:
             return Decision(
-                "raise_status" if isinstance(outcome, httpx.Response) else "done",
+                "stop" if isinstance(outcome, httpx.Response) else "done",
                 reason="not retried: the request body is a stream or generator that cannot "
                 "be sent twice (pass bytes, or a seekable file, to allow retries)",
             )
@@ -286,7 +287,7 @@ class RetryPolicy:
         if retry_after is not None:
             if retry_after > config.retry_after_max:
                 return Decision(
-                    "raise_status",
+                    "stop",
                     reason=f"not retried: the server asked to wait {retry_after:g}s, more than "
                     f"retry_after_max={config.retry_after_max:g}s",
                     retry_after=retry_after,
@@ -298,7 +299,7 @@ class RetryPolicy:
             left = max(attempt.deadline - attempt.now, 0.0)
             if retry_after is not None:
                 return Decision(
-                    "raise_status",
+                    "stop",
                     reason=f"not retried: the server asked to wait {retry_after:g}s, more than "
                     f"the {left:.3g}s left before the total timeout",
                     retry_after=retry_after,
@@ -337,17 +338,6 @@ class RetryPolicy:
             True
         """
         return None if self._stopped(attempt) else self._backoff(attempt)
-
-    def _transient_reason(self, outcome: httpx.Response | Exception) -> str | None:
-        if isinstance(outcome, httpx.Response):
-            if outcome.status_code in self.config.retry_statuses:
-                return f"{outcome.status_code} {outcome.reason_phrase}".strip()
-            return None
-        if is_transient(outcome):
-            return (
-                f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
-            )
-        return None
 
     def _method_allowed(self, request: httpx.Request, outcome: httpx.Response | Exception) -> bool:
         return (
@@ -400,10 +390,21 @@ _PHASES: dict[type[httpx.TimeoutException], str] = {
 }
 
 
-def _clipped_timeouts(
+def clipped_timeouts(
     original: dict[str, float | None], left: float
 ) -> tuple[dict[str, float | None], set[str]]:
-    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink."""
+    """Each per-operation timeout shrunk to ``left``, and the phases that had to shrink.
+
+    The layers that wait within the request's deadline (retry, rate limit) give
+    the attempt only the time left this way.
+
+    Examples:
+        >>> timeouts, shrunk = clipped_timeouts({"connect": 5.0, "read": 30.0}, left=10.0)
+        >>> timeouts
+        {'connect': 5.0, 'read': 10.0, 'write': 10.0, 'pool': 10.0}
+        >>> sorted(shrunk)
+        ['pool', 'read', 'write']
+    """
     clipped: dict[str, float | None] = {}
     shrunk: set[str] = set()
     for name in ("connect", "read", "write", "pool"):
@@ -527,17 +528,7 @@ def _attempts(
     number = 0
     while True:
         number += 1
-        shrunk: set[str] = set()
-        if deadline is not None:
-            left = deadline - clock.monotonic()
-            if left <= 0:
-                raise TimeoutError(
-                    f"total timeout of {options.total_timeout:g}s ran out before attempt "
-                    f"{number} of {describe(request)}",
-                    request=request,
-                )
-            timeouts, shrunk = _clipped_timeouts(original_timeouts, left)
-            request.extensions["timeout"] = timeouts
+        shrunk = _fit_to_deadline(request, original_timeouts, deadline, clock, options, number)
         if number > 1:
             rewind()
             resign = request.extensions.get(RESIGN_KEY)
@@ -552,15 +543,7 @@ def _attempts(
             else:
                 outcome.elapsed = datetime.timedelta(seconds=clock.monotonic() - sent_at)
         assert outcome is not None  # Send and Read never give None
-        report(
-            request,
-            "attempt_finished",
-            method=request.method,
-            host=request.url.host,
-            status=outcome.status_code if isinstance(outcome, httpx.Response) else None,
-            duration=clock.monotonic() - sent_at,
-            error=type(outcome).__name__ if isinstance(outcome, Exception) else None,
-        )
+        _report_attempt(request, outcome, clock.monotonic() - sent_at)
         if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
             error = TimeoutError(
                 f"total timeout of {options.total_timeout:g}s ran out during attempt {number} "
@@ -574,70 +557,82 @@ def _attempts(
             request,
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
-        if decision.action == "retry":
-            cause = outcome.status_code if isinstance(outcome, httpx.Response) else None
-            report(
-                request,
-                "retried",
-                host=request.url.host,
-                reason=str(cause or type(outcome).__name__),
-            )
-            if logger.isEnabledFor(logging.WARNING):
-                _log_retry(request, number, decision)
-            if isinstance(outcome, httpx.Response) and not read_body:
-                yield Read(outcome)  # drain it so the connection goes back to the pool
-            yield Sleep(decision.delay)
-            continue
-
-        if isinstance(outcome, Exception):
-            if decision.action == "raise_timeout":
-                error = TimeoutError(
-                    f"total timeout of {options.total_timeout:g}s: {decision.reason}",
-                    request=request,
-                )
-                raise error from outcome
-            _note(outcome, decision.reason)
-            if number > 1:
-                _note(outcome, f"{number} attempts were made")
-            raise outcome
-
-        outcome.extensions = {**outcome.extensions, ATTEMPTS_KEY: number}
-        if decision.action == "done":
-            return outcome
-        if decision.action == "raise_timeout":
-            raise TimeoutError(
-                f"total timeout of {options.total_timeout:g}s: {decision.reason}",
-                request=request,
-            )
-        outcome.request = request  # a bare transport response may not carry it yet
-        return (yield from _raise_status(outcome, options, decision, read_body, clock))
+        if decision.action != "retry":
+            return _last(request, outcome, decision, number, options)
+        cause = outcome.status_code if isinstance(outcome, httpx.Response) else None
+        report(
+            request, "retried", host=request.url.host, reason=str(cause or type(outcome).__name__)
+        )
+        if logger.isEnabledFor(logging.WARNING):
+            _log_retry(request, number, decision)
+        if isinstance(outcome, httpx.Response) and not read_body:
+            yield Read(outcome)  # drain it so the connection goes back to the pool
+        yield Sleep(decision.delay)
 
 
-def _raise_status(
-    response: httpx.Response,
-    options: RequestOptions,
-    decision: Decision,
-    read_body: bool,
+def _fit_to_deadline(
+    request: httpx.Request,
+    original_timeouts: dict[str, float | None],
+    deadline: float | None,
     clock: Clock,
-) -> Generator[Effect, Outcome, httpx.Response]:
-    """Stop early: raise the status error, with why there was no retry in a note.
+    options: RequestOptions,
+    number: int,
+) -> set[str]:
+    """Give attempt ``number`` only the time left; the timeout phases that had to shrink."""
+    if deadline is None:
+        return set()
+    left = deadline - clock.monotonic()
+    if left <= 0:
+        raise TimeoutError(
+            f"total timeout of {options.total_timeout:g}s ran out before attempt "
+            f"{number} of {describe(request)}",
+            request=request,
+        )
+    timeouts, shrunk = clipped_timeouts(original_timeouts, left)
+    request.extensions["timeout"] = timeouts
+    return shrunk
 
-    Only a request whose options ask to raise (the facade's do) gets the error; on a
-    plain httpx client (``raise_for_status`` unset) the response comes back as it is.
+
+def _report_attempt(
+    request: httpx.Request, outcome: httpx.Response | Exception, duration: float
+) -> None:
+    """Tell the request's metrics collector, if any, how an attempt ended."""
+    report(
+        request,
+        "attempt_finished",
+        method=request.method,
+        host=request.url.host,
+        status=outcome.status_code if isinstance(outcome, httpx.Response) else None,
+        duration=duration,
+        error=type(outcome).__name__ if isinstance(outcome, Exception) else None,
+    )
+
+
+def _last(
+    request: httpx.Request,
+    outcome: httpx.Response | Exception,
+    decision: Decision,
+    number: int,
+    options: RequestOptions,
+) -> httpx.Response:
+    """The last attempt's outcome: returned, or raised with why there was no retry in a note.
+
+    A response is returned whatever its status: only the facade raises for status.
+    When the policy stopped early on a status it would have retried, the response
+    says why (:class:`~buttress.policies.outcomes.EarlyStop`), for the facade's error.
     """
-    if not options.raise_for_status or (
-        options.expected_statuses and response.status_code in options.expected_statuses
-    ):
-        return response
-    if not read_body:
-        read = yield Read(response)
-        if isinstance(read, Exception):
-            raise read
-    try:
-        raise_for_status(response, now=clock.time())
-    except httpx.HTTPStatusError as error:
-        if decision.retry_after is not None:
-            error.retry_after = decision.retry_after  # type: ignore[attr-defined]
-        _note(error, decision.reason)
-        raise
-    return response  # pragma: no cover - the status is an error status
+    if decision.action == "raise_timeout":
+        error = TimeoutError(
+            f"total timeout of {options.total_timeout:g}s: {decision.reason}", request=request
+        )
+        raise error from (outcome if isinstance(outcome, Exception) else None)
+    if isinstance(outcome, Exception):
+        _note(outcome, decision.reason)
+        if number > 1:
+            _note(outcome, f"{number} attempts were made")
+        raise outcome
+    extensions = {**outcome.extensions, ATTEMPTS_KEY: number}
+    if decision.action == "stop":
+        extensions[RETRY_STOP_KEY] = EarlyStop(decision.reason, decision.retry_after)
+    outcome.extensions = extensions
+    return outcome

@@ -30,6 +30,12 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     _inner: httpx.BaseTransport | httpx.AsyncBaseTransport
 
+    def _stop(self) -> None:
+        """Stop what this layer runs by itself; called before the wrapped transport closes."""
+
+    async def _astop(self) -> None:
+        """The async twin of :meth:`_stop`."""
+
     def __enter__(self: _W) -> _W:
         if isinstance(self._inner, httpx.BaseTransport):
             self._inner.__enter__()
@@ -41,6 +47,7 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        self._stop()
         if isinstance(self._inner, httpx.BaseTransport):
             self._inner.__exit__(exc_type, exc_value, traceback)
 
@@ -55,14 +62,17 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        await self._astop()
         if isinstance(self._inner, httpx.AsyncBaseTransport):
             await self._inner.__aexit__(exc_type, exc_value, traceback)
 
     def close(self) -> None:
+        self._stop()
         if isinstance(self._inner, httpx.BaseTransport):
             self._inner.close()
 
     async def aclose(self) -> None:
+        await self._astop()
         if isinstance(self._inner, httpx.AsyncBaseTransport):
             await self._inner.aclose()
 

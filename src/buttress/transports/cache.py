@@ -28,11 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from types import TracebackType
 from typing import cast
 
 import httpx
@@ -55,14 +63,16 @@ from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
-from .._flow import Flow, Read, Send, adrive, drive
-from .._options import EXTENSION_KEY, RequestOptions
+from .._extensions import CACHE_EXTENSION, EXTENSION_KEY
+from .._flow import Effect, Flow, Outcome, Read, Send, adrive, drive
+from .._options import RequestOptions
 from ..cache._keys import CacheKeys, varied
+from ..cache.cache import Cache
 from ..cache.config import SAFE_METHODS, CacheConfig
-from ..cache.invalidation import Cache
 from ..policies.cache import (
     INITIAL_AGE,
     RESPONSE_TIME,
+    Lookup,
     RequestDirectives,
     age_of,
     cache_control,
@@ -72,11 +82,11 @@ from ..policies.cache import (
     stale_if_error_allows,
     vary_matches,
 )
+from ..policies.outcomes import allows_stale
 from ._layer import Layer
 
 __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
-CACHE_EXTENSION = "buttress.cache"
 """The ``response.extensions`` key where the layer records a :class:`CacheResult`."""
 
 _INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE})
@@ -154,12 +164,6 @@ def _forbids_storing(response: httpx.Response) -> bool:
     """``Cache-Control: no-store`` (RFC 9111 5.2.2.5): an API's usual answer, decided cheaply."""
     value = response.headers.get("cache-control")
     return value is not None and cache_control(value).no_store
-
-
-def _failed(outcome: httpx.Response | Exception) -> bool:
-    if isinstance(outcome, httpx.Response):
-        return outcome.status_code >= 500
-    return isinstance(outcome, httpx.TransportError)
 
 
 def _too_large(response: httpx.Response, limit: int | None) -> bool:
@@ -279,18 +283,20 @@ class _Background:
         self._pending.add(key)
         return True
 
-    def _release(self, key: str) -> None:
-        with self._lock:
-            self._pending.discard(key)
+    @contextmanager
+    def _running(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception:  # the stale entry stays; a later request revalidates again
+            pass
+        finally:
+            with self._lock:
+                self._pending.discard(key)
 
     def start_thread(self, key: str, job: Callable[[], None]) -> None:
         def run() -> None:
-            try:
+            with self._running(key):
                 job()
-            except Exception:  # the stale entry stays; a later request revalidates again
-                pass
-            finally:
-                self._release(key)
 
         with self._lock:
             if not self._claim(key):
@@ -301,12 +307,8 @@ class _Background:
 
     async def start_task(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:
-            try:
+            with self._running(key):
                 await job()
-            except Exception:
-                pass
-            finally:
-                self._release(key)
 
         with self._lock:
             if not self._claim(key):
@@ -396,33 +398,12 @@ class CacheTransport(Layer):
             )
         return response
 
-    def close(self) -> None:
+    # Closing, or leaving a ``with`` block, stops the background revalidations first.
+    def _stop(self) -> None:
         self._background.close()
-        super().close()
 
-    async def aclose(self) -> None:
+    async def _astop(self) -> None:
         await self._background.aclose()
-        await super().aclose()
-
-    # A client used as a context manager ends with ``__exit__``, not ``close()``: the
-    # background revalidations stop there too before the exit reaches the inner transport.
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        self._background.close()
-        super().__exit__(exc_type, exc_value, traceback)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self._background.aclose()
-        await super().__aexit__(exc_type, exc_value, traceback)
 
     @property
     def cache(self) -> Cache:
@@ -479,13 +460,7 @@ class CacheTransport(Layer):
             request.headers.get("cache-control"), options.cache_control
         )
         key, entries, internal = self._identity(request)
-        found = lookup(
-            internal,
-            entries,
-            directives,
-            now=self._clock.time(),
-            default_ttl=self.config.default_ttl,
-        )
+        found = self._lookup(internal, entries, directives)
         if found.usable is not None:
             self._storage.recorder.hit()
             background = found.revalidate_in_background
@@ -510,14 +485,15 @@ class CacheTransport(Layer):
     def _revalidation(self, request: httpx.Request) -> Flow:
         """Revalidate (or refetch) what ``request`` was answered with, reading the new body."""
         key, entries, internal = self._identity(request)
-        found = lookup(
-            internal,
-            entries,
-            _REVALIDATE,
-            now=self._clock.time(),
-            default_ttl=self.config.default_ttl,
-        )
+        found = self._lookup(internal, entries, _REVALIDATE)
         return (yield from self._from_origin(request, key, internal, found.candidates, True, True))
+
+    def _lookup(
+        self, internal: Request, entries: list[Entry], directives: RequestDirectives
+    ) -> Lookup:
+        """What storage holds for ``internal``, judged now (RFC 9111 section 4)."""
+        now, default_ttl = self._clock.time(), self.config.default_ttl
+        return lookup(internal, entries, directives, now=now, default_ttl=default_ttl)
 
     def _revalidate(self, request: httpx.Request) -> None:
         assert isinstance(self._inner, httpx.BaseTransport)
@@ -542,7 +518,7 @@ class CacheTransport(Layer):
         A response to store is kept as its body is read: here when ``read_body``,
         otherwise by the caller.
         """
-        storage, clock, recorder = self._storage, self._clock, self._storage.recorder
+        recorder = self._storage.recorder
         state: AnyState
         if candidates:
             state = NeedRevalidation(
@@ -556,76 +532,98 @@ class CacheTransport(Layer):
         upstream: httpx.Response | None = None
         while True:
             if isinstance(state, (CacheMiss, NeedRevalidation)):
-                sent = (
-                    self._conditional(request, state)
-                    if isinstance(state, NeedRevalidation)
-                    else request
-                )
-                request_time = clock.time()
-                outcome = yield Send(sent)
-                if _failed(outcome):  # type: ignore[arg-type]
-                    stale = self._stale_for_error(candidates)
-                    if stale is not None:
-                        if isinstance(outcome, httpx.Response):
-                            yield Read(outcome)  # release the connection; the body is not used
-                        recorder.hit()
-                        return self._serve(
-                            request,
-                            stale,
-                            CacheResult(True, age_of(stale, clock.time()), stale=True),
-                        )
-                if isinstance(outcome, Exception):
-                    raise outcome
-                assert isinstance(outcome, httpx.Response)
-                upstream = outcome
-                if isinstance(state, CacheMiss) and _forbids_storing(outcome):
-                    recorder.miss()  # what hishel would conclude, without converting it first
-                    outcome.extensions[CACHE_EXTENSION] = _MISS
-                    return outcome
-                if outcome.status_code == 304 and isinstance(state, NeedRevalidation):
-                    yield Read(outcome)
-                state = state.next(self._received(outcome, request_time, clock.time()))
+                upstream, following = yield from self._ask_origin(request, state, candidates)
+                if following is None:  # answered without hishel: a stale entry, or no-store
+                    return upstream
+                state = following
             elif isinstance(state, InvalidateEntries):
                 for id in state.entry_ids:
-                    storage.remove_entry(id)
+                    self._storage.remove_entry(id)
                 state = state.next()
             elif isinstance(state, NeedToBeUpdated):
                 for entry in state.updating_entries:
-                    storage.update_headers(entry.id, _storable(entry.response.headers))
+                    self._storage.update_headers(entry.id, _storable(entry.response.headers))
                 state = state.next()
             elif isinstance(state, FromCache):
                 recorder.revalidation()
                 entry = state.entry
-                return self._serve(
-                    request, entry, CacheResult(True, age_of(entry, clock.time()), revalidated=True)
-                )
-            elif isinstance(state, StoreAndUse):
-                assert upstream is not None
-                recorder.miss()
-                upstream.extensions[CACHE_EXTENSION] = _MISS
-                codes = self.config.cacheable_status_codes
-                if not store or (codes is not None and upstream.status_code not in codes):
-                    return upstream
-                names = varied(state.response.headers) | set(internal.headers)
-                stored = self._keys.stored_request(request, internal.url, names)
-                keep = partial(self._store, upstream, key, stored, state.response, candidates)
-                if upstream.is_stream_consumed:  # a layer below read it (and decoded it)
-                    keep(upstream.content, decoded=True)
-                    return upstream
-                if request.method != "HEAD" and _too_large(upstream, self.config.max_entry_size):
-                    return upstream
-                upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep)
-                if read_body:
-                    read = yield Read(upstream)
-                    if isinstance(read, Exception):
-                        raise read
-                return upstream
+                age = age_of(entry, self._clock.time())
+                return self._serve(request, entry, CacheResult(True, age, revalidated=True))
             else:
-                assert isinstance(state, CouldNotBeStored)
+                assert isinstance(state, (StoreAndUse, CouldNotBeStored))
                 assert upstream is not None
                 recorder.miss()
                 upstream.extensions[CACHE_EXTENSION] = _MISS
-                return upstream
+                if isinstance(state, CouldNotBeStored) or not store:
+                    return upstream
+                return (
+                    yield from self._store_and_use(
+                        request, key, internal, candidates, read_body, upstream, state
+                    )
+                )
+
+    def _ask_origin(
+        self,
+        request: httpx.Request,
+        state: CacheMiss | NeedRevalidation,
+        candidates: list[Entry],
+    ) -> Generator[Effect, Outcome, tuple[httpx.Response, AnyState | None]]:
+        """Send the request (conditional when revalidating); the answer and hishel's next state.
+
+        No state when the answer is final: a stale entry served for an error, or a
+        response that must not be stored.
+        """
+        clock = self._clock
+        sent = self._conditional(request, state) if isinstance(state, NeedRevalidation) else request
+        request_time = clock.time()
+        outcome = yield Send(sent)
+        if allows_stale(outcome):  # type: ignore[arg-type]
+            stale = self._stale_for_error(candidates)
+            if stale is not None:
+                if isinstance(outcome, httpx.Response):
+                    yield Read(outcome)  # release the connection; the body is not used
+                self._storage.recorder.hit()
+                result = CacheResult(True, age_of(stale, clock.time()), stale=True)
+                return self._serve(request, stale, result), None
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, httpx.Response)
+        if isinstance(state, CacheMiss) and _forbids_storing(outcome):
+            self._storage.recorder.miss()  # what hishel would conclude, without converting it
+            outcome.extensions[CACHE_EXTENSION] = _MISS
+            return outcome, None
+        if outcome.status_code == 304 and isinstance(state, NeedRevalidation):
+            yield Read(outcome)
+        return outcome, state.next(self._received(outcome, request_time, clock.time()))
+
+    def _store_and_use(
+        self,
+        request: httpx.Request,
+        key: str,
+        internal: Request,
+        candidates: list[Entry],
+        read_body: bool,
+        upstream: httpx.Response,
+        state: StoreAndUse,
+    ) -> Flow:
+        """Return ``upstream``, keeping its body in storage as it is read (unless too large)."""
+        codes = self.config.cacheable_status_codes
+        if codes is not None and upstream.status_code not in codes:
+            return upstream
+        names = varied(state.response.headers) | set(internal.headers)
+        stored = self._keys.stored_request(request, internal.url, names)
+        keep = partial(self._store, upstream, key, stored, state.response, candidates)
+        if upstream.is_stream_consumed:  # a layer below read it (and decoded it)
+            keep(upstream.content, decoded=True)
+            return upstream
+        if request.method != "HEAD" and _too_large(upstream, self.config.max_entry_size):
+            return upstream
+        upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep)
+        if read_body:
+            read = yield Read(upstream)
+            if isinstance(read, Exception):
+                raise read
+        return upstream
 
     # -- helpers --------------------------------------------------------------------------
 

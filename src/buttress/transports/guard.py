@@ -1,22 +1,193 @@
 """The body guard layer: the size limit and truncation, checked on every attempt.
 
-It sits just above the network transport, so a body cut short or grown past
-``max_response_size`` fails *that attempt* with a buttress error
-(:class:`~buttress.IncompleteResponseError`, :class:`~buttress.ResponseTooLargeError`)
-which the retry layer above can judge, whoever reads the body.
+:class:`BodyGuardTransport` sits just above the network transport, so a body
+cut short or grown past ``max_response_size`` fails *that attempt* with a
+buttress error (:class:`~buttress.IncompleteResponseError`,
+:class:`~buttress.ResponseTooLargeError`) which the retry layer above can judge,
+whoever reads the body.
+
+:class:`BodyGuard` holds the logic once; :class:`GuardedSyncStream` and
+:class:`GuardedAsyncStream` only feed it chunks. The guard counts the raw
+(still encoded) bytes the transport delivers, so it compares like with like
+against ``Content-Length`` and stops at ``limit`` before buffering more. For a
+compressed body it also measures what the raw bytes decode to
+(:class:`~buttress._inflate.InflatedSize`), so the limit holds for the decoded
+body too: the chunk that would inflate past it is refused before httpx
+decodes it.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import httpx
 
-from .._guard import BodyGuard, GuardedAsyncStream, GuardedSyncStream
-from .._options import EXTENSION_KEY, RequestOptions
+from .._exceptions import IncompleteResponseError, ResponseTooLargeError, describe
+from .._extensions import EXTENSION_KEY
+from .._inflate import InflatedSize
+from .._options import RequestOptions
 from ._layer import Wrapper
 
-__all__ = ["BodyGuardTransport"]
+__all__ = ["BodyGuard", "BodyGuardTransport", "GuardedAsyncStream", "GuardedSyncStream"]
+
+logger = logging.getLogger("buttress")
+
+# h11 and httpcore phrase a cut-off body like this (Content-Length and chunked alike).
+_TRUNCATION_HINTS = ("complete message body", "incomplete chunked read")
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class BodyGuard:
+    """Counts a body's bytes; raises past ``limit`` and when the body ends early.
+
+    ``keep`` makes the guard hold references to the chunks (the client is
+    buffering them anyway) so a truncation error can carry the partial body.
+
+    Examples:
+        >>> request = httpx.Request("GET", "https://api.example.com/x")
+        >>> guard = BodyGuard(request, httpx.Headers({"content-length": "3"}), 200, limit=10)
+        >>> guard.check_declared()
+        >>> guard.chunk(b"abc")
+        b'abc'
+        >>> guard.finish()
+    """
+
+    def __init__(
+        self,
+        request: httpx.Request,
+        headers: httpx.Headers,
+        status_code: int,
+        *,
+        limit: int | None,
+        keep: bool = False,
+    ) -> None:
+        self._request = request
+        self._limit = limit
+        self._keep = keep
+        self._chunks: list[bytes] = []
+        self.received = 0
+        has_body = request.method != "HEAD" and status_code >= 200
+        has_body = has_body and status_code not in _NO_BODY_STATUSES
+        declared = headers.get("content-length") if has_body else None
+        self.expected = int(declared) if declared and declared.strip().isdigit() else None
+        self._inflated: InflatedSize | None = None
+        if limit is not None and has_body and "content-encoding" in headers:
+            self._inflated = InflatedSize.of(headers, limit=limit)
+
+    def _too_large(self, received: int, how: str) -> ResponseTooLargeError:
+        limit = self._limit or 0
+        return ResponseTooLargeError(
+            f"response to {describe(self._request)} is larger than max_response_size="
+            f"{limit} bytes ({how}); raise the limit with Client(max_response_size=...) or "
+            f"per call with max_response_size=..., or read it with client.stream()",
+            limit=limit,
+            received=received,
+        )
+
+    def check_declared(self) -> None:
+        """Fail before reading when ``Content-Length`` already exceeds the limit."""
+        if self._limit is not None and self.expected is not None and self.expected > self._limit:
+            raise self._too_large(self.expected, f"Content-Length is {self.expected}")
+
+    def chunk(self, data: bytes) -> bytes:
+        """Account for ``data``; returns it, or raises once the limit is passed."""
+        self.received += len(data)
+        limit = self._limit
+        if limit is not None:
+            if self.received > limit:
+                self._chunks.clear()
+                raise self._too_large(self.received, f"{self.received} bytes arrived")
+            inflated = self._inflated
+            if inflated is not None and inflated.feed(data) > limit:
+                self._chunks.clear()
+                codings = ", ".join(inflated.names)
+                raise self._too_large(
+                    inflated.size, f"{inflated.size} bytes once decoded from {codings}"
+                )
+        if self._keep:
+            self._chunks.append(data)
+        return data
+
+    def _incomplete(self, detail: str) -> IncompleteResponseError:
+        expected = f" of {self.expected}" if self.expected is not None else ""
+        message = (
+            f"response to {describe(self._request)} was cut off after {self.received}{expected} "
+            f"bytes ({detail})"
+        )
+        logger.debug("%s", message)  # raised to the caller, who decides how bad it is
+        return IncompleteResponseError(
+            message,
+            received=self.received,
+            expected=self.expected,
+            partial=b"".join(self._chunks),
+            request=self._request,
+        )
+
+    def failed(self, exc: Exception) -> Exception:
+        """The exception to raise for ``exc`` met while reading (truncations are translated)."""
+        if isinstance(exc, httpx.RemoteProtocolError) and any(
+            hint in str(exc) for hint in _TRUNCATION_HINTS
+        ):
+            return self._incomplete(str(exc) or "connection closed")
+        return exc
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Wraps the reading of the body; errors met there are translated by :meth:`failed`."""
+        try:
+            yield
+        except (IncompleteResponseError, ResponseTooLargeError):
+            raise
+        except Exception as exc:
+            failure = self.failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def finish(self) -> None:
+        """The body ended cleanly; check it against ``Content-Length``."""
+        if self.expected is not None and self.received < self.expected:
+            raise self._incomplete("the connection closed early")
+        self._chunks.clear()
+
+
+class GuardedSyncStream(httpx.SyncByteStream):
+    """Feeds a sync body stream through a :class:`BodyGuard`."""
+
+    def __init__(self, stream: httpx.SyncByteStream, guard: BodyGuard) -> None:
+        self._stream, self._guard = stream, guard
+
+    def __iter__(self) -> Iterator[bytes]:
+        guard = self._guard
+        guard.check_declared()
+        with guard.reading():
+            for data in self._stream:
+                yield guard.chunk(data)
+        guard.finish()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class GuardedAsyncStream(httpx.AsyncByteStream):
+    """Feeds an async body stream through a :class:`BodyGuard`."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, guard: BodyGuard) -> None:
+        self._stream, self._guard = stream, guard
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        guard = self._guard
+        guard.check_declared()
+        with guard.reading():
+            async for data in self._stream:
+                yield guard.chunk(data)
+        guard.finish()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 def _guard(request: httpx.Request, response: httpx.Response) -> BodyGuard:

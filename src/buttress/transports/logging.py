@@ -27,16 +27,13 @@ import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
+from .._extensions import LOGGED_ABOVE_EXTENSION, REQUEST_ID_EXTENSION
 from .._flow import Flow, Read, Send
-from .._logging import LoggingConfig, RequestLogger
 from ..observability import TracingConfig, end_span, start_attempt, start_request
+from ..policies.logging import LoggingConfig, RequestLogger
 from ._layer import Layer
 
 __all__ = ["AttemptTransport", "LoggingTransport"]
-
-ATTEMPTS_EXTENSION = "buttress.attempts"
-REQUEST_ID_EXTENSION = "buttress.request_id"
-LOGGED_ABOVE_EXTENSION = "buttress.logged_above"  # set while a LoggingMiddleware logs it
 
 
 class _Observing(Layer):
@@ -92,7 +89,6 @@ class LoggingTransport(_Observing):
         seconds = clock.monotonic() - start
         if isinstance(outcome, httpx.Response):
             outcome.extensions[REQUEST_ID_EXTENSION] = trace.request_id
-            outcome.extensions[ATTEMPTS_EXTENSION] = trace.attempts or 1
             if not logged_above:
                 attempts = trace.attempts or 1
                 log.finished(request, outcome, seconds, trace.request_id, attempts=attempts)
@@ -116,8 +112,8 @@ class AttemptTransport(_Observing):
         >>> from buttress.testing import DemoServer
         >>> transport = LoggingTransport(AttemptTransport(httpx.HTTPTransport()))
         >>> with DemoServer() as server, httpx.Client(transport=transport) as client:
-        ...     client.get(f"{server.url}/users/1").extensions["buttress.attempts"]
-        1
+        ...     client.get(f"{server.url}/users/1").status_code
+        200
     """
 
     _logger_name = "buttress.attempt"

@@ -23,102 +23,33 @@ with :class:`~buttress.TimeoutError` instead of sleeping.
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Protocol
+from collections.abc import Generator
 
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import RateLimitConfig, require_config
+from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
-from .._flow import Flow, Read, Send, Sleep
-from .._options import DEADLINE_KEY, RequestOptions
-from .._response import RATE_LIMIT_INFO, Response, limited_response
-from ..observability import METRICS_EXTENSION, report, request_trace
-from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
-from ..policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
-from ..policies.retry import _clipped_timeouts
+from .._extensions import DEADLINE_KEY, METRICS_EXTENSION, RATE_LIMIT_INFO
+from .._flow import Effect, Flow, Outcome, Read, Send, Sleep
+from .._options import RequestOptions
+from .._response import Response, limited_response
+from ..observability import report, request_trace
+from ..policies.headers import parse_retry_after
+from ..policies.ratelimit import (
+    Booking,
+    Hold,
+    RateLimitBackend,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitStatus,
+    Refusal,
+)
+from ..policies.retry import clipped_timeouts
 from ._layer import Layer
 
+# RateLimiter and its kin live with the policy; importable from here as they always were.
 __all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
-
-logger = logging.getLogger("buttress.ratelimit")
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitStatus:
-    """A snapshot of the client-side budget and what servers last said.
-
-    Attributes:
-        limit: the client-side limit (requests per window) for the host asked
-            about; the server's figure when no client-side limit is set.
-        remaining: requests that could go now without waiting.
-        reset_at: when the budget is whole again (UTC).
-        queued: requests waiting for a slot right now.
-        servers: the latest figures each host's server sent, by ``host[:port]``.
-
-    Examples:
-        >>> limiter = RateLimiter(RateLimitConfig(max_requests=10, time_window=1.0))
-        >>> status = limiter.status()
-        >>> (status.limit, status.remaining, status.queued)
-        (10, 10, 0)
-    """
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: datetime | None = None
-    queued: int = 0
-    servers: dict[str, RateLimitInfo] = field(default_factory=dict)
-
-
-class RateLimitBackend(Protocol):
-    """Where a limiter's state lives; :class:`RateLimiter` keeps it in memory.
-
-    A shared backend (Redis, say) implements the same few methods, and every
-    transport given it shares one budget across processes.
-
-    Examples:
-        >>> from buttress import RateLimitConfig
-        >>> backend: RateLimitBackend = RateLimiter(RateLimitConfig(max_requests=10))
-        >>> backend.config.max_requests
-        10
-    """
-
-    config: RateLimitConfig
-
-    def book(
-        self,
-        request: httpx.Request,
-        *,
-        wait: bool,
-        waited: float = 0.0,
-        deadline: float | None = None,
-    ) -> Booking | Hold | Refusal:
-        """Book a slot for ``request``, hold it while its host is paused, or refuse.
-
-        A wait that would end after ``deadline`` (monotonic) is refused.
-        """
-        ...
-
-    def admit(self, request: httpx.Request, booking: Booking) -> float:
-        """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
-        ...
-
-    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
-        """A booked caller stopped waiting; a ``booking`` never admitted gives its slot back."""
-
-    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
-        """Record what ``response``'s headers say about its host's limit."""
-
-    def status(self, host: str | None = None) -> RateLimitStatus:
-        """The current figures (for ``host`` when the limit is per host)."""
-        ...
-
-    def reset(self, host: str | None = None) -> None:
-        """End ``host``'s server-imposed pause (every host's when ``None``)."""
 
 
 def _report_queue(request: httpx.Request, limiter: RateLimitBackend) -> None:
@@ -128,162 +59,20 @@ def _report_queue(request: httpx.Request, limiter: RateLimitBackend) -> None:
         report(request, "rate_limit_queue", host=request.url.host, depth=depth)
 
 
-def _host(url: httpx.URL) -> str:
-    return url.netloc.decode("ascii", "replace")
-
-
-class RateLimiter:
-    """The in-memory rate-limit state, shared by every request (and client) given it.
-
-    A lock guards the O(1) bookkeeping and is never held while waiting. Give one
-    limiter to several clients or transports and they share one budget.
-
-    Examples:
-        >>> from buttress.testing import FakeClock
-        >>> config = RateLimitConfig(max_requests=2, time_window=1.0, burst_size=1)
-        >>> limiter = RateLimiter(config, clock=FakeClock())
-        >>> request = httpx.Request("GET", "https://api.example.com/users")
-        >>> limiter.book(request, wait=True)
-        Booking(delay=0.0, queued=False)
-        >>> limiter.book(request, wait=True)
-        Booking(delay=0.5, queued=True)
-    """
-
-    def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
-        require_config(type(self).__name__, config, RateLimitConfig)
-        self.config = config = config or RateLimitConfig()
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._servers: dict[str, RateLimitInfo] = {}
-        self._policy = RateLimitPolicy(
-            strategy=config.strategy,
-            max_requests=config.max_requests,
-            time_window=config.time_window,
-            burst_size=config.burst_size,
-            scope=config.scope,
-            rules=tuple(
-                Rule(e.method, e.path, e.strategy, e.max_requests, e.time_window, e.burst_size)
-                for e in config.endpoints
-            ),
-            queue_size=config.queue_size,
-            queue_timeout=config.queue_timeout,
-            max_pause=config.max_server_pause,
+def _refused(request: httpx.Request, refusal: Refusal, on_limit: str) -> httpx.Response:
+    """The synthetic 429 to return for a refused slot, or the error to raise."""
+    if refusal.past_deadline:
+        raise TimeoutError(
+            f"total timeout: {refusal.reason}, for {describe(request)}", request=request
         )
-
-    def book(
-        self,
-        request: httpx.Request,
-        *,
-        wait: bool,
-        waited: float = 0.0,
-        deadline: float | None = None,
-    ) -> Booking | Hold | Refusal:
-        url = request.url
-        with self._lock:
-            now = self.clock.monotonic()
-            return self._policy.book(
-                request.method,
-                _host(url),
-                url.path,
-                now,
-                wait=wait,
-                waited=waited,
-                deadline=deadline,
-            )
-
-    def admit(self, request: httpx.Request, booking: Booking) -> float:
-        url = request.url
-        with self._lock:
-            now = self.clock.monotonic()
-            return self._policy.admit(request.method, _host(url), url.path, now, booking)
-
-    def done_waiting(self, booking: Booking | Hold | None = None) -> None:
-        with self._lock:
-            self._policy.done_waiting(booking)
-
-    def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
-        info = parse_rate_limit(response.headers, self.clock.time())
-        retry_after = None
-        if self.config.respect_retry_after and response.status_code in (429, 503):
-            retry_after = parse_retry_after(response.headers, self.clock.time())
-        if info is None and retry_after is None:
-            return None
-        host = _host(request.url)
-        with self._lock:
-            now = self.clock.monotonic()
-            if info is not None:
-                self._servers[host] = info
-                asked = self._policy.observe(
-                    host,
-                    now,
-                    limit=info.limit,
-                    remaining=info.remaining,
-                    reset_after=info.reset_after,
-                    policy=info.policy,
-                    retry_after=retry_after,
-                )
-            else:
-                asked = self._policy.observe(host, now, retry_after=retry_after)
-        if asked is not None:
-            logger.warning(
-                "%s asked to pause requests for %.6gs (%d answer to %s); pausing for "
-                "max_server_pause=%gs instead (limiter.reset(%r) ends the pause)",
-                host,
-                asked,
-                response.status_code,
-                describe(request),
-                self.config.max_server_pause,
-                host,
-            )
-        return info
-
-    def reset(self, host: str | None = None) -> None:
-        """End the pause a server imposed on ``host`` (on every host when ``None``).
-
-        What that server last said is forgotten too, so requests to it go
-        again at once, paced only by the client-side limit. ``host`` is
-        ``host[:port]`` as in :attr:`RateLimitStatus.servers`, or a URL.
-        Requests already waiting out the pause keep waiting.
-
-        Examples:
-            >>> from buttress.testing import FakeClock
-            >>> limiter = RateLimiter(RateLimitConfig(), clock=FakeClock())
-            >>> request = httpx.Request("GET", "https://api.example.com/users")
-            >>> limiter.observe(request, httpx.Response(429, headers={"Retry-After": "30"}))
-            >>> limiter.book(request, wait=True)
-            Hold(delay=30.0)
-            >>> limiter.done_waiting()
-            >>> limiter.reset("api.example.com")
-            >>> limiter.book(request, wait=True)
-            Booking(delay=0.0, queued=False)
-        """
-        if host is not None and "://" in host:
-            host = _host(httpx.URL(host))
-        with self._lock:
-            self._policy.reset(host)
-            if host is None:
-                self._servers.clear()
-            else:
-                self._servers.pop(host, None)
-
-    def status(self, host: str | None = None) -> RateLimitStatus:
-        with self._lock:
-            now, epoch = self.clock.monotonic(), self.clock.time()
-            limit, remaining, reset = self._policy.client_status(host or "", now)
-            servers = dict(self._servers)
-            queued = self._policy.waiting
-        reset_at = None if reset is None else _utc(epoch + reset - now)
-        if limit is None and host in servers:  # no client-side limit: report the server's
-            server = servers[host]
-            limit, remaining, reset_at = server.limit, server.remaining, server.reset_at
-        return RateLimitStatus(limit, remaining, reset_at, queued, servers)
-
-    def __repr__(self) -> str:
-        return f"RateLimiter({self.config!r})"
-
-
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    if on_limit == "return":
+        return limited_response(request, refusal.retry_after)
+    raise RateLimitError(
+        f"{refusal.reason} for {describe(request)}; retry in {refusal.retry_after:.3g}s",
+        request=request,
+        response=limited_response(request, refusal.retry_after),
+        retry_after=refusal.retry_after,
+    )
 
 
 class RateLimitTransport(Layer):
@@ -328,31 +117,44 @@ class RateLimitTransport(Layer):
             self.limiter = RateLimiter(config, clock=self._clock)
 
     def _flow(self, request: httpx.Request) -> Flow:
-        limiter = self.limiter
         options = RequestOptions.of(request)
-        on_limit = options.rate_limit or limiter.config.on_limit
+        on_limit = options.rate_limit or self.limiter.config.on_limit
         deadline = request.extensions.get(DEADLINE_KEY)
         if deadline is None and options.total_timeout is not None:  # no retry layer above
             deadline = self._clock.monotonic() + options.total_timeout
+        waited = yield from self._slot(request, on_limit, deadline)
+        if isinstance(waited, httpx.Response):  # refused, and asked to return the refusal
+            return waited
+        if waited and (trace := request_trace(request)) is not None:
+            trace.rate_limit_wait += waited
+        outcome = yield from self._send(request, deadline if waited else None)
+        info = self.limiter.observe(request, outcome)
+        if info is not None:
+            outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
+        if outcome.status_code == 429 and on_limit == "raise":
+            yield Read(outcome)
+            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
+            retry_after = parse_retry_after(outcome.headers, self._clock.time())
+            raise RateLimitError(
+                f"429 Too Many Requests for {describe(request)}",
+                request=request,
+                response=outcome,
+                retry_after=retry_after,
+            )
+        return outcome
+
+    def _slot(
+        self, request: httpx.Request, on_limit: str, deadline: float | None
+    ) -> Generator[Effect, Outcome, float | httpx.Response]:
+        """Wait for the request's slot: the seconds waited, or the refusal to return."""
+        limiter = self.limiter
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(
                 request, wait=on_limit == "wait", waited=waited, deadline=deadline
             )
-            if isinstance(booking, Refusal) and booking.past_deadline:
-                raise TimeoutError(
-                    f"total timeout: {booking.reason}, for {describe(request)}", request=request
-                )
             if isinstance(booking, Refusal):
-                if on_limit == "return":
-                    return limited_response(request, booking.retry_after)
-                raise RateLimitError(
-                    f"{booking.reason} for {describe(request)}; "
-                    f"retry in {booking.retry_after:.3g}s",
-                    request=request,
-                    response=limited_response(request, booking.retry_after),
-                    retry_after=booking.retry_after,
-                )
+                return _refused(request, booking, on_limit)
             if isinstance(booking, Hold) or booking.queued:
                 _report_queue(request, limiter)
                 try:
@@ -373,44 +175,31 @@ class RateLimitTransport(Layer):
                     _report_queue(request, limiter)
                 waited += booking.delay
             if isinstance(booking, Booking):
-                break
-        if (waited or late) and (trace := request_trace(request)) is not None:
-            trace.rate_limit_wait += waited + late
+                return waited + late
+
+    def _send(
+        self, request: httpx.Request, deadline: float | None
+    ) -> Generator[Effect, Outcome, httpx.Response]:
+        """Send ``request``; after a wait, with only the time left before ``deadline``."""
         given_timeouts = request.extensions.get("timeout")
-        shortened = False
-        if deadline is not None and (waited or late):
-            # The wait used part of the deadline: the request gets only what is left.
+        if deadline is not None:
             left = deadline - self._clock.monotonic()
             if left <= 0:
                 raise TimeoutError(
                     f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
                     request=request,
                 )
-            request.extensions["timeout"] = _clipped_timeouts(dict(given_timeouts or {}), left)[0]
-            shortened = True
+            request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
         try:
             outcome = yield Send(request)
         finally:  # leave the request as it came, should it be sent again
-            if shortened and given_timeouts is None:
+            if deadline is not None and given_timeouts is None:
                 del request.extensions["timeout"]
-            elif shortened:
+            elif deadline is not None:
                 request.extensions["timeout"] = given_timeouts
         if isinstance(outcome, Exception):
             raise outcome
         assert isinstance(outcome, httpx.Response)
-        info = limiter.observe(request, outcome)
-        if info is not None:
-            outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
-        if outcome.status_code == 429 and on_limit == "raise":
-            yield Read(outcome)
-            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
-            retry_after = parse_retry_after(outcome.headers, self._clock.time())
-            raise RateLimitError(
-                f"429 Too Many Requests for {describe(request)}",
-                request=request,
-                response=outcome,
-                retry_after=retry_after,
-            )
         return outcome
 
     def __repr__(self) -> str:

@@ -40,14 +40,13 @@ from .._options import RequestOptions
 from ._layer import Wrapper
 
 if TYPE_CHECKING:
-    from .._config import RateLimitConfig
-    from .._logging import LoggingConfig
     from ..cache import CacheConfig
     from ..observability import TracingConfig
     from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig
+    from ..policies.logging import LoggingConfig
+    from ..policies.ratelimit import RateLimitConfig, RateLimiter
     from ..policies.retry import RetryConfig
     from .middleware import MiddlewareTypes
-    from .ratelimit import RateLimiter
 
 __all__ = ["stack"]
 

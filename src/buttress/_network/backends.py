@@ -7,7 +7,7 @@ transport:
 - ``"httpx"`` (default, both clients): ``httpx.HTTPTransport`` /
   ``httpx.AsyncHTTPTransport``;
 - ``"aiohttp"`` (``AsyncClient`` only, extra ``aiohttp``): httpx-aiohttp's
-  ``AiohttpTransport`` (see ``_aiohttp.py``).
+  ``AiohttpTransport`` (see ``aiohttp.py``).
 
 Why aiohttp: httpcore's async connection pool scans every connection and every
 waiting request on each assignment, so ``httpx.AsyncClient`` slows down sharply
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
 
 __all__ = ["BACKENDS", "Backend", "check_backend_supports", "given_transport", "network_factory"]
 
@@ -106,7 +106,7 @@ def network_factory(
     if backend == "aiohttp":
         check_backend_supports(backend, http1=http1, http2=http2, proxy=proxy or None)
         try:
-            from ._aiohttp import AiohttpTransport
+            from .aiohttp import AiohttpTransport
         except ImportError:
             raise ConfigurationError(
                 "backend='aiohttp' needs httpx-aiohttp: pip install 'buttress[aiohttp]'"

@@ -1,6 +1,6 @@
 """Log records for HTTP requests: levels, redaction, bodies, and a JSON formatter.
 
-Shared by the logging layer (``transports/logging.py``) and
+Shared by the logging layer (:mod:`buttress.transports.logging`) and
 :class:`~buttress.LoggingMiddleware`, so both redact and format alike.
 
 The logging layer writes to ``buttress.request`` (one record per logical
@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from ._config import AnyCollection, FrozenConfig
-from ._options import RequestOptions
-from ._redact import Redactor
+from .._config import AnyCollection, FrozenConfig
+from .._options import RequestOptions
+from .._redact import Redactor
 
 __all__ = [
     "THIRD_PARTY_LOGGERS",

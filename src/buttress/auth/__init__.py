@@ -50,10 +50,10 @@ import httpx
 from httpx._auth import FunctionAuth
 from pydantic import SecretStr
 
-from . import _lazy
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConfigurationError
-from ._redact import CREDENTIAL_HEADERS_KEY, Redactor, declare
+from .. import _lazy
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import ConfigurationError
+from .._redact import Redactor, declare, mark_credential_headers
 from ._sigv4 import AWSSigV4
 
 if TYPE_CHECKING:
@@ -70,20 +70,6 @@ if TYPE_CHECKING:
         StoredToken,
         TokenStore,
     )
-
-_OAUTH_NAMES = (
-    "AuthorizationCode",
-    "ClientCredentials",
-    "DeviceCode",
-    "DeviceCodePrompt",
-    "FileTokenStore",
-    "MemoryTokenStore",
-    "OAuth2",
-    "OAuth2Error",
-    "RefreshToken",
-    "StoredToken",
-    "TokenStore",
-)
 
 __all__ = [
     "APIKeyAuth",
@@ -113,12 +99,6 @@ def _secret(value: str | SecretStr) -> SecretStr:
     return secret
 
 
-def _mark(request: httpx.Request, header: str) -> None:
-    """Record that ``header`` carries a credential (dropped on cross-origin redirects)."""
-    used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
-    request.extensions[CREDENTIAL_HEADERS_KEY] = (*used, header.lower())
-
-
 class BearerAuth(httpx.Auth):
     """Send ``Authorization: Bearer <token>``.
 
@@ -145,7 +125,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
-        _mark(request, "Authorization")
+        mark_credential_headers(request, "Authorization")
         yield request
 
     def __repr__(self) -> str:
@@ -194,7 +174,7 @@ class APIKeyAuth(httpx.Auth):
             declare(request, self._declared)  # no header to mark: name the parameter
         else:
             request.headers[self.header] = key
-            _mark(request, self.header)
+            mark_credential_headers(request, self.header)
         yield request
 
     def __repr__(self) -> str:
@@ -386,7 +366,7 @@ class RefreshingAuth(httpx.Auth):
             raise ConfigurationError("the refresh callback gave no credential")
         value = token.get_secret_value()
         request.headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
-        _mark(request, self.header)
+        mark_credential_headers(request, self.header)
 
     def _flow(self, request: httpx.Request) -> Generator[httpx.Request | _Refresh, Any, None]:
         generation, token, expiring = self._current()
@@ -484,5 +464,7 @@ def _wait_for(awaitable: Awaitable[Any]) -> Any:
         return worker.submit(asyncio.run, wait()).result()
 
 
-# OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first use.
-__getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress._oauth": _OAUTH_NAMES})
+# OAuth 2.0 builds on RefreshingAuth: its module imports this one, and is imported on first
+# use. Every name in __all__ this module does not define is one of the OAuth module's.
+_OAUTH_NAMES = tuple(name for name in __all__ if name not in globals())
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, {"buttress.auth._oauth": _OAUTH_NAMES})

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import httpx
 
-from ._clock import SYSTEM_CLOCK
-from ._exceptions import ConfigurationError, ConnectionError, _joined
-from ._flow import Effect, Outcome, Read, Send, adrive, drive
-from ._options import RequestOptions
+from .._clock import SYSTEM_CLOCK
+from .._exceptions import ConfigurationError, ConnectionError, _joined
+from .._flow import Effect, Outcome, Read, Send, adrive, drive
+from .._options import RequestOptions
 
 if TYPE_CHECKING:
-    from ._settings import ButtressSettings
+    from .._settings import ButtressSettings
 
 __all__ = [
     "CertTypes",
@@ -474,6 +474,25 @@ def build_network(
     if http2:
         require_http2()
     context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
+    proxies, bypass = _routes(proxy, trust_env, proxy_bypass)
+
+    def connect(proxy_url: httpx.URL | None) -> Any:
+        options: dict[str, Any] = {"verify": context, "limits": limits}
+        options.update(http1=http1, http2=http2)
+        if proxy_url is not None and proxy_url.scheme in ("socks4", "socks4a"):
+            return _socks4_transport(proxy_url, asynchronous, **options)
+        proxy_config = None if proxy_url is None else _proxy_config(proxy_url, context)
+        return factory(**options, trust_env=trust_env, proxy=proxy_config)
+
+    return NetworkTransport(
+        connect, proxies=proxies, bypass=bypass, min_tls_version=min_tls_version
+    )
+
+
+def _routes(
+    proxy: ProxyTypes | Literal[False] | None, trust_env: bool, proxy_bypass: Iterable[str]
+) -> tuple[dict[str, ProxyTypes], list[str]]:
+    """The proxy for each URL pattern, and the hosts that go direct (the environment's too)."""
     bypass = list(proxy_bypass)
     proxies: dict[str, ProxyTypes] = {}
     if proxy is None and trust_env:
@@ -486,24 +505,18 @@ def build_network(
         scheme = _proxy_url(url).scheme
         if scheme.startswith("socks"):
             _require_socks(scheme)
+    return proxies, bypass
 
-    def connect(proxy_url: httpx.URL | None) -> Any:
-        options: dict[str, Any] = {"verify": context, "limits": limits}
-        options.update(http1=http1, http2=http2)
-        if proxy_url is not None and proxy_url.scheme in ("socks4", "socks4a"):
-            return _socks4_transport(proxy_url, asynchronous, **options)
-        proxy_config = None if proxy_url is None else httpx.Proxy(proxy_url)
-        if proxy_url is not None and proxy_url.scheme in _NATIVE_SOCKS:
-            # One behaviour on every httpx: the proxy resolves names (httpx < 0.28 lacks socks5h).
-            proxy_config = httpx.Proxy(proxy_url.copy_with(scheme="socks5"))
-        if proxy_url is not None and proxy_url.scheme == "https":
-            # An https:// proxy is verified with the same TLS settings as the servers.
-            proxy_config = httpx.Proxy(proxy_url, ssl_context=context)
-        return factory(**options, trust_env=trust_env, proxy=proxy_config)
 
-    return NetworkTransport(
-        connect, proxies=proxies, bypass=bypass, min_tls_version=min_tls_version
-    )
+def _proxy_config(proxy_url: httpx.URL, context: ssl.SSLContext) -> httpx.Proxy:
+    """httpx's proxy for ``proxy_url`` (an HTTP, HTTPS or SOCKS5 proxy)."""
+    if proxy_url.scheme in _NATIVE_SOCKS:
+        # One behaviour on every httpx: the proxy resolves names (httpx < 0.28 lacks socks5h).
+        return httpx.Proxy(proxy_url.copy_with(scheme="socks5"))
+    if proxy_url.scheme == "https":
+        # An https:// proxy is verified with the same TLS settings as the servers.
+        return httpx.Proxy(proxy_url, ssl_context=context)
+    return httpx.Proxy(proxy_url)
 
 
 def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[str, Any]:

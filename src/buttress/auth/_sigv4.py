@@ -30,10 +30,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import ConfigurationError
-from ._options import RESIGN_KEY
-from ._redact import CREDENTIAL_HEADERS_KEY, Redactor
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import ConfigurationError
+from .._extensions import RESIGN_KEY
+from .._redact import Redactor, mark_credential_headers
 
 __all__ = ["AWSSigV4"]
 
@@ -227,12 +227,7 @@ class AWSSigV4(httpx.Auth):
             request.method, request.url, tuple(sorted({*names, "host", "x-amz-date"})), payload
         )
         self._sign(request, signed)
-        used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
-        request.extensions[CREDENTIAL_HEADERS_KEY] = (
-            *used,
-            "authorization",
-            "x-amz-security-token",
-        )
+        mark_credential_headers(request, "authorization", "x-amz-security-token")
         request.extensions[RESIGN_KEY] = lambda sent: self._resign(sent, signed)
         yield request
 

@@ -27,7 +27,8 @@ import sys
 import threading
 import webbrowser
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
@@ -38,34 +39,20 @@ import anyio.to_thread
 import httpx
 from pydantic import SecretStr
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._exceptions import (
+from .._clock import SYSTEM_CLOCK, Clock
+from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     map_exception,
     status_error_class,
 )
-from ._redact import Redactor, declare
-from .auth import RefreshingAuth, Token
-from .cache.memory import MemoryCache
+from .._redact import Redactor, declare
+from ..cache.memory import MemoryCache
+from . import RefreshingAuth, Token
 
 if TYPE_CHECKING:
-    from .cache.base import CacheBackend
-    from .transports.cache import CacheTransport
-
-__all__ = [
-    "AuthorizationCode",
-    "ClientCredentials",
-    "DeviceCode",
-    "DeviceCodePrompt",
-    "FileTokenStore",
-    "MemoryTokenStore",
-    "OAuth2",
-    "OAuth2Error",
-    "RefreshToken",
-    "StoredToken",
-    "TokenStore",
-]
+    from ..cache.base import CacheBackend
+    from ..transports.cache import CacheTransport
 
 _DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 _HIDDEN = "'**********'"
@@ -432,6 +419,30 @@ Grant: TypeAlias = "ClientCredentials | RefreshToken | AuthorizationCode | Devic
 # --- the auth ---------------------------------------------------------------------------------
 
 
+def _check_arguments(
+    grant: Grant,
+    client_id: str,
+    client_secret: str | SecretStr | None,
+    token_url: str | None,
+    issuer: str | None,
+    client_auth: str,
+) -> None:
+    """Refuse an :class:`OAuth2` configuration that cannot work, saying why."""
+    if not isinstance(grant, ClientCredentials | RefreshToken | AuthorizationCode | DeviceCode):
+        raise ConfigurationError(
+            f"unknown OAuth2 grant {type(grant).__name__}: give ClientCredentials(), "
+            "RefreshToken(token), AuthorizationCode() or DeviceCode()"
+        )
+    if not client_id:
+        raise ConfigurationError("OAuth2 needs a client_id")
+    if (token_url is None) == (issuer is None):
+        raise ConfigurationError("OAuth2 needs either token_url or issuer (not both)")
+    if client_auth not in ("basic", "body"):
+        raise ConfigurationError(f"client_auth is 'basic' or 'body', not {client_auth!r}")
+    if isinstance(grant, ClientCredentials) and client_secret is None:
+        raise ConfigurationError("the client credentials grant needs a client_secret")
+
+
 class OAuth2(RefreshingAuth):
     """OAuth 2.0 bearer tokens: fetched, renewed before expiry, refreshed once after a 401.
 
@@ -492,19 +503,7 @@ class OAuth2(RefreshingAuth):
         clock: Clock = SYSTEM_CLOCK,
         http_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(grant, ClientCredentials | RefreshToken | AuthorizationCode | DeviceCode):
-            raise ConfigurationError(
-                f"unknown OAuth2 grant {type(grant).__name__}: give ClientCredentials(), "
-                "RefreshToken(token), AuthorizationCode() or DeviceCode()"
-            )
-        if not client_id:
-            raise ConfigurationError("OAuth2 needs a client_id")
-        if (token_url is None) == (issuer is None):
-            raise ConfigurationError("OAuth2 needs either token_url or issuer (not both)")
-        if client_auth not in ("basic", "body"):
-            raise ConfigurationError(f"client_auth is 'basic' or 'body', not {client_auth!r}")
-        if isinstance(grant, ClientCredentials) and client_secret is None:
-            raise ConfigurationError("the client credentials grant needs a client_secret")
+        _check_arguments(grant, client_id, client_secret, token_url, issuer, client_auth)
         self.grant = grant
         self.client_id = client_id
         self.client_secret = None if client_secret is None else _nonempty(client_secret)
@@ -535,14 +534,17 @@ class OAuth2(RefreshingAuth):
         self._refresh_token: SecretStr | None = None  # the latest the server issued
         if isinstance(grant, RefreshToken):
             self._declare_values(_nonempty(grant.token))
+        super().__init__(self._fetch, token=self._saved_token(clock), leeway=skew, clock=clock)
+
+    def _saved_token(self, clock: Clock) -> Token | None:
+        """The token the store kept from an earlier run, if any (its secrets declared)."""
         saved = self._store_to.load()
-        token: Token | None = None
-        if saved is not None:
-            self._refresh_token = saved.refresh_token
-            self._declare_values(saved.access_token, saved.refresh_token)
-            left = None if saved.expires_at is None else saved.expires_at - clock.time()
-            token = Token(saved.access_token, expires_in=left)
-        super().__init__(self._fetch, token=token, leeway=skew, clock=clock)
+        if saved is None:
+            return None
+        self._refresh_token = saved.refresh_token
+        self._declare_values(saved.access_token, saved.refresh_token)
+        left = None if saved.expires_at is None else saved.expires_at - clock.time()
+        return Token(saved.access_token, expires_in=left)
 
     def __repr__(self) -> str:
         secret = f", client_secret={_HIDDEN}" if self.client_secret else ""
@@ -811,10 +813,39 @@ class _Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
 def _cache_in_front(
     http: httpx.Client | httpx.AsyncClient, cache: CacheBackend, clock: Clock
 ) -> CacheTransport:
-    from .cache import CacheConfig
-    from .transports.cache import CacheTransport
+    from ..cache import CacheConfig
+    from ..transports.cache import CacheTransport
 
     return CacheTransport(_Through(http), CacheConfig(backend=cache), clock=clock)
+
+
+@contextmanager
+def _mapped(request: httpx.Request) -> Iterator[None]:
+    """httpx's transport errors, raised as buttress's."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise map_exception(exc, request) from exc
+
+
+def _post(step: _Post, http: httpx.Client, cached: CacheTransport) -> httpx.Response:
+    """One request of a protocol, read; through the cache when it may be kept."""
+    with _mapped(step.request):
+        if not step.cached:
+            return http.send(step.request)
+        response = cached.handle_request(step.request)
+        response.read()
+        return response
+
+
+async def _apost(step: _Post, http: httpx.AsyncClient, cached: CacheTransport) -> httpx.Response:
+    """The async twin of :func:`_post`."""
+    with _mapped(step.request):
+        if not step.cached:
+            return await http.send(step.request)
+        response = await cached.handle_async_request(step.request)
+        await response.aread()
+        return response
 
 
 def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend) -> Any:
@@ -825,14 +856,7 @@ def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: C
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
-                    try:
-                        if step.cached:
-                            outcome = cached.handle_request(step.request)
-                            outcome.read()
-                        else:
-                            outcome = http.send(step.request)
-                    except httpx.TransportError as exc:
-                        raise map_exception(exc, step.request) from exc
+                    outcome = _post(step, http, cached)
                 elif isinstance(step, _Wait):
                     clock.sleep(step.seconds)
                     outcome = None
@@ -854,14 +878,7 @@ async def _arun(
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
-                    try:
-                        if step.cached:
-                            outcome = await cached.handle_async_request(step.request)
-                            await outcome.aread()
-                        else:
-                            outcome = await http.send(step.request)
-                    except httpx.TransportError as exc:
-                        raise map_exception(exc, step.request) from exc
+                    outcome = await _apost(step, http, cached)
                 elif isinstance(step, _Wait):
                     await clock.asleep(step.seconds)
                     outcome = None

@@ -65,7 +65,7 @@ from ._exceptions import (
     describe,
 )
 from ._serialize import encode_json
-from .policies.failures import is_transient
+from .policies.outcomes import is_transient
 from .policies.retry import Attempt, RetryConfig, RetryPolicy
 
 if TYPE_CHECKING:

@@ -618,8 +618,8 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
     def _model_result(self, response: Response, response_model: Any, strict: bool | None) -> Any:
         if response_model is None:
             return response
-        strict = self._config.strict if strict is None else strict
-        return parse_model(response, response_model, self._config.error_parser, strict=strict)
+        strictly: bool = self._config.strict if strict is None else strict
+        return parse_model(response, response_model, self._config.error_parser, strict=strictly)
 
     def _pages(self, url: httpx.URL | str, response_model: Any, kwargs: dict[str, Any]) -> Any:
         """The pages ``paginate`` walks; ``kwargs`` keeps what goes to every ``get``."""

@@ -332,11 +332,11 @@ class ClientConfig(BaseModel):
         """Check ``arguments`` (``owner``'s keyword arguments) and read the environment.
 
         Examples:
-            >>> ClientConfig.of("Client", {"retries": 2})
-            Traceback (most recent call last):
-            ...
-            buttress._exceptions.ConfigurationError: Client() got an unexpected keyword \
-argument 'retries'; did you mean `retry=`?
+            >>> try:
+            ...     ClientConfig.of("Client", {"retries": 2})
+            ... except ConfigurationError as e:
+            ...     print(e)
+            Client() got an unexpected keyword argument 'retries'; did you mean `retry=`?
         """
         known = {name: value for name, value in arguments.items() if name in OPTION_NAMES}
         try:

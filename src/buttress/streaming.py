@@ -407,7 +407,7 @@ class EventStream:
         return self._state.reconnects
 
     def __iter__(self) -> Iterator[ServerSentEvent]:
-        from ._client import Client
+        from httpx import Client  # buttress.Client is one, AsyncClient is not
 
         if not isinstance(self._client, Client):
             raise TypeError("iterate an EventStream on an AsyncClient with 'async for'")
@@ -430,7 +430,7 @@ class EventStream:
             self._clock.sleep(delay)
 
     async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
-        from ._client import AsyncClient
+        from httpx import AsyncClient
 
         if not isinstance(self._client, AsyncClient):
             raise TypeError("iterate an EventStream on a Client with 'for'")

@@ -1,14 +1,15 @@
-"""What the clients' request methods accept and return, for type checkers.
+"""The clients' request methods: what they accept, what they return, and the verbs.
 
 ``Client`` and ``AsyncClient`` share one implementation of ``get``, ``post``, ...
-(each calls ``request``); the call signatures below tell checkers what each
-returns: the :class:`~buttress.Response`, or the model ``response_model``
-names, awaited or not. Nothing here runs.
+(:class:`Verbs`: each calls the client's ``request``, which ``AsyncClient``
+awaits); the call signatures at the bottom tell checkers what each returns:
+the :class:`~buttress.Response`, or the model ``response_model`` names,
+awaited or not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
 import httpx
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 else:
     from typing import TypedDict
 
-__all__ = ["BodyKwargs", "ModelsByStatus", "PaginateKwargs", "RequestKwargs"]
+__all__ = ["BodyKwargs", "ModelsByStatus", "PaginateKwargs", "RequestKwargs", "Verbs"]
 
 T = TypeVar("T")
 ModelsByStatus: TypeAlias = Mapping[int, type[T]]
@@ -89,6 +90,84 @@ class BodyKwargs(RequestKwargs, total=False):
     data: httpx._types.RequestData | None
     files: httpx._types.RequestFiles | None
     json: Any
+
+
+class Verbs:
+    """``get``, ``head``, ``options``, ``delete``, ``post``, ``put`` and ``patch``, written once.
+
+    Each sends through the client's ``request``; on an ``AsyncClient`` that
+    returns an awaitable, so ``await client.get(...)``.
+    """
+
+    if TYPE_CHECKING:  # each client's own, awaited or not
+        request: Callable[..., Any]
+
+    def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a GET request (see :meth:`request`); await it on an ``AsyncClient``.
+
+        Examples:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.get("/users", params={"limit": 2}).json()["total"]
+            100
+        """
+        return self.request("GET", url, response_model=response_model, **kwargs)
+
+    def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a HEAD request (see :meth:`request`).
+
+        Examples:
+            >>> def size(client: Client) -> int:
+            ...     return int(client.head("/download").headers["content-length"])
+        """
+        return self.request("HEAD", url, response_model=response_model, **kwargs)
+
+    def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send an OPTIONS request (see :meth:`request`).
+
+        Examples:
+            >>> async def allowed(client: AsyncClient) -> str:
+            ...     return (await client.options("/users")).headers.get("allow", "")
+        """
+        return self.request("OPTIONS", url, response_model=response_model, **kwargs)
+
+    def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a DELETE request (see :meth:`request`).
+
+        Examples:
+            >>> def remove(client: Client, user_id: int) -> None:
+            ...     client.delete(f"/users/{user_id}")
+        """
+        return self.request("DELETE", url, response_model=response_model, **kwargs)
+
+    def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
+
+        Examples:
+            >>> def create(client: Client) -> int:
+            ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
+            ...     return int(created.json()["id"])
+        """
+        return self.request("POST", url, response_model=response_model, **kwargs)
+
+    def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PUT request (see :meth:`post`).
+
+        Examples:
+            >>> async def replace(client: AsyncClient) -> None:
+            ...     await client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
+        """
+        return self.request("PUT", url, response_model=response_model, **kwargs)
+
+    def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PATCH request (see :meth:`post`).
+
+        Examples:
+            >>> def rename(client: Client) -> None:
+            ...     client.patch("/users/1", json={"name": "Ada K."})
+        """
+        return self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,

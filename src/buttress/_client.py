@@ -13,13 +13,11 @@ client awaits). What is twinned is the thin surface that sends, as in httpx.
 
 from __future__ import annotations
 
-import inspect
 import os
 import pathlib
 import warnings
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Collection,
     Iterator,
@@ -27,26 +25,32 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
 import httpx
 from httpx import USE_CLIENT_DEFAULT
 
-from ._arguments import unknown_argument
-from ._calls import BodyKwargs, ModelsByStatus, PaginateKwargs, RequestKwargs, T
+from ._calls import BodyKwargs, ModelsByStatus, PaginateKwargs, RequestKwargs, T, Verbs
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import APIVersion, RateLimitConfig, TimeoutConfig, TimeoutTypes
-from ._exceptions import ClientError, ConfigurationError, InvalidURLError, map_exception
+from ._config import APIVersion, RateLimitConfig, TimeoutTypes
+from ._exceptions import ClientError, ConfigurationError
 from ._logging import LoggingConfig, done, sending
 from ._network import CertTypes, ProxyOption, TLSVersion
-from ._options import EXTENSION_KEY, RequestOptions, check_options
-from ._parsing import parse_model, statuses_to_expect
-from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
+from ._options import RequestOptions
+from ._parsing import parse_model
+from ._redact import REDACTOR_KEY, declare, declared_by
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
+from ._requests import RequestBuilding
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
-from ._serialize import JSONSerializer, encode_json
+from ._sending import (
+    SharedTransport,
+    adopt,
+    async_hook,
+    reading_hook,
+    reraise_mapped,
+)
+from ._serialize import JSONSerializer
 from .observability import TracingConfig
 from .policies.retry import RetryConfig
 from .transports.stack import build
@@ -77,41 +81,6 @@ _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTranspo
 _PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
 
 
-class _SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Another client's network transport, borrowed: closing it here leaves it open."""
-
-    def __init__(self, inner: Any, owner: Any) -> None:
-        self._inner, self._owner = inner, owner
-
-    def _check(self) -> None:
-        if self._owner.is_closed:
-            raise ClientError(
-                "cannot send a request: the client this one was derived from "
-                "(with_middleware) has been closed, and its connection pool with it"
-            )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self._check()
-        return cast(httpx.Response, self._inner.handle_request(request))
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._check()
-        return cast(httpx.Response, await self._inner.handle_async_request(request))
-
-    def close(self) -> None:
-        """The owner closes the pool."""
-
-    async def aclose(self) -> None:
-        """The owner closes the pool."""
-
-
-class _Request(httpx.Request):
-    """The requests the facade builds: an ``httpx.Request`` whose repr hides its secrets."""
-
-    def __repr__(self) -> str:
-        return f"<Request({self.method!r}, {Redactor.for_request(self).url(self.url)!r})>"
-
-
 class _ReadOnlyHeaders(httpx.Headers):
     """The client's default headers; changing them in place would break immutability."""
 
@@ -124,64 +93,12 @@ class _ReadOnlyHeaders(httpx.Headers):
     __setitem__ = __delitem__ = update = _refuse
 
 
-def _reraise_mapped(exc: Exception, request: httpx.Request) -> NoReturn:
-    """Raise ``exc`` as buttress's exception; one that is not about the transport unchanged.
-
-    (``raise map_exception(exc) from exc`` would make an unmapped exception its own cause.)
-    """
-    mapped = map_exception(exc, request)
-    if mapped is exc:
-        raise exc
-    raise mapped from exc
-
-
-class _MappedSyncStream(httpx.SyncByteStream):
-    """Maps failures while the body streams (a read timeout mid-body) into the tree."""
-
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream, self._request = stream, request
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._stream
-        except Exception as exc:
-            _reraise_mapped(exc, self._request)
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        except Exception as exc:
-            _reraise_mapped(exc, self._request)
-
-
-class _MappedAsyncStream(httpx.AsyncByteStream):
-    """The async twin of :class:`_MappedSyncStream` (iteration protocols differ, logic does not)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream, self._request = stream, request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._stream:
-                yield chunk
-        except Exception as exc:
-            _reraise_mapped(exc, self._request)
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        except Exception as exc:
-            _reraise_mapped(exc, self._request)
-
-
-class _Facade(RedirectHooks, Generic[_TransportT]):
+class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
     """Configuration and per-request logic shared by both clients (no I/O here)."""
 
     _config: ClientConfig
     _headers: httpx.Headers
     _frozen: bool = False
-    if TYPE_CHECKING:  # each client's own, awaited or not
-        request: Callable[..., Any]
 
     def __init__(
         self,
@@ -349,9 +266,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         """
         transport, mounts = self._bottom
         shared = {
-            "transport": _SharedTransport(transport, self),
+            "transport": SharedTransport(transport, self),
             "mounts": {
-                p: None if m is None else _SharedTransport(m, self) for p, m in mounts.items()
+                p: None if m is None else SharedTransport(m, self) for p, m in mounts.items()
             },
             "middleware": (*self._config.middleware, *middleware),
             "rate_limit": self._rate_limiter,
@@ -421,155 +338,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         # Response hooks get a read body (except under client.stream), so that
         # response.elapsed and response.json() work in them (SPEC 18.7).
         return {
-            event: [_reading_hook(f) if event == "response" else f for f in functions]
+            event: [reading_hook(f) if event == "response" else f for f in functions]
             for event, functions in hooks.items()
         }
-
-    def build_request(
-        self,
-        method: str,
-        url: httpx.URL | str,
-        *,
-        content: httpx._types.RequestContent | None = None,
-        data: httpx._types.RequestData | None = None,
-        files: httpx._types.RequestFiles | None = None,
-        json: Any = None,
-        params: httpx._types.QueryParamTypes | None = None,
-        headers: httpx._types.HeaderTypes | None = None,
-        cookies: httpx._types.CookieTypes | None = None,
-        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        extensions: dict[str, Any] | None = None,
-        raise_for_status: bool | None = None,
-        expected_statuses: Collection[int] | None = None,
-        api_version: str | None = None,
-        retry: RetryConfig | bool | None = None,
-        middleware: Sequence[MiddlewareTypes] | None = None,
-        cache_control: str | None = None,
-        proxy: ProxyOption = None,
-        max_response_size: int | None = None,
-    ) -> httpx.Request:
-        """Build a request the way httpx does, adding buttress's per-request options.
-
-        Examples:
-            >>> from buttress import Client
-            >>> with Client(base_url="https://api.example.com", api_version="2") as client:
-            ...     client.build_request("GET", "/users").headers["Accept-Version"]
-            '2'
-        """
-        extensions, timeout = self._extensions(
-            extensions,
-            timeout,
-            raise_for_status=raise_for_status,
-            expected_statuses=expected_statuses,
-            retry=retry,
-            cache_control=cache_control,
-            proxy=proxy,
-            max_response_size=max_response_size,
-            middleware=middleware,
-        )
-        body = None if json is None else encode_json(json, self._config.json_serializer)
-        version = self._config.version
-        if api_version is not None and version is None:
-            version = APIVersion(version=api_version)
-        try:
-            if version is not None and version.location == "path":
-                url = version.prefixed(url, api_version)
-            request = super().build_request(  # type: ignore[misc]
-                method,
-                url,
-                content=content if body is None else body,
-                data=data,
-                files=files,
-                params=params,
-                headers=headers,
-                cookies=cookies,
-                timeout=timeout,
-                extensions=extensions,
-            )
-        except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
-            raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
-        if version is not None and version.location == "header":
-            request.headers[version.header] = api_version or version.version
-        if body is not None and "content-type" not in request.headers:
-            request.headers["Content-Type"] = "application/json"
-        return self._declared(request)
-
-    def _extensions(
-        self, extensions: dict[str, Any] | None, timeout: Any, **given: Any
-    ) -> tuple[dict[str, Any], Any]:
-        """A request's extensions with its :class:`RequestOptions`, and httpx's timeout."""
-        config = self._config
-        extensions = dict(extensions) if extensions else {}
-        options = extensions.get(EXTENSION_KEY)
-        options = options if isinstance(options, RequestOptions) else None
-        changes = {name: value for name, value in given.items() if value is not None}
-        if changes:
-            check_options(changes)
-            if "expected_statuses" in changes:
-                changes["expected_statuses"] = frozenset(changes["expected_statuses"])
-            changes.pop("middleware", None)  # appended to the current middleware below
-        if given["middleware"]:
-            before = (options or config.request_options).middleware
-            changes["middleware"] = before + tuple(given["middleware"])
-        if timeout is not USE_CLIENT_DEFAULT:
-            timeout_config = TimeoutConfig.coerce(timeout)
-            if timeout is None or isinstance(timeout, TimeoutConfig):
-                changes["total_timeout"] = timeout_config.total
-            timeout = timeout_config.to_httpx()
-        if options is None and not changes:
-            extensions[EXTENSION_KEY] = config.request_options  # one frozen default, shared
-            return extensions, timeout
-        current = replace(options or config.request_options, **changes)
-        if options is not None and "total_timeout" not in changes and not options.total_timeout:
-            current = replace(current, total_timeout=config.timeouts.total)
-        # A buffered body gets the client's size limit; a stream is consumed in
-        # constant memory and is limited only when the call asks.
-        if current.max_response_size is None and not current.streamed:
-            current = replace(current, max_response_size=config.max_response_size)
-        extensions[EXTENSION_KEY] = current
-        return extensions, timeout
-
-    def _declared(self, request: httpx.Request) -> httpx.Request:
-        """``request`` with the client's vocabulary of secrets, and its repr hiding them."""
-        declare(request, self._redactor)
-        routed = RequestOptions.of(request).proxy
-        if isinstance(routed, str | httpx.URL):  # a proxy for this call: its password too
-            declare(request, Redactor(values=userinfo_secrets(routed)))
-        request.__class__ = _Request
-        return request
-
-    def _check_call_names(self, kwargs: Mapping[str, Any]) -> None:
-        if not _CALL_NAMES.issuperset(kwargs):
-            name = next(name for name in kwargs if name not in _CALL_NAMES)
-            raise unknown_argument(f"{type(self).__name__}.request", name, _CALL_NAMES)
-
-    def _prepare(
-        self,
-        method: str,
-        url: httpx.URL | str,
-        kwargs: Any,
-        *,
-        streamed: bool = False,
-        response_model: Any = None,
-    ) -> tuple[httpx.Request, Any, Any, bool | None]:
-        """Split a call's keyword arguments between building the request and sending it."""
-        self._check_call_names(kwargs)
-        arguments: dict[str, Any] = dict(kwargs)
-        if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
-            given = arguments.get("expected_statuses")
-            check_options({"expected_statuses": given})
-            expected = self._config.expected_statuses if given is None else frozenset(given)
-            arguments["expected_statuses"] = expected | statuses_to_expect(response_model)
-        auth = arguments.pop("auth", USE_CLIENT_DEFAULT)
-        follow_redirects = arguments.pop("follow_redirects", USE_CLIENT_DEFAULT)
-        strict = arguments.pop("strict", None)
-        if streamed:
-            extensions = dict(arguments.pop("extensions", None) or {})
-            options = extensions.get(EXTENSION_KEY)
-            options = options if isinstance(options, RequestOptions) else RequestOptions()
-            extensions[EXTENSION_KEY] = replace(options, streamed=True)
-            arguments["extensions"] = extensions
-        return self.build_request(method, url, **arguments), auth, follow_redirects, strict
 
     # -- around httpx's send (each client awaits what it must) ----------------------------
 
@@ -586,17 +357,9 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         return auth
 
     def _adopt(self, sent: httpx.Response, *, stream: bool) -> tuple[Response, bool]:
-        """httpx's response as a buttress :class:`Response` (its redirect history too, their
-        requests hiding secrets in their reprs), and whether its body must be read now: a
+        """The buttress :class:`Response`, and whether its body must be read now: a
         streamed error status that raises is read for its message."""
-        for adopted in (*sent.history, sent):
-            adopted.__class__ = Response
-            if type(adopted._request) is httpx.Request:
-                adopted._request.__class__ = _Request
-        response = cast(Response, sent)
-        if stream:
-            mapped = _MappedAsyncStream if self._asynchronous else _MappedSyncStream
-            response.stream = mapped(response.stream, response.request)  # type: ignore[arg-type]
+        response = adopt(sent, stream=stream, asynchronous=self._asynchronous)
         raising = self._raises_for(response.request)[0]
         return response, stream and raising and response.status_code >= 400
 
@@ -628,87 +391,6 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
         self._check_call_names(kwargs)  # now, not when the first page is fetched
         return make_pages(url, response_model=response_model, **options)
-
-    # -- the verbs: one body for both clients (AsyncClient's request returns an awaitable) --
-
-    def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a GET request (see :meth:`request`); await it on an ``AsyncClient``.
-
-        Examples:
-            >>> from buttress import Client
-            >>> from buttress.testing import DemoServer
-            >>> with DemoServer() as server, Client(base_url=server.url) as client:
-            ...     client.get("/users", params={"limit": 2}).json()["total"]
-            100
-        """
-        return self.request("GET", url, response_model=response_model, **kwargs)
-
-    def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a HEAD request (see :meth:`request`).
-
-        Examples:
-            >>> def size(client: Client) -> int:
-            ...     return int(client.head("/download").headers["content-length"])
-        """
-        return self.request("HEAD", url, response_model=response_model, **kwargs)
-
-    def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send an OPTIONS request (see :meth:`request`).
-
-        Examples:
-            >>> async def allowed(client: AsyncClient) -> str:
-            ...     return (await client.options("/users")).headers.get("allow", "")
-        """
-        return self.request("OPTIONS", url, response_model=response_model, **kwargs)
-
-    def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a DELETE request (see :meth:`request`).
-
-        Examples:
-            >>> def remove(client: Client, user_id: int) -> None:
-            ...     client.delete(f"/users/{user_id}")
-        """
-        return self.request("DELETE", url, response_model=response_model, **kwargs)
-
-    def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
-
-        Examples:
-            >>> def create(client: Client) -> int:
-            ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
-            ...     return int(created.json()["id"])
-        """
-        return self.request("POST", url, response_model=response_model, **kwargs)
-
-    def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a PUT request (see :meth:`post`).
-
-        Examples:
-            >>> async def replace(client: AsyncClient) -> None:
-            ...     await client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
-        """
-        return self.request("PUT", url, response_model=response_model, **kwargs)
-
-    def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a PATCH request (see :meth:`post`).
-
-        Examples:
-            >>> def rename(client: Client) -> None:
-            ...     client.patch("/users/1", json={"name": "Ada K."})
-        """
-        return self.request("PATCH", url, response_model=response_model, **kwargs)
-
-
-def _keywords(function: Callable[..., Any]) -> frozenset[str]:
-    return frozenset(
-        name
-        for name, parameter in inspect.signature(function).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    )
-
-
-# What request(), get(), post(), ... take besides method, url and response_model.
-_CALL_NAMES = _keywords(_Facade.build_request) | {"auth", "follow_redirects", "strict"}
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
@@ -833,7 +515,7 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
         except Exception as exc:
-            _reraise_mapped(exc, request)
+            reraise_mapped(exc, request)
         finally:
             done(token)
         response, read_first = self._adopt(sent, stream=stream)
@@ -988,7 +670,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         self, hooks: Mapping[str, list[Callable[..., Any]]]
     ) -> dict[str, list[Callable[..., Any]]]:
         return {
-            event: [_async_hook(f, reads=event == "response") for f in functions]
+            event: [async_hook(f, reads=event == "response") for f in functions]
             for event, functions in hooks.items()
         }
 
@@ -1013,7 +695,7 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
         except Exception as exc:
-            _reraise_mapped(exc, request)
+            reraise_mapped(exc, request)
         finally:
             done(token)
         response, read_first = self._adopt(sent, stream=stream)
@@ -1117,33 +799,3 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         from .streaming import adownload
 
         return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
-
-
-def _streamed(response: httpx.Response) -> bool:
-    return RequestOptions.of(response.request).streamed
-
-
-def _reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
-    """Read the body before a response hook runs, unless the caller streams it."""
-
-    def call(response: httpx.Response) -> Any:
-        if not _streamed(response):
-            response.read()
-        return hook(response)
-
-    return call
-
-
-def _async_hook(hook: Callable[..., Any], *, reads: bool = False) -> Callable[..., Awaitable[None]]:
-    """httpx's AsyncClient awaits every hook; let plain functions in too."""
-    if inspect.iscoroutinefunction(hook) and not reads:
-        return hook
-
-    async def call(message: Any) -> None:
-        if reads and not _streamed(message):
-            await message.aread()
-        result = hook(message)
-        if inspect.isawaitable(result):
-            await result
-
-    return call

@@ -16,14 +16,7 @@ from __future__ import annotations
 import os
 import pathlib
 import warnings
-from collections.abc import (
-    AsyncIterator,
-    Callable,
-    Collection,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
@@ -35,6 +28,7 @@ from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, RateLimitConfig, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError
+from ._handles import LayerHandles
 from ._logging import LoggingConfig, done, sending
 from ._network import CertTypes, ProxyOption, TLSVersion
 from ._options import RequestOptions
@@ -43,13 +37,7 @@ from ._redact import REDACTOR_KEY, declare, declared_by
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._requests import RequestBuilding
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
-from ._sending import (
-    SharedTransport,
-    adopt,
-    async_hook,
-    reading_hook,
-    reraise_mapped,
-)
+from ._sending import SharedTransport, adapt_hooks, adopt, reraise_mapped
 from ._serialize import JSONSerializer
 from .observability import TracingConfig
 from .policies.retry import RetryConfig
@@ -66,19 +54,18 @@ if TYPE_CHECKING:
     from ._backends import Backend
     from ._settings import ButtressSettings
     from .auth import AuthTypes
-    from .cache import Cache, CacheConfig
+    from .cache import CacheConfig
     from .pagination import AsyncPaginator, Paginator
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
     from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
-    from .transports.ratelimit import RateLimiter, RateLimitStatus
+    from .transports.ratelimit import RateLimiter
 else:
     Unpack = None
 
 __all__ = ["AsyncClient", "BodyKwargs", "Client", "PaginateKwargs", "RequestKwargs"]
 
 _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
-_PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
 
 
 class _ReadOnlyHeaders(httpx.Headers):
@@ -93,7 +80,7 @@ class _ReadOnlyHeaders(httpx.Headers):
     __setitem__ = __delitem__ = update = _refuse
 
 
-class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
+class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_TransportT]):
     """Configuration and per-request logic shared by both clients (no I/O here)."""
 
     _config: ClientConfig
@@ -179,7 +166,7 @@ class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
             auth=config.client_auth,
             follow_redirects=config.value("follow_redirects"),
             max_redirects=config.value("max_redirects"),
-            event_hooks=self._adapt_hooks(config.event_hooks or {}),
+            event_hooks=adapt_hooks(config.event_hooks or {}, asynchronous=self._asynchronous),
             transport=build(network, layers),
             mounts={p: None if m is None else build(m, layers) for p, m in mounts.items()},
             trust_env=config.trust_env,
@@ -191,36 +178,6 @@ class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
     @property
     def _asynchronous(self) -> bool:
         return isinstance(self, httpx.AsyncClient)
-
-    @property
-    def circuit_breaker(self) -> CircuitBreaker | None:
-        """The client's circuit breaker (``state``, ``metrics``, ``force_open()``, ...), if any.
-
-        Examples:
-            >>> from buttress import CircuitBreakerConfig, Client
-            >>> config = CircuitBreakerConfig(failure_threshold=5)
-            >>> with Client(base_url="http://127.0.0.1:1", circuit_breaker=config) as client:
-            ...     client.circuit_breaker.state
-            'closed'
-        """
-        return self._circuit_breaker
-
-    @property
-    def cache(self) -> Cache:
-        """Invalidate, clear and inspect the response cache (``cache=CacheConfig(...)``).
-
-        Examples:
-            >>> from buttress import CacheConfig, Client
-            >>> with Client(base_url="https://api.example.com", cache=CacheConfig()) as client:
-            ...     client.cache.invalidate("/users/123")
-            0
-        """
-        config = self._config.cache
-        if config is None or not config.enabled:
-            raise ConfigurationError("this client has no cache; pass cache=CacheConfig(...)")
-        from .cache import Cache
-
-        return Cache(config.backend, base_url=self.base_url)  # type: ignore[attr-defined]
 
     # -- immutability ---------------------------------------------------------------------
 
@@ -288,59 +245,7 @@ class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
                 source=self,
             )
 
-    def get_rate_limit_status(self, host: str | None = None) -> RateLimitStatus:
-        """The client-side budget and the latest figures each server sent.
-
-        ``limit``, ``remaining`` and ``reset_at`` describe the client-side limit
-        (for ``host``, default the ``base_url``'s, when the limit is per host), or
-        that host's server figures when no client-side limit is set; ``servers``
-        has every host's. Empty unless the client has ``rate_limit=``.
-
-        Examples:
-            >>> from buttress import Client, RateLimitConfig
-            >>> limit = RateLimitConfig(max_requests=100, time_window=60.0)
-            >>> with Client(base_url="https://api.example.com", rate_limit=limit) as client:
-            ...     status = client.get_rate_limit_status()
-            >>> (status.remaining, status.limit)
-            (100, 100)
-        """
-        if self._rate_limiter is None:
-            from .transports.ratelimit import RateLimitStatus
-
-            return RateLimitStatus()
-        if host is None:
-            host = self.base_url.netloc.decode("ascii")  # type: ignore[attr-defined]
-        return self._rate_limiter.status(host)
-
-    @property
-    def rate_limiter(self) -> RateLimiter | None:
-        """The client's rate limiter (``None`` without ``rate_limit=``).
-
-        Shared by the default transport and every mount. Its
-        :meth:`~buttress.transports.RateLimiter.reset` ends a pause a server
-        imposed on a host.
-
-        Examples:
-            >>> from buttress import Client, RateLimitConfig
-            >>> with Client(rate_limit=RateLimitConfig(max_requests=10)) as client:
-            ...     client.rate_limiter.reset("api.example.com")
-            >>> with Client() as client:
-            ...     print(client.rate_limiter)
-            None
-        """
-        return self._rate_limiter
-
     # -- building requests ----------------------------------------------------------------
-
-    def _adapt_hooks(
-        self, hooks: Mapping[str, list[Callable[..., Any]]]
-    ) -> dict[str, list[Callable[..., Any]]]:
-        # Response hooks get a read body (except under client.stream), so that
-        # response.elapsed and response.json() work in them (SPEC 18.7).
-        return {
-            event: [reading_hook(f) if event == "response" else f for f in functions]
-            for event, functions in hooks.items()
-        }
 
     # -- around httpx's send (each client awaits what it must) ----------------------------
 
@@ -383,14 +288,6 @@ class _Facade(RequestBuilding, RedirectHooks, Verbs, Generic[_TransportT]):
             return response
         strictly: bool = self._config.strict if strict is None else strict
         return parse_model(response, response_model, self._config.error_parser, strict=strictly)
-
-    def _pages(self, url: httpx.URL | str, response_model: Any, kwargs: dict[str, Any]) -> Any:
-        """The pages ``paginate`` walks; ``kwargs`` keeps what goes to every ``get``."""
-        from .pagination import make_pages
-
-        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
-        self._check_call_names(kwargs)  # now, not when the first page is fetched
-        return make_pages(url, response_model=response_model, **options)
 
 
 class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
@@ -665,14 +562,6 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
         post: _calls.AsyncBodyCall  # type: ignore[assignment]
         put: _calls.AsyncBodyCall  # type: ignore[assignment]
         patch: _calls.AsyncBodyCall  # type: ignore[assignment]
-
-    def _adapt_hooks(
-        self, hooks: Mapping[str, list[Callable[..., Any]]]
-    ) -> dict[str, list[Callable[..., Any]]]:
-        return {
-            event: [async_hook(f, reads=event == "response") for f in functions]
-            for event, functions in hooks.items()
-        }
 
     async def send(  # type: ignore[override]
         self,

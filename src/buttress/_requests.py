@@ -37,6 +37,14 @@ if TYPE_CHECKING:
 __all__ = ["CALL_NAMES", "RequestBuilding"]
 
 
+_PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
+# The per-request options build_request takes (they go into the RequestOptions).
+_CALL_OPTIONS = frozenset(
+    {"raise_for_status", "expected_statuses", "retry", "cache_control", "proxy"}
+    | {"max_response_size", "middleware"}
+)
+
+
 class RequestBuilding:
     """The clients' ``build_request`` and the preparing of a call (no I/O here)."""
 
@@ -74,20 +82,11 @@ class RequestBuilding:
             ...     client.build_request("GET", "/users").headers["Accept-Version"]
             '2'
         """
-        extensions, timeout = self._extensions(
-            extensions,
-            timeout,
-            raise_for_status=raise_for_status,
-            expected_statuses=expected_statuses,
-            retry=retry,
-            cache_control=cache_control,
-            proxy=proxy,
-            max_response_size=max_response_size,
-            middleware=middleware,
-        )
+        given = {name: value for name, value in locals().items() if name in _CALL_OPTIONS}
+        extensions, timeout = self._extensions(extensions, timeout, **given)
         body = None if json is None else encode_json(json, self._config.json_serializer)
         version = self._config.version
-        if api_version is not None and version is None:
+        if version is None and api_version is not None:
             version = APIVersion(version=api_version)
         try:
             if version is not None and version.location == "path":
@@ -188,6 +187,14 @@ class RequestBuilding:
             extensions[EXTENSION_KEY] = replace(options, streamed=True)
             arguments["extensions"] = extensions
         return self.build_request(method, url, **arguments), auth, follow_redirects, strict
+
+    def _pages(self, url: httpx.URL | str, response_model: Any, kwargs: dict[str, Any]) -> Any:
+        """The pages ``paginate`` walks; ``kwargs`` keeps what goes to every ``get``."""
+        from .pagination import make_pages
+
+        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
+        self._check_call_names(kwargs)  # now, not when the first page is fetched
+        return make_pages(url, response_model=response_model, **options)
 
 
 def _keywords(function: Callable[..., Any]) -> frozenset[str]:

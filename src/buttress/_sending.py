@@ -9,7 +9,7 @@ while sending is by the client. Response hooks get a read body.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, NoReturn, cast
 
 import httpx
@@ -24,9 +24,8 @@ __all__ = [
     "MappedSyncStream",
     "SecretsHidingRequest",
     "SharedTransport",
+    "adapt_hooks",
     "adopt",
-    "async_hook",
-    "reading_hook",
     "reraise_mapped",
 ]
 
@@ -143,7 +142,32 @@ def _streamed(response: httpx.Response) -> bool:
     return RequestOptions.of(response.request).streamed
 
 
-def reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
+def adapt_hooks(
+    hooks: Mapping[str, list[Callable[..., Any]]], *, asynchronous: bool
+) -> dict[str, list[Callable[..., Any]]]:
+    """httpx's ``event_hooks`` as the clients run them.
+
+    Response hooks get a read body (except under ``client.stream``), so that
+    ``response.elapsed`` and ``response.json()`` work in them (SPEC 18.7);
+    an ``AsyncClient`` takes plain functions as well as coroutine functions.
+
+    Examples:
+        >>> hooks = adapt_hooks({"response": [print]}, asynchronous=True)
+        >>> [hook.__name__ for hook in hooks["response"]]
+        ['call']
+    """
+    if asynchronous:
+        return {
+            event: [_async_hook(f, reads=event == "response") for f in functions]
+            for event, functions in hooks.items()
+        }
+    return {
+        event: [_reading_hook(f) if event == "response" else f for f in functions]
+        for event, functions in hooks.items()
+    }
+
+
+def _reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
     """Read the body before a response hook runs, unless the caller streams it."""
 
     def call(response: httpx.Response) -> Any:
@@ -154,7 +178,7 @@ def reading_hook(hook: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def async_hook(hook: Callable[..., Any], *, reads: bool = False) -> Callable[..., Awaitable[None]]:
+def _async_hook(hook: Callable[..., Any], *, reads: bool = False) -> Callable[..., Awaitable[None]]:
     """httpx's AsyncClient awaits every hook; let plain functions in too."""
     if inspect.iscoroutinefunction(hook) and not reads:
         return hook

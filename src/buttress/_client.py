@@ -261,6 +261,18 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
                 declare(request, declared_by(auth))
         return auth
 
+    @contextmanager
+    def _mapping_failures(self, request: httpx.Request) -> Iterator[None]:
+        """Failures while sending raise from the buttress tree; httpx's own log records
+        meanwhile are scrubbed with the request's vocabulary of secrets."""
+        token = sending(request)
+        try:
+            yield
+        except Exception as exc:
+            reraise_mapped(exc, request)
+        finally:
+            done(token)
+
     def _adopt(self, sent: httpx.Response, *, stream: bool) -> tuple[Response, bool]:
         """The buttress :class:`Response`, and whether its body must be read now: a
         streamed error status that raises is read for its message."""
@@ -406,15 +418,10 @@ class Client(_Facade[httpx.BaseTransport], httpx.Client):  # type: ignore[misc]
             200
         """
         auth = self._before_sending(request, auth)
-        token = sending(request)  # httpx's own log records are scrubbed with its vocabulary
-        try:  # an unstreamed body is read in there, so read failures are mapped here
+        with self._mapping_failures(request):  # an unstreamed body is read in there too
             sent = super().send(
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
-        except Exception as exc:
-            reraise_mapped(exc, request)
-        finally:
-            done(token)
         response, read_first = self._adopt(sent, stream=stream)
         try:
             if read_first:
@@ -578,15 +585,10 @@ class AsyncClient(_Facade[httpx.AsyncBaseTransport], httpx.AsyncClient):  # type
             ...     return (await client.send(client.build_request("GET", "/users/2"))).status_code
         """
         auth = self._before_sending(request, auth)
-        token = sending(request)
-        try:
+        with self._mapping_failures(request):
             sent = await super().send(
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
-        except Exception as exc:
-            reraise_mapped(exc, request)
-        finally:
-            done(token)
         response, read_first = self._adopt(sent, stream=stream)
         try:
             if read_first:

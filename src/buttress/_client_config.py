@@ -382,6 +382,12 @@ class ClientConfig(BaseModel):
             raise unknown_argument(f"{owner}.with_options", name, OPTION_NAMES)
         return self.of(owner, {**_without_other_spelling(self.given, changes), **changes})
 
+    def __repr__(self) -> str:
+        # Names only: values may be credentials (a token, a proxy URL with its password).
+        return f"ClientConfig(given={sorted(self.given)})"
+
+    __str__ = __repr__
+
     # -- precedence: the argument, then the environment, then the default -------------------
 
     def value(self, name: str) -> Any:

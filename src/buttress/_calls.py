@@ -174,54 +174,6 @@ class Verbs:
 # without one the Response; an object checkers cannot read as a model gives Any.
 if TYPE_CHECKING:
 
-    class Request(Protocol):
-        @overload
-        def __call__(
-            self,
-            method: str,
-            url: URL,
-            *,
-            response_model: type[T] | ModelsByStatus[T],
-            **kwargs: Unpack[BodyKwargs],
-        ) -> T: ...
-        @overload
-        def __call__(
-            self,
-            method: str,
-            url: URL,
-            *,
-            response_model: None = None,
-            **kwargs: Unpack[BodyKwargs],
-        ) -> Response: ...
-        @overload
-        def __call__(
-            self, method: str, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-        ) -> Any: ...
-
-    class AsyncRequest(Protocol):
-        @overload
-        def __call__(
-            self,
-            method: str,
-            url: URL,
-            *,
-            response_model: type[T] | ModelsByStatus[T],
-            **kwargs: Unpack[BodyKwargs],
-        ) -> Awaitable[T]: ...
-        @overload
-        def __call__(
-            self,
-            method: str,
-            url: URL,
-            *,
-            response_model: None = None,
-            **kwargs: Unpack[BodyKwargs],
-        ) -> Awaitable[Response]: ...
-        @overload
-        def __call__(
-            self, method: str, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-        ) -> Awaitable[Any]: ...
-
     class Call(Protocol):  # get, head, options, delete
         @overload
         def __call__(

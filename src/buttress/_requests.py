@@ -23,7 +23,7 @@ from ._exceptions import InvalidURLError
 from ._options import EXTENSION_KEY, RequestOptions, check_options
 from ._parsing import statuses_to_expect
 from ._redact import Redactor, declare, userinfo_secrets
-from ._sending import SecretsHidingRequest
+from ._sending import hide_secrets
 from ._serialize import encode_json
 
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class RequestBuilding:
         routed = RequestOptions.of(request).proxy
         if isinstance(routed, str | httpx.URL):  # a proxy for this call: its password too
             declare(request, Redactor(values=userinfo_secrets(routed)))
-        request.__class__ = SecretsHidingRequest
-        return request
+        return hide_secrets(request)
 
     def _check_call_names(self, kwargs: Mapping[str, Any]) -> None:
         if not CALL_NAMES.issuperset(kwargs):

@@ -22,10 +22,10 @@ from ._response import Response
 __all__ = [
     "MappedAsyncStream",
     "MappedSyncStream",
-    "SecretsHidingRequest",
     "SharedTransport",
     "adapt_hooks",
     "adopt",
+    "hide_secrets",
     "reraise_mapped",
 ]
 
@@ -58,11 +58,24 @@ class SharedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """The owner closes the pool."""
 
 
-class SecretsHidingRequest(httpx.Request):
+class _SecretsHidingRequest(httpx.Request):
     """The requests the facade builds: an ``httpx.Request`` whose repr hides its secrets."""
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {Redactor.for_request(self).url(self.url)!r})>"
+
+
+def hide_secrets(request: httpx.Request) -> httpx.Request:
+    """``request``, its repr now hiding its secrets (httpx makes plain requests: the
+    clients' ``build_request`` and those of redirects, adopted with their responses).
+
+    Examples:
+        >>> hide_secrets(httpx.Request("GET", "https://api.example.com/?token=abc"))
+        <Request('GET', 'https://api.example.com/?token=[REDACTED]')>
+    """
+    if type(request) is httpx.Request:
+        request.__class__ = _SecretsHidingRequest
+    return request
 
 
 def reraise_mapped(exc: Exception, request: httpx.Request) -> NoReturn:
@@ -129,8 +142,8 @@ def adopt(sent: httpx.Response, *, stream: bool, asynchronous: bool) -> Response
     """
     for adopted in (*sent.history, sent):
         adopted.__class__ = Response
-        if type(adopted._request) is httpx.Request:
-            adopted._request.__class__ = SecretsHidingRequest
+        if adopted._request is not None:
+            hide_secrets(adopted._request)
     response = cast(Response, sent)
     if stream:
         mapped = MappedAsyncStream if asynchronous else MappedSyncStream

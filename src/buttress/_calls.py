@@ -4,12 +4,12 @@
 (:class:`Verbs`: each calls the client's ``request``, which ``AsyncClient``
 awaits); the call signatures at the bottom tell checkers what each returns:
 the :class:`~buttress.Response`, or the model ``response_model`` names,
-awaited or not.
+awaited (a coroutine, as ``async def`` gives) or not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
 import httpx
@@ -218,15 +218,15 @@ if TYPE_CHECKING:
             *,
             response_model: type[T] | ModelsByStatus[T],
             **kwargs: Unpack[RequestKwargs],
-        ) -> Awaitable[T]: ...
+        ) -> Coroutine[Any, Any, T]: ...
         @overload
         def __call__(
             self, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
-        ) -> Awaitable[Response]: ...
+        ) -> Coroutine[Any, Any, Response]: ...
         @overload
         def __call__(
             self, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
-        ) -> Awaitable[Any]: ...
+        ) -> Coroutine[Any, Any, Any]: ...
 
     class AsyncBodyCall(Protocol):
         @overload
@@ -236,12 +236,12 @@ if TYPE_CHECKING:
             *,
             response_model: type[T] | ModelsByStatus[T],
             **kwargs: Unpack[BodyKwargs],
-        ) -> Awaitable[T]: ...
+        ) -> Coroutine[Any, Any, T]: ...
         @overload
         def __call__(
             self, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
-        ) -> Awaitable[Response]: ...
+        ) -> Coroutine[Any, Any, Response]: ...
         @overload
         def __call__(
             self, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-        ) -> Awaitable[Any]: ...
+        ) -> Coroutine[Any, Any, Any]: ...

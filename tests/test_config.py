@@ -299,6 +299,23 @@ async def test_with_options_returns_a_changed_copy(
             other.close()
 
 
+async def test_a_copy_keeps_the_environment_for_what_it_does_not_change(
+    make_client: Callable[..., Either], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUTTRESS_MAX_REDIRECTS", "3")
+    monkeypatch.setenv("BUTTRESS_READ_TIMEOUT", "12")
+    client = make_client()
+    monkeypatch.setenv("BUTTRESS_MAX_REDIRECTS", "9")  # read once, when the client was made
+    same = client.client.with_options(follow_redirects=False)
+    changed = client.client.with_options(max_redirects=7, timeout=2.0)
+    try:
+        assert (same.max_redirects, same.timeout.read, same.follow_redirects) == (3, 12.0, False)
+        assert (changed.max_redirects, changed.timeout.read) == (7, 2.0)
+    finally:
+        await Either(same).aclose()
+        await Either(changed).aclose()
+
+
 async def test_user_agent_default_and_override(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
@@ -340,6 +357,19 @@ def test_repr_hides_credentials() -> None:
         assert "hunter2" not in repr(c)
         assert "tok3n" not in repr(c)
         assert "tok3n" not in repr(c.auth)
+
+
+def test_the_configuration_shows_option_names_not_values() -> None:
+    secrets = ("hunter2", "tok3n", "s3cret")
+    with buttress.Client(
+        base_url="https://user:hunter2@api.test",
+        auth=("bearer", "tok3n"),
+        proxy="http://user:s3cret@proxy.test:8080",
+    ) as client:
+        shown = f"{client._config!r} {client._config}"
+    assert not [secret for secret in secrets if secret in shown]
+    assert "'auth'" in shown
+    assert "'proxy'" in shown
 
 
 def test_verify_disabled_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:

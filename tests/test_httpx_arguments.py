@@ -381,11 +381,11 @@ async def test_with_options_takes_either_spelling(make_client: Callable[..., Any
     other = client.with_options(limits=httpx.Limits(max_connections=2), verify=True)
     back = other.with_options(max_connections=4)
     try:
-        assert other._init_kwargs["limits"].max_connections == 2
-        assert "max_connections" not in other._init_kwargs
-        assert "verify_ssl" not in other._init_kwargs
-        assert back._init_kwargs["max_connections"] == 4
-        assert "limits" not in back._init_kwargs
+        assert other._config.given["limits"].max_connections == 2
+        assert "max_connections" not in other._config.given
+        assert "verify_ssl" not in other._config.given
+        assert back._config.given["max_connections"] == 4
+        assert "limits" not in back._config.given
     finally:
         await _close(other)
         await _close(back)

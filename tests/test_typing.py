@@ -13,6 +13,7 @@ Only the ``test_`` function runs under pytest (against the demo API); the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ async def _async_usage(client: buttress.AsyncClient) -> None:
     by_status: dict[int, type[User] | type[ErrorBody]] = {201: User, 409: ErrorBody}
     assert_type(await client.post("/users", response_model=by_status), User | ErrorBody)
     assert_type(await client.delete("/users/1"), buttress.Response)
+    # The verbs return coroutines, as async methods do: tasks can be made of them.
+    task = asyncio.create_task(client.get("/users/1", response_model=User))
+    assert_type(await task, User)
     async with client.stream("GET", "/download") as response:
         assert_type(response, buttress.Response)
     plain: httpx.AsyncClient = client

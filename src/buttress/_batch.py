@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 import anyio
 import httpx
 
-from ._exceptions import ConfigurationError, _joined
+from ._exceptions import ClientError, ConfigurationError, _joined
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -103,7 +103,7 @@ class _Batch:
         _check_options(owner, concurrency, return_exceptions, on_progress)
         self.requests = _checked_requests(owner, requests)
         if client.is_closed:
-            raise client._closed_error()
+            raise ClientError(f"cannot send a batch: this {type(client).__name__} has been closed")
         self.width = min(concurrency, len(self.requests))
         self.return_exceptions = return_exceptions
         self.on_progress = on_progress

@@ -1,7 +1,8 @@
 """Settings from the environment, and from a dotenv file when asked, through pydantic-settings.
 
 Precedence, highest first (SPEC 8.2): per-call arguments, the client's own
-arguments, environment variables (``BUTTRESS_*``), library defaults.
+arguments, environment variables (``BUTTRESS_*``), library defaults. The client's
+configuration (``_client_config.ClientConfig``) applies it, option by option.
 
 A dotenv file is read only when named: ``Client(env_file="prod.env")``,
 ``ButtressSettings(_env_file="prod.env")`` or ``BUTTRESS_ENV_FILE=prod.env``. A

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import httpx
 import pydantic
 
+from ._client_config import UNSET
 from ._exceptions import (
     ConfigurationError,
     GraphQLError,
@@ -430,8 +431,6 @@ def _pages(
     max_pages: int | None,
     max_items: int | None,
 ) -> _Pages[Any]:
-    from ._client import UNSET
-
     # Left out, max_pages is the default cap, which raises when reached (see pagination).
     capped: dict[str, Any] = {} if max_pages is UNSET else {"max_pages": max_pages}
     return make_pages(

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 import httpx
 
-from ._clock import SYSTEM_CLOCK, Clock
+from ._clock import Clock
 from ._exceptions import (
     ClientError,
     ConfigurationError,
@@ -312,7 +312,7 @@ def _reconnect_config(
         raise ConfigurationError(
             f"reconnect must be a RetryConfig, True or False, not {type(reconnect).__name__}"
         )
-    retry = client._init_kwargs.get("retry", True)
+    retry = client._config.retry
     if isinstance(retry, RetryConfig):
         return retry
     return RetryConfig() if retry else RetryConfig(max_attempts=1)
@@ -417,7 +417,7 @@ class _Session(Generic[_ClientT]):
         self._settings = _Settings(
             max_message_size, queue_size, keepalive_interval, keepalive_timeout
         )
-        self._clock: Clock = client._init_kwargs.get("clock", SYSTEM_CLOCK)
+        self._clock: Clock = client._config.clock
         self._serializer = client._config.json_serializer
         self._reconnection = _Reconnection(config, self._clock)
         self._on_reconnect = on_reconnect

@@ -31,6 +31,7 @@ A layer whose configuration is ``None`` is simply left out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import httpx
@@ -48,9 +49,59 @@ if TYPE_CHECKING:
     from ..policies.retry import RetryConfig
     from .middleware import MiddlewareTypes
 
-__all__ = ["stack"]
+__all__ = ["Layers", "build", "stack"]
 
 _T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
+
+
+@dataclass(frozen=True)
+class Layers:
+    """Which layers a stack has, and their configurations; a layer left ``None`` is left out.
+
+    One value can build several stacks (a client's default transport and its
+    mounts): a :class:`CircuitBreaker` or a ``RateLimiter`` in it is then shared.
+
+    Attributes:
+        middleware: user middleware; adds the :class:`MiddlewareTransport`, which also
+            runs each request's own middleware (``buttress.options(middleware=...)``).
+            ``()`` runs only the requests' own (the layer is loaded for the first
+            request that brings some); ``None`` leaves the layer out.
+        logging: turns the logging layer on (with ``tracing``; both default
+            when one is given): a :class:`LoggingTransport` per logical request
+            and an :class:`AttemptTransport` per attempt, just above the network.
+        tracing: request ids, W3C trace context and OpenTelemetry spans.
+        retry: the :class:`RetryTransport`'s configuration.
+        circuit_breaker: a config, or a :class:`CircuitBreaker` shared between
+            several stacks (a client's mounts).
+        rate_limit: a :class:`~buttress.RateLimitConfig`, or a shared
+            :class:`~buttress.transports.RateLimiter` (one budget for every
+            transport given it).
+        cache: the :class:`CacheTransport`'s configuration (``enabled=False``
+            leaves it out too).
+        guard: add the :class:`BodyGuardTransport` (size limit, truncation)
+            just above the network.
+        pool_gate: add the :class:`PoolGateTransport` beneath everything: at
+            most this many requests (the pool's ``max_connections``) enter the
+            network transport at once, the rest wait their turn in order.
+        clock: the clock every layer uses.
+
+    Examples:
+        >>> import httpx
+        >>> from buttress import RetryConfig
+        >>> build(httpx.MockTransport(lambda r: httpx.Response(204)), Layers(retry=RetryConfig()))
+        RetryTransport(<httpx.MockTransport object at ...>, max_attempts=3)
+    """
+
+    middleware: Sequence[MiddlewareTypes] | None = None
+    logging: LoggingConfig | None = None
+    tracing: TracingConfig | None = None
+    retry: RetryConfig | None = None
+    circuit_breaker: CircuitBreakerConfig | CircuitBreaker | None = None
+    rate_limit: RateLimitConfig | RateLimiter | None = None
+    cache: CacheConfig | None = None
+    guard: bool = False
+    pool_gate: int | None = None
+    clock: Clock = SYSTEM_CLOCK
 
 
 def stack(
@@ -69,30 +120,7 @@ def stack(
 ) -> _T:
     """Wrap the network transport ``inner`` in the configured layers (outermost first).
 
-    Args:
-        inner: the network transport.
-        middleware: user middleware; adds the :class:`MiddlewareTransport`, which also
-            runs each request's own middleware (``buttress.options(middleware=...)``).
-            ``()`` runs only the requests' own (the layer is loaded for the first
-            request that brings some); ``None`` leaves the layer out.
-        logging: turns the logging layer on (with ``tracing``; both default
-            when one is given): a :class:`LoggingTransport` per logical request
-            and an :class:`AttemptTransport` per attempt, just above the network.
-        tracing: request ids, W3C trace context and OpenTelemetry spans.
-        retry: the :class:`RetryTransport`'s configuration; ``None`` leaves it out.
-        circuit_breaker: a config, or a :class:`CircuitBreaker` shared between
-            several stacks (a client's mounts); ``None`` leaves it out.
-        rate_limit: a :class:`~buttress.RateLimitConfig`, or a shared
-            :class:`~buttress.transports.RateLimiter` (one budget for every
-            transport given it); ``None`` leaves it out.
-        cache: the :class:`CacheTransport`'s configuration; ``None`` (or
-            ``enabled=False``) leaves it out.
-        guard: add the :class:`BodyGuardTransport` (size limit, truncation)
-            just above the network.
-        pool_gate: add the :class:`PoolGateTransport` beneath everything: at
-            most this many requests (the pool's ``max_connections``) enter the
-            network transport at once, the rest wait their turn in order.
-        clock: the clock every layer uses.
+    The keywords are :class:`Layers`' fields; a layer given ``None`` is left out.
 
     Examples:
         >>> import httpx
@@ -103,47 +131,72 @@ def stack(
         >>> stack(network, retry=RetryConfig())
         RetryTransport(<httpx.HTTPTransport object at ...>, max_attempts=3)
     """
+    layers = Layers(
+        middleware=middleware,
+        logging=logging,
+        tracing=tracing,
+        retry=retry,
+        circuit_breaker=circuit_breaker,
+        rate_limit=rate_limit,
+        cache=cache,
+        guard=guard,
+        pool_gate=pool_gate,
+        clock=clock,
+    )
+    return build(inner, layers)
+
+
+def build(inner: _T, layers: Layers) -> _T:
+    """The stack :func:`stack` describes: ``inner`` wrapped in ``layers``, innermost first.
+
+    Examples:
+        >>> import httpx
+        >>> network = httpx.MockTransport(lambda r: httpx.Response(204))
+        >>> build(network, Layers()) is network
+        True
+    """
     # Each layer's module is imported here, when a stack first uses it: a client
     # without a cache or a breaker never loads them.
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
-    if pool_gate is not None:
+    clock = layers.clock
+    if layers.pool_gate is not None:
         from .gate import PoolGateTransport
 
-        layer = PoolGateTransport(layer, max_in_flight=pool_gate)
-    if guard:
+        layer = PoolGateTransport(layer, max_in_flight=layers.pool_gate)
+    if layers.guard:
         from .guard import BodyGuardTransport
 
         layer = BodyGuardTransport(layer)
-    observed = logging is not None or tracing is not None
+    observed = layers.logging is not None or layers.tracing is not None
     if observed:
         from .logging import AttemptTransport
 
-        layer = AttemptTransport(layer, logging, tracing=tracing)
-    if rate_limit is not None:
+        layer = AttemptTransport(layer, layers.logging, tracing=layers.tracing)
+    if layers.rate_limit is not None:
         from .ratelimit import RateLimitTransport
 
-        layer = RateLimitTransport(layer, rate_limit, clock=clock)
-    if circuit_breaker is not None:
+        layer = RateLimitTransport(layer, layers.rate_limit, clock=clock)
+    if layers.circuit_breaker is not None:
         from .breaker import CircuitBreakerTransport
 
-        layer = CircuitBreakerTransport(layer, circuit_breaker, clock=clock)
-    if retry is not None:
+        layer = CircuitBreakerTransport(layer, layers.circuit_breaker, clock=clock)
+    if layers.retry is not None:
         from .retry import RetryTransport
 
-        layer = RetryTransport(layer, retry, clock=clock)
-    if cache is not None and cache.enabled:
+        layer = RetryTransport(layer, layers.retry, clock=clock)
+    if layers.cache is not None and layers.cache.enabled:
         from .cache import CacheTransport
 
-        layer = CacheTransport(layer, cache, clock=clock)
+        layer = CacheTransport(layer, layers.cache, clock=clock)
     if observed:
         from .logging import LoggingTransport
 
-        layer = LoggingTransport(layer, logging, tracing=tracing)
-    if middleware:
+        layer = LoggingTransport(layer, layers.logging, tracing=layers.tracing)
+    if layers.middleware:
         from .middleware import MiddlewareTransport
 
-        layer = MiddlewareTransport(layer, middleware)
-    elif middleware is not None:
+        layer = MiddlewareTransport(layer, layers.middleware)
+    elif layers.middleware is not None:
         layer = _RequestsOwnMiddleware(layer)
     return cast(_T, layer)
 

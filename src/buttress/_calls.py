@@ -1,0 +1,248 @@
+"""The clients' request methods: what they accept, what they return, and the verbs.
+
+``Client`` and ``AsyncClient`` share one implementation of ``get``, ``post``, ...
+(:class:`Verbs`: each calls the client's ``request``, which ``AsyncClient``
+awaits); the call signatures at the bottom tell checkers what each returns:
+the :class:`~buttress.Response`, or the model ``response_model`` names,
+awaited (a coroutine, as ``async def`` gives) or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
+
+import httpx
+
+if TYPE_CHECKING:
+    from httpx._client import UseClientDefault
+    from typing_extensions import TypedDict, Unpack
+
+    from ._config import TimeoutTypes
+    from ._network import ProxyOption
+    from ._response import Response
+    from .auth import AuthTypes
+    from .pagination import PaginationStrategy, StrategyName
+    from .policies.retry import RetryConfig
+    from .transports.middleware import MiddlewareTypes
+else:
+    from typing import TypedDict
+
+__all__ = ["BodyKwargs", "ModelsByStatus", "PaginateKwargs", "RequestKwargs", "Verbs"]
+
+T = TypeVar("T")
+ModelsByStatus: TypeAlias = Mapping[int, type[T]]
+"""``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
+URL: TypeAlias = "httpx.URL | str"
+
+
+class RequestKwargs(TypedDict, total=False):
+    """Keyword arguments every request method accepts (besides ``response_model``).
+
+    For wrappers that pass them through with ``**kwargs: Unpack[RequestKwargs]``.
+
+    Examples:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import Client, Response
+        >>> def get_user(client: Client, user_id: int, **kwargs: Unpack[RequestKwargs]) -> Response:
+        ...     return client.get(f"/users/{user_id}", **kwargs)
+    """
+
+    params: httpx._types.QueryParamTypes | None
+    headers: httpx._types.HeaderTypes | None
+    cookies: httpx._types.CookieTypes | None
+    auth: AuthTypes | UseClientDefault
+    follow_redirects: bool | UseClientDefault
+    timeout: TimeoutTypes | UseClientDefault
+    extensions: dict[str, Any] | None
+    strict: bool | None
+    raise_for_status: bool | None
+    expected_statuses: Collection[int] | None
+    api_version: str | None
+    retry: RetryConfig | bool | None
+    middleware: Sequence[MiddlewareTypes] | None
+    cache_control: str | None
+    proxy: ProxyOption
+    max_response_size: int | None
+    idempotent: bool | None
+
+
+class PaginateKwargs(RequestKwargs, total=False):
+    """Request arguments plus how to paginate (see :mod:`buttress.pagination`)."""
+
+    pagination: PaginationStrategy | None
+    strategy: StrategyName | PaginationStrategy | None
+    max_pages: int | None
+    max_items: int | None
+    start_offset: int | None
+
+
+class BodyKwargs(RequestKwargs, total=False):
+    """Request arguments plus a body: ``json``, ``data``, ``files`` or ``content``.
+
+    Examples:
+        >>> from typing_extensions import Unpack
+        >>> from buttress import Client, Response
+        >>> def create(client: Client, **kwargs: Unpack[BodyKwargs]) -> Response:
+        ...     return client.post("/users", **kwargs)
+    """
+
+    content: httpx._types.RequestContent | None
+    data: httpx._types.RequestData | None
+    files: httpx._types.RequestFiles | None
+    json: Any
+
+
+class Verbs:
+    """``get``, ``head``, ``options``, ``delete``, ``post``, ``put`` and ``patch``, written once.
+
+    Each sends through the client's ``request``; on an ``AsyncClient`` that
+    returns an awaitable, so ``await client.get(...)``.
+    """
+
+    if TYPE_CHECKING:  # each client's own, awaited or not
+        request: Callable[..., Any]
+
+    def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a GET request (see :meth:`request`); await it on an ``AsyncClient``.
+
+        Examples:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.get("/users", params={"limit": 2}).json()["total"]
+            100
+        """
+        return self.request("GET", url, response_model=response_model, **kwargs)
+
+    def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a HEAD request (see :meth:`request`).
+
+        Examples:
+            >>> def size(client: Client) -> int:
+            ...     return int(client.head("/download").headers["content-length"])
+        """
+        return self.request("HEAD", url, response_model=response_model, **kwargs)
+
+    def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send an OPTIONS request (see :meth:`request`).
+
+        Examples:
+            >>> async def allowed(client: AsyncClient) -> str:
+            ...     return (await client.options("/users")).headers.get("allow", "")
+        """
+        return self.request("OPTIONS", url, response_model=response_model, **kwargs)
+
+    def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a DELETE request (see :meth:`request`).
+
+        Examples:
+            >>> def remove(client: Client, user_id: int) -> None:
+            ...     client.delete(f"/users/{user_id}")
+        """
+        return self.request("DELETE", url, response_model=response_model, **kwargs)
+
+    def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
+
+        Examples:
+            >>> def create(client: Client) -> int:
+            ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
+            ...     return int(created.json()["id"])
+        """
+        return self.request("POST", url, response_model=response_model, **kwargs)
+
+    def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PUT request (see :meth:`post`).
+
+        Examples:
+            >>> async def replace(client: AsyncClient) -> None:
+            ...     await client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
+        """
+        return self.request("PUT", url, response_model=response_model, **kwargs)
+
+    def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+        """Send a PATCH request (see :meth:`post`).
+
+        Examples:
+            >>> def rename(client: Client) -> None:
+            ...     client.patch("/users/1", json={"name": "Ada K."})
+        """
+        return self.request("PATCH", url, response_model=response_model, **kwargs)
+
+
+# The call signatures: with a model (or a {status: model} mapping) the call returns it,
+# without one the Response; an object checkers cannot read as a model gives Any.
+if TYPE_CHECKING:
+
+    class Call(Protocol):  # get, head, options, delete
+        @overload
+        def __call__(
+            self,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[RequestKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+        ) -> Any: ...
+
+    class BodyCall(Protocol):  # post, put, patch
+        @overload
+        def __call__(
+            self,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[BodyKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+        ) -> Any: ...
+
+    class AsyncCall(Protocol):
+        @overload
+        def __call__(
+            self,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[RequestKwargs],
+        ) -> Coroutine[Any, Any, T]: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+        ) -> Coroutine[Any, Any, Response]: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+        ) -> Coroutine[Any, Any, Any]: ...
+
+    class AsyncBodyCall(Protocol):
+        @overload
+        def __call__(
+            self,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[BodyKwargs],
+        ) -> Coroutine[Any, Any, T]: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+        ) -> Coroutine[Any, Any, Response]: ...
+        @overload
+        def __call__(
+            self, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+        ) -> Coroutine[Any, Any, Any]: ...

@@ -28,7 +28,7 @@
     ├── ResponseTooLargeError          a body past max_response_size
     ├── PaginationError                a page asked for twice, or the page cap reached
     ├── GraphQLError                   a GraphQL response with errors (partial data kept)
-    ├── WebSocketError                 defined in buttress.websocket
+    ├── WebSocketError                 a WebSocket session could not open or has ended
     │   ├── WebSocketUpgradeError      the handshake was not answered with an upgrade
     │   ├── WebSocketClosedError       the session ended: close code and reason
     │   └── MessageTooLargeError       a message past max_message_size
@@ -79,6 +79,7 @@ __all__ = [
     "IncompleteResponseError",
     "InvalidJSONError",
     "InvalidURLError",
+    "MessageTooLargeError",
     "NotFoundError",
     "PaginationError",
     "PoolTimeoutError",
@@ -91,6 +92,9 @@ __all__ = [
     "TimeoutError",
     "TooManyRedirectsError",
     "ValidationError",
+    "WebSocketClosedError",
+    "WebSocketError",
+    "WebSocketUpgradeError",
     "WriteTimeoutError",
 ]
 
@@ -824,3 +828,68 @@ def scrub(request: httpx.Request | None, text: str) -> str:
         'invalid key [REDACTED]'
     """
     return Redactor.for_request(request).scrub(text, request)
+
+
+class WebSocketError(ClientError):
+    """A WebSocket could not be opened, or was used in a way it cannot be.
+
+    Examples:
+        >>> issubclass(WebSocketClosedError, WebSocketError)
+        True
+    """
+
+
+class WebSocketUpgradeError(WebSocketError):
+    """The server answered the handshake without switching to the WebSocket protocol.
+
+    ``response`` is its answer (status and headers; the body is not read). An
+    error status raises the client's usual :class:`~buttress.HTTPError` instead
+    (``AuthenticationError`` for a 401, ...), unless ``raise_for_status=False``.
+
+    Examples:
+        >>> error = WebSocketUpgradeError("no upgrade", response=httpx.Response(200))
+        >>> error.response.status_code
+        200
+    """
+
+    def __init__(self, message: str, *, response: httpx.Response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class WebSocketClosedError(WebSocketError):
+    """The session is over: the server closed it, the connection was lost, or you closed it.
+
+    ``code`` and ``reason`` are the close frame's (``ABNORMAL_CLOSURE``, 1006,
+    when the connection was lost without one). Iterating a WebSocket ends
+    quietly on a normal closure (1000) and raises this for any other.
+
+    Examples:
+        >>> error = WebSocketClosedError("closed", code=1012, reason="restarting")
+        >>> (error.code, error.reason)
+        (1012, 'restarting')
+    """
+
+    def __init__(self, message: str, *, code: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class MessageTooLargeError(WebSocketError):
+    """A message was larger than ``max_message_size``; the session is closed (code 1009).
+
+    ``limit`` is the limit in bytes and ``received`` how much of the message had
+    arrived when reading stopped. Reconnecting would only meet the message
+    again, so ``reconnect=`` does not.
+
+    Examples:
+        >>> error = MessageTooLargeError("too large", limit=1024, received=65536)
+        >>> (error.limit, error.received)
+        (1024, 65536)
+    """
+
+    def __init__(self, message: str, *, limit: int, received: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.received = received

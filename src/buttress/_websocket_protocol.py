@@ -20,21 +20,24 @@ import httpx
 import httpx_ws
 import wsproto
 from wsproto.events import CloseConnection, Event, Message
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from ._exceptions import describe, scrub
-from .websocket import (
-    ABNORMAL_CLOSURE,
-    MESSAGE_TOO_BIG,
+from ._exceptions import (
     MessageTooLargeError,
     WebSocketClosedError,
     WebSocketError,
+    describe,
+    scrub,
 )
 
 if TYPE_CHECKING:
     from httpcore import AsyncNetworkStream, NetworkStream
 
     from .websocket import _Settings
+
+MESSAGE_TOO_BIG = int(CloseReason.MESSAGE_TOO_BIG)  # 1009, sent when a message is too large
+ABNORMAL_CLOSURE = int(CloseReason.ABNORMAL_CLOSURE)  # 1006, lost without a close frame
 
 __all__ = [
     "SizeLimitedConnection",

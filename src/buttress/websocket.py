@@ -61,7 +61,11 @@ from ._exceptions import (
     ConfigurationError,
     HTTPError,
     InvalidJSONError,
+    MessageTooLargeError,
     ReadTimeoutError,
+    WebSocketClosedError,
+    WebSocketError,
+    WebSocketUpgradeError,
     describe,
 )
 from ._serialize import encode_json
@@ -114,74 +118,6 @@ MAX_MESSAGE_SIZE = 1024 * 1024
 
 _ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
 _BODY_ARGUMENTS = frozenset({"content", "data", "files", "json"})
-
-
-# --- errors --------------------------------------------------------------------------------
-
-
-class WebSocketError(ClientError):
-    """A WebSocket could not be opened, or was used in a way it cannot be.
-
-    Examples:
-        >>> issubclass(WebSocketClosedError, WebSocketError)
-        True
-    """
-
-
-class WebSocketUpgradeError(WebSocketError):
-    """The server answered the handshake without switching to the WebSocket protocol.
-
-    ``response`` is its answer (status and headers; the body is not read). An
-    error status raises the client's usual :class:`~buttress.HTTPError` instead
-    (``AuthenticationError`` for a 401, ...), unless ``raise_for_status=False``.
-
-    Examples:
-        >>> error = WebSocketUpgradeError("no upgrade", response=httpx.Response(200))
-        >>> error.response.status_code
-        200
-    """
-
-    def __init__(self, message: str, *, response: httpx.Response) -> None:
-        super().__init__(message)
-        self.response = response
-
-
-class WebSocketClosedError(WebSocketError):
-    """The session is over: the server closed it, the connection was lost, or you closed it.
-
-    ``code`` and ``reason`` are the close frame's (``ABNORMAL_CLOSURE``, 1006,
-    when the connection was lost without one). Iterating a WebSocket ends
-    quietly on a normal closure (1000) and raises this for any other.
-
-    Examples:
-        >>> error = WebSocketClosedError("closed", code=1012, reason="restarting")
-        >>> (error.code, error.reason)
-        (1012, 'restarting')
-    """
-
-    def __init__(self, message: str, *, code: int, reason: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-
-
-class MessageTooLargeError(WebSocketError):
-    """A message was larger than ``max_message_size``; the session is closed (code 1009).
-
-    ``limit`` is the limit in bytes and ``received`` how much of the message had
-    arrived when reading stopped. Reconnecting would only meet the message
-    again, so ``reconnect=`` does not.
-
-    Examples:
-        >>> error = MessageTooLargeError("too large", limit=1024, received=65536)
-        >>> (error.limit, error.received)
-        (1024, 65536)
-    """
-
-    def __init__(self, message: str, *, limit: int, received: int) -> None:
-        super().__init__(message)
-        self.limit = limit
-        self.received = received
 
 
 # --- options -------------------------------------------------------------------------------

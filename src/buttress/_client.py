@@ -48,6 +48,7 @@ from ._exceptions import (
 from ._logging import LoggingConfig, done, sending
 from ._network import CertTypes, ProxyOption, TLSVersion, build_network, connection_options
 from ._options import EXTENSION_KEY, RequestOptions, check_options
+from ._priority import Priority
 from ._redact import REDACTOR_KEY, Redactor, declare, declared_by, userinfo_secrets
 from ._redirects import RedirectConfig, RedirectHooks, client_redirects
 from ._response import ErrorParser, Response, default_error_parser, raise_for_status
@@ -126,6 +127,7 @@ class RequestKwargs(TypedDict, total=False):
     cache_control: str | None
     proxy: ProxyOption
     max_response_size: int | None
+    priority: Priority | None
 
 
 class PaginateKwargs(RequestKwargs, total=False):
@@ -847,6 +849,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
         cache_control: str | None = None,
         proxy: ProxyOption = None,
         max_response_size: int | None = None,
+        priority: Priority | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 
@@ -869,6 +872,7 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
                 ("cache_control", cache_control),
                 ("proxy", proxy),
                 ("max_response_size", max_response_size),
+                ("priority", priority),
                 ("middleware", middleware),
             )
             if value is not None

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ._exceptions import ConfigurationError
+from ._priority import ALLOWED as _PRIORITIES
+from ._priority import Priority
+from ._priority import valid as _priority
 
 if TYPE_CHECKING:
     from .policies.retry import RetryConfig
@@ -70,6 +73,11 @@ class RequestOptions:
             out of the repr, as it may hold a password.
         max_response_size: bytes of body the facade accepts (``None``: the client's
             setting, which does not apply to ``client.stream()``).
+        priority: where requests wait (the rate limiter's queue, the pool gate),
+            who goes first: ``"high"``, ``"normal"`` or ``"low"`` (levels 1, 0
+            and -1), or an int from -10 to 10; higher goes first, first come,
+            first served within a level, and a waiting request gains a level
+            every 10 seconds (``None``: ``"normal"``).
 
     Examples:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -87,6 +95,7 @@ class RequestOptions:
     cache_control: str | None = None
     proxy: str | httpx.URL | Literal[False] | None = field(default=None, repr=False)
     max_response_size: int | None = None
+    priority: Priority | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:
@@ -147,6 +156,7 @@ _ACCEPTS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         lambda value: _count(value, 0),
         "a size in bytes (an int >= 0) or None",
     ),
+    "priority": (_priority, f"{_PRIORITIES} or None"),
 }
 
 

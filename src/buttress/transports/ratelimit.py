@@ -189,6 +189,7 @@ class RateLimiter:
                 wait=wait,
                 waited=waited,
                 deadline=deadline,
+                priority=RequestOptions.of(request).priority,
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:

@@ -105,7 +105,7 @@ def stack(
     if pool_gate is not None:
         from .gate import PoolGateTransport
 
-        layer = PoolGateTransport(layer, max_in_flight=pool_gate)
+        layer = PoolGateTransport(layer, max_in_flight=pool_gate, clock=clock)
     if guard:
         from .guard import BodyGuardTransport
 

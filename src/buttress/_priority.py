@@ -123,6 +123,7 @@ class Places:
     clock: Clock
     ageing: float = AGEING
     _free: int = field(init=False)
+    _waiting: int = field(init=False, default=0)
     _line: list[tuple[float, int, _Waiter]] = field(init=False, default_factory=list)
     _arrivals: itertools.count[int] = field(init=False, default_factory=itertools.count)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -133,20 +134,22 @@ class Places:
     @property
     def waiting(self) -> int:
         """How many callers wait for a place."""
-        with self._lock:
-            return sum(not waiter.gone for _, _, waiter in self._line)
+        return self._waiting
 
     def _join(self, priority: Priority | None, wake: threading.Event | anyio.Event) -> _Waiter:
         """Join the line; call with the lock held."""
         waiter = _Waiter(wake)
         where = place(self.clock.monotonic(), priority, self.ageing)
         heapq.heappush(self._line, (where, next(self._arrivals), waiter))
+        self._waiting += 1
         return waiter
 
     def _leave(self, waiter: _Waiter) -> bool:
         """``waiter`` stops waiting: whether it holds a place after all (handed as it left)."""
         with self._lock:
-            waiter.gone = not waiter.given
+            if not (waiter.given or waiter.gone):
+                waiter.gone = True
+                self._waiting -= 1
             return waiter.given
 
     def acquire(self, priority: Priority | None, timeout: float | None) -> bool:
@@ -157,7 +160,12 @@ class Places:
                 return True
             waiter = self._join(priority, threading.Event())
         assert isinstance(waiter.wake, threading.Event)
-        return waiter.wake.wait(timeout) or self._leave(waiter)
+        try:
+            return waiter.wake.wait(timeout) or self._leave(waiter)
+        except BaseException:  # interrupted: a place handed over meanwhile goes to the next
+            if self._leave(waiter):
+                self.release()
+            raise
 
     async def acquire_async(self, priority: Priority | None, timeout: float | None) -> bool:
         """Take a place for this task, waiting at most ``timeout`` seconds (``None``: forever)."""
@@ -183,6 +191,7 @@ class Places:
                 _, _, waiter = heapq.heappop(self._line)
                 if not waiter.gone:
                     waiter.given = True
+                    self._waiting -= 1
                     break
             else:
                 self._free += 1

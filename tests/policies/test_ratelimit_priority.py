@@ -4,6 +4,7 @@ with ageing. Driven by hand and by the discrete-event simulation of the late wak
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_lines_are_per_set_of_limits() -> None:
     assert (low.delay, high.delay) == (1.0, 1.0)
 
 
-def expected_order(arrivals: list[tuple[float, Priority]], interval: float) -> list[int]:
+def expected_order(arrivals: Sequence[tuple[float, Priority | None]], interval: float) -> list[int]:
     """Who a server of one request per ``interval`` serves, in turn: an independent model.
 
     At each send the waiting caller with the highest level, counting one level more per

@@ -14,7 +14,7 @@ earlier by ``AGEING`` seconds per level. So a request is never overtaken by one
 that joined more than ``(q - p) * AGEING`` seconds after it, ``p`` being its
 level and ``q`` the newcomer's: a ``"low"`` request is overtaken only by
 ``"high"`` requests that joined less than 20 seconds after it, and by no
-request at all that joined 200 seconds after it.
+request at all that joined more than 110 seconds after it (level 10).
 """
 
 from __future__ import annotations

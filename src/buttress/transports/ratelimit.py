@@ -36,6 +36,7 @@ from .._config import RateLimitConfig, require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
 from .._flow import Flow, Read, Send, Sleep
 from .._options import DEADLINE_KEY, RequestOptions
+from .._priority import Priority
 from .._response import RATE_LIMIT_INFO, Response, limited_response
 from ..observability import METRICS_EXTENSION, report, request_trace
 from ..policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
@@ -96,10 +97,12 @@ class RateLimitBackend(Protocol):
         wait: bool,
         waited: float = 0.0,
         deadline: float | None = None,
+        priority: Priority | None = None,
     ) -> Booking | Hold | Refusal:
         """Book a slot for ``request``, hold it while its host is paused, or refuse.
 
-        A wait that would end after ``deadline`` (monotonic) is refused.
+        A wait that would end after ``deadline`` (monotonic) is refused; a
+        request that waits takes its place in line by ``priority``.
         """
         ...
 
@@ -147,6 +150,8 @@ class RateLimiter:
         Booking(delay=0.0, queued=False)
         >>> limiter.book(request, wait=True)
         Booking(delay=0.5, queued=True)
+        >>> limiter.book(request, wait=True, priority="high")  # ahead: takes the 0.5 s slot
+        Booking(delay=0.5, queued=True)
     """
 
     def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
@@ -177,6 +182,7 @@ class RateLimiter:
         wait: bool,
         waited: float = 0.0,
         deadline: float | None = None,
+        priority: Priority | None = None,
     ) -> Booking | Hold | Refusal:
         url = request.url
         with self._lock:
@@ -189,7 +195,7 @@ class RateLimiter:
                 wait=wait,
                 waited=waited,
                 deadline=deadline,
-                priority=RequestOptions.of(request).priority,
+                priority=priority,
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
@@ -338,7 +344,11 @@ class RateLimitTransport(Layer):
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(
-                request, wait=on_limit == "wait", waited=waited, deadline=deadline
+                request,
+                wait=on_limit == "wait",
+                waited=waited,
+                deadline=deadline,
+                priority=options.priority,
             )
             if isinstance(booking, Refusal) and booking.past_deadline:
                 raise TimeoutError(

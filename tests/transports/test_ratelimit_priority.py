@@ -174,6 +174,41 @@ async def test_a_thousand_waiting_callers_go_by_priority_then_arrival_with_agein
     assert transport.limiter.status().queued == 0
 
 
+async def test_a_request_passed_beyond_its_deadline_times_out_and_frees_its_slot() -> None:
+    clock = SteppedClock()
+    network = Network(clock)
+    transport = RateLimitTransport(network, ONE_PER_SECOND, clock=clock)
+    outcomes: dict[int, str] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+
+        def arrive(n: int, at: float, priority: Priority, total: float | None = None) -> Any:
+            async def call() -> None:
+                await clock.asleep(at)
+                options = buttress.options(priority=priority, total_timeout=total)
+                try:
+                    await client.get(f"/?n={n}", extensions=options)
+                    outcomes[n] = "sent"
+                except buttress.TimeoutError as error:
+                    outcomes[n] = str(error)
+
+            return call
+
+        await clock.run_tasks(
+            [
+                arrive(0, 0.0, "normal"),  # goes at once
+                arrive(1, 0.1, "low", total=1.5),  # booked for t=1, its deadline t=1.6
+                arrive(2, 0.2, "high"),  # takes t=1: the low moves to t=2
+                arrive(3, 0.3, "normal"),  # takes t=2: the low moves to t=3, too late
+                arrive(4, 2.5, "normal"),  # gets t=3, which the low gave back
+            ]
+        )
+    assert "slot came" in outcomes.pop(1)  # woken at t=1, told of t=3: fails at once
+    assert outcomes == dict.fromkeys([0, 2, 3, 4], "sent")
+    assert network.seen == [0, 2, 3, 4]
+    assert network.moments == [0.0, 1.0, 2.0, 3.0]
+    assert transport.limiter.status().queued == 0
+
+
 # --- through the facade, against the demo API -------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from buttress.transports import RateLimitTransport
 
 from ..conftest import Either
 from ..policies.test_ratelimit_priority import expected_order
+from .test_gate_priority import Recording
 
 pytestmark = pytest.mark.anyio
 
@@ -212,30 +213,6 @@ async def test_a_request_passed_beyond_its_deadline_times_out_and_frees_its_slot
 # --- through the facade, against the demo API -------------------------------------------------
 
 
-class Recording(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """The real network beneath a client, recording the order requests reach it."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.seen: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request.url.params["n"])
-        response: httpx.Response = self._inner.handle_request(request)
-        return response
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request.url.params["n"])
-        response: httpx.Response = await self._inner.handle_async_request(request)
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 async def test_clients_pace_requests_by_priority(
     make_client: Callable[..., Either], demo: DemoServer, mode: str
 ) -> None:
@@ -273,7 +250,7 @@ async def test_clients_pace_requests_by_priority(
         await clock.run_tasks(calls)
     else:
         clock.run_threads([functools.partial(anyio.run, call) for call in calls])
-    order = [int(n) for n in network.seen]
+    order = [int(n) for n in network.seen if n is not None]
     assert order == expected_order(arrivals, 1.0)
     assert order[:5] == [0, 5, 4, 2, 3]
     assert order[-2:] == [1, 30]  # the aged low before the late high

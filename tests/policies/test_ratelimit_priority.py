@@ -3,15 +3,27 @@ with ageing. Driven by hand and by the discrete-event simulation of the late wak
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Sequence
+from typing import Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from buttress._priority import AGEING, Priority, level
-from buttress.policies.ratelimit import Booking, RateLimitPolicy
+from buttress.policies.ratelimit import (
+    Booking,
+    Limit,
+    RateLimitPolicy,
+    Rule,
+    Strategy,
+    make_limit,
+)
 
 from ..reliability.test_late_wakeups import simulate
+from ..reliability.test_stateful import MODEST
 
 
 def one_per_second() -> RateLimitPolicy:
@@ -146,3 +158,102 @@ def test_without_priorities_the_queue_is_first_come_first_served() -> None:
     run = simulate(policy, moments, max_lag=0.0)
     assert run.senders == list(range(300))
     assert not run.refusals  # woken on time, nobody is told to sleep on
+
+
+Caller = tuple[float, str, str, str, "Priority | None", "float | None"]
+
+
+@given(
+    strategy=st.sampled_from(["token_bucket", "fixed_window", "sliding_window"]),
+    max_requests=st.sampled_from([1, 2, 4]),
+    scope=st.sampled_from(["global", "host"]),
+    callers=st.lists(
+        st.tuples(
+            st.floats(0.0, 20.0),
+            st.sampled_from(["GET", "POST"]),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(["/", "/write", "/slow"]),
+            st.sampled_from(["high", "low", None, 7, -7]),
+            st.none() | st.floats(0.0, 5.0),  # gives up this long after coming, if waiting
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    lag=st.sampled_from([0.0, 0.2, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+@MODEST
+def test_priorities_keep_every_limit_across_hosts_and_endpoint_rules(
+    strategy: Strategy,
+    max_requests: int,
+    scope: Literal["global", "host"],
+    callers: list[Caller],
+    lag: float,
+    seed: int,
+) -> None:
+    rules = (
+        Rule("POST", "/write", "token_bucket", 1, 1.0, None),
+        Rule("*", "/slow", "sliding_window", 2, 3.0, None),
+    )
+    policy = RateLimitPolicy(strategy, max_requests, 1.0, scope=scope, rules=rules)
+    callers.sort(key=lambda caller: caller[0])
+    rng = random.Random(seed)
+    # (moment, rank, order, caller, booking or "leave"): at one moment wake-ups go first
+    events: list[tuple[float, int, int, int, Booking | str | None]] = []
+    for n, (moment, *_, gives_up) in enumerate(callers):
+        events.append((moment, 1, n, n, None))
+        if gives_up is not None:
+            events.append((moment + gives_up, 1, len(callers) + n, n, "leave"))
+    heapq.heapify(events)
+    order = 2 * len(callers)
+    waiting: dict[int, Booking] = {}
+    sends: list[tuple[float, int]] = []
+    gone: set[int] = set()
+    while events:
+        now, _, _, n, event = heapq.heappop(events)
+        _, method, host, path, priority, _ = callers[n]
+        if event == "leave":
+            if n in waiting:
+                policy.done_waiting(waiting.pop(n))
+                gone.add(n)
+            continue
+        if n in gone:
+            continue
+        if event is None:
+            booking = policy.book(method, host, path, now, priority=priority)
+            assert isinstance(booking, Booking)
+            wait = booking.delay
+            if not booking.queued:
+                sends.append((now, n))
+                continue
+            waiting[n] = booking
+        else:
+            assert isinstance(event, Booking)
+            wait = policy.admit(method, host, path, now, event)
+            if not wait:
+                policy.done_waiting(waiting.pop(n))
+                sends.append((now, n))
+                continue
+        order += 1
+        heapq.heappush(
+            events, (now + max(wait, 0.0) + rng.uniform(0, lag), 0, order, n, waiting[n])
+        )
+    assert sorted([*(n for _, n in sends), *gone]) == list(range(len(callers)))
+    assert policy.waiting == 0
+    # Every limit, replayed over the moments its requests really went, holds.
+    replays: dict[tuple[object, ...], Limit] = {}
+    for moment, n in sorted(sends):
+        _, method, host, path, _, _ = callers[n]
+        where = host if scope == "host" else ""
+        matched: list[tuple[tuple[object, ...], Rule]] = [
+            (("main", where), Rule("*", "*", strategy, max_requests, 1.0, None))
+        ]
+        matched += [
+            ((i, where), rule) for i, rule in enumerate(rules) if rule.matches(method, path)
+        ]
+        for key, rule in matched:
+            replay = replays.setdefault(
+                key, make_limit(rule.strategy, rule.max_requests, rule.time_window, rule.burst_size)
+            )
+            assert replay.available_at(moment) <= moment + 1e-9, (key, moment)
+            replay.take(moment)

@@ -240,6 +240,7 @@ def test_priorities_keep_every_limit_across_hosts_and_endpoint_rules(
         )
     assert sorted([*(n for _, n in sends), *gone]) == list(range(len(callers)))
     assert policy.waiting == 0
+    assert not policy._lines  # an empty line is dropped: per-host lines do not pile up
     # Every limit, replayed over the moments its requests really went, holds.
     replays: dict[tuple[object, ...], Limit] = {}
     for moment, n in sorted(sends):

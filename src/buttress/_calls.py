@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._response import Response
     from .auth import AuthTypes
     from .pagination import PaginationStrategy, StrategyName
+    from .policies.priority import Priority
     from .policies.retry import RetryConfig
     from .transports.middleware import MiddlewareTypes
 else:
@@ -65,6 +66,7 @@ class RequestKwargs(TypedDict, total=False):
     proxy: ProxyOption
     max_response_size: int | None
     idempotent: bool | None
+    priority: Priority | None
 
 
 class PaginateKwargs(RequestKwargs, total=False):

@@ -16,6 +16,9 @@ import httpx
 
 from ._exceptions import ConfigurationError
 from ._extensions import EXTENSION_KEY
+from .policies.priority import ALLOWED as _PRIORITIES
+from .policies.priority import Priority
+from .policies.priority import valid as _priority
 
 if TYPE_CHECKING:
     from .policies.retry import RetryConfig
@@ -54,6 +57,11 @@ class RequestOptions:
         idempotent: ``True`` declares the request safe to send twice whatever its
             method (a GraphQL query or a search sent as POST), so the retry layer
             retries it as it retries a GET. ``False``: the method decides.
+        priority: where requests wait (the rate limiter's queue, the pool gate),
+            who goes first: ``"high"``, ``"normal"`` or ``"low"`` (levels 1, 0
+            and -1), or an int from -10 to 10; higher goes first, first come,
+            first served within a level, and a waiting request gains a level
+            every 10 seconds (``None``: ``"normal"``).
 
     Examples:
         >>> opts = RequestOptions(total_timeout=5.0)
@@ -72,6 +80,7 @@ class RequestOptions:
     proxy: str | httpx.URL | Literal[False] | None = field(default=None, repr=False)
     max_response_size: int | None = None
     idempotent: bool = False
+    priority: Priority | None = None
 
     @staticmethod
     def of(request: httpx.Request) -> RequestOptions:
@@ -135,6 +144,7 @@ _ACCEPTS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         "a size in bytes (an int >= 0) or None",
     ),
     "idempotent": (lambda value: isinstance(value, bool), "True, False or None"),
+    "priority": (_priority, f"{_PRIORITIES} or None"),
 }
 
 

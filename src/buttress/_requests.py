@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._client_config import ClientConfig
     from ._network import ProxyOption
+    from .policies.priority import Priority
     from .policies.retry import RetryConfig
     from .transports.middleware import MiddlewareTypes
 
@@ -42,7 +43,7 @@ _PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_o
 # The per-request options build_request takes (they go into the RequestOptions).
 _CALL_OPTIONS = frozenset(
     {"raise_for_status", "expected_statuses", "retry", "cache_control", "proxy"}
-    | {"max_response_size", "middleware", "idempotent"}
+    | {"max_response_size", "middleware", "idempotent", "priority"}
 )
 
 
@@ -75,6 +76,7 @@ class RequestBuilding:
         proxy: ProxyOption = None,
         max_response_size: int | None = None,
         idempotent: bool | None = None,
+        priority: Priority | None = None,
     ) -> httpx.Request:
         """Build a request the way httpx does, adding buttress's per-request options.
 

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from buttress.policies.limits import Strategy, make_limit
+from buttress.policies.priority import Priority
 from buttress.policies.ratelimit import Booking, RateLimitPolicy
 
 from .test_stateful import COUNTS, MODEST, WINDOWS
@@ -47,12 +48,14 @@ def simulate(
     stalls: tuple[tuple[float, float], ...] = (),
     seed: int = 0,
     leave_at: dict[int, float] | None = None,
+    priorities: list[Priority] | None = None,
 ) -> Run:
     """Callers arrive at ``arrivals``; every wake-up is late by up to ``max_lag``.
 
     During a stall ``(start, end)`` nothing wakes before ``end``, as when an event
     loop is busy: then every sleeper due meanwhile wakes at once. Caller ``c``
-    gives up at ``leave_at[c]`` if it is still waiting then.
+    gives up at ``leave_at[c]`` if it is still waiting then, and books with
+    ``priorities[c]`` when given.
     """
     rng = random.Random(seed)
     run = Run()
@@ -86,7 +89,8 @@ def simulate(
         if caller in run.left:  # the sleep of a caller that has gone
             continue
         if event is None:  # arriving: book a slot
-            outcome = policy.book("GET", "api", "/", now)
+            priority = None if priorities is None else priorities[caller]
+            outcome = policy.book("GET", "api", "/", now, priority=priority)
             assert isinstance(outcome, Booking)
             booking, wait = outcome, outcome.delay
             if not booking.queued:
@@ -241,6 +245,57 @@ def test_callers_who_leave_free_their_slots_and_the_rest_keep_their_order(
     booked = policy.book("GET", "api", "/", end)
     assert isinstance(booked, Booking)
     assert booked.delay <= time_window + 1e-9  # float sums: 1.0000000000000002 is a window
+
+
+@given(
+    strategy=st.sampled_from(["token_bucket", "fixed_window", "sliding_window"]),
+    max_requests=st.sampled_from(COUNTS),
+    time_window=st.sampled_from(WINDOWS),
+    callers=st.lists(
+        st.tuples(
+            st.sampled_from([0.0, 0.125, 0.5, 1.0, 3.0, 30.0]),
+            st.sampled_from(["high", "normal", "low", None, 10, -10]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    leavers=st.dictionaries(st.integers(0, 39), st.sampled_from([0.0, 0.25, 1.0, 2.5, 6.0])),
+    lag=st.sampled_from([0.0, 0.05, 0.5]),
+    stall=st.sampled_from([0.0, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+@MODEST
+def test_priorities_reorder_the_queue_but_never_exceed_the_limit(
+    strategy: Strategy,
+    max_requests: int,
+    time_window: float,
+    callers: list[tuple[float, Priority]],
+    leavers: dict[int, float],
+    lag: float,
+    stall: float,
+    seed: int,
+) -> None:
+    policy = RateLimitPolicy(strategy, max_requests, time_window)
+    callers.sort(key=lambda caller: caller[0])
+    moments = [moment for moment, _ in callers]
+    leave_at = {c: moments[c] + after for c, after in leavers.items() if c < len(moments)}
+    run = simulate(
+        policy,
+        moments,
+        max_lag=lag,
+        stalls=((0.5, 0.5 + stall),),
+        seed=seed,
+        leave_at=leave_at,
+        priorities=[priority for _, priority in callers],
+    )
+    assert sorted(run.senders + sorted(run.left)) == list(range(len(moments)))
+    assert policy.waiting == 0
+    assert_sends_keep(strategy, max_requests, time_window, max_requests, sorted(run.sends))
+    # Nothing is kept for callers who have gone: the next one waits a window at most.
+    end = max([*run.sends, *leave_at.values(), 0.5 + stall])
+    booked = policy.book("GET", "api", "/", end)
+    assert isinstance(booked, Booking)
+    assert booked.delay <= time_window + 1e-9
 
 
 @pytest.mark.parametrize("strategy", ["token_bucket", "fixed_window", "sliding_window"])

@@ -21,6 +21,14 @@ still waiting, else as soon as they have all left. Those still waiting keep
 their slots and their order; nobody is moved into the gap, because a sleeper
 cannot be woken early, and a newcomer put there would jump the queue.
 
+Requests may carry a priority (:mod:`buttress.policies.priority`). Callers waiting for
+the same limits stand in one line, ordered by priority, then arrival, with
+ageing; the slots booked for that line go to the callers in line order. A
+newcomer that goes ahead of others takes the slot of the first it passes, and
+each caller it passed moves one slot later: a sleeper woken for its old slot
+is told to sleep on until its new one. Without priorities the line is the
+booking order, and every caller keeps its own slot.
+
 :class:`RateLimitPolicy` combines the limits: a global or per-host limit,
 endpoint rules, and what servers said (``Retry-After``, "0 remaining until ..."),
 per host, never pausing a host longer than ``max_pause``.
@@ -28,6 +36,7 @@ per host, never pausing a host longer than ``max_pause``.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import logging
 import threading
@@ -43,7 +52,8 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import AnyCollection, FrozenConfig, require_config
 from .._exceptions import describe
 from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
-from .limits import Limit, Strategy, make_limit
+from .limits import _ROUNDING, Limit, Strategy, make_limit
+from .priority import AGEING, Priority, place
 
 __all__ = [
     "Booking",
@@ -199,7 +209,40 @@ class _Reservation:
 
     ticket: int
     budgets: list[_Budget]
+    slot: float
     left: bool = False  # the caller gave up waiting
+
+
+@dataclass(eq=False, slots=True)
+class _Line:
+    """The callers queued for one set of limits, and the slots booked for them.
+
+    ``callers`` holds ``(place, ticket)`` in the order they will go (see
+    :func:`~buttress.policies.priority.place`); ``bookings`` the line's bookings in the
+    order they were made, which is the order of their slots. The caller at
+    position ``i`` goes at the slot of ``bookings[i]``; when it goes or leaves,
+    that booking goes with it, so everyone else keeps their slot.
+    """
+
+    key: tuple[int, ...]
+    callers: list[tuple[float, int]] = field(default_factory=list)
+    bookings: list[_Reservation] = field(default_factory=list)
+
+    def position(self, where: float, ticket: int) -> int:
+        return bisect.bisect_left(self.callers, (where, ticket))
+
+    def join(self, where: float, reservation: _Reservation) -> None:
+        self.bookings.append(reservation)
+        self.callers.insert(self.position(where, reservation.ticket), (where, reservation.ticket))
+
+    def slot_of(self, where: float, ticket: int) -> float:
+        return self.bookings[self.position(where, ticket)].slot
+
+    def leave(self, where: float, ticket: int) -> _Reservation:
+        """Take the caller out of line, with the booking whose slot it held."""
+        position = self.position(where, ticket)
+        del self.callers[position]
+        return self.bookings.pop(position)
 
 
 @dataclass(slots=True)
@@ -279,10 +322,12 @@ class RateLimitPolicy:
     queue_size: int | None = None
     queue_timeout: float | None = None
     max_pause: float = 300.0
+    ageing: float = AGEING
     waiting: int = 0
     _budgets: dict[tuple[object, ...], _Budget] = field(default_factory=dict)
     _hosts: dict[str, _Host] = field(default_factory=dict)
-    _reservations: dict[int, _Reservation] = field(default_factory=dict)  # by ticket
+    _lines: dict[tuple[int, ...], _Line] = field(default_factory=dict)
+    _queued: dict[int, tuple[float, _Line]] = field(default_factory=dict)  # ticket: place, line
     _tickets: int = 0
     _behind: float = 0.0  # how far the sends trail the booked slots while a queue lasts
 
@@ -320,6 +365,7 @@ class RateLimitPolicy:
         wait: bool = True,
         waited: float = 0.0,
         deadline: float | None = None,
+        priority: Priority | None = None,
     ) -> Booking | Hold | Refusal:
         """Book the earliest slot for a request, hold it while its host is paused, or refuse.
 
@@ -328,7 +374,8 @@ class RateLimitPolicy:
         wait that would end after ``deadline`` is refused with ``past_deadline``.
         A refusal books nothing; so does a hold. A booking without delay is
         admitted at once; a queued one sleeps, then asks :meth:`admit`, and
-        ends with :meth:`done_waiting` either way.
+        ends with :meth:`done_waiting` either way. A queued request takes its
+        place in line by ``priority`` (see :mod:`buttress.policies.priority`).
         """
         server = self._hosts.get(host)
         if server is not None and server.paused_until > now:
@@ -352,17 +399,29 @@ class RateLimitPolicy:
                 budget.take_for_good(slot)
                 budget.sent.take(now)
             return Booking(delay, queued=False, slot=slot)
+        where = place(now, priority, self.ageing)
+        ticket = self._tickets + 1
+        # The budgets live as long as the policy: their identities name the line.
+        key = tuple(map(id, budgets))
+        line = self._lines.get(key) or _Line(key)
+        position = line.position(where, ticket)
+        given = line.bookings[position].slot if position < len(line.bookings) else slot
+        if given < slot:  # it goes ahead of others: at the slot of the first it passes
+            sent_at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
+            delay = max(given + self._behind, sent_at) - now
         why = "client-side rate limit reached"
         refusal = self._refusal(now, delay, waited, wait, deadline, why)
         if refusal is not None:
             return refusal
         self.waiting += 1
-        self._tickets += 1
-        reservation = _Reservation(self._tickets, budgets)
+        self._tickets = ticket
+        reservation = _Reservation(ticket, budgets, slot)
         for budget in budgets:
             budget.reservations.append((reservation, budget.booked.take(slot)))
-        self._reservations[reservation.ticket] = reservation
-        return Booking(delay, queued=True, slot=slot, ticket=reservation.ticket)
+        line.join(where, reservation)
+        self._lines[key] = line
+        self._queued[ticket] = where, line
+        return Booking(delay, queued=True, slot=given, ticket=ticket)
 
     def admit(self, method: str, host: str, path: str, now: float, booking: Booking) -> float:
         """Let a queued request whose wait is over go now (0.0), or say how much longer to wait.
@@ -370,23 +429,38 @@ class RateLimitPolicy:
         It goes only if sending at ``now`` keeps every limit, counting what was
         really sent; a caller that wakes on time finds it so. A refusal means the
         sends trail the schedule: the schedule is pushed back to match, and the
-        caller waits for its slot's new place on it.
+        caller waits for its slot's new place on it. A caller that others of a
+        higher priority passed while it slept waits for its new slot.
         """
         budgets = self._applicable(method, host, path)
+        slot, queued = booking.slot, self._queued.get(booking.ticket)
+        if queued is not None:
+            where, line = queued
+            slot = line.slot_of(where, booking.ticket)
+            if slot > booking.slot and slot + self._behind > now + _ROUNDING:  # passed meanwhile
+                return slot + self._behind - now
         at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
         if at > now:
             # The sends trail the schedule: shift it, and wait for this slot's new place
             # on it (so callers refused together keep their order and spacing).
-            self._behind = max(self._behind, at - booking.slot)
-            return booking.slot + self._behind - now
+            self._behind = max(self._behind, at - slot)
+            return slot + self._behind - now
         for budget in budgets:
             budget.sent.take(now)
-        reservation = self._reservations.pop(booking.ticket, None)
-        if reservation is not None:
+        if queued is not None:
+            reservation = self._leave_line(booking.ticket)
             for budget in reservation.budgets:
                 budget.settle(reservation)
-        self._behind = now - booking.slot
+        self._behind = now - slot
         return 0.0
+
+    def _leave_line(self, ticket: int) -> _Reservation:
+        """Take a queued caller out of its line, with the booking whose slot it held."""
+        where, line = self._queued.pop(ticket)
+        reservation = line.leave(where, ticket)
+        if not line.callers:
+            del self._lines[line.key]
+        return reservation
 
     def _refusal(
         self,
@@ -426,12 +500,11 @@ class RateLimitPolicy:
         slots, in their order.
         """
         self.waiting -= 1
-        if isinstance(booking, Booking):
-            reservation = self._reservations.pop(booking.ticket, None)
-            if reservation is not None:
-                reservation.left = True
-                for budget in reservation.budgets:
-                    budget.give_back()
+        if isinstance(booking, Booking) and booking.ticket in self._queued:
+            reservation = self._leave_line(booking.ticket)
+            reservation.left = True
+            for budget in reservation.budgets:
+                budget.give_back()
 
     def observe(
         self,
@@ -538,10 +611,12 @@ class RateLimitBackend(Protocol):
         wait: bool,
         waited: float = 0.0,
         deadline: float | None = None,
+        priority: Priority | None = None,
     ) -> Booking | Hold | Refusal:
         """Book a slot for ``request``, hold it while its host is paused, or refuse.
 
-        A wait that would end after ``deadline`` (monotonic) is refused.
+        A wait that would end after ``deadline`` (monotonic) is refused; a
+        request that waits takes its place in line by ``priority``.
         """
         ...
 
@@ -582,6 +657,8 @@ class RateLimiter:
         Booking(delay=0.0, queued=False)
         >>> limiter.book(request, wait=True)
         Booking(delay=0.5, queued=True)
+        >>> limiter.book(request, wait=True, priority="high")  # ahead: takes the 0.5 s slot
+        Booking(delay=0.5, queued=True)
     """
 
     def __init__(self, config: RateLimitConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
@@ -612,6 +689,7 @@ class RateLimiter:
         wait: bool,
         waited: float = 0.0,
         deadline: float | None = None,
+        priority: Priority | None = None,
     ) -> Booking | Hold | Refusal:
         url = request.url
         with self._lock:
@@ -624,6 +702,7 @@ class RateLimiter:
                 wait=wait,
                 waited=waited,
                 deadline=deadline,
+                priority=priority,
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:

@@ -6,9 +6,13 @@ with the square of the queue: 1,000 tasks sharing one ``AsyncClient`` spend
 their CPU matching requests to connections instead of sending them, and under
 a slow interpreter (coverage, a busy machine) the connections being opened
 are starved until their connect timeout runs out. The gate lets at most
-``max_connections`` requests into the pool at once; the others wait in a FIFO
-queue whose cost per request is constant. A request keeps its place until its
+``max_connections`` requests into the pool at once; the others wait in a
+queue whose cost per request is logarithmic at worst. A request keeps its place until its
 response is closed, as it keeps its connection.
+
+The queue serves the highest request priority first, first come, first served
+within a level, with ageing (see :mod:`buttress.policies.priority`); requests without
+a priority are served in the order they came.
 
 The wait is bounded by the request's ``pool`` timeout (httpx's timeout for
 "waiting for a connection from the pool") and fails with ``httpx.PoolTimeout``,
@@ -17,14 +21,15 @@ which the facade raises as :class:`~buttress.PoolTimeoutError`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
-import anyio
 import httpx
 
+from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
+from .._options import RequestOptions
+from ..policies.priority import AGEING, Places
 from ._layer import Wrapper
 
 __all__ = ["PoolGateTransport"]
@@ -43,7 +48,7 @@ def _timed_out(request: httpx.Request, timeout: float | None) -> httpx.PoolTimeo
 
 
 class _ReleasingSyncStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, release: threading.Semaphore) -> None:
+    def __init__(self, stream: httpx.SyncByteStream, release: Places) -> None:
         self._stream, self._release = stream, release
         self._released = False
 
@@ -60,7 +65,7 @@ class _ReleasingSyncStream(httpx.SyncByteStream):
 
 
 class _ReleasingAsyncStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, release: anyio.Semaphore) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, release: Places) -> None:
         self._stream, self._release = stream, release
         self._released = False
 
@@ -83,6 +88,9 @@ class PoolGateTransport(Wrapper):
     Give it the pool's ``max_connections``. The facade puts it beneath every
     layer of an HTTP/1.1 client (HTTP/2 multiplexes many requests on one
     connection, so a gate sized by connections would only hold them back).
+    Waiting requests go by priority (``buttress.options(priority="high")``),
+    then in the order they came; a waiting request gains one level every
+    ``ageing`` seconds, read on ``clock``.
 
     Examples:
         >>> import httpx
@@ -94,19 +102,35 @@ class PoolGateTransport(Wrapper):
     """
 
     def __init__(
-        self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport, *, max_in_flight: int
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        *,
+        max_in_flight: int,
+        clock: Clock = SYSTEM_CLOCK,
+        ageing: float = AGEING,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigurationError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
         self._inner = inner
         self.max_in_flight = max_in_flight
-        self._threads = threading.Semaphore(max_in_flight)
-        # anyio's semaphore is FIFO, binds to the running loop lazily and works on trio too.
-        self._tasks = anyio.Semaphore(max_in_flight, fast_acquire=True)
+        # Threads and the tasks of an event loop wait apart: a thread cannot wake a task.
+        self._threads = Places(max_in_flight, clock, ageing)
+        self._tasks = Places(max_in_flight, clock, ageing)
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for a place right now.
+
+        Examples:
+            >>> import httpx
+            >>> PoolGateTransport(httpx.HTTPTransport(), max_in_flight=2).waiting
+            0
+        """
+        return self._threads.waiting + self._tasks.waiting
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeout = _pool_timeout(request)
-        if not self._threads.acquire(timeout=timeout):
+        if not self._threads.acquire(RequestOptions.of(request).priority, timeout):
             raise _timed_out(request, timeout)
         try:
             response = cast(httpx.BaseTransport, self._inner).handle_request(request)
@@ -122,11 +146,8 @@ class PoolGateTransport(Wrapper):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = _pool_timeout(request)
-        try:
-            with anyio.fail_after(timeout):
-                await self._tasks.acquire()
-        except TimeoutError:
-            raise _timed_out(request, timeout) from None
+        if not await self._tasks.acquire_async(RequestOptions.of(request).priority, timeout):
+            raise _timed_out(request, timeout)
         try:
             response = await cast(httpx.AsyncBaseTransport, self._inner).handle_async_request(
                 request

@@ -148,10 +148,15 @@ class RateLimitTransport(Layer):
     ) -> Generator[Effect, Outcome, float | httpx.Response]:
         """Wait for the request's slot: the seconds waited, or the refusal to return."""
         limiter = self.limiter
+        priority = RequestOptions.of(request).priority
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
         while True:  # a Hold (the server paused the host) books again after the pause
             booking = limiter.book(
-                request, wait=on_limit == "wait", waited=waited, deadline=deadline
+                request,
+                wait=on_limit == "wait",
+                waited=waited,
+                deadline=deadline,
+                priority=priority,
             )
             if isinstance(booking, Refusal):
                 return _refused(request, booking, on_limit)

@@ -11,7 +11,7 @@ listed = outermost (as in tower)::
     RateLimitTransport       every real network attempt takes a token
     AttemptTransport         counts, traces and logs each network attempt
     BodyGuardTransport       size limit and truncation, judged per attempt
-    PoolGateTransport        waits in order for a free connection (facade, HTTP/1.1)
+    PoolGateTransport        waits by priority for a free connection (facade, HTTP/1.1)
     network transport        httpx.HTTPTransport / AsyncHTTPTransport / aiohttp / SOCKS
 
 Why this order: the cache answers before anything is retried or counted; the
@@ -162,7 +162,7 @@ def build(inner: _T, layers: Layers) -> _T:
     if layers.pool_gate is not None:
         from .gate import PoolGateTransport
 
-        layer = PoolGateTransport(layer, max_in_flight=layers.pool_gate)
+        layer = PoolGateTransport(layer, max_in_flight=layers.pool_gate, clock=clock)
     if layers.guard:
         from .guard import BodyGuardTransport
 

@@ -292,3 +292,23 @@ async def test_context_manager(mode: str, demo: DemoServer) -> None:
         async with buttress.AsyncClient(base_url=demo.url) as aclient:
             assert (await aclient.get("/users/1")).status_code == 200
         assert aclient.is_closed
+
+
+def test_async_methods_are_coroutine_functions_where_httpxs_are() -> None:
+    """Decorators that wrap sync and async callables differently (retrying, tracing) check
+    ``inspect.iscoroutinefunction``: each httpx.AsyncClient method answers the same on ours."""
+    import inspect
+
+    import httpx
+
+    from buttress import AsyncClient
+
+    differing = [
+        name
+        for name, member in vars(httpx.AsyncClient).items()
+        if not name.startswith("_")
+        and callable(member)
+        and inspect.iscoroutinefunction(member)
+        != inspect.iscoroutinefunction(getattr(AsyncClient, name))
+    ]
+    assert differing == []

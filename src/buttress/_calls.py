@@ -9,6 +9,7 @@ awaited (a coroutine, as ``async def`` gives) or not.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
@@ -171,6 +172,34 @@ class Verbs:
             ...     client.patch("/users/1", json={"name": "Ada K."})
         """
         return self.request("PATCH", url, response_model=response_model, **kwargs)
+
+
+def _coroutine_verb(method: str, verb: Callable[..., Any]) -> Callable[..., Any]:
+    """``verb`` as a coroutine function, as httpx's async verbs are (tools check for one)."""
+
+    async def call(
+        self: Any, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+    ) -> Any:
+        return await self.request(method, url, response_model=response_model, **kwargs)
+
+    return functools.wraps(verb)(call)
+
+
+class AsyncVerbs(Verbs):
+    """The verbs of :class:`Verbs` as coroutine functions, for ``AsyncClient``.
+
+    ``inspect.iscoroutinefunction(AsyncClient.get)`` holds, as for
+    ``httpx.AsyncClient``, so decorators that wrap sync and async callables
+    differently (retrying, tracing) see an async method.
+    """
+
+    get = _coroutine_verb("GET", Verbs.get)
+    head = _coroutine_verb("HEAD", Verbs.head)
+    options = _coroutine_verb("OPTIONS", Verbs.options)
+    delete = _coroutine_verb("DELETE", Verbs.delete)
+    post = _coroutine_verb("POST", Verbs.post)
+    put = _coroutine_verb("PUT", Verbs.put)
+    patch = _coroutine_verb("PATCH", Verbs.patch)
 
 
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,

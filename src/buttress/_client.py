@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overloa
 import httpx
 from httpx import USE_CLIENT_DEFAULT
 
-from ._calls import BodyKwargs, ModelsByStatus, PaginateKwargs, RequestKwargs, T, Verbs
+from ._calls import (
+    AsyncVerbs,
+    BodyKwargs,
+    ModelsByStatus,
+    PaginateKwargs,
+    RequestKwargs,
+    T,
+    Verbs,
+)
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, TimeoutTypes
@@ -541,7 +549,7 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
 
 
-class AsyncClient(_Facade[httpx.AsyncBaseTransport], AsyncFeatures, httpx.AsyncClient):  # type: ignore[misc]
+class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, httpx.AsyncClient):  # type: ignore[misc]
     """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
 
     Event hooks may be plain functions or coroutine functions. Safe for many

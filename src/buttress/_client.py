@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeAlias, TypeVar, ca
 
 import httpx
 import pydantic
-from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
+from httpx import USE_CLIENT_DEFAULT
+from httpx._client import UseClientDefault  # httpx has no public name for the type
 
 from ._arguments import check_arguments, unknown_argument
 from ._backends import Backend, given_transport, network_factory

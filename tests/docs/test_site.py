@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
 DIAGRAM = re.compile(r"^```mermaid$", re.M)
 EXTRA_ROW = re.compile(r"^\| `([\w-]+)` \|", re.M)

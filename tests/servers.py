@@ -9,6 +9,8 @@
   counting connections (so pooled reuse can be asserted).
 - :class:`TokenGate`: an ASGI wrapper answering 401 unless the bearer token is
   the current one (for credential refresh).
+- :func:`free_port`, :func:`in_thread`, :func:`wait_for_port`: a port nobody listens
+  on, a server loop run in a thread for a ``with`` block, waiting until a port listens.
 """
 
 from __future__ import annotations
@@ -43,6 +45,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def in_thread(serve: Callable[[], object], stop: Callable[[], object]) -> Iterator[None]:
+    """Runs ``serve`` in a daemon thread for the block, then calls ``stop`` and waits for it.
+
+    The server's socket is listening before ``serve`` starts, so a client may connect at once.
+    """
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(10)
 
 
 def wait_for_port(port: int, alive: Callable[[], bool] = lambda: True) -> None:

@@ -9,47 +9,21 @@ Examples:
 """
 
 import logging as _stdlib_logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx as _httpx
 
-from . import _lazy
+from . import _exceptions, _lazy
 
 # Every name ``import buttress`` offers, by the module that provides it: ``__all__``,
 # ``dir(buttress)`` and the imports on first use are made from this one table (a test
 # checks that the imports for type checkers below list the same names).
-_EXPORTS: dict[str, tuple[str, ...]] = {
+_EXPORTS: dict[str, Sequence[str]] = {
     "._client": ("AsyncClient", "BodyKwargs", "Client", "RequestKwargs"),
     "._clock": ("Clock", "SystemClock"),
     "._config": ("APIVersion", "EndpointLimit", "RateLimitConfig", "TimeoutConfig"),
-    "._exceptions": (
-        "AuthenticationError",
-        "CircuitBreakerError",
-        "CircuitBreakerOpenError",
-        "ClientError",
-        "ClientResponseError",
-        "ConfigurationError",
-        "ConnectTimeoutError",
-        "ConnectionError",
-        "DecodingError",
-        "ForbiddenError",
-        "HTTPError",
-        "IncompleteResponseError",
-        "InvalidJSONError",
-        "InvalidURLError",
-        "NotFoundError",
-        "PaginationError",
-        "PoolTimeoutError",
-        "RateLimitError",
-        "ReadTimeoutError",
-        "RedirectRefusedError",
-        "ResponseTooLargeError",
-        "ServerError",
-        "TimeoutError",
-        "TooManyRedirectsError",
-        "ValidationError",
-        "WriteTimeoutError",
-    ),
+    "._exceptions": _exceptions.__all__,  # the exception tree, all of it
     "._logging": ("JSONFormatter", "LoggingConfig", "RedactingFilter"),
     "._options": ("RequestOptions", "options"),
     "._redirects": ("RedirectConfig",),

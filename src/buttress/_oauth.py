@@ -432,6 +432,30 @@ Grant: TypeAlias = "ClientCredentials | RefreshToken | AuthorizationCode | Devic
 # --- the auth ---------------------------------------------------------------------------------
 
 
+def _check_arguments(
+    grant: object,
+    client_id: str,
+    client_secret: str | SecretStr | None,
+    token_url: str | None,
+    issuer: str | None,
+    client_auth: str,
+) -> None:
+    """Refuse an ``OAuth2`` that could never get a token, before anything is sent."""
+    if not isinstance(grant, ClientCredentials | RefreshToken | AuthorizationCode | DeviceCode):
+        raise ConfigurationError(
+            f"unknown OAuth2 grant {type(grant).__name__}: give ClientCredentials(), "
+            "RefreshToken(token), AuthorizationCode() or DeviceCode()"
+        )
+    if not client_id:
+        raise ConfigurationError("OAuth2 needs a client_id")
+    if (token_url is None) == (issuer is None):
+        raise ConfigurationError("OAuth2 needs either token_url or issuer (not both)")
+    if client_auth not in ("basic", "body"):
+        raise ConfigurationError(f"client_auth is 'basic' or 'body', not {client_auth!r}")
+    if isinstance(grant, ClientCredentials) and client_secret is None:
+        raise ConfigurationError("the client credentials grant needs a client_secret")
+
+
 class OAuth2(RefreshingAuth):
     """OAuth 2.0 bearer tokens: fetched, renewed before expiry, refreshed once after a 401.
 
@@ -492,19 +516,7 @@ class OAuth2(RefreshingAuth):
         clock: Clock = SYSTEM_CLOCK,
         http_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(grant, ClientCredentials | RefreshToken | AuthorizationCode | DeviceCode):
-            raise ConfigurationError(
-                f"unknown OAuth2 grant {type(grant).__name__}: give ClientCredentials(), "
-                "RefreshToken(token), AuthorizationCode() or DeviceCode()"
-            )
-        if not client_id:
-            raise ConfigurationError("OAuth2 needs a client_id")
-        if (token_url is None) == (issuer is None):
-            raise ConfigurationError("OAuth2 needs either token_url or issuer (not both)")
-        if client_auth not in ("basic", "body"):
-            raise ConfigurationError(f"client_auth is 'basic' or 'body', not {client_auth!r}")
-        if isinstance(grant, ClientCredentials) and client_secret is None:
-            raise ConfigurationError("the client credentials grant needs a client_secret")
+        _check_arguments(grant, client_id, client_secret, token_url, issuer, client_auth)
         self.grant = grant
         self.client_id = client_id
         self.client_secret = None if client_secret is None else _nonempty(client_secret)
@@ -535,14 +547,17 @@ class OAuth2(RefreshingAuth):
         self._refresh_token: SecretStr | None = None  # the latest the server issued
         if isinstance(grant, RefreshToken):
             self._declare_values(_nonempty(grant.token))
+        super().__init__(self._fetch, token=self._saved_token(clock), leeway=skew, clock=clock)
+
+    def _saved_token(self, clock: Clock) -> Token | None:
+        """The token the store kept from an earlier run, if any (its secrets declared)."""
         saved = self._store_to.load()
-        token: Token | None = None
-        if saved is not None:
-            self._refresh_token = saved.refresh_token
-            self._declare_values(saved.access_token, saved.refresh_token)
-            left = None if saved.expires_at is None else saved.expires_at - clock.time()
-            token = Token(saved.access_token, expires_in=left)
-        super().__init__(self._fetch, token=token, leeway=skew, clock=clock)
+        if saved is None:
+            return None
+        self._refresh_token = saved.refresh_token
+        self._declare_values(saved.access_token, saved.refresh_token)
+        left = None if saved.expires_at is None else saved.expires_at - clock.time()
+        return Token(saved.access_token, expires_in=left)
 
     def __repr__(self) -> str:
         secret = f", client_secret={_HIDDEN}" if self.client_secret else ""

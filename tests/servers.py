@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ import pytest
 import trustme
 
 from buttress.testing import DemoAPI, DemoServer
+from buttress.testing._lifecycle import Serving
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -89,28 +89,7 @@ class Certificates:
         client.private_key_and_cert_chain_pem.write_to_path(str(self.client))
 
 
-class _Running:
-    """Start/stop by context manager; subclasses implement start() and stop()."""
-
-    def start(self) -> Any:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class _LoopThread(_Running):
+class _LoopThread(Serving):
     """Runs ``self._serve(stop_event)`` on its own event loop in a daemon thread."""
 
     port: int
@@ -191,7 +170,7 @@ class TLSServer(_LoopThread):
         await serve(app, self.config, shutdown_trigger=stopping.wait, mode="asgi")
 
 
-class PProxy(_Running):
+class PProxy(Serving):
     """pproxy in a subprocess: ``scheme`` is ``http``, ``socks5`` or ``socks4``.
 
     Credentials are required unless ``username`` is ``None`` (SOCKS4 has a user id only).
@@ -476,7 +455,7 @@ def other_origin() -> Iterator[DemoServer]:
         yield server
 
 
-class H2FaultServer(_Running):
+class H2FaultServer(Serving):
     """HTTP/2 over TLS (the h2 library on a raw socket) that breaks streams mid-body.
 
     By path: ``/goaway`` sends the headers and half the body, then ``GOAWAY``

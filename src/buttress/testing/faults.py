@@ -103,8 +103,9 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Literal
+
+from ._lifecycle import Serving
 
 __all__ = ["Fault", "FaultServer", "ReceivedRequest"]
 
@@ -501,7 +502,7 @@ class _ClientGone(Exception):
     """The peer closed the connection, or the request could not be read."""
 
 
-class FaultServer:
+class FaultServer(Serving):
     """A scriptable, misbehaving HTTP/1.1 server on 127.0.0.1 (see the module docs).
 
     Args:
@@ -776,17 +777,6 @@ class FaultServer:
         self._selector.close()
         for sock in [*self._wakeup, *self._blackhole, *([self._refused] if self._refused else [])]:
             sock.close()
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"FaultServer(url={self.url!r})"

@@ -164,3 +164,15 @@ def test_a_value_a_client_returns_shows_the_public_name_of_its_type() -> None:
         "    print(type(client.get('http://api.test/')))"
     )
     assert out.strip() == "<class 'buttress.Response'>"
+
+
+def test_a_module_another_imports_shows_public_names_once_it_has_run() -> None:
+    # A default client imports the settings and its layers' modules itself, and no public
+    # name is looked up after that: their exports show their public names all the same.
+    out = run(
+        "import sys, buttress\n"
+        "buttress.Client().close()\n"
+        "print(sys.modules['buttress._settings'].ButtressSettings.__module__)\n"
+        "print(sys.modules['buttress.transports.retry'].RetryTransport.__module__)"
+    )
+    assert out.split() == ["buttress", "buttress.transports"]

@@ -9,7 +9,9 @@ the parts it uses.
 
 As httpx does, every class and function a public package exports is shown as a
 member of that package: ``buttress.Client``, not ``buttress._client.Client``, in
-reprs, tracebacks and pickles. When a name is exported at several levels
+reprs, tracebacks and pickles. It is renamed as soon as its module has run, however
+that module was imported (through a package's table, or by another module, as
+``_client`` imports ``_response``). When a name is exported at several levels
 (``buttress.MemoryCache`` and ``buttress.cache.MemoryCache``) the top one wins, so
 the name a value shows does not depend on what was imported first.
 """
@@ -17,12 +19,14 @@ the name a value shows does not depend on what was imported first.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from importlib.machinery import ModuleSpec
 
 __all__ = ["adopt", "defined_in", "lazy_exports", "names"]
 
@@ -56,6 +60,7 @@ def lazy_exports(
         >>> "RetryTransport" in dir_()
         True
     """
+    _watch_imports(package.partition(".")[0])
     namespace = vars(sys.modules[package])
     where = {name: module for module, provided in exports.items() for name in provided}
     _tables.setdefault(package, {}).update(
@@ -118,6 +123,41 @@ def defined_in(value: object) -> str | None:
         return _homes.get(value)
     except TypeError:  # unhashable: not a class or a function
         return None
+
+
+class _AdoptWhenLoaded:
+    """Finds the package's modules as Python does; each adopts the exports once it has run."""
+
+    def __init__(self, root: str) -> None:
+        self.prefix = f"{root}."
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if not name.startswith(self.prefix):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        loader = spec.loader if spec is not None else None
+        if not isinstance(loader, importlib.machinery.SourceFileLoader):
+            return None  # another kind of file: Python's finders import it as usual
+        spec.loader = _AdoptingLoader(loader.name, loader.path)  # type: ignore[union-attr]
+        return spec
+
+
+class _AdoptingLoader(importlib.machinery.SourceFileLoader):
+    def exec_module(self, module: types.ModuleType) -> None:
+        super().exec_module(module)
+        _adopt_imported()
+
+
+def _watch_imports(root: str) -> None:
+    """Adopt exports as their modules load, from now on (once per process)."""
+    if any(isinstance(finder, _AdoptWhenLoaded) for finder in sys.meta_path):
+        return
+    finders, python = sys.meta_path, importlib.machinery.PathFinder
+    # Before Python's own path finder, after any hook placed in front of it (pytest's).
+    where = finders.index(python) if python in finders else len(finders)
+    finders.insert(where, _AdoptWhenLoaded(root))
 
 
 def _adopt_imported() -> None:

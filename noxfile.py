@@ -80,7 +80,7 @@ def _sync(session: nox.Session, *groups: str) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite (the README's command) on every supported Python."""
-    _sync(session, "docs")  # tests/test_docs.py runs the docs' examples
+    _sync(session, "docs")  # tests/docs/test_pages.py runs the docs' examples
     session.run("pytest", "--cov-fail-under=90", *session.posargs)
 
 
@@ -121,8 +121,8 @@ def examples(session: nox.Session) -> None:
     _sync(session, "docs")
     session.run(
         "pytest",
-        "tests/test_examples.py",
-        "tests/test_docs.py",
+        "tests/docs/test_examples.py",
+        "tests/docs/test_pages.py",
         "--no-cov",
         "-p",
         "no:cacheprovider",

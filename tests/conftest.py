@@ -6,10 +6,12 @@ Async tests run on asyncio through anyio's pytest plugin: a test module with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic
 
+import httpx
 import pytest
+from typing_extensions import TypeVar
 
 import buttress
 from buttress.testing import DemoServer, FakeClock
@@ -28,22 +30,33 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def demo() -> Iterator[DemoServer]:
-    """The demo API, one per test session (tests use their own keys for stateful endpoints)."""
-    with DemoServer() as server:
-        yield server
+def demo(buttress_demo_server: DemoServer) -> DemoServer:
+    """The demo API, one per test session (tests use their own keys for stateful endpoints).
+
+    The plugin's, which its own tests use too: one server for the whole session.
+    """
+    return buttress_demo_server
 
 
-class Either:
-    """Drives a ``Client`` or an ``AsyncClient`` through one awaitable API.
+# Which clients an ``Either`` drives: buttress's unless said (``Either[httpx.Client]``).
+ClientT = TypeVar(
+    "ClientT",
+    bound=httpx.Client | httpx.AsyncClient,
+    default=buttress.Client | buttress.AsyncClient,
+)
 
-    ``await either.get(...)`` works for both, so a single test body covers sync
+
+class Either(Generic[ClientT]):
+    """Drives any client, buttress's or httpx's, sync or async, through one awaitable API.
+
+    ``await either.get(...)`` works for all four, so a single test body covers sync
     and async; ``either.client`` is the real client for anything else.
     """
 
-    def __init__(self, client: buttress.Client | buttress.AsyncClient) -> None:
+    def __init__(self, client: ClientT) -> None:
         self.client = client
-        self.is_async = isinstance(client, buttress.AsyncClient)
+        self.is_async = isinstance(client, httpx.AsyncClient)
+        self.is_buttress = isinstance(client, (buttress.Client, buttress.AsyncClient))
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.client, name)
@@ -55,14 +68,14 @@ class Either:
         return call
 
     async def stream_bytes(self, method: str, url: str, **kwargs: Any) -> bytes:
-        if isinstance(self.client, buttress.AsyncClient):
+        if isinstance(self.client, httpx.AsyncClient):
             async with self.client.stream(method, url, **kwargs) as response:
                 return b"".join([chunk async for chunk in response.aiter_bytes()])
         with self.client.stream(method, url, **kwargs) as response:
             return b"".join(response.iter_bytes())
 
     async def aclose(self) -> None:
-        if isinstance(self.client, buttress.AsyncClient):
+        if isinstance(self.client, httpx.AsyncClient):
             await self.client.aclose()
         else:
             self.client.close()
@@ -96,6 +109,7 @@ async def make_client(mode: str) -> AsyncIterator[Callable[..., Either]]:
     def factory(**kwargs: Any) -> Either:
         # Backoff and Retry-After waits pass on a fake clock: tests never sleep.
         kwargs.setdefault("clock", FakeClock())
+        either: Either
         if mode == "sync":
             either = Either(buttress.Client(**kwargs))
         else:

@@ -11,6 +11,8 @@
   the current one (for credential refresh).
 - :class:`Turnstile`: an ASGI app holding each request until the test lets it
   through, counting how many wait at once (for concurrency and cancellation).
+- :func:`free_port`, :func:`in_thread`, :func:`wait_for_port`: a port nobody listens
+  on, a server loop run in a thread for a ``with`` block, waiting until a port listens.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -37,6 +38,7 @@ import pytest
 import trustme
 
 from buttress.testing import DemoAPI, DemoServer
+from buttress.testing._lifecycle import Serving
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -46,6 +48,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def in_thread(serve: Callable[[], object], stop: Callable[[], object]) -> Iterator[None]:
+    """Runs ``serve`` in a daemon thread for the block, then calls ``stop`` and waits for it.
+
+    The server's socket is listening before ``serve`` starts, so a client may connect at once.
+    """
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(10)
 
 
 def wait_for_port(port: int, alive: Callable[[], bool] = lambda: True) -> None:
@@ -75,28 +92,7 @@ class Certificates:
         client.private_key_and_cert_chain_pem.write_to_path(str(self.client))
 
 
-class _Running:
-    """Start/stop by context manager; subclasses implement start() and stop()."""
-
-    def start(self) -> Any:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class _LoopThread(_Running):
+class _LoopThread(Serving):
     """Runs ``self._serve(stop_event)`` on its own event loop in a daemon thread."""
 
     port: int
@@ -177,7 +173,7 @@ class TLSServer(_LoopThread):
         await serve(app, self.config, shutdown_trigger=stopping.wait, mode="asgi")
 
 
-class PProxy(_Running):
+class PProxy(Serving):
     """pproxy in a subprocess: ``scheme`` is ``http``, ``socks5`` or ``socks4``.
 
     Credentials are required unless ``username`` is ``None`` (SOCKS4 has a user id only).
@@ -549,7 +545,7 @@ def other_origin() -> Iterator[DemoServer]:
         yield server
 
 
-class H2FaultServer(_Running):
+class H2FaultServer(Serving):
     """HTTP/2 over TLS (the h2 library on a raw socket) that breaks streams mid-body.
 
     By path: ``/goaway`` sends the headers and half the body, then ``GOAWAY``

@@ -19,6 +19,7 @@ from buttress._network.backends import check_backend_supports, network_factory
 from buttress.testing import DemoServer
 from buttress.transports.guard import BodyGuard
 from tests.conftest import Either
+from tests.servers import in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -145,22 +146,6 @@ async def test_credentials_in_the_url_become_basic_auth(
 # -- failures come from the buttress tree, correctly classified ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_connection_refused_is_a_connection_error(
-    make_async: Callable[..., Either],
-) -> None:
-    client = make_async(base_url=f"http://127.0.0.1:{_free_port()}")
-    with pytest.raises(buttress.ConnectionError) as caught:
-        await client.get("/")
-    assert isinstance(caught.value, httpx.ConnectError)
-    assert not isinstance(caught.value, buttress.TimeoutError)
-
-
 async def test_server_hanging_up_is_not_a_timeout(make_async: Callable[..., Either]) -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -203,12 +188,8 @@ def truncating_server() -> Iterator[str]:
                 conn.recv(65536)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
 
-    thread = threading.Thread(target=serve)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    listener.close()
+    with listener, in_thread(serve, stop.set):
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 async def test_body_cut_short_is_a_connection_error(

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 from buttress import CacheConfig, Client, DiskCache
 from buttress._cli import main
 from buttress.testing import DemoServer, FakeClock
+from tests.servers import free_port
 
 ENVIRONMENT = {
     name: value for name, value in os.environ.items() if not name.startswith("BUTTRESS_")
@@ -42,12 +42,6 @@ def buttress(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def unique(name: str) -> str:
     """A key of its own for the session's demo API, whose counters every test shares."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -102,7 +96,7 @@ def test_an_error_status_prints_the_response_then_one_line(
 
 
 def test_a_failure_is_one_line_with_credentials_hidden(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     result = buttress(
         "get",
         f"http://ada:url-password-42@127.0.0.1:{port}/users?api_key=query-key-42",

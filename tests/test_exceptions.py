@@ -12,6 +12,7 @@ import pytest
 import buttress
 from buttress.testing import DemoServer
 from tests.conftest import Either
+from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
 ALSO_ON_AIOHTTP = True  # the layer suite runs over the aiohttp backend too
@@ -217,12 +218,13 @@ async def test_redirects_followed_by_default_with_history(client: Either) -> Non
 
 
 async def test_connection_refused_is_a_connection_error(
-    make_client: Callable[..., Either], unused_port: int
+    make_client: Callable[..., Either],
 ) -> None:
-    client = make_client(base_url=f"http://127.0.0.1:{unused_port}")
+    client = make_client(base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(buttress.ConnectionError) as caught:
         await client.get("/")
     assert isinstance(caught.value, httpx.ConnectError)
+    assert not isinstance(caught.value, buttress.TimeoutError)
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
 
@@ -330,15 +332,6 @@ async def test_closed_client_refuses_with_a_buttress_error(client: Either) -> No
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_notes_survive_the_mapping(make_client: Callable[..., Either]) -> None:

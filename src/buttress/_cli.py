@@ -104,6 +104,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"buttress {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_request_commands(commands)
+    _add_cache_command(commands)
+
+    demo = commands.add_parser("demo", help="serve the bundled demo API until interrupted")
+    demo.set_defaults(run=_demo)
+    demo.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: any)")
+    return parser
+
+
+def _add_request_commands(commands: Any) -> None:
+    """``buttress get URL`` and the other methods, with the layers' options."""
     for method in _METHODS:
         request = commands.add_parser(
             method, help=f"send a {method.upper()} request and print the response"
@@ -142,25 +153,23 @@ def _parser() -> argparse.ArgumentParser:
             "--timeout", type=_seconds, metavar="S", help="seconds to wait for each phase"
         )
 
+
+def _add_cache_command(commands: Any) -> None:
+    """``buttress cache stats|clear|invalidate``, on a disk cache's directory."""
     cache = commands.add_parser("cache", help="inspect or empty a disk cache")
     cache.set_defaults(run=_cache)
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, text in (("stats", "count its entries"), ("clear", "remove every entry")):
-        actions.add_parser(action, help=text).add_argument(
+    for action, text in (
+        ("stats", "count its entries"),
+        ("clear", "remove every entry"),
+        ("invalidate", "remove the entries whose URL path matches a glob"),
+    ):
+        command = actions.add_parser(action, help=text)
+        if action == "invalidate":
+            command.add_argument("pattern", metavar="PATTERN", help="'/users/*' or a full URL")
+        command.add_argument(
             "--dir", type=Path, required=True, metavar="DIR", help="the cache directory"
         )
-    invalidate = actions.add_parser(
-        "invalidate", help="remove the entries whose URL path matches a glob"
-    )
-    invalidate.add_argument("pattern", metavar="PATTERN", help="'/users/*' or a full URL")
-    invalidate.add_argument(
-        "--dir", type=Path, required=True, metavar="DIR", help="the cache directory"
-    )
-
-    demo = commands.add_parser("demo", help="serve the bundled demo API until interrupted")
-    demo.set_defaults(run=_demo)
-    demo.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: any)")
-    return parser
 
 
 # --- what the layers did ----------------------------------------------------------------------

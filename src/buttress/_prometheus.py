@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["PrometheusCollector"]
 
@@ -29,6 +29,28 @@ def _method(method: str) -> str:
 
 def _status_class(status: int | None) -> str:
     return f"{status // 100}xx" if status is not None and 100 <= status < 600 else "error"
+
+
+class _Metrics:
+    """Makes metrics in one registry, under one namespace."""
+
+    def __init__(self, registry: CollectorRegistry, namespace: str) -> None:
+        self._where: dict[str, Any] = {"namespace": namespace, "registry": registry}
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+        from prometheus_client import Counter
+
+        return Counter(name, doc, labels, **self._where)
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...]) -> Gauge:
+        from prometheus_client import Gauge
+
+        return Gauge(name, doc, labels, **self._where)
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...]) -> Histogram:
+        from prometheus_client import Histogram
+
+        return Histogram(name, doc, labels, buckets=_BUCKETS, **self._where)
 
 
 class PrometheusCollector:
@@ -67,95 +89,77 @@ class PrometheusCollector:
             ) from None
         self.registry = prom.CollectorRegistry(auto_describe=True) if registry is None else registry
         self.namespace = namespace
-        where: dict[str, Any] = {"namespace": namespace, "registry": self.registry}
-        host_method = ("host", "method")
         try:
-            self._requests = prom.Counter(
-                "requests",
-                "Logical requests (all attempts, or a cache answer) by status class.",
-                [*host_method, "status_class"],
-                **where,
-            )
-            self._duration = prom.Histogram(
-                "request_duration_seconds",
-                "Seconds per logical request, retries and waits included.",
-                host_method,
-                buckets=_BUCKETS,
-                **where,
-            )
-            self._attempts = prom.Counter(
-                "attempts",
-                "Network attempts by status class.",
-                [*host_method, "status_class"],
-                **where,
-            )
-            self._attempt_duration = prom.Histogram(
-                "attempt_duration_seconds",
-                "Seconds per network attempt.",
-                host_method,
-                buckets=_BUCKETS,
-                **where,
-            )
-            self._retries = prom.Counter(
-                "retries",
-                "Retries, by the status code or exception class that caused them.",
-                ["host", "reason"],
-                **where,
-            )
-            self._budget_refusals = prom.Counter(
-                "retry_budget_refusals",
-                "Retries not made because the host's retry budget was empty.",
-                ["host"],
-                **where,
-            )
-            self._breaker_state = prom.Gauge(
-                "circuit_breaker_state",
-                "1 for the breaker's current state, 0 for the others.",
-                ["host", "state"],
-                **where,
-            )
-            self._breaker_transitions = prom.Counter(
-                "circuit_breaker_transitions",
-                "Breaker state changes.",
-                ["host", "from_state", "to_state"],
-                **where,
-            )
-            self._rate_limit_wait = prom.Histogram(
-                "rate_limit_wait_seconds",
-                "Seconds a request waited for the client-side rate limiter.",
-                ["host"],
-                buckets=_BUCKETS,
-                **where,
-            )
-            self._queue_depth = prom.Gauge(
-                "rate_limit_queue_depth",
-                "Requests waiting in the rate limiter's queue, as last seen by a request to host.",
-                ["host"],
-                **where,
-            )
-            self._cache = prom.Counter(
-                "cache_requests",
-                "Requests the cache layer saw: hit, miss, revalidated (304) or stale (served old).",
-                ["host", "result"],
-                **where,
-            )
-            self._bytes_out = prom.Counter(
-                "request_body_bytes",
-                "Request body bytes sent (known sizes only).",
-                ["host"],
-                **where,
-            )
-            self._bytes_in = prom.Counter(
-                "response_body_bytes",
-                "Response body bytes received (known sizes only).",
-                ["host"],
-                **where,
-            )
+            self._register()
         except ValueError as exc:  # "Duplicated timeseries": a second collector, same registry
             raise ConfigurationError(
                 f"PrometheusCollector: {exc}; give each collector its own registry "
                 "or share one collector"
             ) from None
+
+    def _register(self) -> None:
+        """Create every metric in ``self.registry``."""
+        make = _Metrics(self.registry, self.namespace)
+        by_status = ("host", "method", "status_class")
+        self._requests = make.counter(
+            "requests",
+            "Logical requests (all attempts, or a cache answer) by status class.",
+            by_status,
+        )
+        self._duration = make.histogram(
+            "request_duration_seconds",
+            "Seconds per logical request, retries and waits included.",
+            ("host", "method"),
+        )
+        self._attempts = make.counter("attempts", "Network attempts by status class.", by_status)
+        self._attempt_duration = make.histogram(
+            "attempt_duration_seconds", "Seconds per network attempt.", ("host", "method")
+        )
+        self._bytes_out = make.counter(
+            "request_body_bytes", "Request body bytes sent (known sizes only).", ("host",)
+        )
+        self._bytes_in = make.counter(
+            "response_body_bytes", "Response body bytes received (known sizes only).", ("host",)
+        )
+        self._register_layers(make)
+
+    def _register_layers(self, make: _Metrics) -> None:
+        """The metrics of the retry, circuit breaker, rate limit and cache layers."""
+        self._retries = make.counter(
+            "retries",
+            "Retries, by the status code or exception class that caused them.",
+            ("host", "reason"),
+        )
+        self._budget_refusals = make.counter(
+            "retry_budget_refusals",
+            "Retries not made because the host's retry budget was empty.",
+            ("host",),
+        )
+        self._breaker_state = make.gauge(
+            "circuit_breaker_state",
+            "1 for the breaker's current state, 0 for the others.",
+            ("host", "state"),
+        )
+        self._breaker_transitions = make.counter(
+            "circuit_breaker_transitions",
+            "Breaker state changes.",
+            ("host", "from_state", "to_state"),
+        )
+        self._rate_limit_wait = make.histogram(
+            "rate_limit_wait_seconds",
+            "Seconds a request waited for the client-side rate limiter.",
+            ("host",),
+        )
+        self._queue_depth = make.gauge(
+            "rate_limit_queue_depth",
+            "Requests waiting in the rate limiter's queue, as last seen by a request to host.",
+            ("host",),
+        )
+        self._cache = make.counter(
+            "cache_requests",
+            "Requests the cache layer saw: hit, miss, revalidated (304) or stale (served old).",
+            ("host", "result"),
+        )
 
     # -- MetricsCollector --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 import buttress
 from buttress.testing import Cassette, CassetteTransport, DemoServer, MockAPI
 
-from .kinds import KINDS, Caller
+from .kinds import KINDS, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_record_then_replay_without_the_network(
     kind: str, demo: DemoServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "users.json"
-    recorder = Caller(kind, Cassette(path, mode="record").transport(), demo.url)
+    recorder = client_of(kind, Cassette(path, mode="record").transport(), demo.url)
     recorded = (await recorder.get("/users/2")).json()
     created = await recorder.request("POST", "/users", json={"name": "Jane"})
     await recorder.aclose()
@@ -35,7 +35,7 @@ async def test_record_then_replay_without_the_network(
 
     hits = sum(demo.app.hits.values())
     replay = Cassette(path, mode="replay")
-    player = Caller(kind, replay.transport(), demo.url)
+    player = client_of(kind, replay.transport(), demo.url)
     assert (await player.get("/users/2")).json() == recorded
     replayed = await player.request("POST", "/users", json={"name": "Jane"})
     assert (replayed.status_code, replayed.json()) == (201, created.json())
@@ -48,11 +48,11 @@ async def test_a_request_not_in_the_cassette_fails_clearly(kind: str, tmp_path: 
     api = MockAPI()
     api.json("GET", "/users/1", {"id": 1})
     path = tmp_path / "c.json"
-    recorder = Caller(kind, Cassette(path, mode="record").transport(api.transport), api.base_url)
+    recorder = client_of(kind, Cassette(path, mode="record").transport(api.transport), api.base_url)
     await recorder.get("/users/1")
     await recorder.aclose()
 
-    player = Caller(kind, Cassette(path, mode="replay").transport(api.transport), api.base_url)
+    player = client_of(kind, Cassette(path, mode="replay").transport(api.transport), api.base_url)
     with pytest.raises(
         buttress.ConfigurationError, match=r"GET .*/users/2 is not in cassette"
     ) as e:
@@ -111,10 +111,10 @@ async def test_a_different_secret_still_matches(kind: str, tmp_path: Path) -> No
     api = MockAPI()
     api.json("GET", "/me", {"me": True})
     path = tmp_path / "me.json"
-    recorder = Caller(kind, Cassette(path, mode="record").transport(api.transport), api.base_url)
+    recorder = client_of(kind, Cassette(path, mode="record").transport(api.transport), api.base_url)
     await recorder.get("/me", params={"token": "local-token"})
     await recorder.aclose()
-    player = Caller(kind, Cassette(path, mode="replay").transport(), api.base_url)
+    player = client_of(kind, Cassette(path, mode="replay").transport(), api.base_url)
     assert (await player.get("/me", params={"token": "ci-token"})).json() == {"me": True}
     await player.aclose()
 
@@ -227,7 +227,7 @@ async def test_bodies_are_written_scrubbed_and_still_match(
     auth = buttress.APIKeyAuth("shop-k3y-77", header="X-Shop")  # a name buttress cannot guess
     form = {"user": "ada", "password": "hunter2-pw"}
     cassette = Cassette(path, mode="record", match_body=True)
-    recorder = Caller(kind, cassette.transport(), demo.url, auth=auth)
+    recorder = client_of(kind, cassette.transport(), demo.url, auth=auth)
     recorded = (await recorder.request("POST", "/echo", data=form)).json()
     await recorder.aclose()
     text = path.read_text()
@@ -235,7 +235,7 @@ async def test_bodies_are_written_scrubbed_and_still_match(
     assert "hunter2-pw" not in text  # the form field, and its echo
     assert recorded["headers"]["x-shop"] == "[REDACTED]"  # recording gives what replay will
 
-    player = Caller(kind, Cassette(path, mode="replay", match_body=True).transport(), auth=auth)
+    player = client_of(kind, Cassette(path, mode="replay", match_body=True).transport(), auth=auth)
     replayed = await player.request("POST", f"{demo.url}/echo", data=form)
     assert replayed.json() == recorded
     await player.aclose()

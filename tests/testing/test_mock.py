@@ -11,7 +11,7 @@ import pytest
 import buttress
 from buttress.testing import MockAPI, error_response, json_response
 
-from .kinds import KINDS, Caller
+from .kinds import KINDS, Caller, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=KINDS)
 async def api_and_caller(request: pytest.FixtureRequest) -> AsyncIterator[tuple[MockAPI, Caller]]:
     api = MockAPI()
-    caller = Caller(str(request.param), api.transport, api.base_url)
+    caller = client_of(str(request.param), api.transport, api.base_url)
     yield api, caller
     await caller.aclose()
 

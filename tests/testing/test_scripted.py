@@ -11,7 +11,7 @@ import pytest
 import buttress
 from buttress.testing import Delay, Fail, FakeClock, Reply, Reset, ScriptedTransport, Step, Truncate
 
-from .kinds import KINDS, Caller
+from .kinds import KINDS, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 async def test_fails_n_times_then_succeeds_and_records_requests(kind: str) -> None:
     transport = ScriptedTransport(Fail(httpx.ConnectError, times=2), Reply(json={"ok": True}))
-    caller = Caller(kind, transport, BASE)
+    caller = client_of(kind, transport, BASE)
     expected = buttress.ConnectionError if caller.is_buttress else httpx.ConnectError
     for _ in range(2):
         with pytest.raises(expected) as caught:
@@ -43,7 +43,7 @@ async def test_fails_n_times_then_succeeds_and_records_requests(kind: str) -> No
 async def test_delays_move_the_injected_clock_not_real_time(kind: str) -> None:
     clock = FakeClock()
     transport = ScriptedTransport(Delay(30.0, then=Delay(5.0, then=Reply(204))), clock=clock)
-    caller = Caller(kind, transport, BASE, timeout=httpx.Timeout(60.0))
+    caller = client_of(kind, transport, BASE, timeout=httpx.Timeout(60.0))
     started = time.monotonic()
     assert (await caller.get("/slow")).status_code == 204
     await caller.aclose()
@@ -54,7 +54,7 @@ async def test_delays_move_the_injected_clock_not_real_time(kind: str) -> None:
 async def test_a_delay_longer_than_the_read_timeout_times_out(kind: str) -> None:
     clock = FakeClock()
     transport = ScriptedTransport(Delay(10.0), clock=clock)
-    caller = Caller(kind, transport, BASE, timeout=httpx.Timeout(5.0, read=2.0))
+    caller = client_of(kind, transport, BASE, timeout=httpx.Timeout(5.0, read=2.0))
     expected = buttress.ReadTimeoutError if caller.is_buttress else httpx.ReadTimeout
     with pytest.raises(expected):
         await caller.get("/slow")
@@ -68,7 +68,7 @@ async def test_status_answers_with_retry_after(kind: str) -> None:
         Reply.error(503, "maintenance", retry_after=0.5),
         Reply(200, content=b"plain", headers={"Content-Type": "text/plain"}),
     )
-    caller = Caller(kind, transport, BASE)
+    caller = client_of(kind, transport, BASE)
     if caller.is_buttress:
         with pytest.raises(buttress.RateLimitError) as limited:
             await caller.get("/x")
@@ -88,7 +88,7 @@ async def test_status_answers_with_retry_after(kind: str) -> None:
 
 
 async def test_connection_reset(kind: str) -> None:
-    caller = Caller(kind, ScriptedTransport(Reset(), Reply(json=1)), BASE)
+    caller = client_of(kind, ScriptedTransport(Reset(), Reply(json=1)), BASE)
     expected = buttress.ConnectionError if caller.is_buttress else httpx.ReadError
     with pytest.raises(expected, match="reset"):
         await caller.get("/x")
@@ -98,12 +98,12 @@ async def test_connection_reset(kind: str) -> None:
 
 async def test_truncated_body_breaks_mid_stream(kind: str) -> None:
     body = Reply(json={"name": "Ada Lovelace"})
-    caller = Caller(kind, ScriptedTransport(Truncate(body, keep=5), Truncate(keep=0)), BASE)
+    caller = client_of(kind, ScriptedTransport(Truncate(body, keep=5), Truncate(keep=0)), BASE)
     expected = buttress.ConnectionError if caller.is_buttress else httpx.RemoteProtocolError
     with pytest.raises(expected, match="complete message body"):
         await caller.get("/users/1")
     with pytest.raises(expected):
-        await caller.stream_bytes("/users/1")
+        await caller.stream_bytes("GET", "/users/1")
     await caller.aclose()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from buttress.testing import FakeClock
+from tests.transports.conftest import Plain
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -58,27 +59,7 @@ class Origin:
         return self.requests[-1]
 
 
-class Caller:
-    """One awaitable API over a plain ``httpx.Client`` or ``httpx.AsyncClient``."""
-
-    def __init__(self, transport: Any, is_async: bool, base_url: str = "https://api.test") -> None:
-        self.is_async = is_async
-        self.client: httpx.Client | httpx.AsyncClient = (
-            httpx.AsyncClient(transport=transport, base_url=base_url)
-            if is_async
-            else httpx.Client(transport=transport, base_url=base_url)
-        )
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if isinstance(self.client, httpx.AsyncClient):
-            return await self.client.request(method, url, **kwargs)
-        return self.client.request(method, url, **kwargs)
-
-    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", url, **kwargs)
-
-    async def aclose(self) -> None:
-        if isinstance(self.client, httpx.AsyncClient):
-            await self.client.aclose()
-        else:
-            self.client.close()
+def httpx_client(transport: Any, is_async: bool, base_url: str = "https://api.test") -> Plain:
+    """A plain ``httpx.Client`` or ``httpx.AsyncClient`` over ``transport``."""
+    cls: Any = httpx.AsyncClient if is_async else httpx.Client
+    return Plain(cls(transport=transport, base_url=base_url))

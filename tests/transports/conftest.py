@@ -13,28 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import Either
+
 Layer = Callable[[Any], Any]
-
-
-class Plain:
-    """``await plain.get(...)`` for either kind of httpx client."""
-
-    def __init__(self, client: httpx.Client | httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if isinstance(self.client, httpx.AsyncClient):
-            return await self.client.request(method, url, **kwargs)
-        return self.client.request(method, url, **kwargs)
-
-    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", url, **kwargs)
-
-    async def aclose(self) -> None:
-        if isinstance(self.client, httpx.AsyncClient):
-            await self.client.aclose()
-        else:
-            self.client.close()
+# one awaitable API over an httpx.Client or httpx.AsyncClient (see tests/conftest.py)
+Plain = Either[httpx.Client | httpx.AsyncClient]
 
 
 @pytest.fixture
@@ -51,9 +34,9 @@ async def plain(mode: str) -> AsyncIterator[Callable[..., Plain]]:
             client = cls(mounts={"http://127.0.0.1": transport})
         else:
             client = cls(transport=transport)
-        made.append(Plain(client))
+        made.append(Either(client))
         return made[-1]
 
     yield factory
-    for plain_client in made:
-        await plain_client.aclose()
+    for either in made:
+        await either.aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from itertools import count
@@ -17,6 +16,7 @@ from buttress.policies.breaker import Permit
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import CircuitBreakerTransport
 from tests.conftest import Either
+from tests.servers import free_port
 from tests.transports.conftest import Plain
 
 pytestmark = pytest.mark.anyio
@@ -90,14 +90,6 @@ async def test_connection_errors_count(plain: Callable[..., Plain]) -> None:
         await client.get(f"http://127.0.0.1:{free_port()}/")
     with pytest.raises(buttress.CircuitBreakerOpenError):
         await client.get("http://127.0.0.1:1/")
-
-
-def free_port() -> int:
-    """A port nobody listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_slow_calls_to_the_slow_endpoint_open_the_circuit(

@@ -21,12 +21,13 @@ from buttress.cache import CacheBackend, CacheConfig, DiskCache, MemoryCache
 from buttress.testing import FakeClock
 from buttress.transports import CacheTransport, RetryTransport
 from buttress.transports.cache import CACHE_EXTENSION, CacheResult
+from tests.transports.conftest import Plain
 
-from .cache_origin import Caller, Origin
+from .cache_origin import Origin, httpx_client
 
 pytestmark = pytest.mark.anyio
 
-Make = Callable[..., Caller]
+Make = Callable[..., Plain]
 
 
 @pytest.fixture(params=["memory", "disk"])
@@ -50,12 +51,12 @@ def origin(clock: FakeClock) -> Origin:
 async def make(
     mode: str, origin: Origin, clock: FakeClock, backend: CacheBackend
 ) -> AsyncIterator[Make]:
-    made: list[Caller] = []
+    made: list[Plain] = []
 
-    def factory(inner: Any = None, **config: Any) -> Caller:
+    def factory(inner: Any = None, **config: Any) -> Plain:
         config.setdefault("backend", backend)
         transport = CacheTransport(inner or origin.transport, CacheConfig(**config), clock=clock)
-        caller = Caller(transport, is_async=mode == "async")
+        caller = httpx_client(transport, is_async=mode == "async")
         made.append(caller)
         return caller
 
@@ -715,9 +716,7 @@ async def test_transport_alone_under_mounts(mode: str, origin: Origin, clock: Fa
     client: Any = (
         httpx.AsyncClient(mounts=mounts) if mode == "async" else httpx.Client(mounts=mounts)
     )
-    caller = Caller(None, is_async=mode == "async")
-    await caller.aclose()
-    caller.client = client
+    caller = Plain(client)
     await caller.get("https://api.test/doc")
     assert result(await caller.get("https://api.test/doc")).from_cache
     assert transport.cache.stats().hits == 1
@@ -825,7 +824,7 @@ async def test_rfc9111_5_3_several_expires_lines_are_invalid(make: Make, origin:
 # -- RFC 5861 stale-while-revalidate ----------------------------------------------------------
 
 
-async def revalidated_in_background(api: Caller, answered: threading.Event) -> None:
+async def revalidated_in_background(api: Plain, answered: threading.Event) -> None:
     """Wait for the background revalidation to reach the origin and finish.
 
     The 5 s bound only guards against a hang; closing the client waits for the
@@ -889,7 +888,7 @@ async def test_rfc5861_stale_while_revalidate_never_serves_what_must_be_validate
     assert (response.json(), result(response).stale, origin.calls) == ({"v": 2}, False, 2)
 
 
-async def end(api: Caller, how: str) -> None:
+async def end(api: Plain, how: str) -> None:
     """Close the client, or leave its ``with`` block (which reaches the transport's exit)."""
     if how == "close":
         await api.aclose()

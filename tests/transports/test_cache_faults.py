@@ -13,8 +13,9 @@ from buttress.cache import CacheConfig, MemoryCache
 from buttress.testing import FakeClock, Fault, FaultServer
 from buttress.transports import CacheTransport
 from buttress.transports.cache import CACHE_EXTENSION, CacheResult
+from tests.transports.conftest import Plain
 
-from .cache_origin import Caller
+from .cache_origin import httpx_client
 
 pytestmark = pytest.mark.anyio
 
@@ -26,11 +27,11 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-async def api(mode: str) -> AsyncIterator[tuple[Caller, FakeClock]]:
+async def api(mode: str) -> AsyncIterator[tuple[Plain, FakeClock]]:
     clock = FakeClock()
     network: Any = httpx.AsyncHTTPTransport() if mode == "async" else httpx.HTTPTransport()
     transport = CacheTransport(network, CacheConfig(backend=MemoryCache()), clock=clock)
-    caller = Caller(transport, is_async=mode == "async", base_url="http://127.0.0.1")
+    caller = httpx_client(transport, is_async=mode == "async", base_url="http://127.0.0.1")
     yield caller, clock
     await caller.aclose()
 
@@ -56,7 +57,7 @@ def _faulty(fault: Fault) -> Any:
     ],
 )
 async def test_rfc5861_4_stale_if_error_covers_connection_failures(
-    api: tuple[Caller, FakeClock], server: FaultServer, failure: Any
+    api: tuple[Plain, FakeClock], server: FaultServer, failure: Any
 ) -> None:
     caller, clock = api
     url = f"{server.url}/doc"

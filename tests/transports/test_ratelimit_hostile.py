@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
-from typing import Any
 
 import anyio
 import httpx
@@ -27,6 +26,7 @@ from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RateLimiter, RateLimitTransport
 
 from ..conftest import Either
+from .conftest import Plain
 from .test_ratelimit import ManualClock
 
 pytestmark = pytest.mark.anyio
@@ -337,26 +337,15 @@ async def test_the_deadline_counts_a_servers_pause_too(
 
 
 async def test_a_plain_client_total_timeout_option_covers_the_wait(
-    mode: str, demo: DemoServer
+    plain: Callable[..., Plain], demo: DemoServer
 ) -> None:
     clock = FakeClock()
-    network = httpx.AsyncHTTPTransport() if mode == "async" else httpx.HTTPTransport()
-    transport = RateLimitTransport(
-        network, RateLimitConfig(max_requests=1, time_window=10.0), clock=clock
-    )
-    plain: Any = (httpx.AsyncClient if mode == "async" else httpx.Client)(transport=transport)
+    config = RateLimitConfig(max_requests=1, time_window=10.0)
+    client = plain(lambda network: RateLimitTransport(network, config, clock=clock))
     hits = hit_counter(demo)
-
-    async def get(url: str, **kwargs: Any) -> httpx.Response:
-        result = plain.get(url, **kwargs)
-        return await result if mode == "async" else result  # type: ignore[no-any-return]
-
-    try:
-        await get(demo.url + "/users/1")
-        with pytest.raises(buttress.TimeoutError):
-            await get(demo.url + PATH, extensions=buttress.options(total_timeout=2))
-    finally:
-        await plain.aclose() if mode == "async" else plain.close()
+    await client.get(demo.url + "/users/1")
+    with pytest.raises(buttress.TimeoutError):
+        await client.get(demo.url + PATH, extensions=buttress.options(total_timeout=2))
     assert clock.sleeps == []
     assert hits() == 0
 

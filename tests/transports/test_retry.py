@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import count
@@ -16,6 +15,7 @@ import buttress
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import RetryTransport
 from tests.conftest import Either
+from tests.servers import free_port
 from tests.transports.conftest import Plain
 
 pytestmark = pytest.mark.anyio
@@ -89,10 +89,7 @@ async def test_buttress_client_under_mounts(mode: str, demo: DemoServer) -> None
 async def test_connection_errors_are_retried_then_raised_with_a_note(
     make_client: Callable[..., Either],
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = make_client(base_url=f"http://127.0.0.1:{port}", retry=FAST)
+    client = make_client(base_url=f"http://127.0.0.1:{free_port()}", retry=FAST)
     with pytest.raises(buttress.ConnectionError) as caught:
         await client.get("/users/1")
     assert isinstance(caught.value, httpx.ConnectError)

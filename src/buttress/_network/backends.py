@@ -60,7 +60,7 @@ def check_backend_supports(
         >>> check_backend_supports("aiohttp", http2=True)
         Traceback (most recent call last):
         ...
-        buttress._exceptions.ConfigurationError: the aiohttp backend speaks HTTP/1.1 only: \
+        buttress.ConfigurationError: the aiohttp backend speaks HTTP/1.1 only: \
 drop http2=True or use backend='httpx'
     """
     if backend != "aiohttp":
@@ -99,7 +99,7 @@ def network_factory(
         >>> network_factory("aiohttp", is_async=False)
         Traceback (most recent call last):
         ...
-        buttress._exceptions.ConfigurationError: Client backend must be 'httpx', not 'aiohttp' \
+        buttress.ConfigurationError: Client backend must be 'httpx', not 'aiohttp' \
 (the aiohttp backend is async only: use AsyncClient)
     """
     _validate(backend, is_async=is_async)

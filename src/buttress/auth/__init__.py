@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 import anyio
 import anyio.to_thread
 import httpx
-from httpx._auth import FunctionAuth
+from httpx._auth import FunctionAuth  # httpx has no public name for it
 from pydantic import SecretStr
 
 from .. import _lazy

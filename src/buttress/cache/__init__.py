@@ -6,6 +6,7 @@ Examples:
     True
 """
 
+from .. import _lazy
 from .base import AsyncStorage, CacheBackend
 from .cache import Cache
 from .config import CacheConfig
@@ -23,3 +24,6 @@ __all__ = [
     "MemoryCache",
     "StatsRecorder",
 ]
+
+# Shown as this package's own: ``buttress.cache.X``, not the module that defines it.
+_lazy.adopt(__name__, __all__)

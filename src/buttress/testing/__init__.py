@@ -16,6 +16,7 @@ The pytest plugin (:mod:`buttress.testing.pytest_plugin`, loaded automatically
 when buttress is installed) offers them as ``buttress_*`` fixtures.
 """
 
+from .. import _lazy
 from .cassette import Cassette, CassetteTransport
 from .clock import FakeClock
 from .demo import DemoAPI, create_app
@@ -48,3 +49,6 @@ __all__ = [
     "error_response",
     "json_response",
 ]
+
+# Shown as this package's own: ``buttress.testing.X``, not the module that defines it.
+_lazy.adopt(__name__, __all__)

@@ -103,8 +103,9 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Literal
+
+from ._lifecycle import Serving
 
 __all__ = ["Fault", "FaultServer", "ReceivedRequest"]
 
@@ -501,7 +502,7 @@ class _ClientGone(Exception):
     """The peer closed the connection, or the request could not be read."""
 
 
-class FaultServer:
+class FaultServer(Serving):
     """A scriptable, misbehaving HTTP/1.1 server on 127.0.0.1 (see the module docs).
 
     Args:
@@ -777,17 +778,6 @@ class FaultServer:
         for sock in [*self._wakeup, *self._blackhole, *([self._refused] if self._refused else [])]:
             sock.close()
 
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"FaultServer(url={self.url!r})"
 
@@ -897,11 +887,6 @@ class FaultServer:
 
         pause(fault.delay)
         kind = fault.kind
-        if kind == "respond":
-            sock.sendall(_response(fault, request))
-            return True
-        if kind == "close":
-            return False
         if kind == "reset":
             _reset(sock)
             return False
@@ -928,17 +913,6 @@ class FaultServer:
             for piece in _pattern(fault.size):
                 sock.sendall(piece)
             return True
-        if kind == "broken_chunked":
-            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            sock.sendall(head + b"5\r\nhello\r\n" + (fault.body or b"") + b"\r\n\r\n")
-            return False
-        if kind == "garbage_status":
-            sock.sendall(b"HTTP/1.1 two-hundred maybe\r\n\x00\xff\xfe garbage \r\n\r\n")
-            return False
-        if kind == "oversized_headers":
-            head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * fault.size + b"\r\n"
-            sock.sendall(head + b"Content-Length: 0\r\n\r\n")
-            return False
         if kind == "drip_headers":
             answer = _response(replace(fault, kind="respond"), request)
             end = answer.index(b"\r\n\r\n") + 4
@@ -948,23 +922,9 @@ class FaultServer:
                 sock.sendall(answer[index : index + 1])
             sock.sendall(answer[end:])
             return True
-        if kind == "endless_redirects":
-            hop = int(request.query.partition("hop=")[2] or 0) + 1
-            location = f"{request.path}?hop={hop}"
-            headers = (*fault.headers, ("Location", location))
-            sock.sendall(_response(replace(fault, headers=headers), request))
-            return True
-        if kind == "many_headers":
-            lines = b"".join(b"X-Header-%d: %d\r\n" % (n, n) for n in range(fault.size))
-            sock.sendall(b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 0\r\n\r\n")
-            return True
-        if kind == "body_longer_than_declared":
-            sock.sendall(_head(200, fault.headers, fault.size) + b"x" * fault.sent)
-            return True
-        # informational_flood
-        sock.sendall(_EARLY_HINTS * fault.size)
-        sock.sendall(_response(replace(fault, kind="respond"), request))
-        return True
+        answer, serves_on = _at_once(fault, request)
+        sock.sendall(answer)
+        return serves_on
 
     # -- reading requests ----------------------------------------------------------------------
 
@@ -1082,6 +1042,34 @@ def _hung_up(sock: socket.socket) -> bool:
         return True
     finally:
         sock.settimeout(timeout)
+
+
+def _at_once(fault: Fault, request: ReceivedRequest) -> tuple[bytes, bool]:
+    """What a fault sent in one piece writes, and whether the connection serves on after."""
+    kind = fault.kind
+    if kind == "respond":
+        return _response(fault, request), True
+    if kind == "close":
+        return b"", False
+    if kind == "broken_chunked":
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        return head + b"5\r\nhello\r\n" + (fault.body or b"") + b"\r\n\r\n", False
+    if kind == "garbage_status":
+        return b"HTTP/1.1 two-hundred maybe\r\n\x00\xff\xfe garbage \r\n\r\n", False
+    if kind == "oversized_headers":
+        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * fault.size + b"\r\n"
+        return head + b"Content-Length: 0\r\n\r\n", False
+    if kind == "endless_redirects":
+        hop = int(request.query.partition("hop=")[2] or 0) + 1
+        headers = (*fault.headers, ("Location", f"{request.path}?hop={hop}"))
+        return _response(replace(fault, headers=headers), request), True
+    if kind == "many_headers":
+        lines = b"".join(b"X-Header-%d: %d\r\n" % (n, n) for n in range(fault.size))
+        return b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 0\r\n\r\n", True
+    if kind == "body_longer_than_declared":
+        return _head(200, fault.headers, fault.size) + b"x" * fault.sent, True
+    # informational_flood
+    return _EARLY_HINTS * fault.size + _response(replace(fault, kind="respond"), request), True
 
 
 def _reset(sock: socket.socket) -> None:

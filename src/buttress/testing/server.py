@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from ._lifecycle import Serving
 from .demo import DemoAPI
 
 __all__ = ["DemoServer"]
 
 
-class DemoServer:
+class DemoServer(Serving):
     """Run an ASGI app (the demo API by default) with uvicorn on 127.0.0.1.
 
     Needs the ``testing`` extra (``pip install 'buttress[testing]'``).
@@ -91,14 +91,3 @@ class DemoServer:
             self._server.should_exit = True
             self._thread.join(timeout=10)
             self._thread = None
-
-    def __enter__(self) -> DemoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

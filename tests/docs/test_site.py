@@ -25,7 +25,6 @@ import selectors
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -38,7 +37,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from tests.servers import in_thread
+
+ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
 DIAGRAM = re.compile(r"^```mermaid$", re.M)
 EXTRA_ROW = re.compile(r"^\| `([\w-]+)` \|", re.M)
@@ -135,14 +136,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def served(site: Path) -> Iterator[str]:
     """The built site on 127.0.0.1; yields its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(site))
-    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/"
-        finally:
-            server.shutdown()
-            thread.join()
+    with (
+        ThreadingHTTPServer(("127.0.0.1", 0), handler) as server,
+        in_thread(server.serve_forever, server.shutdown),
+    ):
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 class Chromium:

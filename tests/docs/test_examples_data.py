@@ -13,7 +13,7 @@ import pytest
 
 from buttress.testing import DemoServer
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def load(name: str) -> ModuleType:

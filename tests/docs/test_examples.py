@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.py"))
 
 SHOWS = {  # what an example is there to show, in its output (a progress bar goes to stderr)
     "download_progress.py": ["saved dataset.bin: 5,000,000 bytes", "100%|"],
@@ -28,3 +29,15 @@ def test_example_runs(script: Path) -> None:
     for text in SHOWS.get(script.name, []):
         assert text in result.stdout + result.stderr
     assert not UNROUNDED.findall(result.stdout), "durations and ages print rounded"
+
+
+def test_the_logging_example_logs_with_the_request_id_it_sent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script = next(path for path in EXAMPLES if path.name == "logging_and_tracing.py")
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    request_id = re.search(r"saw X-Request-ID (\S+)", out)
+    assert request_id
+    assert f"[{request_id.group(1)}] GET" in out  # the log line carries the same id
+    assert "never-logged" not in out

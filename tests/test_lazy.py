@@ -144,3 +144,36 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 def test_public_subpackages_resolve_without_their_own_import() -> None:
     run("import buttress\nbuttress.auth.BearerAuth\nbuttress.transports.RetryTransport")
+
+
+def test_an_export_shows_its_public_name_whatever_was_imported_first() -> None:
+    # buttress.cache is imported on its own: its names the top level also exports still
+    # show as buttress.X, the rest as buttress.cache.X.
+    out = run(
+        "import buttress.cache as cache\n"
+        "print(cache.MemoryCache.__module__, cache.StatsRecorder.__module__)"
+    )
+    assert out.split() == ["buttress", "buttress.cache"]
+
+
+def test_a_value_a_client_returns_shows_the_public_name_of_its_type() -> None:
+    # Response is never named: importing the client brought its module in, which adopts it.
+    out = run(
+        "import httpx, buttress\n"
+        "answer = httpx.MockTransport(lambda request: httpx.Response(200))\n"
+        "with buttress.Client(transport=answer) as client:\n"
+        "    print(type(client.get('http://api.test/')))"
+    )
+    assert out.strip() == "<class 'buttress.Response'>"
+
+
+def test_a_module_another_imports_shows_public_names_once_it_has_run() -> None:
+    # A default client imports the settings and its layers' modules itself, and no public
+    # name is looked up after that: their exports show their public names all the same.
+    out = run(
+        "import sys, buttress\n"
+        "buttress.Client().close()\n"
+        "print(sys.modules['buttress._settings'].ButtressSettings.__module__)\n"
+        "print(sys.modules['buttress.transports.retry'].RetryTransport.__module__)"
+    )
+    assert out.split() == ["buttress", "buttress.transports"]

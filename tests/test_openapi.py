@@ -396,6 +396,17 @@ async def test_parameter_styles_and_locations(
     ]
 
 
+async def test_a_header_value_the_protocol_refuses_is_not_quoted(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), "/openapi.json")
+    secret = "k3y-7f2e\r\nX-Injected: 1"
+    with pytest.raises(buttress.ClientError) as caught:
+        await settle(api.get_user(user_id=1, x_trace=secret))
+    assert "k3y-7f2e" not in str(caught.value)
+    assert "Illegal header value" in str(caught.value)
+
+
 async def test_options_are_the_clients_request_arguments(api: API) -> None:
     response = await settle(api.get_user(user_id=1, options={"headers": {"X-Extra": "1"}}))
     assert response.request.headers["x-extra"] == "1"

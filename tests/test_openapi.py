@@ -144,6 +144,10 @@ def make_app(hits: Counter[str]) -> FastAPI:
             "trace": request.headers.get("x-trace-ids"),
         }
 
+    @app.get("/files/{name:path}")
+    def get_file(request: Request, name: str) -> dict[str, Any]:
+        return {"name": name, "raw_path": request.scope["raw_path"].decode()}
+
     @app.get("/answers/{kind}", operation_id="get_answer", response_model=User)
     def get_answer(kind: str) -> Any:
         if kind == "text":
@@ -396,6 +400,47 @@ async def test_parameter_styles_and_locations(
     ]
 
 
+FILES = {
+    "openapi": "3.1.0",
+    "paths": {
+        "/files/{name}": {
+            "get": {  # no operationId: named from its method and path
+                "parameters": [_parameter("name", "path", {"type": "string"}, required=True)],
+                "responses": {"200": {"description": "where the request arrived"}},
+            }
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [
+        ("a/b", "a%2Fb"),
+        ("../admin", "..%2Fadmin"),
+        ("..", "%2E%2E"),  # left as "..", the URL would lose "/files"
+        (".", "%2E"),
+        ("a?b=1#c", "a%3Fb%3D1%23c"),
+    ],
+)
+async def test_a_path_parameter_stays_in_its_segment(
+    make_client: Callable[..., Either], served: Served, name: str, sent: str
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), FILES)
+    answer = await settle(api.get_files_name(name=name))
+    assert answer.json() == {"name": name, "raw_path": f"/files/{sent}"}
+
+
+async def test_an_empty_path_parameter_is_refused(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), FILES)
+    with pytest.raises(buttress.SchemaValidationError, match=r"path\.name: empty") as caught:
+        await settle(api.get_files_name(name=""))  # would be GET /files/, another resource
+    assert caught.value.errors[0]["loc"] == ("path", "name")
+    assert served.hits["/files/"] == 0
+
+
 async def test_a_header_value_the_protocol_refuses_is_not_quoted(
     make_client: Callable[..., Either], served: Served
 ) -> None:
@@ -608,6 +653,20 @@ async def test_openapi_3_0_documents_use_their_dialect(
             },
             "only references inside the document",
         ),
+        ({"openapi": "3.1.0", "paths": ["/a"]}, "paths is a list, not an object"),
+        ({"openapi": "3.1.0", "paths": {"/a": {"get": "x"}}}, r"/paths/~1a/get is a str"),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"responses": ["200"]}}}},
+            r"/paths/~1a/get/responses is a list",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"responses": {"200": None}}}}},
+            r"/paths/~1a/get/responses/200 is a NoneType",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"post": {"requestBody": "x"}}}},
+            r"/paths/~1a/post/requestBody is a str",
+        ),
     ],
 )
 async def test_documents_that_cannot_work_are_refused(
@@ -615,6 +674,39 @@ async def test_documents_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         await load(make_client(base_url="http://127.0.0.1:1"), document)
+
+
+def _echo_body(schema: dict[str, Any], **schemas: Any) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}}
+    operation = {"operationId": "echo_json", "requestBody": {"content": content}}
+    return {
+        "openapi": "3.1.0",
+        "paths": {"/echo-json": {"post": {**operation, "responses": {}}}},
+        "components": {"schemas": schemas},
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        _echo_body({"type": "colour"}),
+        _echo_body({"type": "string", "pattern": "(["}),
+        _echo_body(
+            {"$ref": "#/components/schemas/A"},
+            A={"$ref": "#/components/schemas/B"},
+            B={"$ref": "#/components/schemas/A"},
+        ),
+    ],
+    ids=["unknown type", "bad pattern", "reference loop"],
+)
+async def test_a_broken_schema_is_a_configuration_error(
+    make_client: Callable[..., Either], served: Served, document: dict[str, Any]
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    before = served.hits["/echo-json"]
+    with pytest.raises(buttress.ConfigurationError, match=r"schema at /paths\S* is broken"):
+        await settle(api.echo_json(body="x"))
+    assert served.hits["/echo-json"] == before
 
 
 async def test_sources_that_cannot_work_are_refused(
@@ -626,6 +718,9 @@ async def test_sources_that_cannot_work_are_refused(
         buttress.ConfigurationError, match="relative and the client has no base_url"
     ):
         await load(either, relative)
+    for source in (5, None):
+        with pytest.raises(buttress.ConfigurationError, match=r"a URL, a pathlib\.Path or"):
+            await load(either, source)
     with pytest.raises(buttress.ConfigurationError, match="cannot read the OpenAPI document"):
         await load(either, tmp_path / "missing.json")
     with pytest.raises(buttress.ConfigurationError, match=r"pass a pathlib\.Path"):

@@ -178,7 +178,7 @@ class _Schemas:
         self, pointer: str, instance: Any, where: tuple[str, ...], *, request: bool, hide: bool
     ) -> list[ErrorDetails]:
         """What is wrong with ``instance`` against the schema at ``pointer``, as error details."""
-        from jsonschema.exceptions import SchemaError
+        from jsonschema.exceptions import SchemaError, UnknownType
         from referencing.exceptions import Unresolvable
 
         checker = self._checkers.get((pointer, request))
@@ -191,19 +191,31 @@ class _Schemas:
             self._checkers[(pointer, request)] = checker
         try:
             found = sorted(checker.iter_errors(instance), key=lambda e: list(e.absolute_path))
-        except (SchemaError, Unresolvable) as exc:
-            raise ConfigurationError(
-                f"the document's schema at {pointer} is broken: {exc}"
-            ) from None
-        return [
-            _detail(
-                error.validator,
-                (*where, *error.absolute_path),
-                _words(error),
-                "[hidden]" if hide else error.instance,
-            )
-            for error in found
-        ]
+        except Unresolvable as exc:  # its message quotes the whole document
+            problem = f"$ref {exc.ref!r} cannot be followed"
+        except (SchemaError, UnknownType, re.error) as exc:
+            problem = str(exc).splitlines()[0]
+        except RecursionError:
+            problem = "its $refs lead to each other without ever reaching a schema"
+        else:
+            return [
+                _detail(
+                    error.validator,
+                    (*where, *error.absolute_path),
+                    _words(error),
+                    "[hidden]" if hide else error.instance,
+                )
+                for error in found
+            ]
+        raise ConfigurationError(f"the document's schema at {pointer} is broken: {problem}")
+
+
+def _object(node: Any, at: str) -> Mapping[str, Any]:
+    """``node``, which the document at ``at`` must have as an object (a mapping)."""
+    if not isinstance(node, Mapping):
+        kind = type(node).__name__
+        raise ConfigurationError(f"the document's {at} is a {kind}, not an object")
+    return node
 
 
 def _detail(kind: Any, where: Sequence[Any], message: str, value: Any) -> ErrorDetails:
@@ -282,6 +294,11 @@ class _Parameter:
             separator = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(self.style, ",")
             return [(self.name, separator.join(texts))]
         return [(self.name, _text(value))]
+
+
+def _in_segment(text: str) -> str:
+    """``text`` percent-encoded to stay inside one path segment (``/``, ``?``, ``#`` too)."""
+    return urllib.parse.quote(text, safe="")
 
 
 def _text(value: Any) -> str:
@@ -383,9 +400,10 @@ class Operation:
                 )
         self._body = self._request_body(node, pointer)
         self._responses: dict[str, _Response] = {}
-        for status, raw in (node.get("responses") or {}).items():
+        responses = _object(node.get("responses") or {}, f"{pointer}/responses")
+        for status, raw in responses.items():
             response, at = schemas.resolve(raw, f"{pointer}/responses/{_escape(str(status))}")
-            self._responses[str(status).upper()] = self._response(response, at)
+            self._responses[str(status).upper()] = self._response(_object(response, at), at)
         self._check_answer = _ResponseCheck(self)
 
     @property
@@ -421,7 +439,7 @@ class Operation:
         if "requestBody" not in node:
             return None
         body, at = self._api._schemas.resolve(node["requestBody"], f"{pointer}/requestBody")
-        content: Mapping[str, Any] = body.get("content") or {}
+        content = _object(_object(body, at).get("content") or {}, f"{at}/content")
         if not content:
             return None
         # JSON first, then a form, then whatever the document lists first.
@@ -584,6 +602,10 @@ class Operation:
                     errors.append(_detail("missing", where, "required parameter missing", None))
                 continue
             value = given[parameter] = _jsonable(given[parameter], where, errors)
+            if parameter.location == "path" and value is not None and not _text(value):
+                # /users/{id} with id "" is /users/, another resource
+                errors.append(_detail("empty", where, "empty path parameter", None))
+                continue
             if parameter.schema is not None and value is not None:
                 errors += schemas.check(parameter.schema, value, where, request=True, hide=hide)
         payload = self._payload(body, errors)
@@ -635,7 +657,7 @@ class Operation:
             pairs = parameter.serialize(value)
             if parameter.location == "path":
                 text = ",".join(text for _, text in pairs) if len(pairs) > 1 else pairs[0][1]
-                path = path.replace(f"{{{parameter.name}}}", urllib.parse.quote(text, safe=""))
+                path = path.replace(f"{{{parameter.name}}}", _in_segment(text))
             elif parameter.location == "query":
                 for name, text in pairs:
                     call.params.setdefault(name, []).append(text)
@@ -647,6 +669,9 @@ class Operation:
             call.headers["Cookie"] = "; ".join(cookies)
         call.headers.update(payload.pop("headers", {}))
         call.body = payload
+        # "." or ".." as a whole segment (a value, or values side by side) would move the URL up.
+        segments = path.split("/")
+        path = "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
         call.url = self._api.server + path
         return call
 
@@ -815,18 +840,19 @@ class API:
         self.operations: Mapping[str, Operation] = {}
         """Every operation by name, and by its ``operationId`` as documented."""
         aliases: dict[str, Operation] = {}
-        for path, item in (document.get("paths") or {}).items():
+        for path, item in _object(document.get("paths") or {}, "paths").items():
             at = f"/paths/{_escape(path)}"
             item, at = self._schemas.resolve(item, at)
+            item = _object(item, at)
             shared = [
                 (raw, f"{at}/parameters/{i}") for i, raw in enumerate(item.get("parameters", ()))
             ]
             for method in _METHODS:
                 if method not in item:
                     continue
-                node = item[method]
+                node = _object(item[method], f"{at}/{method}")
                 operation_id = node.get("operationId")
-                name = python_name(str(operation_id or f"{method}_{path}"))
+                name = python_name(str(operation_id or f"{method} {path}"))
                 if name in self._operations:
                     other = self._operations[name]
                     raise ConfigurationError(
@@ -978,6 +1004,11 @@ async def aload(client: AsyncClient, source: Source) -> API:
 
 
 def _url(client: Client | AsyncClient, source: str | httpx.URL) -> str | httpx.URL:
+    if not isinstance(source, str | httpx.URL):
+        raise ConfigurationError(
+            "an OpenAPI document comes from a URL, a pathlib.Path or a mapping, "
+            f"not {type(source).__name__}"
+        )
     if not str(client.base_url) and httpx.URL(str(source)).is_relative_url:
         raise ConfigurationError(
             f"{str(source)!r} is a relative URL and the client has no base_url; "

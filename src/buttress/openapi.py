@@ -196,7 +196,8 @@ class _Schemas:
         except (SchemaError, UnknownType, re.error) as exc:
             problem = str(exc).splitlines()[0]
         except RecursionError:
-            problem = "its $refs lead to each other without ever reaching a schema"
+            # Most often $refs that only lead to each other; a value nested thousands deep too.
+            problem = "checking recursed too deep ($refs that only lead to each other?)"
         else:
             return [
                 _detail(

@@ -452,6 +452,27 @@ async def test_a_header_value_the_protocol_refuses_is_not_quoted(
     assert "Illegal header value" in str(caught.value)
 
 
+async def test_a_parameter_may_be_named_self(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/echo-request": {
+                "get": {
+                    "operationId": "echo",
+                    "parameters": [_parameter("self", "query", {"type": "string"})],
+                    "responses": {"200": {"description": "what arrived"}},
+                }
+            }
+        },
+    }
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    assert (await settle(api.echo(self="me"))).json()["query"] == "self=me"
+    pages = api.echo.paginate(self="me")
+    assert isinstance(pages, buttress.Paginator | buttress.AsyncPaginator)
+
+
 async def test_options_are_the_clients_request_arguments(api: API) -> None:
     response = await settle(api.get_user(user_id=1, options={"headers": {"X-Extra": "1"}}))
     assert response.request.headers["x-extra"] == "1"

@@ -466,6 +466,7 @@ class Operation:
 
     def __call__(
         self,
+        /,  # a parameter may be named "self"
         *,
         body: Any = _NO_BODY,
         response_model: Any = None,
@@ -505,6 +506,7 @@ class Operation:
 
     def paginate(
         self,
+        /,
         *,
         response_model: Any = None,
         options: PaginateKwargs | None = None,

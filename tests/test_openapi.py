@@ -581,6 +581,39 @@ async def test_a_yaml_file_with_a_templated_server(
     assert (await settle(api.get_user(user_id=5))).json()["id"] == 5
 
 
+async def test_a_yaml_file_written_by_hand(
+    make_client: Callable[..., Either], served: Served, tmp_path: Path
+) -> None:
+    path = tmp_path / "api.yaml"
+    path.write_text(
+        """
+openapi: 3.0.3
+paths:
+  /users/{user_id}:
+    get:
+      operationId: get_user
+      parameters: [{name: user_id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        200:  # an int to YAML
+          description: a user
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [id, name]
+                properties:
+                  id: {type: integer}
+                  name: {type: string, enum: [user 1, user 2]}
+                  since: {type: string, format: date, default: 2020-01-01}
+        404: {description: no such user}
+"""
+    )
+    api = await load(make_client(base_url=served.url, retry=False), path)
+    assert (await settle(api.get_user(user_id=1))).json() == {"id": 1, "name": "user 1"}
+    with pytest.raises(buttress.SchemaValidationError, match=r"response\.name: expected one of"):
+        await settle(api.get_user(user_id=3))
+
+
 async def test_a_base_url_wins_over_the_documents_servers(
     make_client: Callable[..., Either], served: Served
 ) -> None:

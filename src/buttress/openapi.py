@@ -54,6 +54,7 @@ decides, as in ``client.paginate``. Each page is checked like any response.
 
 from __future__ import annotations
 
+import datetime
 import json
 import keyword
 import os
@@ -930,12 +931,37 @@ def _parse(content: bytes, source: object) -> Mapping[str, Any]:
                 "pip install 'buttress[openapi]'"
             ) from None
         try:
-            document = yaml.safe_load(content)
+            document = _as_json(yaml.safe_load(content), {})
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"{source} is neither JSON nor YAML: {exc}") from None
     if not isinstance(document, Mapping):
         raise ConfigurationError(f"{source} is not an OpenAPI document (not a mapping)")
     return document
+
+
+def _as_json(node: Any, done: dict[int, Any]) -> Any:
+    """YAML's data as the same document in JSON would be: keys are text, dates are text.
+
+    A hand-written ``200:`` is an int to YAML, and a JSON pointer (``/responses/200``)
+    would not find it. ``done`` converts a node shared through YAML aliases once, so
+    that a document of nested aliases is not expanded.
+    """
+    if id(node) in done:
+        return done[id(node)]
+    converted: Any
+    if isinstance(node, dict):
+        converted = done[id(node)] = {}
+        for key, value in node.items():
+            text = key if isinstance(key, str) else json.dumps(key, default=str).strip('"')
+            converted[text] = _as_json(value, done)
+    elif isinstance(node, list):
+        converted = done[id(node)] = []
+        converted.extend(_as_json(item, done) for item in node)
+    elif isinstance(node, datetime.date):
+        converted = node.isoformat()
+    else:
+        converted = node
+    return converted
 
 
 def load(client: Client | AsyncClient, source: Source) -> API:

@@ -298,11 +298,6 @@ class _Parameter:
         return [(self.name, _text(value))]
 
 
-def _in_segment(text: str) -> str:
-    """``text`` percent-encoded to stay inside one path segment (``/``, ``?``, ``#`` too)."""
-    return urllib.parse.quote(text, safe="")
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -606,8 +601,9 @@ class Operation:
                     errors.append(_detail("missing", where, "required parameter missing", None))
                 continue
             value = given[parameter] = _jsonable(given[parameter], where, errors)
-            if parameter.location == "path" and value is not None and not _text(value):
-                # /users/{id} with id "" is /users/, another resource
+            in_path = parameter.location == "path" and value is not None
+            if in_path and not any(text for _, text in parameter.serialize(value)):
+                # /users/{id} with id "" (or []) is /users/, another resource
                 errors.append(_detail("empty", where, "empty path parameter", None))
                 continue
             if parameter.schema is not None and value is not None:
@@ -661,7 +657,7 @@ class Operation:
             pairs = parameter.serialize(value)
             if parameter.location == "path":
                 text = ",".join(text for _, text in pairs) if len(pairs) > 1 else pairs[0][1]
-                path = path.replace(f"{{{parameter.name}}}", _in_segment(text))
+                path = path.replace(f"{{{parameter.name}}}", urllib.parse.quote(text, safe=""))
             elif parameter.location == "query":
                 for name, text in pairs:
                     call.params.setdefault(name, []).append(text)

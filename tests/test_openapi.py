@@ -431,12 +431,13 @@ async def test_a_path_parameter_stays_in_its_segment(
     assert answer.json() == {"name": name, "raw_path": f"/files/{sent}"}
 
 
+@pytest.mark.parametrize("name", ["", []])
 async def test_an_empty_path_parameter_is_refused(
-    make_client: Callable[..., Either], served: Served
+    make_client: Callable[..., Either], served: Served, name: Any
 ) -> None:
     api = await load(make_client(base_url=served.url, retry=False), FILES)
     with pytest.raises(buttress.SchemaValidationError, match=r"path\.name: empty") as caught:
-        await settle(api.get_files_name(name=""))  # would be GET /files/, another resource
+        await settle(api.get_files_name(name=name))  # would be GET /files/, another resource
     assert caught.value.errors[0]["loc"] == ("path", "name")
     assert served.hits["/files/"] == 0
 

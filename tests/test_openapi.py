@@ -229,6 +229,27 @@ async def test_names_that_are_not_identifiers_are_mapped(api: API) -> None:
         _ = api.nope
 
 
+async def test_an_operation_named_like_an_attribute_of_the_api_gets_a_suffix(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/users/{user_id}": {
+                "get": {
+                    "operationId": "server",
+                    "parameters": [_parameter("user_id", "path", {"type": "integer"})],
+                    "responses": {},
+                }
+            }
+        },
+    }
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    assert api.server == ""  # still where operations are sent
+    assert api.operations["server"] is api.server_
+    assert (await settle(api.server_(user_id=3))).json()["id"] == 3
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

@@ -853,6 +853,8 @@ class API:
                 node = _object(item[method], f"{at}/{method}")
                 operation_id = node.get("operationId")
                 name = python_name(str(operation_id or f"{method} {path}"))
+                if name in vars(self) or hasattr(API, name):  # api.server, api.operations, ...
+                    name += "_"
                 if name in self._operations:
                     other = self._operations[name]
                     raise ConfigurationError(

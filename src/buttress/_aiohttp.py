@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 import aiohttp
 import httpx
 import httpx_aiohttp
+import yarl
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
@@ -140,7 +141,8 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         try:
             response = await session.request(
                 request.method,
-                str(url),
+                # Already encoded: read as text, yarl would decode %2E%2E and resolve it as "..".
+                yarl.URL(str(url), encoded=True),
                 headers=request.headers.items(),
                 data=data,
                 allow_redirects=False,

@@ -136,6 +136,19 @@ async def test_escaped_dots_in_the_path_are_sent_as_they_are(
         assert response.text == "/files/%2E%2E/a%2Fb/%2E"
 
 
+@pytest.mark.parametrize(
+    "headers", [{"X-Key": "k3y-5d1e\r\nX-Injected: 1"}, {"X-Key": "k3y-5d1e\x00"}]
+)
+async def test_a_control_character_in_a_header_is_refused_alike(
+    make_async: Callable[..., Either], demo: DemoServer, headers: dict[str, str]
+) -> None:
+    client = make_async(base_url=demo.url)
+    with pytest.raises(buttress.ConnectionError, match="Illegal header value") as caught:
+        await client.get("/users/1", headers=headers)
+    assert isinstance(caught.value.__cause__, httpx.LocalProtocolError)
+    assert "k3y-5d1e" not in str(caught.value)
+
+
 async def test_streaming_download(make_client: Callable[..., Either], demo: DemoServer) -> None:
     client = make_client(base_url=demo.url)
     body = await client.stream_bytes("GET", "/download", params={"size": 300_000})

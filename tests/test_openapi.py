@@ -495,6 +495,16 @@ async def test_a_parameter_may_be_named_self(
     assert isinstance(pages, buttress.Paginator | buttress.AsyncPaginator)
 
 
+async def test_a_header_value_that_is_not_ascii_is_refused_before_sending(
+    api: API, served: Served
+) -> None:
+    before = served.hits["/users/1"]
+    with pytest.raises(buttress.ConfigurationError, match="not ASCII") as caught:
+        await settle(api.get_user(user_id=1, x_trace="café-k3y"))
+    assert "k3y" not in str(caught.value)
+    assert served.hits["/users/1"] == before
+
+
 async def test_options_are_the_clients_request_arguments(api: API) -> None:
     response = await settle(api.get_user(user_id=1, options={"headers": {"X-Extra": "1"}}))
     assert response.request.headers["x-extra"] == "1"

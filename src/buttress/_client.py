@@ -925,6 +925,11 @@ class _Facade(RedirectHooks, Generic[_TransportT]):
             )
         except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
             raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
+        except UnicodeEncodeError as exc:  # httpx writes str headers and cookies as ASCII
+            raise ConfigurationError(
+                f"cannot build a {method.upper()} request: a header or cookie value is not ASCII "
+                f"(character {exc.start + 1} of the value); pass it as bytes, or encode it"
+            ) from None
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:

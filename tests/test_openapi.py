@@ -640,10 +640,12 @@ paths:
         404: {description: no such user}
 """
     )
-    api = await load(make_client(base_url=served.url, retry=False), path)
-    assert (await settle(api.get_user(user_id=1))).json() == {"id": 1, "name": "user 1"}
-    with pytest.raises(buttress.SchemaValidationError, match=r"response\.name: expected one of"):
-        await settle(api.get_user(user_id=3))
+    client = make_client(base_url=served.url, retry=False)
+    for source in (path, yaml.safe_load(path.read_text())):  # read by us, or by the caller
+        api = await load(client, source)
+        assert (await settle(api.get_user(user_id=1))).json() == {"id": 1, "name": "user 1"}
+        with pytest.raises(buttress.SchemaValidationError, match=r"response\.name: expected"):
+            await settle(api.get_user(user_id=3))
 
 
 async def test_a_base_url_wins_over_the_documents_servers(

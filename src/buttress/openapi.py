@@ -834,6 +834,7 @@ class API:
             )
         self.client = client
         self.is_async = isinstance(client, AsyncClient)
+        document = _as_json(document, {})
         self._schemas = _Schemas(document)
         self.server = _server(client, document, url)
         self._operations: dict[str, Operation] = {}
@@ -929,7 +930,7 @@ def _parse(content: bytes, source: object) -> Mapping[str, Any]:
                 "pip install 'buttress[openapi]'"
             ) from None
         try:
-            document = _as_json(yaml.safe_load(content), {})
+            document = yaml.safe_load(content)
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"{source} is neither JSON nor YAML: {exc}") from None
     if not isinstance(document, Mapping):
@@ -938,7 +939,7 @@ def _parse(content: bytes, source: object) -> Mapping[str, Any]:
 
 
 def _as_json(node: Any, done: dict[int, Any]) -> Any:
-    """YAML's data as the same document in JSON would be: keys are text, dates are text.
+    """A document as the same one in JSON would be: keys are text, dates are text.
 
     A hand-written ``200:`` is an int to YAML, and a JSON pointer (``/responses/200``)
     would not find it. ``done`` converts a node shared through YAML aliases once, so
@@ -947,12 +948,12 @@ def _as_json(node: Any, done: dict[int, Any]) -> Any:
     if id(node) in done:
         return done[id(node)]
     converted: Any
-    if isinstance(node, dict):
+    if isinstance(node, Mapping):
         converted = done[id(node)] = {}
         for key, value in node.items():
             text = key if isinstance(key, str) else json.dumps(key, default=str).strip('"')
             converted[text] = _as_json(value, done)
-    elif isinstance(node, list):
+    elif isinstance(node, list | tuple):
         converted = done[id(node)] = []
         converted.extend(_as_json(item, done) for item in node)
     elif isinstance(node, datetime.date):

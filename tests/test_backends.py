@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import httpx
@@ -118,6 +119,35 @@ async def test_many_concurrent_requests_share_a_small_pool(
     client = make_async(base_url=demo.url, max_connections=5)
     responses = await asyncio.gather(*(client.get(f"/users/{i % 3 + 1}") for i in range(60)))
     assert {r.json()["id"] for r in responses} == {1, 2, 3}
+
+
+async def _raw_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app answering with the request's path as it came on the wire."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["raw_path"]})
+
+
+async def test_escaped_dots_in_the_path_are_sent_as_they_are(
+    make_async: Callable[..., Either],
+) -> None:
+    # %2E%2E is data (a path parameter that is ".."), not a step up the path.
+    with DemoServer(_raw_path) as server:
+        client = make_async(base_url=server.url)
+        response = await client.get("/files/%2E%2E/a%2Fb/%2E")
+        assert response.text == "/files/%2E%2E/a%2Fb/%2E"
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-Key": "k3y-5d1e\r\nX-Injected: 1"}, {"X-Key": "k3y-5d1e\x00"}]
+)
+async def test_a_control_character_in_a_header_is_refused_alike(
+    make_async: Callable[..., Either], demo: DemoServer, headers: dict[str, str]
+) -> None:
+    client = make_async(base_url=demo.url)
+    with pytest.raises(buttress.ConnectionError, match="Illegal header value") as caught:
+        await client.get("/users/1", headers=headers)
+    assert isinstance(caught.value.__cause__, httpx.LocalProtocolError)
+    assert "k3y-5d1e" not in str(caught.value)
 
 
 async def test_streaming_download(make_client: Callable[..., Either], demo: DemoServer) -> None:

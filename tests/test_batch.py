@@ -367,6 +367,11 @@ async def test_an_open_circuit_fails_the_rest_of_a_batch_fast(make_client: MakeC
 # --- bad arguments ------------------------------------------------------------------------
 
 
+async def _show_progress(done: int, total: int) -> None:
+    """An async callback: a batch would call it and drop the coroutine, never running it."""
+    print(f"{done}/{total}")
+
+
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
@@ -379,6 +384,7 @@ async def test_an_open_circuit_fails_the_rest_of_a_batch_fast(make_client: MakeC
         ({"concurrency": True}, TypeError, r"takes an int >= 1, not bool"),
         ({"return_exceptions": "no"}, TypeError, r"takes True or False, not str"),
         ({"on_progress": 1}, TypeError, r"takes a callable or None, not int"),
+        ({"on_progress": _show_progress}, TypeError, r"is called, not awaited: pass a plain"),
     ],
 )
 async def test_bad_options_raise_before_anything_is_sent(

@@ -402,6 +402,23 @@ async def test_an_echoed_credential_never_reaches_the_message(
 
 
 @pytest.mark.parametrize(
+    "variables",
+    [{"password": "pw-8c1e5d0b"}, {"login": {"name": "ada", "password": "pw-8c1e5d0b"}}],
+    ids=["variable", "inside an input"],
+)
+async def test_a_secret_variable_the_server_echoes_never_reaches_the_message(
+    client: Either, variables: dict[str, Any]
+) -> None:
+    (name,) = variables
+    query = f"query Who(${name}: Int!) {{ user(id: ${name}) {{ name }} }}"
+    with pytest.raises(buttress.GraphQLError) as caught:
+        await client.graphql(query, variables=variables)
+    assert "pw-8c1e5d0b" in caught.value.messages[0]  # the server quotes the value it refused
+    assert "pw-8c1e5d0b" not in str(caught.value)
+    assert f"Variable '${name}' has invalid value" in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("arguments", "message"),
     [
         ({"query": b"{ a }"}, "query document as a string, not bytes"),

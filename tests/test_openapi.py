@@ -144,6 +144,10 @@ def make_app(hits: Counter[str]) -> FastAPI:
             "trace": request.headers.get("x-trace-ids"),
         }
 
+    @app.get("/files/{name:path}")
+    def get_file(request: Request, name: str) -> dict[str, Any]:
+        return {"name": name, "raw_path": request.scope["raw_path"].decode()}
+
     @app.get("/answers/{kind}", operation_id="get_answer", response_model=User)
     def get_answer(kind: str) -> Any:
         if kind == "text":
@@ -223,6 +227,27 @@ async def test_names_that_are_not_identifiers_are_mapped(api: API) -> None:
     assert api.operations["users.create"] is api.users_create
     with pytest.raises(AttributeError, match="no operation 'nope'"):
         _ = api.nope
+
+
+async def test_an_operation_named_like_an_attribute_of_the_api_gets_a_suffix(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/users/{user_id}": {
+                "get": {
+                    "operationId": "server",
+                    "parameters": [_parameter("user_id", "path", {"type": "integer"})],
+                    "responses": {},
+                }
+            }
+        },
+    }
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    assert api.server == ""  # still where operations are sent
+    assert api.operations["server"] is api.server_
+    assert (await settle(api.server_(user_id=3))).json()["id"] == 3
 
 
 @pytest.mark.parametrize(
@@ -396,6 +421,90 @@ async def test_parameter_styles_and_locations(
     ]
 
 
+FILES = {
+    "openapi": "3.1.0",
+    "paths": {
+        "/files/{name}": {
+            "get": {  # no operationId: named from its method and path
+                "parameters": [_parameter("name", "path", {"type": "string"}, required=True)],
+                "responses": {"200": {"description": "where the request arrived"}},
+            }
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [
+        ("a/b", "a%2Fb"),
+        ("../admin", "..%2Fadmin"),
+        ("..", "%2E%2E"),  # left as "..", the URL would lose "/files"
+        (".", "%2E"),
+        ("a?b=1#c", "a%3Fb%3D1%23c"),
+    ],
+)
+async def test_a_path_parameter_stays_in_its_segment(
+    make_client: Callable[..., Either], served: Served, name: str, sent: str
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), FILES)
+    answer = await settle(api.get_files_name(name=name))
+    assert answer.json() == {"name": name, "raw_path": f"/files/{sent}"}
+
+
+@pytest.mark.parametrize("name", ["", []])
+async def test_an_empty_path_parameter_is_refused(
+    make_client: Callable[..., Either], served: Served, name: Any
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), FILES)
+    with pytest.raises(buttress.SchemaValidationError, match=r"path\.name: empty") as caught:
+        await settle(api.get_files_name(name=name))  # would be GET /files/, another resource
+    assert caught.value.errors[0]["loc"] == ("path", "name")
+    assert served.hits["/files/"] == 0
+
+
+async def test_a_header_value_the_protocol_refuses_is_not_quoted(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), "/openapi.json")
+    secret = "k3y-7f2e\r\nX-Injected: 1"
+    with pytest.raises(buttress.ClientError) as caught:
+        await settle(api.get_user(user_id=1, x_trace=secret))
+    assert "k3y-7f2e" not in str(caught.value)
+    assert "Illegal header value" in str(caught.value)
+
+
+async def test_a_parameter_may_be_named_self(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/echo-request": {
+                "get": {
+                    "operationId": "echo",
+                    "parameters": [_parameter("self", "query", {"type": "string"})],
+                    "responses": {"200": {"description": "what arrived"}},
+                }
+            }
+        },
+    }
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    assert (await settle(api.echo(self="me"))).json()["query"] == "self=me"
+    pages = api.echo.paginate(self="me")
+    assert isinstance(pages, buttress.Paginator | buttress.AsyncPaginator)
+
+
+async def test_a_header_value_that_is_not_ascii_is_refused_before_sending(
+    api: API, served: Served
+) -> None:
+    before = served.hits["/users/1"]
+    with pytest.raises(buttress.ConfigurationError, match="not ASCII") as caught:
+        await settle(api.get_user(user_id=1, x_trace="café-k3y"))
+    assert "k3y" not in str(caught.value)
+    assert served.hits["/users/1"] == before
+
+
 async def test_options_are_the_clients_request_arguments(api: API) -> None:
     response = await settle(api.get_user(user_id=1, options={"headers": {"X-Extra": "1"}}))
     assert response.request.headers["x-extra"] == "1"
@@ -504,6 +613,41 @@ async def test_a_yaml_file_with_a_templated_server(
     assert (await settle(api.get_user(user_id=5))).json()["id"] == 5
 
 
+async def test_a_yaml_file_written_by_hand(
+    make_client: Callable[..., Either], served: Served, tmp_path: Path
+) -> None:
+    path = tmp_path / "api.yaml"
+    path.write_text(
+        """
+openapi: 3.0.3
+paths:
+  /users/{user_id}:
+    get:
+      operationId: get_user
+      parameters: [{name: user_id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        200:  # an int to YAML
+          description: a user
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [id, name]
+                properties:
+                  id: {type: integer}
+                  name: {type: string, enum: [user 1, user 2]}
+                  since: {type: string, format: date, default: 2020-01-01}
+        404: {description: no such user}
+"""
+    )
+    client = make_client(base_url=served.url, retry=False)
+    for source in (path, yaml.safe_load(path.read_text())):  # read by us, or by the caller
+        api = await load(client, source)
+        assert (await settle(api.get_user(user_id=1))).json() == {"id": 1, "name": "user 1"}
+        with pytest.raises(buttress.SchemaValidationError, match=r"response\.name: expected"):
+            await settle(api.get_user(user_id=3))
+
+
 async def test_a_base_url_wins_over_the_documents_servers(
     make_client: Callable[..., Either], served: Served
 ) -> None:
@@ -597,6 +741,20 @@ async def test_openapi_3_0_documents_use_their_dialect(
             },
             "only references inside the document",
         ),
+        ({"openapi": "3.1.0", "paths": ["/a"]}, "paths is a list, not an object"),
+        ({"openapi": "3.1.0", "paths": {"/a": {"get": "x"}}}, r"/paths/~1a/get is a str"),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"responses": ["200"]}}}},
+            r"/paths/~1a/get/responses is a list",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"responses": {"200": None}}}}},
+            r"/paths/~1a/get/responses/200 is a NoneType",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"post": {"requestBody": "x"}}}},
+            r"/paths/~1a/post/requestBody is a str",
+        ),
     ],
 )
 async def test_documents_that_cannot_work_are_refused(
@@ -604,6 +762,39 @@ async def test_documents_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         await load(make_client(base_url="http://127.0.0.1:1"), document)
+
+
+def _echo_body(schema: dict[str, Any], **schemas: Any) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}}
+    operation = {"operationId": "echo_json", "requestBody": {"content": content}}
+    return {
+        "openapi": "3.1.0",
+        "paths": {"/echo-json": {"post": {**operation, "responses": {}}}},
+        "components": {"schemas": schemas},
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        _echo_body({"type": "colour"}),
+        _echo_body({"type": "string", "pattern": "(["}),
+        _echo_body(
+            {"$ref": "#/components/schemas/A"},
+            A={"$ref": "#/components/schemas/B"},
+            B={"$ref": "#/components/schemas/A"},
+        ),
+    ],
+    ids=["unknown type", "bad pattern", "reference loop"],
+)
+async def test_a_broken_schema_is_a_configuration_error(
+    make_client: Callable[..., Either], served: Served, document: dict[str, Any]
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    before = served.hits["/echo-json"]
+    with pytest.raises(buttress.ConfigurationError, match=r"schema at /paths\S* is broken"):
+        await settle(api.echo_json(body="x"))
+    assert served.hits["/echo-json"] == before
 
 
 async def test_sources_that_cannot_work_are_refused(
@@ -615,6 +806,9 @@ async def test_sources_that_cannot_work_are_refused(
         buttress.ConfigurationError, match="relative and the client has no base_url"
     ):
         await load(either, relative)
+    for source in (5, None):
+        with pytest.raises(buttress.ConfigurationError, match=r"a URL, a pathlib\.Path or"):
+            await load(either, source)
     with pytest.raises(buttress.ConfigurationError, match="cannot read the OpenAPI document"):
         await load(either, tmp_path / "missing.json")
     with pytest.raises(buttress.ConfigurationError, match=r"pass a pathlib\.Path"):

@@ -24,6 +24,7 @@ what it opened when it fails or is cancelled.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import queue
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,12 @@ def _check_options(
     if on_progress is not None and not callable(on_progress):
         kind = type(on_progress).__name__
         raise _wrong_kind(f"{owner}(on_progress=...) takes a callable or None, not {kind}")
+    if inspect.iscoroutinefunction(on_progress):
+        # Called without await, it would never run (and warn "never awaited" at best).
+        raise _wrong_kind(
+            f"{owner}(on_progress=...) is called, not awaited: pass a plain function, "
+            "not an async one"
+        )
 
 
 def _checked_requests(owner: str, requests: Iterable[httpx.Request]) -> list[httpx.Request]:

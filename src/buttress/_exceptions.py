@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -733,9 +734,14 @@ def _http2_detail(exc: Exception) -> str | None:
     return None
 
 
+# h11 quotes the header it refuses ("Illegal header value b'Bearer ...\n'"): maybe a
+# credential, and escaped so that no redaction of the raw value finds it.
+_REFUSED_HEADER = re.compile(r"(Illegal header (?:name|value)) .*", re.S)
+
+
 def _message(exc: Exception, request: httpx.Request | None) -> str:
     """``exc``'s message, saying which request failed and (for timeouts) after how long."""
-    detail = _http2_detail(exc) or str(exc)
+    detail = _REFUSED_HEADER.sub(r"\1 (not shown)", _http2_detail(exc) or str(exc))
     if request is None:
         return scrub(None, detail) if detail else type(exc).__name__
     what = next((_WHAT[cls] for cls in type(exc).__mro__ if cls in _WHAT), "request failed")

@@ -19,7 +19,7 @@ from httpx import USE_CLIENT_DEFAULT
 
 from ._arguments import unknown_argument
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
-from ._exceptions import InvalidURLError
+from ._exceptions import ConfigurationError, InvalidURLError
 from ._extensions import EXTENSION_KEY
 from ._options import RequestOptions, check_options
 from ._parsing import statuses_to_expect
@@ -109,6 +109,11 @@ class RequestBuilding:
             )
         except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
             raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
+        except UnicodeEncodeError as exc:  # httpx writes str headers and cookies as ASCII
+            raise ConfigurationError(
+                f"cannot build a {method.upper()} request: a header or cookie value is not ASCII "
+                f"(character {exc.start + 1} of the value); pass it as bytes, or encode it"
+            ) from None
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:

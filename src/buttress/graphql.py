@@ -49,6 +49,7 @@ from ._exceptions import (
     describe,
     scrub,
 )
+from ._redact import Redactor
 from .pagination import (
     AsyncPaginator,
     PageRequest,
@@ -240,7 +241,9 @@ class _Operation:
             payload["variables"] = dict(variables)
         return {"json": payload, **self.kwargs}
 
-    def result(self, response: httpx.Response) -> Mapping[str, Any]:
+    def result(
+        self, response: httpx.Response, variables: Mapping[str, Any] | None
+    ) -> Mapping[str, Any]:
         """The GraphQL response in ``response`` (a 2xx, or one the caller did not raise for).
 
         Raises:
@@ -257,10 +260,10 @@ class _Operation:
                 response=response,
             )
         if body.get("errors"):
-            raise self.error(body, response)
+            raise self.error(body, response, variables)
         return body
 
-    def refused(self, error: HTTPError) -> NoReturn:
+    def refused(self, error: HTTPError, variables: Mapping[str, Any] | None) -> NoReturn:
         """Raise for an error status: the server's GraphQL errors when it vouches for them.
 
         Only an ``application/graphql-response+json`` body is known to come from
@@ -274,10 +277,15 @@ class _Operation:
             except InvalidJSONError:
                 raise error from None
             if isinstance(body, Mapping) and body.get("errors"):
-                raise self.error(body, response) from error
+                raise self.error(body, response, variables) from error
         raise error
 
-    def error(self, body: Mapping[str, Any], response: httpx.Response) -> GraphQLError:
+    def error(
+        self,
+        body: Mapping[str, Any],
+        response: httpx.Response,
+        variables: Mapping[str, Any] | None,
+    ) -> GraphQLError:
         """The :class:`GraphQLError` for a response ``body`` that lists errors."""
         listed = body["errors"]
         entries: list[Any] = listed if isinstance(listed, list) else [listed]
@@ -285,6 +293,8 @@ class _Operation:
         # Servers echo what they were sent: no secret of the request's goes into the message
         # (scrubbed before it is shortened, so that no cut hides a secret from the scrubber).
         first = scrub(response.request, str(errors[0]))
+        # ... nor a variable with a secret's name ("Variable '$password' got invalid value ...").
+        first = Redactor(values=_secret_values(response.request, variables)).text(first)
         first = first if len(first) <= 500 else first[:500] + "..."
         operation = f" in operation {self.operation_name!r}" if self.operation_name else ""
         status = "" if response.is_success else f", {response.status_code}"
@@ -321,6 +331,26 @@ class _Operation:
             ) from None
 
 
+def _secret_values(request: httpx.Request, variables: Any) -> list[str]:
+    """The text in ``variables`` under a name that holds a secret (``password``, ``token``)."""
+    redactor = Redactor.for_request(request)
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for name, value in node.items():
+                if isinstance(value, str) and redactor.is_sensitive_param(str(name)):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+
+    walk(variables)
+    return found
+
+
 def _operation(
     client: Client | AsyncClient,
     query: str,
@@ -354,8 +384,8 @@ def _send(
     try:
         response = client.post(operation.path, **operation.arguments(variables))
     except HTTPError as error:
-        operation.refused(error)
-    return response, operation.result(response)
+        operation.refused(error, variables)
+    return response, operation.result(response, variables)
 
 
 async def _asend(
@@ -364,8 +394,8 @@ async def _asend(
     try:
         response = await client.post(operation.path, **operation.arguments(variables))
     except HTTPError as error:
-        operation.refused(error)
-    return response, operation.result(response)
+        operation.refused(error, variables)
+    return response, operation.result(response, variables)
 
 
 def execute(

@@ -54,6 +54,7 @@ decides, as in ``client.paginate``. Each page is checked like any response.
 
 from __future__ import annotations
 
+import datetime
 import json
 import keyword
 import os
@@ -178,7 +179,7 @@ class _Schemas:
         self, pointer: str, instance: Any, where: tuple[str, ...], *, request: bool, hide: bool
     ) -> list[ErrorDetails]:
         """What is wrong with ``instance`` against the schema at ``pointer``, as error details."""
-        from jsonschema.exceptions import SchemaError
+        from jsonschema.exceptions import SchemaError, UnknownType
         from referencing.exceptions import Unresolvable
 
         checker = self._checkers.get((pointer, request))
@@ -191,19 +192,32 @@ class _Schemas:
             self._checkers[(pointer, request)] = checker
         try:
             found = sorted(checker.iter_errors(instance), key=lambda e: list(e.absolute_path))
-        except (SchemaError, Unresolvable) as exc:
-            raise ConfigurationError(
-                f"the document's schema at {pointer} is broken: {exc}"
-            ) from None
-        return [
-            _detail(
-                error.validator,
-                (*where, *error.absolute_path),
-                _words(error),
-                "[hidden]" if hide else error.instance,
-            )
-            for error in found
-        ]
+        except Unresolvable as exc:  # its message quotes the whole document
+            problem = f"$ref {exc.ref!r} cannot be followed"
+        except (SchemaError, UnknownType, re.error) as exc:
+            problem = str(exc).splitlines()[0]
+        except RecursionError:
+            # Most often $refs that only lead to each other; a value nested thousands deep too.
+            problem = "checking recursed too deep ($refs that only lead to each other?)"
+        else:
+            return [
+                _detail(
+                    error.validator,
+                    (*where, *error.absolute_path),
+                    _words(error),
+                    "[hidden]" if hide else error.instance,
+                )
+                for error in found
+            ]
+        raise ConfigurationError(f"the document's schema at {pointer} is broken: {problem}")
+
+
+def _object(node: Any, at: str) -> Mapping[str, Any]:
+    """``node``, which the document at ``at`` must have as an object (a mapping)."""
+    if not isinstance(node, Mapping):
+        kind = type(node).__name__
+        raise ConfigurationError(f"the document's {at} is a {kind}, not an object")
+    return node
 
 
 def _detail(kind: Any, where: Sequence[Any], message: str, value: Any) -> ErrorDetails:
@@ -383,9 +397,10 @@ class Operation:
                 )
         self._body = self._request_body(node, pointer)
         self._responses: dict[str, _Response] = {}
-        for status, raw in (node.get("responses") or {}).items():
+        responses = _object(node.get("responses") or {}, f"{pointer}/responses")
+        for status, raw in responses.items():
             response, at = schemas.resolve(raw, f"{pointer}/responses/{_escape(str(status))}")
-            self._responses[str(status).upper()] = self._response(response, at)
+            self._responses[str(status).upper()] = self._response(_object(response, at), at)
         self._check_answer = _ResponseCheck(self)
 
     @property
@@ -421,7 +436,7 @@ class Operation:
         if "requestBody" not in node:
             return None
         body, at = self._api._schemas.resolve(node["requestBody"], f"{pointer}/requestBody")
-        content: Mapping[str, Any] = body.get("content") or {}
+        content = _object(_object(body, at).get("content") or {}, f"{at}/content")
         if not content:
             return None
         # JSON first, then a form, then whatever the document lists first.
@@ -447,6 +462,7 @@ class Operation:
 
     def __call__(
         self,
+        /,  # a parameter may be named "self"
         *,
         body: Any = _NO_BODY,
         response_model: Any = None,
@@ -486,6 +502,7 @@ class Operation:
 
     def paginate(
         self,
+        /,
         *,
         response_model: Any = None,
         options: PaginateKwargs | None = None,
@@ -584,6 +601,11 @@ class Operation:
                     errors.append(_detail("missing", where, "required parameter missing", None))
                 continue
             value = given[parameter] = _jsonable(given[parameter], where, errors)
+            in_path = parameter.location == "path" and value is not None
+            if in_path and not any(text for _, text in parameter.serialize(value)):
+                # /users/{id} with id "" (or []) is /users/, another resource
+                errors.append(_detail("empty", where, "empty path parameter", None))
+                continue
             if parameter.schema is not None and value is not None:
                 errors += schemas.check(parameter.schema, value, where, request=True, hide=hide)
         payload = self._payload(body, errors)
@@ -647,6 +669,9 @@ class Operation:
             call.headers["Cookie"] = "; ".join(cookies)
         call.headers.update(payload.pop("headers", {}))
         call.body = payload
+        # "." or ".." as a whole segment (a value, or values side by side) would move the URL up.
+        segments = path.split("/")
+        path = "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
         call.url = self._api.server + path
         return call
 
@@ -809,24 +834,28 @@ class API:
             )
         self.client = client
         self.is_async = isinstance(client, AsyncClient)
+        document = _as_json(document, {})
         self._schemas = _Schemas(document)
         self.server = _server(client, document, url)
         self._operations: dict[str, Operation] = {}
         self.operations: Mapping[str, Operation] = {}
         """Every operation by name, and by its ``operationId`` as documented."""
         aliases: dict[str, Operation] = {}
-        for path, item in (document.get("paths") or {}).items():
+        for path, item in _object(document.get("paths") or {}, "paths").items():
             at = f"/paths/{_escape(path)}"
             item, at = self._schemas.resolve(item, at)
+            item = _object(item, at)
             shared = [
                 (raw, f"{at}/parameters/{i}") for i, raw in enumerate(item.get("parameters", ()))
             ]
             for method in _METHODS:
                 if method not in item:
                     continue
-                node = item[method]
+                node = _object(item[method], f"{at}/{method}")
                 operation_id = node.get("operationId")
-                name = python_name(str(operation_id or f"{method}_{path}"))
+                name = python_name(str(operation_id or f"{method} {path}"))
+                if name in vars(self) or hasattr(API, name):  # api.server, api.operations, ...
+                    name += "_"
                 if name in self._operations:
                     other = self._operations[name]
                     raise ConfigurationError(
@@ -909,6 +938,31 @@ def _parse(content: bytes, source: object) -> Mapping[str, Any]:
     return document
 
 
+def _as_json(node: Any, done: dict[int, Any]) -> Any:
+    """A document as the same one in JSON would be: keys are text, dates are text.
+
+    A hand-written ``200:`` is an int to YAML, and a JSON pointer (``/responses/200``)
+    would not find it. ``done`` converts a node shared through YAML aliases once, so
+    that a document of nested aliases is not expanded.
+    """
+    if id(node) in done:
+        return done[id(node)]
+    converted: Any
+    if isinstance(node, Mapping):
+        converted = done[id(node)] = {}
+        for key, value in node.items():
+            text = key if isinstance(key, str) else json.dumps(key, default=str).strip('"')
+            converted[text] = _as_json(value, done)
+    elif isinstance(node, list | tuple):
+        converted = done[id(node)] = []
+        converted.extend(_as_json(item, done) for item in node)
+    elif isinstance(node, datetime.date):
+        converted = node.isoformat()
+    else:
+        converted = node
+    return converted
+
+
 def load(client: Client | AsyncClient, source: Source) -> API:
     """Read an OpenAPI document and return its operations bound to ``client``.
 
@@ -978,6 +1032,11 @@ async def aload(client: AsyncClient, source: Source) -> API:
 
 
 def _url(client: Client | AsyncClient, source: str | httpx.URL) -> str | httpx.URL:
+    if not isinstance(source, str | httpx.URL):
+        raise ConfigurationError(
+            "an OpenAPI document comes from a URL, a pathlib.Path or a mapping, "
+            f"not {type(source).__name__}"
+        )
     if not str(client.base_url) and httpx.URL(str(source)).is_relative_url:
         raise ConfigurationError(
             f"{str(source)!r} is a relative URL and the client has no base_url; "

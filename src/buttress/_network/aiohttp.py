@@ -20,6 +20,7 @@ work as it can:
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any, NoReturn
@@ -27,6 +28,7 @@ from typing import Any, NoReturn
 import aiohttp
 import httpx
 import httpx_aiohttp
+import yarl
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
@@ -34,6 +36,7 @@ __all__ = ["AiohttpTransport"]
 
 _PIECE = 32 * 1024  # the most a body piece holds (see the module docstring)
 _CUT_SHORT = (ContentLengthError, TransferEncodingError)  # what aiohttp finds at an early EOF
+_FORBIDDEN_IN_HEADERS = re.compile(rb"[\r\n\x00]")  # a header injection, or a broken value
 
 
 def _translated(exc: Exception) -> Exception:
@@ -134,13 +137,17 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         except httpx.RequestNotRead:
             data = request.stream
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
+        if any(_FORBIDDEN_IN_HEADERS.search(name + value) for name, value in request.headers.raw):
+            # h11 refuses it so on the httpx backend; aiohttp would raise a bare ValueError
+            raise httpx.LocalProtocolError("Illegal header value")
         url = request.url
         if url.userinfo:  # httpx already turned it into an Authorization header
             url = url.copy_with(userinfo=b"")
         try:
             response = await session.request(
                 request.method,
-                str(url),
+                # Already encoded: read as text, yarl would decode %2E%2E and resolve it as "..".
+                yarl.URL(str(url), encoded=True),
                 headers=request.headers.items(),
                 data=data,
                 allow_redirects=False,

@@ -11,8 +11,9 @@ is the test's to choose, without timing.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -22,9 +23,9 @@ import pytest
 import buttress
 from buttress.policies.limits import Strategy
 from buttress.testing import DemoServer, FakeClock
-from buttress.transports import PoolGateTransport
-from tests.conftest import Either
+from buttress.transports import PoolGateTransport, stack
 from tests.servers import Turnstile
+from tests.testing.kinds import KINDS, Caller
 
 pytestmark = pytest.mark.anyio
 
@@ -80,11 +81,10 @@ def densest_window(sent: list[float]) -> int:
     return most
 
 
-def pool_gate(either: Either) -> PoolGateTransport:
-    layer: Any = either.client._transport
-    while not isinstance(layer, PoolGateTransport):
-        layer = layer._inner
-    return layer
+def pool_gate(transport: Any) -> PoolGateTransport:
+    while not isinstance(transport, PoolGateTransport):
+        transport = transport._inner
+    return transport
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -94,57 +94,114 @@ async def until(condition: Callable[[], bool]) -> None:
             await anyio.sleep(0.001)
 
 
+class Scene:
+    """A client of one kind with a pool of CONNECTIONS and a rate limit, on a fake clock.
+
+    The facade builds its layers itself; a plain httpx client gets them from ``stack()``.
+    """
+
+    def __init__(self, kind: str, server: DemoServer, **limit: Any) -> None:
+        self.clock = FakeClock()
+        asynchronous = kind.endswith("async")
+        connections = httpx.AsyncHTTPTransport() if asynchronous else httpx.HTTPTransport()
+        self.network = Recorder(connections, self.clock)
+        config = buttress.RateLimitConfig(max_requests=LIMIT, time_window=WINDOW, **limit)
+        if kind.startswith("buttress"):
+            self.caller = Caller(
+                kind,
+                self.network,
+                server.url,
+                max_connections=CONNECTIONS,
+                rate_limit=config,
+                clock=self.clock,
+            )
+            self.gate = pool_gate(self.caller.client._transport)
+        else:
+            layers = stack(self.network, rate_limit=config, pool_gate=CONNECTIONS, clock=self.clock)
+            self.caller = Caller(kind, layers, server.url)
+            self.gate = pool_gate(layers)
+        self.asynchronous = asynchronous
+        self.outcomes: dict[int, int | str] = {}  # status code, or the error's class name
+
+    async def call(self, number: int, **kwargs: Any) -> None:
+        url = f"/turnstile/{number}"
+        try:
+            if self.asynchronous:
+                response = await self.caller.get(url, **kwargs)
+            else:  # one thread per call, as threads sharing a client do
+                response = await anyio.to_thread.run_sync(
+                    lambda: self.caller.client.get(url, **kwargs)
+                )
+            self.outcomes[number] = response.status_code
+        except buttress.TimeoutError as exc:
+            self.outcomes[number] = type(exc).__name__
+
+    async def pile_up_then_release(self, app: Turnstile, **kwargs: Any) -> None:
+        """Fill the pool with held requests, then LIMIT more per window wait for a connection.
+
+        The two windows' requests get their rate-limit slots on schedule, so, had they
+        been counted as sent then, they would all leave at once when the held responses
+        are released together, and the connections come free.
+        """
+        async with anyio.create_task_group() as group:
+            try:
+                for number in range(CONNECTIONS):  # the server holds them, with the connections
+                    group.start_soon(self.call, number)
+                await until(lambda: len(app.waiting) == CONNECTIONS)
+                for window in (1, 2):
+                    self.clock.advance(WINDOW)
+                    for number in range(
+                        CONNECTIONS + (window - 1) * LIMIT, CONNECTIONS + window * LIMIT
+                    ):
+                        group.start_soon(functools.partial(self.call, number, **kwargs))
+                    await until(lambda window=window: self.gate.waiting == window * LIMIT)  # type: ignore[misc]
+                app.open()  # every held response at once
+            except BaseException:
+                app.open()  # the requests on their way finish, and the test reports why
+                raise
+
+    async def aclose(self) -> None:
+        await self.caller.aclose()
+
+
+@pytest.fixture
+async def scenes() -> AsyncIterator[list[Scene]]:
+    made: list[Scene] = []
+    yield made
+    for scene in made:
+        await scene.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("strategy", ["sliding_window", "token_bucket"])
 async def test_requests_that_waited_for_a_connection_leave_within_the_limit(
-    make_client: Callable[..., Either],
-    turnstile: tuple[Turnstile, DemoServer],
-    mode: str,
-    strategy: Strategy,
+    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str, strategy: Strategy
 ) -> None:
     app, server = turnstile
-    clock = FakeClock()
-    connections = httpx.AsyncHTTPTransport() if mode == "async" else httpx.HTTPTransport()
-    network = Recorder(connections, clock)
-    either = make_client(
-        base_url=server.url,
-        transport=network,
-        max_connections=CONNECTIONS,
-        rate_limit=buttress.RateLimitConfig(
-            strategy=strategy, max_requests=LIMIT, time_window=WINDOW
-        ),
-        retry=False,
-        clock=clock,
-    )
-    gate = pool_gate(either)
-    statuses: list[int] = []
-
-    async def call(number: int) -> None:
-        url = f"/turnstile/{number}"
-        if either.is_async:
-            response = await either.get(url)
-        else:  # one thread per call, as threads sharing a Client do
-            response = await anyio.to_thread.run_sync(either.client.get, url)
-        statuses.append(response.status_code)
-
-    async with anyio.create_task_group() as group:
-        try:
-            for number in range(CONNECTIONS):  # they take the connections; the server holds them
-                group.start_soon(call, number)
-            await until(lambda: len(app.waiting) == CONNECTIONS)
-            # Each window, LIMIT more requests get a rate-limit slot at once and wait for a
-            # connection: on schedule, had they left when their slots came.
-            for waiting in (LIMIT, 2 * LIMIT):
-                clock.advance(WINDOW)
-                for number in range(CONNECTIONS + waiting - LIMIT, CONNECTIONS + waiting):
-                    group.start_soon(call, number)
-                await until(lambda waiting=waiting: gate.waiting == waiting)  # type: ignore[misc]
-            app.open()  # every held response at once: the connections come free together
-        except BaseException:
-            app.open()  # the requests still on their way finish, and the test reports why
-            raise
-
-    assert statuses == [200] * (CONNECTIONS + 2 * LIMIT)
+    scene = Scene(kind, server, strategy=strategy)
+    scenes.append(scene)
+    await scene.pile_up_then_release(app)
+    total = CONNECTIONS + 2 * LIMIT
+    assert scene.outcomes == dict.fromkeys(range(total), 200)
     # Released together, the requests still leave at most LIMIT per window: those over it
     # waited, with their connection, until sending kept the limit (before: 4 in one moment).
-    assert densest_window(network.sent) <= LIMIT
-    assert len(network.sent) == CONNECTIONS + 2 * LIMIT
+    assert densest_window(scene.network.sent) <= LIMIT
+    assert len(scene.network.sent) == total
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_wait_beneath_the_gate_past_the_deadline_fails_at_once(
+    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+) -> None:
+    app, server = turnstile
+    scene = Scene(kind, server, strategy="sliding_window")
+    scenes.append(scene)
+    # The last window's requests may take 5 s in all; sending them would need 10 s more.
+    await scene.pile_up_then_release(app, extensions=buttress.options(total_timeout=5.0))
+    first, last = range(CONNECTIONS + LIMIT), range(CONNECTIONS + LIMIT, CONNECTIONS + 2 * LIMIT)
+    assert scene.outcomes == {
+        **dict.fromkeys(first, 200),
+        **dict.fromkeys(last, "TimeoutError"),
+    }
+    assert len(scene.network.sent) == len(first)  # failed before sending, not after
+    assert scene.clock.sleeps == []  # at once: nothing slept towards the lost deadline

@@ -27,11 +27,10 @@ The pool gate is beneath everything: a request waits for a connection only once
 it has its rate-limit token, and httpcore's pool, whose cost grows with the
 square of its queue, never holds more requests than connections. A request that
 waited there may leave late, together with others whose connections came free at
-the same time: so the rate limit is kept twice, by the ``RateLimitTransport``
-above (which paces, queues and obeys servers; waiting there holds no connection)
-and by its ``RateLimitAdmission`` beneath the gate, which lets the request go
-only if sending it at that moment keeps the limit. Both share one limiter and
-count each request once.
+the same time; so the rate-limit layer comes in two halves sharing one limiter:
+``RateLimitTransport`` above books, queues and obeys servers (waiting there holds
+no connection), and ``RateLimitAdmission`` beneath the gate lets the request go
+only if sending it at that moment keeps the limit. Each request counts once.
 A layer whose configuration is ``None`` is simply left out.
 """
 

@@ -16,6 +16,8 @@ Request extensions (key: what it holds; who writes it):
 - ``buttress.trace``: the request's trace; ``observability.start_request``.
 - ``buttress.metrics``: the collector to report to; :class:`~buttress.MetricsMiddleware`.
 - ``buttress.logged_above``: a :class:`~buttress.LoggingMiddleware` logs it; that middleware.
+- ``buttress.rate_limit_admission``: the rate-limit slot to admit where the request leaves;
+  the rate-limit layer.
 
 Response extensions:
 
@@ -42,6 +44,7 @@ __all__ = [
     "LOGGED_ABOVE_EXTENSION",
     "METRICS_EXTENSION",
     "PAGINATION_BODY_KEY",
+    "RATE_LIMIT_ADMISSION",
     "RATE_LIMIT_INFO",
     "REDACTOR_KEY",
     "REQUEST_ID_EXTENSION",
@@ -88,6 +91,14 @@ beneath it report what only they see (attempts, retries, queues).
 
 LOGGED_ABOVE_EXTENSION = "buttress.logged_above"
 """Set while a :class:`~buttress.LoggingMiddleware` logs the request (the layer then does not)."""
+
+RATE_LIMIT_ADMISSION = "buttress.rate_limit_admission"
+"""The rate-limit slot a request took, for the final check where it leaves.
+
+Written by :class:`~buttress.transports.RateLimitTransport` for the time of
+one attempt, when a pool gate lies beneath it: the layer beneath the gate lets
+the request go only once sending it at that moment keeps the limit.
+"""
 
 # -- response extensions ---------------------------------------------------------------------
 

@@ -275,6 +275,60 @@ def test_an_admitted_request_keeps_its_slot_when_done_waiting() -> None:
     assert after.delay == 1.0
 
 
+# --- sent later than booked (a pool gate between) -------------------------------------------
+
+
+def test_a_request_booked_to_be_sent_later_counts_as_sent_only_when_admitted() -> None:
+    policy = RateLimitPolicy("sliding_window", 2, 10.0, scope="global")
+    held = [policy.book("GET", "api", "/", 0.0, send_now=False) for _ in range(2)]
+    assert held == [Booking(0.0, queued=False)] * 2  # booked, then waiting for a connection
+    later = policy.book("GET", "api", "/", 10.0, send_now=False)
+    assert later == Booking(0.0, queued=False)  # the slots booked at 0 are past: its turn
+    assert isinstance(held[0], Booking)
+    assert isinstance(held[1], Booking)
+    # The held two get their connections at 10 s and leave: they keep the limit...
+    assert policy.admit("GET", "api", "/", 10.0, held[0]) == 0.0
+    assert policy.admit("GET", "api", "/", 10.0, held[1]) == 0.0
+    # ...and the third, sent with them, would not: it waits until the window has room.
+    assert isinstance(later, Booking)
+    assert policy.admit("GET", "api", "/", 10.0, later) == 10.0
+    assert policy.admit("GET", "api", "/", 20.0, later) == 0.0
+
+
+def test_a_queued_request_leaves_the_line_at_its_turn_and_is_sent_when_admitted() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 1.0, 1)
+    first = policy.book("GET", "api", "/", 0.0, send_now=False)
+    queued = policy.book("GET", "api", "/", 0.0, send_now=False)
+    assert isinstance(first, Booking)
+    assert isinstance(queued, Booking)
+    assert queued.delay == 1.0
+    turn = policy.take_turn("GET", "api", "/", 1.0, queued)
+    assert turn == Booking(0.0, queued=False)
+    policy.done_waiting(queued)
+    assert policy.waiting == 0  # it waits for a connection now, not in the rate-limit queue
+    after = policy.book("GET", "api", "/", 1.0, send_now=False)
+    assert isinstance(after, Booking)
+    assert after.delay == 1.0  # its slot stays booked: the next one comes after it
+    # first waited for a connection until 1.5 s: sent then, the limit holds turn back.
+    assert policy.admit("GET", "api", "/", 1.5, first) == 0.0
+    assert policy.admit("GET", "api", "/", 1.5, turn) == pytest.approx(1.0)
+    assert policy.admit("GET", "api", "/", 2.5, turn) == 0.0
+
+
+def test_a_turn_waits_while_the_sends_leave_no_room() -> None:
+    policy = RateLimitPolicy("token_bucket", 1, 1.0, 1)
+    first = policy.book("GET", "api", "/", 0.0, send_now=False)
+    queued = policy.book("GET", "api", "/", 0.0, send_now=False)
+    assert isinstance(first, Booking)
+    assert isinstance(queued, Booking)
+    assert policy.admit("GET", "api", "/", 0.9, first) == 0.0  # it left late, at 0.9 s
+    wait_on = policy.take_turn("GET", "api", "/", 1.0, queued)
+    assert wait_on.queued  # still in line: going now would bunch with the late one
+    assert wait_on.delay == pytest.approx(0.9)
+    turn = policy.take_turn("GET", "api", "/", 1.9, queued)
+    assert not turn.queued
+
+
 def test_a_wait_past_the_deadline_is_refused_and_books_nothing() -> None:
     policy = RateLimitPolicy("token_bucket", 1, 10.0, 1)
     policy.book("GET", "api", "/", 0.0)

@@ -49,6 +49,7 @@ def test_stack_orders_every_layer_as_documented() -> None:
         "AttemptTransport",
         "BodyGuardTransport",
         "PoolGateTransport",
+        "RateLimitAdmission",
         "MockTransport",
     ]
 

@@ -15,6 +15,13 @@ sending at that moment keeps every limit, and otherwise says how much longer to
 wait. When the sends trail the bookings, later bookings are pushed back by the
 same amount, so the queue's waits stay honest under a lagging scheduler.
 
+A request may also wait between its turn and the moment it leaves: for a
+connection, when the pool is full. Counted as sent at its turn, it would leave
+late, together with the others that waited, in a burst over the limit. So such
+a request books with ``send_now=False``: its turn (:meth:`RateLimitPolicy.take_turn`)
+takes it out of the queue, and it counts as sent only when :meth:`RateLimitPolicy.admit`,
+asked once it has its connection, lets it go.
+
 A queued caller may leave before its slot comes (cancelled, timed out). Its
 booking is then undone, newest first: at once when nobody booked after it is
 still waiting, else as soon as they have all left. Those still waiting keep
@@ -366,6 +373,7 @@ class RateLimitPolicy:
         waited: float = 0.0,
         deadline: float | None = None,
         priority: Priority | None = None,
+        send_now: bool = True,
     ) -> Booking | Hold | Refusal:
         """Book the earliest slot for a request, hold it while its host is paused, or refuse.
 
@@ -376,6 +384,11 @@ class RateLimitPolicy:
         admitted at once; a queued one sleeps, then asks :meth:`admit`, and
         ends with :meth:`done_waiting` either way. A queued request takes its
         place in line by ``priority`` (see :mod:`buttress.policies.priority`).
+
+        With ``send_now=False`` the request is not sent when its turn comes but
+        later (it first waits for a connection): a booking without delay, and a
+        queued one once :meth:`take_turn` lets it out of line, is counted as sent
+        only when :meth:`admit` lets it go.
         """
         server = self._hosts.get(host)
         if server is not None and server.paused_until > now:
@@ -397,7 +410,8 @@ class RateLimitPolicy:
         if delay <= 0:
             for budget in budgets:
                 budget.take_for_good(slot)
-                budget.sent.take(now)
+                if send_now:
+                    budget.sent.take(now)
             return Booking(delay, queued=False, slot=slot)
         where = place(now, priority, self.ageing)
         ticket = self._tickets + 1
@@ -424,35 +438,71 @@ class RateLimitPolicy:
         return Booking(delay, queued=True, slot=given, ticket=ticket)
 
     def admit(self, method: str, host: str, path: str, now: float, booking: Booking) -> float:
-        """Let a queued request whose wait is over go now (0.0), or say how much longer to wait.
+        """Let a request whose wait is over go now (0.0), or say how much longer to wait.
 
         It goes only if sending at ``now`` keeps every limit, counting what was
         really sent; a caller that wakes on time finds it so. A refusal means the
         sends trail the schedule: the schedule is pushed back to match, and the
-        caller waits for its slot's new place on it. A caller that others of a
-        higher priority passed while it slept waits for its new slot.
+        caller waits for its slot's new place on it. A queued caller that others
+        of a higher priority passed while it slept waits for its new slot.
         """
         budgets = self._applicable(method, host, path)
-        slot, queued = booking.slot, self._queued.get(booking.ticket)
-        if queued is not None:
-            where, line = queued
-            slot = line.slot_of(where, booking.ticket)
-            if slot > booking.slot and slot + self._behind > now + _ROUNDING:  # passed meanwhile
-                return slot + self._behind - now
-        at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
-        if at > now:
-            # The sends trail the schedule: shift it, and wait for this slot's new place
-            # on it (so callers refused together keep their order and spacing).
-            self._behind = max(self._behind, at - slot)
-            return slot + self._behind - now
+        slot, gap = self._turn(booking, now)
+        if not gap:
+            gap = self._sends_trail(budgets, slot, now)
+        if gap:
+            return gap
         for budget in budgets:
             budget.sent.take(now)
-        if queued is not None:
-            reservation = self._leave_line(booking.ticket)
-            for budget in reservation.budgets:
-                budget.settle(reservation)
+        if booking.ticket in self._queued:
+            self._settle(booking.ticket)
         self._behind = now - slot
         return 0.0
+
+    def take_turn(self, method: str, host: str, path: str, now: float, booking: Booking) -> Booking:
+        """A queued caller whose wait is over leaves the line, to be sent a little later.
+
+        For requests that wait for a connection between their turn and the moment
+        they leave (``send_now=False``): the same test as :meth:`admit`, but
+        nothing is counted as sent. Returns the booking to wait on, still queued,
+        when the caller must wait longer (see :meth:`admit`), else the booking
+        :meth:`admit` lets go when the request leaves, with the slot it had.
+        """
+        slot, gap = self._turn(booking, now)
+        if not gap:
+            gap = self._sends_trail(self._applicable(method, host, path), slot, now)
+        if gap:
+            return Booking(gap, queued=True, slot=booking.slot, ticket=booking.ticket)
+        if booking.ticket in self._queued:
+            self._settle(booking.ticket)
+        return Booking(0.0, queued=False, slot=slot)
+
+    def _turn(self, booking: Booking, now: float) -> tuple[float, float]:
+        """The caller's slot now, and how much longer it waits for it (passed meanwhile)."""
+        queued = self._queued.get(booking.ticket)
+        if queued is None:
+            return booking.slot, 0.0
+        where, line = queued
+        slot = line.slot_of(where, booking.ticket)
+        if slot > booking.slot and slot + self._behind > now + _ROUNDING:  # passed meanwhile
+            return slot, slot + self._behind - now
+        return slot, 0.0
+
+    def _sends_trail(self, budgets: list[_Budget], slot: float, now: float) -> float:
+        """How long a request whose slot is ``slot`` waits for the sends to leave room."""
+        at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
+        if at <= now:
+            return 0.0
+        # The sends trail the schedule: shift it, and wait for this slot's new place
+        # on it (so callers refused together keep their order and spacing).
+        self._behind = max(self._behind, at - slot)
+        return slot + self._behind - now
+
+    def _settle(self, ticket: int) -> None:
+        """A queued caller's turn came: out of line, its booking stays for good."""
+        reservation = self._leave_line(ticket)
+        for budget in reservation.budgets:
+            budget.settle(reservation)
 
     def _leave_line(self, ticket: int) -> _Reservation:
         """Take a queued caller out of its line, with the booking whose slot it held."""
@@ -612,16 +662,26 @@ class RateLimitBackend(Protocol):
         waited: float = 0.0,
         deadline: float | None = None,
         priority: Priority | None = None,
+        send_now: bool = True,
     ) -> Booking | Hold | Refusal:
         """Book a slot for ``request``, hold it while its host is paused, or refuse.
 
         A wait that would end after ``deadline`` (monotonic) is refused; a
-        request that waits takes its place in line by ``priority``.
+        request that waits takes its place in line by ``priority``. With
+        ``send_now=False`` it counts as sent only once :meth:`admit` lets it go.
         """
         ...
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
-        """Let a queued ``request`` whose wait is over go (0.0), or say how much longer to wait."""
+        """Let ``request``, whose wait is over, go (0.0), or say how much longer to wait."""
+        ...
+
+    def take_turn(self, request: httpx.Request, booking: Booking) -> Booking:
+        """A queued ``request`` whose wait is over leaves the line, to be admitted later.
+
+        Returns the booking to give :meth:`admit` when it leaves, or, still
+        queued, the one to wait on for ``delay`` more seconds.
+        """
         ...
 
     def done_waiting(self, booking: Booking | Hold | None = None) -> None:
@@ -690,6 +750,7 @@ class RateLimiter:
         waited: float = 0.0,
         deadline: float | None = None,
         priority: Priority | None = None,
+        send_now: bool = True,
     ) -> Booking | Hold | Refusal:
         url = request.url
         with self._lock:
@@ -703,6 +764,7 @@ class RateLimiter:
                 waited=waited,
                 deadline=deadline,
                 priority=priority,
+                send_now=send_now,
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
@@ -710,6 +772,12 @@ class RateLimiter:
         with self._lock:
             now = self.clock.monotonic()
             return self._policy.admit(request.method, _host(url), url.path, now, booking)
+
+    def take_turn(self, request: httpx.Request, booking: Booking) -> Booking:
+        url = request.url
+        with self._lock:
+            now = self.clock.monotonic()
+            return self._policy.take_turn(request.method, _host(url), url.path, now, booking)
 
     def done_waiting(self, booking: Booking | Hold | None = None) -> None:
         with self._lock:

@@ -19,19 +19,34 @@ same moment nobody waits twice. No server can pause a host for longer than
 A caller that stops waiting (cancelled, timed out, interrupted) gives its slot
 back, and a wait that would outlast the request's total deadline fails at once
 with :class:`~buttress.TimeoutError` instead of sleeping.
+
+Beneath a pool gate (:class:`~buttress.transports.PoolGateTransport`) a request
+may wait again, for a connection, after its slot came; when responses are slow
+the requests pile up there and leave together as connections free up. So the
+stack puts a :class:`RateLimitAdmission` beneath the gate: there, where the
+request really leaves, it is admitted only if sending it at that moment keeps
+the limit, else it waits there, keeping its place in the pool, until it may go.
+Waiting for a slot above the gate holds no connection. The slot travels down in
+``request.extensions["buttress.rate_limit_admission"]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
-from .._extensions import DEADLINE_KEY, METRICS_EXTENSION, RATE_LIMIT_INFO
-from .._flow import Effect, Flow, Outcome, Read, Send, Sleep
+from .._extensions import (
+    DEADLINE_KEY,
+    METRICS_EXTENSION,
+    RATE_LIMIT_ADMISSION,
+    RATE_LIMIT_INFO,
+)
+from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, drive
 from .._options import RequestOptions
 from .._response import Response, limited_response
 from ..observability import report, request_trace
@@ -46,7 +61,7 @@ from ..policies.ratelimit import (
     Refusal,
 )
 from ..policies.retry import clipped_timeouts
-from ._layer import Layer
+from ._layer import Layer, Wrapper
 
 # RateLimiter and its kin live with the policy; importable from here as they always were.
 __all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
@@ -73,6 +88,134 @@ def _refused(request: httpx.Request, refusal: Refusal, on_limit: str) -> httpx.R
         response=limited_response(request, refusal.retry_after),
         retry_after=refusal.retry_after,
     )
+
+
+def _wait_more(
+    request: httpx.Request, clock: Clock, deadline: float | None, gap: float
+) -> Generator[Effect, Outcome, None]:
+    """Sleep ``gap`` seconds more for the slot, or fail at once if that outlasts ``deadline``."""
+    if deadline is not None and clock.monotonic() + gap > deadline:
+        raise TimeoutError(
+            f"total timeout: the rate-limit slot came {gap:.3g}s too late "
+            f"for the deadline of {describe(request)}",
+            request=request,
+        )
+    yield Sleep(gap)
+
+
+def _send(
+    request: httpx.Request, clock: Clock, deadline: float | None
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """Send ``request``; after a wait, with only the time left before ``deadline``."""
+    given_timeouts = request.extensions.get("timeout")
+    if deadline is not None:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
+                request=request,
+            )
+        request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
+    try:
+        outcome = yield Send(request)
+    finally:  # leave the request as it came, should it be sent again
+        if deadline is not None and given_timeouts is None:
+            del request.extensions["timeout"]
+        elif deadline is not None:
+            request.extensions["timeout"] = given_timeouts
+    if isinstance(outcome, Exception):
+        raise outcome
+    assert isinstance(outcome, httpx.Response)
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A slot whose request is on its way down, to be admitted where it leaves."""
+
+    limiter: RateLimitBackend
+    booking: Booking
+    deadline: float | None
+
+
+class RateLimitAdmission(Wrapper):
+    """Where requests leave: a request goes only if sending it now keeps the limit.
+
+    The other half of :class:`RateLimitTransport`, for stacks with a pool gate:
+    :func:`~buttress.transports.stack` puts it just beneath the
+    :class:`~buttress.transports.PoolGateTransport`, sharing the limiter of the
+    ``RateLimitTransport`` above, which then leaves the final admission to it.
+    A request that waited for a connection and would now go over the limit
+    waits here until it may go (within its total deadline); a request that no
+    ``RateLimitTransport`` of this limiter sent down goes at once.
+
+    Examples:
+        >>> import httpx
+        >>> from buttress import RateLimitConfig
+        >>> from buttress.transports import stack
+        >>> limit = RateLimitConfig(max_requests=10)
+        >>> stack(httpx.HTTPTransport(), rate_limit=limit, pool_gate=4)
+        RateLimitTransport(PoolGateTransport(RateLimitAdmission(<httpx.HTTPTransport ...>), ...
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        limiter: RateLimitBackend,
+        *,
+        clock: Clock,
+    ) -> None:
+        self._inner = inner
+        self.limiter = limiter
+        self._clock = clock
+
+    def _admit(self, request: httpx.Request) -> tuple[_Pending | None, float]:
+        """The slot the request brought for this limiter, and how long it must still wait."""
+        pending = request.extensions.get(RATE_LIMIT_ADMISSION)
+        if not isinstance(pending, _Pending) or pending.limiter is not self.limiter:
+            return None, 0.0
+        return pending, self.limiter.admit(request, pending.booking)
+
+    def _late(self, request: httpx.Request, pending: _Pending, gap: float) -> Flow:
+        """Wait until sending keeps the limit (``gap`` at least), then send."""
+        late = 0.0
+        while gap:
+            yield from _wait_more(request, self._clock, pending.deadline, gap)
+            late += gap
+            gap = self.limiter.admit(request, pending.booking)
+        if (trace := request_trace(request)) is not None:
+            trace.rate_limit_wait += late
+        return (yield from _send(request, self._clock, pending.deadline))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        inner = self._inner
+        assert isinstance(inner, httpx.BaseTransport)  # beneath a sync layer: sync too
+        pending, gap = self._admit(request)
+        if pending is None or not gap:  # it may go now: nothing to wait for, nothing to drive
+            return inner.handle_request(request)
+        return drive(self._late(request, pending, gap), inner, self._clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        inner = self._inner
+        assert isinstance(inner, httpx.AsyncBaseTransport)  # beneath an async layer: async too
+        pending, gap = self._admit(request)
+        if pending is None or not gap:
+            return await inner.handle_async_request(request)
+        return await adrive(self._late(request, pending, gap), inner, self._clock)
+
+    def __repr__(self) -> str:
+        return f"RateLimitAdmission({self._inner!r})"
+
+
+def _admitted_beneath(
+    inner: httpx.BaseTransport | httpx.AsyncBaseTransport, limiter: RateLimitBackend
+) -> bool:
+    """Whether a :class:`RateLimitAdmission` of ``limiter`` lies beneath, among our layers."""
+    while isinstance(inner, Wrapper):
+        if isinstance(inner, RateLimitAdmission) and inner.limiter is limiter:
+            return True
+        inner = inner._inner
+    return False
 
 
 class RateLimitTransport(Layer):
@@ -115,6 +258,8 @@ class RateLimitTransport(Layer):
         else:
             self._clock = clock or SYSTEM_CLOCK
             self.limiter = RateLimiter(config, clock=self._clock)
+        # Beneath a pool gate, the final admission waits for the moment the request leaves.
+        self._admitted_beneath = _admitted_beneath(inner, self.limiter)
 
     def _flow(self, request: httpx.Request) -> Flow:
         options = RequestOptions.of(request)
@@ -122,12 +267,18 @@ class RateLimitTransport(Layer):
         deadline = request.extensions.get(DEADLINE_KEY)
         if deadline is None and options.total_timeout is not None:  # no retry layer above
             deadline = self._clock.monotonic() + options.total_timeout
-        waited = yield from self._slot(request, on_limit, deadline)
-        if isinstance(waited, httpx.Response):  # refused, and asked to return the refusal
-            return waited
+        slot = yield from self._slot(request, on_limit, deadline)
+        if isinstance(slot, httpx.Response):  # refused, and asked to return the refusal
+            return slot
+        turn, waited = slot
         if waited and (trace := request_trace(request)) is not None:
             trace.rate_limit_wait += waited
-        outcome = yield from self._send(request, deadline if waited else None)
+        if self._admitted_beneath:
+            request.extensions[RATE_LIMIT_ADMISSION] = _Pending(self.limiter, turn, deadline)
+        try:
+            outcome = yield from _send(request, self._clock, deadline if waited else None)
+        finally:  # this attempt's slot only: a retry or a redirect takes its own
+            request.extensions.pop(RATE_LIMIT_ADMISSION, None)
         info = self.limiter.observe(request, outcome)
         if info is not None:
             outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
@@ -145,8 +296,8 @@ class RateLimitTransport(Layer):
 
     def _slot(
         self, request: httpx.Request, on_limit: str, deadline: float | None
-    ) -> Generator[Effect, Outcome, float | httpx.Response]:
-        """Wait for the request's slot: the seconds waited, or the refusal to return."""
+    ) -> Generator[Effect, Outcome, tuple[Booking, float] | httpx.Response]:
+        """Wait for the request's slot: its booking and the seconds waited, or the refusal."""
         limiter = self.limiter
         priority = RequestOptions.of(request).priority
         waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
@@ -157,55 +308,36 @@ class RateLimitTransport(Layer):
                 waited=waited,
                 deadline=deadline,
                 priority=priority,
+                send_now=not self._admitted_beneath,
             )
             if isinstance(booking, Refusal):
                 return _refused(request, booking, on_limit)
+            turn = booking
             if isinstance(booking, Hold) or booking.queued:
                 _report_queue(request, limiter)
                 try:
                     yield Sleep(booking.delay)
                     # Woken late, a sleeper could bunch with others: it goes only when
                     # the sends so far leave room.
-                    while isinstance(booking, Booking) and (gap := limiter.admit(request, booking)):
-                        if deadline is not None and self._clock.monotonic() + gap > deadline:
-                            raise TimeoutError(
-                                f"total timeout: the rate-limit slot came {gap:.3g}s too late "
-                                f"for the deadline of {describe(request)}",
-                                request=request,
-                            )
-                        yield Sleep(gap)
+                    while isinstance(booking, Booking):
+                        turn, gap = self._turn(request, booking)
+                        if not gap:
+                            break
+                        yield from _wait_more(request, self._clock, deadline, gap)
                         late += gap
                 finally:  # also when the caller is cancelled, times out or is interrupted
                     limiter.done_waiting(booking)
                     _report_queue(request, limiter)
                 waited += booking.delay
-            if isinstance(booking, Booking):
-                return waited + late
+            if isinstance(turn, Booking):
+                return turn, waited + late
 
-    def _send(
-        self, request: httpx.Request, deadline: float | None
-    ) -> Generator[Effect, Outcome, httpx.Response]:
-        """Send ``request``; after a wait, with only the time left before ``deadline``."""
-        given_timeouts = request.extensions.get("timeout")
-        if deadline is not None:
-            left = deadline - self._clock.monotonic()
-            if left <= 0:
-                raise TimeoutError(
-                    f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
-                    request=request,
-                )
-            request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
-        try:
-            outcome = yield Send(request)
-        finally:  # leave the request as it came, should it be sent again
-            if deadline is not None and given_timeouts is None:
-                del request.extensions["timeout"]
-            elif deadline is not None:
-                request.extensions["timeout"] = given_timeouts
-        if isinstance(outcome, Exception):
-            raise outcome
-        assert isinstance(outcome, httpx.Response)
-        return outcome
+    def _turn(self, request: httpx.Request, booking: Booking) -> tuple[Booking, float]:
+        """Whether a queued ``booking``'s turn came: the booking to go with, and the wait left."""
+        if self._admitted_beneath:  # out of the queue; admitted beneath the pool gate
+            turn = self.limiter.take_turn(request, booking)
+            return turn, turn.delay
+        return booking, self.limiter.admit(request, booking)
 
     def __repr__(self) -> str:
         return f"RateLimitTransport({self._inner!r}, {self.limiter.config!r})"

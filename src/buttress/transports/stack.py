@@ -12,6 +12,7 @@ listed = outermost (as in tower)::
     AttemptTransport         counts, traces and logs each network attempt
     BodyGuardTransport       size limit and truncation, judged per attempt
     PoolGateTransport        waits by priority for a free connection (facade, HTTP/1.1)
+    RateLimitAdmission       with a rate limit and a gate: the request leaves within the limit
     network transport        httpx.HTTPTransport / AsyncHTTPTransport / aiohttp / SOCKS
 
 Why this order: the cache answers before anything is retried or counted; the
@@ -24,7 +25,12 @@ its record covers retries and cache hits. ``AttemptTransport`` belongs to the
 logging layer: it is innermost, so each real network attempt gets its own span.
 The pool gate is beneath everything: a request waits for a connection only once
 it has its rate-limit token, and httpcore's pool, whose cost grows with the
-square of its queue, never holds more requests than connections.
+square of its queue, never holds more requests than connections. A request that
+waited there may leave late, together with others whose connections came free at
+the same time; so the rate-limit layer comes in two halves sharing one limiter:
+``RateLimitTransport`` above books, queues and obeys servers (waiting there holds
+no connection), and ``RateLimitAdmission`` beneath the gate lets the request go
+only if sending it at that moment keeps the limit. Each request counts once.
 A layer whose configuration is ``None`` is simply left out.
 """
 
@@ -82,7 +88,8 @@ class Layers:
             just above the network.
         pool_gate: add the :class:`PoolGateTransport` beneath everything: at
             most this many requests (the pool's ``max_connections``) enter the
-            network transport at once, the rest wait their turn in order.
+            network transport at once, the rest wait their turn in order. With
+            ``rate_limit``, the limit's final check moves beneath the gate.
         clock: the clock every layer uses.
 
     Examples:
@@ -159,6 +166,13 @@ def build(inner: _T, layers: Layers) -> _T:
     # without a cache or a breaker never loads them.
     layer: httpx.BaseTransport | httpx.AsyncBaseTransport = inner
     clock = layers.clock
+    limiter = layers.rate_limit
+    if limiter is not None and layers.pool_gate is not None:
+        from .ratelimit import RateLimitAdmission, RateLimiter
+
+        if not isinstance(limiter, RateLimiter):  # one limiter for both halves of the layer
+            limiter = RateLimiter(limiter, clock=clock)
+        layer = RateLimitAdmission(layer, limiter, clock=limiter.clock)
     if layers.pool_gate is not None:
         from .gate import PoolGateTransport
 
@@ -172,10 +186,10 @@ def build(inner: _T, layers: Layers) -> _T:
         from .logging import AttemptTransport
 
         layer = AttemptTransport(layer, layers.logging, tracing=layers.tracing)
-    if layers.rate_limit is not None:
+    if limiter is not None:
         from .ratelimit import RateLimitTransport
 
-        layer = RateLimitTransport(layer, layers.rate_limit, clock=clock)
+        layer = RateLimitTransport(layer, limiter, clock=clock)
     if layers.circuit_breaker is not None:
         from .breaker import CircuitBreakerTransport
 

@@ -25,7 +25,7 @@ from buttress.policies.limits import Strategy
 from buttress.testing import DemoServer, FakeClock
 from buttress.transports import PoolGateTransport, stack
 from tests.servers import Turnstile
-from tests.testing.kinds import KINDS, Caller
+from tests.testing.kinds import KINDS, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +107,7 @@ class Scene:
         self.network = Recorder(connections, self.clock)
         config = buttress.RateLimitConfig(max_requests=LIMIT, time_window=WINDOW, **limit)
         if kind.startswith("buttress"):
-            self.caller = Caller(
+            self.caller = client_of(
                 kind,
                 self.network,
                 server.url,
@@ -118,7 +118,7 @@ class Scene:
             self.gate = pool_gate(self.caller.client._transport)
         else:
             layers = stack(self.network, rate_limit=config, pool_gate=CONNECTIONS, clock=self.clock)
-            self.caller = Caller(kind, layers, server.url)
+            self.caller = client_of(kind, layers, server.url)
             self.gate = pool_gate(layers)
         self.asynchronous = asynchronous
         self.outcomes: dict[int, int | str] = {}  # status code, or the error's class name

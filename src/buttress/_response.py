@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Collection, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ErrorParser",
     "Response",
+    "as_response",
     "default_error_parser",
     "detect_encoding",
     "limited_response",
@@ -345,6 +346,21 @@ class Response(httpx.Response):
         """
         raise_for_status(self)
         return self
+
+
+def as_response(response: httpx.Response) -> Response:
+    """``response`` as a buttress :class:`Response`: the same object, its class changed.
+
+    The one place an ``httpx.Response`` becomes ours; nothing is copied, so a
+    stream being read stays where it is.
+
+    Examples:
+        >>> response = as_response(httpx.Response(204))
+        >>> type(response).__name__, response.status_code
+        ('Response', 204)
+    """
+    response.__class__ = Response
+    return cast(Response, response)
 
 
 def limited_response(request: httpx.Request, retry_after: float) -> Response:

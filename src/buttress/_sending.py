@@ -17,7 +17,7 @@ import httpx
 from ._exceptions import ClientError, map_exception
 from ._options import RequestOptions
 from ._redact import Redactor
-from ._response import Response
+from ._response import Response, as_response
 
 __all__ = [
     "MappedAsyncStream",
@@ -141,7 +141,7 @@ def adopt(sent: httpx.Response, *, stream: bool, asynchronous: bool) -> Response
         ('Response', <Request('GET', 'https://api.example.com/?key=[REDACTED]')>)
     """
     for adopted in (*sent.history, sent):
-        adopted.__class__ = Response
+        as_response(adopted)
         if adopted._request is not None:
             hide_secrets(adopted._request)
     response = cast(Response, sent)

@@ -48,7 +48,7 @@ from .._extensions import (
 )
 from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, drive
 from .._options import RequestOptions
-from .._response import Response, limited_response
+from .._response import as_response, limited_response
 from ..observability import report, request_trace
 from ..policies.headers import parse_retry_after
 from ..policies.ratelimit import (
@@ -284,7 +284,7 @@ class RateLimitTransport(Layer):
             outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
         if outcome.status_code == 429 and on_limit == "raise":
             yield Read(outcome)
-            outcome.__class__ = Response  # an httpx.Response with .rate_limit, like the facade's
+            outcome = as_response(outcome)  # with .rate_limit, like the facade's
             retry_after = parse_retry_after(outcome.headers, self._clock.time())
             raise RateLimitError(
                 f"429 Too Many Requests for {describe(request)}",

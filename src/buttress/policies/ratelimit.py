@@ -413,6 +413,21 @@ class RateLimitPolicy:
                 if send_now:
                     budget.sent.take(now)
             return Booking(delay, queued=False, slot=slot)
+        return self._queue(budgets, now, slot, delay, priority, (wait, waited, deadline))
+
+    def _queue(
+        self,
+        budgets: list[_Budget],
+        now: float,
+        slot: float,
+        delay: float,
+        priority: Priority | None,
+        terms: tuple[bool, float, float | None],
+    ) -> Booking | Refusal:
+        """Put a request that must wait in its line (by ``priority``), or refuse it.
+
+        ``terms`` are :meth:`book`'s ``wait``, ``waited`` and ``deadline``.
+        """
         where = place(now, priority, self.ageing)
         ticket = self._tickets + 1
         # The budgets live as long as the policy: their identities name the line.
@@ -423,6 +438,7 @@ class RateLimitPolicy:
         if given < slot:  # it goes ahead of others: at the slot of the first it passes
             sent_at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
             delay = max(given + self._behind, sent_at) - now
+        wait, waited, deadline = terms
         why = "client-side rate limit reached"
         refusal = self._refusal(now, delay, waited, wait, deadline, why)
         if refusal is not None:

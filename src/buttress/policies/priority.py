@@ -65,7 +65,7 @@ def level(priority: Priority | None) -> int:
         >>> level("urgent")
         Traceback (most recent call last):
         ...
-        buttress._exceptions.ConfigurationError: priority takes 'high', 'normal', \
+        buttress.ConfigurationError: priority takes 'high', 'normal', \
 'low' or an int from -10 to 10, not str
     """
     if priority is None:

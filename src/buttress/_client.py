@@ -57,10 +57,12 @@ from .transports.stack import build
 # environment is read, a layer when the stack includes it, pagination, streaming and
 # auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from httpx._client import UseClientDefault
     from typing_extensions import Never, Unpack
 
-    from . import _calls
+    from . import _calls, _features
     from ._network.backends import Backend
     from ._settings import ButtressSettings
     from .auth import AuthTypes
@@ -409,6 +411,7 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         post: _calls.BodyCall  # type: ignore[assignment]
         put: _calls.BodyCall  # type: ignore[assignment]
         patch: _calls.BodyCall  # type: ignore[assignment]
+        batch: _features.Batch[list[Response], list[Response | Exception]]
 
     def send(  # type: ignore[override]
         self,
@@ -579,6 +582,7 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         post: _calls.AsyncBodyCall  # type: ignore[assignment]
         put: _calls.AsyncBodyCall  # type: ignore[assignment]
         patch: _calls.AsyncBodyCall  # type: ignore[assignment]
+        batch: _features.Batch[Awaitable[list[Response]], Awaitable[list[Response | Exception]]]  # type: ignore[assignment]
 
     async def send(  # type: ignore[override]
         self,

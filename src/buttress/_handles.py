@@ -22,9 +22,10 @@ class LayerHandles:
     of a client (and the clients ``with_middleware`` derives from it).
     """
 
-    _config: ClientConfig
-    _circuit_breaker: CircuitBreaker | None
-    _rate_limiter: RateLimiter | None
+    if TYPE_CHECKING:  # the client's, named here for checkers only
+        _config: ClientConfig
+        _circuit_breaker: CircuitBreaker | None
+        _rate_limiter: RateLimiter | None
 
     @property
     def circuit_breaker(self) -> CircuitBreaker | None:

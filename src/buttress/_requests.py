@@ -50,8 +50,9 @@ _CALL_OPTIONS = frozenset(
 class RequestBuilding:
     """The clients' ``build_request`` and the preparing of a call (no I/O here)."""
 
-    _config: ClientConfig
-    _redactor: Redactor
+    if TYPE_CHECKING:  # the client's, named here for checkers only
+        _config: ClientConfig
+        _redactor: Redactor
 
     def build_request(
         self,

@@ -14,7 +14,6 @@ client awaits). What is twinned is the thin surface that sends, as in httpx.
 from __future__ import annotations
 
 import os
-import pathlib
 import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -70,7 +69,6 @@ if TYPE_CHECKING:
     from .pagination import AsyncPaginator, Paginator
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
     from .policies.ratelimit import RateLimitConfig, RateLimiter
-    from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
 else:
     Unpack = None
@@ -532,25 +530,6 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
 
         return Paginator(self, self._pages(url, response_model, kwargs), kwargs)
 
-    def download(
-        self,
-        url: httpx.URL | str,
-        path: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = 64 * 1024,
-        **kwargs: Unpack[RequestKwargs],
-    ) -> pathlib.Path:
-        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
-
-        Examples:
-            >>> def save(client: Client) -> None:
-            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
-        """
-        from .streaming import download
-
-        return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
-
 
 class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, httpx.AsyncClient):  # type: ignore[misc]
     """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
@@ -685,22 +664,3 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         return AsyncPaginator(self, self._pages(url, response_model, kwargs), kwargs)
 
     paginate_async = paginate
-
-    async def download(
-        self,
-        url: httpx.URL | str,
-        path: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = 64 * 1024,
-        **kwargs: Unpack[RequestKwargs],
-    ) -> pathlib.Path:
-        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.adownload`).
-
-        Examples:
-            >>> async def save(client: AsyncClient) -> None:
-            ...     await client.download("/download", "blob.bin")
-        """
-        from .streaming import adownload
-
-        return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)

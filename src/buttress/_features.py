@@ -1,16 +1,19 @@
-"""The clients' API-level features: GraphQL, batches and WebSockets, written once.
+"""The clients' API-level features: GraphQL, batches, WebSockets and downloads, written once.
 
 Each method is a thin entry point to its feature's module (``graphql.py``,
-``_batch.py``, ``websocket.py``), imported on first use, which has a sync and
-an async implementation: the method picks the one for its client. The features
-send through the client's own ``send``, so every layer applies to them. On an
-``AsyncClient``, ``graphql`` and ``batch`` are coroutine functions (as
-:class:`~buttress._calls.AsyncVerbs` makes the verbs); the other two return
-objects used with ``async for`` and ``async with``.
+``_batch.py``, ``websocket.py``, ``streaming.py``), imported on first use, which
+has a sync and an async implementation: the method picks its client's. The
+features send through the client's own ``send``, so every layer applies to
+them. On an ``AsyncClient``, ``graphql``, ``batch`` and ``download`` are
+coroutine functions (as :class:`~buttress._calls.AsyncVerbs` makes the verbs);
+``graphql_paginate`` and ``websocket`` return objects used with ``async for``
+and ``async with``.
 """
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress
     from ._calls import RequestKwargs
     from .pagination import AsyncPaginator, Paginator
+    from .streaming import ProgressCallback
     from .websocket import AsyncWebSocket, AsyncWebSocketKwargs, WebSocket, WebSocketKwargs
 
 __all__ = ["AsyncFeatures", "Features"]
@@ -64,7 +68,7 @@ if TYPE_CHECKING:
 
 
 class Features:
-    """The clients' GraphQL, batch and WebSocket methods (typed as ``Client``'s)."""
+    """The clients' GraphQL, batch, WebSocket and download methods (typed as ``Client``'s)."""
 
     if TYPE_CHECKING:
 
@@ -211,14 +215,43 @@ class Features:
 
         return (AsyncWebSocket if self._asynchronous else WebSocket)(self, url, **kwargs)  # type: ignore[arg-type, return-value]
 
+    def download(
+        self,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
+        **kwargs: Unpack[RequestKwargs],
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
+
+        Await it on an ``AsyncClient`` (:func:`buttress.streaming.adownload`).
+
+        Examples:
+            >>> def save(client: Client) -> None:
+            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
+        """
+        from .streaming import adownload, download
+
+        return (adownload if self._asynchronous else download)(  # type: ignore[return-value]
+            self,  # type: ignore[arg-type]
+            url,
+            path,
+            progress=progress,
+            chunk_size=chunk_size,
+            **kwargs,
+        )
+
 
 class AsyncFeatures(Features):
-    """``AsyncClient``'s: the same methods, ``graphql`` and ``batch`` as coroutine functions."""
+    """``AsyncClient``'s: the same methods, those awaited as coroutine functions."""
 
     graphql = coroutine_method(Features.graphql)
     batch = coroutine_method(Features.batch)
+    download = coroutine_method(Features.download)  # type: ignore[assignment]
 
-    if TYPE_CHECKING:  # what the other two return on an AsyncClient
+    if TYPE_CHECKING:  # what ``graphql_paginate`` and ``websocket`` return on an AsyncClient
         _async_paginate = _returning(Features.graphql_paginate, AsyncPaginator[Any])
         graphql_paginate = _async_paginate  # type: ignore[assignment]
 

@@ -90,9 +90,7 @@ class RequestBuilding:
         given = {name: value for name, value in locals().items() if name in _CALL_OPTIONS}
         extensions, timeout = self._extensions(extensions, timeout, **given)
         body = None if json is None else encode_json(json, self._config.json_serializer)
-        version = self._config.version
-        if version is None and api_version is not None:
-            version = APIVersion(version=api_version)
+        version = self._api_version(api_version)
         try:
             if version is not None and version.location == "path":
                 url = version.prefixed(url, api_version)
@@ -115,6 +113,13 @@ class RequestBuilding:
         if body is not None and "content-type" not in request.headers:
             request.headers["Content-Type"] = "application/json"
         return self._declared(request)
+
+    def _api_version(self, api_version: str | None) -> APIVersion | None:
+        """Where and how to send the API version: the client's, or the call's if it has none."""
+        version = self._config.version
+        if version is None and api_version is not None:
+            return APIVersion(version=api_version)
+        return version
 
     def _extensions(
         self, extensions: dict[str, Any] | None, timeout: Any, **given: Any

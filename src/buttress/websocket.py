@@ -49,7 +49,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -149,10 +148,9 @@ class AsyncWebSocketKwargs(_WebSocketOptions, total=False):
     """What ``AsyncClient.websocket`` takes; ``on_reconnect`` may be a coroutine function.
 
     Examples:
-        >>> from typing_extensions import Unpack
-        >>> from buttress import AsyncClient
-        >>> def open_room(client: AsyncClient, **options: Unpack[AsyncWebSocketKwargs]) -> object:
-        ...     return client.websocket("/rooms/1", **options)
+        >>> async def rejoin(ws: AsyncWebSocket) -> None:
+        ...     await ws.send_json({"join": "room-1"})
+        >>> options: AsyncWebSocketKwargs = {"reconnect": True, "on_reconnect": rejoin}
     """
 
     on_reconnect: Callable[[AsyncWebSocket], object] | None
@@ -508,12 +506,7 @@ class WebSocket(_Session["Client"]):
         self._connect()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[str | bytes]:
@@ -679,12 +672,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self.close()
         finally:

@@ -620,6 +620,14 @@ class _Pages(Generic[T]):
 
 class _PaginatorBase(Generic[T]):
     _pages: _Pages[T]
+    _kwargs: dict[str, Any]
+    if TYPE_CHECKING:  # each paginator's own
+        _client: Client | AsyncClient
+
+    def _fetch(self, page: PageRequest) -> Any:
+        """Send the request for ``page``, awaitable on an ``AsyncClient`` (a GET; GraphQL's
+        paginators POST instead)."""
+        return self._client.get(page.url, params=page.params or None, **self._kwargs)
 
     @property
     def total_count(self) -> int | None:
@@ -662,6 +670,9 @@ class Paginator(_PaginatorBase[T]):
         (100, 1, 100)
     """
 
+    if TYPE_CHECKING:
+        _client: Client
+
     def __init__(self, client: Client, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
         self._client, self._pages, self._kwargs = client, pages, kwargs
 
@@ -680,13 +691,6 @@ class Paginator(_PaginatorBase[T]):
         while (request := self._pages.pending()) is not None:
             yield self._pages.accept(self._fetch(request))
 
-    def _fetch(self, page: PageRequest) -> httpx.Response:
-        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
-        response: httpx.Response = self._client.get(
-            page.url, params=page.params or None, **self._kwargs
-        )
-        return response
-
 
 class AsyncPaginator(_PaginatorBase[T]):
     """Iterates over the items of every page with ``async for`` (``AsyncClient.paginate``).
@@ -696,6 +700,9 @@ class AsyncPaginator(_PaginatorBase[T]):
         >>> async def names(client: AsyncClient) -> list[str]:
         ...     return [user["name"] async for user in client.paginate("/users")]
     """
+
+    if TYPE_CHECKING:
+        _client: AsyncClient
 
     def __init__(self, client: AsyncClient, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
         self._client, self._pages, self._kwargs = client, pages, kwargs
@@ -715,13 +722,6 @@ class AsyncPaginator(_PaginatorBase[T]):
         """
         while (request := self._pages.pending()) is not None:
             yield self._pages.accept(await self._fetch(request))
-
-    async def _fetch(self, page: PageRequest) -> httpx.Response:
-        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
-        response: httpx.Response = await self._client.get(
-            page.url, params=page.params or None, **self._kwargs
-        )
-        return response
 
 
 def make_pages(

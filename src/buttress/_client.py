@@ -409,7 +409,7 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         post: _calls.BodyCall  # type: ignore[assignment]
         put: _calls.BodyCall  # type: ignore[assignment]
         patch: _calls.BodyCall  # type: ignore[assignment]
-        batch: _features.Batch[list[Response], list[Response | Exception]]
+        batch: _features.Batch[list[Response], list[Response | Exception]]  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def send(  # type: ignore[override]
         self,

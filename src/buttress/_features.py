@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         method: Callable[_Params, object], result: type[_Result]
     ) -> Callable[_Params, _Result]:
         """``method``'s parameters, returning ``result`` (for checkers only)."""
+        ...
 
 
 class Features:

@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
 StrategyName: TypeAlias = Literal["offset_limit", "page_number", "cursor", "link_header"]
 """The names ``client.paginate(..., strategy=...)`` accepts."""
@@ -618,11 +619,11 @@ class _Pages(Generic[T]):
         return parsed
 
 
-class _PaginatorBase(Generic[T]):
+class _PaginatorBase(Generic[T, _ClientT]):
     _pages: _Pages[T]
     _kwargs: dict[str, Any]
-    if TYPE_CHECKING:  # each paginator's own
-        _client: Client | AsyncClient
+    if TYPE_CHECKING:
+        _client: _ClientT
 
     def _fetch(self, page: PageRequest) -> Any:
         """Send the request for ``page``, awaitable on an ``AsyncClient`` (a GET; GraphQL's
@@ -654,7 +655,7 @@ class _PaginatorBase(Generic[T]):
         return self._pages.strategy
 
 
-class Paginator(_PaginatorBase[T]):
+class Paginator(_PaginatorBase[T, "Client"]):
     """Iterates over the items of every page (``client.paginate(...)`` on a Client).
 
     Breaking out of the loop stops fetching. Iterating again continues where
@@ -669,9 +670,6 @@ class Paginator(_PaginatorBase[T]):
         ...     (len(names), paginator.pages_fetched, paginator.total_count)
         (100, 1, 100)
     """
-
-    if TYPE_CHECKING:
-        _client: Client
 
     def __init__(self, client: Client, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
         self._client, self._pages, self._kwargs = client, pages, kwargs
@@ -692,7 +690,7 @@ class Paginator(_PaginatorBase[T]):
             yield self._pages.accept(self._fetch(request))
 
 
-class AsyncPaginator(_PaginatorBase[T]):
+class AsyncPaginator(_PaginatorBase[T, "AsyncClient"]):
     """Iterates over the items of every page with ``async for`` (``AsyncClient.paginate``).
 
     Examples:
@@ -700,9 +698,6 @@ class AsyncPaginator(_PaginatorBase[T]):
         >>> async def names(client: AsyncClient) -> list[str]:
         ...     return [user["name"] async for user in client.paginate("/users")]
     """
-
-    if TYPE_CHECKING:
-        _client: AsyncClient
 
     def __init__(self, client: AsyncClient, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
         self._client, self._pages, self._kwargs = client, pages, kwargs

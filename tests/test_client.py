@@ -312,3 +312,19 @@ def test_async_methods_are_coroutine_functions_where_httpxs_are() -> None:
         != inspect.iscoroutinefunction(getattr(AsyncClient, name))
     ]
     assert differing == []
+
+
+def test_async_feature_methods_returning_awaitables_are_coroutine_functions() -> None:
+    """The same rule for buttress's own methods: those awaited are coroutine functions, and
+    those used with ``async for`` / ``async with`` are not (they return the object at once)."""
+    import inspect
+
+    from buttress import AsyncClient
+
+    awaited = {"graphql", "batch", "download", "request", "send", "get", "post"}
+    at_once = {"graphql_paginate", "websocket", "paginate", "build_request"}
+    assert {
+        name
+        for name in awaited | at_once
+        if inspect.iscoroutinefunction(getattr(AsyncClient, name))
+    } == awaited

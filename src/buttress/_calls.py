@@ -10,8 +10,17 @@ awaited (a coroutine, as ``async def`` gives) or not.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    cast,
+    overload,
+)
 
 import httpx
 
@@ -30,9 +39,18 @@ if TYPE_CHECKING:
 else:
     from typing import TypedDict
 
-__all__ = ["BodyKwargs", "ModelsByStatus", "PaginateKwargs", "RequestKwargs", "Verbs"]
+__all__ = [
+    "BodyKwargs",
+    "ModelsByStatus",
+    "PaginateKwargs",
+    "RequestKwargs",
+    "Verbs",
+    "coroutine_method",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 ModelsByStatus: TypeAlias = Mapping[int, type[T]]
 """``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
 URL: TypeAlias = "httpx.URL | str"
@@ -174,32 +192,31 @@ class Verbs:
         return self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
-def _coroutine_verb(method: str, verb: Callable[..., Any]) -> Callable[..., Any]:
-    """``verb`` as a coroutine function, as httpx's async verbs are (tools check for one)."""
+def coroutine_method(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``method``, which returns an awaitable on an ``AsyncClient``, as a coroutine function.
 
-    async def call(
-        self: Any, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> Any:
-        return await self.request(method, url, response_model=response_model, **kwargs)
+    ``inspect.iscoroutinefunction`` then holds for it, as for httpx's async
+    methods, so decorators that wrap sync and async callables differently
+    (retrying, tracing) see an async method.
+    """
 
-    return functools.wraps(verb)(call)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        # typed as the sync method's result; on an AsyncClient it is awaitable
+        return await cast("Awaitable[R]", method(*args, **kwargs))
+
+    return functools.wraps(method)(call)
 
 
 class AsyncVerbs(Verbs):
-    """The verbs of :class:`Verbs` as coroutine functions, for ``AsyncClient``.
+    """The verbs of :class:`Verbs` as coroutine functions, for ``AsyncClient``."""
 
-    ``inspect.iscoroutinefunction(AsyncClient.get)`` holds, as for
-    ``httpx.AsyncClient``, so decorators that wrap sync and async callables
-    differently (retrying, tracing) see an async method.
-    """
-
-    get = _coroutine_verb("GET", Verbs.get)
-    head = _coroutine_verb("HEAD", Verbs.head)
-    options = _coroutine_verb("OPTIONS", Verbs.options)
-    delete = _coroutine_verb("DELETE", Verbs.delete)
-    post = _coroutine_verb("POST", Verbs.post)
-    put = _coroutine_verb("PUT", Verbs.put)
-    patch = _coroutine_verb("PATCH", Verbs.patch)
+    get = coroutine_method(Verbs.get)
+    head = coroutine_method(Verbs.head)
+    options = coroutine_method(Verbs.options)
+    delete = coroutine_method(Verbs.delete)
+    post = coroutine_method(Verbs.post)
+    put = coroutine_method(Verbs.put)
+    patch = coroutine_method(Verbs.patch)
 
 
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,

@@ -96,6 +96,21 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+# A request's other options: the flag, how its value is read, its placeholder, its help.
+_REQUEST_OPTIONS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
+    ("--json", _json, "BODY", "a JSON request body"),
+    (
+        "--retry",
+        _non_negative,
+        "N",
+        "resend up to N times after a transient failure (0: never; default: 2)",
+    ),
+    ("--cache", Path, "DIR", "answer from (and store in) a disk cache"),
+    ("--rate-limit", _rate, "N/S", "send at most N requests every S seconds (retries included)"),
+    ("--timeout", _seconds, "S", "seconds to wait for each phase"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buttress",
@@ -133,25 +148,8 @@ def _add_request_commands(commands: Any) -> None:
             metavar="'NAME: VALUE'",
             help="a request header (repeatable)",
         )
-        request.add_argument("--json", type=_json, metavar="BODY", help="a JSON request body")
-        request.add_argument(
-            "--retry",
-            type=_non_negative,
-            metavar="N",
-            help="resend up to N times after a transient failure (0: never; default: 2)",
-        )
-        request.add_argument(
-            "--cache", type=Path, metavar="DIR", help="answer from (and store in) a disk cache"
-        )
-        request.add_argument(
-            "--rate-limit",
-            type=_rate,
-            metavar="N/S",
-            help="send at most N requests every S seconds (retries included)",
-        )
-        request.add_argument(
-            "--timeout", type=_seconds, metavar="S", help="seconds to wait for each phase"
-        )
+        for flag, read, metavar, help_text in _REQUEST_OPTIONS:
+            request.add_argument(flag, type=read, metavar=metavar, help=help_text)
 
 
 def _add_cache_command(commands: Any) -> None:

@@ -14,7 +14,6 @@ client awaits). What is twinned is the thin surface that sends, as in httpx.
 from __future__ import annotations
 
 import os
-import pathlib
 import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -57,10 +56,12 @@ from .transports.stack import build
 # environment is read, a layer when the stack includes it, pagination, streaming and
 # auth on first use (``from buttress import Client`` stays light).
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from httpx._client import UseClientDefault
     from typing_extensions import Never, Unpack
 
-    from . import _calls
+    from . import _calls, _features
     from ._network.backends import Backend
     from ._settings import ButtressSettings
     from .auth import AuthTypes
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
     from .pagination import AsyncPaginator, Paginator
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
     from .policies.ratelimit import RateLimitConfig, RateLimiter
-    from .streaming import ProgressCallback
     from .transports.middleware import MiddlewareTypes
 else:
     Unpack = None
@@ -409,6 +409,7 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         post: _calls.BodyCall  # type: ignore[assignment]
         put: _calls.BodyCall  # type: ignore[assignment]
         patch: _calls.BodyCall  # type: ignore[assignment]
+        batch: _features.Batch[list[Response], list[Response | Exception]]  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def send(  # type: ignore[override]
         self,
@@ -529,25 +530,6 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
 
         return Paginator(self, self._pages(url, response_model, kwargs), kwargs)
 
-    def download(
-        self,
-        url: httpx.URL | str,
-        path: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = 64 * 1024,
-        **kwargs: Unpack[RequestKwargs],
-    ) -> pathlib.Path:
-        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
-
-        Examples:
-            >>> def save(client: Client) -> None:
-            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
-        """
-        from .streaming import download
-
-        return download(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)
-
 
 class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, httpx.AsyncClient):  # type: ignore[misc]
     """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
@@ -579,6 +561,7 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         post: _calls.AsyncBodyCall  # type: ignore[assignment]
         put: _calls.AsyncBodyCall  # type: ignore[assignment]
         patch: _calls.AsyncBodyCall  # type: ignore[assignment]
+        batch: _features.Batch[Awaitable[list[Response]], Awaitable[list[Response | Exception]]]  # type: ignore[assignment]
 
     async def send(  # type: ignore[override]
         self,
@@ -681,22 +664,3 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         return AsyncPaginator(self, self._pages(url, response_model, kwargs), kwargs)
 
     paginate_async = paginate
-
-    async def download(
-        self,
-        url: httpx.URL | str,
-        path: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = 64 * 1024,
-        **kwargs: Unpack[RequestKwargs],
-    ) -> pathlib.Path:
-        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.adownload`).
-
-        Examples:
-            >>> async def save(client: AsyncClient) -> None:
-            ...     await client.download("/download", "blob.bin")
-        """
-        from .streaming import adownload
-
-        return await adownload(self, url, path, progress=progress, chunk_size=chunk_size, **kwargs)

@@ -1,17 +1,25 @@
-"""The clients' API-level features: GraphQL, batches and WebSockets.
+"""The clients' API-level features: GraphQL, batches, WebSockets and downloads, written once.
 
 Each method is a thin entry point to its feature's module (``graphql.py``,
-``_batch.py``, ``websocket.py``), imported on first use; the features send
-through the client's own ``send``, so every layer applies to them.
+``_batch.py``, ``websocket.py``, ``streaming.py``), imported on first use, which
+has a sync and an async implementation: the method picks its client's. The
+features send through the client's own ``send``, so every layer applies to
+them. On an ``AsyncClient``, ``graphql``, ``batch`` and ``download`` are
+coroutine functions (as :class:`~buttress._calls.AsyncVerbs` makes the verbs);
+``graphql_paginate`` and ``websocket`` return objects used with ``async for``
+and ``async with``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+import os
+import pathlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import httpx
 
+from ._calls import coroutine_method
 from ._client_config import UNSET
 
 if TYPE_CHECKING:
@@ -19,16 +27,55 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress
     from ._calls import RequestKwargs
-    from ._client import AsyncClient, Client
-    from ._response import Response
     from .pagination import AsyncPaginator, Paginator
+    from .streaming import ProgressCallback
     from .websocket import AsyncWebSocket, AsyncWebSocketKwargs, WebSocket, WebSocketKwargs
 
 __all__ = ["AsyncFeatures", "Features"]
 
+if TYPE_CHECKING:
+    _Done = TypeVar("_Done", covariant=True)
+    _Settled = TypeVar("_Settled", covariant=True)
+    _Result = TypeVar("_Result")
+    _Params = ParamSpec("_Params")
+
+    class Batch(Protocol[_Done, _Settled]):
+        """``batch``'s call: what it returns, with ``return_exceptions=False`` or not."""
+
+        @overload
+        def __call__(
+            self,
+            requests: Iterable[httpx.Request],
+            *,
+            concurrency: int = 8,
+            return_exceptions: Literal[False],
+            on_progress: BatchProgress | None = None,
+        ) -> _Done: ...
+        @overload
+        def __call__(
+            self,
+            requests: Iterable[httpx.Request],
+            *,
+            concurrency: int = 8,
+            return_exceptions: bool = True,
+            on_progress: BatchProgress | None = None,
+        ) -> _Settled: ...
+
+    def _returning(
+        method: Callable[_Params, object], result: type[_Result]
+    ) -> Callable[_Params, _Result]:
+        """``method``'s parameters, returning ``result`` (for checkers only)."""
+        ...
+
 
 class Features:
-    """``Client``'s GraphQL, batch and WebSocket methods."""
+    """The clients' GraphQL, batch, WebSocket and download methods (typed as ``Client``'s)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def _asynchronous(self) -> bool:  # the client's: which implementation to use
+            ...
 
     def graphql(
         self,
@@ -46,7 +93,7 @@ class Features:
         ``errors`` in the answer raise :class:`GraphQLError`, which keeps the
         partial ``data``; ``response_model`` validates ``data``. A POST is not
         retried: pass ``idempotent=True`` for a query that is safe to send
-        twice. Other arguments are ``post``'s.
+        twice. Other arguments are ``post``'s. Await it on an ``AsyncClient``.
 
         Examples:
             >>> def user_name(client: Client, user_id: int) -> str:
@@ -54,10 +101,10 @@ class Features:
             ...     data = client.graphql(query, variables={"id": user_id}, idempotent=True)
             ...     return str(data["user"]["name"])
         """
-        from .graphql import execute
+        from .graphql import aexecute, execute
 
-        return execute(
-            cast("Client", self),
+        return (aexecute if self._asynchronous else execute)(
+            self,  # type: ignore[arg-type]
             query,
             variables=variables,
             operation_name=operation_name,
@@ -85,7 +132,8 @@ class Features:
         ``connection`` is the connection's dotted path in ``data``; each page
         passes the last ``pageInfo.endCursor`` as ``cursor_variable``.
         ``response_model`` parses each node; ``max_pages`` and ``max_items``
-        bound the walk as in :meth:`paginate`. See :mod:`buttress.graphql`.
+        bound the walk as in :meth:`paginate`. See :mod:`buttress.graphql`. On an
+        ``AsyncClient``, iterate with ``async for``.
 
         Examples:
             >>> QUERY = (
@@ -96,10 +144,10 @@ class Features:
             ...     users = client.graphql_paginate(QUERY, connection="users")
             ...     return [user["login"] for user in users]
         """
-        from .graphql import paginator
+        from .graphql import async_paginator, paginator
 
-        return paginator(
-            cast("Client", self),
+        return (async_paginator if self._asynchronous else paginator)(  # type: ignore[return-value]
+            self,  # type: ignore[arg-type]
             query,
             connection=connection,
             cursor_variable=cursor_variable,
@@ -112,16 +160,6 @@ class Features:
             kwargs=kwargs,
         )
 
-    @overload
-    def batch(
-        self,
-        requests: Iterable[httpx.Request],
-        *,
-        concurrency: int = 8,
-        return_exceptions: Literal[False],
-        on_progress: BatchProgress | None = None,
-    ) -> list[Response]: ...
-    @overload
     def batch(
         self,
         requests: Iterable[httpx.Request],
@@ -129,15 +167,7 @@ class Features:
         concurrency: int = 8,
         return_exceptions: bool = True,
         on_progress: BatchProgress | None = None,
-    ) -> list[Response | Exception]: ...
-    def batch(
-        self,
-        requests: Iterable[httpx.Request],
-        *,
-        concurrency: int = 8,
-        return_exceptions: bool = True,
-        on_progress: BatchProgress | None = None,
-    ) -> list[Any]:
+    ) -> Any:
         """Send ``requests``, at most ``concurrency`` at once; the results in input order.
 
         Each result is the response, or the exception that sending it raised
@@ -149,6 +179,10 @@ class Features:
         failure, ``KeyboardInterrupt``) no request starts, and the call waits for
         those already sent. See the "Batches" page of the docs.
 
+        On an ``AsyncClient``, await it: the requests are tasks of one task
+        group, and cancelling the call cancels those still running and starts
+        no other.
+
         Examples:
             >>> from buttress import Client
             >>> from buttress.testing import DemoServer
@@ -157,10 +191,10 @@ class Features:
             ...     [type(result).__name__ for result in client.batch(requests)]
             ['Response', 'Response', 'NotFoundError']
         """
-        from ._batch import run
+        from ._batch import arun, run
 
-        return run(
-            cast("Client", self),
+        return (arun if self._asynchronous else run)(
+            self,  # type: ignore[arg-type]
             requests,
             concurrency=concurrency,
             return_exceptions=return_exceptions,
@@ -170,146 +204,58 @@ class Features:
     def websocket(self, url: httpx.URL | str, **kwargs: Unpack[WebSocketKwargs]) -> WebSocket:
         """A WebSocket whose handshake goes through this client's stack (:mod:`buttress.websocket`).
 
+        On an ``AsyncClient``, an async one: ``async with`` and ``await`` its methods.
+
         Examples:
             >>> def chat(client: Client) -> str:
             ...     with client.websocket("/chat", reconnect=True) as ws:
             ...         ws.send_json({"say": "hello"})
             ...         return ws.receive_text()
         """
-        from .websocket import WebSocket
+        from .websocket import AsyncWebSocket, WebSocket
 
-        return WebSocket(cast("Client", self), url, **kwargs)
+        return (AsyncWebSocket if self._asynchronous else WebSocket)(self, url, **kwargs)  # type: ignore[arg-type, return-value]
 
-
-class AsyncFeatures:
-    """``AsyncClient``'s GraphQL, batch and WebSocket methods."""
-
-    async def graphql(
+    def download(
         self,
-        query: str,
+        url: httpx.URL | str,
+        path: str | os.PathLike[str],
         *,
-        variables: Mapping[str, Any] | None = None,
-        operation_name: str | None = None,
-        response_model: Any = None,
-        path: httpx.URL | str = "/graphql",
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 64 * 1024,
         **kwargs: Unpack[RequestKwargs],
-    ) -> Any:
-        """Run a GraphQL operation and return its ``data`` (see :meth:`Client.graphql`).
+    ) -> pathlib.Path:
+        """Stream ``url`` into the file ``path`` (see :func:`buttress.streaming.download`).
+
+        Await it on an ``AsyncClient`` (:func:`buttress.streaming.adownload`).
 
         Examples:
-            >>> async def user_name(client: AsyncClient, user_id: int) -> str:
-            ...     query = "query User($id: Int!) { user(id: $id) { name } }"
-            ...     data = await client.graphql(query, variables={"id": user_id})
-            ...     return str(data["user"]["name"])
+            >>> def save(client: Client) -> None:
+            ...     client.download("/download", "blob.bin", progress=lambda done, total: None)
         """
-        from .graphql import aexecute
+        from .streaming import adownload, download
 
-        return await aexecute(
-            cast("AsyncClient", self),
-            query,
-            variables=variables,
-            operation_name=operation_name,
-            response_model=response_model,
-            path=path,
-            kwargs=kwargs,
+        return (adownload if self._asynchronous else download)(  # type: ignore[return-value]
+            self,  # type: ignore[arg-type]
+            url,
+            path,
+            progress=progress,
+            chunk_size=chunk_size,
+            **kwargs,
         )
 
-    def graphql_paginate(
-        self,
-        query: str,
-        *,
-        connection: str,
-        variables: Mapping[str, Any] | None = None,
-        operation_name: str | None = None,
-        response_model: Any = None,
-        path: httpx.URL | str = "/graphql",
-        cursor_variable: str = "after",
-        max_pages: int | None = UNSET,
-        max_items: int | None = None,
-        **kwargs: Unpack[RequestKwargs],
-    ) -> AsyncPaginator[Any]:
-        """Iterate with ``async for`` over a Relay connection's nodes (see
-        :meth:`Client.graphql_paginate`).
 
-        Examples:
-            >>> async def logins(client: AsyncClient, query: str) -> list[str]:
-            ...     users = client.graphql_paginate(query, connection="users")
-            ...     return [user["login"] async for user in users]
-        """
-        from .graphql import async_paginator
+class AsyncFeatures(Features):
+    """``AsyncClient``'s: the same methods, those awaited as coroutine functions."""
 
-        return async_paginator(
-            cast("AsyncClient", self),
-            query,
-            connection=connection,
-            cursor_variable=cursor_variable,
-            variables=variables,
-            operation_name=operation_name,
-            response_model=response_model,
-            path=path,
-            max_pages=max_pages,
-            max_items=max_items,
-            kwargs=kwargs,
-        )
+    graphql = coroutine_method(Features.graphql)
+    batch = coroutine_method(Features.batch)
+    download = coroutine_method(Features.download)  # type: ignore[assignment]
 
-    @overload
-    async def batch(
-        self,
-        requests: Iterable[httpx.Request],
-        *,
-        concurrency: int = 8,
-        return_exceptions: Literal[False],
-        on_progress: BatchProgress | None = None,
-    ) -> list[Response]: ...
-    @overload
-    async def batch(
-        self,
-        requests: Iterable[httpx.Request],
-        *,
-        concurrency: int = 8,
-        return_exceptions: bool = True,
-        on_progress: BatchProgress | None = None,
-    ) -> list[Response | Exception]: ...
-    async def batch(
-        self,
-        requests: Iterable[httpx.Request],
-        *,
-        concurrency: int = 8,
-        return_exceptions: bool = True,
-        on_progress: BatchProgress | None = None,
-    ) -> list[Any]:
-        """Send ``requests`` as tasks, at most ``concurrency`` at once (see :meth:`Client.batch`).
+    if TYPE_CHECKING:  # what ``graphql_paginate`` and ``websocket`` return on an AsyncClient
+        _async_paginate = _returning(Features.graphql_paginate, AsyncPaginator[Any])
+        graphql_paginate = _async_paginate  # type: ignore[assignment]
 
-        The tasks belong to one task group: cancelling the call cancels the
-        requests still running, and starts no other.
-
-        Examples:
-            >>> async def names(client: AsyncClient) -> list[str]:
-            ...     requests = [client.build_request("GET", f"/users/{n}") for n in (1, 2)]
-            ...     responses = await client.batch(requests, return_exceptions=False)
-            ...     return [response.json()["name"] for response in responses]
-        """
-        from ._batch import arun
-
-        return await arun(
-            cast("AsyncClient", self),
-            requests,
-            concurrency=concurrency,
-            return_exceptions=return_exceptions,
-            on_progress=on_progress,
-        )
-
-    def websocket(
-        self, url: httpx.URL | str, **kwargs: Unpack[AsyncWebSocketKwargs]
-    ) -> AsyncWebSocket:
-        """An async WebSocket through this client's stack (see :mod:`buttress.websocket`).
-
-        Examples:
-            >>> async def chat(client: AsyncClient) -> str:
-            ...     async with client.websocket("/chat", reconnect=True) as ws:
-            ...         await ws.send_json({"say": "hello"})
-            ...         return await ws.receive_text()
-        """
-        from .websocket import AsyncWebSocket
-
-        return AsyncWebSocket(cast("AsyncClient", self), url, **kwargs)
+        def websocket(  # type: ignore[override]
+            self, url: httpx.URL | str, **kwargs: Unpack[AsyncWebSocketKwargs]
+        ) -> AsyncWebSocket: ...

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._client_config import ClientConfig  # at run time too: get_type_hints reads it
 from ._exceptions import ConfigurationError
 
 if TYPE_CHECKING:
+    from ._client_config import ClientConfig
     from .cache import Cache
     from .policies.breaker import CircuitBreaker
     from .policies.ratelimit import RateLimiter, RateLimitStatus
@@ -22,8 +22,8 @@ class LayerHandles:
     of a client (and the clients ``with_middleware`` derives from it).
     """
 
-    _config: ClientConfig
-    if TYPE_CHECKING:  # set by the client; their classes load only when one is configured
+    if TYPE_CHECKING:  # the client's, named here for checkers only
+        _config: ClientConfig
         _circuit_breaker: CircuitBreaker | None
         _rate_limiter: RateLimiter | None
 

@@ -18,7 +18,6 @@ import httpx
 from httpx import USE_CLIENT_DEFAULT
 
 from ._arguments import unknown_argument
-from ._client_config import ClientConfig  # at run time too: get_type_hints reads it
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ConfigurationError, InvalidURLError
 from ._extensions import EXTENSION_KEY
@@ -31,6 +30,7 @@ from ._serialize import encode_json
 if TYPE_CHECKING:
     from httpx._client import UseClientDefault
 
+    from ._client_config import ClientConfig
     from ._network import ProxyOption
     from .policies.priority import Priority
     from .policies.retry import RetryConfig
@@ -47,11 +47,23 @@ _CALL_OPTIONS = frozenset(
 )
 
 
+def _unbuildable(method: str, error: httpx.InvalidURL | UnicodeEncodeError) -> ConfigurationError:
+    """Our error for a request httpx cannot build; it never shows the URL or a value."""
+    if isinstance(error, httpx.InvalidURL):  # its message names the part, not the whole URL
+        return InvalidURLError(f"invalid URL for {method.upper()}: {error}")
+    # httpx writes str headers and cookies as ASCII
+    return ConfigurationError(
+        f"cannot build a {method.upper()} request: a header or cookie value is not ASCII "
+        f"(character {error.start + 1} of the value); pass it as bytes, or encode it"
+    )
+
+
 class RequestBuilding:
     """The clients' ``build_request`` and the preparing of a call (no I/O here)."""
 
-    _config: ClientConfig
-    _redactor: Redactor
+    if TYPE_CHECKING:  # the client's, named here for checkers only
+        _config: ClientConfig
+        _redactor: Redactor
 
     def build_request(
         self,
@@ -89,9 +101,7 @@ class RequestBuilding:
         given = {name: value for name, value in locals().items() if name in _CALL_OPTIONS}
         extensions, timeout = self._extensions(extensions, timeout, **given)
         body = None if json is None else encode_json(json, self._config.json_serializer)
-        version = self._config.version
-        if version is None and api_version is not None:
-            version = APIVersion(version=api_version)
+        version = self._api_version(api_version)
         try:
             if version is not None and version.location == "path":
                 url = version.prefixed(url, api_version)
@@ -107,18 +117,20 @@ class RequestBuilding:
                 timeout=timeout,
                 extensions=extensions,
             )
-        except httpx.InvalidURL as exc:  # its message names the part, never the whole URL
-            raise InvalidURLError(f"invalid URL for {method.upper()}: {exc}") from None
-        except UnicodeEncodeError as exc:  # httpx writes str headers and cookies as ASCII
-            raise ConfigurationError(
-                f"cannot build a {method.upper()} request: a header or cookie value is not ASCII "
-                f"(character {exc.start + 1} of the value); pass it as bytes, or encode it"
-            ) from None
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+            raise _unbuildable(method, exc) from None
         if version is not None and version.location == "header":
             request.headers[version.header] = api_version or version.version
         if body is not None and "content-type" not in request.headers:
             request.headers["Content-Type"] = "application/json"
         return self._declared(request)
+
+    def _api_version(self, api_version: str | None) -> APIVersion | None:
+        """Where and how to send the API version: the client's, or the call's if it has none."""
+        version = self._config.version
+        if version is None and api_version is not None:
+            return APIVersion(version=api_version)
+        return version
 
     def _extensions(
         self, extensions: dict[str, Any] | None, timeout: Any, **given: Any

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Generator
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import httpx
@@ -32,8 +32,6 @@ from ._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from httpcore import AsyncNetworkStream, NetworkStream
-
     from .websocket import _Settings
 
 MESSAGE_TOO_BIG = int(CloseReason.MESSAGE_TOO_BIG)  # 1009, sent when a message is too large
@@ -97,26 +95,22 @@ class SizeLimitedConnection(wsproto.connection.Connection):
             yield event
 
 
+_Session = TypeVar("_Session", httpx_ws.WebSocketSession, httpx_ws.AsyncWebSocketSession)
+
+
 def open_sync(response: httpx.Response, settings: _Settings) -> httpx_ws.WebSocketSession:
     """A session on the connection the 101 ``response`` handed over (enter it to start)."""
-    stream: NetworkStream = response.extensions["network_stream"]
-    session = httpx_ws.WebSocketSession(
-        stream,
-        max_message_size_bytes=_READ_SIZE,
-        queue_size=settings.queue_size,
-        keepalive_ping_interval_seconds=settings.keepalive_interval,
-        keepalive_ping_timeout_seconds=settings.keepalive_timeout,
-        response=response,
-    )
-    session.connection = SizeLimitedConnection(settings.max_message_size)
-    return session
+    return _open(httpx_ws.WebSocketSession, response, settings)
 
 
 def open_async(response: httpx.Response, settings: _Settings) -> httpx_ws.AsyncWebSocketSession:
     """The async twin of :func:`open_sync`."""
-    stream: AsyncNetworkStream = response.extensions["network_stream"]
-    session = httpx_ws.AsyncWebSocketSession(
-        stream,
+    return _open(httpx_ws.AsyncWebSocketSession, response, settings)
+
+
+def _open(kind: type[_Session], response: httpx.Response, settings: _Settings) -> _Session:
+    session = kind(
+        response.extensions["network_stream"],
         max_message_size_bytes=_READ_SIZE,
         queue_size=settings.queue_size,
         keepalive_ping_interval_seconds=settings.keepalive_interval,

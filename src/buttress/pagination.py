@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
 StrategyName: TypeAlias = Literal["offset_limit", "page_number", "cursor", "link_header"]
 """The names ``client.paginate(..., strategy=...)`` accepts."""
@@ -618,8 +619,16 @@ class _Pages(Generic[T]):
         return parsed
 
 
-class _PaginatorBase(Generic[T]):
+class _PaginatorBase(Generic[T, _ClientT]):
     _pages: _Pages[T]
+    _kwargs: dict[str, Any]
+    if TYPE_CHECKING:
+        _client: _ClientT
+
+    def _fetch(self, page: PageRequest) -> Any:
+        """Send the request for ``page``, awaitable on an ``AsyncClient`` (a GET; GraphQL's
+        paginators POST instead)."""
+        return self._client.get(page.url, params=page.params or None, **self._kwargs)
 
     @property
     def total_count(self) -> int | None:
@@ -646,7 +655,7 @@ class _PaginatorBase(Generic[T]):
         return self._pages.strategy
 
 
-class Paginator(_PaginatorBase[T]):
+class Paginator(_PaginatorBase[T, "Client"]):
     """Iterates over the items of every page (``client.paginate(...)`` on a Client).
 
     Breaking out of the loop stops fetching. Iterating again continues where
@@ -680,15 +689,8 @@ class Paginator(_PaginatorBase[T]):
         while (request := self._pages.pending()) is not None:
             yield self._pages.accept(self._fetch(request))
 
-    def _fetch(self, page: PageRequest) -> httpx.Response:
-        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
-        response: httpx.Response = self._client.get(
-            page.url, params=page.params or None, **self._kwargs
-        )
-        return response
 
-
-class AsyncPaginator(_PaginatorBase[T]):
+class AsyncPaginator(_PaginatorBase[T, "AsyncClient"]):
     """Iterates over the items of every page with ``async for`` (``AsyncClient.paginate``).
 
     Examples:
@@ -715,13 +717,6 @@ class AsyncPaginator(_PaginatorBase[T]):
         """
         while (request := self._pages.pending()) is not None:
             yield self._pages.accept(await self._fetch(request))
-
-    async def _fetch(self, page: PageRequest) -> httpx.Response:
-        """Send the request for ``page`` (a GET; GraphQL's paginator POSTs instead)."""
-        response: httpx.Response = await self._client.get(
-            page.url, params=page.params or None, **self._kwargs
-        )
-        return response
 
 
 def make_pages(

@@ -31,6 +31,7 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
@@ -457,9 +458,34 @@ def _total(response: httpx.Response) -> int | None:
     return int(length) if length.isdigit() and "content-encoding" not in response.headers else None
 
 
-def _temporary(target: Path) -> tuple[int, Path]:
+@contextmanager
+def _replacing(target: Path) -> Iterator[tuple[int, Path]]:
+    """A temporary file beside ``target`` (descriptor and path), renamed over ``target``
+    when the block ends without an error, removed when it raises."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    return fd, Path(name)
+    temporary = Path(name)
+    try:
+        yield fd, temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+class _Progress:
+    """Calls ``progress(done, total)``: with 0 at once, then after each chunk, the bytes so far."""
+
+    def __init__(self, progress: ProgressCallback | None, total: int | None) -> None:
+        self._progress, self._total, self._done = progress, total, 0
+        self._report()
+
+    def __call__(self, chunk: bytes) -> None:
+        self._done += len(chunk)
+        self._report()
+
+    def _report(self) -> None:
+        if self._progress is not None:
+            self._progress(self._done, self._total)
 
 
 def download(
@@ -492,21 +518,15 @@ def download(
         1000
     """
     target = Path(path)
-    fd, temporary = _temporary(target)
-    try:
-        with os.fdopen(fd, "wb") as file, client.stream("GET", url, **kwargs) as response:
-            total, done = _total(response), 0
-            if progress is not None:
-                progress(0, total)
-            for chunk in response.iter_bytes(chunk_size):
-                file.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with (
+        _replacing(target) as (fd, _),
+        os.fdopen(fd, "wb") as file,
+        client.stream("GET", url, **kwargs) as response,
+    ):
+        wrote = _Progress(progress, _total(response))
+        for chunk in response.iter_bytes(chunk_size):
+            file.write(chunk)
+            wrote(chunk)
     return target
 
 
@@ -528,25 +548,16 @@ async def adownload(
         ...     return saved.stat().st_size
     """
     target = Path(path)
-    fd, temporary = _temporary(target)
-    os.close(fd)
-    try:
+    with _replacing(target) as (fd, temporary):
+        os.close(fd)  # reopened for writes from a worker thread
         async with (
             await anyio.open_file(temporary, "wb") as file,
             client.stream("GET", url, **kwargs) as response,
         ):
-            total, done = _total(response), 0
-            if progress is not None:
-                progress(0, total)
+            wrote = _Progress(progress, _total(response))
             async for chunk in response.aiter_bytes(chunk_size):
                 await file.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+                wrote(chunk)
     return target
 
 
@@ -609,22 +620,18 @@ class _CountingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         if not isinstance(self._stream, httpx.SyncByteStream):
             raise TypeError("this request body is async-only: send it with an AsyncClient")
-        done = 0
-        self._progress(0, self._total)
+        sent = _Progress(self._progress, self._total)
         for chunk in self._stream:
             yield chunk
-            done += len(chunk)
-            self._progress(done, self._total)
+            sent(chunk)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if not isinstance(self._stream, httpx.AsyncByteStream):
             raise TypeError("this request body is sync-only: send it with a Client")
-        done = 0
-        self._progress(0, self._total)
+        sent = _Progress(self._progress, self._total)
         async for chunk in self._stream:
             yield chunk
-            done += len(chunk)
-            self._progress(done, self._total)
+            sent(chunk)
 
 
 def track_upload(request: httpx.Request, progress: ProgressCallback) -> httpx.Request:

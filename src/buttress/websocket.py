@@ -49,7 +49,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -149,10 +148,9 @@ class AsyncWebSocketKwargs(_WebSocketOptions, total=False):
     """What ``AsyncClient.websocket`` takes; ``on_reconnect`` may be a coroutine function.
 
     Examples:
-        >>> from typing_extensions import Unpack
-        >>> from buttress import AsyncClient
-        >>> def open_room(client: AsyncClient, **options: Unpack[AsyncWebSocketKwargs]) -> object:
-        ...     return client.websocket("/rooms/1", **options)
+        >>> async def rejoin(ws: AsyncWebSocket) -> None:
+        ...     await ws.send_json({"join": "room-1"})
+        >>> options: AsyncWebSocketKwargs = {"reconnect": True, "on_reconnect": rejoin}
     """
 
     on_reconnect: Callable[[AsyncWebSocket], object] | None
@@ -306,6 +304,7 @@ class _Reconnection:
 # --- sessions ------------------------------------------------------------------------------
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
+_Message = TypeVar("_Message", str, bytes)
 
 
 class _Session(Generic[_ClientT]):
@@ -447,19 +446,18 @@ class _Session(Generic[_ClientT]):
         source = f"a message on the WebSocket {describe(request)}"
         raise InvalidJSONError(error, request=request, source=source) from None
 
-    def _text(self, message: str | bytes) -> str:
-        if isinstance(message, bytes):
-            raise WebSocketError(
-                f"expected a text message, a binary one of {len(message)} bytes arrived "
-                "(receive() returns either kind)"
+    @staticmethod
+    def _of_kind(message: str | bytes, kind: type[_Message]) -> _Message:
+        """``message``, if it is of ``kind`` (``str``: text, ``bytes``: binary)."""
+        if not isinstance(message, kind):
+            arrived = (
+                f"a binary one of {len(message)} bytes"
+                if isinstance(message, bytes)
+                else f"a text one of {len(message)} characters"
             )
-        return message
-
-    def _bytes(self, message: str | bytes) -> bytes:
-        if isinstance(message, str):
+            wanted = "text" if kind is str else "binary"
             raise WebSocketError(
-                f"expected a binary message, a text one of {len(message)} characters arrived "
-                "(receive() returns either kind)"
+                f"expected a {wanted} message, {arrived} arrived (receive() returns either kind)"
             )
         return message
 
@@ -508,12 +506,7 @@ class WebSocket(_Session["Client"]):
         self._connect()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[str | bytes]:
@@ -548,11 +541,11 @@ class WebSocket(_Session["Client"]):
 
     def receive_text(self, timeout: float | None = None) -> str:
         """The next message, which must be text."""
-        return self._text(self.receive(timeout))
+        return self._of_kind(self.receive(timeout), str)
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next message, which must be binary."""
-        return self._bytes(self.receive(timeout))
+        return self._of_kind(self.receive(timeout), bytes)
 
     def receive_json(self, timeout: float | None = None) -> Any:
         """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
@@ -679,12 +672,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self.close()
         finally:
@@ -718,11 +706,11 @@ class AsyncWebSocket(_Session["AsyncClient"]):
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next message, which must be text."""
-        return self._text(await self.receive(timeout))
+        return self._of_kind(await self.receive(timeout), str)
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next message, which must be binary."""
-        return self._bytes(await self.receive(timeout))
+        return self._of_kind(await self.receive(timeout), bytes)
 
     async def receive_json(self, timeout: float | None = None) -> Any:
         """The next message (text or binary), parsed as JSON."""

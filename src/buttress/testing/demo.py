@@ -115,6 +115,15 @@ def _pairs(headers: dict[str, str]) -> list[tuple[str, str]]:
     return [(name.replace("_", "-"), value) for name, value in headers.items()]
 
 
+def _numbered_page(request: _Request) -> tuple[int, int, list[dict[str, Any]], int]:
+    """The ``page`` asked for (from 1), ``per_page`` (1 to 100), its users and the page count."""
+    page = max(1, request.int_arg("page", 1))
+    per_page = min(100, max(1, request.int_arg("per_page", 10)))
+    start = (page - 1) * per_page
+    users = [_user(i) for i in range(start + 1, min(start + per_page, TOTAL_USERS) + 1)]
+    return page, per_page, users, -(-TOTAL_USERS // per_page)
+
+
 def _error(status: int, message: str, **headers: str) -> _Response:
     return _Response.json({"error": {"message": message, "status": status}}, status, **headers)
 
@@ -247,11 +256,7 @@ class DemoAPI:
         )
 
     async def users_pages(self, request: _Request) -> _Response:
-        page = max(1, request.int_arg("page", 1))
-        per_page = min(100, max(1, request.int_arg("per_page", 10)))
-        start = (page - 1) * per_page
-        users = [_user(i) for i in range(start + 1, min(start + per_page, TOTAL_USERS) + 1)]
-        total_pages = -(-TOTAL_USERS // per_page)
+        page, per_page, users, total_pages = _numbered_page(request)
         return _Response.json(
             {
                 "results": users,
@@ -277,11 +282,7 @@ class DemoAPI:
         return _Response.json({"items": users, "meta": {"next_cursor": next_cursor}})
 
     async def users_linked(self, request: _Request) -> _Response:
-        page = max(1, request.int_arg("page", 1))
-        per_page = min(100, max(1, request.int_arg("per_page", 10)))
-        start = (page - 1) * per_page
-        users = [_user(i) for i in range(start + 1, min(start + per_page, TOTAL_USERS) + 1)]
-        last = -(-TOTAL_USERS // per_page)
+        page, per_page, users, last = _numbered_page(request)
         base = f"/users/linked?per_page={per_page}&page="
         links = [f'<{base}1>; rel="first"', f'<{base}{last}>; rel="last"']
         if page < last:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
@@ -270,13 +269,8 @@ class MockAPI:
         self.router.__enter__()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.router.__exit__(exc_type, exc, tb)
+    def __exit__(self, *exc_info: Any) -> None:
+        self.router.__exit__(*exc_info)
 
     def __repr__(self) -> str:
         return f"MockAPI(base_url={self.base_url!r}, routes={len(self.router.routes)})"

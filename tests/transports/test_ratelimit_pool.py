@@ -178,7 +178,10 @@ async def test_requests_that_waited_for_a_connection_leave_within_the_limit(
     turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str, strategy: Strategy
 ) -> None:
     app, server = turnstile
-    scene = Scene(kind, server, strategy=strategy)
+    # A token bucket's burst lets a full bucket send burst_size at once and then one per
+    # interval: at most LIMIT in any window only when the burst is one (a steady pace).
+    burst = {"burst_size": 1} if strategy == "token_bucket" else {}
+    scene = Scene(kind, server, strategy=strategy, **burst)
     scenes.append(scene)
     await scene.pile_up_then_release(app)
     total = CONNECTIONS + 2 * LIMIT

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._client_config import ClientConfig
 from ._exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._client_config import ClientConfig
     from .cache import Cache
     from .policies.breaker import CircuitBreaker
     from .policies.ratelimit import RateLimiter, RateLimitStatus
@@ -23,8 +23,9 @@ class LayerHandles:
     """
 
     _config: ClientConfig
-    _circuit_breaker: CircuitBreaker | None
-    _rate_limiter: RateLimiter | None
+    if TYPE_CHECKING:  # typing.get_type_hints(Client) must not need the layers' modules
+        _circuit_breaker: CircuitBreaker | None
+        _rate_limiter: RateLimiter | None
 
     @property
     def circuit_breaker(self) -> CircuitBreaker | None:

@@ -18,6 +18,7 @@ import httpx
 from httpx import USE_CLIENT_DEFAULT
 
 from ._arguments import unknown_argument
+from ._client_config import ClientConfig
 from ._config import APIVersion, TimeoutConfig, TimeoutTypes
 from ._exceptions import ConfigurationError, InvalidURLError
 from ._extensions import EXTENSION_KEY
@@ -30,7 +31,6 @@ from ._serialize import encode_json
 if TYPE_CHECKING:
     from httpx._client import UseClientDefault
 
-    from ._client_config import ClientConfig
     from ._network import ProxyOption
     from .policies.priority import Priority
     from .policies.retry import RetryConfig

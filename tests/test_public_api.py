@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import pickle
 import re
@@ -185,6 +186,32 @@ def test_type_hints_resolve_where_the_annotations_were_written(name: str) -> Non
         return
     assert missing is not None
     assert missing not in home, f"{name}: {missing} is in its module, yet not found"
+
+
+# Import paths of the last release whose names have moved since: old path, name, new home.
+MOVED = [
+    ("buttress.cache.invalidation", "Cache", "buttress.cache"),
+    ("buttress.policies.failures", "TRANSIENT_ERRORS", "buttress.policies.outcomes"),
+    ("buttress.policies.failures", "is_connect_failure", "buttress.policies.outcomes"),
+    ("buttress.policies.failures", "is_transient", "buttress.policies.outcomes"),
+    ("buttress.policies.ratelimit", "FixedWindow", "buttress.policies.limits"),
+    ("buttress.policies.ratelimit", "SlidingWindow", "buttress.policies.limits"),
+    ("buttress.policies.ratelimit", "TokenBucket", "buttress.policies.limits"),
+]
+
+
+@pytest.mark.parametrize(("old", "name", "home"), MOVED, ids=lambda part: part)
+def test_a_released_import_path_still_works_and_names_the_new_place(
+    old: str, name: str, home: str
+) -> None:
+    module = importlib.import_module(old)
+    message = f"^{re.escape(f'{old}.{name} is deprecated: import it from {home}')}$"
+    with pytest.warns(DeprecationWarning, match=message) as caught:
+        value = getattr(module, name)
+    assert value is getattr(importlib.import_module(home), name)
+    assert [warning.filename for warning in caught] == [__file__]  # the importing line
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        module.Nothing  # noqa: B018 - only the moved names resolve
 
 
 def test_httpx_private_imports_are_names_httpx_does_not_export() -> None:

@@ -25,10 +25,11 @@ import inspect
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from importlib.machinery import ModuleSpec
 
-__all__ = ["adopt", "defined_in", "lazy_exports", "names"]
+__all__ = ["adopt", "defined_in", "lazy_exports", "moved", "names"]
 
 # Every table registered so far, parents before their subpackages (a package is
 # imported before its subpackages): package -> {name: absolute module providing it}.
@@ -86,6 +87,36 @@ def lazy_exports(
         return sorted({*namespace, *where})
 
     return __getattr__, __dir__
+
+
+def moved(module: str, home: str, names: Collection[str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` for ``names`` that now live in ``home``: deprecated aliases.
+
+    Code written against a released import path keeps working, warned with a
+    ``DeprecationWarning`` that names the new place.
+
+    Examples:
+        >>> import warnings
+        >>> getattr_ = moved("buttress.cache.invalidation", "buttress.cache", ["Cache"])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     getattr_("Cache")
+        <class 'buttress.Cache'>
+        >>> print(caught[0].message)
+        buttress.cache.invalidation.Cache is deprecated: import it from buttress.cache
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{module}.{name} is deprecated: import it from {home}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
+
+    return __getattr__
 
 
 def names(exports: Mapping[str, Collection[str]], *also: str) -> list[str]:

@@ -58,6 +58,7 @@ from pydantic import Field, model_validator
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import AnyCollection, FrozenConfig, require_config
 from .._exceptions import describe
+from .._lazy import moved
 from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from .limits import _ROUNDING, Limit, Strategy, make_limit
 from .priority import AGEING, Priority, place
@@ -74,6 +75,11 @@ __all__ = [
     "Refusal",
     "Rule",
 ]
+
+# The limit algorithms were released here, before they had a module of their own.
+__getattr__ = moved(
+    __name__, "buttress.policies.limits", ("FixedWindow", "SlidingWindow", "TokenBucket")
+)
 
 logger = logging.getLogger("buttress.ratelimit")
 

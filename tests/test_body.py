@@ -114,3 +114,25 @@ async def test_a_failing_close_is_translated_and_still_reports_the_close(
     with pytest.raises(LookupError, match="translated"):
         await close(body, asynchronous)
     assert body.calls == ["closed"]
+
+
+class SyncOnly(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"never read"
+
+
+class AsyncOnly(httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"never read"
+
+
+async def test_the_other_protocol_raises_a_clear_error_and_reads_nothing(
+    asynchronous: bool,
+) -> None:
+    body = Journal(SyncOnly() if asynchronous else AsyncOnly())
+    kind = "sync" if asynchronous else "async"
+    with pytest.raises(RuntimeError, match=f"Attempted to use a {kind} response body"):
+        await read(body, asynchronous)
+    with pytest.raises(RuntimeError, match=f"Attempted to use a {kind} response body"):
+        await close(body, asynchronous)
+    assert body.calls == []

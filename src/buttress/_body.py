@@ -8,20 +8,23 @@ and closing, sync and async, are written here once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import cast
+from typing import TypeVar
 
 import httpx
 
 __all__ = ["WatchedStream"]
 
+_Stream = TypeVar("_Stream", httpx.SyncByteStream, httpx.AsyncByteStream)
+
 
 class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     """``stream``'s chunks, each shown to :meth:`_chunk`; errors pass through :meth:`_failure`.
 
-    Subclasses override the hooks they need. Iterate it as the wrapped stream
-    is iterated (a sync stream with ``for``, an async one with ``async for``).
+    Subclasses override the hooks they need. Read and close it as the wrapped
+    stream is (a sync stream with ``for`` and ``close``, an async one with
+    ``async for`` and ``aclose``); the other way raises ``RuntimeError``, as httpx does.
 
     Examples:
         >>> class Counted(WatchedStream):
@@ -72,26 +75,39 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         finally:
             self._closed()
 
+    def _wrapped(self, protocol: type[_Stream]) -> _Stream:
+        """The wrapped stream, which must speak ``protocol`` (as httpx checks of its own)."""
+        if isinstance(self._stream, protocol):
+            return self._stream
+        used, body = (
+            ("synchronously", "async")
+            if protocol is httpx.SyncByteStream
+            else ("asynchronously", "sync")
+        )
+        raise RuntimeError(f"Attempted to use a {body} response body {used}")
+
     def __iter__(self) -> Iterator[bytes]:
+        stream = self._wrapped(httpx.SyncByteStream)
         with self._reading():
             self._started()
-            for data in cast(Iterable[bytes], self._stream):
+            for data in stream:
                 yield self._chunk(data)
             self._ended()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream = self._wrapped(httpx.AsyncByteStream)
         with self._reading():
             self._started()
-            async for data in cast(AsyncIterable[bytes], self._stream):
+            async for data in stream:
                 yield self._chunk(data)
             self._ended()
 
     def close(self) -> None:
+        stream = self._wrapped(httpx.SyncByteStream)
         with self._closing():
-            if isinstance(self._stream, httpx.SyncByteStream):
-                self._stream.close()
+            stream.close()
 
     async def aclose(self) -> None:
+        stream = self._wrapped(httpx.AsyncByteStream)
         with self._closing():
-            if isinstance(self._stream, httpx.AsyncByteStream):
-                await self._stream.aclose()
+            await stream.aclose()

@@ -138,6 +138,16 @@ async def test_gives_up_after_max_reconnects(client: Either) -> None:
     assert stream.reconnects == 2
 
 
+async def test_a_204_ends_the_stream_without_reconnecting(make_client: Any) -> None:
+    clock = FakeClock()
+    with DemoServer() as server:
+        either = make_client(base_url=server.url)
+        stream = EventStream(either.client, "/status/204", clock=clock)
+        assert await events(stream) == []
+    assert (stream.reconnects, clock.sleeps) == (0, [])
+    assert server.app.hits["/status/204"] == 1
+
+
 async def test_event_stream_refuses_the_wrong_loop(demo: DemoServer) -> None:
     async with buttress.AsyncClient(base_url=demo.url) as async_client:
         with pytest.raises(TypeError, match="async for"):

@@ -286,7 +286,7 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
     def _adopt(self, sent: httpx.Response, *, stream: bool) -> tuple[Response, bool]:
         """The buttress :class:`Response`, and whether its body must be read now: a
         streamed error status that raises is read for its message."""
-        response = adopt(sent, stream=stream, asynchronous=self._asynchronous)
+        response = adopt(sent, stream=stream)
         raising = self._raises_for(response.request)[0]
         return response, stream and raising and response.status_code >= 400
 

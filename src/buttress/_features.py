@@ -101,9 +101,9 @@ class Features:
             ...     data = client.graphql(query, variables={"id": user_id}, idempotent=True)
             ...     return str(data["user"]["name"])
         """
-        from .graphql import aexecute, execute
+        from .graphql import execute
 
-        return (aexecute if self._asynchronous else execute)(
+        return execute(
             self,  # type: ignore[arg-type]
             query,
             variables=variables,
@@ -144,9 +144,9 @@ class Features:
             ...     users = client.graphql_paginate(QUERY, connection="users")
             ...     return [user["login"] for user in users]
         """
-        from .graphql import async_paginator, paginator
+        from .graphql import paginator
 
-        return (async_paginator if self._asynchronous else paginator)(  # type: ignore[return-value]
+        return paginator(  # type: ignore[return-value]
             self,  # type: ignore[arg-type]
             query,
             connection=connection,

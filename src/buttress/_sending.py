@@ -2,26 +2,26 @@
 
 A response httpx returns becomes a buttress :class:`~buttress.Response`
 (:func:`adopt`); a failure while its body streams is mapped into the buttress
-exception tree as it happens (:class:`MappedSyncStream`), as one before or
+exception tree as it happens (:class:`MappedStream`), as one before or
 while sending is by the client. Response hooks get a read body.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, cast
 
 import httpx
 
+from ._body import WatchedStream
 from ._exceptions import ClientError, map_exception
 from ._options import RequestOptions
 from ._redact import Redactor
 from ._response import Response, as_response
 
 __all__ = [
-    "MappedAsyncStream",
-    "MappedSyncStream",
+    "MappedStream",
     "SharedTransport",
     "adapt_hooks",
     "adopt",
@@ -89,46 +89,20 @@ def reraise_mapped(exc: Exception, request: httpx.Request) -> NoReturn:
     raise mapped from exc
 
 
-class MappedSyncStream(httpx.SyncByteStream):
+class MappedStream(WatchedStream):
     """Maps failures while the body streams (a read timeout mid-body) into the tree."""
 
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream, self._request = stream, request
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, request: httpx.Request
+    ) -> None:
+        super().__init__(stream)
+        self._request = request
 
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._stream
-        except Exception as exc:
-            reraise_mapped(exc, self._request)
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        except Exception as exc:
-            reraise_mapped(exc, self._request)
+    def _failure(self, exc: Exception) -> Exception:
+        return map_exception(exc, self._request)
 
 
-class MappedAsyncStream(httpx.AsyncByteStream):
-    """The async twin of :class:`MappedSyncStream` (iteration protocols differ, logic does not)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream, self._request = stream, request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._stream:
-                yield chunk
-        except Exception as exc:
-            reraise_mapped(exc, self._request)
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        except Exception as exc:
-            reraise_mapped(exc, self._request)
-
-
-def adopt(sent: httpx.Response, *, stream: bool, asynchronous: bool) -> Response:
+def adopt(sent: httpx.Response, *, stream: bool) -> Response:
     """``sent`` (and its redirect history) as buttress :class:`Response` objects.
 
     Their requests (httpx makes those of redirects) hide secrets in their reprs;
@@ -136,7 +110,7 @@ def adopt(sent: httpx.Response, *, stream: bool, asynchronous: bool) -> Response
 
     Examples:
         >>> request = httpx.Request("GET", "https://api.example.com/?key=secret")
-        >>> response = adopt(httpx.Response(204, request=request), stream=False, asynchronous=False)
+        >>> response = adopt(httpx.Response(204, request=request), stream=False)
         >>> type(response).__name__, response.request
         ('Response', <Request('GET', 'https://api.example.com/?key=[REDACTED]')>)
     """
@@ -146,8 +120,7 @@ def adopt(sent: httpx.Response, *, stream: bool, asynchronous: bool) -> Response
             hide_secrets(adopted._request)
     response = cast(Response, sent)
     if stream:
-        mapped = MappedAsyncStream if asynchronous else MappedSyncStream
-        response.stream = mapped(response.stream, response.request)  # type: ignore[arg-type]
+        response.stream = MappedStream(response.stream, response.request)
     return response
 
 

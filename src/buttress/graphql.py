@@ -32,9 +32,9 @@ with the client's paginators, passing ``endCursor`` back as the ``$after`` varia
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 import pydantic
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
 
 __all__ = ["GraphQLErrorDetail", "RelayPagination"]
+
+_Answer = TypeVar("_Answer")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 """The media type of a GraphQL response whose status code the server stands by."""
@@ -379,27 +381,40 @@ def _checked(variables: Any) -> Mapping[str, Any] | None:
 
 
 def _send(
-    client: Client, operation: _Operation, variables: Mapping[str, Any] | None
-) -> tuple[httpx.Response, Mapping[str, Any]]:
+    client: Client,
+    operation: _Operation,
+    variables: Mapping[str, Any] | None,
+    answer: Callable[[Mapping[str, Any], httpx.Response], _Answer],
+) -> _Answer:
     try:
         response = client.post(operation.path, **operation.arguments(variables))
     except HTTPError as error:
         operation.refused(error, variables)
-    return response, operation.result(response, variables)
+    return answer(operation.result(response, variables), response)
 
 
 async def _asend(
-    client: AsyncClient, operation: _Operation, variables: Mapping[str, Any] | None
-) -> tuple[httpx.Response, Mapping[str, Any]]:
+    client: AsyncClient,
+    operation: _Operation,
+    variables: Mapping[str, Any] | None,
+    answer: Callable[[Mapping[str, Any], httpx.Response], _Answer],
+) -> _Answer:
     try:
         response = await client.post(operation.path, **operation.arguments(variables))
     except HTTPError as error:
         operation.refused(error, variables)
-    return response, operation.result(response, variables)
+    return answer(operation.result(response, variables), response)
+
+
+def _response(body: Mapping[str, Any], response: httpx.Response) -> httpx.Response:
+    return response
+
+
+# -- what both clients share: everything but the POST ------------------------------------------
 
 
 def execute(
-    client: Client,
+    client: Client | AsyncClient,
     query: str,
     *,
     variables: Mapping[str, Any] | None,
@@ -408,26 +423,15 @@ def execute(
     path: str | httpx.URL,
     kwargs: Mapping[str, Any],
 ) -> Any:
-    """``Client.graphql``: send the operation, return its ``data``."""
+    """``graphql``: send the operation, return its ``data`` (a coroutine on an ``AsyncClient``)."""
     operation = _operation(client, query, operation_name, path, kwargs)
-    response, body = _send(client, operation, _checked(variables))
-    return operation.data(body, response, response_model)
 
+    def data(body: Mapping[str, Any], response: httpx.Response) -> Any:
+        return operation.data(body, response, response_model)
 
-async def aexecute(
-    client: AsyncClient,
-    query: str,
-    *,
-    variables: Mapping[str, Any] | None,
-    operation_name: str | None,
-    response_model: Any,
-    path: str | httpx.URL,
-    kwargs: Mapping[str, Any],
-) -> Any:
-    """``AsyncClient.graphql``: send the operation, return its ``data``."""
-    operation = _operation(client, query, operation_name, path, kwargs)
-    response, body = await _asend(client, operation, _checked(variables))
-    return operation.data(body, response, response_model)
+    if isinstance(client, httpx.AsyncClient):
+        return _asend(client, operation, _checked(variables), data)
+    return _send(client, operation, _checked(variables), data)
 
 
 class _GraphQLPaginator(Paginator[Any]):
@@ -438,7 +442,7 @@ class _GraphQLPaginator(Paginator[Any]):
         self._operation = operation
 
     def _fetch(self, page: PageRequest) -> httpx.Response:
-        return _send(self._client, self._operation, page.params)[0]
+        return _send(self._client, self._operation, page.params, _response)
 
 
 class _AsyncGraphQLPaginator(AsyncPaginator[Any]):
@@ -449,7 +453,7 @@ class _AsyncGraphQLPaginator(AsyncPaginator[Any]):
         self._operation = operation
 
     async def _fetch(self, page: PageRequest) -> httpx.Response:
-        return (await _asend(self._client, self._operation, page.params))[0]
+        return await _asend(self._client, self._operation, page.params, _response)
 
 
 def _pages(
@@ -474,7 +478,7 @@ def _pages(
 
 
 def paginator(
-    client: Client,
+    client: Client | AsyncClient,
     query: str,
     *,
     connection: str,
@@ -486,32 +490,13 @@ def paginator(
     max_pages: int | None,
     max_items: int | None,
     kwargs: Mapping[str, Any],
-) -> Paginator[Any]:
-    """``Client.graphql_paginate``: a paginator over the connection's nodes."""
+) -> Paginator[Any] | AsyncPaginator[Any]:
+    """``graphql_paginate``: a paginator over the connection's nodes (``async for`` on an
+    ``AsyncClient``)."""
     operation = _operation(client, query, operation_name, path, kwargs)
     pages = _pages(
         connection, cursor_variable, variables, response_model, path, max_pages, max_items
     )
+    if isinstance(client, httpx.AsyncClient):
+        return _AsyncGraphQLPaginator(client, operation, pages)
     return _GraphQLPaginator(client, operation, pages)
-
-
-def async_paginator(
-    client: AsyncClient,
-    query: str,
-    *,
-    connection: str,
-    cursor_variable: str,
-    variables: Mapping[str, Any] | None,
-    operation_name: str | None,
-    response_model: Any,
-    path: str | httpx.URL,
-    max_pages: int | None,
-    max_items: int | None,
-    kwargs: Mapping[str, Any],
-) -> AsyncPaginator[Any]:
-    """``AsyncClient.graphql_paginate``: an ``async for`` paginator over the connection's nodes."""
-    operation = _operation(client, query, operation_name, path, kwargs)
-    pages = _pages(
-        connection, cursor_variable, variables, response_model, path, max_pages, max_items
-    )
-    return _AsyncGraphQLPaginator(client, operation, pages)

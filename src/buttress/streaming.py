@@ -307,6 +307,7 @@ class _Reconnection:
         self.last_event_id = last_event_id
         self.retry = retry
         self.reconnects = 0
+        self.delay: float | None = None
         self._max = max_reconnects
         self._failures = 0
 
@@ -329,13 +330,27 @@ class _Reconnection:
             return True
         return False
 
-    def failed(self, exc: Exception) -> float:
-        """Seconds to wait before reconnecting after ``exc``; re-raises past the limit."""
-        self._failures += 1
-        if self._max is not None and self._failures > self._max:
-            raise exc
-        self.reconnects += 1
-        return self.retry
+    @contextmanager
+    def connection(self) -> Iterator[None]:
+        """Wraps one connection: sets :attr:`delay` to the seconds to wait before the next one,
+        or ``None`` when the stream has ended; re-raises a failure past the limit."""
+        self.delay = None
+        try:
+            yield
+        except _RECONNECTABLE:
+            self._failures += 1
+            if self._max is not None and self._failures > self._max:
+                raise
+            self.reconnects += 1
+            self.delay = self.retry
+
+    @staticmethod
+    def opened(response: httpx.Response) -> bool:
+        """True if events follow; False for a 204, which ends the stream (WHATWG)."""
+        if response.status_code == 204:
+            return False
+        _check_event_stream(response)
+        return True
 
 
 class EventStream:
@@ -407,47 +422,40 @@ class EventStream:
         """How many times the stream has reconnected."""
         return self._state.reconnects
 
+    def _connect(self) -> Any:
+        """The client's ``stream`` context manager for the next connection (async on an
+        ``AsyncClient``)."""
+        headers = self._state.headers(self._headers)
+        return self._client.stream(self._method, self._url, headers=headers, **self._kwargs)
+
     def __iter__(self) -> Iterator[ServerSentEvent]:
         if not isinstance(self._client, httpx.Client):  # buttress.Client is one
             raise TypeError("iterate an EventStream on an AsyncClient with 'async for'")
         state = self._state
         while True:
-            headers = state.headers(self._headers)
-            try:
-                with self._client.stream(
-                    self._method, self._url, headers=headers, **self._kwargs
-                ) as response:
-                    if response.status_code == 204:
-                        return
-                    _check_event_stream(response)
+            with state.connection(), self._connect() as response:
+                if state.opened(response):
                     for event in _blocks(response, self._max_event_size):
                         if state.seen(event):
                             yield event
+            if state.delay is None:
                 return
-            except _RECONNECTABLE as exc:
-                delay = state.failed(exc)
-            self._clock.sleep(delay)
+            self._clock.sleep(state.delay)
 
     async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
         if not isinstance(self._client, httpx.AsyncClient):  # buttress.AsyncClient is one
             raise TypeError("iterate an EventStream on a Client with 'for'")
         state = self._state
         while True:
-            headers = state.headers(self._headers)
-            try:
-                async with self._client.stream(
-                    self._method, self._url, headers=headers, **self._kwargs
-                ) as response:
-                    if response.status_code == 204:
-                        return
-                    _check_event_stream(response)
-                    async for event in _ablocks(response, self._max_event_size):
-                        if state.seen(event):
-                            yield event
+            with state.connection():
+                async with self._connect() as response:
+                    if state.opened(response):
+                        async for event in _ablocks(response, self._max_event_size):
+                            if state.seen(event):
+                                yield event
+            if state.delay is None:
                 return
-            except _RECONNECTABLE as exc:
-                delay = state.failed(exc)
-            await self._clock.asleep(delay)
+            await self._clock.asleep(state.delay)
 
 
 # --- downloads --------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ import queue
 import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
-from contextlib import AsyncExitStack, ExitStack, suppress
+from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -307,6 +307,16 @@ _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 _Message = TypeVar("_Message", str, bytes)
 
 
+@contextmanager
+def _until_normal_closure() -> Iterator[None]:
+    """Ends a loop over messages when the session closes normally; other closures raise."""
+    try:
+        yield
+    except WebSocketClosedError as closed:
+        if closed.code != NORMAL_CLOSURE:
+            raise
+
+
 class _Session(Generic[_ClientT]):
     """What the sync and async sessions share: options, state, and the meaning of errors."""
 
@@ -511,13 +521,9 @@ class WebSocket(_Session["Client"]):
 
     def __iter__(self) -> Iterator[str | bytes]:
         """Each message as it arrives, until the session closes normally."""
-        while True:
-            try:
+        with _until_normal_closure():
+            while True:
                 yield self.receive()
-            except WebSocketClosedError as closed:
-                if closed.code == NORMAL_CLOSURE:
-                    return
-                raise
 
     def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message: ``str`` for text, ``bytes`` for binary.
@@ -680,13 +686,9 @@ class AsyncWebSocket(_Session["AsyncClient"]):
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:
         """Each message as it arrives, until the session closes normally."""
-        while True:
-            try:
+        with _until_normal_closure():
+            while True:
                 yield await self.receive()
-            except WebSocketClosedError as closed:
-                if closed.code == NORMAL_CLOSURE:
-                    return
-                raise
 
     async def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message (see :meth:`WebSocket.receive`)."""

@@ -56,7 +56,15 @@ def test_reconnection_state() -> None:
     assert state.headers({"X-A": "1"})["last-event-id"] == "9"
     assert state.seen(ServerSentEvent(data="y", id="")) is True
     assert state.last_event_id == "9"  # a new connection's events start without an id
-    error = buttress.ConnectionError("dropped")
-    assert state.failed(error) == 0.25
-    with pytest.raises(buttress.ConnectionError):
-        state.failed(error)
+
+    def drop() -> None:
+        raise buttress.ConnectionError("dropped")
+
+    with state.connection():
+        drop()
+    assert (state.delay, state.reconnects) == (0.25, 1)
+    with state.connection():
+        pass
+    assert state.delay is None  # a clean end: the stream is over
+    with pytest.raises(buttress.ConnectionError), state.connection():  # past max_reconnects
+        drop()

@@ -27,8 +27,7 @@ import sys
 import threading
 import webbrowser
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
@@ -46,6 +45,7 @@ from .._exceptions import (
     map_exception,
     status_error_class,
 )
+from .._flow import Flow, Read, Send, adrive, drive
 from .._redact import Redactor, declare
 from ..cache.memory import MemoryCache
 from . import RefreshingAuth, Token
@@ -810,53 +810,40 @@ class _Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return await self._http.send(request)
 
 
-def _cache_in_front(
+def _transports(
     http: httpx.Client | httpx.AsyncClient, cache: CacheBackend, clock: Clock
-) -> CacheTransport:
+) -> tuple[_Through, CacheTransport]:
+    """The auth's own client as a transport, and our cache in front of it."""
     from ..cache import CacheConfig
     from ..transports.cache import CacheTransport
 
-    return CacheTransport(_Through(http), CacheConfig(backend=cache), clock=clock)
+    through = _Through(http)
+    return through, CacheTransport(through, CacheConfig(backend=cache), clock=clock)
 
 
-@contextmanager
-def _mapped(request: httpx.Request) -> Iterator[None]:
-    """httpx's transport errors, raised as buttress's."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        raise map_exception(exc, request) from exc
-
-
-def _post(step: _Post, http: httpx.Client, cached: CacheTransport) -> httpx.Response:
-    """One request of a protocol, read; through the cache when it may be kept."""
-    with _mapped(step.request):
-        if not step.cached:
-            return http.send(step.request)
-        response = cached.handle_request(step.request)
-        response.read()
-        return response
-
-
-async def _apost(step: _Post, http: httpx.AsyncClient, cached: CacheTransport) -> httpx.Response:
-    """The async twin of :func:`_post`."""
-    with _mapped(step.request):
-        if not step.cached:
-            return await http.send(step.request)
-        response = await cached.handle_async_request(step.request)
-        await response.aread()
-        return response
+def _fetched(request: httpx.Request) -> Flow:
+    """One request of a protocol, its body read; httpx's transport errors raised as buttress's."""
+    outcome = yield Send(request)
+    if isinstance(outcome, httpx.Response):
+        outcome = yield Read(outcome)
+    if isinstance(outcome, httpx.TransportError):
+        raise map_exception(outcome, request) from outcome
+    if isinstance(outcome, Exception):
+        raise outcome
+    assert isinstance(outcome, httpx.Response)
+    return outcome
 
 
 def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend) -> Any:
     with httpx.Client(**options) as http:
-        cached = _cache_in_front(http, cache, clock)
+        through, cached = _transports(http, cache, clock)
         outcome: Any = None
         try:
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
-                    outcome = _post(step, http, cached)
+                    transport = cached if step.cached else through
+                    outcome = drive(_fetched(step.request), transport, clock)
                 elif isinstance(step, _Wait):
                     clock.sleep(step.seconds)
                     outcome = None
@@ -872,13 +859,14 @@ async def _arun(
     protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend
 ) -> Any:
     async with httpx.AsyncClient(**options) as http:
-        cached = _cache_in_front(http, cache, clock)
+        through, cached = _transports(http, cache, clock)
         outcome: Any = None
         try:
             while True:
                 step = protocol.send(outcome)
                 if isinstance(step, _Post):
-                    outcome = await _apost(step, http, cached)
+                    transport = cached if step.cached else through
+                    outcome = await adrive(_fetched(step.request), transport, clock)
                 elif isinstance(step, _Wait):
                     await clock.asleep(step.seconds)
                     outcome = None

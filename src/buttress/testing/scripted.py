@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json as jsonlib
 import threading
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from .._body import WatchedStream
 from .._clock import Clock
 from .._exceptions import ConfigurationError
 from .._flow import Flow, Sleep, adrive, drive
@@ -137,26 +137,17 @@ class Reset(Step):
         raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
 
 
-class _BrokenStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+class _BrokenStream(WatchedStream):
     """Yields the first bytes of a body, then fails as a peer that hung up would."""
 
     def __init__(self, head: bytes, request: httpx.Request) -> None:
-        self._head, self._request = head, request
+        super().__init__(httpx.ByteStream(head))
+        self._request = request
 
-    def _error(self) -> httpx.RemoteProtocolError:
-        return httpx.RemoteProtocolError(
+    def _ended(self) -> None:
+        raise httpx.RemoteProtocolError(
             "peer closed connection without sending complete message body", request=self._request
         )
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._head:
-            yield self._head
-        raise self._error()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._head:
-            yield self._head
-        raise self._error()
 
 
 @dataclass(frozen=True)

@@ -29,19 +29,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
-    Iterable,
     Iterator,
 )
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import cast
 
 import httpx
 from hishel import (
@@ -61,6 +57,7 @@ from hishel import (
 )
 from httpx._decoders import SUPPORTED_DECODERS  # the codings httpx decodes when it reads
 
+from .._body import WatchedStream
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._extensions import CACHE_EXTENSION, EXTENSION_KEY
@@ -204,7 +201,7 @@ def _background_request(request: httpx.Request) -> httpx.Request:
     )
 
 
-class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
+class _Tee(WatchedStream):
     """The origin's body on its way to the caller, kept aside until it has been read whole.
 
     ``keep`` receives the body when the caller reaches its end. A body longer
@@ -218,46 +215,28 @@ class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
         limit: int | None,
         keep: Callable[[bytes], None],
     ) -> None:
-        self._stream = stream
+        super().__init__(stream)
         self._limit = limit
         self._keep = keep
         self._chunks: list[bytes] | None = []
         self._size = 0
 
-    def _add(self, chunk: bytes) -> None:
+    def _chunk(self, data: bytes) -> bytes:
         if self._chunks is not None:
-            self._size += len(chunk)
+            self._size += len(data)
             if self._limit is not None and self._size > self._limit:
                 self._chunks = None
             else:
-                self._chunks.append(chunk)
+                self._chunks.append(data)
+        return data
 
-    def _finish(self) -> None:
+    def _ended(self) -> None:
         chunks, self._chunks = self._chunks, None
         if chunks is not None:
             self._keep(b"".join(chunks))
 
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in cast(Iterable[bytes], self._stream):
-            self._add(chunk)
-            yield chunk
-        self._finish()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in cast(AsyncIterable[bytes], self._stream):
-            self._add(chunk)
-            yield chunk
-        self._finish()
-
-    def close(self) -> None:
+    def _closed(self) -> None:
         self._chunks = None
-        if isinstance(self._stream, httpx.SyncByteStream):
-            self._stream.close()
-
-    async def aclose(self) -> None:
-        self._chunks = None
-        if isinstance(self._stream, httpx.AsyncByteStream):
-            await self._stream.aclose()
 
 
 class _Background:

@@ -21,11 +21,11 @@ which the facade raises as :class:`~buttress.PoolTimeoutError`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
 import httpx
 
+from .._body import WatchedStream
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._options import RequestOptions
@@ -47,39 +47,17 @@ def _timed_out(request: httpx.Request, timeout: float | None) -> httpx.PoolTimeo
     )
 
 
-class _ReleasingSyncStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, release: Places) -> None:
-        self._stream, self._release = stream, release
-        self._released = False
+class _Releasing(WatchedStream):
+    """A body that gives its place back to the gate when it is closed (once)."""
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._stream
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, places: Places):
+        super().__init__(stream)
+        self._places: Places | None = places
 
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            if not self._released:
-                self._released = True
-                self._release.release()
-
-
-class _ReleasingAsyncStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, release: Places) -> None:
-        self._stream, self._release = stream, release
-        self._released = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if not self._released:
-                self._released = True
-                self._release.release()
+    def _closed(self) -> None:
+        places, self._places = self._places, None
+        if places is not None:
+            places.release()
 
 
 class PoolGateTransport(Wrapper):
@@ -140,8 +118,7 @@ class PoolGateTransport(Wrapper):
         if response.is_closed:  # read to the end beneath us: its connection is free
             self._threads.release()
             return response
-        stream = cast(httpx.SyncByteStream, response.stream)
-        response.stream = _ReleasingSyncStream(stream, self._threads)
+        response.stream = _Releasing(response.stream, self._threads)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -158,8 +135,7 @@ class PoolGateTransport(Wrapper):
         if response.is_closed:
             self._tasks.release()
             return response
-        stream = cast(httpx.AsyncByteStream, response.stream)
-        response.stream = _ReleasingAsyncStream(stream, self._tasks)
+        response.stream = _Releasing(response.stream, self._tasks)
         return response
 
     def __repr__(self) -> str:

@@ -6,8 +6,8 @@ buttress error (:class:`~buttress.IncompleteResponseError`,
 :class:`~buttress.ResponseTooLargeError`) which the retry layer above can judge,
 whoever reads the body.
 
-:class:`BodyGuard` holds the logic once; :class:`GuardedSyncStream` and
-:class:`GuardedAsyncStream` only feed it chunks. The guard counts the raw
+:class:`BodyGuard` holds the logic once; :class:`GuardedStream` only feeds it
+chunks. The guard counts the raw
 (still encoded) bytes the transport delivers, so it compares like with like
 against ``Content-Length`` and stops at ``limit`` before buffering more. For a
 compressed body it also measures what the raw bytes decode to
@@ -19,19 +19,24 @@ decodes it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import cast
 
 import httpx
 
+from .._body import WatchedStream
 from .._exceptions import IncompleteResponseError, ResponseTooLargeError, describe
 from .._extensions import EXTENSION_KEY
 from .._inflate import InflatedSize
 from .._options import RequestOptions
 from ._layer import Wrapper
 
-__all__ = ["BodyGuard", "BodyGuardTransport", "GuardedAsyncStream", "GuardedSyncStream"]
+__all__ = [
+    "BodyGuard",
+    "BodyGuardTransport",
+    "GuardedAsyncStream",
+    "GuardedStream",
+    "GuardedSyncStream",
+]
 
 logger = logging.getLogger("buttress")
 
@@ -134,19 +139,6 @@ class BodyGuard:
             return self._incomplete(str(exc) or "connection closed")
         return exc
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Wraps the reading of the body; errors met there are translated by :meth:`failed`."""
-        try:
-            yield
-        except (IncompleteResponseError, ResponseTooLargeError):
-            raise
-        except Exception as exc:
-            failure = self.failed(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
-
     def finish(self) -> None:
         """The body ended cleanly; check it against ``Content-Length``."""
         if self.expected is not None and self.received < self.expected:
@@ -154,40 +146,28 @@ class BodyGuard:
         self._chunks.clear()
 
 
-class GuardedSyncStream(httpx.SyncByteStream):
-    """Feeds a sync body stream through a :class:`BodyGuard`."""
+class GuardedStream(WatchedStream):
+    """Feeds a body stream, sync or async, through a :class:`BodyGuard`."""
 
-    def __init__(self, stream: httpx.SyncByteStream, guard: BodyGuard) -> None:
-        self._stream, self._guard = stream, guard
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, guard: BodyGuard):
+        super().__init__(stream)
+        self._guard = guard
 
-    def __iter__(self) -> Iterator[bytes]:
-        guard = self._guard
-        guard.check_declared()
-        with guard.reading():
-            for data in self._stream:
-                yield guard.chunk(data)
-        guard.finish()
+    def _started(self) -> None:
+        self._guard.check_declared()
 
-    def close(self) -> None:
-        self._stream.close()
+    def _chunk(self, data: bytes) -> bytes:
+        return self._guard.chunk(data)
+
+    def _ended(self) -> None:
+        self._guard.finish()
+
+    def _failure(self, exc: Exception) -> Exception:
+        return self._guard.failed(exc)
 
 
-class GuardedAsyncStream(httpx.AsyncByteStream):
-    """Feeds an async body stream through a :class:`BodyGuard`."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, guard: BodyGuard) -> None:
-        self._stream, self._guard = stream, guard
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        guard = self._guard
-        guard.check_declared()
-        with guard.reading():
-            async for data in self._stream:
-                yield guard.chunk(data)
-        guard.finish()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
+# The names of the two classes it replaces.
+GuardedSyncStream = GuardedAsyncStream = GuardedStream
 
 
 def _guard(request: httpx.Request, response: httpx.Response) -> BodyGuard:
@@ -220,14 +200,12 @@ class BodyGuardTransport(Wrapper):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = cast(httpx.BaseTransport, self._inner).handle_request(request)
-        stream = cast(httpx.SyncByteStream, response.stream)
-        response.stream = GuardedSyncStream(stream, _guard(request, response))
+        response.stream = GuardedStream(response.stream, _guard(request, response))
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await cast(httpx.AsyncBaseTransport, self._inner).handle_async_request(request)
-        stream = cast(httpx.AsyncByteStream, response.stream)
-        response.stream = GuardedAsyncStream(stream, _guard(request, response))
+        response.stream = GuardedStream(response.stream, _guard(request, response))
         return response
 
     def __repr__(self) -> str:

@@ -1,0 +1,113 @@
+"""A response body passed on chunk by chunk while something watches it, for both clients.
+
+The layers that look at a body as it streams (the guard counts it, the cache
+keeps a copy, the pool gate frees its place when it is closed, the facade maps
+its errors) subclass :class:`WatchedStream` and write only the hooks; reading
+and closing, sync and async, are written here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import httpx
+
+__all__ = ["WatchedStream"]
+
+_Stream = TypeVar("_Stream", httpx.SyncByteStream, httpx.AsyncByteStream)
+
+
+class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """``stream``'s chunks, each shown to :meth:`_chunk`; errors pass through :meth:`_failure`.
+
+    Subclasses override the hooks they need. Read and close it as the wrapped
+    stream is (a sync stream with ``for`` and ``close``, an async one with
+    ``async for`` and ``aclose``); the other way raises ``RuntimeError``, as httpx does.
+
+    Examples:
+        >>> class Counted(WatchedStream):
+        ...     size = 0
+        ...     def _chunk(self, data: bytes) -> bytes:
+        ...         self.size += len(data)
+        ...         return data
+        >>> body = Counted(httpx.ByteStream(b"hello"))
+        >>> (b"".join(body), body.size)
+        (b'hello', 5)
+    """
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    def _started(self) -> None:
+        """Called before the first chunk is read."""
+
+    def _chunk(self, data: bytes) -> bytes:
+        """Called with each chunk; returns what the reader gets."""
+        return data
+
+    def _ended(self) -> None:
+        """Called once the wrapped stream has ended cleanly."""
+
+    def _closed(self) -> None:
+        """Called when the body is closed, even if closing the wrapped stream failed."""
+
+    def _failure(self, exc: Exception) -> Exception:
+        """The exception to raise for ``exc``, met while reading or closing (``exc`` itself)."""
+        return exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    @contextmanager
+    def _closing(self) -> Iterator[None]:
+        try:
+            with self._reading():
+                yield
+        finally:
+            self._closed()
+
+    def _wrapped(self, protocol: type[_Stream]) -> _Stream:
+        """The wrapped stream, which must speak ``protocol`` (as httpx checks of its own)."""
+        if isinstance(self._stream, protocol):
+            return self._stream
+        used, body = (
+            ("synchronously", "async")
+            if protocol is httpx.SyncByteStream
+            else ("asynchronously", "sync")
+        )
+        raise RuntimeError(f"Attempted to use a {body} response body {used}")
+
+    def __iter__(self) -> Iterator[bytes]:
+        stream = self._wrapped(httpx.SyncByteStream)
+        with self._reading():
+            self._started()
+            for data in stream:
+                yield self._chunk(data)
+            self._ended()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream = self._wrapped(httpx.AsyncByteStream)
+        with self._reading():
+            self._started()
+            async for data in stream:
+                yield self._chunk(data)
+            self._ended()
+
+    def close(self) -> None:
+        stream = self._wrapped(httpx.SyncByteStream)
+        with self._closing():
+            stream.close()
+
+    async def aclose(self) -> None:
+        stream = self._wrapped(httpx.AsyncByteStream)
+        with self._closing():
+            await stream.aclose()

@@ -9,7 +9,8 @@ Bare ``httpx.AsyncClient`` and buttress's full default stack (``full_stack()``)
 each send the same number of GETs to the bundled server, with 1 and 100
 concurrent tasks, in rounds that alternate between the two on one client each.
 It reports requests per second (median, min and max of the rounds), the ratio
-within each round, and the imports that failed per request (a finder placed
+within each round, the client's CPU time per request (steadier than the rates
+on a busy machine) and the imports that failed per request (a finder placed
 last on ``sys.meta_path`` sees every lookup no other finder satisfied): it must
 be 0, since a failed import is searched for again each time.
 
@@ -64,17 +65,20 @@ class _FailedImports:
 
 @dataclass
 class Case:
-    """One client at one concurrency: its rate in each round and its failed imports."""
+    """One client at one concurrency: its rate and CPU in each round, its failed imports."""
 
     name: str
     concurrency: int
     rates: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # seconds of this process per request
     failed_imports: int = 0
     requests: int = 0
 
 
-async def _batch(get: Callable[[], Awaitable[Any]], requests: int, concurrency: int) -> float:
-    """Send ``requests`` GETs from ``concurrency`` tasks; the seconds it took."""
+async def _batch(
+    get: Callable[[], Awaitable[Any]], requests: int, concurrency: int
+) -> tuple[float, float]:
+    """Send ``requests`` GETs from ``concurrency`` tasks; the seconds and CPU seconds taken."""
     left = requests
 
     async def worker() -> None:
@@ -83,9 +87,9 @@ async def _batch(get: Callable[[], Awaitable[Any]], requests: int, concurrency: 
             left -= 1
             (await get()).raise_for_status()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 async def _measure(url: str, requests: int, rounds: int) -> list[tuple[Case, Case]]:
@@ -108,10 +112,11 @@ async def _measure(url: str, requests: int, rounds: int) -> list[tuple[Case, Cas
                     before = finder.count
                     sys.meta_path.append(finder)
                     try:
-                        elapsed = await _batch(get, requests, concurrency)
+                        elapsed, cpu = await _batch(get, requests, concurrency)
                     finally:
                         sys.meta_path.remove(finder)
                     case.rates.append(requests / elapsed)
+                    case.cpu.append(cpu / requests)
                     case.failed_imports += finder.count - before
                     case.requests += requests
             pairs.append(cases)
@@ -143,14 +148,16 @@ def report(pairs: list[tuple[Case, Case]]) -> list[str]:
         return f"{mid:{form}} ({low:{form}}-{high:{form}})"
 
     lines = [
-        "| client | concurrency | req/s | vs bare httpx | failed imports per request |",
-        "|---|---:|---:|---:|---:|",
+        "| client | concurrency | req/s | vs bare httpx | CPU per request, us "
+        "| failed imports per request |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for bare, stacked in pairs:
         ratios = [s / b for s, b in zip(stacked.rates, bare.rates, strict=True)]
         for case, ratio in ((bare, ""), (stacked, spread(ratios, ".2f"))):
             lines.append(
                 f"| {case.name} | {case.concurrency} | {spread(case.rates, ',.0f')} | {ratio} "
+                f"| {spread([1e6 * cpu for cpu in case.cpu], ',.0f')} "
                 f"| {case.failed_imports / case.requests:.2f} |"
             )
     return lines

@@ -16,9 +16,9 @@ Every request that passes the logging layer gets:
   ``INTERNAL`` span for the logical request and a ``CLIENT`` span per network
   attempt, with the HTTP semantic-convention attributes.
 
-buttress imports OpenTelemetry (about a quarter of a second) only once it is in
-use: something in the process has imported it (configuring an SDK, a
-propagator or baggage does), ``OTEL_PROPAGATORS`` or
+buttress imports OpenTelemetry (tens of milliseconds, more in a large
+environment) only once it is in use: something in the process has imported it
+(configuring an SDK, a propagator or baggage does), ``OTEL_PROPAGATORS`` or
 ``OTEL_PYTHON_TRACER_PROVIDER`` is set when a client is built, or
 :class:`TracingConfig` asks for spans (``spans=True``, ``tracer_provider=``).
 Before that no span could be recorded and OpenTelemetry's default propagators

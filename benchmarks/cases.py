@@ -1,7 +1,9 @@
 """The clients under test, each reduced to "open, GET the URL and read the body, close".
 
 ``full_stack()`` is the one place that says what "buttress with its full default
-stack" means; every buttress case is built from it.
+stack" means; every buttress case is built from it. The clients compared against
+(aiohttp, httpx-aiohttp, requests) are imported by their cases only, so that
+:mod:`benchmarks.minimal` runs where nothing but buttress is installed.
 """
 
 from __future__ import annotations
@@ -12,10 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
-import requests
-from httpx_aiohttp import AiohttpTransport
 
 import buttress
 
@@ -151,6 +150,8 @@ def _httpx_async(url: str) -> Any:
 
 
 def _httpx_aiohttp_async(url: str) -> Any:
+    from httpx_aiohttp import AiohttpTransport
+
     client = httpx.AsyncClient(timeout=TIMEOUT, transport=AiohttpTransport())
     return (lambda: client.get(url)), client.aclose
 
@@ -161,6 +162,8 @@ def _buttress_async(url: str, backend: buttress._network.backends.Backend = "htt
 
 
 def _aiohttp(url: str) -> Any:
+    import aiohttp
+
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
 
     async def get() -> bytes:
@@ -206,6 +209,8 @@ def _buttress_sync(url: str) -> Any:
 
 
 def _requests(url: str) -> Any:
+    import requests
+
     local = threading.local()  # a Session is not documented as thread-safe: one per thread
     sessions: list[requests.Session] = []
     lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import types
@@ -51,10 +52,14 @@ NOT_IN_A_DEFAULT_CLIENT = [
 ]
 
 
-def run(code: str) -> str:
-    """Run ``code`` in a fresh interpreter; its output (a failure raises)."""
+def run(code: str, **environment: str) -> str:
+    """Run ``code`` in a fresh interpreter, with ``environment`` added; its output."""
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, check=True, text=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        check=True,
+        text=True,
+        env={**os.environ, **environment},
     ).stdout
 
 
@@ -62,6 +67,31 @@ def loaded_after(code: str) -> set[str]:
     """The modules a fresh interpreter has imported after running ``code``."""
     out = run(f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))")
     return set(json.loads(out.splitlines()[-1]))
+
+
+# A request to the demo API's echo route through a default client, in a
+# fresh interpreter that has imported nothing else; ``before`` runs once the client is
+# built (it may set EXPORTED), and SENT is the headers the request carried.
+FIRST_REQUEST = {
+    "sync": (
+        "import buttress\n"
+        "from buttress.testing import DemoServer\n"
+        "with DemoServer() as server, buttress.Client(base_url=server.url) as client:\n"
+        "    {before}\n"
+        "    SENT = client.get('/echo').json()['headers']\n"
+    ),
+    "async": (
+        "import asyncio, buttress\n"
+        "from buttress.testing import DemoServer\n"
+        "async def main(url):\n"
+        "    global EXPORTED\n"
+        "    async with buttress.AsyncClient(base_url=url) as client:\n"
+        "        {before}\n"
+        "        return (await client.get('/echo')).json()['headers']\n"
+        "with DemoServer() as server:\n"
+        "    SENT = asyncio.run(main(server.url))\n"
+    ),
+}
 
 
 def test_optional_dependencies_are_imported_lazily() -> None:
@@ -177,3 +207,54 @@ def test_a_module_another_imports_shows_public_names_once_it_has_run() -> None:
         "print(sys.modules['buttress.transports.retry'].RetryTransport.__module__)"
     )
     assert out.split() == ["buttress", "buttress.transports"]
+
+
+@pytest.mark.parametrize("kind", FIRST_REQUEST)
+def test_a_first_request_imports_no_opentelemetry_until_the_application_uses_it(
+    kind: str,
+) -> None:
+    # Installed but unused, OpenTelemetry could record no span, and its default
+    # propagators would write the traceparent we write ourselves.
+    code = FIRST_REQUEST[kind].format(before="pass")
+    loaded = loaded_after(f"{code}assert SENT['traceparent'].startswith('00-')")
+    assert not {name for name in loaded if name.startswith("opentelemetry")}
+
+
+SDK_CONFIGURED = (
+    "from opentelemetry import trace; "
+    "from opentelemetry.sdk.trace import TracerProvider; "
+    "from opentelemetry.sdk.trace.export import SimpleSpanProcessor; "
+    "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter; "
+    "EXPORTED = InMemorySpanExporter(); provider = TracerProvider(); "
+    "provider.add_span_processor(SimpleSpanProcessor(EXPORTED)); "
+    "trace.set_tracer_provider(provider)"
+)
+
+
+@pytest.mark.parametrize("kind", FIRST_REQUEST)
+def test_an_sdk_configured_after_the_client_is_built_records_spans(kind: str) -> None:
+    code = FIRST_REQUEST[kind].format(before=SDK_CONFIGURED)
+    out = run(
+        f"{code}spans = EXPORTED.get_finished_spans()\n"
+        "client_span = next(span for span in spans if span.kind.name == 'CLIENT')\n"
+        "print(sorted(span.kind.name for span in spans))\n"
+        "print(SENT['traceparent'].split('-')[2] == format(client_span.context.span_id, '016x'))"
+    )
+    assert out.split("\n")[:2] == ["['CLIENT', 'INTERNAL']", "True"]
+
+
+@pytest.mark.parametrize("kind", FIRST_REQUEST)
+def test_propagators_configured_by_the_environment_write_the_trace_context(kind: str) -> None:
+    # Nothing imports OpenTelemetry, but OTEL_PROPAGATORS tells its API what to write.
+    code = FIRST_REQUEST[kind].format(before="pass")
+    out = run(
+        f"{code}print(sorted(name for name in SENT if 'b3' in name))", OTEL_PROPAGATORS="b3multi"
+    )
+    assert out.strip() == "['x-b3-sampled', 'x-b3-spanid', 'x-b3-traceid']"
+
+
+def test_a_client_that_asks_for_spans_loads_opentelemetry_when_it_is_built() -> None:
+    loaded = loaded_after(
+        "import buttress\nbuttress.Client(tracing=buttress.TracingConfig(spans=True))"
+    )
+    assert "opentelemetry.trace" in loaded

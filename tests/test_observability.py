@@ -254,7 +254,7 @@ def test_start_request_is_idempotent() -> None:
 def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     import buttress.observability as observability
 
-    monkeypatch.setattr(observability, "_otel", lambda: None)
+    monkeypatch.setattr(observability, "_load_otel", lambda: None)  # not installed
     with pytest.raises(buttress.ConfigurationError, match=r"buttress\[tracing\]"):
         buttress.Client(tracing=TracingConfig(spans=True))
 

@@ -6,14 +6,23 @@ Every request that passes the logging layer gets:
   default or ULID (``pip install 'buttress[ulid]'``);
 - trace context (unless the caller set a ``traceparent``): it continues the
   active OpenTelemetry trace when there is one and starts a new trace
-  otherwise. With OpenTelemetry installed, its configured propagators write it
-  (``opentelemetry.propagate.inject``: W3C ``traceparent``, ``tracestate`` and
-  ``baggage`` by default, B3 or your own when configured); without it, a W3C
-  ``traceparent`` and ``tracestate``. Each network attempt and each redirect
-  hop sends its own span id; the hops of one call share a trace;
+  otherwise. Once the application uses OpenTelemetry (see below), its
+  configured propagators write it (``opentelemetry.propagate.inject``: W3C
+  ``traceparent``, ``tracestate`` and ``baggage`` by default, B3 or your own
+  when configured); until then, a W3C ``traceparent`` and ``tracestate``.
+  Each network attempt and each redirect hop sends its own span id; the hops
+  of one call share a trace;
 - with ``buttress[tracing]`` and an OpenTelemetry SDK configured, an
   ``INTERNAL`` span for the logical request and a ``CLIENT`` span per network
   attempt, with the HTTP semantic-convention attributes.
+
+buttress imports OpenTelemetry (tens of milliseconds, more in a large
+environment) only once it is in use: something in the process has imported it
+(configuring an SDK, a propagator or baggage does), ``OTEL_PROPAGATORS`` or
+``OTEL_PYTHON_TRACER_PROVIDER`` is set when a client is built, or
+:class:`TracingConfig` asks for spans (``spans=True``, ``tracer_provider=``).
+Before that no span could be recorded and OpenTelemetry's default propagators
+would write the very ``traceparent`` buttress writes itself.
 
 The headers go on a copy of the request, the request *as sent*: the caller's
 ``Request`` is never changed. They go to the origin the caller addressed and
@@ -35,7 +44,9 @@ Examples:
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import weakref
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -76,8 +87,8 @@ class TracingConfig(FrozenConfig):
             or ``None`` to send no request id.
         request_id_header: the header carrying it.
         propagate: send trace context: what OpenTelemetry's configured
-            propagators write when it is installed, else W3C ``traceparent``
-            and ``tracestate``.
+            propagators write once it is in use (see the module's
+            documentation), else W3C ``traceparent`` and ``tracestate``.
         propagate_to: hosts that receive the request id and trace headers
             besides the origin the caller addressed (which always does), as
             shell-style patterns: ``("api.example.com", "*.internal")``, or
@@ -85,8 +96,8 @@ class TracingConfig(FrozenConfig):
             gets no request id and no trace context (``traceparent``,
             ``baggage``, B3, ...) from us.
         spans: OpenTelemetry spans per logical request and per attempt;
-            ``None`` (default) means "when ``buttress[tracing]`` is installed",
-            ``True`` requires it.
+            ``None`` (default) means "when OpenTelemetry is in use", ``True``
+            requires ``buttress[tracing]`` and puts it in use.
         tracer_provider: the OpenTelemetry ``TracerProvider`` for the spans
             (default: the global one).
 
@@ -107,15 +118,21 @@ class TracingConfig(FrozenConfig):
     def require_extras(self) -> TracingConfig:
         """Check that the optional packages this configuration needs are installed.
 
+        OpenTelemetry is loaded here, once for all requests, when this configuration
+        asks for spans or a tracer provider or the environment configures it.
+
         Raises:
             ConfigurationError: naming the extra to install.
         """
         if self.request_id == "ulid":
             _ulid_class()
-        if self.spans and _otel() is None:
+        # Loading OpenTelemetry puts it in use for every request (see _otel).
+        if self.spans and _load_otel() is None:
             raise ConfigurationError(
                 "OpenTelemetry spans need the tracing extra: pip install 'buttress[tracing]'"
             )
+        if self.tracer_provider is not None or _configured_by_environment():
+            _load_otel()
         return self
 
     def sends_to(self, url: httpx.URL) -> bool:
@@ -158,8 +175,27 @@ def new_request_id(kind: Literal["uuid4", "ulid"] = "uuid4") -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-@cache
+# Imported by every use of OpenTelemetry: tracer providers, propagators, baggage.
+_OTEL_IN_USE = "opentelemetry.context"
+# What configures OpenTelemetry's API without any code: other headers, an SDK.
+_OTEL_ENVIRONMENT = ("OTEL_PROPAGATORS", "OTEL_PYTHON_TRACER_PROVIDER")
+
+
+def _configured_by_environment() -> bool:
+    return any(os.environ.get(name) for name in _OTEL_ENVIRONMENT)
+
+
 def _otel() -> ModuleType | None:
+    """``opentelemetry.trace`` once OpenTelemetry is in use in this process, else ``None``.
+
+    Checked on every request: an application may configure its SDK after building
+    its clients.
+    """
+    return _load_otel() if _OTEL_IN_USE in sys.modules else None
+
+
+@cache
+def _load_otel() -> ModuleType | None:
     """``opentelemetry.trace`` when installed, else ``None`` (imported once)."""
     try:
         from opentelemetry import trace
@@ -168,11 +204,13 @@ def _otel() -> ModuleType | None:
     return trace
 
 
-@cache
 def _propagate() -> ModuleType | None:
-    """``opentelemetry.propagate`` when installed, else ``None`` (imported once)."""
-    if _otel() is None:
-        return None
+    """``opentelemetry.propagate`` once OpenTelemetry is in use, else ``None``."""
+    return _load_propagate() if _otel() is not None else None
+
+
+@cache
+def _load_propagate() -> ModuleType:
     from opentelemetry import propagate
 
     return propagate

@@ -237,3 +237,13 @@ def test_a_disk_entry_just_read_is_updated_and_removed_without_a_directory_scan(
     backend.remove_entry(entry.id)
     assert backend.get_entries("k7") == []
     assert globbed == []
+
+
+def test_a_disk_cache_keeps_no_folder_for_keys_whose_entries_are_gone(tmp_path: Path) -> None:
+    backend = DiskCache(directory=tmp_path / "cache", max_size_mb=0.01)  # about 10 KB
+    for number in range(50):
+        put(backend, f"k{number:02}", f"https://a/{number}", body=b"x" * 1000)
+    [entry] = backend.get_entries("k49")
+    backend.remove_entry(entry.id)
+    folders = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert len(folders) == backend.size < 10

@@ -135,6 +135,15 @@ def _id_of(path: Path) -> uuid.UUID:
         raise _Damaged("not an entry's name") from None
 
 
+def _drop_if_empty(folder: Path) -> None:
+    """Remove a key's folder once its last entry is gone, so scans do not grow with old keys.
+
+    A store racing with this finds its folder gone and is skipped, like any failed write.
+    """
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        folder.rmdir()
+
+
 class DiskCache(CacheBackend):
     """Entries as files under ``directory``, kept below ``max_size_mb`` megabytes.
 
@@ -295,6 +304,7 @@ class DiskCache(CacheBackend):
             if total <= self.max_bytes * _EVICT_TO:
                 break
             path.unlink(missing_ok=True)
+            _drop_if_empty(path.parent)
             total -= size
             evicted += 1
         with self._lock:
@@ -357,6 +367,7 @@ class DiskCache(CacheBackend):
             path.unlink()
         except FileNotFoundError:
             return
+        _drop_if_empty(path.parent)
         with self._lock:
             self._bytes = max(0, self._bytes - size)
 

@@ -45,8 +45,8 @@ class IdleStates(Generic[K, V]):
     """A mapping of per-host state whose idle, fresh entries are forgotten.
 
     ``is_fresh(value, now)`` says whether a state is back to its starting
-    point. Not thread-safe: the owner calls the mutating methods under its lock
-    (:meth:`get` may run without it; it only marks a state used).
+    point. Not thread-safe: the owner calls every method under its lock (a state
+    looked up must be marked used before a tidy may judge it idle).
 
     Examples:
         >>> states = IdleStates(lambda count, now: count == 0)

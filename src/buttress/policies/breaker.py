@@ -466,19 +466,19 @@ class CircuitBreaker:
             return self._single
         host = host.lower()
         now = self._clock.monotonic()
-        circuit = self._circuits.get(host, now)
-        if circuit is None or self._circuits.due(now):
-            with self._lock:
-                if self._circuits.due(now):
-                    self._forget(self._circuits.tidy(now))
-                circuit = self._circuits.get(host, now)
-                if circuit is None:
-                    circuit = Circuit(self.config, self._clock, name=host)
-                    self._circuits.add(host, circuit, now)
-                    if self._forced == "open":
-                        circuit.force_open()
-                    elif self._forced == "closed":
-                        circuit.force_close()
+        # Under the lock: a circuit looked up is marked used before any tidy can see it
+        # idle, so a call never takes its permit from a circuit just forgotten.
+        with self._lock:
+            if self._circuits.due(now):
+                self._forget(self._circuits.tidy(now))
+            circuit = self._circuits.get(host, now)
+            if circuit is None:
+                circuit = Circuit(self.config, self._clock, name=host)
+                self._circuits.add(host, circuit, now)
+                if self._forced == "open":
+                    circuit.force_open()
+                elif self._forced == "closed":
+                    circuit.force_close()
         return circuit
 
     def _forget(self, circuits: list[Circuit]) -> None:

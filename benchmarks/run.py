@@ -12,7 +12,9 @@ two medians of this run.
 
 Then cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
 (:mod:`benchmarks.streaming`) and the import time; the last table holds every
-target of the performance issue with the ratio measured in this run.
+target of the performance issue with the ratio measured in this run. The full
+set also measures how buttress scales with tasks, threads, hosts and cache
+entries (:mod:`benchmarks.scaling`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache_hits, streaming
+from . import cache_hits, scaling, streaming
 from .cases import ASYNC_CASES, SYNC_CASES, check_full_stack, quiet_logging
 from .server import BODY, Server, cpu_seconds
 
@@ -385,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for concurrency in ASYNC_CONCURRENCY:
             for index in range(len(ASYNC_CASES)):
                 results += _progress([_async_case(index, concurrency, server, settings)])
+        scale = None
+        if settings is FULL:
+            scale = scaling.measure(server.url, settings.warmup, settings.window, settings.rounds)
     cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
     print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
     with Server("builtin") as downloads:  # the bundled server has the /download route
@@ -408,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(_table(asynchronous, "concurrency")))
     print("\n### Cache hits\n")
     print("\n".join(cache_hits.report(cache)))
+    if scale is not None:
+        print("\n### Scaling with the work\n")
+        print("\n".join(scaling.report(scale)))
     print("\n### Streaming a large download (bundled server)\n")
     print("\n".join(streaming.report(streams)))
     print("\n### Import time (median of fresh interpreters)\n")

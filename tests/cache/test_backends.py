@@ -190,3 +190,60 @@ def test_memory_cache_under_threads_stays_bounded_and_counts_every_lookup() -> N
     stats = backend.stats()
     assert stats.size <= 20
     assert stats.hits + stats.misses + stats.revalidations == 8 * 200
+
+
+class CountingDiskCache(DiskCache):
+    """A disk cache that counts the entry files its eviction scans look at."""
+
+    scanned = 0
+
+    def _scan(self) -> list[tuple[int, int, Path]]:
+        found = super()._scan()
+        self.scanned += len(found)
+        return found
+
+
+def test_a_full_disk_cache_scans_a_bounded_number_of_files_per_store(tmp_path: Path) -> None:
+    probe = DiskCache(directory=tmp_path / "probe")
+    put(probe, "k", "https://a/k", body=b"x" * 1000)
+    entry_size = next((tmp_path / "probe").glob("*/*.entry")).stat().st_size
+    backend = CountingDiskCache(directory=tmp_path / "cache", max_size_mb=100 * entry_size / 2**20)
+    for number in range(1000):  # ten times what fits: all but the first hundred evict
+        put(backend, f"k{number:04}", f"https://a/{number}", body=b"x" * 1000)
+    assert 90 <= backend.size <= 100
+    # Eviction goes down to 90% of the limit: a scan of about 100 files once per
+    # ten stores, where scanning on every store would look at about 100 per store.
+    assert backend.scanned / 900 <= 12
+    assert backend.get_entries("k0999")
+
+
+def test_a_disk_entry_just_read_is_updated_and_removed_without_a_directory_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = DiskCache(directory=tmp_path)
+    for number in range(20):
+        put(backend, f"k{number}", f"https://a/{number}")
+    [entry] = backend.get_entries("k7")
+    globbed: list[str] = []
+    glob = Path.glob
+
+    def counting_glob(self: Path, pattern: str) -> Any:
+        globbed.append(pattern)
+        return glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", counting_glob)
+    backend.update_headers(entry.id, Headers({"etag": '"2"'}))
+    assert backend.get_entries("k7")[0].response.headers["etag"] == '"2"'
+    backend.remove_entry(entry.id)
+    assert backend.get_entries("k7") == []
+    assert globbed == []
+
+
+def test_a_disk_cache_keeps_no_folder_for_keys_whose_entries_are_gone(tmp_path: Path) -> None:
+    backend = DiskCache(directory=tmp_path / "cache", max_size_mb=0.01)  # about 10 KB
+    for number in range(50):
+        put(backend, f"k{number:02}", f"https://a/{number}", body=b"x" * 1000)
+    [entry] = backend.get_entries("k49")
+    backend.remove_entry(entry.id)
+    folders = [path for path in (tmp_path / "cache").iterdir() if path.is_dir()]
+    assert len(folders) == backend.size < 10

@@ -15,6 +15,7 @@ import struct
 import tempfile
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,6 +37,11 @@ _HEAD = struct.Struct(">8sBIQ")  # magic, format version, metadata length, body 
 _MAGIC, _VERSION = b"buttress", 2
 _CHECKSUM_SIZE = 32
 _START = _HEAD.size + _CHECKSUM_SIZE
+
+# Eviction goes down to this share of the limit: the directory is rescanned once per
+# tenth of the limit written, not on every store once full (a scan costs every file).
+_EVICT_TO = 0.9
+_RECENT = 1024  # where the entries last read live, so updating one finds it without a scan
 
 
 class _Damaged(Exception):
@@ -129,15 +135,26 @@ def _id_of(path: Path) -> uuid.UUID:
         raise _Damaged("not an entry's name") from None
 
 
+def _drop_if_empty(folder: Path) -> None:
+    """Remove a key's folder once its last entry is gone, so scans do not grow with old keys.
+
+    A store racing with this finds its folder gone and is skipped, like any failed write.
+    """
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        folder.rmdir()
+
+
 class DiskCache(CacheBackend):
     """Entries as files under ``directory``, kept below ``max_size_mb`` megabytes.
 
     Survives restarts and can be shared by processes on one machine: each
     entry is written to a temporary file and renamed into place, so readers
     never see half an entry. When the total grows past the limit the least
-    recently used files are removed. The directory is created with owner-only
-    permissions; stored keys and requests hold keyed digests of credentials,
-    query strings and request headers, never the values themselves.
+    recently used files are removed, down to 90% of it, so a full cache
+    rescans its directory only once per tenth of the limit written. The
+    directory is created with owner-only permissions; stored keys and requests
+    hold keyed digests of credentials, query strings and request headers, never
+    the values themselves.
 
     Every entry records its lengths and a checksum keyed with the directory's
     salt. An entry that does not match them (cut short, altered, or not an
@@ -169,6 +186,7 @@ class DiskCache(CacheBackend):
         super().__init__(salt=salt)
         self.max_bytes = int(max_size_mb * 1024 * 1024)
         self._lock = threading.Lock()
+        self._recent: OrderedDict[uuid.UUID, Path] = OrderedDict()
         self._bytes = sum(size for _, size, _ in self._scan())
 
     def __repr__(self) -> str:
@@ -219,12 +237,19 @@ class DiskCache(CacheBackend):
     def _scan(self) -> list[tuple[int, int, Path]]:
         """Every entry file's last use, size and path (other processes add and remove files)."""
         found = []
-        for path in self._files():
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                continue
-            found.append((info.st_mtime_ns, info.st_size, path))
+        with os.scandir(self.directory) as folders:
+            for folder in folders:
+                if not folder.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError), os.scandir(folder.path) as files:
+                    for file in files:
+                        if not file.name.endswith(_SUFFIX):
+                            continue
+                        try:
+                            info = file.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed meanwhile, by another process
+                        found.append((info.st_mtime_ns, info.st_size, Path(file.path)))
         return found
 
     def _folder(self, key: str) -> Path:
@@ -237,7 +262,18 @@ class DiskCache(CacheBackend):
         return self._folder(key) / f"{id}{_SUFFIX}"
 
     def _find(self, id: uuid.UUID) -> Path | None:
-        return next(self.directory.glob(f"*/{id}{_SUFFIX}"), None)
+        with self._lock:
+            path = self._recent.get(id)
+        if path is not None:
+            return path
+        return next(self.directory.glob(f"*/{id}{_SUFFIX}"), None)  # read by another process
+
+    def _remember(self, id: uuid.UUID, path: Path) -> None:
+        with self._lock:
+            self._recent[id] = path
+            self._recent.move_to_end(id)
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
 
     def store(
         self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
@@ -257,7 +293,7 @@ class DiskCache(CacheBackend):
             self._evict()
 
     def _evict(self) -> None:
-        """Remove least recently used files until the total fits.
+        """Remove least recently used files until the total is 90% of the limit.
 
         The directory is rescanned: other processes write to it too.
         """
@@ -265,9 +301,10 @@ class DiskCache(CacheBackend):
         total = sum(size for _, size, _ in files)
         evicted = 0
         for _, size, path in files:
-            if total <= self.max_bytes:
+            if total <= self.max_bytes * _EVICT_TO:
                 break
             path.unlink(missing_ok=True)
+            _drop_if_empty(path.parent)
             total -= size
             evicted += 1
         with self._lock:
@@ -297,6 +334,7 @@ class DiskCache(CacheBackend):
                 continue
             with contextlib.suppress(OSError):  # a read-only cache still serves
                 os.utime(path)  # recently used: evicted last
+            self._remember(id, path)
             entries.append(Entry(id, request, Response(status_code, headers, iter((body,)))))
         return entries
 
@@ -329,6 +367,7 @@ class DiskCache(CacheBackend):
             path.unlink()
         except FileNotFoundError:
             return
+        _drop_if_empty(path.parent)
         with self._lock:
             self._bytes = max(0, self._bytes - size)
 

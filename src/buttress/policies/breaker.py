@@ -9,8 +9,11 @@
 
 A :class:`Circuit` is one such machine. A :class:`CircuitBreaker` holds one
 circuit, or one per host (``per_host=True``), and is what
-``client.circuit_breaker`` returns. Each call takes a :class:`Permit` before it
-is sent and reports how it went; the lock is held only for O(1) bookkeeping.
+``client.circuit_breaker`` returns. A host's circuit is forgotten once it has
+been unused for a minute and is closed with nothing to remember (see
+:mod:`buttress.policies._idle`), so memory follows the hosts in use. Each call
+takes a :class:`Permit` before it is sent and reports how it went; the lock is
+held only for O(1) bookkeeping.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import httpx
@@ -29,6 +32,7 @@ from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
+from ._idle import IdleStates
 from .outcomes import is_breaker_failure
 
 if TYPE_CHECKING:
@@ -191,6 +195,7 @@ class Circuit:
         self._opened_at = 0.0
         self._consecutive_failures = 0
         self._half_open_in_flight = 0
+        self._in_flight = 0  # permits out, whatever the state: their results still count
         self._half_open_successes = 0
         self._window: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
         self._window_failures = 0
@@ -233,11 +238,13 @@ class Circuit:
             if self._state == "open" and self._forced is None and self._timeout_passed():
                 changes.append(self._move("half_open", "reset timeout elapsed"))
             if self._state == "closed":
+                self._in_flight += 1
                 return Permit(self._generation, half_open=False)
             if self._state == "half_open" and self._half_open_in_flight < (
                 self.config.half_open_max_calls
             ):
                 self._half_open_in_flight += 1
+                self._in_flight += 1
                 result: Permit | Rejection = Permit(self._generation, half_open=True)
             else:
                 self._rejected += 1
@@ -248,6 +255,7 @@ class Circuit:
     def release(self, permit: Permit) -> None:
         """Give back a permit whose call did not count (cancelled, or a caller mistake)."""
         with self._lock:
+            self._in_flight -= 1
             if permit.half_open and permit.generation == self._generation:
                 self._half_open_in_flight -= 1
 
@@ -260,6 +268,7 @@ class Circuit:
             and duration >= self.config.slow_call_duration
         )
         with self._lock:
+            self._in_flight -= 1
             if failure:
                 self._failures += 1
                 self._last_failure = self._clock.time()
@@ -311,6 +320,32 @@ class Circuit:
             self._generation += 1
             self._clear_window()
         self._log(changes)
+
+    def is_fresh(self, now: float, forced: Literal["open", "closed"] | None = None) -> bool:
+        """Whether a new circuit (forced to ``forced``) would decide exactly as this one.
+
+        True when closed, forced alike, with no call in flight, no consecutive
+        failure and nothing left in its rate window at monotonic time ``now``.
+        Only the cumulative metrics differ, so a breaker may forget it.
+
+        Examples:
+            >>> from buttress.testing import FakeClock
+            >>> circuit = Circuit(CircuitBreakerConfig(), FakeClock())
+            >>> circuit.is_fresh(now=0.0)
+            True
+            >>> circuit.record(circuit.acquire(), failure=True, duration=0.1)
+            >>> circuit.is_fresh(now=0.0)
+            False
+        """
+        with self._lock:
+            window = self._window
+            return (
+                self._state == "closed"
+                and self._forced == forced
+                and self._in_flight == 0
+                and self._consecutive_failures == 0
+                and (not window or window[-1][0] <= now - self.config.sampling_duration)
+            )
 
     # -- internals (called with the lock held) -----------------------------------------------
 
@@ -396,7 +431,9 @@ class CircuitBreaker:
     ``state``, ``metrics`` and the manual controls act on the single circuit;
     with ``per_host=True`` use :meth:`for_host` for one host's circuit. Then
     ``state`` is the worst state over all hosts, ``metrics`` their sum, and the
-    manual controls apply to every host.
+    manual controls apply to every host. A host's circuit that has been unused
+    for a minute and is closed with an empty window is forgotten (its counts
+    stay in ``metrics``); a new one is made if the host comes back.
 
     Examples:
         >>> breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3))
@@ -416,7 +453,10 @@ class CircuitBreaker:
         self.config = config or CircuitBreakerConfig()
         self._clock = clock
         self._lock = threading.Lock()
-        self._circuits: dict[str, Circuit] = {}
+        self._circuits: IdleStates[str, Circuit] = IdleStates(
+            lambda circuit, now: circuit.is_fresh(now, self._forced)
+        )
+        self._forgotten: CircuitMetrics | None = None  # the counts of circuits forgotten
         self._single = None if self.config.per_host else Circuit(self.config, clock)
         self._forced: Literal["open", "closed"] | None = None  # applied to hosts seen later
 
@@ -425,25 +465,36 @@ class CircuitBreaker:
         if self._single is not None:
             return self._single
         host = host.lower()
-        circuit = self._circuits.get(host)
-        if circuit is None:
-            with self._lock:
-                circuit = self._circuits.get(host)
-                if circuit is None:
-                    circuit = self._circuits[host] = Circuit(self.config, self._clock, name=host)
-                    if self._forced == "open":
-                        circuit.force_open()
-                    elif self._forced == "closed":
-                        circuit.force_close()
+        now = self._clock.monotonic()
+        # Under the lock: a circuit looked up is marked used before any tidy can see it
+        # idle, so a call never takes its permit from a circuit just forgotten.
+        with self._lock:
+            if self._circuits.due(now):
+                self._forget(self._circuits.tidy(now))
+            circuit = self._circuits.get(host, now)
+            if circuit is None:
+                circuit = Circuit(self.config, self._clock, name=host)
+                self._circuits.add(host, circuit, now)
+                if self._forced == "open":
+                    circuit.force_open()
+                elif self._forced == "closed":
+                    circuit.force_close()
         return circuit
+
+    def _forget(self, circuits: list[Circuit]) -> None:
+        """Keep forgotten circuits' counts, so the summed metrics never go back."""
+        if circuits:
+            kept = [] if self._forgotten is None else [self._forgotten]
+            total = _sum_metrics("closed", kept + [c.metrics for c in circuits])
+            self._forgotten = replace(total, state_changes=total.state_changes[-_HISTORY:])
 
     @property
     def circuits(self) -> dict[str, Circuit]:
-        """Every circuit by host (``{"*": circuit}`` when not per host)."""
+        """Every circuit kept, by host (``{"*": circuit}`` when not per host)."""
         if self._single is not None:
             return {"*": self._single}
         with self._lock:
-            return dict(self._circuits)
+            return dict(self._circuits.items())
 
     @property
     def state(self) -> CircuitState:
@@ -457,19 +508,9 @@ class CircuitBreaker:
     def metrics(self) -> CircuitMetrics:
         """The circuit's metrics; per host, summed over hosts (changes merged by time)."""
         snapshots = [circuit.metrics for circuit in self.circuits.values()]
-        failures = [m.last_failure_time for m in snapshots if m.last_failure_time is not None]
-        return CircuitMetrics(
-            state=self.state,
-            failure_count=sum(m.failure_count for m in snapshots),
-            success_count=sum(m.success_count for m in snapshots),
-            slow_call_count=sum(m.slow_call_count for m in snapshots),
-            rejected_count=sum(m.rejected_count for m in snapshots),
-            last_failure_time=max(failures) if failures else None,
-            consecutive_failures=max((m.consecutive_failures for m in snapshots), default=0),
-            state_changes=tuple(
-                sorted((c for m in snapshots for c in m.state_changes), key=lambda c: c.at)
-            ),
-        )
+        if self._forgotten is not None:
+            snapshots.append(self._forgotten)
+        return _sum_metrics(self.state, snapshots)
 
     def force_open(self) -> None:
         """Open every circuit (hosts seen later too) until :meth:`force_close` or :meth:`reset`."""
@@ -491,6 +532,22 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self.state!r}, per_host={self.config.per_host})"
+
+
+def _sum_metrics(state: CircuitState, snapshots: list[CircuitMetrics]) -> CircuitMetrics:
+    """Several circuits' metrics as one: counts summed, the latest changes merged by time."""
+    failures = [m.last_failure_time for m in snapshots if m.last_failure_time is not None]
+    changes = sorted((c for m in snapshots for c in m.state_changes), key=lambda c: c.at)
+    return CircuitMetrics(
+        state=state,
+        failure_count=sum(m.failure_count for m in snapshots),
+        success_count=sum(m.success_count for m in snapshots),
+        slow_call_count=sum(m.slow_call_count for m in snapshots),
+        rejected_count=sum(m.rejected_count for m in snapshots),
+        last_failure_time=max(failures) if failures else None,
+        consecutive_failures=max((m.consecutive_failures for m in snapshots), default=0),
+        state_changes=tuple(changes),
+    )
 
 
 def breaker_flow(

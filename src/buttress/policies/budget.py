@@ -5,6 +5,9 @@ budget (Finagle's ``RetryBudget``) caps retries per host to ``ratio`` of the
 first attempts seen in the last ``window`` seconds, plus a floor of
 ``min_per_second`` so a quiet client can still retry. Once it is empty, failed
 requests are returned or raised as they are until first attempts refill it.
+
+A host's window is forgotten once every second in it has passed and it has
+been unused for a minute: it is then full again, as a new one would be.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from ._idle import IdleStates
 
 __all__ = ["InMemoryRetryBudget", "RetryBudget"]
 
@@ -62,7 +67,7 @@ class InMemoryRetryBudget:
         self.ratio = ratio
         self.min_per_second = min_per_second
         self.window = window
-        self._windows: dict[str, _Window] = {}
+        self._windows: IdleStates[str, _Window] = IdleStates(self._is_full)
         self._lock = threading.Lock()
         self._exhausted = 0
 
@@ -71,10 +76,17 @@ class InMemoryRetryBudget:
         """How many retries were refused because the budget was empty."""
         return self._exhausted
 
+    def _is_full(self, window: _Window, now: float) -> bool:
+        """Whether every second counted in ``window`` has passed, as in a new one."""
+        return not window.buckets or window.buckets[-1][0] <= int(now) - int(self.window)
+
     def _current(self, key: str, now: float) -> tuple[_Window, list[int]]:
-        window = self._windows.get(key)
+        windows = self._windows
+        if windows.due(now):
+            windows.tidy(now)
+        window = windows.get(key, now)
         if window is None:
-            window = self._windows[key] = _Window()
+            window = windows.add(key, _Window(), now)
         second = int(now)
         horizon = second - int(self.window)
         while window.buckets and window.buckets[0][0] <= horizon:

@@ -39,6 +39,10 @@ booking order, and every caller keeps its own slot.
 :class:`RateLimitPolicy` combines the limits: a global or per-host limit,
 endpoint rules, and what servers said (``Retry-After``, "0 remaining until ..."),
 per host, never pausing a host longer than ``max_pause``.
+
+A host's budgets and what its server said are forgotten once they have been
+unused for a minute and are back to where new ones start (budgets whole, nobody
+in line, no pause), so a client that meets many hosts keeps only those in use.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import AnyCollection, FrozenConfig, require_config
 from .._exceptions import describe
 from .._lazy import moved
+from ._idle import IdleStates
 from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from .limits import _ROUNDING, Limit, Strategy, make_limit
 from .priority import AGEING, Priority, place
@@ -245,6 +250,8 @@ class _Line:
         return bisect.bisect_left(self.callers, (where, ticket))
 
     def join(self, where: float, reservation: _Reservation) -> None:
+        for budget in reservation.budgets:
+            budget.in_line += 1
         self.bookings.append(reservation)
         self.callers.insert(self.position(where, reservation.ticket), (where, reservation.ticket))
 
@@ -255,7 +262,10 @@ class _Line:
         """Take the caller out of line, with the booking whose slot it held."""
         position = self.position(where, ticket)
         del self.callers[position]
-        return self.bookings.pop(position)
+        reservation = self.bookings.pop(position)
+        for budget in reservation.budgets:
+            budget.in_line -= 1
+        return reservation
 
 
 @dataclass(slots=True)
@@ -271,6 +281,16 @@ class _Budget:
     booked: Limit
     sent: Limit
     reservations: deque[tuple[_Reservation, object]] = field(default_factory=deque)
+    in_line: int = 0  # callers queued on this budget (a line's key names it by identity)
+
+    def is_whole(self, scheduled: float, now: float) -> bool:
+        """Whether this budget decides as a new one would: all of it left, nobody queued."""
+        return (
+            not self.in_line
+            and not self.reservations
+            and self.booked.reset_at(scheduled) <= scheduled
+            and self.sent.reset_at(now) <= now
+        )
 
     def take_for_good(self, slot: float) -> None:
         """Book ``slot`` for a request that goes now: nothing booked before it can be undone."""
@@ -298,6 +318,11 @@ class _Host:
     remaining: int | None = None
     reset_at: float | None = None  # monotonic
     policy: str | None = None
+    info: RateLimitInfo | None = None  # the headers' figures, for status reports
+
+    def is_over(self, now: float) -> bool:
+        """Whether what the server said no longer matters: no pause, the reset passed."""
+        return self.paused_until <= now and (self.reset_at is None or self.reset_at <= now)
 
 
 @dataclass
@@ -337,15 +362,19 @@ class RateLimitPolicy:
     max_pause: float = 300.0
     ageing: float = AGEING
     waiting: int = 0
-    _budgets: dict[tuple[object, ...], _Budget] = field(default_factory=dict)
-    _hosts: dict[str, _Host] = field(default_factory=dict)
+    _budgets: IdleStates[tuple[object, ...], _Budget] = field(init=False)
+    _hosts: IdleStates[str, _Host] = field(init=False)
     _lines: dict[tuple[int, ...], _Line] = field(default_factory=dict)
     _queued: dict[int, tuple[float, _Line]] = field(default_factory=dict)  # ticket: place, line
     _tickets: int = 0
     _behind: float = 0.0  # how far the sends trail the booked slots while a queue lasts
 
-    def _budget(self, key: tuple[object, ...], spec: Rule | None) -> _Budget:
-        budget = self._budgets.get(key)
+    def __post_init__(self) -> None:
+        self._budgets = IdleStates(lambda budget, now: budget.is_whole(now - self._behind, now))
+        self._hosts = IdleStates(_Host.is_over)
+
+    def _budget(self, key: tuple[object, ...], spec: Rule | None, now: float) -> _Budget:
+        budget = self._budgets.get(key, now)
         if budget is None:
             if spec is None:
                 assert self.max_requests is not None
@@ -356,16 +385,17 @@ class RateLimitPolicy:
                 make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
                 for _ in range(2)
             )
-            budget = _Budget(booked, sent)
-            self._budgets[key] = budget
+            budget = self._budgets.add(key, _Budget(booked, sent), now)
         return budget
 
-    def _applicable(self, method: str, host: str, path: str) -> list[_Budget]:
+    def _applicable(self, method: str, host: str, path: str, now: float) -> list[_Budget]:
         scope_key = host if self.scope == "host" else ""
-        budgets = [] if self.max_requests is None else [self._budget(("main", scope_key), None)]
+        budgets = (
+            [] if self.max_requests is None else [self._budget(("main", scope_key), None, now)]
+        )
         for index, rule in enumerate(self.rules):
             if rule.matches(method, path):
-                budgets.append(self._budget(("rule", index, scope_key), rule))
+                budgets.append(self._budget(("rule", index, scope_key), rule, now))
         return budgets
 
     def book(
@@ -396,7 +426,11 @@ class RateLimitPolicy:
         queued one once :meth:`take_turn` lets it out of line, is counted as sent
         only when :meth:`admit` lets it go.
         """
-        server = self._hosts.get(host)
+        if self._budgets.due(now):
+            self._budgets.tidy(now)
+        if self._hosts.due(now):
+            self._hosts.tidy(now)
+        server = self._hosts.get(host, now)
         if server is not None and server.paused_until > now:
             delay = server.paused_until - now
             refusal = self._refusal(now, delay, waited, wait, deadline, "the server asked to wait")
@@ -404,7 +438,7 @@ class RateLimitPolicy:
                 return refusal
             self.waiting += 1
             return Hold(delay)
-        budgets = self._applicable(method, host, path)
+        budgets = self._applicable(method, host, path, now)
         if self.waiting == 0:
             self._behind = 0.0  # no queue: nothing left to trail
         # Booked slots live on a schedule shifted back by how far the sends trail it.
@@ -468,7 +502,7 @@ class RateLimitPolicy:
         caller waits for its slot's new place on it. A queued caller that others
         of a higher priority passed while it slept waits for its new slot.
         """
-        budgets = self._applicable(method, host, path)
+        budgets = self._applicable(method, host, path, now)
         slot, gap = self._turn(booking, now)
         if not gap:
             gap = self._sends_trail(budgets, slot, now)
@@ -492,7 +526,7 @@ class RateLimitPolicy:
         """
         slot, gap = self._turn(booking, now)
         if not gap:
-            gap = self._sends_trail(self._applicable(method, host, path), slot, now)
+            gap = self._sends_trail(self._applicable(method, host, path, now), slot, now)
         if gap:
             return Booking(gap, queued=True, slot=booking.slot, ticket=booking.ticket)
         if booking.ticket in self._queued:
@@ -588,6 +622,7 @@ class RateLimitPolicy:
         reset_after: float | None = None,
         policy: str | None = None,
         retry_after: float | None = None,
+        info: RateLimitInfo | None = None,
     ) -> float | None:
         """Record what ``host``'s server said; pause the host when it says to.
 
@@ -596,7 +631,9 @@ class RateLimitPolicy:
         lasts longer than ``max_pause``: when a server asked for more, the
         pause it asked for is returned (else ``None``).
         """
-        state = self._hosts.setdefault(host, _Host())
+        state = self._hosts.get(host, now) or self._hosts.add(host, _Host(), now)
+        if info is not None:
+            state.info = info
         if limit is not None or remaining is not None:
             state.limit, state.remaining, state.policy = limit, remaining, policy
             state.reset_at = None if reset_after is None else now + reset_after
@@ -613,14 +650,14 @@ class RateLimitPolicy:
         if host is None:
             self._hosts.clear()
         else:
-            self._hosts.pop(host, None)
+            self._hosts.pop(host)
 
     def client_status(self, host: str, now: float) -> tuple[int | None, int | None, float | None]:
         """``(limit, remaining, reset_at)`` of the main client-side budget for ``host``."""
         if self.max_requests is None:
             return None, None, None
         scope_key = host if self.scope == "host" else ""
-        budget = self._budgets.get(("main", scope_key))
+        budget = self._budgets.peek(("main", scope_key))
         if budget is None:
             return self.max_requests, self.max_requests, now
         scheduled = now - self._behind
@@ -633,6 +670,10 @@ class RateLimitPolicy:
             host: (state.limit, state.remaining, state.reset_at, state.policy)
             for host, state in self._hosts.items()
         }
+
+    def server_infos(self) -> dict[str, RateLimitInfo]:
+        """Per host: the rate-limit headers its server last sent."""
+        return {host: state.info for host, state in self._hosts.items() if state.info is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -748,7 +789,6 @@ class RateLimiter:
         self.config = config = config or RateLimitConfig()
         self.clock = clock
         self._lock = threading.Lock()
-        self._servers: dict[str, RateLimitInfo] = {}
         self._policy = RateLimitPolicy(
             strategy=config.strategy,
             max_requests=config.max_requests,
@@ -816,7 +856,6 @@ class RateLimiter:
         with self._lock:
             now = self.clock.monotonic()
             if info is not None:
-                self._servers[host] = info
                 asked = self._policy.observe(
                     host,
                     now,
@@ -825,6 +864,7 @@ class RateLimiter:
                     reset_after=info.reset_after,
                     policy=info.policy,
                     retry_after=retry_after,
+                    info=info,
                 )
             else:
                 asked = self._policy.observe(host, now, retry_after=retry_after)
@@ -865,16 +905,12 @@ class RateLimiter:
             host = _host(httpx.URL(host))
         with self._lock:
             self._policy.reset(host)
-            if host is None:
-                self._servers.clear()
-            else:
-                self._servers.pop(host, None)
 
     def status(self, host: str | None = None) -> RateLimitStatus:
         with self._lock:
             now, epoch = self.clock.monotonic(), self.clock.time()
             limit, remaining, reset = self._policy.client_status(host or "", now)
-            servers = dict(self._servers)
+            servers = self._policy.server_infos()
             queued = self._policy.waiting
         reset_at = None if reset is None else _utc(epoch + reset - now)
         if limit is None and host in servers:  # no client-side limit: report the server's

@@ -10,7 +10,8 @@ case runs in its own fresh interpreter (see ``_async_case``) with its windows
 back to back. Each figure is the median over the windows; each ratio divides
 two medians of this run.
 
-Then cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
+Then the comparison with the stack users assemble by hand from separate libraries
+(:mod:`benchmarks.handbuilt`), cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
 (:mod:`benchmarks.streaming`) and the import time; the last table holds every
 target of the performance issue with the ratio measured in this run.
 """
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache_hits, streaming
+from . import cache_hits, handbuilt, streaming
 from .cases import ASYNC_CASES, SYNC_CASES, check_full_stack, quiet_logging
 from .server import BODY, Server, cpu_seconds
 
@@ -58,6 +59,8 @@ class Settings:
     cache_rounds: int
     stream_size: int  # bytes per download
     stream_rounds: int
+    handbuilt_rounds: int  # repetitions of the comparison with the hand-built stack
+    handbuilt_requests: int  # per case and repetition
 
 
 QUICK = Settings(
@@ -71,6 +74,8 @@ QUICK = Settings(
     cache_rounds=5,
     stream_size=256 << 20,
     stream_rounds=3,
+    handbuilt_rounds=5,
+    handbuilt_requests=1_000,
 )
 FULL = Settings(
     name="full",
@@ -83,6 +88,8 @@ FULL = Settings(
     cache_rounds=7,
     stream_size=1 << 30,
     stream_rounds=3,
+    handbuilt_rounds=11,
+    handbuilt_requests=2_000,
 )
 
 
@@ -314,6 +321,7 @@ def _targets(
     imports: dict[str, float],
     cache: cache_hits.CacheResult,
     streams: list[streaming.StreamResult],
+    by_hand: handbuilt.Comparison,
 ) -> list[str]:
     rate = {(r.case, r.concurrency): r.rate for r in results}
     backend = "buttress.AsyncClient(backend='aiohttp')"
@@ -333,6 +341,7 @@ def _targets(
     value = _div(rate[backend, 1000], rate[backend, 100])
     rows.append(("aiohttp backend c=1000 / c=100 (no collapse)", value, ">= 0.5"))
     rows.append(("cache hits / hishel RFC mode on SQLite :memory:", cache.ratio, ">= 1.6"))
+    rows += handbuilt.targets(by_hand)
     by_name = {s.name: s for s in streams}
     for stream in streams:
         if stream.base:
@@ -385,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for concurrency in ASYNC_CONCURRENCY:
             for index in range(len(ASYNC_CASES)):
                 results += _progress([_async_case(index, concurrency, server, settings)])
+        by_hand = handbuilt.measure(
+            server.url, server.kind, settings.handbuilt_rounds, settings.handbuilt_requests
+        )
     cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
     print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
     with Server("builtin") as downloads:  # the bundled server has the /download route
@@ -406,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(_table(sync, "threads")))
     print("\n### Asynchronous clients\n")
     print("\n".join(_table(asynchronous, "concurrency")))
+    print("\n### Against the stack users build by hand\n")
+    print("\n".join(handbuilt.report(by_hand)))
     print("\n### Cache hits\n")
     print("\n".join(cache_hits.report(cache)))
     print("\n### Streaming a large download (bundled server)\n")
@@ -415,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, seconds in imports.items():
         print(f"| `{name}` | {seconds * 1000:.0f} |")
     print("\n### Targets\n")
-    print("\n".join(_targets(results, imports, cache, streams)))
+    print("\n".join(_targets(results, imports, cache, streams, by_hand)))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 

@@ -13,9 +13,10 @@ bare httpx:
 - **cache hits**: ``buttress.Client(cache=...)`` and ``stack(cache=...)`` against
   hishel's ``CacheTransport`` (RFC mode, private, SQLite ``:memory:``) on a plain
   ``httpx.Client``, all in front of one in-process origin (no network);
-- **memory**: the resident memory a fresh interpreter gains from making one client
-  and sending 1,000 requests through it, after importing what the case imports
-  (Linux; a lazy import the first client triggers counts, as it does for a user).
+- **memory**: what a fresh interpreter gains from making one client and sending
+  1,000 requests through it, after importing what the case imports (a lazy import
+  the first client triggers counts, as it does for a user): traced by tracemalloc,
+  and as resident memory (Linux).
 
 Cases take turns within each repetition, so a noisy neighbour hits them all alike;
 each ratio divides two figures of the same repetition, and the table shows the
@@ -58,7 +59,7 @@ CONCURRENCY = 100
 CACHE_URL = "https://api.example.com/users/1"
 
 
-HISHEL = "hishel CacheTransport on httpx.Client"
+HISHEL = "hishel CacheTransport on an httpx client"
 CACHE_CASES = (HISHEL, FACADE, STACKED)
 """The cache-hit rows; ratios are over HISHEL."""
 
@@ -115,7 +116,7 @@ class Comparison:
     sync: Rows
     concurrent: Rows
     cache: Rows
-    memory: Rows | None  # None where resident memory cannot be read
+    memory: dict[str, Rows | None]  # by MEMORY_KINDS; None where it cannot be read
 
 
 def _timed_sync(client: httpx.Client, url: str, count: int) -> float:
@@ -188,37 +189,46 @@ def _cache_rows(rounds: int, hits: int) -> Rows:
 
 
 _MEMORY_PROGRAM = """
-import gc, importlib, json, os, sys
+import gc, importlib, json, os, sys, tracemalloc
 from benchmarks.handbuilt_clients import IMPORTS, sync_client
-case, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+case, url, count, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 for module in IMPORTS[case]:
     importlib.import_module(module)
 def resident():
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def used():
+    return tracemalloc.get_traced_memory()[0] if kind == "traced" else resident()
 gc.collect()
-before = resident()
+if kind == "traced":
+    tracemalloc.start()
+before = used()
 client = sync_client(case)
 for _ in range(count):
     client.get(url).raise_for_status()
 gc.collect()
-print(json.dumps(resident() - before))
+print(json.dumps((used() - before) / (1 << 20)))
 """
 """A fresh interpreter: the case's imports, then what one client and its requests add (MiB).
 
-Only :mod:`benchmarks.handbuilt_clients` (httpx) is loaded besides, so that no case is
-charged or spared another's imports. Logging is left unconfigured: no record is written
-below WARNING.
+``traced``: what Python's allocator holds more (tracemalloc; steady from run to run,
+blind to memory C libraries allocate, such as OpenSSL's). ``resident``: the resident
+set's growth (Linux), which sees everything but moves in steps of the allocator's
+arenas, so the same code can measure a few MiB apart. Only
+:mod:`benchmarks.handbuilt_clients` (httpx) is loaded besides, so that no case is
+charged or spared another's imports.
 """
 
+MEMORY_KINDS = ("traced", "resident")
 
-def _memory_rows(url: str) -> Rows | None:
-    if not Path("/proc/self/statm").exists():
+
+def _memory_rows(url: str, kind: str) -> Rows | None:
+    if kind == "resident" and not Path("/proc/self/statm").exists():
         return None
     rows = Rows("MiB", HAND_BUILT)
     for _ in range(MEMORY_ROUNDS):
         for case in CASES:
-            argv = [case, url, str(MEMORY_REQUESTS)]
+            argv = [case, url, str(MEMORY_REQUESTS), kind]
             out = subprocess.run(
                 [sys.executable, "-c", _MEMORY_PROGRAM, *argv],
                 capture_output=True,
@@ -239,7 +249,7 @@ def measure(url: str, server: str, rounds: int, requests: int) -> Comparison:
         sync=_sync_rows(url, rounds, requests),
         concurrent=asyncio.run(_async_rows(url, rounds, requests // 2)),
         cache=_cache_rows(rounds, requests * 5),
-        memory=_memory_rows(url),
+        memory={kind: _memory_rows(url, kind) for kind in MEMORY_KINDS},
     )
 
 
@@ -257,7 +267,7 @@ def report(result: Comparison) -> list[str]:
         f"Server: {result.server}, 127.0.0.1. Hand-built: httpx-retries > purgatory breaker "
         "+ pyrate-limiter limit > httpx; buttress with retry, breaker and a rate limit "
         f"too generous to bind. {result.rounds} repetitions, cases taking turns; "
-        "ratio: median (min-max) of the repetitions' ratios.\n",
+        "ratio: median (min to max) of the repetitions' ratios.\n",
         "| measure | client | figure (median) | vs hand-built (or hishel) |",
         "|---|---|---:|---:|",
     ]
@@ -271,18 +281,18 @@ def report(result: Comparison) -> list[str]:
             lines.append(
                 f"| {title} | {case} | {figure:,.0f} {rows.unit} | {_spread(rows.ratios(case))} |"
             )
-    memory = result.memory
-    if memory is None:
-        lines.append("| memory | (resident memory is read from /proc: Linux only) | | |")
-        return lines
-    for case in CASES:
-        figure = statistics.median(memory.figures[case])
-        difference = _spread(memory.differences(case), 1)
-        lines.append(
-            f"| memory added by one client + {MEMORY_REQUESTS:,} GETs "
-            f"(fresh interpreter, {MEMORY_ROUNDS} runs) | {case} | {figure:.1f} MiB "
-            f"| {difference} MiB |"
+    for kind, memory in result.memory.items():
+        title = (
+            f"memory {kind}, one client + {MEMORY_REQUESTS:,} GETs "
+            f"(fresh interpreter, {MEMORY_ROUNDS} runs)"
         )
+        if memory is None:
+            lines.append(f"| {title} | (read from /proc: Linux only) | | |")
+            continue
+        for case in CASES:
+            figure = statistics.median(memory.figures[case])
+            difference = _spread(memory.differences(case), 1)
+            lines.append(f"| {title} | {case} | {figure:.1f} MiB | {difference} MiB |")
     return lines
 
 
@@ -295,10 +305,11 @@ def targets(result: Comparison) -> list[tuple[str, float, str]]:
             rows.append((f"{name}: {case} / hand-built stack", value, ">= 1.0"))
     value = statistics.median(result.cache.ratios(FACADE))
     rows.append((f"cache hits: {FACADE} / {HISHEL}", value, ">= 1.6"))
-    if result.memory is not None:
+    for kind, memory in result.memory.items():
         for case in (FACADE, STACKED):
-            value = statistics.median(result.memory.differences(case))
-            rows.append((f"memory: {case} minus hand-built stack, MiB", value, "<= 3"))
+            if memory is not None:
+                value = statistics.median(memory.differences(case))
+                rows.append((f"memory {kind}: {case} minus hand-built stack, MiB", value, "<= 3"))
     return rows
 
 

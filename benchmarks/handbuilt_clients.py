@@ -120,9 +120,9 @@ def _layers() -> dict[str, Any]:
 
 
 HAND_BUILT = "hand-built"
-FACADE = "buttress.Client"
-STACKED = "stack() on httpx.Client"
-BARE = "bare httpx"
+FACADE = "buttress client"
+STACKED = "stack() on an httpx client"
+BARE = "bare httpx client"
 CASES = (BARE, HAND_BUILT, FACADE, STACKED)
 """Every row of the throughput and memory tables, in order; ratios are over HAND_BUILT."""
 

@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short windows, fewer rounds, a 256 MiB download (about 3 min)",
+        help="short windows, fewer rounds, a 256 MiB download (about 3.5 min)",
     )
     parser.add_argument("--server", choices=["auto", "nginx", "builtin"], default="auto")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)

@@ -10,7 +10,8 @@ case runs in its own fresh interpreter (see ``_async_case``) with its windows
 back to back. Each figure is the median over the windows; each ratio divides
 two medians of this run.
 
-Then cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
+Then the comparison with the stack users assemble by hand from separate libraries
+(:mod:`benchmarks.handbuilt`), cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
 (:mod:`benchmarks.streaming`) and the import time; the last table holds every
 target of the performance issue with the ratio measured in this run. The full
 set also measures how buttress scales with tasks, threads, hosts and cache
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache_hits, scaling, streaming
+from . import cache_hits, handbuilt, scaling, streaming
 from .cases import ASYNC_CASES, SYNC_CASES, check_full_stack, quiet_logging
 from .server import BODY, Server, cpu_seconds
 
@@ -60,6 +61,8 @@ class Settings:
     cache_rounds: int
     stream_size: int  # bytes per download
     stream_rounds: int
+    handbuilt_rounds: int  # repetitions of the comparison with the hand-built stack
+    handbuilt_requests: int  # per case and repetition
 
 
 QUICK = Settings(
@@ -73,6 +76,8 @@ QUICK = Settings(
     cache_rounds=5,
     stream_size=256 << 20,
     stream_rounds=3,
+    handbuilt_rounds=5,
+    handbuilt_requests=1_000,
 )
 FULL = Settings(
     name="full",
@@ -85,6 +90,8 @@ FULL = Settings(
     cache_rounds=7,
     stream_size=1 << 30,
     stream_rounds=3,
+    handbuilt_rounds=11,
+    handbuilt_requests=2_000,
 )
 
 
@@ -316,6 +323,7 @@ def _targets(
     imports: dict[str, float],
     cache: cache_hits.CacheResult,
     streams: list[streaming.StreamResult],
+    by_hand: handbuilt.Comparison,
 ) -> list[str]:
     rate = {(r.case, r.concurrency): r.rate for r in results}
     backend = "buttress.AsyncClient(backend='aiohttp')"
@@ -335,6 +343,7 @@ def _targets(
     value = _div(rate[backend, 1000], rate[backend, 100])
     rows.append(("aiohttp backend c=1000 / c=100 (no collapse)", value, ">= 0.5"))
     rows.append(("cache hits / hishel RFC mode on SQLite :memory:", cache.ratio, ">= 1.6"))
+    rows += handbuilt.targets(by_hand)
     by_name = {s.name: s for s in streams}
     for stream in streams:
         if stream.base:
@@ -367,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short windows, fewer rounds, a 256 MiB download (about 3 min)",
+        help="short windows, fewer rounds, a 256 MiB download (about 3.5 min)",
     )
     parser.add_argument("--server", choices=["auto", "nginx", "builtin"], default="auto")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -390,6 +399,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         scale = None
         if settings is FULL:
             scale = scaling.measure(server.url, settings.warmup, settings.window, settings.rounds)
+        by_hand = handbuilt.measure(
+            server.url, server.kind, settings.handbuilt_rounds, settings.handbuilt_requests
+        )
     cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
     print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
     with Server("builtin") as downloads:  # the bundled server has the /download route
@@ -411,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(_table(sync, "threads")))
     print("\n### Asynchronous clients\n")
     print("\n".join(_table(asynchronous, "concurrency")))
+    print("\n### Against the stack users build by hand\n")
+    print("\n".join(handbuilt.report(by_hand)))
     print("\n### Cache hits\n")
     print("\n".join(cache_hits.report(cache)))
     if scale is not None:
@@ -423,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, seconds in imports.items():
         print(f"| `{name}` | {seconds * 1000:.0f} |")
     print("\n### Targets\n")
-    print("\n".join(_targets(results, imports, cache, streams)))
+    print("\n".join(_targets(results, imports, cache, streams, by_hand)))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 

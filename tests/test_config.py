@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -236,6 +237,22 @@ async def test_basic_credentials_from_environment(
     client = make_client(base_url=demo.url)
     echoed = (await client.get("/echo")).json()["headers"]
     assert echoed["authorization"] == "Basic YWxpY2U6d29uZGVy"
+
+
+def test_an_environment_without_settings_gives_what_pydantic_settings_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With no BUTTRESS_* variable a client skips pydantic-settings and takes these defaults.
+    from buttress._environment import NO_SETTINGS, read_environment
+
+    for name in [name for name in os.environ if name.upper().startswith("BUTTRESS_")]:
+        monkeypatch.delenv(name)
+    assert read_environment(None) is NO_SETTINGS
+    assert NO_SETTINGS.model_dump() == buttress.ButtressSettings().model_dump()
+    monkeypatch.setenv("BUTTRESS_USER_AGENT", "acme/1")
+    read = read_environment(None)
+    assert isinstance(read, buttress.ButtressSettings)
+    assert read.user_agent == "acme/1"
 
 
 def test_settings_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,20 +52,17 @@ NOT_IN_A_DEFAULT_CLIENT = [
 ]
 
 
-def run(code: str, **environment: str) -> str:
-    """Run ``code`` in a fresh interpreter, with ``environment`` added; its output."""
+def run(code: str, **environ: str) -> str:
+    """Run ``code`` in a fresh interpreter without ``BUTTRESS_*`` variables but ``environ``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BUTTRESS_")}
     return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        check=True,
-        text=True,
-        env={**os.environ, **environment},
+        [sys.executable, "-c", code], capture_output=True, check=True, text=True, env=env | environ
     ).stdout
 
 
-def loaded_after(code: str) -> set[str]:
+def loaded_after(code: str, **environ: str) -> set[str]:
     """The modules a fresh interpreter has imported after running ``code``."""
-    out = run(f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))")
+    out = run(f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))", **environ)
     return set(json.loads(out.splitlines()[-1]))
 
 
@@ -123,13 +120,20 @@ def test_client_import_loads_no_settings_and_no_optional_layer() -> None:
 
 
 def test_a_default_client_loads_its_own_layers_only() -> None:
-    loaded = loaded_after("import buttress\nbuttress.Client().close()")
-    assert {
-        "pydantic_settings",
-        "buttress.transports.retry",
-        "buttress.transports.logging",
-    } < loaded
+    code = "import buttress\nclient = buttress.Client()\nclient.with_options(timeout=3).close()"
+    loaded = loaded_after(code)
+    assert {"buttress.transports.retry", "buttress.transports.logging"} < loaded
     assert loaded.isdisjoint(NOT_IN_A_DEFAULT_CLIENT)
+    # No BUTTRESS_* variable is set: nothing to parse, so no pydantic-settings (about 6 MiB).
+    assert "pydantic_settings" not in loaded
+
+
+@pytest.mark.parametrize("variable", ["BUTTRESS_MAX_REDIRECTS", "buttress_max_redirects"])
+def test_a_buttress_variable_loads_the_settings_and_is_read(variable: str) -> None:
+    code = "import buttress\nprint(buttress.Client()._config.value('max_redirects'))"
+    loaded = loaded_after(code, **{variable: "4"})
+    assert "pydantic_settings" in loaded
+    assert run(code, **{variable: "4"}).splitlines()[0] == "4"
 
 
 def test_a_layer_loads_when_a_client_uses_it() -> None:
@@ -198,13 +202,15 @@ def test_a_value_a_client_returns_shows_the_public_name_of_its_type() -> None:
 
 
 def test_a_module_another_imports_shows_public_names_once_it_has_run() -> None:
-    # A default client imports the settings and its layers' modules itself, and no public
-    # name is looked up after that: their exports show their public names all the same.
+    # A default client imports the settings (a BUTTRESS_* variable is set) and its layers'
+    # modules itself, and no public name is looked up after that: their exports show their
+    # public names all the same.
     out = run(
         "import sys, buttress\n"
         "buttress.Client().close()\n"
         "print(sys.modules['buttress._settings'].ButtressSettings.__module__)\n"
-        "print(sys.modules['buttress.transports.retry'].RetryTransport.__module__)"
+        "print(sys.modules['buttress.transports.retry'].RetryTransport.__module__)",
+        BUTTRESS_MAX_REDIRECTS="4",
     )
     assert out.split() == ["buttress", "buttress.transports"]
 

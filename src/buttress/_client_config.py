@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from ._arguments import unknown_argument
 from ._clock import SYSTEM_CLOCK
 from ._config import APIVersion, TimeoutConfig, check_base_url
+from ._environment import EnvironmentSettings, read_environment
 from ._exceptions import ConfigurationError
 from ._network import build_network, connection_options
 from ._network.backends import given_transport, network_factory
@@ -45,7 +46,6 @@ from .policies.retry import RetryConfig
 from .transports.stack import Layers
 
 if TYPE_CHECKING:
-    from ._settings import ButtressSettings
     from .auth import AuthTypes
 
 __all__ = ["UNSET", "USER_AGENT", "ClientConfig", "coerce_auth"]
@@ -264,7 +264,9 @@ class ClientConfig(BaseModel):
     settings: Annotated[
         Any,
         _accepts(
-            _one_of("._settings", "ButtressSettings", also=(_NONE,)), "a ButtressSettings or None"
+            # EnvironmentSettings: what with_options passes on from an environment with none set
+            _one_of("._settings", "ButtressSettings", also=(_NONE, EnvironmentSettings)),
+            "a ButtressSettings or None",
         ),
     ] = None
     retry: Annotated[
@@ -355,7 +357,7 @@ class ClientConfig(BaseModel):
         if config.settings is not None:
             return config
         # with_options must not read the environment again: the settings read are kept.
-        settings = _read_environment(config.env_file)
+        settings = read_environment(config.env_file)
         return config.model_copy(update={"settings": settings, "env_file": None})
 
     @property
@@ -400,9 +402,9 @@ class ClientConfig(BaseModel):
         return getattr(self, name) if found is None else found
 
     @property
-    def environment(self) -> ButtressSettings:
+    def environment(self) -> EnvironmentSettings:
         """The ``BUTTRESS_*`` settings (read when the config was made)."""
-        return cast("ButtressSettings", self.settings)
+        return cast("EnvironmentSettings", self.settings)
 
     @cached_property
     def timeouts(self) -> TimeoutConfig:
@@ -572,15 +574,6 @@ def _tracing_config(tracing: TracingConfig | bool) -> TracingConfig:
     return tracing
 
 
-def _read_environment(env_file: str | os.PathLike[str] | None) -> ButtressSettings:
-    """The ``BUTTRESS_*`` settings; pydantic-settings is imported with the first client."""
-    from ._settings import ButtressSettings
-
-    # pydantic-settings' own argument, which the pydantic mypy plugin leaves out of __init__.
-    named: dict[str, Any] = {} if env_file is None else {"_env_file": env_file}
-    return ButtressSettings(**named)
-
-
 def coerce_auth(auth: AuthTypes | None) -> httpx.Auth | None:
     """:func:`buttress.auth.coerce_auth`, imported when a client or a call is first given auth."""
     from .auth import coerce_auth
@@ -588,7 +581,7 @@ def coerce_auth(auth: AuthTypes | None) -> httpx.Auth | None:
     return coerce_auth(auth)
 
 
-def _environment_timeout(env: ButtressSettings) -> TimeoutConfig:
+def _environment_timeout(env: EnvironmentSettings) -> TimeoutConfig:
     base = TimeoutConfig() if env.timeout is None else TimeoutConfig.coerce(env.timeout)
     changes = {
         "connect": env.connect_timeout,
@@ -600,7 +593,7 @@ def _environment_timeout(env: ButtressSettings) -> TimeoutConfig:
     return base.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
-def _environment_auth(env: ButtressSettings) -> httpx.Auth | None:
+def _environment_auth(env: EnvironmentSettings) -> httpx.Auth | None:
     if env.bearer_token is not None:
         from .auth import BearerAuth
 
@@ -616,7 +609,7 @@ def _environment_auth(env: ButtressSettings) -> httpx.Auth | None:
 
 
 # Where the environment fills an option not given (a ``None`` found leaves the default).
-_FROM_ENVIRONMENT: dict[str, Callable[[ButtressSettings], Any]] = {
+_FROM_ENVIRONMENT: dict[str, Callable[[EnvironmentSettings], Any]] = {
     "base_url": lambda env: env.base_url,
     "follow_redirects": lambda env: env.follow_redirects,
     "max_redirects": lambda env: env.max_redirects,

@@ -22,7 +22,7 @@ from ._extensions import CREDENTIAL_HEADERS_KEY
 from ._redact import Redactor
 
 if TYPE_CHECKING:
-    from ._settings import ButtressSettings
+    from ._environment import EnvironmentSettings
 
 __all__ = [
     "RedirectAction",
@@ -105,7 +105,7 @@ class RedirectConfig(FrozenConfig):
 DEFAULT_REDIRECTS = RedirectConfig()
 
 
-def client_redirects(given: RedirectConfig | None, env: ButtressSettings) -> RedirectConfig:
+def client_redirects(given: RedirectConfig | None, env: EnvironmentSettings) -> RedirectConfig:
     """The client's redirect rules: ``given``, else the environment's, plus its API key header.
 
     Examples:

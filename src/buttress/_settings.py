@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ._config import FrozenConfig, check_base_url, unknown_field
+from ._config import unknown_field
+from ._environment import EnvironmentSettings
 from ._exceptions import ConfigurationError
 
 __all__ = ["ButtressSettings"]
 
 
-class ButtressSettings(FrozenConfig, BaseSettings):
+class ButtressSettings(EnvironmentSettings, BaseSettings):
     """Client defaults read from ``BUTTRESS_*`` environment variables (and a dotenv file).
 
     ============================  ================================================
@@ -96,34 +96,7 @@ class ButtressSettings(FrozenConfig, BaseSettings):
         env_prefix="BUTTRESS_", env_file=None, extra="ignore", frozen=True, strict=False
     )
 
-    base_url: str | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    connect_timeout: float | None = Field(default=None, gt=0)
-    read_timeout: float | None = Field(default=None, gt=0)
-    write_timeout: float | None = Field(default=None, gt=0)
-    pool_timeout: float | None = Field(default=None, gt=0)
-    total_timeout: float | None = Field(default=None, gt=0)
-    api_key: SecretStr | None = None
-    api_key_header: str = "X-API-Key"
-    api_key_param: str | None = None
-    bearer_token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    verify_ssl: bool | None = None
-    ca_bundle: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    min_tls_version: Literal["1.2", "1.3"] | None = None
-    http2: bool | None = None
-    proxy: SecretStr | None = None
-    proxy_bypass: str | None = None
-    user_agent: str | None = None
-    max_redirects: int | None = Field(default=None, ge=0)
-    follow_redirects: bool | None = None
-    allow_cross_origin_redirects: bool | None = None
-    api_version: str | None = None
-
-    _base_url = field_validator("base_url")(check_base_url)
+    # The fields are EnvironmentSettings', which clients use without pydantic-settings.
 
     if not TYPE_CHECKING:  # checkers keep the signature pydantic gives the fields
 

@@ -37,7 +37,7 @@ from .._flow import Effect, Outcome, Read, Send, adrive, drive
 from .._options import RequestOptions
 
 if TYPE_CHECKING:
-    from .._settings import ButtressSettings
+    from .._environment import EnvironmentSettings
 
 __all__ = [
     "CertTypes",
@@ -519,7 +519,7 @@ def _proxy_config(proxy_url: httpx.URL, context: ssl.SSLContext) -> httpx.Proxy:
     return httpx.Proxy(proxy_url)
 
 
-def connection_options(env: ButtressSettings, given: Mapping[str, Any]) -> dict[str, Any]:
+def connection_options(env: EnvironmentSettings, given: Mapping[str, Any]) -> dict[str, Any]:
     """The client's connection arguments, with the environment filling what was not given.
 
     ``given`` holds only the arguments the caller passed (``verify``, ``cert``,

@@ -243,7 +243,8 @@ def test_an_environment_without_settings_gives_what_pydantic_settings_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # With no BUTTRESS_* variable a client skips pydantic-settings and takes these defaults.
-    from buttress._environment import NO_SETTINGS, read_environment
+    from buttress._client_config import read_environment
+    from buttress._environment import NO_SETTINGS
 
     for name in [name for name in os.environ if name.upper().startswith("BUTTRESS_")]:
         monkeypatch.delenv(name)

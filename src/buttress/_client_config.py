@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 from ._arguments import unknown_argument
 from ._clock import SYSTEM_CLOCK
 from ._config import APIVersion, TimeoutConfig, check_base_url
-from ._environment import EnvironmentSettings, read_environment
+from ._environment import NO_SETTINGS, PREFIX, EnvironmentSettings
 from ._exceptions import ConfigurationError
 from ._network import build_network, connection_options
 from ._network.backends import given_transport, network_factory
@@ -48,7 +48,7 @@ from .transports.stack import Layers
 if TYPE_CHECKING:
     from .auth import AuthTypes
 
-__all__ = ["UNSET", "USER_AGENT", "ClientConfig", "coerce_auth"]
+__all__ = ["UNSET", "USER_AGENT", "ClientConfig", "coerce_auth", "read_environment"]
 
 logger = _logging.getLogger("buttress")
 
@@ -649,3 +649,25 @@ def _without_other_spelling(given: Mapping[str, Any], changes: Collection[str]) 
         if any(other in changes for other in others):
             replaced.add(name)
     return {name: value for name, value in given.items() if name not in replaced - set(changes)}
+
+
+def read_environment(env_file: str | os.PathLike[str] | None) -> EnvironmentSettings:
+    """The ``BUTTRESS_*`` settings, from the environment and ``env_file``.
+
+    Variable names are matched without regard to case, as pydantic-settings does.
+
+    Examples:
+        >>> os.environ["BUTTRESS_MAX_REDIRECTS"] = "3"
+        >>> read_environment(None).max_redirects
+        3
+        >>> del os.environ["BUTTRESS_MAX_REDIRECTS"]
+        >>> read_environment(None) is NO_SETTINGS  # when none is set: nothing to parse
+        True
+    """
+    if env_file is None and not any(name.upper().startswith(PREFIX) for name in os.environ):
+        return NO_SETTINGS
+    from ._settings import ButtressSettings
+
+    # pydantic-settings' own argument, which the pydantic mypy plugin leaves out of __init__.
+    named: dict[str, Any] = {} if env_file is None else {"_env_file": env_file}
+    return ButtressSettings(**named)

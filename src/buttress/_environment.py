@@ -8,14 +8,13 @@ dotenv file is named. Otherwise every setting has its default, and a client uses
 
 from __future__ import annotations
 
-import os
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
 from ._config import FrozenConfig, check_base_url
 
-__all__ = ["NO_SETTINGS", "EnvironmentSettings", "read_environment"]
+__all__ = ["NO_SETTINGS", "PREFIX", "EnvironmentSettings"]
 
 PREFIX = "BUTTRESS_"
 
@@ -60,25 +59,3 @@ class EnvironmentSettings(FrozenConfig):
 
 NO_SETTINGS = EnvironmentSettings()
 """What a client reads from an environment that sets no ``BUTTRESS_*`` variable."""
-
-
-def read_environment(env_file: str | os.PathLike[str] | None) -> EnvironmentSettings:
-    """The ``BUTTRESS_*`` settings, from the environment and ``env_file``.
-
-    Variable names are matched without regard to case, as pydantic-settings does.
-
-    Examples:
-        >>> os.environ["BUTTRESS_MAX_REDIRECTS"] = "3"
-        >>> read_environment(None).max_redirects
-        3
-        >>> del os.environ["BUTTRESS_MAX_REDIRECTS"]
-        >>> read_environment(None) is NO_SETTINGS  # when none is set: nothing to parse
-        True
-    """
-    if env_file is None and not any(name.upper().startswith(PREFIX) for name in os.environ):
-        return NO_SETTINGS
-    from ._settings import ButtressSettings
-
-    # pydantic-settings' own argument, which the pydantic mypy plugin leaves out of __init__.
-    named: dict[str, Any] = {} if env_file is None else {"_env_file": env_file}
-    return ButtressSettings(**named)

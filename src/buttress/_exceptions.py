@@ -28,6 +28,7 @@
     ├── ResponseTooLargeError          a body past max_response_size
     ├── PaginationError                a page asked for twice, or the page cap reached
     ├── GraphQLError                   a GraphQL response with errors (partial data kept)
+    ├── StoreError                     a shared store (Redis, Memcached) failed, when told to raise
     ├── WebSocketError                 a WebSocket session could not open or has ended
     │   ├── WebSocketUpgradeError      the handshake was not answered with an upgrade
     │   ├── WebSocketClosedError       the session ended: close code and reason
@@ -90,6 +91,7 @@ __all__ = [
     "ResponseTooLargeError",
     "SchemaValidationError",
     "ServerError",
+    "StoreError",
     "TimeoutError",
     "TooManyRedirectsError",
     "ValidationError",
@@ -634,6 +636,21 @@ class ConfigurationError(ClientError, ValueError):
         ... except ConfigurationError as e:
         ...     print("bad timeout")
         bad timeout
+    """
+
+
+class StoreError(ClientError):
+    """A shared store (Redis, Memcached) did not answer in time, or answered with an error.
+
+    Raised only with ``on_store_error="raise"``; by default a client falls back to
+    per-process state while the store is away (see :class:`~buttress.RedisStore`).
+    The message names the store by its address, never by its credentials.
+
+    Examples:
+        >>> raise StoreError("Redis at 127.0.0.1:6379/0 did not answer within 0.05s")
+        Traceback (most recent call last):
+        ...
+        buttress.StoreError: Redis at 127.0.0.1:6379/0 did not answer within 0.05s
     """
 
 

@@ -21,6 +21,11 @@ driver that matches the transport method it is in::
         async def handle_async_request(self, request):
             return await adrive(retry_flow(request), self._inner, self._clock)
 
+A ``Call`` asks a shared store (Redis) something: :func:`drive` makes the
+blocking call, :func:`adrive` awaits the asynchronous one, so a flow that keeps
+fleet-wide state never blocks an event loop; ``yield from call(...)`` returns
+its value or raises its error.
+
 Outcomes of ``Send`` and ``Read`` are sent back into the flow as values: a
 response, or the :class:`Exception` the inner transport raised (a ``Read`` that
 fails closes its response first, so the connection goes back to the pool). Only
@@ -32,9 +37,9 @@ httpx's own ``Auth.auth_flow`` works the same way.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
 import anyio
 import httpx
@@ -42,7 +47,21 @@ import httpx
 if TYPE_CHECKING:
     from ._clock import Clock
 
-__all__ = ["Effect", "Flow", "Outcome", "Read", "Send", "Sleep", "adrive", "drive"]
+__all__ = [
+    "Call",
+    "Effect",
+    "Flow",
+    "Outcome",
+    "Read",
+    "Reply",
+    "Send",
+    "Sleep",
+    "adrive",
+    "call",
+    "drive",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +85,40 @@ class Sleep:
     seconds: float
 
 
-Effect: TypeAlias = Send | Read | Sleep
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Ask a shared store: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
+
+    The outcome is a :class:`Reply` with the value, or the Exception raised.
+    """
+
+    blocking: Callable[[], object]
+    awaiting: Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Generic[T]):
+    """What a :class:`Call` returned (its own type, so a reply is never taken for a response)."""
+
+    value: T
+
+
+Effect: TypeAlias = Send | Read | Sleep | Call
+# A Reply is sent only to a flow that yielded a Call, through call(): not part of Outcome.
 Outcome: TypeAlias = "httpx.Response | Exception | None"
+
+
+def call(
+    blocking: Callable[[], T], awaiting: Callable[[], Awaitable[T]]
+) -> Generator[Effect, object, T]:
+    """``value = yield from call(...)`` in a flow: the store's answer, or its error raised."""
+    outcome = yield Call(blocking, awaiting)
+    if isinstance(outcome, Exception):
+        raise outcome
+    assert isinstance(outcome, Reply)
+    return cast("T", outcome.value)
+
+
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
 
 
@@ -79,6 +130,11 @@ def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Respons
             outcome: Outcome = None
             if isinstance(effect, Sleep):
                 clock.sleep(effect.seconds)
+            elif isinstance(effect, Call):
+                try:
+                    outcome = cast("Outcome", Reply(effect.blocking()))
+                except Exception as exc:
+                    outcome = exc
             else:
                 try:
                     if isinstance(effect, Send):
@@ -108,6 +164,11 @@ async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> h
             outcome: Outcome = None
             if isinstance(effect, Sleep):
                 await clock.asleep(effect.seconds)
+            elif isinstance(effect, Call):
+                try:
+                    outcome = cast("Outcome", Reply(await effect.awaiting()))
+                except Exception as exc:
+                    outcome = exc
             else:
                 try:
                     if isinstance(effect, Send):

@@ -98,6 +98,8 @@ class RedisStore:
         degraded_share: while degraded, the share of a shared limit each process
             keeps (``0.25`` for four workers); ``None`` keeps the whole limit.
         recheck: seconds between attempts to reach a store that is away.
+        clock: for tests: what times the store's health, and the scripts too
+            (see :meth:`time_argument`); scripts otherwise use the server's clock.
 
     Examples:
         >>> store = RedisStore("redis://:s3cret@127.0.0.1:6379/0", namespace="billing")
@@ -146,6 +148,7 @@ class RedisStore:
                 f"client must be a redis.Redis or redis.asyncio.Redis, not {type(client).__name__}"
             )
         self._settings: dict[str, Any] = {} if client is None else _portable(client.connection_pool)
+        self.clock = clock
         self.health = StoreHealth(  # first: it checks its settings before a client is made
             f"Redis at {self._address()}",
             on_store_error=on_store_error,
@@ -188,6 +191,16 @@ class RedisStore:
     def key(self, *parts: str) -> str:
         """The key named by ``parts`` in this store's namespace (one cluster slot)."""
         return ":".join([f"buttress:{{{self.namespace}}}", *(quote(p, safe=".-_") for p in parts)])
+
+    def time_argument(self) -> str:
+        """The time to pass a script: ``""`` (use the Redis server's ``TIME``) or a test clock's.
+
+        A script reads it as ``tonumber(ARGV[n])`` and falls back to ``TIME`` when it
+        is empty, so every process of a fleet is timed by one clock (the server's)
+        and clock skew between machines cannot matter; a test that injects a
+        :class:`~buttress.testing.FakeClock` times the scripts with it instead.
+        """
+        return "" if self.clock is SYSTEM_CLOCK else repr(self.clock.time())
 
     # -- calls ----------------------------------------------------------------------
 

@@ -18,10 +18,13 @@ per-process state (the default) or raise :class:`~buttress.StoreError`.
 """
 
 from .. import _lazy
-from .health import UNAVAILABLE, StoreHealth, StoreStatus
+from .health import UNAVAILABLE as UNAVAILABLE
+from .health import StoreHealth, StoreStatus
 from .redis import RedisStore
 
-__all__ = ["UNAVAILABLE", "RedisStore", "StoreHealth", "StoreStatus"]
+# UNAVAILABLE is importable from here for the store's users inside the package and for
+# custom stores; it is a value of StoreHealth's vocabulary, documented there.
+__all__ = ["RedisStore", "StoreHealth", "StoreStatus"]
 
 # Shown as this package's own: ``buttress.stores.X``, not the module that defines it.
 _lazy.adopt(__name__, __all__)

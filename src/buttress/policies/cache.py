@@ -575,7 +575,8 @@ def useful_until(
     ``stale_if_error`` window, unless it may never be served stale.
 
     Examples:
-        >>> headers = Headers({RESPONSE_TIME: "1000.0", INITIAL_AGE: "10", "cache-control": "max-age=60"})
+        >>> stamps = {RESPONSE_TIME: "1000.0", INITIAL_AGE: "10"}
+        >>> headers = Headers({**stamps, "cache-control": "max-age=60"})
         >>> useful_until(headers, 200, default_ttl=None, stale_if_error=30)
         1080.0
     """

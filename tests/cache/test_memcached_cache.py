@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -296,3 +297,25 @@ def test_the_repr_says_where_and_which_namespace() -> None:
     cache = MemcachedCache("127.0.0.1:1", namespace="billing", salt=b"k" * 16)
     assert repr(cache) == "MemcachedCache('127.0.0.1:1', namespace='billing')"
     assert repr(cache.health) == "StoreHealth('Memcached at 127.0.0.1:1', healthy)"
+
+
+async def test_an_async_client_calls_memcached_from_worker_threads_only(
+    demo: DemoServer, backend: Backend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = backend()  # the salt is read now, synchronously, once
+    threads: set[int] = set()
+    run = cache._run
+
+    def recorded(operation: Callable[[Any], Any]) -> Any:
+        threads.add(threading.get_ident())
+        return run(operation)
+
+    monkeypatch.setattr(cache, "_run", recorded)
+    config = CacheConfig(backend=cache, default_ttl=60)
+    async with buttress.AsyncClient(base_url=demo.url, clock=clock, cache=config) as api:
+        first = await api.get("/download", params={"size": 50_000})
+        second = await api.get("/download", params={"size": 50_000})
+        await api.post("/download", params={"size": 50_000})
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert threads
+    assert threading.get_ident() not in threads  # the event loop's thread never waited

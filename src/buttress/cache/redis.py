@@ -225,22 +225,28 @@ class RedisCache(CacheBackend):
             return []
         return self.local.get_entries(key)
 
-    def _found(self, key: str, stored: Any) -> list[Entry]:
-        """The entries of an ``HGETALL`` answer (a damaged one is skipped), remembered."""
+    def _parsed(self, key: str, stored: Any) -> list[tuple[uuid.UUID, bytes, Entry]]:
+        """The entries of an ``HGETALL`` answer: id, bytes, entry (a damaged one is skipped)."""
         if stored is UNAVAILABLE or not stored:
             return []
-        entries = []
+        parsed = []
         for field, data in stored.items():
             try:
                 id = uuid.UUID(field.decode() if isinstance(field, bytes) else field)
             except ValueError:
                 continue
             entry = entry_of(self.salt, key, id, data)
-            if entry is None:
-                continue
+            if entry is not None:
+                parsed.append((id, data, entry))
+        return parsed
+
+    def _found(self, key: str, stored: Any) -> list[Entry]:
+        """The entries of an ``HGETALL`` answer, remembered (and kept in the memory tier)."""
+        entries = []
+        for id, data, entry in self._parsed(key, stored):
             self._remember(id, key)
             if self.local is not None and self._listening.is_set():
-                copy = entry_of(self.salt, key, id, data)
+                copy = entry_of(self.salt, key, id, data)  # the entry's body streams only once
                 assert copy is not None
                 self._keep_locally(key, copy)
             entries.append(entry)
@@ -403,12 +409,12 @@ class RedisCache(CacheBackend):
             reading = client.pipeline(transaction=False)
             for key in keys:
                 reading.hgetall(self._prefix + key)
-            doomed: list[tuple[str, str]] = []
-            for key, stored in zip(keys, reading.execute(), strict=True):
-                for field, data in stored.items():
-                    entry = entry_of(self.salt, key, uuid.UUID(field.decode()), data)
-                    if entry is not None and predicate(entry.request):
-                        doomed.append((key, field.decode()))
+            doomed = [
+                (key, str(id))
+                for key, stored in zip(keys, reading.execute(), strict=True)
+                for id, _, entry in self._parsed(key, stored)
+                if predicate(entry.request)
+            ]
             removing = client.pipeline(transaction=False)
             for key, id in doomed:
                 removing.hdel(self._prefix + key, id)

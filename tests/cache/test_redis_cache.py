@@ -359,3 +359,22 @@ def test_the_repr_shows_no_password(redis_server: RedisServer) -> None:
     backend = RedisCache(RedisStore(url, namespace="n"), salt=b"k" * 16)
     assert "pa55word" not in repr(backend)
     assert repr(CacheConfig(backend=backend)).count("pa55word") == 0
+
+
+async def test_a_frozen_store_costs_one_timeout_then_misses(
+    make_client: Callable[..., Either], demo: DemoServer, own_redis_server: RedisServer
+) -> None:
+    store = RedisStore(own_redis_server.url, namespace="frozen", timeout=0.2)
+    api = make_client(base_url=demo.url, cache=CacheConfig(backend=RedisCache(store)))
+    key = unique()
+    await api.get("/cacheable", params={"key": key})
+    own_redis_server.pause()  # accepts connections, never answers
+    try:
+        for _ in range(3):  # the first waits out the timeout; the others do not ask
+            response = await api.get("/cacheable", params={"key": key})
+            assert (response.status_code, response.from_cache) == (200, False)
+        assert "Timeout" in str(store.status().last_error)
+    finally:
+        own_redis_server.resume()
+    await store.aclose()
+    store.close()

@@ -20,13 +20,14 @@ from .._exceptions import ConfigurationError
 from ..policies.cache import USEFUL_UNTIL
 from .disk import _Damaged, _pack, _unpack
 
-__all__ = ["LONGEST_EXPIRY", "check_window", "entry_of", "expiry_seconds", "pack"]
+__all__ = ["LONGEST_EXPIRY", "check_window", "entry_of", "expiry_seconds", "milliseconds", "pack"]
 
 LONGEST_EXPIRY = 30 * 86_400.0
 """The longest server-side expiry (Memcached reads a longer one as a date)."""
 
 
 def check_window(revalidation_window: float) -> float:
+    """``revalidation_window`` as a float, or a clear error."""
     if isinstance(revalidation_window, bool) or not (
         isinstance(revalidation_window, int | float) and revalidation_window >= 0
     ):

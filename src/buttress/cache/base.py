@@ -34,9 +34,11 @@ _SALT_SIZES = range(16, 65)
 class CacheBackend(BaseStorage):
     """Base class of buttress cache backends (memory, disk, and custom ones).
 
-    Entries never expire on their own here: the cache layer decides freshness
-    (a stale entry is still useful for revalidation and ``stale-if-error``);
-    a backend only bounds its size and evicts the least recently used.
+    The cache layer decides freshness, and a stale entry is still useful for
+    revalidation and ``stale-if-error``: the memory and disk backends never
+    expire entries, they only bound their size. The shared ones, whose server
+    expires keys, keep an entry until its ``buttress-useful-until`` header (set
+    by the cache layer) has passed, plus a window for revalidation.
 
     Attributes:
         salt: secret bytes (16 to 64) keying the digests in keys, stored

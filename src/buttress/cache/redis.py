@@ -118,7 +118,8 @@ class RedisCache(CacheBackend):
     remove entries for every process. With ``local=`` a :class:`MemoryCache`
     answers repeated lookups from this process's memory; it hears every removal
     and every newer entry through Redis pub/sub, and is not used while that
-    subscription is down (after which it starts empty).
+    subscription is down (after which it starts empty). A thread listens for
+    them; :meth:`close` stops it.
 
     When the store is away, lookups are misses and nothing is stored (the
     store's :class:`~buttress.stores.StoreHealth` logs it once), or, with

@@ -31,7 +31,16 @@ _EXPORTS: dict[str, Sequence[str]] = {
     "._version": ("__version__",),
     ".auth": ("APIKeyAuth", "BearerAuth", "RefreshingAuth", "Token"),
     ".graphql": ("GraphQLErrorDetail", "RelayPagination"),
-    ".cache": ("Cache", "CacheBackend", "CacheConfig", "CacheStats", "DiskCache", "MemoryCache"),
+    ".cache": (
+        "Cache",
+        "CacheBackend",
+        "CacheConfig",
+        "CacheStats",
+        "DiskCache",
+        "MemcachedCache",
+        "MemoryCache",
+        "RedisCache",
+    ),
     ".middleware": (
         "AuthMiddleware",
         "LoggingMiddleware",
@@ -120,7 +129,9 @@ if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
     from .cache import CacheConfig as CacheConfig
     from .cache import CacheStats as CacheStats
     from .cache import DiskCache as DiskCache
+    from .cache import MemcachedCache as MemcachedCache
     from .cache import MemoryCache as MemoryCache
+    from .cache import RedisCache as RedisCache
     from .graphql import GraphQLErrorDetail as GraphQLErrorDetail
     from .graphql import RelayPagination as RelayPagination
     from .middleware import AuthMiddleware as AuthMiddleware

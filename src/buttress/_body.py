@@ -50,6 +50,10 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     def _ended(self) -> None:
         """Called once the wrapped stream has ended cleanly."""
 
+    async def _aended(self) -> None:
+        """:meth:`_ended`, when the stream is read asynchronously (it may await)."""
+        self._ended()
+
     def _closed(self) -> None:
         """Called when the body is closed, even if closing the wrapped stream failed."""
 
@@ -100,7 +104,7 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._started()
             async for data in stream:
                 yield self._chunk(data)
-            self._ended()
+            await self._aended()
 
     def close(self) -> None:
         stream = self._wrapped(httpx.SyncByteStream)

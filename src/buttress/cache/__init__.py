@@ -11,7 +11,9 @@ from .base import AsyncStorage, CacheBackend
 from .cache import Cache
 from .config import CacheConfig
 from .disk import DiskCache
+from .memcached import MemcachedCache
 from .memory import MemoryCache
+from .redis import RedisCache
 from .stats import CacheStats, StatsRecorder
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "CacheConfig",
     "CacheStats",
     "DiskCache",
+    "MemcachedCache",
     "MemoryCache",
+    "RedisCache",
     "StatsRecorder",
 ]
 

@@ -24,7 +24,7 @@ from hishel import Headers, Request
 
 from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_param
 
-__all__ = ["NOT_CREDENTIALS", "CacheKeys", "stored_query", "varied"]
+__all__ = ["NOT_CREDENTIALS", "URL_KEY_LENGTH", "CacheKeys", "stored_query", "varied"]
 
 NOT_CREDENTIALS = frozenset(
     {
@@ -60,6 +60,11 @@ NOT_CREDENTIALS = frozenset(
     }
 )
 """Request headers that carry no credential: the only ones left out of the cache key."""
+
+
+_URL_DIGEST_SIZE = 20
+URL_KEY_LENGTH = 2 * _URL_DIGEST_SIZE
+"""Characters of :meth:`CacheKeys.url_key` (hex), with which every storage key begins."""
 
 
 def _digest(salt: bytes, text: str, size: int = 16) -> str:
@@ -143,7 +148,7 @@ class CacheKeys:
         return self._url_key(base, self._public_query(query, vocabulary)[0])
 
     def _url_key(self, base: str, public_query: str) -> str:
-        return _digest(self._salt, f"{base}?{public_query}", 20)
+        return _digest(self._salt, f"{base}?{public_query}", _URL_DIGEST_SIZE)
 
     def _public_query(
         self, query: str, vocabulary: Redactor = DEFAULT_REDACTOR

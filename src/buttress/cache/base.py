@@ -3,8 +3,12 @@
 A backend is a :class:`hishel.BaseStorage` (``get_entries``,
 ``update_headers``, ``remove_entry``, and ``store`` behind the shared
 ``create_entry``) plus what invalidation and statistics need:
-``remove_where``, ``remove_keys``, ``clear`` and ``size``. A Redis backend will implement
-the same class. :class:`AsyncStorage` adapts any backend to
+``remove_where``, ``remove_keys``, ``clear`` and ``size``. The cache layer
+reaches storage through the async twins (``aget_entries``, ``astore``...) on an
+``AsyncClient``: they run inline for the in-process and local-file backends, and
+the shared ones (:class:`~buttress.RedisCache`, :class:`~buttress.MemcachedCache`)
+await their network I/O or move it to a worker thread, never blocking the event
+loop. :class:`AsyncStorage` adapts any backend to
 :class:`hishel.AsyncBaseStorage`, so the backends also serve hishel's own
 async integrations.
 """
@@ -30,9 +34,11 @@ _SALT_SIZES = range(16, 65)
 class CacheBackend(BaseStorage):
     """Base class of buttress cache backends (memory, disk, and custom ones).
 
-    Entries never expire on their own here: the cache layer decides freshness
-    (a stale entry is still useful for revalidation and ``stale-if-error``);
-    a backend only bounds its size and evicts the least recently used.
+    The cache layer decides freshness, and a stale entry is still useful for
+    revalidation and ``stale-if-error``: the memory and disk backends never
+    expire entries, they only bound their size. The shared ones, whose server
+    expires keys, keep an entry until its ``buttress-useful-until`` header (set
+    by the cache layer) has passed, plus a window for revalidation.
 
     Attributes:
         salt: secret bytes (16 to 64) keying the digests in keys, stored
@@ -80,7 +86,9 @@ class CacheBackend(BaseStorage):
     def stats(self) -> CacheStats:
         """The counters and the current size."""
         hits, misses, revalidations, evictions = self.recorder.counts()
-        return CacheStats(hits, misses, revalidations, self.size, evictions)
+        return CacheStats(
+            hits, misses, revalidations, self.size, evictions, self.recorder.too_large_count()
+        )
 
     def create_entry(
         self, request: Request, response: Response, key: str, **lifetimes: float | None
@@ -115,11 +123,37 @@ class CacheBackend(BaseStorage):
     ) -> None:
         """Keep one complete entry under ``key`` (a backend may decline one too large)."""
 
+    # The async twins of the methods the cache layer calls on an AsyncClient. These
+    # defaults run inline: right for backends whose work never waits on a network.
+
+    async def aget_entries(self, key: str) -> list[Entry]:
+        """:meth:`get_entries`, for the event loop."""
+        return self.get_entries(key)
+
+    async def astore(
+        self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
+    ) -> None:
+        """:meth:`store`, for the event loop."""
+        self.store(key, id, request, status, headers, body)
+
+    async def aupdate_headers(self, id: uuid.UUID, headers: Headers) -> None:
+        """:meth:`update_headers`, for the event loop."""
+        self.update_headers(id, headers)
+
+    async def aremove_entry(self, id: uuid.UUID) -> None:
+        """:meth:`remove_entry`, for the event loop."""
+        self.remove_entry(id)
+
+    async def aremove_keys(self, prefix: str) -> int:
+        """:meth:`remove_keys`, for the event loop."""
+        return self.remove_keys(prefix)
+
 
 class AsyncStorage(AsyncBaseStorage):
     """A buttress backend behind hishel's async storage interface.
 
-    Backends do only in-process or local-file work, so each call runs inline.
+    Each call goes to the backend's async twin (``aget_entries``...), so a shared
+    backend awaits its network I/O instead of blocking the event loop.
 
     Examples:
         >>> from buttress.cache import MemoryCache
@@ -140,18 +174,21 @@ class AsyncStorage(AsyncBaseStorage):
             body = b"".join([chunk async for chunk in stream])
         else:
             body = b"".join(stream)
-        saving = Response(response.status_code, response.headers, iter((body,)))
-        entry = self.backend.create_entry(request, saving, key)
-        return _replaying(entry, _drain(entry))  # draining commits it
+        id = uuid.uuid4()
+        await self.backend.astore(key, id, request, response.status_code, response.headers, body)
+        return _replaying(
+            Entry(id, request, Response(response.status_code, response.headers)), body
+        )
 
     async def get_entries(self, key: str) -> list[Entry]:
-        return [_replaying(entry, _drain(entry)) for entry in self.backend.get_entries(key)]
+        entries = await self.backend.aget_entries(key)
+        return [_replaying(entry, _drain(entry)) for entry in entries]
 
     async def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
-        self.backend.update_headers(id, headers)
+        await self.backend.aupdate_headers(id, headers)
 
     async def remove_entry(self, id: uuid.UUID) -> None:
-        self.backend.remove_entry(id)
+        await self.backend.aremove_entry(id)
 
     async def close(self) -> None:
         self.backend.close()

@@ -99,8 +99,8 @@ def _pack(
     return _seal(salt, folder, meta, body)
 
 
-def _unpack(salt: bytes, path: Path, data: bytes) -> tuple[Request, int, Headers, bytes]:
-    raw, body = _open(salt, path.parent.name, data)
+def _unpack(salt: bytes, folder: str, data: bytes) -> tuple[Request, int, Headers, bytes]:
+    raw, body = _open(salt, folder, data)
     try:
         meta = json.loads(raw)
     except ValueError as error:  # not UTF-8, or not JSON
@@ -328,7 +328,7 @@ class DiskCache(CacheBackend):
                 continue  # removed meanwhile: a miss
             try:
                 id = _id_of(path)
-                request, status_code, headers, body = _unpack(self.salt, path, data)
+                request, status_code, headers, body = _unpack(self.salt, path.parent.name, data)
             except _Damaged as damage:
                 self._discard(path, damage)
                 continue
@@ -348,7 +348,7 @@ class DiskCache(CacheBackend):
         if path is None:
             return
         try:
-            request, status_code, _, body = _unpack(self.salt, path, path.read_bytes())
+            request, status_code, _, body = _unpack(self.salt, path.parent.name, path.read_bytes())
             data = _pack(self.salt, path.parent.name, request, status_code, headers, body)
             self._write(path, data)
         except _Damaged as damage:
@@ -375,7 +375,7 @@ class DiskCache(CacheBackend):
         removed = 0
         for path in list(self._files()):
             try:
-                request = _unpack(self.salt, path, path.read_bytes())[0]
+                request = _unpack(self.salt, path.parent.name, path.read_bytes())[0]
             except _Damaged as damage:
                 self._discard(path, damage)
                 continue

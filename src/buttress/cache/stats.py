@@ -15,6 +15,8 @@ class CacheStats:
     Every cacheable lookup counts once: as a *hit* (answered from storage),
     a *revalidation* (the origin answered 304 to a conditional request) or a
     *miss* (the origin sent a full response, or nothing was stored).
+    ``too_large`` counts responses a backend declined to store for their size
+    (a Memcached item limit, say).
 
     Examples:
         >>> stats = CacheStats(hits=3, misses=1, revalidations=0, size=1, evictions=0)
@@ -27,6 +29,7 @@ class CacheStats:
     revalidations: int
     size: int
     evictions: int
+    too_large: int = 0
 
     @property
     def hit_rate(self) -> float:
@@ -48,6 +51,7 @@ class StatsRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hits = self._misses = self._revalidations = self._evictions = 0
+        self._too_large = 0
 
     def hit(self) -> None:
         with self._lock:
@@ -65,6 +69,16 @@ class StatsRecorder:
         with self._lock:
             self._evictions += count
 
+    def too_large(self) -> None:
+        """A response was not stored: it exceeds what the backend can hold."""
+        with self._lock:
+            self._too_large += 1
+
+    def too_large_count(self) -> int:
+        """How many responses were not stored for their size."""
+        with self._lock:
+            return self._too_large
+
     def counts(self) -> tuple[int, int, int, int]:
         """``(hits, misses, revalidations, evictions)``."""
         with self._lock:
@@ -73,3 +87,4 @@ class StatsRecorder:
     def reset(self) -> None:
         with self._lock:
             self._hits = self._misses = self._revalidations = self._evictions = 0
+            self._too_large = 0

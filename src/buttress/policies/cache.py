@@ -34,6 +34,7 @@ from hishel import Entry, Headers, Request, Response
 __all__ = [
     "INITIAL_AGE",
     "RESPONSE_TIME",
+    "USEFUL_UNTIL",
     "CacheControl",
     "Lookup",
     "RequestDirectives",
@@ -45,6 +46,7 @@ __all__ = [
     "lookup",
     "parse_http_date",
     "stale_if_error_allows",
+    "useful_until",
     "vary_matches",
 ]
 
@@ -52,6 +54,9 @@ RESPONSE_TIME = "buttress-response-time"
 """Internal header on a stored response: when it arrived (epoch seconds)."""
 INITIAL_AGE = "buttress-initial-age"
 """Internal header on a stored response: its corrected initial age (RFC 9111 4.2.3)."""
+USEFUL_UNTIL = "buttress-useful-until"
+"""Internal header on a stored response: when it stops being fresh or servable stale (epoch
+seconds). Backends with a server-side expiry (Redis, Memcached) derive it from this."""
 
 _HEURISTIC_CAP = 86_400.0
 _HEURISTIC_FRACTION = 0.1
@@ -554,6 +559,37 @@ def lookup(
     if stale is not None and candidates:
         return Lookup(stale[0], stale[1], candidates, revalidate_in_background=True)
     return Lookup(None, 0.0, candidates)
+
+
+def useful_until(
+    headers: Headers,
+    status_code: int,
+    *,
+    default_ttl: float | None,
+    stale_if_error: float | None,
+) -> float:
+    """When a stored response can no longer answer without its origin (epoch seconds).
+
+    That is when it stops being fresh, plus the longest of its own
+    ``stale-while-revalidate`` and ``stale-if-error`` and the configured
+    ``stale_if_error`` window, unless it may never be served stale.
+
+    Examples:
+        >>> stamps = {RESPONSE_TIME: "1000.0", INITIAL_AGE: "10"}
+        >>> headers = Headers({**stamps, "cache-control": "max-age=60"})
+        >>> useful_until(headers, 200, default_ttl=None, stale_if_error=30)
+        1080.0
+    """
+    response_time, initial = _times(headers)
+    lifetime = freshness_lifetime(
+        headers, response_time=response_time, default_ttl=default_ttl, status_code=status_code
+    )
+    fresh_until = response_time - initial + (lifetime or 0.0)
+    cc = cache_control(headers.get("cache-control"))
+    if _never_stale(cc):
+        return fresh_until
+    windows = (cc.stale_while_revalidate or 0, cc.stale_if_error or 0, stale_if_error or 0.0)
+    return fresh_until + max(windows)
 
 
 def stale_if_error_allows(

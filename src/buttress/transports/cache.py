@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import (
     Awaitable,
     Callable,
@@ -61,7 +62,7 @@ from .._body import WatchedStream
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._extensions import CACHE_EXTENSION, EXTENSION_KEY
-from .._flow import Effect, Flow, Outcome, Read, Send, adrive, drive
+from .._flow import Effect, Flow, Outcome, Read, Send, adrive, call, drive
 from .._options import RequestOptions
 from ..cache._keys import CacheKeys, varied
 from ..cache.cache import Cache
@@ -69,6 +70,7 @@ from ..cache.config import SAFE_METHODS, CacheConfig
 from ..policies.cache import (
     INITIAL_AGE,
     RESPONSE_TIME,
+    USEFUL_UNTIL,
     Lookup,
     RequestDirectives,
     age_of,
@@ -77,6 +79,7 @@ from ..policies.cache import (
     initial_age,
     lookup,
     stale_if_error_allows,
+    useful_until,
     vary_matches,
 )
 from ..policies.outcomes import allows_stale
@@ -86,7 +89,7 @@ __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
 """The ``response.extensions`` key where the layer records a :class:`CacheResult`."""
 
-_INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE})
+_INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE, USEFUL_UNTIL})
 _CONDITIONAL = ("if-none-match", "if-modified-since")
 
 
@@ -204,9 +207,10 @@ def _background_request(request: httpx.Request) -> httpx.Request:
 class _Tee(WatchedStream):
     """The origin's body on its way to the caller, kept aside until it has been read whole.
 
-    ``keep`` receives the body when the caller reaches its end. A body longer
-    than ``limit`` is let go as soon as it grows past it, and one the caller
-    closes early is never kept.
+    ``keep`` receives the body when the caller reaches its end (``akeep`` when the
+    caller reads asynchronously, so storing it never blocks the event loop). A
+    body longer than ``limit`` is let go as soon as it grows past it, and one the
+    caller closes early is never kept.
     """
 
     def __init__(
@@ -214,10 +218,12 @@ class _Tee(WatchedStream):
         stream: httpx.SyncByteStream | httpx.AsyncByteStream,
         limit: int | None,
         keep: Callable[[bytes], None],
+        akeep: Callable[[bytes], Awaitable[None]],
     ) -> None:
         super().__init__(stream)
         self._limit = limit
         self._keep = keep
+        self._akeep = akeep
         self._chunks: list[bytes] | None = []
         self._size = 0
 
@@ -234,6 +240,11 @@ class _Tee(WatchedStream):
         chunks, self._chunks = self._chunks, None
         if chunks is not None:
             self._keep(b"".join(chunks))
+
+    async def _aended(self) -> None:
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None:
+            await self._akeep(b"".join(chunks))
 
     def _closed(self) -> None:
         self._chunks = None
@@ -421,14 +432,23 @@ class CacheTransport(Layer):
                         request.url.port,
                     ):
                         targets.add(other)
+            storage = self._storage
             for target in targets:
-                self._storage.remove_keys(self._keys.url_key(target, request))
+                prefix = self._keys.url_key(target, request)
+                yield from call(
+                    partial(storage.remove_keys, prefix), partial(storage.aremove_keys, prefix)
+                )
         return outcome
 
-    def _identity(self, request: httpx.Request) -> tuple[str, list[Entry], Request]:
+    def _identity(
+        self, request: httpx.Request
+    ) -> Generator[Effect, object, tuple[str, list[Entry], Request]]:
         """``request``'s storage key, the entries stored under it, and the request as stored."""
         key, url = self._keys.key(request)
-        entries = self._storage.get_entries(key)
+        storage = self._storage
+        entries = yield from call(
+            partial(storage.get_entries, key), partial(storage.aget_entries, key)
+        )
         names = {name for entry in entries for name in varied(entry.response.headers)}
         return key, entries, self._keys.stored_request(request, url, names)
 
@@ -438,7 +458,7 @@ class CacheTransport(Layer):
         directives = RequestDirectives.parse(
             request.headers.get("cache-control"), options.cache_control
         )
-        key, entries, internal = self._identity(request)
+        key, entries, internal = yield from self._identity(request)
         found = self._lookup(internal, entries, directives)
         if found.usable is not None:
             self._storage.recorder.hit()
@@ -463,7 +483,7 @@ class CacheTransport(Layer):
 
     def _revalidation(self, request: httpx.Request) -> Flow:
         """Revalidate (or refetch) what ``request`` was answered with, reading the new body."""
-        key, entries, internal = self._identity(request)
+        key, entries, internal = yield from self._identity(request)
         found = self._lookup(internal, entries, _REVALIDATE)
         return (yield from self._from_origin(request, key, internal, found.candidates, True, True))
 
@@ -516,12 +536,22 @@ class CacheTransport(Layer):
                     return upstream
                 state = following
             elif isinstance(state, InvalidateEntries):
+                storage = self._storage
                 for id in state.entry_ids:
-                    self._storage.remove_entry(id)
+                    yield from call(
+                        partial(storage.remove_entry, id), partial(storage.aremove_entry, id)
+                    )
                 state = state.next()
             elif isinstance(state, NeedToBeUpdated):
+                storage = self._storage
                 for entry in state.updating_entries:
-                    self._storage.update_headers(entry.id, _storable(entry.response.headers))
+                    refreshed = self._stamped(
+                        _storable(entry.response.headers), entry.response.status_code
+                    )
+                    yield from call(
+                        partial(storage.update_headers, entry.id, refreshed),
+                        partial(storage.aupdate_headers, entry.id, refreshed),
+                    )
                 state = state.next()
             elif isinstance(state, FromCache):
                 recorder.revalidation()
@@ -592,12 +622,14 @@ class CacheTransport(Layer):
         names = varied(state.response.headers) | set(internal.headers)
         stored = self._keys.stored_request(request, internal.url, names)
         keep = partial(self._store, upstream, key, stored, state.response, candidates)
+        akeep = partial(self._astore, upstream, key, stored, state.response, candidates)
         if upstream.is_stream_consumed:  # a layer below read it (and decoded it)
-            keep(upstream.content, decoded=True)
+            body = upstream.content
+            yield from call(partial(keep, body, decoded=True), partial(akeep, body, decoded=True))
             return upstream
         if request.method != "HEAD" and _too_large(upstream, self.config.max_entry_size):
             return upstream
-        upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep)
+        upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep, akeep)
         if read_body:
             read = yield Read(upstream)
             if isinstance(read, Exception):
@@ -635,6 +667,43 @@ class CacheTransport(Layer):
         headers[INITIAL_AGE] = repr(age)
         return Response(response.status_code, headers)
 
+    def _stamped(self, headers: Headers, status_code: int) -> Headers:
+        """``headers`` with when the response stops being useful, for backends that expire it."""
+        headers.pop(USEFUL_UNTIL, None)
+        until = useful_until(
+            headers,
+            status_code,
+            default_ttl=self.config.default_ttl,
+            stale_if_error=self.config.stale_if_error,
+        )
+        headers[USEFUL_UNTIL] = repr(until)
+        return headers
+
+    def _to_store(
+        self,
+        request: Request,
+        response: Response,
+        superseded: list[Entry],
+        body: bytes,
+        decoded: bool,
+    ) -> tuple[Headers, list[uuid.UUID]] | None:
+        """The headers to store ``body`` with and the entries it replaces; ``None``: too large."""
+        limit = self.config.max_entry_size
+        if limit is not None and len(body) > limit:
+            return None
+        headers = _storable(response.headers)
+        if decoded:
+            _drop_decoded_codings(headers)
+        headers.pop("content-length", None)
+        headers["content-length"] = str(len(body))
+        headers = self._stamped(headers, response.status_code)
+        replaced = [
+            old.id
+            for old in superseded
+            if old.request.method == request.method and vary_matches(request, old)
+        ]
+        return headers, replaced
+
     def _store(
         self,
         upstream: httpx.Response,
@@ -647,22 +716,34 @@ class CacheTransport(Layer):
         decoded: bool = False,
     ) -> None:
         """Store ``body`` (as received, or ``decoded`` by httpx) and mark ``upstream`` stored."""
-        limit = self.config.max_entry_size
-        if limit is not None and len(body) > limit:
+        prepared = self._to_store(request, response, superseded, body, decoded)
+        if prepared is None:
             return
-        headers = _storable(response.headers)
-        if decoded:
-            _drop_decoded_codings(headers)
-        headers.pop("content-length", None)
-        headers["content-length"] = str(len(body))
-        entry = self._storage.create_entry(
-            request, Response(response.status_code, headers, iter((body,))), key
-        )
-        for _ in entry.response.stream or ():  # type: ignore[union-attr]
-            pass  # reading the stream to its end is what commits the entry
-        for old in superseded:
-            if old.request.method == request.method and vary_matches(request, old):
-                self._storage.remove_entry(old.id)
+        headers, replaced = prepared
+        self._storage.store(key, uuid.uuid4(), request, response.status_code, headers, body)
+        for id in replaced:
+            self._storage.remove_entry(id)
+        upstream.extensions[CACHE_EXTENSION] = _STORED
+
+    async def _astore(
+        self,
+        upstream: httpx.Response,
+        key: str,
+        request: Request,
+        response: Response,
+        superseded: list[Entry],
+        body: bytes,
+        *,
+        decoded: bool = False,
+    ) -> None:
+        """:meth:`_store` on the event loop: the backend awaits its I/O."""
+        prepared = self._to_store(request, response, superseded, body, decoded)
+        if prepared is None:
+            return
+        headers, replaced = prepared
+        await self._storage.astore(key, uuid.uuid4(), request, response.status_code, headers, body)
+        for id in replaced:
+            await self._storage.aremove_entry(id)
         upstream.extensions[CACHE_EXTENSION] = _STORED
 
     def _stale_for_error(self, candidates: list[Entry]) -> Entry | None:

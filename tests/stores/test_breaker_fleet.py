@@ -1,0 +1,230 @@
+"""Circuit breakers shared through Redis: two clients on two stores are two processes.
+
+Each client has its own ``RedisStore`` (its own connections) on one namespace, as
+two workers of a fleet would, and calls the real demo API; a FakeClock times both
+the scripts (``store.time_argument()``) and the clients, so reset timeouts and
+lease expiries pass without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+
+import buttress
+from buttress.policies.breaker import Permit
+from buttress.stores.breaker import SharedCircuit, run_now
+from buttress.testing import DemoServer, FakeClock
+from tests.conftest import Either
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+Fleet = Callable[..., list[Either]]
+
+
+@pytest.fixture
+async def fleet(
+    make_client: Callable[..., Either], redis_server: RedisServer, demo: DemoServer
+) -> AsyncIterator[Callable[..., list[Either]]]:
+    """``fleet(n, clock, url=..., **config)``: ``n`` clients sharing one breaker through Redis."""
+    namespace = f"test-{secrets.token_hex(6)}"
+    stores: list[buttress.RedisStore] = []
+
+    def make(
+        count: int, clock: FakeClock, *, url: str = redis_server.url, **settings: Any
+    ) -> list[Either]:
+        clients = []
+        for _ in range(count):
+            store_options = {"timeout": 2.0, **settings.pop("store_options", {})}
+            store = buttress.RedisStore(url, namespace=namespace, clock=clock, **store_options)
+            stores.append(store)
+            config = buttress.CircuitBreakerConfig(per_host=True, store=store, **settings)
+            clients.append(
+                make_client(
+                    base_url=demo.url,
+                    circuit_breaker=config,
+                    retry=False,
+                    raise_for_status=False,
+                    clock=clock,
+                )
+            )
+        return clients
+
+    yield make
+    for store in stores:
+        await store.aclose()
+        store.close()
+
+
+def keys_of(store_url: str, namespace_of: Either) -> dict[str, int]:
+    """Every key of the clients' namespace, with its time to live in milliseconds."""
+    store = namespace_of.client.circuit_breaker.config.store
+    with redis.Redis.from_url(store_url) as direct:
+        pattern = store.key("*").replace("%2A", "*")
+        return {key.decode(): direct.pttl(key) for key in direct.scan_iter(match=pattern)}
+
+
+def circuit_of(either: Either, host: str = "127.0.0.1") -> SharedCircuit:
+    circuit = either.client.circuit_breaker.for_host(host)
+    assert isinstance(circuit, SharedCircuit)
+    return circuit
+
+
+async def test_one_process_opens_the_circuit_and_the_others_fail_fast(
+    fleet: Fleet, demo: DemoServer, redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    first, second = fleet(2, clock, failure_threshold=2, success_threshold=1, reset_timeout=10)
+    assert (await second.get("/status/200")).status_code == 200
+    for _ in range(2):
+        assert (await first.get("/status/503")).status_code == 503
+
+    hits = demo.app.hits["/status/200"]
+    with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
+        await second.get("/status/200")
+    assert demo.app.hits["/status/200"] == hits  # failed fast: nothing sent
+    assert caught.value.retry_after == pytest.approx(10)
+    assert second.client.circuit_breaker.state == "open"
+    changes = second.client.circuit_breaker.metrics.state_changes
+    assert [(c.from_state, c.to_state, c.reason) for c in changes] == [
+        ("closed", "open", "changed by another process")
+    ]
+
+    clock.advance(10)  # half-open fleet-wide: the second process's trial closes it for all
+    assert (await second.get("/status/200")).status_code == 200
+    assert second.client.circuit_breaker.state == "closed"
+    assert (await first.get("/status/200")).status_code == 200
+    assert first.client.circuit_breaker.state == "closed"
+    ttls = keys_of(redis_server.url, first)
+    assert ttls  # the circuit's hash (its leases and window were deleted on closing)
+    assert all(ttl > 0 for ttl in ttls.values()), ttls  # no key without an expiry
+
+
+async def test_half_open_trials_are_limited_fleet_wide_and_a_dead_holders_lease_expires(
+    fleet: Fleet, demo: DemoServer, redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    first, second = fleet(2, clock, failure_threshold=1, success_threshold=2, reset_timeout=10)
+    assert (await first.get("/status/500")).status_code == 500
+    clock.advance(10)
+
+    trial = run_now(circuit_of(first).acquire())  # the first process's trial call, in flight
+    assert isinstance(trial, Permit) and trial.half_open
+    with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
+        await second.get("/status/200")  # half_open_max_calls=1, taken by the other process
+    assert caught.value.retry_after == 0
+    assert all(ttl > 0 for ttl in keys_of(redis_server.url, first).values())
+
+    run_now(circuit_of(first).record(trial, failure=False, duration=0.01))  # lease given back
+    assert (await second.get("/status/200")).status_code == 200  # the next trial: closed now
+    assert second.client.circuit_breaker.state == "closed"
+
+    # A process that dies holding a lease blocks recovery for one reset_timeout, no longer.
+    assert (await second.get("/status/500")).status_code == 500
+    clock.advance(10)
+    abandoned = run_now(circuit_of(first).acquire())
+    assert isinstance(abandoned, Permit) and abandoned.half_open
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await second.get("/status/200")
+    clock.advance(10)
+    assert (await second.get("/status/200")).status_code == 200
+    assert (await second.get("/status/200")).status_code == 200
+    assert second.client.circuit_breaker.state == "closed"
+
+
+async def test_successes_kept_by_one_process_count_in_the_fleets_failure_rate(
+    fleet: Fleet, redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    first, second = fleet(
+        2, clock, failure_threshold=100, failure_rate_threshold=0.6, minimum_calls=5
+    )
+    for _ in range(2):
+        assert (await first.get("/status/200")).status_code == 200  # kept, not yet sent
+    for _ in range(2):
+        assert (await second.get("/status/500")).status_code == 500
+    # Sent with the first process's failure: 2 successes + 3 failures = 60%.
+    assert (await first.get("/status/500")).status_code == 500
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await second.get("/status/200")
+    reasons = [c.reason for c in first.client.circuit_breaker.metrics.state_changes]
+    assert reasons == ["failure rate 3/5 reached 60%"]
+    assert all(ttl > 0 for ttl in keys_of(redis_server.url, first).values())
+
+
+async def test_a_closed_circuit_costs_one_round_trip_per_successful_request(
+    fleet: Fleet, redis_server: RedisServer
+) -> None:
+    (client,) = fleet(1, FakeClock(), failure_rate_threshold=0.5)
+
+    def scripts_run() -> int:
+        with redis.Redis.from_url(redis_server.url) as direct:
+            stats = direct.info("commandstats")
+        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+    assert (await client.get("/status/200")).status_code == 200  # loads the script
+    before = scripts_run()
+    for _ in range(10):
+        assert (await client.get("/status/200")).status_code == 200
+    assert scripts_run() - before == 10
+    for _ in range(3):
+        assert (await client.get("/status/500")).status_code == 500
+    assert scripts_run() - before == 10 + 3 * 2  # a failure is recorded at once
+
+
+async def test_forcing_the_breaker_forces_the_fleet(fleet: Fleet) -> None:
+    clock = FakeClock()
+    first, second = fleet(2, clock)
+    assert (await second.get("/status/200")).status_code == 200
+    first.client.circuit_breaker.for_host("127.0.0.1").force_open()
+    with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
+        await second.get("/status/200")
+    assert caught.value.retry_after is None
+    first.client.circuit_breaker.reset()
+    assert (await second.get("/status/200")).status_code == 200
+
+    first.client.circuit_breaker.force_open()  # a host this process has not called yet
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await first.get("http://localhost:1/never-sent")
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await second.get("http://localhost:1/never-sent")
+
+
+async def test_when_redis_is_killed_each_process_falls_back_to_its_own_circuit(
+    fleet: Fleet, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    caplog.set_level(logging.INFO, "buttress.store")
+    (client,) = fleet(1, clock, url=own_redis_server.url, failure_threshold=2)
+    assert (await client.get("/status/500")).status_code == 500  # one shared failure
+
+    own_redis_server.kill()
+    assert (await client.get("/status/500")).status_code == 500  # its record falls back
+    assert (await client.get("/status/500")).status_code == 500  # this process's own circuit
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get("/status/200")
+    assert client.client.circuit_breaker.state == "open"
+    warnings = [r for r in caplog.records if r.name == "buttress.store"]
+    assert len(warnings) == 1 and "per-process state" in warnings[0].getMessage()
+
+    own_redis_server.start()  # back, empty: the fleet's circuit is closed again
+    clock.advance(1.0)  # the store's recheck
+    assert (await client.get("/status/200")).status_code == 200
+    assert client.client.circuit_breaker.state == "closed"
+
+
+async def test_on_store_error_raise_makes_an_unreachable_store_an_error(
+    fleet: Fleet, own_redis_server: RedisServer
+) -> None:
+    (client,) = fleet(
+        1, FakeClock(), url=own_redis_server.url, store_options={"on_store_error": "raise"}
+    )
+    own_redis_server.kill()
+    with pytest.raises(buttress.StoreError, match="Redis at"):
+        await client.get("/status/200")

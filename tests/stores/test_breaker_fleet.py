@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import redis
 
 import buttress
 from buttress.policies.breaker import Permit
@@ -22,6 +21,7 @@ from buttress.stores.breaker import SharedCircuit, run_now
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
 from tests.servers import RedisServer
+from tests.stores.fleet import scripts_run, time_to_live
 
 pytestmark = pytest.mark.anyio
 
@@ -62,16 +62,21 @@ async def fleet(
         store.close()
 
 
-def keys_of(store_url: str, namespace_of: Either) -> dict[str, int]:
-    """Every key of the clients' namespace, with its time to live in milliseconds."""
-    store = namespace_of.client.circuit_breaker.config.store
-    with redis.Redis.from_url(store_url) as direct:
-        pattern = store.key("*").replace("%2A", "*")
-        return {key.decode(): direct.pttl(key) for key in direct.scan_iter(match=pattern)}
+def keys_of(store_url: str, client: Either) -> dict[str, int]:
+    """Every key of the client's namespace, with its time to live in milliseconds."""
+    store = breaker_of(client).config.store
+    assert store is not None
+    return time_to_live(store_url, store.namespace)
+
+
+def breaker_of(either: Either) -> buttress.CircuitBreaker:
+    breaker = either.client.circuit_breaker
+    assert breaker is not None
+    return breaker
 
 
 def circuit_of(either: Either, host: str = "127.0.0.1") -> SharedCircuit:
-    circuit = either.client.circuit_breaker.for_host(host)
+    circuit = breaker_of(either).for_host(host)
     assert isinstance(circuit, SharedCircuit)
     return circuit
 
@@ -90,17 +95,17 @@ async def test_one_process_opens_the_circuit_and_the_others_fail_fast(
         await second.get("/status/200")
     assert demo.app.hits["/status/200"] == hits  # failed fast: nothing sent
     assert caught.value.retry_after == pytest.approx(10)
-    assert second.client.circuit_breaker.state == "open"
-    changes = second.client.circuit_breaker.metrics.state_changes
+    assert breaker_of(second).state == "open"
+    changes = breaker_of(second).metrics.state_changes
     assert [(c.from_state, c.to_state, c.reason) for c in changes] == [
         ("closed", "open", "changed by another process")
     ]
 
     clock.advance(10)  # half-open fleet-wide: the second process's trial closes it for all
     assert (await second.get("/status/200")).status_code == 200
-    assert second.client.circuit_breaker.state == "closed"
+    assert breaker_of(second).state == "closed"
     assert (await first.get("/status/200")).status_code == 200
-    assert first.client.circuit_breaker.state == "closed"
+    assert breaker_of(first).state == "closed"
     ttls = keys_of(redis_server.url, first)
     assert ttls  # the circuit's hash (its leases and window were deleted on closing)
     assert all(ttl > 0 for ttl in ttls.values()), ttls  # no key without an expiry
@@ -115,7 +120,8 @@ async def test_half_open_trials_are_limited_fleet_wide_and_a_dead_holders_lease_
     clock.advance(10)
 
     trial = run_now(circuit_of(first).acquire())  # the first process's trial call, in flight
-    assert isinstance(trial, Permit) and trial.half_open
+    assert isinstance(trial, Permit)
+    assert trial.half_open
     with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
         await second.get("/status/200")  # half_open_max_calls=1, taken by the other process
     assert caught.value.retry_after == 0
@@ -123,19 +129,20 @@ async def test_half_open_trials_are_limited_fleet_wide_and_a_dead_holders_lease_
 
     run_now(circuit_of(first).record(trial, failure=False, duration=0.01))  # lease given back
     assert (await second.get("/status/200")).status_code == 200  # the next trial: closed now
-    assert second.client.circuit_breaker.state == "closed"
+    assert breaker_of(second).state == "closed"
 
     # A process that dies holding a lease blocks recovery for one reset_timeout, no longer.
     assert (await second.get("/status/500")).status_code == 500
     clock.advance(10)
     abandoned = run_now(circuit_of(first).acquire())
-    assert isinstance(abandoned, Permit) and abandoned.half_open
+    assert isinstance(abandoned, Permit)
+    assert abandoned.half_open
     with pytest.raises(buttress.CircuitBreakerOpenError):
         await second.get("/status/200")
     clock.advance(10)
     assert (await second.get("/status/200")).status_code == 200
     assert (await second.get("/status/200")).status_code == 200
-    assert second.client.circuit_breaker.state == "closed"
+    assert breaker_of(second).state == "closed"
 
 
 async def test_successes_kept_by_one_process_count_in_the_fleets_failure_rate(
@@ -153,7 +160,7 @@ async def test_successes_kept_by_one_process_count_in_the_fleets_failure_rate(
     assert (await first.get("/status/500")).status_code == 500
     with pytest.raises(buttress.CircuitBreakerOpenError):
         await second.get("/status/200")
-    reasons = [c.reason for c in first.client.circuit_breaker.metrics.state_changes]
+    reasons = [c.reason for c in breaker_of(first).metrics.state_changes]
     assert reasons == ["failure rate 3/5 reached 60%"]
     assert all(ttl > 0 for ttl in keys_of(redis_server.url, first).values())
 
@@ -163,33 +170,28 @@ async def test_a_closed_circuit_costs_one_round_trip_per_successful_request(
 ) -> None:
     (client,) = fleet(1, FakeClock(), failure_rate_threshold=0.5)
 
-    def scripts_run() -> int:
-        with redis.Redis.from_url(redis_server.url) as direct:
-            stats = direct.info("commandstats")
-        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
-
     assert (await client.get("/status/200")).status_code == 200  # loads the script
-    before = scripts_run()
+    before = scripts_run(redis_server.url)
     for _ in range(10):
         assert (await client.get("/status/200")).status_code == 200
-    assert scripts_run() - before == 10
+    assert scripts_run(redis_server.url) - before == 10
     for _ in range(3):
         assert (await client.get("/status/500")).status_code == 500
-    assert scripts_run() - before == 10 + 3 * 2  # a failure is recorded at once
+    assert scripts_run(redis_server.url) - before == 10 + 3 * 2  # a failure is recorded at once
 
 
 async def test_forcing_the_breaker_forces_the_fleet(fleet: Fleet) -> None:
     clock = FakeClock()
     first, second = fleet(2, clock)
     assert (await second.get("/status/200")).status_code == 200
-    first.client.circuit_breaker.for_host("127.0.0.1").force_open()
+    breaker_of(first).for_host("127.0.0.1").force_open()
     with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
         await second.get("/status/200")
     assert caught.value.retry_after is None
-    first.client.circuit_breaker.reset()
+    breaker_of(first).reset()
     assert (await second.get("/status/200")).status_code == 200
 
-    first.client.circuit_breaker.force_open()  # a host this process has not called yet
+    breaker_of(first).force_open()  # a host this process has not called yet
     with pytest.raises(buttress.CircuitBreakerOpenError):
         await first.get("http://localhost:1/never-sent")
     with pytest.raises(buttress.CircuitBreakerOpenError):
@@ -209,14 +211,15 @@ async def test_when_redis_is_killed_each_process_falls_back_to_its_own_circuit(
     assert (await client.get("/status/500")).status_code == 500  # this process's own circuit
     with pytest.raises(buttress.CircuitBreakerOpenError):
         await client.get("/status/200")
-    assert client.client.circuit_breaker.state == "open"
+    assert breaker_of(client).state == "open"
     warnings = [r for r in caplog.records if r.name == "buttress.store"]
-    assert len(warnings) == 1 and "per-process state" in warnings[0].getMessage()
+    assert len(warnings) == 1
+    assert "per-process state" in warnings[0].getMessage()
 
     own_redis_server.start()  # back, empty: the fleet's circuit is closed again
     clock.advance(1.0)  # the store's recheck
     assert (await client.get("/status/200")).status_code == 200
-    assert client.client.circuit_breaker.state == "closed"
+    assert breaker_of(client).state == "closed"
 
 
 async def test_on_store_error_raise_makes_an_unreachable_store_an_error(

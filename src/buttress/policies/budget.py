@@ -8,18 +8,26 @@ requests are returned or raised as they are until first attempts refill it.
 
 A host's window is forgotten once every second in it has passed and it has
 been unused for a minute: it is then full again, as a new one would be.
+
+A budget kept in a shared store (``RetryConfig(store=...)``) is also a
+:class:`SharedRetryBudget`: the retry layer then asks it with flow steps, so the
+store is awaited under ``AsyncClient`` and never blocks its event loop.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._idle import IdleStates
 
-__all__ = ["InMemoryRetryBudget", "RetryBudget"]
+if TYPE_CHECKING:
+    from .._flow import Effect
+
+__all__ = ["InMemoryRetryBudget", "RetryBudget", "SharedRetryBudget"]
 
 
 class RetryBudget(Protocol):
@@ -35,6 +43,24 @@ class RetryBudget(Protocol):
     @property
     def exhausted_count(self) -> int:
         """How many retries were refused because the budget was empty."""
+        ...
+
+
+@runtime_checkable
+class SharedRetryBudget(RetryBudget, Protocol):
+    """A budget the retry layer asks through flow steps, because it lives in a shared store.
+
+    Examples:
+        >>> isinstance(InMemoryRetryBudget(), SharedRetryBudget)
+        False
+    """
+
+    def record(self, key: str, now: float) -> Generator[Effect, object, None]:
+        """In a flow: ``yield from budget.record(host, now)`` counts a first attempt."""
+        ...
+
+    def withdraw(self, key: str, now: float) -> Generator[Effect, object, bool]:
+        """In a flow: ``allowed = yield from budget.withdraw(host, now)`` takes one retry."""
         ...
 
 

@@ -356,7 +356,7 @@ class SharedCircuit:
     def record(
         self, permit: Permit, *, failure: bool, duration: float
     ) -> Generator[Effect, object, None]:
-        """Report how a permitted call went; successes in a closed circuit wait for the next call."""
+        """Report how a permitted call went; a closed circuit's successes wait for a later call."""
         if not permit.shared:
             self.local.record(permit, failure=failure, duration=duration)
             return
@@ -412,9 +412,7 @@ class SharedCircuit:
         self._saw(_state(_text(state)), bool(_text(forced)), int(wait), changes)
         return bool(granted), int(generation), int(number)
 
-    def _saw(
-        self, state: CircuitState, forced: bool, wait: int, changes: Sequence[object]
-    ) -> None:
+    def _saw(self, state: CircuitState, forced: bool, wait: int, changes: Sequence[object]) -> None:
         """Note the fleet's state; log and report the changes made, or seen made elsewhere."""
         at = self._clock.time()
         made = []
@@ -445,7 +443,7 @@ class SharedCircuit:
 
     @property
     def metrics(self) -> CircuitMetrics:
-        """This process's calls through the circuit (shared or fallen back), and the changes seen."""
+        """The calls this process made through the circuit (shared or not), and the changes seen."""
         with self._lock:
             shared = CircuitMetrics(
                 state=self._seen,

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 import buttress
@@ -231,3 +232,42 @@ async def test_on_store_error_raise_makes_an_unreachable_store_an_error(
     own_redis_server.kill()
     with pytest.raises(buttress.StoreError, match="Redis at"):
         await client.get("/status/200")
+
+
+async def test_a_store_lost_after_the_response_never_takes_its_place(
+    make_client: Callable[..., Either],
+    own_redis_server: RedisServer,
+    demo: DemoServer,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # on_store_error="raise" fails a call before it is sent; once the call has its
+    # response, a failed record is counted by the process and the response returned.
+    store = buttress.RedisStore(own_redis_server.url, namespace="lost", on_store_error="raise")
+    config = buttress.CircuitBreakerConfig(failure_threshold=1, store=store)
+
+    class LosingTheStore(httpx.HTTPTransport):  # the network, under the breaker
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            own_redis_server.kill()
+            return super().handle_request(request)
+
+    class AsyncLosingTheStore(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            own_redis_server.kill()
+            return await super().handle_async_request(request)
+
+    either = make_client(
+        base_url=demo.url,
+        circuit_breaker=config,
+        retry=False,
+        raise_for_status=False,
+        transport=LosingTheStore() if mode == "sync" else AsyncLosingTheStore(),
+    )
+    caplog.set_level(logging.WARNING, "buttress.circuit_breaker")
+    assert (await either.get("/status/500")).status_code == 500
+    assert "counted by this process only" in caplog.text
+    assert circuit_of(either, "*").local.state == "open"  # this process's circuit counted it
+    with pytest.raises(buttress.StoreError):  # the next call, before it is sent, raises
+        await either.get("/status/200")
+    await store.aclose()
+    store.close()

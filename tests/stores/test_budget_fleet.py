@@ -98,14 +98,24 @@ async def test_while_redis_is_away_each_process_keeps_its_own_budget(
     assert "using per-process state" in warnings[0]
 
 
-async def test_on_store_error_raise_makes_an_unreachable_store_an_error(
-    make_client: Callable[..., Either], own_redis_server: RedisServer, demo: DemoServer
+async def test_on_store_error_raise_raises_before_a_request_never_after_it(
+    make_client: Callable[..., Either],
+    own_redis_server: RedisServer,
+    demo: DemoServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FakeClock()
     store = buttress.RedisStore(own_redis_server.url, clock=clock, on_store_error="raise")
     retry = buttress.RetryConfig(max_attempts=2, backoff_factor=0, budget=BUDGET, store=store)
     client = make_client(base_url=demo.url, retry=retry, raise_for_status=False, clock=clock)
     own_redis_server.kill()
+    # The retry is asked for once the 503 is in hand: the error is logged, this
+    # process's budget (one first attempt: no retry at 10%) decides, the 503 is returned.
+    caplog.set_level(logging.WARNING, "buttress.retry")
+    assert await attempts(client, demo) == 1
+    assert "this process's own budget decides" in caplog.text
+    clock.advance(1.0)  # the first attempts kept are due to be sent, before the next request
     with pytest.raises(buttress.StoreError, match="Redis at"):
-        await client.get("/status/503")
+        await client.get("/status/200")
+    await store.aclose()
     store.close()

@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from .._exceptions import StoreError
 from .._flow import Call, Effect, Reply
 from ..policies.breaker import (
     _HISTORY,
@@ -376,7 +377,7 @@ class SharedCircuit:
                 return
         flag = {True: "1", False: "0"}
         answer = yield from self._ask(
-            "record", permit.generation, permit.lease, flag[failure], flag[slow]
+            "record", permit.generation, permit.lease, flag[failure], flag[slow], answered=True
         )
         if answer is None:  # the fleet will not hear of it: this process's circuit does
             self.local.record(self.local.adopt(), failure=failure, duration=duration)
@@ -386,31 +387,50 @@ class SharedCircuit:
         if not permit.shared:
             self.local.release(permit)
         elif permit.half_open:
-            yield from self._ask("release", permit.generation, permit.lease)
+            yield from self._ask("release", permit.generation, permit.lease, answered=True)
 
     def abandon(self, permit: Permit) -> None:
         """A permit whose flow was closed (cancelled): no store call; a lease lapses by itself."""
         if not permit.shared:
             self.local.release(permit)
 
-    def _ask(self, operation: str, *arguments: str | int) -> Generator[Effect, object, Any]:
-        """Run the script; ``(granted, generation, number)``, or ``None`` if the store is away."""
+    def _ask(
+        self, operation: str, *arguments: str | int, answered: bool = False
+    ) -> Generator[Effect, object, Any]:
+        """Run the script; ``(granted, generation, number)``, or ``None`` if the store is away.
+
+        Once the call has its response (``answered``), a :class:`~buttress.StoreError`
+        (``on_store_error="raise"``) is logged instead of raised: it must not
+        take the response's place.
+        """
         with self._lock:
             sent, self._pending = self._pending, {}
         padded = [*arguments, *[""] * (4 - len(arguments))]
         successes = [value for pair in sent.items() for value in pair]
-        answer = yield from self._script(
-            self._keys,
-            [operation, self.store.time_argument(), *self._settings, *padded, *successes],
-        )
+        try:
+            answer = yield from self._script(
+                self._keys,
+                [operation, self.store.time_argument(), *self._settings, *padded, *successes],
+            )
+        except StoreError as exc:
+            if not answered:
+                self._keep(sent)
+                raise
+            where = "this client" if self.name == "*" else self.name
+            logger.warning("circuit breaker for %s: %s; counted by this process only", where, exc)
+            answer = UNAVAILABLE
         if answer is UNAVAILABLE:
-            with self._lock:  # kept for when the store is back
-                for generation, count in sent.items():
-                    self._pending[generation] = self._pending.get(generation, 0) + count
+            self._keep(sent)
             return None
         granted, generation, number, state, forced, wait, *changes = answer
         self._saw(_state(_text(state)), bool(_text(forced)), int(wait), changes)
         return bool(granted), int(generation), int(number)
+
+    def _keep(self, successes: dict[int, int]) -> None:
+        """Successes the store did not take: sent with a later call, once it is back."""
+        with self._lock:
+            for generation, count in successes.items():
+                self._pending[generation] = self._pending.get(generation, 0) + count
 
     def _saw(self, state: CircuitState, forced: bool, wait: int, changes: Sequence[object]) -> None:
         """Note the fleet's state; log and report the changes made, or seen made elsewhere."""
@@ -420,8 +440,9 @@ class SharedCircuit:
             before, after, reason = _text(change).split(" ", 2)
             made.append(StateChange(_state(before), _state(after), at, reason))
         with self._lock:
-            if not made and state != self._seen:
-                made.append(StateChange(self._seen, state, at, "changed by another process"))
+            seen = made[0].from_state if made else state
+            if seen != self._seen:  # a change made by another process since this one asked
+                made.insert(0, StateChange(self._seen, seen, at, "changed by another process"))
             self._seen = state
             self._forced = forced
             self._half_open_at = None if wait < 0 else self._clock.monotonic() + wait / 1000

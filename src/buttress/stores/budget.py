@@ -21,9 +21,11 @@ While the store is away the budget is this process's own
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Generator
 
+from .._exceptions import StoreError
 from .._flow import Effect
 from ..policies.budget import InMemoryRetryBudget
 from .breaker import run_now
@@ -31,6 +33,8 @@ from .health import UNAVAILABLE
 from .redis import RedisStore
 
 __all__ = ["RedisRetryBudget"]
+
+logger = logging.getLogger("buttress.retry")
 
 # KEYS: the host's hash of buckets. ARGV: time (seconds, "" = the server's TIME),
 # window, ratio, min_per_second, first attempts to add, "1" to take a retry.
@@ -124,8 +128,17 @@ class RedisRetryBudget:
             yield from self._ask(key, withdraw=False)
 
     def withdraw(self, key: str, now: float) -> Generator[Effect, object, bool]:
-        """In a flow: take one retry for ``key`` if the fleet's budget allows it."""
-        allowed = yield from self._ask(key, withdraw=True)
+        """In a flow: take one retry for ``key`` if the fleet's budget allows it.
+
+        Asked once an attempt has its outcome, so a :class:`~buttress.StoreError`
+        (``on_store_error="raise"``) is logged rather than raised in its place,
+        and this process's own budget decides.
+        """
+        try:
+            allowed = yield from self._ask(key, withdraw=True)
+        except StoreError as exc:
+            logger.warning("retry budget for %s: %s; this process's own budget decides", key, exc)
+            allowed = None
         if allowed is None:
             return self.local.try_withdraw(key, now)
         if not allowed:
@@ -141,23 +154,33 @@ class RedisRetryBudget:
         """Send the kept first attempts (and take a retry); ``None`` if the store is away."""
         with self._lock:
             count, since = self._pending.pop(key, (0, 0.0))
-        answer = yield from self._script(
-            [self.store.key("retry-budget", key)],
-            [
-                self.store.time_argument(),
-                self.window,
-                self.ratio,
-                self.min_per_second,
-                count,
-                "1" if withdraw else "0",
-            ],
-        )
+        try:
+            answer = yield from self._script(
+                [self.store.key("retry-budget", key)],
+                [
+                    self.store.time_argument(),
+                    self.window,
+                    self.ratio,
+                    self.min_per_second,
+                    count,
+                    "1" if withdraw else "0",
+                ],
+            )
+        except StoreError:
+            self._keep(key, count, since)
+            raise
         if answer is UNAVAILABLE:
-            with self._lock:  # sent with a later call, once the store is back
-                kept, kept_since = self._pending.get(key, (0, since))
-                self._pending[key] = (kept + count, min(since, kept_since))
+            self._keep(key, count, since)
             return None
         return bool(answer)
+
+    def _keep(self, key: str, count: int, since: float) -> None:
+        """First attempts the store did not take: sent with a later call, once it is back."""
+        if not count:
+            return
+        with self._lock:
+            kept, kept_since = self._pending.get(key, (0, since))
+            self._pending[key] = (kept + count, min(since, kept_since))
 
     def __repr__(self) -> str:
         return f"RedisRetryBudget({self.store!r}, ratio={self.ratio})"

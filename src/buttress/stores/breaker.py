@@ -250,18 +250,17 @@ def run_now(step: Generator[Effect, object, T]) -> T:
 
     For the manual controls (``force_open()``...), which are plain methods.
     """
-    effect = next(step)
+    outcome: object = None
     while True:
-        assert isinstance(effect, Call)
-        outcome: object
-        try:
-            outcome = Reply(effect.blocking())
-        except Exception as exc:
-            outcome = exc
         try:
             effect = step.send(outcome)
         except StopIteration as done:
             return cast("T", done.value)
+        assert isinstance(effect, Call)
+        try:
+            outcome = Reply(effect.blocking())
+        except Exception as exc:
+            outcome = exc
 
 
 class SharedCircuit:

@@ -14,6 +14,11 @@ been unused for a minute and is closed with nothing to remember (see
 :mod:`buttress.policies._idle`), so memory follows the hosts in use. Each call
 takes a :class:`Permit` before it is sent and reports how it went; the lock is
 held only for O(1) bookkeeping.
+
+With ``CircuitBreakerConfig(store=...)`` the circuits are
+:class:`~buttress.stores.breaker.SharedCircuit` objects instead: the same state
+machine, kept in the store for every process, asked by :func:`breaker_flow`
+through flow steps; each keeps a :class:`Circuit` as its fallback.
 """
 
 from __future__ import annotations
@@ -459,6 +464,11 @@ class CircuitBreaker:
     manual controls apply to every host. A host's circuit that has been unused
     for a minute and is closed with an empty window is forgotten (its counts
     stay in ``metrics``); a new one is made if the host comes back.
+
+    With a ``store`` in the config the circuits are shared by every process
+    using it (:class:`~buttress.stores.breaker.SharedCircuit`): ``state`` is
+    the fleet's as this process last saw it, ``metrics`` count this process's
+    calls, and the manual controls change the fleet's circuits.
 
     Examples:
         >>> breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3))

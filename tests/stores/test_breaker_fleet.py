@@ -267,6 +267,7 @@ async def test_a_store_lost_after_the_response_never_takes_its_place(
     assert (await either.get("/status/500")).status_code == 500
     assert "counted by this process only" in caplog.text
     assert circuit_of(either, "*").local.state == "open"  # this process's circuit counted it
+    assert breaker_of(either).metrics.failure_count == 1  # once, not also as a shared call
     with pytest.raises(buttress.StoreError):  # the next call, before it is sent, raises
         await either.get("/status/200")
     await store.aclose()

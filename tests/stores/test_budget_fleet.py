@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 import buttress
+from buttress.stores.breaker import run_now
+from buttress.stores.budget import RedisRetryBudget
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
 from tests.servers import RedisServer
@@ -119,3 +122,21 @@ async def test_on_store_error_raise_raises_before_a_request_never_after_it(
         await client.get("/status/200")
     await store.aclose()
     store.close()
+
+
+def test_a_client_that_meets_many_hosts_keeps_counts_only_for_those_in_use(
+    redis_store: buttress.RedisStore,
+) -> None:
+    budget = RedisRetryBudget(redis_store, window=10)
+    for number in range(10_000):
+        run_now(budget.record(f"host-{number}.example", now=0.0))
+    run_now(budget.record("busy.example", now=9.5))
+    assert len(budget._pending) == 10_001  # none is older than the window yet
+    run_now(budget.record("busy.example", now=10.0))  # forgets the hosts no longer called
+    assert budget._pending == {"busy.example": (2, 9.5)}
+    run_now(budget.record("busy.example", now=10.5))  # a second on: its three are sent
+    assert budget._pending == {}
+    sent: Any = redis_store.run(
+        lambda client: client.hgetall(redis_store.key("retry-budget", "busy.example"))
+    )
+    assert sum(int(count) for count in sent.values()) == 3

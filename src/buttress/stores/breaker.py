@@ -364,6 +364,18 @@ class SharedCircuit:
             self.config.slow_call_duration is not None
             and duration >= self.config.slow_call_duration
         )
+        if not (failure or slow or permit.half_open):
+            with self._lock:
+                self._successes += 1
+                self._pending[permit.generation] = self._pending.get(permit.generation, 0) + 1
+            return
+        flag = {True: "1", False: "0"}
+        answer = yield from self._ask(
+            "record", permit.generation, permit.lease, flag[failure], flag[slow], answered=True
+        )
+        if answer is None:  # the fleet will not hear of it: this process's circuit counts it
+            self.local.record(self.local.adopt(), failure=failure, duration=duration)
+            return
         with self._lock:
             if failure:
                 self._failures += 1
@@ -371,15 +383,6 @@ class SharedCircuit:
             else:
                 self._successes += 1
             self._slow += slow
-            if not (failure or slow or permit.half_open):
-                self._pending[permit.generation] = self._pending.get(permit.generation, 0) + 1
-                return
-        flag = {True: "1", False: "0"}
-        answer = yield from self._ask(
-            "record", permit.generation, permit.lease, flag[failure], flag[slow], answered=True
-        )
-        if answer is None:  # the fleet will not hear of it: this process's circuit does
-            self.local.record(self.local.adopt(), failure=failure, duration=duration)
 
     def release(self, permit: Permit) -> Generator[Effect, object, None]:
         """Give back a permit whose call did not count (a trial's lease is freed at once)."""

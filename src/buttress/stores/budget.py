@@ -108,6 +108,7 @@ class RedisRetryBudget:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[int, float]] = {}  # host -> (first attempts, kept since)
         self._refused = 0
+        self._next_prune = 0.0
 
     @property
     def exhausted_count(self) -> int:
@@ -126,6 +127,21 @@ class RedisRetryBudget:
         self.record_request(key, now)
         if now - self._pending.get(key, (0, now))[1] >= _SEND_EVERY:
             yield from self._ask(key, withdraw=False)
+        if now >= self._next_prune:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget the counts of hosts not called for a whole window: they count nowhere now.
+
+        A host's counts are sent by its next call a second later, so counts kept
+        since before the window are of a host no longer called. Once a window,
+        so a client that meets many hosts keeps counts only for those in use.
+        """
+        with self._lock:
+            self._next_prune = now + self.window
+            horizon = now - self.window
+            for key in [key for key, (_, since) in self._pending.items() if since <= horizon]:
+                del self._pending[key]
 
     def withdraw(self, key: str, now: float) -> Generator[Effect, object, bool]:
         """In a flow: take one retry for ``key`` if the fleet's budget allows it.

@@ -29,21 +29,47 @@ pytestmark = pytest.mark.anyio
 Fleet = Callable[..., list[Either]]
 
 
+def network(mode: str, before: Callable[[], object]) -> Any:
+    """The real network transport, calling ``before()`` as each request goes out."""
+
+    class Network(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            before()
+            return super().handle_request(request)
+
+    class AsyncNetwork(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            before()
+            return await super().handle_async_request(request)
+
+    return Network() if mode == "sync" else AsyncNetwork()
+
+
 @pytest.fixture
 async def fleet(
-    make_client: Callable[..., Either], redis_server: RedisServer, demo: DemoServer
+    make_client: Callable[..., Either], redis_server: RedisServer, demo: DemoServer, mode: str
 ) -> AsyncIterator[Callable[..., list[Either]]]:
-    """``fleet(n, clock, url=..., **config)``: ``n`` clients sharing one breaker through Redis."""
+    """``fleet(n, clock, url=..., **config)``: ``n`` clients sharing one breaker through Redis.
+
+    ``store_options`` go to each ``RedisStore``; ``before_send`` is called as each
+    request goes out to the network, under the breaker.
+    """
     namespace = f"test-{secrets.token_hex(6)}"
     stores: list[buttress.RedisStore] = []
 
     def make(
-        count: int, clock: FakeClock, *, url: str = redis_server.url, **settings: Any
+        count: int,
+        clock: FakeClock,
+        *,
+        url: str = redis_server.url,
+        store_options: dict[str, Any] | None = None,
+        before_send: Callable[[], object] = lambda: None,
+        **settings: Any,
     ) -> list[Either]:
         clients = []
         for _ in range(count):
-            store_options = {"timeout": 2.0, **settings.pop("store_options", {})}
-            store = buttress.RedisStore(url, namespace=namespace, clock=clock, **store_options)
+            options = {"timeout": 2.0, **(store_options or {})}
+            store = buttress.RedisStore(url, namespace=namespace, clock=clock, **options)
             stores.append(store)
             config = buttress.CircuitBreakerConfig(per_host=True, store=store, **settings)
             clients.append(
@@ -53,6 +79,7 @@ async def fleet(
                     retry=False,
                     raise_for_status=False,
                     clock=clock,
+                    transport=network(mode, before_send),
                 )
             )
         return clients
@@ -166,6 +193,24 @@ async def test_successes_kept_by_one_process_count_in_the_fleets_failure_rate(
     assert all(ttl > 0 for ttl in keys_of(redis_server.url, first).values())
 
 
+async def test_slow_successes_are_shared_at_once_and_open_the_circuit_by_their_rate(
+    fleet: Fleet,
+) -> None:
+    clock = FakeClock()
+    slow = lambda: clock.advance(3.0)  # noqa: E731 - each call takes 3 s on the test's clock
+    settings = {"slow_call_duration": 2.0, "slow_call_rate_threshold": 0.5, "minimum_calls": 2}
+    (first,) = fleet(1, clock, before_send=slow, **settings)
+    (second,) = fleet(1, clock, **settings)
+    assert (await first.get("/status/200")).status_code == 200  # slow: sent at once
+    # A fast success is kept (it cannot raise a rate); a failure is sent: 1 slow in 2 calls.
+    assert (await second.get("/status/500")).status_code == 500
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await second.get("/status/200")
+    reasons = [c.reason for c in breaker_of(second).metrics.state_changes]
+    assert reasons == ["slow call rate 1/2 reached 50%"]
+    assert breaker_of(first).metrics.slow_call_count == 1
+
+
 async def test_a_closed_circuit_costs_one_round_trip_per_successful_request(
     fleet: Fleet, redis_server: RedisServer
 ) -> None:
@@ -246,22 +291,12 @@ async def test_a_store_lost_after_the_response_never_takes_its_place(
     store = buttress.RedisStore(own_redis_server.url, namespace="lost", on_store_error="raise")
     config = buttress.CircuitBreakerConfig(failure_threshold=1, store=store)
 
-    class LosingTheStore(httpx.HTTPTransport):  # the network, under the breaker
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            own_redis_server.kill()
-            return super().handle_request(request)
-
-    class AsyncLosingTheStore(httpx.AsyncHTTPTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            own_redis_server.kill()
-            return await super().handle_async_request(request)
-
     either = make_client(
         base_url=demo.url,
         circuit_breaker=config,
         retry=False,
         raise_for_status=False,
-        transport=LosingTheStore() if mode == "sync" else AsyncLosingTheStore(),
+        transport=network(mode, own_redis_server.kill),  # after the acquire, before the record
     )
     caplog.set_level(logging.WARNING, "buttress.circuit_breaker")
     assert (await either.get("/status/500")).status_code == 500
@@ -272,3 +307,24 @@ async def test_a_store_lost_after_the_response_never_takes_its_place(
         await either.get("/status/200")
     await store.aclose()
     store.close()
+
+
+async def test_kept_successes_that_reach_minimum_calls_open_the_circuit_with_the_next_call(
+    fleet: Fleet, demo: DemoServer
+) -> None:
+    clock = FakeClock()
+    settings = {"failure_threshold": 100, "failure_rate_threshold": 0.5, "minimum_calls": 4}
+    first, second = fleet(2, clock, **settings)
+    for _ in range(3):
+        assert (await first.get("/status/500")).status_code == 500  # 3 calls: too few
+    assert (await second.get("/status/200")).status_code == 200  # the 4th, kept: 3/4 failed
+    hits = demo.app.hits["/status/200"]
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await second.get("/status/200")  # its acquire sends the success, which opens it
+    assert demo.app.hits["/status/200"] == hits
+    reasons = [c.reason for c in breaker_of(first).metrics.state_changes]
+    assert reasons == []  # the first process has not called since
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await first.get("/status/200")
+    reasons = [c.reason for c in breaker_of(second).metrics.state_changes]
+    assert reasons == ["failure rate 3/4 reached 50%"]

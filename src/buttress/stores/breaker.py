@@ -20,8 +20,10 @@ What lives in Redis, per circuit (every key expires, see ``_ttl``):
 
 Cost per request, in round trips to Redis:
 
-- closed circuit, call succeeds: **one** (the acquire). Successes cannot open
-  a circuit, so a process keeps them and sends them with its next script call;
+- closed circuit, call succeeds: **one** (the acquire). A process keeps its
+  successes and sends them with its next script call, where they are judged:
+  a success opens a circuit only by bringing its window up to ``minimum_calls``,
+  so the open comes one call later than in a process of its own;
 - a call that fails, or is slow: two (acquire, then the record, which also
   carries the successes kept until then, so the rates are judged on every call);
 - open circuit: one, then the call fails fast;
@@ -170,13 +172,16 @@ if state == 'open' and not forced and now - opened >= reset_timeout then
 end
 
 -- Successes the process kept: they count, but only those of this generation
--- (taken while the circuit was closed as it is now) touch its window.
+-- (taken while the circuit was closed as it is now) touch its window, where
+-- they may bring the calls up to minimum_calls and so open it by a rate.
 for i = 16, #ARGV, 2 do
   local successes = tonumber(ARGV[i + 1])
   redis.call('HINCRBY', circuit, 'successes', successes)
   if tonumber(ARGV[i]) == gen and state == 'closed' then
     consecutive = 0
     count(successes, 0, 0)
+    local why = rate_exceeded()
+    if why and not forced then move('open', why) end
   end
 end
 

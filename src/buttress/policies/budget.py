@@ -17,10 +17,11 @@ store is awaited under ``AsyncClient`` and never blocks its event loop.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from ._idle import IdleStates
 
@@ -46,22 +47,37 @@ class RetryBudget(Protocol):
         ...
 
 
-@runtime_checkable
-class SharedRetryBudget(RetryBudget, Protocol):
+class SharedRetryBudget(ABC):
     """A budget the retry layer asks through flow steps, because it lives in a shared store.
+
+    A base class, not a protocol, so the retry layer tells one apart cheaply.
+    It is a :class:`RetryBudget` too, for callers outside a flow.
 
     Examples:
         >>> isinstance(InMemoryRetryBudget(), SharedRetryBudget)
         False
     """
 
+    @abstractmethod
     def record(self, key: str, now: float) -> Generator[Effect, object, None]:
         """In a flow: ``yield from budget.record(host, now)`` counts a first attempt."""
-        ...
 
+    @abstractmethod
     def withdraw(self, key: str, now: float) -> Generator[Effect, object, bool]:
         """In a flow: ``allowed = yield from budget.withdraw(host, now)`` takes one retry."""
-        ...
+
+    @abstractmethod
+    def record_request(self, key: str, now: float) -> None:
+        """Count a first attempt for ``key`` (outside a flow)."""
+
+    @abstractmethod
+    def try_withdraw(self, key: str, now: float) -> bool:
+        """Take one retry for ``key`` if the budget allows it (outside a flow)."""
+
+    @property
+    @abstractmethod
+    def exhausted_count(self) -> int:
+        """How many retries were refused because the budget was empty."""
 
 
 @dataclass

@@ -27,7 +27,7 @@ from collections.abc import Generator
 
 from .._exceptions import StoreError
 from .._flow import Effect
-from ..policies.budget import InMemoryRetryBudget
+from ..policies.budget import InMemoryRetryBudget, SharedRetryBudget
 from .breaker import run_now
 from .health import UNAVAILABLE
 from .redis import RedisStore
@@ -75,7 +75,7 @@ return allowed
 _SEND_EVERY = 1.0  # seconds a process keeps a host's first attempts before sending them
 
 
-class RedisRetryBudget:
+class RedisRetryBudget(SharedRetryBudget):
     """A per-host retry budget shared by every process using the same store.
 
     Made by ``RetryConfig(store=...)``; ``client``'s retry layer asks it with

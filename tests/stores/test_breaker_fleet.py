@@ -268,6 +268,24 @@ async def test_when_redis_is_killed_each_process_falls_back_to_its_own_circuit(
     assert breaker_of(client).state == "closed"
 
 
+async def test_a_frozen_redis_costs_one_timeout_then_the_process_decides_alone(
+    fleet: Fleet, own_redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    (client,) = fleet(
+        1, clock, url=own_redis_server.url, store_options={"timeout": 0.2}, failure_threshold=1
+    )
+    assert (await client.get("/status/200")).status_code == 200
+    own_redis_server.pause()  # accepts connections, never answers
+    try:
+        assert (await client.get("/status/500")).status_code == 500  # one timeout, then alone
+        assert circuit_of(client).store.degraded
+        with pytest.raises(buttress.CircuitBreakerOpenError):  # no store call: not yet due
+            await client.get("/status/200")
+    finally:
+        own_redis_server.resume()
+
+
 async def test_on_store_error_raise_makes_an_unreachable_store_an_error(
     fleet: Fleet, own_redis_server: RedisServer
 ) -> None:

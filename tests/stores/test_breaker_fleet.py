@@ -115,8 +115,9 @@ async def test_one_process_opens_the_circuit_and_the_others_fail_fast(
     clock = FakeClock()
     first, second = fleet(2, clock, failure_threshold=2, success_threshold=1, reset_timeout=10)
     assert (await second.get("/status/200")).status_code == 200
-    for _ in range(2):
-        assert (await first.get("/status/503")).status_code == 503
+    assert (await first.get("/status/503")).status_code == 503
+    assert breaker_of(first).metrics.consecutive_failures == 1  # the fleet's
+    assert (await first.get("/status/503")).status_code == 503
 
     hits = demo.app.hits["/status/200"]
     with pytest.raises(buttress.CircuitBreakerOpenError) as caught:

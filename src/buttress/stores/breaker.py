@@ -240,7 +240,7 @@ redis.call('HSET', circuit, 'state', state, 'gen', gen, 'opened', opened,
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
 local wait = -1  -- milliseconds until an open circuit lets a trial call through
 if state == 'open' and not forced then wait = math.max(reset_timeout - (now - opened), 0) end
-local answer = {granted, gen, number, state, forced or '', wait}
+local answer = {granted, gen, number, state, forced or '', wait, consecutive}
 for _, change in ipairs(changes) do answer[#answer + 1] = change end
 return answer
 """
@@ -326,6 +326,7 @@ class SharedCircuit:
         self._half_open_at: float | None = None  # monotonic time an open circuit may try again
         self._failures = self._successes = self._slow = self._rejected = 0
         self._last_failure: float | None = None
+        self._consecutive_failures = 0  # the fleet's, as last seen
         self._changes: deque[StateChange] = deque(maxlen=_HISTORY)
 
     @staticmethod
@@ -429,7 +430,8 @@ class SharedCircuit:
         if answer is UNAVAILABLE:
             self._keep(sent)
             return None
-        granted, generation, number, state, forced, wait, *changes = answer
+        granted, generation, number, state, forced, wait, consecutive, *changes = answer
+        self._consecutive_failures = int(consecutive)
         self._saw(_state(_text(state)), bool(_text(forced)), int(wait), changes)
         return bool(granted), int(generation), int(number)
 
@@ -471,7 +473,10 @@ class SharedCircuit:
 
     @property
     def metrics(self) -> CircuitMetrics:
-        """The calls this process made through the circuit (shared or not), and the changes seen."""
+        """The calls this process made through the circuit (shared or not), and the changes seen.
+
+        ``consecutive_failures`` is the fleet's, as this process last saw it.
+        """
         with self._lock:
             shared = CircuitMetrics(
                 state=self._seen,
@@ -480,7 +485,7 @@ class SharedCircuit:
                 slow_call_count=self._slow,
                 rejected_count=self._rejected,
                 last_failure_time=self._last_failure,
-                consecutive_failures=0,
+                consecutive_failures=self._consecutive_failures,
                 state_changes=tuple(self._changes),
             )
         return _sum_metrics(self.state, [shared, self.local.metrics])

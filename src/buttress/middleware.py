@@ -376,7 +376,7 @@ class RetryMiddleware(Middleware):
 
     def __init__(self, config: RetryConfig | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         config = config or RetryConfig()
-        budget = config.budget.create() if config.budget is not None else None
+        budget = config.budget.create(config.store) if config.budget is not None else None
         self.policy = RetryPolicy(config, budget)
         self._clock = clock
 

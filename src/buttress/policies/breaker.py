@@ -14,6 +14,11 @@ been unused for a minute and is closed with nothing to remember (see
 :mod:`buttress.policies._idle`), so memory follows the hosts in use. Each call
 takes a :class:`Permit` before it is sent and reports how it went; the lock is
 held only for O(1) bookkeeping.
+
+With ``CircuitBreakerConfig(store=...)`` the circuits are
+:class:`~buttress.stores.breaker.SharedCircuit` objects instead: the same state
+machine, kept in the store for every process, asked by :func:`breaker_flow`
+through flow steps; each keeps a :class:`Circuit` as its fallback.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
 from pydantic import Field
@@ -32,11 +37,13 @@ from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
+from ..stores.redis import RedisStore
 from ._idle import IdleStates
 from .outcomes import is_breaker_failure
 
 if TYPE_CHECKING:
     from .._clock import Clock
+    from ..stores.breaker import SharedCircuit
 
 __all__ = [
     "Circuit",
@@ -82,6 +89,10 @@ class CircuitBreakerConfig(FrozenConfig):
         on_state_change: called as ``(host, old_state, new_state)`` after every
             transition, outside any lock: the place to feed a metrics collector
             (``collector.breaker_state_changed``). Its errors are logged, never raised.
+        store: a :class:`~buttress.RedisStore` to share the circuits with every
+            process that uses the same store: one opens, all fail fast (see
+            :class:`~buttress.stores.breaker.SharedCircuit`). ``None``: this
+            process's own circuits.
 
     Caller mistakes (invalid URL, unsupported scheme, a full local pool,
     validation errors) never count, whatever is configured.
@@ -90,6 +101,11 @@ class CircuitBreakerConfig(FrozenConfig):
         >>> config = CircuitBreakerConfig(failure_threshold=5, reset_timeout=30.0)
         >>> config.success_threshold
         2
+
+    Shared by a fleet of processes, one circuit per host::
+
+        store = buttress.RedisStore("redis://127.0.0.1:6379/0", namespace="billing")
+        config = CircuitBreakerConfig(failure_threshold=5, per_host=True, store=store)
     """
 
     failure_threshold: int = Field(default=5, ge=1)
@@ -106,6 +122,7 @@ class CircuitBreakerConfig(FrozenConfig):
     per_host: bool = False
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
     on_state_change: Callable[[str, str, str], None] | None = None
+    store: RedisStore | None = None
 
     def __init__(self, **data: Any) -> None:
         if isinstance(data.get("excluded_exceptions"), Iterable):
@@ -145,10 +162,16 @@ class CircuitMetrics:
 
 @dataclass(frozen=True, slots=True)
 class Permit:
-    """Leave to send one call; ``generation`` ties its result to the state it was taken in."""
+    """Leave to send one call; ``generation`` ties its result to the state it was taken in.
+
+    A permit from a circuit shared through a store is ``shared``; a half-open
+    one there holds trial ``lease`` number (``0``: none).
+    """
 
     generation: int
     half_open: bool
+    lease: int = 0
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +179,6 @@ class Rejection:
     """The circuit refused a call; ``retry_after`` is the time until half-open (if known)."""
 
     retry_after: float | None
-
-
-class CircuitLike(Protocol):
-    """What the breaker transport needs from a circuit (a shared backend may implement it)."""
-
-    def acquire(self) -> Permit | Rejection: ...
-    def record(self, permit: Permit, *, failure: bool, duration: float) -> None: ...
-    def release(self, permit: Permit) -> None: ...
 
 
 class Circuit:
@@ -251,6 +266,16 @@ class Circuit:
                 result = Rejection(self._retry_after())
         self._log(changes)
         return result
+
+    def adopt(self) -> Permit:
+        """A closed-state permit for a call another circuit let through, to :meth:`record` here.
+
+        A shared circuit hands this process's circuit the results the store could
+        not take, so they still count here.
+        """
+        with self._lock:
+            self._in_flight += 1
+            return Permit(self._generation, half_open=False)
 
     def release(self, permit: Permit) -> None:
         """Give back a permit whose call did not count (cancelled, or a caller mistake)."""
@@ -403,26 +428,31 @@ class Circuit:
         return ""
 
     def _log(self, changes: list[StateChange]) -> None:
-        where = "" if self.name == "*" else f" for {self.name}"
-        for change in changes:
-            level = logging.WARNING if change.to_state == "open" else logging.INFO
-            logger.log(
-                level,
-                "circuit breaker%s: %s -> %s (%s)",
-                where,
-                change.from_state,
-                change.to_state,
-                change.reason,
-            )
-            listener = self.config.on_state_change
-            if listener is not None:
-                try:
-                    listener(self.name, change.from_state, change.to_state)
-                except Exception:
-                    logger.exception("circuit breaker on_state_change callback failed")
+        log_changes(self.config, self.name, changes)
 
     def __repr__(self) -> str:
         return f"Circuit({self.name!r}, state={self.state!r})"
+
+
+def log_changes(config: CircuitBreakerConfig, name: str, changes: list[StateChange]) -> None:
+    """Log each state change of circuit ``name`` and tell ``config.on_state_change``."""
+    where = "" if name == "*" else f" for {name}"
+    for change in changes:
+        level = logging.WARNING if change.to_state == "open" else logging.INFO
+        logger.log(
+            level,
+            "circuit breaker%s: %s -> %s (%s)",
+            where,
+            change.from_state,
+            change.to_state,
+            change.reason,
+        )
+        listener = config.on_state_change
+        if listener is not None:
+            try:
+                listener(name, change.from_state, change.to_state)
+            except Exception:
+                logger.exception("circuit breaker on_state_change callback failed")
 
 
 class CircuitBreaker:
@@ -434,6 +464,11 @@ class CircuitBreaker:
     manual controls apply to every host. A host's circuit that has been unused
     for a minute and is closed with an empty window is forgotten (its counts
     stay in ``metrics``); a new one is made if the host comes back.
+
+    With a ``store`` in the config the circuits are shared by every process
+    using it (:class:`~buttress.stores.breaker.SharedCircuit`): ``state`` is
+    the fleet's as this process last saw it, ``metrics`` count this process's
+    calls, and the manual controls change the fleet's circuits.
 
     Examples:
         >>> breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=3))
@@ -453,15 +488,25 @@ class CircuitBreaker:
         self.config = config or CircuitBreakerConfig()
         self._clock = clock
         self._lock = threading.Lock()
-        self._circuits: IdleStates[str, Circuit] = IdleStates(
+        self._circuits: IdleStates[str, Circuit | SharedCircuit] = IdleStates(
             lambda circuit, now: circuit.is_fresh(now, self._forced)
         )
         self._forgotten: CircuitMetrics | None = None  # the counts of circuits forgotten
-        self._single = None if self.config.per_host else Circuit(self.config, clock)
+        self._single = None if self.config.per_host else self._new_circuit("*")
         self._forced: Literal["open", "closed"] | None = None  # applied to hosts seen later
 
-    def for_host(self, host: str) -> Circuit:
-        """The circuit that guards ``host`` (the single shared one unless ``per_host``)."""
+    def _new_circuit(self, name: str) -> Circuit | SharedCircuit:
+        if self.config.store is None:
+            return Circuit(self.config, self._clock, name=name)
+        from ..stores.breaker import SharedCircuit
+
+        return SharedCircuit(self.config.store, self.config, self._clock, name=name)
+
+    def for_host(self, host: str) -> Circuit | SharedCircuit:
+        """The circuit that guards ``host`` (the single shared one unless ``per_host``).
+
+        With a ``store`` in the config it is a :class:`~buttress.stores.breaker.SharedCircuit`.
+        """
         if self._single is not None:
             return self._single
         host = host.lower()
@@ -473,15 +518,16 @@ class CircuitBreaker:
                 self._forget(self._circuits.tidy(now))
             circuit = self._circuits.get(host, now)
             if circuit is None:
-                circuit = Circuit(self.config, self._clock, name=host)
+                circuit = self._new_circuit(host)
                 self._circuits.add(host, circuit, now)
-                if self._forced == "open":
-                    circuit.force_open()
-                elif self._forced == "closed":
-                    circuit.force_close()
+                if self._forced is not None:
+                    if isinstance(circuit, Circuit):
+                        (circuit.force_open if self._forced == "open" else circuit.force_close)()
+                    else:  # no store call here (a flow may be asking): with its first call
+                        circuit.force_later(self._forced)
         return circuit
 
-    def _forget(self, circuits: list[Circuit]) -> None:
+    def _forget(self, circuits: list[Circuit | SharedCircuit]) -> None:
         """Keep forgotten circuits' counts, so the summed metrics never go back."""
         if circuits:
             kept = [] if self._forgotten is None else [self._forgotten]
@@ -489,7 +535,7 @@ class CircuitBreaker:
             self._forgotten = replace(total, state_changes=total.state_changes[-_HISTORY:])
 
     @property
-    def circuits(self) -> dict[str, Circuit]:
+    def circuits(self) -> dict[str, Circuit | SharedCircuit]:
         """Every circuit kept, by host (``{"*": circuit}`` when not per host)."""
         if self._single is not None:
             return {"*": self._single}
@@ -556,11 +602,13 @@ def breaker_flow(
     """The breaker layer, written once for sync and async: judge one attempt.
 
     An open circuit returns the fallback's response or raises
-    :class:`CircuitBreakerOpenError` without a network call.
+    :class:`CircuitBreakerOpenError` without a network call. A circuit shared
+    through a store is asked with flow steps (the store's calls); this
+    process's own circuit is asked directly.
     """
     host = request.url.host
     circuit = breaker.for_host(host)
-    permit = circuit.acquire()
+    permit = circuit.acquire() if isinstance(circuit, Circuit) else (yield from circuit.acquire())
     if isinstance(permit, Rejection):
         fallback = breaker.config.fallback
         if fallback is not None:
@@ -573,18 +621,26 @@ def breaker_flow(
             retry_after=permit.retry_after,
             request=request,
         )
-    judged = False
+    started = clock.monotonic()
     try:
-        started = clock.monotonic()
         outcome = yield Send(request)
-        assert outcome is not None
-        failure = is_breaker_failure(breaker.config, outcome)
-        if failure is not None:
-            circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
-            judged = True
-    finally:
-        if not judged:
+    except GeneratorExit:  # cancelled: nothing may be asked of a store now
+        if isinstance(circuit, Circuit):
             circuit.release(permit)
+        else:
+            circuit.abandon(permit)
+        raise
+    assert outcome is not None
+    failure = is_breaker_failure(breaker.config, outcome)
+    if isinstance(circuit, Circuit):
+        if failure is None:
+            circuit.release(permit)
+        else:
+            circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
+    elif failure is None:
+        yield from circuit.release(permit)
+    else:
+        yield from circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

@@ -8,18 +8,27 @@ requests are returned or raised as they are until first attempts refill it.
 
 A host's window is forgotten once every second in it has passed and it has
 been unused for a minute: it is then full again, as a new one would be.
+
+A budget kept in a shared store (``RetryConfig(store=...)``) is also a
+:class:`SharedRetryBudget`: the retry layer then asks it with flow steps, so the
+store is awaited under ``AsyncClient`` and never blocks its event loop.
 """
 
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._idle import IdleStates
 
-__all__ = ["InMemoryRetryBudget", "RetryBudget"]
+if TYPE_CHECKING:
+    from .._flow import Effect
+
+__all__ = ["InMemoryRetryBudget", "RetryBudget", "SharedRetryBudget"]
 
 
 class RetryBudget(Protocol):
@@ -36,6 +45,39 @@ class RetryBudget(Protocol):
     def exhausted_count(self) -> int:
         """How many retries were refused because the budget was empty."""
         ...
+
+
+class SharedRetryBudget(ABC):
+    """A budget the retry layer asks through flow steps, because it lives in a shared store.
+
+    A base class, not a protocol, so the retry layer tells one apart cheaply.
+    It is a :class:`RetryBudget` too, for callers outside a flow.
+
+    Examples:
+        >>> isinstance(InMemoryRetryBudget(), SharedRetryBudget)
+        False
+    """
+
+    @abstractmethod
+    def record(self, key: str, now: float) -> Generator[Effect, object, None]:
+        """In a flow: ``yield from budget.record(host, now)`` counts a first attempt."""
+
+    @abstractmethod
+    def withdraw(self, key: str, now: float) -> Generator[Effect, object, bool]:
+        """In a flow: ``allowed = yield from budget.withdraw(host, now)`` takes one retry."""
+
+    @abstractmethod
+    def record_request(self, key: str, now: float) -> None:
+        """Count a first attempt for ``key`` (outside a flow)."""
+
+    @abstractmethod
+    def try_withdraw(self, key: str, now: float) -> bool:
+        """Take one retry for ``key`` if the budget allows it (outside a flow)."""
+
+    @property
+    @abstractmethod
+    def exhausted_count(self) -> int:
+        """How many retries were refused because the budget was empty."""
 
 
 @dataclass

@@ -31,8 +31,9 @@ from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import RequestOptions
 from .._redact import Redactor
 from ..observability import report, request_trace
+from ..stores.redis import RedisStore
 from .backoff import Jitter, backoff_delay
-from .budget import InMemoryRetryBudget, RetryBudget
+from .budget import InMemoryRetryBudget, RetryBudget, SharedRetryBudget
 from .headers import parse_retry_after
 from .outcomes import EarlyStop, is_connect_failure, retry_reason
 
@@ -73,11 +74,14 @@ class RetryBudgetConfig(FrozenConfig):
     min_per_second: float = Field(default=10.0, ge=0)
     window: float = Field(default=10.0, gt=0)
 
-    def create(self) -> InMemoryRetryBudget:
-        """A fresh in-memory budget with these settings."""
-        return InMemoryRetryBudget(
-            ratio=self.ratio, min_per_second=self.min_per_second, window=self.window
-        )
+    def create(self, store: RedisStore | None = None) -> RetryBudget:
+        """A fresh budget with these settings: in memory, or fleet-wide in ``store``."""
+        settings = {"ratio": self.ratio, "min_per_second": self.min_per_second}
+        if store is None:
+            return InMemoryRetryBudget(**settings, window=self.window)
+        from ..stores.budget import RedisRetryBudget
+
+        return RedisRetryBudget(store, **settings, window=self.window)
 
 
 class RetryConfig(FrozenConfig):
@@ -107,6 +111,10 @@ class RetryConfig(FrozenConfig):
             replaces the built-in backoff. ``Retry-After`` still wins.
         stop: a tenacity stop strategy (``tenacity.stop_after_attempt(5)``);
             replaces ``max_attempts``.
+        store: a :class:`~buttress.RedisStore` to share the retry budget with
+            every process that uses the same store (see
+            :class:`~buttress.stores.budget.RedisRetryBudget`); ``None``: this
+            process's own budget.
 
     Examples:
         >>> config = RetryConfig(max_attempts=5, backoff_factor=0.1)
@@ -131,6 +139,7 @@ class RetryConfig(FrozenConfig):
     budget: RetryBudgetConfig | None = RetryBudgetConfig()
     wait: Any = None
     stop: Any = None
+    store: RedisStore | None = None
 
     @field_validator("retry_methods", mode="before")
     @classmethod
@@ -267,6 +276,18 @@ class RetryPolicy:
 
     def decide(self, request: httpx.Request, attempt: Attempt) -> Decision:
         """The decision after ``attempt`` of ``request``."""
+        decision = self.judge(request, attempt)
+        budget = self.budget
+        if (
+            decision.action == "retry"
+            and budget
+            and not budget.try_withdraw(request.url.host, attempt.now)
+        ):
+            return self.refused(request, decision)
+        return decision
+
+    def judge(self, request: httpx.Request, attempt: Attempt) -> Decision:
+        """The decision after ``attempt`` of ``request``, before asking the retry budget."""
         config, outcome = self.config, attempt.outcome
         reason = retry_reason(outcome, config.retry_statuses)
         if reason is None:
@@ -309,16 +330,18 @@ class RetryPolicy:
                 reason=f"the total timeout would pass during the {delay:.3g}s wait "
                 f"before attempt {attempt.number + 1} ({left:.3g}s left; last: {reason})",
             )
-        if self.budget is not None and not self.budget.try_withdraw(request.url.host, attempt.now):
-            logger.warning(
-                "retry budget for %s is empty: not retrying %s after %s",
-                request.url.host,
-                describe(request),
-                reason,
-            )
-            report(request, "retry_budget_refused", host=request.url.host)
-            return Decision("done", reason="not retried: the retry budget for this host is empty")
         return Decision("retry", delay=delay, reason=reason, retry_after=retry_after)
+
+    def refused(self, request: httpx.Request, decision: Decision) -> Decision:
+        """What a retry the budget refused becomes: logged, reported, and done."""
+        logger.warning(
+            "retry budget for %s is empty: not retrying %s after %s",
+            request.url.host,
+            describe(request),
+            decision.reason,
+        )
+        report(request, "retry_budget_refused", host=request.url.host)
+        return Decision("done", reason="not retried: the retry budget for this host is empty")
 
     def next_delay(self, attempt: Attempt) -> float | None:
         """Seconds to wait before trying again after ``attempt``; ``None`` when no try is left.
@@ -469,8 +492,11 @@ def retry_flow(
     ):
         request.headers[config.idempotency_header] = str(uuid.uuid4())
     replayable = body_is_replayable(request)
-    if policy.budget is not None:
-        policy.budget.record_request(request.url.host, started)
+    budget = policy.budget
+    if isinstance(budget, SharedRetryBudget):
+        yield from budget.record(request.url.host, started)
+    elif budget is not None:
+        budget.record_request(request.url.host, started)
 
     try:
         return (
@@ -553,10 +579,18 @@ def _attempts(
             raise error from outcome
 
         now = clock.monotonic()
-        decision = policy.decide(
+        decision = policy.judge(
             request,
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
+        if decision.action == "retry" and policy.budget is not None:
+            budget, host = policy.budget, request.url.host
+            if isinstance(budget, SharedRetryBudget):
+                allowed = yield from budget.withdraw(host, now)
+            else:
+                allowed = budget.try_withdraw(host, now)
+            if not allowed:
+                decision = policy.refused(request, decision)
         if decision.action != "retry":
             return _last(request, outcome, decision, number, options)
         cause = outcome.status_code if isinstance(outcome, httpx.Response) else None

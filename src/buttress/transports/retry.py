@@ -56,7 +56,7 @@ class RetryTransport(Layer):
         self._inner = inner
         self._clock = clock
         if budget is None and config.budget is not None:
-            budget = config.budget.create()
+            budget = config.budget.create(config.store)
         self.policy = RetryPolicy(config, budget, rng)
 
     @property

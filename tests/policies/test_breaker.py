@@ -16,6 +16,7 @@ from buttress.policies.breaker import (
     Rejection,
     is_breaker_failure,
 )
+from buttress.stores.breaker import SharedCircuit
 from buttress.testing import FakeClock
 
 
@@ -24,13 +25,14 @@ def make(**config: object) -> tuple[Circuit, FakeClock]:
     return Circuit(CircuitBreakerConfig(**config), clock), clock
 
 
-def call(circuit: Circuit, *, failure: bool, duration: float = 0.01) -> None:
+def call(circuit: Circuit | SharedCircuit, *, failure: bool, duration: float = 0.01) -> None:
+    assert isinstance(circuit, Circuit)  # no store here: the per-process circuit
     permit = circuit.acquire()
     assert isinstance(permit, Permit)
     circuit.record(permit, failure=failure, duration=duration)
 
 
-def state(circuit: Circuit | CircuitBreaker) -> str:
+def state(circuit: Circuit | SharedCircuit | CircuitBreaker) -> str:
     """The state as a plain string (so the type checker does not narrow it between calls)."""
     return circuit.state
 

@@ -11,6 +11,7 @@ from buttress.policies._idle import _REVIEWS_PER_CALL, IDLE_AFTER, IdleStates
 from buttress.policies.breaker import Circuit, CircuitBreaker, CircuitBreakerConfig, Permit
 from buttress.policies.budget import InMemoryRetryBudget
 from buttress.policies.ratelimit import Booking, RateLimitConfig, RateLimiter, Refusal
+from buttress.stores.breaker import SharedCircuit
 from buttress.testing import FakeClock
 
 HOSTS = [f"h{i}.example" for i in range(10_000)]
@@ -57,7 +58,8 @@ def test_a_state_used_lately_or_not_fresh_goes_to_the_back_of_the_line() -> None
 # -- the circuit breaker ---------------------------------------------------------------------------
 
 
-def call(circuit: Circuit, *, failure: bool) -> None:
+def call(circuit: Circuit | SharedCircuit, *, failure: bool) -> None:
+    assert isinstance(circuit, Circuit)  # no store here: the per-process circuit
     permit = circuit.acquire()
     assert isinstance(permit, Permit)
     circuit.record(permit, failure=failure, duration=0.01)

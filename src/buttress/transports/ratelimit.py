@@ -28,6 +28,14 @@ request really leaves, it is admitted only if sending it at that moment keeps
 the limit, else it waits there, keeping its place in the pool, until it may go.
 Waiting for a slot above the gate holds no connection. The slot travels down in
 ``request.extensions["buttress.rate_limit_admission"]``.
+
+A limit shared by a fleet (``RateLimitConfig(store=...)``, see
+:mod:`buttress.stores.ratelimit`) is booked where the request leaves too: after
+its turn in the process's queue, one store call books its fleet-wide slot and
+the request sleeps until that slot comes, then goes. Beneath a pool gate that
+happens in the :class:`RateLimitAdmission`, so a slot cannot pass while the
+request waits for a connection. A refusal books nothing; while the store is
+away the process's own limit (or the store's ``degraded_share`` of it) stands in.
 """
 
 from __future__ import annotations
@@ -234,7 +242,13 @@ def _shared_turn(
             if shared.fallback is None:
                 break
             slot = yield from _wait_for_slot(
-                shared.fallback, request, on_limit, deadline, clock, beneath=False, waited=waited
+                shared.fallback,
+                request,
+                on_limit,
+                deadline,
+                clock,
+                beneath=False,
+                waited=waited + slept,
             )
             return slot if isinstance(slot, httpx.Response) else slept + slot[1]
         if isinstance(answer, Refusal):

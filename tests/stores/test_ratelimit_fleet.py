@@ -191,6 +191,42 @@ async def test_a_servers_pause_seen_by_one_process_holds_the_fleet(fleet: Fleet)
     assert await fleet.get(two) == pytest.approx(7.0)
 
 
+async def test_none_remaining_until_a_reset_pauses_the_fleet_too(fleet: Fleet) -> None:
+    one, two = fleet.client(max_requests=100), fleet.client(max_requests=100)
+    key = secrets.token_hex(6)
+    last = await one.get("/rate-limited", params={"key": key, "limit": 1, "window": 30})
+    assert last.status_code == 200
+    assert last.headers["x-ratelimit-remaining"] == "0"
+    assert await fleet.get(two) == pytest.approx(30.0, abs=1.0)  # the demo rounds its reset
+
+
+async def test_without_a_test_clock_the_redis_servers_clock_times_the_budget(
+    redis_server: RedisServer, make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    namespace = f"fleet-{secrets.token_hex(6)}"
+    stores = [RedisStore(redis_server.url, namespace=namespace, timeout=2.0) for _ in range(2)]
+    one, two = (
+        make_client(
+            base_url=demo.url,
+            rate_limit=RateLimitConfig(
+                max_requests=1, time_window=60.0, on_limit="raise", store=store
+            ),
+            retry=False,
+        )
+        for store in stores
+    )
+    await one.get("/users/1")
+    with pytest.raises(RateLimitError, match="fleet-wide") as caught:
+        await two.get("/users/1")
+    # The slot comes back 60 s after the first request by the server's clock; up to 10 s
+    # of this test's own run may have passed meanwhile on a busy machine.
+    assert caught.value.retry_after is not None
+    assert 50.0 <= caught.value.retry_after <= 60.0
+    for store in stores:
+        await store.aclose()
+        store.close()
+
+
 async def test_reset_clears_the_shared_budget_and_pause(fleet: Fleet) -> None:
     one, two = (
         fleet.client(max_requests=1, time_window=60.0),

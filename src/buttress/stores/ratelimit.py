@@ -42,7 +42,14 @@ import httpx
 
 from .._flow import Effect
 from ..policies.headers import RateLimitInfo, parse_retry_after
-from ..policies.ratelimit import Hold, RateLimitConfig, RateLimiter, Refusal, Rule
+from ..policies.ratelimit import (
+    EndpointLimit,
+    Hold,
+    RateLimitConfig,
+    RateLimiter,
+    Refusal,
+    Rule,
+)
 from .health import UNAVAILABLE, Unavailable
 
 if TYPE_CHECKING:
@@ -225,36 +232,20 @@ class SharedLimits:
         self.store: RedisStore = config.store
         self._book = self.store.script(_BOOK)
         self._pause = self.store.script(_PAUSE)
-        whole = (
-            [
-                (
-                    ("main",),
-                    Rule(
-                        "*",
-                        "*",
-                        config.strategy,
-                        config.max_requests,
-                        config.time_window,
-                        config.burst_size or config.max_requests,
-                    ),
-                )
-            ]
-            if config.max_requests is not None
-            else []
-        )
-        self._rules = whole + [
+        # Each budget by the name of its key: the main limit, then the endpoint rules.
+        named: list[tuple[tuple[str, ...], str, str, RateLimitConfig | EndpointLimit]] = [
+            (("rule", str(index)), rule.method, rule.path, rule)
+            for index, rule in enumerate(config.endpoints)
+        ]
+        if config.max_requests is not None:
+            named.insert(0, (("main",), "*", "*", config))
+        self._rules = [
             (
-                ("rule", str(index)),
-                Rule(
-                    e.method,
-                    e.path,
-                    e.strategy,
-                    e.max_requests,
-                    e.time_window,
-                    e.burst_size or e.max_requests,
-                ),
+                name,
+                Rule(method, path, spec.strategy, size, spec.time_window, spec.burst_size or size),
             )
-            for index, e in enumerate(config.endpoints)
+            for name, method, path, spec in named
+            if (size := spec.max_requests) is not None
         ]
         share = self.store.degraded_share
         #: While the store is away: the limiter for this process's share of the limit

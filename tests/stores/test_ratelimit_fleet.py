@@ -64,7 +64,7 @@ class Fleet:
         assert response.status_code < 500
         return self.clock.monotonic()
 
-    def keys(self) -> dict[str, int]:
+    def ttls(self) -> dict[str, int]:
         """Every key of the namespace, with its time to live in milliseconds (-1: none)."""
         with redis.Redis.from_url(self.url) as direct:
             found = direct.scan_iter(match=f"buttress:{{{self.namespace}}}:*")
@@ -90,7 +90,7 @@ async def fleet(
     fleet = Fleet(redis_server.url, make_client, demo)
     yield fleet
     await fleet.close()
-    ttls = fleet.keys()
+    ttls = fleet.ttls()
     assert all(ttl > 0 for ttl in ttls.values()), ttls  # none lives forever
 
 
@@ -104,7 +104,7 @@ async def test_two_processes_share_one_global_limit(fleet: Fleet, strategy: Stra
     # The other process finds the budget spent: it waits for the next slot.
     next_slot = 0.5 if strategy == "token_bucket" else 1.0
     assert await fleet.get(two) == pytest.approx(next_slot)
-    assert fleet.keys()  # the budget lives in Redis
+    assert fleet.ttls()  # the budget lives in Redis
     assert limiter(one).status().degraded is False
 
 
@@ -172,12 +172,13 @@ async def test_queue_timeout_and_the_deadline_refuse_without_booking(fleet: Flee
     two = fleet.client(max_requests=1, time_window=10.0, queue_timeout=5.0)
     with pytest.raises(RateLimitError, match=r"exceeds queue_timeout=5\.0"):
         await two.get("/users/1")
+    three = fleet.client(max_requests=1, time_window=10.0, queue_timeout=5.0)
     short = buttress.options(total_timeout=3.0)
     with pytest.raises(buttress.TimeoutError, match="outlast the request's deadline"):
-        await two.get("/users/1", extensions=short)
+        await three.get("/users/1", extensions=short)
     assert fleet.clock.monotonic() == 0.0  # nobody waited
     fleet.clock.advance(10.0)
-    assert await fleet.get(two) == 10.0  # nothing was booked for the refused ones
+    assert await fleet.get(one) == 10.0  # nothing was booked for the refused ones
 
 
 async def test_a_servers_pause_seen_by_one_process_holds_the_fleet(fleet: Fleet) -> None:
@@ -227,15 +228,23 @@ async def test_without_a_test_clock_the_redis_servers_clock_times_the_budget(
         store.close()
 
 
+async def test_reset_of_a_host_ends_its_shared_pause(fleet: Fleet) -> None:
+    one, two = fleet.client(max_requests=100), fleet.client(max_requests=100)
+    await one.get("/status/429", params={"retry_after": "30"})
+    limiter(one).reset(fleet.demo.url)  # a URL names its host
+    assert await fleet.get(two) == 0.0
+    assert [key for key in fleet.ttls() if ":pause:" in key] == []
+
+
 async def test_reset_clears_the_shared_budget_and_pause(fleet: Fleet) -> None:
     one, two = (
         fleet.client(max_requests=1, time_window=60.0),
         fleet.client(max_requests=1, time_window=60.0),
     )
     await one.get("/status/429", params={"retry_after": "30"})  # the budget spent, a pause
-    assert fleet.keys()
+    assert fleet.ttls()
     limiter(one).reset()
-    assert fleet.keys() == {}
+    assert fleet.ttls() == {}
     assert await fleet.get(two) == 0.0
 
 
@@ -273,7 +282,7 @@ async def test_without_the_store_each_process_keeps_its_share_until_it_is_back(
     assert limiter(one).status().degraded is False
     # Shared again: the other process books after the slot this one took.
     assert await fleet.get(two) - start == pytest.approx(0.25)
-    assert all(ttl > 0 for ttl in fleet.keys().values())
+    assert all(ttl > 0 for ttl in fleet.ttls().values())
 
 
 async def test_without_a_share_the_local_limit_stands_in(

@@ -13,9 +13,11 @@ two medians of this run.
 Then the comparison with the stack users assemble by hand from separate libraries
 (:mod:`benchmarks.handbuilt`), cache hits (:mod:`benchmarks.cache_hits`), a large streamed download
 (:mod:`benchmarks.streaming`) and the import time; the last table holds every
-target of the performance issue with the ratio measured in this run. The full
-set also measures how buttress scales with tasks, threads, hosts and cache
-entries (:mod:`benchmarks.scaling`).
+target of the performance issue with the ratio measured in this run. A fleet
+of processes sharing one rate limit through a local redis-server is measured
+too (:mod:`benchmarks.fleet`: small with ``--quick``, 4 processes sharing 200/s
+for 10 s otherwise). The full set also measures how buttress scales with tasks,
+threads, hosts and cache entries (:mod:`benchmarks.scaling`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache_hits, handbuilt, scaling, streaming
+from . import cache_hits, fleet, handbuilt, scaling, streaming
 from .cases import ASYNC_CASES, SYNC_CASES, check_full_stack, quiet_logging
 from .server import BODY, Server, cpu_seconds
 
@@ -324,6 +326,7 @@ def _targets(
     cache: cache_hits.CacheResult,
     streams: list[streaming.StreamResult],
     by_hand: handbuilt.Comparison,
+    shared: fleet.FleetResult | None,
 ) -> list[str]:
     rate = {(r.case, r.concurrency): r.rate for r in results}
     backend = "buttress.AsyncClient(backend='aiohttp')"
@@ -354,6 +357,7 @@ def _targets(
     rows.append((f"buttress streaming: resident growth, MB ({mib:,.0f} MiB)", growth, "< 30"))
     value = _div(imports["import buttress"], imports["import httpx, pydantic"])
     rows.append(("import buttress / import httpx, pydantic", value, "<= 1.2"))
+    rows += fleet.targets(shared)
     lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for name, value, goal in rows:
         op, limit = goal.split()
@@ -402,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         by_hand = handbuilt.measure(
             server.url, server.kind, settings.handbuilt_rounds, settings.handbuilt_requests
         )
+        shared = fleet.measure(server.url, full=settings is FULL)
     cache = cache_hits.measure(settings.cache_hits, settings.cache_rounds)
     print(f"cache hits: {cache.ratio:.2f} x hishel", file=sys.stderr)
     with Server("builtin") as downloads:  # the bundled server has the /download route
@@ -427,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(handbuilt.report(by_hand)))
     print("\n### Cache hits\n")
     print("\n".join(cache_hits.report(cache)))
+    print("\n### A rate limit shared by a fleet of processes (Redis)\n")
+    print("\n".join(fleet.report(shared)))
     if scale is not None:
         print("\n### Scaling with the work\n")
         print("\n".join(scaling.report(scale)))
@@ -437,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, seconds in imports.items():
         print(f"| `{name}` | {seconds * 1000:.0f} |")
     print("\n### Targets\n")
-    print("\n".join(_targets(results, imports, cache, streams, by_hand)))
+    print("\n".join(_targets(results, imports, cache, streams, by_hand, shared)))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 

@@ -54,7 +54,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 from pydantic import Field, model_validator
@@ -63,10 +63,14 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import AnyCollection, FrozenConfig, require_config
 from .._exceptions import describe
 from .._lazy import moved
+from ..stores.redis import RedisStore
 from ._idle import IdleStates
 from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from .limits import _ROUNDING, Limit, Strategy, make_limit
 from .priority import AGEING, Priority, place
+
+if TYPE_CHECKING:
+    from ..stores.ratelimit import SharedLimits
 
 __all__ = [
     "Booking",
@@ -134,6 +138,9 @@ class RateLimitConfig(FrozenConfig):
             :class:`~buttress.RateLimitError`, or ``"return"`` a synthetic 429
             response whose ``limited_by_client`` is true. A server's 429 is
             raised as ``RateLimitError`` with ``"raise"``, returned otherwise.
+        store: a :class:`~buttress.RedisStore`: every process given the same store
+            and namespace (and the same limits) shares one limit, and a pause one
+            server asked of one process holds them all (see ``docs/scaling-out.md``).
 
     Examples:
         >>> config = RateLimitConfig(max_requests=100, time_window=60.0, burst_size=10)
@@ -152,6 +159,7 @@ class RateLimitConfig(FrozenConfig):
     respect_retry_after: bool = True
     max_server_pause: float = Field(default=300.0, gt=0)
     on_limit: Literal["wait", "raise", "return"] = "wait"
+    store: RedisStore | None = None
 
     @model_validator(mode="after")
     def _burst_needs_bucket(self) -> RateLimitConfig:
@@ -687,6 +695,9 @@ class RateLimitStatus:
         reset_at: when the budget is whole again (UTC).
         queued: requests waiting for a slot right now.
         servers: the latest figures each host's server sent, by ``host[:port]``.
+        degraded: the limit is shared through a store that is away, so this
+            process keeps a limit of its own (its ``degraded_share``, or the
+            whole limit) until the store is back.
 
     Examples:
         >>> limiter = RateLimiter(RateLimitConfig(max_requests=10, time_window=1.0))
@@ -700,6 +711,7 @@ class RateLimitStatus:
     reset_at: datetime | None = None
     queued: int = 0
     servers: dict[str, RateLimitInfo] = field(default_factory=dict)
+    degraded: bool = False
 
 
 class RateLimitBackend(Protocol):
@@ -769,7 +781,9 @@ class RateLimiter:
     """The in-memory rate-limit state, shared by every request (and client) given it.
 
     A lock guards the O(1) bookkeeping and is never held while waiting. Give one
-    limiter to several clients or transports and they share one budget.
+    limiter to several clients or transports and they share one budget. When the
+    config names a ``store``, :attr:`shared` books each request's slot fleet-wide
+    too, after its turn in this limiter's queue.
 
     Examples:
         >>> from buttress.testing import FakeClock
@@ -803,6 +817,11 @@ class RateLimiter:
             queue_timeout=config.queue_timeout,
             max_pause=config.max_server_pause,
         )
+        self.shared: SharedLimits | None = None
+        if config.store is not None:
+            from ..stores.ratelimit import SharedLimits
+
+            self.shared = SharedLimits(config, clock)
 
     def book(
         self,
@@ -887,7 +906,9 @@ class RateLimiter:
         What that server last said is forgotten too, so requests to it go
         again at once, paced only by the client-side limit. ``host`` is
         ``host[:port]`` as in :attr:`RateLimitStatus.servers`, or a URL.
-        Requests already waiting out the pause keep waiting.
+        Requests already waiting out the pause keep waiting. With a ``store``,
+        the shared pause ends too, and ``reset()`` forgets the fleet's shared
+        budgets as well (a blocking call of at most the store's timeout).
 
         Examples:
             >>> from buttress.testing import FakeClock
@@ -905,6 +926,8 @@ class RateLimiter:
             host = _host(httpx.URL(host))
         with self._lock:
             self._policy.reset(host)
+        if self.shared is not None:
+            self.shared.reset(host)
 
     def status(self, host: str | None = None) -> RateLimitStatus:
         with self._lock:
@@ -916,7 +939,8 @@ class RateLimiter:
         if limit is None and host in servers:  # no client-side limit: report the server's
             server = servers[host]
             limit, remaining, reset_at = server.limit, server.remaining, server.reset_at
-        return RateLimitStatus(limit, remaining, reset_at, queued, servers)
+        degraded = self.shared is not None and self.shared.store.degraded
+        return RateLimitStatus(limit, remaining, reset_at, queued, servers, degraded)
 
     def __repr__(self) -> str:
         return f"RateLimiter({self.config!r})"

@@ -28,6 +28,14 @@ request really leaves, it is admitted only if sending it at that moment keeps
 the limit, else it waits there, keeping its place in the pool, until it may go.
 Waiting for a slot above the gate holds no connection. The slot travels down in
 ``request.extensions["buttress.rate_limit_admission"]``.
+
+A limit shared by a fleet (``RateLimitConfig(store=...)``, see
+:mod:`buttress.stores.ratelimit`) is booked where the request leaves too: after
+its turn in the process's queue, one store call books its fleet-wide slot and
+the request sleeps until that slot comes, then goes. Beneath a pool gate that
+happens in the :class:`RateLimitAdmission`, so a slot cannot pass while the
+request waits for a connection. A refusal books nothing; while the store is
+away the process's own limit (or the store's ``degraded_share`` of it) stands in.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
 from .._extensions import (
+    CLIENT_RATE_LIMITED,
     DEADLINE_KEY,
     METRICS_EXTENSION,
     RATE_LIMIT_ADMISSION,
@@ -61,6 +70,8 @@ from ..policies.ratelimit import (
     Refusal,
 )
 from ..policies.retry import clipped_timeouts
+from ..stores.health import UNAVAILABLE
+from ..stores.ratelimit import SharedLimits
 from ._layer import Layer, Wrapper
 
 # RateLimiter and its kin live with the policy; importable from here as they always were.
@@ -129,6 +140,150 @@ def _send(
     return outcome
 
 
+def _wait_for_slot(
+    limiter: RateLimitBackend,
+    request: httpx.Request,
+    on_limit: str,
+    deadline: float | None,
+    clock: Clock,
+    *,
+    beneath: bool,
+    waited: float = 0.0,
+) -> Generator[Effect, Outcome, tuple[Booking, float] | httpx.Response]:
+    """Wait for the request's slot in ``limiter``: its booking and the wait, or the refusal.
+
+    ``beneath``: a :class:`RateLimitAdmission` of ``limiter`` admits the request
+    where it leaves, so its turn only takes it out of the queue.
+    """
+    priority = RequestOptions.of(request).priority
+    start = waited
+    late = 0.0  # waits for admission, not counted against queue_timeout
+    while True:  # a Hold (the server paused the host) books again after the pause
+        booking = limiter.book(
+            request,
+            wait=on_limit == "wait",
+            waited=waited,
+            deadline=deadline,
+            priority=priority,
+            send_now=not beneath,
+        )
+        if isinstance(booking, Refusal):
+            return _refused(request, booking, on_limit)
+        turn = booking
+        if isinstance(booking, Hold) or booking.queued:
+            _report_queue(request, limiter)
+            try:
+                yield Sleep(booking.delay)
+                # Woken late, a sleeper could bunch with others: it goes only when
+                # the sends so far leave room.
+                while isinstance(booking, Booking):
+                    turn, gap = _turn(limiter, request, booking, beneath)
+                    if not gap:
+                        break
+                    yield from _wait_more(request, clock, deadline, gap)
+                    late += gap
+            finally:  # also when the caller is cancelled, times out or is interrupted
+                limiter.done_waiting(booking)
+                _report_queue(request, limiter)
+            waited += booking.delay
+        if isinstance(turn, Booking):
+            return turn, waited - start + late
+
+
+def _turn(
+    limiter: RateLimitBackend, request: httpx.Request, booking: Booking, beneath: bool
+) -> tuple[Booking, float]:
+    """Whether a queued ``booking``'s turn came: the booking to go with, and the wait left."""
+    if beneath:  # out of the queue; admitted beneath the pool gate
+        turn = limiter.take_turn(request, booking)
+        return turn, turn.delay
+    return booking, limiter.admit(request, booking)
+
+
+def _shared(limiter: RateLimitBackend) -> SharedLimits | None:
+    """The fleet-wide half of ``limiter``, when its config names a store."""
+    shared = getattr(limiter, "shared", None)
+    return shared if isinstance(shared, SharedLimits) else None
+
+
+def _longest_wait(
+    config: RateLimitConfig, on_limit: str, waited: float, deadline: float | None, clock: Clock
+) -> float | None:
+    """How long a request may still wait for its slot (``None``: as long as it takes)."""
+    if on_limit != "wait":
+        return 0.0
+    longest = None if config.queue_timeout is None else config.queue_timeout - waited
+    if deadline is not None:
+        left = deadline - clock.monotonic()
+        longest = left if longest is None else min(longest, left)
+    return longest
+
+
+def _shared_turn(
+    request: httpx.Request,
+    limiter: RateLimitBackend,
+    on_limit: str,
+    deadline: float | None,
+    waited: float,
+    clock: Clock,
+) -> Generator[Effect, Outcome, float | httpx.Response]:
+    """Book the request's fleet-wide slot and sleep until it comes, just before it leaves.
+
+    Returns the seconds slept, or the refusal to return (nothing was booked). While
+    the store is away, the limiter's local limit (already passed) stands in, or
+    the store's ``degraded_share`` of it.
+    """
+    shared = _shared(limiter)
+    slept = 0.0
+    while shared is not None:
+        longest = _longest_wait(limiter.config, on_limit, waited + slept, deadline, clock)
+        answer = yield from shared.book(request, longest)
+        if answer is UNAVAILABLE:
+            if shared.fallback is None:
+                break
+            slot = yield from _wait_for_slot(
+                shared.fallback,
+                request,
+                on_limit,
+                deadline,
+                clock,
+                beneath=False,
+                waited=waited + slept,
+            )
+            return slot if isinstance(slot, httpx.Response) else slept + slot[1]
+        if isinstance(answer, Refusal):
+            return _refused(
+                request, _why(answer, limiter.config, on_limit, deadline, clock), on_limit
+            )
+        delay = answer.delay if isinstance(answer, Hold) else answer
+        if delay > 0:
+            yield Sleep(delay)
+            slept += delay
+        if not isinstance(answer, Hold):  # a hold books again once the pause is over
+            break
+    return slept
+
+
+def _why(
+    refusal: Refusal, config: RateLimitConfig, on_limit: str, deadline: float | None, clock: Clock
+) -> Refusal:
+    """A fleet-wide refusal, saying which bound (the deadline, ``queue_timeout``) it met."""
+    wait, why = refusal.retry_after, refusal.reason
+    if on_limit != "wait":
+        return refusal
+    now = clock.monotonic()
+    if deadline is not None and now + wait > deadline:
+        return Refusal(
+            wait,
+            f"{why}: a wait of {wait:.3g}s would outlast the request's deadline "
+            f"({max(deadline - now, 0.0):.3g}s left)",
+            past_deadline=True,
+        )
+    return Refusal(
+        wait, f"{why}: a wait of {wait:.3g}s exceeds queue_timeout={config.queue_timeout}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     """A slot whose request is on its way down, to be admitted where it leaves."""
@@ -136,6 +291,8 @@ class _Pending:
     limiter: RateLimitBackend
     booking: Booking
     deadline: float | None
+    on_limit: str
+    waited: float
 
 
 class RateLimitAdmission(Wrapper):
@@ -168,6 +325,7 @@ class RateLimitAdmission(Wrapper):
         self._inner = inner
         self.limiter = limiter
         self._clock = clock
+        self._shared = _shared(limiter) is not None
 
     def _admit(self, request: httpx.Request) -> tuple[_Pending | None, float]:
         """The slot the request brought for this limiter, and how long it must still wait."""
@@ -177,21 +335,31 @@ class RateLimitAdmission(Wrapper):
         return pending, self.limiter.admit(request, pending.booking)
 
     def _late(self, request: httpx.Request, pending: _Pending, gap: float) -> Flow:
-        """Wait until sending keeps the limit (``gap`` at least), then send."""
+        """Wait until sending keeps the limit (``gap`` at least) and the fleet's, then send."""
         late = 0.0
         while gap:
             yield from _wait_more(request, self._clock, pending.deadline, gap)
             late += gap
             gap = self.limiter.admit(request, pending.booking)
+        shared = yield from _shared_turn(
+            request,
+            self.limiter,
+            pending.on_limit,
+            pending.deadline,
+            pending.waited + late,
+            self._clock,
+        )
+        if isinstance(shared, httpx.Response):  # refused, and asked to return the refusal
+            return shared
         if (trace := request_trace(request)) is not None:
-            trace.rate_limit_wait += late
+            trace.rate_limit_wait += late + shared
         return (yield from _send(request, self._clock, pending.deadline))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         inner = self._inner
         assert isinstance(inner, httpx.BaseTransport)  # beneath a sync layer: sync too
         pending, gap = self._admit(request)
-        if pending is None or not gap:  # it may go now: nothing to wait for, nothing to drive
+        if pending is None or not (gap or self._shared):  # it may go now: nothing to drive
             return inner.handle_request(request)
         return drive(self._late(request, pending, gap), inner, self._clock)
 
@@ -199,7 +367,7 @@ class RateLimitAdmission(Wrapper):
         inner = self._inner
         assert isinstance(inner, httpx.AsyncBaseTransport)  # beneath an async layer: async too
         pending, gap = self._admit(request)
-        if pending is None or not gap:
+        if pending is None or not (gap or self._shared):
             return await inner.handle_async_request(request)
         return await adrive(self._late(request, pending, gap), inner, self._clock)
 
@@ -267,21 +435,36 @@ class RateLimitTransport(Layer):
         deadline = request.extensions.get(DEADLINE_KEY)
         if deadline is None and options.total_timeout is not None:  # no retry layer above
             deadline = self._clock.monotonic() + options.total_timeout
-        slot = yield from self._slot(request, on_limit, deadline)
+        slot = yield from _wait_for_slot(
+            self.limiter, request, on_limit, deadline, self._clock, beneath=self._admitted_beneath
+        )
         if isinstance(slot, httpx.Response):  # refused, and asked to return the refusal
             return slot
         turn, waited = slot
+        if self._admitted_beneath:  # the fleet-wide slot too is booked where it leaves
+            request.extensions[RATE_LIMIT_ADMISSION] = _Pending(
+                self.limiter, turn, deadline, on_limit, waited
+            )
+        else:
+            shared = yield from _shared_turn(
+                request, self.limiter, on_limit, deadline, waited, self._clock
+            )
+            if isinstance(shared, httpx.Response):
+                return shared
+            waited += shared
         if waited and (trace := request_trace(request)) is not None:
             trace.rate_limit_wait += waited
-        if self._admitted_beneath:
-            request.extensions[RATE_LIMIT_ADMISSION] = _Pending(self.limiter, turn, deadline)
         try:
             outcome = yield from _send(request, self._clock, deadline if waited else None)
         finally:  # this attempt's slot only: a retry or a redirect takes its own
             request.extensions.pop(RATE_LIMIT_ADMISSION, None)
+        if outcome.extensions.get(CLIENT_RATE_LIMITED):  # refused beneath the pool gate
+            return outcome
         info = self.limiter.observe(request, outcome)
         if info is not None:
             outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
+        if (shared_limits := _shared(self.limiter)) is not None:
+            yield from shared_limits.pause(request, outcome, info)  # for the whole fleet
         if outcome.status_code == 429 and on_limit == "raise":
             yield Read(outcome)
             outcome = as_response(outcome)  # with .rate_limit, like the facade's
@@ -293,51 +476,6 @@ class RateLimitTransport(Layer):
                 retry_after=retry_after,
             )
         return outcome
-
-    def _slot(
-        self, request: httpx.Request, on_limit: str, deadline: float | None
-    ) -> Generator[Effect, Outcome, tuple[Booking, float] | httpx.Response]:
-        """Wait for the request's slot: its booking and the seconds waited, or the refusal."""
-        limiter = self.limiter
-        priority = RequestOptions.of(request).priority
-        waited = late = 0.0  # late: waits for admission, not counted against queue_timeout
-        while True:  # a Hold (the server paused the host) books again after the pause
-            booking = limiter.book(
-                request,
-                wait=on_limit == "wait",
-                waited=waited,
-                deadline=deadline,
-                priority=priority,
-                send_now=not self._admitted_beneath,
-            )
-            if isinstance(booking, Refusal):
-                return _refused(request, booking, on_limit)
-            turn = booking
-            if isinstance(booking, Hold) or booking.queued:
-                _report_queue(request, limiter)
-                try:
-                    yield Sleep(booking.delay)
-                    # Woken late, a sleeper could bunch with others: it goes only when
-                    # the sends so far leave room.
-                    while isinstance(booking, Booking):
-                        turn, gap = self._turn(request, booking)
-                        if not gap:
-                            break
-                        yield from _wait_more(request, self._clock, deadline, gap)
-                        late += gap
-                finally:  # also when the caller is cancelled, times out or is interrupted
-                    limiter.done_waiting(booking)
-                    _report_queue(request, limiter)
-                waited += booking.delay
-            if isinstance(turn, Booking):
-                return turn, waited + late
-
-    def _turn(self, request: httpx.Request, booking: Booking) -> tuple[Booking, float]:
-        """Whether a queued ``booking``'s turn came: the booking to go with, and the wait left."""
-        if self._admitted_beneath:  # out of the queue; admitted beneath the pool gate
-            turn = self.limiter.take_turn(request, booking)
-            return turn, turn.delay
-        return booking, self.limiter.admit(request, booking)
 
     def __repr__(self) -> str:
         return f"RateLimitTransport({self._inner!r}, {self.limiter.config!r})"

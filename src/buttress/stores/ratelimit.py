@@ -1,0 +1,347 @@
+"""A rate limit shared by every process of a fleet, kept in Redis by atomic scripts.
+
+A :class:`~buttress.RateLimiter` whose configuration names a store
+(``RateLimitConfig(..., store=RedisStore(...))``) keeps its in-process queue as
+before (FIFO, priorities) and, when a request's local turn comes, books its
+fleet-wide slot here: :meth:`SharedLimits.book` runs one script that
+
+- reads the time once (the Redis server's ``TIME``, or a test's fake clock, see
+  :meth:`~buttress.RedisStore.time_argument`), so clock skew between machines
+  cannot matter;
+- finds the earliest moment at which *every* budget the request counts against
+  (the global or per-host limit, each endpoint rule it matches) allows it, and
+  no server-imposed pause of its host is running;
+- books that moment in all of them at once and returns the delay, which the
+  request sleeps before it goes; or books nothing and refuses, when the delay is
+  longer than the request may wait.
+
+Booking a *reservation* and sleeping until it comes means nobody polls: the
+fleet's requests go in the order they booked (first booked, first served,
+across processes), and no request starves. Within a process, the local queue
+decides who books first (priorities apply there).
+
+A pause a server asked for (``Retry-After``, none remaining until a reset),
+seen by one process, is written here by :meth:`SharedLimits.pause` (capped by
+``max_server_pause``) and holds every process's requests to that host.
+
+Every key carries an expiry set in the same script, so a process that dies
+mid-way can never leave a budget that blocks forever. While the store is away
+the store answers ``UNAVAILABLE`` and the limiter falls back to its local limit,
+or to :attr:`SharedLimits.fallback` (``degraded_share`` of it) when the store
+says each process's share.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .._flow import Effect
+from ..policies.headers import RateLimitInfo, parse_retry_after
+from ..policies.ratelimit import (
+    EndpointLimit,
+    Hold,
+    RateLimitConfig,
+    RateLimiter,
+    Refusal,
+    Rule,
+)
+from .health import UNAVAILABLE, Unavailable
+
+if TYPE_CHECKING:
+    from .._clock import Clock
+    from .redis import RedisStore
+
+__all__ = ["SharedLimits"]
+
+logger = logging.getLogger("buttress.ratelimit")
+
+# KEYS: the host's pause, then one key per budget.
+# ARGV: time ("" = the server's TIME), the longest wait allowed (-1: any), then per
+# budget: strategy, max_requests, time_window, burst_size.
+# Returns {outcome, seconds}: "booked" (sleep that long, then go), "hold" (the host
+# is paused that long; book again then) or "refused" (the wait it would take, and
+# what imposed it: "pause" or "limit"); a refusal books nothing.
+# Times are seconds as strings: Redis would truncate a Lua number to an integer.
+_BOOK = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local max_wait = tonumber(ARGV[2])
+local rounding = 1e-6  -- TIME's resolution; epoch seconds carry float error below it
+
+local function seconds(x) return string.format('%.17g', x) end
+local function too_long(delay) return max_wait >= 0 and delay > max_wait + rounding end
+
+local paused = tonumber(redis.call('GET', KEYS[1]) or '')
+if paused and paused > now + rounding then
+  local delay = paused - now
+  if too_long(delay) then return {'refused', seconds(delay), 'pause'} end
+  return {'hold', seconds(delay)}
+end
+
+local budgets = {}
+for i = 2, #KEYS do
+  local a = 3 + (i - 2) * 4
+  local b = {key = KEYS[i], kind = ARGV[a], max = tonumber(ARGV[a + 1]),
+             window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3])}
+  if b.kind == 'token_bucket' then
+    b.interval = b.window / b.max
+    b.tat = tonumber(redis.call('GET', b.key) or '') or -math.huge
+  elseif b.kind == 'fixed_window' then
+    local state = redis.call('HMGET', b.key, 'start', 'count')
+    b.start = tonumber(state[1] or '')
+    b.count = tonumber(state[2] or '') or 0
+  else
+    b.length = redis.call('LLEN', b.key)
+    b.oldest = tonumber(redis.call('LINDEX', b.key, 0) or '')
+  end
+  budgets[#budgets + 1] = b
+end
+
+-- The window a request at t falls in: its start and the bookings it holds.
+local function window_of(b, t)
+  if not b.start then return t, 0 end
+  if t >= b.start + b.window then
+    return b.start + math.floor((t - b.start) / b.window) * b.window, 0
+  end
+  return b.start, b.count
+end
+
+-- The earliest moment at or after t at which budget b allows one more request.
+local function available_at(b, t)
+  if b.kind == 'token_bucket' then
+    local at = b.tat - (b.burst - 1) * b.interval
+    if at <= t + rounding then return t end
+    return at
+  elseif b.kind == 'fixed_window' then
+    local start, count = window_of(b, t)
+    if count < b.max then return math.max(t, start) end
+    return start + b.window
+  end
+  if b.length < b.max then return t end
+  return math.max(t, b.oldest + b.window)
+end
+
+-- The earliest moment all allow: each budget may push it later; a few rounds settle it.
+local at = now
+for _ = 1, 64 do
+  local later = at
+  for _, b in ipairs(budgets) do later = math.max(later, available_at(b, at)) end
+  if later <= at then break end
+  at = later
+end
+local delay = at - now
+if too_long(delay) then return {'refused', seconds(delay), 'limit'} end
+
+local function expire_after(key, s)
+  local ms = math.max(1, math.ceil(s * 1000))
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+
+for _, b in ipairs(budgets) do
+  if b.kind == 'token_bucket' then
+    local tat = math.max(b.tat, at) + b.interval
+    redis.call('SET', b.key, seconds(tat))
+    redis.call('PEXPIRE', b.key, math.max(1, math.ceil((tat - now) * 1000)))
+  elseif b.kind == 'fixed_window' then
+    local start, count = window_of(b, at)
+    redis.call('HSET', b.key, 'start', seconds(start), 'count', count + 1)
+    expire_after(b.key, start + b.window - now)
+  else
+    redis.call('RPUSH', b.key, seconds(at))
+    redis.call('LTRIM', b.key, -b.max, -1)
+    expire_after(b.key, at + b.window - now)
+  end
+end
+return {'booked', seconds(delay)}
+"""
+
+# KEYS: the host's pause. ARGV: time ("" = TIME), seconds to pause (already capped).
+# A pause only ever grows: a shorter one seen later does not end a longer one.
+_PAUSE = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local pause = tonumber(ARGV[2])
+local paused = tonumber(redis.call('GET', KEYS[1]) or '')
+if not paused or now + pause > paused then
+  redis.call('SET', KEYS[1], string.format('%.17g', now + pause),
+             'PX', math.max(1, math.ceil(pause * 1000)))
+end
+return 1
+"""
+
+
+def _degraded(config: RateLimitConfig, share: float) -> RateLimitConfig:
+    """``config`` with every limit cut to ``share`` (at least one request per window)."""
+
+    def cut(n: int | None) -> int | None:
+        return None if n is None else max(1, math.floor(n * share))
+
+    return config.model_copy(
+        update={
+            "store": None,
+            "max_requests": cut(config.max_requests),
+            "burst_size": cut(config.burst_size),
+            "endpoints": tuple(
+                rule.model_copy(
+                    update={
+                        "max_requests": cut(rule.max_requests),
+                        "burst_size": cut(rule.burst_size),
+                    }
+                )
+                for rule in config.endpoints
+            ),
+        }
+    )
+
+
+def _host(url: httpx.URL) -> str:
+    return url.netloc.decode("ascii", "replace")
+
+
+class SharedLimits:
+    """The fleet-wide half of a :class:`~buttress.RateLimiter` whose config names a store.
+
+    Every process (and every limiter) given the same store and namespace books
+    its requests against the same budgets. Each booking is one script call, one
+    round trip; a server-imposed pause costs one more, when it is seen.
+
+    Examples:
+        >>> from buttress import RateLimitConfig, RedisStore
+        >>> store = RedisStore("redis://127.0.0.1:6379/0", namespace="billing")
+        >>> limits = SharedLimits(RateLimitConfig(max_requests=200, store=store))
+        >>> for key in limits.keys(httpx.Request("GET", "https://api.example.com/users")):
+        ...     print(key)
+        buttress:{billing}:ratelimit:pause:api.example.com
+        buttress:{billing}:ratelimit:main:global
+    """
+
+    def __init__(self, config: RateLimitConfig, clock: Clock | None = None) -> None:
+        assert config.store is not None
+        self.config = config
+        self.store: RedisStore = config.store
+        self._book = self.store.script(_BOOK)
+        self._pause = self.store.script(_PAUSE)
+        # Each budget by the name of its key: the main limit, then the endpoint rules.
+        named: list[tuple[tuple[str, ...], str, str, RateLimitConfig | EndpointLimit]] = [
+            (("rule", str(index)), rule.method, rule.path, rule)
+            for index, rule in enumerate(config.endpoints)
+        ]
+        if config.max_requests is not None:
+            named.insert(0, (("main",), "*", "*", config))
+        self._rules = [
+            (
+                name,
+                Rule(method, path, spec.strategy, size, spec.time_window, spec.burst_size or size),
+            )
+            for name, method, path, spec in named
+            if (size := spec.max_requests) is not None
+        ]
+        share = self.store.degraded_share
+        #: While the store is away: the limiter for this process's share of the limit
+        #: (``None``: the local limiter, with the whole limit, is the fallback).
+        self.fallback = (
+            None
+            if share is None or share == 1
+            else RateLimiter(_degraded(config, share), clock=clock or self.store.clock)
+        )
+
+    def keys(self, request: httpx.Request) -> list[str]:
+        """The host's pause, then every budget ``request`` counts against."""
+        return self._budgets(request)[0]
+
+    def _budgets(self, request: httpx.Request) -> tuple[list[str], list[str | int | float]]:
+        """The keys (the host's pause first) and each budget's terms, for the script."""
+        url = request.url
+        host = _host(url)
+        scope = host if self.config.scope == "host" else "global"
+        keys = [self.store.key("ratelimit", "pause", host)]
+        terms: list[str | int | float] = []
+        for name, rule in self._rules:
+            if rule.matches(request.method, url.path):
+                keys.append(self.store.key("ratelimit", *name, scope))
+                terms += [rule.strategy, rule.max_requests, rule.time_window, rule.burst_size or 0]
+        return keys, terms
+
+    def book(
+        self, request: httpx.Request, max_wait: float | None
+    ) -> Generator[Effect, object, float | Hold | Refusal | Unavailable]:
+        """Book ``request``'s fleet-wide slot: the seconds to sleep before it goes.
+
+        A :class:`~buttress.policies.ratelimit.Hold` when its host is paused (book
+        again after it), a :class:`~buttress.policies.ratelimit.Refusal` (nothing
+        booked) when the wait would be longer than ``max_wait`` seconds
+        (``None``: any wait), ``UNAVAILABLE`` when the store is away.
+        """
+        time = self.store.time_argument()
+        longest = -1.0 if max_wait is None else max(max_wait, 0.0)
+        keys, terms = self._budgets(request)
+        answer = yield from self._book(keys, [time, longest, *terms])
+        if isinstance(answer, Unavailable):
+            return UNAVAILABLE
+        outcome, *rest = (_text(part) for part in answer)
+        delay = float(rest[0])
+        if outcome == "booked":
+            return delay
+        if outcome == "hold":
+            return Hold(delay)
+        paused = rest[1] == "pause"
+        return Refusal(
+            delay, "the server asked to wait" if paused else "fleet-wide rate limit reached"
+        )
+
+    def pause(
+        self, request: httpx.Request, response: httpx.Response, info: RateLimitInfo | None
+    ) -> Generator[Effect, object, None]:
+        """Share the pause ``response``'s server asked for, if any, with the whole fleet."""
+        seconds = None
+        if self.config.respect_retry_after and response.status_code in (429, 503):
+            seconds = parse_retry_after(response.headers, self.store.clock.time())
+        if seconds is None and info is not None and info.remaining is not None:
+            seconds = info.reset_after if info.remaining <= 0 else None
+        if seconds is None or seconds <= 0:
+            return
+        seconds = min(seconds, self.config.max_server_pause)
+        key = self.store.key("ratelimit", "pause", _host(request.url))
+        yield from self._pause([key], [self.store.time_argument(), seconds])
+
+    def reset(self, host: str | None = None) -> None:
+        """End ``host``'s shared pause, or forget every shared budget and pause (``None``).
+
+        A blocking call of at most the store's ``timeout``; nothing happens while
+        the store is away.
+        """
+        if host is not None:
+            key = self.store.key("ratelimit", "pause", host)
+            self.store.run(lambda client: client.delete(key))
+            return
+        pattern = _glob_escape(self.store.key("ratelimit")) + ":*"
+
+        def forget(client: Any) -> None:
+            keys = list(client.scan_iter(match=pattern, count=500))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+
+        self.store.run(forget)
+
+    def __repr__(self) -> str:
+        return f"SharedLimits({self.store!r})"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis ``SCAN MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

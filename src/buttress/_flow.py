@@ -58,6 +58,7 @@ __all__ = [
     "Sleep",
     "adrive",
     "call",
+    "call_at_once",
     "drive",
 ]
 
@@ -120,6 +121,24 @@ def call(
 
 
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
+
+
+def call_at_once(step: Generator[Effect, object, T]) -> T:
+    """Run a step that only asks stores (``Call``), blocking, outside any flow.
+
+    For plain methods such as a shared circuit's ``force_open()``.
+    """
+    outcome: object = None
+    while True:
+        try:
+            effect = step.send(outcome)
+        except StopIteration as done:
+            return cast("T", done.value)
+        assert isinstance(effect, Call), "only store calls run outside a flow"
+        try:
+            outcome = Reply(effect.blocking())
+        except Exception as exc:
+            outcome = exc
 
 
 def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Response:

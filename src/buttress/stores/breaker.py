@@ -44,7 +44,7 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .._exceptions import StoreError
-from .._flow import Call, Effect, Reply
+from .._flow import Effect, call_at_once
 from ..policies.breaker import (
     _HISTORY,
     Circuit,
@@ -58,6 +58,7 @@ from ..policies.breaker import (
     log_changes,
 )
 from .health import UNAVAILABLE
+from .redis import decoded
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -246,28 +247,6 @@ return answer
 """
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def run_now(step: Generator[Effect, object, T]) -> T:
-    """Run a store step at once with the blocking client (outside any flow).
-
-    For the manual controls (``force_open()``...), which are plain methods.
-    """
-    outcome: object = None
-    while True:
-        try:
-            effect = step.send(outcome)
-        except StopIteration as done:
-            return cast("T", done.value)
-        assert isinstance(effect, Call)
-        try:
-            outcome = Reply(effect.blocking())
-        except Exception as exc:
-            outcome = exc
-
-
 class SharedCircuit:
     """One circuit shared by every process using the same store (and circuit name).
 
@@ -432,7 +411,7 @@ class SharedCircuit:
             return None
         granted, generation, number, state, forced, wait, consecutive, *changes = answer
         self._consecutive_failures = int(consecutive)
-        self._saw(_state(_text(state)), bool(_text(forced)), int(wait), changes)
+        self._saw(_state(decoded(state)), bool(decoded(forced)), int(wait), changes)
         return bool(granted), int(generation), int(number)
 
     def _keep(self, successes: dict[int, int]) -> None:
@@ -446,7 +425,7 @@ class SharedCircuit:
         at = self._clock.time()
         made = []
         for change in changes:
-            before, after, reason = _text(change).split(" ", 2)
+            before, after, reason = decoded(change).split(" ", 2)
             made.append(StateChange(_state(before), _state(after), at, reason))
         with self._lock:
             seen = made[0].from_state if made else state
@@ -493,19 +472,19 @@ class SharedCircuit:
     def force_open(self) -> None:
         """Open the circuit fleet-wide until :meth:`force_close` or :meth:`reset`."""
         self.local.force_open()
-        run_now(self._ask("force", "open"))
+        call_at_once(self._ask("force", "open"))
 
     def force_close(self) -> None:
         """Close it fleet-wide; failures count but never trip it, until :meth:`reset`."""
         self.local.force_close()
-        run_now(self._ask("force", "closed"))
+        call_at_once(self._ask("force", "closed"))
 
     def reset(self) -> None:
         """Back to a fresh closed circuit fleet-wide, ending any forcing."""
         self.local.reset()
         with self._lock:
             self._pending.clear()
-        run_now(self._ask("force", "reset"))
+        call_at_once(self._ask("force", "reset"))
 
     def force_later(self, to: Literal["open", "closed"]) -> None:
         """Force the circuit fleet-wide with its next call (no store call now).

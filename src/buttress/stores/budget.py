@@ -26,9 +26,8 @@ import threading
 from collections.abc import Generator
 
 from .._exceptions import StoreError
-from .._flow import Effect
+from .._flow import Effect, call_at_once
 from ..policies.budget import InMemoryRetryBudget, SharedRetryBudget
-from .breaker import run_now
 from .health import UNAVAILABLE
 from .redis import RedisStore
 
@@ -164,7 +163,7 @@ class RedisRetryBudget(SharedRetryBudget):
 
     def try_withdraw(self, key: str, now: float) -> bool:
         """Take one retry for ``key`` if the fleet's budget allows it (a blocking store call)."""
-        return run_now(self.withdraw(key, now))
+        return call_at_once(self.withdraw(key, now))
 
     def _ask(self, key: str, *, withdraw: bool) -> Generator[Effect, object, bool | None]:
         """Send the kept first attempts (and take a retry); ``None`` if the store is away."""

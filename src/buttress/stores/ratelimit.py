@@ -51,6 +51,7 @@ from ..policies.ratelimit import (
     Rule,
 )
 from .health import UNAVAILABLE, Unavailable
+from .redis import decoded
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -289,7 +290,7 @@ class SharedLimits:
         answer = yield from self._book(keys, [time, longest, *terms])
         if isinstance(answer, Unavailable):
             return UNAVAILABLE
-        outcome, *rest = (_text(part) for part in answer)
+        outcome, *rest = (decoded(part) for part in answer)
         delay = float(rest[0])
         if outcome == "booked":
             return delay
@@ -336,10 +337,6 @@ class SharedLimits:
 
     def __repr__(self) -> str:
         return f"SharedLimits({self.store!r})"
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _glob_escape(text: str) -> str:

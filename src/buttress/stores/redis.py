@@ -64,6 +64,11 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (redis.exceptions.RedisError, OSError, TimeoutError)
 
 
+def decoded(value: object) -> str:
+    """A script's reply as text (redis-py answers bytes unless told to decode)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _portable(pool: Any) -> dict[str, Any]:
     """The settings of a redis-py pool that both its blocking and asyncio clients accept."""
     settings = pool.connection_kwargs

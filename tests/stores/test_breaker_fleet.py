@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 import buttress
+from buttress._flow import call_at_once
 from buttress.policies.breaker import Permit
-from buttress.stores.breaker import SharedCircuit, run_now
+from buttress.stores.breaker import SharedCircuit
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
 from tests.servers import RedisServer
@@ -148,7 +149,7 @@ async def test_half_open_trials_are_limited_fleet_wide_and_a_dead_holders_lease_
     assert (await first.get("/status/500")).status_code == 500
     clock.advance(10)
 
-    trial = run_now(circuit_of(first).acquire())  # the first process's trial call, in flight
+    trial = call_at_once(circuit_of(first).acquire())  # the first process's trial call, in flight
     assert isinstance(trial, Permit)
     assert trial.half_open
     with pytest.raises(buttress.CircuitBreakerOpenError) as caught:
@@ -156,14 +157,14 @@ async def test_half_open_trials_are_limited_fleet_wide_and_a_dead_holders_lease_
     assert caught.value.retry_after == 0
     assert all(ttl > 0 for ttl in keys_of(redis_server.url, first).values())
 
-    run_now(circuit_of(first).record(trial, failure=False, duration=0.01))  # lease given back
+    call_at_once(circuit_of(first).record(trial, failure=False, duration=0.01))  # lease given back
     assert (await second.get("/status/200")).status_code == 200  # the next trial: closed now
     assert breaker_of(second).state == "closed"
 
     # A process that dies holding a lease blocks recovery for one reset_timeout, no longer.
     assert (await second.get("/status/500")).status_code == 500
     clock.advance(10)
-    abandoned = run_now(circuit_of(first).acquire())
+    abandoned = call_at_once(circuit_of(first).acquire())
     assert isinstance(abandoned, Permit)
     assert abandoned.half_open
     with pytest.raises(buttress.CircuitBreakerOpenError):

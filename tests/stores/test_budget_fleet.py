@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import buttress
-from buttress.stores.breaker import run_now
+from buttress._flow import call_at_once
 from buttress.stores.budget import RedisRetryBudget
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
@@ -129,12 +129,12 @@ def test_a_client_that_meets_many_hosts_keeps_counts_only_for_those_in_use(
 ) -> None:
     budget = RedisRetryBudget(redis_store, window=10)
     for number in range(10_000):
-        run_now(budget.record(f"host-{number}.example", now=0.0))
-    run_now(budget.record("busy.example", now=9.5))
+        call_at_once(budget.record(f"host-{number}.example", now=0.0))
+    call_at_once(budget.record("busy.example", now=9.5))
     assert len(budget._pending) == 10_001  # none is older than the window yet
-    run_now(budget.record("busy.example", now=10.0))  # forgets the hosts no longer called
+    call_at_once(budget.record("busy.example", now=10.0))  # forgets the hosts no longer called
     assert budget._pending == {"busy.example": (2, 9.5)}
-    run_now(budget.record("busy.example", now=10.5))  # a second on: its three are sent
+    call_at_once(budget.record("busy.example", now=10.5))  # a second on: its three are sent
     assert budget._pending == {}
     sent: Any = redis_store.run(
         lambda client: client.hgetall(redis_store.key("retry-budget", "busy.example"))

@@ -173,3 +173,30 @@ async def test_on_store_error_raise_raises_a_store_error_each_time(mode: str) ->
         with pytest.raises(buttress.StoreError, match=r"Redis at redis://127\.0\.0\.1:1/0 failed"):
             await ask_counter(store, store.key("n"), mode)
     assert isinstance(buttress.StoreError("x"), buttress.ClientError)
+
+
+def test_a_store_refuses_to_be_pickled_with_the_way_to_share_it() -> None:
+    import pickle
+
+    store = RedisStore("redis://user:pa55word@127.0.0.1:1/0", namespace="n")
+    config = buttress.RateLimitConfig(max_requests=10, store=store)
+    for value in (store, config):
+        with pytest.raises(TypeError, match="make one in each process") as caught:
+            pickle.dumps(value)
+        assert "pa55word" not in str(caught.value)
+
+
+def test_the_store_gives_each_policy_its_shared_half(redis_store: RedisStore) -> None:
+    from buttress.policies.store import SharedStore
+
+    assert isinstance(redis_store, SharedStore)
+    breaker = buttress.CircuitBreaker(
+        buttress.CircuitBreakerConfig(per_host=True, store=redis_store)
+    )
+    assert isinstance(breaker.for_host("api.example.com"), buttress.stores.SharedCircuit)
+    limiter = buttress.transports.RateLimiter(
+        buttress.RateLimitConfig(max_requests=5, store=redis_store)
+    )
+    assert isinstance(limiter.shared, buttress.stores.SharedLimits)
+    budget = buttress.RetryConfig(store=redis_store).budget.create(redis_store)
+    assert isinstance(budget, buttress.stores.RedisRetryBudget)

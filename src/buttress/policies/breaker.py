@@ -37,9 +37,9 @@ from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._flow import Effect, Outcome, Send
-from ..stores.redis import RedisStore
 from ._idle import IdleStates
 from .outcomes import is_breaker_failure
+from .store import SharedStore
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -122,7 +122,7 @@ class CircuitBreakerConfig(FrozenConfig):
     per_host: bool = False
     fallback: Callable[[httpx.Request], httpx.Response] | None = None
     on_state_change: Callable[[str, str, str], None] | None = None
-    store: RedisStore | None = None
+    store: SharedStore | None = None
 
     def __init__(self, **data: Any) -> None:
         if isinstance(data.get("excluded_exceptions"), Iterable):
@@ -498,9 +498,7 @@ class CircuitBreaker:
     def _new_circuit(self, name: str) -> Circuit | SharedCircuit:
         if self.config.store is None:
             return Circuit(self.config, self._clock, name=name)
-        from ..stores.breaker import SharedCircuit
-
-        return SharedCircuit(self.config.store, self.config, self._clock, name=name)
+        return self.config.store.circuit(self.config, self._clock, name=name)
 
     def for_host(self, host: str) -> Circuit | SharedCircuit:
         """The circuit that guards ``host`` (the single shared one unless ``per_host``).

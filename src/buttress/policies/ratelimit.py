@@ -63,11 +63,11 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import AnyCollection, FrozenConfig, require_config
 from .._exceptions import describe
 from .._lazy import moved
-from ..stores.redis import RedisStore
 from ._idle import IdleStates
 from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
 from .limits import _ROUNDING, Limit, Strategy, make_limit
 from .priority import AGEING, Priority, place
+from .store import SharedStore
 
 if TYPE_CHECKING:
     from ..stores.ratelimit import SharedLimits
@@ -159,7 +159,7 @@ class RateLimitConfig(FrozenConfig):
     respect_retry_after: bool = True
     max_server_pause: float = Field(default=300.0, gt=0)
     on_limit: Literal["wait", "raise", "return"] = "wait"
-    store: RedisStore | None = None
+    store: SharedStore | None = None
 
     @model_validator(mode="after")
     def _burst_needs_bucket(self) -> RateLimitConfig:
@@ -819,9 +819,7 @@ class RateLimiter:
         )
         self.shared: SharedLimits | None = None
         if config.store is not None:
-            from ..stores.ratelimit import SharedLimits
-
-            self.shared = SharedLimits(config, clock)
+            self.shared = config.store.limits(config, clock)
 
     def book(
         self,

@@ -31,11 +31,11 @@ from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import RequestOptions
 from .._redact import Redactor
 from ..observability import report, request_trace
-from ..stores.redis import RedisStore
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget, SharedRetryBudget
 from .headers import parse_retry_after
 from .outcomes import EarlyStop, is_connect_failure, retry_reason
+from .store import SharedStore
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -74,14 +74,12 @@ class RetryBudgetConfig(FrozenConfig):
     min_per_second: float = Field(default=10.0, ge=0)
     window: float = Field(default=10.0, gt=0)
 
-    def create(self, store: RedisStore | None = None) -> RetryBudget:
+    def create(self, store: SharedStore | None = None) -> RetryBudget:
         """A fresh budget with these settings: in memory, or fleet-wide in ``store``."""
         settings = {"ratio": self.ratio, "min_per_second": self.min_per_second}
         if store is None:
             return InMemoryRetryBudget(**settings, window=self.window)
-        from ..stores.budget import RedisRetryBudget
-
-        return RedisRetryBudget(store, **settings, window=self.window)
+        return store.retry_budget(**settings, window=self.window)
 
 
 class RetryConfig(FrozenConfig):
@@ -139,7 +137,7 @@ class RetryConfig(FrozenConfig):
     budget: RetryBudgetConfig | None = RetryBudgetConfig()
     wait: Any = None
     stop: Any = None
-    store: RedisStore | None = None
+    store: SharedStore | None = None
 
     @field_validator("retry_methods", mode="before")
     @classmethod

@@ -19,12 +19,22 @@ per-process state (the default) or raise :class:`~buttress.StoreError`.
 
 from .. import _lazy
 from .health import UNAVAILABLE as UNAVAILABLE
+from .breaker import SharedCircuit
+from .budget import RedisRetryBudget
 from .health import StoreHealth, StoreStatus
+from .ratelimit import SharedLimits
 from .redis import RedisStore
 
 # UNAVAILABLE is importable from here for the store's users inside the package and for
 # custom stores; it is a value of StoreHealth's vocabulary, documented there.
-__all__ = ["RedisStore", "StoreHealth", "StoreStatus"]
+__all__ = [
+    "RedisRetryBudget",
+    "RedisStore",
+    "SharedCircuit",
+    "SharedLimits",
+    "StoreHealth",
+    "StoreStatus",
+]
 
 # Shown as this package's own: ``buttress.stores.X``, not the module that defines it.
 _lazy.adopt(__name__, __all__)

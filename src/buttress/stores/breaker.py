@@ -57,8 +57,8 @@ from ..policies.breaker import (
     _sum_metrics,
     log_changes,
 )
+from ._replies import decoded
 from .health import UNAVAILABLE
-from .redis import decoded
 
 if TYPE_CHECKING:
     from .._clock import Clock

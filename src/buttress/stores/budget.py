@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 from .._exceptions import StoreError
 from .._flow import Effect, call_at_once
 from ..policies.budget import InMemoryRetryBudget, SharedRetryBudget
 from .health import UNAVAILABLE
-from .redis import RedisStore
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
 
 __all__ = ["RedisRetryBudget"]
 

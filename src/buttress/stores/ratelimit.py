@@ -50,8 +50,8 @@ from ..policies.ratelimit import (
     Refusal,
     Rule,
 )
+from ._replies import decoded
 from .health import UNAVAILABLE, Unavailable
-from .redis import decoded
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -220,17 +220,18 @@ class SharedLimits:
     Examples:
         >>> from buttress import RateLimitConfig, RedisStore
         >>> store = RedisStore("redis://127.0.0.1:6379/0", namespace="billing")
-        >>> limits = SharedLimits(RateLimitConfig(max_requests=200, store=store))
+        >>> limits = SharedLimits(store, RateLimitConfig(max_requests=200, store=store))
         >>> for key in limits.keys(httpx.Request("GET", "https://api.example.com/users")):
         ...     print(key)
         buttress:{billing}:ratelimit:pause:api.example.com
         buttress:{billing}:ratelimit:main:global
     """
 
-    def __init__(self, config: RateLimitConfig, clock: Clock | None = None) -> None:
-        assert config.store is not None
+    def __init__(
+        self, store: RedisStore, config: RateLimitConfig, clock: Clock | None = None
+    ) -> None:
         self.config = config
-        self.store: RedisStore = config.store
+        self.store = store
         self._book = self.store.script(_BOOK)
         self._pause = self.store.script(_PAUSE)
         # Each budget by the name of its key: the main limit, then the endpoint rules.

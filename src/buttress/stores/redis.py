@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import anyio
@@ -34,10 +34,17 @@ import sniffio
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._flow import Effect, call
+from ..policies.store import SharedStore
 from .health import UNAVAILABLE, OnStoreError, StoreHealth, StoreStatus, Unavailable
 
 if TYPE_CHECKING:
     import asyncio
+
+    from ..policies.breaker import CircuitBreakerConfig
+    from ..policies.ratelimit import RateLimitConfig
+    from .breaker import SharedCircuit
+    from .budget import RedisRetryBudget
+    from .ratelimit import SharedLimits
 
 __all__ = ["RedisStore"]
 
@@ -64,11 +71,6 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (redis.exceptions.RedisError, OSError, TimeoutError)
 
 
-def decoded(value: object) -> str:
-    """A script's reply as text (redis-py answers bytes unless told to decode)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _portable(pool: Any) -> dict[str, Any]:
     """The settings of a redis-py pool that both its blocking and asyncio clients accept."""
     settings = pool.connection_kwargs
@@ -86,7 +88,7 @@ def _portable(pool: Any) -> dict[str, Any]:
     return portable
 
 
-class RedisStore:
+class RedisStore(SharedStore):
     """One Redis server (or cluster) whose state every process of a fleet shares.
 
     Args:
@@ -279,6 +281,34 @@ class RedisStore:
             )
 
         return run
+
+    # -- the policies' shared state (see buttress.policies.store) -------------------------
+
+    def circuit(self, config: CircuitBreakerConfig, clock: Clock, *, name: str) -> SharedCircuit:
+        """The circuit called ``name``, kept here for every process."""
+        from .breaker import SharedCircuit
+
+        return SharedCircuit(self, config, clock, name=name)
+
+    def limits(self, config: RateLimitConfig, clock: Clock | None = None) -> SharedLimits:
+        """``config``'s limits, booked here by every process."""
+        from .ratelimit import SharedLimits
+
+        return SharedLimits(self, config, clock)
+
+    def retry_budget(
+        self, *, ratio: float, min_per_second: float, window: float
+    ) -> RedisRetryBudget:
+        """A per-host retry budget kept here for every process."""
+        from .budget import RedisRetryBudget
+
+        return RedisRetryBudget(self, ratio=ratio, min_per_second=min_per_second, window=window)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "a RedisStore holds live connections and cannot be pickled: make one in each "
+            "process, e.g. RedisStore(url, namespace=...), from settings the process reads"
+        )
 
     def _async_client(self) -> Any:
         """The asyncio client of the running event loop (redis-py's are bound to one loop)."""

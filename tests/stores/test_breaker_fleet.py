@@ -94,7 +94,7 @@ async def fleet(
 def keys_of(store_url: str, client: Either) -> dict[str, int]:
     """Every key of the client's namespace, with its time to live in milliseconds."""
     store = breaker_of(client).config.store
-    assert store is not None
+    assert isinstance(store, buttress.RedisStore)
     return time_to_live(store_url, store.namespace)
 
 

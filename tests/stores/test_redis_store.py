@@ -194,9 +194,11 @@ def test_the_store_gives_each_policy_its_shared_half(redis_store: RedisStore) ->
         buttress.CircuitBreakerConfig(per_host=True, store=redis_store)
     )
     assert isinstance(breaker.for_host("api.example.com"), buttress.stores.SharedCircuit)
-    limiter = buttress.transports.RateLimiter(
+    from buttress.transports import RateLimiter
+
+    limiter = RateLimiter(
         buttress.RateLimitConfig(max_requests=5, store=redis_store)
     )
     assert isinstance(limiter.shared, buttress.stores.SharedLimits)
-    budget = buttress.RetryConfig(store=redis_store).budget.create(redis_store)
+    budget = buttress.RetryBudgetConfig().create(redis_store)
     assert isinstance(budget, buttress.stores.RedisRetryBudget)

@@ -72,6 +72,12 @@ def test_the_repr_and_messages_never_show_the_password(caplog: pytest.LogCapture
     assert "127.0.0.1:1" in str(caught.value)
 
 
+def test_a_password_in_the_url_query_is_not_shown_either() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0?password=pa55word&socket_timeout=1", namespace="n")
+    assert repr(store) == "RedisStore('redis://127.0.0.1:1/0', namespace='n')"
+    assert "pa55word" not in store.health.name
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

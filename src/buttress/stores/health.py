@@ -11,7 +11,8 @@ call raises :class:`~buttress.StoreError` instead.
 
 A silent fallback multiplies a fleet's rate by its number of processes, so the
 degraded state is visible: :attr:`StoreHealth.degraded`, :meth:`StoreHealth.status`,
-the log records, and the ``buttress_store_degraded`` metric.
+the log records, and the ``buttress_store_degraded`` metric (give the store
+``on_degraded_change=collector.store_degraded_changed``).
 """
 
 from __future__ import annotations
@@ -19,17 +20,27 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NoReturn, TypeAlias
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError, StoreError
 
-__all__ = ["UNAVAILABLE", "OnStoreError", "StoreHealth", "StoreStatus", "Unavailable"]
+__all__ = [
+    "UNAVAILABLE",
+    "OnDegradedChange",
+    "OnStoreError",
+    "StoreHealth",
+    "StoreStatus",
+    "Unavailable",
+]
 
 logger = logging.getLogger("buttress.store")
 
 OnStoreError: TypeAlias = Literal["fallback", "raise"]
+#: Told ``(store name, degraded)`` when a store goes away or comes back.
+OnDegradedChange: TypeAlias = Callable[[str, bool], None]
 
 
 class Unavailable(enum.Enum):
@@ -72,6 +83,9 @@ class StoreHealth:
 
     ``name`` says which store in messages and logs (an address, never a
     credential). Thread-safe; the lock is held only for bookkeeping.
+    ``on_degraded_change(name, degraded)`` is told the state at once, then each
+    change (a metric's gauge, say); calls to it are serialised and each tells
+    the state as it is when made, so the last one told is never stale.
 
     Examples:
         >>> health = StoreHealth("Redis at 127.0.0.1:6379/0")
@@ -92,6 +106,7 @@ class StoreHealth:
         on_store_error: OnStoreError = "fallback",
         recheck: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
+        on_degraded_change: OnDegradedChange | None = None,
     ) -> None:
         if on_store_error not in ("fallback", "raise"):
             raise ConfigurationError(
@@ -108,6 +123,10 @@ class StoreHealth:
         self._next_try = 0.0
         self._failed_calls = 0
         self._last_error: str | None = None
+        self._on_degraded_change = on_degraded_change
+        self._telling = threading.Lock()  # not self._lock: the callback may ask status()
+        self._told: bool | None = None
+        self._tell()
 
     @property
     def degraded(self) -> bool:
@@ -144,6 +163,7 @@ class StoreHealth:
         logger.warning(
             "%s is unavailable (%s); using per-process state until it is back", self.name, what
         )
+        self._tell()
 
     def _raise(self, what: str, error: BaseException) -> NoReturn:
         raise StoreError(f"{self.name} failed: {what}") from error
@@ -158,6 +178,17 @@ class StoreHealth:
         if since is not None:  # another thread may have seen it back first
             away = self._clock.time() - since
             logger.info("%s is back after %.3gs; sharing state again", self.name, away)
+            self._tell()
+
+    def _tell(self) -> None:
+        """Tell ``on_degraded_change`` the state now, unless that is what it was told last."""
+        if self._on_degraded_change is None:
+            return
+        with self._telling:
+            degraded = self.degraded
+            if degraded != self._told:
+                self._told = degraded
+                self._on_degraded_change(self.name, degraded)
 
     def status(self) -> StoreStatus:
         """The store's health now."""

@@ -42,7 +42,14 @@ import sniffio
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._flow import Effect, call
-from .health import UNAVAILABLE, OnStoreError, StoreHealth, StoreStatus, Unavailable
+from .health import (
+    UNAVAILABLE,
+    OnDegradedChange,
+    OnStoreError,
+    StoreHealth,
+    StoreStatus,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -136,6 +143,9 @@ class RedisStore:
         degraded_share: while degraded, the share of a shared limit each process
             keeps (``0.25`` for four workers); ``None`` keeps the whole limit.
         recheck: seconds between attempts to reach a store that is away.
+        on_degraded_change: told ``(name, degraded)`` now and whenever the store
+            goes away or comes back: ``PrometheusCollector.store_degraded_changed``
+            makes it the ``buttress_store_degraded`` gauge.
         clock: for tests: what times the store's health, and the scripts too
             (see :meth:`time_argument`); scripts otherwise use the server's clock.
 
@@ -165,6 +175,7 @@ class RedisStore:
         on_store_error: OnStoreError = "fallback",
         degraded_share: float | None = None,
         recheck: float = 1.0,
+        on_degraded_change: OnDegradedChange | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if (url is None) == (client is None):
@@ -222,6 +233,7 @@ class RedisStore:
             on_store_error=on_store_error,
             recheck=recheck,
             clock=clock,
+            on_degraded_change=on_degraded_change,
         )
         # The blocking client is made at its first call: a cluster's connects when made.
         self._sync: Any = client if isinstance(client, redis.Redis | blocking_cluster) else None

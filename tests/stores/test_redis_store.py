@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -179,3 +181,45 @@ async def test_on_store_error_raise_raises_a_store_error_each_time(mode: str) ->
         with pytest.raises(buttress.StoreError, match=r"Redis at redis://127\.0\.0\.1:1/0 failed"):
             await ask_counter(store, store.key("n"), mode)
     assert isinstance(buttress.StoreError("x"), buttress.ClientError)
+
+
+def connected_clients(server: RedisServer, expected: int) -> int:
+    """How many clients the server has, polled until it is ``expected`` (10 s at most).
+
+    A socket a client closed takes the server a moment to notice: poll, never sleep a guess.
+    """
+    with redis.Redis(port=server.port) as direct:
+        deadline = time.monotonic() + 10
+        while True:
+            count = int(direct.info("clients")["connected_clients"]) - 1  # not this one
+            if count == expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.01)
+
+
+def test_an_event_loop_that_ends_closes_its_connections(own_redis_server: RedisServer) -> None:
+    store = RedisStore(own_redis_server.url, namespace="loops", timeout=2.0)
+
+    async def ping() -> object:
+        return await store.arun(lambda client: client.ping(), lambda client: client.ping())
+
+    for _ in range(3):  # one event loop each, none of them closing the store
+        assert asyncio.run(ping()) is True
+    assert connected_clients(own_redis_server, 0) == 0
+    assert store.run(lambda client: client.ping()) is True  # the blocking client still works
+    store.close()
+    assert connected_clients(own_redis_server, 0) == 0
+
+
+async def test_the_store_is_a_context_manager_closing_what_it_made(
+    own_redis_server: RedisServer,
+) -> None:
+    async with RedisStore(own_redis_server.url, namespace="ctx", timeout=2.0) as store:
+        assert await store.arun(lambda c: c.ping(), lambda c: c.ping()) is True
+        assert store.run(lambda client: client.ping()) is True
+        assert connected_clients(own_redis_server, 2) == 2
+    assert connected_clients(own_redis_server, 0) == 0
+    # Closed is not broken: a later call connects again.
+    with store:
+        assert store.run(lambda client: client.ping()) is True
+    assert connected_clients(own_redis_server, 0) == 0

@@ -17,11 +17,12 @@ the store says *how*:
 - On Redis Cluster (``cluster=True``, or a ``RedisCluster`` client) the same
   calls and scripts work unchanged: every key of a namespace hashes to one slot.
 
-The store owns the clients it makes and closes them with :meth:`RedisStore.close`
-(blocking connections) and :meth:`RedisStore.aclose` (the running event loop's
-too), or at the end of ``with store:`` / ``async with store:``. Clients of
-buttress never close a store: many of them share it. A client given to the
-store stays its giver's to close.
+The store owns the clients it makes. An event loop's connections close when
+the loop ends (``asyncio.run`` closes them on its way out), or earlier with
+:meth:`RedisStore.aclose`; the blocking ones with :meth:`RedisStore.close`; both
+at the end of ``with store:`` / ``async with store:``. Clients of buttress never
+close a store: many of them share it. A client given to the store stays its
+giver's to close.
 
 Under trio, redis-py's asyncio client cannot run; the blocking client then runs
 in a worker thread.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -214,9 +215,10 @@ class RedisStore:
         self.cluster = bool(cluster) or given_cluster
         self._url = url
         self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Each event loop's client, and what closes it when the loop ends.
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
         self._given = client  # the caller's to close, not ours
         self._given_async = (
             client if isinstance(client, redis.asyncio.Redis | async_cluster) else None
@@ -343,7 +345,7 @@ class RedisStore:
             return UNAVAILABLE
         try:
             with anyio.fail_after(self.timeout * 2):  # connect, then the command
-                value = await operation(self._async_client())
+                value = await operation(await self._async_client())
         except _store_errors() as exc:
             self.health.failed(exc)
             return UNAVAILABLE
@@ -377,23 +379,42 @@ class RedisStore:
 
         return run
 
-    def _async_client(self) -> Any:
+    async def _async_client(self) -> Any:
         """The asyncio client of the running event loop (redis-py's are bound to one loop)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        client = self._loops.get(loop)
-        if client is None:
-            with self._lock:
-                client = self._loops.get(loop)
-                if client is None:
-                    if self._given_async is not None:
-                        # It serves the first loop that asks: an asyncio client is bound to one.
-                        client, self._given_async = self._given_async, None
-                    else:
-                        client = self._make_client(asyncio=True)
-                    self._loops[loop] = client
+        made = self._loops.get(loop)
+        if made is not None:
+            return made[0]
+        with self._lock:  # no await from here to the loop's entry: tasks cannot race
+            if self._given_async is not None:
+                # It serves the first loop that asks: an asyncio client is bound to one.
+                client, self._given_async = self._given_async, None
+            else:
+                client = self._make_client(asyncio=True)
+            closer = self._closed_with(loop, client)
+            self._loops[loop] = (client, closer)
+        await closer.asend(None)
         return client
+
+    async def _closed_with(
+        self, loop: asyncio.AbstractEventLoop, client: Any
+    ) -> AsyncGenerator[None, None]:
+        """Closes ``client`` when its event loop ends, or at :meth:`aclose`.
+
+        Started, this generator is one the loop knows: ``asyncio.run`` (and every
+        runner) closes such generators before closing the loop, so a program that
+        never calls :meth:`aclose` leaks no connection either.
+        """
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._loops.get(loop, (None,))[0] is client:
+                    del self._loops[loop]
+            if client is not self._given:
+                await client.aclose()
 
     def close(self) -> None:
         """Close the blocking connections this store made; it reconnects if asked again.
@@ -415,10 +436,9 @@ class RedisStore:
         """
         import asyncio
 
-        with self._lock:
-            client = self._loops.pop(asyncio.get_running_loop(), None)
-        if client is not None and client is not self._given:
-            await client.aclose()
+        made = self._loops.get(asyncio.get_running_loop())
+        if made is not None:
+            await made[1].aclose()
         self.close()
 
     def __enter__(self) -> RedisStore:

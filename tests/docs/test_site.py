@@ -86,6 +86,7 @@ PUBLIC_MODULES = [
     "buttress.observability",
     "buttress.openapi",
     "buttress.pagination",
+    "buttress.stores",
     "buttress.streaming",
     "buttress.testing",
     "buttress.transports",

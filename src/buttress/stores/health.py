@@ -52,9 +52,9 @@ class Unavailable(enum.Enum):
         return "UNAVAILABLE"
 
 
-#: What a store call returns when the store is away and the caller should use its
-#: per-process state instead.
 UNAVAILABLE = Unavailable.UNAVAILABLE
+"""What a store call returns when the store is away and the caller should use its
+per-process state instead: ``if answer is UNAVAILABLE: ...``."""
 
 
 @dataclass(frozen=True, slots=True)

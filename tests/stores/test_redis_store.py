@@ -223,3 +223,16 @@ async def test_the_store_is_a_context_manager_closing_what_it_made(
     with store:
         assert store.run(lambda client: client.ping()) is True
     assert connected_clients(own_redis_server, 0) == 0
+
+
+def test_a_script_runs_on_every_event_loop_in_turn(own_redis_server: RedisServer) -> None:
+    store = RedisStore(own_redis_server.url, namespace="loops", timeout=2.0)
+    key = store.key("counter")
+    inner = httpx.MockTransport(lambda request: httpx.Response(204))
+    answers = [
+        asyncio.run(adrive(counting_flow(store, key), inner, FakeClock())).json()
+        for _ in range(5)  # each loop's client closes with it; the next gets a new one
+    ]
+    assert answers == [[2 + 5 * n, 5 + 5 * n] for n in range(5)]
+    assert drive(counting_flow(store, key), inner, FakeClock()).json() == [27, 30]
+    store.close()

@@ -361,21 +361,27 @@ class RedisStore:
     def script(self, source: str) -> Callable[[Keys, Args], Generator[Effect, object, Any]]:
         """A server-side Lua script, as a flow step: ``yield from script(keys, args)``.
 
-        The script is sent once per connection pool and then called by its digest.
+        The script is called by its digest, and sent again whenever a server answers
+        that it does not know it (a new server, or one restarted empty).
         """
-        scripts: dict[int, Any] = {}
+        # redis-py's blocking Script and its AsyncScript, made once; each call names
+        # its client, since clients come and go with event loops.
+        scripts: dict[bool, Any] = {}
 
-        def bound(client: Any) -> Any:
-            script = scripts.get(id(client))
+        def bound(client: Any, *, awaiting: bool) -> Any:
+            script = scripts.get(awaiting)
             if script is None:
-                script = scripts[id(client)] = client.register_script(source)
+                script = scripts[awaiting] = client.register_script(source)
             return script
 
         def run(keys: Keys, args: Args) -> Generator[Effect, object, Any]:
-            return self.ask(
-                lambda client: bound(client)(keys=list(keys), args=list(args)),
-                lambda client: bound(client)(keys=list(keys), args=list(args)),
-            )
+            def blocking(client: Any) -> Any:
+                return bound(client, awaiting=False)(list(keys), list(args), client)
+
+            def awaiting(client: Any) -> Any:  # redis-py's AsyncScript call: an awaitable
+                return bound(client, awaiting=True)(list(keys), list(args), client)
+
+            return self.ask(blocking, awaiting)
 
         return run
 

@@ -22,7 +22,7 @@ import redis
 import buttress
 from buttress import PrometheusCollector
 from buttress._flow import Flow, adrive, drive
-from buttress.stores import UNAVAILABLE, RedisStore
+from buttress.stores import UNAVAILABLE, RedisStore, StoreHealth
 from buttress.testing import FakeClock
 from tests.servers import RedisServer
 
@@ -36,18 +36,28 @@ return value
 
 
 class Probed:
-    """A store operation that counts how often the store really was asked."""
+    """A store operation that counts how often the store really was asked.
 
-    def __init__(self, key: str) -> None:
+    ``busy`` is set once it has been asked ``busy_after`` times.
+    """
+
+    def __init__(self, key: str, busy_after: int = 0) -> None:
         self.key = key
         self.calls = 0
+        self.busy_after = busy_after
+        self.busy = threading.Event()
+
+    def _called(self) -> None:
+        self.calls += 1
+        if self.calls >= self.busy_after:
+            self.busy.set()
 
     def blocking(self, client: Any) -> object:
-        self.calls += 1
+        self._called()
         return client.incr(self.key)
 
     async def awaiting(self, client: Any) -> object:
-        self.calls += 1
+        self._called()
         return await client.incr(self.key)
 
 
@@ -276,7 +286,7 @@ async def test_on_store_error_raise_gives_our_error_never_redis_pys(
 
 
 @pytest.mark.parametrize("kind", ["threads", "tasks"])
-async def test_many_callers_of_a_store_that_goes_away_make_one_warning(
+async def test_many_callers_of_a_store_killed_mid_run_make_one_warning(
     own_redis_server: RedisServer,
     make_store: Callable[..., RedisStore],
     clock: FakeClock,
@@ -285,26 +295,42 @@ async def test_many_callers_of_a_store_that_goes_away_make_one_warning(
 ) -> None:
     caplog.set_level(logging.INFO, "buttress.store")
     store = make_store()
-    callers, calls_each = 16, 20
-    operation = Probed(store.key("n"))
-    assert store.run(operation.blocking) == 1
-    own_redis_server.kill()
-    start = threading.Barrier(callers)
+    callers, calls_after = 16, 20
+    operation = Probed(store.key("n"), busy_after=5 * callers)
+    killed = threading.Event()
 
     def in_thread() -> list[object]:
-        start.wait()
-        return [store.run(operation.blocking) for _ in range(calls_each)]
+        answers = []
+        while not killed.is_set():
+            answers.append(store.run(operation.blocking))
+        return answers + [store.run(operation.blocking) for _ in range(calls_after)]
 
     async def in_task() -> list[object]:
-        return [await store.arun(operation.awaiting, operation.blocking) for _ in range(calls_each)]
+        answers = []
+        while not killed.is_set():
+            answers.append(await store.arun(operation.awaiting, operation.blocking))
+        for _ in range(calls_after):
+            answers.append(await store.arun(operation.awaiting, operation.blocking))
+        return answers
 
+    def kill_when_busy() -> None:
+        operation.busy.wait(30)  # every caller is asking by then (30 s: a stuck test's bound)
+        own_redis_server.kill()
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
     if kind == "threads":
         with ThreadPoolExecutor(callers) as pool:
-            answers = [a for each in pool.map(lambda _: in_thread(), range(callers)) for a in each]
+            each = list(pool.map(lambda _: in_thread(), range(callers)))
     else:
-        nested = await asyncio.gather(*(in_task() for _ in range(callers)))
-        answers = [a for each in nested for a in each]
-    assert answers == [UNAVAILABLE] * callers * calls_each
+        each = list(await asyncio.gather(*(in_task() for _ in range(callers))))
+    killer.join()
+    assert operation.busy.is_set()
+    counted = [a for answers in each for a in answers if isinstance(a, int)]
+    assert len(counted) == len(set(counted))  # no increment answered twice
+    assert all(a is UNAVAILABLE for answers in each for a in answers if not isinstance(a, int))
+    assert all(answers[-calls_after:] == [UNAVAILABLE] * calls_after for answers in each)
     assert len(records(caplog, logging.WARNING)) == 1
 
     own_redis_server.start()
@@ -324,3 +350,71 @@ async def test_many_callers_of_a_store_that_goes_away_make_one_warning(
     assert len(records(caplog, logging.INFO)) == 1
     assert len(records(caplog, logging.WARNING)) == 1
     await store.aclose()
+
+
+async def test_an_answer_from_before_the_store_went_away_does_not_say_it_is_back(
+    own_redis_server: RedisServer,
+    make_store: Callable[..., RedisStore],
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reply that was on its way when the server died says nothing of the store now."""
+    caplog.set_level(logging.INFO, "buttress.store")
+    store = make_store()
+    key = store.key("n")
+    answered, reported = threading.Event(), threading.Event()
+
+    def slow_blocking(client: Any) -> object:
+        value = client.incr(key)
+        answered.set()
+        reported.wait(30)  # 30 s: a stuck test's bound
+        return value
+
+    answered_on_loop, reported_on_loop = asyncio.Event(), asyncio.Event()
+
+    async def slow_awaiting(client: Any) -> object:
+        value = await client.incr(key)
+        answered_on_loop.set()
+        await reported_on_loop.wait()
+        return value
+
+    if mode == "sync":
+        with ThreadPoolExecutor(1) as pool:
+            late = pool.submit(store.run, slow_blocking)
+            answered.wait(30)
+            own_redis_server.kill()
+            assert await ask(store, Probed(key), mode) is UNAVAILABLE  # now it is away
+            reported.set()
+            assert late.result() == 1
+    else:
+        late_task = asyncio.ensure_future(store.arun(slow_awaiting, slow_blocking))
+        await answered_on_loop.wait()
+        own_redis_server.kill()
+        assert await ask(store, Probed(key), mode) is UNAVAILABLE
+        reported_on_loop.set()
+        assert await late_task == 1
+    assert store.degraded
+    assert records(caplog, logging.INFO) == []
+    assert await ask(store, Probed(key), mode) is UNAVAILABLE  # not asked: not due a recheck
+    assert len(records(caplog, logging.WARNING)) == 1
+    await store.aclose()
+
+
+def test_a_timeout_that_ends_after_the_store_came_back_is_not_a_new_outage(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "buttress.store")
+    health = StoreHealth("Redis at redis://127.0.0.1:6379/0", clock=clock)
+    slow = health.generation  # a call begins, and waits for a frozen server...
+    health.failed(OSError("connection refused"), health.generation)  # another finds it gone
+    clock.advance(1.0)
+    probe = health.generation
+    assert health.should_try()
+    health.succeeded(probe)  # a probe finds it back
+    health.failed(TimeoutError("timed out"), slow)  # ...and times out only now
+    assert not health.degraded
+    assert len(records(caplog, logging.WARNING)) == 1
+    assert len(records(caplog, logging.INFO)) == 1
+    health.failed(OSError("connection refused"), health.generation)  # a new outage is one
+    assert health.status().degraded
+    assert len(records(caplog, logging.WARNING)) == 2

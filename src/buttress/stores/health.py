@@ -123,6 +123,7 @@ class StoreHealth:
         self._next_try = 0.0
         self._failed_calls = 0
         self._last_error: str | None = None
+        self._generation = 0  # changes between healthy and degraded so far
         self._on_degraded_change = on_degraded_change
         self._telling = threading.Lock()  # not self._lock: the callback may ask status()
         self._told: bool | None = None
@@ -145,21 +146,44 @@ class StoreHealth:
             self._failed_calls += 1
             return False
 
-    def failed(self, error: BaseException) -> None:
-        """A call failed: raise :class:`~buttress.StoreError`, or note it and fall back.
+    @property
+    def generation(self) -> int:
+        """How many times the store has gone away or come back: read it before a call.
 
-        Returns ``None`` (the caller then returns :data:`UNAVAILABLE`).
+        A call that ends after such a change began before it, and tells nothing of
+        the store now (a reply that was on its way when the server died; a timeout
+        that ends after a probe found the store back): :meth:`failed` and
+        :meth:`succeeded` given the generation the call began in ignore it.
+
+        Examples:
+            >>> health = StoreHealth("Redis at 127.0.0.1:6379/0")
+            >>> began = health.generation
+            >>> health.failed(OSError("connection refused"), health.generation)
+            >>> health.succeeded(began)  # answered before the store went away
+            >>> health.degraded
+            True
+        """
+        return self._generation
+
+    def failed(self, error: BaseException, began: int | None = None) -> None:
+        """A call (begun in generation ``began``) failed: raise, or note it and fall back.
+
+        Raises :class:`~buttress.StoreError` with ``on_store_error="raise"``; otherwise
+        returns ``None`` (the caller then returns :data:`UNAVAILABLE`).
         """
         what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         if self.on_store_error == "raise":
             self._raise(what, error)
         with self._lock:
+            if self._since is None and began not in (None, self._generation):
+                return  # it came back since this call began
             self._failed_calls += 1
             self._last_error = what
             self._next_try = self._clock.monotonic() + self.recheck
             if self._since is not None:
                 return
             self._since = self._clock.time()
+            self._generation += 1
         logger.warning(
             "%s is unavailable (%s); using per-process state until it is back", self.name, what
         )
@@ -168,17 +192,20 @@ class StoreHealth:
     def _raise(self, what: str, error: BaseException) -> NoReturn:
         raise StoreError(f"{self.name} failed: {what}") from error
 
-    def succeeded(self) -> None:
-        """A call succeeded: if the store was away, it is back."""
+    def succeeded(self, began: int | None = None) -> None:
+        """A call (begun in generation ``began``) succeeded: if the store was away, it is back."""
         if self._since is None:
             return
         with self._lock:
-            since, self._since = self._since, None
+            since = self._since
+            if since is None or began not in (None, self._generation):
+                return  # seen back by another caller, or an answer from before it went away
+            self._since = None
             self._failed_calls = 0
-        if since is not None:  # another thread may have seen it back first
-            away = self._clock.time() - since
-            logger.info("%s is back after %.3gs; sharing state again", self.name, away)
-            self._tell()
+            self._generation += 1
+        away = self._clock.time() - since
+        logger.info("%s is back after %.3gs; sharing state again", self.name, away)
+        self._tell()
 
     def _tell(self) -> None:
         """Tell ``on_degraded_change`` the state now, unless that is what it was told last."""

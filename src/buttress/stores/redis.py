@@ -322,14 +322,15 @@ class RedisStore:
 
         With ``on_store_error="raise"`` a failure raises :class:`~buttress.StoreError`.
         """
+        began = self.health.generation
         if not self.health.should_try():
             return UNAVAILABLE
         try:
             value = operation(self._blocking_client())
         except _store_errors() as exc:
-            self.health.failed(exc)
+            self.health.failed(exc, began)
             return UNAVAILABLE
-        self.health.succeeded()
+        self.health.succeeded(began)
         return value
 
     async def arun(
@@ -341,15 +342,16 @@ class RedisStore:
         """
         if sniffio.current_async_library() != "asyncio":
             return await anyio.to_thread.run_sync(self.run, blocking)
+        began = self.health.generation
         if not self.health.should_try():
             return UNAVAILABLE
         try:
             with anyio.fail_after(self.timeout * 2):  # connect, then the command
                 value = await operation(await self._async_client())
         except _store_errors() as exc:
-            self.health.failed(exc)
+            self.health.failed(exc, began)
             return UNAVAILABLE
-        self.health.succeeded()
+        self.health.succeeded(began)
         return value
 
     def ask(

@@ -442,11 +442,12 @@ class RedisStore:
 
         The store stays usable: a later call connects again.
         """
-        import asyncio
+        if sniffio.current_async_library() == "asyncio":  # trio: the blocking client only
+            import asyncio
 
-        made = self._loops.get(asyncio.get_running_loop())
-        if made is not None:
-            await made[1].aclose()
+            made = self._loops.get(asyncio.get_running_loop())
+            if made is not None:
+                await made[1].aclose()
         self.close()
 
     def __enter__(self) -> RedisStore:

@@ -205,15 +205,16 @@ async def test_a_store_restarted_empty_runs_its_scripts_again(
 ) -> None:
     store = make_store()
     assert await count(store, mode) == 1
-    own_redis_server.stop()
+    own_redis_server.stop()  # the store is not asked meanwhile: it never sees it away
     own_redis_server.start()  # no keys, and no scripts cached: NOSCRIPT, then loaded again
-    clock.advance(1.0)
     answers = [await count(store, mode) for _ in range(2)]
-    # The first call may meet the connection the restart closed: it falls back once.
-    assert answers in ([1, 2], [None, None])
-    if answers == [None, None]:
+    if mode == "async" and answers == [None, None]:
+        # redis-py's asyncio client may send on the connection the restart closed
+        # before it sees it closed: that call falls back (a retry might count twice),
+        # and a recheck later the store reconnects. The blocking client checks first.
         clock.advance(1.0)
-        assert await count(store, mode) == 1
+        answers = [await count(store, mode) for _ in range(2)]
+    assert answers == [1, 2]
     assert not store.degraded
     assert_every_key_expires(own_redis_server, store)
     await store.aclose()

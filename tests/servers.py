@@ -596,20 +596,32 @@ class RedisCluster(Serving):
         return f"redis://127.0.0.1:{self.nodes[0].port}/0"
 
     def start(self) -> RedisCluster:
-        for node in self.nodes:
-            node.start()
+        try:
+            for node in self.nodes:
+                node.start()
+            self._join()
+        except BaseException:
+            self.stop()  # no server outlives a cluster that failed to form
+            raise
+        return self
+
+    def _join(self) -> None:
+        """Give the nodes the slots, and wait until every one of them says it is ready."""
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run(
+        created = subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
              "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+            capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
+        if created.returncode != 0:
+            raise RuntimeError(
+                f"redis-cli --cluster create failed: {created.stdout}{created.stderr}"
+            )
         deadline = time.monotonic() + 30
         while not all(self._ready(node) for node in self.nodes):
             if time.monotonic() > deadline:
                 raise RuntimeError("the Redis Cluster never reached cluster_state:ok")
             time.sleep(0.05)  # polling the nodes' own gossip, not waiting for a time to pass
-        return self
 
     @staticmethod
     def _ready(node: RedisServer) -> bool:

@@ -39,11 +39,11 @@ def direct(redis_cluster: RedisCluster) -> Iterator[Any]:
     client.close()
 
 
-def namespace_per_node(direct: Any) -> list[str]:
+def namespace_per_node(direct: Any, prefix: str) -> list[str]:
     """One namespace whose keys live on each node, so every node serves a script."""
     found: dict[str, str] = {}
     for n in range(1000):
-        namespace = f"cluster-{n}"
+        namespace = f"{prefix}-{n}"
         node = direct.get_node_from_key(f"buttress:{{{namespace}}}:x").name
         found.setdefault(node, namespace)
         if len(found) == len(direct.get_primaries()):
@@ -81,9 +81,9 @@ def assert_written(direct: Any, store: RedisStore) -> None:
 async def test_scripts_over_several_keys_run_on_every_node(
     redis_cluster: RedisCluster, direct: Any, mode: str
 ) -> None:
-    for namespace in namespace_per_node(direct):
+    for namespace in namespace_per_node(direct, f"cluster-{mode}"):
         async with RedisStore(
-            redis_cluster.url, cluster=True, namespace=f"{namespace}-{mode}", timeout=2.0
+            redis_cluster.url, cluster=True, namespace=namespace, timeout=2.0
         ) as store:
             response = await run(moving_flow(store), mode)
             assert response.json() == [[-2, 2, 1], [-5, 5, 2]]

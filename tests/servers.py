@@ -12,7 +12,8 @@
 - :class:`Turnstile`: an ASGI app holding each request until the test lets it
   through, counting how many wait at once (for concurrency and cancellation).
 - :class:`RedisServer`, :class:`MemcachedServer`: redis-server and memcached in a
-  subprocess, each on its own port, that a test may kill and start again. A machine
+  subprocess, each on its own port, that a test may kill and start again;
+  :class:`RedisCluster`: three redis-servers joined into one Redis Cluster. A machine
   without them skips their tests with a loud summary line; with
   ``BUTTRESS_REQUIRE_SERVERS=1`` (CI sets it) a missing server fails instead.
 - :func:`free_port`, :func:`in_thread`, :func:`wait_for_port`: a port nobody listens
@@ -32,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -494,9 +496,9 @@ class _ServerProcess(Serving):
 
     name = ""
 
-    def __init__(self, *options: str) -> None:
+    def __init__(self, *options: str, port: int | None = None) -> None:
         self.options = options
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self._process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -548,6 +550,91 @@ class RedisServer(_ServerProcess):
         assert binary is not None
         return [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                 "--appendonly", "no"]  # fmt: skip
+
+
+class RedisCluster(Serving):
+    """Three redis-servers in cluster mode, each serving a third of the slots, no replicas.
+
+    ``redis-cli --cluster create`` joins them; :meth:`start` returns once every node
+    says ``cluster_state:ok``. :attr:`url` is one node's: a cluster client finds
+    the others from it.
+    """
+
+    def __init__(self, nodes: int = 3) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="buttress-cluster-")
+        self.nodes = [
+            RedisServer(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(Path(self._directory.name) / f"nodes-{n}.conf"),
+                "--cluster-node-timeout",
+                "5000",
+                port=self._port_with_free_bus(),
+            )
+            for n in range(nodes)
+        ]
+
+    @staticmethod
+    def _port_with_free_bus() -> int:
+        """A free port whose cluster bus (port + 10000) is free too: redis 6 cannot choose it."""
+        for _ in range(100):
+            port = free_port()
+            if port + 10000 > 65535:
+                port = secrets.randbelow(20000) + 20000
+            with socket.socket() as sock, socket.socket() as bus:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+        raise RuntimeError("no free port pair for a Redis Cluster node")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> RedisCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            self._join()
+        except BaseException:
+            self.stop()  # no server outlives a cluster that failed to form
+            raise
+        return self
+
+    def _join(self) -> None:
+        """Give the nodes the slots, and wait until every one of them says it is ready."""
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        created = subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+             "--cluster-yes"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if created.returncode != 0:
+            raise RuntimeError(
+                f"redis-cli --cluster create failed: {created.stdout}{created.stderr}"
+            )
+        deadline = time.monotonic() + 30
+        while not all(self._ready(node) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster never reached cluster_state:ok")
+            time.sleep(0.05)  # polling the nodes' own gossip, not waiting for a time to pass
+
+    @staticmethod
+    def _ready(node: RedisServer) -> bool:
+        info = subprocess.run(
+            ["redis-cli", "-p", str(node.port), "cluster", "info"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout  # fmt: skip
+        return "cluster_state:ok" in info
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self._directory.cleanup()
 
 
 class MemcachedServer(_ServerProcess):
@@ -788,6 +875,15 @@ def redis_store(redis_server: RedisServer) -> Iterator[Any]:
     store = RedisStore(redis_server.url, namespace=f"test-{secrets.token_hex(6)}", timeout=2.0)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """One three-node Redis Cluster for the session; tests keep apart by namespace."""
+    require_server("redis-server", redis_server_binary() is not None)
+    require_server("redis-cli", shutil.which("redis-cli") is not None)
+    with RedisCluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

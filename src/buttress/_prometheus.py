@@ -160,6 +160,11 @@ class PrometheusCollector:
             "Requests the cache layer saw: hit, miss, revalidated (304) or stale (served old).",
             ("host", "result"),
         )
+        self._store_degraded = make.gauge(
+            "store_degraded",
+            "1 while a shared store is away and each process uses its own state, else 0.",
+            ("store",),
+        )
 
     # -- MetricsCollector --------------------------------------------------------------------
 
@@ -209,6 +214,13 @@ class PrometheusCollector:
         self._breaker_transitions.labels(host, old, new).inc()
         for state in _STATES:
             self._breaker_state.labels(host, state).set(1 if state == new else 0)
+
+    def store_degraded_changed(self, store: str, degraded: bool) -> None:
+        """Set whether ``store`` is degraded (usable as ``RedisStore(on_degraded_change=...)``).
+
+        ``store`` is the store's name: its address without credentials.
+        """
+        self._store_degraded.labels(store).set(1 if degraded else 0)
 
     def rate_limit_waited(self, *, host: str, seconds: float) -> None:
         """Observe a wait for the client-side rate limiter."""

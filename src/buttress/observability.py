@@ -520,7 +520,9 @@ class MetricsCollector(Protocol):
     ``retried(host, reason)`` and ``retry_budget_refused(host)`` from the retry
     layer, ``rate_limit_queue(host, depth)`` from the rate limiter, and
     ``cache_revalidated(host)``, ``cache_stale_served(host)`` and
-    ``bytes_transferred(host, sent, received)`` from the middleware. The
+    ``bytes_transferred(host, sent, received)`` from the middleware, and
+    ``store_degraded_changed(store, degraded)``, connected with
+    ``RedisStore(on_degraded_change=...)``. The
     middleware hands its collector down with the request
     (:data:`METRICS_EXTENSION`) so that the layers beneath it can report.
 

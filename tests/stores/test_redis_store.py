@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -70,6 +72,12 @@ def test_the_repr_and_messages_never_show_the_password(caplog: pytest.LogCapture
         raising.run(lambda client: client.ping())
     assert "pa55word" not in str(caught.value)
     assert "127.0.0.1:1" in str(caught.value)
+
+
+def test_a_password_in_the_url_query_is_not_shown_either() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0?password=pa55word&socket_timeout=1", namespace="n")
+    assert repr(store) == "RedisStore('redis://127.0.0.1:1/0', namespace='n')"
+    assert "pa55word" not in store.health.name
 
 
 @pytest.mark.parametrize(
@@ -202,3 +210,58 @@ def test_the_store_gives_each_policy_its_shared_half(redis_store: RedisStore) ->
     assert isinstance(limiter.shared, buttress.stores.SharedLimits)
     budget = buttress.RetryBudgetConfig().create(redis_store)
     assert isinstance(budget, buttress.stores.RedisRetryBudget)
+
+
+def connected_clients(server: RedisServer, expected: int) -> int:
+    """How many clients the server has, polled until it is ``expected`` (10 s at most).
+
+    A socket a client closed takes the server a moment to notice: poll, never sleep a guess.
+    """
+    with redis.Redis(port=server.port) as direct:
+        deadline = time.monotonic() + 10
+        while True:
+            count = int(direct.info("clients")["connected_clients"]) - 1  # not this one
+            if count == expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.01)
+
+
+def test_an_event_loop_that_ends_closes_its_connections(own_redis_server: RedisServer) -> None:
+    store = RedisStore(own_redis_server.url, namespace="loops", timeout=2.0)
+
+    async def ping() -> object:
+        return await store.arun(lambda client: client.ping(), lambda client: client.ping())
+
+    for _ in range(3):  # one event loop each, none of them closing the store
+        assert asyncio.run(ping()) is True
+    assert connected_clients(own_redis_server, 0) == 0
+    assert store.run(lambda client: client.ping()) is True  # the blocking client still works
+    store.close()
+    assert connected_clients(own_redis_server, 0) == 0
+
+
+async def test_the_store_is_a_context_manager_closing_what_it_made(
+    own_redis_server: RedisServer,
+) -> None:
+    async with RedisStore(own_redis_server.url, namespace="ctx", timeout=2.0) as store:
+        assert await store.arun(lambda c: c.ping(), lambda c: c.ping()) is True
+        assert store.run(lambda client: client.ping()) is True
+        assert connected_clients(own_redis_server, 2) == 2
+    assert connected_clients(own_redis_server, 0) == 0
+    # Closed is not broken: a later call connects again.
+    with store:
+        assert store.run(lambda client: client.ping()) is True
+    assert connected_clients(own_redis_server, 0) == 0
+
+
+def test_a_script_runs_on_every_event_loop_in_turn(own_redis_server: RedisServer) -> None:
+    store = RedisStore(own_redis_server.url, namespace="loops", timeout=2.0)
+    key = store.key("counter")
+    inner = httpx.MockTransport(lambda request: httpx.Response(204))
+    answers = [
+        asyncio.run(adrive(counting_flow(store, key), inner, FakeClock())).json()
+        for _ in range(5)  # each loop's client closes with it; the next gets a new one
+    ]
+    assert answers == [[2 + 5 * n, 5 + 5 * n] for n in range(5)]
+    assert drive(counting_flow(store, key), inner, FakeClock()).json() == [27, 30]
+    store.close()

@@ -14,6 +14,15 @@ the store says *how*:
   touch several of them.
 - A call that fails or outlasts ``timeout`` goes to :class:`~buttress.stores.StoreHealth`:
   per-process state (``UNAVAILABLE``) or :class:`~buttress.StoreError`.
+- On Redis Cluster (``cluster=True``, or a ``RedisCluster`` client) the same
+  calls and scripts work unchanged: every key of a namespace hashes to one slot.
+
+The store owns the clients it makes. An event loop's connections close when
+the loop ends (``asyncio.run`` closes them on its way out), or earlier with
+:meth:`RedisStore.aclose`; the blocking ones with :meth:`RedisStore.close`; both
+at the end of ``with store:`` / ``async with store:``. Clients of buttress never
+close a store: many of them share it. A client given to the store stays its
+giver's to close.
 
 Under trio, redis-py's asyncio client cannot run; the blocking client then runs
 in a worker thread.
@@ -23,7 +32,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -35,7 +44,14 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._flow import Effect, call
 from ..policies.store import SharedStore
-from .health import UNAVAILABLE, OnStoreError, StoreHealth, StoreStatus, Unavailable
+from .health import (
+    UNAVAILABLE,
+    OnDegradedChange,
+    OnStoreError,
+    StoreHealth,
+    StoreStatus,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,17 +84,43 @@ def _redis() -> Any:
 def _store_errors() -> tuple[type[BaseException], ...]:
     """What a store call may fail with: redis-py's errors, sockets, and timeouts."""
     redis = _redis()
-    return (redis.exceptions.RedisError, OSError, TimeoutError)
+    # RedisClusterException (no cluster node reachable, say) is not a RedisError.
+    return (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError,
+            TimeoutError)  # fmt: skip
 
 
-def _portable(pool: Any) -> dict[str, Any]:
-    """The settings of a redis-py pool that both its blocking and asyncio clients accept."""
-    settings = pool.connection_kwargs
+def _clusters() -> tuple[type[Any], type[Any]]:
+    """redis-py's Redis Cluster clients: the blocking one and the asyncio one."""
+    _redis()
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    return RedisCluster, AsyncRedisCluster
+
+
+def _connection_settings(client: Any) -> dict[str, Any]:
+    """The connection settings of a redis-py client (a server's or a cluster's)."""
+    blocking_cluster, async_cluster = _clusters()
+    if isinstance(client, blocking_cluster | async_cluster):
+        settings = (
+            client.connection_kwargs
+            if isinstance(client, async_cluster)
+            else client.nodes_manager.connection_kwargs
+        )
+        node = next(iter(client.nodes_manager.startup_nodes.values()))
+        return {**settings, "host": node.host, "port": node.port, "db": None}
+    pool = client.connection_pool
+    return {**pool.connection_kwargs, "connection_class": pool.connection_class}
+
+
+def _portable(settings: dict[str, Any]) -> dict[str, Any]:
+    """The connection settings that both redis-py's blocking and asyncio clients accept."""
     names = ("host", "port", "db", "username", "password", "client_name", "protocol")
     portable = {name: settings[name] for name in names if settings.get(name) is not None}
     if settings.get("path"):
         portable["unix_socket_path"] = settings["path"]
-    if "ssl" in pool.connection_class.__name__.lower():
+    connection_class = settings.get("connection_class")
+    if settings.get("ssl") or "ssl" in getattr(connection_class, "__name__", "").lower():
         portable["ssl"] = True
         portable |= {
             name: value
@@ -94,8 +136,12 @@ class RedisStore(SharedStore):
     Args:
         url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or
             ``unix:///path``; or give ``client`` instead.
-        client: a ready ``redis.Redis`` (or ``redis.asyncio.Redis``); the other
-            kind is made from its connection settings.
+        client: a ready ``redis.Redis`` (or ``redis.asyncio.Redis``), or a
+            ``redis.cluster.RedisCluster`` (or ``redis.asyncio.cluster.RedisCluster``);
+            the other kind is made from its connection settings. It stays yours
+            to close.
+        cluster: ``url`` is one node of a Redis Cluster (``db`` must be 0); the
+            client finds the other nodes from it.
         namespace: keeps this fleet's keys apart from others on the same server.
         timeout: seconds each store call may take (connect included) before it
             counts as failed.
@@ -105,6 +151,9 @@ class RedisStore(SharedStore):
         degraded_share: while degraded, the share of a shared limit each process
             keeps (``0.25`` for four workers); ``None`` keeps the whole limit.
         recheck: seconds between attempts to reach a store that is away.
+        on_degraded_change: told ``(name, degraded)`` now and whenever the store
+            goes away or comes back: ``PrometheusCollector.store_degraded_changed``
+            makes it the ``buttress_store_degraded`` gauge.
         clock: for tests: what times the store's health, and the scripts too
             (see :meth:`time_argument`); scripts otherwise use the server's clock.
 
@@ -114,6 +163,13 @@ class RedisStore(SharedStore):
         RedisStore('redis://127.0.0.1:6379/0', namespace='billing')
         >>> store.key("limit", "api.example.com")
         'buttress:{billing}:limit:api.example.com'
+        >>> RedisStore("redis://127.0.0.1:7000/0", cluster=True, namespace="billing")
+        RedisStore('redis://127.0.0.1:7000/0', namespace='billing', cluster=True)
+
+        The program that makes a store closes it, once, when it is done::
+
+            with RedisStore("redis://127.0.0.1:6379/0") as store:  # or: async with
+                ...
     """
 
     def __init__(
@@ -121,15 +177,23 @@ class RedisStore(SharedStore):
         url: str | None = None,
         *,
         client: Any = None,
+        cluster: bool = False,
         namespace: str = "buttress",
         timeout: float = 0.05,
         on_store_error: OnStoreError = "fallback",
         degraded_share: float | None = None,
         recheck: float = 1.0,
+        on_degraded_change: OnDegradedChange | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisStore needs a url or a client (one of them)")
+        if cluster and url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
+                raise ConfigurationError(
+                    "a Redis Cluster url is redis:// or rediss://host:port with database 0"
+                )
         if not isinstance(namespace, str) or not namespace or set("{}") & set(namespace):
             raise ConfigurationError(
                 f"namespace must be a non-empty string without braces, not {namespace!r}"
@@ -141,34 +205,47 @@ class RedisStore(SharedStore):
                 f"degraded_share must be in (0, 1] or None, not {degraded_share!r}"
             )
         redis = _redis()
+        blocking_cluster, async_cluster = _clusters()
+        if client is not None and not isinstance(
+            client, redis.Redis | redis.asyncio.Redis | blocking_cluster | async_cluster
+        ):
+            raise ConfigurationError(
+                "client must be a redis.Redis, redis.asyncio.Redis or a RedisCluster of "
+                f"either kind, not {type(client).__name__}"
+            )
+        given_cluster = isinstance(client, blocking_cluster | async_cluster)
+        if cluster and client is not None and not given_cluster:
+            raise ConfigurationError("cluster=True needs a url or a RedisCluster client")
         self.namespace = namespace
         self.timeout = float(timeout)
         self.degraded_share = degraded_share
+        self.cluster = bool(cluster) or given_cluster
         self._url = url
         self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
+        # Each event loop's client, and what closes it when the loop ends.
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
+        self._given = client  # the caller's to close, not ours
+        self._given_async = (
+            client if isinstance(client, redis.asyncio.Redis | async_cluster) else None
         )
-        self._given_async = None
-        if client is not None and not isinstance(client, redis.Redis | redis.asyncio.Redis):
-            raise ConfigurationError(
-                f"client must be a redis.Redis or redis.asyncio.Redis, not {type(client).__name__}"
-            )
-        self._settings: dict[str, Any] = {} if client is None else _portable(client.connection_pool)
+        self._settings: dict[str, Any] = (
+            {} if client is None else _portable(_connection_settings(client))
+        )
+        if self.cluster:
+            self._settings.pop("db", None)  # a cluster has database 0 only
         self.clock = clock
+        what = "Redis Cluster" if self.cluster else "Redis"
         self.health = StoreHealth(  # first: it checks its settings before a client is made
-            f"Redis at {self._address()}",
+            f"{what} at {self._address()}",
             on_store_error=on_store_error,
             recheck=recheck,
             clock=clock,
+            on_degraded_change=on_degraded_change,
         )
-        if url is not None:
-            self._sync = redis.Redis.from_url(url, **self._timeouts())
-        elif isinstance(client, redis.asyncio.Redis):
-            self._given_async = client
-            self._sync = redis.Redis(**self._settings, **self._timeouts())
-        else:
-            self._sync = client
+        # The blocking client is made at its first call: a cluster's connects when made.
+        self._sync: Any = client if isinstance(client, redis.Redis | blocking_cluster) else None
 
     def _timeouts(self, *, asyncio: bool = False) -> dict[str, Any]:
         """Connection options: every call bounded by ``timeout``, no retries of redis-py's."""
@@ -182,16 +259,43 @@ class RedisStore(SharedStore):
             "retry": (AsyncRetry if asyncio else Retry)(NoBackoff(), 0),
         }
 
+    def _make_client(self, *, asyncio: bool) -> Any:
+        """A new client of the kind asked for, with this store's timeouts."""
+        redis = _redis()
+        if self.cluster:
+            blocking_cluster, async_cluster = _clusters()
+            kind = async_cluster if asyncio else blocking_cluster
+        else:
+            kind = redis.asyncio.Redis if asyncio else redis.Redis
+        timeouts = self._timeouts(asyncio=asyncio)
+        if self._url is not None:
+            return kind.from_url(self._url, **timeouts)
+        return kind(**self._settings, **timeouts)
+
+    def _blocking_client(self) -> Any:
+        """The blocking client, made at its first call: failing to connect is a store error."""
+        client = self._sync
+        if client is None:
+            with self._lock:
+                if self._sync is None:
+                    self._sync = self._make_client(asyncio=False)
+                client = self._sync
+        return client
+
     def _address(self) -> str:
-        """Where the store is, for messages: the URL without credentials, or host:port/db."""
+        """Where the store is, for messages: the URL without credentials, or host:port/db.
+
+        The query goes too: redis-py reads ``?password=`` from it.
+        """
         if self._url is not None:
             parts = urlsplit(self._url)
-            return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            netloc = parts.netloc.rpartition("@")[2]
+            return urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
         settings = self._settings
         if "unix_socket_path" in settings:
             return f"unix://{settings['unix_socket_path']}"
         host, port = settings.get("host", "localhost"), settings.get("port", 6379)
-        return f"{host}:{port}/{settings.get('db', 0)}"
+        return f"{host}:{port}" if self.cluster else f"{host}:{port}/{settings.get('db', 0)}"
 
     # -- keys ---------------------------------------------------------------------
 
@@ -225,14 +329,15 @@ class RedisStore(SharedStore):
 
         With ``on_store_error="raise"`` a failure raises :class:`~buttress.StoreError`.
         """
+        began = self.health.generation
         if not self.health.should_try():
             return UNAVAILABLE
         try:
-            value = operation(self._sync)
+            value = operation(self._blocking_client())
         except _store_errors() as exc:
-            self.health.failed(exc)
+            self.health.failed(exc, began)
             return UNAVAILABLE
-        self.health.succeeded()
+        self.health.succeeded(began)
         return value
 
     async def arun(
@@ -244,15 +349,16 @@ class RedisStore(SharedStore):
         """
         if sniffio.current_async_library() != "asyncio":
             return await anyio.to_thread.run_sync(self.run, blocking)
+        began = self.health.generation
         if not self.health.should_try():
             return UNAVAILABLE
         try:
             with anyio.fail_after(self.timeout * 2):  # connect, then the command
-                value = await operation(self._async_client())
+                value = await operation(await self._async_client())
         except _store_errors() as exc:
-            self.health.failed(exc)
+            self.health.failed(exc, began)
             return UNAVAILABLE
-        self.health.succeeded()
+        self.health.succeeded(began)
         return value
 
     def ask(
@@ -264,21 +370,27 @@ class RedisStore(SharedStore):
     def script(self, source: str) -> Callable[[Keys, Args], Generator[Effect, object, Any]]:
         """A server-side Lua script, as a flow step: ``yield from script(keys, args)``.
 
-        The script is sent once per connection pool and then called by its digest.
+        The script is called by its digest, and sent again whenever a server answers
+        that it does not know it (a new server, or one restarted empty).
         """
-        scripts: dict[int, Any] = {}
+        # redis-py's blocking Script and its AsyncScript, made once; each call names
+        # its client, since clients come and go with event loops.
+        scripts: dict[bool, Any] = {}
 
-        def bound(client: Any) -> Any:
-            script = scripts.get(id(client))
+        def bound(client: Any, *, awaiting: bool) -> Any:
+            script = scripts.get(awaiting)
             if script is None:
-                script = scripts[id(client)] = client.register_script(source)
+                script = scripts[awaiting] = client.register_script(source)
             return script
 
         def run(keys: Keys, args: Args) -> Generator[Effect, object, Any]:
-            return self.ask(
-                lambda client: bound(client)(keys=list(keys), args=list(args)),
-                lambda client: bound(client)(keys=list(keys), args=list(args)),
-            )
+            def blocking(client: Any) -> Any:
+                return bound(client, awaiting=False)(list(keys), list(args), client)
+
+            def awaiting(client: Any) -> Any:  # redis-py's AsyncScript call: an awaitable
+                return bound(client, awaiting=True)(list(keys), list(args), client)
+
+            return self.ask(blocking, awaiting)
 
         return run
 
@@ -310,41 +422,81 @@ class RedisStore(SharedStore):
             "process, e.g. RedisStore(url, namespace=...), from settings the process reads"
         )
 
-    def _async_client(self) -> Any:
+    async def _async_client(self) -> Any:
         """The asyncio client of the running event loop (redis-py's are bound to one loop)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        client = self._loops.get(loop)
-        if client is None:
-            redis = _redis()
-            with self._lock:
-                client = self._loops.get(loop)
-                if client is None:
-                    if self._given_async is not None and not self._loops:
-                        client = self._given_async
-                    elif self._url is not None:
-                        client = redis.asyncio.Redis.from_url(
-                            self._url, **self._timeouts(asyncio=True)
-                        )
-                    else:
-                        client = redis.asyncio.Redis(
-                            **self._settings, **self._timeouts(asyncio=True)
-                        )
-                    self._loops[loop] = client
+        made = self._loops.get(loop)
+        if made is not None:
+            return made[0]
+        with self._lock:  # no await from here to the loop's entry: tasks cannot race
+            if self._given_async is not None:
+                # It serves the first loop that asks: an asyncio client is bound to one.
+                client, self._given_async = self._given_async, None
+            else:
+                client = self._make_client(asyncio=True)
+            closer = self._closed_with(loop, client)
+            self._loops[loop] = (client, closer)
+        await closer.asend(None)
         return client
 
+    async def _closed_with(
+        self, loop: asyncio.AbstractEventLoop, client: Any
+    ) -> AsyncGenerator[None, None]:
+        """Closes ``client`` when its event loop ends, or at :meth:`aclose`.
+
+        Started, this generator is one the loop knows: ``asyncio.run`` (and every
+        runner) closes such generators before closing the loop, so a program that
+        never calls :meth:`aclose` leaks no connection either.
+        """
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._loops.get(loop, (None,))[0] is client:
+                    del self._loops[loop]
+            if client is not self._given:
+                await client.aclose()
+
     def close(self) -> None:
-        """Close the blocking client's connections (asyncio ones close with :meth:`aclose`)."""
-        self._sync.close()
+        """Close the blocking connections this store made; it reconnects if asked again.
+
+        Asyncio connections belong to their event loop: close them with :meth:`aclose`
+        (or ``async with store:``) on that loop.
+        """
+        with self._lock:
+            if self._sync is self._given:
+                return
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
 
     async def aclose(self) -> None:
-        """Close this event loop's asyncio connections."""
-        import asyncio
+        """Close the running event loop's asyncio connections and the blocking ones.
 
-        client = self._loops.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        The store stays usable: a later call connects again.
+        """
+        if sniffio.current_async_library() == "asyncio":  # trio: the blocking client only
+            import asyncio
+
+            made = self._loops.get(asyncio.get_running_loop())
+            if made is not None:
+                await made[1].aclose()
+        self.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RedisStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
-        return f"RedisStore({self._address()!r}, namespace={self.namespace!r})"
+        cluster = ", cluster=True" if self.cluster else ""
+        return f"RedisStore({self._address()!r}, namespace={self.namespace!r}{cluster})"

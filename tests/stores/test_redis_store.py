@@ -204,9 +204,7 @@ def test_the_store_gives_each_policy_its_shared_half(redis_store: RedisStore) ->
     assert isinstance(breaker.for_host("api.example.com"), buttress.stores.SharedCircuit)
     from buttress.transports import RateLimiter
 
-    limiter = RateLimiter(
-        buttress.RateLimitConfig(max_requests=5, store=redis_store)
-    )
+    limiter = RateLimiter(buttress.RateLimitConfig(max_requests=5, store=redis_store))
     assert isinstance(limiter.shared, buttress.stores.SharedLimits)
     budget = buttress.RetryBudgetConfig().create(redis_store)
     assert isinstance(budget, buttress.stores.RedisRetryBudget)

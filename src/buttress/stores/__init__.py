@@ -18,9 +18,9 @@ per-process state (the default) or raise :class:`~buttress.StoreError`.
 """
 
 from .. import _lazy
-from .health import UNAVAILABLE as UNAVAILABLE
 from .breaker import SharedCircuit
 from .budget import RedisRetryBudget
+from .health import UNAVAILABLE as UNAVAILABLE
 from .health import StoreHealth, StoreStatus
 from .ratelimit import SharedLimits
 from .redis import RedisStore

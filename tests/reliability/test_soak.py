@@ -12,6 +12,11 @@ Afterwards:
   (:class:`LagProbe`), never by as much as a held answer;
 - open file descriptors and traced memory are flat (after a warm-up round).
 
+Each runs twice: with per-process state, and with the rate limit, the breaker and
+the cache shared through a Redis store that is killed after the second round and
+started again after the third, so the calls also cross a store that goes away and
+comes back (per-process state meanwhile).
+
 CI runs it at scale 1 (a few seconds); ``BUTTRESS_SOAK_SCALE=20`` makes it twenty
 times longer for a local run. ``pytest -m soak`` selects it, ``-m "not soak"``
 leaves it out.
@@ -38,6 +43,7 @@ import pytest
 import buttress
 from buttress import TimeoutConfig
 from buttress.testing import Fault, FaultServer
+from tests.servers import RedisServer, redis_server_binary, require_server
 
 from .conftest import assert_buttress_outcome, needs_proc_fd, open_fds
 
@@ -308,18 +314,64 @@ def soak_server() -> Iterator[FaultServer]:
         yield server
 
 
+@dataclass
+class Fleet:
+    """The state the soak's client keeps: its own, or a Redis store that goes away mid-run."""
+
+    options: dict[str, Any]
+    server: RedisServer | None = None
+    store: buttress.RedisStore | None = None
+
+    def between_rounds(self, round_number: int) -> None:
+        if self.server is None:
+            return
+        if round_number == 1:
+            self.server.kill()
+        elif round_number == 2:
+            self.server.start()
+
+    def close(self) -> None:
+        """Close the store's connections (a client never closes a store it shares)."""
+        if self.store is not None:
+            self.store.close()
+
+    async def aclose(self) -> None:
+        if self.store is not None:
+            await self.store.aclose()
+
+
+@pytest.fixture(params=["per-process", "shared-store"])
+def fleet(request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    if request.param == "per-process":
+        yield Fleet({})
+        return
+    require_server("redis-server", redis_server_binary() is not None)
+    with RedisServer() as server:
+        # A short timeout: a store call must not eat the soak's deadlines while it is away.
+        store = buttress.RedisStore(server.url, namespace="soak", timeout=0.25, recheck=0.05)
+        options = {
+            "rate_limit": buttress.RateLimitConfig(max_requests=100_000, store=store),
+            "circuit_breaker": buttress.CircuitBreakerConfig(per_host=True, store=store),
+            "cache": buttress.CacheConfig(backend=buttress.RedisCache(store)),
+        }
+        store.close()  # RedisCache read its salt: the test counts descriptors from none open
+        yield Fleet(options, server, store)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_buttress_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Thousands of retry warnings would pile up in pytest's log capture and look like a leak."""
     caplog.set_level(logging.CRITICAL, logger="buttress")
 
 
-def test_soak_sync_client_shared_by_threads(soak_server: FaultServer) -> None:
+def test_soak_sync_client_shared_by_threads(soak_server: FaultServer, fleet: Fleet) -> None:
     soak, memory = Soak(soak_server), MemoryWatch()
     fds_before = open_fds()
     try:
         with (
-            buttress.Client(base_url=soak_server.url, timeout=SOAK_TIMEOUTS) as client,
+            buttress.Client(
+                base_url=soak_server.url, timeout=SOAK_TIMEOUTS, **fleet.options
+            ) as client,
             ThreadPoolExecutor(max_workers=16) as pool,
         ):
             for round_number in range(ROUNDS):
@@ -332,15 +384,17 @@ def test_soak_sync_client_shared_by_threads(soak_server: FaultServer) -> None:
                 assert len(soak.outcomes) == CALLS_PER_ROUND
                 soak.check_round(lag)
                 memory.after_round(round_number)
+                fleet.between_rounds(round_number)
         assert soak_server.wait_idle(timeout=10)
         grown = memory.grown()
     finally:
         memory.stop()
     assert grown <= MEMORY_TOLERANCE, f"traced memory grew by {grown} bytes"
+    fleet.close()
     assert open_fds() == fds_before
 
 
-async def test_soak_async_client_shared_by_tasks(soak_server: FaultServer) -> None:
+async def test_soak_async_client_shared_by_tasks(soak_server: FaultServer, fleet: Fleet) -> None:
     soak = Soak(soak_server)
     fds_before = open_fds()
     limit = anyio.Semaphore(64)
@@ -351,7 +405,9 @@ async def test_soak_async_client_shared_by_tasks(soak_server: FaultServer) -> No
 
     memory = MemoryWatch()
     try:
-        async with buttress.AsyncClient(base_url=soak_server.url, timeout=SOAK_TIMEOUTS) as client:
+        async with buttress.AsyncClient(
+            base_url=soak_server.url, timeout=SOAK_TIMEOUTS, **fleet.options
+        ) as client:
             for round_number in range(ROUNDS):
                 lag = LagProbe()
                 async with anyio.create_task_group() as probing:
@@ -363,11 +419,13 @@ async def test_soak_async_client_shared_by_tasks(soak_server: FaultServer) -> No
                 assert len(soak.outcomes) == CALLS_PER_ROUND
                 soak.check_round(lag)
                 memory.after_round(round_number)
+                fleet.between_rounds(round_number)
         assert soak_server.wait_idle(timeout=10)
         grown = memory.grown()
     finally:
         memory.stop()
     assert grown <= MEMORY_TOLERANCE, f"traced memory grew by {grown} bytes"
+    await fleet.aclose()
     assert open_fds() == fds_before
 
 

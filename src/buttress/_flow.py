@@ -122,70 +122,93 @@ def call(
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
 
 
+class _Run:
+    """What driving a flow is, whatever the call style: the drivers differ only in how they
+    perform ``effect``, inside ``with run:``.
+
+    Leaving the block keeps the outcome (``outcome``, or the Exception raised) for
+    :meth:`advance`, which sends it into the flow; ``effect`` is then the flow's next
+    effect, or ``None`` once it returned ``response``. Anything else raised (cancellation,
+    ``KeyboardInterrupt``, a clock that fails) closes the flow and passes straight through.
+    """
+
+    __slots__ = ("_flow", "effect", "outcome", "response")
+
+    def __init__(self, flow: Flow) -> None:
+        self._flow = flow
+        self.response: httpx.Response | None = None
+        self.advance(None)  # a flow may return before its first yield (an open breaker)
+
+    def advance(self, outcome: Outcome) -> None:
+        try:
+            self.effect: Effect | None = self._flow.send(outcome)
+        except StopIteration as done:
+            self.effect, self.response = None, done.value
+
+    def __enter__(self) -> _Run:
+        self.outcome: Outcome = None
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, Exception) and not isinstance(self.effect, Sleep):
+            self.outcome = exc
+            return True
+        self._flow.close()
+        return False
+
+
 def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Response:
     """Run ``flow`` to completion with blocking I/O and return its response."""
-    try:
-        effect = next(flow)  # a flow may return before its first yield (an open breaker)
-        while True:
-            outcome: Outcome = None
-            if isinstance(effect, Sleep):
-                clock.sleep(effect.seconds)
-            elif isinstance(effect, Call):
-                try:
-                    outcome = cast("Outcome", Reply(effect.blocking()))
-                except Exception as exc:
-                    outcome = exc
-            else:
-                try:
-                    if isinstance(effect, Send):
-                        outcome = inner.handle_request(effect.request)
-                    else:
-                        outcome = effect.response
-                        effect.response.read()
-                except BaseException as exc:
-                    if isinstance(effect, Read):  # a body that broke off: release its connection
-                        with contextlib.suppress(Exception):
-                            effect.response.close()
-                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
-                        raise
-                    outcome = exc
-            effect = flow.send(outcome)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+    run = _Run(flow)
+    while run.effect is not None:
+        with run:
+            run.outcome = _perform(run.effect, inner, clock)
+        run.advance(run.outcome)
+    return cast(httpx.Response, run.response)
 
 
 async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> httpx.Response:
     """Run ``flow`` to completion with ``await`` and return its response."""
-    try:
-        effect = next(flow)
-        while True:
-            outcome: Outcome = None
-            if isinstance(effect, Sleep):
-                await clock.asleep(effect.seconds)
-            elif isinstance(effect, Call):
-                try:
-                    outcome = cast("Outcome", Reply(await effect.awaiting()))
-                except Exception as exc:
-                    outcome = exc
-            else:
-                try:
-                    if isinstance(effect, Send):
-                        outcome = await inner.handle_async_request(effect.request)
-                    else:
-                        outcome = effect.response
-                        await effect.response.aread()
-                except BaseException as exc:
-                    if isinstance(effect, Read):  # a body that broke off: release its connection
-                        # shielded: inside a cancelled scope (trio, anyio) the close must still run
-                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                            await effect.response.aclose()
-                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
-                        raise
-                    outcome = exc
-            effect = flow.send(outcome)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+    run = _Run(flow)
+    while run.effect is not None:
+        with run:
+            run.outcome = await _aperform(run.effect, inner, clock)
+        run.advance(run.outcome)
+    return cast(httpx.Response, run.response)
+
+
+def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:
+    if isinstance(effect, Send):
+        return inner.handle_request(effect.request)
+    if isinstance(effect, Read):
+        try:
+            effect.response.read()
+        except BaseException:  # a body that broke off: release its connection
+            with contextlib.suppress(Exception):
+                effect.response.close()
+            raise
+        return effect.response
+    if isinstance(effect, Call):
+        return cast("Outcome", Reply(effect.blocking()))
+    clock.sleep(effect.seconds)
+    return None
+
+
+async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Clock) -> Outcome:
+    if isinstance(effect, Send):
+        return await inner.handle_async_request(effect.request)
+    if isinstance(effect, Read):
+        try:
+            await effect.response.aread()
+        except BaseException:  # a body that broke off: release its connection
+            # shielded: inside a cancelled scope (trio, anyio) the close must still run
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await effect.response.aclose()
+            raise
+        return effect.response
+    if isinstance(effect, Call):
+        return cast("Outcome", Reply(await effect.awaiting()))
+    await clock.asleep(effect.seconds)
+    return None

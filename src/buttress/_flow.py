@@ -21,10 +21,10 @@ driver that matches the transport method it is in::
         async def handle_async_request(self, request):
             return await adrive(retry_flow(request), self._inner, self._clock)
 
-A ``Call`` asks a shared store (Redis) something: :func:`drive` makes the
-blocking call, :func:`adrive` awaits the asynchronous one, so a flow that keeps
-fleet-wide state never blocks an event loop; ``yield from call(...)`` returns
-its value or raises its error.
+A ``Call`` calls out of the flow (a shared store such as Redis, or the
+client's own httpx ``send``): :func:`drive` makes the blocking call, :func:`adrive`
+awaits the asynchronous one, so a flow never blocks an event loop;
+``yield from call(...)`` returns its value or raises its error.
 
 Outcomes of ``Send`` and ``Read`` are sent back into the flow as values: a
 response, or the :class:`Exception` the inner transport raised (a ``Read`` that
@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", bound=httpx.Response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Ask a shared store: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
+    """Call out: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
 
     The outcome is a :class:`Reply` with the value, or the Exception raised.
     """
@@ -159,24 +160,26 @@ class _Run:
         return False
 
 
-def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Response:
+def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
     """Run ``flow`` to completion with blocking I/O and return its response."""
     run = _Run(flow)
     while run.effect is not None:
         with run:
             run.outcome = _perform(run.effect, inner, clock)
         run.advance(run.outcome)
-    return cast(httpx.Response, run.response)
+    return cast("R", run.response)
 
 
-async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> httpx.Response:
+async def adrive(
+    flow: Generator[Effect, Outcome, R], inner: httpx.AsyncBaseTransport, clock: Clock
+) -> R:
     """Run ``flow`` to completion with ``await`` and return its response."""
     run = _Run(flow)
     while run.effect is not None:
         with run:
             run.outcome = await _aperform(run.effect, inner, clock)
         run.advance(run.outcome)
-    return cast(httpx.Response, run.response)
+    return cast("R", run.response)
 
 
 def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:

@@ -85,6 +85,7 @@ else:
 
 __all__ = ["AsyncClient", "BodyKwargs", "Client", "PaginateKwargs", "RequestKwargs"]
 
+_R = TypeVar("_R")
 _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
@@ -105,6 +106,7 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
 
     _config: ClientConfig
     _headers: httpx.Headers
+    _transport: Any  # httpx's, built from the stack
     _frozen: bool = False
 
     def __init__(
@@ -268,6 +270,13 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
     # -- building requests ----------------------------------------------------------------
 
     # -- around httpx's send (each client awaits what it must) ----------------------------
+
+    def _run(self, flow: Generator[Effect, Outcome, _R]) -> _R:
+        """``flow`` run by this client's driver: its result on a ``Client``, an awaitable of it
+        on an ``AsyncClient`` (typed as the former, as the shared verbs are)."""
+        if self._asynchronous:
+            return cast("_R", adrive(flow, self._transport, self._config.clock))
+        return drive(flow, self._transport, self._config.clock)
 
     def _sending(
         self, request: httpx.Request, stream: bool, auth: Any, follow_redirects: Any

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-R = TypeVar("R", bound=httpx.Response)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +135,9 @@ class _Run:
 
     __slots__ = ("_flow", "effect", "outcome", "response")
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Generator[Effect, Outcome, object]) -> None:
         self._flow = flow
-        self.response: httpx.Response | None = None
+        self.response: object = None
         self.advance(None)  # a flow may return before its first yield (an open breaker)
 
     def advance(self, outcome: Outcome) -> None:

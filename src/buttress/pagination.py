@@ -620,10 +620,9 @@ class _Pages(Generic[T]):
 
 
 class _PaginatorBase(Generic[T, _ClientT]):
-    _pages: _Pages[T]
-    _kwargs: dict[str, Any]
-    if TYPE_CHECKING:
-        _client: _ClientT
+    def __init__(self, client: _ClientT, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
+        self._client: _ClientT = client
+        self._pages, self._kwargs = pages, kwargs
 
     def _fetch(self, page: PageRequest) -> Any:
         """Send the request for ``page``, awaitable on an ``AsyncClient`` (a GET; GraphQL's
@@ -671,9 +670,6 @@ class Paginator(_PaginatorBase[T, "Client"]):
         (100, 1, 100)
     """
 
-    def __init__(self, client: Client, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
-        self._client, self._pages, self._kwargs = client, pages, kwargs
-
     def __iter__(self) -> Iterator[T]:
         for page in self.iter_pages():
             yield from page
@@ -698,9 +694,6 @@ class AsyncPaginator(_PaginatorBase[T, "AsyncClient"]):
         >>> async def names(client: AsyncClient) -> list[str]:
         ...     return [user["name"] async for user in client.paginate("/users")]
     """
-
-    def __init__(self, client: AsyncClient, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
-        self._client, self._pages, self._kwargs = client, pages, kwargs
 
     async def __aiter__(self) -> AsyncIterator[T]:
         async for page in self.iter_pages():

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 import httpx
 
+from ._calls import coroutine_method
 from ._clock import Clock
 from ._exceptions import (
     ClientError,
@@ -305,6 +306,7 @@ class _Reconnection:
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 _Message = TypeVar("_Message", str, bytes)
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -441,6 +443,49 @@ class _Session(Generic[_ClientT]):
             request=self.response.request,
         )
 
+    # -- the calls, written once: each session blocks, or awaits, in the four methods below
+
+    def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text."""
+        return self._received(timeout, lambda message: self._of_kind(message, str))
+
+    def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary."""
+        return self._received(timeout, lambda message: self._of_kind(message, bytes))
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
+        return self._received(timeout, self._decode)
+
+    def send_text(self, text: str) -> None:
+        """Send a text message."""
+        return self._send(lambda session: session.send_text(text))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        return self._send(lambda session: session.send_bytes(data))
+
+    def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
+        text = self._encode(value)
+        return self._send(lambda session: session.send_text(text))
+
+    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the session (leaving its ``with`` block does it). Closing twice is harmless."""
+        self._closed_by_caller(code, reason)
+        return self._disconnect(code, reason)
+
+    def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
+        """``then`` of the next message."""
+        raise NotImplementedError
+
+    def _send(self, action: Callable[[Any], Any]) -> None:
+        """Run ``action`` on the current connection's session, reconnecting if it has ended."""
+        raise NotImplementedError
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
     def _encode(self, value: Any) -> str:
         return encode_json(value, self._serializer).decode("utf-8")
 
@@ -545,35 +590,8 @@ class WebSocket(_Session["Client"]):
                 self._reconnection.received()
                 return message
 
-    def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        return self._of_kind(self.receive(timeout), str)
-
-    def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        return self._of_kind(self.receive(timeout), bytes)
-
-    def receive_json(self, timeout: float | None = None) -> Any:
-        """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
-        return self._decode(self.receive(timeout))
-
-    def send_text(self, text: str) -> None:
-        """Send a text message."""
-        self._send(lambda session: session.send_text(text))
-
-    def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        self._send(lambda session: session.send_bytes(data))
-
-    def send_json(self, value: Any) -> None:
-        """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
-        text = self._encode(value)
-        self._send(lambda session: session.send_text(text))
-
-    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close the session (the ``with`` block does it on leaving). Closing twice is harmless."""
-        self._closed_by_caller(code, reason)
-        self._disconnect(code, reason)
+    def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
+        return then(self.receive(timeout))
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -706,39 +724,23 @@ class AsyncWebSocket(_Session["AsyncClient"]):
                 self._reconnection.received()
                 return message
 
-    async def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        return self._of_kind(await self.receive(timeout), str)
+    # the shared calls, awaited: typed as they return here (awaitables of the sync results)
+    receive_text = coroutine_method(_Session.receive_text)  # type: ignore[assignment]
+    receive_bytes = coroutine_method(_Session.receive_bytes)  # type: ignore[assignment]
+    receive_json = coroutine_method(_Session.receive_json)
+    send_text = coroutine_method(_Session.send_text)  # type: ignore[assignment]
+    send_bytes = coroutine_method(_Session.send_bytes)  # type: ignore[assignment]
+    send_json = coroutine_method(_Session.send_json)  # type: ignore[assignment]
+    close = coroutine_method(_Session.close)  # type: ignore[assignment]
 
-    async def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        return self._of_kind(await self.receive(timeout), bytes)
-
-    async def receive_json(self, timeout: float | None = None) -> Any:
-        """The next message (text or binary), parsed as JSON."""
-        return self._decode(await self.receive(timeout))
-
-    async def send_text(self, text: str) -> None:
-        """Send a text message."""
-        await self._send(lambda session: session.send_text(text))
-
-    async def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        await self._send(lambda session: session.send_bytes(data))
-
-    async def send_json(self, value: Any) -> None:
-        """Send ``value`` as JSON in a text message."""
-        text = self._encode(value)
-        await self._send(lambda session: session.send_text(text))
-
-    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close the session (the ``async with`` block does it on leaving)."""
-        self._closed_by_caller(code, reason)
-        await self._disconnect(code, reason)
+    async def _received(  # type: ignore[override]
+        self, timeout: float | None, then: Callable[[str | bytes], _T]
+    ) -> _T:
+        return then(await self.receive(timeout))
 
     # -- connecting ---------------------------------------------------------------------
 
-    async def _send(
+    async def _send(  # type: ignore[override]
         self, action: Callable[[httpx_ws.AsyncWebSocketSession], Awaitable[None]]
     ) -> None:
         while True:
@@ -792,7 +794,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         finally:
             done.set()
 
-    async def _disconnect(self, code: int, reason: str) -> None:
+    async def _disconnect(self, code: int, reason: str) -> None:  # type: ignore[override]
         held, self._held = self._held, None
         if held is None:
             return

@@ -51,6 +51,7 @@ from ._exceptions import (
     scrub,
 )
 from ._flow import Effect, Outcome, call
+from ._parsing import mismatch
 from ._redact import Redactor
 from .pagination import (
     AsyncPaginator,
@@ -322,18 +323,9 @@ class _Operation:
         try:
             return pydantic.TypeAdapter(response_model).validate_python(data, strict=self.strict)
         except pydantic.ValidationError as exc:
-            errors = exc.errors(include_url=False)
+            what = f"data of the GraphQL response to {describe(response.request)}"
             name = getattr(response_model, "__name__", repr(response_model))
-            summary = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
-            )
-            raise ValidationError(
-                f"data of the GraphQL response to {describe(response.request)} does not match "
-                f"{name}: {len(errors)} error(s): {summary}",
-                errors=errors,
-                model=response_model,
-                response=response,
-            ) from None
+            raise mismatch(exc, what, name, response_model, response) from None
 
 
 def _secret_values(request: httpx.Request, variables: Any) -> list[str]:

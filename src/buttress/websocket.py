@@ -46,10 +46,11 @@ import json
 import queue
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import httpx
@@ -68,6 +69,7 @@ from ._exceptions import (
     WebSocketUpgradeError,
     describe,
 )
+from ._flow import Effect, Outcome, Sleep, call
 from ._serialize import encode_json
 from .policies.outcomes import is_transient
 from .policies.retry import Attempt, RetryConfig, RetryPolicy
@@ -475,6 +477,26 @@ class _Session(Generic[_ClientT]):
         self._closed_by_caller(code, reason)
         return self._disconnect(code, reason)
 
+    def _reconnecting_after(self, error: WebSocketError) -> Generator[Effect, Outcome, None]:
+        """Close what ``error`` ended, then wait and connect again until a handshake succeeds,
+        or raise what ended the session: a flow the client's driver runs, blocking or not."""
+        too_large = isinstance(error, MessageTooLargeError)
+        close = partial(self._disconnect, MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+        yield from call(close, cast(Any, close))
+        failure: Exception = error
+        while True:
+            delay = self._reconnection.delay(failure)
+            if delay is None:
+                raise self._gave_up(error, failure)
+            yield Sleep(delay)
+            try:
+                yield from call(self._connect, cast(Any, self._connect))
+            except ClientError as exc:  # the handshake failed: maybe again after a wait
+                failure = exc
+                continue
+            self._reconnection.reconnected()
+            return
+
     def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
         """``then`` of the next message."""
         raise NotImplementedError
@@ -484,6 +506,9 @@ class _Session(Generic[_ClientT]):
         raise NotImplementedError
 
     def _disconnect(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    def _connect(self) -> None:
         raise NotImplementedError
 
     def _encode(self, value: Any) -> str:
@@ -644,21 +669,7 @@ class WebSocket(_Session["Client"]):
         with self._reconnecting:
             if self._session is not failed:
                 return  # another thread has reconnected, or the session was closed
-            too_large = isinstance(error, MessageTooLargeError)
-            self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-            failure: Exception = error
-            while True:
-                delay = self._reconnection.delay(failure)
-                if delay is None:
-                    raise self._gave_up(error, failure)
-                self._clock.sleep(delay)
-                try:
-                    self._connect()
-                except ClientError as exc:  # the handshake failed: maybe again after a wait
-                    failure = exc
-                    continue
-                break
-            self._reconnection.reconnected()
+            self._client._run(self._reconnecting_after(error))
         if self._on_reconnect is not None:
             self._on_reconnect(self)
 
@@ -761,7 +772,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         assert held is not None
         return held
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> None:  # type: ignore[override]
         assert self._group is not None
         held: _Held = await self._group.start(self._hold)
         self._held, self._response = held, held.response
@@ -820,21 +831,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         async with self._reconnecting:
             if self._held is not failed:
                 return  # another task has reconnected, or the session was closed
-            too_large = isinstance(error, MessageTooLargeError)
-            await self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-            failure: Exception = error
-            while True:
-                delay = self._reconnection.delay(failure)
-                if delay is None:
-                    raise self._gave_up(error, failure)
-                await self._clock.asleep(delay)
-                try:
-                    await self._connect()
-                except ClientError as exc:  # the handshake failed: maybe again after a wait
-                    failure = exc
-                    continue
-                break
-            self._reconnection.reconnected()
+            await cast("Awaitable[None]", self._client._run(self._reconnecting_after(error)))
         if self._on_reconnect is not None:
             result = self._on_reconnect(self)
             if inspect.isawaitable(result):

@@ -39,7 +39,6 @@ from ._calls import (
     RequestKwargs,
     T,
     Verbs,
-    coroutine_method,
 )
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
@@ -270,27 +269,6 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
 
     # -- around httpx's send, written once as a flow each client drives -------------------
 
-    def send(  # type: ignore[override]
-        self,
-        request: httpx.Request,
-        *,
-        stream: bool = False,
-        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
-        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
-    ) -> Response:
-        """Send ``request``; errors come from the buttress tree, error statuses raise.
-
-        On an ``AsyncClient``, await it.
-
-        Examples:
-            >>> from buttress import Client
-            >>> from buttress.testing import DemoServer
-            >>> with DemoServer() as server, Client(base_url=server.url) as client:
-            ...     client.send(client.build_request("GET", "/users/2")).status_code
-            200
-        """
-        return self._run(self._sending(request, stream, auth, follow_redirects))
-
     def _run(self, flow: Generator[Effect, Outcome, _R]) -> _R:
         """``flow`` run by this client's driver: its result on a ``Client``, an awaitable of it
         on an ``AsyncClient`` (typed as the former, as the shared verbs are)."""
@@ -472,6 +450,26 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         patch: _calls.BodyCall  # type: ignore[assignment]
         batch: _features.Batch[list[Response], list[Response | Exception]]  # pyright: ignore[reportIncompatibleMethodOverride]
 
+    def send(  # type: ignore[override]
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send ``request``; errors come from the buttress tree, error statuses raise.
+
+        Examples:
+            >>> from buttress import Client
+            >>> from buttress.testing import DemoServer
+            >>> with DemoServer() as server, Client(base_url=server.url) as client:
+            ...     client.send(client.build_request("GET", "/users/2")).status_code
+            200
+        """
+        flow = self._sending(request, stream, auth, follow_redirects)
+        return drive(flow, self._transport, self._config.clock)
+
     @overload  # type: ignore[override]
     def request(
         self, method: str, url: httpx.URL | str, *, response_model: type[T] | ModelsByStatus[T],
@@ -592,7 +590,22 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         patch: _calls.AsyncBodyCall  # type: ignore[assignment]
         batch: _features.Batch[Awaitable[list[Response]], Awaitable[list[Response | Exception]]]  # type: ignore[assignment]
 
-    send = coroutine_method(_Facade.send)  # type: ignore[assignment]
+    async def send(  # type: ignore[override]
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
+        """Send ``request``; errors come from the buttress tree, error statuses raise.
+
+        Examples:
+            >>> async def status(client: AsyncClient) -> int:
+            ...     return (await client.send(client.build_request("GET", "/users/2"))).status_code
+        """
+        flow = self._sending(request, stream, auth, follow_redirects)
+        return await adrive(flow, self._transport, self._config.clock)
 
     @overload  # type: ignore[override]
     async def request(

@@ -445,38 +445,6 @@ class _Session(Generic[_ClientT]):
             request=self.response.request,
         )
 
-    # -- the calls, written once: each session blocks, or awaits, in the four methods below
-
-    def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        return self._received(timeout, lambda message: self._of_kind(message, str))
-
-    def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        return self._received(timeout, lambda message: self._of_kind(message, bytes))
-
-    def receive_json(self, timeout: float | None = None) -> Any:
-        """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
-        return self._received(timeout, self._decode)
-
-    def send_text(self, text: str) -> None:
-        """Send a text message."""
-        return self._send(lambda session: session.send_text(text))
-
-    def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        return self._send(lambda session: session.send_bytes(data))
-
-    def send_json(self, value: Any) -> None:
-        """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
-        text = self._encode(value)
-        return self._send(lambda session: session.send_text(text))
-
-    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close the session (leaving its ``with`` block does it). Closing twice is harmless."""
-        self._closed_by_caller(code, reason)
-        return self._disconnect(code, reason)
-
     def _reconnecting_after(self, error: WebSocketError) -> Generator[Effect, Outcome, None]:
         """Close what ``error`` ended, then wait and connect again until a handshake succeeds,
         or raise what ended the session: a flow the client's driver runs, blocking or not."""
@@ -496,14 +464,6 @@ class _Session(Generic[_ClientT]):
                 continue
             self._reconnection.reconnected()
             return
-
-    def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
-        """``then`` of the next message."""
-        raise NotImplementedError
-
-    def _send(self, action: Callable[[Any], Any]) -> None:
-        """Run ``action`` on the current connection's session, reconnecting if it has ended."""
-        raise NotImplementedError
 
     def _disconnect(self, code: int, reason: str) -> None:
         raise NotImplementedError
@@ -614,6 +574,39 @@ class WebSocket(_Session["Client"]):
             if message is not None:
                 self._reconnection.received()
                 return message
+
+    # -- the calls, written once: AsyncWebSocket awaits these same methods, which reach its
+    # own receive, send and disconnect through _received, _send and _disconnect
+
+    def receive_text(self, timeout: float | None = None) -> str:
+        """The next message, which must be text."""
+        return self._received(timeout, lambda message: self._of_kind(message, str))
+
+    def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next message, which must be binary."""
+        return self._received(timeout, lambda message: self._of_kind(message, bytes))
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
+        return self._received(timeout, self._decode)
+
+    def send_text(self, text: str) -> None:
+        """Send a text message."""
+        return self._send(lambda session: session.send_text(text))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        return self._send(lambda session: session.send_bytes(data))
+
+    def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
+        text = self._encode(value)
+        return self._send(lambda session: session.send_text(text))
+
+    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the session (leaving its ``with`` block does it). Closing twice is harmless."""
+        self._closed_by_caller(code, reason)
+        return self._disconnect(code, reason)
 
     def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
         return then(self.receive(timeout))
@@ -735,23 +728,30 @@ class AsyncWebSocket(_Session["AsyncClient"]):
                 self._reconnection.received()
                 return message
 
-    # the shared calls, awaited: typed as they return here (awaitables of the sync results)
-    receive_text = coroutine_method(_Session.receive_text)  # type: ignore[assignment]
-    receive_bytes = coroutine_method(_Session.receive_bytes)  # type: ignore[assignment]
-    receive_json = coroutine_method(_Session.receive_json)
-    send_text = coroutine_method(_Session.send_text)  # type: ignore[assignment]
-    send_bytes = coroutine_method(_Session.send_bytes)  # type: ignore[assignment]
-    send_json = coroutine_method(_Session.send_json)  # type: ignore[assignment]
-    close = coroutine_method(_Session.close)  # type: ignore[assignment]
+    if TYPE_CHECKING:  # WebSocket's calls, as they return here (see :class:`WebSocket`)
 
-    async def _received(  # type: ignore[override]
-        self, timeout: float | None, then: Callable[[str | bytes], _T]
-    ) -> _T:
+        async def receive_text(self, timeout: float | None = None) -> str: ...
+        async def receive_bytes(self, timeout: float | None = None) -> bytes: ...
+        async def receive_json(self, timeout: float | None = None) -> Any: ...
+        async def send_text(self, text: str) -> None: ...
+        async def send_bytes(self, data: bytes) -> None: ...
+        async def send_json(self, value: Any) -> None: ...
+        async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None: ...
+    else:  # the same methods, awaited: they reach this session's _received, _send, _disconnect
+        receive_text = coroutine_method(WebSocket.receive_text)
+        receive_bytes = coroutine_method(WebSocket.receive_bytes)
+        receive_json = coroutine_method(WebSocket.receive_json)
+        send_text = coroutine_method(WebSocket.send_text)
+        send_bytes = coroutine_method(WebSocket.send_bytes)
+        send_json = coroutine_method(WebSocket.send_json)
+        close = coroutine_method(WebSocket.close)
+
+    async def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
         return then(await self.receive(timeout))
 
     # -- connecting ---------------------------------------------------------------------
 
-    async def _send(  # type: ignore[override]
+    async def _send(
         self, action: Callable[[httpx_ws.AsyncWebSocketSession], Awaitable[None]]
     ) -> None:
         while True:

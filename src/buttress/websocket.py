@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import anyio
 import httpx
 
-from ._calls import coroutine_method
+from ._calls import awaiting
 from ._clock import Clock
 from ._exceptions import (
     ClientError,
@@ -667,6 +667,16 @@ class WebSocket(_Session["Client"]):
             self._on_reconnect(self)
 
 
+@awaiting(  # the same methods, awaited: they reach this session's _received, _send, _disconnect
+    WebSocket,
+    "receive_text",
+    "receive_bytes",
+    "receive_json",
+    "send_text",
+    "send_bytes",
+    "send_json",
+    "close",
+)
 class AsyncWebSocket(_Session["AsyncClient"]):
     """A WebSocket session opened through an :class:`~buttress.AsyncClient`.
 
@@ -728,7 +738,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
                 self._reconnection.received()
                 return message
 
-    if TYPE_CHECKING:  # WebSocket's calls, as they return here (see :class:`WebSocket`)
+    if TYPE_CHECKING:  # what the methods @awaiting sets above return here
 
         async def receive_text(self, timeout: float | None = None) -> str: ...
         async def receive_bytes(self, timeout: float | None = None) -> bytes: ...
@@ -737,14 +747,6 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         async def send_bytes(self, data: bytes) -> None: ...
         async def send_json(self, value: Any) -> None: ...
         async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None: ...
-    else:  # the same methods, awaited: they reach this session's _received, _send, _disconnect
-        receive_text = coroutine_method(WebSocket.receive_text)
-        receive_bytes = coroutine_method(WebSocket.receive_bytes)
-        receive_json = coroutine_method(WebSocket.receive_json)
-        send_text = coroutine_method(WebSocket.send_text)
-        send_bytes = coroutine_method(WebSocket.send_bytes)
-        send_json = coroutine_method(WebSocket.send_json)
-        close = coroutine_method(WebSocket.close)
 
     async def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
         return then(await self.receive(timeout))

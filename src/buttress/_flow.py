@@ -161,7 +161,7 @@ class _Run:
 
 
 def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
-    """Run ``flow`` to completion with blocking I/O and return its response."""
+    """Run ``flow`` to completion with blocking I/O and return what it returns (a response)."""
     run = _Run(flow)
     while run.effect is not None:
         with run:
@@ -173,7 +173,7 @@ def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock
 async def adrive(
     flow: Generator[Effect, Outcome, R], inner: httpx.AsyncBaseTransport, clock: Clock
 ) -> R:
-    """Run ``flow`` to completion with ``await`` and return its response."""
+    """Run ``flow`` to completion with ``await`` and return what it returns (a response)."""
     run = _Run(flow)
     while run.effect is not None:
         with run:

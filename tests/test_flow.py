@@ -18,14 +18,14 @@ pytestmark = pytest.mark.anyio
 class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An inner transport that answers from a script and records what it was sent."""
 
-    def __init__(self, *answers: httpx.Response | Exception) -> None:
+    def __init__(self, *answers: httpx.Response | BaseException) -> None:
         self.answers = list(answers)
         self.sent: list[httpx.Request] = []
 
     def _next(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
         answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
+        if isinstance(answer, BaseException):
             raise answer
         return answer
 
@@ -222,3 +222,40 @@ async def test_cancellation_during_a_read_closes_the_response() -> None:
         await adrive(_body_read_flow(), Recorder(httpx.Response(200, stream=body)), FakeClock())
     assert scope.cancelled_caught
     assert body.closed
+
+
+class BrokenClock(FakeClock):
+    """A clock whose sleeps fail: a fault of the driver's own, not an outcome of the flow's."""
+
+    def sleep(self, seconds: float) -> None:
+        raise RuntimeError("the clock is broken")
+
+    async def asleep(self, seconds: float) -> None:
+        raise RuntimeError("the clock is broken")
+
+
+def _closing_flow(effect: Send | Sleep, seen: list[object], closed: list[bool]) -> Flow:
+    try:
+        seen.append((yield effect))
+        return httpx.Response(200)  # pragma: no cover - the effect never comes back
+    finally:
+        closed.append(True)
+
+
+async def test_a_failing_sleep_passes_through_and_closes_the_flow(mode: str) -> None:
+    seen: list[object] = []
+    closed: list[bool] = []
+    with pytest.raises(RuntimeError, match="the clock is broken"):
+        await run(mode, _closing_flow(Sleep(1.0), seen, closed), Recorder(), BrokenClock())
+    assert seen == []  # never sent into the flow as an outcome
+    assert closed == [True]
+
+
+async def test_keyboard_interrupt_during_a_send_closes_the_flow(mode: str) -> None:
+    seen: list[object] = []
+    closed: list[bool] = []
+    inner = Recorder(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        await run(mode, _closing_flow(Send(REQUEST), seen, closed), inner, FakeClock())
+    assert seen == []
+    assert closed == [True]

@@ -87,6 +87,7 @@ async def _async_usage(client: buttress.AsyncClient) -> None:
     by_status: dict[int, type[User] | type[ErrorBody]] = {201: User, 409: ErrorBody}
     assert_type(await client.post("/users", response_model=by_status), User | ErrorBody)
     assert_type(await client.delete("/users/1"), buttress.Response)
+    assert_type(await client.send(client.build_request("GET", "/")), buttress.Response)
     # The verbs return coroutines, as async methods do: tasks can be made of them.
     task = asyncio.create_task(client.get("/users/1", response_model=User))
     assert_type(await task, User)

@@ -4,7 +4,7 @@ Each request goes through the client's own ``send``, so a batch gets what a sing
 call gets (middleware, logging, cache, retries, circuit breaker, rate limit, the
 pool's limits, each request's deadline) and opens no side channel.
 
-:class:`_Batch` is what both clients share: the checked arguments, the results in
+:class:`Batch` is what both clients share: the checked arguments, the results in
 input order, the progress callback and the rule for stopping. The two drivers
 differ only in how requests run side by side:
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._response import Response
 
-__all__ = ["BatchProgress", "arun", "run"]
+__all__ = ["Batch", "BatchProgress", "arun", "run"]
 
 BatchProgress: TypeAlias = Callable[[int, int], object]
 """Called as ``on_progress(done, total)`` after each request of a batch has its result."""
@@ -95,7 +95,7 @@ def _checked_requests(owner: str, requests: Iterable[httpx.Request]) -> list[htt
     return checked
 
 
-class _Batch:
+class Batch:
     """The checked arguments of one batch, its results so far, and when it stops."""
 
     def __init__(
@@ -133,27 +133,18 @@ class _Batch:
         return cast("list[Outcome]", self.results)
 
 
-def run(
-    client: Client,
-    requests: Iterable[httpx.Request],
-    *,
-    concurrency: int,
-    return_exceptions: bool,
-    on_progress: BatchProgress | None,
-) -> list[Outcome]:
-    """Send ``requests`` on ``client`` from a pool of threads; the results in input order.
+def run(client: Client, batch: Batch) -> list[Outcome]:
+    """Send ``batch``'s requests on ``client`` from a pool of threads; the results in input order.
 
     Examples:
         >>> from buttress import Client
         >>> from buttress.testing import DemoServer
         >>> with DemoServer() as server, Client(base_url=server.url) as client:
         ...     requests = [client.build_request("GET", f"/users/{n}") for n in (1, 2)]
-        ...     [response.json()["id"] for response in run(
-        ...         client, requests, concurrency=2, return_exceptions=False, on_progress=None
-        ...     )]
+        ...     batch = Batch(client, requests, 2, return_exceptions=False, on_progress=None)
+        ...     [response.json()["id"] for response in run(client, batch)]
         [1, 2]
     """
-    batch = _Batch(client, requests, concurrency, return_exceptions, on_progress)
     if not batch.requests:
         return []
     finished: queue.SimpleQueue[tuple[int, Response | BaseException]] = queue.SimpleQueue()
@@ -178,15 +169,9 @@ def run(
     return batch.outcomes()
 
 
-async def arun(
-    client: AsyncClient,
-    requests: Iterable[httpx.Request],
-    *,
-    concurrency: int,
-    return_exceptions: bool,
-    on_progress: BatchProgress | None,
-) -> list[Outcome]:
-    """Send ``requests`` on ``client`` as tasks of one task group; the results in input order.
+async def arun(client: AsyncClient, batch: Batch) -> list[Outcome]:
+    """Send ``batch``'s requests on ``client`` as tasks of one task group; the results in input
+    order.
 
     Examples:
         >>> import anyio
@@ -195,15 +180,12 @@ async def arun(
         >>> async def main(url: str) -> list[int]:
         ...     async with AsyncClient(base_url=url) as client:
         ...         requests = [client.build_request("GET", f"/users/{n}") for n in (1, 2)]
-        ...         responses = await arun(
-        ...             client, requests, concurrency=2, return_exceptions=False, on_progress=None
-        ...         )
-        ...         return [response.json()["id"] for response in responses]
+        ...         batch = Batch(client, requests, 2, return_exceptions=False, on_progress=None)
+        ...         return [response.json()["id"] for response in await arun(client, batch)]
         >>> with DemoServer() as server:
         ...     anyio.run(main, server.url)
         [1, 2]
     """
-    batch = _Batch(client, requests, concurrency, return_exceptions, on_progress)
     stopped: BaseException | None = None
     # Room for every running task's result, so that handing it over never waits.
     sending, finished = anyio.create_memory_object_stream[tuple[int, Outcome]](batch.width)

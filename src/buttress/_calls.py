@@ -45,11 +45,13 @@ __all__ = [
     "PaginateKwargs",
     "RequestKwargs",
     "Verbs",
+    "awaiting",
     "coroutine_method",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C")
 P = ParamSpec("P")
 ModelsByStatus: TypeAlias = Mapping[int, type[T]]
 """``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
@@ -207,16 +209,25 @@ def coroutine_method(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, 
     return functools.wraps(method)(call)
 
 
+def awaiting(source: type, *names: str) -> Callable[[type[C]], type[C]]:
+    """A class decorator: ``source``'s methods called ``names``, as coroutine functions.
+
+    Each is the same method (see :func:`coroutine_method`), written once for both
+    kinds of client or session; checkers learn what it returns from the class's
+    own declarations.
+    """
+
+    def decorate(cls: type[C]) -> type[C]:
+        for name in names:
+            setattr(cls, name, coroutine_method(getattr(source, name)))
+        return cls
+
+    return decorate
+
+
+@awaiting(Verbs, "get", "head", "options", "delete", "post", "put", "patch")
 class AsyncVerbs(Verbs):
     """The verbs of :class:`Verbs` as coroutine functions, for ``AsyncClient``."""
-
-    get = coroutine_method(Verbs.get)
-    head = coroutine_method(Verbs.head)
-    options = coroutine_method(Verbs.options)
-    delete = coroutine_method(Verbs.delete)
-    post = coroutine_method(Verbs.post)
-    put = coroutine_method(Verbs.put)
-    patch = coroutine_method(Verbs.patch)
 
 
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,

@@ -15,8 +15,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
 import httpx
@@ -37,6 +46,7 @@ from ._config import APIVersion, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError
 from ._extensions import REDACTOR_KEY
 from ._features import AsyncFeatures, Features
+from ._flow import Effect, Outcome, Read, adrive, call, drive
 from ._handles import LayerHandles
 from ._network import CertTypes, ProxyOption, TLSVersion
 from ._options import RequestOptions
@@ -75,6 +85,7 @@ else:
 
 __all__ = ["AsyncClient", "BodyKwargs", "Client", "PaginateKwargs", "RequestKwargs"]
 
+_R = TypeVar("_R")
 _TransportT = TypeVar("_TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
@@ -95,6 +106,7 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
 
     _config: ClientConfig
     _headers: httpx.Headers
+    _transport: Any  # httpx's, built from the stack
     _frozen: bool = False
 
     def __init__(
@@ -255,9 +267,36 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
                 source=self,
             )
 
-    # -- building requests ----------------------------------------------------------------
+    # -- around httpx's send, written once as a flow each client drives -------------------
 
-    # -- around httpx's send (each client awaits what it must) ----------------------------
+    def _run(self, flow: Generator[Effect, Outcome, _R]) -> _R:
+        """``flow`` run by this client's driver: its result on a ``Client``, an awaitable of it
+        on an ``AsyncClient`` (typed as the former, as the shared verbs are)."""
+        if self._asynchronous:
+            return cast("_R", adrive(flow, self._transport, self._config.clock))
+        return drive(flow, self._transport, self._config.clock)
+
+    def _sending(
+        self, request: httpx.Request, stream: bool, auth: Any, follow_redirects: Any
+    ) -> Generator[Effect, Outcome, Response]:
+        """``send`` written once, as a flow: each client drives it with its own driver."""
+        auth = self._before_sending(request, auth)
+        httpx_send = partial(
+            cast(Any, super()).send,  # httpx's send, the redirect rules before it
+            request,
+            stream=stream,
+            auth=auth,
+            follow_redirects=follow_redirects,
+        )
+        with self._mapping_failures(request):  # an unstreamed body is read in there too
+            sent = yield from call(httpx_send, httpx_send)  # called, or awaited
+        response, read_first = self._adopt(sent, stream=stream)
+        if read_first:
+            failed = yield Read(response)  # a read that fails closes the response
+            if isinstance(failed, Exception):
+                raise failed
+        self._check(response)  # only a response read (so closed) can raise
+        return response
 
     def _before_sending(self, request: httpx.Request, auth: Any) -> Any:
         """Refuse when closed; give ``request`` the vocabulary of secrets (a call's auth's too)."""
@@ -428,20 +467,8 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
             ...     client.send(client.build_request("GET", "/users/2")).status_code
             200
         """
-        auth = self._before_sending(request, auth)
-        with self._mapping_failures(request):  # an unstreamed body is read in there too
-            sent = super().send(
-                request, stream=stream, auth=auth, follow_redirects=follow_redirects
-            )
-        response, read_first = self._adopt(sent, stream=stream)
-        try:
-            if read_first:
-                response.read()
-            self._check(response)
-        except BaseException:
-            response.close()
-            raise
-        return response
+        flow = self._sending(request, stream, auth, follow_redirects)
+        return drive(flow, self._transport, self._config.clock)
 
     @overload  # type: ignore[override]
     def request(
@@ -577,20 +604,8 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
             >>> async def status(client: AsyncClient) -> int:
             ...     return (await client.send(client.build_request("GET", "/users/2"))).status_code
         """
-        auth = self._before_sending(request, auth)
-        with self._mapping_failures(request):
-            sent = await super().send(
-                request, stream=stream, auth=auth, follow_redirects=follow_redirects
-            )
-        response, read_first = self._adopt(sent, stream=stream)
-        try:
-            if read_first:
-                await response.aread()
-            self._check(response)
-        except BaseException:
-            await response.aclose()
-            raise
-        return response
+        flow = self._sending(request, stream, auth, follow_redirects)
+        return await adrive(flow, self._transport, self._config.clock)
 
     @overload  # type: ignore[override]
     async def request(

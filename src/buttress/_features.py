@@ -191,15 +191,10 @@ class Features:
             ...     [type(result).__name__ for result in client.batch(requests)]
             ['Response', 'Response', 'NotFoundError']
         """
-        from ._batch import arun, run
+        from . import _batch
 
-        return (arun if self._asynchronous else run)(
-            self,  # type: ignore[arg-type]
-            requests,
-            concurrency=concurrency,
-            return_exceptions=return_exceptions,
-            on_progress=on_progress,
-        )
+        batch = _batch.Batch(self, requests, concurrency, return_exceptions, on_progress)  # type: ignore[arg-type]
+        return (_batch.arun if self._asynchronous else _batch.run)(self, batch)  # type: ignore[arg-type]
 
     def websocket(self, url: httpx.URL | str, **kwargs: Unpack[WebSocketKwargs]) -> WebSocket:
         """A WebSocket whose handshake goes through this client's stack (:mod:`buttress.websocket`).

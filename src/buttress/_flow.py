@@ -21,10 +21,10 @@ driver that matches the transport method it is in::
         async def handle_async_request(self, request):
             return await adrive(retry_flow(request), self._inner, self._clock)
 
-A ``Call`` asks a shared store (Redis) something: :func:`drive` makes the
-blocking call, :func:`adrive` awaits the asynchronous one, so a flow that keeps
-fleet-wide state never blocks an event loop; ``yield from call(...)`` returns
-its value or raises its error.
+A ``Call`` calls out of the flow (a shared store such as Redis, or the
+client's own httpx ``send``): :func:`drive` makes the blocking call, :func:`adrive`
+awaits the asynchronous one, so a flow never blocks an event loop;
+``yield from call(...)`` returns its value or raises its error.
 
 Outcomes of ``Send`` and ``Read`` are sent back into the flow as values: a
 response, or the :class:`Exception` the inner transport raised (a ``Read`` that
@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Ask a shared store: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
+    """Call out: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
 
     The outcome is a :class:`Reply` with the value, or the Exception raised.
     """
@@ -123,88 +124,109 @@ def call(
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
 
 
+class _Run:
+    """What driving a flow is, whatever the call style: the drivers differ only in how they
+    perform ``effect``, inside ``with run:``.
+
+    Leaving the block keeps the outcome (``outcome``, or the Exception raised) for
+    :meth:`advance`, which sends it into the flow; ``effect`` is then the flow's next
+    effect, or ``None`` once it returned ``response``. Anything else raised (cancellation,
+    ``KeyboardInterrupt``, a clock that fails) closes the flow and passes straight through.
+    """
+
+    __slots__ = ("_flow", "effect", "outcome", "response")
+
+    def __init__(self, flow: Generator[Effect, Outcome, object]) -> None:
+        self._flow = flow
+        self.response: object = None
+        self.advance(None)  # a flow may return before its first yield (an open breaker)
+
+    def advance(self, outcome: Outcome) -> None:
+        try:
+            self.effect: Effect | None = self._flow.send(outcome)
+        except StopIteration as done:
+            self.effect, self.response = None, done.value
+
+    def __enter__(self) -> _Run:
+        self.outcome: Outcome = None
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, Exception) and not isinstance(self.effect, Sleep):
+            self.outcome = exc
+            return True
+        self._flow.close()
+        return False
+
+
 def call_at_once(step: Generator[Effect, object, T]) -> T:
     """Run a step that only asks stores (``Call``), blocking, outside any flow.
 
     For plain methods such as a shared circuit's ``force_open()``.
     """
-    outcome: object = None
-    while True:
+    run = _Run(step)
+    while run.effect is not None:
+        assert isinstance(run.effect, Call), "only store calls run outside a flow"
+        with run:
+            run.outcome = cast("Outcome", Reply(run.effect.blocking()))
+        run.advance(run.outcome)
+    return cast("T", run.response)
+
+
+def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
+    """Run ``flow`` to completion with blocking I/O and return what it returns (a response)."""
+    run = _Run(flow)
+    while run.effect is not None:
+        with run:
+            run.outcome = _perform(run.effect, inner, clock)
+        run.advance(run.outcome)
+    return cast("R", run.response)
+
+
+async def adrive(
+    flow: Generator[Effect, Outcome, R], inner: httpx.AsyncBaseTransport, clock: Clock
+) -> R:
+    """Run ``flow`` to completion with ``await`` and return what it returns (a response)."""
+    run = _Run(flow)
+    while run.effect is not None:
+        with run:
+            run.outcome = await _aperform(run.effect, inner, clock)
+        run.advance(run.outcome)
+    return cast("R", run.response)
+
+
+def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:
+    if isinstance(effect, Send):
+        return inner.handle_request(effect.request)
+    if isinstance(effect, Read):
         try:
-            effect = step.send(outcome)
-        except StopIteration as done:
-            return cast("T", done.value)
-        assert isinstance(effect, Call), "only store calls run outside a flow"
+            effect.response.read()
+        except BaseException:  # a body that broke off: release its connection
+            with contextlib.suppress(Exception):
+                effect.response.close()
+            raise
+        return effect.response
+    if isinstance(effect, Call):
+        return cast("Outcome", Reply(effect.blocking()))
+    clock.sleep(effect.seconds)
+    return None
+
+
+async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Clock) -> Outcome:
+    if isinstance(effect, Send):
+        return await inner.handle_async_request(effect.request)
+    if isinstance(effect, Read):
         try:
-            outcome = Reply(effect.blocking())
-        except Exception as exc:
-            outcome = exc
-
-
-def drive(flow: Flow, inner: httpx.BaseTransport, clock: Clock) -> httpx.Response:
-    """Run ``flow`` to completion with blocking I/O and return its response."""
-    try:
-        effect = next(flow)  # a flow may return before its first yield (an open breaker)
-        while True:
-            outcome: Outcome = None
-            if isinstance(effect, Sleep):
-                clock.sleep(effect.seconds)
-            elif isinstance(effect, Call):
-                try:
-                    outcome = cast("Outcome", Reply(effect.blocking()))
-                except Exception as exc:
-                    outcome = exc
-            else:
-                try:
-                    if isinstance(effect, Send):
-                        outcome = inner.handle_request(effect.request)
-                    else:
-                        outcome = effect.response
-                        effect.response.read()
-                except BaseException as exc:
-                    if isinstance(effect, Read):  # a body that broke off: release its connection
-                        with contextlib.suppress(Exception):
-                            effect.response.close()
-                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
-                        raise
-                    outcome = exc
-            effect = flow.send(outcome)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
-
-
-async def adrive(flow: Flow, inner: httpx.AsyncBaseTransport, clock: Clock) -> httpx.Response:
-    """Run ``flow`` to completion with ``await`` and return its response."""
-    try:
-        effect = next(flow)
-        while True:
-            outcome: Outcome = None
-            if isinstance(effect, Sleep):
-                await clock.asleep(effect.seconds)
-            elif isinstance(effect, Call):
-                try:
-                    outcome = cast("Outcome", Reply(await effect.awaiting()))
-                except Exception as exc:
-                    outcome = exc
-            else:
-                try:
-                    if isinstance(effect, Send):
-                        outcome = await inner.handle_async_request(effect.request)
-                    else:
-                        outcome = effect.response
-                        await effect.response.aread()
-                except BaseException as exc:
-                    if isinstance(effect, Read):  # a body that broke off: release its connection
-                        # shielded: inside a cancelled scope (trio, anyio) the close must still run
-                        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                            await effect.response.aclose()
-                    if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt
-                        raise
-                    outcome = exc
-            effect = flow.send(outcome)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+            await effect.response.aread()
+        except BaseException:  # a body that broke off: release its connection
+            # shielded: inside a cancelled scope (trio, anyio) the close must still run
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await effect.response.aclose()
+            raise
+        return effect.response
+    if isinstance(effect, Call):
+        return cast("Outcome", Reply(await effect.awaiting()))
+    await clock.asleep(effect.seconds)
+    return None

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+import httpx
 import pydantic
 
 from ._exceptions import ConfigurationError, HTTPError, ValidationError, describe
 from ._response import ErrorParser, Response, raise_for_status
 
-__all__ = ["parse_model", "statuses_to_expect"]
+__all__ = ["mismatch", "parse_model", "statuses_to_expect"]
 
 
 def parse_model(
@@ -62,17 +63,24 @@ def _parse(response: Response, model: Any, strict: bool) -> Any:
     except pydantic.ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             response.json()  # raises InvalidJSONError with position and snippet
-        errors = exc.errors(include_url=False)
-        summary = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
-        )
-        raise ValidationError(
-            f"response to {describe(response.request)} does not match {name}: "
-            f"{len(errors)} error(s): {summary}",
-            errors=errors,
-            model=model,
-            response=response,
-        ) from None
+        what = f"response to {describe(response.request)}"
+        raise mismatch(exc, what, name, model, response) from None
+
+
+def mismatch(
+    exc: pydantic.ValidationError, what: str, name: str, model: Any, response: httpx.Response
+) -> ValidationError:
+    """Our error for ``exc``: ``what`` (a body, or part of one) does not match ``model``."""
+    errors = exc.errors(include_url=False)
+    summary = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
+    )
+    return ValidationError(
+        f"{what} does not match {name}: {len(errors)} error(s): {summary}",
+        errors=errors,
+        model=model,
+        response=response,
+    )
 
 
 def _model_for(response: Response, response_model: Any, error_parser: ErrorParser) -> Any:

@@ -32,8 +32,9 @@ with the client's paginators, passing ``endCursor`` back as the ``$after`` varia
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
@@ -49,6 +50,8 @@ from ._exceptions import (
     describe,
     scrub,
 )
+from ._flow import Effect, Outcome, call
+from ._parsing import mismatch
 from ._redact import Redactor
 from .pagination import (
     AsyncPaginator,
@@ -57,6 +60,7 @@ from .pagination import (
     Paginator,
     _body,
     _Pages,
+    _PaginatorBase,
     get_path,
     make_pages,
 )
@@ -319,18 +323,9 @@ class _Operation:
         try:
             return pydantic.TypeAdapter(response_model).validate_python(data, strict=self.strict)
         except pydantic.ValidationError as exc:
-            errors = exc.errors(include_url=False)
+            what = f"data of the GraphQL response to {describe(response.request)}"
             name = getattr(response_model, "__name__", repr(response_model))
-            summary = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
-            )
-            raise ValidationError(
-                f"data of the GraphQL response to {describe(response.request)} does not match "
-                f"{name}: {len(errors)} error(s): {summary}",
-                errors=errors,
-                model=response_model,
-                response=response,
-            ) from None
+            raise mismatch(exc, what, name, response_model, response) from None
 
 
 def _secret_values(request: httpx.Request, variables: Any) -> list[str]:
@@ -377,30 +372,16 @@ def _checked(variables: Any) -> Mapping[str, Any] | None:
     return variables
 
 
-# -- the two drivers: the only sync/async difference -------------------------------------------
-
-
-def _send(
-    client: Client,
+def _posting(
+    client: Client | AsyncClient,
     operation: _Operation,
     variables: Mapping[str, Any] | None,
     answer: Callable[[Mapping[str, Any], httpx.Response], _Answer],
-) -> _Answer:
+) -> Generator[Effect, Outcome, _Answer]:
+    """POST the operation and answer from its result: a flow each client runs its own way."""
+    post: Any = partial(client.post, operation.path, **operation.arguments(variables))
     try:
-        response = client.post(operation.path, **operation.arguments(variables))
-    except HTTPError as error:
-        operation.refused(error, variables)
-    return answer(operation.result(response, variables), response)
-
-
-async def _asend(
-    client: AsyncClient,
-    operation: _Operation,
-    variables: Mapping[str, Any] | None,
-    answer: Callable[[Mapping[str, Any], httpx.Response], _Answer],
-) -> _Answer:
-    try:
-        response = await client.post(operation.path, **operation.arguments(variables))
+        response: httpx.Response = yield from call(post, post)  # called, or awaited
     except HTTPError as error:
         operation.refused(error, variables)
     return answer(operation.result(response, variables), response)
@@ -408,9 +389,6 @@ async def _asend(
 
 def _response(body: Mapping[str, Any], response: httpx.Response) -> httpx.Response:
     return response
-
-
-# -- what both clients share: everything but the POST ------------------------------------------
 
 
 def execute(
@@ -429,31 +407,26 @@ def execute(
     def data(body: Mapping[str, Any], response: httpx.Response) -> Any:
         return operation.data(body, response, response_model)
 
-    if isinstance(client, httpx.AsyncClient):
-        return _asend(client, operation, _checked(variables), data)
-    return _send(client, operation, _checked(variables), data)
+    return client._run(_posting(client, operation, _checked(variables), data))
 
 
-class _GraphQLPaginator(Paginator[Any]):
+class _GraphQLPages(_PaginatorBase[Any, Any]):
     """Each page POSTs the same operation; a page's ``params`` are its variables."""
 
-    def __init__(self, client: Client, operation: _Operation, pages: _Pages[Any]) -> None:
+    def __init__(self, client: Any, operation: _Operation, pages: _Pages[Any]) -> None:
         super().__init__(client, pages, {})
         self._operation = operation
 
-    def _fetch(self, page: PageRequest) -> httpx.Response:
-        return _send(self._client, self._operation, page.params, _response)
+    def _fetch(self, page: PageRequest) -> Any:
+        return self._client._run(_posting(self._client, self._operation, page.params, _response))
 
 
-class _AsyncGraphQLPaginator(AsyncPaginator[Any]):
-    """Each page POSTs the same operation; a page's ``params`` are its variables."""
+class _GraphQLPaginator(_GraphQLPages, Paginator[Any]):
+    pass
 
-    def __init__(self, client: AsyncClient, operation: _Operation, pages: _Pages[Any]) -> None:
-        super().__init__(client, pages, {})
-        self._operation = operation
 
-    async def _fetch(self, page: PageRequest) -> httpx.Response:
-        return await _asend(self._client, self._operation, page.params, _response)
+class _AsyncGraphQLPaginator(_GraphQLPages, AsyncPaginator[Any]):
+    pass
 
 
 def _pages(

@@ -339,8 +339,20 @@ class PageNumberPagination(PaginationStrategy):
         return {self.page_param: page}
 
 
+class _SizedFirstPage(PaginationStrategy):
+    """A strategy that asks for ``per_page`` items a page (in ``per_page_param``) from its
+    first request on."""
+
+    per_page: int | None
+    per_page_param: str
+
+    def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
+        sized = _sized(self.per_page_param, self.per_page, params)
+        return super().first_params(sized, start_offset)
+
+
 @dataclass(frozen=True, kw_only=True)
-class CursorPagination(PaginationStrategy):
+class CursorPagination(_SizedFirstPage):
     """Opaque-cursor pagination: the next cursor is read from the body at ``cursor_path``.
 
     Ends when the cursor is missing, empty or ``null``, or a page is empty.
@@ -360,10 +372,6 @@ class CursorPagination(PaginationStrategy):
     max_pages: int | None = None
     total_key: str | None = None
 
-    def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        sized = _sized(self.per_page_param, self.per_page, params)
-        return super().first_params(sized, start_offset)
-
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]
     ) -> Mapping[str, Any] | None:
@@ -374,7 +382,7 @@ class CursorPagination(PaginationStrategy):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinkHeaderPagination(PaginationStrategy):
+class LinkHeaderPagination(_SizedFirstPage):
     """Follows the RFC 8288 ``Link`` header's ``rel="next"`` URL, as GitHub sends it.
 
     The items are the JSON list body, or the list at ``results_key``.
@@ -390,10 +398,6 @@ class LinkHeaderPagination(PaginationStrategy):
     per_page_param: str = "per_page"
     max_pages: int | None = None
     total_key: str | None = None
-
-    def first_params(self, params: Mapping[str, Any], start_offset: int | None) -> dict[str, Any]:
-        sized = _sized(self.per_page_param, self.per_page, params)
-        return super().first_params(sized, start_offset)
 
     def get_next_request(
         self, response: httpx.Response, current_params: dict[str, Any]
@@ -620,10 +624,9 @@ class _Pages(Generic[T]):
 
 
 class _PaginatorBase(Generic[T, _ClientT]):
-    _pages: _Pages[T]
-    _kwargs: dict[str, Any]
-    if TYPE_CHECKING:
-        _client: _ClientT
+    def __init__(self, client: _ClientT, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
+        self._client: _ClientT = client
+        self._pages, self._kwargs = pages, kwargs
 
     def _fetch(self, page: PageRequest) -> Any:
         """Send the request for ``page``, awaitable on an ``AsyncClient`` (a GET; GraphQL's
@@ -671,9 +674,6 @@ class Paginator(_PaginatorBase[T, "Client"]):
         (100, 1, 100)
     """
 
-    def __init__(self, client: Client, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
-        self._client, self._pages, self._kwargs = client, pages, kwargs
-
     def __iter__(self) -> Iterator[T]:
         for page in self.iter_pages():
             yield from page
@@ -698,9 +698,6 @@ class AsyncPaginator(_PaginatorBase[T, "AsyncClient"]):
         >>> async def names(client: AsyncClient) -> list[str]:
         ...     return [user["name"] async for user in client.paginate("/users")]
     """
-
-    def __init__(self, client: AsyncClient, pages: _Pages[T], kwargs: dict[str, Any]) -> None:
-        self._client, self._pages, self._kwargs = client, pages, kwargs
 
     async def __aiter__(self) -> AsyncIterator[T]:
         async for page in self.iter_pages():

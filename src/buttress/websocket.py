@@ -46,14 +46,16 @@ import json
 import queue
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import httpx
 
+from ._calls import awaiting
 from ._clock import Clock
 from ._exceptions import (
     ClientError,
@@ -67,6 +69,7 @@ from ._exceptions import (
     WebSocketUpgradeError,
     describe,
 )
+from ._flow import Effect, Outcome, Sleep, call
 from ._serialize import encode_json
 from .policies.outcomes import is_transient
 from .policies.retry import Attempt, RetryConfig, RetryPolicy
@@ -305,6 +308,7 @@ class _Reconnection:
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 _Message = TypeVar("_Message", str, bytes)
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -441,6 +445,32 @@ class _Session(Generic[_ClientT]):
             request=self.response.request,
         )
 
+    def _reconnecting_after(self, error: WebSocketError) -> Generator[Effect, Outcome, None]:
+        """Close what ``error`` ended, then wait and connect again until a handshake succeeds,
+        or raise what ended the session: a flow the client's driver runs, blocking or not."""
+        too_large = isinstance(error, MessageTooLargeError)
+        close = partial(self._disconnect, MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+        yield from call(close, cast(Any, close))
+        failure: Exception = error
+        while True:
+            delay = self._reconnection.delay(failure)
+            if delay is None:
+                raise self._gave_up(error, failure)
+            yield Sleep(delay)
+            try:
+                yield from call(self._connect, cast(Any, self._connect))
+            except ClientError as exc:  # the handshake failed: maybe again after a wait
+                failure = exc
+                continue
+            self._reconnection.reconnected()
+            return
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
     def _encode(self, value: Any) -> str:
         return encode_json(value, self._serializer).decode("utf-8")
 
@@ -545,35 +575,41 @@ class WebSocket(_Session["Client"]):
                 self._reconnection.received()
                 return message
 
+    # -- the calls, written once: AsyncWebSocket awaits these same methods, which reach its
+    # own receive, send and disconnect through _received, _send and _disconnect
+
     def receive_text(self, timeout: float | None = None) -> str:
         """The next message, which must be text."""
-        return self._of_kind(self.receive(timeout), str)
+        return self._received(timeout, lambda message: self._of_kind(message, str))
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next message, which must be binary."""
-        return self._of_kind(self.receive(timeout), bytes)
+        return self._received(timeout, lambda message: self._of_kind(message, bytes))
 
     def receive_json(self, timeout: float | None = None) -> Any:
         """The next message (text or binary) as JSON; :class:`~buttress.InvalidJSONError` if not."""
-        return self._decode(self.receive(timeout))
+        return self._received(timeout, self._decode)
 
     def send_text(self, text: str) -> None:
         """Send a text message."""
-        self._send(lambda session: session.send_text(text))
+        return self._send(lambda session: session.send_text(text))
 
     def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
-        self._send(lambda session: session.send_bytes(data))
+        return self._send(lambda session: session.send_bytes(data))
 
     def send_json(self, value: Any) -> None:
         """Send ``value`` as JSON in a text message (encoded as the client encodes ``json=``)."""
         text = self._encode(value)
-        self._send(lambda session: session.send_text(text))
+        return self._send(lambda session: session.send_text(text))
 
     def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close the session (the ``with`` block does it on leaving). Closing twice is harmless."""
+        """Close the session (leaving its ``with`` block does it). Closing twice is harmless."""
         self._closed_by_caller(code, reason)
-        self._disconnect(code, reason)
+        return self._disconnect(code, reason)
+
+    def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
+        return then(self.receive(timeout))
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -626,25 +662,21 @@ class WebSocket(_Session["Client"]):
         with self._reconnecting:
             if self._session is not failed:
                 return  # another thread has reconnected, or the session was closed
-            too_large = isinstance(error, MessageTooLargeError)
-            self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-            failure: Exception = error
-            while True:
-                delay = self._reconnection.delay(failure)
-                if delay is None:
-                    raise self._gave_up(error, failure)
-                self._clock.sleep(delay)
-                try:
-                    self._connect()
-                except ClientError as exc:  # the handshake failed: maybe again after a wait
-                    failure = exc
-                    continue
-                break
-            self._reconnection.reconnected()
+            self._client._run(self._reconnecting_after(error))
         if self._on_reconnect is not None:
             self._on_reconnect(self)
 
 
+@awaiting(  # the same methods, awaited: they reach this session's _received, _send, _disconnect
+    WebSocket,
+    "receive_text",
+    "receive_bytes",
+    "receive_json",
+    "send_text",
+    "send_bytes",
+    "send_json",
+    "close",
+)
 class AsyncWebSocket(_Session["AsyncClient"]):
     """A WebSocket session opened through an :class:`~buttress.AsyncClient`.
 
@@ -706,35 +738,18 @@ class AsyncWebSocket(_Session["AsyncClient"]):
                 self._reconnection.received()
                 return message
 
-    async def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text."""
-        return self._of_kind(await self.receive(timeout), str)
+    if TYPE_CHECKING:  # what the methods @awaiting sets above return here
 
-    async def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary."""
-        return self._of_kind(await self.receive(timeout), bytes)
+        async def receive_text(self, timeout: float | None = None) -> str: ...
+        async def receive_bytes(self, timeout: float | None = None) -> bytes: ...
+        async def receive_json(self, timeout: float | None = None) -> Any: ...
+        async def send_text(self, text: str) -> None: ...
+        async def send_bytes(self, data: bytes) -> None: ...
+        async def send_json(self, value: Any) -> None: ...
+        async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None: ...
 
-    async def receive_json(self, timeout: float | None = None) -> Any:
-        """The next message (text or binary), parsed as JSON."""
-        return self._decode(await self.receive(timeout))
-
-    async def send_text(self, text: str) -> None:
-        """Send a text message."""
-        await self._send(lambda session: session.send_text(text))
-
-    async def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        await self._send(lambda session: session.send_bytes(data))
-
-    async def send_json(self, value: Any) -> None:
-        """Send ``value`` as JSON in a text message."""
-        text = self._encode(value)
-        await self._send(lambda session: session.send_text(text))
-
-    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close the session (the ``async with`` block does it on leaving)."""
-        self._closed_by_caller(code, reason)
-        await self._disconnect(code, reason)
+    async def _received(self, timeout: float | None, then: Callable[[str | bytes], _T]) -> _T:
+        return then(await self.receive(timeout))
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -759,7 +774,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         assert held is not None
         return held
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> None:  # type: ignore[override]
         assert self._group is not None
         held: _Held = await self._group.start(self._hold)
         self._held, self._response = held, held.response
@@ -792,7 +807,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         finally:
             done.set()
 
-    async def _disconnect(self, code: int, reason: str) -> None:
+    async def _disconnect(self, code: int, reason: str) -> None:  # type: ignore[override]
         held, self._held = self._held, None
         if held is None:
             return
@@ -818,21 +833,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         async with self._reconnecting:
             if self._held is not failed:
                 return  # another task has reconnected, or the session was closed
-            too_large = isinstance(error, MessageTooLargeError)
-            await self._disconnect(MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
-            failure: Exception = error
-            while True:
-                delay = self._reconnection.delay(failure)
-                if delay is None:
-                    raise self._gave_up(error, failure)
-                await self._clock.asleep(delay)
-                try:
-                    await self._connect()
-                except ClientError as exc:  # the handshake failed: maybe again after a wait
-                    failure = exc
-                    continue
-                break
-            self._reconnection.reconnected()
+            await cast("Awaitable[None]", self._client._run(self._reconnecting_after(error)))
         if self._on_reconnect is not None:
             result = self._on_reconnect(self)
             if inspect.isawaitable(result):

@@ -28,7 +28,9 @@ import threading
 import webbrowser
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -45,7 +47,7 @@ from .._exceptions import (
     map_exception,
     status_error_class,
 )
-from .._flow import Flow, Read, Send, adrive, drive
+from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, call, drive
 from .._redact import Redactor, declare
 from ..cache.memory import MemoryCache
 from . import RefreshingAuth, Token
@@ -834,25 +836,34 @@ def _fetched(request: httpx.Request) -> Flow:
     return outcome
 
 
+def _effects(
+    protocol: _Protocol, through: _Through, cached: CacheTransport, clock: Clock
+) -> Generator[Effect, Outcome, Any]:
+    """``protocol``'s steps as the drivers' effects: a POST is a flow of its own, driven
+    through the cache or past it, and a blocking call runs in a worker thread under a loop."""
+    outcome: Any = None
+    with closing(protocol):
+        while True:
+            try:
+                step = protocol.send(outcome)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, _Post):
+                transport = cached if step.cached else through
+                fetched = _fetched(step.request)
+                blocking = partial(drive, fetched, transport, clock)
+                outcome = yield from call(blocking, partial(adrive, fetched, transport, clock))
+            elif isinstance(step, _Wait):
+                outcome = yield Sleep(step.seconds)
+            else:
+                in_thread = partial(anyio.to_thread.run_sync, step.call, abandon_on_cancel=True)
+                outcome = yield from call(step.call, in_thread)
+
+
 def _run(protocol: _Protocol, clock: Clock, options: Mapping[str, Any], cache: CacheBackend) -> Any:
     with httpx.Client(**options) as http:
         through, cached = _transports(http, cache, clock)
-        outcome: Any = None
-        try:
-            while True:
-                step = protocol.send(outcome)
-                if isinstance(step, _Post):
-                    transport = cached if step.cached else through
-                    outcome = drive(_fetched(step.request), transport, clock)
-                elif isinstance(step, _Wait):
-                    clock.sleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = step.call()
-        except StopIteration as done:
-            return done.value
-        finally:
-            protocol.close()
+        return drive(_effects(protocol, through, cached, clock), through, clock)
 
 
 async def _arun(
@@ -860,22 +871,7 @@ async def _arun(
 ) -> Any:
     async with httpx.AsyncClient(**options) as http:
         through, cached = _transports(http, cache, clock)
-        outcome: Any = None
-        try:
-            while True:
-                step = protocol.send(outcome)
-                if isinstance(step, _Post):
-                    transport = cached if step.cached else through
-                    outcome = await adrive(_fetched(step.request), transport, clock)
-                elif isinstance(step, _Wait):
-                    await clock.asleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = await anyio.to_thread.run_sync(step.call, abandon_on_cancel=True)
-        except StopIteration as done:
-            return done.value
-        finally:
-            protocol.close()
+        return await adrive(_effects(protocol, through, cached, clock), through, clock)
 
 
 # --- the loopback redirect listener -----------------------------------------------------------

@@ -152,7 +152,7 @@ class RequestLogger:
             return
         headers = self.vocabulary(request).headers(request.headers)
         extra = self.extra(request, request_id, headers=headers)
-        body = self._request_body(request)
+        body = self._body(request, request)
         if body is not None:
             extra["body"] = body
         self.logger.debug("%s %s sending", request.method, extra["url"], extra=extra)
@@ -190,7 +190,7 @@ class RequestLogger:
             vocabulary = self.vocabulary(request)
             extra["headers"] = vocabulary.headers(request.headers)
             extra["response_headers"] = vocabulary.headers(response.headers, request)
-            body = self._response_body(request, response)
+            body = self._body(request, response)
             if body is not None:
                 extra["response_body"] = body
         prefix = "slow response: " if slow else ""
@@ -270,21 +270,13 @@ class RequestLogger:
             text += f"... ({len(raw)} bytes)"
         return text
 
-    def _request_body(self, request: httpx.Request) -> str | None:
+    def _body(self, request: httpx.Request, message: httpx.Request | httpx.Response) -> str | None:
+        """What to log of ``message``'s body (the request's, or its response's)."""
         if not self.config.log_bodies:
             return None
         try:
-            raw = request.content
-        except httpx.RequestNotRead:
-            return "<streaming body>"
-        return self._sample(request, raw) if raw else None
-
-    def _response_body(self, request: httpx.Request, response: httpx.Response) -> str | None:
-        if not self.config.log_bodies:
-            return None
-        try:
-            raw = response.content
-        except httpx.ResponseNotRead:
+            raw = message.content
+        except (httpx.RequestNotRead, httpx.ResponseNotRead):
             return "<streaming body>"
         return self._sample(request, raw) if raw else None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -136,13 +137,19 @@ class Places:
         """How many callers wait for a place."""
         return self._waiting
 
-    def _join(self, priority: Priority | None, wake: threading.Event | anyio.Event) -> _Waiter:
-        """Join the line; call with the lock held."""
-        waiter = _Waiter(wake)
-        where = place(self.clock.monotonic(), priority, self.ageing)
-        heapq.heappush(self._line, (where, next(self._arrivals), waiter))
-        self._waiting += 1
-        return waiter
+    def _take_or_join(
+        self, priority: Priority | None, wake: Callable[[], threading.Event | anyio.Event]
+    ) -> _Waiter | None:
+        """Take a free place (``None``), or join the line, to be woken by a ``wake()`` event."""
+        with self._lock:
+            if self._free:
+                self._free -= 1
+                return None
+            waiter = _Waiter(wake())
+            where = place(self.clock.monotonic(), priority, self.ageing)
+            heapq.heappush(self._line, (where, next(self._arrivals), waiter))
+            self._waiting += 1
+            return waiter
 
     def _leave(self, waiter: _Waiter) -> bool:
         """``waiter`` stops waiting: whether it holds a place after all (handed as it left)."""
@@ -154,11 +161,9 @@ class Places:
 
     def acquire(self, priority: Priority | None, timeout: float | None) -> bool:
         """Take a place for this thread, waiting at most ``timeout`` seconds (``None``: forever)."""
-        with self._lock:
-            if self._free:
-                self._free -= 1
-                return True
-            waiter = self._join(priority, threading.Event())
+        waiter = self._take_or_join(priority, threading.Event)
+        if waiter is None:
+            return True
         assert isinstance(waiter.wake, threading.Event)
         try:
             return waiter.wake.wait(timeout) or self._leave(waiter)
@@ -169,11 +174,9 @@ class Places:
 
     async def acquire_async(self, priority: Priority | None, timeout: float | None) -> bool:
         """Take a place for this task, waiting at most ``timeout`` seconds (``None``: forever)."""
-        with self._lock:
-            if self._free:
-                self._free -= 1
-                return True
-            waiter = self._join(priority, anyio.Event())
+        waiter = self._take_or_join(priority, anyio.Event)
+        if waiter is None:
+            return True
         assert isinstance(waiter.wake, anyio.Event)
         try:
             with anyio.move_on_after(timeout):

@@ -29,10 +29,10 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import httpx
 
@@ -42,6 +42,8 @@ from .._flow import Flow, Read, Send, adrive, drive
 from .._redact import REDACTED, Redactor
 
 __all__ = ["Cassette", "CassetteTransport", "RecordMode"]
+
+_T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 RecordMode: TypeAlias = Literal["replay", "once", "record", "append"]
 _MODES = ("replay", "once", "record", "append")
@@ -310,19 +312,22 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _sync_inner(self) -> httpx.BaseTransport:
         if self._sync is None:
-            inner = self._inner if self._inner is not None else httpx.HTTPTransport()
-            if not isinstance(inner, httpx.BaseTransport):
-                raise ConfigurationError("this cassette's inner transport is async-only")
-            self._sync = inner
+            self._sync = self._inner_as(httpx.BaseTransport, httpx.HTTPTransport, "async-only")
         return self._sync
 
     def _async_inner(self) -> httpx.AsyncBaseTransport:
         if self._async is None:
-            inner = self._inner if self._inner is not None else httpx.AsyncHTTPTransport()
-            if not isinstance(inner, httpx.AsyncBaseTransport):
-                raise ConfigurationError("this cassette's inner transport is sync-only")
-            self._async = inner
+            self._async = self._inner_as(
+                httpx.AsyncBaseTransport, httpx.AsyncHTTPTransport, "sync-only"
+            )
         return self._async
+
+    def _inner_as(self, kind: type[_T], default: Callable[[], _T], otherwise: str) -> _T:
+        """The inner transport given (which must be a ``kind``), or a ``default()`` one."""
+        inner = self._inner if self._inner is not None else default()
+        if not isinstance(inner, kind):
+            raise ConfigurationError(f"this cassette's inner transport is {otherwise}")
+        return inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()

@@ -23,6 +23,7 @@ from .._flow import Flow, adrive, drive
 __all__ = ["Layer", "Wrapper"]
 
 _W = TypeVar("_W", bound="Wrapper")
+_T = TypeVar("_T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
 class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -36,9 +37,14 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def _astop(self) -> None:
         """The async twin of :meth:`_stop`."""
 
+    def _below(self, kind: type[_T]) -> _T:
+        """The wrapped transport as a client of ``kind`` reaches it: itself if it is a ``kind``,
+        else a bare ``kind`` whose lifecycle calls do nothing (each client calls only its own)."""
+        inner = self._inner
+        return inner if isinstance(inner, kind) else kind()
+
     def __enter__(self: _W) -> _W:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.__enter__()
+        self._below(httpx.BaseTransport).__enter__()
         return self
 
     def __exit__(
@@ -48,12 +54,10 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
         traceback: TracebackType | None = None,
     ) -> None:
         self._stop()
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.__exit__(exc_type, exc_value, traceback)
+        self._below(httpx.BaseTransport).__exit__(exc_type, exc_value, traceback)
 
     async def __aenter__(self: _W) -> _W:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.__aenter__()
+        await self._below(httpx.AsyncBaseTransport).__aenter__()
         return self
 
     async def __aexit__(
@@ -63,18 +67,15 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
         traceback: TracebackType | None = None,
     ) -> None:
         await self._astop()
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.__aexit__(exc_type, exc_value, traceback)
+        await self._below(httpx.AsyncBaseTransport).__aexit__(exc_type, exc_value, traceback)
 
     def close(self) -> None:
         self._stop()
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
+        self._below(httpx.BaseTransport).close()
 
     async def aclose(self) -> None:
         await self._astop()
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
+        await self._below(httpx.AsyncBaseTransport).aclose()
 
 
 class Layer(Wrapper):

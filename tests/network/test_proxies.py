@@ -26,7 +26,7 @@ MakeClient = Callable[..., Either]
 def network(either: Either) -> NetworkTransport:
     transport = either.client._transport
     while not isinstance(transport, NetworkTransport):  # under the buttress layers
-        transport = transport._inner  # type: ignore[union-attr]
+        transport = transport._inner
     return transport
 
 

@@ -448,7 +448,7 @@ class RedisCache(CacheBackend):
 
     def _listen(self) -> None:
         """Apply the removals other processes announce to the in-memory tier, until closed."""
-        import redis
+        import redis.exceptions
 
         while not self._closing.is_set():
             try:

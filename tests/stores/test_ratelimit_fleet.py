@@ -148,6 +148,40 @@ async def test_slots_are_served_in_booking_order_across_processes(fleet: Fleet) 
     assert times == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
 
 
+class LateClock(FakeClock):
+    """A fake clock whose next sleep, once armed, ends late, as on a busy machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        late, self.late = self.late, 0.0
+        super().sleep(seconds + late)
+
+
+def densest(departures: list[float], window: float) -> int:
+    """The most departures within any ``window`` seconds (each starting at a departure)."""
+    return max(sum(start <= at < start + window for at in departures) for start in departures)
+
+
+async def test_a_sleeper_that_wakes_late_does_not_put_a_window_over_the_limit(
+    fleet: Fleet,
+) -> None:
+    fleet.clock = clock = LateClock()
+    limits: dict[str, Any] = {"max_requests": 2, "time_window": 1.0, "burst_size": 1}
+    one, two = fleet.client(**limits), fleet.client(**limits)
+    departures = [await fleet.get(one)]
+    clock.late = 0.6  # two's slot is at 0.5: it wakes at 1.1, with one's next slot due
+    departures.append(await fleet.get(two))
+    departures.append(await fleet.get(one))  # its slot (1.0) has passed: it goes at once
+    # Booked at 1.6, it would leave 0.5 s after the late sleeper and the one that
+    # went with it: three within a second. The sends leave room only at 2.1.
+    departures.append(await fleet.get(two))
+    assert departures == pytest.approx([0.0, 1.1, 1.1, 2.1])
+    assert densest(departures, 1.0) == 2
+
+
 @pytest.mark.parametrize("on_limit", ["raise", "return"])
 async def test_a_refusal_books_nothing(fleet: Fleet, on_limit: str) -> None:
     one = fleet.client(max_requests=1, on_limit=on_limit)

@@ -32,7 +32,8 @@ Waiting for a slot above the gate holds no connection. The slot travels down in
 A limit shared by a fleet (``RateLimitConfig(store=...)``, see
 :mod:`buttress.stores.ratelimit`) is booked where the request leaves too: after
 its turn in the process's queue, one store call books its fleet-wide slot and
-the request sleeps until that slot comes, then goes. Beneath a pool gate that
+the request sleeps until that slot comes; one that slept goes only once the
+fleet's sends so far leave room (one more store call). Beneath a pool gate that
 happens in the :class:`RateLimitAdmission`, so a slot cannot pass while the
 request waits for a connection. A refusal books nothing; while the store is
 away the process's own limit (or the store's ``degraded_share`` of it) stands in.
@@ -259,9 +260,29 @@ def _shared_turn(
         if delay > 0:
             yield Sleep(delay)
             slept += delay
-        if not isinstance(answer, Hold):  # a hold books again once the pause is over
-            break
+        if isinstance(answer, Hold):  # a hold books again once the pause is over
+            continue
+        if delay > 0:  # woken, perhaps late: it goes when the fleet's sends leave room
+            slept += yield from _room_to_send(request, shared, deadline, clock)
+        break
     return slept
+
+
+def _room_to_send(
+    request: httpx.Request, shared: SharedLimits, deadline: float | None, clock: Clock
+) -> Generator[Effect, Outcome, float]:
+    """Wait until the fleet's sends so far leave room for ``request``: the seconds waited.
+
+    While the store is away the request goes: its slot was booked.
+    """
+    waited = 0.0
+    while True:
+        gap = yield from shared.send(request)
+        if gap is UNAVAILABLE or not gap:
+            return waited
+        assert isinstance(gap, float)
+        yield from _wait_more(request, clock, deadline, gap)
+        waited += gap
 
 
 def _why(

@@ -48,7 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .._exceptions import StoreError
 from .._flow import Effect
+from ..policies.breaker import Rejection
 from ..policies.headers import RateLimitInfo, parse_retry_after
 from ..policies.ratelimit import (
     EndpointLimit,
@@ -59,6 +61,8 @@ from ..policies.ratelimit import (
     Rule,
 )
 from ._replies import decoded
+from .breaker import _SCRIPT as _CIRCUIT
+from .breaker import Acquisition
 from .health import UNAVAILABLE, Unavailable
 
 if TYPE_CHECKING:
@@ -307,6 +311,7 @@ class SharedLimits:
         self.store = store
         self._book = self.store.script(_BOOK)
         self._send = self.store.script(_SEND)
+        self._acquire_and_book = self.store.gated_script(_CIRCUIT, _BOOK)
         self._pause = self.store.script(_PAUSE)
         # Each budget by the name of its key: the main limit, then the endpoint rules.
         named: list[tuple[tuple[str, ...], str, str, RateLimitConfig | EndpointLimit]] = [
@@ -351,8 +356,11 @@ class SharedLimits:
         return keys, terms
 
     def book(
-        self, request: httpx.Request, max_wait: float | None
-    ) -> Generator[Effect, object, float | Hold | Refusal | Unavailable]:
+        self,
+        request: httpx.Request,
+        max_wait: float | None,
+        acquisition: Acquisition | None = None,
+    ) -> Generator[Effect, object, float | Hold | Refusal | Rejection | Unavailable]:
         """Book ``request``'s fleet-wide slot: the seconds to sleep before it goes.
 
         ``0.0``: it goes now, and counts as sent. After a longer sleep it asks
@@ -361,11 +369,31 @@ class SharedLimits:
         :class:`~buttress.policies.ratelimit.Refusal` (nothing booked) when the
         wait would be longer than ``max_wait`` seconds (``None``: any wait),
         ``UNAVAILABLE`` when the store is away.
+
+        With a breaker's ``acquisition`` on the same store (the breaker above
+        handed it down), the circuit is asked in the same call, one round trip
+        for both, and books only if it lets the request go; its verdict is
+        left in ``acquisition.verdict``, and a rejection is returned as it is.
         """
         time = self.store.time_argument()
         longest = -1.0 if max_wait is None else max(max_wait, 0.0)
         keys, terms = self._budgets(request)
-        answer = yield from self._book(keys, [time, longest, *terms])
+        if acquisition is None or acquisition.store is not self.store:
+            answer = yield from self._book(keys, [time, longest, *terms])
+        else:
+            try:
+                answers = yield from self._acquire_and_book(
+                    acquisition.keys, acquisition.arguments, keys, [time, longest, *terms]
+                )
+            except StoreError:
+                acquisition.failed()
+                raise
+            verdict = acquisition.answered(
+                answers if isinstance(answers, Unavailable) else answers[0]
+            )
+            if isinstance(verdict, Rejection):
+                return verdict
+            answer = answers if isinstance(answers, Unavailable) else answers[1]
         if isinstance(answer, Unavailable):
             return UNAVAILABLE
         outcome, *rest = (decoded(part) for part in answer)

@@ -50,6 +50,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
 from .._extensions import (
+    BREAKER_ACQUISITION,
     CLIENT_RATE_LIMITED,
     DEADLINE_KEY,
     METRICS_EXTENSION,
@@ -60,6 +61,7 @@ from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, drive
 from .._options import RequestOptions
 from .._response import as_response, limited_response
 from ..observability import report, request_trace
+from ..policies.breaker import Rejection, open_circuit_error
 from ..policies.headers import parse_retry_after
 from ..policies.ratelimit import (
     Booking,
@@ -236,9 +238,14 @@ def _shared_turn(
     """
     shared = _shared(limiter)
     slept = 0.0
+    # The breaker above handed its circuit's acquire step down: asked with the first booking.
+    acquisition = request.extensions.get(BREAKER_ACQUISITION)
     while shared is not None:
         longest = _longest_wait(limiter.config, on_limit, waited + slept, deadline, clock)
-        answer = yield from shared.book(request, longest)
+        answer = yield from shared.book(request, longest, acquisition)
+        acquisition = None
+        if isinstance(answer, Rejection):  # the circuit is open: nothing was booked
+            raise open_circuit_error(request, answer)
         if answer is UNAVAILABLE:
             if shared.fallback is None:
                 break
@@ -394,6 +401,20 @@ class RateLimitAdmission(Wrapper):
 
     def __repr__(self) -> str:
         return f"RateLimitAdmission({self._inner!r})"
+
+
+def books_with_store(inner: httpx.BaseTransport | httpx.AsyncBaseTransport, store: object) -> bool:
+    """Whether a :class:`RateLimitTransport` beneath, among our layers, books with ``store``.
+
+    A circuit breaker sharing that store then hands its acquire step down, to be
+    asked in the same store call as the booking.
+    """
+    while isinstance(inner, Wrapper):
+        if isinstance(inner, RateLimitTransport):
+            shared = _shared(inner.limiter)
+            return shared is not None and shared.store is store
+        inner = inner._inner
+    return False
 
 
 def _admitted_beneath(

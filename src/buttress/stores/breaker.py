@@ -29,6 +29,10 @@ Cost per request, in round trips to Redis:
 - open circuit: one, then the call fails fast;
 - half-open trial: two (the lease, then its result).
 
+Beneath a breaker, a rate limit shared through the same store asks the acquire
+step (an :class:`Acquisition` the breaker hands down) in the call that books
+the request's slot: the acquire then costs no round trip of its own.
+
 When the store is away each circuit falls back to its own per-process
 :class:`~buttress.policies.breaker.Circuit` (``SharedCircuit.local``), as
 :class:`~buttress.stores.StoreHealth` decides; a request never waits on Redis for

@@ -13,7 +13,7 @@ from .._config import require_config
 from .._flow import Flow
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig, breaker_flow
 from ._layer import Layer
-from .ratelimit import books_with_store
+from .ratelimit import _books_with_store
 
 __all__ = ["CircuitBreakerTransport"]
 
@@ -54,7 +54,7 @@ class CircuitBreakerTransport(Layer):
         )
         # A limiter beneath booking with the circuit's store asks the circuit in the same call.
         store = self.breaker.config.store
-        self._hand_down = store is not None and books_with_store(inner, store)
+        self._hand_down = store is not None and _books_with_store(inner, store)
 
     def _flow(self, request: httpx.Request) -> Flow:
         return breaker_flow(self.breaker, request, self._clock, hand_down=self._hand_down)

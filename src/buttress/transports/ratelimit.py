@@ -403,7 +403,7 @@ class RateLimitAdmission(Wrapper):
         return f"RateLimitAdmission({self._inner!r})"
 
 
-def books_with_store(inner: httpx.BaseTransport | httpx.AsyncBaseTransport, store: object) -> bool:
+def _books_with_store(inner: httpx.BaseTransport | httpx.AsyncBaseTransport, store: object) -> bool:
     """Whether a :class:`RateLimitTransport` beneath, among our layers, books with ``store``.
 
     A circuit breaker sharing that store then hands its acquire step down, to be

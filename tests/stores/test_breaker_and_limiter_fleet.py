@@ -162,6 +162,25 @@ async def test_an_open_circuit_fails_fast_and_books_no_slot(
     assert breaker_two.metrics.rejected_count == 1
 
 
+async def test_a_half_open_trial_goes_with_its_booking_and_closes_the_circuit(
+    fleet: Callable[..., tuple[Either, Counted]], redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    breaker = {"failure_threshold": 1, "reset_timeout": 10.0, "half_open_max_calls": 1}
+    one, _ = fleet(clock, LIMIT, breaker)
+    two, counted = fleet(clock, LIMIT, breaker)
+    assert (await one.get("/status/500")).status_code == 500
+    clock.advance(10.0)
+    before = scripts_run(redis_server.url)
+    assert (await two.get("/status/200")).status_code == 200  # the trial
+    assert scripts_run(redis_server.url) - before == 2  # its lease with its slot, its result
+    assert counted.sent == 1
+    breaker_one = one.client.circuit_breaker
+    assert breaker_one is not None
+    assert (await one.get("/status/200")).status_code == 200
+    assert breaker_one.state == "closed"  # the other process's trial closed it
+
+
 async def test_an_open_circuits_fallback_answers_as_before(
     fleet: Callable[..., tuple[Either, Counted]],
 ) -> None:

@@ -16,6 +16,9 @@ import pytest
 import redis
 
 import buttress
+from buttress._flow import call_at_once
+from buttress.policies.breaker import Permit, Rejection
+from buttress.stores.breaker import SharedCircuit
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
 from tests.servers import RedisServer
@@ -215,3 +218,28 @@ async def test_without_the_store_the_local_circuit_and_limit_decide(
     assert counted.sent == 1
     assert store.degraded
     store.close()
+
+
+def test_a_circuit_on_another_store_is_asked_on_its_own_first(redis_server: RedisServer) -> None:
+    names = [f"apart-{secrets.token_hex(6)}" for _ in range(2)]
+    with (
+        buttress.RedisStore(redis_server.url, namespace=names[0], timeout=2.0) as circuits,
+        buttress.RedisStore(redis_server.url, namespace=names[1], timeout=2.0) as budgets,
+    ):
+        config = buttress.CircuitBreakerConfig(failure_threshold=1, store=circuits)
+        circuit = buttress.CircuitBreaker(config).for_host("api.example.com")
+        assert isinstance(circuit, SharedCircuit)
+        limits = budgets.limits(buttress.RateLimitConfig(max_requests=2, store=budgets))
+        request = httpx.Request("GET", "https://api.example.com/")
+        acquisition = circuit.acquisition()
+        assert call_at_once(limits.book(request, None, acquisition)) == 0.0
+        assert isinstance(acquisition.verdict, Permit)
+        call_at_once(circuit.record(acquisition.verdict, failure=True, duration=0.1))
+        # Open now: the next request is rejected before anything is booked...
+        rejected = circuit.acquisition()
+        assert isinstance(call_at_once(limits.book(request, None, rejected)), Rejection)
+        # ... so the second of the two slots is still free.
+        assert call_at_once(limits.book(request, 0.0)) == 0.0
+    # Each kept where it belongs: the circuit with the breaker's store, the budget apart.
+    assert any(":breaker:" in key for key in time_to_live(redis_server.url, names[0]))
+    assert not any(":breaker:" in key for key in time_to_live(redis_server.url, names[1]))

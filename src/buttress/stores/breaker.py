@@ -325,13 +325,7 @@ class SharedCircuit:
 
     def acquire(self) -> Generator[Effect, object, Permit | Rejection]:
         """A permit to send a call, or the rejection; the fleet's circuit decides."""
-        acquisition = self.acquisition()
-        try:
-            answer = yield from self._script(acquisition.keys, acquisition.arguments)
-        except StoreError:
-            acquisition.failed()
-            raise
-        return acquisition.answered(answer)
+        return (yield from self.acquisition().run())
 
     def acquisition(self) -> Acquisition:
         """The acquire step, ready to run, alone or in one call with another script."""
@@ -575,6 +569,15 @@ class Acquisition:
         self.verdict: Permit | Rejection | None = None
         #: When the verdict came (the circuit's monotonic clock): a call's duration starts there.
         self.answered_at = 0.0
+
+    def run(self) -> Generator[Effect, object, Permit | Rejection]:
+        """Ask the circuit alone (a store call of its own): the verdict."""
+        try:
+            answer = yield from self.circuit._script(self.keys, self.arguments)
+        except StoreError:
+            self.failed()
+            raise
+        return self.answered(answer)
 
     def answered(self, answer: Any) -> Permit | Rejection:
         """The verdict from the script's reply (``UNAVAILABLE``: this process's circuit decides)."""

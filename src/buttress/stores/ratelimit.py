@@ -370,15 +370,21 @@ class SharedLimits:
         wait would be longer than ``max_wait`` seconds (``None``: any wait),
         ``UNAVAILABLE`` when the store is away.
 
-        With a breaker's ``acquisition`` on the same store (the breaker above
-        handed it down), the circuit is asked in the same call, one round trip
-        for both, and books only if it lets the request go; its verdict is
-        left in ``acquisition.verdict``, and a rejection is returned as it is.
+        With a breaker's ``acquisition`` (the breaker above handed it down) the
+        circuit is asked first, in the same call when it shares this store (one
+        round trip for both), and the slot is booked only if it lets the request
+        go; its verdict is left in ``acquisition.verdict``, and a rejection is
+        returned as it is.
         """
+        if acquisition is not None and acquisition.store is not self.store:
+            verdict = yield from acquisition.run()  # another store: asked on its own
+            if isinstance(verdict, Rejection):
+                return verdict
+            acquisition = None
         time = self.store.time_argument()
         longest = -1.0 if max_wait is None else max(max_wait, 0.0)
         keys, terms = self._budgets(request)
-        if acquisition is None or acquisition.store is not self.store:
+        if acquisition is None:
             answer = yield from self._book(keys, [time, longest, *terms])
         else:
             try:

@@ -36,6 +36,7 @@ Examples:
 
 __all__ = [
     "ATTEMPTS_KEY",
+    "BREAKER_ACQUISITION",
     "CACHE_EXTENSION",
     "CLIENT_RATE_LIMITED",
     "CREDENTIAL_HEADERS_KEY",
@@ -91,6 +92,15 @@ beneath it report what only they see (attempts, retries, queues).
 
 LOGGED_ABOVE_EXTENSION = "buttress.logged_above"
 """Set while a :class:`~buttress.LoggingMiddleware` logs the request (the layer then does not)."""
+
+BREAKER_ACQUISITION = "buttress.breaker_acquisition"
+"""A shared circuit's acquire step, handed down to the shared limiter beneath the breaker.
+
+Written by :class:`~buttress.transports.CircuitBreakerTransport` for the time of
+one attempt, when a rate limit shared through the same store lies beneath it:
+the limiter asks the circuit in the same store call as it books the fleet-wide
+slot (one round trip for both) and leaves the verdict in it.
+"""
 
 RATE_LIMIT_ADMISSION = "buttress.rate_limit_admission"
 """The rate-limit slot a request took, for the final check where it leaves.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,3 +155,24 @@ def test_bad_cluster_settings_raise_a_configuration_error(
 ) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         RedisStore(**arguments)
+
+
+async def test_a_shared_limiter_asks_the_breaker_in_its_call_on_a_cluster(
+    redis_cluster: RedisCluster, make_client: Any, demo: Any, mode: str
+) -> None:
+    # The booking and the circuit's acquire run as one script over both's keys: one slot.
+    async with RedisStore(
+        redis_cluster.url, cluster=True, namespace=f"both-{secrets.token_hex(6)}", timeout=2.0
+    ) as store:
+        client = make_client(
+            base_url=demo.url,
+            rate_limit=buttress.RateLimitConfig(max_requests=100, store=store),
+            circuit_breaker=buttress.CircuitBreakerConfig(failure_threshold=1, store=store),
+            retry=False,
+            raise_for_status=False,
+        )
+        assert (await client.get("/users/1")).status_code == 200
+        assert (await client.get("/status/500")).status_code == 500  # opens the circuit
+        with pytest.raises(buttress.CircuitBreakerOpenError):
+            await client.get("/users/1")
+        assert not store.degraded

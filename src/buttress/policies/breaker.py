@@ -36,6 +36,7 @@ from pydantic import Field
 from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig
 from .._exceptions import CircuitBreakerOpenError, describe
+from .._extensions import BREAKER_ACQUISITION
 from .._flow import Effect, Outcome, Send
 from ._idle import IdleStates
 from .outcomes import is_breaker_failure
@@ -594,31 +595,44 @@ def _sum_metrics(state: CircuitState, snapshots: list[CircuitMetrics]) -> Circui
     )
 
 
+def open_circuit_error(request: httpx.Request, rejection: Rejection) -> CircuitBreakerOpenError:
+    """The error for ``request``, which an open circuit did not let through.
+
+    Examples:
+        >>> request = httpx.Request("GET", "https://api.example.com/")
+        >>> error = open_circuit_error(request, Rejection(30))
+        >>> error.host, error.retry_after
+        ('api.example.com', 30)
+    """
+    host = request.url.host
+    when = "" if rejection.retry_after is None else f"; retry in {rejection.retry_after:.3g}s"
+    return CircuitBreakerOpenError(
+        f"circuit breaker for {host or 'this client'} is open: {describe(request)} "
+        f"was not sent{when}",
+        host=host,
+        retry_after=rejection.retry_after,
+        request=request,
+    )
+
+
 def breaker_flow(
-    breaker: CircuitBreaker, request: httpx.Request, clock: Clock
+    breaker: CircuitBreaker, request: httpx.Request, clock: Clock, *, hand_down: bool = False
 ) -> Generator[Effect, Outcome, httpx.Response]:
     """The breaker layer, written once for sync and async: judge one attempt.
 
     An open circuit returns the fallback's response or raises
     :class:`CircuitBreakerOpenError` without a network call. A circuit shared
     through a store is asked with flow steps (the store's calls); this
-    process's own circuit is asked directly.
+    process's own circuit is asked directly. With ``hand_down`` (a limiter
+    sharing the circuit's store lies beneath), a shared circuit is asked by
+    that limiter, in the same store call as it books the request's slot.
     """
-    host = request.url.host
-    circuit = breaker.for_host(host)
+    circuit = breaker.for_host(request.url.host)
+    if hand_down and not isinstance(circuit, Circuit):
+        return (yield from _asked_beneath(breaker, circuit, request, clock))
     permit = circuit.acquire() if isinstance(circuit, Circuit) else (yield from circuit.acquire())
     if isinstance(permit, Rejection):
-        fallback = breaker.config.fallback
-        if fallback is not None:
-            return fallback(request)
-        when = "" if permit.retry_after is None else f"; retry in {permit.retry_after:.3g}s"
-        raise CircuitBreakerOpenError(
-            f"circuit breaker for {host or 'this client'} is open: {describe(request)} "
-            f"was not sent{when}",
-            host=host,
-            retry_after=permit.retry_after,
-            request=request,
-        )
+        return _rejected(breaker, request, permit)
     started = clock.monotonic()
     try:
         outcome = yield Send(request)
@@ -628,17 +642,68 @@ def breaker_flow(
         else:
             circuit.abandon(permit)
         raise
+    return (yield from _judged(breaker, circuit, permit, outcome, clock.monotonic() - started))
+
+
+def _asked_beneath(
+    breaker: CircuitBreaker, circuit: SharedCircuit, request: httpx.Request, clock: Clock
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """Hand the circuit's acquire step down with the request; judge by the verdict it got.
+
+    The limiter beneath raises :class:`CircuitBreakerOpenError` for a rejection
+    (nothing booked, nothing sent); the fallback, if any, answers here instead.
+    """
+    acquisition = circuit.acquisition()
+    request.extensions[BREAKER_ACQUISITION] = acquisition
+    try:
+        outcome = yield Send(request)
+    except GeneratorExit:  # cancelled: nothing may be asked of a store now
+        if isinstance(acquisition.verdict, Permit):
+            circuit.abandon(acquisition.verdict)
+        raise
+    finally:  # this attempt's: a retry asks again
+        del request.extensions[BREAKER_ACQUISITION]
+    permit = acquisition.verdict
+    if isinstance(permit, Rejection):
+        return _rejected(breaker, request, permit)
+    if permit is None:  # refused before it reached the circuit (by the local limit)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, httpx.Response)
+        return outcome
+    duration = clock.monotonic() - acquisition.answered_at
+    return (yield from _judged(breaker, circuit, permit, outcome, duration))
+
+
+def _rejected(
+    breaker: CircuitBreaker, request: httpx.Request, rejection: Rejection
+) -> httpx.Response:
+    """The fallback's response for a request an open circuit rejected, or the error."""
+    fallback = breaker.config.fallback
+    if fallback is not None:
+        return fallback(request)
+    raise open_circuit_error(request, rejection)
+
+
+def _judged(
+    breaker: CircuitBreaker,
+    circuit: Circuit | SharedCircuit,
+    permit: Permit,
+    outcome: Outcome,
+    duration: float,
+) -> Generator[Effect, Outcome, httpx.Response]:
+    """Tell ``circuit`` how the permitted call went; its response, or raise its error."""
     assert outcome is not None
     failure = is_breaker_failure(breaker.config, outcome)
     if isinstance(circuit, Circuit):
         if failure is None:
             circuit.release(permit)
         else:
-            circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
+            circuit.record(permit, failure=failure, duration=duration)
     elif failure is None:
         yield from circuit.release(permit)
     else:
-        yield from circuit.record(permit, failure=failure, duration=clock.monotonic() - started)
+        yield from circuit.record(permit, failure=failure, duration=duration)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

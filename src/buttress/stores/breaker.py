@@ -29,6 +29,10 @@ Cost per request, in round trips to Redis:
 - open circuit: one, then the call fails fast;
 - half-open trial: two (the lease, then its result).
 
+Beneath a breaker, a rate limit shared through the same store asks the acquire
+step (an :class:`Acquisition` the breaker hands down) in the call that books
+the request's slot: the acquire then costs no round trip of its own.
+
 When the store is away each circuit falls back to its own per-process
 :class:`~buttress.policies.breaker.Circuit` (``SharedCircuit.local``), as
 :class:`~buttress.stores.StoreHealth` decides; a request never waits on Redis for
@@ -64,7 +68,7 @@ if TYPE_CHECKING:
     from .._clock import Clock
     from .redis import RedisStore
 
-__all__ = ["SharedCircuit"]
+__all__ = ["Acquisition", "SharedCircuit"]
 
 logger = logging.getLogger("buttress.circuit_breaker")
 
@@ -321,14 +325,23 @@ class SharedCircuit:
 
     def acquire(self) -> Generator[Effect, object, Permit | Rejection]:
         """A permit to send a call, or the rejection; the fleet's circuit decides."""
+        return (yield from self.acquisition().run())
+
+    def acquisition(self) -> Acquisition:
+        """The acquire step, ready to run, alone or in one call with another script."""
         with self._lock:
             forcing, self._forcing = self._forcing, ""
-        answer = yield from self._ask("acquire", forcing)
-        if answer is None:
+            sent, self._pending = self._pending, {}
+        return Acquisition(self, self._arguments("acquire", [forcing], sent), forcing, sent)
+
+    def _acquired(self, acquisition: Acquisition, answer: Any) -> Permit | Rejection:
+        """The permit or the rejection the acquire script answered (``UNAVAILABLE``: ours)."""
+        if answer is UNAVAILABLE:
+            self._keep(acquisition.sent)
             with self._lock:
-                self._forcing = self._forcing or forcing
+                self._forcing = self._forcing or acquisition.forcing
             return self.local.acquire()
-        granted, generation, lease = answer
+        granted, generation, lease = self._read(answer)
         if granted:
             return Permit(generation, half_open=lease > 0, lease=lease, shared=True)
         with self._lock:
@@ -392,12 +405,9 @@ class SharedCircuit:
         """
         with self._lock:
             sent, self._pending = self._pending, {}
-        padded = [*arguments, *[""] * (4 - len(arguments))]
-        successes = [value for pair in sent.items() for value in pair]
         try:
             answer = yield from self._script(
-                self._keys,
-                [operation, self.store.time_argument(), *self._settings, *padded, *successes],
+                self._keys, self._arguments(operation, arguments, sent)
             )
         except StoreError as exc:
             if not answered:
@@ -409,6 +419,18 @@ class SharedCircuit:
         if answer is UNAVAILABLE:
             self._keep(sent)
             return None
+        return self._read(answer)
+
+    def _arguments(
+        self, operation: str, arguments: Sequence[str | int], sent: dict[int, int]
+    ) -> list[str | int | float]:
+        """The script's ARGV for ``operation``, carrying the successes ``sent``."""
+        padded = [*arguments, *[""] * (4 - len(arguments))]
+        successes = [value for pair in sent.items() for value in pair]
+        return [operation, self.store.time_argument(), *self._settings, *padded, *successes]
+
+    def _read(self, answer: Sequence[Any]) -> tuple[bool, int, int]:
+        """Note what the script answered: ``(granted, generation, number)``."""
         granted, generation, number, state, forced, wait, consecutive, *changes = answer
         self._consecutive_failures = int(consecutive)
         self._saw(_state(decoded(state)), bool(decoded(forced)), int(wait), changes)
@@ -508,3 +530,64 @@ class SharedCircuit:
 def _state(text: str) -> CircuitState:
     assert text in ("closed", "open", "half_open"), text
     return cast("CircuitState", text)
+
+
+class Acquisition:
+    """A shared circuit's acquire step, ready to run: the script's keys and arguments.
+
+    :meth:`SharedCircuit.acquire` runs it alone. A limiter sharing the circuit's
+    store, beneath the breaker, runs it in one call with its own booking
+    (:meth:`~buttress.RedisStore.gated_script`: one round trip for both) and
+    hands the answer to :meth:`answered`; the breaker reads the :attr:`verdict`.
+
+    Examples:
+        >>> import buttress
+        >>> store = buttress.RedisStore("redis://127.0.0.1:6379/0", namespace="billing")
+        >>> config = buttress.CircuitBreakerConfig(store=store)
+        >>> circuit = buttress.CircuitBreaker(config).for_host("api.example.com")
+        >>> acquisition = circuit.acquisition()
+        >>> acquisition.keys
+        ['buttress:{billing}:breaker:%2A', 'buttress:{billing}:breaker:%2A:leases', ...]
+        >>> acquisition.verdict is None  # not run yet
+        True
+    """
+
+    def __init__(
+        self,
+        circuit: SharedCircuit,
+        arguments: list[str | int | float],
+        forcing: str,
+        sent: dict[int, int],
+    ) -> None:
+        self.circuit = circuit
+        self.store = circuit.store
+        self.keys = circuit._keys
+        self.arguments = arguments
+        self.forcing = forcing
+        self.sent = sent
+        #: The permit or the rejection, once run; ``None`` before.
+        self.verdict: Permit | Rejection | None = None
+        #: When the verdict came (the circuit's monotonic clock): a call's duration starts there.
+        self.answered_at = 0.0
+
+    def run(self) -> Generator[Effect, object, Permit | Rejection]:
+        """Ask the circuit alone (a store call of its own): the verdict."""
+        try:
+            answer = yield from self.circuit._script(self.keys, self.arguments)
+        except StoreError:
+            self.failed()
+            raise
+        return self.answered(answer)
+
+    def answered(self, answer: Any) -> Permit | Rejection:
+        """The verdict from the script's reply (``UNAVAILABLE``: this process's circuit decides)."""
+        self.verdict = self.circuit._acquired(self, answer)
+        self.answered_at = self.circuit._clock.monotonic()
+        return self.verdict
+
+    def failed(self) -> None:
+        """The call failed with a ``StoreError``: the successes it carried go with a later one."""
+        self.circuit._keep(self.sent)
+
+    def __repr__(self) -> str:
+        return f"Acquisition({self.circuit!r}, verdict={self.verdict!r})"

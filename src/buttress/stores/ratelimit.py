@@ -15,6 +15,14 @@ fleet-wide slot here: :meth:`SharedLimits.book` runs one script that
   request sleeps before it goes; or books nothing and refuses, when the delay is
   longer than the request may wait.
 
+Like the local limiter, each budget is kept twice: the slots *booked* and the
+requests really *sent*. A request that goes at once is counted as sent by the
+same script. One that slept may wake late, and would then leave together with
+the requests booked after it, more than the limit within one window; so when it
+wakes it asks :meth:`SharedLimits.send` (a second script) whether the fleet's
+sends so far leave room at the server's present, and waits the gap if not.
+The common case (no wait) stays one round trip; only sleepers pay a second.
+
 Booking a *reservation* and sleeping until it comes means nobody polls: the
 fleet's requests go in the order they booked (first booked, first served,
 across processes), and no request starves. Within a process, the local queue
@@ -40,7 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .._exceptions import StoreError
 from .._flow import Effect
+from ..policies.breaker import Rejection
 from ..policies.headers import RateLimitInfo, parse_retry_after
 from ..policies.ratelimit import (
     EndpointLimit,
@@ -51,6 +61,8 @@ from ..policies.ratelimit import (
     Rule,
 )
 from ._replies import decoded
+from .breaker import _SCRIPT as _CIRCUIT
+from .breaker import Acquisition
 from .health import UNAVAILABLE, Unavailable
 
 if TYPE_CHECKING:
@@ -61,52 +73,45 @@ __all__ = ["SharedLimits"]
 
 logger = logging.getLogger("buttress.ratelimit")
 
-# KEYS: the host's pause, then one key per budget.
-# ARGV: time ("" = the server's TIME), the longest wait allowed (-1: any), then per
-# budget: strategy, max_requests, time_window, burst_size.
-# Returns {outcome, seconds}: "booked" (sleep that long, then go), "hold" (the host
-# is paused that long; book again then) or "refused" (the wait it would take, and
-# what imposed it: "pause" or "limit"); a refusal books nothing.
+# What both scripts share: the time, and each budget kept twice (as the local limiter
+# keeps it): the slots *booked* (the order and the waits) and the requests really
+# *sent*. KEYS[first + 2i], KEYS[first + 2i + 1]: budget i's bookings and sends;
+# ARGV[args + 4i ..]: its strategy, max_requests, time_window, burst_size.
 # Times are seconds as strings: Redis would truncate a Lua number to an integer.
-_BOOK = """
+_BUDGETS = """
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local max_wait = tonumber(ARGV[2])
 local rounding = 1e-6  -- TIME's resolution; epoch seconds carry float error below it
 
 local function seconds(x) return string.format('%.17g', x) end
-local function too_long(delay) return max_wait >= 0 and delay > max_wait + rounding end
 
-local paused = tonumber(redis.call('GET', KEYS[1]) or '')
-if paused and paused > now + rounding then
-  local delay = paused - now
-  if too_long(delay) then return {'refused', seconds(delay), 'pause'} end
-  return {'hold', seconds(delay)}
+local function expire_after(key, s)
+  local ms = math.max(1, math.ceil(s * 1000))
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 
-local budgets = {}
-for i = 2, #KEYS do
-  local a = 3 + (i - 2) * 4
-  local b = {key = KEYS[i], kind = ARGV[a], max = tonumber(ARGV[a + 1]),
-             window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3])}
-  if b.kind == 'token_bucket' then
-    b.interval = b.window / b.max
-    b.tat = tonumber(redis.call('GET', b.key) or '') or -math.huge
-  elseif b.kind == 'fixed_window' then
-    local state = redis.call('HMGET', b.key, 'start', 'count')
+-- A budget's state: a token bucket's theoretical arrival time, a fixed window's
+-- start and count, or a sliding window's log of moments.
+local function load(key, kind, max, window, burst)
+  local b = {key = key, kind = kind, max = max, window = window, burst = burst}
+  if kind == 'token_bucket' then
+    b.interval = window / max
+    b.tat = tonumber(redis.call('GET', key) or '') or -math.huge
+  elseif kind == 'fixed_window' then
+    local state = redis.call('HMGET', key, 'start', 'count')
     b.start = tonumber(state[1] or '')
     b.count = tonumber(state[2] or '') or 0
   else
-    b.length = redis.call('LLEN', b.key)
-    b.oldest = tonumber(redis.call('LINDEX', b.key, 0) or '')
+    b.length = redis.call('LLEN', key)
+    b.oldest = tonumber(redis.call('LINDEX', key, 0) or '')
   end
-  budgets[#budgets + 1] = b
+  return b
 end
 
--- The window a request at t falls in: its start and the bookings it holds.
+-- The window a request at t falls in: its start and the requests it holds.
 local function window_of(b, t)
   if not b.start then return t, 0 end
   if t >= b.start + b.window then
@@ -130,23 +135,8 @@ local function available_at(b, t)
   return math.max(t, b.oldest + b.window)
 end
 
--- The earliest moment all allow: each budget may push it later; a few rounds settle it.
-local at = now
-for _ = 1, 64 do
-  local later = at
-  for _, b in ipairs(budgets) do later = math.max(later, available_at(b, at)) end
-  if later <= at then break end
-  at = later
-end
-local delay = at - now
-if too_long(delay) then return {'refused', seconds(delay), 'limit'} end
-
-local function expire_after(key, s)
-  local ms = math.max(1, math.ceil(s * 1000))
-  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
-end
-
-for _, b in ipairs(budgets) do
+-- Count one request at ``at`` in budget b; every key expires once it is whole again.
+local function take(b, at)
   if b.kind == 'token_bucket' then
     local tat = math.max(b.tat, at) + b.interval
     redis.call('SET', b.key, seconds(tat))
@@ -161,8 +151,93 @@ for _, b in ipairs(budgets) do
     expire_after(b.key, at + b.window - now)
   end
 end
-return {'booked', seconds(delay)}
+
+-- Budget i's bookings and its sends. The sends keep the limit over every window:
+-- a fixed window counts them in the booked window they fall in; the others log
+-- them over a sliding window, as many as the strategy lets through in one window
+-- (a token bucket's burst_size - 1 more than max_requests).
+local function budgets(first, args)
+  local booked, sent = {}, {}
+  for i = 0, (#KEYS - first - 1) / 2 do
+    local a = args + i * 4
+    local kind, max = ARGV[a], tonumber(ARGV[a + 1])
+    local window, burst = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local b = load(KEYS[first + 2 * i], kind, max, window, burst)
+    local s
+    if kind == 'fixed_window' then
+      s = load(KEYS[first + 2 * i + 1], 'fixed_window', max, window, burst)
+      local start = window_of(b, now)  -- the sends' windows are the booked ones
+      if s.start ~= start then s.start, s.count = start, 0 end
+    else
+      local cap = kind == 'token_bucket' and max + burst - 1 or max
+      s = load(KEYS[first + 2 * i + 1], 'sliding_window', cap, window, burst)
+    end
+    booked[#booked + 1], sent[#sent + 1] = b, s
+  end
+  return booked, sent
+end
+
+-- The earliest moment at or after t at which every budget of the list allows one more.
+local function earliest(list, t)
+  local at = t
+  for _ = 1, 64 do  -- each budget may push it later; a few rounds settle it
+    local later = at
+    for _, b in ipairs(list) do later = math.max(later, available_at(b, at)) end
+    if later <= at then break end
+    at = later
+  end
+  return at
+end
 """
+
+# KEYS: the host's pause, then each budget's bookings and sends.
+# ARGV: time ("" = the server's TIME), the longest wait allowed (-1: any), then per
+# budget: strategy, max_requests, time_window, burst_size.
+# Returns {outcome, seconds}: "booked" (go now, counted as sent, when 0; else sleep
+# that long and ask SEND before going), "hold" (the host is paused that long; book
+# again then) or "refused" (the wait it would take, and what imposed it: "pause" or
+# "limit"); a refusal books nothing.
+_BOOK = (
+    _BUDGETS
+    + """
+local max_wait = tonumber(ARGV[2])
+local function too_long(delay) return max_wait >= 0 and delay > max_wait + rounding end
+
+local paused = tonumber(redis.call('GET', KEYS[1]) or '')
+if paused and paused > now + rounding then
+  local delay = paused - now
+  if too_long(delay) then return {'refused', seconds(delay), 'pause'} end
+  return {'hold', seconds(delay)}
+end
+
+local booked, sent = budgets(2, 3)
+local at = earliest(booked, now)
+-- A request that would go at once goes only if the sends so far leave room (late
+-- sleepers may have just left); else it waits, and asks again when it wakes.
+if at <= now then at = math.max(now, earliest(sent, now)) end
+local delay = at - now
+if too_long(delay) then return {'refused', seconds(delay), 'limit'} end
+for _, b in ipairs(booked) do take(b, at) end
+if delay > 0 then return {'booked', seconds(delay)} end
+for _, s in ipairs(sent) do take(s, now) end
+return {'booked', '0'}
+"""
+)
+
+# A request that slept for its slot may wake late, and go together with those
+# booked after it: it goes only if the fleet's sends so far leave room now.
+# KEYS: each budget's bookings and sends; ARGV: time, then the budgets' terms as in
+# _BOOK. Returns the seconds still to wait (then ask again): "0" means sent now.
+_SEND = (
+    _BUDGETS
+    + """
+local _, sent = budgets(1, 2)
+local at = earliest(sent, now)
+if at > now + rounding then return seconds(at - now) end
+for _, s in ipairs(sent) do take(s, now) end
+return '0'
+"""
+)
 
 # KEYS: the host's pause. ARGV: time ("" = TIME), seconds to pause (already capped).
 # A pause only ever grows: a shorter one seen later does not end a longer one.
@@ -215,7 +290,8 @@ class SharedLimits:
 
     Every process (and every limiter) given the same store and namespace books
     its requests against the same budgets. Each booking is one script call, one
-    round trip; a server-imposed pause costs one more, when it is seen.
+    round trip; a request that had to sleep for its slot asks once more when it
+    wakes, and a server-imposed pause costs one more, when it is seen.
 
     Examples:
         >>> from buttress import RateLimitConfig, RedisStore
@@ -225,6 +301,7 @@ class SharedLimits:
         ...     print(key)
         buttress:{billing}:ratelimit:pause:api.example.com
         buttress:{billing}:ratelimit:main:global
+        buttress:{billing}:ratelimit:main:global:sent
     """
 
     def __init__(
@@ -233,6 +310,8 @@ class SharedLimits:
         self.config = config
         self.store = store
         self._book = self.store.script(_BOOK)
+        self._send = self.store.script(_SEND)
+        self._acquire_and_book = self.store.gated_script(_CIRCUIT, _BOOK)
         self._pause = self.store.script(_PAUSE)
         # Each budget by the name of its key: the main limit, then the endpoint rules.
         named: list[tuple[tuple[str, ...], str, str, RateLimitConfig | EndpointLimit]] = [
@@ -259,11 +338,11 @@ class SharedLimits:
         )
 
     def keys(self, request: httpx.Request) -> list[str]:
-        """The host's pause, then every budget ``request`` counts against."""
+        """The host's pause, then each budget ``request`` counts against: bookings, sends."""
         return self._budgets(request)[0]
 
     def _budgets(self, request: httpx.Request) -> tuple[list[str], list[str | int | float]]:
-        """The keys (the host's pause first) and each budget's terms, for the script."""
+        """The keys (the host's pause first) and each budget's terms, for the scripts."""
         url = request.url
         host = _host(url)
         scope = host if self.config.scope == "host" else "global"
@@ -271,24 +350,56 @@ class SharedLimits:
         terms: list[str | int | float] = []
         for name, rule in self._rules:
             if rule.matches(request.method, url.path):
-                keys.append(self.store.key("ratelimit", *name, scope))
+                booked = self.store.key("ratelimit", *name, scope)
+                keys += [booked, booked + ":sent"]
                 terms += [rule.strategy, rule.max_requests, rule.time_window, rule.burst_size or 0]
         return keys, terms
 
     def book(
-        self, request: httpx.Request, max_wait: float | None
-    ) -> Generator[Effect, object, float | Hold | Refusal | Unavailable]:
+        self,
+        request: httpx.Request,
+        max_wait: float | None,
+        acquisition: Acquisition | None = None,
+    ) -> Generator[Effect, object, float | Hold | Refusal | Rejection | Unavailable]:
         """Book ``request``'s fleet-wide slot: the seconds to sleep before it goes.
 
-        A :class:`~buttress.policies.ratelimit.Hold` when its host is paused (book
-        again after it), a :class:`~buttress.policies.ratelimit.Refusal` (nothing
-        booked) when the wait would be longer than ``max_wait`` seconds
-        (``None``: any wait), ``UNAVAILABLE`` when the store is away.
+        ``0.0``: it goes now, and counts as sent. After a longer sleep it asks
+        :meth:`send` before it goes. A :class:`~buttress.policies.ratelimit.Hold`
+        when its host is paused (book again after it), a
+        :class:`~buttress.policies.ratelimit.Refusal` (nothing booked) when the
+        wait would be longer than ``max_wait`` seconds (``None``: any wait),
+        ``UNAVAILABLE`` when the store is away.
+
+        With a breaker's ``acquisition`` (the breaker above handed it down) the
+        circuit is asked first, in the same call when it shares this store (one
+        round trip for both), and the slot is booked only if it lets the request
+        go; its verdict is left in ``acquisition.verdict``, and a rejection is
+        returned as it is.
         """
+        if acquisition is not None and acquisition.store is not self.store:
+            verdict = yield from acquisition.run()  # another store: asked on its own
+            if isinstance(verdict, Rejection):
+                return verdict
+            acquisition = None
         time = self.store.time_argument()
         longest = -1.0 if max_wait is None else max(max_wait, 0.0)
         keys, terms = self._budgets(request)
-        answer = yield from self._book(keys, [time, longest, *terms])
+        if acquisition is None:
+            answer = yield from self._book(keys, [time, longest, *terms])
+        else:
+            try:
+                answers = yield from self._acquire_and_book(
+                    acquisition.keys, acquisition.arguments, keys, [time, longest, *terms]
+                )
+            except StoreError:
+                acquisition.failed()
+                raise
+            verdict = acquisition.answered(
+                answers if isinstance(answers, Unavailable) else answers[0]
+            )
+            if isinstance(verdict, Rejection):
+                return verdict
+            answer = answers if isinstance(answers, Unavailable) else answers[1]
         if isinstance(answer, Unavailable):
             return UNAVAILABLE
         outcome, *rest = (decoded(part) for part in answer)
@@ -301,6 +412,20 @@ class SharedLimits:
         return Refusal(
             delay, "the server asked to wait" if paused else "fleet-wide rate limit reached"
         )
+
+    def send(self, request: httpx.Request) -> Generator[Effect, object, float | Unavailable]:
+        """Whether ``request``, woken from its sleep for a booked slot, may go now.
+
+        ``0.0``: the fleet's sends so far leave room now, and it counts as sent;
+        else the seconds to wait before asking again (a sleeper that woke late
+        must not go together with those booked after it). ``UNAVAILABLE`` when
+        the store is away.
+        """
+        keys, terms = self._budgets(request)
+        answer = yield from self._send(keys[1:], [self.store.time_argument(), *terms])
+        if isinstance(answer, Unavailable):
+            return UNAVAILABLE
+        return float(decoded(answer))
 
     def pause(
         self, request: httpx.Request, response: httpx.Response, info: RateLimitInfo | None

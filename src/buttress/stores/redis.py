@@ -394,6 +394,46 @@ class RedisStore(SharedStore):
 
         return run
 
+    def gated_script(
+        self, gate: str, then: str
+    ) -> Callable[[Keys, Args, Keys, Args], Generator[Effect, object, Any]]:
+        """Two scripts in one atomic call (one round trip): ``then`` runs if ``gate`` lets it.
+
+        ``yield from gated(gate_keys, gate_args, then_keys, then_args)`` answers
+        ``[gate's reply]``, or ``[gate's reply, then's reply]`` when the gate's
+        reply starts with ``1``; ``UNAVAILABLE`` when the store is away. Each
+        script sees only its own ``KEYS`` and ``ARGV``, as when called alone.
+        """
+        combined = self.script(
+            f"""
+local function gate(KEYS, ARGV)
+{gate}
+end
+local function after(KEYS, ARGV)
+{then}
+end
+local gate_keys, gate_args = tonumber(ARGV[1]), tonumber(ARGV[2])
+local gk, ga, tk, ta = {{}}, {{}}, {{}}, {{}}
+for i = 1, #KEYS do
+  if i <= gate_keys then gk[#gk + 1] = KEYS[i] else tk[#tk + 1] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= gate_args then ga[#ga + 1] = ARGV[i] else ta[#ta + 1] = ARGV[i] end
+end
+local opened = gate(gk, ga)
+if opened[1] ~= 1 then return {{opened}} end
+return {{opened, after(tk, ta)}}
+"""
+        )
+
+        def run(
+            gate_keys: Keys, gate_args: Args, then_keys: Keys, then_args: Args
+        ) -> Generator[Effect, object, Any]:
+            keys = [*gate_keys, *then_keys]
+            return combined(keys, [len(gate_keys), len(gate_args), *gate_args, *then_args])
+
+        return run
+
     # -- the policies' shared state (see buttress.policies.store) -------------------------
 
     def circuit(self, config: CircuitBreakerConfig, clock: Clock, *, name: str) -> SharedCircuit:

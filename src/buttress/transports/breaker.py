@@ -13,6 +13,7 @@ from .._config import require_config
 from .._flow import Flow
 from ..policies.breaker import CircuitBreaker, CircuitBreakerConfig, breaker_flow
 from ._layer import Layer
+from .ratelimit import _books_with_store
 
 __all__ = ["CircuitBreakerTransport"]
 
@@ -51,9 +52,12 @@ class CircuitBreakerTransport(Layer):
         self.breaker = (
             config if isinstance(config, CircuitBreaker) else CircuitBreaker(config, clock=clock)
         )
+        # A limiter beneath booking with the circuit's store asks the circuit in the same call.
+        store = self.breaker.config.store
+        self._hand_down = store is not None and _books_with_store(inner, store)
 
     def _flow(self, request: httpx.Request) -> Flow:
-        return breaker_flow(self.breaker, request, self._clock)
+        return breaker_flow(self.breaker, request, self._clock, hand_down=self._hand_down)
 
     def __repr__(self) -> str:
         return f"CircuitBreakerTransport({self._inner!r}, {self.breaker!r})"

@@ -32,7 +32,8 @@ Waiting for a slot above the gate holds no connection. The slot travels down in
 A limit shared by a fleet (``RateLimitConfig(store=...)``, see
 :mod:`buttress.stores.ratelimit`) is booked where the request leaves too: after
 its turn in the process's queue, one store call books its fleet-wide slot and
-the request sleeps until that slot comes, then goes. Beneath a pool gate that
+the request sleeps until that slot comes; one that slept goes only once the
+fleet's sends so far leave room (one more store call). Beneath a pool gate that
 happens in the :class:`RateLimitAdmission`, so a slot cannot pass while the
 request waits for a connection. A refusal books nothing; while the store is
 away the process's own limit (or the store's ``degraded_share`` of it) stands in.
@@ -49,6 +50,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._exceptions import RateLimitError, TimeoutError, describe
 from .._extensions import (
+    BREAKER_ACQUISITION,
     CLIENT_RATE_LIMITED,
     DEADLINE_KEY,
     METRICS_EXTENSION,
@@ -59,6 +61,7 @@ from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, drive
 from .._options import RequestOptions
 from .._response import as_response, limited_response
 from ..observability import report, request_trace
+from ..policies.breaker import Rejection, open_circuit_error
 from ..policies.headers import parse_retry_after
 from ..policies.ratelimit import (
     Booking,
@@ -235,9 +238,14 @@ def _shared_turn(
     """
     shared = _shared(limiter)
     slept = 0.0
+    # The breaker above handed its circuit's acquire step down: asked with the first booking.
+    acquisition = request.extensions.get(BREAKER_ACQUISITION)
     while shared is not None:
         longest = _longest_wait(limiter.config, on_limit, waited + slept, deadline, clock)
-        answer = yield from shared.book(request, longest)
+        answer = yield from shared.book(request, longest, acquisition)
+        acquisition = None
+        if isinstance(answer, Rejection):  # the circuit is open: nothing was booked
+            raise open_circuit_error(request, answer)
         if answer is UNAVAILABLE:
             if shared.fallback is None:
                 break
@@ -259,9 +267,29 @@ def _shared_turn(
         if delay > 0:
             yield Sleep(delay)
             slept += delay
-        if not isinstance(answer, Hold):  # a hold books again once the pause is over
-            break
+        if isinstance(answer, Hold):  # a hold books again once the pause is over
+            continue
+        if delay > 0:  # woken, perhaps late: it goes when the fleet's sends leave room
+            slept += yield from _room_to_send(request, shared, deadline, clock)
+        break
     return slept
+
+
+def _room_to_send(
+    request: httpx.Request, shared: SharedLimits, deadline: float | None, clock: Clock
+) -> Generator[Effect, Outcome, float]:
+    """Wait until the fleet's sends so far leave room for ``request``: the seconds waited.
+
+    While the store is away the request goes: its slot was booked.
+    """
+    waited = 0.0
+    while True:
+        gap = yield from shared.send(request)
+        if gap is UNAVAILABLE or not gap:
+            return waited
+        assert isinstance(gap, float)
+        yield from _wait_more(request, clock, deadline, gap)
+        waited += gap
 
 
 def _why(
@@ -373,6 +401,20 @@ class RateLimitAdmission(Wrapper):
 
     def __repr__(self) -> str:
         return f"RateLimitAdmission({self._inner!r})"
+
+
+def _books_with_store(inner: httpx.BaseTransport | httpx.AsyncBaseTransport, store: object) -> bool:
+    """Whether a :class:`RateLimitTransport` beneath, among our layers, books with ``store``.
+
+    A circuit breaker sharing that store then hands its acquire step down, to be
+    asked in the same store call as the booking.
+    """
+    while isinstance(inner, Wrapper):
+        if isinstance(inner, RateLimitTransport):
+            shared = _shared(inner.limiter)
+            return shared is not None and shared.store is store
+        inner = inner._inner
+    return False
 
 
 def _admitted_beneath(

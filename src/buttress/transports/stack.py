@@ -31,6 +31,9 @@ the same time; so the rate-limit layer comes in two halves sharing one limiter:
 ``RateLimitTransport`` above books, queues and obeys servers (waiting there holds
 no connection), and ``RateLimitAdmission`` beneath the gate lets the request go
 only if sending it at that moment keeps the limit. Each request counts once.
+When the breaker and the limiter share one store, the breaker hands its question
+down and the limiter asks it in the store call that books the request's slot:
+one round trip for both.
 A layer whose configuration is ``None`` is simply left out.
 """
 

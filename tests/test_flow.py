@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 
 import anyio
 import anyio.lowlevel
 import httpx
 import pytest
 
-from buttress._flow import Flow, Read, Send, Sleep, adrive, drive
+from buttress._flow import (
+    Effect,
+    Flow,
+    Read,
+    Send,
+    Sleep,
+    acall_at_once,
+    adrive,
+    call,
+    call_at_once,
+    drive,
+)
 from buttress.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -55,6 +66,36 @@ async def test_flow_that_ends_without_yielding(mode: str) -> None:
     response = await run(mode, flow(open_circuit=True), inner, FakeClock())
     assert response.status_code == 503
     assert inner.sent == []
+
+
+async def test_a_step_asks_the_store_blocking_or_awaiting_as_it_is_run(mode: str) -> None:
+    asked: list[str] = []
+
+    def answer(how: str, value: str) -> str:
+        asked.append(f"{how} {value}")
+        if value == "down":
+            raise ConnectionError("store down")
+        return value
+
+    async def awaiting(value: str) -> str:
+        await anyio.lowlevel.checkpoint()
+        return answer("awaiting", value)
+
+    def ask(value: str) -> Generator[Effect, object, str]:
+        return call(lambda: answer("blocking", value), lambda: awaiting(value))
+
+    def step() -> Generator[Effect, object, list[str]]:
+        first = yield from ask("up")
+        try:
+            yield from ask("down")
+        except ConnectionError as error:  # the store's error comes back into the step
+            return [first, str(error)]
+        raise AssertionError("the store's error was lost")  # pragma: no cover
+
+    done = call_at_once(step()) if mode == "sync" else await acall_at_once(step())
+    assert done == ["up", "store down"]
+    how = "blocking" if mode == "sync" else "awaiting"
+    assert asked == [f"{how} up", f"{how} down"]
 
 
 async def test_flow_that_sleeps_between_sends(mode: str) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "Reply",
     "Send",
     "Sleep",
+    "acall_at_once",
     "adrive",
     "call",
     "call_at_once",
@@ -171,6 +172,17 @@ def call_at_once(step: Generator[Effect, object, T]) -> T:
         assert isinstance(run.effect, Call), "only store calls run outside a flow"
         with run:
             run.outcome = cast("Outcome", Reply(run.effect.blocking()))
+        run.advance(run.outcome)
+    return cast("T", run.response)
+
+
+async def acall_at_once(step: Generator[Effect, object, T]) -> T:
+    """:func:`call_at_once` awaiting the store, for the event loop."""
+    run = _Run(step)
+    while run.effect is not None:
+        assert isinstance(run.effect, Call), "only store calls run outside a flow"
+        with run:
+            run.outcome = cast("Outcome", Reply(await run.effect.awaiting()))
         run.advance(run.outcome)
     return cast("T", run.response)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -291,6 +292,14 @@ async def test_on_store_error_raise_fails_the_request_with_a_store_error(
 def test_bad_settings_raise_a_configuration_error(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         MemcachedCache(**{"salt": b"k" * 16, **arguments})
+
+
+def test_without_the_memcached_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymemcache.client.base", None)  # an install without it
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        MemcachedCache("127.0.0.1:1", salt=b"k" * 16)
+    assert str(caught.value) == "MemcachedCache needs pymemcache: pip install 'buttress[memcached]'"
+    assert isinstance(caught.value.__cause__, ImportError)
 
 
 def test_the_repr_says_where_and_which_namespace() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from typing import Any
 
@@ -98,6 +99,14 @@ def test_a_password_in_the_url_query_is_not_shown_either() -> None:
 def test_bad_settings_raise_a_configuration_error(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         RedisStore(**arguments)
+
+
+def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)  # an install without redis-py
+    with pytest.raises(buttress.ConfigurationError) as caught:
+        RedisStore(url="redis://127.0.0.1:1")
+    assert str(caught.value) == "RedisStore needs redis-py: pip install 'buttress[redis]'"
+    assert isinstance(caught.value.__cause__, ImportError)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

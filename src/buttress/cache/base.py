@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import abc
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Generic, TypeVar
 
 from hishel import AsyncBaseStorage, BaseStorage, Entry, Headers, Request, Response
 
@@ -29,6 +32,32 @@ __all__ = ["AsyncStorage", "CacheBackend"]
 
 _SALT_SIZES = range(16, 65)
 """Lengths a salt may have, in bytes: it keys BLAKE2b, which takes at most 64."""
+
+_Where = TypeVar("_Where")
+
+
+class _Recent(Generic[_Where]):
+    """Where the ``size`` entries last read or stored live, by id, safe across threads.
+
+    hishel updates and removes an entry by id alone; a backend that files entries
+    under their key remembers the latest ones so that it finds them without a scan.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._places: OrderedDict[uuid.UUID, _Where] = OrderedDict()
+
+    def remember(self, id: uuid.UUID, place: _Where) -> None:
+        with self._lock:
+            self._places[id] = place
+            self._places.move_to_end(id)
+            if len(self._places) > self._size:
+                self._places.popitem(last=False)
+
+    def get(self, id: uuid.UUID) -> _Where | None:
+        with self._lock:
+            return self._places.get(id)
 
 
 class CacheBackend(BaseStorage):

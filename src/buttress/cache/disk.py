@@ -15,14 +15,13 @@ import struct
 import tempfile
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hishel import Entry, Headers, Request, Response
 
 from .._exceptions import ConfigurationError
-from .base import _SALT_SIZES, CacheBackend
+from .base import _SALT_SIZES, CacheBackend, _Recent
 
 __all__ = ["DiskCache"]
 
@@ -186,7 +185,7 @@ class DiskCache(CacheBackend):
         super().__init__(salt=salt)
         self.max_bytes = int(max_size_mb * 1024 * 1024)
         self._lock = threading.Lock()
-        self._recent: OrderedDict[uuid.UUID, Path] = OrderedDict()
+        self._recent: _Recent[Path] = _Recent(_RECENT)
         self._bytes = sum(size for _, size, _ in self._scan())
 
     def __repr__(self) -> str:
@@ -262,18 +261,10 @@ class DiskCache(CacheBackend):
         return self._folder(key) / f"{id}{_SUFFIX}"
 
     def _find(self, id: uuid.UUID) -> Path | None:
-        with self._lock:
-            path = self._recent.get(id)
+        path = self._recent.get(id)
         if path is not None:
             return path
         return next(self.directory.glob(f"*/{id}{_SUFFIX}"), None)  # read by another process
-
-    def _remember(self, id: uuid.UUID, path: Path) -> None:
-        with self._lock:
-            self._recent[id] = path
-            self._recent.move_to_end(id)
-            if len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
 
     def store(
         self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
@@ -334,7 +325,7 @@ class DiskCache(CacheBackend):
                 continue
             with contextlib.suppress(OSError):  # a read-only cache still serves
                 os.utime(path)  # recently used: evicted last
-            self._remember(id, path)
+            self._recent.remember(id, path)
             entries.append(Entry(id, request, Response(status_code, headers, iter((body,)))))
         return entries
 

@@ -19,9 +19,7 @@ import contextlib
 import os
 import secrets
 import struct
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -31,10 +29,11 @@ from hishel import Entry, Headers, Request
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
+from .._extras import import_extra
 from ..stores.health import UNAVAILABLE, OnStoreError, StoreHealth, Unavailable
 from ._keys import URL_KEY_LENGTH
 from ._shared import LONGEST_EXPIRY, check_window, entry_of, expiry_seconds, pack
-from .base import _SALT_SIZES, CacheBackend
+from .base import _SALT_SIZES, CacheBackend, _Recent
 
 __all__ = ["MemcachedCache"]
 
@@ -47,13 +46,14 @@ _CONTENDED = 3  # attempts at a compare-and-set before a store gives up (a miss,
 
 
 def _pymemcache() -> Any:
-    try:
-        from pymemcache.client.base import PooledClient
-    except ImportError as exc:  # pragma: no cover - the test environment has every extra
-        raise ConfigurationError(
-            "MemcachedCache needs pymemcache: pip install 'buttress[memcached]'"
-        ) from exc
-    return PooledClient
+    """pymemcache's pooled client class, or a clear error naming the extra."""
+    base = import_extra(
+        "pymemcache.client.base",
+        needed_by="MemcachedCache",
+        package="pymemcache",
+        extra="memcached",
+    )
+    return base.PooledClient
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -172,8 +172,7 @@ class MemcachedCache(CacheBackend):
             no_delay=True,
             default_noreply=False,
         )
-        self._lock = threading.Lock()
-        self._recent: OrderedDict[uuid.UUID, str] = OrderedDict()
+        self._recent: _Recent[str] = _Recent(_RECENT)
         super().__init__(salt=salt if salt is not None else self._shared_salt())
 
     def __repr__(self) -> str:
@@ -226,17 +225,6 @@ class MemcachedCache(CacheBackend):
             return None
         return f"{self.namespace}:{found[names[0]].decode()}:{found[names[1]].decode()}:{key}"
 
-    def _remember(self, id: uuid.UUID, key: str) -> None:
-        with self._lock:
-            self._recent[id] = key
-            self._recent.move_to_end(id)
-            if len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
-
-    def _key_of(self, id: uuid.UUID) -> str | None:
-        with self._lock:
-            return self._recent.get(id)
-
     # -- the backend ---------------------------------------------------------------------------
 
     def get_entries(self, key: str) -> list[Entry]:
@@ -251,7 +239,7 @@ class MemcachedCache(CacheBackend):
         for id, stored in _bucket(data)[1].items():
             entry = entry_of(self.salt, key, id, stored)
             if entry is not None:
-                self._remember(id, key)
+                self._recent.remember(id, key)
                 entries.append(entry)
         return entries
 
@@ -300,11 +288,11 @@ class MemcachedCache(CacheBackend):
             entries[id] = data
             return max(expires, until)
 
-        self._remember(id, key)
+        self._recent.remember(id, key)
         self._change(key, adding)
 
     def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
-        key = self._key_of(id)
+        key = self._recent.get(id)
         if key is None:
             return  # not read here lately: the entry will be revalidated again
         expiry = expiry_seconds(headers, self.clock, self.revalidation_window)
@@ -322,7 +310,7 @@ class MemcachedCache(CacheBackend):
         self._change(key, updating)
 
     def remove_entry(self, id: uuid.UUID) -> None:
-        key = self._key_of(id)
+        key = self._recent.get(id)
         if key is None:
             return
 

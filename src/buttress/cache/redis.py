@@ -21,7 +21,6 @@ import contextlib
 import os
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from hishel import Entry, Headers, Request
 from .._exceptions import ConfigurationError, StoreError
 from ..stores.health import UNAVAILABLE
 from ._shared import check_window, entry_of, expiry_seconds, milliseconds, pack
-from .base import _SALT_SIZES, CacheBackend
+from .base import _SALT_SIZES, CacheBackend, _Recent
 from .memory import MemoryCache
 
 if TYPE_CHECKING:
@@ -172,8 +171,7 @@ class RedisCache(CacheBackend):
         self._salt_key = store.key("cache", "salt")
         self._channel = store.key("cache", "invalidations")
         self._token = uuid.uuid4().hex  # tells this instance's announcements from the others'
-        self._lock = threading.Lock()
-        self._recent: OrderedDict[uuid.UUID, str] = OrderedDict()
+        self._recent: _Recent[str] = _Recent(_RECENT)
         self._scripts: dict[tuple[int, str], Any] = {}
         self._listening = threading.Event()
         self._closing = threading.Event()
@@ -245,7 +243,7 @@ class RedisCache(CacheBackend):
         """The entries of an ``HGETALL`` answer, remembered (and kept in the memory tier)."""
         entries = []
         for id, data, entry in self._parsed(key, stored):
-            self._remember(id, key)
+            self._recent.remember(id, key)
             if self.local is not None and self._listening.is_set():
                 copy = entry_of(self.salt, key, id, data)  # the entry's body streams only once
                 assert copy is not None
@@ -274,17 +272,6 @@ class RedisCache(CacheBackend):
         bucket = self._prefix + key
         return self._found(key, await self._arun(lambda client: client.hgetall(bucket)))
 
-    def _remember(self, id: uuid.UUID, key: str) -> None:
-        with self._lock:
-            self._recent[id] = key
-            self._recent.move_to_end(id)
-            if len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
-
-    def _key_of(self, id: uuid.UUID) -> str | None:
-        with self._lock:
-            return self._recent.get(id)
-
     # -- writing -----------------------------------------------------------------------------
 
     def _storing(
@@ -302,7 +289,7 @@ class RedisCache(CacheBackend):
             return None  # already useless: nothing to keep
         if self.local is not None and self._listening.is_set():
             self.local.store(key, id, request, status, headers, body)
-        self._remember(id, key)
+        self._recent.remember(id, key)
         args: list[Any] = [
             str(id),
             pack(self.salt, key, request, status, headers, body),
@@ -350,7 +337,7 @@ class RedisCache(CacheBackend):
         return self._storing(key, id, entry.request, status, headers, body)
 
     def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
-        key = self._key_of(id)
+        key = self._recent.get(id)
         if key is None:
             return  # not read here lately: the entry will be revalidated again
         bucket = self._prefix + key
@@ -360,7 +347,7 @@ class RedisCache(CacheBackend):
             self._evicted(self._run(operation))
 
     async def aupdate_headers(self, id: uuid.UUID, headers: Headers) -> None:
-        key = self._key_of(id)
+        key = self._recent.get(id)
         if key is None:
             return
         bucket = self._prefix + key
@@ -370,7 +357,7 @@ class RedisCache(CacheBackend):
             self._evicted(await self._arun(operation))
 
     def _removing(self, id: uuid.UUID) -> Operation | None:
-        key = self._key_of(id)
+        key = self._recent.get(id)
         if key is None:
             return None
         if self.local is not None:

@@ -42,6 +42,7 @@ import sniffio
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
+from .._extras import import_extra
 from .._flow import Effect, call
 from ..policies.store import SharedStore
 from .health import (
@@ -71,14 +72,9 @@ Args = Sequence["str | int | float | bytes"]
 
 def _redis() -> Any:
     """redis-py, or a clear error naming the extra."""
-    try:
-        import redis
-        import redis.asyncio
-    except ImportError as exc:  # pragma: no cover - the test environment has every extra
-        raise ConfigurationError(
-            "RedisStore needs redis-py: pip install 'buttress[redis]'"
-        ) from exc
-    return redis
+    return import_extra(
+        "redis", "redis.asyncio", needed_by="RedisStore", package="redis-py", extra="redis"
+    )
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:

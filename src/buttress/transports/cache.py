@@ -62,7 +62,18 @@ from .._body import WatchedStream
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import require_config
 from .._extensions import CACHE_EXTENSION, EXTENSION_KEY
-from .._flow import Effect, Flow, Outcome, Read, Send, adrive, call, drive
+from .._flow import (
+    Effect,
+    Flow,
+    Outcome,
+    Read,
+    Send,
+    acall_at_once,
+    adrive,
+    call,
+    call_at_once,
+    drive,
+)
 from .._options import RequestOptions
 from ..cache._keys import CacheKeys, varied
 from ..cache.cache import Cache
@@ -207,23 +218,21 @@ def _background_request(request: httpx.Request) -> httpx.Request:
 class _Tee(WatchedStream):
     """The origin's body on its way to the caller, kept aside until it has been read whole.
 
-    ``keep`` receives the body when the caller reaches its end (``akeep`` when the
-    caller reads asynchronously, so storing it never blocks the event loop). A
-    body longer than ``limit`` is let go as soon as it grows past it, and one the
-    caller closes early is never kept.
+    ``keep(body)`` is the step that stores the body once the caller reaches its end,
+    run blocking, or awaited when the caller reads asynchronously (so storing it
+    never blocks the event loop). A body longer than ``limit`` is let go as soon as
+    it grows past it, and one the caller closes early is never kept.
     """
 
     def __init__(
         self,
         stream: httpx.SyncByteStream | httpx.AsyncByteStream,
         limit: int | None,
-        keep: Callable[[bytes], None],
-        akeep: Callable[[bytes], Awaitable[None]],
+        keep: Callable[[bytes], Generator[Effect, object, None]],
     ) -> None:
         super().__init__(stream)
         self._limit = limit
         self._keep = keep
-        self._akeep = akeep
         self._chunks: list[bytes] | None = []
         self._size = 0
 
@@ -239,12 +248,12 @@ class _Tee(WatchedStream):
     def _ended(self) -> None:
         chunks, self._chunks = self._chunks, None
         if chunks is not None:
-            self._keep(b"".join(chunks))
+            call_at_once(self._keep(b"".join(chunks)))
 
     async def _aended(self) -> None:
         chunks, self._chunks = self._chunks, None
         if chunks is not None:
-            await self._akeep(b"".join(chunks))
+            await acall_at_once(self._keep(b"".join(chunks)))
 
     def _closed(self) -> None:
         self._chunks = None
@@ -622,14 +631,12 @@ class CacheTransport(Layer):
         names = varied(state.response.headers) | set(internal.headers)
         stored = self._keys.stored_request(request, internal.url, names)
         keep = partial(self._store, upstream, key, stored, state.response, candidates)
-        akeep = partial(self._astore, upstream, key, stored, state.response, candidates)
         if upstream.is_stream_consumed:  # a layer below read it (and decoded it)
-            body = upstream.content
-            yield from call(partial(keep, body, decoded=True), partial(akeep, body, decoded=True))
+            yield from keep(upstream.content, decoded=True)
             return upstream
         if request.method != "HEAD" and _too_large(upstream, self.config.max_entry_size):
             return upstream
-        upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep, akeep)
+        upstream.stream = _Tee(upstream.stream, self.config.max_entry_size, keep)
         if read_body:
             read = yield Read(upstream)
             if isinstance(read, Exception):
@@ -679,31 +686,6 @@ class CacheTransport(Layer):
         headers[USEFUL_UNTIL] = repr(until)
         return headers
 
-    def _to_store(
-        self,
-        request: Request,
-        response: Response,
-        superseded: list[Entry],
-        body: bytes,
-        decoded: bool,
-    ) -> tuple[Headers, list[uuid.UUID]] | None:
-        """The headers to store ``body`` with and the entries it replaces; ``None``: too large."""
-        limit = self.config.max_entry_size
-        if limit is not None and len(body) > limit:
-            return None
-        headers = _storable(response.headers)
-        if decoded:
-            _drop_decoded_codings(headers)
-        headers.pop("content-length", None)
-        headers["content-length"] = str(len(body))
-        headers = self._stamped(headers, response.status_code)
-        replaced = [
-            old.id
-            for old in superseded
-            if old.request.method == request.method and vary_matches(request, old)
-        ]
-        return headers, replaced
-
     def _store(
         self,
         upstream: httpx.Response,
@@ -714,36 +696,30 @@ class CacheTransport(Layer):
         body: bytes,
         *,
         decoded: bool = False,
-    ) -> None:
-        """Store ``body`` (as received, or ``decoded`` by httpx) and mark ``upstream`` stored."""
-        prepared = self._to_store(request, response, superseded, body, decoded)
-        if prepared is None:
-            return
-        headers, replaced = prepared
-        self._storage.store(key, uuid.uuid4(), request, response.status_code, headers, body)
-        for id in replaced:
-            self._storage.remove_entry(id)
-        upstream.extensions[CACHE_EXTENSION] = _STORED
+    ) -> Generator[Effect, object, None]:
+        """Store ``body`` (as received, or ``decoded`` by httpx) and mark ``upstream`` stored.
 
-    async def _astore(
-        self,
-        upstream: httpx.Response,
-        key: str,
-        request: Request,
-        response: Response,
-        superseded: list[Entry],
-        body: bytes,
-        *,
-        decoded: bool = False,
-    ) -> None:
-        """:meth:`_store` on the event loop: the backend awaits its I/O."""
-        prepared = self._to_store(request, response, superseded, body, decoded)
-        if prepared is None:
+        A step that asks the storage through :func:`call`: blocking or awaited, as it is run.
+        """
+        limit = self.config.max_entry_size
+        if limit is not None and len(body) > limit:
             return
-        headers, replaced = prepared
-        await self._storage.astore(key, uuid.uuid4(), request, response.status_code, headers, body)
-        for id in replaced:
-            await self._storage.aremove_entry(id)
+        headers = _storable(response.headers)
+        if decoded:
+            _drop_decoded_codings(headers)
+        headers.pop("content-length", None)
+        headers["content-length"] = str(len(body))
+        headers = self._stamped(headers, response.status_code)
+        storage, id, status = self._storage, uuid.uuid4(), response.status_code
+        yield from call(
+            partial(storage.store, key, id, request, status, headers, body),
+            partial(storage.astore, key, id, request, status, headers, body),
+        )
+        for old in superseded:
+            if old.request.method == request.method and vary_matches(request, old):
+                yield from call(
+                    partial(storage.remove_entry, old.id), partial(storage.aremove_entry, old.id)
+                )
         upstream.extensions[CACHE_EXTENSION] = _STORED
 
     def _stale_for_error(self, candidates: list[Entry]) -> Entry | None:

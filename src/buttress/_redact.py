@@ -378,6 +378,16 @@ class Redactor:
 
     # -- names ------------------------------------------------------------------------------
 
+    @property
+    def header_names(self) -> frozenset[str]:
+        """The header names this vocabulary adds to the defaults, lower-cased.
+
+        Examples:
+            >>> sorted(Redactor(headers=["X-Tenant-Key"]).header_names)
+            ['x-tenant-key']
+        """
+        return self._headers
+
     def is_sensitive_header(self, name: str) -> bool:
         """True when a header called ``name`` carries a credential in this vocabulary."""
         return is_sensitive_header(name, self._headers)

@@ -152,9 +152,9 @@ if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
     from .policies.ratelimit import RateLimitStatus as RateLimitStatus
     from .policies.retry import RetryBudgetConfig as RetryBudgetConfig
     from .policies.retry import RetryConfig as RetryConfig
+    from .stores import RedisStore as RedisStore
     from .streaming import EventStream as EventStream
     from .streaming import ServerSentEvent as ServerSentEvent
-    from .stores import RedisStore as RedisStore
     from .websocket import AsyncWebSocket as AsyncWebSocket
     from .websocket import WebSocket as WebSocket
 else:

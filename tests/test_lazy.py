@@ -111,6 +111,13 @@ def test_import_buttress_loads_only_the_exception_tree() -> None:
     assert loaded.isdisjoint(HEAVY)
 
 
+def test_import_buttress_loads_no_pydantic() -> None:
+    # The exception tree redacts secrets with plain strings: pydantic (whose validators
+    # would load most of its model machinery) comes with the first configuration model.
+    pydantic = {name for name in loaded_after("import buttress") if name.startswith("pydantic")}
+    assert pydantic == set()
+
+
 def test_client_import_loads_no_settings_and_no_optional_layer() -> None:
     loaded = loaded_after("from buttress import AsyncClient, Client")
     assert "pydantic_settings" not in loaded

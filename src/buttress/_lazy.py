@@ -34,6 +34,8 @@ __all__ = ["adopt", "defined_in", "lazy_exports", "moved", "names"]
 # Every table registered so far, parents before their subpackages (a package is
 # imported before its subpackages): package -> {name: absolute module providing it}.
 _tables: dict[str, dict[str, str]] = {}
+# The same entries by the module providing them, in that order: module -> [(package, name)].
+_provided_by: dict[str, list[tuple[str, str]]] = {}
 # An exported class or function -> the module that defines it (``__module__`` before).
 _homes: dict[object, str] = {}
 
@@ -64,8 +66,9 @@ def lazy_exports(
     _watch_imports(package.partition(".")[0])
     namespace = vars(sys.modules[package])
     where = {name: module for module, provided in exports.items() for name in provided}
-    _tables.setdefault(package, {}).update(
-        {name: importlib.util.resolve_name(module, package) for name, module in where.items()}
+    _register(
+        package,
+        {name: importlib.util.resolve_name(module, package) for name, module in where.items()},
     )
     for module in eager:
         imported = importlib.import_module(module, package)
@@ -138,8 +141,15 @@ def adopt(package: str, exported: Iterable[str]) -> None:
         >>> buttress.cache.StatsRecorder
         <class 'buttress.cache.StatsRecorder'>
     """
-    _tables.setdefault(package, {}).update(dict.fromkeys(exported, package))
+    _register(package, dict.fromkeys(exported, package))
     _adopt_imported()
+
+
+def _register(package: str, where: Mapping[str, str]) -> None:
+    """Add ``package``'s exports (name -> absolute module) to the tables."""
+    _tables.setdefault(package, {}).update(where)
+    for name, module in where.items():
+        _provided_by.setdefault(module, []).append((package, name))
 
 
 def defined_in(value: object) -> str | None:
@@ -178,7 +188,7 @@ class _AdoptWhenLoaded:
 class _AdoptingLoader(importlib.machinery.SourceFileLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         super().exec_module(module)
-        _adopt_imported()
+        _adopt_from(module)
 
 
 def _watch_imports(root: str) -> None:
@@ -200,9 +210,25 @@ def _adopt_imported() -> None:
         for name, module in where.items():
             source = sys.modules.get(module)
             # vars(), not getattr(): a lazy module's __getattr__ would import
-            value = vars(source).get(name) if source is not None else None
-            if isinstance(value, (type, types.FunctionType)) and value not in _homes:
-                _adopt(value, package)
+            if source is not None:
+                _adopt_found(vars(source).get(name), package)
+
+
+def _adopt_from(module: types.ModuleType) -> None:
+    """Adopt the exports ``module`` provides, once it has run.
+
+    Only its own entries: every other module's were looked at when that module
+    ran or its table was registered, so a scan of them all on every import (as
+    a package's modules load, one after another) would find nothing new.
+    """
+    namespace = vars(module)
+    for package, name in _provided_by.get(module.__name__, ()):
+        _adopt_found(namespace.get(name), package)
+
+
+def _adopt_found(value: object, package: str) -> None:
+    if isinstance(value, (type, types.FunctionType)) and value not in _homes:
+        _adopt(value, package)
 
 
 def _adopt(value: type | types.FunctionType, package: str) -> None:

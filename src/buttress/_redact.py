@@ -28,13 +28,15 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
-from pydantic import SecretStr
 
 from ._extensions import CREDENTIAL_HEADERS_KEY, REDACTOR_KEY
+
+if TYPE_CHECKING:  # imported by the exception tree: pydantic's model machinery stays unloaded
+    from pydantic import SecretStr
 
 __all__ = [
     "REDACTED",
@@ -239,7 +241,7 @@ _FIELD_RE = re.compile(
 
 
 def _plain(value: str | SecretStr) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
+    return value if isinstance(value, str) else value.get_secret_value()
 
 
 def _spellings(value: str) -> list[str]:
@@ -377,6 +379,16 @@ class Redactor:
         return vocabulary
 
     # -- names ------------------------------------------------------------------------------
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        """The header names this vocabulary adds to the defaults, lower-cased.
+
+        Examples:
+            >>> sorted(Redactor(headers=["X-Tenant-Key"]).header_names)
+            ['x-tenant-key']
+        """
+        return self._headers
 
     def is_sensitive_header(self, name: str) -> bool:
         """True when a header called ``name`` carries a credential in this vocabulary."""

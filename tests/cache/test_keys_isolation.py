@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from buttress import APIKeyAuth, CacheConfig, DiskCache, MemoryCache
+from buttress import APIKeyAuth, CacheConfig, DiskCache, LoggingConfig, MemoryCache
 from buttress.cache import CacheBackend
 from buttress.testing import DemoAPI, DemoServer
 from tests.conftest import Either
@@ -97,6 +97,38 @@ async def test_callers_without_credentials_still_share(
     again = await second.get("/cacheable", params=params, headers={"X-Request-ID": "r-2"})
     assert again.from_cache
     assert again.json()["key"] == params["key"]
+
+
+# A header that names no credential in any API (``NOT_CREDENTIALS``) is one once the
+# client says so: in the cache's own configuration, or in its secrets vocabulary.
+NAMED_A_CREDENTIAL: dict[str, Callable[[CacheBackend], dict[str, Any]]] = {
+    "CacheConfig(credential_headers=...)": lambda backend: {
+        "cache": CacheConfig(backend=backend, credential_headers=frozenset({"X-Correlation-ID"}))
+    },
+    "LoggingConfig(redact_headers=...)": lambda backend: {
+        "cache": CacheConfig(backend=backend),
+        "logging": LoggingConfig(redact_headers=("X-Correlation-ID",)),
+    },
+}
+
+
+@pytest.mark.parametrize("named", list(NAMED_A_CREDENTIAL))
+async def test_a_usually_public_header_named_a_credential_tells_callers_apart(
+    make_client: Callable[..., Either], demo: DemoServer, backend: CacheBackend, named: str
+) -> None:
+    options = NAMED_A_CREDENTIAL[named](backend)
+
+    def caller(secret: str) -> Either:
+        return make_client(base_url=demo.url, headers={"X-Correlation-ID": secret}, **options)
+
+    alice, also_alice, bob = caller("alice-1"), caller("alice-1"), caller("bob-2")
+    params = {"key": uuid.uuid4().hex}
+    before = origin_hits(demo)
+
+    assert not (await alice.get("/cacheable", params=params)).from_cache
+    assert (await also_alice.get("/cacheable", params=params)).from_cache
+    assert not (await bob.get("/cacheable", params=params)).from_cache
+    assert origin_hits(demo) == before + 2
 
 
 # -- nothing secret on disk --------------------------------------------------------------------

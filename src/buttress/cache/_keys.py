@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 import httpx
 from hishel import Headers, Request
 
-from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_param
+from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_header, is_sensitive_param
 
 __all__ = ["NOT_CREDENTIALS", "URL_KEY_LENGTH", "CacheKeys", "stored_query", "varied"]
 
@@ -124,7 +124,7 @@ class CacheKeys:
         True
     """
 
-    __slots__ = ("_headers", "_params", "_salt")
+    __slots__ = ("_headers", "_params", "_public", "_salt")
 
     def __init__(
         self,
@@ -135,6 +135,11 @@ class CacheKeys:
         self._salt = salt
         self._headers = tuple(name.lower() for name in credential_headers)
         self._params = tuple(credential_params)
+        # What is left out of every key unless a request's own vocabulary names it: decided
+        # once here, since the default patterns give the same answer for a name every time.
+        self._public = frozenset(
+            name for name in NOT_CREDENTIALS if not is_sensitive_header(name, self._headers)
+        )
 
     def url_key(self, url: httpx.URL, request: httpx.Request | None = None) -> str:
         """The part of a key that depends on the URL alone, secret parameter values left out.
@@ -178,12 +183,11 @@ class CacheKeys:
         base, query = _split(url)
         vocabulary = Redactor.for_request(request)
         public_query, identity = self._public_query(query, vocabulary)
+        public, declared = self._public, vocabulary.header_names
         identity += [
             [name, value]
             for name, value in request.headers.multi_items()
-            if name not in NOT_CREDENTIALS
-            or name in self._headers
-            or vocabulary.is_sensitive_header(name)
+            if name not in public or name in declared
         ]
         if url.userinfo:
             identity.append(["@", url.userinfo.decode("ascii")])

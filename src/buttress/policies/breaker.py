@@ -403,6 +403,8 @@ class Circuit:
         return ""
 
     def _log(self, changes: list[StateChange]) -> None:
+        if not changes:  # nearly every call
+            return
         where = "" if self.name == "*" else f" for {self.name}"
         for change in changes:
             level = logging.WARNING if change.to_state == "open" else logging.INFO

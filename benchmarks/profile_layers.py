@@ -16,7 +16,9 @@ Two measures:
   interpreter under callgrind makes each client in turn, warms it up, then sends
   ``--requests`` GETs inside one ``functools.reduce`` call, the only place
   callgrind counts (it writes the count after each call), so start-up, imports
-  and warm-up are left out; a busy machine barely moves these figures.
+  and warm-up are left out; a busy machine barely moves these figures. The
+  cyclic garbage collector is paused while counting, since its passes would
+  land in whichever case happens to be running.
 
 ``python -m benchmarks.profile_layers [--instructions] [--rounds N] [--requests N]``
 """
@@ -136,7 +138,7 @@ def _cpu_per_request(rounds: int, requests: int) -> dict[str, list[float]]:
 
 
 _CHILD = """
-import functools, sys
+import functools, gc, sys
 from benchmarks.cases import quiet_logging
 from benchmarks.profile_layers import CASES, URL, _send
 quiet_logging()
@@ -144,8 +146,11 @@ requests = int(sys.argv[1])
 for make in CASES.values():
     client = make()
     _send(client, max(requests // 10, 20))
+    gc.collect()
+    gc.disable()  # a collection would land in whichever case happens to run
     # callgrind counts only inside functools.reduce, and writes one part per call
     functools.reduce(lambda _, __: client.get(URL).read(), range(requests), None)
+    gc.enable()
     client.close()
 """
 

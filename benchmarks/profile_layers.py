@@ -45,7 +45,7 @@ from .handbuilt_clients import GENEROUS_RATE, HAND_BUILT, _GuardedTransport, _re
 __all__ = ["CASES", "main"]
 
 URL = "http://api.example.com/users/1"
-BODY = json.dumps({"id": 1, "name": "Ada Lovelace", "padding": "x" * 836}).encode()
+BODY = json.dumps({"id": 1, "name": "Ada Lovelace", "padding": "x" * 841}).encode()
 
 
 def _answer(request: httpx.Request) -> httpx.Response:

@@ -40,11 +40,13 @@ __all__ = ["CALL_NAMES", "RequestBuilding"]
 
 
 _PAGINATION_ARGS = ("pagination", "strategy", "max_pages", "max_items", "start_offset", "params")
-# The per-request options build_request takes (they go into the RequestOptions).
-_CALL_OPTIONS = frozenset(
-    {"raise_for_status", "expected_statuses", "retry", "cache_control", "proxy"}
-    | {"max_response_size", "middleware", "idempotent", "priority"}
+# The per-request options build_request takes (they go into the RequestOptions), in the
+# order build_request gathers them.
+_CALL_OPTIONS = (
+    *("raise_for_status", "expected_statuses", "retry", "cache_control", "proxy"),
+    *("max_response_size", "middleware", "idempotent", "priority"),
 )
+_NO_CALL_OPTIONS = (None,) * len(_CALL_OPTIONS)
 
 
 def _unbuildable(method: str, error: httpx.InvalidURL | UnicodeEncodeError) -> ConfigurationError:
@@ -98,8 +100,17 @@ class RequestBuilding:
             ...     client.build_request("GET", "/users").headers["Accept-Version"]
             '2'
         """
-        given = {name: value for name, value in locals().items() if name in _CALL_OPTIONS}
-        extensions, timeout = self._extensions(extensions, timeout, **given)
+        given = (
+            *(raise_for_status, expected_statuses, retry, cache_control, proxy),
+            *(max_response_size, middleware, idempotent, priority),
+        )
+        if given == _NO_CALL_OPTIONS and not extensions and timeout is USE_CLIENT_DEFAULT:
+            # The usual call: every request shares the client's one frozen default.
+            extensions = {EXTENSION_KEY: self._config.request_options}
+        else:
+            extensions, timeout = self._extensions(
+                extensions, timeout, **dict(zip(_CALL_OPTIONS, given, strict=True))
+            )
         body = None if json is None else encode_json(json, self._config.json_serializer)
         version = self._api_version(api_version)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import linecache
 import logging
 from collections.abc import Callable
 from itertools import count
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 import buttress
+import buttress.policies.logging
 from buttress import JSONFormatter, LoggingConfig, LoggingMiddleware
 from buttress._redact import Redactor
 from buttress.testing import DemoServer, FakeClock
@@ -42,6 +44,22 @@ async def test_info_has_method_url_status_and_duration(
     assert record.duration_ms >= 0  # type: ignore[attr-defined]
     assert record.request_id == response.extensions["buttress.request_id"]  # type: ignore[attr-defined]
     assert "t0k3n-value" not in message
+
+
+async def test_records_name_the_code_that_made_them(
+    client: Either, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The records are made without Logger.log's search of the stack: they must still
+    # say where they come from as that search would.
+    caplog.set_level(logging.INFO, logger="buttress")
+    await client.get("/users/1")
+    with pytest.raises(buttress.ConnectionError):
+        await client.get("http://127.0.0.1:9/", retry=False)
+    finished, failed = records(caplog)
+    for record, function in ((finished, "finished"), (failed, "failed")):
+        assert record.funcName == function
+        assert record.pathname == buttress.policies.logging.__file__
+        assert linecache.getline(record.pathname, record.lineno).strip().endswith("log(")
 
 
 async def test_debug_has_redacted_details_and_the_request_id_everywhere(

@@ -437,6 +437,8 @@ class Circuit:
 
 def log_changes(config: CircuitBreakerConfig, name: str, changes: list[StateChange]) -> None:
     """Log each state change of circuit ``name`` and tell ``config.on_state_change``."""
+    if not changes:  # nearly every call
+        return
     where = "" if name == "*" else f" for {name}"
     for change in changes:
         level = logging.WARNING if change.to_state == "open" else logging.INFO

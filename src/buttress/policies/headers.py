@@ -261,6 +261,9 @@ def _prefixed(headers: httpx.Headers, prefix: str, now: float) -> dict[str, obje
     return {key: value for key, value in found.items() if value is not None}
 
 
+_RATE_LIMIT_PREFIXES = (b"ratelimit", b"x-ratelimit")
+
+
 def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None:
     """What the rate-limit headers in ``headers`` say, or ``None`` when there are none.
 
@@ -283,7 +286,8 @@ def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None
         RateLimitInfo(limit=100, remaining=3, reset_at=datetime.datetime(1970, 1, 1, 0, 0, 10, \
 tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy='default')
     """
-    if not any(name.lower().startswith(("ratelimit", "x-ratelimit")) for name in headers):
+    # Most answers have none: look at the raw names, without decoding every header.
+    if not any(name.lower().startswith(_RATE_LIMIT_PREFIXES) for name, _ in headers.raw):
         return None
     found: dict[str, object] = {}
     for source in (

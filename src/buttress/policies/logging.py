@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 from contextvars import ContextVar, Token
 from datetime import datetime, timezone
@@ -196,7 +197,7 @@ class RequestLogger:
         prefix = "slow response: " if slow else ""
         if notice:
             prefix = f"deprecated endpoint ({notice}): {prefix}"
-        self.logger.log(
+        self._log(
             level,
             "%s%s %s -> %s %s in %.1f ms",
             prefix,
@@ -207,6 +208,28 @@ class RequestLogger:
             ms,
             extra=extra,
         )
+
+    def _log(self, level: int, message: str, *args: object, extra: dict[str, Any]) -> None:
+        """``self.logger.log(level, message, *args, extra=extra)`` without its stack walk.
+
+        ``Logger.log`` searches the stack for the first frame outside the logging
+        module on every record, for the record's file, line and function; that
+        frame is always our caller's, so it is taken at once. The record is the same.
+        """
+        caller = sys._getframe(1)
+        code, logger = caller.f_code, self.logger
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            code.co_filename,
+            caller.f_lineno,
+            message,
+            args,
+            None,
+            code.co_name,
+            extra,
+        )
+        logger.handle(record)
 
     def _deprecation(self, request: httpx.Request, response: httpx.Response) -> str | None:
         """``"Deprecation: ...; Sunset: ..."`` the first time an endpoint says so, else None."""
@@ -239,7 +262,7 @@ class RequestLogger:
         ms = round(seconds * 1000, 3)
         message = self.scrub(request, f"{type(error).__name__}: {error}")
         extra = self.extra(request, request_id, duration_ms=ms, error=message)
-        self.logger.log(
+        self._log(
             level,
             "%s %s failed after %.1f ms: %s",
             request.method,

@@ -26,7 +26,14 @@ from pydantic import Field, field_validator
 
 from .._config import FrozenConfig
 from .._exceptions import TimeoutError, describe
-from .._extensions import ATTEMPTS_KEY, DEADLINE_KEY, EXTENSION_KEY, RESIGN_KEY, RETRY_STOP_KEY
+from .._extensions import (
+    ATTEMPTS_KEY,
+    DEADLINE_KEY,
+    EXTENSION_KEY,
+    METRICS_EXTENSION,
+    RESIGN_KEY,
+    RETRY_STOP_KEY,
+)
 from .._flow import Effect, Outcome, Read, Send, Sleep
 from .._options import RequestOptions
 from .._redact import Redactor
@@ -230,6 +237,9 @@ class Decision:
     retry_after: float | None = None
 
 
+_DONE = Decision("done")  # the usual decision, made once (frozen, so shared)
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """The facts about one finished attempt that a decision depends on."""
@@ -289,7 +299,7 @@ class RetryPolicy:
         config, outcome = self.config, attempt.outcome
         reason = retry_reason(outcome, config.retry_statuses)
         if reason is None:
-            return Decision("done")
+            return _DONE
         if not self._method_allowed(request, outcome):
             return Decision("done", reason=f"{request.method} is not retried (not idempotent)")
         if self._stopped(attempt):
@@ -547,7 +557,8 @@ def _attempts(
     replayable: bool,
 ) -> Generator[Effect, Outcome, httpx.Response]:
     """The attempt loop of :func:`retry_flow`."""
-    original_timeouts = dict(request.extensions.get("timeout") or {})
+    # Only a deadline shortens the attempts' timeouts: then they start from these.
+    original_timeouts = {} if deadline is None else dict(request.extensions.get("timeout") or {})
     rewind = _rewinder(request)
     number = 0
     while True:
@@ -629,6 +640,8 @@ def _report_attempt(
     request: httpx.Request, outcome: httpx.Response | Exception, duration: float
 ) -> None:
     """Tell the request's metrics collector, if any, how an attempt ended."""
+    if METRICS_EXTENSION not in request.extensions:  # nothing listens: skip the fields
+        return
     report(
         request,
         "attempt_finished",

@@ -43,14 +43,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .._exceptions import StoreError
 from .._flow import Effect, call_at_once
 from ..policies.breaker import (
-    _HISTORY,
     Circuit,
     CircuitBreakerConfig,
     CircuitMetrics,
@@ -58,7 +56,9 @@ from ..policies.breaker import (
     Permit,
     Rejection,
     StateChange,
+    _is_slow,
     _sum_metrics,
+    _Tally,
     log_changes,
 )
 from ._replies import decoded
@@ -307,10 +307,8 @@ class SharedCircuit:
         self._seen: CircuitState = "closed"
         self._forced = False
         self._half_open_at: float | None = None  # monotonic time an open circuit may try again
-        self._failures = self._successes = self._slow = self._rejected = 0
-        self._last_failure: float | None = None
+        self._tally = _Tally(clock)  # this process's calls through the fleet's circuit
         self._consecutive_failures = 0  # the fleet's, as last seen
-        self._changes: deque[StateChange] = deque(maxlen=_HISTORY)
 
     @staticmethod
     def _ttl(config: CircuitBreakerConfig) -> int:
@@ -345,7 +343,7 @@ class SharedCircuit:
         if granted:
             return Permit(generation, half_open=lease > 0, lease=lease, shared=True)
         with self._lock:
-            self._rejected += 1
+            self._tally.rejected += 1
             if self._forced:
                 return Rejection(None)
             due = self._half_open_at
@@ -358,13 +356,10 @@ class SharedCircuit:
         if not permit.shared:
             self.local.record(permit, failure=failure, duration=duration)
             return
-        slow = (
-            self.config.slow_call_duration is not None
-            and duration >= self.config.slow_call_duration
-        )
+        slow = _is_slow(self.config, duration)
         if not (failure or slow or permit.half_open):
             with self._lock:
-                self._successes += 1
+                self._tally.count(failure=False, slow=False)
                 self._pending[permit.generation] = self._pending.get(permit.generation, 0) + 1
             return
         flag = {True: "1", False: "0"}
@@ -375,12 +370,7 @@ class SharedCircuit:
             self.local.record(self.local.adopt(), failure=failure, duration=duration)
             return
         with self._lock:
-            if failure:
-                self._failures += 1
-                self._last_failure = self._clock.time()
-            else:
-                self._successes += 1
-            self._slow += slow
+            self._tally.count(failure=failure, slow=slow)
 
     def release(self, permit: Permit) -> Generator[Effect, object, None]:
         """Give back a permit whose call did not count (a trial's lease is freed at once)."""
@@ -456,7 +446,7 @@ class SharedCircuit:
             self._seen = state
             self._forced = forced
             self._half_open_at = None if wait < 0 else self._clock.monotonic() + wait / 1000
-            self._changes.extend(made)
+            self._tally.changes.extend(made)
         log_changes(self.config, self.name, made)
 
     # -- readings and manual controls -------------------------------------------------------------
@@ -479,16 +469,7 @@ class SharedCircuit:
         ``consecutive_failures`` is the fleet's, as this process last saw it.
         """
         with self._lock:
-            shared = CircuitMetrics(
-                state=self._seen,
-                failure_count=self._failures,
-                success_count=self._successes,
-                slow_call_count=self._slow,
-                rejected_count=self._rejected,
-                last_failure_time=self._last_failure,
-                consecutive_failures=self._consecutive_failures,
-                state_changes=tuple(self._changes),
-            )
+            shared = self._tally.metrics(self._seen, self._consecutive_failures)
         return _sum_metrics(self.state, [shared, self.local.metrics])
 
     def force_open(self) -> None:

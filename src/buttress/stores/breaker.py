@@ -61,6 +61,7 @@ from ..policies.breaker import (
     _Tally,
     log_changes,
 )
+from ._lua import CLOCK, WINDOW_TOTALS
 from ._replies import decoded
 from .health import UNAVAILABLE
 
@@ -78,16 +79,13 @@ T = TypeVar("T")
 # ARGV: operation, time (seconds; "" = the server's TIME), the configuration (3-11),
 # the operation's own arguments (12-15), then pairs of (generation, successes) kept
 # by the process until this call. Times inside are integer milliseconds.
-_SCRIPT = """
+_SCRIPT = (
+    CLOCK
+    + WINDOW_TOTALS
+    + """
 local circuit, leases, window = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
-local now = tonumber(ARGV[2])
-if now then
-  now = math.floor(now * 1000)
-else
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+local now = math.floor(clock(ARGV[2]) * 1000)
 local failure_threshold = tonumber(ARGV[3])
 local success_threshold = tonumber(ARGV[4])
 local reset_timeout = tonumber(ARGV[5])
@@ -130,17 +128,7 @@ end
 
 local function rate_exceeded()
   if not failure_rate and not slow_rate then return nil end
-  local oldest = math.floor(now / width) - 20
-  local totals = {c = 0, f = 0, s = 0}
-  local fields = redis.call('HGETALL', window)
-  for i = 1, #fields, 2 do
-    if tonumber(string.sub(fields[i], 2)) <= oldest then
-      redis.call('HDEL', window, fields[i])
-    else
-      local kind = string.sub(fields[i], 1, 1)
-      totals[kind] = totals[kind] + tonumber(fields[i + 1])
-    end
-  end
+  local totals = window_totals(window, math.floor(now / width) - 20, {c = 0, f = 0, s = 0})
   if totals.c < minimum_calls then return nil end
   if failure_rate and totals.f / totals.c >= failure_rate then
     return string.format('failure rate %d/%d reached %d%%', totals.f, totals.c,
@@ -249,6 +237,7 @@ local answer = {granted, gen, number, state, forced or '', wait, consecutive}
 for _, change in ipairs(changes) do answer[#answer + 1] = change end
 return answer
 """
+)
 
 
 class SharedCircuit:

@@ -27,7 +27,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import httpx
@@ -182,6 +182,50 @@ class Rejection:
     retry_after: float | None
 
 
+@dataclass(eq=False, slots=True)
+class _Tally:
+    """What a circuit's metrics report: its cumulative counts and the recent state changes.
+
+    A local :class:`Circuit` and a shared one count the same way; each guards
+    its tally with its own lock.
+    """
+
+    clock: Clock
+    failures: int = 0
+    successes: int = 0
+    slow: int = 0
+    rejected: int = 0
+    last_failure: float | None = None
+    changes: deque[StateChange] = field(default_factory=lambda: deque(maxlen=_HISTORY))
+
+    def count(self, *, failure: bool, slow: bool) -> None:
+        """Count one call that went through: a failure or a success, and whether it was slow."""
+        if failure:
+            self.failures += 1
+            self.last_failure = self.clock.time()
+        else:
+            self.successes += 1
+        self.slow += slow
+
+    def metrics(self, state: CircuitState, consecutive_failures: int) -> CircuitMetrics:
+        """The counts as :class:`CircuitMetrics`, with the circuit's ``state`` and failure run."""
+        return CircuitMetrics(
+            state=state,
+            failure_count=self.failures,
+            success_count=self.successes,
+            slow_call_count=self.slow,
+            rejected_count=self.rejected,
+            last_failure_time=self.last_failure,
+            consecutive_failures=consecutive_failures,
+            state_changes=tuple(self.changes),
+        )
+
+
+def _is_slow(config: CircuitBreakerConfig, duration: float) -> bool:
+    """Whether a call that took ``duration`` seconds (until its response headers) was slow."""
+    return config.slow_call_duration is not None and duration >= config.slow_call_duration
+
+
 class Circuit:
     """One circuit's state machine.
 
@@ -216,9 +260,7 @@ class Circuit:
         self._window: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
         self._window_failures = 0
         self._window_slow = 0
-        self._failures = self._successes = self._slow = self._rejected = 0
-        self._last_failure: float | None = None
-        self._changes: deque[StateChange] = deque(maxlen=_HISTORY)
+        self._tally = _Tally(clock)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -234,16 +276,7 @@ class Circuit:
     def metrics(self) -> CircuitMetrics:
         """Counters and the recent state changes."""
         with self._lock:
-            return CircuitMetrics(
-                state=self._state,
-                failure_count=self._failures,
-                success_count=self._successes,
-                slow_call_count=self._slow,
-                rejected_count=self._rejected,
-                last_failure_time=self._last_failure,
-                consecutive_failures=self._consecutive_failures,
-                state_changes=tuple(self._changes),
-            )
+            return self._tally.metrics(self._state, self._consecutive_failures)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -263,7 +296,7 @@ class Circuit:
                 self._in_flight += 1
                 result: Permit | Rejection = Permit(self._generation, half_open=True)
             else:
-                self._rejected += 1
+                self._tally.rejected += 1
                 result = Rejection(self._retry_after())
         self._log(changes)
         return result
@@ -289,18 +322,10 @@ class Circuit:
         """Report how a permitted call went; it may change the state."""
         changes: list[StateChange] = []
         now = self._clock.monotonic()
-        slow = (
-            self.config.slow_call_duration is not None
-            and duration >= self.config.slow_call_duration
-        )
+        slow = _is_slow(self.config, duration)
         with self._lock:
             self._in_flight -= 1
-            if failure:
-                self._failures += 1
-                self._last_failure = self._clock.time()
-            else:
-                self._successes += 1
-            self._slow += slow
+            self._tally.count(failure=failure, slow=slow)
             if permit.generation != self._generation:
                 return  # the state moved on while this call was in flight
             if permit.half_open:
@@ -396,7 +421,7 @@ class Circuit:
             self._opened_at = self._clock.monotonic()
         if to in ("open", "closed"):
             self._clear_window()
-        self._changes.append(change)
+        self._tally.changes.append(change)
         return change
 
     def _clear_window(self) -> None:

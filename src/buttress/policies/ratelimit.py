@@ -229,6 +229,28 @@ class Refusal:
     past_deadline: bool = False
 
 
+def deadline_refusal(why: str, delay: float, now: float, deadline: float | None) -> Refusal | None:
+    """The refusal of a wait of ``delay`` seconds from ``now`` that would outlast ``deadline``.
+
+    ``None`` when the wait ends in time, or there is no deadline (times are monotonic).
+
+    Examples:
+        >>> refusal = deadline_refusal("rate limit reached", 2.0, now=10.0, deadline=11.0)
+        >>> refusal.reason, refusal.past_deadline
+        ("rate limit reached: a wait of 2s would outlast the request's deadline (1s left)", True)
+        >>> deadline_refusal("rate limit reached", 0.5, now=10.0, deadline=11.0) is None
+        True
+    """
+    if deadline is None or now + delay <= deadline:
+        return None
+    return Refusal(
+        delay,
+        f"{why}: a wait of {delay:.3g}s would outlast the request's deadline "
+        f"({max(deadline - now, 0.0):.3g}s left)",
+        past_deadline=True,
+    )
+
+
 @dataclass(eq=False, slots=True)
 class _Reservation:
     """A queued booking's slot, from booking until it is sent or given back."""
@@ -587,13 +609,9 @@ class RateLimitPolicy:
     ) -> Refusal | None:
         if not wait:
             return Refusal(delay, why)
-        if deadline is not None and now + delay > deadline:
-            return Refusal(
-                delay,
-                f"{why}: a wait of {delay:.3g}s would outlast the request's deadline "
-                f"({max(deadline - now, 0.0):.3g}s left)",
-                past_deadline=True,
-            )
+        late = deadline_refusal(why, delay, now, deadline)
+        if late is not None:
+            return late
         if self.queue_size is not None and self.waiting >= self.queue_size:
             return Refusal(delay, f"rate-limit queue is full ({self.queue_size} waiting)")
         if self.queue_timeout is not None and waited + delay > self.queue_timeout:

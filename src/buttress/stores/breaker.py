@@ -43,14 +43,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .._exceptions import StoreError
 from .._flow import Effect, call_at_once
 from ..policies.breaker import (
-    _HISTORY,
     Circuit,
     CircuitBreakerConfig,
     CircuitMetrics,
@@ -58,9 +56,12 @@ from ..policies.breaker import (
     Permit,
     Rejection,
     StateChange,
+    _is_slow,
     _sum_metrics,
+    _Tally,
     log_changes,
 )
+from ._lua import CLOCK, WINDOW_TOTALS
 from ._replies import decoded
 from .health import UNAVAILABLE
 
@@ -78,16 +79,13 @@ T = TypeVar("T")
 # ARGV: operation, time (seconds; "" = the server's TIME), the configuration (3-11),
 # the operation's own arguments (12-15), then pairs of (generation, successes) kept
 # by the process until this call. Times inside are integer milliseconds.
-_SCRIPT = """
+_SCRIPT = (
+    CLOCK
+    + WINDOW_TOTALS
+    + """
 local circuit, leases, window = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
-local now = tonumber(ARGV[2])
-if now then
-  now = math.floor(now * 1000)
-else
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+local now = math.floor(clock(ARGV[2]) * 1000)
 local failure_threshold = tonumber(ARGV[3])
 local success_threshold = tonumber(ARGV[4])
 local reset_timeout = tonumber(ARGV[5])
@@ -130,17 +128,7 @@ end
 
 local function rate_exceeded()
   if not failure_rate and not slow_rate then return nil end
-  local oldest = math.floor(now / width) - 20
-  local totals = {c = 0, f = 0, s = 0}
-  local fields = redis.call('HGETALL', window)
-  for i = 1, #fields, 2 do
-    if tonumber(string.sub(fields[i], 2)) <= oldest then
-      redis.call('HDEL', window, fields[i])
-    else
-      local kind = string.sub(fields[i], 1, 1)
-      totals[kind] = totals[kind] + tonumber(fields[i + 1])
-    end
-  end
+  local totals = window_totals(window, math.floor(now / width) - 20, {c = 0, f = 0, s = 0})
   if totals.c < minimum_calls then return nil end
   if failure_rate and totals.f / totals.c >= failure_rate then
     return string.format('failure rate %d/%d reached %d%%', totals.f, totals.c,
@@ -249,6 +237,7 @@ local answer = {granted, gen, number, state, forced or '', wait, consecutive}
 for _, change in ipairs(changes) do answer[#answer + 1] = change end
 return answer
 """
+)
 
 
 class SharedCircuit:
@@ -307,10 +296,8 @@ class SharedCircuit:
         self._seen: CircuitState = "closed"
         self._forced = False
         self._half_open_at: float | None = None  # monotonic time an open circuit may try again
-        self._failures = self._successes = self._slow = self._rejected = 0
-        self._last_failure: float | None = None
+        self._tally = _Tally(clock)  # this process's calls through the fleet's circuit
         self._consecutive_failures = 0  # the fleet's, as last seen
-        self._changes: deque[StateChange] = deque(maxlen=_HISTORY)
 
     @staticmethod
     def _ttl(config: CircuitBreakerConfig) -> int:
@@ -345,7 +332,7 @@ class SharedCircuit:
         if granted:
             return Permit(generation, half_open=lease > 0, lease=lease, shared=True)
         with self._lock:
-            self._rejected += 1
+            self._tally.rejected += 1
             if self._forced:
                 return Rejection(None)
             due = self._half_open_at
@@ -358,13 +345,10 @@ class SharedCircuit:
         if not permit.shared:
             self.local.record(permit, failure=failure, duration=duration)
             return
-        slow = (
-            self.config.slow_call_duration is not None
-            and duration >= self.config.slow_call_duration
-        )
+        slow = _is_slow(self.config, duration)
         if not (failure or slow or permit.half_open):
             with self._lock:
-                self._successes += 1
+                self._tally.count(failure=False, slow=False)
                 self._pending[permit.generation] = self._pending.get(permit.generation, 0) + 1
             return
         flag = {True: "1", False: "0"}
@@ -375,12 +359,7 @@ class SharedCircuit:
             self.local.record(self.local.adopt(), failure=failure, duration=duration)
             return
         with self._lock:
-            if failure:
-                self._failures += 1
-                self._last_failure = self._clock.time()
-            else:
-                self._successes += 1
-            self._slow += slow
+            self._tally.count(failure=failure, slow=slow)
 
     def release(self, permit: Permit) -> Generator[Effect, object, None]:
         """Give back a permit whose call did not count (a trial's lease is freed at once)."""
@@ -456,7 +435,7 @@ class SharedCircuit:
             self._seen = state
             self._forced = forced
             self._half_open_at = None if wait < 0 else self._clock.monotonic() + wait / 1000
-            self._changes.extend(made)
+            self._tally.changes.extend(made)
         log_changes(self.config, self.name, made)
 
     # -- readings and manual controls -------------------------------------------------------------
@@ -479,16 +458,7 @@ class SharedCircuit:
         ``consecutive_failures`` is the fleet's, as this process last saw it.
         """
         with self._lock:
-            shared = CircuitMetrics(
-                state=self._seen,
-                failure_count=self._failures,
-                success_count=self._successes,
-                slow_call_count=self._slow,
-                rejected_count=self._rejected,
-                last_failure_time=self._last_failure,
-                consecutive_failures=self._consecutive_failures,
-                state_changes=tuple(self._changes),
-            )
+            shared = self._tally.metrics(self._seen, self._consecutive_failures)
         return _sum_metrics(self.state, [shared, self.local.metrics])
 
     def force_open(self) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from .._exceptions import StoreError
 from .._flow import Effect, call_at_once
 from ..policies.budget import InMemoryRetryBudget, SharedRetryBudget
+from ._lua import CLOCK, WINDOW_TOTALS
 from .health import UNAVAILABLE
 
 if TYPE_CHECKING:
@@ -40,30 +41,18 @@ logger = logging.getLogger("buttress.retry")
 
 # KEYS: the host's hash of buckets. ARGV: time (seconds, "" = the server's TIME),
 # window, ratio, min_per_second, first attempts to add, "1" to take a retry.
-_SCRIPT = """
+_SCRIPT = (
+    CLOCK
+    + WINDOW_TOTALS
+    + """
 local budget = KEYS[1]
-local now = tonumber(ARGV[1])
-if not now then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) + tonumber(time[2]) / 1000000
-end
-local second = math.floor(now)
+local second = math.floor(clock(ARGV[1]))
 local window, ratio, floor = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local requests = tonumber(ARGV[5])
 if requests > 0 then redis.call('HINCRBY', budget, 'r' .. second, requests) end
 local allowed = 1
 if ARGV[6] == '1' then
-  local horizon = second - math.floor(window)
-  local totals = {r = 0, t = 0}
-  local fields = redis.call('HGETALL', budget)
-  for i = 1, #fields, 2 do
-    if tonumber(string.sub(fields[i], 2)) <= horizon then
-      redis.call('HDEL', budget, fields[i])
-    else
-      local kind = string.sub(fields[i], 1, 1)
-      totals[kind] = totals[kind] + tonumber(fields[i + 1])
-    end
-  end
+  local totals = window_totals(budget, second - math.floor(window), {r = 0, t = 0})
   if totals.t + 1 > ratio * totals.r + floor * window then
     allowed = 0
   else
@@ -73,6 +62,7 @@ end
 redis.call('PEXPIRE', budget, math.ceil((window + 1) * 1000))
 return allowed
 """
+)
 
 _SEND_EVERY = 1.0  # seconds a process keeps a host's first attempts before sending them
 

@@ -60,6 +60,7 @@ from ..policies.ratelimit import (
     Refusal,
     Rule,
 )
+from ._lua import CLOCK
 from ._replies import decoded
 from .breaker import _SCRIPT as _CIRCUIT
 from .breaker import Acquisition
@@ -78,12 +79,10 @@ logger = logging.getLogger("buttress.ratelimit")
 # *sent*. KEYS[first + 2i], KEYS[first + 2i + 1]: budget i's bookings and sends;
 # ARGV[args + 4i ..]: its strategy, max_requests, time_window, burst_size.
 # Times are seconds as strings: Redis would truncate a Lua number to an integer.
-_BUDGETS = """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
+_BUDGETS = (
+    CLOCK
+    + """
+local now = clock(ARGV[1])
 local rounding = 1e-6  -- TIME's resolution; epoch seconds carry float error below it
 
 local function seconds(x) return string.format('%.17g', x) end
@@ -189,6 +188,7 @@ local function earliest(list, t)
   return at
 end
 """
+)
 
 # KEYS: the host's pause, then each budget's bookings and sends.
 # ARGV: time ("" = the server's TIME), the longest wait allowed (-1: any), then per
@@ -241,12 +241,10 @@ return '0'
 
 # KEYS: the host's pause. ARGV: time ("" = TIME), seconds to pause (already capped).
 # A pause only ever grows: a shorter one seen later does not end a longer one.
-_PAUSE = """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
+_PAUSE = (
+    CLOCK
+    + """
+local now = clock(ARGV[1])
 local pause = tonumber(ARGV[2])
 local paused = tonumber(redis.call('GET', KEYS[1]) or '')
 if not paused or now + pause > paused then
@@ -255,6 +253,7 @@ if not paused or now + pause > paused then
 end
 return 1
 """
+)
 
 
 def _degraded(config: RateLimitConfig, share: float) -> RateLimitConfig:

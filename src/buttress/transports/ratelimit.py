@@ -71,6 +71,7 @@ from ..policies.ratelimit import (
     RateLimiter,
     RateLimitStatus,
     Refusal,
+    deadline_refusal,
 )
 from ..policies.retry import clipped_timeouts
 from ..stores.health import UNAVAILABLE
@@ -296,17 +297,12 @@ def _why(
     refusal: Refusal, config: RateLimitConfig, on_limit: str, deadline: float | None, clock: Clock
 ) -> Refusal:
     """A fleet-wide refusal, saying which bound (the deadline, ``queue_timeout``) it met."""
-    wait, why = refusal.retry_after, refusal.reason
     if on_limit != "wait":
         return refusal
-    now = clock.monotonic()
-    if deadline is not None and now + wait > deadline:
-        return Refusal(
-            wait,
-            f"{why}: a wait of {wait:.3g}s would outlast the request's deadline "
-            f"({max(deadline - now, 0.0):.3g}s left)",
-            past_deadline=True,
-        )
+    wait, why = refusal.retry_after, refusal.reason
+    late = deadline_refusal(why, wait, clock.monotonic(), deadline)
+    if late is not None:
+        return late
     return Refusal(
         wait, f"{why}: a wait of {wait:.3g}s exceeds queue_timeout={config.queue_timeout}"
     )

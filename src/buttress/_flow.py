@@ -58,6 +58,7 @@ __all__ = [
     "Reply",
     "Send",
     "Sleep",
+    "Step",
     "acall_at_once",
     "adrive",
     "call",
@@ -127,6 +128,8 @@ def call(
 
 
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
+# A step asks stores (``yield from call(...)``) and answers ``T``: run in a flow, or at once.
+Step: TypeAlias = Generator[Effect, object, T]
 
 
 class _Run:
@@ -192,13 +195,13 @@ async def acall_at_once(step: Generator[Effect, object, T]) -> T:
 
 
 def step_methods(
-    step: Callable[P, Generator[Effect, object, T]],
+    step: Callable[P, Step[T]],
 ) -> tuple[Callable[P, T], Callable[P, CoroutineType[Any, Any, T]]]:
     """A method written once as a step that asks stores, as a blocking and an awaiting method.
 
     In a class body::
 
-        def _remove_keys(self, prefix: str) -> Generator[Effect, object, int]:
+        def _remove_keys(self, prefix: str) -> Step[int]:
             return (yield from self.store.ask(...))
 
         remove_keys, aremove_keys = step_methods(_remove_keys)

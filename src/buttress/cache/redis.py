@@ -21,13 +21,13 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hishel import Entry, Headers, Request
 
 from .._exceptions import ConfigurationError, StoreError
-from .._flow import Effect, step_methods
+from .._flow import Step, step_methods
 from ..stores.health import UNAVAILABLE
 from ._shared import check_window, entry_of, expiry_seconds, milliseconds, pack
 from .base import _SALT_SIZES, CacheBackend, _Recent
@@ -98,9 +98,7 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 
 _SALT_LIFETIME = 30 * 86_400.0  # renewed by every store for as long as an entry lives
 
-T = TypeVar("T")
 Operation = Callable[[Any], Any]
-Step = Generator[Effect, object, T]  # one method's work, asked of the store (see step_methods)
 
 
 class RedisCache(CacheBackend):

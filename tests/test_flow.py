@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 
 import anyio
@@ -20,6 +21,7 @@ from buttress._flow import (
     call,
     call_at_once,
     drive,
+    step_methods,
 )
 from buttress.testing import FakeClock
 
@@ -96,6 +98,46 @@ async def test_a_step_asks_the_store_blocking_or_awaiting_as_it_is_run(mode: str
     assert done == ["up", "store down"]
     how = "blocking" if mode == "sync" else "awaiting"
     assert asked == [f"{how} up", f"{how} down"]
+
+
+class Tally:
+    """A store-backed counter written once, as a step, for both kinds of caller."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def _answer(self, how: str, amount: int) -> int:
+        self.asked.append(how)
+        if amount < 0:
+            raise ValueError("no negative amounts")
+        return amount
+
+    async def _awaiting(self, amount: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        return self._answer("awaiting", amount)
+
+    def _add(self, amount: int, *, times: int = 1) -> Generator[Effect, object, int]:
+        total = 0
+        for _ in range(times):
+            total += yield from call(
+                lambda: self._answer("blocking", amount), lambda: self._awaiting(amount)
+            )
+        return total
+
+    add, aadd = step_methods(_add)
+
+
+async def test_step_methods_make_a_blocking_and_an_awaiting_method_of_one_step(
+    mode: str,
+) -> None:
+    tally = Tally()
+    assert inspect.iscoroutinefunction(Tally.aadd)
+    assert not inspect.iscoroutinefunction(Tally.add)
+    added = tally.add(2, times=3) if mode == "sync" else await tally.aadd(2, times=3)
+    assert added == 6
+    assert tally.asked == ["blocking" if mode == "sync" else "awaiting"] * 3
+    with pytest.raises(ValueError, match="no negative amounts"):  # the store's error, raised
+        tally.add(-1) if mode == "sync" else await tally.aadd(-1)
 
 
 async def test_flow_that_sleeps_between_sends(mode: str) -> None:

@@ -37,9 +37,11 @@ httpx's own ``Auth.auth_flow`` works the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast
 
 import anyio
 import httpx
@@ -56,15 +58,18 @@ __all__ = [
     "Reply",
     "Send",
     "Sleep",
+    "Step",
     "acall_at_once",
     "adrive",
     "call",
     "call_at_once",
     "drive",
+    "step_methods",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,8 @@ def call(
 
 
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
+# A step asks stores (``yield from call(...)``) and answers ``T``: run in a flow, or at once.
+Step: TypeAlias = Generator[Effect, object, T]
 
 
 class _Run:
@@ -185,6 +192,35 @@ async def acall_at_once(step: Generator[Effect, object, T]) -> T:
             run.outcome = cast("Outcome", Reply(await run.effect.awaiting()))
         run.advance(run.outcome)
     return cast("T", run.response)
+
+
+def step_methods(
+    step: Callable[P, Step[T]],
+) -> tuple[Callable[P, T], Callable[P, CoroutineType[Any, Any, T]]]:
+    """A method written once as a step that asks stores, as a blocking and an awaiting method.
+
+    In a class body::
+
+        def _remove_keys(self, prefix: str) -> Step[int]:
+            return (yield from self.store.ask(...))
+
+        remove_keys, aremove_keys = step_methods(_remove_keys)
+
+    ``remove_keys`` runs the step with :func:`call_at_once`, ``aremove_keys`` with
+    :func:`acall_at_once`; both take the step's arguments (``self`` first) and
+    answer what it returns.
+    """
+
+    @functools.wraps(step)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+        return call_at_once(step(*args, **kwargs))
+
+    @functools.wraps(step)
+    async def awaiting(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await acall_at_once(step(*args, **kwargs))
+
+    # what an ``async def`` answers is a CoroutineType, as the awaiting methods it overrides
+    return blocking, cast("Callable[P, CoroutineType[Any, Any, T]]", awaiting)
 
 
 def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:

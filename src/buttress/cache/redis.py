@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hishel import Entry, Headers, Request
 
 from .._exceptions import ConfigurationError, StoreError
+from .._flow import Step, step_methods
 from ..stores.health import UNAVAILABLE
 from ._shared import check_window, entry_of, expiry_seconds, milliseconds, pack
 from .base import _SALT_SIZES, CacheBackend, _Recent
@@ -211,8 +212,9 @@ class RedisCache(CacheBackend):
     def _run(self, operation: Operation) -> Any:
         return self.redis_store.run(operation)
 
-    async def _arun(self, operation: Operation) -> Any:
-        return await self.redis_store.arun(operation, operation)
+    def _ask(self, operation: Operation) -> Step[Any]:
+        # the same operation for both clients: redis-py's asyncio one answers an awaitable
+        return self.redis_store.ask(operation, operation)
 
     def _announce(self, kind: str, subject: str = "") -> str:
         return f"{self._token} {kind} {subject}"
@@ -258,19 +260,14 @@ class RedisCache(CacheBackend):
         response = entry.response
         self.local.store(key, entry.id, entry.request, response.status_code, response.headers, body)
 
-    def get_entries(self, key: str) -> list[Entry]:
+    def _get_entries(self, key: str) -> Step[list[Entry]]:
         found = self._local_entries(key)
         if found:
             return found
         bucket = self._prefix + key
-        return self._found(key, self._run(lambda client: client.hgetall(bucket)))
+        return self._found(key, (yield from self._ask(lambda client: client.hgetall(bucket))))
 
-    async def aget_entries(self, key: str) -> list[Entry]:
-        found = self._local_entries(key)
-        if found:
-            return found
-        bucket = self._prefix + key
-        return self._found(key, await self._arun(lambda client: client.hgetall(bucket)))
+    get_entries, aget_entries = step_methods(_get_entries)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -309,52 +306,32 @@ class RedisCache(CacheBackend):
         if isinstance(count, int) and count:
             self.recorder.eviction(count)
 
-    def store(
+    def _store(
         self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
-    ) -> None:
+    ) -> Step[None]:
         operation = self._storing(key, id, request, status, headers, body)
         if operation is not None:
-            self._evicted(self._run(operation))
+            self._evicted((yield from self._ask(operation)))
 
-    async def astore(
-        self, key: str, id: uuid.UUID, request: Request, status: int, headers: Headers, body: bytes
-    ) -> None:
-        operation = self._storing(key, id, request, status, headers, body)
-        if operation is not None:
-            self._evicted(await self._arun(operation))
+    store, astore = step_methods(_store)
 
-    def _updating(self, id: uuid.UUID, headers: Headers, stored: Any, key: str) -> Operation | None:
-        entry = (
-            None
-            if stored is UNAVAILABLE or stored is None
-            else entry_of(self.salt, key, id, stored)
-        )
-        if entry is None:
-            return None
-        stream = entry.response.stream
-        body = b"".join(stream) if stream is not None else b""  # type: ignore[arg-type]
-        status = entry.response.status_code
-        return self._storing(key, id, entry.request, status, headers, body)
-
-    def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
+    def _update_headers(self, id: uuid.UUID, headers: Headers) -> Step[None]:
         key = self._recent.get(id)
         if key is None:
             return  # not read here lately: the entry will be revalidated again
         bucket = self._prefix + key
-        stored = self._run(lambda client: client.hget(bucket, str(id)))
-        operation = self._updating(id, headers, stored, key)
-        if operation is not None:
-            self._evicted(self._run(operation))
-
-    async def aupdate_headers(self, id: uuid.UUID, headers: Headers) -> None:
-        key = self._recent.get(id)
-        if key is None:
+        stored = yield from self._ask(lambda client: client.hget(bucket, str(id)))
+        if stored is UNAVAILABLE or stored is None:
             return
-        bucket = self._prefix + key
-        stored = await self._arun(lambda client: client.hget(bucket, str(id)))
-        operation = self._updating(id, headers, stored, key)
-        if operation is not None:
-            self._evicted(await self._arun(operation))
+        entry = entry_of(self.salt, key, id, stored)
+        if entry is None:
+            return
+        stream = entry.response.stream
+        body = b"".join(stream) if stream is not None else b""  # type: ignore[arg-type]
+        status = entry.response.status_code
+        yield from self._store(key, id, entry.request, status, headers, body)
+
+    update_headers, aupdate_headers = step_methods(_update_headers)
 
     def _removing(self, id: uuid.UUID) -> Operation | None:
         key = self._recent.get(id)
@@ -365,15 +342,12 @@ class RedisCache(CacheBackend):
         message = self._announce("entry", str(id))
         return self._script(_REMOVE_ENTRY, [self._prefix + key], [str(id), self._channel, message])
 
-    def remove_entry(self, id: uuid.UUID) -> None:
+    def _remove_entry(self, id: uuid.UUID) -> Step[None]:
         operation = self._removing(id)
         if operation is not None:
-            self._run(operation)
+            yield from self._ask(operation)
 
-    async def aremove_entry(self, id: uuid.UUID) -> None:
-        operation = self._removing(id)
-        if operation is not None:
-            await self._arun(operation)
+    remove_entry, aremove_entry = step_methods(_remove_entry)
 
     def _removing_keys(self, prefix: str, message: str) -> Operation:
         if self.local is not None:
@@ -381,13 +355,13 @@ class RedisCache(CacheBackend):
         args = [self._prefix, prefix, self._channel, message]
         return self._script(_REMOVE_KEYS, [self._index], args)
 
-    def remove_keys(self, prefix: str) -> int:
-        removed = self._run(self._removing_keys(prefix, self._announce("prefix", prefix)))
+    def _remove_keys(self, prefix: str) -> Step[int]:
+        removed = yield from self._ask(
+            self._removing_keys(prefix, self._announce("prefix", prefix))
+        )
         return removed if isinstance(removed, int) else 0
 
-    async def aremove_keys(self, prefix: str) -> int:
-        removed = await self._arun(self._removing_keys(prefix, self._announce("prefix", prefix)))
-        return removed if isinstance(removed, int) else 0
+    remove_keys, aremove_keys = step_methods(_remove_keys)
 
     def remove_where(self, predicate: Callable[[Request], bool]) -> int:
         """Read every stored request, remove the entries ``predicate`` picks (management only)."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -126,7 +127,50 @@ def _portable(settings: dict[str, Any]) -> dict[str, Any]:
     return portable
 
 
-class RedisStore(SharedStore):
+def _check_settings(
+    url: str | None, cluster: bool, namespace: str, timeout: float, degraded_share: float | None
+) -> None:
+    """A clear :class:`~buttress.ConfigurationError` for a setting a store cannot work with."""
+    if cluster and url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
+            raise ConfigurationError(
+                "a Redis Cluster url is redis:// or rediss://host:port with database 0"
+            )
+    if not isinstance(namespace, str) or not namespace or set("{}") & set(namespace):
+        raise ConfigurationError(
+            f"namespace must be a non-empty string without braces, not {namespace!r}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+    if degraded_share is not None and not 0 < degraded_share <= 1:
+        raise ConfigurationError(
+            f"degraded_share must be in (0, 1] or None, not {degraded_share!r}"
+        )
+
+
+def _given_clients(client: Any) -> tuple[Any, Any]:
+    """A given client as ``(blocking, asyncio)``: one of them is ``client``, the other ``None``.
+
+    Both are ``None`` without a client; anything but a client of redis-py's is an error.
+    """
+    if client is None:
+        return None, None
+    redis = _redis()
+    blocking_cluster, async_cluster = _clusters()
+    if isinstance(client, redis.Redis | blocking_cluster):
+        return client, None
+    if isinstance(client, redis.asyncio.Redis | async_cluster):
+        return None, client
+    raise ConfigurationError(
+        "client must be a redis.Redis, redis.asyncio.Redis or a RedisCluster of "
+        f"either kind, not {type(client).__name__}"
+    )
+
+
+class RedisStore(
+    SharedStore, AbstractContextManager["RedisStore"], AbstractAsyncContextManager["RedisStore"]
+):
     """One Redis server (or cluster) whose state every process of a fleet shares.
 
     Args:
@@ -184,32 +228,9 @@ class RedisStore(SharedStore):
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisStore needs a url or a client (one of them)")
-        if cluster and url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
-                raise ConfigurationError(
-                    "a Redis Cluster url is redis:// or rediss://host:port with database 0"
-                )
-        if not isinstance(namespace, str) or not namespace or set("{}") & set(namespace):
-            raise ConfigurationError(
-                f"namespace must be a non-empty string without braces, not {namespace!r}"
-            )
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ConfigurationError(f"timeout must be a number of seconds > 0, not {timeout!r}")
-        if degraded_share is not None and not 0 < degraded_share <= 1:
-            raise ConfigurationError(
-                f"degraded_share must be in (0, 1] or None, not {degraded_share!r}"
-            )
-        redis = _redis()
-        blocking_cluster, async_cluster = _clusters()
-        if client is not None and not isinstance(
-            client, redis.Redis | redis.asyncio.Redis | blocking_cluster | async_cluster
-        ):
-            raise ConfigurationError(
-                "client must be a redis.Redis, redis.asyncio.Redis or a RedisCluster of "
-                f"either kind, not {type(client).__name__}"
-            )
-        given_cluster = isinstance(client, blocking_cluster | async_cluster)
+        _check_settings(url, cluster, namespace, timeout, degraded_share)
+        blocking, awaiting = _given_clients(client)  # one of them is client, if given
+        given_cluster = isinstance(client, _clusters())
         if cluster and client is not None and not given_cluster:
             raise ConfigurationError("cluster=True needs a url or a RedisCluster client")
         self.namespace = namespace
@@ -223,9 +244,7 @@ class RedisStore(SharedStore):
             asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
         self._given = client  # the caller's to close, not ours
-        self._given_async = (
-            client if isinstance(client, redis.asyncio.Redis | async_cluster) else None
-        )
+        self._given_async = awaiting
         self._settings: dict[str, Any] = (
             {} if client is None else _portable(_connection_settings(client))
         )
@@ -241,7 +260,7 @@ class RedisStore(SharedStore):
             on_degraded_change=on_degraded_change,
         )
         # The blocking client is made at its first call: a cluster's connects when made.
-        self._sync: Any = client if isinstance(client, redis.Redis | blocking_cluster) else None
+        self._sync: Any = blocking
 
     def _timeouts(self, *, asyncio: bool = False) -> dict[str, Any]:
         """Connection options: every call bounded by ``timeout``, no retries of redis-py's."""
@@ -521,14 +540,9 @@ return {{opened, after(tk, ta)}}
                 await made[1].aclose()
         self.close()
 
-    def __enter__(self) -> RedisStore:
-        return self
-
+    # Entering (with / async with) is the standard library's: it answers the store itself.
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    async def __aenter__(self) -> RedisStore:
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()

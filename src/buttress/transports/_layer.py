@@ -11,8 +11,7 @@ and writes ``_flow(request)``; the rest is here, once.
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -47,27 +46,17 @@ class Wrapper(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._below(httpx.BaseTransport).__enter__()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self._stop()
-        self._below(httpx.BaseTransport).__exit__(exc_type, exc_value, traceback)
+        self._below(httpx.BaseTransport).__exit__(*exc_info)
 
     async def __aenter__(self: _W) -> _W:
         await self._below(httpx.AsyncBaseTransport).__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         await self._astop()
-        await self._below(httpx.AsyncBaseTransport).__aexit__(exc_type, exc_value, traceback)
+        await self._below(httpx.AsyncBaseTransport).__aexit__(*exc_info)
 
     def close(self) -> None:
         self._stop()

@@ -17,6 +17,7 @@ import types
 import pytest
 
 import buttress
+import buttress.stores
 import buttress.transports
 
 OPTIONAL = [
@@ -135,6 +136,27 @@ def test_a_default_client_loads_its_own_layers_only() -> None:
     assert "pydantic_settings" not in loaded
 
 
+def test_a_client_without_a_store_loads_no_store_machinery() -> None:
+    # A limiter and a breaker with no store only compare against the stores' UNAVAILABLE
+    # marker: the Redis client, its scripts and anyio's thread pool stay out, and the
+    # suggestions of difflib wait for a misspelt argument.
+    code = (
+        "import buttress\n"
+        "from buttress.testing import DemoServer\n"
+        "limit = buttress.RateLimitConfig(max_requests=1000, time_window=1.0)\n"
+        "breaker = buttress.CircuitBreakerConfig()\n"
+        "with DemoServer() as server, buttress.Client(\n"
+        "    base_url=server.url, rate_limit=limit, circuit_breaker=breaker\n"
+        ") as client:\n"
+        "    client.get('/echo').raise_for_status()\n"
+    )
+    loaded = loaded_after(code)
+    assert "buttress.transports.ratelimit" in loaded
+    stores = {name for name in loaded if name.startswith("buttress.stores.")}
+    assert stores == {"buttress.stores.health"}
+    assert loaded.isdisjoint({"anyio.to_thread", "difflib", "redis"})
+
+
 @pytest.mark.parametrize("variable", ["BUTTRESS_MAX_REDIRECTS", "buttress_max_redirects"])
 def test_a_buttress_variable_loads_the_settings_and_is_read(variable: str) -> None:
     code = "import buttress\nprint(buttress.Client()._config.value('max_redirects'))"
@@ -148,7 +170,9 @@ def test_a_layer_loads_when_a_client_uses_it() -> None:
     assert {"buttress.transports.cache", "hishel"} < loaded_after(code)
 
 
-@pytest.mark.parametrize("module", [buttress, buttress.transports], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [buttress, buttress.stores, buttress.transports], ids=lambda m: m.__name__
+)
 def test_every_export_resolves_and_is_listed(module: types.ModuleType) -> None:
     code = (
         f"import {module.__name__} as m\n"

@@ -18,14 +18,15 @@ import pytest
 import buttress
 import buttress.auth
 import buttress.cache
+import buttress.stores
 import buttress.testing
 import buttress.transports
 from buttress import _lazy
 
 PUBLIC_MODULES = [buttress, buttress.auth, buttress.cache, buttress.testing, buttress.transports]
-LAZY_PACKAGES = [buttress, buttress.transports]
+LAZY_PACKAGES = [buttress, buttress.stores, buttress.transports]
 # The packages that show every class and function they export as their own.
-ADOPTING = [buttress, buttress.cache, buttress.testing, buttress.transports]
+ADOPTING = [buttress, buttress.cache, buttress.stores, buttress.testing, buttress.transports]
 SRC = Path(buttress.__file__).parent
 
 # Re-exported as they are, documented by their own projects: ``Request`` is httpx.Request

@@ -66,7 +66,7 @@ _EXPORTS: dict[str, Sequence[str]] = {
     ".policies.ratelimit": ("EndpointLimit", "RateLimitConfig", "RateLimitStatus"),
     ".policies.retry": ("RetryBudgetConfig", "RetryConfig"),
     ".streaming": ("EventStream", "ServerSentEvent"),
-    ".stores": ("RedisStore",),
+    ".stores.redis": ("RedisStore",),
     ".websocket": ("AsyncWebSocket", "WebSocket"),
 }
 
@@ -163,7 +163,7 @@ if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
     from .policies.ratelimit import RateLimitStatus as RateLimitStatus
     from .policies.retry import RetryBudgetConfig as RetryBudgetConfig
     from .policies.retry import RetryConfig as RetryConfig
-    from .stores import RedisStore as RedisStore
+    from .stores.redis import RedisStore as RedisStore
     from .streaming import EventStream as EventStream
     from .streaming import ServerSentEvent as ServerSentEvent
     from .websocket import AsyncWebSocket as AsyncWebSocket

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from difflib import get_close_matches
 
 from ._exceptions import ConfigurationError, _joined
 
@@ -23,6 +22,8 @@ def unknown_argument(owner: str, name: str, known: Collection[str]) -> Configura
         >>> isinstance(error, TypeError)
         True
     """
+    from difflib import get_close_matches  # loaded by a mistake only, not by every client
+
     close = get_close_matches(name, known, n=1)
     hint = f"; did you mean `{close[0]}=`?" if close else ""
     message = f"{owner}() got an unexpected keyword argument {name!r}{hint}"

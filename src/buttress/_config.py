@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 import httpx
@@ -47,6 +46,8 @@ still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not `
 
 def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:
     """``unknown field 'name'``, with the closest field of ``model`` as a suggestion."""
+    from difflib import get_close_matches  # loaded by a mistake only, not by every client
+
     close = [] if nested else get_close_matches(name.rpartition(".")[2], model.model_fields, n=1)
     return f"unknown field {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 

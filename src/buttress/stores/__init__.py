@@ -17,24 +17,32 @@ the store is slow or gone, :class:`StoreHealth` decides whether to fall back to
 per-process state (the default) or raise :class:`~buttress.StoreError`.
 """
 
+from typing import TYPE_CHECKING
+
 from .. import _lazy
-from .breaker import SharedCircuit
-from .budget import RedisRetryBudget
-from .health import UNAVAILABLE as UNAVAILABLE
-from .health import StoreHealth, StoreStatus
-from .ratelimit import SharedLimits
-from .redis import RedisStore
 
 # UNAVAILABLE is importable from here for the store's users inside the package and for
 # custom stores; it is a value of StoreHealth's vocabulary, documented there.
-__all__ = [
-    "RedisRetryBudget",
-    "RedisStore",
-    "SharedCircuit",
-    "SharedLimits",
-    "StoreHealth",
-    "StoreStatus",
-]
+from .health import UNAVAILABLE as UNAVAILABLE
 
-# Shown as this package's own: ``buttress.stores.X``, not the module that defines it.
-_lazy.adopt(__name__, __all__)
+# Every name this package offers, by the module that provides it. A client with no store
+# imports ``health`` and ``ratelimit`` alone (for their markers); ``redis``, which loads
+# anyio's thread pool, waits until a store is made.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    ".breaker": ("SharedCircuit",),
+    ".budget": ("RedisRetryBudget",),
+    ".health": ("StoreHealth", "StoreStatus"),
+    ".ratelimit": ("SharedLimits",),
+    ".redis": ("RedisStore",),
+}
+
+if TYPE_CHECKING:  # the table above, as imports; ``X as X`` marks a re-export
+    from .breaker import SharedCircuit as SharedCircuit
+    from .budget import RedisRetryBudget as RedisRetryBudget
+    from .health import StoreHealth as StoreHealth
+    from .health import StoreStatus as StoreStatus
+    from .ratelimit import SharedLimits as SharedLimits
+    from .redis import RedisStore as RedisStore
+else:  # each module is imported on first use (see ``buttress._lazy``)
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__, _EXPORTS)
+    __all__ = _lazy.names(_EXPORTS)

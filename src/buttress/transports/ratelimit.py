@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -75,8 +76,10 @@ from ..policies.ratelimit import (
 )
 from ..policies.retry import clipped_timeouts
 from ..stores.health import UNAVAILABLE
-from ..stores.ratelimit import SharedLimits
 from ._layer import Layer, Wrapper
+
+if TYPE_CHECKING:
+    from ..stores.ratelimit import SharedLimits
 
 # RateLimiter and its kin live with the policy; importable from here as they always were.
 __all__ = ["RateLimitBackend", "RateLimitStatus", "RateLimitTransport", "RateLimiter"]
@@ -207,6 +210,11 @@ def _turn(
 def _shared(limiter: RateLimitBackend) -> SharedLimits | None:
     """The fleet-wide half of ``limiter``, when its config names a store."""
     shared = getattr(limiter, "shared", None)
+    if shared is None:
+        return None
+    # Imported here: a limiter without a store never loads the store's scripts.
+    from ..stores.ratelimit import SharedLimits
+
     return shared if isinstance(shared, SharedLimits) else None
 
 

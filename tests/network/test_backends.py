@@ -173,6 +173,30 @@ async def test_credentials_in_the_url_become_basic_auth(
     assert echoed["headers"]["authorization"] == "Basic YWRhOlMzQ1IzVA=="
 
 
+async def _cookie_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app: ``/login`` sets a session cookie, any other path echoes the Cookie header."""
+    if scope["path"] == "/login":
+        headers = [(b"set-cookie", b"session=s3cr3t-5e55; Path=/")]
+        body = b""
+    else:
+        headers = []
+        body = dict(scope["headers"]).get(b"cookie", b"")
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_the_client_alone_keeps_cookies(make_async: Callable[..., Either]) -> None:
+    # Regression: aiohttp's session kept its own cookie jar beside the client's, so a
+    # cookie the client had dropped was still sent. "localhost": aiohttp's jar ignores
+    # cookies from IP addresses.
+    with DemoServer(_cookie_app, host="localhost") as server:
+        client = make_async(base_url=server.url)
+        await client.get("/login")
+        assert (await client.get("/echo")).text == "session=s3cr3t-5e55"
+        client.client.cookies.clear()
+        assert (await client.get("/echo")).text == ""
+
+
 # -- failures come from the buttress tree, correctly classified ---------------------------
 
 

@@ -15,7 +15,8 @@ work as it can:
   the time but now and then ran at half the speed. The size limit stops a body
   within one piece of it;
 - failures are translated once, where they happen, instead of through
-  wrapper streams.
+  wrapper streams;
+- the session keeps no cookies: the httpx client does (see ``get_client``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,28 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """
 
     _proxy_options: dict[str, Any] | None = None
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """httpx-aiohttp's session, without a cookie jar of its own.
+
+        The httpx client keeps the cookies and sends them in each request's
+        ``Cookie`` header; a second jar in the session would resend cookies the
+        client has dropped, and it cost a jar lookup on every request and a
+        store on every response.
+        """
+        if self.client is not None:  # a session, or a factory, given by the caller
+            return super().get_client()
+        limit = self.limits.max_connections
+        options: dict[str, Any] = {"keepalive_timeout": self.limits.keepalive_expiry}
+        if limit is not None:
+            options["limit"] = limit
+        connector: aiohttp.BaseConnector
+        if self.uds:
+            connector = aiohttp.UnixConnector(path=self.uds, **options)
+        else:
+            local = (self.local_address, 0) if self.local_address else None
+            connector = aiohttp.TCPConnector(ssl=self.ssl_context, local_addr=local, **options)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     def _proxy(self) -> dict[str, Any]:
         if self._proxy_options is None:

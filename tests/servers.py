@@ -15,7 +15,7 @@
   subprocess, each on its own port, that a test may kill and start again;
   :class:`RedisCluster`: three redis-servers joined into one Redis Cluster. A machine
   without them skips their tests with a loud summary line; with
-  ``BUTTRESS_REQUIRE_SERVERS=1`` (CI sets it) a missing server fails instead.
+  ``REQUIRE_TEST_SERVERS=1`` (CI sets it) a missing server fails instead.
 - :func:`free_port`, :func:`in_thread`, :func:`wait_for_port`: a port nobody listens
   on, a server loop run in a thread for a ``with`` block, waiting until a port listens.
 """
@@ -661,8 +661,8 @@ def require_server(name: str, available: bool) -> None:
     """Skip the test when ``name`` is not installed (fail when CI asks for every server)."""
     if available:
         return
-    if os.environ.get("BUTTRESS_REQUIRE_SERVERS"):
-        pytest.fail(f"{name} is not installed, and BUTTRESS_REQUIRE_SERVERS asks for it")
+    if os.environ.get("REQUIRE_TEST_SERVERS"):
+        pytest.fail(f"{name} is not installed, and REQUIRE_TEST_SERVERS asks for it")
     missing_servers[name] = missing_servers.get(name, 0) + 1
     pytest.skip(f"{name} is not installed")
 

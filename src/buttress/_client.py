@@ -299,8 +299,10 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
         finally:
             done(token)
         response = adopt(sent, stream=stream)
+        if response.status_code < 400:
+            return response
         raising, expected = self._raises_for(response.request)
-        if stream and raising and response.status_code >= 400:
+        if stream and raising:
             failed = yield Read(response)  # a streamed error that raises is read for its message
             if isinstance(failed, Exception):  # a read that fails closes the response
                 raise failed

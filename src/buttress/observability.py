@@ -339,13 +339,16 @@ def start_request(
     found = request.extensions.get(TRACE_EXTENSION)
     if isinstance(found, RequestTrace):
         return request, found
-    # The request's header names (lowercase), found in one pass over its headers: each
-    # ``name in request.headers`` would be a pass of its own.
-    names = request.headers.keys()
+    # Our headers are checked against the request's names (lowercase), found in one pass
+    # over its headers (each ``name in request.headers`` is a pass of its own); a new
+    # trace under a configuration that sends none of ours needs no pass.
+    names: AbstractSet[str]
     if isinstance(found, _Issued) and found.request() is request:
-        trace = found.trace
+        trace, names = found.trace, request.headers.keys()
     else:  # a new request, or a redirect hop that found the previous hop's trace
         previous = found.trace if isinstance(found, _Issued) else None
+        sends = config.request_id is not None or config.propagate
+        names = request.headers.keys() if sends else frozenset()
         trace = _new_trace(request, config, previous, names)
         request.extensions[TRACE_EXTENSION] = _Issued(weakref.ref(request), trace)
     return _as_sent(request, trace, config, names), trace
@@ -398,7 +401,10 @@ def _trace_identity(
 
 
 def _as_sent(
-    request: httpx.Request, trace: RequestTrace, config: TracingConfig, names: AbstractSet[str]
+    request: httpx.Request,
+    trace: RequestTrace,
+    config: TracingConfig,
+    names: AbstractSet[str],
 ) -> httpx.Request:
     """A copy of ``request`` carrying ``trace`` and, where allowed, our headers.
 

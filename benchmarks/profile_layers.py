@@ -20,7 +20,11 @@ Two measures:
   cyclic garbage collector is paused while counting, since its passes would
   land in whichever case happens to be running.
 
-``python -m benchmarks.profile_layers [--instructions] [--rounds N] [--requests N]``
+With ``--cache-hits``, the cases are instead the cache-hit clients of
+:mod:`benchmarks.handbuilt` (hishel's ``CacheTransport``, ``buttress.Client``
+and ``stack()`` with a cache), each sending the GET its cache answers.
+
+``python -m benchmarks.profile_layers [--instructions] [--cache-hits] [--rounds N] [--requests N]``
 """
 
 from __future__ import annotations
@@ -114,22 +118,36 @@ CASES: dict[str, Callable[[], httpx.Client]] = {
 """Each row's client, in the table's order."""
 
 
-def _send(client: httpx.Client, count: int) -> None:
+def _send(client: httpx.Client, count: int, url: str = URL) -> None:
     for _ in range(count):
-        client.get(URL).read()
+        client.get(url).read()
 
 
-def _cpu_per_request(rounds: int, requests: int) -> dict[str, list[float]]:
+def _cache_hit_cases() -> tuple[dict[str, Callable[[], httpx.Client]], str]:
+    """The cache-hit clients of the hand-built comparison, and the URL their caches answer."""
+    from functools import partial
+
+    from .handbuilt import CACHE_CASES, CACHE_URL, cache_client
+
+    return {case: partial(cache_client, case) for case in CACHE_CASES}, CACHE_URL
+
+
+def _cases(cache_hits: bool) -> tuple[dict[str, Callable[[], httpx.Client]], str]:
+    return _cache_hit_cases() if cache_hits else (CASES, URL)
+
+
+def _cpu_per_request(rounds: int, requests: int, cache_hits: bool) -> dict[str, list[float]]:
     quiet_logging()
-    clients = {name: make() for name, make in CASES.items()}
-    figures: dict[str, list[float]] = {name: [] for name in CASES}
+    cases, url = _cases(cache_hits)
+    clients = {name: make() for name, make in cases.items()}
+    figures: dict[str, list[float]] = {name: [] for name in cases}
     try:
         for client in clients.values():
-            _send(client, requests // 10)  # warm up: imports, caches, first-use work
+            _send(client, requests // 10, url)  # warm up: imports, caches, first-use work
         for _ in range(rounds):
             for name, client in clients.items():
                 started = time.process_time()
-                _send(client, requests)
+                _send(client, requests, url)
                 figures[name].append((time.process_time() - started) / requests * 1e6)
     finally:
         for client in clients.values():
@@ -140,22 +158,22 @@ def _cpu_per_request(rounds: int, requests: int) -> dict[str, list[float]]:
 _CHILD = """
 import functools, gc, sys
 from benchmarks.cases import quiet_logging
-from benchmarks.profile_layers import CASES, URL, _send
+from benchmarks.profile_layers import _cases, _send
 quiet_logging()
-requests = int(sys.argv[1])
-for make in CASES.values():
+requests, cases, url = int(sys.argv[1]), *_cases(sys.argv[2] == "cache-hits")
+for make in cases.values():
     client = make()
-    _send(client, max(requests // 10, 20))
+    _send(client, max(requests // 10, 20), url)
     gc.collect()
     gc.disable()  # a collection would land in whichever case happens to run
     # callgrind counts only inside functools.reduce, and writes one part per call
-    functools.reduce(lambda _, __: client.get(URL).read(), range(requests), None)
+    functools.reduce(lambda _, __: client.get(url).read(), range(requests), None)
     gc.enable()
     client.close()
 """
 
 
-def _instructions_per_request(requests: int) -> dict[str, float]:
+def _instructions_per_request(requests: int, cache_hits: bool) -> dict[str, float]:
     """Each case's requests counted by callgrind in one interpreter, start-up left out."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
@@ -171,6 +189,7 @@ def _instructions_per_request(requests: int) -> dict[str, float]:
                 "-c",
                 _CHILD,
                 str(requests),
+                "cache-hits" if cache_hits else "layers",
             ],
             check=True,
             capture_output=True,
@@ -182,8 +201,9 @@ def _instructions_per_request(requests: int) -> dict[str, float]:
             found = re.search(rb"^summary: (\d+)", part.read_bytes(), re.MULTILINE)
             assert found is not None, f"callgrind wrote no summary in {part.name}"
             counts.append(int(found.group(1)) / requests)
-    assert len(counts) == len(CASES), f"{len(counts)} callgrind parts for {len(CASES)} cases"
-    return dict(zip(CASES, counts, strict=True))
+    cases = _cases(cache_hits)[0]
+    assert len(counts) == len(cases), f"{len(counts)} callgrind parts for {len(cases)} cases"
+    return dict(zip(cases, counts, strict=True))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,32 +211,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument("--cache-hits", action="store_true", help="cache hits, against hishel")
     args = parser.parse_args(argv)
-    bare, hand_built = list(CASES)[:2]
+    names = list(_cases(args.cache_hits)[0])
+    # the rows each figure is divided by, and their short names for the headings
+    bases = {"hishel": names[0]} if args.cache_hits else {"bare": names[0], "hand-built": names[1]}
+    against = "".join(f" vs {label} |" for label in bases)
     if args.instructions:
-        counts = _instructions_per_request(args.requests)
-        print("| client | instructions per request | vs bare | vs hand-built |")
-        print("|---|---:|---:|---:|")
+        counts = _instructions_per_request(args.requests, args.cache_hits)
+        print(f"| client | instructions per request |{against}")
+        print("|---|---:|" + "---:|" * len(bases))
         for name, count in counts.items():
-            print(
-                f"| {name} | {count:,.0f} | {count / counts[bare]:.2f} "
-                f"| {count / counts[hand_built]:.2f} |"
-            )
+            ratios = "".join(f" {count / counts[base]:.2f} |" for base in bases.values())
+            print(f"| {name} | {count:,.0f} |{ratios}")
         return
-    figures = _cpu_per_request(args.rounds, args.requests)
+    figures = _cpu_per_request(args.rounds, args.requests, args.cache_hits)
     medians = {name: statistics.median(values) for name, values in figures.items()}
     print(
         f"CPU microseconds per request, median (min-max) of {args.rounds} repetitions "
         f"of {args.requests:,} GETs, cases taking turns"
     )
-    print("| client | us per request | vs bare | vs hand-built |")
-    print("|---|---:|---:|---:|")
+    print(f"| client | us per request |{against}")
+    print("|---|---:|" + "---:|" * len(bases))
     for name, values in figures.items():
         median = medians[name]
-        print(
-            f"| {name} | {median:.1f} ({min(values):.1f}-{max(values):.1f}) "
-            f"| {median / medians[bare]:.2f} | {median / medians[hand_built]:.2f} |"
-        )
+        ratios = "".join(f" {median / medians[base]:.2f} |" for base in bases.values())
+        print(f"| {name} | {median:.1f} ({min(values):.1f}-{max(values):.1f}) |{ratios}")
 
 
 if __name__ == "__main__":

@@ -288,14 +288,26 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
             auth=auth,
             follow_redirects=follow_redirects,
         )
-        with self._mapping_failures(request):  # an unstreamed body is read in there too
+        # Failures while sending (an unstreamed body is read in there too) raise from the
+        # buttress tree; httpx's own log records meanwhile are scrubbed with the request's
+        # vocabulary of secrets.
+        token = sending(request)
+        try:
             sent = yield from call(httpx_send, httpx_send)  # called, or awaited
-        response, read_first = self._adopt(sent, stream=stream)
-        if read_first:
-            failed = yield Read(response)  # a read that fails closes the response
-            if isinstance(failed, Exception):
+        except Exception as exc:
+            reraise_mapped(exc, request)
+        finally:
+            done(token)
+        response = adopt(sent, stream=stream)
+        if response.status_code < 400:
+            return response
+        raising, expected = self._raises_for(response.request)
+        if stream and raising:
+            failed = yield Read(response)  # a streamed error that raises is read for its message
+            if isinstance(failed, Exception):  # a read that fails closes the response
                 raise failed
-        self._check(response)  # only a response read (so closed) can raise
+        if raising:  # only a response read (so closed) can raise
+            raise_for_status(response, error_parser=self._config.error_parser, expected=expected)
         return response
 
     def _before_sending(self, request: httpx.Request, auth: Any) -> Any:
@@ -310,26 +322,8 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
                 declare(request, declared_by(auth))
         return auth
 
-    @contextmanager
-    def _mapping_failures(self, request: httpx.Request) -> Iterator[None]:
-        """Failures while sending raise from the buttress tree; httpx's own log records
-        meanwhile are scrubbed with the request's vocabulary of secrets."""
-        token = sending(request)
-        try:
-            yield
-        except Exception as exc:
-            reraise_mapped(exc, request)
-        finally:
-            done(token)
-
-    def _adopt(self, sent: httpx.Response, *, stream: bool) -> tuple[Response, bool]:
-        """The buttress :class:`Response`, and whether its body must be read now: a
-        streamed error status that raises is read for its message."""
-        response = adopt(sent, stream=stream)
-        raising = self._raises_for(response.request)[0]
-        return response, stream and raising and response.status_code >= 400
-
     def _raises_for(self, request: httpx.Request) -> tuple[bool, frozenset[int]]:
+        """Whether an error status raises for ``request``, and the statuses it expects."""
         options, config = RequestOptions.of(request), self._config
         raising = options.raise_for_status
         expected = options.expected_statuses
@@ -337,12 +331,6 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
             config.raise_for_status if raising is None else raising,
             config.expected_statuses if expected is None else expected,
         )
-
-    def _check(self, response: Response) -> None:
-        """Raise for an error status, unless the call or the client expects it."""
-        raising, expected = self._raises_for(response.request)
-        if raising:
-            raise_for_status(response, error_parser=self._config.error_parser, expected=expected)
 
     def _model_result(self, response: Response, response_model: Any, strict: bool | None) -> Any:
         if response_model is None:

@@ -48,6 +48,7 @@ import os
 import random
 import sys
 import weakref
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -338,23 +339,33 @@ def start_request(
     found = request.extensions.get(TRACE_EXTENSION)
     if isinstance(found, RequestTrace):
         return request, found
+    # Our headers are checked against the request's names (lowercase), found in one pass
+    # over its headers (each ``name in request.headers`` is a pass of its own); a new
+    # trace under a configuration that sends none of ours needs no pass.
+    names: AbstractSet[str]
     if isinstance(found, _Issued) and found.request() is request:
-        trace = found.trace
+        trace, names = found.trace, request.headers.keys()
     else:  # a new request, or a redirect hop that found the previous hop's trace
         previous = found.trace if isinstance(found, _Issued) else None
-        trace = _new_trace(request, config, previous)
+        sends = config.request_id is not None or config.propagate
+        names = request.headers.keys() if sends else frozenset()
+        trace = _new_trace(request, config, previous, names)
         request.extensions[TRACE_EXTENSION] = _Issued(weakref.ref(request), trace)
-    return _as_sent(request, trace, config), trace
+    return _as_sent(request, trace, config, names), trace
 
 
 def _new_trace(
-    request: httpx.Request, config: TracingConfig, previous: RequestTrace | None
+    request: httpx.Request,
+    config: TracingConfig,
+    previous: RequestTrace | None,
+    names: AbstractSet[str],
 ) -> RequestTrace:
     request_id = None
     if config.request_id is not None:
-        request_id = request.headers.get(config.request_id_header) or new_request_id(
-            config.request_id
-        )
+        given = None
+        if config.request_id_header.lower() in names:
+            given = request.headers.get(config.request_id_header)
+        request_id = given or new_request_id(config.request_id)
     origin = (previous.origin if previous is not None else None) or request.url
     trace = RequestTrace(request_id=request_id, origin=origin)
     trace.sends_headers = same_origin(request.url, origin) or config.sends_to(request.url)
@@ -365,7 +376,7 @@ def _new_trace(
         trace.span = _start_span(request, config, context=parent, kind=otel.SpanKind.INTERNAL)
         if trace.span is not None:
             trace.context = otel.set_span_in_context(trace.span)
-    if config.propagate and "traceparent" not in request.headers:
+    if config.propagate and "traceparent" not in names:
         trace.trace_id, trace.sampled, state = _trace_identity(trace.span, otel, previous)
         if state:
             trace.extra["tracestate"] = state
@@ -389,8 +400,16 @@ def _trace_identity(
     return _random_hex(128), True, ""
 
 
-def _as_sent(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> httpx.Request:
-    """A copy of ``request`` carrying ``trace`` and, where allowed, our headers."""
+def _as_sent(
+    request: httpx.Request,
+    trace: RequestTrace,
+    config: TracingConfig,
+    names: AbstractSet[str],
+) -> httpx.Request:
+    """A copy of ``request`` carrying ``trace`` and, where allowed, our headers.
+
+    ``names`` are the request's header names, lowercase.
+    """
     # A shallow copy by hand: copy.copy() follows httpx's pickling rules, which drop
     # the stream, and costs several times more.
     sent = object.__new__(type(request))
@@ -398,23 +417,35 @@ def _as_sent(request: httpx.Request, trace: RequestTrace, config: TracingConfig)
     sent.extensions = {**request.extensions, TRACE_EXTENSION: trace}
     sent.headers = headers = request.headers.copy()
     if trace.sends_headers:
-        if trace.request_id is not None and config.request_id_header not in headers:
+        request_id_name = config.request_id_header.lower()
+        if trace.request_id is not None and request_id_name not in names:
             headers[config.request_id_header] = trace.request_id
+            names = names | {request_id_name}
         if trace.trace_id is not None:
-            _propagate_context(headers, trace, _span_id(trace.span) or _random_hex(64))
+            span_id = _span_id(trace.span) or _random_hex(64)
+            _propagate_context(headers, trace, span_id, names)
     return sent
 
 
-def _propagate_context(headers: httpx.Headers, trace: RequestTrace, span_id: str) -> None:
+def _propagate_context(
+    headers: httpx.Headers,
+    trace: RequestTrace,
+    span_id: str,
+    names: AbstractSet[str] | None = None,
+) -> None:
     """Write the trace context of ``trace``, as seen from span ``span_id``, into ``headers``.
 
     A header the caller set is left as it is; ours are replaced at each attempt.
+    ``names``, when given, are the names in ``headers`` (lowercase), known already.
     """
+    if names is None:
+        names = headers.keys()
     written = []
     for name, value in _context_headers(trace, span_id).items():
-        if name.lower() in trace.propagated or name not in headers:
+        lower = name.lower()
+        if lower in trace.propagated or lower not in names:
             headers[name] = value
-            written.append(name.lower())
+            written.append(lower)
     trace.propagated = frozenset(written)
 
 

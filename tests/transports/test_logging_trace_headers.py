@@ -178,3 +178,26 @@ async def test_the_facade_follows_the_same_rules(demo: DemoServer) -> None:
     assert response.attempts == 1
     assert "x-request-id" not in response.json()["headers"]
     assert "X-Request-ID" not in response.request.headers
+
+
+async def test_a_header_the_caller_set_is_kept_whatever_the_case_of_its_name(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(observed(TracingConfig(request_id_header="Correlation-ID"), retry=True))
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers = {"correlation-id": "mine", "TraceParent": parent}
+    request = client.client.build_request("GET", f"{demo.url}/echo", headers=headers)
+    echoed = (await send(client, request)).json()["headers"]
+    assert (echoed["correlation-id"], echoed["traceparent"]) == ("mine", parent)
+    assert "x-request-id" not in echoed
+
+
+async def test_tracing_without_request_ids_or_propagation_adds_no_header(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    client = plain(observed(TracingConfig(request_id=None, propagate=False), retry=True))
+    request = client.client.build_request("GET", f"{demo.url}/echo")
+    response = await send(client, request)
+    echoed = response.json()["headers"]
+    assert not {"x-request-id", "traceparent", "tracestate"} & set(echoed)
+    assert response.extensions["buttress.request_id"] is None

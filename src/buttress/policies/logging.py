@@ -234,7 +234,8 @@ class RequestLogger:
     def _deprecation(self, request: httpx.Request, response: httpx.Response) -> str | None:
         """``"Deprecation: ...; Sunset: ..."`` the first time an endpoint says so, else None."""
         headers = response.headers
-        if "deprecation" not in headers and "sunset" not in headers:
+        names = headers.keys()  # one pass over the headers; each `in headers` is another
+        if "deprecation" not in names and "sunset" not in names:
             return None
         key = (request.method, request.url.host, request.url.path)
         with self._lock:
@@ -242,8 +243,8 @@ class RequestLogger:
                 return None
             if len(self._noticed) < 4096:  # bounded: a crawler must not grow it forever
                 self._noticed.add(key)
-        names = [name for name in ("deprecation", "sunset") if name in headers]
-        return "; ".join(f"{name.title()}: {headers[name]}" for name in names)
+        said = [name for name in ("deprecation", "sunset") if name in names]
+        return "; ".join(f"{name.title()}: {headers[name]}" for name in said)
 
     def failed(
         self,

@@ -73,7 +73,9 @@ async def fleet(
         breaker: dict[str, Any] | None = None,
         **options: Any,
     ) -> tuple[Either, Counted]:
-        store = buttress.RedisStore(redis_server.url, namespace=namespace, clock=clock, timeout=2.0)
+        store = buttress.RedisStore(
+            redis_server.url, namespace=namespace, clock=clock, timeout=2.0, send_margin=0.0
+        )
         stores.append(store)
         counted = Counted()
         client = make_client(

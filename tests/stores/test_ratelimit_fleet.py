@@ -43,6 +43,9 @@ class Fleet:
 
     def store(self, **settings: Any) -> RedisStore:
         settings.setdefault("timeout", 2.0)  # a busy machine must not look like an outage
+        # The fake clock moves only when told: no lag between a check and the send to allow
+        # for, so the departures these tests expect are the exact ones.
+        settings.setdefault("send_margin", 0.0)
         store = RedisStore(self.url, namespace=self.namespace, clock=self.clock, **settings)
         self.stores.append(store)
         return store
@@ -106,6 +109,24 @@ async def test_two_processes_share_one_global_limit(fleet: Fleet, strategy: Stra
     assert await fleet.get(two) == pytest.approx(next_slot)
     assert fleet.ttls()  # the budget lives in Redis
     assert limiter(one).status().degraded is False
+
+
+async def test_sends_keep_the_margin_a_request_needs_to_reach_the_network(fleet: Fleet) -> None:
+    """A send lags its check a little: the fleet spaces its sends over a longer window."""
+    margin = 0.25  # far more than a real lag, so the test reads it plainly
+    limits: dict[str, Any] = {"max_requests": 2, "strategy": "sliding_window"}
+    one = fleet.client(fleet.store(send_margin=margin), **limits)
+    two = fleet.client(fleet.store(send_margin=margin), **limits)
+    assert [await fleet.get(one), await fleet.get(two)] == [0.0, 0.0]
+    fleet.clock.advance(1.0)  # the window has passed; its sends may have left up to 0.25 s late
+    assert await fleet.get(one) == pytest.approx(1.0 + margin)
+    assert await fleet.get(two) == pytest.approx(1.0 + margin)
+
+
+def test_a_bad_send_margin_is_a_configuration_error() -> None:
+    for bad in (-0.1, "soon", True):
+        with pytest.raises(buttress.ConfigurationError, match="send_margin"):
+            RedisStore("redis://127.0.0.1:1/0", send_margin=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

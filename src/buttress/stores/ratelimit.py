@@ -77,7 +77,8 @@ logger = logging.getLogger("buttress.ratelimit")
 # What both scripts share: the time, and each budget kept twice (as the local limiter
 # keeps it): the slots *booked* (the order and the waits) and the requests really
 # *sent*. KEYS[first + 2i], KEYS[first + 2i + 1]: budget i's bookings and sends;
-# ARGV[args + 4i ..]: its strategy, max_requests, time_window, burst_size.
+# ARGV[args + 5i ..]: its strategy, max_requests, time_window, burst_size, and the margin
+# its sends keep (the store's send_margin).
 # Times are seconds as strings: Redis would truncate a Lua number to an integer.
 _BUDGETS = (
     CLOCK
@@ -158,9 +159,10 @@ end
 local function budgets(first, args)
   local booked, sent = {}, {}
   for i = 0, (#KEYS - first - 1) / 2 do
-    local a = args + i * 4
+    local a = args + i * 5
     local kind, max = ARGV[a], tonumber(ARGV[a + 1])
     local window, burst = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local margin = tonumber(ARGV[a + 4])
     local b = load(KEYS[first + 2 * i], kind, max, window, burst)
     local s
     if kind == 'fixed_window' then
@@ -169,7 +171,9 @@ local function budgets(first, args)
       if s.start ~= start then s.start, s.count = start, 0 end
     else
       local cap = kind == 'token_bucket' and max + burst - 1 or max
-      s = load(KEYS[first + 2 * i + 1], 'sliding_window', cap, window, burst)
+      -- A request reaches the network a little after the server's check: its sends
+      -- are spaced over a window ``margin`` longer, so that lag cannot crowd one.
+      s = load(KEYS[first + 2 * i + 1], 'sliding_window', cap, window + margin, burst)
     end
     booked[#booked + 1], sent[#sent + 1] = b, s
   end
@@ -192,7 +196,7 @@ end
 
 # KEYS: the host's pause, then each budget's bookings and sends.
 # ARGV: time ("" = the server's TIME), the longest wait allowed (-1: any), then per
-# budget: strategy, max_requests, time_window, burst_size.
+# budget: strategy, max_requests, time_window, burst_size, send margin.
 # Returns {outcome, seconds}: "booked" (go now, counted as sent, when 0; else sleep
 # that long and ask SEND before going), "hold" (the host is paused that long; book
 # again then) or "refused" (the wait it would take, and what imposed it: "pause" or
@@ -351,7 +355,13 @@ class SharedLimits:
             if rule.matches(request.method, url.path):
                 booked = self.store.key("ratelimit", *name, scope)
                 keys += [booked, booked + ":sent"]
-                terms += [rule.strategy, rule.max_requests, rule.time_window, rule.burst_size or 0]
+                terms += [
+                    rule.strategy,
+                    rule.max_requests,
+                    rule.time_window,
+                    rule.burst_size or 0,
+                    self.store.send_margin,
+                ]
         return keys, terms
 
     def book(

@@ -128,7 +128,12 @@ def _portable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_settings(
-    url: str | None, cluster: bool, namespace: str, timeout: float, degraded_share: float | None
+    url: str | None,
+    cluster: bool,
+    namespace: str,
+    timeout: float,
+    degraded_share: float | None,
+    send_margin: float,
 ) -> None:
     """A clear :class:`~buttress.ConfigurationError` for a setting a store cannot work with."""
     if cluster and url is not None:
@@ -147,6 +152,10 @@ def _check_settings(
         raise ConfigurationError(
             f"degraded_share must be in (0, 1] or None, not {degraded_share!r}"
         )
+    if isinstance(send_margin, bool) or not isinstance(send_margin, int | float):
+        raise ConfigurationError(f"send_margin must be seconds >= 0, not {send_margin!r}")
+    if not send_margin >= 0:
+        raise ConfigurationError(f"send_margin must be seconds >= 0, not {send_margin!r}")
 
 
 def _given_clients(client: Any) -> tuple[Any, Any]:
@@ -191,6 +200,11 @@ class RedisStore(
         degraded_share: while degraded, the share of a shared limit each process
             keeps (``0.25`` for four workers); ``None`` keeps the whole limit.
         recheck: seconds between attempts to reach a store that is away.
+        send_margin: seconds a request may take from the server's check of a shared
+            limit to the network (the reply's way back, the client's own work): the
+            fleet's sends are spaced over windows this much longer, so that lag never
+            crowds a window past the limit (it costs ``send_margin / time_window`` of
+            the rate: 1% of a one-second window by default).
         on_degraded_change: told ``(name, degraded)`` now and whenever the store
             goes away or comes back: ``PrometheusCollector.store_degraded_changed``
             makes it the ``buttress_store_degraded`` gauge.
@@ -223,12 +237,13 @@ class RedisStore(
         on_store_error: OnStoreError = "fallback",
         degraded_share: float | None = None,
         recheck: float = 1.0,
+        send_margin: float = 0.01,
         on_degraded_change: OnDegradedChange | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisStore needs a url or a client (one of them)")
-        _check_settings(url, cluster, namespace, timeout, degraded_share)
+        _check_settings(url, cluster, namespace, timeout, degraded_share, send_margin)
         blocking, awaiting = _given_clients(client)  # one of them is client, if given
         given_cluster = isinstance(client, _clusters())
         if cluster and client is not None and not given_cluster:
@@ -236,6 +251,7 @@ class RedisStore(
         self.namespace = namespace
         self.timeout = float(timeout)
         self.degraded_share = degraded_share
+        self.send_margin = float(send_margin)
         self.cluster = bool(cluster) or given_cluster
         self._url = url
         self._lock = threading.Lock()

@@ -104,13 +104,7 @@ class RequestBuilding:
             *(raise_for_status, expected_statuses, retry, cache_control, proxy),
             *(max_response_size, middleware, idempotent, priority),
         )
-        if given == _NO_CALL_OPTIONS and not extensions and timeout is USE_CLIENT_DEFAULT:
-            # The usual call: every request shares the client's one frozen default.
-            extensions = {EXTENSION_KEY: self._config.request_options}
-        else:
-            extensions, timeout = self._extensions(
-                extensions, timeout, **dict(zip(_CALL_OPTIONS, given, strict=True))
-            )
+        extensions, timeout = self._extensions(extensions, timeout, given)
         body = None if json is None else encode_json(json, self._config.json_serializer)
         version = self._api_version(api_version)
         try:
@@ -130,11 +124,7 @@ class RequestBuilding:
             )
         except (httpx.InvalidURL, UnicodeEncodeError) as exc:
             raise _unbuildable(method, exc) from None
-        if version is not None and version.location == "header":
-            request.headers[version.header] = api_version or version.version
-        if body is not None and "content-type" not in request.headers:
-            request.headers["Content-Type"] = "application/json"
-        return self._declared(request)
+        return self._completed(request, version, api_version, json_body=body is not None)
 
     def _api_version(self, api_version: str | None) -> APIVersion | None:
         """Where and how to send the API version: the client's, or the call's if it has none."""
@@ -144,10 +134,17 @@ class RequestBuilding:
         return version
 
     def _extensions(
-        self, extensions: dict[str, Any] | None, timeout: Any, **given: Any
+        self, extensions: dict[str, Any] | None, timeout: Any, call_options: tuple[Any, ...]
     ) -> tuple[dict[str, Any], Any]:
-        """A request's extensions with its :class:`RequestOptions`, and httpx's timeout."""
+        """A request's extensions with its :class:`RequestOptions`, and httpx's timeout.
+
+        ``call_options`` are the call's values of ``_CALL_OPTIONS``, in that order.
+        """
         config = self._config
+        if call_options == _NO_CALL_OPTIONS and not extensions and timeout is USE_CLIENT_DEFAULT:
+            # The usual call: every request shares the client's one frozen default.
+            return {EXTENSION_KEY: config.request_options}, timeout
+        given = dict(zip(_CALL_OPTIONS, call_options, strict=True))
         extensions = dict(extensions) if extensions else {}
         options = extensions.get(EXTENSION_KEY)
         options = options if isinstance(options, RequestOptions) else None
@@ -178,8 +175,23 @@ class RequestBuilding:
         extensions[EXTENSION_KEY] = current
         return extensions, timeout
 
-    def _declared(self, request: httpx.Request) -> httpx.Request:
-        """``request`` with the client's vocabulary of secrets, and its repr hiding them."""
+    def _completed(
+        self,
+        request: httpx.Request,
+        version: APIVersion | None,
+        api_version: str | None,
+        *,
+        json_body: bool,
+    ) -> httpx.Request:
+        """httpx's ``request`` with what httpx does not know to add.
+
+        The API version header, the JSON content type of a body httpx did not
+        encode, and the client's vocabulary of secrets, with a repr hiding them.
+        """
+        if version is not None and version.location == "header":
+            request.headers[version.header] = api_version or version.version
+        if json_body and "content-type" not in request.headers:
+            request.headers["Content-Type"] = "application/json"
         declare(request, self._redactor)
         routed = RequestOptions.of(request).proxy
         if isinstance(routed, str | httpx.URL):  # a proxy for this call: its password too

@@ -523,8 +523,28 @@ def retry_flow(
             request.extensions["timeout"] = given_timeouts
 
 
-def _log_retry(request: httpx.Request, number: int, decision: Decision) -> None:
-    """The one WARNING record of a retry, with the request id the logging layer sends."""
+def _ran_out(
+    options: RequestOptions, when: Literal["before", "during"], number: int, request: httpx.Request
+) -> TimeoutError:
+    """The error of a total timeout that ran out ``when`` attempt ``number``."""
+    return TimeoutError(
+        f"total timeout of {options.total_timeout:g}s ran out {when} attempt {number} "
+        f"of {describe(request)}",
+        request=request,
+    )
+
+
+def _announce_retry(
+    request: httpx.Request, number: int, outcome: httpx.Response | Exception, decision: Decision
+) -> None:
+    """Count the retry for metrics, and log its one WARNING record.
+
+    The record carries the request id the logging layer sends.
+    """
+    cause = outcome.status_code if isinstance(outcome, httpx.Response) else None
+    report(request, "retried", host=request.url.host, reason=str(cause or type(outcome).__name__))
+    if not logger.isEnabledFor(logging.WARNING):
+        return
     trace = request_trace(request)
     url = Redactor.for_request(request).url(request.url)
     extra = {
@@ -580,12 +600,7 @@ def _attempts(
         assert outcome is not None  # Send and Read never give None
         _report_attempt(request, outcome, clock.monotonic() - sent_at)
         if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
-            error = TimeoutError(
-                f"total timeout of {options.total_timeout:g}s ran out during attempt {number} "
-                f"of {describe(request)}",
-                request=request,
-            )
-            raise error from outcome
+            raise _ran_out(options, "during", number, request) from outcome
 
         now = clock.monotonic()
         decision = policy.judge(
@@ -602,12 +617,7 @@ def _attempts(
                 decision = policy.refused(request, decision)
         if decision.action != "retry":
             return _last(request, outcome, decision, number, options)
-        cause = outcome.status_code if isinstance(outcome, httpx.Response) else None
-        report(
-            request, "retried", host=request.url.host, reason=str(cause or type(outcome).__name__)
-        )
-        if logger.isEnabledFor(logging.WARNING):
-            _log_retry(request, number, decision)
+        _announce_retry(request, number, outcome, decision)
         if isinstance(outcome, httpx.Response) and not read_body:
             yield Read(outcome)  # drain it so the connection goes back to the pool
         yield Sleep(decision.delay)
@@ -626,11 +636,7 @@ def _fit_to_deadline(
         return set()
     left = deadline - clock.monotonic()
     if left <= 0:
-        raise TimeoutError(
-            f"total timeout of {options.total_timeout:g}s ran out before attempt "
-            f"{number} of {describe(request)}",
-            request=request,
-        )
+        raise _ran_out(options, "before", number, request)
     timeouts, shrunk = clipped_timeouts(original_timeouts, left)
     request.extensions["timeout"] = timeouts
     return shrunk

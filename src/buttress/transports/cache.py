@@ -544,24 +544,8 @@ class CacheTransport(Layer):
                 if following is None:  # answered without hishel: a stale entry, or no-store
                     return upstream
                 state = following
-            elif isinstance(state, InvalidateEntries):
-                storage = self._storage
-                for id in state.entry_ids:
-                    yield from call(
-                        partial(storage.remove_entry, id), partial(storage.aremove_entry, id)
-                    )
-                state = state.next()
-            elif isinstance(state, NeedToBeUpdated):
-                storage = self._storage
-                for entry in state.updating_entries:
-                    refreshed = self._stamped(
-                        _storable(entry.response.headers), entry.response.status_code
-                    )
-                    yield from call(
-                        partial(storage.update_headers, entry.id, refreshed),
-                        partial(storage.aupdate_headers, entry.id, refreshed),
-                    )
-                state = state.next()
+            elif isinstance(state, (InvalidateEntries, NeedToBeUpdated)):
+                state = yield from self._write_through(state)
             elif isinstance(state, FromCache):
                 recorder.revalidation()
                 entry = state.entry
@@ -579,6 +563,30 @@ class CacheTransport(Layer):
                         request, key, internal, candidates, read_body, upstream, state
                     )
                 )
+
+    def _write_through(
+        self, state: InvalidateEntries | NeedToBeUpdated
+    ) -> Generator[Effect, object, AnyState]:
+        """Do to storage what revalidation decided; hishel's next state.
+
+        Entries the origin invalidated are removed, and entries it confirmed get
+        the new headers, before the answer is served.
+        """
+        storage = self._storage
+        if isinstance(state, InvalidateEntries):
+            for entry_id in state.entry_ids:
+                yield from call(
+                    partial(storage.remove_entry, entry_id),
+                    partial(storage.aremove_entry, entry_id),
+                )
+            return state.next()
+        for entry in state.updating_entries:
+            refreshed = self._stamped(_storable(entry.response.headers), entry.response.status_code)
+            yield from call(
+                partial(storage.update_headers, entry.id, refreshed),
+                partial(storage.aupdate_headers, entry.id, refreshed),
+            )
+        return state.next()
 
     def _ask_origin(
         self,

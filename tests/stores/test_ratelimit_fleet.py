@@ -346,7 +346,14 @@ async def test_without_the_store_each_process_keeps_its_share_until_it_is_back(
     assert "using per-process state" in caplog.text
 
     own_redis_server.start()
-    fleet.clock.advance(1.0)  # the store is asked again after its recheck interval
+    # The store is asked again after its recheck interval. An asyncio client of some
+    # redis-py releases (5.0) first tries the connection the restart closed, and falls back
+    # once more: a second recheck later every store is back.
+    for _ in range(2):
+        fleet.clock.advance(1.0)
+        for store in fleet.stores:
+            await store.arun(lambda client: client.ping(), lambda client: client.ping())
+    assert not any(store.degraded for store in fleet.stores)
     start = fleet.clock.monotonic()
     await fleet.get(one)
     assert limiter(one).status().degraded is False

@@ -81,7 +81,7 @@ def _sync(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite (the README's command) on every supported Python."""
     _sync(session, "docs")  # tests/docs/test_pages.py runs the docs' examples
-    session.run("pytest", "--cov-fail-under=90", *session.posargs)
+    session.run("pytest", "-n", "auto", "--cov-fail-under=90", *session.posargs)
 
 
 @nox.session

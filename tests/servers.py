@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -653,8 +654,7 @@ class MemcachedServer(_ServerProcess):
         return [binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", *user]
 
 
-# Servers missing on this machine, and how many tests each one's absence skipped.
-missing_servers: dict[str, int] = {}
+_MISSING = " is not installed"
 
 
 def require_server(name: str, available: bool) -> None:
@@ -662,16 +662,24 @@ def require_server(name: str, available: bool) -> None:
     if available:
         return
     if os.environ.get("REQUIRE_TEST_SERVERS"):
-        pytest.fail(f"{name} is not installed, and REQUIRE_TEST_SERVERS asks for it")
-    missing_servers[name] = missing_servers.get(name, 0) + 1
-    pytest.skip(f"{name} is not installed")
+        pytest.fail(f"{name}{_MISSING}, and REQUIRE_TEST_SERVERS asks for it")
+    pytest.skip(f"{name}{_MISSING}")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say loudly which real servers were missing, so a green run does not hide skips."""
-    for name, skipped in sorted(missing_servers.items()):
+    """Say loudly which real servers were missing, so a green run does not hide skips.
+
+    Counted from the skip reports, which reach this process from every worker of a
+    parallel run (a count kept in the workers would not).
+    """
+    missing: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if reason.endswith(_MISSING):
+            missing[reason.removeprefix("Skipped: ").removesuffix(_MISSING)] += 1
+    for name, skipped in sorted(missing.items()):
         terminalreporter.write_sep(
-            "!", f"{name} is not installed: {skipped} tests of it were SKIPPED", red=True
+            "!", f"{name}{_MISSING}: {skipped} tests of it were SKIPPED", red=True
         )
 
 

@@ -41,12 +41,20 @@ else:
     from typing import TypedDict
 
 __all__ = [
+    "AsyncBodyCall",
+    "AsyncCall",
+    "AsyncRequest",
+    "AsyncVerbs",
+    "BodyCall",
     "BodyKwargs",
+    "Call",
     "ModelsByStatus",
     "PaginateKwargs",
+    "Request",
     "RequestKwargs",
     "Verbs",
     "awaiting",
+    "called_as",
     "coroutine_method",
 ]
 

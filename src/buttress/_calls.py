@@ -268,79 +268,80 @@ class AsyncVerbs(Verbs[CallT, BodyCallT]):
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,
 # without one the Response; an object checkers cannot read as a model gives Any. ``self``
 # is ``Any`` so that the awaited signatures can be these, each returning a coroutine.
-# Checkers alone read them; they are classes at run time only to name the clients' bases.
+if TYPE_CHECKING:
 
+    class Request(Protocol):  # request
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[BodyKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: None = None,
+            **kwargs: Unpack[BodyKwargs],
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: object,
+            **kwargs: Unpack[BodyKwargs],
+        ) -> Any: ...
 
-class Request(Protocol):  # request
-    @overload
-    def __call__(
-        self: Any,
-        method: str,
-        url: URL,
-        *,
-        response_model: type[T] | ModelsByStatus[T],
-        **kwargs: Unpack[BodyKwargs],
-    ) -> T: ...
-    @overload
-    def __call__(
-        self: Any,
-        method: str,
-        url: URL,
-        *,
-        response_model: None = None,
-        **kwargs: Unpack[BodyKwargs],
-    ) -> Response: ...
-    @overload
-    def __call__(
-        self: Any, method: str, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-    ) -> Any: ...
+    class Call(Protocol):  # get, head, options, delete
+        @overload
+        def __call__(
+            self: Any,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[RequestKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self: Any, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+        ) -> Any: ...
 
+    class BodyCall(Protocol):  # post, put, patch
+        @overload
+        def __call__(
+            self: Any,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[BodyKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self: Any, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+        ) -> Any: ...
 
-class Call(Protocol):  # get, head, options, delete
-    @overload
-    def __call__(
-        self: Any,
-        url: URL,
-        *,
-        response_model: type[T] | ModelsByStatus[T],
-        **kwargs: Unpack[RequestKwargs],
-    ) -> T: ...
-    @overload
-    def __call__(
-        self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
-    ) -> Response: ...
-    @overload
-    def __call__(
-        self: Any, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
-    ) -> Any: ...
+    class AsyncRequest:
+        __call__ = coroutine_method(Request.__call__)
 
+    class AsyncCall:
+        __call__ = coroutine_method(Call.__call__)
 
-class BodyCall(Protocol):  # post, put, patch
-    @overload
-    def __call__(
-        self: Any,
-        url: URL,
-        *,
-        response_model: type[T] | ModelsByStatus[T],
-        **kwargs: Unpack[BodyKwargs],
-    ) -> T: ...
-    @overload
-    def __call__(
-        self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
-    ) -> Response: ...
-    @overload
-    def __call__(
-        self: Any, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-    ) -> Any: ...
-
-
-class AsyncRequest:
-    __call__ = coroutine_method(Request.__call__)
-
-
-class AsyncCall:
-    __call__ = coroutine_method(Call.__call__)
-
-
-class AsyncBodyCall:
-    __call__ = coroutine_method(BodyCall.__call__)
+    class AsyncBodyCall:
+        __call__ = coroutine_method(BodyCall.__call__)
+else:  # at run time they only name the clients' bases and what ``called_as`` is given
+    Request = Call = BodyCall = AsyncRequest = AsyncCall = AsyncBodyCall = object

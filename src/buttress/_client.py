@@ -436,7 +436,7 @@ class Client(  # type: ignore[misc]
         'Ada Lovelace'
     """
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # what the shared batch returns here (see _features.py)
         batch: _features.Batch[list[Response], list[Response | Exception]]  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def send(  # type: ignore[override]
@@ -560,7 +560,7 @@ class AsyncClient(  # type: ignore[misc]
         'Ada Lovelace'
     """
 
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # what the shared batch returns here (see _features.py)
         batch: _features.Batch[Awaitable[list[Response]], Awaitable[list[Response | Exception]]]  # type: ignore[assignment]
 
     async def send(  # type: ignore[override]

@@ -74,6 +74,9 @@ def _sync_usage(client: buttress.Client) -> None:
     assert_type(client.send(client.build_request("GET", "/")), buttress.Response)
     with client.stream("GET", "/download") as response:
         assert_type(response, buttress.Response)
+    requests = [client.build_request("GET", "/users/1")]
+    assert_type(client.batch(requests), list[buttress.Response | Exception])
+    assert_type(client.batch(requests, return_exceptions=False), list[buttress.Response])
     # A buttress client is an httpx client: code typed for httpx accepts it.
     plain: httpx.Client = client
     assert plain is client
@@ -93,6 +96,9 @@ async def _async_usage(client: buttress.AsyncClient) -> None:
     assert_type(await task, User)
     async with client.stream("GET", "/download") as response:
         assert_type(response, buttress.Response)
+    requests = [client.build_request("GET", "/users/1")]
+    assert_type(await client.batch(requests), list[buttress.Response | Exception])
+    assert_type(await client.batch(requests, return_exceptions=False), list[buttress.Response])
     plain: httpx.AsyncClient = client
     assert plain is client
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping,
 from typing import (
     TYPE_CHECKING,
     Any,
+    Generic,
     ParamSpec,
     Protocol,
     TypeAlias,
@@ -40,18 +41,27 @@ else:
     from typing import TypedDict
 
 __all__ = [
+    "AsyncBodyCall",
+    "AsyncCall",
+    "AsyncRequest",
+    "AsyncVerbs",
+    "BodyCall",
     "BodyKwargs",
+    "Call",
     "ModelsByStatus",
     "PaginateKwargs",
+    "Request",
     "RequestKwargs",
     "Verbs",
     "awaiting",
+    "called_as",
     "coroutine_method",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
 C = TypeVar("C")
+S = TypeVar("S")
 P = ParamSpec("P")
 ModelsByStatus: TypeAlias = Mapping[int, type[T]]
 """``response_model={200: User, 404: ErrorBody}``: the model for each status parsed."""
@@ -116,82 +126,97 @@ class BodyKwargs(RequestKwargs, total=False):
     json: Any
 
 
-class Verbs:
+CallT = TypeVar("CallT", covariant=True)
+BodyCallT = TypeVar("BodyCallT", covariant=True)
+
+
+class Verbs(Generic[CallT, BodyCallT]):
     """``get``, ``head``, ``options``, ``delete``, ``post``, ``put`` and ``patch``, written once.
 
     Each sends through the client's ``request``; on an ``AsyncClient`` that
-    returns an awaitable, so ``await client.get(...)``.
+    returns an awaitable, so ``await client.get(...)``. A client names what its
+    verbs return: ``Verbs[Call, BodyCall]``, or ``AsyncVerbs[AsyncCall, AsyncBodyCall]``.
     """
 
-    if TYPE_CHECKING:  # each client's own, awaited or not
+    if TYPE_CHECKING:  # the client's ``request``, and its verbs as checkers see them
         request: Callable[..., Any]
+        get: CallT
+        head: CallT
+        options: CallT
+        delete: CallT
+        post: BodyCallT
+        put: BodyCallT
+        patch: BodyCallT
+    else:  # one method for every client: checkers read the signatures above instead
 
-    def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a GET request (see :meth:`request`); await it on an ``AsyncClient``.
+        def get(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a GET request (see :meth:`request`); await it on an ``AsyncClient``.
 
-        Examples:
-            >>> from buttress import Client
-            >>> from buttress.testing import DemoServer
-            >>> with DemoServer() as server, Client(base_url=server.url) as client:
-            ...     client.get("/users", params={"limit": 2}).json()["total"]
-            100
-        """
-        return self.request("GET", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> from buttress import Client
+                >>> from buttress.testing import DemoServer
+                >>> with DemoServer() as server, Client(base_url=server.url) as client:
+                ...     client.get("/users", params={"limit": 2}).json()["total"]
+                100
+            """
+            return self.request("GET", url, response_model=response_model, **kwargs)
 
-    def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a HEAD request (see :meth:`request`).
+        def head(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a HEAD request (see :meth:`request`).
 
-        Examples:
-            >>> def size(client: Client) -> int:
-            ...     return int(client.head("/download").headers["content-length"])
-        """
-        return self.request("HEAD", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> def size(client: Client) -> int:
+                ...     return int(client.head("/download").headers["content-length"])
+            """
+            return self.request("HEAD", url, response_model=response_model, **kwargs)
 
-    def options(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send an OPTIONS request (see :meth:`request`).
+        def options(
+            self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
+        ) -> Any:
+            """Send an OPTIONS request (see :meth:`request`).
 
-        Examples:
-            >>> async def allowed(client: AsyncClient) -> str:
-            ...     return (await client.options("/users")).headers.get("allow", "")
-        """
-        return self.request("OPTIONS", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> async def allowed(client: AsyncClient) -> str:
+                ...     return (await client.options("/users")).headers.get("allow", "")
+            """
+            return self.request("OPTIONS", url, response_model=response_model, **kwargs)
 
-    def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a DELETE request (see :meth:`request`).
+        def delete(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a DELETE request (see :meth:`request`).
 
-        Examples:
-            >>> def remove(client: Client, user_id: int) -> None:
-            ...     client.delete(f"/users/{user_id}")
-        """
-        return self.request("DELETE", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> def remove(client: Client, user_id: int) -> None:
+                ...     client.delete(f"/users/{user_id}")
+            """
+            return self.request("DELETE", url, response_model=response_model, **kwargs)
 
-    def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
+        def post(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a POST request; ``json=`` accepts dicts, lists and Pydantic models.
 
-        Examples:
-            >>> def create(client: Client) -> int:
-            ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
-            ...     return int(created.json()["id"])
-        """
-        return self.request("POST", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> def create(client: Client) -> int:
+                ...     created = client.post("/users", json={"name": "Jane", "email": "j@x.io"})
+                ...     return int(created.json()["id"])
+            """
+            return self.request("POST", url, response_model=response_model, **kwargs)
 
-    def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a PUT request (see :meth:`post`).
+        def put(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a PUT request (see :meth:`post`).
 
-        Examples:
-            >>> async def replace(client: AsyncClient) -> None:
-            ...     await client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
-        """
-        return self.request("PUT", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> async def replace(client: AsyncClient) -> None:
+                ...     await client.put("/users/1", json={"name": "Ada", "email": "ada@x.io"})
+            """
+            return self.request("PUT", url, response_model=response_model, **kwargs)
 
-    def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
-        """Send a PATCH request (see :meth:`post`).
+        def patch(self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any) -> Any:
+            """Send a PATCH request (see :meth:`post`).
 
-        Examples:
-            >>> def rename(client: Client) -> None:
-            ...     client.patch("/users/1", json={"name": "Ada K."})
-        """
-        return self.request("PATCH", url, response_model=response_model, **kwargs)
+            Examples:
+                >>> def rename(client: Client) -> None:
+                ...     client.patch("/users/1", json={"name": "Ada K."})
+            """
+            return self.request("PATCH", url, response_model=response_model, **kwargs)
 
 
 def coroutine_method(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -207,6 +232,16 @@ def coroutine_method(method: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, 
         return await cast("Awaitable[R]", method(*args, **kwargs))
 
     return functools.wraps(method)(call)
+
+
+def called_as(signature: Callable[..., S]) -> Callable[[Callable[..., Any]], S]:
+    """A method decorator: checkers call the method as ``signature`` (a callable class) says.
+
+    One signature, its overloads included, serves ``Client``'s and ``AsyncClient``'s
+    method alike. At run time the method is returned as it is, so ``help()`` and
+    :func:`inspect.signature` show its own parameters.
+    """
+    return lambda method: cast("S", method)
 
 
 def awaiting(source: type, *names: str) -> Callable[[type[C]], type[C]]:
@@ -226,18 +261,48 @@ def awaiting(source: type, *names: str) -> Callable[[type[C]], type[C]]:
 
 
 @awaiting(Verbs, "get", "head", "options", "delete", "post", "put", "patch")
-class AsyncVerbs(Verbs):
+class AsyncVerbs(Verbs[CallT, BodyCallT]):
     """The verbs of :class:`Verbs` as coroutine functions, for ``AsyncClient``."""
 
 
 # The call signatures: with a model (or a {status: model} mapping) the call returns it,
-# without one the Response; an object checkers cannot read as a model gives Any.
+# without one the Response; an object checkers cannot read as a model gives Any. ``self``
+# is ``Any`` so that the awaited signatures can be these, each returning a coroutine.
 if TYPE_CHECKING:
+
+    class Request(Protocol):  # request
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: type[T] | ModelsByStatus[T],
+            **kwargs: Unpack[BodyKwargs],
+        ) -> T: ...
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: None = None,
+            **kwargs: Unpack[BodyKwargs],
+        ) -> Response: ...
+        @overload
+        def __call__(
+            self: Any,
+            method: str,
+            url: URL,
+            *,
+            response_model: object,
+            **kwargs: Unpack[BodyKwargs],
+        ) -> Any: ...
 
     class Call(Protocol):  # get, head, options, delete
         @overload
         def __call__(
-            self,
+            self: Any,
             url: URL,
             *,
             response_model: type[T] | ModelsByStatus[T],
@@ -245,17 +310,17 @@ if TYPE_CHECKING:
         ) -> T: ...
         @overload
         def __call__(
-            self, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
+            self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
         ) -> Response: ...
         @overload
         def __call__(
-            self, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
+            self: Any, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
         ) -> Any: ...
 
     class BodyCall(Protocol):  # post, put, patch
         @overload
         def __call__(
-            self,
+            self: Any,
             url: URL,
             *,
             response_model: type[T] | ModelsByStatus[T],
@@ -263,45 +328,20 @@ if TYPE_CHECKING:
         ) -> T: ...
         @overload
         def __call__(
-            self, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
+            self: Any, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
         ) -> Response: ...
         @overload
         def __call__(
-            self, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
+            self: Any, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
         ) -> Any: ...
 
-    class AsyncCall(Protocol):
-        @overload
-        def __call__(
-            self,
-            url: URL,
-            *,
-            response_model: type[T] | ModelsByStatus[T],
-            **kwargs: Unpack[RequestKwargs],
-        ) -> Coroutine[Any, Any, T]: ...
-        @overload
-        def __call__(
-            self, url: URL, *, response_model: None = None, **kwargs: Unpack[RequestKwargs]
-        ) -> Coroutine[Any, Any, Response]: ...
-        @overload
-        def __call__(
-            self, url: URL, *, response_model: object, **kwargs: Unpack[RequestKwargs]
-        ) -> Coroutine[Any, Any, Any]: ...
+    class AsyncRequest:
+        __call__ = coroutine_method(Request.__call__)
 
-    class AsyncBodyCall(Protocol):
-        @overload
-        def __call__(
-            self,
-            url: URL,
-            *,
-            response_model: type[T] | ModelsByStatus[T],
-            **kwargs: Unpack[BodyKwargs],
-        ) -> Coroutine[Any, Any, T]: ...
-        @overload
-        def __call__(
-            self, url: URL, *, response_model: None = None, **kwargs: Unpack[BodyKwargs]
-        ) -> Coroutine[Any, Any, Response]: ...
-        @overload
-        def __call__(
-            self, url: URL, *, response_model: object, **kwargs: Unpack[BodyKwargs]
-        ) -> Coroutine[Any, Any, Any]: ...
+    class AsyncCall:
+        __call__ = coroutine_method(Call.__call__)
+
+    class AsyncBodyCall:
+        __call__ = coroutine_method(BodyCall.__call__)
+else:  # at run time they only name the clients' bases and what ``called_as`` is given
+    Request = Call = BodyCall = AsyncRequest = AsyncCall = AsyncBodyCall = object

@@ -32,13 +32,19 @@ import httpx
 from httpx import USE_CLIENT_DEFAULT
 
 from ._calls import (
+    AsyncBodyCall,
+    AsyncCall,
+    AsyncRequest,
     AsyncVerbs,
+    BodyCall,
     BodyKwargs,
-    ModelsByStatus,
+    Call,
     PaginateKwargs,
+    Request,
     RequestKwargs,
     T,
     Verbs,
+    called_as,
 )
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
@@ -71,7 +77,7 @@ if TYPE_CHECKING:
     from httpx._client import UseClientDefault
     from typing_extensions import Never, Unpack
 
-    from . import _calls, _features
+    from . import _features
     from ._network.backends import Backend
     from ._settings import ButtressSettings
     from .auth import AuthTypes
@@ -101,7 +107,7 @@ class _ReadOnlyHeaders(httpx.Headers):
     __setitem__ = __delitem__ = update = _refuse
 
 
-class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_TransportT]):
+class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]):
     """Configuration and per-request logic shared by both clients (no I/O here)."""
 
     _config: ClientConfig
@@ -339,7 +345,9 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Verbs, Generic[_Tran
         return parse_model(response, response_model, self._config.error_parser, strict=strictly)
 
 
-class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ignore[misc]
+class Client(  # type: ignore[misc]
+    Verbs[Call, BodyCall], _Facade[httpx.BaseTransport], Features, httpx.Client
+):
     """A synchronous HTTP client for REST APIs, with the buttress stack beneath it.
 
     It is an ``httpx.Client``: everything httpx offers works, every argument of
@@ -428,14 +436,7 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         'Ada Lovelace'
     """
 
-    if TYPE_CHECKING:  # the shared verbs, as each returns here (see _calls.py)
-        get: _calls.Call  # type: ignore[assignment]
-        head: _calls.Call  # type: ignore[assignment]
-        options: _calls.Call  # type: ignore[assignment]
-        delete: _calls.Call  # type: ignore[assignment]
-        post: _calls.BodyCall  # type: ignore[assignment]
-        put: _calls.BodyCall  # type: ignore[assignment]
-        patch: _calls.BodyCall  # type: ignore[assignment]
+    if TYPE_CHECKING:  # what the shared batch returns here (see _features.py)
         batch: _features.Batch[list[Response], list[Response | Exception]]  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def send(  # type: ignore[override]
@@ -458,22 +459,8 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         flow = self._sending(request, stream, auth, follow_redirects)
         return drive(flow, self._transport, self._config.clock)
 
-    @overload  # type: ignore[override]
-    def request(
-        self, method: str, url: httpx.URL | str, *, response_model: type[T] | ModelsByStatus[T],
-        **kwargs: Unpack[BodyKwargs],
-    ) -> T: ...  # fmt: skip
-    @overload
-    def request(
-        self, method: str, url: httpx.URL | str, *, response_model: None = None,
-        **kwargs: Unpack[BodyKwargs],
-    ) -> Response: ...  # fmt: skip
-    @overload
-    def request(
-        self, method: str, url: httpx.URL | str, *, response_model: object,
-        **kwargs: Unpack[BodyKwargs],
-    ) -> Any: ...  # fmt: skip
-    def request(
+    @called_as(Request)
+    def request(  # type: ignore[override]
         self, method: str, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
     ) -> Any:
         """Build and send a request; with ``response_model``, return the parsed model.
@@ -546,7 +533,12 @@ class Client(_Facade[httpx.BaseTransport], Features, httpx.Client):  # type: ign
         return Paginator(self, self._pages(url, response_model, kwargs), kwargs)
 
 
-class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, httpx.AsyncClient):  # type: ignore[misc]
+class AsyncClient(  # type: ignore[misc]
+    AsyncVerbs[AsyncCall, AsyncBodyCall],
+    _Facade[httpx.AsyncBaseTransport],
+    AsyncFeatures,
+    httpx.AsyncClient,
+):
     """The asynchronous twin of :class:`Client`: same arguments, same behaviour, ``await``.
 
     Event hooks may be plain functions or coroutine functions. Safe for many
@@ -568,14 +560,7 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         'Ada Lovelace'
     """
 
-    if TYPE_CHECKING:  # the shared verbs, as each returns here (see _calls.py)
-        get: _calls.AsyncCall  # type: ignore[assignment]
-        head: _calls.AsyncCall  # type: ignore[assignment]
-        options: _calls.AsyncCall  # type: ignore[assignment]
-        delete: _calls.AsyncCall  # type: ignore[assignment]
-        post: _calls.AsyncBodyCall  # type: ignore[assignment]
-        put: _calls.AsyncBodyCall  # type: ignore[assignment]
-        patch: _calls.AsyncBodyCall  # type: ignore[assignment]
+    if TYPE_CHECKING:  # what the shared batch returns here (see _features.py)
         batch: _features.Batch[Awaitable[list[Response]], Awaitable[list[Response | Exception]]]  # type: ignore[assignment]
 
     async def send(  # type: ignore[override]
@@ -595,22 +580,8 @@ class AsyncClient(AsyncVerbs, _Facade[httpx.AsyncBaseTransport], AsyncFeatures, 
         flow = self._sending(request, stream, auth, follow_redirects)
         return await adrive(flow, self._transport, self._config.clock)
 
-    @overload  # type: ignore[override]
-    async def request(
-        self, method: str, url: httpx.URL | str, *, response_model: type[T] | ModelsByStatus[T],
-        **kwargs: Unpack[BodyKwargs],
-    ) -> T: ...  # fmt: skip
-    @overload
-    async def request(
-        self, method: str, url: httpx.URL | str, *, response_model: None = None,
-        **kwargs: Unpack[BodyKwargs],
-    ) -> Response: ...  # fmt: skip
-    @overload
-    async def request(
-        self, method: str, url: httpx.URL | str, *, response_model: object,
-        **kwargs: Unpack[BodyKwargs],
-    ) -> Any: ...  # fmt: skip
-    async def request(
+    @called_as(AsyncRequest)
+    async def request(  # type: ignore[override]
         self, method: str, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
     ) -> Any:
         """Build and send a request; with ``response_model``, return the parsed model.

@@ -12,6 +12,9 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 import buttress
+from buttress._config import FrozenConfig, defaults
+from buttress._environment import EnvironmentSettings
+from buttress._redirects import client_redirects
 from buttress.testing import DemoServer
 from tests.conftest import Either
 
@@ -71,6 +74,44 @@ def test_configs_are_frozen() -> None:
         config.read = 1.0
     with pytest.raises(buttress.ConfigurationError, match="TimeoutConfig"):
         buttress.TimeoutConfig(bogus=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        buttress.TimeoutConfig,
+        buttress.RetryConfig,
+        buttress.RetryBudgetConfig,
+        buttress.LoggingConfig,
+        buttress.TracingConfig,
+        buttress.RedirectConfig,
+        EnvironmentSettings,
+    ],
+)
+def test_a_shared_default_configuration_is_what_no_arguments_validate_to(
+    model: type[FrozenConfig],
+) -> None:
+    # Default clients hold these instances, built once without validating.
+    shared = defaults(model)
+    assert shared is defaults(model)
+    assert shared == model()
+    assert shared.model_fields_set == set()
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"allow_cross_origin_redirects": False, "api_key_header": "X-Acme-Key"}],
+)
+def test_a_client_without_redirect_rules_takes_what_validating_them_gives(
+    environment: dict[str, object],
+) -> None:
+    settings = buttress.ButtressSettings(**environment)  # type: ignore[arg-type]
+    validated = buttress.RedirectConfig(
+        allow_cross_origin=settings.allow_cross_origin_redirects is not False
+    ).model_copy(update={"strip_headers": {settings.api_key_header}})
+    built = client_redirects(None, settings)
+    assert built == validated
+    assert built.model_fields_set == validated.model_fields_set
 
 
 # -- precedence: per call > client > environment > defaults ------------------------------------

@@ -262,6 +262,31 @@ def test_a_first_request_imports_no_opentelemetry_until_the_application_uses_it(
     assert not {name for name in loaded if name.startswith("opentelemetry")}
 
 
+# The configuration models whose validator is built (each builds it when it first validates).
+BUILT_MODELS = (
+    "from buttress._client_config import ClientConfig\n"
+    "from buttress._config import FrozenConfig\n"
+    "models, found = [ClientConfig], [FrozenConfig]\n"
+    "while found:\n"
+    "    models += found\n"
+    "    found = [sub for model in found for sub in model.__subclasses__()]\n"
+    "print(json.dumps(sorted(m.__name__ for m in models if m.__pydantic_complete__)))\n"
+)
+
+
+@pytest.mark.parametrize("kind", FIRST_REQUEST)
+def test_a_default_client_and_its_first_request_build_no_model_validator(kind: str) -> None:
+    # A default client holds shared default configurations and checks its options
+    # itself: building pydantic validators was most of its cold start.
+    code = FIRST_REQUEST[kind].format(before="pass")
+    assert json.loads(run(f"import json\n{code}{BUILT_MODELS}").splitlines()[-1]) == []
+
+
+def test_a_configuration_a_client_is_given_builds_its_own_validator_only() -> None:
+    code = "import json, buttress\nbuttress.Client(retry=buttress.RetryConfig(max_attempts=2))\n"
+    assert json.loads(run(code + BUILT_MODELS).splitlines()[-1]) == ["RetryConfig"]
+
+
 SDK_CONFIGURED = (
     "from opentelemetry import trace; "
     "from opentelemetry.sdk.trace import TracerProvider; "

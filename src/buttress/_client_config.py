@@ -26,12 +26,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, cast
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from ._arguments import unknown_argument
 from ._clock import SYSTEM_CLOCK
-from ._config import APIVersion, TimeoutConfig, check_base_url
+from ._config import APIVersion, TimeoutConfig, check_base_url, defaults
 from ._environment import NO_SETTINGS, PREFIX, EnvironmentSettings
 from ._exceptions import ConfigurationError
 from ._network import build_network, connection_options
@@ -191,7 +191,11 @@ class ClientConfig(BaseModel):
         Client(max_redirects=...) takes an int >= 0, not -1
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # Built by of(), which runs each given option's checks itself: pydantic's validator for
+    # some fifty fields would cost every program's first client more than the checks do.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True
+    )
 
     base_url: Annotated[Any, _accepts(_kind(str, httpx.URL), "a URL (str or httpx.URL)")] = ""
     headers: Annotated[
@@ -342,10 +346,7 @@ class ClientConfig(BaseModel):
             Client() got an unexpected keyword argument 'retries'; did you mean `retry=`?
         """
         known = {name: value for name, value in arguments.items() if name in OPTION_NAMES}
-        try:
-            config = cls(**known)
-        except ValidationError as exc:
-            raise _argument_error(owner, exc) from None
+        config = cls.model_construct(set(known), **_checked(owner, known))
         for name in arguments.keys() - OPTION_NAMES:
             raise unknown_argument(owner, name, OPTION_NAMES)
         if config.base_url:
@@ -502,7 +503,7 @@ class ClientConfig(BaseModel):
     def layers(self, *, multiplexed: bool) -> Layers:
         """The layers around the network transport; one breaker and one limiter for all mounts."""
         # retry=False keeps the layer with one attempt: it still enforces the total deadline.
-        retry = self.retry if isinstance(self.retry, RetryConfig) else RetryConfig()
+        retry = self.retry if isinstance(self.retry, RetryConfig) else defaults(RetryConfig)
         if self.retry is False or self.retry is None:
             retry = RetryConfig(max_attempts=1, budget=None)
         breaker = self.circuit_breaker
@@ -535,7 +536,7 @@ class ClientConfig(BaseModel):
     def logging_config(self) -> LoggingConfig:
         """``logging=``, with ``True`` and ``False`` made configurations."""
         if self.logging is True:
-            return LoggingConfig()
+            return defaults(LoggingConfig)
         if self.logging is False:
             return LoggingConfig(enabled=False)
         return cast(LoggingConfig, self.logging)
@@ -558,17 +559,29 @@ OPTION_NAMES = frozenset(ClientConfig.model_fields)
 _CONNECTION = frozenset({"cert", "min_tls_version", "http2", "proxy", "proxy_bypass"})
 
 
-def _argument_error(owner: str, exc: ValidationError) -> ConfigurationError:
-    """The first option refused, said the way the clients say it."""
-    error = exc.errors(include_url=False)[0]
-    name, context = error["loc"][0], error.get("ctx", {})
-    got, detail = context.get("got", type(error["input"]).__name__), context.get("detail", "")
-    return ConfigurationError(f"{owner}({name}=...) takes {error['msg']}, not {got}{detail}")
+def _checked(owner: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` through the checks of each option's field, the first refusal raised.
+
+    Options are checked in the fields' order, each by its validators in turn, as
+    validating the model would (every field is ``Any``: its validators are all its checks).
+    """
+    checked = dict(given)
+    for name, field in ClientConfig.model_fields.items():
+        if name not in checked:
+            continue
+        for check in field.metadata:
+            try:
+                checked[name] = check.func(checked[name])
+            except PydanticCustomError as exc:
+                context = exc.context or {}
+                refused = f"takes {exc.message()}, not {context['got']}{context['detail']}"
+                raise ConfigurationError(f"{owner}({name}=...) {refused}") from None
+    return checked
 
 
 def _tracing_config(tracing: TracingConfig | bool) -> TracingConfig:
     if tracing is True:
-        return TracingConfig()
+        return defaults(TracingConfig)
     if tracing is False:
         return TracingConfig(request_id=None, propagate=False, spans=False)
     return tracing
@@ -582,7 +595,7 @@ def coerce_auth(auth: AuthTypes | None) -> httpx.Auth | None:
 
 
 def _environment_timeout(env: EnvironmentSettings) -> TimeoutConfig:
-    base = TimeoutConfig() if env.timeout is None else TimeoutConfig.coerce(env.timeout)
+    base = defaults(TimeoutConfig) if env.timeout is None else TimeoutConfig.coerce(env.timeout)
     changes = {
         "connect": env.connect_timeout,
         "read": env.read_timeout,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
@@ -28,20 +29,47 @@ __all__ = [
     "check_base_url",
     "config_error",
     "config_errors",
+    "defaults",
     "frozen_model_config",
     "require_config",
     "unknown_field",
 ]
 
 # strict: a value of the wrong type is refused, never converted ("503" is not 503, 1 is not True).
+# defer_build: a class builds its validator when first validating, not when its module is
+# imported; a default client validates none of them (see defaults()).
 frozen_model_config = ConfigDict(
-    frozen=True, extra="forbid", arbitrary_types_allowed=True, strict=True
+    frozen=True, extra="forbid", arbitrary_types_allowed=True, strict=True, defer_build=True
 )
+
+_M = TypeVar("_M", bound=BaseModel)
 
 _C = TypeVar("_C")
 AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
 """A tuple or frozenset field that accepts any iterable (a list, a set), its items
 still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
+
+
+def defaults(model: type[_M]) -> _M:
+    """The instance of ``model`` that holds every default: built once, shared, not validated.
+
+    It equals ``model()`` for a model whose defaults no validator changes (pydantic
+    runs field validators on defaults only when asked, and this skips model
+    validators); building it this way spares a default client the validators of
+    the models it holds.
+
+    Examples:
+        >>> defaults(TimeoutConfig) == TimeoutConfig(), defaults(TimeoutConfig).read
+        (True, 30.0)
+        >>> defaults(TimeoutConfig) is defaults(TimeoutConfig)
+        True
+    """
+    return cast("_M", _construct(model))
+
+
+@cache
+def _construct(model: type[BaseModel]) -> BaseModel:
+    return model.model_construct()
 
 
 def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:

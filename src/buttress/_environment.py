@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from ._config import FrozenConfig, check_base_url
+from ._config import FrozenConfig, check_base_url, defaults
 
 __all__ = ["NO_SETTINGS", "PREFIX", "EnvironmentSettings"]
 
@@ -57,5 +57,5 @@ class EnvironmentSettings(FrozenConfig):
     _base_url = field_validator("base_url")(check_base_url)
 
 
-NO_SETTINGS = EnvironmentSettings()
+NO_SETTINGS = defaults(EnvironmentSettings)
 """What a client reads from an environment that sets no ``BUTTRESS_*`` variable."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import httpx
 from pydantic import Field
 
-from ._config import AnyCollection, FrozenConfig
+from ._config import AnyCollection, FrozenConfig, defaults
 from ._exceptions import RedirectRefusedError
 from ._extensions import CREDENTIAL_HEADERS_KEY
 from ._redact import Redactor
@@ -102,7 +102,7 @@ class RedirectConfig(FrozenConfig):
         return upper.get(method.upper())
 
 
-DEFAULT_REDIRECTS = RedirectConfig()
+DEFAULT_REDIRECTS = defaults(RedirectConfig)
 
 
 def client_redirects(given: RedirectConfig | None, env: EnvironmentSettings) -> RedirectConfig:
@@ -114,10 +114,12 @@ def client_redirects(given: RedirectConfig | None, env: EnvironmentSettings) -> 
         >>> sorted(client_redirects(None, env).strip_headers)
         ['X-Acme-Key']
     """
-    config = given or RedirectConfig(
-        allow_cross_origin=env.allow_cross_origin_redirects is not False
-    )
-    return config.model_copy(update={"strip_headers": config.strip_headers | {env.api_key_header}})
+    if given is None:  # values already checked (the environment's when it was read)
+        return RedirectConfig.model_construct(
+            allow_cross_origin=env.allow_cross_origin_redirects is not False,
+            strip_headers=frozenset({env.api_key_header}),
+        )
+    return given.model_copy(update={"strip_headers": given.strip_headers | {env.api_key_header}})
 
 
 class RedirectHooks:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from .._config import FrozenConfig
+from .._config import FrozenConfig, defaults
 from .._exceptions import TimeoutError, describe
 from .._extensions import (
     ATTEMPTS_KEY,
@@ -141,7 +141,7 @@ class RetryConfig(FrozenConfig):
     retry_after_max: float = Field(default=60.0, ge=0)
     idempotency_keys: bool = False
     idempotency_header: str = "Idempotency-Key"
-    budget: RetryBudgetConfig | None = RetryBudgetConfig()
+    budget: RetryBudgetConfig | None = defaults(RetryBudgetConfig)
     wait: Any = None
     stop: Any = None
     store: SharedStore | None = None

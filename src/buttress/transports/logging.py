@@ -26,7 +26,7 @@ from typing import ClassVar
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import require_config
+from .._config import defaults, require_config
 from .._extensions import LOGGED_ABOVE_EXTENSION, REQUEST_ID_EXTENSION
 from .._flow import Flow, Read, Send
 from ..observability import TracingConfig, end_span, start_attempt, start_request
@@ -51,8 +51,8 @@ class _Observing(Layer):
     ) -> None:
         require_config(type(self).__name__, config, LoggingConfig)
         self._inner = inner
-        self.config = config or LoggingConfig()
-        self.tracing = (tracing or TracingConfig()).require_extras()
+        self.config = config or defaults(LoggingConfig)
+        self.tracing = (tracing or defaults(TracingConfig)).require_extras()
         self._clock = clock
         self._log = RequestLogger(logging.getLogger(self._logger_name), self.config)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import require_config
+from .._config import defaults, require_config
 from .._flow import Flow
 from ..policies.budget import RetryBudget
 from ..policies.retry import RetryConfig, RetryPolicy, retry_flow
@@ -46,7 +46,7 @@ class RetryTransport(Layer):
     def __init__(
         self,
         inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
-        config: RetryConfig = RetryConfig(),  # noqa: B008 - frozen, safe to share
+        config: RetryConfig = defaults(RetryConfig),  # noqa: B008 - frozen, safe to share
         *,
         clock: Clock = SYSTEM_CLOCK,
         budget: RetryBudget | None = None,

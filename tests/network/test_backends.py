@@ -75,6 +75,16 @@ def test_aiohttp_backend_refuses_socks(proxy: str | httpx.URL | httpx.Proxy) -> 
         check_backend_supports("aiohttp", proxy=proxy)
 
 
+async def test_aiohttp_backend_refuses_a_socks4_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, demo: DemoServer
+) -> None:
+    # SOCKS4 routes are made by httpx-socks, not the backend: they must not slip past it.
+    monkeypatch.setenv("ALL_PROXY", "socks4://127.0.0.1:1080")
+    async with buttress.AsyncClient(backend="aiohttp", base_url=demo.url) as client:
+        with pytest.raises(buttress.ConfigurationError, match="aiohttp backend cannot use a SOCKS"):
+            await client.get("/users/1")
+
+
 async def test_aiohttp_backend_takes_an_http_proxy() -> None:
     check_backend_supports("aiohttp", proxy="http://127.0.0.1:3128")
     factory = network_factory("aiohttp", is_async=True, proxy="http://127.0.0.1:3128")

@@ -35,6 +35,7 @@ from .._clock import SYSTEM_CLOCK
 from .._exceptions import ConfigurationError, ConnectionError, _joined
 from .._flow import Effect, Outcome, Read, Send, adrive, drive
 from .._options import RequestOptions
+from .backends import check_backend_supports
 
 if TYPE_CHECKING:
     from .._environment import EnvironmentSettings
@@ -479,6 +480,8 @@ def build_network(
     def connect(proxy_url: httpx.URL | None) -> Any:
         options: dict[str, Any] = {"verify": context, "limits": limits}
         options.update(http1=http1, http2=http2)
+        if proxy_url is not None:  # a proxy from the environment or a call, too
+            check_backend_supports(getattr(factory, "buttress_backend", "httpx"), proxy=proxy_url)
         if proxy_url is not None and proxy_url.scheme in ("socks4", "socks4a"):
             return _socks4_transport(proxy_url, asynchronous, **options)
         proxy_config = None if proxy_url is None else _proxy_config(proxy_url, context)

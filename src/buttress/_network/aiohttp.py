@@ -115,6 +115,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """
 
     _proxy_options: dict[str, Any] | None = None
+    buttress_backend = "aiohttp"  # what the client calls this backend (for its errors)
 
     def get_client(self) -> aiohttp.ClientSession:
         """httpx-aiohttp's session, without a cookie jar of its own.

@@ -454,7 +454,7 @@ def _context_headers(trace: RequestTrace, span_id: str) -> dict[str, str]:
     trace_id, state = trace.trace_id, trace.extra.get("tracestate", "")
     assert trace_id is not None
     propagate, otel = _propagate(), _otel()
-    if propagate is None or otel is None:
+    if propagate is None or otel is None or _writes_w3c_alone(propagate):
         headers = {"traceparent": _traceparent(trace_id, span_id, trace.sampled)}
         if state:
             headers["tracestate"] = state
@@ -473,6 +473,44 @@ def _context_headers(trace: RequestTrace, span_id: str) -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=otel.set_span_in_context(span))
     return carrier
+
+
+def _writes_w3c_alone(propagate: ModuleType) -> bool:
+    """True when the configured propagators would write only what we write by hand.
+
+    OpenTelemetry's default propagators (W3C trace context and baggage) write a
+    ``traceparent`` and ``tracestate`` of our ids, and a ``baggage`` header only
+    when the context has baggage: without baggage, handing them our ids would
+    write the same headers at several times the cost.
+    """
+    return _is_w3c(propagate.get_global_textmap()) and not _baggage().get_all()
+
+
+@cache
+def _baggage() -> ModuleType:
+    from opentelemetry import baggage
+
+    return baggage
+
+
+@lru_cache(maxsize=4)
+def _is_w3c(textmap: Any) -> bool:
+    """True for W3C trace context with at most W3C baggage (OpenTelemetry's default)."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    # exact types: a subclass may write something else
+    members = (
+        getattr(textmap, "_propagators", None)
+        if type(textmap) is CompositePropagator
+        else [textmap]
+    )
+    kinds = {type(member) for member in members or ()}
+    return TraceContextTextMapPropagator in kinds and kinds <= {
+        TraceContextTextMapPropagator,
+        W3CBaggagePropagator,
+    }
 
 
 def _span_id(span: Any) -> str | None:

@@ -72,28 +72,33 @@ R = TypeVar("R")
 P = ParamSpec("P")
 
 
-@dataclass(frozen=True, slots=True)
+# The effects are not frozen dataclasses: one is made for every step of every request, and
+# a frozen one's __init__ (object.__setattr__ per field) costs several times a plain one's.
+# Nothing changes an effect once it is yielded.
+
+
+@dataclass(slots=True)
 class Send:
     """Send ``request`` through the inner transport; the outcome is the response or the error."""
 
     request: httpx.Request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Read:
     """Read ``response``'s whole body; the outcome is the response or the error."""
 
     response: httpx.Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sleep:
     """Wait ``seconds`` on the clock; the outcome is ``None``."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """Call out: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
 
@@ -104,7 +109,7 @@ class Call:
     awaiting: Callable[[], Awaitable[object]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply(Generic[T]):
     """What a :class:`Call` returned (its own type, so a reply is never taken for a response)."""
 

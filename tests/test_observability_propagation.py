@@ -203,6 +203,25 @@ async def test_a_subclass_of_the_w3c_propagator_is_asked_not_imitated(
     assert headers["traceparent"].split("-")[1] == CALLER_TRACE_ID
 
 
+class ComparableHousePropagator(HousePropagator):
+    """Equal to any other of its kind, so unhashable: buttress must not need its hash."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ComparableHousePropagator)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+async def test_an_unhashable_propagator_writes_the_context(
+    client: Either, propagator: Callable[[TextMapPropagator], None]
+) -> None:
+    propagator(ComparableHousePropagator())
+    with as_caller():
+        headers = await echoed(client)
+    assert headers["x-house-trace"].startswith(f"{CALLER_TRACE_ID}:")
+    assert "traceparent" not in headers
+
+
 async def test_propagators_that_write_nothing_send_nothing(
     client: Either, propagator: Callable[[TextMapPropagator], None]
 ) -> None:

@@ -494,24 +494,23 @@ def _baggage() -> ModuleType:
     return baggage
 
 
-@lru_cache(maxsize=4)
-def _is_w3c(textmap: Any) -> bool:
+def _is_w3c(textmap: object) -> bool:
     """True for W3C trace context with at most W3C baggage (OpenTelemetry's default)."""
+    composite, trace_context, baggage = _w3c_propagators()
+    # exact types: a subclass may write something else
+    members = getattr(textmap, "_propagators", ()) if type(textmap) is composite else (textmap,)
+    kinds = {type(member) for member in members}
+    return trace_context in kinds and kinds <= {trace_context, baggage}
+
+
+@cache
+def _w3c_propagators() -> tuple[type, type, type]:
+    """OpenTelemetry's composite propagator and its two default members."""
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.propagators.composite import CompositePropagator
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    # exact types: a subclass may write something else
-    members = (
-        getattr(textmap, "_propagators", None)
-        if type(textmap) is CompositePropagator
-        else [textmap]
-    )
-    kinds = {type(member) for member in members or ()}
-    return TraceContextTextMapPropagator in kinds and kinds <= {
-        TraceContextTextMapPropagator,
-        W3CBaggagePropagator,
-    }
+    return CompositePropagator, TraceContextTextMapPropagator, W3CBaggagePropagator
 
 
 def _span_id(span: Any) -> str | None:

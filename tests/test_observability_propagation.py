@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
 from opentelemetry.propagators.composite import CompositePropagator
@@ -25,6 +26,7 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace.span import TraceState
 
 import buttress.observability as observability
@@ -164,6 +166,60 @@ async def test_the_default_propagators_carry_baggage(client: Either) -> None:
     assert headers["baggage"] == "tenant=blue"
     assert headers["traceparent"].split("-")[1] == CALLER_TRACE_ID
     assert headers["tracestate"] == "vendor=v1"
+
+
+async def test_the_default_propagators_without_baggage_send_the_w3c_context(
+    client: Either,
+) -> None:
+    """Written by hand (the same headers as OpenTelemetry's own would be), and no baggage."""
+    with as_caller():
+        headers = await echoed(client)
+    assert "baggage" not in headers
+    assert TRACEPARENT.match(headers["traceparent"])
+    assert headers["traceparent"].split("-")[1] == CALLER_TRACE_ID
+    assert headers["tracestate"] == "vendor=v1"
+
+
+class StampingTraceContext(TraceContextTextMapPropagator):
+    """W3C trace context, and a header of its own: not to be taken for the default."""
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        super().inject(carrier, context, setter)
+        setter.set(carrier, "x-stamped", "yes")
+
+
+async def test_a_subclass_of_the_w3c_propagator_is_asked_not_imitated(
+    client: Either, propagator: Callable[[TextMapPropagator], None]
+) -> None:
+    propagator(CompositePropagator([StampingTraceContext(), W3CBaggagePropagator()]))
+    with as_caller():
+        headers = await echoed(client)
+    assert headers["x-stamped"] == "yes"
+    assert headers["traceparent"].split("-")[1] == CALLER_TRACE_ID
+
+
+class ComparableHousePropagator(HousePropagator):
+    """Equal to any other of its kind, so unhashable: buttress must not need its hash."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ComparableHousePropagator)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+async def test_an_unhashable_propagator_writes_the_context(
+    client: Either, propagator: Callable[[TextMapPropagator], None]
+) -> None:
+    propagator(ComparableHousePropagator())
+    with as_caller():
+        headers = await echoed(client)
+    assert headers["x-house-trace"].startswith(f"{CALLER_TRACE_ID}:")
+    assert "traceparent" not in headers
 
 
 async def test_propagators_that_write_nothing_send_nothing(

@@ -41,7 +41,7 @@ import functools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeGuard, TypeVar, cast
 
 import anyio
 import httpx
@@ -72,28 +72,33 @@ R = TypeVar("R")
 P = ParamSpec("P")
 
 
-@dataclass(frozen=True, slots=True)
+# The effects are not frozen dataclasses: one is made for every step of every request, and
+# a frozen one's __init__ (object.__setattr__ per field) costs several times a plain one's.
+# Nothing changes an effect once it is yielded.
+
+
+@dataclass(slots=True)
 class Send:
     """Send ``request`` through the inner transport; the outcome is the response or the error."""
 
     request: httpx.Request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Read:
     """Read ``response``'s whole body; the outcome is the response or the error."""
 
     response: httpx.Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sleep:
     """Wait ``seconds`` on the clock; the outcome is ``None``."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """Call out: ``blocking()`` under :func:`drive`, ``awaiting()`` under :func:`adrive`.
 
@@ -104,7 +109,7 @@ class Call:
     awaiting: Callable[[], Awaitable[object]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply(Generic[T]):
     """What a :class:`Call` returned (its own type, so a reply is never taken for a response)."""
 
@@ -134,15 +139,18 @@ Step: TypeAlias = Generator[Effect, object, T]
 
 class _Run:
     """What driving a flow is, whatever the call style: the drivers differ only in how they
-    perform ``effect``, inside ``with run:``.
+    perform ``effect``.
 
-    Leaving the block keeps the outcome (``outcome``, or the Exception raised) for
-    :meth:`advance`, which sends it into the flow; ``effect`` is then the flow's next
-    effect, or ``None`` once it returned ``response``. Anything else raised (cancellation,
-    ``KeyboardInterrupt``, a clock that fails) closes the flow and passes straight through.
+    :meth:`advance` sends the outcome of ``effect`` (a value, or the Exception raised) into
+    the flow; ``effect`` is then the flow's next effect, or ``None`` once it returned
+    ``response``. A driver hands what performing ``effect`` raised to :meth:`takes`: an
+    Exception is the outcome, unless the effect was a ``Sleep``; anything else raised
+    (cancellation, ``KeyboardInterrupt``, a clock that fails) closes the flow and passes
+    straight through. (A ``try`` in each driver, not a context manager: this is every
+    layer's per-request path.)
     """
 
-    __slots__ = ("_flow", "effect", "outcome", "response")
+    __slots__ = ("_flow", "effect", "response")
 
     def __init__(self, flow: Generator[Effect, Outcome, object]) -> None:
         self._flow = flow
@@ -155,15 +163,9 @@ class _Run:
         except StopIteration as done:
             self.effect, self.response = None, done.value
 
-    def __enter__(self) -> _Run:
-        self.outcome: Outcome = None
-        return self
-
-    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> bool:
-        if exc is None:
-            return False
+    def takes(self, exc: BaseException) -> TypeGuard[Exception]:
+        """True when ``exc``, raised performing ``effect``, is its outcome; else closes the flow."""
         if isinstance(exc, Exception) and not isinstance(self.effect, Sleep):
-            self.outcome = exc
             return True
         self._flow.close()
         return False
@@ -175,22 +177,30 @@ def call_at_once(step: Generator[Effect, object, T]) -> T:
     For plain methods such as a shared circuit's ``force_open()``.
     """
     run = _Run(step)
-    while run.effect is not None:
-        assert isinstance(run.effect, Call), "only store calls run outside a flow"
-        with run:
-            run.outcome = cast("Outcome", Reply(run.effect.blocking()))
-        run.advance(run.outcome)
+    while (effect := run.effect) is not None:
+        assert isinstance(effect, Call), "only store calls run outside a flow"
+        try:
+            outcome: Outcome = cast("Outcome", Reply(effect.blocking()))
+        except BaseException as exc:
+            if not run.takes(exc):
+                raise
+            outcome = exc
+        run.advance(outcome)
     return cast("T", run.response)
 
 
 async def acall_at_once(step: Generator[Effect, object, T]) -> T:
     """:func:`call_at_once` awaiting the store, for the event loop."""
     run = _Run(step)
-    while run.effect is not None:
-        assert isinstance(run.effect, Call), "only store calls run outside a flow"
-        with run:
-            run.outcome = cast("Outcome", Reply(await run.effect.awaiting()))
-        run.advance(run.outcome)
+    while (effect := run.effect) is not None:
+        assert isinstance(effect, Call), "only store calls run outside a flow"
+        try:
+            outcome: Outcome = cast("Outcome", Reply(await effect.awaiting()))
+        except BaseException as exc:
+            if not run.takes(exc):
+                raise
+            outcome = exc
+        run.advance(outcome)
     return cast("T", run.response)
 
 
@@ -226,10 +236,14 @@ def step_methods(
 def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
     """Run ``flow`` to completion with blocking I/O and return what it returns (a response)."""
     run = _Run(flow)
-    while run.effect is not None:
-        with run:
-            run.outcome = _perform(run.effect, inner, clock)
-        run.advance(run.outcome)
+    while (effect := run.effect) is not None:
+        try:
+            outcome = _perform(effect, inner, clock)
+        except BaseException as exc:
+            if not run.takes(exc):
+                raise
+            outcome = exc
+        run.advance(outcome)
     return cast("R", run.response)
 
 
@@ -238,10 +252,14 @@ async def adrive(
 ) -> R:
     """Run ``flow`` to completion with ``await`` and return what it returns (a response)."""
     run = _Run(flow)
-    while run.effect is not None:
-        with run:
-            run.outcome = await _aperform(run.effect, inner, clock)
-        run.advance(run.outcome)
+    while (effect := run.effect) is not None:
+        try:
+            outcome = await _aperform(effect, inner, clock)
+        except BaseException as exc:
+            if not run.takes(exc):
+                raise
+            outcome = exc
+        run.advance(outcome)
     return cast("R", run.response)
 
 

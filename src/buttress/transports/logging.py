@@ -118,6 +118,31 @@ class AttemptTransport(_Observing):
 
     _logger_name = "buttress.attempt"
 
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request, unobserved = self._start(request)
+        if unobserved and isinstance(self._inner, httpx.BaseTransport):
+            return self._inner.handle_request(request)
+        return super().handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request, unobserved = self._start(request)
+        if unobserved and isinstance(self._inner, httpx.AsyncBaseTransport):
+            return await self._inner.handle_async_request(request)
+        return await super().handle_async_request(request)
+
+    def _start(self, request: httpx.Request) -> tuple[httpx.Request, bool]:
+        """``request`` as sent, and whether this attempt is already counted and needs no flow.
+
+        An attempt with no span of its own and no DEBUG record is only counted (and given
+        its span id): it goes straight to the transport beneath, its outcome untouched,
+        without the flow's per-request cost.
+        """
+        request, trace = start_request(request, self.tracing)  # as is, below LoggingTransport
+        if trace.span is not None or self._log.enabled(logging.DEBUG):
+            return request, False
+        start_attempt(request, trace, self.tracing)  # makes no span without the trace's
+        return request, True
+
     def _flow(self, request: httpx.Request) -> Flow:
         request, trace = start_request(request, self.tracing)  # as is, below LoggingTransport
         span = start_attempt(request, trace, self.tracing)

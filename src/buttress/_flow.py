@@ -41,7 +41,7 @@ import functools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeGuard, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast
 
 import anyio
 import httpx
@@ -139,18 +139,15 @@ Step: TypeAlias = Generator[Effect, object, T]
 
 class _Run:
     """What driving a flow is, whatever the call style: the drivers differ only in how they
-    perform ``effect``.
+    perform ``effect``, inside ``with run:``.
 
-    :meth:`advance` sends the outcome of ``effect`` (a value, or the Exception raised) into
-    the flow; ``effect`` is then the flow's next effect, or ``None`` once it returned
-    ``response``. A driver hands what performing ``effect`` raised to :meth:`takes`: an
-    Exception is the outcome, unless the effect was a ``Sleep``; anything else raised
-    (cancellation, ``KeyboardInterrupt``, a clock that fails) closes the flow and passes
-    straight through. (A ``try`` in each driver, not a context manager: this is every
-    layer's per-request path.)
+    Leaving the block keeps the outcome (``outcome``, or the Exception raised) for
+    :meth:`advance`, which sends it into the flow; ``effect`` is then the flow's next
+    effect, or ``None`` once it returned ``response``. Anything else raised (cancellation,
+    ``KeyboardInterrupt``, a clock that fails) closes the flow and passes straight through.
     """
 
-    __slots__ = ("_flow", "effect", "response")
+    __slots__ = ("_flow", "effect", "outcome", "response")
 
     def __init__(self, flow: Generator[Effect, Outcome, object]) -> None:
         self._flow = flow
@@ -163,9 +160,15 @@ class _Run:
         except StopIteration as done:
             self.effect, self.response = None, done.value
 
-    def takes(self, exc: BaseException) -> TypeGuard[Exception]:
-        """True when ``exc``, raised performing ``effect``, is its outcome; else closes the flow."""
+    def __enter__(self) -> _Run:
+        self.outcome: Outcome = None
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> bool:
+        if exc is None:
+            return False
         if isinstance(exc, Exception) and not isinstance(self.effect, Sleep):
+            self.outcome = exc
             return True
         self._flow.close()
         return False
@@ -177,30 +180,22 @@ def call_at_once(step: Generator[Effect, object, T]) -> T:
     For plain methods such as a shared circuit's ``force_open()``.
     """
     run = _Run(step)
-    while (effect := run.effect) is not None:
-        assert isinstance(effect, Call), "only store calls run outside a flow"
-        try:
-            outcome: Outcome = cast("Outcome", Reply(effect.blocking()))
-        except BaseException as exc:
-            if not run.takes(exc):
-                raise
-            outcome = exc
-        run.advance(outcome)
+    while run.effect is not None:
+        assert isinstance(run.effect, Call), "only store calls run outside a flow"
+        with run:
+            run.outcome = cast("Outcome", Reply(run.effect.blocking()))
+        run.advance(run.outcome)
     return cast("T", run.response)
 
 
 async def acall_at_once(step: Generator[Effect, object, T]) -> T:
     """:func:`call_at_once` awaiting the store, for the event loop."""
     run = _Run(step)
-    while (effect := run.effect) is not None:
-        assert isinstance(effect, Call), "only store calls run outside a flow"
-        try:
-            outcome: Outcome = cast("Outcome", Reply(await effect.awaiting()))
-        except BaseException as exc:
-            if not run.takes(exc):
-                raise
-            outcome = exc
-        run.advance(outcome)
+    while run.effect is not None:
+        assert isinstance(run.effect, Call), "only store calls run outside a flow"
+        with run:
+            run.outcome = cast("Outcome", Reply(await run.effect.awaiting()))
+        run.advance(run.outcome)
     return cast("T", run.response)
 
 
@@ -236,14 +231,10 @@ def step_methods(
 def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
     """Run ``flow`` to completion with blocking I/O and return what it returns (a response)."""
     run = _Run(flow)
-    while (effect := run.effect) is not None:
-        try:
-            outcome = _perform(effect, inner, clock)
-        except BaseException as exc:
-            if not run.takes(exc):
-                raise
-            outcome = exc
-        run.advance(outcome)
+    while run.effect is not None:
+        with run:
+            run.outcome = _perform(run.effect, inner, clock)
+        run.advance(run.outcome)
     return cast("R", run.response)
 
 
@@ -252,14 +243,10 @@ async def adrive(
 ) -> R:
     """Run ``flow`` to completion with ``await`` and return what it returns (a response)."""
     run = _Run(flow)
-    while (effect := run.effect) is not None:
-        try:
-            outcome = await _aperform(effect, inner, clock)
-        except BaseException as exc:
-            if not run.takes(exc):
-                raise
-            outcome = exc
-        run.advance(outcome)
+    while run.effect is not None:
+        with run:
+            run.outcome = await _aperform(run.effect, inner, clock)
+        run.advance(run.outcome)
     return cast("R", run.response)
 
 

@@ -75,14 +75,21 @@ def test_aiohttp_backend_refuses_socks(proxy: str | httpx.URL | httpx.Proxy) -> 
         check_backend_supports("aiohttp", proxy=proxy)
 
 
-async def test_aiohttp_backend_refuses_a_socks4_proxy_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, demo: DemoServer
+@pytest.mark.parametrize("installed", [True, False], ids=["httpx-socks", "no-httpx-socks"])
+async def test_aiohttp_backend_refuses_a_socks4_proxy_from_a_call_or_the_environment(
+    installed: bool, monkeypatch: pytest.MonkeyPatch, demo: DemoServer
 ) -> None:
-    # SOCKS4 routes are made by httpx-socks, not the backend: they must not slip past it.
-    monkeypatch.setenv("ALL_PROXY", "socks4://127.0.0.1:1080")
+    # SOCKS4 routes are made by httpx-socks, not the backend: they must not slip past it,
+    # and without httpx-socks the error must not send the user off to install it.
+    if not installed:
+        monkeypatch.setitem(sys.modules, "httpx_socks", None)
+    refused = pytest.raises(buttress.ConfigurationError, match="aiohttp backend cannot use a SOCKS")
     async with buttress.AsyncClient(backend="aiohttp", base_url=demo.url) as client:
-        with pytest.raises(buttress.ConfigurationError, match="aiohttp backend cannot use a SOCKS"):
-            await client.get("/users/1")
+        with refused:  # a call's own proxy
+            await client.get("/users/1", proxy="socks4://127.0.0.1:1080")
+    monkeypatch.setenv("ALL_PROXY", "socks4://127.0.0.1:1080")
+    with refused:  # the environment's, as the client is built
+        buttress.AsyncClient(backend="aiohttp", base_url=demo.url)
 
 
 async def test_aiohttp_backend_takes_an_http_proxy() -> None:

@@ -119,8 +119,7 @@ async def test_socks4_proxy_through_httpx_socks(
     assert (await client.get("/users/3")).json()["id"] == 3
 
 
-@pytest.mark.parametrize("cls", [buttress.Client, buttress.AsyncClient])
-@pytest.mark.parametrize(
+SOCKS_PACKAGES = pytest.mark.parametrize(
     ("proxy", "package", "extra"),
     [
         ("socks5://127.0.0.1:1", "socksio", "socks"),
@@ -129,6 +128,10 @@ async def test_socks4_proxy_through_httpx_socks(
         ("socks4a://127.0.0.1:1", "httpx_socks", "socks4"),
     ],
 )
+
+
+@pytest.mark.parametrize("cls", [buttress.Client, buttress.AsyncClient])
+@SOCKS_PACKAGES
 def test_socks_without_its_package_names_the_extra(
     cls: type[buttress.Client] | type[buttress.AsyncClient],
     proxy: str,
@@ -140,6 +143,21 @@ def test_socks_without_its_package_names_the_extra(
     monkeypatch.setitem(sys.modules, package, None)  # an install without the extra
     with pytest.raises(buttress.ConfigurationError, match=rf"pip install 'buttress\[{extra}\]'"):
         cls(base_url=demo.url, proxy=proxy)
+
+
+@SOCKS_PACKAGES
+async def test_a_calls_socks_proxy_without_its_package_names_the_extra(
+    make_client: MakeClient,
+    proxy: str,
+    package: str,
+    extra: str,
+    monkeypatch: pytest.MonkeyPatch,
+    demo: DemoServer,
+) -> None:
+    client = make_client(base_url=demo.url)
+    monkeypatch.setitem(sys.modules, package, None)  # an install without the extra
+    with pytest.raises(buttress.ConfigurationError, match=rf"pip install 'buttress\[{extra}\]'"):
+        await client.get("/users/1", proxy=proxy)
 
 
 def test_unsupported_proxy_scheme_is_a_configuration_error() -> None:

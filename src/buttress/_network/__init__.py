@@ -418,8 +418,18 @@ _NATIVE_SOCKS = ("socks5", "socks5h")
 """httpx's own SOCKS5 (with socksio); it sends host names for the proxy to resolve."""
 
 
+def _check_proxy(backend: str, proxy: httpx.URL) -> None:
+    """Refuse a proxy the backend cannot reach, then one whose package is not installed.
+
+    In that order: installing a package would not help the first.
+    """
+    check_backend_supports(backend, proxy=proxy)
+    if proxy.scheme.startswith("socks"):
+        _require_socks(proxy.scheme)
+
+
 def _require_socks(scheme: str) -> None:
-    """Fail when the client is built, naming the extra, rather than on the first request."""
+    """A clear error naming the extra, rather than an ImportError on the first request."""
     if scheme in _NATIVE_SOCKS:
         package, extra = "socksio", "socks"
     else:
@@ -475,13 +485,16 @@ def build_network(
     if http2:
         require_http2()
     context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
+    backend = getattr(factory, "buttress_backend", "httpx")
     proxies, bypass = _routes(proxy, trust_env, proxy_bypass)
+    for url in proxies.values():  # fail as the client is built, not on its first request
+        _check_proxy(backend, _proxy_url(url))
 
     def connect(proxy_url: httpx.URL | None) -> Any:
         options: dict[str, Any] = {"verify": context, "limits": limits}
         options.update(http1=http1, http2=http2)
-        if proxy_url is not None:  # a proxy from the environment or a call, too
-            check_backend_supports(getattr(factory, "buttress_backend", "httpx"), proxy=proxy_url)
+        if proxy_url is not None:  # a call's own proxy is first seen here
+            _check_proxy(backend, proxy_url)
         if proxy_url is not None and proxy_url.scheme in ("socks4", "socks4a"):
             return _socks4_transport(proxy_url, asynchronous, **options)
         proxy_config = None if proxy_url is None else _proxy_config(proxy_url, context)
@@ -504,10 +517,6 @@ def _routes(
         bypass.extend(env_bypass)
     elif proxy is not None and proxy is not False:
         proxies = {"all": proxy}
-    for url in proxies.values():
-        scheme = _proxy_url(url).scheme
-        if scheme.startswith("socks"):
-            _require_socks(scheme)
     return proxies, bypass
 
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import AfterValidator, BaseModel
 from pydantic_settings import SettingsConfigDict
 
 import buttress
+from buttress._client_config import ClientConfig
+from buttress._clock import SYSTEM_CLOCK
 from buttress._config import FrozenConfig, defaults
 from buttress._environment import EnvironmentSettings
 from buttress._redirects import client_redirects
@@ -96,6 +103,93 @@ def test_a_shared_default_configuration_is_what_no_arguments_validate_to(
     assert shared is defaults(model)
     assert shared == model()
     assert shared.model_fields_set == set()
+
+
+def _same_defaults(built: BaseModel, validated: BaseModel) -> None:
+    """Each field of ``built`` is what validation gave: the very object where it can hash."""
+    assert built == validated
+    for name in type(built).model_fields:
+        value, expected = getattr(built, name), getattr(validated, name)
+        try:
+            hash(expected)
+        except TypeError:  # validation copies these, so must building
+            assert value == expected
+        else:
+            assert value is expected, name
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        buttress.TimeoutConfig,
+        buttress.RetryConfig,
+        buttress.RetryBudgetConfig,
+        buttress.LoggingConfig,
+        buttress.TracingConfig,
+        buttress.RedirectConfig,
+        EnvironmentSettings,
+    ],
+)
+def test_a_shared_default_holds_the_objects_validation_holds(model: type[FrozenConfig]) -> None:
+    _same_defaults(defaults(model), model())
+
+
+def test_a_client_config_without_arguments_holds_the_objects_validation_holds() -> None:
+    # pydantic's model_construct deep-copies defaults; a client's clock must stay the clock.
+    built = ClientConfig.of("Client", {})
+    _same_defaults(built.model_copy(update={"settings": None}), ClientConfig())
+    assert built.clock is SYSTEM_CLOCK
+
+
+def test_every_client_option_is_checked_by_one_argument_validators() -> None:
+    # ClientConfig.of runs each field's validators itself instead of validating the model:
+    # a field with a check of another kind (a bound, a validator taking info) would be skipped.
+    for name, field in ClientConfig.model_fields.items():
+        assert field.annotation is Any, name
+        for check in field.metadata:
+            assert isinstance(check, AfterValidator), name
+            if not isinstance(check.func, type):  # a type (frozenset) takes the one value
+                assert len(inspect.signature(check.func).parameters) == 1, name
+
+
+_FIRST_USE_IN_THREADS = """
+import threading
+import buttress
+
+barrier = threading.Barrier(32)
+failures = []
+
+
+def make(index):
+    barrier.wait()  # every thread makes its models' first instance at once
+    try:
+        buttress.RetryConfig(max_attempts=2, backoff_factor=0.1)
+        buttress.TimeoutConfig.model_validate({"read": 2.0})
+        buttress.CircuitBreakerConfig.model_validate_json('{"failure_threshold": 3}')
+    except Exception as exc:
+        failures.append(repr(exc))
+
+
+threads = [threading.Thread(target=make, args=(i,)) for i in range(32)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(failures)
+"""
+
+
+def test_configurations_made_first_in_many_threads_at_once_all_validate() -> None:
+    # Validators are built on first use; pydantic 2.11.0 to 2.11.4 could hand threads
+    # racing for that build the base class's validator. A fresh interpreter: first use.
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_USE_IN_THREADS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]", result.stdout
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from ._arguments import unknown_argument
 from ._clock import SYSTEM_CLOCK
-from ._config import APIVersion, TimeoutConfig, check_base_url, defaults
+from ._config import APIVersion, TimeoutConfig, check_base_url, construct, defaults
 from ._environment import NO_SETTINGS, PREFIX, EnvironmentSettings
 from ._exceptions import ConfigurationError
 from ._network import build_network, connection_options
@@ -346,7 +346,7 @@ class ClientConfig(BaseModel):
             Client() got an unexpected keyword argument 'retries'; did you mean `retry=`?
         """
         known = {name: value for name, value in arguments.items() if name in OPTION_NAMES}
-        config = cls.model_construct(set(known), **_checked(owner, known))
+        config = construct(cls, _checked(owner, known), given=known)
         for name in arguments.keys() - OPTION_NAMES:
             raise unknown_argument(owner, name, OPTION_NAMES)
         if config.base_url:

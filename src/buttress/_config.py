@@ -6,7 +6,9 @@ client is built, shared safely between threads, never copied per request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import copy
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, cast
@@ -29,6 +31,7 @@ __all__ = [
     "check_base_url",
     "config_error",
     "config_errors",
+    "construct",
     "defaults",
     "frozen_model_config",
     "require_config",
@@ -64,12 +67,45 @@ def defaults(model: type[_M]) -> _M:
         >>> defaults(TimeoutConfig) is defaults(TimeoutConfig)
         True
     """
-    return cast("_M", _construct(model))
+    return cast("_M", _shared_defaults(model))
 
 
 @cache
-def _construct(model: type[BaseModel]) -> BaseModel:
-    return model.model_construct()
+def _shared_defaults(model: type[BaseModel]) -> BaseModel:
+    return construct(model, {})
+
+
+def construct(model: type[_M], values: Mapping[str, Any], given: Iterable[str] = ()) -> _M:
+    """``model`` made of ``values`` already checked, defaults filled in as validation would.
+
+    ``given`` names the fields to report as set (``model_fields_set``). pydantic's own
+    ``model_construct`` deep-copies every default that is not a builtin; validation copies
+    only the defaults it cannot hash, so a clock or a frozen configuration given as a
+    default is the very object, here as there.
+
+    Examples:
+        >>> config = construct(TimeoutConfig, {"read": 2.0}, given=["read"])
+        >>> config.read, config.connect, config.model_fields_set
+        (2.0, 5.0, {'read'})
+    """
+    filled = dict(values)
+    for name, field in model.model_fields.items():
+        if name in filled or field.is_required():
+            continue
+        if field.default_factory is not None:
+            filled[name] = cast("Callable[[], Any]", field.default_factory)()
+        else:
+            default = field.default
+            filled[name] = default if _hashable(default) else copy.deepcopy(default)
+    return model.model_construct(set(given), **filled)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def unknown_field(model: type[BaseModel], name: str, nested: bool = False) -> str:
@@ -192,6 +228,22 @@ def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
     return url
 
 
+_building = threading.RLock()
+
+
+def _build_validator(model: type[BaseModel]) -> None:
+    """Build ``model``'s deferred validator once, one thread at a time.
+
+    pydantic builds it on first use; in pydantic 2.11.0 to 2.11.4 threads racing
+    for that first build could be handed the base class's validator (pydantic
+    issue 11849), so a configuration made in several threads at once failed.
+    """
+    if not model.__pydantic_complete__:
+        with _building:
+            if not model.__pydantic_complete__:
+                model.model_rebuild()
+
+
 class FrozenConfig(BaseModel):
     """Base of every buttress configuration model: validated once, immutable, shareable.
 
@@ -214,18 +266,21 @@ class FrozenConfig(BaseModel):
     model_config = frozen_model_config
 
     def __init__(self, **data: Any) -> None:
+        _build_validator(type(self))
         with config_errors(type(self)):
             super().__init__(**data)
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate ``obj`` (a mapping, or an instance) into this model."""
+        _build_validator(cls)
         with config_errors(cls):
             return super().model_validate(obj, **kwargs)
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate a JSON document into this model."""
+        _build_validator(cls)
         with config_errors(cls):
             return super().model_validate_json(json_data, **kwargs)
 

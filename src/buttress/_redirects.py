@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import httpx
 from pydantic import Field
 
-from ._config import AnyCollection, FrozenConfig, defaults
+from ._config import AnyCollection, FrozenConfig, construct, defaults
 from ._exceptions import RedirectRefusedError
 from ._extensions import CREDENTIAL_HEADERS_KEY
 from ._redact import Redactor
@@ -115,10 +115,11 @@ def client_redirects(given: RedirectConfig | None, env: EnvironmentSettings) -> 
         ['X-Acme-Key']
     """
     if given is None:  # values already checked (the environment's when it was read)
-        return RedirectConfig.model_construct(
-            allow_cross_origin=env.allow_cross_origin_redirects is not False,
-            strip_headers=frozenset({env.api_key_header}),
-        )
+        rules = {
+            "allow_cross_origin": env.allow_cross_origin_redirects is not False,
+            "strip_headers": frozenset({env.api_key_header}),
+        }
+        return construct(RedirectConfig, rules, given=rules)
     return given.model_copy(update={"strip_headers": given.strip_headers | {env.api_key_header}})
 
 

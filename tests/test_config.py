@@ -83,28 +83,6 @@ def test_configs_are_frozen() -> None:
         buttress.TimeoutConfig(bogus=1)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        buttress.TimeoutConfig,
-        buttress.RetryConfig,
-        buttress.RetryBudgetConfig,
-        buttress.LoggingConfig,
-        buttress.TracingConfig,
-        buttress.RedirectConfig,
-        EnvironmentSettings,
-    ],
-)
-def test_a_shared_default_configuration_is_what_no_arguments_validate_to(
-    model: type[FrozenConfig],
-) -> None:
-    # Default clients hold these instances, built once without validating.
-    shared = defaults(model)
-    assert shared is defaults(model)
-    assert shared == model()
-    assert shared.model_fields_set == set()
-
-
 def _same_defaults(built: BaseModel, validated: BaseModel) -> None:
     """Each field of ``built`` is what validation gave: the very object where it can hash."""
     assert built == validated
@@ -130,8 +108,14 @@ def _same_defaults(built: BaseModel, validated: BaseModel) -> None:
         EnvironmentSettings,
     ],
 )
-def test_a_shared_default_holds_the_objects_validation_holds(model: type[FrozenConfig]) -> None:
-    _same_defaults(defaults(model), model())
+def test_a_shared_default_configuration_is_what_no_arguments_validate_to(
+    model: type[FrozenConfig],
+) -> None:
+    # Default clients hold these instances, built once without validating.
+    shared = defaults(model)
+    assert shared is defaults(model)
+    _same_defaults(shared, model())
+    assert shared.model_fields_set == set()
 
 
 def test_a_client_config_without_arguments_holds_the_objects_validation_holds() -> None:

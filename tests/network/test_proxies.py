@@ -130,23 +130,8 @@ SOCKS_PACKAGES = pytest.mark.parametrize(
 )
 
 
-@pytest.mark.parametrize("cls", [buttress.Client, buttress.AsyncClient])
 @SOCKS_PACKAGES
-def test_socks_without_its_package_names_the_extra(
-    cls: type[buttress.Client] | type[buttress.AsyncClient],
-    proxy: str,
-    package: str,
-    extra: str,
-    monkeypatch: pytest.MonkeyPatch,
-    demo: DemoServer,
-) -> None:
-    monkeypatch.setitem(sys.modules, package, None)  # an install without the extra
-    with pytest.raises(buttress.ConfigurationError, match=rf"pip install 'buttress\[{extra}\]'"):
-        cls(base_url=demo.url, proxy=proxy)
-
-
-@SOCKS_PACKAGES
-async def test_a_calls_socks_proxy_without_its_package_names_the_extra(
+async def test_socks_without_its_package_names_the_extra(
     make_client: MakeClient,
     proxy: str,
     package: str,
@@ -154,9 +139,12 @@ async def test_a_calls_socks_proxy_without_its_package_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
     demo: DemoServer,
 ) -> None:
-    client = make_client(base_url=demo.url)
     monkeypatch.setitem(sys.modules, package, None)  # an install without the extra
-    with pytest.raises(buttress.ConfigurationError, match=rf"pip install 'buttress\[{extra}\]'"):
+    names_the_extra = rf"pip install 'buttress\[{extra}\]'"
+    with pytest.raises(buttress.ConfigurationError, match=names_the_extra):
+        make_client(base_url=demo.url, proxy=proxy)  # the client's proxy: as it is built
+    client = make_client(base_url=demo.url)
+    with pytest.raises(buttress.ConfigurationError, match=names_the_extra):
         await client.get("/users/1", proxy=proxy)
 
 

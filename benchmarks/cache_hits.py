@@ -7,7 +7,8 @@ between the two so that both see the same machine load, and each figure is
 the median of its rounds. Then buttress's memory is checked to stay bounded
 by ``max_size`` while many distinct URLs are stored.
 
-``python -m benchmarks --only cache`` runs this part alone.
+``python -m benchmarks`` runs it with the rest; ``python -m benchmarks.handbuilt``
+prints the cache-hit rows of the comparison with hishel through each client.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ benchmark's HTTP server:
   adds to each request (one Redis round trip: one script call).
 
 Run alone: ``uv run python -m benchmarks.fleet [--full]``; ``python -m benchmarks``
-runs it too (the small case with ``--quick``).
+runs it too (the small case unless ``--full``).
 """
 
 from __future__ import annotations

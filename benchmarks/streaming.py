@@ -8,7 +8,7 @@ set is reset (Linux ``/proc/self/clear_refs``); the growth is the peak during
 the download minus the resident set before it. Rounds run the variants in turn;
 throughput is the median of the rounds, growth the largest.
 
-``python -m benchmarks --only streaming`` runs this part alone.
+``python -m benchmarks`` runs it with the rest (1 GiB per download with ``--full``).
 """
 
 from __future__ import annotations

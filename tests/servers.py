@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import os
 import secrets
 import shutil
@@ -54,29 +53,7 @@ Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-# Each pytest-xdist worker takes its ports from its own block of 1,000 between 10000 and
-# 19999: below the kernel's ephemeral range (32768 on, by default), so no bind(0) or
-# outgoing connection of any process lands on one, and apart from the other workers' blocks.
-# A test that stops a server and starts it again on the same port, or expects nothing to
-# listen on one, keeps it to itself. (The blocks' Redis Cluster buses, port + 10000, stay
-# below the ephemeral range too.) Beyond ten workers, ports come from the kernel.
-_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-_OWN_PORTS = itertools.cycle(range(10000 + 1000 * _WORKER, 11000 + 1000 * _WORKER))
-_OWN_PORTS_LOCK = threading.Lock()
-
-
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on, from this worker's own block."""
-    if _WORKER < 10:
-        for _ in range(1000):
-            with _OWN_PORTS_LOCK:
-                port = next(_OWN_PORTS)
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:  # taken, or a recent connection's TIME_WAIT
-                    continue
-            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,3 +148,33 @@ def test_server_runs_any_asgi_app() -> None:
     with DemoServer(app) as server:
         assert server.port > 0
         assert httpx.get(server.url).text == "hi"
+
+
+def test_the_servers_port_is_its_own_before_its_thread_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another process's server may bind the same port (both with SO_REUSEADDR) while the
+    # demo server's thread is still starting; the one that listens first keeps the port.
+    import uvicorn
+
+    run = uvicorn.Server.run
+    intruders: list[OSError | None] = []
+
+    def run_after_an_intruder(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        port = sockets[0].getsockname()[1]
+        with socket.socket() as intruder:
+            intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                intruder.bind(("127.0.0.1", port))
+                intruder.listen()
+            except OSError as exc:
+                intruders.append(exc)
+            else:
+                intruders.append(None)
+            run(server, sockets=sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run_after_an_intruder)
+    with DemoServer() as server:
+        assert httpx.get(f"{server.url}/users/1").status_code == 200
+    assert len(intruders) == 1
+    assert isinstance(intruders[0], OSError)  # the port was already listening

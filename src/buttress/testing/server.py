@@ -57,6 +57,9 @@ class DemoServer(Serving):
         # and the body meet Nagle's algorithm and the client's delayed ACK: ~40 ms a request.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self._port))
+        # Listen at once: until a socket listens, another one may bind its port with
+        # SO_REUSEADDR too and listen first, and uvicorn's thread may start much later.
+        sock.listen(2048)
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,

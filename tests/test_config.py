@@ -144,7 +144,7 @@ barrier = threading.Barrier(32)
 failures = []
 
 
-def make(index):
+def make():
     barrier.wait()  # every thread makes its models' first instance at once
     try:
         buttress.RetryConfig(max_attempts=2, backoff_factor=0.1)
@@ -154,7 +154,7 @@ def make(index):
         failures.append(repr(exc))
 
 
-threads = [threading.Thread(target=make, args=(i,)) for i in range(32)]
+threads = [threading.Thread(target=make) for _ in range(32)]
 for thread in threads:
     thread.start()
 for thread in threads:

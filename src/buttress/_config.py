@@ -30,12 +30,12 @@ __all__ = [
     "TimeoutTypes",
     "check_base_url",
     "config_error",
-    "config_errors",
     "construct",
     "defaults",
     "frozen_model_config",
     "require_config",
     "unknown_field",
+    "validating",
 ]
 
 # strict: a value of the wrong type is refused, never converted ("503" is not 503, 1 is not True).
@@ -161,9 +161,29 @@ def config_error(model: type[BaseModel], exc: ValidationError) -> ConfigurationE
     return ConfigurationError(f"invalid {model.__name__}: {problems}")
 
 
+_building = threading.RLock()
+
+
+def _build_validator(model: type[BaseModel]) -> None:
+    """Build ``model``'s deferred validator once, one thread at a time.
+
+    pydantic builds it on first use; in pydantic 2.11.0 to 2.11.4 threads racing
+    for that first build could be handed the base class's validator (pydantic
+    issue 11849), so a configuration made in several threads at once failed.
+    """
+    if not model.__pydantic_complete__:
+        with _building:
+            if not model.__pydantic_complete__:
+                model.model_rebuild()
+
+
 @contextmanager
-def config_errors(model: type[BaseModel]) -> Iterator[None]:
-    """Turn pydantic's ``ValidationError`` raised inside into :func:`config_error`'s."""
+def validating(model: type[BaseModel]) -> Iterator[None]:
+    """Validate into ``model`` inside: its validator built first, its errors made ours.
+
+    pydantic's ``ValidationError`` raised inside becomes :func:`config_error`'s.
+    """
+    _build_validator(model)
     try:
         yield
     except ValidationError as exc:
@@ -228,22 +248,6 @@ def check_base_url(url: str | httpx.URL | None) -> str | httpx.URL | None:
     return url
 
 
-_building = threading.RLock()
-
-
-def _build_validator(model: type[BaseModel]) -> None:
-    """Build ``model``'s deferred validator once, one thread at a time.
-
-    pydantic builds it on first use; in pydantic 2.11.0 to 2.11.4 threads racing
-    for that first build could be handed the base class's validator (pydantic
-    issue 11849), so a configuration made in several threads at once failed.
-    """
-    if not model.__pydantic_complete__:
-        with _building:
-            if not model.__pydantic_complete__:
-                model.model_rebuild()
-
-
 class FrozenConfig(BaseModel):
     """Base of every buttress configuration model: validated once, immutable, shareable.
 
@@ -266,22 +270,19 @@ class FrozenConfig(BaseModel):
     model_config = frozen_model_config
 
     def __init__(self, **data: Any) -> None:
-        _build_validator(type(self))
-        with config_errors(type(self)):
+        with validating(type(self)):
             super().__init__(**data)
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate ``obj`` (a mapping, or an instance) into this model."""
-        _build_validator(cls)
-        with config_errors(cls):
+        with validating(cls):
             return super().model_validate(obj, **kwargs)
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate a JSON document into this model."""
-        _build_validator(cls)
-        with config_errors(cls):
+        with validating(cls):
             return super().model_validate_json(json_data, **kwargs)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

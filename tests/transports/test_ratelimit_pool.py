@@ -136,19 +136,21 @@ class Scene:
         except buttress.TimeoutError as exc:
             self.outcomes[number] = type(exc).__name__
 
-    async def pile_up_then_release(self, app: Turnstile, **kwargs: Any) -> None:
+    async def pile_up_then_release(self, app: Turnstile, *windows: dict[str, Any]) -> None:
         """Fill the pool with held requests, then LIMIT more per window wait for a connection.
 
-        The two windows' requests get their rate-limit slots on schedule, so, had they
-        been counted as sent then, they would all leave at once when the held responses
-        are released together, and the connections come free.
+        ``windows`` gives each window's calls their keyword arguments (two windows of
+        none by default). The windows' requests get their rate-limit slots on
+        schedule, so, had they been counted as sent then, they would all leave at once
+        when the held responses are released together, and the connections come free.
         """
+        windows = windows or ({}, {})
         async with anyio.create_task_group() as group:
             try:
                 for number in range(CONNECTIONS):  # the server holds them, with the connections
                     group.start_soon(self.call, number)
                 await until(lambda: len(app.waiting) == CONNECTIONS)
-                for window in (1, 2):
+                for window, kwargs in enumerate(windows, start=1):
                     self.clock.advance(WINDOW)
                     for number in range(
                         CONNECTIONS + (window - 1) * LIMIT, CONNECTIONS + window * LIMIT
@@ -199,11 +201,13 @@ async def test_a_wait_beneath_the_gate_past_the_deadline_fails_at_once(
     app, server = turnstile
     scene = Scene(kind, server, strategy="sliding_window")
     scenes.append(scene)
-    # The last window's requests may take 5 s in all; sending them would need 10 s more.
-    await scene.pile_up_then_release(app, extensions=buttress.options(total_timeout=5.0))
+    # Each window's requests wait 10 s for a connection; the first window's may take 15 s
+    # in all. The second's may take 5 s: waiting for the limit would take 10 s more.
+    await scene.pile_up_then_release(app, within(15.0), within(5.0))
     # The held requests and one window's worth go; the other window's requests fail. Which
     # window's go is the order the requests reach the limit beneath the gate: with threads, a
-    # request handed a connection may be scheduled after a later one handed the next.
+    # request handed a connection may be scheduled after a later one handed the next (then
+    # it finds the limit free, and the earlier one would wait past its deadline).
     held, late = range(CONNECTIONS), range(CONNECTIONS, CONNECTIONS + 2 * LIMIT)
     assert [scene.outcomes[number] for number in held] == [200] * CONNECTIONS
     assert sorted(map(str, (scene.outcomes[number] for number in late))) == (
@@ -215,3 +219,24 @@ async def test_a_wait_beneath_the_gate_past_the_deadline_fails_at_once(
         ] * LIMIT
     assert len(scene.network.sent) == CONNECTIONS + LIMIT  # failed before sending, not after
     assert scene.clock.sleeps == []  # at once: nothing slept towards the lost deadline
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_deadline_that_passes_while_waiting_for_a_connection_fails_unsent(
+    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+) -> None:
+    app, server = turnstile
+    scene = Scene(kind, server, strategy="sliding_window")
+    scenes.append(scene)
+    # The first window's slots are free when the connections come, 10 s later: past their
+    # 5 s deadline. The second window's requests have no deadline, and go.
+    await scene.pile_up_then_release(app, within(5.0), {})
+    first, second = (range(CONNECTIONS + n * LIMIT, CONNECTIONS + (n + 1) * LIMIT) for n in (0, 1))
+    assert [scene.outcomes[number] for number in first] == ["TimeoutError"] * LIMIT
+    assert [scene.outcomes[number] for number in second] == [200] * LIMIT
+    assert len(scene.network.sent) == CONNECTIONS + LIMIT  # refused where they would leave
+
+
+def within(seconds: float) -> dict[str, Any]:
+    """The keyword arguments of a call whose total deadline is ``seconds``."""
+    return {"extensions": buttress.options(total_timeout=seconds)}

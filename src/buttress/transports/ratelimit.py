@@ -360,11 +360,21 @@ class RateLimitAdmission(Wrapper):
         self._shared = _shared(limiter) is not None
 
     def _admit(self, request: httpx.Request) -> tuple[_Pending | None, float]:
-        """The slot the request brought for this limiter, and how long it must still wait."""
+        """The slot the request brought for this limiter, and how long it must still wait.
+
+        ``None`` when it may go now, with nothing to drive: it brought no slot of this
+        limiter, or it needs no wait, no fleet-wide turn, and its deadline has not
+        passed while it waited for a connection.
+        """
         pending = request.extensions.get(RATE_LIMIT_ADMISSION)
         if not isinstance(pending, _Pending) or pending.limiter is not self.limiter:
             return None, 0.0
-        return pending, self.limiter.admit(request, pending.booking)
+        gap = self.limiter.admit(request, pending.booking)
+        if gap or self._shared:
+            return pending, gap
+        if pending.deadline is not None and self._clock.monotonic() >= pending.deadline:
+            return pending, gap  # refused by the drive: the time ran out at the gate
+        return None, gap
 
     def _late(self, request: httpx.Request, pending: _Pending, gap: float) -> Flow:
         """Wait until sending keeps the limit (``gap`` at least) and the fleet's, then send."""
@@ -391,7 +401,7 @@ class RateLimitAdmission(Wrapper):
         inner = self._inner
         assert isinstance(inner, httpx.BaseTransport)  # beneath a sync layer: sync too
         pending, gap = self._admit(request)
-        if pending is None or not (gap or self._shared):  # it may go now: nothing to drive
+        if pending is None:  # it may go now: nothing to drive
             return inner.handle_request(request)
         return drive(self._late(request, pending, gap), inner, self._clock)
 
@@ -399,7 +409,7 @@ class RateLimitAdmission(Wrapper):
         inner = self._inner
         assert isinstance(inner, httpx.AsyncBaseTransport)  # beneath an async layer: async too
         pending, gap = self._admit(request)
-        if pending is None or not (gap or self._shared):
+        if pending is None:
             return await inner.handle_async_request(request)
         return await adrive(self._late(request, pending, gap), inner, self._clock)
 

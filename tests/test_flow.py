@@ -13,6 +13,7 @@ import pytest
 from buttress._flow import (
     Effect,
     Flow,
+    OutOfTime,
     Read,
     Send,
     Sleep,
@@ -225,6 +226,88 @@ async def test_read_failure_comes_back_as_outcome(mode: str) -> None:
 
     await run(mode, flow(), Recorder(httpx.Response(200, stream=Broken())), FakeClock())
     assert isinstance(outcomes[0], httpx.ReadError)
+
+
+class Dripping(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body of ``chunks`` chunks; the clock moves ``step`` seconds before each arrives."""
+
+    def __init__(self, clock: FakeClock, chunks: int, step: float) -> None:
+        self.clock, self.chunks, self.step = clock, chunks, step
+        self.sent = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(self.chunks):
+            self.clock.advance(self.step)
+            self.sent += 1
+            yield b"x"
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self:
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _within_flow(seconds: float, outcomes: list[object]) -> Flow:
+    response = yield Send(REQUEST, within=seconds)
+    outcomes.append(response)
+    if isinstance(response, httpx.Response):
+        outcomes.append((yield Read(response, within=seconds)))
+    return httpx.Response(204)
+
+
+async def test_a_body_still_arriving_when_the_time_is_up_is_out_of_time(mode: str) -> None:
+    clock = FakeClock()
+    body = Dripping(clock, chunks=10, step=1.0)
+    outcomes: list[object] = []
+    await run(mode, _within_flow(3.5, outcomes), Recorder(httpx.Response(200, stream=body)), clock)
+    assert isinstance(outcomes[0], httpx.Response)
+    assert isinstance(outcomes[1], OutOfTime)
+    # drive() stops at the first chunk past the time; adrive() cuts off in real time (see
+    # below), and on the fake clock judges the body once it is in
+    assert body.sent == (4 if mode == "sync" else body.chunks)
+    assert body.closed  # its connection goes back
+
+
+async def test_a_body_in_time_is_the_response(mode: str) -> None:
+    clock = FakeClock()
+    outcomes: list[object] = []
+    body = Dripping(clock, chunks=3, step=1.0)
+    await run(mode, _within_flow(3.5, outcomes), Recorder(httpx.Response(200, stream=body)), clock)
+    assert outcomes[0] is outcomes[1]
+    assert body.sent == 3
+
+
+async def test_a_response_that_came_late_is_out_of_time_and_closed(mode: str) -> None:
+    clock = FakeClock()
+    body = Dripping(clock, chunks=1, step=0.0)
+
+    class Late(Recorder):
+        def _next(self, request: httpx.Request) -> httpx.Response:
+            clock.advance(5.0)  # the server took 5 s to answer
+            return super()._next(request)
+
+    outcomes: list[object] = []
+    await run(mode, _within_flow(2.0, outcomes), Late(httpx.Response(200, stream=body)), clock)
+    assert isinstance(outcomes[0], OutOfTime)
+    assert outcomes[0].request is REQUEST
+    assert body.closed
+
+
+async def test_adrive_cuts_off_a_send_when_the_time_is_up() -> None:
+    class Silent(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await anyio.sleep_forever()
+            raise AssertionError("never")  # pragma: no cover
+
+    outcomes: list[object] = []
+    await adrive(_within_flow(0.05, outcomes), Silent(), FakeClock())
+    assert isinstance(outcomes[0], OutOfTime)
 
 
 def test_fake_clock_records_and_advances() -> None:

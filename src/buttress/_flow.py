@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Generator
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast
@@ -53,6 +54,7 @@ __all__ = [
     "Call",
     "Effect",
     "Flow",
+    "OutOfTime",
     "Outcome",
     "Read",
     "Reply",
@@ -79,16 +81,24 @@ P = ParamSpec("P")
 
 @dataclass(slots=True)
 class Send:
-    """Send ``request`` through the inner transport; the outcome is the response or the error."""
+    """Send ``request`` through the inner transport; the outcome is the response or the error.
+
+    With ``within`` (seconds), a response that is not back in time is :class:`OutOfTime`.
+    """
 
     request: httpx.Request
+    within: float | None = None
 
 
 @dataclass(slots=True)
 class Read:
-    """Read ``response``'s whole body; the outcome is the response or the error."""
+    """Read ``response``'s whole body; the outcome is the response or the error.
+
+    With ``within`` (seconds), a body that has not arrived in time is :class:`OutOfTime`.
+    """
 
     response: httpx.Response
+    within: float | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +125,20 @@ class Reply(Generic[T]):
 
     value: T
 
+
+class OutOfTime(httpx.TimeoutException):
+    """The outcome of a ``Send`` or ``Read`` that ran past its ``within``.
+
+    Both drivers refuse a response or a body that came after the time was up, on
+    the flow's clock or in real time. :func:`adrive` also cuts the step off when
+    the time is up, whatever the server does. A blocking call cannot be cut short:
+    :func:`drive` checks a body between its chunks, each of which arrives within
+    the read timeout, and the headers once they are in.
+    """
+
+
+_LATE_RESPONSE = "no response within the time left"
+_LATE_BODY = "the body did not arrive within the time left"
 
 Effect: TypeAlias = Send | Read | Sleep | Call
 # A Reply is sent only to a flow that yielded a Call, through call(): not part of Outcome.
@@ -252,15 +276,25 @@ async def adrive(
 
 def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:
     if isinstance(effect, Send):
-        return inner.handle_request(effect.request)
+        if effect.within is None:
+            return inner.handle_request(effect.request)
+        limit = _Limit(effect.within, clock)
+        response = inner.handle_request(effect.request)  # blocking: it cannot be cut short
+        if not limit.passed():
+            return response
+        response.close()
+        return OutOfTime(_LATE_RESPONSE, request=effect.request)
     if isinstance(effect, Read):
+        response = effect.response
+        if effect.within is not None:
+            response.stream = _Until(response.stream, _Limit(effect.within, clock))
         try:
-            effect.response.read()
+            response.read()
         except BaseException:  # a body that broke off: release its connection
             with contextlib.suppress(Exception):
-                effect.response.close()
+                response.close()
             raise
-        return effect.response
+        return response
     if isinstance(effect, Call):
         return cast("Outcome", Reply(effect.blocking()))
     clock.sleep(effect.seconds)
@@ -269,17 +303,72 @@ def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcom
 
 async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Clock) -> Outcome:
     if isinstance(effect, Send):
-        return await inner.handle_async_request(effect.request)
+        if effect.within is None:
+            return await inner.handle_async_request(effect.request)
+        limit = _Limit(effect.within, clock)
+        with anyio.move_on_after(effect.within):  # cut off when the time is up
+            response = await inner.handle_async_request(effect.request)
+            if not limit.passed():
+                return response
+            await response.aclose()
+        return OutOfTime(_LATE_RESPONSE, request=effect.request)
     if isinstance(effect, Read):
-        try:
-            await effect.response.aread()
-        except BaseException:  # a body that broke off: release its connection
-            # shielded: inside a cancelled scope (trio, anyio) the close must still run
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await effect.response.aclose()
-            raise
-        return effect.response
+        if effect.within is None:
+            return await _aread(effect.response)
+        limit = _Limit(effect.within, clock)
+        with anyio.move_on_after(effect.within):
+            response = await _aread(effect.response)
+            if not limit.passed():
+                return response
+        return OutOfTime(_LATE_BODY)
     if isinstance(effect, Call):
         return cast("Outcome", Reply(await effect.awaiting()))
     await clock.asleep(effect.seconds)
     return None
+
+
+async def _aread(response: httpx.Response) -> httpx.Response:
+    try:
+        await response.aread()
+    except BaseException:  # a body that broke off, or was cut short: release its connection
+        # shielded: inside a cancelled scope (trio, anyio) the close must still run
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await response.aclose()
+        raise
+    return response
+
+
+class _Limit:
+    """When a step's ``within`` runs out: on the flow's clock, and in real time.
+
+    The flow's deadline is on its clock; real time is what a server's slowness
+    takes, and a fake clock in a test may never move while the server drips.
+    """
+
+    __slots__ = ("_clock", "_on_clock", "_real")
+
+    def __init__(self, within: float, clock: Clock) -> None:
+        self._clock = clock
+        self._on_clock = clock.monotonic() + within
+        self._real = time.monotonic() + within
+
+    def passed(self) -> bool:
+        return time.monotonic() > self._real or self._clock.monotonic() > self._on_clock
+
+
+class _Until(httpx.SyncByteStream):
+    """A body that stops with :class:`OutOfTime` at the first chunk after ``limit`` passed."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, limit: _Limit) -> None:
+        assert isinstance(stream, httpx.SyncByteStream)  # a blocking transport's
+        self._stream = stream
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if self._limit.passed():
+                raise OutOfTime(_LATE_BODY)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()

@@ -9,6 +9,7 @@ slow is slow enough.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -147,6 +148,48 @@ async def test_handshake_that_never_completes_is_a_connect_timeout(
     client = make_client(base_url=fault_server.blackhole_url, timeout=QUICK)
     with pytest.raises(buttress.ConnectTimeoutError):
         await client.get("/x")
+
+
+# Servers that keep sending, each byte in time for the read timeout, but too slowly for
+# the total deadline (0.5 s). The timing bound is half of what the server's answer takes:
+# a busy 2-core machine delays the cut by far less than seconds.
+DRIPPED = 10.0  # seconds the whole answer takes
+
+
+async def test_a_body_dripped_past_the_total_deadline_is_cut_off(
+    make_client: Callable[..., Either], fault_server: FaultServer
+) -> None:
+    fault_server.route("/drip", Fault.drip(200, interval=DRIPPED / 200))
+    client = make_client(base_url=fault_server.url, timeout=TimeoutConfig(total=0.5))
+    started = time.monotonic()
+    with pytest.raises(buttress.TimeoutError, match=r"0\.5s ran out during attempt 1") as caught:
+        await client.get("/drip")
+    assert time.monotonic() - started < DRIPPED / 2
+    assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+    assert fault_server.wait_idle()  # the cut-off connection was closed, not pooled
+
+
+async def test_headers_dripped_past_the_total_deadline_are_refused(
+    make_client: Callable[..., Either], fault_server: FaultServer
+) -> None:
+    # A blocking read cannot be cut short: a sync client refuses the response once its
+    # headers are in (here after about 0.7 s); an async one stops at the deadline.
+    fault_server.route("/drip", Fault.drip_headers(interval=0.01))
+    client = make_client(base_url=fault_server.url, timeout=TimeoutConfig(total=0.3))
+    with pytest.raises(buttress.TimeoutError, match=r"0\.3s ran out during attempt 1"):
+        await client.get("/drip")
+
+
+async def test_an_async_client_stops_dripped_headers_at_the_deadline(
+    fault_server: FaultServer,
+) -> None:
+    fault_server.route("/drip", Fault.drip_headers(interval=DRIPPED / 70))  # about 70 bytes
+    timeout = TimeoutConfig(total=0.5)
+    async with buttress.AsyncClient(base_url=fault_server.url, timeout=timeout) as client:
+        started = time.monotonic()
+        with pytest.raises(buttress.TimeoutError, match=r"0\.5s ran out during attempt 1"):
+            await client.get("/drip")
+        assert time.monotonic() - started < DRIPPED / 2
 
 
 async def test_invalid_gzip_body_is_a_buttress_decoding_error(

@@ -34,7 +34,7 @@ from .._extensions import (
     RESIGN_KEY,
     RETRY_STOP_KEY,
 )
-from .._flow import Effect, Outcome, Read, Send, Sleep
+from .._flow import Effect, Outcome, OutOfTime, Read, Send, Sleep
 from .._options import RequestOptions
 from .._redact import Redactor
 from ..observability import report, request_trace
@@ -450,6 +450,8 @@ def clipped_timeouts(
 
 def _deadline_caused(error: Exception, shrunk: set[str]) -> bool:
     """Did ``error`` fire on a timeout the deadline had shortened?"""
+    if isinstance(error, OutOfTime):  # the attempt was cut off at the deadline
+        return True
     if not isinstance(error, httpx.TimeoutException) or isinstance(error, TimeoutError):
         return False  # one of ours (the rate limiter's) already says which wait ran out
     phase = next((name for cls, name in _PHASES.items() if isinstance(error, cls)), None)
@@ -590,9 +592,9 @@ def _attempts(
             if resign is not None:  # a signature that carries its time (AWS SigV4)
                 resign(request)
         sent_at = clock.monotonic()
-        outcome = yield Send(request)
+        outcome = yield Send(request, _left(deadline, clock))
         if isinstance(outcome, httpx.Response) and read_body:
-            read = yield Read(outcome)
+            read = yield Read(outcome, _left(deadline, clock))
             if isinstance(read, Exception):
                 outcome = read
             else:
@@ -619,7 +621,7 @@ def _attempts(
             return _last(request, outcome, decision, number, options)
         _announce_retry(request, number, outcome, decision)
         if isinstance(outcome, httpx.Response) and not read_body:
-            yield Read(outcome)  # drain it so the connection goes back to the pool
+            yield Read(outcome, _left(deadline, clock))  # drain it: the connection goes back
         yield Sleep(decision.delay)
 
 
@@ -640,6 +642,11 @@ def _fit_to_deadline(
     timeouts, shrunk = clipped_timeouts(original_timeouts, left)
     request.extensions["timeout"] = timeouts
     return shrunk
+
+
+def _left(deadline: float | None, clock: Clock) -> float | None:
+    """The seconds left before ``deadline``: how long a step of the attempt may take."""
+    return None if deadline is None else max(deadline - clock.monotonic(), 0.0)
 
 
 def _report_attempt(

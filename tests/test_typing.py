@@ -77,6 +77,10 @@ def _sync_usage(client: buttress.Client) -> None:
     requests = [client.build_request("GET", "/users/1")]
     assert_type(client.batch(requests), list[buttress.Response | Exception])
     assert_type(client.batch(requests, return_exceptions=False), list[buttress.Response])
+    assert_type(client.paginate("/users"), buttress.Paginator[Any])
+    assert_type(client.paginate("/users", response_model=User), buttress.Paginator[User])
+    assert_type(client.paginate("/users", response_model=None), buttress.Paginator[Any])
+    client.paginate("/users", max_items="3")  # type: ignore[arg-type]
     # A buttress client is an httpx client: code typed for httpx accepts it.
     plain: httpx.Client = client
     assert plain is client
@@ -99,6 +103,8 @@ async def _async_usage(client: buttress.AsyncClient) -> None:
     requests = [client.build_request("GET", "/users/1")]
     assert_type(await client.batch(requests), list[buttress.Response | Exception])
     assert_type(await client.batch(requests, return_exceptions=False), list[buttress.Response])
+    assert_type(client.paginate("/users"), buttress.AsyncPaginator[Any])
+    assert_type(client.paginate("/users", response_model=User), buttress.AsyncPaginator[User])
     plain: httpx.AsyncClient = client
     assert plain is client
 

@@ -26,7 +26,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import httpx
 from httpx import USE_CLIENT_DEFAULT
@@ -42,7 +42,6 @@ from ._calls import (
     PaginateKwargs,
     Request,
     RequestKwargs,
-    T,
     Verbs,
     called_as,
 )
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
 
     from httpx._client import UseClientDefault
     from typing_extensions import Never, Unpack
+    from typing_extensions import TypeVar as _DefaultedTypeVar
 
     from . import _features
     from ._network.backends import Backend
@@ -86,6 +86,8 @@ if TYPE_CHECKING:
     from .policies.breaker import CircuitBreaker, CircuitBreakerConfig
     from .policies.ratelimit import RateLimitConfig, RateLimiter
     from .transports.middleware import MiddlewareTypes
+
+    _Item = _DefaultedTypeVar("_Item", default=Any)  # what paginate() yields: Any, unless a model
 else:
     Unpack = None
 
@@ -503,17 +505,13 @@ class Client(  # type: ignore[misc]
         finally:
             response.close()
 
-    @overload
     def paginate(
-        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
-    ) -> Paginator[T]: ...
-    @overload
-    def paginate(
-        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
-    ) -> Paginator[Any]: ...
-    def paginate(
-        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> Paginator[Any]:
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: type[_Item] | None = None,
+        **kwargs: Unpack[PaginateKwargs],
+    ) -> Paginator[_Item]:
         """Iterate over the items of every page of ``url`` (see :mod:`buttress.pagination`).
 
         Give ``strategy="offset_limit" | "page_number" | "cursor" | "link_header"``,
@@ -530,7 +528,7 @@ class Client(  # type: ignore[misc]
         """
         from .pagination import Paginator
 
-        return Paginator(self, self._pages(url, response_model, kwargs), kwargs)
+        return Paginator(self, *self._pages(url, response_model, kwargs))
 
 
 class AsyncClient(  # type: ignore[misc]
@@ -616,17 +614,13 @@ class AsyncClient(  # type: ignore[misc]
         finally:
             await response.aclose()
 
-    @overload
     def paginate(
-        self, url: httpx.URL | str, *, response_model: type[T], **kwargs: Unpack[PaginateKwargs]
-    ) -> AsyncPaginator[T]: ...
-    @overload
-    def paginate(
-        self, url: httpx.URL | str, *, response_model: None = None, **kwargs: Unpack[PaginateKwargs]
-    ) -> AsyncPaginator[Any]: ...
-    def paginate(
-        self, url: httpx.URL | str, *, response_model: Any = None, **kwargs: Any
-    ) -> AsyncPaginator[Any]:
+        self,
+        url: httpx.URL | str,
+        *,
+        response_model: type[_Item] | None = None,
+        **kwargs: Unpack[PaginateKwargs],
+    ) -> AsyncPaginator[_Item]:
         """Iterate with ``async for`` over the items of every page (see :meth:`Client.paginate`).
 
         Examples:
@@ -635,6 +629,6 @@ class AsyncClient(  # type: ignore[misc]
         """
         from .pagination import AsyncPaginator
 
-        return AsyncPaginator(self, self._pages(url, response_model, kwargs), kwargs)
+        return AsyncPaginator(self, *self._pages(url, response_model, kwargs))
 
     paginate_async = paginate

@@ -231,13 +231,16 @@ class RequestBuilding:
             arguments["extensions"] = extensions
         return self.build_request(method, url, **arguments), auth, follow_redirects, strict
 
-    def _pages(self, url: httpx.URL | str, response_model: Any, kwargs: dict[str, Any]) -> Any:
-        """The pages ``paginate`` walks; ``kwargs`` keeps what goes to every ``get``."""
+    def _pages(
+        self, url: httpx.URL | str, response_model: Any, kwargs: Mapping[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """The pages ``paginate`` walks, and the rest of ``kwargs``: what goes to every ``get``."""
         from .pagination import make_pages
 
-        options = {name: kwargs.pop(name) for name in _PAGINATION_ARGS if name in kwargs}
-        self._check_call_names(kwargs)  # now, not when the first page is fetched
-        return make_pages(url, response_model=response_model, **options)
+        rest = dict(kwargs)
+        options = {name: rest.pop(name) for name in _PAGINATION_ARGS if name in rest}
+        self._check_call_names(rest)  # now, not when the first page is fetched
+        return make_pages(url, response_model=response_model, **options), rest
 
 
 def _keywords(function: Callable[..., Any]) -> frozenset[str]:

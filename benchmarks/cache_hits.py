@@ -41,6 +41,7 @@ class CacheResult:
 
     buttress: float
     hishel: float
+    ratios: list[float]  # buttress over hishel, one per round (the rounds alternate)
     hits: int
     rounds: int
     urls: int
@@ -110,6 +111,7 @@ def measure(hits: int, rounds: int, urls: int = 5_000, max_size: int = 500) -> C
     return CacheResult(
         buttress=statistics.median(buttress_rates),
         hishel=statistics.median(hishel_rates),
+        ratios=[ours / theirs for ours, theirs in zip(buttress_rates, hishel_rates, strict=True)],
         hits=hits,
         rounds=rounds,
         urls=urls,

@@ -355,15 +355,19 @@ def report(result: FleetResult | None) -> list[str]:
     return lines
 
 
-def targets(result: FleetResult | None) -> list[tuple[str, float, str]]:
-    """Rows for the targets table: aggregate within 5% of the limit, no second over it."""
-    rows: list[tuple[str, float, str]] = []
+def targets(result: FleetResult | None) -> list[tuple[str, list[float], str]]:
+    """Rows for the targets table: aggregate within 5% of the limit, no second over it.
+
+    Each shape runs once, so each row has one figure.
+    """
+    rows: list[tuple[str, list[float], str]] = []
     for run in [] if result is None else result.accuracy:
         shape = run.shape
         name = f"fleet {shape.processes}x{shape.workers} {shape.kind}"
-        rows.append((f"{name}: aggregate / limit", run.aggregate / shape.rate, ">= 0.95"))
-        rows.append((f"{name}: aggregate / limit", run.aggregate / shape.rate, "<= 1.05"))
-        rows.append((f"{name}: densest second / limit", run.densest / shape.rate, "<= 1.0"))
+        aggregate = [run.aggregate / shape.rate]
+        rows.append((f"{name}: aggregate / limit", aggregate, ">= 0.95"))
+        rows.append((f"{name}: aggregate / limit", aggregate, "<= 1.05"))
+        rows.append((f"{name}: densest second / limit", [run.densest / shape.rate], "<= 1.0"))
     return rows
 
 

@@ -128,6 +128,20 @@ async def test_http2_is_negotiated_with_alpn(
     assert response.json()["name"] == "Ada Lovelace"
 
 
+async def test_a_deadline_that_cuts_an_http2_stream_leaves_the_connection_serving(
+    make_client: MakeClient, h2_server: TLSServer, certs: Certificates
+) -> None:
+    # An async client cancels the stream at the deadline; the connection it shares with
+    # other streams must go on serving them.
+    client = make_client(base_url=h2_server.url, verify_ssl=str(certs.ca), http2=True)
+    assert (await client.get("/users/1")).http_version == "HTTP/2"
+    with pytest.raises(buttress.TimeoutError, match="ran out during attempt 1"):
+        await client.get("/slow", params={"delay": 5}, timeout=buttress.TimeoutConfig(total=0.3))
+    for _ in range(3):
+        response = await client.get("/users/1")
+        assert (response.http_version, response.status_code) == ("HTTP/2", 200)
+
+
 async def test_http2_falls_back_to_http11(
     make_client: MakeClient, h11_server: TLSServer, certs: Certificates
 ) -> None:

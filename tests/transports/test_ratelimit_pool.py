@@ -235,6 +235,7 @@ async def test_a_deadline_that_passes_while_waiting_for_a_connection_fails_unsen
     assert [scene.outcomes[number] for number in first] == ["TimeoutError"] * LIMIT
     assert [scene.outcomes[number] for number in second] == [200] * LIMIT
     assert len(scene.network.sent) == CONNECTIONS + LIMIT  # refused where they would leave
+    assert scene.clock.sleeps == []  # and not counted as sent: the second window went at once
 
 
 def within(seconds: float) -> dict[str, Any]:

@@ -121,18 +121,23 @@ def _wait_more(
     yield Sleep(gap)
 
 
+def _time_left(request: httpx.Request, clock: Clock, deadline: float) -> float:
+    """The seconds left before ``deadline``; a ``TimeoutError`` if none are."""
+    left = deadline - clock.monotonic()
+    if left <= 0:
+        raise TimeoutError(
+            f"total timeout ran out waiting to send {describe(request)}", request=request
+        )
+    return left
+
+
 def _send(
     request: httpx.Request, clock: Clock, deadline: float | None
 ) -> Generator[Effect, Outcome, httpx.Response]:
     """Send ``request``; after a wait, with only the time left before ``deadline``."""
     given_timeouts = request.extensions.get("timeout")
     if deadline is not None:
-        left = deadline - clock.monotonic()
-        if left <= 0:
-            raise TimeoutError(
-                f"total timeout ran out waiting for a rate-limit slot for {describe(request)}",
-                request=request,
-            )
+        left = _time_left(request, clock, deadline)
         request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
     try:
         outcome = yield Send(request)
@@ -363,18 +368,16 @@ class RateLimitAdmission(Wrapper):
         """The slot the request brought for this limiter, and how long it must still wait.
 
         ``None`` when it may go now, with nothing to drive: it brought no slot of this
-        limiter, or it needs no wait, no fleet-wide turn, and its deadline has not
-        passed while it waited for a connection.
+        limiter, or it needs no wait and no fleet-wide turn. A ``TimeoutError`` when its
+        deadline passed while it waited for a connection.
         """
         pending = request.extensions.get(RATE_LIMIT_ADMISSION)
         if not isinstance(pending, _Pending) or pending.limiter is not self.limiter:
             return None, 0.0
+        if pending.deadline is not None:  # it may have waited for a connection past it
+            _time_left(request, self._clock, pending.deadline)  # refused, not counted as sent
         gap = self.limiter.admit(request, pending.booking)
-        if gap or self._shared:
-            return pending, gap
-        if pending.deadline is not None and self._clock.monotonic() >= pending.deadline:
-            return pending, gap  # refused by the drive: the time ran out at the gate
-        return None, gap
+        return (pending, gap) if gap or self._shared else (None, gap)
 
     def _late(self, request: httpx.Request, pending: _Pending, gap: float) -> Flow:
         """Wait until sending keeps the limit (``gap`` at least) and the fleet's, then send."""

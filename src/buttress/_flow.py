@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, cast
@@ -83,7 +83,7 @@ P = ParamSpec("P")
 class Send:
     """Send ``request`` through the inner transport; the outcome is the response or the error.
 
-    With ``within`` (seconds), a response that is not back in time is :class:`OutOfTime`.
+    With ``within`` (seconds), a response that came back after it is :class:`OutOfTime`.
     """
 
     request: httpx.Request
@@ -129,11 +129,13 @@ class Reply(Generic[T]):
 class OutOfTime(httpx.TimeoutException):
     """The outcome of a ``Send`` or ``Read`` that ran past its ``within``.
 
-    Both drivers refuse a response or a body that came after the time was up, on
-    the flow's clock or in real time. :func:`adrive` also cuts the step off when
-    the time is up, whatever the server does. A blocking call cannot be cut short:
-    :func:`drive` checks a body between its chunks, each of which arrives within
-    the read timeout, and the headers once they are in.
+    Time is up when it is on the flow's clock or in real time. Both drivers stop a
+    body at its first chunk after that (each chunk arrives within the read
+    timeout), and refuse a response whose headers came late once they are in. A
+    step is never cut short: the layers beneath a ``Send`` must see how the
+    attempt ended (a circuit breaker counts a timeout) and finish their own work
+    on the response, and the timeouts of its phases, cut to the time left, bound
+    the wait.
     """
 
 
@@ -279,7 +281,7 @@ def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcom
         if effect.within is None:
             return inner.handle_request(effect.request)
         limit = _Limit(effect.within, clock)
-        response = inner.handle_request(effect.request)  # blocking: it cannot be cut short
+        response = inner.handle_request(effect.request)
         if not limit.passed():
             return response
         response.close()
@@ -306,36 +308,27 @@ async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Cloc
         if effect.within is None:
             return await inner.handle_async_request(effect.request)
         limit = _Limit(effect.within, clock)
-        with anyio.move_on_after(effect.within):  # cut off when the time is up
-            response = await inner.handle_async_request(effect.request)
-            if not limit.passed():
-                return response
-            await response.aclose()
+        response = await inner.handle_async_request(effect.request)  # not cut short: see OutOfTime
+        if not limit.passed():
+            return response
+        await response.aclose()
         return OutOfTime(_LATE_RESPONSE, request=effect.request)
     if isinstance(effect, Read):
-        if effect.within is None:
-            return await _aread(effect.response)
-        limit = _Limit(effect.within, clock)
-        with anyio.move_on_after(effect.within):
-            response = await _aread(effect.response)
-            if not limit.passed():
-                return response
-        return OutOfTime(_LATE_BODY)
+        response = effect.response
+        if effect.within is not None:
+            response.stream = _Until(response.stream, _Limit(effect.within, clock))
+        try:
+            await response.aread()
+        except BaseException:  # a body that broke off: release its connection
+            # shielded: inside a cancelled scope (trio, anyio) the close must still run
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await response.aclose()
+            raise
+        return response
     if isinstance(effect, Call):
         return cast("Outcome", Reply(await effect.awaiting()))
     await clock.asleep(effect.seconds)
     return None
-
-
-async def _aread(response: httpx.Response) -> httpx.Response:
-    try:
-        await response.aread()
-    except BaseException:  # a body that broke off, or was cut short: release its connection
-        # shielded: inside a cancelled scope (trio, anyio) the close must still run
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await response.aclose()
-        raise
-    return response
 
 
 class _Limit:
@@ -356,19 +349,36 @@ class _Limit:
         return time.monotonic() > self._real or self._clock.monotonic() > self._on_clock
 
 
-class _Until(httpx.SyncByteStream):
-    """A body that stops with :class:`OutOfTime` at the first chunk after ``limit`` passed."""
+class _Until(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that stops with :class:`OutOfTime` at the first chunk after ``limit`` passed.
+
+    Checked between chunks rather than cut off by a cancel scope: a cancellation of
+    the caller's own that came at the same moment could leave httpcore's connection
+    in use for good.
+    """
 
     def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, limit: _Limit) -> None:
-        assert isinstance(stream, httpx.SyncByteStream)  # a blocking transport's
         self._stream = stream
         self._limit = limit
 
     def __iter__(self) -> Iterator[bytes]:
+        assert isinstance(self._stream, httpx.SyncByteStream)  # a blocking transport's
         for chunk in self._stream:
             if self._limit.passed():
                 raise OutOfTime(_LATE_BODY)
             yield chunk
 
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        async for chunk in self._stream:
+            if self._limit.passed():
+                raise OutOfTime(_LATE_BODY)
+            yield chunk
+
     def close(self) -> None:
+        assert isinstance(self._stream, httpx.SyncByteStream)
         self._stream.close()
+
+    async def aclose(self) -> None:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        await self._stream.aclose()

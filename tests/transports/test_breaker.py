@@ -130,6 +130,21 @@ async def test_client_exposes_the_breaker(
     assert breaker.state == "closed"
 
 
+async def test_attempts_that_run_out_of_the_total_deadline_count_as_failures(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # The deadline ends a hung attempt with its read timeout, which the breaker beneath
+    # the retry layer sees; cutting the attempt off above it would hide the failure.
+    config = buttress.CircuitBreakerConfig(failure_threshold=2)
+    client = make_client(base_url=demo.url, retry=False, circuit_breaker=config)
+    total = buttress.TimeoutConfig(total=0.2)
+    for _ in range(2):
+        with pytest.raises(buttress.TimeoutError, match="ran out during attempt 1"):
+            await client.get("/slow", params={"delay": 5}, timeout=total)
+    with pytest.raises(buttress.CircuitBreakerOpenError):
+        await client.get("/slow", params={"delay": 5}, timeout=total)
+
+
 async def test_the_clients_clock_times_the_breakers_reset(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

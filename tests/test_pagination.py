@@ -63,7 +63,7 @@ STRATEGIES = [
 async def test_every_strategy_by_name_and_by_object(
     client: Either, path: str, name: str, config: PaginationStrategy, page_count: int
 ) -> None:
-    by_name = client.client.paginate(path, strategy=name)  # type: ignore[call-overload]
+    by_name = client.client.paginate(path, strategy=name)  # type: ignore[arg-type]
     by_object = client.client.paginate(path, pagination=config)
     assert [u["id"] for u in await collect(by_object)] == list(range(1, 101))
     assert [u["id"] for u in await collect(by_name)] == list(range(1, 101))
@@ -216,7 +216,7 @@ async def test_every_page_goes_through_the_transport_stack(demo: DemoServer, mod
 
 async def test_unknown_strategy_and_conflicts_are_configuration_errors(client: Either) -> None:
     with pytest.raises(buttress.ConfigurationError, match="unknown pagination strategy"):
-        client.client.paginate("/users", strategy="pages")  # type: ignore[call-overload]
+        client.client.paginate("/users", strategy="pages")  # type: ignore[arg-type]
     with pytest.raises(buttress.ConfigurationError, match="not both"):
         client.client.paginate("/users", strategy="cursor", pagination=CursorPagination())
     with pytest.raises(buttress.ConfigurationError, match="start_offset"):

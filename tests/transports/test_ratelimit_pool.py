@@ -238,6 +238,31 @@ async def test_a_deadline_that_passes_while_waiting_for_a_connection_fails_unsen
     assert scene.clock.sleeps == []  # and not counted as sent: the second window went at once
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_request_refused_when_its_wait_for_the_limit_reaches_its_deadline_is_not_sent(
+    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+) -> None:
+    app, server = turnstile
+    scene = Scene(kind, server, strategy="sliding_window")
+    scenes.append(scene)
+    # The second window's requests (deadline 40 s) find the limit's slots at 30 s taken by
+    # the first window's, wait for the next ones until their deadline and are refused there.
+    # A refused request must not hold a slot: the others leave in the earliest slots left.
+    # (With threads, a request handed a connection may reach the limit after a later one:
+    # then one of the second window's takes a slot at 30 s, and the order shifts.)
+    await scene.pile_up_then_release(app, {}, within(20.0), {})
+    late = range(CONNECTIONS, CONNECTIONS + 3 * LIMIT)
+    second = range(CONNECTIONS + LIMIT, CONNECTIONS + 2 * LIMIT)
+    refused = [number for number in late if scene.outcomes[number] == "TimeoutError"]
+    assert refused
+    assert set(refused) <= set(second)
+    sent = sorted(scene.network.sent)[CONNECTIONS:]
+    assert len(sent) + len(refused) == len(late)
+    assert sent == sorted([30.0, 40.0, 50.0] * LIMIT)[: len(sent)]
+    if scene.asynchronous:  # tasks are woken in the order the gate handed them connections
+        assert sent == [30.0] * LIMIT + [40.0] * LIMIT
+
+
 def within(seconds: float) -> dict[str, Any]:
     """The keyword arguments of a call whose total deadline is ``seconds``."""
     return {"extensions": buttress.options(total_timeout=seconds)}

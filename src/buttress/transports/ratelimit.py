@@ -385,6 +385,8 @@ class RateLimitAdmission(Wrapper):
         while gap:
             yield from _wait_more(request, self._clock, pending.deadline, gap)
             late += gap
+            if pending.deadline is not None:  # refused before the limiter counts it as sent
+                _time_left(request, self._clock, pending.deadline)
             gap = self.limiter.admit(request, pending.booking)
         shared = yield from _shared_turn(
             request,

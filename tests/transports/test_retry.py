@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import count
 from typing import Any
@@ -214,6 +215,29 @@ async def test_per_call_timeout_total_overrides_the_client(
     client = make_client(base_url=demo.url, retry=False)
     with pytest.raises(buttress.TimeoutError, match="total timeout"):
         await client.get("/slow", params={"delay": 5}, timeout=buttress.TimeoutConfig(total=0.2))
+
+
+async def _unavailable_then_drips(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A 503 asking to come back in 2.5 s, whose 100-byte body takes 5 s to arrive."""
+    headers = [(b"retry-after", b"2.5"), (b"content-length", b"100")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    for index in range(100):
+        await send({"type": "http.response.body", "body": b"x", "more_body": index < 99})
+        await anyio.sleep(0.05)
+
+
+async def test_no_backoff_sleep_after_draining_a_streamed_answer_ran_out_the_deadline(
+    make_client: Callable[..., Either],
+) -> None:
+    # A streamed response is drained before the retry; the drain stops at the 3 s
+    # deadline, and the 2.5 s wait the server asked for must not be slept after it.
+    # Tolerance: the call ends at the deadline, 3 s; sleeping too would end it at 5.5 s.
+    with DemoServer(_unavailable_then_drips) as server:
+        client = make_client(base_url=server.url, clock=buttress.SystemClock())
+        started = time.monotonic()
+        with pytest.raises(buttress.TimeoutError, match="ran out before attempt 2"):
+            await client.stream_bytes("GET", "/", timeout=buttress.TimeoutConfig(total=3))
+        assert time.monotonic() - started < 4.25
 
 
 async def test_plain_client_deadline_via_options(

@@ -622,6 +622,8 @@ def _attempts(
         _announce_retry(request, number, outcome, decision)
         if isinstance(outcome, httpx.Response) and not read_body:
             yield Read(outcome, _left(deadline, clock))  # drain it: the connection goes back
+            if deadline is not None and clock.monotonic() + decision.delay >= deadline:
+                raise _ran_out(options, "before", number + 1, request)  # the drain took it
         yield Sleep(decision.delay)
 
 

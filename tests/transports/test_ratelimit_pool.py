@@ -174,6 +174,17 @@ async def scenes() -> AsyncIterator[list[Scene]]:
         await scene.aclose()
 
 
+@pytest.fixture
+def sliding(
+    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+) -> tuple[Turnstile, Scene]:
+    """The held server and a scene of the test's ``kind`` under a sliding-window limit."""
+    app, server = turnstile
+    scene = Scene(kind, server, strategy="sliding_window")
+    scenes.append(scene)
+    return app, scene
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("strategy", ["sliding_window", "token_bucket"])
 async def test_requests_that_waited_for_a_connection_leave_within_the_limit(
@@ -196,11 +207,9 @@ async def test_requests_that_waited_for_a_connection_leave_within_the_limit(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_wait_beneath_the_gate_past_the_deadline_fails_at_once(
-    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+    sliding: tuple[Turnstile, Scene],
 ) -> None:
-    app, server = turnstile
-    scene = Scene(kind, server, strategy="sliding_window")
-    scenes.append(scene)
+    app, scene = sliding
     # Each window's requests wait 10 s for a connection; the first window's may take 15 s
     # in all. The second's may take 5 s: waiting for the limit would take 10 s more.
     await scene.pile_up_then_release(app, within(15.0), within(5.0))
@@ -223,11 +232,9 @@ async def test_a_wait_beneath_the_gate_past_the_deadline_fails_at_once(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_deadline_that_passes_while_waiting_for_a_connection_fails_unsent(
-    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+    sliding: tuple[Turnstile, Scene],
 ) -> None:
-    app, server = turnstile
-    scene = Scene(kind, server, strategy="sliding_window")
-    scenes.append(scene)
+    app, scene = sliding
     # The first window's slots are free when the connections come, 10 s later: past their
     # 5 s deadline. The second window's requests have no deadline, and go.
     await scene.pile_up_then_release(app, within(5.0), {})
@@ -240,11 +247,9 @@ async def test_a_deadline_that_passes_while_waiting_for_a_connection_fails_unsen
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_request_refused_when_its_wait_for_the_limit_reaches_its_deadline_is_not_sent(
-    turnstile: tuple[Turnstile, DemoServer], scenes: list[Scene], kind: str
+    sliding: tuple[Turnstile, Scene],
 ) -> None:
-    app, server = turnstile
-    scene = Scene(kind, server, strategy="sliding_window")
-    scenes.append(scene)
+    app, scene = sliding
     # The second window's requests (deadline 40 s) find the limit's slots at 30 s taken by
     # the first window's, wait for the next ones until their deadline and are refused there.
     # A refused request must not hold a slot: the others leave in the earliest slots left.

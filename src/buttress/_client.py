@@ -48,10 +48,10 @@ from ._calls import (
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, TimeoutTypes
-from ._exceptions import ClientError, ConfigurationError
+from ._exceptions import ClientError, ConfigurationError, TimeoutError, describe
 from ._extensions import REDACTOR_KEY
 from ._features import AsyncFeatures, Features
-from ._flow import Effect, Outcome, Read, adrive, call, drive
+from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive
 from ._handles import LayerHandles
 from ._network import CertTypes, ProxyOption, TLSVersion
 from ._options import RequestOptions
@@ -299,6 +299,7 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         # Failures while sending (an unstreamed body is read in there too) raise from the
         # buttress tree; httpx's own log records meanwhile are scrubbed with the request's
         # vocabulary of secrets.
+        started = self._config.clock.monotonic()
         token = sending(request)
         try:
             sent = yield from call(httpx_send, httpx_send)  # called, or awaited
@@ -310,8 +311,16 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         if response.status_code < 400:
             return response
         raising, expected = self._raises_for(response.request)
-        if stream and raising:
-            failed = yield Read(response)  # a streamed error that raises is read for its message
+        if stream and raising:  # a streamed error that raises is read for its message
+            total = RequestOptions.of(request).total_timeout
+            left = None if total is None else total - self._config.clock.monotonic() + started
+            failed = yield Read(response, None if left is None else max(left, 0.0))
+            if isinstance(failed, Exception) and isinstance(failed.__cause__, OutOfTime):
+                raise TimeoutError(
+                    f"total timeout of {total:g}s ran out reading the error body of "
+                    f"{describe(request)}",
+                    request=request,
+                ) from failed.__cause__
             if isinstance(failed, Exception):  # a read that fails closes the response
                 raise failed
         if raising:  # only a response read (so closed) can raise

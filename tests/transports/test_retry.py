@@ -240,6 +240,21 @@ async def test_no_backoff_sleep_after_draining_a_streamed_answer_ran_out_the_dea
         assert time.monotonic() - started < 4.25
 
 
+async def test_a_streamed_error_read_for_its_message_stops_at_the_total_deadline(
+    make_client: Callable[..., Either],
+) -> None:
+    # The client reads the body of a streamed error that raises, for the error's message;
+    # that read counts against the deadline too. Tolerance: the call ends at the 1 s
+    # deadline; reading the whole body would take 5 s.
+    with DemoServer(_unavailable_then_drips) as server:
+        client = make_client(base_url=server.url, retry=False)
+        started = time.monotonic()
+        with pytest.raises(buttress.TimeoutError, match="ran out reading the error body") as caught:
+            await client.stream_bytes("GET", "/", timeout=buttress.TimeoutConfig(total=1))
+        assert time.monotonic() - started < 3.0
+        assert caught.value.request.url.path == "/"
+
+
 async def test_plain_client_deadline_via_options(
     plain: Callable[..., Plain], demo: DemoServer
 ) -> None:

@@ -51,7 +51,7 @@ from ._config import APIVersion, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, TimeoutError, describe
 from ._extensions import REDACTOR_KEY
 from ._features import AsyncFeatures, Features
-from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive
+from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive, time_left
 from ._handles import LayerHandles
 from ._network import CertTypes, ProxyOption, TLSVersion
 from ._options import RequestOptions
@@ -299,7 +299,8 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         # Failures while sending (an unstreamed body is read in there too) raise from the
         # buttress tree; httpx's own log records meanwhile are scrubbed with the request's
         # vocabulary of secrets.
-        started = self._config.clock.monotonic()
+        clock = self._config.clock
+        started = clock.monotonic() if stream else 0.0  # a streamed error's read has a deadline
         token = sending(request)
         try:
             sent = yield from call(httpx_send, httpx_send)  # called, or awaited
@@ -313,8 +314,8 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         raising, expected = self._raises_for(response.request)
         if stream and raising:  # a streamed error that raises is read for its message
             total = RequestOptions.of(request).total_timeout
-            left = None if total is None else total - self._config.clock.monotonic() + started
-            failed = yield Read(response, None if left is None else max(left, 0.0))
+            deadline = None if total is None else started + total
+            failed = yield Read(response, time_left(deadline, clock))
             if isinstance(failed, Exception) and isinstance(failed.__cause__, OutOfTime):
                 raise TimeoutError(
                     f"total timeout of {total:g}s ran out reading the error body of "

@@ -67,6 +67,7 @@ __all__ = [
     "call_at_once",
     "drive",
     "step_methods",
+    "time_left",
 ]
 
 T = TypeVar("T")
@@ -137,6 +138,11 @@ class OutOfTime(httpx.TimeoutException):
     on the response, and the timeouts of its phases, cut to the time left, bound
     the wait.
     """
+
+
+def time_left(deadline: float | None, clock: Clock) -> float | None:
+    """The seconds left before ``deadline`` on ``clock`` (none: 0): a step's ``within``."""
+    return None if deadline is None else max(deadline - clock.monotonic(), 0.0)
 
 
 _LATE_RESPONSE = "no response within the time left"

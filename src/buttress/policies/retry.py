@@ -34,7 +34,7 @@ from .._extensions import (
     RESIGN_KEY,
     RETRY_STOP_KEY,
 )
-from .._flow import Effect, Outcome, OutOfTime, Read, Send, Sleep
+from .._flow import Effect, Outcome, OutOfTime, Read, Send, Sleep, time_left
 from .._options import RequestOptions
 from .._redact import Redactor
 from ..observability import report, request_trace
@@ -592,9 +592,9 @@ def _attempts(
             if resign is not None:  # a signature that carries its time (AWS SigV4)
                 resign(request)
         sent_at = clock.monotonic()
-        outcome = yield Send(request, _left(deadline, clock))
+        outcome = yield Send(request, time_left(deadline, clock))
         if isinstance(outcome, httpx.Response) and read_body:
-            read = yield Read(outcome, _left(deadline, clock))
+            read = yield Read(outcome, time_left(deadline, clock))
             if isinstance(read, Exception):
                 outcome = read
             else:
@@ -621,7 +621,7 @@ def _attempts(
             return _last(request, outcome, decision, number, options)
         _announce_retry(request, number, outcome, decision)
         if isinstance(outcome, httpx.Response) and not read_body:
-            yield Read(outcome, _left(deadline, clock))  # drain it: the connection goes back
+            yield Read(outcome, time_left(deadline, clock))  # drain it: the connection goes back
             if deadline is not None and clock.monotonic() + decision.delay >= deadline:
                 raise _ran_out(options, "before", number + 1, request)  # the drain took it
         yield Sleep(decision.delay)
@@ -644,11 +644,6 @@ def _fit_to_deadline(
     timeouts, shrunk = clipped_timeouts(original_timeouts, left)
     request.extensions["timeout"] = timeouts
     return shrunk
-
-
-def _left(deadline: float | None, clock: Clock) -> float | None:
-    """The seconds left before ``deadline``: how long a step of the attempt may take."""
-    return None if deadline is None else max(deadline - clock.monotonic(), 0.0)
 
 
 def _report_attempt(

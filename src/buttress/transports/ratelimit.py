@@ -121,7 +121,7 @@ def _wait_more(
     yield Sleep(gap)
 
 
-def _time_left(request: httpx.Request, clock: Clock, deadline: float) -> float:
+def _left_or_refuse(request: httpx.Request, clock: Clock, deadline: float) -> float:
     """The seconds left before ``deadline``; a ``TimeoutError`` if none are."""
     left = deadline - clock.monotonic()
     if left <= 0:
@@ -137,7 +137,7 @@ def _send(
     """Send ``request``; after a wait, with only the time left before ``deadline``."""
     given_timeouts = request.extensions.get("timeout")
     if deadline is not None:
-        left = _time_left(request, clock, deadline)
+        left = _left_or_refuse(request, clock, deadline)
         request.extensions["timeout"] = clipped_timeouts(dict(given_timeouts or {}), left)[0]
     try:
         outcome = yield Send(request)
@@ -375,7 +375,7 @@ class RateLimitAdmission(Wrapper):
         if not isinstance(pending, _Pending) or pending.limiter is not self.limiter:
             return None, 0.0
         if pending.deadline is not None:  # it may have waited for a connection past it
-            _time_left(request, self._clock, pending.deadline)  # refused, not counted as sent
+            _left_or_refuse(request, self._clock, pending.deadline)  # refused, not counted as sent
         gap = self.limiter.admit(request, pending.booking)
         return (pending, gap) if gap or self._shared else (None, gap)
 
@@ -386,7 +386,7 @@ class RateLimitAdmission(Wrapper):
             yield from _wait_more(request, self._clock, pending.deadline, gap)
             late += gap
             if pending.deadline is not None:  # refused before the limiter counts it as sent
-                _time_left(request, self._clock, pending.deadline)
+                _left_or_refuse(request, self._clock, pending.deadline)
             gap = self.limiter.admit(request, pending.booking)
         shared = yield from _shared_turn(
             request,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from pydantic import AfterValidator, BaseModel
 from pydantic_settings import SettingsConfigDict
@@ -134,6 +136,54 @@ def test_every_client_option_is_checked_by_one_argument_validators() -> None:
             assert isinstance(check, AfterValidator), name
             if not isinstance(check.func, type):  # a type (frozenset) takes the one value
                 assert len(inspect.signature(check.func).parameters) == 1, name
+
+
+_PUBLIC_CONFIGS = [
+    model
+    for model in (getattr(buttress, name) for name in vars(buttress)["__all__"])
+    if isinstance(model, type) and issubclass(model, FrozenConfig)
+]
+
+
+_REQUIRED: dict[type[FrozenConfig], dict[str, Any]] = {
+    buttress.RateLimitConfig: {"max_requests": 10},
+    buttress.EndpointLimit: {"max_requests": 10},
+    buttress.APIVersion: {"version": "v2"},
+}
+
+
+@pytest.mark.filterwarnings("error")  # pydantic warns of a default it cannot put in a schema
+@pytest.mark.parametrize("model", _PUBLIC_CONFIGS, ids=lambda model: model.__name__)
+def test_a_configuration_has_a_json_schema_its_json_form_follows(
+    model: type[FrozenConfig],
+) -> None:
+    # Settings and documentation tools ask every model for its schema, also nested in theirs.
+    schema = model.model_json_schema()
+    # unknown fields are refused, and the schema says so
+    forbids = model.model_config.get("extra") == "forbid"
+    assert (schema.get("additionalProperties") is False) == forbids
+    example = model(**_REQUIRED.get(model, {}))
+    # the cache's backend is an object JSON cannot hold; every other field round-trips
+    json_form = json.loads(example.model_dump_json(exclude={"backend"}))
+    jsonschema.validate(json_form, schema)  # an outside validator agrees
+    again = model.model_validate_json(json.dumps(json_form))
+    assert again.model_dump(exclude={"backend"}) == example.model_dump(exclude={"backend"})
+
+
+def test_python_only_fields_can_only_be_null_in_json() -> None:
+    class Settings(BaseModel):  # an application's settings holding buttress's
+        retry: buttress.RetryConfig = buttress.RetryConfig()
+        circuit_breaker: buttress.CircuitBreakerConfig = buttress.CircuitBreakerConfig()
+
+    schema = Settings.model_json_schema()
+    breaker = schema["$defs"]["CircuitBreakerConfig"]["properties"]
+    assert breaker["fallback"]["type"] == breaker["store"]["type"] == "null"
+    assert schema["$defs"]["RetryConfig"]["properties"]["retry_statuses"]["items"] == {
+        "type": "integer"
+    }
+    assert "backend" not in buttress.CacheConfig.model_json_schema()["properties"]
+    with pytest.raises(buttress.ConfigurationError, match="fallback"):
+        buttress.CircuitBreakerConfig.model_validate_json('{"fallback": "print"}')
 
 
 _FIRST_USE_IN_THREADS = """

@@ -14,7 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WithJsonSchema
 
 from ._exceptions import ConfigurationError, InvalidURLError
 
@@ -26,6 +26,7 @@ __all__ = [
     "APIVersion",
     "AnyCollection",
     "FrozenConfig",
+    "PythonOnly",
     "TimeoutConfig",
     "TimeoutTypes",
     "check_base_url",
@@ -33,6 +34,7 @@ __all__ = [
     "construct",
     "defaults",
     "frozen_model_config",
+    "json_array_of",
     "require_config",
     "unknown_field",
     "validating",
@@ -51,6 +53,15 @@ _C = TypeVar("_C")
 AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
 """A tuple or frozenset field that accepts any iterable (a list, a set), its items
 still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
+
+PythonOnly: TypeAlias = Annotated[_C, WithJsonSchema({"type": "null"})]
+"""An optional field only Python code can fill (a callable, a store): in JSON it can only be
+``null``, its default, and the model's JSON schema says so instead of failing."""
+
+
+def json_array_of(item_type: str) -> WithJsonSchema:
+    """The JSON schema of a field typed as a bare ``Collection``, which pydantic cannot describe."""
+    return WithJsonSchema({"type": "array", "items": {"type": item_type}, "uniqueItems": True})
 
 
 def defaults(model: type[_M]) -> _M:

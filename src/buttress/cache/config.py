@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .._config import AnyCollection, FrozenConfig
 from .base import CacheBackend
@@ -56,7 +57,8 @@ class CacheConfig(FrozenConfig):
     """
 
     enabled: bool = True
-    backend: CacheBackend = Field(default_factory=MemoryCache)
+    # an object JSON cannot hold nor its schema describe: the schema leaves it out
+    backend: SkipJsonSchema[CacheBackend] = Field(default_factory=MemoryCache)
     default_ttl: float | None = Field(default=None, ge=0)
     cacheable_status_codes: AnyCollection[frozenset[int] | None] = None
     cacheable_methods: AnyCollection[frozenset[str]] = frozenset({"GET", "HEAD"})

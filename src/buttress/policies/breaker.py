@@ -34,7 +34,7 @@ import httpx
 from pydantic import Field
 
 from .._clock import SYSTEM_CLOCK
-from .._config import AnyCollection, FrozenConfig
+from .._config import AnyCollection, FrozenConfig, PythonOnly
 from .._exceptions import CircuitBreakerOpenError, describe
 from .._extensions import BREAKER_ACQUISITION
 from .._flow import Effect, Outcome, Send
@@ -121,9 +121,9 @@ class CircuitBreakerConfig(FrozenConfig):
     excluded_exceptions: AnyCollection[tuple[type[BaseException], ...]] = ()
     included_status_codes: AnyCollection[frozenset[int]] = frozenset({500, 502, 503, 504})
     per_host: bool = False
-    fallback: Callable[[httpx.Request], httpx.Response] | None = None
-    on_state_change: Callable[[str, str, str], None] | None = None
-    store: SharedStore | None = None
+    fallback: PythonOnly[Callable[[httpx.Request], httpx.Response] | None] = None
+    on_state_change: PythonOnly[Callable[[str, str, str], None] | None] = None
+    store: PythonOnly[SharedStore | None] = None
 
     def __init__(self, **data: Any) -> None:
         if isinstance(data.get("excluded_exceptions"), Iterable):

@@ -60,7 +60,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._config import AnyCollection, FrozenConfig, require_config
+from .._config import AnyCollection, FrozenConfig, PythonOnly, require_config
 from .._exceptions import describe
 from .._lazy import moved
 from ._idle import IdleStates
@@ -159,7 +159,7 @@ class RateLimitConfig(FrozenConfig):
     respect_retry_after: bool = True
     max_server_pause: float = Field(default=300.0, gt=0)
     on_limit: Literal["wait", "raise", "return"] = "wait"
-    store: SharedStore | None = None
+    store: PythonOnly[SharedStore | None] = None
 
     @model_validator(mode="after")
     def _burst_needs_bucket(self) -> RateLimitConfig:

@@ -19,12 +19,12 @@ import random
 import uuid
 from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
 from pydantic import Field, field_validator
 
-from .._config import FrozenConfig, defaults
+from .._config import FrozenConfig, PythonOnly, defaults, json_array_of
 from .._exceptions import TimeoutError, describe
 from .._extensions import (
     ATTEMPTS_KEY,
@@ -135,8 +135,8 @@ class RetryConfig(FrozenConfig):
     backoff_max: float = Field(default=30.0, ge=0)
     jitter: Jitter = "full"
     # Any collection is accepted (SPEC 18.6 passes a list); it is stored as a frozenset.
-    retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES
-    retry_methods: Collection[str] = DEFAULT_RETRY_METHODS
+    retry_statuses: Annotated[Collection[int], json_array_of("integer")] = DEFAULT_RETRY_STATUSES
+    retry_methods: Annotated[Collection[str], json_array_of("string")] = DEFAULT_RETRY_METHODS
     respect_retry_after: bool = True
     retry_after_max: float = Field(default=60.0, ge=0)
     idempotency_keys: bool = False
@@ -144,7 +144,7 @@ class RetryConfig(FrozenConfig):
     budget: RetryBudgetConfig | None = defaults(RetryBudgetConfig)
     wait: Any = None
     stop: Any = None
-    store: SharedStore | None = None
+    store: PythonOnly[SharedStore | None] = None
 
     @field_validator("retry_methods", mode="before")
     @classmethod

@@ -136,3 +136,19 @@ async def test_the_other_protocol_raises_a_clear_error_and_reads_nothing(
     with pytest.raises(RuntimeError, match=f"Attempted to use a {kind} response body"):
         await close(body, asynchronous)
     assert body.calls == []
+
+
+def test_outside_asyncio_the_close_runs_in_place() -> None:
+    # Under trio no asyncio loop runs: the close is awaited as it is, not made an asyncio task.
+    closed: list[bool] = []
+
+    class Plain(httpx.AsyncByteStream):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    body = Journal(Plain())
+    closing = body.aclose()
+    with pytest.raises(StopIteration):
+        closing.send(None)  # driven by hand, as a foreign event loop would: it ends at once
+    assert closed == [True]
+    assert body.calls == ["closed"]

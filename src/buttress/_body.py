@@ -8,7 +8,8 @@ and closing, sync and async, are written here once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -114,4 +115,32 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     async def aclose(self) -> None:
         stream = self._wrapped(httpx.AsyncByteStream)
         with self._closing():
-            await stream.aclose()
+            if isinstance(stream, WatchedStream):
+                await stream.aclose()
+            else:  # the transport's own body: the one whose close releases a connection
+                await _to_the_end(stream.aclose())
+
+
+async def _to_the_end(closing: Awaitable[None]) -> None:
+    """Await ``closing`` to its end even when the caller is cancelled meanwhile.
+
+    httpcore hands a pooled connection back only at the end of its close, and
+    anyio's shield there does not hold against asyncio's own cancellation
+    (``task.cancel()``, ``asyncio.timeout``, ``wait_for``): a caller cancelled at
+    that moment would leave the connection in use for good, until the pool runs
+    out (encode/httpcore#1093). So the close runs as a task of its own; the
+    caller waits for it, then is cancelled as asked. Other event loops (trio)
+    shield closes themselves.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio
+        await closing
+        return
+    task = asyncio.ensure_future(closing)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # the close's own failure, if any, asyncio.shield has marked as taken
+        await asyncio.wait((task,))  # cancelled again, it leaves the close running
+        raise

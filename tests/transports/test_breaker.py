@@ -194,6 +194,26 @@ async def test_per_host_breakers(make_client: Callable[..., Either], demo: DemoS
     assert breaker.for_host("localhost").state == "closed"
     localhost = demo.url.replace("127.0.0.1", "localhost")
     assert (await client.get(f"{localhost}/users/1")).status_code == 200
+    with pytest.raises(buttress.CircuitBreakerOpenError, match="circuit breaker for 127.0.0.1 is"):
+        await client.get("/users/1")
+
+
+async def test_the_shared_circuit_says_it_is_every_hosts(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # Failures at 127.0.0.1 open the one circuit; a call to localhost is refused by it, and
+    # the error must not blame localhost's circuit.
+    config = buttress.CircuitBreakerConfig(failure_threshold=1)
+    client = make_client(base_url=demo.url, retry=False, circuit_breaker=config)
+    with pytest.raises(buttress.ServerError):
+        await client.get("/status/500")
+    localhost = demo.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(buttress.CircuitBreakerOpenError) as refused:
+        await client.get(f"{localhost}/users/1")
+    assert str(refused.value).startswith(
+        f"every host's circuit breaker is open: GET {localhost}/users/1 was not sent"
+    )
+    assert refused.value.host == "localhost"  # where the refused request was going
 
 
 # -- the half-open cap under 100 concurrent callers -------------------------------------------

@@ -177,9 +177,14 @@ class Permit:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """The circuit refused a call; ``retry_after`` is the time until half-open (if known)."""
+    """The circuit refused a call; ``retry_after`` is the time until half-open (if known).
+
+    ``circuit`` names the circuit that refused: a host, or ``"*"`` for the one
+    circuit every host shares (``per_host=False``).
+    """
 
     retry_after: float | None
+    circuit: str = "*"
 
 
 @dataclass(eq=False, slots=True)
@@ -297,7 +302,7 @@ class Circuit:
                 result: Permit | Rejection = Permit(self._generation, half_open=True)
             else:
                 self._tally.rejected += 1
-                result = Rejection(self._retry_after())
+                result = Rejection(self._retry_after(), self.name)
         self._log(changes)
         return result
 
@@ -626,16 +631,25 @@ def open_circuit_error(request: httpx.Request, rejection: Rejection) -> CircuitB
     """The error for ``request``, which an open circuit did not let through.
 
     Examples:
-        >>> request = httpx.Request("GET", "https://api.example.com/")
-        >>> error = open_circuit_error(request, Rejection(30))
+        >>> request = httpx.Request("GET", "https://x.test/")
+        >>> error = open_circuit_error(request, Rejection(30, "x.test"))
         >>> error.host, error.retry_after
-        ('api.example.com', 30)
+        ('x.test', 30)
+        >>> print(error)
+        circuit breaker for x.test is open: GET https://x.test/ was not sent; retry in 30s
+        >>> print(open_circuit_error(request, Rejection(30)))  # the circuit of every host
+        every host's circuit breaker is open: GET https://x.test/ was not sent; retry in 30s
     """
     host = request.url.host
     when = "" if rejection.retry_after is None else f"; retry in {rejection.retry_after:.3g}s"
+    # the one circuit of every host opened on failures anywhere, not necessarily at host
+    circuit = (
+        "every host's circuit breaker"
+        if rejection.circuit == "*"
+        else f"circuit breaker for {host}"
+    )
     return CircuitBreakerOpenError(
-        f"circuit breaker for {host or 'this client'} is open: {describe(request)} "
-        f"was not sent{when}",
+        f"{circuit} is open: {describe(request)} was not sent{when}",
         host=host,
         retry_after=rejection.retry_after,
         request=request,

@@ -334,9 +334,9 @@ class SharedCircuit:
         with self._lock:
             self._tally.rejected += 1
             if self._forced:
-                return Rejection(None)
+                return Rejection(None, self.name)
             due = self._half_open_at
-        return Rejection(0.0 if due is None else max(due - self._clock.monotonic(), 0.0))
+        return Rejection(0.0 if due is None else max(due - self._clock.monotonic(), 0.0), self.name)
 
     def record(
         self, permit: Permit, *, failure: bool, duration: float

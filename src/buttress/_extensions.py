@@ -18,6 +18,8 @@ Request extensions (key: what it holds; who writes it):
 - ``buttress.logged_above``: a :class:`~buttress.LoggingMiddleware` logs it; that middleware.
 - ``buttress.rate_limit_admission``: the rate-limit slot to admit where the request leaves;
   the rate-limit layer.
+- ``buttress.circuit_open_for``: seconds until the circuit an attempt's failure left open
+  lets a call through; the breaker layer (the retry layer above reads it).
 
 Response extensions:
 
@@ -38,6 +40,7 @@ __all__ = [
     "ATTEMPTS_KEY",
     "BREAKER_ACQUISITION",
     "CACHE_EXTENSION",
+    "CIRCUIT_OPEN_FOR",
     "CLIENT_RATE_LIMITED",
     "CREDENTIAL_HEADERS_KEY",
     "DEADLINE_KEY",
@@ -100,6 +103,15 @@ Written by :class:`~buttress.transports.CircuitBreakerTransport` for the time of
 one attempt, when a rate limit shared through the same store lies beneath it:
 the limiter asks the circuit in the same store call as it books the fleet-wide
 slot (one round trip for both) and leaves the verdict in it.
+"""
+
+CIRCUIT_OPEN_FOR = "buttress.circuit_open_for"
+"""Seconds until the circuit that an attempt's failure left open lets a call through.
+
+Written by :class:`~buttress.transports.CircuitBreakerTransport` after a failed
+attempt when its circuit is open (``math.inf`` while forced open): a retry layer
+above would otherwise wait its backoff only for the circuit to refuse the next
+attempt unsent, so it ends with this attempt's outcome instead.
 """
 
 RATE_LIMIT_ADMISSION = "buttress.rate_limit_admission"

@@ -14,7 +14,7 @@ import pytest
 import buttress
 from buttress.policies.breaker import Permit
 from buttress.testing import DemoServer, FakeClock
-from buttress.transports import CircuitBreakerTransport
+from buttress.transports import CircuitBreakerTransport, stack
 from tests.conftest import Either
 from tests.servers import free_port
 from tests.transports.conftest import Plain
@@ -171,16 +171,48 @@ async def test_client_without_a_breaker_has_none(client: Either) -> None:
 async def test_breaker_inside_retry_judges_each_attempt_and_is_not_retried(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:
-    retry = buttress.RetryConfig(max_attempts=5, backoff_factor=0.001, jitter="none")
+    # The second 503 opens the circuit for 60 s: the retry layer ends there with the
+    # server's answer instead of sleeping its backoff for an attempt the circuit would
+    # refuse unsent (it used to, then raised CircuitBreakerOpenError, the 503 lost).
+    clock = FakeClock()
+    retry = buttress.RetryConfig(max_attempts=5, backoff_factor=1, jitter="none")
     config = buttress.CircuitBreakerConfig(failure_threshold=2, reset_timeout=60)
-    client = make_client(base_url=demo.url, retry=retry, circuit_breaker=config)
+    client = make_client(base_url=demo.url, retry=retry, circuit_breaker=config, clock=clock)
     hits = demo.app.hits["/status/503"]
-    with pytest.raises(buttress.CircuitBreakerOpenError):
+    with pytest.raises(buttress.ServerError) as failed:
         await client.get("/status/503")
     assert demo.app.hits["/status/503"] - hits == 2  # two attempts opened it; no more were sent
+    assert clock.sleeps == [1.0]  # the backoff between them, none after
+    assert failed.value.response.extensions["buttress.attempts"] == 2
+    assert failed.value.retry_after == pytest.approx(60)  # when the circuit lets a call through
+    assert getattr(failed.value, "__notes__", None) == [
+        "buttress: not retried: the circuit breaker opened; it lets a call through in 60s"
+    ]
     breaker = client.client.circuit_breaker
     assert breaker is not None
     assert breaker.metrics.failure_count == 2
+    with pytest.raises(buttress.CircuitBreakerOpenError):  # the next call fails fast
+        await client.get("/status/503")
+
+
+@pytest.mark.parametrize("backoff", [0.5, 61.0], ids=["shorter", "longer"])
+async def test_retry_above_a_breaker_on_a_plain_client_returns_the_last_answer(
+    plain: Callable[..., Plain], demo: DemoServer, backoff: float
+) -> None:
+    # Drop-in: a backoff shorter than the circuit's reset ends the retries with the
+    # server's last answer; when every backoff outlasts it, each retry is a trial call.
+    clock = FakeClock()
+    retry = buttress.RetryConfig(
+        max_attempts=3, backoff_factor=backoff, backoff_max=120, jitter="none"
+    )
+    breaker = buttress.CircuitBreakerConfig(failure_threshold=1, reset_timeout=60)
+    client = plain(lambda inner: stack(inner, retry=retry, circuit_breaker=breaker, clock=clock))
+    hits = demo.app.hits["/status/503"]
+    response = await client.get(f"{demo.url}/status/503")
+    assert response.status_code == 503
+    sent = demo.app.hits["/status/503"] - hits
+    assert (sent, response.extensions["buttress.attempts"]) == ((1, 1) if backoff < 60 else (3, 3))
+    assert "buttress.circuit_open_for" not in response.request.extensions  # read by retry
 
 
 async def test_per_host_breakers(make_client: Callable[..., Either], demo: DemoServer) -> None:
@@ -194,8 +226,9 @@ async def test_per_host_breakers(make_client: Callable[..., Either], demo: DemoS
     assert breaker.for_host("localhost").state == "closed"
     localhost = demo.url.replace("127.0.0.1", "localhost")
     assert (await client.get(f"{localhost}/users/1")).status_code == 200
-    with pytest.raises(buttress.CircuitBreakerOpenError, match="circuit breaker for 127.0.0.1 is"):
+    with pytest.raises(buttress.CircuitBreakerOpenError) as refused:
         await client.get("/users/1")
+    assert str(refused.value).startswith("circuit breaker for 127.0.0.1 is open")
 
 
 async def test_the_shared_circuit_says_it_is_every_hosts(

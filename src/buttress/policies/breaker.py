@@ -24,6 +24,7 @@ through flow steps; each keeps a :class:`Circuit` as its fallback.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -36,7 +37,7 @@ from pydantic import Field
 from .._clock import SYSTEM_CLOCK
 from .._config import AnyCollection, FrozenConfig, PythonOnly
 from .._exceptions import CircuitBreakerOpenError, describe
-from .._extensions import BREAKER_ACQUISITION
+from .._extensions import BREAKER_ACQUISITION, CIRCUIT_OPEN_FOR
 from .._flow import Effect, Outcome, Send
 from ._idle import IdleStates
 from .outcomes import is_breaker_failure
@@ -276,6 +277,19 @@ class Circuit:
             if self._state == "open" and self._forced is None and self._timeout_passed():
                 return "half_open"
             return self._state
+
+    def open_for(self) -> float | None:
+        """Seconds until this open circuit lets a call through; ``None`` unless it is open.
+
+        ``math.inf`` while forced open.
+        """
+        with self._lock:
+            if self._state != "open":
+                return None
+            if self._forced is not None:
+                return math.inf
+            left = self._retry_after()
+            return left if left else None  # its timeout passed: a trial call may go
 
     @property
     def metrics(self) -> CircuitMetrics:
@@ -683,7 +697,9 @@ def breaker_flow(
         else:
             circuit.abandon(permit)
         raise
-    return (yield from _judged(breaker, circuit, permit, outcome, clock.monotonic() - started))
+    return (
+        yield from _judged(breaker, circuit, permit, request, outcome, clock.monotonic() - started)
+    )
 
 
 def _asked_beneath(
@@ -713,7 +729,7 @@ def _asked_beneath(
         assert isinstance(outcome, httpx.Response)
         return outcome
     duration = clock.monotonic() - acquisition.answered_at
-    return (yield from _judged(breaker, circuit, permit, outcome, duration))
+    return (yield from _judged(breaker, circuit, permit, request, outcome, duration))
 
 
 def _rejected(
@@ -730,10 +746,15 @@ def _judged(
     breaker: CircuitBreaker,
     circuit: Circuit | SharedCircuit,
     permit: Permit,
+    request: httpx.Request,
     outcome: Outcome,
     duration: float,
 ) -> Generator[Effect, Outcome, httpx.Response]:
-    """Tell ``circuit`` how the permitted call went; its response, or raise its error."""
+    """Tell ``circuit`` how the permitted call went; its response, or raise its error.
+
+    A failure that leaves the circuit open says so on the request, for a retry
+    layer above (see ``CIRCUIT_OPEN_FOR``).
+    """
     assert outcome is not None
     failure = is_breaker_failure(breaker.config, outcome)
     if isinstance(circuit, Circuit):
@@ -745,6 +766,8 @@ def _judged(
         yield from circuit.release(permit)
     else:
         yield from circuit.record(permit, failure=failure, duration=duration)
+    if failure and (open_for := circuit.open_for()) is not None:
+        request.extensions[CIRCUIT_OPEN_FOR] = open_for
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

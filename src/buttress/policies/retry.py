@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import random
 import uuid
 from collections.abc import Callable, Collection, Generator, Mapping
@@ -28,6 +29,7 @@ from .._config import FrozenConfig, PythonOnly, defaults, json_array_of
 from .._exceptions import TimeoutError, describe
 from .._extensions import (
     ATTEMPTS_KEY,
+    CIRCUIT_OPEN_FOR,
     DEADLINE_KEY,
     EXTENSION_KEY,
     METRICS_EXTENSION,
@@ -609,6 +611,9 @@ def _attempts(
             request,
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
+        open_for = request.extensions.pop(CIRCUIT_OPEN_FOR, None)  # a breaker beneath
+        if decision.action == "retry" and open_for is not None and open_for > decision.delay:
+            decision = _circuit_opened(open_for)  # the next attempt would be refused unsent
         if decision.action == "retry" and policy.budget is not None:
             budget, host = policy.budget, request.url.host
             if isinstance(budget, SharedRetryBudget):
@@ -625,6 +630,18 @@ def _attempts(
             if deadline is not None and clock.monotonic() + decision.delay >= deadline:
                 raise _ran_out(options, "before", number + 1, request)  # the drain took it
         yield Sleep(decision.delay)
+
+
+def _circuit_opened(open_for: float) -> Decision:
+    """The end of the attempts when the circuit beneath opened for longer than the backoff.
+
+    Examples:
+        >>> _circuit_opened(29.5).reason
+        'not retried: the circuit breaker opened; it lets a call through in 29.5s'
+    """
+    when = "while forced open" if open_for == math.inf else f"in {open_for:.3g}s"
+    reason = f"not retried: the circuit breaker opened; it lets a call through {when}"
+    return Decision("stop", reason=reason, retry_after=None if open_for == math.inf else open_for)
 
 
 def _fit_to_deadline(

@@ -42,6 +42,7 @@ longer than the store's ``timeout``.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -450,6 +451,21 @@ class SharedCircuit:
             if self._seen == "open" and due is not None and self._clock.monotonic() >= due:
                 return "half_open"
             return self._seen
+
+    def open_for(self) -> float | None:
+        """Seconds until the fleet's open circuit lets a call through, as last seen.
+
+        ``None`` unless it is open; ``math.inf`` while forced open.
+        """
+        if self.store.degraded:
+            return self.local.open_for()
+        with self._lock:
+            if self._seen != "open":
+                return None
+            if self._forced or self._half_open_at is None:
+                return math.inf
+            left = self._half_open_at - self._clock.monotonic()
+        return left if left > 0 else None
 
     @property
     def metrics(self) -> CircuitMetrics:

@@ -215,6 +215,22 @@ async def test_retry_above_a_breaker_on_a_plain_client_returns_the_last_answer(
     assert "buttress.circuit_open_for" not in response.request.extensions  # read by retry
 
 
+async def test_retry_above_a_breaker_with_a_fallback_gets_the_fallbacks_answer(
+    plain: Callable[..., Plain], demo: DemoServer
+) -> None:
+    # An open circuit with a fallback still answers: the retry goes on to that answer.
+    def fallback(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"cached": True}, request=request)
+
+    clock = FakeClock()
+    retry = buttress.RetryConfig(max_attempts=3, backoff_factor=0.5, jitter="none")
+    breaker = buttress.CircuitBreakerConfig(failure_threshold=1, fallback=fallback)
+    client = plain(lambda inner: stack(inner, retry=retry, circuit_breaker=breaker, clock=clock))
+    response = await client.get(f"{demo.url}/status/503")
+    assert (response.status_code, response.json()) == (200, {"cached": True})
+    assert clock.sleeps == [0.5]
+
+
 async def test_per_host_breakers(make_client: Callable[..., Either], demo: DemoServer) -> None:
     config = buttress.CircuitBreakerConfig(failure_threshold=1, per_host=True)
     client = make_client(base_url=demo.url, retry=False, circuit_breaker=config)

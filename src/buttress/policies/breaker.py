@@ -752,8 +752,8 @@ def _judged(
 ) -> Generator[Effect, Outcome, httpx.Response]:
     """Tell ``circuit`` how the permitted call went; its response, or raise its error.
 
-    A failure that leaves the circuit open says so on the request, for a retry
-    layer above (see ``CIRCUIT_OPEN_FOR``).
+    A failure that leaves the circuit open without a fallback says so on the
+    request, for a retry layer above (see ``CIRCUIT_OPEN_FOR``).
     """
     assert outcome is not None
     failure = is_breaker_failure(breaker.config, outcome)
@@ -766,7 +766,8 @@ def _judged(
         yield from circuit.release(permit)
     else:
         yield from circuit.record(permit, failure=failure, duration=duration)
-    if failure and (open_for := circuit.open_for()) is not None:
+    # with a fallback, an open circuit still answers: the next attempt gets the fallback's
+    if failure and breaker.config.fallback is None and (open_for := circuit.open_for()):
         request.extensions[CIRCUIT_OPEN_FOR] = open_for
     if isinstance(outcome, Exception):
         raise outcome

@@ -115,10 +115,21 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     async def aclose(self) -> None:
         stream = self._wrapped(httpx.AsyncByteStream)
         with self._closing():
-            if isinstance(stream, WatchedStream):
-                await stream.aclose()
-            else:  # the transport's own body: the one whose close releases a connection
+            if _pooled_by_httpcore(stream):
                 await _to_the_end(stream.aclose())
+            else:
+                await stream.aclose()
+
+
+def _pooled_by_httpcore(stream: httpx.AsyncByteStream) -> bool:
+    """Is ``stream`` the body of httpx's own transport, whose close hands back a connection?
+
+    Told by name, not imported: the class is private to httpx. Its close keeps no
+    context variable, so it can run as a task of its own (see :func:`_to_the_end`);
+    any other body is closed where it is, as httpx closes it.
+    """
+    kind = type(stream)
+    return kind.__name__ == "AsyncResponseStream" and kind.__module__ == "httpx._transports.default"
 
 
 async def _to_the_end(closing: Awaitable[None]) -> None:
@@ -138,9 +149,16 @@ async def _to_the_end(closing: Awaitable[None]) -> None:
         await closing
         return
     task = asyncio.ensure_future(closing)
+    task.add_done_callback(_taken)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
-        # the close's own failure, if any, asyncio.shield has marked as taken
         await asyncio.wait((task,))  # cancelled again, it leaves the close running
         raise
+
+
+def _taken(task: asyncio.Future[None]) -> None:
+    # A caller cancelled meanwhile gets its cancellation, not the close's failure; taken
+    # here, that failure is not logged by asyncio as never retrieved.
+    if not task.cancelled():
+        task.exception()

@@ -34,7 +34,6 @@ __all__ = [
     "construct",
     "defaults",
     "frozen_model_config",
-    "json_array_of",
     "require_config",
     "unknown_field",
     "validating",
@@ -57,11 +56,6 @@ still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not `
 PythonOnly: TypeAlias = Annotated[_C, WithJsonSchema({"type": "null"})]
 """An optional field only Python code can fill (a callable, a store): in JSON it can only be
 ``null``, its default, and the model's JSON schema says so instead of failing."""
-
-
-def json_array_of(item_type: str) -> WithJsonSchema:
-    """The JSON schema of a field typed as a bare ``Collection``, which pydantic cannot describe."""
-    return WithJsonSchema({"type": "array", "items": {"type": item_type}, "uniqueItems": True})
 
 
 def defaults(model: type[_M]) -> _M:

@@ -18,8 +18,8 @@ Request extensions (key: what it holds; who writes it):
 - ``buttress.logged_above``: a :class:`~buttress.LoggingMiddleware` logs it; that middleware.
 - ``buttress.rate_limit_admission``: the rate-limit slot to admit where the request leaves;
   the rate-limit layer.
-- ``buttress.circuit_open_for``: seconds until the circuit an attempt's failure left open
-  lets a call through; the breaker layer (the retry layer above reads it).
+- ``buttress.circuit_open_for``: seconds until the circuit an attempt left open lets a call
+  through; the breaker layer (the retry layer above takes it).
 
 Response extensions:
 
@@ -106,12 +106,13 @@ slot (one round trip for both) and leaves the verdict in it.
 """
 
 CIRCUIT_OPEN_FOR = "buttress.circuit_open_for"
-"""Seconds until the circuit that an attempt's failure left open lets a call through.
+"""Seconds until the circuit an attempt left open lets a call through.
 
-Written by :class:`~buttress.transports.CircuitBreakerTransport` after a failed
-attempt when its circuit is open (``math.inf`` while forced open): a retry layer
-above would otherwise wait its backoff only for the circuit to refuse the next
-attempt unsent, so it ends with this attempt's outcome instead.
+Written by :class:`~buttress.transports.CircuitBreakerTransport` after an attempt
+when its circuit is open, whichever call opened it, and it has no fallback
+(``math.inf`` while forced open). The retry layer above takes it at once: rather
+than wait its backoff for an attempt the circuit would refuse unsent, it ends
+with this attempt's outcome when the circuit stays open longer.
 """
 
 RATE_LIMIT_ADMISSION = "buttress.rate_limit_admission"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Any
 
@@ -371,3 +371,72 @@ async def test_a_cancelled_trial_call_gives_its_slot_back() -> None:
                 tg.cancel_scope.cancel()
     circuit = transport.breaker.for_host("api.example.com")
     assert isinstance(circuit.acquire(), Permit)  # the slot is free again
+
+
+# -- the retry layer above a circuit that opened: unit cases on a canned network -----------
+
+
+def _retrying(
+    answer: Callable[[httpx.Request], httpx.Response],
+    breaker: buttress.CircuitBreakerConfig,
+    clock: FakeClock,
+    **retry: Any,
+) -> httpx.Client:
+    config = buttress.RetryConfig(jitter="none", budget=None, **retry)
+    layers = stack(httpx.MockTransport(answer), retry=config, circuit_breaker=breaker, clock=clock)
+    return httpx.Client(transport=layers)
+
+
+def test_a_retried_status_the_breaker_does_not_count_still_ends_when_the_circuit_opened() -> None:
+    # A slow 429 opens the circuit by its slow-call rate; 429 itself is no breaker failure.
+    clock = FakeClock()
+
+    def slow_429(request: httpx.Request) -> httpx.Response:
+        clock.advance(5)
+        return httpx.Response(429)
+
+    breaker = buttress.CircuitBreakerConfig(
+        slow_call_duration=1, slow_call_rate_threshold=1.0, minimum_calls=1, reset_timeout=60
+    )
+    with _retrying(slow_429, breaker, clock, max_attempts=3, backoff_factor=1) as client:
+        response = client.get("https://api.test/")
+    assert (response.status_code, response.extensions["buttress.attempts"]) == (429, 1)
+    assert clock.sleeps == []
+
+
+def test_the_circuit_is_judged_at_the_backoff_not_when_the_headers_came() -> None:
+    # The body takes 50 s to read; the circuit (60 s) lets a trial call through 10 s after
+    # it, within the 20 s backoff: the retry goes on.
+    clock = FakeClock()
+    answers = iter([503, 200])
+
+    class SlowBody(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            clock.advance(50)
+            yield b"x"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(answers), stream=SlowBody())
+
+    breaker = buttress.CircuitBreakerConfig(failure_threshold=1, reset_timeout=60)
+    with _retrying(answer, breaker, clock, max_attempts=2, backoff_factor=20) as client:
+        response = client.get("https://api.test/", extensions=buttress.options(streamed=False))
+    assert (response.status_code, clock.sleeps) == (200, [20.0])
+
+
+def test_the_breakers_note_does_not_outlive_the_attempt() -> None:
+    # An attempt that runs out of the deadline leaves the retry layer by another path.
+    clock = FakeClock()
+
+    def timing_out(request: httpx.Request) -> httpx.Response:
+        clock.advance(5)
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    breaker = buttress.CircuitBreakerConfig(failure_threshold=1, reset_timeout=60)
+    with _retrying(timing_out, breaker, clock, max_attempts=3) as client:
+        request = client.build_request(
+            "GET", "https://api.test/", extensions=buttress.options(total_timeout=3)
+        )
+        with pytest.raises(buttress.TimeoutError):
+            client.send(request)
+    assert "buttress.circuit_open_for" not in request.extensions

@@ -660,7 +660,7 @@ def open_circuit_error(request: httpx.Request, rejection: Rejection) -> CircuitB
     circuit = (
         "every host's circuit breaker"
         if rejection.circuit == "*"
-        else f"circuit breaker for {host}"
+        else f"circuit breaker for {host or 'this client'}"
     )
     return CircuitBreakerOpenError(
         f"{circuit} is open: {describe(request)} was not sent{when}",
@@ -752,8 +752,8 @@ def _judged(
 ) -> Generator[Effect, Outcome, httpx.Response]:
     """Tell ``circuit`` how the permitted call went; its response, or raise its error.
 
-    A failure that leaves the circuit open without a fallback says so on the
-    request, for a retry layer above (see ``CIRCUIT_OPEN_FOR``).
+    A circuit left open (by this call or another) without a fallback says so on
+    the request, for a retry layer above (see ``CIRCUIT_OPEN_FOR``).
     """
     assert outcome is not None
     failure = is_breaker_failure(breaker.config, outcome)
@@ -767,7 +767,7 @@ def _judged(
     else:
         yield from circuit.record(permit, failure=failure, duration=duration)
     # with a fallback, an open circuit still answers: the next attempt gets the fallback's
-    if failure and breaker.config.fallback is None and (open_for := circuit.open_for()):
+    if breaker.config.fallback is None and (open_for := circuit.open_for()):
         request.extensions[CIRCUIT_OPEN_FOR] = open_for
     if isinstance(outcome, Exception):
         raise outcome

@@ -20,12 +20,13 @@ import random
 import uuid
 from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
-from .._config import FrozenConfig, PythonOnly, defaults, json_array_of
+from .._config import FrozenConfig, PythonOnly, defaults
 from .._exceptions import TimeoutError, describe
 from .._extensions import (
     ATTEMPTS_KEY,
@@ -91,6 +92,15 @@ class RetryBudgetConfig(FrozenConfig):
         return store.retry_budget(**settings, window=self.window)
 
 
+# What the validators below take, for the JSON schema (a bare Collection has none).
+_STATUSES_IN_JSON = WithJsonSchema(
+    {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}}
+)
+_METHODS_IN_JSON = WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
+
+
 class RetryConfig(FrozenConfig):
     """How the retry layer retries.
 
@@ -137,13 +147,15 @@ class RetryConfig(FrozenConfig):
     backoff_max: float = Field(default=30.0, ge=0)
     jitter: Jitter = "full"
     # Any collection is accepted (SPEC 18.6 passes a list); it is stored as a frozenset.
-    retry_statuses: Annotated[Collection[int], json_array_of("integer")] = DEFAULT_RETRY_STATUSES
-    retry_methods: Annotated[Collection[str], json_array_of("string")] = DEFAULT_RETRY_METHODS
+    retry_statuses: Annotated[Collection[int], _STATUSES_IN_JSON] = DEFAULT_RETRY_STATUSES
+    retry_methods: Annotated[Collection[str], _METHODS_IN_JSON] = DEFAULT_RETRY_METHODS
     respect_retry_after: bool = True
     retry_after_max: float = Field(default=60.0, ge=0)
     idempotency_keys: bool = False
     idempotency_header: str = "Idempotency-Key"
-    budget: RetryBudgetConfig | None = defaults(RetryBudgetConfig)
+    # a factory, not the instance: a JSON schema would encode an instance as its default,
+    # which pydantic before 2.14 cannot do while the shared default's model is unbuilt
+    budget: RetryBudgetConfig | None = Field(default_factory=partial(defaults, RetryBudgetConfig))
     wait: Any = None
     stop: Any = None
     store: PythonOnly[SharedStore | None] = None
@@ -595,6 +607,9 @@ def _attempts(
                 resign(request)
         sent_at = clock.monotonic()
         outcome = yield Send(request, time_left(deadline, clock))
+        answered_at = clock.monotonic()
+        # a breaker beneath left how long its circuit stays open (this attempt's alone)
+        open_for = request.extensions.pop(CIRCUIT_OPEN_FOR, None)
         if isinstance(outcome, httpx.Response) and read_body:
             read = yield Read(outcome, time_left(deadline, clock))
             if isinstance(read, Exception):
@@ -611,9 +626,10 @@ def _attempts(
             request,
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
-        open_for = request.extensions.pop(CIRCUIT_OPEN_FOR, None)  # a breaker beneath
-        if decision.action == "retry" and open_for is not None and open_for > decision.delay:
-            decision = _circuit_opened(open_for)  # the next attempt would be refused unsent
+        if decision.action == "retry" and open_for is not None:
+            open_for -= now - answered_at  # the body was read meanwhile
+            if open_for > decision.delay:  # the next attempt would be refused unsent
+                decision = _circuit_opened(open_for)
         if decision.action == "retry" and policy.budget is not None:
             budget, host = policy.budget, request.url.host
             if isinstance(budget, SharedRetryBudget):

@@ -462,8 +462,10 @@ class SharedCircuit:
         with self._lock:
             if self._seen != "open":
                 return None
-            if self._forced or self._half_open_at is None:
+            if self._forced:
                 return math.inf
+            if self._half_open_at is None:  # as a rejection reads it: a trial may go now
+                return None
             left = self._half_open_at - self._clock.monotonic()
         return left if left > 0 else None
 

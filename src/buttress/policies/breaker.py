@@ -283,6 +283,10 @@ class Circuit:
 
         ``math.inf`` while forced open.
         """
+        # asked after every call: most find it closed, without taking the lock
+        return self._open_for() if self._state == "open" else None
+
+    def _open_for(self) -> float | None:
         with self._lock:
             if self._state != "open":
                 return None

@@ -771,7 +771,7 @@ def _judged(
     else:
         yield from circuit.record(permit, failure=failure, duration=duration)
     # with a fallback, an open circuit still answers: the next attempt gets the fallback's
-    if breaker.config.fallback is None and (open_for := circuit.open_for()):
+    if (open_for := circuit.open_for()) and breaker.config.fallback is None:
         request.extensions[CIRCUIT_OPEN_FOR] = open_for
     if isinstance(outcome, Exception):
         raise outcome

@@ -607,9 +607,9 @@ def _attempts(
                 resign(request)
         sent_at = clock.monotonic()
         outcome = yield Send(request, time_left(deadline, clock))
-        answered_at = clock.monotonic()
         # a breaker beneath left how long its circuit stays open (this attempt's alone)
         open_for = request.extensions.pop(CIRCUIT_OPEN_FOR, None)
+        open_until = None if open_for is None else clock.monotonic() + open_for
         if isinstance(outcome, httpx.Response) and read_body:
             read = yield Read(outcome, time_left(deadline, clock))
             if isinstance(read, Exception):
@@ -626,10 +626,13 @@ def _attempts(
             request,
             Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
         )
-        if decision.action == "retry" and open_for is not None:
-            open_for -= now - answered_at  # the body was read meanwhile
-            if open_for > decision.delay:  # the next attempt would be refused unsent
-                decision = _circuit_opened(open_for)
+        # judged now, after the body was read: would the next attempt be refused unsent?
+        if (
+            decision.action == "retry"
+            and open_until is not None
+            and open_until - now > decision.delay
+        ):
+            decision = _circuit_opened(open_until - now)
         if decision.action == "retry" and policy.budget is not None:
             budget, host = policy.budget, request.url.host
             if isinstance(budget, SharedRetryBudget):

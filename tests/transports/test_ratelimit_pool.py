@@ -253,19 +253,22 @@ async def test_a_request_refused_when_its_wait_for_the_limit_reaches_its_deadlin
     # The second window's requests (deadline 40 s) find the limit's slots at 30 s taken by
     # the first window's, wait for the next ones until their deadline and are refused there.
     # A refused request must not hold a slot: the others leave in the earliest slots left.
-    # (With threads, a request handed a connection may reach the limit after a later one:
-    # then one of the second window's takes a slot at 30 s, and the order shifts.)
     await scene.pile_up_then_release(app, {}, within(20.0), {})
     late = range(CONNECTIONS, CONNECTIONS + 3 * LIMIT)
     second = range(CONNECTIONS + LIMIT, CONNECTIONS + 2 * LIMIT)
     refused = [number for number in late if scene.outcomes[number] == "TimeoutError"]
     assert refused
     assert set(refused) <= set(second)
+    assert all(scene.outcomes[number] == 200 for number in late if number not in refused)
     sent = sorted(scene.network.sent)[CONNECTIONS:]
-    assert len(sent) + len(refused) == len(late)
-    assert sent == sorted([30.0, 40.0, 50.0] * LIMIT)[: len(sent)]
+    assert densest_window(sent) <= LIMIT
     if scene.asynchronous:  # tasks are woken in the order the gate handed them connections
         assert sent == [30.0] * LIMIT + [40.0] * LIMIT
+    # Threads give no such order, and the fake clock is one time for all of them: a thread
+    # handed a connection may reach the limit after a later one (then one of the second
+    # window's goes at 30 s, and may time out reading its response when another thread's
+    # sleep moves the clock past its deadline), and two threads sleeping at once add their
+    # sleeps up (one wakes a slot late). So with threads the limit is what must hold.
 
 
 def within(seconds: float) -> dict[str, Any]:

@@ -331,11 +331,15 @@ async def test_rfc9111_4_1_vary_ignores_whitespace_differences(make: Make, origi
     assert result(await api.get("/doc", headers={"accept-language": "en, fr"})).from_cache
 
 
-async def test_vary_star_never_matches(make: Make, origin: Origin) -> None:
-    origin.answer(cache_control="max-age=60", vary="*")
+async def test_vary_star_never_matches_and_is_not_stored(
+    make: Make, origin: Origin, backend: CacheBackend
+) -> None:
+    origin.answer(cache_control="max-age=60", vary="Accept, *")
     api = make()
-    await api.get("/doc")
-    assert not result(await api.get("/doc")).from_cache
+    for _ in range(3):
+        assert not result(await api.get("/doc")).from_cache
+    # Stored, such answers could never be used, and would push out entries that could.
+    assert (origin.calls, backend.size) == (3, 0)
 
 
 async def test_rfc9111_3_1_headers_named_by_connection_are_not_stored(
@@ -414,6 +418,72 @@ async def test_only_get_and_head_are_cached_and_separately(make: Make, origin: O
     assert get_answers_head.content == b""
     assert get_answers_head.headers["content-length"] == "8"
     assert origin.calls == 5
+
+
+async def test_rfc9111_3_1_a_stored_head_response_keeps_its_content_length(
+    make: Make, origin: Origin
+) -> None:
+    # RFC 9110 9.3.2: a HEAD response's Content-Length is the length its GET would have.
+    def head(request: httpx.Request) -> httpx.Response:
+        headers = {"cache-control": "max-age=60", "content-length": "1234"}
+        return httpx.Response(200, headers=headers)
+
+    origin.answer(handler=head)
+    api = make()
+    await api.request("HEAD", "/doc")
+    hit = await api.request("HEAD", "/doc")
+    assert (result(hit).from_cache, hit.headers["content-length"]) == (True, "1234")
+
+
+async def test_rfc9110_8_6_a_stored_204_gains_no_content_length(make: Make, origin: Origin) -> None:
+    origin.answer(status=204, body=b"", cache_control="max-age=60")
+    api = make()
+    await api.get("/doc")
+    hit = await api.get("/doc")
+    assert result(hit).from_cache
+    assert "content-length" not in hit.headers
+
+
+async def test_rfc9110_6_6_1_a_response_stored_without_date_gets_one(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(
+        handler=lambda request: httpx.Response(200, headers={"cache-control": "max-age=60"})
+    )
+    api = make()
+    await api.get("/doc")
+    clock.advance(5)
+    hit = await api.get("/doc")
+    assert result(hit) == CacheResult(True, age=5)
+    assert hit.headers["date"] == origin.date(-5)  # when it was received, not when served
+
+
+@pytest.mark.parametrize(
+    "validator",
+    [
+        {"if-none-match": '"v1"'},
+        {"if-modified-since": "Tue, 14 Nov 2023 22:13:20 GMT"},
+        {"if-match": '"v1"'},
+        {"if-unmodified-since": "Tue, 14 Nov 2023 22:13:20 GMT"},
+    ],
+)
+async def test_rfc9111_4_3_2_a_callers_conditional_request_gets_the_origins_answer(
+    make: Make, origin: Origin, validator: dict[str, str]
+) -> None:
+    # A caller that sends its own validators (polling with an ETag, say) must get the
+    # origin's 304 as with httpx alone, not the stored 200.
+    def conditional(request: httpx.Request) -> httpx.Response:
+        headers = {"cache-control": "max-age=60", "etag": '"v1"', "date": origin.date()}
+        status = 304 if set(validator) & set(request.headers) else 200
+        return httpx.Response(status, headers=headers, content=b"" if status == 304 else b"{}")
+
+    origin.answer(handler=conditional)
+    api = make()
+    await api.get("/doc")
+    answer = await api.get("/doc", headers=validator)
+    assert (answer.status_code, origin.calls) == (304, 2)
+    assert {name: origin.last.headers.get(name) for name in validator} == validator
+    assert result(await api.get("/doc")).from_cache  # what was stored is still served
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
@@ -609,6 +679,33 @@ async def test_a_response_is_never_served_to_another_credential(
     assert result(await api.get("/me", **first)).from_cache
     assert not result(await api.get("/me", **second)).from_cache
     assert origin.calls == 2
+
+
+async def test_rfc9110_7_2_virtual_hosts_on_one_address_are_kept_apart(
+    make: Make, origin: Origin
+) -> None:
+    # The Host header names the target: one address serving two tenants must not hand
+    # one tenant's stored answer to the other, and a change to one leaves the other's.
+    def site(request: httpx.Request) -> httpx.Response:
+        headers = {"cache-control": "max-age=60", "date": origin.date()}
+        return httpx.Response(200, headers=headers, content=request.headers["host"].encode())
+
+    origin.answer(handler=site)
+    api = make()
+    tenants = [{"host": "a.example"}, {"host": "B.example"}]
+    assert [(await api.get("/home", headers=host)).content for host in tenants] == [
+        b"a.example",
+        b"B.example",
+    ]
+    hits = [await api.get("/home", headers=host) for host in [*tenants, {"host": "b.EXAMPLE"}]]
+    assert [(hit.content, result(hit).from_cache) for hit in hits] == [
+        (b"a.example", True),
+        (b"B.example", True),
+        (b"B.example", True),  # host names are compared without case
+    ]
+    await api.request("POST", "/home", headers=tenants[0])
+    changed = [result(await api.get("/home", headers=host)).from_cache for host in tenants]
+    assert (changed, origin.calls) == ([False, True], 4)
 
 
 async def test_headers_carrying_no_credential_are_shared_unless_marked(
@@ -873,6 +970,21 @@ async def test_rfc5861_3_past_the_window_the_origin_answers_first(
     origin.answer(body=b'{"v": 2}', cache_control="max-age=10")
     response = await api.get("/doc")
     assert (response.json(), result(response).from_cache) == ({"v": 2}, False)
+
+
+async def test_rfc9111_5_2_1_7_only_if_cached_never_revalidates_in_the_background(
+    make: Make, origin: Origin, clock: FakeClock
+) -> None:
+    origin.answer(cache_control="max-age=10, stale-while-revalidate=60")
+    api = make()
+    await api.get("/doc")
+    clock.advance(30)  # stale, inside the window: a plain request would revalidate meanwhile
+    refused = await api.get("/doc", **cc("only-if-cached"))
+    assert (refused.status_code, result(refused).from_cache) == (504, False)
+    allowed = await api.get("/doc", **cc("only-if-cached, max-stale=60"))
+    assert (result(allowed).from_cache, result(allowed).revalidating) == (True, False)
+    await api.aclose()  # waits for any background revalidation
+    assert origin.calls == 1
 
 
 @pytest.mark.parametrize("directive", ["must-revalidate", "proxy-revalidate", "no-cache"])

@@ -71,10 +71,23 @@ def _digest(salt: bytes, text: str, size: int = 16) -> str:
     return hashlib.blake2b(text.encode(), key=salt, digest_size=size).hexdigest()
 
 
-def _split(url: httpx.URL) -> tuple[str, str]:
-    """``url`` up to its path, without user info or fragment, and its query, as sent."""
+def _split(url: httpx.URL, request: httpx.Request | None = None) -> tuple[str, str]:
+    """``url`` up to its path, without user info or fragment, and its query, as sent.
+
+    The authority is the ``Host`` header ``request`` sends to ``url``'s origin: it,
+    not the address connected to, names the target (RFC 9110 7.2), so one address
+    serving many virtual hosts keeps their responses apart. httpx writes the URL's
+    own authority there unless the caller sets another.
+    """
     path, _, query = url.raw_path.decode("ascii").partition("?")
-    return f"{url.scheme}://{url.netloc.decode('ascii')}{path}", query
+    authority = url.netloc.decode("ascii")
+    if request is not None and (url.scheme, url.host, url.port) == (
+        request.url.scheme,
+        request.url.host,
+        request.url.port,
+    ):
+        authority = request.headers.get("host", authority).lower()
+    return f"{url.scheme}://{authority}{path}", query
 
 
 def _stored(salt: bytes, base: str, query: str) -> str:
@@ -146,9 +159,10 @@ class CacheKeys:
 
         Every key starts with it, so removing the keys with this prefix drops a
         URL's entries for every caller. ``request`` (the one that changed the
-        resource) lends its vocabulary: the parameters its auth declared secret.
+        resource) lends its vocabulary (the parameters its auth declared secret)
+        and the ``Host`` it sent.
         """
-        base, query = _split(url)
+        base, query = _split(url, request)
         vocabulary = Redactor.for_request(request)
         return self._url_key(base, self._public_query(query, vocabulary)[0])
 
@@ -180,7 +194,7 @@ class CacheKeys:
         credential), secret query parameters and the URL's user info.
         """
         url = request.url
-        base, query = _split(url)
+        base, query = _split(url, request)
         vocabulary = Redactor.for_request(request)
         public_query, identity = self._public_query(query, vocabulary)
         public, declared = self._public, vocabulary.header_names

@@ -47,6 +47,7 @@ __all__ = [
     "parse_http_date",
     "stale_if_error_allows",
     "useful_until",
+    "varies_by_everything",
     "vary_matches",
 ]
 
@@ -467,6 +468,22 @@ def vary_matches(request: Request, entry: Entry) -> bool:
     return True
 
 
+def varies_by_everything(headers: Headers) -> bool:
+    """Does a response say ``Vary: *``, so that no later request can match it (RFC 9111 4.1)?
+
+    Such a response is not worth storing: it could never answer.
+
+    Examples:
+        >>> varies_by_everything(Headers({"vary": ["Accept", "Origin, *"]}))
+        True
+        >>> varies_by_everything(Headers({"vary": "Accept"}))
+        False
+    """
+    return any(
+        name.strip() == "*" for value in headers.get_list("vary") or () for name in value.split(",")
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """What the stored entries offer a request.
@@ -508,7 +525,9 @@ def _while_revalidating(
     """May a stale response answer while it is revalidated (``stale-while-revalidate``)?"""
     if cc.stale_while_revalidate is None or _never_stale(cc):
         return False
-    if directives.no_cache or directives.min_fresh is not None:
+    # Revalidating contacts the origin, which an only-if-cached request forbids (RFC 9111
+    # 5.2.1.7): for it a stale response needs max-stale, as anywhere else.
+    if directives.no_cache or directives.min_fresh is not None or directives.only_if_cached:
         return False
     if directives.max_age is not None and age > directives.max_age:
         return False

@@ -38,6 +38,7 @@ from collections.abc import (
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from email.utils import formatdate
 from functools import partial
 
 import httpx
@@ -91,6 +92,7 @@ from ..policies.cache import (
     lookup,
     stale_if_error_allows,
     useful_until,
+    varies_by_everything,
     vary_matches,
 )
 from ..policies.outcomes import allows_stale
@@ -102,6 +104,15 @@ __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
 _INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE, USEFUL_UNTIL})
 _CONDITIONAL = ("if-none-match", "if-modified-since")
+_FORWARDED_AS_IS = (
+    "range",
+    "upgrade",
+    *_CONDITIONAL,
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+)
+"""Request headers that make a request go to the origin untouched, and its answer unstored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,8 +426,11 @@ class CacheTransport(Layer):
         if request.method not in SAFE_METHODS:
             return (yield from self._unsafe(request))
         # An Upgrade request (a WebSocket handshake) asks for a new protocol on this
-        # connection: no stored response can answer it, and its 101 is never stored.
-        uncacheable = "range" in request.headers or "upgrade" in request.headers
+        # connection: no stored response can answer it, and its 101 is never stored. A
+        # caller's own conditional request (its If-None-Match, say) wants the origin's
+        # answer to its validators, a 304 included: forwarded as it is (RFC 9111 4.3.2).
+        headers = request.headers
+        uncacheable = any(name in headers for name in _FORWARDED_AS_IS)
         if request.method not in self.config.cacheable_methods or uncacheable:
             outcome = yield Send(request)
             if isinstance(outcome, Exception):
@@ -636,6 +650,8 @@ class CacheTransport(Layer):
         codes = self.config.cacheable_status_codes
         if codes is not None and upstream.status_code not in codes:
             return upstream
+        if varies_by_everything(state.response.headers):  # RFC 9111 4.1: it can never answer
+            return upstream
         names = varied(state.response.headers) | set(internal.headers)
         stored = self._keys.stored_request(request, internal.url, names)
         keep = partial(self._store, upstream, key, stored, state.response, candidates)
@@ -659,7 +675,7 @@ class CacheTransport(Layer):
         headers = request.headers.copy()
         for name in _CONDITIONAL:
             value = state.request.headers.get(name)
-            if value is not None and name not in headers:
+            if value is not None:
                 headers[name] = value
         return httpx.Request(
             request.method,
@@ -677,6 +693,8 @@ class CacheTransport(Layer):
             headers.pop(name, None)  # only this layer writes these
         for name in ",".join(headers.get_list("connection") or ()).split(","):
             headers.pop(name.strip(), None)  # RFC 9111 3.1: hop-by-hop, never stored
+        if "date" not in headers:  # RFC 9110 6.6.1: a cache adds the Date the origin left out
+            headers["date"] = formatdate(response_time, usegmt=True)
         age = initial_age(headers, request_time=request_time, response_time=response_time)
         headers[RESPONSE_TIME] = repr(response_time)
         headers[INITIAL_AGE] = repr(age)
@@ -715,8 +733,11 @@ class CacheTransport(Layer):
         headers = _storable(response.headers)
         if decoded:
             _drop_decoded_codings(headers)
-        headers.pop("content-length", None)
-        headers["content-length"] = str(len(body))
+        # The body as stored sets the length, except where a response has none: a HEAD
+        # response's Content-Length is its GET's, a 204's or a 304's is not there at all.
+        if request.method != "HEAD" and response.status_code not in (204, 304):
+            headers.pop("content-length", None)
+            headers["content-length"] = str(len(body))
         headers = self._stamped(headers, response.status_code)
         storage, id, status = self._storage, uuid.uuid4(), response.status_code
         yield from call(

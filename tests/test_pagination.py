@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import parse_qsl
 
 import httpx
@@ -340,3 +340,86 @@ async def test_the_default_page_cap_raises_and_a_chosen_one_does_not(
     assert await collect(client.client.paginate("/endless", max_pages=3)) == [0, 1, 2]
     by_strategy = CursorPagination(cursor_path="next_cursor", results_key="items", max_pages=2)
     assert await collect(client.client.paginate("/endless", pagination=by_strategy)) == [0, 1]
+
+
+class Edges:
+    """ASGI: pages at the edges of the rules; ``seen`` keeps each request's headers.
+
+    ``/filtered``: a cursor walk whose middle page is empty but names the next (an
+    API that filters on the server). ``/rel?rel=...``: a page whose ``Link`` names
+    ``/rel/last`` with that ``rel`` value as given; ``/rel/last`` ends the walk.
+    ``/away``: a page whose ``Link`` names ``elsewhere``, a full URL the test sets.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[dict[bytes, bytes]] = []
+        self.elsewhere = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.seen.append(dict(scope["headers"]))
+        path, query = scope["path"], dict(parse_qsl(scope["query_string"].decode()))
+        headers = [(b"content-type", b"application/json")]
+        body: Any = [path]
+        if path == "/filtered":
+            cursor = query.get("cursor", "")
+            following = {"": "a", "a": "b", "b": None}[cursor]
+            items = {"": [1, 2], "a": [], "b": [3]}[cursor]
+            body = {"items": items, "next_cursor": following}
+        elif path == "/rel":
+            headers.append((b"link", f"</rel/last>; rel={query['rel']}".encode()))
+        elif path == "/away":
+            headers.append((b"link", f'<{self.elsewhere}>; rel="next"'.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+@pytest.fixture(scope="module")
+def edges() -> Iterator[DemoServer]:
+    with DemoServer(Edges()) as server:
+        yield server
+
+
+async def test_a_cursor_walk_goes_on_past_an_empty_page_that_names_the_next(
+    make_client: Callable[..., Either], edges: DemoServer
+) -> None:
+    client = make_client(base_url=edges.url)
+    paginator = client.client.paginate("/filtered")
+    assert await pages(paginator) == [[1, 2], [], [3]]
+    assert paginator.next_request is None
+
+
+@pytest.mark.parametrize("rel", ['"next last"', '"prev next"', "Next", '"NEXT"'])
+async def test_detection_reads_every_relation_of_a_link(
+    make_client: Callable[..., Either], edges: DemoServer, rel: str
+) -> None:
+    # RFC 8288 3.3: rel is a space-separated list of relation types, compared without case.
+    client = make_client(base_url=edges.url)
+    paginator = client.client.paginate("/rel", params={"rel": rel})
+    assert await collect(paginator) == ["/rel", "/rel/last"]
+    assert isinstance(paginator.strategy, LinkHeaderPagination)
+
+
+async def test_a_next_page_on_another_origin_is_refused_with_the_credentials_kept_home(
+    make_client: Callable[..., Either], edges: DemoServer
+) -> None:
+    # A redirect to another origin drops the credentials; a page link would have sent
+    # them, since each page is a new request through the client's auth and headers.
+    app, elsewhere = cast(Edges, edges.app), Edges()
+    with DemoServer(elsewhere) as other:
+        app.elsewhere = f"{other.url}/collect?page=2"
+        client = make_client(
+            base_url=edges.url, auth=("bearer", "SECRET-TOKEN"), headers={"X-API-Key": "KEY"}
+        )
+        paginator = client.client.paginate("/away")
+        received: list[list[Any]] = []
+        with pytest.raises(buttress.PaginationError, match="another origin") as caught:
+            await pages(paginator, into=received)
+    assert received == [["/away"]]
+    assert elsewhere.seen == []
+    assert f"{other.url}/collect?page=2" in str(caught.value)
+    assert "SECRET-TOKEN" not in str(caught.value)
+    assert caught.value.pages_fetched == 1
+    # The page stays there to resume from, for a caller who trusts it.
+    assert paginator.next_request == buttress.pagination.PageRequest(app.elsewhere, {})

@@ -41,7 +41,8 @@ import pydantic
 from ._exceptions import ConfigurationError, PaginationError, ValidationError, describe
 from ._extensions import PAGINATION_BODY_KEY
 from ._redact import redact_url
-from .policies.headers import next_link
+from ._redirects import same_origin
+from .policies.headers import next_link, parse_link_header
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -355,7 +356,9 @@ class _SizedFirstPage(PaginationStrategy):
 class CursorPagination(_SizedFirstPage):
     """Opaque-cursor pagination: the next cursor is read from the body at ``cursor_path``.
 
-    Ends when the cursor is missing, empty or ``null``, or a page is empty.
+    Ends when the cursor is missing, empty or ``null``. An empty page that still
+    carries a cursor does not end it: APIs that filter on the server (Google's
+    ``nextPageToken`` among them) may send one before the results go on.
 
     Examples:
         >>> from buttress import Client
@@ -376,7 +379,7 @@ class CursorPagination(_SizedFirstPage):
         self, response: httpx.Response, current_params: dict[str, Any]
     ) -> Mapping[str, Any] | None:
         cursor = get_path(_body(response), self.cursor_path)
-        if cursor in (None, "", False) or not self.extract_items(response):
+        if cursor in (None, "", False):
             return None
         return {self.cursor_param: cursor}
 
@@ -461,8 +464,13 @@ def detect_strategy(response: httpx.Response) -> PaginationStrategy:
         >>> (type(strategy).__name__, strategy.cursor_path, strategy.results_key)
         ('CursorPagination', 'meta.next_cursor', 'items')
     """
-    links = [link for value in response.headers.get_list("link") for link in value.split(",")]
-    if any(rel in link for link in links for rel in ('"next"', "=next", '"last"', '"first"')):
+    rels = {
+        rel
+        for value in response.headers.get_list("link")
+        for link in parse_link_header(value)
+        for rel in link.rels
+    }
+    if rels & {"next", "last", "first"}:
         return LinkHeaderPagination(results_key=_results_key(_body(response)))
     body = _body(response)
     if not isinstance(body, Mapping):
@@ -532,6 +540,7 @@ class _Pages(Generic[T]):
         )
         self._max_items = max_items
         self._fetched: dict[tuple[str, str, bytes], int] = {}  # each request -> its page number
+        self._page_url: httpx.URL | None = None  # where the last page came from
         self._adapter = None if response_model is None else pydantic.TypeAdapter(response_model)
         self._model = response_model
         if strategy is None and start_offset is not None:
@@ -540,9 +549,24 @@ class _Pages(Generic[T]):
         self.next_request: PageRequest | None = PageRequest(str(url), first)
 
     def pending(self) -> PageRequest | None:
-        """The next page to fetch, or ``None`` when done or a limit is reached."""
+        """The next page to fetch, or ``None`` when done or a limit is reached.
+
+        A page on another origin than the one before is refused: its URL came from
+        the server, and the request would carry the client's credentials there.
+        """
         if self.next_request is None:
             return None
+        target = httpx.URL(self.next_request.url)
+        came_from = self._page_url
+        if came_from is not None and target.is_absolute_url and not same_origin(came_from, target):
+            raise PaginationError(
+                f"refused to fetch page {self.pages_fetched + 1} from another origin: "
+                f"{redact_url(target)}, named by page {self.pages_fetched} "
+                f"({redact_url(came_from)}); the client's credentials go only where you send "
+                "them: paginate that URL yourself if you trust it",
+                request=self.next_request,
+                pages_fetched=self.pages_fetched,
+            )
         if self._max_items is not None and self.items_seen >= self._max_items:
             return None
         if self._max_pages is not None and self.pages_fetched >= self._max_pages:
@@ -582,6 +606,7 @@ class _Pages(Generic[T]):
             self.strategy = detect_strategy(response)
         strategy = self.strategy
         self.pages_fetched += 1
+        self._page_url = response.url
         items = strategy.extract_items(response)
         total = strategy.total_count(response)
         if total is not None:

@@ -24,6 +24,14 @@ NOW = 1_700_000_000.0
         ({"Retry-After": "-5"}, None),
         ({"Retry-After": "nan"}, None),
         ({"Retry-After": "9" * 400}, 365 * 24 * 3600.0),
+        # One header sent twice, combined by the recipient (RFC 9110 5.3).
+        ({"Retry-After": "120, 120"}, 120.0),
+        ({"Retry-After": "Tue, 14 Nov 2023 22:13:27 GMT, Tue, 14 Nov 2023 22:13:27 GMT"}, 7.0),
+        # What float() takes but no server means as a delay.
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "1e3"}, None),
+        ({"Retry-After": "1_000"}, None),
+        ({"retry-after-ms": "inf", "Retry-After": "3"}, 3.0),
         ({}, None),
     ],
 )

@@ -148,6 +148,17 @@ def test_malformed_values_are_ignored_with_a_debug_log(
     assert info is None or (info.remaining is None and info.reset_after is None)
 
 
+@pytest.mark.parametrize("reset", ["inf", "Infinity", "1e999", "1e3", "1_000", "+30", "-30"])
+def test_a_reset_that_is_not_plain_digits_holds_nothing(reset: str) -> None:
+    # float() takes these, and a host was then held for max_server_pause.
+    prefixed = parse({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    ietf = parse({"RateLimit": f'"default";r=0;t={reset}'})
+    assert prefixed is not None
+    assert ietf is not None
+    assert (prefixed.remaining, prefixed.reset_after) == (0, None)
+    assert (ietf.remaining, ietf.reset_after) == (0, None)
+
+
 def test_a_malformed_header_leaves_the_others_usable(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="buttress.headers"):
         info = parse({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "oops"})

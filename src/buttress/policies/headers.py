@@ -30,14 +30,20 @@ logger = logging.getLogger("buttress.headers")
 _MAX_DELAY = 365 * 24 * 3600.0
 
 
+# Digits with an optional fraction, as the first member of a list: "120" and "120, 120" (one
+# header sent twice, which RFC 9110 5.3 lets a recipient combine). float() alone would
+# also take "inf", "1e999", "1_000" and signs, which no server means as a delay.
+_DECIMAL = re.compile(r"(\d+(?:\.\d+)?)\s*(?:,.*)?", re.DOTALL)
+
+
+def _decimal(value: str) -> float | None:
+    match = _DECIMAL.fullmatch(value.strip())
+    return None if match is None else float(match.group(1))
+
+
 def _parse_seconds(value: str) -> float | None:
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return None
-    return min(seconds, _MAX_DELAY)
+    seconds = _decimal(value)
+    return None if seconds is None else min(seconds, _MAX_DELAY)
 
 
 def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
@@ -63,8 +69,9 @@ def parse_retry_after(headers: httpx.Headers, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit() or value.replace(".", "", 1).isdigit():
-        return _parse_seconds(value)
+    seconds = _parse_seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -133,9 +140,8 @@ def _header_int(headers: httpx.Headers, name: str) -> int | None:
 def _reset_delay(value: str, now: float, name: str) -> float | None:
     """A reset given as delta-seconds, epoch seconds, epoch milliseconds or an HTTP-date."""
     value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
+    number = _decimal(value)
+    if number is None:
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):
@@ -144,9 +150,6 @@ def _reset_delay(value: str, now: float, name: str) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         return max(0.0, min(when.timestamp() - now, _MAX_DELAY))
-    if number != number or number < 0:
-        logger.debug("ignoring malformed %s header %r", name, value[:100])
-        return None
     if number >= _EPOCH_MS_THRESHOLD:
         number = number / 1000.0 - now
     elif number >= _EPOCH_THRESHOLD:
@@ -196,14 +199,11 @@ def _structured_list(value: str, header: str) -> list[_Member] | None:
 def _int(text: str | None, header: str) -> int | None:
     if text is None:
         return None
-    try:
-        number = int(float(text))
-    except (ValueError, OverflowError):
-        number = -1
-    if number < 0:
+    number = _decimal(text)
+    if number is None:
         logger.debug("ignoring malformed %s value %r", header, text[:100])
         return None
-    return number
+    return int(number)
 
 
 def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:

@@ -200,6 +200,23 @@ async def test_retry_after_past_the_deadline_raises_at_once(
     assert any("total timeout" in note for note in getattr(caught.value, "__notes__", []))
 
 
+async def test_a_streamed_answer_dropped_at_the_deadline_gives_its_connection_back(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    # The next backoff would end past the deadline, so the layer raises at once; the
+    # unread streamed 503 it held kept the only connection (the next call ran out of pool).
+    slow_backoff = FAST.model_copy(update={"backoff_factor": 10.0})
+    client = make_client(
+        base_url=demo.url,
+        max_connections=1,
+        retry=slow_backoff,
+        timeout=buttress.TimeoutConfig(total=5, pool=2),
+    )
+    with pytest.raises(buttress.TimeoutError, match="total timeout of 5s"):
+        await client.stream_bytes("GET", "/flaky", params={"key": key(), "failures": 1})
+    assert (await client.get("/users/1")).status_code == 200
+
+
 async def test_total_timeout_is_one_deadline_for_the_request(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

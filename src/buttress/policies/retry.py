@@ -37,7 +37,7 @@ from .._extensions import (
     RESIGN_KEY,
     RETRY_STOP_KEY,
 )
-from .._flow import Effect, Outcome, OutOfTime, Read, Send, Sleep, time_left
+from .._flow import Effect, Outcome, OutOfTime, Read, Send, Sleep, call, time_left
 from .._options import RequestOptions
 from .._redact import Redactor
 from ..observability import report, request_trace
@@ -642,6 +642,9 @@ def _attempts(
             if not allowed:
                 decision = policy.refused(request, decision)
         if decision.action != "retry":
+            if decision.action == "raise_timeout" and isinstance(outcome, httpx.Response):
+                # nobody reads this answer: an unread (streamed) body gives its connection back
+                yield from call(outcome.close, outcome.aclose)
             return _last(request, outcome, decision, number, options)
         _announce_retry(request, number, outcome, decision)
         if isinstance(outcome, httpx.Response) and not read_body:

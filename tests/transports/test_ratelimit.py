@@ -216,6 +216,33 @@ async def test_on_limit_return_gives_a_recognisable_sentinel(
     assert network.seen == ["/first"]
 
 
+async def test_on_limit_return_is_answered_not_retried_nor_judged(
+    make_client: Callable[..., Any], demo: DemoServer
+) -> None:
+    # The caller chose the refusal over a wait: the retry layer above turned it back into
+    # one (it slept the window and sent the request), and a breaker counted it as the
+    # server's answer (here, one failure would have opened the circuit).
+    clock = FakeClock()
+    client = make_client(
+        base_url=demo.url,
+        clock=clock,
+        rate_limit=RateLimitConfig(max_requests=1, time_window=10.0, on_limit="return"),
+        circuit_breaker=buttress.CircuitBreakerConfig(
+            failure_threshold=1, included_status_codes={429}
+        ),
+    )
+    await client.get("/users/1")
+    with pytest.raises(RateLimitError) as caught:
+        await client.get("/users/2")
+    assert caught.value.limited_by_client
+    returned = await client.get("/users/3", raise_for_status=False)
+    assert (returned.status_code, returned.limited_by_client) == (429, True)
+    assert returned.extensions["buttress.attempts"] == 1
+    assert clock.sleeps == []
+    clock.advance(10.0)
+    assert (await client.get("/users/4")).status_code == 200  # the circuit stayed closed
+
+
 async def test_one_request_may_choose_its_own_behaviour(
     limited: Callable[..., tuple[Plain, Recorder, FakeClock]],
 ) -> None:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .._extensions import CLIENT_RATE_LIMITED
+
 if TYPE_CHECKING:
     from .breaker import CircuitBreakerConfig
 
@@ -36,6 +38,7 @@ __all__ = [
     "is_connect_failure",
     "is_error_status",
     "is_transient",
+    "refused_by_client",
     "retry_reason",
 ]
 
@@ -88,6 +91,21 @@ def is_connect_failure(error: BaseException) -> bool:
     return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
 
 
+def refused_by_client(response: httpx.Response) -> bool:
+    """Is ``response`` the rate limiter's own 429 (``on_limit="return"``), never sent?
+
+    The caller asked for it instead of a wait: it is not retried, and tells a
+    breaker nothing about the server.
+
+    Examples:
+        >>> refused_by_client(httpx.Response(429, extensions={CLIENT_RATE_LIMITED: True}))
+        True
+        >>> refused_by_client(httpx.Response(429))
+        False
+    """
+    return bool(response.extensions.get(CLIENT_RATE_LIMITED))
+
+
 def retry_reason(
     outcome: httpx.Response | Exception, retry_statuses: Collection[int]
 ) -> str | None:
@@ -102,7 +120,7 @@ def retry_reason(
         'ReadTimeout: no answer'
     """
     if isinstance(outcome, httpx.Response):
-        if outcome.status_code in retry_statuses:
+        if outcome.status_code in retry_statuses and not refused_by_client(outcome):
             return f"{outcome.status_code} {outcome.reason_phrase}".strip()
         return None
     if is_transient(outcome):
@@ -124,6 +142,8 @@ def is_breaker_failure(
         True
     """
     if isinstance(outcome, httpx.Response):
+        if refused_by_client(outcome):
+            return None
         return outcome.status_code in config.included_status_codes
     if config.excluded_exceptions and isinstance(outcome, config.excluded_exceptions):
         return None

@@ -228,6 +228,25 @@ async def test_connection_refused_is_a_connection_error(
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_a_body_shorter_than_its_content_length_is_a_mapped_error(
+    demo: DemoServer, asynchronous: bool
+) -> None:
+    # httpcore lets h11's own LocalProtocolError escape (plain httpx shows it too): no
+    # ClientError, no request. A file read part-way gets there as well, since httpx
+    # declares the whole file's size. (httpx's transports only: aiohttp sends the short
+    # body, and the server waits for the rest.)
+    client = Either((buttress.AsyncClient if asynchronous else buttress.Client)(base_url=demo.url))
+    try:
+        with pytest.raises(buttress.ConnectionError) as caught:
+            await client.put("/upload", content=b"abc", headers={"Content-Length": "10"})
+    finally:
+        await client.aclose()
+    assert isinstance(caught.value, httpx.LocalProtocolError)
+    assert caught.value.request.url.path == "/upload"
+    assert "Content-Length" in str(caught.value)
+
+
 async def test_read_timeout_is_mapped(make_client: Callable[..., Either], demo: DemoServer) -> None:
     client = make_client(base_url=demo.url, timeout=buttress.TimeoutConfig(read=0.05))
     with pytest.raises(buttress.ReadTimeoutError) as caught:

@@ -52,6 +52,7 @@ import builtins
 import json
 import re
 import ssl
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -773,6 +774,16 @@ def _message(exc: Exception, request: httpx.Request | None) -> str:
     return message
 
 
+def _h11_local_error(exc: BaseException) -> bool:
+    """Is ``exc`` h11's ``LocalProtocolError``, which httpcore does not always map to httpx's?
+
+    h11 is looked up where httpcore loaded it, not imported here: the exception
+    cannot exist before it is.
+    """
+    h11 = sys.modules.get("h11")
+    return h11 is not None and isinstance(exc, h11.LocalProtocolError)
+
+
 def map_exception(exc: Exception, request: httpx.Request | None = None) -> Exception:
     """Translate an httpx (or socket) failure into the buttress tree.
 
@@ -813,6 +824,8 @@ def map_exception(exc: Exception, request: httpx.Request | None = None) -> Excep
         mapped = TimeoutError(message, request=request)
     elif isinstance(exc, ssl.SSLError | OSError):
         mapped = _joined(ConnectionError, type(exc))(message, request=request)
+    elif _h11_local_error(exc):  # httpcore lets h11's own escape (a body shorter than declared)
+        mapped = _joined(ConnectionError, httpx.LocalProtocolError)(message, request=request)
     elif isinstance(exc, httpx.StreamError | httpx.CookieConflict):
         # Usage errors (a stream read twice, ...); their __init__ takes no message.
         joined = _joined(ClientError, type(exc))

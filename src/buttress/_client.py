@@ -49,7 +49,7 @@ from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, TimeoutError, describe
-from ._extensions import REDACTOR_KEY
+from ._extensions import DEADLINE_KEY, REDACTOR_KEY
 from ._features import AsyncFeatures, Features
 from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive, time_left
 from ._handles import LayerHandles
@@ -299,8 +299,13 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         # Failures while sending (an unstreamed body is read in there too) raise from the
         # buttress tree; httpx's own log records meanwhile are scrubbed with the request's
         # vocabulary of secrets.
-        clock = self._config.clock
-        started = clock.monotonic() if stream else 0.0  # a streamed error's read has a deadline
+        # One deadline for the whole call: every redirect hop and auth step httpx's send
+        # makes, each attempt of each, and the read of a streamed error's body.
+        clock, total = self._config.clock, RequestOptions.of(request).total_timeout
+        deadline = None if total is None else clock.monotonic() + total
+        extensions = request.extensions
+        if deadline is not None:
+            extensions[DEADLINE_KEY] = deadline
         token = sending(request)
         try:
             sent = yield from call(httpx_send, httpx_send)  # called, or awaited
@@ -308,15 +313,15 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
             reraise_mapped(exc, request)
         finally:
             done(token)
+            extensions.pop(DEADLINE_KEY, None)  # the request may be sent again, anew
         response = adopt(sent, stream=stream)
         if response.status_code < 400:
             return response
         raising, expected = self._raises_for(response.request)
         if stream and raising:  # a streamed error that raises is read for its message
-            total = RequestOptions.of(request).total_timeout
-            deadline = None if total is None else started + total
             failed = yield Read(response, time_left(deadline, clock))
             if isinstance(failed, Exception) and isinstance(failed.__cause__, OutOfTime):
+                assert total is not None  # only a deadline runs out
                 raise TimeoutError(
                     f"total timeout of {total:g}s ran out reading the error body of "
                     f"{describe(request)}",

@@ -226,6 +226,45 @@ async def test_total_timeout_is_one_deadline_for_the_request(
     assert isinstance(caught.value, httpx.TimeoutException)
 
 
+async def _hops(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/hop/<n>`` redirects to ``/hop/<n - 1>``; ``/hop/0`` answers 200."""
+    left = int(scope["path"].rpartition("/")[2])
+    if left:
+        headers = [(b"location", f"/hop/{left - 1}".encode()), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+    else:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def test_total_timeout_is_one_deadline_across_redirects(
+    make_client: Callable[..., Either], mode: str
+) -> None:
+    # httpx sends each redirect hop through the layers anew; each hop started its own
+    # deadline, so five hops of 0.4 s passed a 1 s total. The fake clock moves 0.4 s
+    # as each hop's response arrives.
+    clock = FakeClock()
+
+    def hop(response: httpx.Response) -> None:
+        clock.advance(0.4)
+
+    async def ahop(response: httpx.Response) -> None:
+        hop(response)
+
+    with DemoServer(_hops) as server:
+        client = make_client(
+            base_url=server.url,
+            clock=clock,
+            timeout=buttress.TimeoutConfig(total=1.0),
+            event_hooks={"response": [hop] if mode == "sync" else [ahop]},
+        )
+        with pytest.raises(buttress.TimeoutError, match="total timeout of 1s"):
+            await client.get("/hop/5")
+        assert clock.monotonic() == pytest.approx(1.2)  # three hops, then no fourth
+        clock.advance(10)
+        assert (await client.get("/hop/2")).status_code == 200  # a new call, a new deadline
+
+
 async def test_per_call_timeout_total_overrides_the_client(
     make_client: Callable[..., Either], demo: DemoServer
 ) -> None:

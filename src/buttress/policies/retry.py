@@ -504,9 +504,13 @@ def retry_flow(
     read_body = EXTENSION_KEY in request.extensions and not options.streamed
 
     started = clock.monotonic()
-    deadline = None if options.total_timeout is None else started + options.total_timeout
     given_timeouts = request.extensions.get("timeout")
+    # The client fixes the deadline once per call, for every redirect and auth step its
+    # send makes through here; alone under plain httpx, each send starts its own.
     given_deadline = request.extensions.get(DEADLINE_KEY)
+    deadline = given_deadline
+    if deadline is None and options.total_timeout is not None:
+        deadline = started + options.total_timeout
     if deadline is not None:  # for the layers below: the rate limiter's waits count too
         request.extensions[DEADLINE_KEY] = deadline
     if (

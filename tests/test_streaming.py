@@ -124,6 +124,75 @@ async def test_reconnects_with_last_event_id_and_honours_retry(make_client: Any)
     assert server.app.hits["/events"] == 2
 
 
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (b"data:\n\n", [("message", "")]),  # one empty data line is an event
+        (b"event: typed\ndata\n\n", [("typed", "")]),
+        (b"event: ping\n\ndata: after\n\n", [("message", "after")]),  # no data: none
+        (b"id: 1\n\ndata: a\n\n", [("message", "a")]),
+    ],
+)
+def test_whatwg_dispatch_needs_a_data_line(wire: bytes, expected: list[tuple[str, str]]) -> None:
+    # HTML 9.2.6, "dispatch the event": an empty data buffer dispatches nothing, whatever
+    # the event type; one data line, even empty, is an event.
+    assert [(e.event, e.data) for e in _sse(wire).iter_sse()] == expected
+
+
+def test_a_retry_of_any_length_is_read_and_capped_at_a_day() -> None:
+    wire = b"retry: " + b"9" * 5000 + b"\ndata: a\n\nretry: 1500\ndata: b\n\n"
+    assert [(e.data, e.retry) for e in _sse(wire).iter_sse()] == [("a", 86_400_000), ("b", 1500)]
+
+
+class Scripted:
+    """ASGI: connection ``n`` gets ``scripts[n]`` and, but for the last, is cut off there.
+
+    ``last_ids`` keeps the raw ``Last-Event-ID`` each connection sent (``None``: none).
+    """
+
+    def __init__(self, *scripts: bytes) -> None:
+        self.scripts = scripts
+        self.last_ids: list[bytes | None] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.last_ids.append(dict(scope["headers"]).get(b"last-event-id"))
+        script = self.scripts[len(self.last_ids) - 1]
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        cut = len(self.last_ids) < len(self.scripts)
+        await send({"type": "http.response.body", "body": script, "more_body": cut})
+        # returning with more_body set: the server closes the connection mid-response
+
+
+@pytest.mark.parametrize(
+    ("first", "sent", "last_event_id", "waits"),
+    [
+        # an empty id resets the last event id: no Last-Event-ID on reconnection
+        pytest.param(b"id: 5\ndata: a\n\nid\ndata: b\n\n", None, "", [3.0], id="id-reset"),
+        # any id without NUL is valid, and goes back as UTF-8
+        pytest.param(
+            "id: évé-1\ndata: a\n\n".encode(), "évé-1".encode(), "évé-1", [3.0], id="utf-8-id"
+        ),
+        # a retry line counts when read, though its block never ends
+        pytest.param(b"id: 2\ndata: a\n\nretry: 250\n", b"2", "2", [0.25], id="retry-at-once"),
+    ],
+)
+async def test_reconnection_follows_whatwg(
+    make_client: Any, first: bytes, sent: bytes | None, last_event_id: str, waits: list[float]
+) -> None:
+    clock, app = FakeClock(), Scripted(first, b"data: done\n\n")
+    with DemoServer(app) as server:
+        either = make_client(base_url=server.url)
+        stream = EventStream(either.client, "/", clock=clock)
+        got = await events(stream)
+    assert got[-1].data == "done"
+    assert app.last_ids == [None, sent]
+    assert stream.last_event_id == last_event_id
+    assert clock.sleeps == waits
+
+
 async def test_resumes_from_a_given_last_event_id(client: Either) -> None:
     stream = EventStream(client.client, "/events", params={"count": 4}, last_event_id="2")
     assert [e.id for e in await events(stream)] == ["3", "4"]

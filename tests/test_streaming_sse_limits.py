@@ -162,13 +162,6 @@ def test_lines_split_anywhere_read_the_same(step: int) -> None:
     ]
 
 
-def test_a_retry_only_block_reaches_the_reconnection_state() -> None:
-    from buttress.streaming import _blocks
-
-    blocks = list(_blocks(_sse([WIRE]), MAX_EVENT_SIZE))
-    assert [block.retry for block in blocks][:2] == [2500, None]
-
-
 @pytest.mark.parametrize("step", [1, 4096])
 def test_a_line_and_an_event_of_exactly_the_bound_pass(step: int) -> None:
     line = b"data: " + b"z" * 994  # 1000 bytes

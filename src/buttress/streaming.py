@@ -32,6 +32,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
@@ -126,33 +127,46 @@ class ServerSentEvent(httpx_sse.ServerSentEvent):
         raise InvalidJSONError(error, source=source) from error
 
 
-def _dispatched(event: ServerSentEvent) -> bool:
-    """WHATWG: a block with no data (only ``retry:`` or ``id:``) is not an event."""
-    return event.data != "" or event.event != "message"
+_LONGEST_RETRY_MS = 86_400_000
+"""A ``retry:`` above a day counts as a day: a server cannot park a client for ever."""
+
+
+@dataclass
+class _Source:
+    """What outlives one event, as WHATWG's ``EventSource`` keeps it: the last event id
+    (sent as ``Last-Event-ID`` on reconnection) and the reconnection time a ``retry:``
+    line set, in milliseconds."""
+
+    last_event_id: str = ""
+    retry_ms: int | None = None
 
 
 class _EventParser:
-    """The WHATWG event-stream rules on a body's bytes, each line and event bounded.
+    """The WHATWG event-stream rules (HTML 9.2.6) on a body's bytes, each line and event bounded.
 
     Lines end with CRLF, LF or CR (a CR at the end of one chunk and an LF at
     the start of the next are one line break); text is UTF-8 whatever the
     headers say. A line longer than ``limit`` bytes, or an event whose data
     grows past it, raises :class:`ResponseTooLargeError` instead of being held.
-    Every block that sets a field comes out, dispatched or not (see
-    :func:`_dispatched`): a retry-only block still changes the reconnection delay.
+    A block with no ``data`` line is not an event, but its ``id`` still becomes
+    the last event id; a ``retry:`` line sets ``source.retry_ms`` as it is read,
+    even in a block the stream never finishes.
     """
 
-    def __init__(self, response: httpx.Response, limit: int | None) -> None:
+    def __init__(self, response: httpx.Response, limit: int | None, source: _Source) -> None:
         self._request = response._request
         self._limit = limit
+        self._source = source
         self._partial = bytearray()  # the line still arriving
         self._after_cr = False  # the last chunk ended with CR: an LF opening the next is its pair
         self._first = True  # a byte order mark may open the stream
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[str] = []  # one item per data line, so [""] is data, [] is none
         self._data_size = 0
-        self._last_id = ""  # kept from event to event, as the spec says
-        self._retry: int | None = None
+        # Kept from event to event, and from the last connection (so that events a server
+        # sends without ids after a reconnection do not lose the place); an empty id resets it.
+        self._id = source.last_event_id
+        self._retry: int | None = None  # this block's retry, for its event
 
     def _too_large(self, what: str, size: int) -> ResponseTooLargeError:
         limit = self._limit or 0
@@ -213,19 +227,20 @@ class _EventParser:
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
-                self._last_id = value.decode("utf-8", "replace")
-        elif name == b"retry" and value.isdigit():  # ASCII digits only
-            self._retry = int(value)
+                self._id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():  # ASCII digits only; counts at once
+            milliseconds = _LONGEST_RETRY_MS if len(value) > 9 else int(value)
+            self._retry = self._source.retry_ms = min(milliseconds, _LONGEST_RETRY_MS)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
-        if not (self._event or self._data or self._last_id or self._retry is not None):
+        self._source.last_event_id = self._id
+        data, self._data, self._data_size = self._data, [], 0
+        event_type, self._event = self._event, ""
+        retry, self._retry = self._retry, None
+        if not data:  # no data line: nothing to dispatch
             return None
-        event = ServerSentEvent(
-            event=self._event, data="\n".join(self._data), id=self._last_id, retry=self._retry
-        )
-        self._event, self._data, self._data_size, self._retry = "", [], 0, None
-        return event
+        return ServerSentEvent(event=event_type, data="\n".join(data), id=self._id, retry=retry)
 
 
 def _event_limit(limit: int | None) -> int | None:
@@ -234,16 +249,18 @@ def _event_limit(limit: int | None) -> int | None:
     return limit
 
 
-def _blocks(response: httpx.Response, max_event_size: int | None) -> Iterator[ServerSentEvent]:
-    parser = _EventParser(response, max_event_size)
+def _events(
+    response: httpx.Response, max_event_size: int | None, source: _Source
+) -> Iterator[ServerSentEvent]:
+    parser = _EventParser(response, max_event_size, source)
     for chunk in response.iter_bytes():
         yield from parser.feed(chunk)
 
 
-async def _ablocks(
-    response: httpx.Response, max_event_size: int | None
+async def _aevents(
+    response: httpx.Response, max_event_size: int | None, source: _Source
 ) -> AsyncIterator[ServerSentEvent]:
-    parser = _EventParser(response, max_event_size)
+    parser = _EventParser(response, max_event_size, source)
     async for chunk in response.aiter_bytes():
         for event in parser.feed(chunk):
             yield event
@@ -276,8 +293,7 @@ def iter_sse(
         [('1', {'n': 1}), ('2', {'n': 2})]
     """
     _check_event_stream(response)
-    blocks = _blocks(response, _event_limit(max_event_size))
-    return (event for event in blocks if _dispatched(event))
+    return _events(response, _event_limit(max_event_size), _Source())
 
 
 async def aiter_sse(
@@ -292,9 +308,8 @@ async def aiter_sse(
         ...         return [event.data async for event in aiter_sse(response)]
     """
     _check_event_stream(response)
-    async for event in _ablocks(response, _event_limit(max_event_size)):
-        if _dispatched(event):
-            yield event
+    async for event in _aevents(response, _event_limit(max_event_size), _Source()):
+        yield event
 
 
 _RECONNECTABLE = (ConnectionError, TimeoutError, ServerError)
@@ -304,31 +319,34 @@ class _Reconnection:
     """The state an SSE consumer keeps across connections (pure: no I/O, no sleeping)."""
 
     def __init__(self, last_event_id: str | None, retry: float, max_reconnects: int | None) -> None:
-        self.last_event_id = last_event_id
-        self.retry = retry
+        self.source = _Source(last_event_id or "")  # the parsers of every connection write it
+        self._retry = retry
         self.reconnects = 0
         self.delay: float | None = None
         self._max = max_reconnects
         self._failures = 0
 
+    @property
+    def last_event_id(self) -> str:
+        return self.source.last_event_id
+
+    @property
+    def retry(self) -> float:
+        """Seconds before reconnecting: the server's latest ``retry:``, else the caller's."""
+        milliseconds = self.source.retry_ms
+        return self._retry if milliseconds is None else milliseconds / 1000.0
+
     def headers(self, extra: httpx._types.HeaderTypes | None) -> httpx.Headers:
         headers = httpx.Headers(extra)
         headers.setdefault("Accept", "text/event-stream")
         headers.setdefault("Cache-Control", "no-store")
-        if self.last_event_id:
-            headers["Last-Event-ID"] = self.last_event_id
+        if self.last_event_id:  # any text but NUL (WHATWG), sent as UTF-8
+            headers.update([(b"Last-Event-ID", self.last_event_id.encode())])
         return headers
 
-    def seen(self, event: ServerSentEvent) -> bool:
-        """Record ``event``'s id and retry; True if it is dispatched to the caller."""
-        if event.id:  # a new connection starts with no id: keep the one we had
-            self.last_event_id = event.id
-        if event.retry is not None:
-            self.retry = event.retry / 1000.0
-        if _dispatched(event):
-            self._failures = 0
-            return True
-        return False
+    def seen(self) -> None:
+        """An event came through: the failures in a row start again."""
+        self._failures = 0
 
     @contextmanager
     def connection(self) -> Iterator[None]:
@@ -435,9 +453,9 @@ class EventStream:
         while True:
             with state.connection(), self._connect() as response:
                 if state.opened(response):
-                    for event in _blocks(response, self._max_event_size):
-                        if state.seen(event):
-                            yield event
+                    for event in _events(response, self._max_event_size, state.source):
+                        state.seen()
+                        yield event
             if state.delay is None:
                 return
             self._clock.sleep(state.delay)
@@ -450,9 +468,9 @@ class EventStream:
             with state.connection():
                 async with self._connect() as response:
                     if state.opened(response):
-                        async for event in _ablocks(response, self._max_event_size):
-                            if state.seen(event):
-                                yield event
+                        async for event in _aevents(response, self._max_event_size, state.source):
+                            state.seen()
+                            yield event
             if state.delay is None:
                 return
             await self._clock.asleep(state.delay)

@@ -345,9 +345,10 @@ async def test_the_default_page_cap_raises_and_a_chosen_one_does_not(
 class Edges:
     """ASGI: pages at the edges of the rules; ``seen`` keeps each request's headers.
 
-    ``/filtered``: a cursor walk whose middle page is empty but names the next (an
-    API that filters on the server). ``/rel?rel=...``: a page whose ``Link`` names
-    ``/rel/last`` with that ``rel`` value as given; ``/rel/last`` ends the walk.
+    ``/filtered``: a cursor walk whose second page is empty but names the next (an
+    API that filters on the server), and whose last, empty, names itself.
+    ``/rel?rel=...``: a page whose ``Link`` names ``/rel/last`` with that ``rel``
+    value as given; ``/rel/last`` ends the walk.
     ``/away``: a page whose ``Link`` names ``elsewhere``, a full URL the test sets.
     """
 
@@ -364,8 +365,8 @@ class Edges:
         body: Any = [path]
         if path == "/filtered":
             cursor = query.get("cursor", "")
-            following = {"": "a", "a": "b", "b": None}[cursor]
-            items = {"": [1, 2], "a": [], "b": [3]}[cursor]
+            following = {"": "a", "a": "b", "b": "c", "c": "c"}[cursor]
+            items = {"": [1, 2], "a": [], "b": [3], "c": []}[cursor]
             body = {"items": items, "next_cursor": following}
         elif path == "/rel":
             headers.append((b"link", f"</rel/last>; rel={query['rel']}".encode()))
@@ -386,8 +387,8 @@ async def test_a_cursor_walk_goes_on_past_an_empty_page_that_names_the_next(
 ) -> None:
     client = make_client(base_url=edges.url)
     paginator = client.client.paginate("/filtered")
-    assert await pages(paginator) == [[1, 2], [], [3]]
-    assert paginator.next_request is None
+    assert await pages(paginator) == [[1, 2], [], [3], []]
+    assert paginator.next_request is None  # the empty page that named itself ended it
 
 
 @pytest.mark.parametrize("rel", ['"next last"', '"prev next"', "Next", '"NEXT"'])

@@ -356,9 +356,10 @@ class _SizedFirstPage(PaginationStrategy):
 class CursorPagination(_SizedFirstPage):
     """Opaque-cursor pagination: the next cursor is read from the body at ``cursor_path``.
 
-    Ends when the cursor is missing, empty or ``null``. An empty page that still
-    carries a cursor does not end it: APIs that filter on the server (Google's
-    ``nextPageToken`` among them) may send one before the results go on.
+    Ends when the cursor is missing, empty or ``null``, or when an empty page
+    names its own cursor again. An empty page with a new cursor does not end it:
+    APIs that filter on the server (Google's ``nextPageToken`` among them) may
+    send one before the results go on.
 
     Examples:
         >>> from buttress import Client
@@ -381,6 +382,8 @@ class CursorPagination(_SizedFirstPage):
         cursor = get_path(_body(response), self.cursor_path)
         if cursor in (None, "", False):
             return None
+        if cursor == current_params.get(self.cursor_param) and not self.extract_items(response):
+            return None  # an empty page that points back at itself: the end, said another way
         return {self.cursor_param: cursor}
 
 

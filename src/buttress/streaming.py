@@ -127,8 +127,9 @@ class ServerSentEvent(httpx_sse.ServerSentEvent):
         raise InvalidJSONError(error, source=source) from error
 
 
-_LONGEST_RETRY_MS = 86_400_000
-"""A ``retry:`` above a day counts as a day: a server cannot park a client for ever."""
+_LONGEST_RECONNECTION = 86_400.0
+"""Seconds: a ``retry:`` above a day waits a day, so no server parks a client for ever."""
+_RETRY_DIGITS = 18  # a longer retry (beyond any int64) reads as the longest wait
 
 
 @dataclass
@@ -229,8 +230,9 @@ class _EventParser:
             if b"\0" not in value:
                 self._id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():  # ASCII digits only; counts at once
-            milliseconds = _LONGEST_RETRY_MS if len(value) > 9 else int(value)
-            self._retry = self._source.retry_ms = min(milliseconds, _LONGEST_RETRY_MS)
+            longest = int(_LONGEST_RECONNECTION * 1000)
+            milliseconds = int(value) if len(value) <= _RETRY_DIGITS else longest
+            self._retry = self._source.retry_ms = milliseconds
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
@@ -334,7 +336,9 @@ class _Reconnection:
     def retry(self) -> float:
         """Seconds before reconnecting: the server's latest ``retry:``, else the caller's."""
         milliseconds = self.source.retry_ms
-        return self._retry if milliseconds is None else milliseconds / 1000.0
+        if milliseconds is None:
+            return self._retry
+        return min(milliseconds / 1000.0, _LONGEST_RECONNECTION)
 
     def headers(self, extra: httpx._types.HeaderTypes | None) -> httpx.Headers:
         headers = httpx.Headers(extra)

@@ -120,17 +120,13 @@ sse_field_text = st.text(
 """A field value an event stream can carry on one line (an id with NUL would be ignored)."""
 
 
-def _is_an_event(fields: dict[str, Any]) -> bool:
-    return fields["event"] is not None or "\n".join(fields["data"]) != ""
-
-
 sse_events: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
     {
         "event": st.none() | sse_field_text.filter(bool),
         "id": st.none() | sse_field_text,
         "data": st.lists(sse_field_text, min_size=1, max_size=4),
-        "retry": st.none() | st.integers(0, 10**9),
+        "retry": st.none() | st.integers(0, 10**18 - 1),
         "comment": st.none() | sse_field_text,
     }
-).filter(_is_an_event)
-"""One event block's fields (an unnamed block with empty data is no event, so never drawn)."""
+)
+"""One event block's fields; a data line, even an empty one, makes it an event (WHATWG)."""

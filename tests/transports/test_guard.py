@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 import buttress
-from buttress.streaming import ServerSentEvent, _Reconnection
+from buttress.streaming import _Reconnection
 from buttress.transports.guard import BodyGuard
 
 REQUEST = httpx.Request("GET", "https://user:secret@api.example.com/x?token=abc")
@@ -50,12 +50,15 @@ def test_other_protocol_errors_pass_through() -> None:
 def test_reconnection_state() -> None:
     state = _Reconnection(None, retry=3.0, max_reconnects=1)
     assert "last-event-id" not in state.headers(None)
-    assert state.seen(ServerSentEvent(data="", retry=250)) is False  # retry-only block
+    assert state.retry == 3.0  # the caller's, until the server says
+    state.source.retry_ms = 250  # what a parser does on "retry: 250"
     assert state.retry == 0.25
-    assert state.seen(ServerSentEvent(data="x", id="9")) is True
-    assert state.headers({"X-A": "1"})["last-event-id"] == "9"
-    assert state.seen(ServerSentEvent(data="y", id="")) is True
-    assert state.last_event_id == "9"  # a new connection's events start without an id
+    state.source.retry_ms = 10**12
+    assert state.retry == 86_400.0  # a day at most
+    state.source.retry_ms = 250
+    state.source.last_event_id = "9"  # what a parser does at the end of a block with "id: 9"
+    headers = state.headers({"X-A": "1"})
+    assert (headers["last-event-id"], headers["x-a"]) == ("9", "1")
 
     def drop() -> None:
         raise buttress.ConnectionError("dropped")

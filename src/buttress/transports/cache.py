@@ -104,13 +104,8 @@ __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
 _INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE, USEFUL_UNTIL})
 _CONDITIONAL = ("if-none-match", "if-modified-since")
-_FORWARDED_AS_IS = (
-    "range",
-    "upgrade",
-    *_CONDITIONAL,
-    "if-match",
-    "if-unmodified-since",
-    "if-range",
+_FORWARDED_AS_IS = frozenset(
+    {"range", "upgrade", *_CONDITIONAL, "if-match", "if-unmodified-since", "if-range"}
 )
 """Request headers that make a request go to the origin untouched, and its answer unstored."""
 
@@ -429,8 +424,7 @@ class CacheTransport(Layer):
         # connection: no stored response can answer it, and its 101 is never stored. A
         # caller's own conditional request (its If-None-Match, say) wants the origin's
         # answer to its validators, a 304 included: forwarded as it is (RFC 9111 4.3.2).
-        headers = request.headers
-        uncacheable = any(name in headers for name in _FORWARDED_AS_IS)
+        uncacheable = not _FORWARDED_AS_IS.isdisjoint(request.headers.keys())
         if request.method not in self.config.cacheable_methods or uncacheable:
             outcome = yield Send(request)
             if isinstance(outcome, Exception):

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,43 @@ async def test_invalid_token_brings_one_refresh_and_one_resend(
     assert authority.provider.token_requests["client_credentials"] == 2
 
 
+async def test_a_streamed_body_is_sent_again_after_a_refresh(
+    make_client: MakeClient, authority: Authority
+) -> None:
+    # The auth reads the body first (as httpx does for auths that may resend): before,
+    # the resend after the 401 failed with "content has already been streamed".
+    client = make_client(base_url=authority.url, auth=authority.service())
+    await client.get("/me")
+    authority.provider.revoke_access_tokens()
+
+    def chunks() -> Iterator[bytes]:
+        yield from (b"part-1;", b"part-2;")
+
+    async def achunks() -> AsyncIterator[bytes]:
+        for chunk in chunks():
+            yield chunk
+
+    body = achunks() if client.is_async else chunks()
+    response = await client.request("GET", "/me", content=body)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    assert response.request.content == b"part-1;part-2;"
+
+
+async def test_a_token_shorter_lived_than_the_skew_is_used_for_half_its_life(
+    make_client: MakeClient, authority: Authority
+) -> None:
+    # A 20 s token with the default 30 s skew: before, every call fetched a new one.
+    authority.provider.token_lifetime = 20
+    client = make_client(base_url=authority.url, auth=authority.service())
+    for _ in range(3):
+        await client.get("/me")
+    assert authority.provider.token_requests["client_credentials"] == 1
+    authority.clock.advance(11)  # past half its life
+    await client.get("/me")
+    assert authority.provider.token_requests["client_credentials"] == 2
+
+
 async def test_a_refused_fresh_token_is_returned_not_looped(
     make_client: MakeClient, authority: Authority
 ) -> None:
@@ -224,13 +261,19 @@ async def test_fifty_tasks_share_one_token_request(authority: Authority) -> None
 async def test_token_endpoint_errors_carry_the_oauth_code(
     make_client: MakeClient, authority: Authority, options: dict[str, Any], code: str, status: int
 ) -> None:
-    client = make_client(base_url=authority.url, auth=authority.service(**options))
+    # The token URL carries a secret of its own (a gateway's key).
+    token_url = f"{authority.url}/oauth/token?api_key=url-key-2"
+    client = make_client(
+        base_url=authority.url, auth=authority.service(token_url=token_url, **options)
+    )
     with pytest.raises(OAuth2Error) as refused:
         await client.get("/me")
     assert isinstance(refused.value, buttress.AuthenticationError)
     assert (refused.value.error, refused.value.status_code) == (code, status)
     assert code in str(refused.value)
-    assert "wrong-secret-value" not in str(refused.value) + repr(refused.value)
+    shown = str(refused.value) + repr(refused.value)
+    for secret in ("wrong-secret-value", "url-key-2"):
+        assert secret not in shown
     assert authority.app.hits["/me"] == 0  # nothing was sent without a token
 
 
@@ -288,11 +331,15 @@ def test_a_malformed_token_answer_is_a_clear_error(
         ClientCredentials(),
         client_id="svc",
         client_secret="client-secret-value",
-        token_url="https://id.example.com/token",
+        token_url="https://gw:url-password-1@id.example.com/token?api_key=url-key-2",
         http_options={"transport": httpx.MockTransport(lambda request: answer)},
     )
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as caught:
         auth.fetch_token()
+    # The token endpoint's URL is shown as every URL in a message is: its secrets hidden.
+    assert "id.example.com/token?api_key=[REDACTED]" in str(caught.value)
+    assert "url-password-1" not in str(caught.value)
+    assert "url-key-2" not in str(caught.value)
 
 
 async def test_a_refused_refresh_token_is_an_error_not_a_retry(

@@ -283,7 +283,8 @@ class RefreshingAuth(httpx.Auth):
 
     ``refresh`` is a plain function or a coroutine function returning the new
     credential (a :class:`Token` to give its lifetime). It runs when there is
-    no token yet, when the token expires within ``leeway`` seconds, and when
+    no token yet, when the token expires within ``leeway`` seconds (a token
+    that lives no longer than twice that: half way through its life), and when
     the server answers 401; the request is then sent once more with the new
     token (a second 401 is returned as is). When many requests need a refresh
     at the same time (threads on a ``Client``, tasks on an ``AsyncClient``)
@@ -319,7 +320,7 @@ class RefreshingAuth(httpx.Auth):
         self.header, self.scheme, self.leeway = header, scheme, leeway
         self._clock = clock
         self._token: SecretStr | None = None
-        self._expires_at: float | None = None
+        self._renew_at: float | None = None  # monotonic; None: the token does not expire
         self._generation = 0
         self.refreshes = 0
         """How many times the refresh callback has run."""
@@ -345,19 +346,19 @@ class RefreshingAuth(httpx.Auth):
     def _store(self, credential: Credential) -> None:
         token = credential if isinstance(credential, Token) else Token(credential)
         secret = _secret(token.value)
+        lifetime, renew_at = token.expires_in, None
+        if lifetime is not None:
+            # `leeway` before it expires, but a token that lives no longer than twice that
+            # is used for half its life: else every call would fetch a new one first.
+            early = min(self.leeway, max(lifetime, 0.0) / 2)
+            renew_at = self._clock.monotonic() + lifetime - early
         with self._state_lock:
-            self._token = secret
-            self._expires_at = (
-                None if token.expires_in is None else self._clock.monotonic() + token.expires_in
-            )
+            self._token, self._renew_at = secret, renew_at
             self._generation += 1
 
     def _current(self) -> tuple[int, SecretStr | None, bool]:
         with self._state_lock:
-            expiring = (
-                self._expires_at is not None
-                and self._clock.monotonic() >= self._expires_at - self.leeway
-            )
+            expiring = self._renew_at is not None and self._clock.monotonic() >= self._renew_at
             return self._generation, self._token, expiring
 
     def _apply(self, request: httpx.Request) -> None:
@@ -383,6 +384,7 @@ class RefreshingAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        request.read()  # what httpx does for requires_request_body: a resend has the body
         flow, outcome = self._flow(request), None
         try:
             while True:
@@ -398,6 +400,7 @@ class RefreshingAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await request.aread()  # what httpx does for requires_request_body
         flow, outcome = self._flow(request), None
         try:
             while True:

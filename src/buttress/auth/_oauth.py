@@ -48,7 +48,7 @@ from .._exceptions import (
     status_error_class,
 )
 from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, call, drive
-from .._redact import Redactor, declare
+from .._redact import Redactor, declare, redact_url
 from ..cache.memory import MemoryCache
 from . import RefreshingAuth, Token
 
@@ -628,7 +628,7 @@ class OAuth2(RefreshingAuth):
         response = yield _Post(request, cached=True)
         if response.status_code != 200:
             raise status_error_class(max(response.status_code, 400))(
-                f"OpenID discovery at {url} answered {response.status_code}",
+                f"OpenID discovery at {redact_url(url)} answered {response.status_code}",
                 request=request,
                 response=response,
             )
@@ -640,7 +640,8 @@ class OAuth2(RefreshingAuth):
             or not isinstance(metadata.get("token_endpoint"), str)
         ):
             raise ConfigurationError(
-                f"{url} is not the OpenID configuration of {self.issuer}: its issuer is "
+                f"{redact_url(url)} is not the OpenID configuration of "
+                f"{redact_url(self.issuer)}: its issuer is "
                 f"{metadata.get('issuer')!r} and it must name a token_endpoint"
             )
         return metadata
@@ -678,7 +679,8 @@ class OAuth2(RefreshingAuth):
             raise _malformed(request, response, "a token")
         if kind.lower() != "bearer":
             raise AuthenticationError(
-                f"{request.url} issued a {kind!r} token; only bearer tokens are supported",
+                f"{redact_url(request.url)} issued a {kind!r} token; "
+                "only bearer tokens are supported",
                 request=request,
                 response=response,
             )
@@ -764,7 +766,7 @@ def _json_object(request: httpx.Request, response: httpx.Response) -> dict[str, 
 
 def _malformed(request: httpx.Request, response: httpx.Response, what: str) -> Exception:
     return AuthenticationError(
-        f"{request.url} answered {response.status_code} without {what}",
+        f"{redact_url(request.url)} answered {response.status_code} without {what}",
         request=request,
         response=response,
     )
@@ -781,14 +783,14 @@ def _token_error(request: httpx.Request, response: httpx.Response, redactor: Red
         description = redactor.text(description) if isinstance(description, str) else None
         said = f": {description}" if description else ""
         return OAuth2Error(
-            f"{request.url} refused to issue a token ({code}){said}",
+            f"{redact_url(request.url)} refused to issue a token ({code}){said}",
             error=code,
             description=description,
             request=request,
             response=response,
         )
     return status_error_class(max(response.status_code, 400))(
-        f"{request.url} answered {response.status_code} to a token request",
+        f"{redact_url(request.url)} answered {response.status_code} to a token request",
         request=request,
         response=response,
     )

@@ -110,6 +110,22 @@ async def test_cross_origin_redirects_followed_by_default(
             },
             "x-service-token",
         ),
+        # what the vocabulary of secrets calls a credential, as logs hide it
+        ({"headers": {"X-Upstream-Token": "k-secret"}}, "x-upstream-token"),
+        (
+            {
+                "headers": {"X-Tenant": "k-secret"},
+                "logging": buttress.LoggingConfig(redact_headers=("X-Tenant",)),
+            },
+            "x-tenant",
+        ),
+        (
+            {
+                "headers": {"X-Tenant": "k-secret"},
+                "redirects": buttress.RedirectConfig(strip_headers=frozenset({"X-Tenant"})),
+            },
+            "x-tenant",
+        ),
     ],
 )
 async def test_credentials_are_dropped_when_a_redirect_leaves_the_origin(

@@ -180,6 +180,12 @@ class RedirectHooks:
         headers: httpx.Headers = super()._redirect_headers(request, url, method)  # type: ignore[misc]
         if not same_origin(request.url, url):
             used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
-            for name in {*_ALWAYS_DROPPED, *self._redirects.strip_headers, *used}:
-                headers.pop(name, None)
+            named = (*_ALWAYS_DROPPED, *self._redirects.strip_headers, *used)
+            dropped = {name.lower() for name in named}
+            # and whatever the request's vocabulary of secrets calls a credential (any
+            # X-...-Token, the names the client was told to redact), as logs hide them
+            vocabulary = Redactor.for_request(request)
+            for name in list(headers.keys()):
+                if name in dropped or vocabulary.is_sensitive_header(name):
+                    del headers[name]
         return headers

@@ -247,6 +247,44 @@ async def test_fifty_tasks_share_one_token_request(authority: Authority) -> None
     assert authority.provider.token_requests == {"client_credentials": 2}
 
 
+async def test_fifty_tasks_share_one_failed_token_request(authority: Authority) -> None:
+    # Before, each waiting task tried again in turn once the refresh failed: fifty token
+    # requests, the last caller waiting for all the others.
+    auth = authority.service(client_secret="wrong-secret-value")
+    async with buttress.AsyncClient(base_url=authority.url, auth=auth) as client:
+        outcomes = await asyncio.gather(
+            *(client.get("/me") for _ in range(CONCURRENT)), return_exceptions=True
+        )
+        assert {type(outcome) for outcome in outcomes} == {OAuth2Error}
+        assert authority.provider.token_requests == {"client_credentials": 1}
+        with pytest.raises(OAuth2Error):  # a later call tries again
+            await client.get("/me")
+    assert authority.provider.token_requests == {"client_credentials": 2}
+    assert authority.app.hits["/me"] == 0
+
+
+def test_fifty_threads_share_failed_token_requests(authority: Authority) -> None:
+    auth = authority.service(client_secret="wrong-secret-value")
+    together = threading.Barrier(CONCURRENT)
+
+    def call(_: int) -> type[BaseException] | None:
+        together.wait()
+        try:
+            client.get("/me")
+        except OAuth2Error as exc:
+            return type(exc)
+        return None
+
+    with (
+        buttress.Client(base_url=authority.url, auth=auth) as client,
+        ThreadPoolExecutor(CONCURRENT) as pool,
+    ):
+        assert set(pool.map(call, range(CONCURRENT))) == {OAuth2Error}
+    # Tolerance: a thread that reaches the auth after a failed refresh has ended starts
+    # another (on a busy machine a few may); before, every thread made its own: 50.
+    assert authority.provider.token_requests["client_credentials"] < CONCURRENT // 5
+
+
 # --- token endpoint errors -------------------------------------------------------------------
 
 

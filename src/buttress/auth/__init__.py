@@ -322,6 +322,8 @@ class RefreshingAuth(httpx.Auth):
         self._token: SecretStr | None = None
         self._renew_at: float | None = None  # monotonic; None: the token does not expire
         self._generation = 0
+        self._attempts = 0  # refreshes begun, failed ones too
+        self._failure: Exception | None = None  # how the last refresh failed, if it did
         self.refreshes = 0
         """How many times the refresh callback has run."""
         self._state_lock = threading.Lock()  # O(1) updates only
@@ -414,16 +416,43 @@ class RefreshingAuth(httpx.Auth):
             return
 
     def _refresh_in_thread(self, generation: int) -> None:
+        arrived = self._attempts
         with self._thread_lock:
             if self._current()[0] != generation:
                 return  # another thread refreshed while we waited
-            self._refreshed(self._obtain())
+            self._raise_shared_failure(arrived)
+            self._attempts += 1
+            try:
+                result = self._obtain()
+            except Exception as exc:
+                self._failure = exc
+                raise
+            self._refreshed(result)
 
     async def _refresh_in_task(self, generation: int) -> None:
+        arrived = self._attempts
         async with self._task_lock:
             if self._current()[0] != generation:
                 return  # another task refreshed while we waited
-            self._refreshed(await self._aobtain())
+            self._raise_shared_failure(arrived)
+            self._attempts += 1
+            try:
+                result = await self._aobtain()
+            except Exception as exc:
+                self._failure = exc
+                raise
+            self._refreshed(result)
+
+    def _raise_shared_failure(self, arrived: int) -> None:
+        """Fail with the refresh that failed while this caller waited for it.
+
+        Its waiters share a failure as they share a success: otherwise each would
+        try again in turn, and with a token endpoint that is down or slow the
+        last would wait for all the others' timeouts. A caller that comes later
+        tries again.
+        """
+        if self._attempts != arrived and self._failure is not None:
+            raise self._failure
 
     def _rejected(self, response: httpx.Response) -> bool:
         """Whether ``response`` says the token was refused (worth one refresh and resend)."""
@@ -449,6 +478,7 @@ class RefreshingAuth(httpx.Auth):
                 "return a str, a SecretStr or a buttress.Token"
             )
         self._store(result)
+        self._failure = None
         self.refreshes += 1
 
 

@@ -199,6 +199,11 @@ async def test_a_refused_fresh_token_is_returned_not_looped(
         (None, True),
         ('Bearer error="invalid_request"', False),  # a new token would not fix the request
         ('Bearer error="insufficient_scope", scope="admin"', False),
+        # several challenges in one header (RFC 9110 11.6.1): the Bearer one's error counts
+        ('Basic realm="x", Bearer error="insufficient_scope"', False),
+        ('Basic realm="x", Bearer error="invalid_token"', True),
+        # an error= inside a quoted value is not the challenge's error
+        ('Bearer realm="error=invalid_token", error="insufficient_scope"', False),
     ],
 )
 def test_which_401_challenges_bring_a_refresh(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from buttress.policies.headers import parse_retry_after
+from buttress.policies.headers import parse_challenges, parse_retry_after
 
 NOW = 1_700_000_000.0
 
@@ -37,3 +39,36 @@ NOW = 1_700_000_000.0
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(httpx.Headers(headers), now=NOW) == expected
+
+
+# -- WWW-Authenticate challenges (RFC 9110 11.6.1) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # RFC 9110 11.6.1's own example: two challenges, a quoted pair in a value
+        (
+            'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple"',
+            [
+                ("newauth", {"realm": "apps", "type": "1", "title": 'Login to "apps"'}),
+                ("basic", {"realm": "simple"}),
+            ],
+        ),
+        (
+            'Bearer realm="a, b=c", error=invalid_token',
+            [("bearer", {"realm": "a, b=c", "error": "invalid_token"})],
+        ),
+        ("Negotiate abc==, Bearer", [("negotiate", {}), ("bearer", {})]),
+        ("", []),
+    ],
+)
+def test_parse_challenges(value: str, expected: list[tuple[str, dict[str, str]]]) -> None:
+    assert parse_challenges(value) == expected
+
+
+@given(st.text(max_size=200))
+def test_parse_challenges_never_raises(value: str) -> None:
+    for scheme, params in parse_challenges(value):
+        assert scheme == scheme.lower()
+        assert all(name == name.lower() for name in params)

@@ -21,7 +21,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import secrets
 import sys
 import threading
@@ -50,6 +49,7 @@ from .._exceptions import (
 from .._flow import Effect, Flow, Outcome, Read, Send, Sleep, adrive, call, drive
 from .._redact import Redactor, declare, redact_url
 from ..cache.memory import MemoryCache
+from ..policies.headers import parse_challenges
 from . import RefreshingAuth, Token
 
 if TYPE_CHECKING:
@@ -731,16 +731,17 @@ def _endpoint(endpoints: Mapping[str, Any], name: str) -> str:
     return url
 
 
-_CHALLENGE_ERROR = re.compile(r"""\berror\s*=\s*"?([^",\s]+)""", re.I)
+def _bearer_error(values: list[str]) -> str | None:
+    """The ``error`` of the ``Bearer`` challenge (RFC 6750 section 3), if it names one.
 
-
-def _bearer_error(challenges: list[str]) -> str | None:
-    """The ``error`` of a ``Bearer`` challenge (RFC 6750 section 3), if one names it."""
-    for challenge in challenges:
-        if challenge.strip().lower().startswith("bearer"):
-            found = _CHALLENGE_ERROR.search(challenge)
-            if found:
-                return found.group(1)
+    A header may carry several challenges (``Basic realm="x", Bearer error="..."``),
+    and a quoted parameter may hold ``error=`` itself: only the Bearer challenge's
+    own ``error`` parameter counts.
+    """
+    for value in values:
+        for scheme, params in parse_challenges(value):
+            if scheme == "bearer":
+                return params.get("error")
     return None
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "Link",
     "RateLimitInfo",
     "next_link",
+    "parse_challenges",
     "parse_link_header",
     "parse_rate_limit",
     "parse_retry_after",
@@ -380,3 +381,41 @@ def next_link(
             if rel in link.rels:
                 return str(httpx.URL(base).join(link.url)) if base is not None else link.url
     return None
+
+
+# --- authentication challenges ----------------------------------------------------------------
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_CHALLENGE_SCHEME = re.compile(rf"[\s,]*({_TOKEN})")
+_AUTH_PARAM = re.compile(rf'[\s,]*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{_TOKEN})')
+_TOKEN68 = re.compile(r"\s+([A-Za-z0-9._~+/-]+=*)\s*(?=,|$)")
+
+
+def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges of a ``WWW-Authenticate`` value: each scheme (lower-cased) and its
+    parameters (names lower-cased, quoted values unquoted), in order (RFC 9110 11.6.1).
+
+    One header may hold several challenges, and a quoted value may hold commas and
+    ``=``; a part that does not parse ends the list quietly.
+
+    Examples:
+        >>> parse_challenges('Basic realm="a, b", Bearer error="invalid_token"')
+        [('basic', {'realm': 'a, b'}), ('bearer', {'error': 'invalid_token'})]
+    """
+    challenges: list[tuple[str, dict[str, str]]] = []
+    position = 0
+    while (scheme := _CHALLENGE_SCHEME.match(value, position)) is not None:
+        position = scheme.end()
+        params: dict[str, str] = {}
+        if (token68 := _TOKEN68.match(value, position)) is not None:
+            position = token68.end()  # Negotiate abc==: no parameters to read
+        while (param := _AUTH_PARAM.match(value, position)) is not None:
+            position = param.end()
+            raw = param.group(2)
+            if raw.startswith('"'):
+                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
+            params.setdefault(param.group(1).lower(), raw)
+        challenges.append((scheme.group(1).lower(), params))
+    if value[position:].strip(" \t,"):
+        logger.debug("ignoring malformed WWW-Authenticate part %r", value[position:][:100])
+    return challenges

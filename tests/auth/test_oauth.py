@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 import buttress
 from buttress.auth import (
@@ -341,6 +343,35 @@ def test_an_error_description_echoing_secrets_is_redacted(client_auth: Any) -> N
     assert "refresh-token-value-1" not in shown
     assert "client-secret-value-2" not in shown
     assert base64.b64encode(b"cli:client-secret-value-2").decode() not in shown
+
+
+def test_a_refused_refresh_token_forgets_only_itself() -> None:
+    # A refresh beside this one (a sync and an async client sharing the auth) may store
+    # the server's rotated refresh token while this one's, now stale, is refused: the
+    # refused one is forgotten, not the successor (before, every later refresh failed).
+    seen: list[str] = []
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        form = dict(parse_qsl(request.content.decode()))
+        seen.append(form.get("refresh_token", form["grant_type"]))
+        if form.get("refresh_token") == "rt-1":
+            auth._refresh_token = SecretStr("rt-2")  # the other refresh's rotated token
+            return httpx.Response(400, json={"error": "invalid_grant"})
+        issued = {"access_token": f"at-{len(seen)}", "token_type": "Bearer"}
+        if len(seen) == 1:
+            issued["refresh_token"] = "rt-1"
+        return httpx.Response(200, json=issued)
+
+    auth = OAuth2(
+        ClientCredentials(),
+        client_id="svc",
+        client_secret="client-secret-value",
+        token_url="https://id.example.com/token",
+        http_options={"transport": httpx.MockTransport(token_endpoint)},
+    )
+    for _ in range(3):
+        auth.fetch_token()
+    assert seen == ["client_credentials", "rt-1", "client_credentials", "rt-2"]
 
 
 @pytest.mark.parametrize(

@@ -606,17 +606,18 @@ class OAuth2(RefreshingAuth):
 
     def _renew(self) -> _Protocol:
         endpoints = yield from self._discover()
-        if self._refresh_token is not None:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": self._refresh_token.get_secret_value(),
-            }
+        used = self._refresh_token
+        if used is not None:
+            form = {"grant_type": "refresh_token", "refresh_token": used.get_secret_value()}
             try:
                 return (yield from self._token_request(endpoints, form))
             except OAuth2Error as error:
                 if error.error != "invalid_grant":
                     raise
-                self._refresh_token = None  # expired or revoked: the grant runs again
+                # Expired or revoked: the grant runs again. Only this one is forgotten: a
+                # refresh running beside this one may have stored its rotated successor.
+                if self._refresh_token is used:
+                    self._refresh_token = None
         return (yield from self.grant._flow(self, endpoints))
 
     def _discover(self) -> Generator[_Step, Any, Mapping[str, Any]]:

@@ -39,8 +39,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
@@ -418,41 +419,43 @@ class RefreshingAuth(httpx.Auth):
     def _refresh_in_thread(self, generation: int) -> None:
         arrived = self._attempts
         with self._thread_lock:
-            if self._current()[0] != generation:
-                return  # another thread refreshed while we waited
-            self._raise_shared_failure(arrived)
-            self._attempts += 1
-            try:
-                result = self._obtain()
-            except Exception as exc:
-                self._failure = exc
-                raise
-            self._refreshed(result)
+            if self._begin_refresh(generation, arrived):
+                with self._sharing_failure():
+                    result = self._obtain()
+                self._refreshed(result)
 
     async def _refresh_in_task(self, generation: int) -> None:
         arrived = self._attempts
         async with self._task_lock:
-            if self._current()[0] != generation:
-                return  # another task refreshed while we waited
-            self._raise_shared_failure(arrived)
-            self._attempts += 1
-            try:
-                result = await self._aobtain()
-            except Exception as exc:
-                self._failure = exc
-                raise
-            self._refreshed(result)
+            if self._begin_refresh(generation, arrived):
+                with self._sharing_failure():
+                    result = await self._aobtain()
+                self._refreshed(result)
 
-    def _raise_shared_failure(self, arrived: int) -> None:
-        """Fail with the refresh that failed while this caller waited for it.
+    def _begin_refresh(self, generation: int, arrived: int) -> bool:
+        """Whether the caller that waited for the lock refreshes now (it holds the lock).
 
-        Its waiters share a failure as they share a success: otherwise each would
-        try again in turn, and with a token endpoint that is down or slow the
-        last would wait for all the others' timeouts. A caller that comes later
-        tries again.
+        Not when another refreshed while it waited; and when the refresh it waited
+        for failed, it fails the same way: waiters share a failure as they share a
+        success (else each would try again in turn, and with a token endpoint that
+        is down or slow the last would wait for all the others' timeouts). A caller
+        that comes later tries again.
         """
+        if self._current()[0] != generation:
+            return False
         if self._attempts != arrived and self._failure is not None:
             raise self._failure
+        self._attempts += 1
+        return True
+
+    @contextmanager
+    def _sharing_failure(self) -> Iterator[None]:
+        """Keep the refresh's error for the callers waiting for it."""
+        try:
+            yield
+        except Exception as exc:
+            self._failure = exc
+            raise
 
     def _rejected(self, response: httpx.Response) -> bool:
         """Whether ``response`` says the token was refused (worth one refresh and resend)."""

@@ -23,6 +23,7 @@ import httpx
 from hishel import Headers, Request
 
 from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_header, is_sensitive_param
+from .._redirects import same_origin
 
 __all__ = ["NOT_CREDENTIALS", "URL_KEY_LENGTH", "CacheKeys", "stored_query", "varied"]
 
@@ -81,11 +82,7 @@ def _split(url: httpx.URL, request: httpx.Request | None = None) -> tuple[str, s
     """
     path, _, query = url.raw_path.decode("ascii").partition("?")
     authority = url.netloc.decode("ascii")
-    if request is not None and (url.scheme, url.host, url.port) == (
-        request.url.scheme,
-        request.url.host,
-        request.url.port,
-    ):
+    if request is not None and same_origin(url, request.url):  # mostly url is request.url
         authority = request.headers.get("host", authority).lower()
     return f"{url.scheme}://{authority}{path}", query
 

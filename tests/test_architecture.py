@@ -83,3 +83,44 @@ def test_nothing_imports_upwards() -> None:
             if module.startswith(below):
                 upward = sorted(name for name in imported if name.startswith(above))
                 assert upward == [], f"{module} imports {upward}"
+
+
+# -- size: a newcomer reads a function, and the facade, in one sitting --------------------------
+
+LONGEST_FUNCTION = 60  # lines of code, docstring aside
+LONGEST_FACADE = 700  # lines of _client.py
+
+
+def _is_overload(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(ast.unparse(decorator).endswith("overload") for decorator in function.decorator_list)
+
+
+def _code_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end of ``function``."""
+    body = function.body
+    has_docstring = (
+        len(body) > 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    )
+    first = body[1] if has_docstring else body[0]
+    assert function.end_lineno is not None
+    return function.end_lineno - first.lineno + 1
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    too_long = {
+        f"{module}.{node.name}": lines
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not _is_overload(node)
+        and (lines := _code_lines(node)) > LONGEST_FUNCTION
+    }
+    assert too_long == {}
+
+
+def test_the_facade_stays_small() -> None:
+    lines = len((SOURCE / "_client.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= LONGEST_FACADE

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+import tenacity
 from pydantic import AfterValidator, BaseModel
 from pydantic_settings import SettingsConfigDict
 
@@ -191,6 +192,30 @@ def test_python_only_fields_can_only_be_null_in_json() -> None:
     assert "backend" not in buttress.CacheConfig.model_json_schema()["properties"]
     with pytest.raises(buttress.ConfigurationError, match="fallback"):
         buttress.CircuitBreakerConfig.model_validate_json('{"fallback": "print"}')
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        buttress.CacheConfig(),
+        buttress.CacheConfig(backend=buttress.MemoryCache(max_size=5)),
+        buttress.RetryConfig(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_attempt(2)),
+        buttress.CircuitBreakerConfig(fallback=lambda request: httpx.Response(503)),
+        buttress.RateLimitConfig(max_requests=5, store=buttress.RedisStore("redis://:pw@h/0")),
+    ],
+    ids=lambda config: type(config).__name__,
+)
+def test_a_configuration_holding_python_objects_dumps_to_json_for_a_log(
+    config: FrozenConfig,
+) -> None:
+    # An application logs its configuration as JSON: each object set is written as its
+    # repr (a store's hides its password), every other field as it is.
+    dumped = json.loads(config.model_dump_json())
+    objects = {"backend", "wait", "stop", "fallback", "store"}
+    for name, value in config:
+        if name in objects and value is not None:
+            assert dumped[name] == repr(value)
+    assert "pw" not in config.model_dump_json()
 
 
 _FIRST_USE_IN_THREADS = """

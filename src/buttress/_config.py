@@ -14,7 +14,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from ._exceptions import ConfigurationError, InvalidURLError
 
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIVersion",
     "AnyCollection",
+    "DumpedAsRepr",
     "FrozenConfig",
     "PythonOnly",
     "TimeoutConfig",
@@ -53,9 +62,19 @@ AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
 """A tuple or frozenset field that accepts any iterable (a list, a set), its items
 still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
 
-PythonOnly: TypeAlias = Annotated[_C, WithJsonSchema({"type": "null"})]
+DumpedAsRepr = PlainSerializer(repr, return_type=str, when_used="json-unless-none")
+"""In JSON, a Python object (a store, a backend, a callable) is written as its repr."""
+
+PythonOnly: TypeAlias = Annotated[
+    _C,
+    WithJsonSchema({"type": "null"}, mode="validation"),
+    WithJsonSchema({"type": ["string", "null"]}, mode="serialization"),
+    DumpedAsRepr,
+]
 """An optional field only Python code can fill (a callable, a store): in JSON it can only be
-``null``, its default, and the model's JSON schema says so instead of failing."""
+``null``, its default, and the model's JSON schema says so instead of failing. Dumped to
+JSON (``model_dump_json()``, to log a configuration), a value set is written as its repr,
+which never holds a secret."""
 
 
 def defaults(model: type[_M]) -> _M:

@@ -57,7 +57,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
-from ._config import AnyCollection, FrozenConfig
+from ._config import AnyCollection, FrozenConfig, PythonOnly
 from ._exceptions import ConfigurationError
 from ._extensions import METRICS_EXTENSION, TRACE_EXTENSION
 from ._prometheus import PrometheusCollector
@@ -114,7 +114,7 @@ class TracingConfig(FrozenConfig):
     propagate: bool = True
     propagate_to: AnyCollection[tuple[str, ...]] = ()
     spans: bool | None = None
-    tracer_provider: Any = None
+    tracer_provider: PythonOnly[Any] = None
 
     def require_extras(self) -> TracingConfig:
         """Check that the optional packages this configuration needs are installed.

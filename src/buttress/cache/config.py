@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .._config import AnyCollection, FrozenConfig
+from .._config import AnyCollection, DumpedAsRepr, FrozenConfig
 from .base import CacheBackend
 from .memory import MemoryCache
 
@@ -57,8 +59,11 @@ class CacheConfig(FrozenConfig):
     """
 
     enabled: bool = True
-    # an object JSON cannot hold nor its schema describe: the schema leaves it out
-    backend: SkipJsonSchema[CacheBackend] = Field(default_factory=MemoryCache)
+    # an object JSON cannot hold nor its schema describe: the schema leaves it out, a dump
+    # writes its repr
+    backend: Annotated[SkipJsonSchema[CacheBackend], DumpedAsRepr] = Field(
+        default_factory=MemoryCache
+    )
     default_ttl: float | None = Field(default=None, ge=0)
     cacheable_status_codes: AnyCollection[frozenset[int] | None] = None
     cacheable_methods: AnyCollection[frozenset[str]] = frozenset({"GET", "HEAD"})

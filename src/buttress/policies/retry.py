@@ -156,8 +156,8 @@ class RetryConfig(FrozenConfig):
     # a factory, not the instance: a JSON schema would encode an instance as its default,
     # which pydantic before 2.14 cannot do while the shared default's model is unbuilt
     budget: RetryBudgetConfig | None = Field(default_factory=partial(defaults, RetryBudgetConfig))
-    wait: Any = None
-    stop: Any = None
+    wait: PythonOnly[Any] = None
+    stop: PythonOnly[Any] = None
     store: PythonOnly[SharedStore | None] = None
 
     @field_validator("retry_methods", mode="before")

@@ -89,6 +89,49 @@ def test_body_fields_are_hidden_in_json_and_forms() -> None:
     assert Redactor(params=["pin"]).text("pin=1234&x=1") == f"pin={REDACTED}&x=1"
 
 
+@pytest.mark.parametrize(
+    "field", ["accessToken", "AccessToken", "access-token", "secretKey", "SecretAccessKey"]
+)
+def test_a_body_field_is_known_whatever_its_case_and_separators(field: str) -> None:
+    assert Redactor().text(f'{{"{field}": "v4lue-1", "page": 2}}') == (
+        f'{{"{field}": "{REDACTED}", "page": 2}}'
+    )
+    assert Redactor(params=["pin_code"]).text("pinCode=1234") == f"pinCode={REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("Location", "/dl?X-Amz-Signature=abc123&v=2", f"/dl?X-Amz-Signature={REDACTED}&v=2"),
+        (
+            "Location",
+            "https://s3.test/r.csv?X-Amz-Security-Token=tok-1&X-Amz-Credential=AKIA1",
+            f"https://s3.test/r.csv?X-Amz-Security-Token={REDACTED}&X-Amz-Credential={REDACTED}",
+        ),
+        (
+            "Link",
+            '</items?page=2&token=t-1>; rel="next"',
+            f'</items?page=2&token={REDACTED}>; rel="next"',
+        ),
+        ("Content-Location", "/a?b=1", "/a?b=1"),
+        ("Ocp-Apim-Subscription-Key", "azure-key-1", REDACTED),
+        ("X-Hub-Signature-256", "sha256=abcd", REDACTED),
+        ("WWW-Authenticate", 'Bearer realm="api"', 'Bearer realm="api"'),
+    ],
+)
+def test_a_header_value_is_shown_without_its_secrets(name: str, value: str, shown: str) -> None:
+    assert Redactor().header_value(name, value) == shown
+    assert Redactor().headers([(name, value)]) == {name: shown}
+
+
+def test_a_whole_text_keeps_words_an_excerpt_would_hide() -> None:
+    # An excerpt's end may be a secret cut in two; a whole body's is an ordinary word.
+    redactor = Redactor(values=["2024-abcdef"])
+    assert redactor.scrub("build 2024") == f"build {REDACTED}"
+    assert redactor.scrub("build 2024", excerpt=False) == "build 2024"
+    assert redactor.scrub("key 2024-abcdef", excerpt=False) == f"key {REDACTED}"
+
+
 def test_a_secret_cut_by_an_excerpt_is_hidden_at_either_end() -> None:
     redactor = Redactor(values=["0123456789-secret"])
     assert redactor.scrub("invalid key 0123456789-se") == f"invalid key {REDACTED}"

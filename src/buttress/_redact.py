@@ -105,10 +105,18 @@ SENSITIVE_FIELDS = frozenset(
         "id_token",
         "api_key",
         "apikey",
+        "api_secret",
+        "auth_token",
         "private_key",
+        "secret_key",
+        "secret_access_key",
+        "session_token",
     }
 )
-"""Body fields (JSON keys, form fields) whose values are hidden in logged bodies and messages."""
+"""Body fields (JSON keys, form fields) whose values are hidden in logged bodies and messages.
+
+A field is matched whatever its case and separators: ``accessToken``, ``Access-Token``
+and ``access_token`` are one name."""
 
 _SENSITIVE_PARAM_RE = re.compile(r"(token|secret|password|passwd|api[-_]?key|signature)", re.I)
 _USERINFO_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
@@ -122,10 +130,16 @@ def _hide_password(found: re.Match[str]) -> str:
     return f"{found[1]}:{REDACTED}@" if found[1] else f"{REDACTED}@"
 
 
-_SENSITIVE_HEADER_RE = re.compile(r"(auth|token|secret|password|api[-_]?key|cookie|session)", re.I)
+_SENSITIVE_HEADER_RE = re.compile(
+    r"(auth|token|secret|password|api[-_]?key|subscription[-_]?key|signature|cookie|session)",
+    re.I,
+)
 # Challenges name a scheme and a realm, not a credential, and a client must read them back.
 _CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
 _URL_IN_TEXT_RE = re.compile(r"\bhttps?://[^\s\"'<>]+\?[^\s\"'<>]+", re.I)
+# In a header's value a URL with a query may also be relative: ``Location: /dl?sig=...``,
+# ``Link: </items?token=...>; rel="next"``.
+_URL_IN_HEADER_RE = re.compile(r"[^\s\"'<>?]*\?[^\s\"'<>]+")
 # A header pair as Python prints it, as in httpcore's and hpack's debug records.
 _HEADER_PAIR_RE = re.compile(r"\((b?)(['\"])([^'\"]+)\2, b?(['\"])(.*?)\4\)")
 _MIN_SECRET = 4  # shorter values would scrub ordinary text ("pw" in "pwd")
@@ -240,6 +254,11 @@ _FIELD_RE = re.compile(
 )
 
 
+def _field_key(name: str) -> str:
+    """A field's name as looked up: ``accessToken`` and ``access_token`` are one."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
 def _plain(value: str | SecretStr) -> str:
     return value if isinstance(value, str) else value.get_secret_value()
 
@@ -311,7 +330,7 @@ class Redactor:
         self._patterns = tuple({p.pattern: p for p in compiled}.values())
         found = {s for v in values for s in _spellings(_plain(v)) if len(s) >= _MIN_SECRET}
         self._set_values(found)
-        self._fields = SENSITIVE_FIELDS | {p.lower() for p in self._params}
+        self._fields = {_field_key(name) for name in (*SENSITIVE_FIELDS, *self._params)}
         self._merges: dict[int, tuple[Redactor, Redactor]] = {}
 
     def _set_values(self, values: set[str]) -> None:
@@ -423,9 +442,28 @@ class Redactor:
         With ``request``, its secret values are hidden in the other headers too
         (a response header echoing the key).
         """
-        found = redact_headers(headers, self._headers)
+        items: Iterable[tuple[str, str]] = (
+            cast(Iterable[tuple[str, str]], headers.items())
+            if isinstance(headers, httpx.Headers | Mapping)
+            else headers
+        )
         secrets = self.secrets_of(request) if request is not None else ()
-        return {k: self.text(v, secrets) for k, v in found.items()}
+        return {name: self.header_value(name, value, secrets) for name, value in items}
+
+    def header_value(self, name: str, value: str, secrets: Iterable[str] = ()) -> str:
+        """A header's value as it may be shown: a credential header's hidden whole; in
+        any other, the secret query values of a URL (a presigned ``Location``), then
+        :meth:`text`.
+
+        Examples:
+            >>> Redactor().header_value("Location", "/report.csv?X-Amz-Signature=4f2a&v=2")
+            '/report.csv?X-Amz-Signature=[REDACTED]&v=2'
+        """
+        if self.is_sensitive_header(name):
+            return REDACTED
+        if "?" in value:
+            value = _URL_IN_HEADER_RE.sub(lambda m: _redact_url_in_text(m, self._params), value)
+        return self.text(value, secrets)
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
         """``text`` with URL passwords, secret fields, known and given values, patterns hidden."""
@@ -440,13 +478,16 @@ class Redactor:
             text = pattern.sub(REDACTED, text)
         return text
 
-    def scrub(self, text: str, request: httpx.Request | None = None) -> str:
+    def scrub(
+        self, text: str, request: httpx.Request | None = None, *, excerpt: bool = True
+    ) -> str:
         """Free ``text`` (a body, a message, a log line) without any secret of ``request``.
 
         URLs in it are redacted by name, header pairs printed as Python tuples
         by sensitive name, then :meth:`text` hides the rest, including every
         value ``request`` carries. ``text`` may be an excerpt: a secret cut in
-        two at either end is hidden too.
+        two at either end is hidden too, unless ``excerpt=False`` says the text
+        is whole (a body written to a file, where ordinary words must survive).
 
         Examples:
             >>> request = httpx.Request("GET", "https://a.test/", headers={"X-API-Key": "k3y-42"})
@@ -458,11 +499,12 @@ class Redactor:
         if "(" in text:
             text = _HEADER_PAIR_RE.sub(self._hide_pair, text)
         secrets = self.secrets_of(request) if request is not None else ()
-        return _hide_cut_ends(self.text(text, secrets), (*secrets, *self._values))
+        text = self.text(text, secrets)
+        return _hide_cut_ends(text, (*secrets, *self._values)) if excerpt else text
 
     def _hide_field(self, match: re.Match[str]) -> str:
         value = match["value"]
-        if match["name"].lower() not in self._fields:  # look inside: '"error": "password: x"'
+        if _field_key(match["name"]) not in self._fields:  # look inside: '"error": "password: x"'
             return match["head"] + _FIELD_RE.sub(self._hide_field, value)
         quote_mark = value[0] if value[0] in "\"'" else ""
         return f"{match['head']}{quote_mark}{REDACTED}{quote_mark}"

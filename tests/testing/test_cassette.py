@@ -107,6 +107,49 @@ def test_response_cookies_and_passwords_in_urls_are_redacted(tmp_path: Path) -> 
         assert not client.cookies
 
 
+def test_secrets_in_response_headers_and_camel_case_fields_stay_off_disk(tmp_path: Path) -> None:
+    presigned = (
+        "https://bucket.s3.test/report.csv?X-Amz-Credential=AKIA-cred-1"
+        "&X-Amz-Security-Token=sts-token-2&X-Amz-Signature=sig-value-3&v=2"
+    )
+    api = MockAPI()
+    api.route("GET", "/download", httpx.Response(302, headers={"Location": presigned}))
+    api.json("GET", "/me", {"accessToken": "camel-token-4", "secretKey": "camel-key-5"})
+    path = tmp_path / "signed.json"
+    with httpx.Client(
+        base_url=api.base_url, transport=Cassette(path, mode="record").transport(api.transport)
+    ) as client:
+        client.get("/download")
+        client.get("/me")
+    text = path.read_text()
+    for secret in ["AKIA-cred-1", "sts-token-2", "sig-value-3", "camel-token-4", "camel-key-5"]:
+        assert secret not in text
+    with httpx.Client(
+        base_url=api.base_url, transport=Cassette(path, mode="replay").transport()
+    ) as client:
+        location = client.get("/download").headers["location"]
+    assert location.startswith("https://bucket.s3.test/report.csv?X-Amz-Credential=[REDACTED]")
+    assert location.endswith("&v=2")
+
+
+def test_a_body_sharing_words_with_a_secret_replays_unchanged(tmp_path: Path) -> None:
+    # The request's key begins and ends like words of the body: only the key is a secret.
+    api = MockAPI()
+    api.json("GET", "/build", {"build": "2024", "note": "cdef is the answer"})
+    path = tmp_path / "build.json"
+    key = {"api_key": "2024-abcdef"}
+    with httpx.Client(
+        base_url=api.base_url, transport=Cassette(path, mode="record").transport(api.transport)
+    ) as client:
+        recorded = client.get("/build", params=key).json()
+    with httpx.Client(
+        base_url=api.base_url, transport=Cassette(path, mode="replay").transport()
+    ) as client:
+        assert client.get("/build", params=key).json() == recorded
+    assert recorded == {"build": "2024", "note": "cdef is the answer"}
+    assert "2024-abcdef" not in path.read_text()
+
+
 async def test_a_different_secret_still_matches(kind: str, tmp_path: Path) -> None:
     api = MockAPI()
     api.json("GET", "/me", {"me": True})
@@ -195,7 +238,7 @@ def test_recording_keeps_network_errors(tmp_path: Path) -> None:
     transport = Cassette(path, mode="record").transport(api.transport)
     with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError):
         client.get(f"{api.base_url}/down")
-    assert not path.exists()  # nothing to replay: the failure is not recorded
+    assert json.loads(path.read_text())["interactions"] == []  # the failure is not recorded
 
 
 def test_configuration_errors(tmp_path: Path) -> None:

@@ -140,6 +140,58 @@ def test_replay_fails_without_a_cassette_and_says_how_to_record(tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+ALIKE_NAMES = """
+import httpx
+import pytest
+
+
+def _get(cassette, path):
+    api = httpx.MockTransport(lambda request: httpx.Response(200, json={"path": request.url.path}))
+    with httpx.Client(transport=cassette.transport(api)) as client:
+        return client.get(f"https://api.example.test{path}").json()
+
+
+class TestUsers:
+    def test_get(self, buttress_cassette):
+        assert _get(buttress_cassette, "/users") == {"path": "/users"}
+
+
+class TestOrders:
+    def test_get(self, buttress_cassette):
+        assert _get(buttress_cassette, "/orders") == {"path": "/orders"}
+
+
+@pytest.mark.parametrize("name", ["a b", "a/b"])
+def test_param(buttress_cassette, name):
+    assert _get(buttress_cassette, f"/{name}") == {"path": f"/{name}"}
+
+
+def test_sends_nothing(buttress_cassette):
+    pass
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_demo_state_is_new_for_each_test(buttress_demo_server, run):
+    url = f"{buttress_demo_server.url}/flaky?key=shared&failures=1"
+    assert httpx.get(url).status_code == 503  # every test sees the first failure
+"""
+
+
+def test_every_test_has_its_own_cassette_and_its_own_demo_state(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_alike.py").write_text(ALIKE_NAMES)
+    recorded = _run_pytest(tmp_path, "--buttress-record-mode=record")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    assert "7 passed" in recorded.stdout
+    names = sorted(path.name for path in (tmp_path / "cassettes" / "test_alike").iterdir())
+    assert len(names) == 5, names  # two classes, two ids alike once cleaned, one empty
+    assert "TestUsers.test_get.json" in names
+    assert "TestOrders.test_get.json" in names
+    replayed = _run_pytest(tmp_path, "-k", "not demo")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "5 passed" in replayed.stdout
+
+
 def test_the_record_mode_option_is_documented(tmp_path: Path) -> None:
     result = _run_pytest(_project(tmp_path), "--help")
     assert "--buttress-record-mode" in result.stdout

@@ -9,7 +9,8 @@ Modes:
 - ``"replay"``: answer from the file only; a request that is not in it raises
   :class:`~buttress.ConfigurationError` (nothing reaches the network).
 - ``"once"``: replay when the file exists, otherwise record it.
-- ``"record"``: send everything to the network and write a new file.
+- ``"record"``: send everything to the network and write a new file (at once: a
+  test that sends no request leaves an empty cassette, which replays).
 - ``"append"``: replay what is known, record what is not.
 
 Secrets never reach the file: ``Authorization``, cookies, API-key headers and
@@ -156,7 +157,9 @@ class Cassette:
         self._lock = threading.Lock()
         self._interactions: list[_Interaction] = []
         self._played: dict[int, int] = {}  # interaction index -> times played
-        if mode != "record" and self.path.exists():
+        if mode == "record":  # a new file now: a test that sends nothing replays nothing
+            self._save()
+        elif self.path.exists():
             self._load()
         elif mode == "replay":
             raise ConfigurationError(
@@ -197,7 +200,7 @@ class Cassette:
             for secret in vocabulary.secrets_of(request):
                 body = body.replace(secret.encode(), REDACTED.encode())
             return body
-        return vocabulary.scrub(text, request).encode("utf-8")
+        return vocabulary.scrub(text, request, excerpt=False).encode("utf-8")
 
     def _matches(self, item: _Interaction, request: httpx.Request, url: str) -> bool:
         return (
@@ -241,12 +244,7 @@ class Cassette:
         vocabulary = self._vocabulary(request)
         secrets = vocabulary.secrets_of(request)
         headers = [  # pairs, not a dict: a response may set several cookies
-            (
-                name,
-                REDACTED
-                if vocabulary.is_sensitive_header(name)
-                else vocabulary.text(value, secrets),
-            )
+            (name, vocabulary.header_value(name, value, secrets))
             for name, value in response.headers.multi_items()
             if name.lower() not in _WIRE_HEADERS
         ]

@@ -176,6 +176,24 @@ class DemoAPI:
             ("GET", re.compile(r"/me"), self.me),
         ]
 
+    def reset(self) -> None:
+        """Forget what earlier requests did: hits, failures given, rate windows, OAuth state.
+
+        The pytest fixture ``buttress_demo_server`` calls it before each test, so
+        tests sharing the session's server never see each other's counters.
+
+        Examples:
+            >>> api = DemoAPI()
+            >>> api.hits["/users/1"] += 1
+            >>> api.reset()
+            >>> sum(api.hits.values())
+            0
+        """
+        self.hits.clear()
+        self._failures.clear()
+        self._windows.clear()
+        self.oauth.reset()
+
     # -- ASGI ----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

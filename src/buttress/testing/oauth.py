@@ -154,6 +154,22 @@ class OAuthProvider:
     def __repr__(self) -> str:
         return f"OAuthProvider(clients={sorted(self.clients)!r})"
 
+    def reset(self) -> None:
+        """Forget every token, code and device issued, and the counts; consent given again.
+
+        Examples:
+            >>> provider = OAuthProvider()
+            >>> provider.consent = False
+            >>> provider.reset()
+            >>> provider.consent, sum(provider.token_requests.values())
+            (True, 0)
+        """
+        with self._lock:
+            self.consent = True
+            self.token_requests.clear()
+            for issued in (self._access, self._refresh, self._codes, self._devices):
+                issued.clear()
+
     def revoke_access_tokens(self) -> None:
         """Make every access token issued so far invalid (refresh tokens still work)."""
         with self._lock:

@@ -90,7 +90,18 @@ def test_body_fields_are_hidden_in_json_and_forms() -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["accessToken", "AccessToken", "access-token", "secretKey", "SecretAccessKey"]
+    "field",
+    [
+        "accessToken",
+        "AccessToken",
+        "access-token",
+        "secretKey",
+        "SecretAccessKey",
+        "authorization",
+        "x_api_key",
+        "code_verifier",
+        "client_assertion",
+    ],
 )
 def test_a_body_field_is_known_whatever_its_case_and_separators(field: str) -> None:
     assert Redactor().text(f'{{"{field}": "v4lue-1", "page": 2}}') == (
@@ -115,6 +126,9 @@ def test_a_body_field_is_known_whatever_its_case_and_separators(field: str) -> N
         ),
         ("Content-Location", "/a?b=1", "/a?b=1"),
         ("Ocp-Apim-Subscription-Key", "azure-key-1", REDACTED),
+        ("X-Functions-Key", "fn-key-1", REDACTED),
+        ("Idempotency-Key", "op-42", "op-42"),
+        ("Keep-Alive", "timeout=5", "timeout=5"),
         ("X-Hub-Signature-256", "sha256=abcd", REDACTED),
         ("WWW-Authenticate", 'Bearer realm="api"', 'Bearer realm="api"'),
     ],

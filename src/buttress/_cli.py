@@ -199,7 +199,7 @@ class _Events:
     def cache_result(self, *, host: str, hit: bool) -> None:
         """Told from the response, which knows the entry's age: see :func:`_tell_cache`."""
 
-    def breaker_state_changed(self, *, host: str, old: str, new: str) -> None:
+    def breaker_state_changed(self, host: str, old: str, new: str) -> None:
         """Not configured from the command line."""
 
     def rate_limit_waited(self, *, host: str, seconds: float) -> None:

@@ -105,8 +105,12 @@ SENSITIVE_FIELDS = frozenset(
         "id_token",
         "api_key",
         "apikey",
+        "x_api_key",
         "api_secret",
+        "authorization",
         "auth_token",
+        "client_assertion",
+        "code_verifier",
         "private_key",
         "secret_key",
         "secret_access_key",
@@ -130,12 +134,15 @@ def _hide_password(found: re.Match[str]) -> str:
     return f"{found[1]}:{REDACTED}@" if found[1] else f"{REDACTED}@"
 
 
+# A name ending in "key" is a vendor's API key (Ocp-Apim-Subscription-Key, X-Functions-Key).
 _SENSITIVE_HEADER_RE = re.compile(
-    r"(auth|token|secret|password|api[-_]?key|subscription[-_]?key|signature|cookie|session)",
-    re.I,
+    r"(auth|token|secret|password|api[-_]?key|signature|cookie|session)|(^|[-_])key$", re.I
 )
-# Challenges name a scheme and a realm, not a credential, and a client must read them back.
-_CHALLENGE_HEADERS = frozenset({"www-authenticate", "proxy-authenticate"})
+# Challenges name a scheme and a realm, not a credential, and a client must read them back;
+# an idempotency key or a WebSocket nonce grants nothing and helps whoever reads a log.
+_PUBLIC_HEADERS = frozenset(
+    {"www-authenticate", "proxy-authenticate", "idempotency-key", "sec-websocket-key"}
+)
 _URL_IN_TEXT_RE = re.compile(r"\bhttps?://[^\s\"'<>]+\?[^\s\"'<>]+", re.I)
 # In a header's value a URL with a query may also be relative: ``Location: /dl?sig=...``,
 # ``Link: </items?token=...>; rel="next"``.
@@ -173,7 +180,7 @@ def is_sensitive_header(name: str, extra: Iterable[str] = ()) -> bool:
     return (
         lowered in SENSITIVE_HEADERS
         or lowered in extra
-        or (lowered not in _CHALLENGE_HEADERS and bool(_SENSITIVE_HEADER_RE.search(lowered)))
+        or (lowered not in _PUBLIC_HEADERS and bool(_SENSITIVE_HEADER_RE.search(lowered)))
     )
 
 

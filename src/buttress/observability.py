@@ -582,7 +582,8 @@ class MetricsCollector(Protocol):
     :meth:`cache_result`, and :meth:`rate_limit_waited` when the client-side
     limiter held the request back (the logging layer, on by default, carries
     that figure up to it); connect :meth:`breaker_state_changed` with
-    ``CircuitBreakerConfig(on_state_change=...)``.
+    ``CircuitBreakerConfig(on_state_change=...)``, which calls it with positional
+    arguments ``(host, old, new)``.
 
     Optional hooks, each called only when the collector has it (all keyword
     arguments): ``attempt_finished(method, host, status, duration, error)``,
@@ -615,7 +616,7 @@ class MetricsCollector(Protocol):
     def cache_result(self, *, host: str, hit: bool) -> None:
         """The cache answered (``hit``) or the request went to the network."""
 
-    def breaker_state_changed(self, *, host: str, old: str, new: str) -> None:
+    def breaker_state_changed(self, host: str, old: str, new: str) -> None:
         """A circuit breaker moved between ``closed``, ``open`` and ``half_open``."""
 
     def rate_limit_waited(self, *, host: str, seconds: float) -> None:

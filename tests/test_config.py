@@ -72,7 +72,7 @@ def test_timeout_accepts_what_httpx_accepts(
     assert (config.connect, config.read, config.write, config.pool) == expected
 
 
-@pytest.mark.parametrize("bad", ["soon", -1, 0, True, (1, 2)])
+@pytest.mark.parametrize("bad", ["soon", -1, 0, True, (1, 2), float("inf"), float("nan")])
 def test_bad_timeouts_are_configuration_errors(bad: object) -> None:
     with pytest.raises(buttress.ConfigurationError):
         buttress.TimeoutConfig.coerce(bad)  # type: ignore[arg-type]
@@ -438,6 +438,18 @@ async def test_basic_credentials_from_environment(
     client = make_client(base_url=demo.url)
     echoed = (await client.get("/echo")).json()["headers"]
     assert echoed["authorization"] == "Basic YWxpY2U6d29uZGVy"
+
+
+@pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
+def test_an_infinite_setting_is_refused_when_the_client_is_built(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # httpx would take it and fail on the first request, deep in a clock or a socket.
+    monkeypatch.setenv("BUTTRESS_TIMEOUT", value)
+    with pytest.raises(buttress.ConfigurationError, match="BUTTRESS_TIMEOUT"):
+        buttress.Client()
+    with pytest.raises(buttress.ConfigurationError, match="finite"):
+        buttress.RetryConfig(backoff_max=float("inf"))
 
 
 def test_an_environment_without_settings_gives_what_pydantic_settings_reads(

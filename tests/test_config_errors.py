@@ -218,7 +218,7 @@ CLIENTS = [buttress.Client, buttress.AsyncClient]
     ("arguments", "message"),
     [
         ({"retry": "yes"}, "(retry=...) takes a RetryConfig, True, False or None, not str"),
-        ({"timeout": -1}, "invalid timeout -1: give seconds (> 0)"),
+        ({"timeout": -1}, "invalid timeout -1: give finite seconds (> 0)"),
         ({"base_url": 3}, "(base_url=...) takes a URL (str or httpx.URL), not 3"),
         ({"base_url": "api.example.com"}, "(base_url=...) needs a scheme and a host"),
         ({"base_url": "http://[::1"}, "(base_url=...) not a valid URL: Invalid port"),
@@ -234,6 +234,8 @@ CLIENTS = [buttress.Client, buttress.AsyncClient]
         ({"max_connections": 0}, "(max_connections=...) takes an int >= 1 or None, not 0"),
         ({"headers": 3}, "(headers=...) takes headers (a mapping or pairs of strings), not 3"),
         ({"event_hooks": {"requests": []}}, "(unknown events ['requests'])"),
+        ({"event_hooks": {"request": [1]}}, "(lists of callables) or None, not dict"),
+        ({"timeout": float("inf")}, "invalid timeout inf: give finite seconds (> 0)"),
         ({"middleware": print}, "(middleware=...) takes a list of middleware"),
         ({"http2": "yes"}, "(http2=...) takes True or False, not str"),
         ({"transport": object()}, "(transport=...) takes an httpx transport, not object"),

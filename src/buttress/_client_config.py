@@ -127,7 +127,10 @@ def _hooks(value: Any) -> bool:
     unknown = set(value or {}) - {"request", "response"}
     if unknown:
         raise ValueError(f"unknown events {sorted(unknown)}")
-    return all(isinstance(functions, list) for functions in (value or {}).values())
+    return all(
+        isinstance(functions, list) and all(callable(function) for function in functions)
+        for functions in (value or {}).values()
+    )
 
 
 def _transport(value: Any) -> bool:
@@ -232,7 +235,7 @@ class ClientConfig(BaseModel):
         ),
     ] = None
     event_hooks: Annotated[
-        Any, _accepts(_hooks, "{'request': [...], 'response': [...]} or None")
+        Any, _accepts(_hooks, "{'request': [...], 'response': [...]} (lists of callables) or None")
     ] = None
     max_connections: Annotated[Any, _accepts(_number(1, none=True), "an int >= 1 or None")] = 100
     max_keepalive_connections: Annotated[

@@ -51,8 +51,15 @@ __all__ = [
 # strict: a value of the wrong type is refused, never converted ("503" is not 503, 1 is not True).
 # defer_build: a class builds its validator when first validating, not when its module is
 # imported; a default client validates none of them (see defaults()).
+# allow_inf_nan: no setting means infinity (None does: no timeout, no limit), and one would
+# only fail later, deep in a clock or a socket.
 frozen_model_config = ConfigDict(
-    frozen=True, extra="forbid", arbitrary_types_allowed=True, strict=True, defer_build=True
+    frozen=True,
+    extra="forbid",
+    arbitrary_types_allowed=True,
+    strict=True,
+    defer_build=True,
+    allow_inf_nan=False,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -374,7 +381,7 @@ class TimeoutConfig(FrozenConfig):
             return cls(connect=seconds, read=seconds, write=seconds, pool=seconds)
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(
-                f"invalid timeout {value!r}: give seconds (> 0), None, a 4-tuple, "
+                f"invalid timeout {value!r}: give finite seconds (> 0), None, a 4-tuple, "
                 "an httpx.Timeout or a TimeoutConfig"
             ) from exc
 

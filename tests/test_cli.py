@@ -10,8 +10,10 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,6 +78,86 @@ def test_head_prints_no_body_and_binary_is_not_dumped(demo: DemoServer, tmp_path
     assert "\n\n" not in head.stdout
     download = buttress("get", f"{demo.url}/download?size=1000", cwd=tmp_path)
     assert download.stdout.endswith("\n\n[1,000 bytes of binary data not shown]\n")
+
+
+async def _bodies(scope: dict, receive: object, send: Any) -> None:  # type: ignore[type-arg]
+    """An ASGI app answering ``/<content type>`` with bytes a terminal must not receive raw."""
+    if scope["type"] != "http":
+        return
+    kind = scope["path"].strip("/").replace("_", "/")
+    body = {
+        "text/plain": b"title\x1b]0;pwned\x07 clear\x1b[2J\r\nnext line\tend",
+        "text/plain; charset=latin-1": b"csi \x9b2J and caf\xe9",
+        "text/lines": b"line\n" * 400_000,
+    }.get(kind, b"\x1b[2J\x89PNG" + bytes(range(1, 256)))
+    headers = [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def bodies() -> Iterator[DemoServer]:
+    with DemoServer(_bodies) as server:
+        yield server
+
+
+@pytest.mark.parametrize("kind", ["application/octet-stream", "image/png", "font/woff2"])
+def test_a_body_that_is_not_text_is_replaced_by_its_size(
+    bodies: DemoServer, tmp_path: Path, kind: str
+) -> None:
+    result = buttress("get", f"{bodies.url}/{kind.replace('/', '_')}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("\n\n[263 bytes of binary data not shown]\n")
+
+
+def test_control_characters_a_server_sends_reach_the_terminal_escaped(
+    bodies: DemoServer, tmp_path: Path
+) -> None:
+    result = buttress("get", f"{bodies.url}/text_plain", cwd=tmp_path)
+    body = result.stdout.partition("\n\n")[2]
+    assert body == "title\\x1b]0;pwned\\x07 clear\\x1b[2J\nnext line\tend\n"
+    latin = buttress("get", f"{bodies.url}/text_plain; charset=latin-1", cwd=tmp_path)
+    assert latin.stdout.partition("\n\n")[2] == "csi \\x9b2J and café\n"
+
+
+def test_a_character_the_terminal_cannot_show_is_escaped_not_fatal(
+    bodies: DemoServer, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "buttress", "get", f"{bodies.url}/text_plain; charset=latin-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**ENVIRONMENT, "PYTHONIOENCODING": "ascii"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("csi \\x9b2J and caf\\xe9\n")
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(
+    bodies: DemoServer, tmp_path: Path
+) -> None:
+    # `buttress get URL | head -1`: the pipe closes while 2 MB are still to be written.
+    command = [sys.executable, "-m", "buttress", "get", f"{bodies.url}/text_lines"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=ENVIRONMENT
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline() == b"HTTP/1.1 200 OK\n"
+        process.stdout.close()
+        errors = process.stderr.read()
+        assert process.wait(timeout=60) == 141
+    assert errors == b""
+
+
+def test_a_header_that_is_not_ascii_is_a_usage_error(demo: DemoServer, tmp_path: Path) -> None:
+    result = buttress("get", f"{demo.url}/users/1", "-H", "X-Name: café-s3cret", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "must be ASCII" in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,18 @@ answer, 130 interrupted. Standard library only (argparse).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
@@ -45,6 +49,7 @@ __all__ = ["main"]
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head")
 _STOP = (signal.SIGINT, signal.SIGTERM)
+_BROKEN_PIPE = 141  # what a shell reports for a program that SIGPIPE (13) ended: 128 + 13
 _REQUEST_LOGS = ("buttress.request", "buttress.attempt", "buttress.middleware")
 """Loggers of the request outcome, which the command prints itself."""
 
@@ -57,6 +62,8 @@ def _header(text: str) -> tuple[str, str]:
     if not colon or not name.strip() or any(c.isspace() for c in name.strip()):
         # The value may be a credential: never repeat it.
         raise argparse.ArgumentTypeError("expected 'Name: value'")
+    if not text.isascii():  # what httpx sends in a header, as RFC 9110 5.5 advises
+        raise argparse.ArgumentTypeError("a header's name and value must be ASCII")
     return name.strip(), value.strip()
 
 
@@ -239,25 +246,44 @@ def _client(args: argparse.Namespace, clock: Clock) -> Client:
 
 
 def _show(response: httpx.Response) -> None:
-    print(f"{response.http_version} {response.status_code} {response.reason_phrase}".rstrip())
+    _print(f"{response.http_version} {response.status_code} {response.reason_phrase}".rstrip())
     for name, value in response.headers.multi_items():
-        print(f"{name}: {value}")
+        _print(f"{name}: {value}")
     body = _pretty(response)
     if body:
-        print()
-        print(body)
+        _print("")
+        _print(body)
+
+
+# Control characters other than tab and newline: a server's bytes must not drive the
+# terminal (ESC starts a sequence that may retitle or clear it; C1's CSI alone does too).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TEXT_TYPES = re.compile(
+    r"^(text/|[^;]*[/+](json|xml)\b|[^;]*javascript|[^;]*x-www-form-urlencoded)"
+)
+
+
+def _print(text: str) -> None:
+    """Print ``text`` to stdout as the terminal can take it: controls escaped, never raising
+    for a character the stream's encoding lacks."""
+    text = text.replace("\r\n", "\n")
+    text = _CONTROLS.sub(lambda found: ascii(found.group())[1:-1], text)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _pretty(response: httpx.Response) -> str:
     content = response.content
     if not content:
         return ""
-    if "json" in response.headers.get("content-type", ""):
+    content_type = response.headers.get("content-type", "").strip().lower()
+    if "json" in content_type:
         try:
             return json.dumps(json.loads(content), indent=2, ensure_ascii=False)
         except ValueError:
             pass  # shown as it came
-    if b"\0" in content:
+    textual = not content_type or _TEXT_TYPES.match(content_type)
+    if not textual or b"\0" in content:
         return f"[{len(content):,} bytes of binary data not shown]"
     return response.text
 
@@ -340,6 +366,12 @@ def _answered(error: HTTPError) -> bool:
     return not (isinstance(error, RateLimitError) and error.limited_by_client)
 
 
+def _stop_writing_to(stream: TextIO) -> None:
+    """Point ``stream`` at the null device: flushing it at exit would fail again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 def _status(error: Exception) -> int:
     if isinstance(error, HTTPError) and _answered(error):
         return 4 if error.status_code < 500 else 5
@@ -373,6 +405,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> i
         return run(args, clock)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as a killed cat would
+        _stop_writing_to(sys.stdout)
+        return _BROKEN_PIPE
     except Exception as error:
         message = " ".join(_redactor(args).scrub(str(error) or type(error).__name__).split())
         print(f"buttress: error: {message}", file=sys.stderr)

@@ -101,6 +101,13 @@ class Query:
         return connection
 
     @strawberry.field
+    def cursorless(self, after: str | None = None) -> UserConnection:
+        """A connection that says there is more but gives no cursor to ask for it."""
+        connection = _connection(0, 1)
+        connection.page_info = PageInfo(has_next_page=True, end_cursor=None)
+        return connection
+
+    @strawberry.field
     def whoami(self, info: strawberry.Info) -> str:
         token = info.context["request"].headers.get("authorization", "").removeprefix("Bearer ")
         raise PermissionError(f"token {token} has expired")
@@ -403,8 +410,15 @@ async def test_an_echoed_credential_never_reaches_the_message(
 
 @pytest.mark.parametrize(
     "variables",
-    [{"password": "pw-8c1e5d0b"}, {"login": {"name": "ada", "password": "pw-8c1e5d0b"}}],
-    ids=["variable", "inside an input"],
+    [
+        {"password": "pw-8c1e5d0b"},
+        {"login": {"name": "ada", "password": "pw-8c1e5d0b"}},
+        {"privateKey": "pw-8c1e5d0b"},
+        {"authorization": "pw-8c1e5d0b"},
+        {"clientAssertion": "pw-8c1e5d0b"},
+        {"codeVerifier": "pw-8c1e5d0b"},
+    ],
+    ids=lambda variables: "inside an input" if "login" in variables else next(iter(variables)),
 )
 async def test_a_secret_variable_the_server_echoes_never_reaches_the_message(
     client: Either, variables: dict[str, Any]
@@ -549,6 +563,19 @@ async def test_a_page_without_page_info_raises_validation_error(client: Either) 
     paginator = client.client.graphql_paginate(query, connection="users")
     with pytest.raises(buttress.ValidationError, match=r"no pageInfo \{ hasNextPage endCursor \}"):
         await collect(paginator)
+
+
+async def test_more_pages_without_a_cursor_raise_instead_of_ending_quietly(
+    client: Either,
+) -> None:
+    query = (
+        "query($after: String) { cursorless(after: $after) {"
+        " nodes { id } pageInfo { hasNextPage endCursor } } }"
+    )
+    paginator = client.client.graphql_paginate(query, connection="cursorless")
+    with pytest.raises(buttress.ValidationError, match="says hasNextPage but gives no endCursor"):
+        await collect(paginator)
+    assert paginator.pages_fetched == 1
 
 
 async def test_graphql_errors_on_a_page_raise(client: Either) -> None:

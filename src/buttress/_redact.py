@@ -420,6 +420,16 @@ class Redactor:
         """True when a header called ``name`` carries a credential in this vocabulary."""
         return is_sensitive_header(name, self._headers)
 
+    def is_sensitive_field(self, name: str) -> bool:
+        """Whether a body field (a JSON key, a form field, a GraphQL variable) ``name`` holds
+        a secret: a known field in any case and spelling, or a secret parameter's name.
+
+        Examples:
+            >>> Redactor().is_sensitive_field("privateKey"), Redactor().is_sensitive_field("id")
+            (True, False)
+        """
+        return _field_key(name) in self._fields or self.is_sensitive_param(name)
+
     def is_sensitive_param(self, name: str) -> bool:
         """True when a query parameter called ``name`` holds a secret in this vocabulary."""
         return is_sensitive_param(name, self._params)

@@ -190,9 +190,16 @@ class RelayPagination(PaginationStrategy):
                 f"in its connection at data.{self.connection}; ask for it to paginate",
                 response=response,
             )
-        cursor = info.get("endCursor")
-        if info["hasNextPage"] is not True or cursor in (None, ""):
+        if info["hasNextPage"] is not True:
             return None
+        cursor = info.get("endCursor")
+        if cursor in (None, ""):  # more pages, and no way to ask for them: not the end
+            raise ValidationError(
+                f"page {describe(response.request)} says hasNextPage but gives no endCursor "
+                f"in its connection at data.{self.connection}; the pages after it cannot be "
+                "asked for",
+                response=response,
+            )
         return {self.cursor_variable: cursor}
 
     def total_count(self, response: httpx.Response) -> int | None:
@@ -336,7 +343,7 @@ def _secret_values(request: httpx.Request, variables: Any) -> list[str]:
     def walk(node: Any) -> None:
         if isinstance(node, Mapping):
             for name, value in node.items():
-                if isinstance(value, str) and redactor.is_sensitive_param(str(name)):
+                if isinstance(value, str) and redactor.is_sensitive_field(str(name)):
                     found.append(value)
                 else:
                     walk(value)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
+import buttress
 from buttress.testing import Fault, FaultServer
+from tests.conftest import Either
 
 
 @pytest.fixture
@@ -222,3 +224,109 @@ def test_serves_every_fault_over_tls() -> None:
             assert client.get("/x").json()["path"] == "/x"
             with pytest.raises(httpx.RemoteProtocolError):
                 client.get("/cut")
+
+
+def _raw_exchange(server: FaultServer, request: bytes) -> bytes:
+    """Everything the server writes back to ``request`` until it closes or goes quiet."""
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=5) as raw:
+        raw.sendall(request)
+        received = b""
+        try:
+            while data := raw.recv(65536):
+                received += data
+        except ConnectionResetError:
+            pass
+    return received
+
+
+def test_reset_mid_body_sends_half_the_body_then_resets(server: FaultServer) -> None:
+    size = 1 << 20  # more than the 64 KiB pattern the body is cut from
+    server.route("/big", Fault.reset_mid_body(size=size))
+    answer = _raw_exchange(server, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert f"Content-Length: {size}".encode() in head
+    assert len(body) == size // 2
+
+
+async def _read_raw(either: Either, path: str, into: bytearray) -> None:
+    """Stream ``path``'s body as it arrives into ``into``, with either kind of client."""
+    if isinstance(either.client, httpx.AsyncClient):
+        async with either.client.stream("GET", path) as response:
+            async for chunk in response.aiter_raw():
+                into += chunk
+    else:
+        with either.client.stream("GET", path) as response:
+            for chunk in response.iter_raw():
+                into += chunk
+
+
+@pytest.mark.anyio
+async def test_a_client_reads_half_the_body_before_the_reset(
+    server: FaultServer, make_client: Callable[..., Either]
+) -> None:
+    server.route("/big", Fault.reset_mid_body(size=1 << 20))
+    either = make_client(base_url=server.url, retry=False)
+    received = bytearray()
+    with pytest.raises(buttress.ConnectionError):
+        await _read_raw(either, "/big", received)
+    assert len(received) == (1 << 20) // 2
+
+
+def test_no_content_length_with_a_204(server: FaultServer) -> None:
+    server.route("/gone", Fault.respond(204))
+    server.route("/same", Fault.respond(304, headers={"ETag": '"v1"'}))
+    for path in ("/gone", "/same"):
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        assert b"content-length" not in _raw_exchange(server, request).lower()
+    with httpx.Client(base_url=server.url) as client:
+        gone = client.delete("/gone")
+        assert (gone.status_code, gone.content, "content-length" in gone.headers) == (
+            204,
+            b"",
+            False,
+        )
+        assert client.get("/x").status_code == 200  # the connection serves on
+
+
+def test_a_content_length_given_is_the_only_one_sent(server: FaultServer) -> None:
+    server.route("/framed", Fault.respond(200, headers={"Content-Length": "3"}, content=b"abc"))
+    server.route("/short", Fault.respond(200, headers={"content-length": "3"}, content=b"abcdef"))
+    request = b"GET /short HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    head = _raw_exchange(server, request).partition(b"\r\n\r\n")[0].lower()
+    assert head.count(b"content-length") == 1
+    assert b"content-length: 3" in head
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/framed").content == b"abc"
+        assert client.get("/short", headers={"Connection": "close"}).content == b"abc"
+
+
+def test_head_gets_no_body_from_a_huge_body_or_a_drip(server: FaultServer) -> None:
+    server.route("/huge", Fault.huge_body(1 << 20))
+    server.route("/drip", Fault.drip(4, interval=0.001))
+    request = b"HEAD /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert _raw_exchange(server, request).endswith(b"Content-Length: 1048576\r\n\r\n")
+    with httpx.Client(base_url=server.url) as client:
+        for path in ("/huge", "/drip"):
+            # A body after a HEAD answer would be read as the next answer on the connection.
+            assert client.head(path).content == b""
+            assert client.get("/x").json()["path"] == "/x"
+        assert server.connections == 2  # the raw exchange's, and the client's only one
+
+
+@pytest.mark.anyio
+async def test_endless_redirects_keep_the_rest_of_the_query(
+    server: FaultServer, make_client: Callable[..., Either]
+) -> None:
+    server.route("/loop", Fault.endless_redirects())
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/loop?hop=1&x=2").headers["location"] == "/loop?hop=2&x=2"
+        assert client.get("/loop?x=a%20b").headers["location"] == "/loop?x=a%20b&hop=1"
+        assert client.get("/loop?hop=many").headers["location"] == "/loop?hop=1"
+    server.clear()
+    either = make_client(base_url=server.url, retry=False)
+    with pytest.raises(buttress.TooManyRedirectsError):
+        await either.get("/loop?hop=7&x=2")
+    queries = [r.query for r in server.requests]
+    assert queries == [f"hop={hop}&x=2" for hop in range(7, 7 + len(queries))]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -131,3 +132,120 @@ def test_response_helpers() -> None:
         "maintenance"
     )
     assert "retry-after" not in error_response(429).headers
+
+
+async def test_a_response_answer_goes_out_encoded_as_a_server_sends_it(
+    api_and_caller: tuple[MockAPI, Caller],
+) -> None:
+    api, caller = api_and_caller
+    packed = gzip.compress(b'{"a": 1}')
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    api.route("GET", "/packed", httpx.Response(200, content=packed, headers=headers))
+    for _ in range(2):  # the answer repeats: its bytes are not used up
+        response = await caller.get("/packed")
+        assert response.json() == {"a": 1}  # the client undoes the coding, as on the wire
+        assert response.headers["content-length"] == str(len(packed))
+        assert response.headers["content-encoding"] == "gzip"
+
+
+def _streamed(chunks: list[bytes], *, is_async: bool, pulled: list[bytes]) -> httpx.Response:
+    """A response streaming ``chunks``, noting in ``pulled`` each one the client takes."""
+
+    def sync_body() -> Iterator[bytes]:
+        for chunk in chunks:
+            pulled.append(chunk)
+            yield chunk
+
+    async def async_body() -> AsyncIterator[bytes]:
+        for chunk in sync_body():
+            yield chunk
+
+    return httpx.Response(200, content=async_body() if is_async else sync_body())
+
+
+async def test_a_streamed_answer_is_streamed_and_replayed(
+    api_and_caller: tuple[MockAPI, Caller],
+) -> None:
+    api, caller = api_and_caller
+    pulled: list[bytes] = []
+    api.route("GET", "/events", _streamed([b"ab", b"cd"], is_async=caller.is_async, pulled=pulled))
+    assert (await caller.get("/events")).content == b"abcd"
+    assert pulled == [b"ab", b"cd"]
+    # Played again (the last answer repeats) from what the first play streamed.
+    assert await caller.stream_bytes("GET", "/events") == b"abcd"
+    assert pulled == [b"ab", b"cd"]
+
+
+def test_a_streamed_answer_reaches_the_client_before_its_body() -> None:
+    api = MockAPI()
+    pulled: list[bytes] = []
+    api.route("GET", "/events", _streamed([b"ab", b"cd"], is_async=False, pulled=pulled))
+    with httpx.Client(transport=api.transport, base_url=api.base_url) as client:
+        with client.stream("GET", "/events") as response:
+            assert (response.status_code, pulled) == (200, [])  # headers first, body later
+            assert response.headers["transfer-encoding"] == "chunked"
+            chunks = response.iter_raw()
+            assert next(chunks) == b"ab"
+            assert pulled == [b"ab"]
+            # A second play while the first is still streaming has nothing to replay.
+            with pytest.raises(buttress.ConfigurationError, match="read to the end"):
+                client.get("/events")
+            assert list(chunks) == [b"cd"]
+        assert client.get("/events").content == b"abcd"
+
+
+def test_a_streamed_answer_already_read_is_refused() -> None:
+    answer = httpx.Response(200, content=iter([b"x"]))
+    answer.read()
+    with pytest.raises(buttress.ConfigurationError, match="already read"):
+        MockAPI().route("GET", "/x", answer)
+
+
+async def test_head_gets_the_headers_without_the_body(
+    api_and_caller: tuple[MockAPI, Caller],
+) -> None:
+    api, caller = api_and_caller
+    api.json("HEAD", "/users/1", {"id": 1})
+    pulled: list[bytes] = []
+    api.route("HEAD", "/events", _streamed([b"ab"], is_async=caller.is_async, pulled=pulled))
+    response = await caller.head("/users/1")
+    assert (response.status_code, response.content) == (200, b"")
+    assert response.headers["content-length"] == str(len(json_response({"id": 1}).content))
+    assert response.headers["content-type"] == "application/json"
+    assert (await caller.head("/events")).content == b""
+    assert pulled == []  # a HEAD does not even start the stream
+
+
+async def test_no_content_answers_have_no_body_nor_length(
+    api_and_caller: tuple[MockAPI, Caller],
+) -> None:
+    api, caller = api_and_caller
+    api.route("DELETE", "/users/1", httpx.Response(204, content=b""))  # httpx adds a length 0
+    api.route("GET", "/users/1", httpx.Response(304, headers={"ETag": '"v1"'}))
+    deleted = await caller.delete("/users/1")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert "content-length" not in deleted.headers  # RFC 9110 8.6
+    assert (await caller.get("/users/1")).status_code == 304
+
+
+def test_a_no_content_answer_with_a_body_is_refused() -> None:
+    api = MockAPI()
+    with pytest.raises(buttress.ConfigurationError, match="204 answer has no body"):
+        api.json("DELETE", "/users/1", {"deleted": True}, status=204)
+    with pytest.raises(buttress.ConfigurationError, match="304 answer has no body"):
+        api.route("GET", "/users/1", httpx.Response(304, content=b"stale"))
+    with pytest.raises(buttress.ConfigurationError, match="204 answer has no body"):
+        api.route("GET", "/users/1", httpx.Response(204, content=iter([b"x"])))
+    api.json("DELETE", "/users/2", None, status=204)  # json=None: no body, accepted
+
+
+@pytest.mark.parametrize("kind", ["httpx-sync", "httpx-async"])
+async def test_a_stream_of_the_other_kind_fails_as_httpx_fails_it(kind: str) -> None:
+    api = MockAPI()
+    caller = client_of(kind, api.transport, api.base_url)
+    answer = _streamed([b"ab"], is_async=not caller.is_async, pulled=[])
+    api.route("GET", "/events", answer)
+    wrong = "an async iterator on a sync" if caller.is_async else "a sync iterator on an async"
+    with pytest.raises(RuntimeError, match=f"Attempted to call {wrong} stream"):
+        await caller.get("/events")
+    await caller.aclose()

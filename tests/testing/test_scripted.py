@@ -133,3 +133,39 @@ def test_a_script_needs_a_step() -> None:
 def test_a_step_alone_is_abstract() -> None:
     with pytest.raises(NotImplementedError):
         Step().answer(httpx.Request("GET", BASE))
+
+
+async def test_head_gets_the_headers_without_the_body(kind: str) -> None:
+    transport = ScriptedTransport(
+        Reply(json={"a": 1}), Truncate(Reply(content=b"0123456789"), keep=3), Reply(json={"a": 1})
+    )
+    caller = client_of(kind, transport, BASE)
+    answered = await caller.head("/users/1")
+    assert (answered.status_code, answered.content) == (200, b"")
+    assert answered.headers["content-length"] == str(len(Reply(json={"a": 1}).body()))
+    assert answered.headers["content-type"] == "application/json"
+    cut = await caller.head("/users/1")  # no body to cut short: the headers are all there is
+    assert (cut.content, cut.headers["content-length"]) == (b"", "10")
+    assert (await caller.get("/users/1")).json() == {"a": 1}
+    await caller.aclose()
+
+
+async def test_no_content_answers_have_no_body_nor_length(kind: str) -> None:
+    transport = ScriptedTransport(Reply(204), Reply(304, headers={"ETag": '"v1"'}))
+    caller = client_of(kind, transport, BASE)
+    deleted = await caller.delete("/users/1")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert "content-length" not in deleted.headers  # RFC 9110 8.6
+    unchanged = await caller.get("/users/1")
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert "content-length" not in unchanged.headers
+    await caller.aclose()
+
+
+def test_a_no_content_reply_with_a_body_is_refused() -> None:
+    with pytest.raises(buttress.ConfigurationError, match="204 answer has no body"):
+        Reply(204, json={"deleted": True})
+    with pytest.raises(buttress.ConfigurationError, match="304 answer has no body"):
+        Reply(304, content=b"stale")
+    with pytest.raises(buttress.ConfigurationError, match="204 answer has no body"):
+        Reply.error(204)

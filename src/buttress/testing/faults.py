@@ -36,7 +36,8 @@ fault                                        on the wire / what the client raise
                                              -> ``ConnectionError``
 ``Fault.oversized_headers(size=)``           a header block bigger than any client accepts
                                              -> ``ConnectionError``
-``Fault.huge_body(size=)``                   a valid ``200`` with a very large body
+``Fault.huge_body(size=)``                   a valid ``200`` with a very large body (none
+                                             for ``HEAD``)
 ``Fault.bad_encoding(coding=, content=)``    ``Content-Encoding: coding`` on a body that is
                                              not in it -> ``DecodingError``
 ``Fault.drip_headers(interval=)``            the status line and headers one byte every
@@ -44,7 +45,8 @@ fault                                        on the wire / what the client raise
                                              the read timeout -> ``ReadTimeoutError``
 ``Fault.redirect(location, status=)``        a redirect; to a scheme other than http(s)
                                              -> ``RedirectRefusedError``
-``Fault.endless_redirects()``                redirects to a new URL on every request
+``Fault.endless_redirects()``                redirects to a new URL on every request (its
+                                             query with ``hop`` counting up)
                                              -> ``TooManyRedirectsError``
 ``Fault.many_headers(count=)``               10,000 header lines -> ``ConnectionError``
 ``Fault.body_longer_than_declared(...)``     more body bytes than ``Content-Length``; the
@@ -104,6 +106,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode
 
 from ._lifecycle import Serving
 
@@ -206,6 +209,10 @@ class Fault:
         would write, say); it is still labelled ``application/json`` unless
         ``headers`` name another ``Content-Type``.
 
+        ``Content-Length`` is the body's length, unless ``headers`` give one (or a
+        ``Transfer-Encoding``): that one is sent instead, true or not. ``1xx``,
+        ``204`` and ``304`` go without body or ``Content-Length``; ``HEAD`` without body.
+
         Examples:
             >>> Fault.respond(404).status
             404
@@ -254,7 +261,7 @@ class Fault:
 
     @classmethod
     def huge_body(cls, size: int = 16 << 20) -> Fault:
-        """A valid ``200`` whose body is ``size`` bytes (16 MiB by default).
+        """A valid ``200`` whose body is ``size`` bytes (16 MiB by default; none for ``HEAD``).
 
         Examples:
             >>> Fault.huge_body(1 << 20).size
@@ -281,6 +288,8 @@ class Fault:
     @classmethod
     def drip(cls, size: int = 64, *, chunk: int = 1, interval: float = 0.01) -> Fault:
         """A valid ``200`` whose ``size``-byte body arrives ``chunk`` bytes every ``interval`` s.
+
+        A ``HEAD`` gets the headers only, at once.
 
         Examples:
             >>> Fault.drip(10, chunk=2, interval=0.05).interval
@@ -323,6 +332,10 @@ class Fault:
     @classmethod
     def reset_mid_body(cls, size: int = 4096) -> Fault:
         """Send the headers of a ``size``-byte body and half of it, then reset the connection.
+
+        The reset waits (up to the server's ``max_delay``) until the client has
+        received that half, so it is not lost in the reset (on Linux; elsewhere the
+        reset follows the send at once).
 
         Examples:
             >>> Fault.reset_mid_body(100).sent
@@ -403,7 +416,9 @@ class Fault:
 
     @classmethod
     def endless_redirects(cls, status: int = 302) -> Fault:
-        """Redirect every request to its own path with ``?hop=<n + 1>``: no URL repeats.
+        """Redirect each request to its own path with ``hop=<n + 1>``: no URL repeats.
+
+        The rest of the query stays as it was; a ``hop`` missing or not a number counts as 0.
 
         Examples:
             >>> Fault.endless_redirects().status
@@ -891,7 +906,10 @@ class FaultServer(Serving):
             _reset(sock)
             return False
         if kind == "reset_mid_body":
-            sock.sendall(_head(200, fault.headers, fault.size) + _PATTERN[: fault.sent])
+            sock.sendall(_head(200, fault.headers, fault.size))
+            for piece in _pattern(fault.sent):
+                sock.sendall(piece)
+            _drain(sock, self.max_delay, self._stopping)
             _reset(sock)
             return False
         if kind == "truncated":
@@ -903,14 +921,14 @@ class FaultServer(Serving):
             return False
         if kind == "drip":
             sock.sendall(_head(200, fault.headers, fault.size))
-            for start in range(0, fault.size, fault.chunk):
+            for start in range(0, 0 if request.method == "HEAD" else fault.size, fault.chunk):
                 if start:
                     pause(fault.interval)
                 sock.sendall(b"x" * min(fault.chunk, fault.size - start))
             return True
         if kind == "huge_body":
             sock.sendall(_head(200, fault.headers, fault.size))
-            for piece in _pattern(fault.size):
+            for piece in _pattern(0 if request.method == "HEAD" else fault.size):
                 sock.sendall(piece)
             return True
         if kind == "drip_headers":
@@ -998,6 +1016,11 @@ def _read_chunked(sock: socket.socket, buffer: bytearray) -> bytes:
 def _head(
     status: int, headers: tuple[tuple[str, str], ...], length: int, *, json_body: bool = False
 ) -> bytes:
+    """The status line and headers; ``Content-Length: length`` unless the caller framed it.
+
+    A ``Content-Length`` (or ``Transfer-Encoding``) in ``headers`` is sent as given,
+    never with a second one; none goes with ``1xx``, ``204`` or ``304`` (RFC 9110 8.6).
+    """
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
@@ -1007,7 +1030,9 @@ def _head(
     if json_body and "content-type" not in names:
         lines.append("Content-Type: application/json")
     lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.append(f"Content-Length: {length}")
+    framed = bool(names & {"content-length", "transfer-encoding"})
+    if not framed and not (status < 200 or status in (204, 304)):
+        lines.append(f"Content-Length: {length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -1060,8 +1085,7 @@ def _at_once(fault: Fault, request: ReceivedRequest) -> tuple[bytes, bool]:
         head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * fault.size + b"\r\n"
         return head + b"Content-Length: 0\r\n\r\n", False
     if kind == "endless_redirects":
-        hop = int(request.query.partition("hop=")[2] or 0) + 1
-        headers = (*fault.headers, ("Location", f"{request.path}?hop={hop}"))
+        headers = (*fault.headers, ("Location", _next_hop(request)))
         return _response(replace(fault, headers=headers), request), True
     if kind == "many_headers":
         lines = b"".join(b"X-Header-%d: %d\r\n" % (n, n) for n in range(fault.size))
@@ -1070,6 +1094,51 @@ def _at_once(fault: Fault, request: ReceivedRequest) -> tuple[bytes, bool]:
         return _head(200, fault.headers, fault.size) + b"x" * fault.sent, True
     # informational_flood
     return _EARLY_HINTS * fault.size + _response(replace(fault, kind="respond"), request), True
+
+
+def _next_hop(request: ReceivedRequest) -> str:
+    """The request's path and query with ``hop`` (0 when absent or not a number) plus one."""
+    params = parse_qsl(request.query, keep_blank_values=True)
+    hops = [index for index, (name, _) in enumerate(params) if name == "hop"]
+    try:
+        hop = int(params[hops[-1]][1]) + 1 if hops else 1
+    except ValueError:
+        hop = 1
+    if not hops:
+        params.append(("hop", ""))
+        hops = [len(params) - 1]
+    query = [
+        ("hop", str(hop)) if index == hops[-1] else (name, value)
+        for index, (name, value) in enumerate(params)
+        if name != "hop" or index == hops[-1]
+    ]
+    return f"{request.path}?{urlencode(query, quote_via=quote)}"
+
+
+def _unacknowledged(sock: socket.socket) -> int | None:
+    """Bytes sent that the peer has not acknowledged yet (Linux); ``None`` where unknown."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (AttributeError, OSError):  # pragma: no cover - no SIOCOUTQ on sockets there
+        return None
+    return int(struct.unpack("i", queued)[0])
+
+
+def _drain(sock: socket.socket, limit: float, stopping: threading.Event) -> None:
+    """Wait until the peer has received every byte sent (a reset throws away the rest).
+
+    Gives up after ``limit`` seconds (a client that stopped reading), when the server
+    stops, and at once where the kernel does not tell.
+    """
+    deadline = time.monotonic() + limit
+    while _unacknowledged(sock) and time.monotonic() < deadline:
+        if stopping.wait(0.001):
+            return
 
 
 def _reset(sock: socket.socket) -> None:

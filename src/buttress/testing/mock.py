@@ -12,7 +12,8 @@ block (respx's patching).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
@@ -76,22 +77,137 @@ def error_response(
     return httpx.Response(status, json=_error_body(status, message), headers=all_headers)
 
 
+def _bodiless(status: int) -> bool:
+    """Statuses that never carry content (RFC 9110 6.4.1): ``1xx``, ``204`` and ``304``."""
+    return status < 200 or status in (204, 304)
+
+
+def _encoded_body(response: httpx.Response) -> bytes:
+    """The body of a response built with ``content=``/``json=``, as sent: still encoded."""
+    assert isinstance(response.stream, httpx.ByteStream)
+    return b"".join(response.stream)  # ``.content`` is decoded (gzip, ...): not what was sent
+
+
+class _Recording(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A streamed answer's body, passed on chunk by chunk and kept for the later plays."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not isinstance(self._stream, httpx.SyncByteStream):
+            raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+        for chunk in self._stream:
+            self.chunks.append(chunk)
+            yield chunk
+        self.complete = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not isinstance(self._stream, httpx.AsyncByteStream):
+            raise RuntimeError("Attempted to call an async iterator on a sync stream.")
+        async for chunk in self._stream:
+            self.chunks.append(chunk)
+            yield chunk
+        self.complete = True
+
+    def close(self) -> None:
+        if isinstance(self._stream, httpx.SyncByteStream):
+            self._stream.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self._stream, httpx.AsyncByteStream):
+            await self._stream.aclose()
+
+
+class _Replay(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A recorded streamed body, played again in the same chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+class _Streamed:
+    """A streamed ``httpx.Response`` answer: its own stream the first time, a replay after."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lock = threading.Lock()
+        self._recording: _Recording | None = None
+
+    def stream(self) -> httpx.SyncByteStream | httpx.AsyncByteStream:
+        with self._lock:
+            if self._recording is None:
+                self._recording = _Recording(self.response.stream)
+                return self._recording
+            if self._recording.complete:
+                return _Replay(list(self._recording.chunks))
+        raise ConfigurationError(
+            "a streamed answer is played again only once its first play was read to the end:"
+            " give one httpx.Response per call to answer calls that overlap"
+        )
+
+
+def _prepared(answer: Answer) -> Answer:
+    """``answer`` checked once, when routed; a streamed response made playable again."""
+    if not isinstance(answer, httpx.Response):
+        return answer
+    streamed = not isinstance(answer.stream, httpx.ByteStream)
+    status = answer.status_code
+    if _bodiless(status) and (streamed or _encoded_body(answer)):
+        raise ConfigurationError(
+            f"a {status} answer has no body (RFC 9110 6.4.1): build it without content= or json="
+        )
+    if streamed and answer.is_stream_consumed:
+        raise ConfigurationError(
+            "this streamed httpx.Response was already read: its bytes are gone; route a new one"
+        )
+    return _Streamed(answer) if streamed else answer
+
+
+def _sent(
+    response: httpx.Response,
+    stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+    request: httpx.Request,
+) -> httpx.Response:
+    """A new response as a server sends ``response``: its status, headers and ``stream``."""
+    headers = httpx.Headers(response.headers)
+    if response.status_code == 204 or response.status_code < 200:
+        headers.pop("Content-Length", None)  # RFC 9110 8.6: never in a 204
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        stream=stream,
+        request=request,
+        extensions=dict(response.extensions),
+    )
+
+
 def _fresh(answer: Answer, request: httpx.Request) -> httpx.Response:
-    """A new response (or a raised exception) for one call; responses are never shared."""
+    """A new response (or a raised exception) for one call; responses are never shared.
+
+    The body is the one a server would send: encoded as given (``Content-Encoding``
+    is the client's to undo), streamed when the answer streams, and none for ``HEAD``.
+    """
     if isinstance(answer, type) and issubclass(answer, BaseException):
         if issubclass(answer, httpx.RequestError):
             raise answer(f"mocked {answer.__name__}", request=request)
         raise answer()
     if isinstance(answer, BaseException):
         raise answer
-    if isinstance(answer, httpx.Response):
-        return httpx.Response(
-            answer.status_code,
-            headers=answer.headers,
-            content=answer.content,
-            request=request,
-        )
-    return httpx.Response(200, json=answer, request=request)
+    head = request.method == "HEAD"  # RFC 9110 9.3.2: the headers of a GET, no content
+    if isinstance(answer, _Streamed):
+        return _sent(answer.response, httpx.ByteStream(b"") if head else answer.stream(), request)
+    response = answer if isinstance(answer, httpx.Response) else httpx.Response(200, json=answer)
+    return _sent(response, httpx.ByteStream(b"" if head else _encoded_body(response)), request)
 
 
 class _Sequence:
@@ -100,7 +216,7 @@ class _Sequence:
     def __init__(self, answers: Sequence[Answer]) -> None:
         if not answers:
             raise ConfigurationError("a mocked route needs at least one answer")
-        self._answers = list(answers)
+        self._answers = [_prepared(answer) for answer in answers]
         self._played = itertools.count()  # next() on a count is atomic: safe across threads
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -162,6 +278,12 @@ class MockAPI:
         An answer is an ``httpx.Response``, an exception (class or instance) to
         raise, or JSON data for a ``200``. Returns the respx route
         (``.calls``, ``.call_count``, ``.called``).
+
+        A response goes out as a server would send it: the body as encoded
+        (``Content-Encoding: gzip`` bytes stay gzip, for the client to decode), a
+        streamed body streamed (played again from what the first play streamed,
+        once that was read to the end), no body for ``HEAD``, no ``Content-Length``
+        with a ``204``. A ``204`` or ``304`` with a body raises ``ConfigurationError``.
 
         Examples:
             >>> import httpx

@@ -19,6 +19,10 @@ Every step takes ``times=N`` to play N times in a row. Delays sleep on the
 transport's clock (a :class:`~buttress.testing.FakeClock` unless you give
 another), so tests never wait for real. Every request received is kept in
 :attr:`ScriptedTransport.requests`, with its body read.
+
+Answers follow HTTP as a server would: a ``HEAD`` gets the headers a ``GET``
+would (``Content-Length`` included) and no body; ``204`` and ``304`` carry no
+body and no ``Content-Length``, and a ``Reply(204, json=...)`` is refused.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from .._clock import Clock
 from .._exceptions import ConfigurationError
 from .._flow import Flow, Sleep, adrive, drive
 from .clock import FakeClock
-from .mock import _error_body, _retry_after_value
+from .mock import _bodiless, _error_body, _retry_after_value
 
 __all__ = ["Delay", "Fail", "Reply", "Reset", "ScriptedTransport", "Step", "Truncate"]
 
@@ -62,6 +66,9 @@ class Step:
 class Reply(Step):
     """Answer with ``status``, ``headers`` and a body (``json`` or raw ``content``).
 
+    ``1xx``, ``204`` and ``304`` have no body (RFC 9110 6.4.1): giving one raises
+    :class:`~buttress.ConfigurationError`. A ``HEAD`` request gets no body either.
+
     Examples:
         >>> Reply(201, json={"id": 7}).answer(httpx.Request("POST", "https://x.test")).json()
         {'id': 7}
@@ -71,6 +78,12 @@ class Reply(Step):
     json: Any = _NO_JSON
     content: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if _bodiless(self.status) and (self.json is not _NO_JSON or self.content):
+            raise ConfigurationError(
+                f"a {self.status} answer has no body (RFC 9110 6.4.1): drop json= and content="
+            )
 
     @classmethod
     def error(
@@ -249,7 +262,16 @@ class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 )
             yield Sleep(step.seconds)
             step = step.then
-        return step.answer(request)
+        response = step.answer(request)
+        if request.method == "HEAD":  # RFC 9110 9.3.2: the headers a GET gets, no content
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                stream=httpx.ByteStream(b""),
+                request=request,
+                extensions=response.extensions,
+            )
+        return response
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 import yaml
-from fastapi import Body, FastAPI, Header, Query, Request, Response
+from fastapi import Body, FastAPI, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -147,6 +147,24 @@ def make_app(hits: Counter[str]) -> FastAPI:
     @app.get("/files/{name:path}")
     def get_file(request: Request, name: str) -> dict[str, Any]:
         return {"name": name, "raw_path": request.scope["raw_path"].decode()}
+
+    @app.post("/upload", operation_id="upload")
+    async def upload(
+        request: Request,
+        file: Annotated[UploadFile, File()],
+        note: Annotated[str | None, Form()] = None,
+        tags: Annotated[list[str] | None, Form()] = None,
+        meta: Annotated[str | None, Form()] = None,
+    ) -> dict[str, Any]:
+        return {
+            "name": file.filename,
+            "type": file.content_type,
+            "body": (await file.read()).decode(),
+            "note": note,
+            "tags": tags,
+            "meta": meta,
+            "content_types": request.headers.getlist("content-type"),
+        }
 
     @app.get("/answers/{kind}", operation_id="get_answer", response_model=User)
     def get_answer(kind: str) -> Any:
@@ -407,7 +425,7 @@ async def test_parameter_styles_and_locations(
         )
     )
     assert answer.json() == {
-        "query": "flag=true&filter%5Ba%5D=1&ids=1%2C2&x=1&y=2&body=a",
+        "query": "flag=true&filter%5Ba%5D=1&ids=1,2&x=1&y=2&body=a",  # the delimiter kept
         "cookie": "session=s%201",
         "trace": "t1,t2",
     }
@@ -787,14 +805,12 @@ def _echo_body(schema: dict[str, Any], **schemas: Any) -> dict[str, Any]:
     ],
     ids=["unknown type", "bad pattern", "reference loop"],
 )
-async def test_a_broken_schema_is_a_configuration_error(
-    make_client: Callable[..., Either], served: Served, document: dict[str, Any]
+async def test_a_broken_schema_is_refused_when_the_document_is_loaded(
+    make_client: Callable[..., Either], document: dict[str, Any]
 ) -> None:
-    api = await load(make_client(base_url=served.url, retry=False), document)
-    before = served.hits["/echo-json"]
-    with pytest.raises(buttress.ConfigurationError, match=r"schema at /paths\S* is broken"):
-        await settle(api.echo_json(body="x"))
-    assert served.hits["/echo-json"] == before
+    where = r"schema at /paths/~1echo-json/post/requestBody/content/application~1json/schema"
+    with pytest.raises(buttress.ConfigurationError, match=rf"{where}\S* is broken|without cycles"):
+        await load(make_client(base_url="http://127.0.0.1:1"), document)
 
 
 async def test_sources_that_cannot_work_are_refused(
@@ -833,3 +849,332 @@ async def test_sources_that_cannot_work_are_refused(
     else:
         with pytest.raises(buttress.ConfigurationError, match="aload is for an AsyncClient"):
             await buttress.openapi.aload(either.client, url)  # type: ignore[arg-type]
+
+
+# --- malformed documents: refused by load, saying where -------------------------------------
+
+OK = {"200": {"description": "ok"}}
+SERVER = [{"url": "http://127.0.0.1:1"}]
+
+
+def _document(paths: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"openapi": "3.1.0", "servers": SERVER, "paths": paths, **more}
+
+
+def _get(path: str, **operation: Any) -> dict[str, Any]:
+    return _document({path: {"get": {"operationId": "op", "responses": OK, **operation}}})
+
+
+ID = _parameter("id", "path", {"type": "string"}, required=True)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (_get("/a", parameters=None), r"/paths/~1a/get/parameters is a NoneType, not a list"),
+        (
+            _document({"/a": {"parameters": None, "get": {"responses": OK}}}),
+            r"/paths/~1a/parameters is a NoneType, not a list",
+        ),
+        (
+            _document({"/a": {"post": {"requestBody": {"content": {"application/json": None}}}}}),
+            r"/paths/~1a/post/requestBody/content/application~1json is a NoneType, not an object",
+        ),
+        (
+            _get("/a", responses={"200": {"content": {"application/json": {"schema": None}}}}),
+            r"schema at /paths/~1a/get/responses/200/content/application~1json/schema is broken",
+        ),
+        (
+            _get("/a", responses={"200": {"content": {"application/json": None}}}),
+            r"/paths/~1a/get/responses/200/content/application~1json is a NoneType",
+        ),
+        (
+            _get("/a", responses={"200": {"description": "x", "headers": ["Link"]}}),
+            r"/paths/~1a/get/responses/200/headers is a list, not an object",
+        ),
+        (
+            _get("/a/{id}", parameters=[{**ID, "schema": "string"}]),
+            r"schema at /paths/~1a~1\{id\}/get/parameters/0/schema is broken: 'string' is not",
+        ),
+        (
+            _get("/a/{id}", parameters=[{**ID, "style": 5}]),
+            r"/paths/~1a~1\{id\}/get/parameters/0/style is a int, not a string",
+        ),
+        (
+            _get("/a", parameters=[{"name": "q", "in": "query", "explode": "yes"}]),
+            r"/paths/~1a/get/parameters/0/explode is a str, not a boolean",
+        ),
+        (_get("/a", operationId=5), r"/paths/~1a/get/operationId is a int, not a string"),
+        (
+            _document({}, components={"schemas": {"User": {"type": "colour"}}}),
+            r"schema at /components/schemas/User/type is broken",
+        ),
+        ({"openapi": "3.1.0", "servers": {"url": "http://a"}}, r"/servers is a dict, not a list"),
+        ({"openapi": "3.1.0", "servers": ["http://a"]}, r"/servers/0 is a str, not an object"),
+        (
+            {"openapi": "3.1.0", "servers": [{"url": "http://{h}", "variables": ["h"]}]},
+            r"/servers/0/variables is a list, not an object",
+        ),
+    ],
+)
+async def test_a_malformed_document_is_refused_saying_where(
+    make_client: Callable[..., Either], document: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(buttress.ConfigurationError, match=message):
+        await load(make_client(retry=False), document)  # no base_url: the servers are read
+
+
+# --- parameters that would be dropped: refused by load --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            _get("/a", parameters=[_parameter("x", "Query", {"type": "string"})]),
+            r"parameters/0 is in: 'Query'; a parameter is in 'path', 'query', 'header' or",
+        ),
+        (
+            _get(
+                "/a",
+                parameters=[
+                    {
+                        "name": "filter",
+                        "in": "querystring",
+                        "content": {"application/x-www-form-urlencoded": {"schema": {}}},
+                    }
+                ],
+            ),
+            r"is in: querystring \(OpenAPI 3\.2\), which buttress\.openapi does not support",
+        ),
+        (_get("/a/{id}"), r"GET /a/\{id\} .*: no path parameter for the template\(s\) id"),
+        (
+            _document({"/a/{id}": {"parameters": [ID], "get": {"responses": OK}}, "/b": {}}),
+            None,  # a path parameter shared by the path item serves its operations
+        ),
+        (
+            _get("/a", parameters=[ID]),
+            r"GET /a .*: path parameter\(s\) id not in the path",
+        ),
+        (
+            _get("/a/{id}", parameters=[{**ID, "style": "form"}]),
+            r"parameters/0/style is 'form', not a style of path values \(simple, label, matrix\)",
+        ),
+    ],
+)
+async def test_a_parameter_that_would_be_dropped_is_refused(
+    make_client: Callable[..., Either], document: dict[str, Any], message: str | None
+) -> None:
+    either = make_client(base_url="http://127.0.0.1:1")
+    if message is None:
+        assert (await load(either, document)).get_a_id.parameters == ("id",)
+        return
+    with pytest.raises(buttress.ConfigurationError, match=message):
+        await load(either, document)
+
+
+# --- styles: OAS 3.1 4.8.12.4.2's table, as a real server receives it -----------------------
+
+STRING, ARRAY, OBJECT = "blue", ["blue", "black", "brown"], {"R": 100, "G": 200, "B": 150}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "array": {"type": "array", "items": {"type": "string"}},
+    "object": {"type": "object"},
+}
+
+
+def _styled(where: str, kind: str, style: str, explode: bool, **more: Any) -> dict[str, Any]:
+    path = "/files/{color}" if where == "path" else "/echo-request"
+    color = _parameter("color", where, SCHEMAS[kind], style=style, explode=explode, **more)
+    operation = {"operationId": "styled", "parameters": [color], "responses": OK}
+    return {"openapi": "3.1.0", "paths": {path: {"get": operation}}}
+
+
+PATH_STYLES = [
+    ("matrix", False, ";color=blue", ";color=blue,black,brown", ";color=R,100,G,200,B,150"),
+    ("matrix", True, ";color=blue", ";color=blue;color=black;color=brown", ";R=100;G=200;B=150"),
+    ("label", False, ".blue", ".blue,black,brown", ".R,100,G,200,B,150"),
+    ("label", True, ".blue", ".blue.black.brown", ".R=100.G=200.B=150"),
+    ("simple", False, "blue", "blue,black,brown", "R,100,G,200,B,150"),
+    ("simple", True, "blue", "blue,black,brown", "R=100,G=200,B=150"),
+]
+
+
+@pytest.mark.parametrize(("style", "explode", "string", "array", "object_"), PATH_STYLES)
+async def test_path_styles_follow_the_specs_table(
+    make_client: Callable[..., Either],
+    served: Served,
+    style: str,
+    explode: bool,
+    string: str,
+    array: str,
+    object_: str,
+) -> None:
+    client = make_client(base_url=served.url, retry=False)
+    for kind, value, sent in (("string", STRING, string), ("array", ARRAY, array)):
+        api = await load(client, _styled("path", kind, style, explode))
+        answer = await settle(api.styled(color=value))
+        assert answer.json()["raw_path"] == f"/files/{sent}"
+    api = await load(client, _styled("path", "object", style, explode))
+    assert (await settle(api.styled(color=OBJECT))).json()["raw_path"] == f"/files/{object_}"
+
+
+async def test_path_values_are_encoded_one_by_one_and_delimiters_kept(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    client = make_client(base_url=served.url, retry=False)
+    api = await load(client, _styled("path", "array", "simple", False))
+    answer = await settle(api.styled(color=["a,b", "c/d", "e f"]))
+    assert answer.json() == {"name": "a,b,c/d,e f", "raw_path": "/files/a%2Cb,c%2Fd,e%20f"}
+    api = await load(client, _styled("path", "string", "matrix", False))
+    answer = await settle(api.styled(color=";x=1"))  # cannot pose as another matrix parameter
+    assert answer.json()["raw_path"] == "/files/;color=%3Bx%3D1"
+
+
+QUERY_STYLES = [
+    ("form", False, "color=blue,black,brown", "color=R,100,G,200,B,150"),
+    ("form", True, "color=blue&color=black&color=brown", "R=100&G=200&B=150"),
+    ("spaceDelimited", False, "color=blue%20black%20brown", "color=R%20100%20G%20200%20B%20150"),
+    ("pipeDelimited", False, "color=blue%7Cblack%7Cbrown", "color=R%7C100%7CG%7C200%7CB%7C150"),
+    ("deepObject", True, None, "color%5BR%5D=100&color%5BG%5D=200&color%5BB%5D=150"),
+]
+
+
+@pytest.mark.parametrize(("style", "explode", "array", "object_"), QUERY_STYLES)
+async def test_query_styles_follow_the_specs_table(
+    make_client: Callable[..., Either],
+    served: Served,
+    style: str,
+    explode: bool,
+    array: str | None,
+    object_: str,
+) -> None:
+    client = make_client(base_url=served.url, retry=False)
+    if array is not None:
+        api = await load(client, _styled("query", "array", style, explode))
+        assert (await settle(api.styled(color=ARRAY))).json()["query"] == array
+    api = await load(client, _styled("query", "object", style, explode))
+    assert (await settle(api.styled(color=OBJECT))).json()["query"] == object_
+
+
+@pytest.mark.parametrize(
+    ("allow_reserved", "sent"),
+    [
+        (True, "color=a/b?c:d@e,f;g%26h%3Di%23j%2Bk%25%41"),
+        (False, "color=a%2Fb%3Fc%3Ad%40e%2Cf%3Bg%26h%3Di%23j%2Bk%25%2541"),
+    ],
+)
+async def test_allow_reserved_lets_reserved_characters_through(
+    make_client: Callable[..., Either], served: Served, allow_reserved: bool, sent: str
+) -> None:
+    document = _styled("query", "string", "form", True, allowReserved=allow_reserved)
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    # & = # + stay escaped (they would end or split the value); so does a % not starting %XX
+    answer = await settle(api.styled(color="a/b?c:d@e,f;g&h=i#j+k%%41"))
+    assert answer.json()["query"] == sent
+
+
+async def test_a_nested_parameter_value_is_refused(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    api = await load(
+        make_client(base_url=served.url, retry=False), _styled("query", "array", "form", True)
+    )
+    before = served.hits["/echo-request"]
+    with pytest.raises(buttress.SchemaValidationError, match="cannot hold nested lists"):
+        await settle(api.styled(color=[["a"], {"b": 1}]))
+    assert served.hits["/echo-request"] == before
+
+
+# --- bodies that are not JSON ---------------------------------------------------------------
+
+
+async def test_a_multipart_upload_reaches_fastapi(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    document = httpx.get(f"{served.url}/openapi.json").json()
+    [form] = [s for name, s in document["components"]["schemas"].items() if "upload" in name]
+    form["properties"]["meta"] = {"type": "object"}  # the app reads it as text: what arrives
+    api = await load(make_client(base_url=served.url, retry=False), document)
+    answer = await settle(
+        api.upload(body={"file": b"hello", "note": "hi", "tags": ["a", "b"], "meta": {"k": 1}})
+    )
+    assert answer.json() == {
+        "name": "upload",
+        "type": "application/octet-stream",
+        "body": "hello",
+        "note": "hi",
+        "tags": ["a", "b"],  # a list is one part per item
+        "meta": '{"k":1}',  # an object is an application/json part
+        "content_types": [answer.request.headers["content-type"]],
+    }
+    assert answer.request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    named = await settle(api.upload(body={"file": ("a.txt", b"hey", "text/plain")}))
+    assert named.json()["name"] == "a.txt"
+    assert named.json()["type"] == "text/plain"
+
+    before = served.hits["/upload"]
+    with pytest.raises(buttress.SchemaValidationError, match="'file' is a required property"):
+        await settle(api.upload(body={"note": "no file"}))
+    with pytest.raises(buttress.ConfigurationError, match="needs its boundary"):
+        await settle(api.upload(body=b"--X--\r\n"))
+    assert served.hits["/upload"] == before
+
+
+async def test_the_callers_headers_replace_ours_whatever_their_case(api: API) -> None:
+    part = b'Content-Disposition: form-data; name="file"; filename="r.txt"'
+    raw = b"--X\r\n" + part + b"\r\n\r\nraw\r\n--X--\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=X"}
+    answer = await settle(api.upload(body=raw, options={"headers": headers}))
+    assert answer.json()["body"] == "raw"
+    assert answer.json()["content_types"] == ["multipart/form-data; boundary=X"]  # one, not two
+    headers = {"x-TRACE": "given"}
+    answer = await settle(api.get_user(user_id=2, x_trace="ours", options={"headers": headers}))
+    assert answer.json()["name"] == "user given"
+
+
+FORM_DOCUMENT = {
+    "openapi": "3.1.0",
+    "paths": {
+        "/form": {
+            "post": {
+                "operationId": "post_form",
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object"},
+                            "encoding": {
+                                "filter": {"style": "deepObject", "explode": True},
+                                "ids": {"style": "form", "explode": False},
+                                "raw": {"contentType": "application/json"},
+                            },
+                        }
+                    }
+                },
+                "responses": OK,
+            }
+        }
+    },
+}
+
+
+async def test_a_form_body_follows_its_encoding_object(
+    make_client: Callable[..., Either], served: Served
+) -> None:
+    api = await load(make_client(base_url=served.url, retry=False), FORM_DOCUMENT)
+    body = {
+        "name": "Ada L",
+        "address": {"city": "Somewhere", "zip": "9+1"},  # no encoding: an object is JSON
+        "tags": ["a", "b"],  # no encoding: one pair per item
+        "filter": {"x": 1},
+        "ids": [1, 2],
+        "raw": "x",
+        "none": None,
+    }
+    answer = await settle(api.post_form(body=body))
+    assert answer.json()["body"] == (
+        "name=Ada+L&address=%7B%22city%22%3A%22Somewhere%22%2C%22zip%22%3A%229%2B1%22%7D"
+        "&tags=a&tags=b&filter%5Bx%5D=1&ids=1,2&raw=%22x%22"
+    )
+    with pytest.raises(buttress.SchemaValidationError, match="deepObject style cannot write"):
+        await settle(api.post_form(body={"filter": {"x": {"y": 1}}}))

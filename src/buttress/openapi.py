@@ -29,6 +29,17 @@ Around it:
   error schema, a note on the exception says where.
 - ``response_model=`` parses the body into a Pydantic model, as on the client.
 
+Parameters are written in their documented ``style`` (OAS 3.1 4.8.12.4: ``matrix``,
+``label`` and ``simple`` in the path, ``form``, ``spaceDelimited``,
+``pipeDelimited`` and ``deepObject`` in the query, ``allowReserved``); form
+bodies follow their Encoding Objects.
+
+A document that cannot work is refused by :func:`load` with a
+:class:`~buttress.ConfigurationError` naming where in it the fault is: a part of
+the wrong type, a schema the dialect's meta-schema refuses, a parameter in an
+unknown place or style, a path template without its path parameter (or one
+without its template).
+
 Schemas are checked by ``openapi-schema-validator`` (the JSON Schema dialects
 of OpenAPI, on top of ``jsonschema``): ``pip install 'buttress[openapi]'``.
 
@@ -61,7 +72,7 @@ import os
 import pathlib
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -91,6 +102,17 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _RESERVED = frozenset({"body", "response_model", "options"})
 # OpenAPI: header parameters of these names are ignored (the client sets them).
 _IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
+# OAS 3.1 4.8.12: where a parameter can be, and the styles each place takes (its default first).
+# "cookie" is OAS 3.2's style: form without percent-encoding.
+_STYLES = {
+    "path": ("simple", "label", "matrix"),
+    "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"),
+    "header": ("simple",),
+    "cookie": ("form", "cookie"),
+}
+# allowReserved (OAS 3.1 4.8.12.4.1): RFC 3986's reserved characters pass, but for those not
+# allowed in a query ([ ] #) or meaning something in a form (& = +).
+_RESERVED_KEPT = ":/?@!$'()*,;"
 _DOCUMENT_URI = "urn:buttress:openapi-document"
 _NO_BODY: Any = type("_NoBody", (), {"__repr__": lambda self: "<no body>"})()
 _MAX_LISTED = 10
@@ -152,6 +174,28 @@ class _Schemas:
         resource = specification.create_resource(document)
         self._registry: Any = Registry().with_resource(_DOCUMENT_URI, resource)
         self._checkers: dict[tuple[str, bool], Any] = {}
+        self._loaded: set[str] = set()
+
+    def load(self, node: Any, pointer: str) -> str:
+        """``pointer``, once the schema there (``node``) is known to be usable; else raise.
+
+        Checked against the dialect's meta-schema when the document is loaded, so that a
+        broken schema stops ``load``, not the first call that needs it.
+        """
+        from jsonschema.exceptions import SchemaError
+
+        target, where = self.resolve(node, pointer)
+        if where in self._loaded:
+            return pointer
+        try:
+            self._request_checker.check_schema(target)
+        except SchemaError as exc:
+            inside = "".join(f"/{_escape(str(step))}" for step in exc.absolute_path)
+            raise ConfigurationError(
+                f"the document's schema at {where}{inside} is broken: {exc.message}"
+            ) from None
+        self._loaded.add(where)
+        return pointer
 
     def resolve(self, node: Any, pointer: str) -> tuple[Any, str]:
         """``node`` (at ``pointer``) with its ``$ref`` followed, and where it really is."""
@@ -220,6 +264,31 @@ def _object(node: Any, at: str) -> Mapping[str, Any]:
     return node
 
 
+def _list(node: Any, at: str) -> Sequence[Any]:
+    """``node``, which the document at ``at`` must have as a list."""
+    if not isinstance(node, list | tuple):
+        raise ConfigurationError(f"the document's {at} is a {type(node).__name__}, not a list")
+    return node
+
+
+def _string(node: Mapping[str, Any], key: str, at: str) -> str | None:
+    """``node[key]`` (``None`` when absent), which must be text when present."""
+    value = node.get(key)
+    if value is not None and not isinstance(value, str):
+        kind = type(value).__name__
+        raise ConfigurationError(f"the document's {at}/{key} is a {kind}, not a string")
+    return value
+
+
+def _flag(node: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
+    """``node[key]`` (``default`` when absent), which must be a boolean when present."""
+    value = node.get(key, default)
+    if not isinstance(value, bool):
+        kind = type(value).__name__
+        raise ConfigurationError(f"the document's {at}/{key} is a {kind}, not a boolean")
+    return value
+
+
 def _detail(kind: Any, where: Sequence[Any], message: str, value: Any) -> ErrorDetails:
     return {"type": str(kind), "loc": tuple(where), "msg": message, "input": value}
 
@@ -251,12 +320,14 @@ def _words(error: Any) -> str:
 
 
 def _media_kind(media_type: str) -> str:
-    """``json``, ``form`` or ``other`` for a media type (parameters dropped, lowercased)."""
+    """``json``, ``form``, ``multipart`` or ``other`` for a media type (parameters dropped)."""
     media_type = media_type.split(";")[0].strip().lower()
     if media_type == "application/json" or media_type.endswith("+json"):
         return "json"
     if media_type == "application/x-www-form-urlencoded":
         return "form"
+    if media_type == "multipart/form-data":
+        return "multipart"
     return "other"
 
 
@@ -266,7 +337,69 @@ def _matches(documented: str, media_type: str) -> bool:
     return kind in ("*", their_kind) and sub in ("*", their_sub)
 
 
+def _read_parameter(schemas: _Schemas, raw: Any, at: str) -> _Parameter | None:
+    """The parameter object at ``at`` (``None``: a header the client sets itself)."""
+    node, at = schemas.resolve(raw, at)
+    node = _object(node, at)
+    name, location = _string(node, "name", at), _string(node, "in", at)
+    if name is None or location is None:
+        raise ConfigurationError(f"the parameter at {at} has no name or no 'in'")
+    if location == "querystring":
+        raise ConfigurationError(
+            f"the parameter at {at} is in: querystring (OpenAPI 3.2), which buttress.openapi "
+            "does not support; describe its fields as in: query parameters"
+        )
+    if location not in _STYLES:
+        raise ConfigurationError(
+            f"the parameter at {at} is in: {location!r}; a parameter is in "
+            "'path', 'query', 'header' or 'cookie'"
+        )
+    if location == "header" and name.lower() in _IGNORED_HEADERS:
+        return None
+    style = _style(node, location, at)
+    identifier = python_name(name)
+    return _Parameter(
+        name=name,
+        identifier=f"{identifier}_" if identifier in _RESERVED else identifier,
+        location=location,
+        required=_flag(node, "required", at, False) or location == "path",
+        schema=schemas.load(node["schema"], f"{at}/schema") if "schema" in node else None,
+        style=style,
+        explode=_flag(node, "explode", at, style == "form"),
+        allow_reserved=_flag(node, "allowReserved", at, False),
+    )
+
+
+def _style(node: Mapping[str, Any], location: str, at: str) -> str:
+    """The ``style`` at ``at``, one a parameter in ``location`` can have (its default if none)."""
+    style = _string(node, "style", at) or _STYLES[location][0]
+    if style not in _STYLES[location]:
+        takes = ", ".join(_STYLES[location])
+        raise ConfigurationError(
+            f"the document's {at}/style is {style!r}, not a style of {location} values ({takes})"
+        )
+    return style
+
+
+def _read_encoding(node: Any, name: str, at: str) -> _Encoding:
+    """The Encoding Object at ``at``, for the body property ``name``."""
+    node = _object(node, at)
+    content_type = _string(node, "contentType", at)
+    if not {"style", "explode", "allowReserved"} & node.keys():
+        return _Encoding(content_type, None)
+    # OAS 3.1 4.8.15.1: any of the three makes the property a query parameter; contentType ignored.
+    style = _style(node, "query", at)
+    explode = _flag(node, "explode", at, style == "form")
+    allow = _flag(node, "allowReserved", at, False)
+    parameter = _Parameter(name, name, "query", False, None, style, explode, allow)
+    return _Encoding(content_type, parameter)
+
+
 # --- operations -----------------------------------------------------------------------------
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -278,24 +411,51 @@ class _Parameter:
     schema: str | None  # JSON pointer of its schema
     style: str
     explode: bool
+    allow_reserved: bool = False
 
-    def serialize(self, value: Any) -> list[tuple[str, str]]:
-        """``(name, text)`` pairs for a JSON-like value, as the parameter's style writes it."""
+    def serialize(self, value: Any, encode: Callable[[str], str] = _as_is) -> list[tuple[str, str]]:
+        """``(name, text)`` pairs for a JSON-like value, as the parameter's style writes it.
+
+        OAS 3.1 4.8.12.4 (RFC 6570 for path styles). Each name, key and value in the text
+        goes through ``encode`` before the delimiters join them, so a delimiter is never
+        escaped and a delimiter inside a value always is. Names of separate pairs are left
+        to the caller (a query encodes them, a header does not).
+        """
+        style, explode = self.style, self.explode
         if isinstance(value, Mapping):
-            pairs = [(str(key), _text(item)) for key, item in value.items()]
-            if self.style == "deepObject":
-                return [(f"{self.name}[{key}]", text) for key, text in pairs]
-            if self.explode and self.style == "form":
-                return pairs
-            joiner = "=" if self.explode else ","
-            return [(self.name, ",".join(f"{key}{joiner}{text}" for key, text in pairs))]
-        if isinstance(value, list | tuple):
-            texts = [_text(item) for item in value]
-            if self.style == "form" and self.explode:
+            if style == "deepObject" or (explode and style in ("form", "cookie")):
+                deep = style == "deepObject"
+                return [
+                    (f"{self.name}[{key}]" if deep else str(key), encode(_text(item)))
+                    for key, item in value.items()
+                ]
+            if explode:  # R=100,G=200 in the style's delimiter
+                texts = [f"{encode(str(key))}={encode(_text(item))}" for key, item in value.items()]
+            else:  # R,100,G,200
+                texts = [encode(text) for pair in value.items() for text in map(_text, pair)]
+        elif isinstance(value, list | tuple):
+            texts = [encode(_text(item)) for item in value]
+            if explode and style in ("form", "cookie"):
                 return [(self.name, text) for text in texts]
-            separator = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(self.style, ",")
-            return [(self.name, separator.join(texts))]
-        return [(self.name, _text(value))]
+            if explode and style == "matrix":
+                texts = [f"{encode(self.name)}={text}" for text in texts]
+        else:
+            return [(self.name, self._prefixed(encode(_text(value)), encode))]
+        collection = isinstance(value, Mapping | list | tuple)
+        if style == "matrix" and explode and collection:
+            return [(self.name, "".join(f";{text}" for text in texts) or f";{encode(self.name)}")]
+        delimiter = {"spaceDelimited": encode(" "), "pipeDelimited": encode("|")}.get(style, ",")
+        if style == "label" and explode:
+            delimiter = "."
+        return [(self.name, self._prefixed(delimiter.join(texts), encode))]
+
+    def _prefixed(self, text: str, encode: Callable[[str], str]) -> str:
+        """``text`` with the prefix of a label (``.``) or matrix (``;name=``) style."""
+        if self.style == "label":
+            return f".{text}"
+        if self.style == "matrix":
+            return f";{encode(self.name)}={text}" if text else f";{encode(self.name)}"
+        return text
 
 
 def _text(value: Any) -> str:
@@ -304,11 +464,47 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _nested(value: Any) -> bool:
+    """Whether ``value`` holds lists or objects inside (no style writes those)."""
+    if not isinstance(value, Mapping | list | tuple):
+        return False
+    items = value.values() if isinstance(value, Mapping) else value
+    return any(isinstance(item, Mapping | list | tuple) for item in items)
+
+
+def _percent(text: str) -> str:
+    """``text`` percent-encoded but for RFC 3986's unreserved characters."""
+    return urllib.parse.quote(text, safe="")
+
+
+def _percent_reserved(text: str) -> str:
+    """``text`` for ``allowReserved``: reserved characters and ``%XX`` triples pass."""
+    parts = re.split(r"(%[0-9A-Fa-f]{2})", text)
+    return "".join(
+        part if i % 2 else urllib.parse.quote(part, safe=_RESERVED_KEPT)
+        for i, part in enumerate(parts)
+    )
+
+
+def _form_encode(text: str) -> str:
+    """``text`` as a form (``application/x-www-form-urlencoded``) writes it."""
+    return urllib.parse.quote_plus(text, safe="")
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How one property of a form or multipart body is written (OAS 3.1 4.8.15)."""
+
+    content_type: str | None  # as documented; None: by the value's type
+    style: _Parameter | None  # style, explode or allowReserved given: written like a query
+
+
 @dataclass(frozen=True)
 class _Body:
     required: bool
     media_type: str
     schema: str | None
+    encoding: Mapping[str, _Encoding] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -322,10 +518,16 @@ class _Response:
 class _Call:
     """A checked call: where it goes and what it carries."""
 
-    url: str
-    params: dict[str, Any] = field(default_factory=dict)
+    url: str  # without the query
+    query: str = ""  # percent-encoded as the parameters' styles say
+    params: dict[str, Any] = field(default_factory=dict)  # for paginate: httpx encodes them
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)  # json= / data= / content=
+    body: dict[str, Any] = field(default_factory=dict)  # json= / content= / files=
+
+    @property
+    def target(self) -> str:
+        """The URL with its query."""
+        return f"{self.url}?{self.query}" if self.query else self.url
 
 
 class Operation:
@@ -335,9 +537,12 @@ class Operation:
     sends the request and returns the :class:`~buttress.Response`, or the parsed
     model when ``response_model`` is given (on an ``AsyncClient``, an awaitable
     of either). ``body`` is the request body: any JSON-like value or Pydantic
-    model for JSON and form bodies, ``bytes`` or ``str`` for other media types
+    model for JSON and form bodies; for ``multipart/form-data``, a mapping of
+    fields, where ``bytes``, a file object or an httpx ``(filename, content,
+    content_type)`` tuple is a file; ``bytes`` or ``str`` for other media types
     (sent as they are, not checked). ``options`` takes the client's other
-    request arguments (``timeout``, ``retry``, ``headers``, ``extensions``, ...).
+    request arguments (``timeout``, ``retry``, ``headers``, ``extensions``, ...);
+    its headers replace the operation's of the same name, whatever their case.
     A parameter given ``None`` is left out.
 
     Examples:
@@ -371,21 +576,13 @@ class Operation:
         self._api = api
         self.name = name
         """The name it is an attribute of the API by."""
-        self.operation_id: str | None = node.get("operationId")
+        self.operation_id = _string(node, "operationId", pointer)
         """The ``operationId`` as documented (``None`` when there is none)."""
         self.method = method.upper()
         self.path = path
-        self.__doc__ = node.get("summary") or node.get("description") or None
+        self.__doc__ = _string(node, "summary", pointer) or _string(node, "description", pointer)
         schemas = api._schemas
-        parameters: dict[tuple[str, str], _Parameter] = {}
-        own = [
-            (item, f"{pointer}/parameters/{i}") for i, item in enumerate(node.get("parameters", ()))
-        ]
-        for raw, at in [*shared_parameters, *own]:  # the operation's own win
-            parameter = self._parameter(*schemas.resolve(raw, at))
-            if parameter is not None:
-                parameters[(parameter.name, parameter.location)] = parameter
-        self._parameters = tuple(parameters.values())
+        self._parameters = self._read_parameters(node, shared_parameters, pointer)
         self._by_identifier: dict[str, _Parameter] = {}
         for parameter in self._parameters:
             other = self._by_identifier.setdefault(parameter.identifier, parameter)
@@ -411,51 +608,68 @@ class Operation:
     def __repr__(self) -> str:
         return f"<Operation {self.name}: {self.method} {self.path}>"
 
-    def _parameter(self, node: Any, at: str) -> _Parameter | None:
-        if not isinstance(node, Mapping) or "name" not in node or "in" not in node:
-            raise ConfigurationError(f"the parameter at {at} has no name or no 'in'")
-        name, location = str(node["name"]), str(node["in"])
-        if location == "header" and name.lower() in _IGNORED_HEADERS:
-            return None
-        identifier = python_name(name)
-        if identifier in _RESERVED:
-            identifier += "_"
-        style = node.get("style") or ("form" if location in ("query", "cookie") else "simple")
-        schema = f"{at}/schema" if "schema" in node else None
-        return _Parameter(
-            name=name,
-            identifier=identifier,
-            location=location,
-            required=bool(node.get("required")) or location == "path",
-            schema=schema,
-            style=style,
-            explode=bool(node.get("explode", style == "form")),
-        )
+    def _read_parameters(
+        self, node: Mapping[str, Any], shared: Sequence[tuple[Any, str]], pointer: str
+    ) -> tuple[_Parameter, ...]:
+        """The operation's parameters (its own over its path's), checked against its path."""
+        listed = _list(node.get("parameters", []), f"{pointer}/parameters")
+        own = [(item, f"{pointer}/parameters/{i}") for i, item in enumerate(listed)]
+        parameters: dict[tuple[str, str], _Parameter] = {}
+        for raw, at in [*shared, *own]:  # the operation's own win
+            parameter = _read_parameter(self._api._schemas, raw, at)
+            if parameter is not None:
+                parameters[(parameter.name, parameter.location)] = parameter
+        # OAS 3.1 4.8.12.1: a path parameter names a template; left out, {id} would go literally.
+        templates = set(re.findall(r"\{([^{}]*)\}", self.path))
+        in_path = {name for name, location in parameters if location == "path"}
+        where = f"{self.method} {self.path} ({pointer})"
+        if templates - in_path:
+            missing = ", ".join(sorted(templates - in_path))
+            raise ConfigurationError(f"{where}: no path parameter for the template(s) {missing}")
+        if in_path - templates:
+            extra = ", ".join(sorted(in_path - templates))
+            raise ConfigurationError(f"{where}: path parameter(s) {extra} not in the path")
+        return tuple(parameters.values())
 
     def _request_body(self, node: Mapping[str, Any], pointer: str) -> _Body | None:
         if "requestBody" not in node:
             return None
-        body, at = self._api._schemas.resolve(node["requestBody"], f"{pointer}/requestBody")
-        content = _object(_object(body, at).get("content") or {}, f"{at}/content")
-        if not content:
+        schemas = self._api._schemas
+        body, at = schemas.resolve(node["requestBody"], f"{pointer}/requestBody")
+        body = _object(body, at)
+        content = _object(body.get("content") or {}, f"{at}/content")
+        media = {
+            name: _object(item, f"{at}/content/{_escape(name)}") for name, item in content.items()
+        }
+        if not media:
             return None
-        # JSON first, then a form, then whatever the document lists first.
-        ranked = sorted(
-            content, key=lambda media: ("json", "form", "other").index(_media_kind(media))
+        # JSON first, then a form, then multipart, then whatever the document lists first.
+        kinds = ("json", "form", "multipart", "other")
+        media_type = min(media, key=lambda name: kinds.index(_media_kind(name)))
+        at = f"{at}/content/{_escape(media_type)}"
+        chosen = media[media_type]
+        schema = schemas.load(chosen["schema"], f"{at}/schema") if "schema" in chosen else None
+        encoding = _object(chosen.get("encoding") or {}, f"{at}/encoding")
+        return _Body(
+            required=_flag(body, "required", at, False),
+            media_type=media_type,
+            schema=schema,
+            encoding={
+                name: _read_encoding(item, name, f"{at}/encoding/{_escape(name)}")
+                for name, item in encoding.items()
+            },
         )
-        media_type = ranked[0]
-        has_schema = "schema" in content[media_type]
-        schema = f"{at}/content/{_escape(media_type)}/schema" if has_schema else None
-        return _Body(required=bool(body.get("required")), media_type=media_type, schema=schema)
 
     def _response(self, node: Mapping[str, Any], at: str) -> _Response:
-        content: Mapping[str, Any] = node.get("content") or {}
-        schemas = {
-            media: f"{at}/content/{_escape(media)}/schema"
-            for media, item in content.items()
-            if isinstance(item, Mapping) and "schema" in item
-        }
-        headers = frozenset(str(name).lower() for name in node.get("headers") or {})
+        content = _object(node.get("content") or {}, f"{at}/content")
+        schemas: dict[str, str] = {}
+        for media, item in content.items():
+            where = f"{at}/content/{_escape(media)}"
+            if "schema" in _object(item, where):
+                schemas[media] = self._api._schemas.load(item["schema"], f"{where}/schema")
+        headers = frozenset(
+            str(name).lower() for name in _object(node.get("headers") or {}, f"{at}/headers")
+        )
         return _Response(tuple(content), schemas, headers)
 
     # -- calling ----------------------------------------------------------------------------
@@ -476,7 +690,10 @@ class Operation:
         assert isinstance(client, Client)
         try:
             return client.request(
-                self.method, call.url, response_model=response_model, **self._kwargs(call, options)
+                self.method,
+                call.target,
+                response_model=response_model,
+                **self._kwargs(call, options),
             )
         except HTTPError as error:
             self._note_off_schema(error)
@@ -494,7 +711,10 @@ class Operation:
         assert isinstance(client, AsyncClient)
         try:
             return await client.request(
-                self.method, call.url, response_model=response_model, **self._kwargs(call, options)
+                self.method,
+                call.target,
+                response_model=response_model,
+                **self._kwargs(call, options),
             )
         except HTTPError as error:
             self._note_off_schema(error)
@@ -537,7 +757,7 @@ class Operation:
         if strategy is not None and not {"pagination", "strategy"} & kwargs.keys():
             kwargs["pagination"] = strategy
         call = self._prepare(arguments, _NO_BODY, filled=_filled_by(kwargs))
-        kwargs["headers"] = {**call.headers, **dict(kwargs.get("headers") or {})}
+        kwargs["headers"] = _merged(call.headers, kwargs.get("headers"))
         kwargs["middleware"] = [*(kwargs.get("middleware") or ()), self._check_answer]
         return self._api.client.paginate(
             call.url, response_model=response_model, params=call.params, **kwargs
@@ -568,9 +788,17 @@ class Operation:
                 f"{self.name} takes its parameters by name and its body as body=, "
                 f"not {', '.join(sorted(given))} in options"
             )
-        kwargs["headers"] = {**call.headers, **dict(kwargs.get("headers") or {})}
+        kwargs["headers"] = headers = _merged(call.headers, kwargs.get("headers"))
         kwargs["middleware"] = [*(kwargs.get("middleware") or ()), self._check_answer]
-        return {**kwargs, "params": call.params, **call.body}
+        content_type = next((_str(v) for n, v in headers if _str(n).lower() == "content-type"), "")
+        raw = "content" in call.body and _media_kind(content_type) == "multipart"
+        if raw and "boundary=" not in content_type.lower():
+            raise ConfigurationError(
+                f"{self.name}: a multipart/form-data body given as bytes needs its boundary "
+                "in options={'headers': {'Content-Type': ...}}; or give the fields as a "
+                "mapping, and they are written as parts"
+            )
+        return {**kwargs, **call.body}
 
     def _prepare(
         self, arguments: Mapping[str, Any], body: Any, *, filled: frozenset[str] = frozenset()
@@ -601,6 +829,10 @@ class Operation:
                     errors.append(_detail("missing", where, "required parameter missing", None))
                 continue
             value = given[parameter] = _jsonable(given[parameter], where, errors)
+            if _nested(value):  # RFC 6570 has no way to write them (str() would send a repr)
+                message = f"a {parameter.location} parameter cannot hold nested lists or objects"
+                errors.append(_detail("nested", where, message, None))
+                continue
             in_path = parameter.location == "path" and value is not None
             if in_path and not any(text for _, text in parameter.serialize(value)):
                 # /users/{id} with id "" (or []) is /users/, another resource
@@ -619,7 +851,7 @@ class Operation:
         return self._call(given, payload)
 
     def _payload(self, body: Any, errors: list[ErrorDetails]) -> dict[str, Any]:
-        """The request body as ``json=``, ``data=`` or ``content=`` (problems go to ``errors``)."""
+        """The request body as ``json=``, ``content=`` or ``files=`` (problems go to ``errors``)."""
         spec = self._body
         if body is _NO_BODY:
             if spec is not None and spec.required:
@@ -631,40 +863,47 @@ class Operation:
             )
             return {}
         kind = _media_kind(spec.media_type)
-        if kind == "other":
+        content_type = {"Content-Type": spec.media_type}
+        if kind == "other" or (kind == "multipart" and isinstance(body, bytes | str)):
             if not isinstance(body, bytes | str):
                 errors.append(
                     _detail("type", ("body",), f"{spec.media_type} takes bytes or str", None)
                 )
-            return {"content": body, "headers": {"Content-Type": spec.media_type}}
+            return {"content": body, "headers": content_type}
+        if kind == "multipart":
+            return _multipart(body, spec, self._api._schemas, errors)
         value = _jsonable(body, ("body",), errors)
         if spec.schema is not None:
             errors += self._api._schemas.check(
                 spec.schema, value, ("body",), request=True, hide=False
             )
         if kind == "form":
-            return {"data": value}
-        content_type = (
-            {} if spec.media_type == "application/json" else {"Content-Type": spec.media_type}
-        )
-        return {"json": value, "headers": content_type}
+            return {"content": _form(value, spec.encoding, errors), "headers": content_type}
+        return {
+            "json": value,
+            "headers": {} if spec.media_type == "application/json" else content_type,
+        }
 
     def _call(self, given: Mapping[_Parameter, Any], payload: dict[str, Any]) -> _Call:
         path = self.path
         call = _Call(url="")
+        query: list[str] = []
         cookies: list[str] = []
         for parameter, value in given.items():
-            pairs = parameter.serialize(value)
             if parameter.location == "path":
-                text = ",".join(text for _, text in pairs) if len(pairs) > 1 else pairs[0][1]
-                path = path.replace(f"{{{parameter.name}}}", urllib.parse.quote(text, safe=""))
+                [(_, text)] = parameter.serialize(value, _percent)
+                path = path.replace(f"{{{parameter.name}}}", text)
             elif parameter.location == "query":
-                for name, text in pairs:
+                encode = _percent_reserved if parameter.allow_reserved else _percent
+                pairs = parameter.serialize(value, encode)
+                query += [f"{_percent(name)}={text}" for name, text in pairs]
+                for name, text in parameter.serialize(value):  # for paginate, which encodes
                     call.params.setdefault(name, []).append(text)
             elif parameter.location == "header":
-                call.headers[parameter.name] = ",".join(text for _, text in pairs)
-            elif parameter.location == "cookie":
-                cookies.extend(f"{name}={urllib.parse.quote(text)}" for name, text in pairs)
+                call.headers[parameter.name] = ",".join(t for _, t in parameter.serialize(value))
+            else:  # a cookie; OAS 3.2's cookie style is not percent-encoded
+                encode = _as_is if parameter.style == "cookie" else _percent
+                cookies += [f"{name}={text}" for name, text in parameter.serialize(value, encode)]
         if cookies:
             call.headers["Cookie"] = "; ".join(cookies)
         call.headers.update(payload.pop("headers", {}))
@@ -673,6 +912,7 @@ class Operation:
         segments = path.split("/")
         path = "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
         call.url = self._api.server + path
+        call.query = "&".join(query)
         return call
 
     # -- the answer -------------------------------------------------------------------------
@@ -724,6 +964,123 @@ class Operation:
                 f"for {self.name}: {_listing(errors)}"
             )
             error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]  # PEP 678 (3.10 too)
+
+
+def _form(value: Any, encoding: Mapping[str, _Encoding], errors: list[ErrorDetails]) -> str:
+    """An ``application/x-www-form-urlencoded`` body, each property as OAS 3.1 4.8.15 says.
+
+    With ``style``, ``explode`` or ``allowReserved`` in its Encoding Object, a property is
+    written like a query parameter; otherwise by its content type: an object (or a value
+    documented as JSON) as JSON text, an array as one pair per item, anything else as text.
+    """
+    if not isinstance(value, Mapping):
+        if not any(error["loc"] == ("body",) for error in errors):  # not twice with the schema's
+            errors.append(_detail("type", ("body",), "a form body is an object", None))
+        return ""
+    pairs: list[str] = []
+    for name, item in value.items():
+        how = encoding.get(name, _Encoding(None, None))
+        if item is None:  # OAS Appendix B leaves null to us: left out, as a None parameter is
+            continue
+        if how.style is not None:
+            if _nested(item):
+                message = f"the {how.style.style} style cannot write nested lists or objects"
+                errors.append(_detail("nested", ("body", name), message, None))
+                continue
+            encode = _percent_reserved if how.style.allow_reserved else _form_encode
+            written = how.style.serialize(item, encode)
+            pairs += [f"{_form_encode(key)}={text}" for key, text in written]
+            continue
+        as_json = how.content_type is not None and _media_kind(how.content_type) == "json"
+        for part in item if isinstance(item, list) else [item]:
+            if as_json or isinstance(part, Mapping | list):
+                text = json.dumps(part, separators=(",", ":"), ensure_ascii=False)
+            else:
+                text = _text(part)
+            pairs.append(f"{_form_encode(name)}={_form_encode(text)}")
+    return "&".join(pairs)
+
+
+def _is_file(value: Any) -> bool:
+    """Whether a multipart field's value is a file: bytes, a file object or an httpx tuple."""
+    return isinstance(value, bytes | bytearray | tuple) or hasattr(value, "read")
+
+
+def _multipart(
+    body: Any, spec: _Body, schemas: _Schemas, errors: list[ErrorDetails]
+) -> dict[str, Any]:
+    """A ``multipart/form-data`` body as httpx ``files=`` (so httpx sets the boundary).
+
+    Each field is a part, each item of a list one part of the same name (OAS 3.1 4.8.14):
+    a file as a file part, an object as ``application/json``, anything else as text.
+    Files are not checked against the schema (it describes them as binary strings).
+    """
+    if not isinstance(body, Mapping):
+        body = _jsonable(body, ("body",), errors)  # a model: its fields
+        if not isinstance(body, Mapping):
+            message = "multipart/form-data takes a mapping of fields, or bytes"
+            errors.append(_detail("type", ("body",), message, None))
+            return {}
+    files = {
+        name
+        for name, value in body.items()
+        if _is_file(value) or (isinstance(value, list) and any(map(_is_file, value)))
+    }
+    fields = {
+        name: "" if name in files else _jsonable(value, ("body", name), errors)
+        for name, value in body.items()
+    }
+    if spec.schema is not None:
+        found = schemas.check(spec.schema, fields, ("body",), request=True, hide=False)
+        errors += [error for error in found if error["loc"][1:2] not in {(name,) for name in files}]
+    parts: list[tuple[str, Any]] = []
+    for name, value in body.items():
+        value = value if name in files else fields[name]
+        content_type = spec.encoding.get(name, _Encoding(None, None)).content_type
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                parts.append((name, _part(item, content_type)))
+    if not parts:  # httpx sends no body for no files; an empty multipart body is one boundary
+        boundary = "buttress-empty-form"
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return {
+            "content": f"--{boundary}--\r\n".encode(),
+            "headers": {"Content-Type": content_type},
+        }
+    return {"files": parts}
+
+
+def _part(item: Any, content_type: str | None) -> Any:
+    """One multipart part, as httpx ``files=`` takes it: a file or ``(None, text, type)``."""
+    # a documented single type (not "image/*" nor a list) names the part's type
+    concrete = content_type if content_type and not re.search(r"[*,]", content_type) else None
+    if isinstance(item, bytes | bytearray):
+        return ("upload", bytes(item), concrete or "application/octet-stream")
+    if _is_file(item):
+        return item
+    if isinstance(item, Mapping | list) or (concrete and _media_kind(concrete) == "json"):
+        return (None, json.dumps(item, separators=(",", ":")), concrete or "application/json")
+    return (None, _text(item)) if concrete is None else (None, _text(item), concrete)
+
+
+def _str(text: str | bytes) -> str:
+    return text.decode("latin-1") if isinstance(text, bytes) else text
+
+
+def _merged(ours: Mapping[str, str], given: Any) -> list[tuple[Any, Any]]:
+    """``ours`` with the caller's headers over them, names matched without regard to case.
+
+    Kept as pairs, not ``httpx.Headers``: that would write a non-ASCII str value as UTF-8,
+    where the client refuses it.
+    """
+    if isinstance(given, httpx.Headers):
+        theirs = given.multi_items()
+    elif isinstance(given, Mapping):
+        theirs = list(given.items())
+    else:
+        theirs = list(given or ())
+    replaced = {_str(name).lower() for name, _ in theirs}
+    return [(n, v) for n, v in ours.items() if n.lower() not in replaced] + theirs
 
 
 def _listing(errors: Sequence[ErrorDetails]) -> str:
@@ -836,6 +1193,10 @@ class API:
         self.is_async = isinstance(client, AsyncClient)
         document = _as_json(document, {})
         self._schemas = _Schemas(document)
+        components = _object(document.get("components") or {}, "/components")
+        for name, schema in _object(components.get("schemas") or {}, "/components/schemas").items():
+            # what the operations' schemas refer to: checked once here, not at first use
+            self._schemas.load(schema, f"/components/schemas/{_escape(name)}")
         self.server = _server(client, document, url)
         self._operations: dict[str, Operation] = {}
         self.operations: Mapping[str, Operation] = {}
@@ -845,14 +1206,13 @@ class API:
             at = f"/paths/{_escape(path)}"
             item, at = self._schemas.resolve(item, at)
             item = _object(item, at)
-            shared = [
-                (raw, f"{at}/parameters/{i}") for i, raw in enumerate(item.get("parameters", ()))
-            ]
+            listed = _list(item.get("parameters", []), f"{at}/parameters")
+            shared = [(raw, f"{at}/parameters/{i}") for i, raw in enumerate(listed)]
             for method in _METHODS:
                 if method not in item:
                     continue
                 node = _object(item[method], f"{at}/{method}")
-                operation_id = node.get("operationId")
+                operation_id = _string(node, "operationId", f"{at}/{method}")
                 name = python_name(str(operation_id or f"{method} {path}"))
                 if name in vars(self) or hasattr(API, name):  # api.server, api.operations, ...
                     name += "_"
@@ -893,17 +1253,18 @@ def _server(
     """What operation paths are appended to: ``""`` under the client's base URL, else a server."""
     if str(client.base_url):
         return ""
-    servers: Sequence[Any] = document.get("servers") or [{"url": "/"}]
-    server: Mapping[str, Any] = servers[0] if isinstance(servers[0], Mapping) else {}
-    variables: Mapping[str, Any] = server.get("variables") or {}
+    servers = _list(document.get("servers") or [{"url": "/"}], "/servers")
+    server = _object(servers[0], "/servers/0")
+    variables = _object(server.get("variables") or {}, "/servers/0/variables")
 
     def default(match: re.Match[str]) -> str:
-        variable = variables.get(match[1])
-        if not isinstance(variable, Mapping) or "default" not in variable:
+        at = f"/servers/0/variables/{_escape(match[1])}"
+        variable = _object(variables.get(match[1], {}), at)
+        if "default" not in variable:
             raise ConfigurationError(f"server variable {match[1]!r} has no default")
         return str(variable["default"])
 
-    address = re.sub(r"\{([^}]*)\}", default, str(server.get("url", "/")))
+    address = re.sub(r"\{([^}]*)\}", default, _string(server, "url", "/servers/0") or "/")
     if httpx.URL(address).is_relative_url:
         if url is None:
             raise ConfigurationError(
@@ -972,9 +1333,11 @@ def load(client: Client | AsyncClient, source: Source) -> API:
     ``AsyncClient``, a URL is loaded with :func:`aload`.
 
     Raises:
-        ConfigurationError: the document cannot be read or is not OpenAPI 3,
-            two operations get the same Python name, or the ``openapi`` extra
-            is not installed.
+        ConfigurationError: the document cannot be read, is not OpenAPI 3 or
+            cannot work (the message says where: a part of the wrong type, a
+            broken schema, a parameter in an unknown place or style, a path
+            template without its parameter), two operations get the same Python
+            name, or the ``openapi`` extra is not installed.
 
     Examples:
         >>> import buttress

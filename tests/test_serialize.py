@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 import buttress
 from buttress import _serialize
 from buttress._response import detect_encoding
+from buttress.testing import DemoServer
 from tests.conftest import Either
 
 pytestmark = pytest.mark.anyio
@@ -151,3 +153,56 @@ def test_encoding_header_then_detection_then_utf8() -> None:
     chosen = buttress.Response(200, content=b"caf\xe9")
     chosen.encoding = "latin-1"
     assert chosen.text == "café"
+
+
+def nested(depth: int) -> list[Any]:
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+NO_JSON_FORM: dict[str, tuple[Any, str]] = {
+    "a lone surrogate": ({"a": "\ud800"}, r"'\\ud800' \(a lone surrogate\)"),
+    "bytes that are not UTF-8": ({"a": b"\xff"}, "can't decode byte 0xff"),
+    "a list 2,000 deep": (nested(2000), "depth exceeded"),
+    "keys equal as strings": ({1: "a", "1": "b"}, "keys 1 and '1' of one object are both '1'"),
+    "nested keys equal as strings": ({"x": [{(1, 2): 1, "1,2": 2}]}, r"keys \(1, 2\) and '1,2'"),
+    "None and 'None'": ({None: 1, "None": 2}, "keys None and 'None'"),
+}
+
+
+@pytest.mark.parametrize("name", NO_JSON_FORM)
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "json"])
+async def test_a_body_without_a_json_form_is_a_validation_error(
+    client: Either, monkeypatch: pytest.MonkeyPatch, name: str, fast: bool
+) -> None:
+    """Never UnicodeError, a bare ValueError, or a body that silently lost a member."""
+    if not fast:
+        monkeypatch.setattr(_serialize, "_orjson_dumps", lambda: None)
+    value, match = NO_JSON_FORM[name]
+    with pytest.raises(buttress.ValidationError, match=f"not JSON-serializable: .*{match}"):
+        await client.post("/echo", json=value)
+
+
+async def test_keys_distinct_as_strings_and_deep_bodies_are_sent(client: Either) -> None:
+    echo = (await client.post("/echo", json={1: "a", 2: "b", "c": {3: [4]}})).json()
+    assert echo["body"] == '{"1":"a","2":"b","c":{"3":[4]}}'
+    deep = nested(250)  # beyond orjson's depth (the standard library encodes it)
+    assert (await client.post("/echo", json=deep)).json()["json"] == deep
+
+
+async def test_a_custom_serializer_must_return_bytes_or_str(
+    make_client: Callable[..., Either], demo: DemoServer
+) -> None:
+    def client_with(serializer: Any) -> Either:
+        return make_client(base_url=demo.url, json_serializer=serializer)
+
+    with pytest.raises(buttress.ConfigurationError, match="must return bytes or str, not dict"):
+        await client_with(lambda value: value).post("/echo", json={"a": 1})
+    with pytest.raises(buttress.ValidationError, match="lone surrogate"):
+        await client_with(lambda value: '"\ud800"').post("/echo", json="x")
+    sent = await client_with(lambda value: b'{"b":2}').post("/echo", json={"a": 1})
+    assert sent.json()["body"] == '{"b":2}'

@@ -12,6 +12,7 @@ Examples:
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -31,7 +32,9 @@ def parse_model(
     """``response``'s body as the model ``response_model`` names for its status.
 
     An error status without a model raises its :class:`HTTPError`; a body
-    that does not fit, a :class:`ValidationError`.
+    that does not fit, a :class:`ValidationError`. Every body :meth:`Response.json`
+    reads is read, to the same data; an empty body (204, 304, HEAD, ...) is ``None``,
+    which ``Model | None`` or a status mapped to ``None`` accepts.
     """
     return _parse(response, _model_for(response, response_model, error_parser), strict)
 
@@ -56,19 +59,50 @@ def _adapter(model: Any) -> pydantic.TypeAdapter[Any]:
 def _parse(response: Response, model: Any, strict: bool) -> Any:
     adapter = _adapter(model)
     name = model.__name__ if isinstance(model, type) else repr(model)
+    what = f"response to {describe(response.request)}"
     try:
-        if response.charset_encoding in (None, "utf-8", "utf8", "UTF-8"):
-            return adapter.validate_json(response.content, strict=strict)
+        if not response.content:  # 204, 304, HEAD, ...: ``None`` for the model to take or not
+            what = f"the empty body of the {response.status_code} {what}"
+            return adapter.validate_python(None, strict=strict)
+        try:
+            return adapter.validate_json(_document(response), strict=strict)
+        except pydantic.ValidationError as exc:
+            if not any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise
+        # JSON that pydantic's parser refuses (nested beyond its limit, lone surrogates,
+        # a charset other than UTF-8/16/32) is read as .json() reads it; a body that is
+        # not JSON raises its InvalidJSONError (position, snippet) here.
         return adapter.validate_python(response.json(), strict=strict)
     except pydantic.ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            response.json()  # raises InvalidJSONError with position and snippet
-        what = f"response to {describe(response.request)}"
-        raise mismatch(exc, what, name, model, response) from None
+        hint = "" if response.content else f"; an empty body is None, which {name} | None accepts"
+        raise mismatch(exc, what, name, model, response, hint=hint) from None
+
+
+def _document(response: Response) -> bytes | str:
+    """The body for pydantic's JSON parser, read as ``json.loads`` reads bytes.
+
+    UTF-8 passes as it is; a byte-order mark, UTF-16 or UTF-32 is decoded first (the
+    parser takes UTF-8 only). What does not decode passes as it is, for the parser to
+    refuse and :meth:`Response.json` to judge.
+    """
+    content = response.content
+    encoding = jsonlib.detect_encoding(content)
+    if encoding == "utf-8":
+        return content
+    try:
+        return content.decode(encoding)
+    except UnicodeDecodeError:
+        return content
 
 
 def mismatch(
-    exc: pydantic.ValidationError, what: str, name: str, model: Any, response: httpx.Response
+    exc: pydantic.ValidationError,
+    what: str,
+    name: str,
+    model: Any,
+    response: httpx.Response,
+    *,
+    hint: str = "",
 ) -> ValidationError:
     """Our error for ``exc``: ``what`` (a body, or part of one) does not match ``model``."""
     errors = exc.errors(include_url=False)
@@ -76,7 +110,7 @@ def mismatch(
         f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
     )
     return ValidationError(
-        f"{what} does not match {name}: {len(errors)} error(s): {summary}",
+        f"{what} does not match {name}: {len(errors)} error(s): {summary}{hint}",
         errors=errors,
         model=model,
         response=response,
@@ -86,24 +120,26 @@ def mismatch(
 def _model_for(response: Response, response_model: Any, error_parser: ErrorParser) -> Any:
     """The model ``response_model`` gives ``response``'s status; raises when it gives none.
 
-    A single model is for 2xx answers; a mapping names a model per status. An
+    A single model is for 2xx answers; a mapping names a model per status (``None``
+    too: the model of a status without content). An
     error status without a model raises its :class:`HTTPError` (even when
     expected: there is no model to return), any other a :class:`ValidationError`.
     """
     status = response.status_code
     if isinstance(response_model, Mapping):
-        model = response_model.get(status)
+        if status in response_model:  # its model, None included (an empty 204's)
+            return response_model[status]
         statuses = ", ".join(map(str, sorted(response_model)))
-        note = f"not parsed: response_model maps {statuses} only; add {status}: Model to parse it"
+        model = "Model" if response.content else "None"  # an empty body is None
+        note = f"not parsed: response_model maps {statuses} only; add {status}: {model} to parse it"
+    elif 200 <= status < 300:
+        return response_model
     else:
-        model = response_model if 200 <= status < 300 else None
         name = getattr(response_model, "__name__", repr(response_model))
         note = (
             f"not parsed: response_model={name} is for 2xx answers; to parse a {status} too, "
             f"map statuses to models: response_model={{200: {name}, {status}: ...}}"
         )
-    if model is not None:
-        return model
     if status >= 400:
         try:
             raise_for_status(response, error_parser=error_parser)

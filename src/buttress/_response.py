@@ -296,9 +296,8 @@ class Response(httpx.Response):
         try:
             try:
                 return jsonlib.loads(self.content, **kwargs)
-            except UnicodeDecodeError:
-                # Not UTF-8/16/32: decode with the declared or detected charset.
-                return jsonlib.loads(_text_of(self), **kwargs)
+            except UnicodeDecodeError as exc:  # not UTF-8/16/32: only a declared charset helps
+                return jsonlib.loads(_declared_text(self, exc), **kwargs)
         except jsonlib.JSONDecodeError as exc:
             error = exc
         except (ValueError, RecursionError) as exc:  # a 5,000-digit number; [[[[... nesting
@@ -382,6 +381,35 @@ def limited_response(request: httpx.Request, retry_after: float) -> Response:
         json={"error": {"message": "client-side rate limit reached; nothing was sent"}},
         request=request,
         extensions={CLIENT_RATE_LIMITED: True},
+    )
+
+
+_JSON_CODECS = frozenset(
+    {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+)
+"""What ``json.loads`` reads bytes in (by codecs' spelling): declaring one adds nothing."""
+
+
+def _declared_text(response: httpx.Response, undecodable: UnicodeDecodeError) -> str:
+    """The body in the charset its Content-Type declares, when that is not UTF-8/16/32.
+
+    ``json.loads`` (so ``httpx.Response.json``) reads UTF-8, UTF-16 and UTF-32; a body
+    in none of them raises ``JSONDecodeError`` here unless another charset is declared
+    and decodes it strictly: no charset is guessed and no byte replaced.
+    """
+    declared = response.charset_encoding
+    codec = codecs.lookup(declared).name if declared and _known_codec(declared) else None
+    if codec is not None and codec not in _JSON_CODECS:
+        try:
+            return response.content.decode(codec)
+        except UnicodeDecodeError as exc:
+            undecodable = exc
+    encoding, start = undecodable.encoding, undecodable.start
+    raise jsonlib.JSONDecodeError(
+        f"the body is not {encoding} ({undecodable.reason} at byte {start})"
+        + ("" if declared else " and its Content-Type declares no charset"),
+        response.content.decode(encoding, "replace"),
+        len(response.content[:start].decode(encoding, "replace")),
     )
 
 

@@ -21,10 +21,13 @@ connections instead of building a client per call.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import ssl
 import threading
 import urllib.request
+import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
@@ -76,8 +79,8 @@ def ssl_context(
 
     ``verify`` is ``True`` (certifi's bundle, or ``SSL_CERT_FILE`` /
     ``SSL_CERT_DIR`` when ``trust_env``), ``False``, a CA bundle file or
-    directory, or a ready context (used as is, except that ``cert`` and
-    ``min_tls_version`` are applied to it). ``cert`` is a client certificate
+    directory, or a ready context (used as is; see :func:`_given_context` for
+    ``cert`` and ``min_tls_version`` on it). ``cert`` is a client certificate
     for mTLS: a PEM path holding certificate and key, ``(cert, key)`` or
     ``(cert, key, password)``.
 
@@ -85,9 +88,11 @@ def ssl_context(
         >>> ssl_context(min_tls_version="1.3").minimum_version.name
         'TLSv1_3'
     """
+    if min_tls_version is not None and min_tls_version not in _TLS_VERSIONS:
+        raise ConfigurationError(f"min_tls_version must be '1.2' or '1.3', not {min_tls_version!r}")
     if isinstance(verify, ssl.SSLContext):
-        context = verify
-    elif isinstance(verify, bool):
+        return _given_context(verify, cert, min_tls_version)
+    if isinstance(verify, bool):
         context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
     elif isinstance(verify, str | os.PathLike):
         path = Path(verify)
@@ -103,6 +108,11 @@ def ssl_context(
             f"verify_ssl must be a bool, a CA bundle path or an ssl.SSLContext, "
             f"not {type(verify).__name__}"
         )
+    _apply(context, cert, min_tls_version)
+    return context
+
+
+def _apply(context: ssl.SSLContext, cert: CertTypes | None, version: TLSVersion | None) -> None:
     if cert is not None:
         try:
             if isinstance(cert, str):
@@ -111,12 +121,43 @@ def ssl_context(
                 context.load_cert_chain(*cert)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"cannot load the client certificate: {exc}") from None
-    if min_tls_version is not None:
-        if min_tls_version not in _TLS_VERSIONS:
-            raise ConfigurationError(
-                f"min_tls_version must be '1.2' or '1.3', not {min_tls_version!r}"
-            )
-        context.minimum_version = _TLS_VERSIONS[min_tls_version]
+    if version is not None:
+        context.minimum_version = _TLS_VERSIONS[version]
+
+
+_APPLIED: weakref.WeakKeyDictionary[ssl.SSLContext, CertTypes | None] = weakref.WeakKeyDictionary()
+"""The caller's contexts that a client was built on, with the certificate buttress loaded."""
+_APPLIED_LOCK = threading.Lock()
+
+
+def _given_context(
+    context: ssl.SSLContext, cert: CertTypes | None, version: TLSVersion | None
+) -> ssl.SSLContext:
+    """The caller's own context, changed only before the first client is built on it.
+
+    ``cert`` and ``min_tls_version`` are applied to it then. A context cannot be
+    copied faithfully (its trust store, ALPN or callbacks cannot be read back), and
+    changing it later would change every client already using it (the original of
+    a ``with_options`` copy would present the copy's certificate): a later client
+    asking for another certificate or minimum version is refused.
+    """
+    with _APPLIED_LOCK:
+        if context not in _APPLIED:
+            _apply(context, cert, version)
+            _APPLIED[context] = cert
+            return context
+        changes = []
+        if cert is not None and cert != _APPLIED[context]:
+            changes.append("cert")
+        if version is not None and context.minimum_version != _TLS_VERSIONS[version]:
+            changes.append("min_tls_version")
+    if changes:
+        raise ConfigurationError(
+            f"cannot apply {' and '.join(changes)} to the ssl.SSLContext given as verify: a "
+            "client already uses that context, and changing it would change that client too; "
+            "pass a new ssl.SSLContext with the certificate loaded (load_cert_chain) and its "
+            "minimum_version set"
+        )
     return context
 
 
@@ -131,28 +172,37 @@ def require_http2() -> None:
 
 
 def environment_proxies() -> tuple[dict[str, str], tuple[str, ...]]:
-    """``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` (any case) and ``NO_PROXY``.
+    """``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (any case), read as httpx.
 
-    Returns ``({"http": url, "https": url, "all": url}, no_proxy_hosts)``.
+    Returns ``({"http": url, "https": url, "all": url}, no_proxy_entries)``. A
+    proxy given without a scheme (``127.0.0.1:3128``) is an ``http://`` proxy;
+    ``*`` among the ``NO_PROXY`` entries turns the proxies off.
 
     Examples:
         >>> import os
-        >>> os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"] = "http://p:3128", "a.test,b.test"
+        >>> os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"] = "p:3128", "a.test,b.test"
         >>> environment_proxies()
         ({'https': 'http://p:3128'}, ('a.test', 'b.test'))
         >>> del os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"]
     """
     found = urllib.request.getproxies_environment()
     no_proxy = tuple(h.strip() for h in found.get("no", "").split(",") if h.strip())
-    proxies = {scheme: found[scheme] for scheme in ("http", "https", "all") if found.get(scheme)}
+    if "*" in no_proxy:
+        return {}, ()
+    proxies = {
+        scheme: url if "://" in url else f"http://{url}"
+        for scheme in ("http", "https", "all")
+        if (url := found.get(scheme))
+    }
     return proxies, no_proxy
 
 
 def bypasses(host: str, patterns: Iterable[str]) -> bool:
-    """True when ``host`` matches a ``NO_PROXY``-style pattern.
+    """True when ``host`` matches a ``proxy_bypass`` pattern.
 
     A pattern is ``*`` (every host), a host name (also matching its
     subdomains; a leading ``.`` or ``*.`` is allowed) or an IP address.
+    (``NO_PROXY`` entries are read as httpx reads them: see :class:`_Pattern`.)
 
     Examples:
         >>> bypasses("api.internal.test", ["internal.test"])
@@ -166,6 +216,86 @@ def bypasses(host: str, patterns: Iterable[str]) -> bool:
         if pattern.strip() == "*" or host == name or host.endswith("." + name):
             return True
     return False
+
+
+class _Pattern:
+    """A URL pattern matched as httpx matches the keys of its mounts.
+
+    ``all://`` or ``http://`` (a scheme), ``all://host``, ``all://*domain`` (the
+    domain and its subdomains), ``all://*.domain`` (subdomains only), each with an
+    optional ``:port`` compared with the URL's port as httpx gives it (``None``
+    for the scheme's default port).
+
+    Examples:
+        >>> _Pattern("all://*example.com").matches(httpx.URL("https://www.example.com"))
+        True
+        >>> _Pattern("all://*127.0.0.1:8080").matches(httpx.URL("http://127.0.0.1"))
+        False
+    """
+
+    __slots__ = ("host", "port", "regex", "scheme")
+
+    def __init__(self, key: str) -> None:
+        url = httpx.URL(key)  # raises httpx.InvalidURL where httpx's own mounts would
+        self.scheme = "" if url.scheme == "all" else url.scheme
+        self.host = "" if url.host == "*" else url.host
+        self.port = url.port
+        self.regex: re.Pattern[str] | None = None
+        if self.host.startswith("*."):
+            self.regex = re.compile(f"^.+\\.{re.escape(self.host[2:])}$")
+        elif self.host.startswith("*"):
+            self.regex = re.compile(f"^(.+\\.)?{re.escape(self.host[1:])}$")
+        elif self.host:
+            self.regex = re.compile(f"^{re.escape(self.host)}$")
+
+    def matches(self, url: httpx.URL) -> bool:
+        return (
+            (not self.scheme or self.scheme == url.scheme)
+            and (self.regex is None or self.regex.match(url.host) is not None)
+            and (self.port is None or self.port == url.port)
+        )
+
+    @property
+    def priority(self) -> tuple[int, int, int]:
+        """httpx's order: a pattern with a port first, then longer hosts, then longer schemes."""
+        return (0 if self.port is not None else 1, -len(self.host), -len(self.scheme))
+
+
+def _no_proxy_key(entry: str) -> str:
+    """A ``NO_PROXY`` entry as the URL pattern httpx makes of it (see curl's ``NOPROXY``)."""
+    if "://" in entry:
+        return entry
+    address = entry.split("/")[0]
+    for kind, template in (
+        (ipaddress.IPv4Address, "all://{}"),
+        (ipaddress.IPv6Address, "all://[{}]"),
+    ):
+        try:
+            kind(address)
+        except ValueError:
+            continue
+        return template.format(entry)
+    return f"all://{entry}" if entry.lower() == "localhost" else f"all://*{entry}"
+
+
+def _proxy_table(
+    proxies: Mapping[str, httpx.URL], no_proxy: Iterable[str]
+) -> list[tuple[_Pattern, httpx.URL | None]]:
+    """The proxy for each URL pattern (``None``: direct), in httpx's order: most specific first."""
+    if not proxies:
+        return []
+    keyed: dict[str, tuple[str, httpx.URL | None]] = {
+        f"{scheme}://": (scheme, url) for scheme, url in proxies.items()
+    }
+    for entry in no_proxy:
+        keyed[_no_proxy_key(entry)] = (entry, None)
+    table = []
+    for key, (entry, url) in keyed.items():
+        try:
+            table.append((_Pattern(key), url))
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"NO_PROXY: cannot read {entry!r} ({exc})") from None
+    return sorted(table, key=lambda row: row[0].priority)
 
 
 def shown(proxy: httpx.URL) -> str:
@@ -275,7 +405,8 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``connect(proxy_url)`` builds the transport for a route (``None``: direct);
     it is called at most once per route. ``proxies`` maps a URL scheme
     (``http``, ``https`` or ``all``) to a proxy URL; hosts matching ``bypass``
-    go direct. Proxy credentials never appear in its repr or its errors.
+    go direct, and so do URLs matching a ``no_proxy`` entry (``NO_PROXY``, read
+    as httpx reads it). Proxy credentials never appear in its repr or its errors.
 
     Examples:
         >>> network = NetworkTransport(lambda proxy: httpx.HTTPTransport(proxy=proxy))
@@ -290,11 +421,13 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         *,
         proxies: Mapping[str, ProxyTypes] | None = None,
         bypass: Iterable[str] = (),
+        no_proxy: Iterable[str] = (),
         min_tls_version: TLSVersion | None = None,
     ) -> None:
         self._connect = connect
         self._proxies = {scheme: _proxy_url(url) for scheme, url in (proxies or {}).items()}
         self._bypass = tuple(bypass)
+        self._table = _proxy_table(self._proxies, no_proxy)
         self._min_tls_version = min_tls_version
         self._routes: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -322,11 +455,12 @@ class NetworkTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return None
         if override is not None:
             return _proxy_url(override)
-        if not self._proxies:
+        if not self._table or bypasses(request.url.host, self._bypass):
             return None
-        if bypasses(request.url.host, self._bypass):
-            return None
-        return self._proxies.get(request.url.scheme) or self._proxies.get("all")
+        for pattern, proxy in self._table:
+            if pattern.matches(request.url):
+                return proxy
+        return None
 
     def _route(self, request: httpx.Request) -> Any:
         proxy = self.proxy_for(request)
@@ -486,7 +620,7 @@ def build_network(
         require_http2()
     context = ssl_context(verify, cert=cert, min_tls_version=min_tls_version, trust_env=trust_env)
     backend = getattr(factory, "buttress_backend", "httpx")
-    proxies, bypass = _routes(proxy, trust_env, proxy_bypass)
+    proxies, bypass, no_proxy = _routes(proxy, trust_env, proxy_bypass)
     for url in proxies.values():  # fail as the client is built, not on its first request
         _check_proxy(backend, _proxy_url(url))
 
@@ -501,23 +635,26 @@ def build_network(
         return factory(**options, trust_env=trust_env, proxy=proxy_config)
 
     return NetworkTransport(
-        connect, proxies=proxies, bypass=bypass, min_tls_version=min_tls_version
+        connect,
+        proxies=proxies,
+        bypass=bypass,
+        no_proxy=no_proxy,
+        min_tls_version=min_tls_version,
     )
 
 
 def _routes(
     proxy: ProxyTypes | Literal[False] | None, trust_env: bool, proxy_bypass: Iterable[str]
-) -> tuple[dict[str, ProxyTypes], list[str]]:
-    """The proxy for each URL pattern, and the hosts that go direct (the environment's too)."""
-    bypass = list(proxy_bypass)
+) -> tuple[dict[str, ProxyTypes], list[str], tuple[str, ...]]:
+    """The proxy for each URL scheme, the hosts that go direct, and the ``NO_PROXY`` entries."""
     proxies: dict[str, ProxyTypes] = {}
+    no_proxy: tuple[str, ...] = ()
     if proxy is None and trust_env:
-        env_proxies, env_bypass = environment_proxies()
+        env_proxies, no_proxy = environment_proxies()
         proxies = dict(env_proxies)
-        bypass.extend(env_bypass)
     elif proxy is not None and proxy is not False:
         proxies = {"all": proxy}
-    return proxies, bypass
+    return proxies, list(proxy_bypass), no_proxy
 
 
 def _proxy_config(proxy_url: httpx.URL, context: ssl.SSLContext) -> httpx.Proxy:

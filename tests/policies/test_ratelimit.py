@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from buttress.policies.limits import FixedWindow, Limit, SlidingWindow, TokenBucket
-from buttress.policies.ratelimit import Booking, Hold, RateLimitPolicy, Refusal, Rule
+from buttress.policies.ratelimit import (
+    Booking,
+    Hold,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitPolicy,
+    Refusal,
+    Rule,
+)
+from buttress.testing import FakeClock
 
 
 def book_all(limit: Limit, times: list[float]) -> list[float]:
@@ -362,3 +372,15 @@ def test_reset_ends_one_hosts_pause_or_all() -> None:
     policy.reset()
     assert policy.book("GET", "c", "/", 0.0) == Booking(0.0, queued=False)
     assert policy.server_status() == {}
+
+
+def test_a_hosts_status_is_found_whatever_the_case_it_is_asked_in() -> None:
+    limiter = RateLimiter(RateLimitConfig(max_requests=10, scope="host"), clock=FakeClock())
+    request = httpx.Request("GET", "https://API.Example.com/x")  # httpx lower-cases hosts
+    limiter.book(request, wait=False)
+    said = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    limiter.observe(request, httpx.Response(200, headers=said))
+    for asked in ("api.example.com", "API.EXAMPLE.COM"):
+        status = limiter.status(asked)
+        assert (status.limit, status.remaining) == (10, 9)
+        assert status.servers["api.example.com"].remaining == 4

@@ -167,6 +167,36 @@ def test_a_malformed_header_leaves_the_others_usable(caplog: pytest.LogCaptureFi
     assert "X-RateLimit-Remaining" in caplog.text or "x-ratelimit-remaining" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"RateLimit": f'"default";r={"9" * 400};t=30'},
+        {"RateLimit-Policy": f'"default";q=1;w={"9" * 400}'},
+        {"RateLimit": f"limit={'9' * 400}, remaining=1, reset=1"},
+        {"X-RateLimit-Remaining": "9" * 5000},
+        {"X-RateLimit-Limit": "9" * 19},
+    ],
+    ids=["r", "w", "draft 7", "5,000 digits", "19 digits"],
+)
+def test_a_number_too_big_to_mean_anything_is_ignored(headers: dict[str, str]) -> None:
+    info = parse_rate_limit(httpx.Headers(headers), NOW)  # neither raises nor keeps it
+    assert info is None or all(
+        value is None or value < 10**18 for value in (info.limit, info.remaining, info.window)
+    )
+
+
+def test_twitters_spelling_is_understood() -> None:
+    info = parse(
+        {
+            "x-rate-limit-limit": "900",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": "1700000060",
+        }
+    )
+    assert info is not None
+    assert (info.limit, info.remaining, info.reset_after) == (900, 0, 60.0)
+
+
 def test_retry_after_both_forms() -> None:
     assert parse_retry_after(httpx.Headers({"Retry-After": "7"}), NOW) == 7.0
     date = httpx.Headers({"Retry-After": "Tue, 14 Nov 2023 22:13:50 GMT"})
@@ -185,11 +215,18 @@ _NAMES = [
     "X-RateLimit-Reset",
     "X-RateLimit-Used",
     "X-RateLimit-Resource",
+    "X-Rate-Limit-Remaining",
     "Retry-After",
 ]
-_VALUES = st.text(
-    alphabet=st.sampled_from('0123456789.-;,=" abqrtwlimnx'), max_size=40
-) | st.from_regex(r'"[a-z]{1,5}";r=-?[0-9]{1,12};t=[0-9]{1,12}', fullmatch=True)
+_HUGE = st.integers(min_value=300, max_value=5_000).map(lambda digits: "9" * digits)
+_VALUES = (
+    st.text(alphabet=st.sampled_from('0123456789.-;,=" abqrtwlimnx'), max_size=40)
+    | st.from_regex(r'"[a-z]{1,5}";r=-?[0-9]{1,12};t=[0-9]{1,12}', fullmatch=True)
+    | _HUGE
+    | _HUGE.map(lambda number: f'"default";r={number};t=30')
+    | _HUGE.map(lambda number: f'"default";q={number};w={number}')
+    | _HUGE.map(lambda number: f"limit={number}, remaining={number}, reset={number}")
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,6 +7,7 @@ never an exception, because a server's typo must not break a caller.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,7 +40,10 @@ _DECIMAL = re.compile(r"(\d+(?:\.\d+)?)\s*(?:,.*)?", re.DOTALL)
 
 def _decimal(value: str) -> float | None:
     match = _DECIMAL.fullmatch(value.strip())
-    return None if match is None else float(match.group(1))
+    if match is None:
+        return None
+    number = float(match.group(1))
+    return number if math.isfinite(number) else None  # 309 digits and more: no plan either
 
 
 def _parse_seconds(value: str) -> float | None:
@@ -131,7 +135,8 @@ def _header_int(headers: httpx.Headers, name: str) -> int | None:
     if value is None:
         return None
     # Old drafts allowed "100, 100;w=60": the first number is the one that counts.
-    match = re.match(r"\s*(\d+)\s*(?:[,;]|$)", value)
+    # 18 digits at most: more is no count of requests (and int() refuses 4,300 and more).
+    match = re.match(r"\s*(\d{1,18})\s*(?:[,;]|$)", value)
     if match is None:
         logger.debug("ignoring malformed %s header %r", name, value[:100])
         return None
@@ -262,7 +267,7 @@ def _prefixed(headers: httpx.Headers, prefix: str, now: float) -> dict[str, obje
     return {key: value for key, value in found.items() if value is not None}
 
 
-_RATE_LIMIT_PREFIXES = (b"ratelimit", b"x-ratelimit")
+_RATE_LIMIT_PREFIXES = (b"ratelimit", b"x-ratelimit", b"x-rate-limit")
 
 
 def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None:
@@ -270,7 +275,8 @@ def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None
 
     Understood, most specific first: the IETF ``RateLimit`` and ``RateLimit-Policy``
     structured fields, the older ``RateLimit-Limit/-Remaining/-Reset`` trio, and
-    ``X-RateLimit-Limit/-Remaining/-Reset`` (with GitHub's ``-Used`` and ``-Resource``).
+    ``X-RateLimit-Limit/-Remaining/-Reset`` (with GitHub's ``-Used`` and ``-Resource``;
+    Twitter's ``X-Rate-Limit-...`` too).
     A reset above 10^9 is a point in time in epoch seconds (10^11: milliseconds),
     below it a delay in seconds; an HTTP-date works too. ``now`` is epoch seconds.
 
@@ -292,6 +298,7 @@ tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy=
         return None
     found: dict[str, object] = {}
     for source in (
+        _prefixed(headers, "x-rate-limit", now),  # Twitter's spelling
         _prefixed(headers, "x-ratelimit", now),
         _prefixed(headers, "ratelimit", now),
         _ietf(headers, now),

@@ -946,6 +946,7 @@ class RateLimiter:
             self.shared.reset(host)
 
     def status(self, host: str | None = None) -> RateLimitStatus:
+        host = host.lower() if host else host  # URLs' hosts are kept lower-cased
         with self._lock:
             now, epoch = self.clock.monotonic(), self.clock.time()
             limit, remaining, reset = self._policy.client_status(host or "", now)

@@ -266,3 +266,15 @@ def test_excluded_exceptions_and_included_status_codes() -> None:
     assert is_breaker_failure(config, httpx.ReadTimeout("slow")) is None
     assert is_breaker_failure(config, httpx.Response(429)) is True
     assert is_breaker_failure(config, httpx.Response(500)) is False
+
+
+@pytest.mark.parametrize(
+    "excluded", [buttress.ReadTimeoutError, buttress.TimeoutError, httpx.TimeoutException]
+)
+def test_an_exception_excluded_by_our_name_is_excluded_as_the_layers_see_it(
+    excluded: type[Exception],
+) -> None:
+    # The layers beneath the facade see httpx's exceptions; callers name the ones they catch.
+    config = CircuitBreakerConfig(excluded_exceptions=[excluded])
+    assert is_breaker_failure(config, httpx.ReadTimeout("slow")) is None
+    assert is_breaker_failure(config, httpx.ConnectError("refused")) is True

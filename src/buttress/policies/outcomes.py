@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .._exceptions import map_exception
 from .._extensions import CLIENT_RATE_LIMITED
 
 if TYPE_CHECKING:
@@ -145,9 +146,15 @@ def is_breaker_failure(
         if refused_by_client(outcome):
             return None
         return outcome.status_code in config.included_status_codes
-    if config.excluded_exceptions and isinstance(outcome, config.excluded_exceptions):
+    if config.excluded_exceptions and _is_any(outcome, config.excluded_exceptions):
         return None
     return True if is_transient(outcome) else None
+
+
+def _is_any(outcome: Exception, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``outcome`` is one of ``kinds``, as raised: a caller names ours
+    (``buttress.ReadTimeoutError``) as often as httpx's, and the layers see httpx's."""
+    return isinstance(outcome, kinds) or isinstance(map_exception(outcome), kinds)
 
 
 def allows_stale(outcome: httpx.Response | Exception) -> bool:

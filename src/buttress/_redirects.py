@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ._config import AnyCollection, FrozenConfig, construct, defaults
 from ._exceptions import RedirectRefusedError
-from ._extensions import CREDENTIAL_HEADERS_KEY
+from ._extensions import CREDENTIAL_HEADERS_KEY, RESIGN_KEY
 from ._redact import Redactor
 
 if TYPE_CHECKING:
@@ -173,6 +173,15 @@ class RedirectHooks:
         if action == "get":
             return "GET"
         return default
+
+    def _build_redirect_request(
+        self, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Request:
+        following: httpx.Request = super()._build_redirect_request(request, response)  # type: ignore[misc]
+        resign = following.extensions.get(RESIGN_KEY)
+        if resign is not None:  # a signature covers the URL: the hop's own (AWS SigV4)
+            resign(following)
+        return following
 
     def _redirect_headers(
         self, request: httpx.Request, url: httpx.URL, method: str

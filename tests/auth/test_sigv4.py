@@ -467,8 +467,47 @@ async def test_a_streamed_upload_is_sent_unsigned_payload_and_whole(
     assert response.request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
 
 
-def test_a_redirect_hop_is_not_signed_again(gate: tuple[SigV4Gate, DemoServer, FakeClock]) -> None:
-    """The re-signer belongs to the request it signed, not to the hops httpx makes from it."""
+@pytest.mark.parametrize("retry", [RETRY, False], ids=["retry", "no retry"])
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_redirect_on_the_same_origin_is_signed_for_its_own_url(
+    make_client: MakeClient,
+    gate: tuple[SigV4Gate, DemoServer, FakeClock],
+    retry: RetryConfig | bool,
+    status: int,
+) -> None:
+    # httpx follows redirects beneath auth: the hop went out with the first URL's signature.
+    app, server, clock = gate
+    client = make_client(
+        base_url=server.url, auth=signer(clock), clock=clock, retry=retry, follow_redirects=True
+    )
+    response = await client.get("/redirect", params={"to": "/users/2?x=a b", "status": status})
+    assert response.json()["name"] == "Grace Hopper"
+    assert len(app.dates) == 2  # both hops verified by botocore's signer
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_redirect_through_the_retry_transport_on_plain_httpx_is_signed(
+    kind: str, gate: tuple[SigV4Gate, DemoServer, FakeClock]
+) -> None:
+    _, server, clock = gate
+    url = f"{server.url}/redirect?to=/users/2"
+    if kind == "sync":
+        transport = RetryTransport(httpx.HTTPTransport(), RETRY, clock=clock)
+        with httpx.Client(transport=transport, auth=signer(clock), follow_redirects=True) as c:
+            response = c.get(url)
+    else:
+        atransport = RetryTransport(httpx.AsyncHTTPTransport(), RETRY, clock=clock)
+        async with httpx.AsyncClient(
+            transport=atransport, auth=signer(clock), follow_redirects=True
+        ) as ac:
+            response = await ac.get(url)
+    assert response.status_code == 200
+
+
+def test_a_redirect_hop_to_another_origin_is_not_signed(
+    gate: tuple[SigV4Gate, DemoServer, FakeClock],
+) -> None:
+    """The credentials are the first origin's: a hop elsewhere goes without them."""
     _, server, clock = gate
     auth = signer(clock)
     first = next(auth.auth_flow(httpx.Request("GET", f"{server.url}/a")))

@@ -10,11 +10,13 @@ service). Two choices are ours:
   is signed as ``UNSIGNED-PAYLOAD`` instead of being read twice.
 
 A signature carries its time (``X-Amz-Date``) and AWS refuses one that is too
-old. httpx runs auth once per call, above every transport, but the retry layer
-sends the same request again after a backoff; so the signer leaves a re-signer
-in the request's :data:`~buttress._options.RESIGN_KEY` extension, and the retry
-layer calls it before each new attempt. It signs the same headers again with a
-fresh date, and only the request it signed (not a redirect hop).
+old. httpx runs auth once per call, above every transport and around its
+redirects, but the retry layer sends the same request again after a backoff,
+and httpx sends a redirect hop with the headers of the request before it; so the
+signer leaves a re-signer in the request's :data:`~buttress._options.RESIGN_KEY`
+extension, which the retry layer calls before each attempt and the client before
+each hop. It signs a retry's headers again with a fresh date, and a hop to the
+same origin anew; a hop to another origin is left without credentials.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import datetime
 import hashlib
 import hmac
 import os
+import weakref
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -34,6 +37,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._extensions import RESIGN_KEY
 from .._redact import Redactor, mark_credential_headers
+from .._redirects import same_origin
 
 __all__ = ["AWSSigV4"]
 
@@ -110,6 +114,31 @@ class _Signed:
     url: httpx.URL
     headers: tuple[str, ...]  # lowercase, sorted; "x-amz-date" among them
     payload: str
+
+
+class _Resigner:
+    """Signs a request again just before it is sent: a retry of the request signed, with a
+    fresh date; a redirect to the same origin, anew (its URL, method and body changed,
+    and httpx follows redirects beneath auth). A hop to another origin stays unsigned:
+    the redirect dropped the credentials, and they are not this origin's to send."""
+
+    __slots__ = ("_auth", "_first", "_signed")
+
+    def __init__(self, auth: AWSSigV4, request: httpx.Request, signed: _Signed) -> None:
+        self._auth = auth
+        # signed this moment: its first send needs nothing (weak: the request holds us)
+        self._first: weakref.ref[httpx.Request] | None = weakref.ref(request)
+        self._signed = signed
+
+    def __call__(self, request: httpx.Request) -> None:
+        if self._first is not None and self._first() is request:
+            self._first = None
+            return
+        signed = self._signed
+        if request.method == signed.method and request.url == signed.url:
+            self._auth._sign(request, signed)
+        elif same_origin(request.url, signed.url):
+            self._auth._sign(request, self._auth._prepare(request))
 
 
 class AWSSigV4(httpx.Auth):
@@ -214,6 +243,14 @@ class AWSSigV4(httpx.Auth):
         return Redactor(headers=["Authorization", "X-Amz-Security-Token"], values=values)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed = self._prepare(request)
+        self._sign(request, signed)
+        request.extensions[RESIGN_KEY] = _Resigner(self, request, signed)
+        yield request
+
+    def _prepare(self, request: httpx.Request) -> _Signed:
+        """Make ``request`` ready to sign (its query as AWS encodes it, the payload and token
+        headers) and say what its signature covers."""
         canonical_query = _canonical_query(request.url)
         if request.url.query.decode("ascii") != canonical_query:
             request.url = request.url.copy_with(query=canonical_query.encode("ascii") or None)
@@ -222,19 +259,11 @@ class AWSSigV4(httpx.Auth):
             request.headers["X-Amz-Content-SHA256"] = payload
         if self.session_token is not None:
             request.headers["X-Amz-Security-Token"] = self.session_token.get_secret_value()
+        mark_credential_headers(request, "authorization", "x-amz-security-token")
         names = {n.lower() for n in request.headers if n.lower() not in _UNSIGNED_HEADERS}
-        signed = _Signed(
+        return _Signed(
             request.method, request.url, tuple(sorted({*names, "host", "x-amz-date"})), payload
         )
-        self._sign(request, signed)
-        mark_credential_headers(request, "authorization", "x-amz-security-token")
-        request.extensions[RESIGN_KEY] = lambda sent: self._resign(sent, signed)
-        yield request
-
-    def _resign(self, request: httpx.Request, signed: _Signed) -> None:
-        """Sign ``request`` again with the current time, if it is the request signed."""
-        if request.method == signed.method and request.url == signed.url:
-            self._sign(request, signed)
 
     def _sign(self, request: httpx.Request, signed: _Signed) -> None:
         now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.timezone.utc)

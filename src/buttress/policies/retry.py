@@ -606,9 +606,9 @@ def _attempts(
         shrunk = _fit_to_deadline(request, original_timeouts, deadline, clock, options, number)
         if number > 1:
             rewind()
-            resign = request.extensions.get(RESIGN_KEY)
-            if resign is not None:  # a signature that carries its time (AWS SigV4)
-                resign(request)
+        resign = request.extensions.get(RESIGN_KEY)
+        if resign is not None:  # a signature that carries its time and URL (AWS SigV4)
+            resign(request)
         sent_at = clock.monotonic()
         outcome = yield Send(request, time_left(deadline, clock))
         # a breaker beneath left how long its circuit stays open (this attempt's alone)

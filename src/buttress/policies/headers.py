@@ -7,7 +7,6 @@ never an exception, because a server's typo must not break a caller.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ import httpx
 __all__ = [
     "Link",
     "RateLimitInfo",
+    "asked_wait",
     "next_link",
     "parse_challenges",
     "parse_link_header",
@@ -30,6 +30,8 @@ logger = logging.getLogger("buttress.headers")
 
 # A delay past this is nonsense, not a plan (a year); clamping keeps the arithmetic finite.
 _MAX_DELAY = 365 * 24 * 3600.0
+# A count of requests past this is nonsense (a server's limit, remaining, used): ignored.
+_MAX_COUNT = 10**18
 
 
 # Digits with an optional fraction, as the first member of a list: "120" and "120, 120" (one
@@ -39,11 +41,9 @@ _DECIMAL = re.compile(r"(\d+(?:\.\d+)?)\s*(?:,.*)?", re.DOTALL)
 
 
 def _decimal(value: str) -> float | None:
+    """A plain decimal; 309 digits and more are ``inf`` (a wait: as long as can be)."""
     match = _DECIMAL.fullmatch(value.strip())
-    if match is None:
-        return None
-    number = float(match.group(1))
-    return number if math.isfinite(number) else None  # 309 digits and more: no plan either
+    return None if match is None else float(match.group(1))
 
 
 def _parse_seconds(value: str) -> float | None:
@@ -136,7 +136,7 @@ def _header_int(headers: httpx.Headers, name: str) -> int | None:
         return None
     # Old drafts allowed "100, 100;w=60": the first number is the one that counts.
     # 18 digits at most: more is no count of requests (and int() refuses 4,300 and more).
-    match = re.match(r"\s*(\d{1,18})\s*(?:[,;]|$)", value)
+    match = re.match(r"\s*(\d{1,18})\s*(?:[,;]|$)", value)  # below _MAX_COUNT
     if match is None:
         logger.debug("ignoring malformed %s header %r", name, value[:100])
         return None
@@ -206,7 +206,7 @@ def _int(text: str | None, header: str) -> int | None:
     if text is None:
         return None
     number = _decimal(text)
-    if number is None:
+    if number is None or not number < _MAX_COUNT:  # more is no count of requests
         logger.debug("ignoring malformed %s value %r", header, text[:100])
         return None
     return int(number)
@@ -310,6 +310,27 @@ tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy=
     if isinstance(reset_after, float):
         found["reset_at"] = datetime.fromtimestamp(now + reset_after, tz=timezone.utc)
     return RateLimitInfo(**found)  # type: ignore[arg-type]
+
+
+def asked_wait(response: httpx.Response, now: float) -> float | None:
+    """Seconds ``response`` asks a client to wait before it tries again, or ``None``.
+
+    ``Retry-After`` first; a ``429`` without it that says its rate limit is used up
+    asks for the wait until the limit resets (GitHub documents exactly this rule).
+
+    Examples:
+        >>> used_up = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
+        >>> asked_wait(httpx.Response(429, headers=used_up), now=0)
+        30.0
+        >>> asked_wait(httpx.Response(503, headers={"Retry-After": "5"}), now=0)
+        5.0
+    """
+    wait = parse_retry_after(response.headers, now)
+    if wait is None and response.status_code == 429:
+        info = parse_rate_limit(response.headers, now)
+        if info is not None and info.exhausted:
+            wait = info.reset_after
+    return wait
 
 
 class Link(NamedTuple):

@@ -26,7 +26,7 @@ from ._extensions import (
     RATE_LIMIT_INFO,
     RETRY_STOP_KEY,
 )
-from .policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from .policies.headers import RateLimitInfo, asked_wait, parse_rate_limit
 from .policies.outcomes import EarlyStop, is_error_status
 
 if TYPE_CHECKING:
@@ -489,7 +489,7 @@ def raise_for_status(
     text = f"{status} {response.reason_phrase} for {describe(response.request)}"
     if message:
         text = f"{text}: {scrub(response.request, message)}"
-    retry_after = parse_retry_after(response.headers, time.time() if now is None else now)
+    retry_after = asked_wait(response, time.time() if now is None else now)
     stop = response.extensions.get(RETRY_STOP_KEY)
     if isinstance(stop, EarlyStop) and stop.retry_after is not None:
         retry_after = stop.retry_after  # as the retry layer read it, on its clock

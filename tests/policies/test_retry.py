@@ -273,6 +273,10 @@ async def test_a_file_body_is_re_read_from_its_start() -> None:
         ({"Retry-After": "7"}, 7.0),
         ({"retry-after-ms": "1500"}, 1.5),
         ({"Retry-After": formatdate(1_700_000_000 + 12, usegmt=True)}, 12.0),
+        # no Retry-After, a rate limit used up: wait for its reset (GitHub's rule)
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000020"}, 20.0),
+        ({"RateLimit": '"default";r=0;t=15'}, 15.0),
+        ({"Retry-After": "3", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "50"}, 3.0),
     ],
 )
 async def test_retry_after_is_honoured(mode: str, headers: dict[str, str], expected: float) -> None:
@@ -280,6 +284,14 @@ async def test_retry_after_is_honoured(mode: str, headers: dict[str, str], expec
     script = Script(429, 200, headers=headers)
     assert (await run(mode, script, clock=clock)).status_code == 200
     assert clock.sleeps == [pytest.approx(expected)]
+
+
+async def test_a_rate_limit_not_used_up_is_no_reason_to_wait_for_its_reset(mode: str) -> None:
+    clock = FakeClock()
+    said = {"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "1700000040"}
+    script = Script(429, 200, headers=said)
+    assert (await run(mode, script, clock=clock)).status_code == 200
+    assert clock.sleeps[0] < 40  # the backoff, not the reset
 
 
 async def test_retry_after_longer_than_the_cap_stops_at_once(mode: str) -> None:

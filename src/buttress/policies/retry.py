@@ -4,7 +4,8 @@
 ``buttress.transports.retry`` runs it with ``drive`` or ``adrive``. It owns
 
 * the attempts (``max_attempts`` counts the first one) and the backoff sleeps,
-* ``Retry-After`` (both forms, and ``retry-after-ms``), capped by ``retry_after_max``,
+* ``Retry-After`` (both forms, and ``retry-after-ms``; on a 429 without it, the reset of a
+  used-up rate limit), capped by ``retry_after_max``,
 * retry safety: methods, ``Idempotency-Key``, ``idempotent=True``, bodies that cannot be
   sent twice,
 * the retry budget per host, and
@@ -43,7 +44,7 @@ from .._redact import Redactor
 from ..observability import report, request_trace
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget, SharedRetryBudget
-from .headers import parse_retry_after
+from .headers import asked_wait
 from .outcomes import EarlyStop, is_connect_failure, retry_reason
 from .store import SharedStore
 
@@ -326,7 +327,7 @@ class RetryPolicy:
             )
         retry_after = None
         if isinstance(outcome, httpx.Response) and config.respect_retry_after:
-            retry_after = parse_retry_after(outcome.headers, attempt.epoch)
+            retry_after = asked_wait(outcome, attempt.epoch)
         if retry_after is not None:
             if retry_after > config.retry_after_max:
                 return Decision(

@@ -63,7 +63,7 @@ from .._options import RequestOptions
 from .._response import as_response, limited_response
 from ..observability import report, request_trace
 from ..policies.breaker import Rejection, open_circuit_error
-from ..policies.headers import parse_retry_after
+from ..policies.headers import asked_wait
 from ..policies.ratelimit import (
     Booking,
     Hold,
@@ -529,7 +529,7 @@ class RateLimitTransport(Layer):
         if outcome.status_code == 429 and on_limit == "raise":
             yield Read(outcome)
             outcome = as_response(outcome)  # with .rate_limit, like the facade's
-            retry_after = parse_retry_after(outcome.headers, self._clock.time())
+            retry_after = asked_wait(outcome, self._clock.time())
             raise RateLimitError(
                 f"429 Too Many Requests for {describe(request)}",
                 request=request,

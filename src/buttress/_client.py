@@ -25,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
@@ -49,7 +50,7 @@ from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, TimeoutTypes
 from ._exceptions import ClientError, ConfigurationError, TimeoutError, describe
-from ._extensions import DEADLINE_KEY, REDACTOR_KEY
+from ._extensions import DEADLINE_KEY, EXTENSION_KEY, REDACTOR_KEY
 from ._features import AsyncFeatures, Features
 from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive, time_left
 from ._handles import LayerHandles
@@ -306,6 +307,9 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         extensions = request.extensions
         if deadline is not None:
             extensions[DEADLINE_KEY] = deadline
+        given = extensions.get(EXTENSION_KEY)
+        if stream:  # the body is the caller's to read, as under stream(): no layer reads it
+            extensions[EXTENSION_KEY] = replace(RequestOptions.of(request), streamed=True)
         token = sending(request)
         try:
             sent = yield from call(httpx_send, httpx_send)  # called, or awaited
@@ -314,6 +318,10 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
         finally:
             done(token)
             extensions.pop(DEADLINE_KEY, None)  # the request may be sent again, anew
+            if stream and given is None:  # and the request's options as they were given
+                extensions.pop(EXTENSION_KEY, None)
+            elif stream:
+                extensions[EXTENSION_KEY] = given
         response = adopt(sent, stream=stream)
         if response.status_code < 400:
             return response

@@ -233,15 +233,17 @@ async def test_bodies_are_opt_in_and_cut_at_the_limit(
     assert done.response_body.endswith("bytes)")  # type: ignore[attr-defined]
 
 
-async def test_streamed_responses_are_not_read_for_logging(
+async def test_streamed_responses_are_logged_with_what_the_caller_read(
     make_client: Callable[..., Either], demo: DemoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Not read for logging: the record waits for the body the caller reads (or closes).
+    # tests/transports/test_streamed_bodies.py has the bodies that never end.
     caplog.set_level(logging.DEBUG, logger="buttress")
-    client = make_client(base_url=demo.url, logging=LoggingConfig(log_bodies=True))
+    client = make_client(base_url=demo.url, logging=LoggingConfig(log_bodies=True, body_limit=10))
     body = await client.stream_bytes("GET", "/download", params={"size": 1000})
     assert len(body) == 1000
-    done = next(r for r in records(caplog) if "->" in r.getMessage())
-    assert done.response_body == "<streaming body>"  # type: ignore[attr-defined]
+    [done] = [r for r in records(caplog) if "->" in r.getMessage()]
+    assert done.response_body == f"{body[:10].decode()}... (1000 bytes)"  # type: ignore[attr-defined]
 
 
 async def test_logging_false_keeps_request_ids_but_writes_no_records(

@@ -21,6 +21,7 @@ their records are scrubbed with the vocabulary of the request being sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -34,11 +35,11 @@ import httpx
 from pydantic import Field, field_validator
 
 from .._config import AnyCollection, FrozenConfig
-from .._options import RequestOptions
 from .._redact import Redactor
 
 __all__ = [
     "THIRD_PARTY_LOGGERS",
+    "BodySample",
     "JSONFormatter",
     "LoggingConfig",
     "RedactingFilter",
@@ -165,14 +166,17 @@ class RequestLogger:
         seconds: float,
         request_id: str | None,
         level: int = logging.INFO,
+        *,
+        sample: BodySample | None = None,
         **fields: Any,
     ) -> None:
         """``level`` (INFO) with status and duration, whatever the status; WARNING when
         slow or deprecated.
 
         At DEBUG the record also has the redacted request and response headers
-        (and body samples when enabled). A ``Deprecation`` or ``Sunset`` header
-        is reported once per method and path.
+        (and body samples when enabled: the response's is ``sample`` when given,
+        else its body if read). A ``Deprecation`` or ``Sunset`` header is
+        reported once per method and path.
         """
         status = response.status_code
         if not self.enabled(max(level, logging.WARNING)):
@@ -191,9 +195,11 @@ class RequestLogger:
             vocabulary = self.vocabulary(request)
             extra["headers"] = vocabulary.headers(request.headers)
             extra["response_headers"] = vocabulary.headers(response.headers, request)
-            body = self._body(request, response)
+            body = self._body(request, response, sample)
             if body is not None:
                 extra["response_body"] = body
+            if sample is not None and sample.failure is not None:  # the body broke off
+                extra["error"] = self.scrub(request, sample.failure)
         prefix = "slow response: " if slow else ""
         if notice:
             prefix = f"deprecated endpoint ({notice}): {prefix}"
@@ -279,30 +285,115 @@ class RequestLogger:
         text = text.replace(str(request.url), vocabulary.url(request.url))
         return vocabulary.scrub(text, request)
 
-    def wants_body(self, request: httpx.Request) -> bool:
-        """True when the response body should be read to be logged."""
-        return (
-            self.config.log_bodies
-            and self.enabled(logging.DEBUG)
-            and not RequestOptions.of(request).streamed
-        )
+    def sampler(self, request: httpx.Request, response: httpx.Response) -> BodySample | None:
+        """A :class:`BodySample` to fill as ``response``'s body streams by, if it is to be logged.
 
-    def _sample(self, request: httpx.Request, raw: bytes) -> str:
+        ``None`` when bodies are not logged, and when there is nothing to wait for:
+        the body was already read (by a layer beneath, or a cache hit) or has none
+        (``HEAD``, 1xx, 204, 304). The body is never read here: whoever reads it
+        fills the sample, and the record is written when it ends or is closed.
+        """
+        if not (self.config.log_bodies and self.enabled(logging.DEBUG)):
+            return None
+        status = response.status_code
+        if request.method == "HEAD" or status < 200 or status in (204, 304):
+            return None
+        try:
+            response.content  # noqa: B018 - only asks whether the body is in memory
+        except httpx.ResponseNotRead:
+            return BodySample(self.config.body_limit, response.headers)
+        return None
+
+    def _sample(self, request: httpx.Request, raw: bytes, more: str | None = None) -> str:
         limit = self.config.body_limit
         text = self.scrub(request, raw[:limit].decode("utf-8", "replace"))  # cut, then scrubbed
-        if len(raw) > limit:
-            text += f"... ({len(raw)} bytes)"
-        return text
+        if more is None and len(raw) > limit:
+            more = f"{len(raw)} bytes"
+        return f"{text}... ({more})" if more else text
 
-    def _body(self, request: httpx.Request, message: httpx.Request | httpx.Response) -> str | None:
-        """What to log of ``message``'s body (the request's, or its response's)."""
+    def _body(
+        self,
+        request: httpx.Request,
+        message: httpx.Request | httpx.Response,
+        sample: BodySample | None = None,
+    ) -> str | None:
+        """What to log of ``message``'s body (the request's, or its response's, or ``sample``)."""
         if not self.config.log_bodies:
             return None
+        if sample is not None:
+            if not sample.size:
+                return None
+            return self._sample(request, *sample.excerpt())
         try:
             raw = message.content
         except (httpx.RequestNotRead, httpx.ResponseNotRead):
             return "<streaming body>"
         return self._sample(request, raw) if raw else None
+
+
+class BodySample:
+    """The first ``limit`` bytes of a response body as it streams by, and its size so far.
+
+    Filled by whoever reads the body (the logging layer only watches): nothing is
+    read for the sample. The bytes are kept as the network sends them and decoded
+    (``Content-Encoding``, as httpx decodes them) only when the record is written.
+    ``failure`` is the error the body broke off with, if it did.
+
+    Examples:
+        >>> sample = BodySample(4, httpx.Headers())
+        >>> sample.feed(b"hello"), sample.feed(b" world")
+        (None, None)
+        >>> sample.excerpt()
+        (b'hell', '11 bytes')
+    """
+
+    __slots__ = ("_coding", "_head", "_keep", "_limit", "failure", "size")
+
+    def __init__(self, limit: int, headers: httpx.Headers) -> None:
+        self._limit = limit
+        self._coding = headers.get("content-encoding", "").strip().lower()
+        if self._coding == "identity":
+            self._coding = ""
+        # an encoded body keeps its framing too (a gzip header, block headers)
+        self._keep = limit + _FRAMING if self._coding else limit
+        self._head = bytearray()
+        self.size = 0
+        self.failure: str | None = None
+
+    def failed(self, error: BaseException) -> None:
+        """The body broke off with ``error`` (the first error is kept)."""
+        if self.failure is None:
+            self.failure = f"{type(error).__name__}: {error}"
+
+    def feed(self, data: bytes) -> None:
+        """Account for a chunk as it goes by (kept while the sample has room)."""
+        self.size += len(data)
+        room = self._keep - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+
+    def excerpt(self) -> tuple[bytes, str | None]:
+        """The decoded head of the body, and what to say of the rest (``None``: nothing left)."""
+        head, limit = bytes(self._head), self._limit
+        if not self._coding:
+            return head, f"{self.size} bytes" if self.size > limit else None
+        decoded = _decoded(head, self._coding)
+        if self.size > len(head):  # the decoded size of the rest is not known
+            return decoded, f"{self.size} bytes as sent, {self._coding}"
+        return decoded, f"{len(decoded)} bytes" if len(decoded) > limit else None
+
+
+_FRAMING = 64  # raw bytes beyond the limit an encoded body's sample keeps
+
+
+def _decoded(head: bytes, coding: str) -> bytes:
+    """What httpx decodes of ``head``, the start of a ``coding``-encoded body, as far as it goes."""
+    headers = {"content-encoding": coding}
+    body = httpx.Response(200, headers=headers, stream=httpx.ByteStream(head))
+    pieces: list[bytes] = []
+    with contextlib.suppress(httpx.DecodingError):  # cut mid-frame: keep what decoded
+        pieces.extend(body.iter_bytes())
+    return b"".join(pieces)
 
 
 class JSONFormatter(logging.Formatter):

@@ -21,16 +21,19 @@ Both work alone on a plain ``httpx.Client`` / ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 import httpx
 
+from .._body import WatchedStream
 from .._clock import SYSTEM_CLOCK, Clock
 from .._config import defaults, require_config
 from .._extensions import LOGGED_ABOVE_EXTENSION, REQUEST_ID_EXTENSION
-from .._flow import Flow, Read, Send
+from .._flow import Flow, Send
 from ..observability import TracingConfig, end_span, start_attempt, start_request
-from ..policies.logging import LoggingConfig, RequestLogger
+from ..policies.logging import BodySample, LoggingConfig, RequestLogger
 from ._layer import Layer
 
 __all__ = ["AttemptTransport", "LoggingTransport"]
@@ -81,8 +84,6 @@ class LoggingTransport(_Observing):
         outcome: object = None
         try:
             outcome = yield Send(request)
-            if isinstance(outcome, httpx.Response) and log.wants_body(request):
-                outcome = yield Read(outcome)
         finally:
             if outcome is None:  # cancelled or closed while waiting
                 end_span(trace.span, _Cancelled())
@@ -91,7 +92,14 @@ class LoggingTransport(_Observing):
             outcome.extensions[REQUEST_ID_EXTENSION] = trace.request_id
             if not logged_above:
                 attempts = trace.attempts or 1
-                log.finished(request, outcome, seconds, trace.request_id, attempts=attempts)
+                sample = log.sampler(request, outcome)
+                if sample is None:
+                    log.finished(request, outcome, seconds, trace.request_id, attempts=attempts)
+                else:  # the record waits for the body, for whoever reads it (or closes it)
+                    finished = partial(
+                        log.finished, request, outcome, seconds, trace.request_id, attempts=attempts
+                    )
+                    outcome.stream = _LoggedBody(outcome.stream, sample, finished)
             end_span(trace.span, outcome)
             return outcome
         assert isinstance(outcome, Exception)
@@ -163,6 +171,44 @@ class AttemptTransport(_Observing):
 
     def __repr__(self) -> str:
         return f"AttemptTransport({self._inner!r})"
+
+
+class _LoggedBody(WatchedStream):
+    """A response body that writes its request's record once it has ended or been closed.
+
+    The record's body sample is what went by: the first ``body_limit`` bytes of
+    what the caller read. Nothing is read here, so a streamed response reaches
+    its caller as soon as its headers do, as it would without the layer.
+    """
+
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+        sample: BodySample,
+        finished: Callable[..., None],
+    ) -> None:
+        super().__init__(stream)
+        self._sample = sample
+        self._finished: Callable[..., None] | None = finished
+
+    def _chunk(self, data: bytes) -> bytes:
+        self._sample.feed(data)
+        return data
+
+    def _failure(self, exc: Exception) -> Exception:
+        self._sample.failed(exc)
+        return exc
+
+    def _ended(self) -> None:
+        self._write()
+
+    def _closed(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        finished, self._finished = self._finished, None  # once, at the end or the close
+        if finished is not None:
+            finished(sample=self._sample)
 
 
 class _Cancelled(Exception):

@@ -17,7 +17,12 @@ On top of httpx-ws, a session here adds:
   :class:`MessageTooLargeError` and closes the session (code 1009); it is
   counted as its bytes arrive, never buffered whole.
 - ``keepalive_interval`` / ``keepalive_timeout``: a ping every so often; a pong
-  that does not come in time ends the session as a lost connection.
+  that does not come in time ends the session as a lost connection, as does a
+  write that the client's write timeout runs out on.
+- ``queue_size`` for both kinds of session; messages that arrived before a close
+  are delivered before it; a handshake answer the client did not ask for, and a
+  server breaking the protocol, fail the session (RFC 6455 4.1, 7.1.7); a close
+  code that may not be sent raises :class:`~buttress.ConfigurationError`.
 - ``reconnect``: after a lost connection, or a close whose code says the server
   is going away or restarting (:data:`RECONNECT_CODES`), the session opens a
   new connection after the backoff of a :class:`~buttress.RetryConfig` (on the
@@ -46,6 +51,7 @@ import json
 import queue
 import secrets
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -82,6 +88,7 @@ if TYPE_CHECKING:
 
     from ._client import AsyncClient, Client, RequestKwargs
     from ._response import Response
+    from ._websocket_protocol import AsyncSession, SyncSession
 else:
     from typing import TypedDict as RequestKwargs  # the base, for the TypedDicts below
 
@@ -119,6 +126,12 @@ MAX_MESSAGE_SIZE = 1024 * 1024
 """The default ``max_message_size``: 1 MiB."""
 
 _ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
+# RFC 6455 7.4: the codes a close frame may carry. 1004, 1005, 1006 and 1015 are
+# reserved (never sent), the rest of 1000-2999 is for codes registered with IANA (these),
+# 3000-3999 for registered libraries and frameworks, 4000-4999 private.
+_REGISTERED_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
+_REGISTERED_CLOSE_CODES |= {1012, 1013, 1014}
+_MAX_CLOSE_REASON = 123  # bytes: a control frame's payload is at most 125 (RFC 6455 5.5)
 _BODY_ARGUMENTS = frozenset({"content", "data", "files", "json"})
 
 
@@ -212,8 +225,15 @@ def _handshake_headers(subprotocols: list[str] | None) -> tuple[dict[str, str], 
     return headers, key
 
 
-def _check_upgrade(response: httpx.Response, key: str) -> None:
-    """Raise unless ``response`` switched to the WebSocket protocol for ``key``."""
+def _tokens(response: httpx.Response, name: str) -> set[str]:
+    """The comma-separated values of the header ``name`` (every line of it), lowercased."""
+    values = ",".join(response.headers.get_list(name)).split(",")
+    return {value.strip().lower() for value in values if value.strip()}
+
+
+def _check_upgrade(response: httpx.Response, key: str, offered: list[str] | None) -> None:
+    """Raise unless ``response`` switched to the WebSocket protocol for ``key`` (RFC 6455 4.1:
+    the client fails the connection on any answer it did not ask for)."""
     where = describe(response.request)
     if response.status_code != 101:
         raise WebSocketUpgradeError(
@@ -229,11 +249,50 @@ def _check_upgrade(response: httpx.Response, key: str) -> None:
             "(Sec-WebSocket-Accept is missing or wrong): it is not a WebSocket server",
             response=response,
         )
+    refusal = _unasked_for(response, offered)
+    if refusal is not None:
+        raise WebSocketUpgradeError(
+            f"{where} answered 101 with {refusal}: the session is not opened (RFC 6455 4.1)",
+            response=response,
+        )
     if "network_stream" not in response.extensions:
         raise WebSocketUpgradeError(
             f"{where}: the transport did not hand over the connection (WebSockets need "
             "HTTP/1.1 and a network transport that passes httpcore's network_stream on)",
             response=response,
+        )
+
+
+def _unasked_for(response: httpx.Response, offered: list[str] | None) -> str | None:
+    """What a 101 answer has that the handshake did not ask for, if anything."""
+    if "websocket" not in _tokens(response, "upgrade"):
+        return "no 'Upgrade: websocket' header"
+    if "upgrade" not in _tokens(response, "connection"):
+        return "no 'Connection: Upgrade' header"
+    extensions = response.headers.get("sec-websocket-extensions", "").strip()
+    if extensions:  # the client asks for no extension
+        return f"an extension it was not asked for (Sec-WebSocket-Extensions: {extensions!r})"
+    chosen = response.headers.get_list("sec-websocket-protocol")
+    if chosen and (len(chosen) > 1 or chosen[0].strip() not in (offered or [])):
+        shown = ", ".join(chosen)
+        asked = f"offered {', '.join(offered)}" if offered else "offered none"
+        return f"a subprotocol it was not offered ({shown!r}; the client {asked})"
+    return None
+
+
+def _check_close(code: int, reason: str) -> None:
+    """Raise unless ``code`` and ``reason`` may go in a close frame (RFC 6455 5.5, 7.4)."""
+    allowed = isinstance(code, int) and not isinstance(code, bool)
+    if not (allowed and (code in _REGISTERED_CLOSE_CODES or 3000 <= code <= 4999)):
+        raise ConfigurationError(
+            f"close code {code!r} may not be sent (RFC 6455 7.4): use 1000 (normal), a "
+            "registered code (1001-1003, 1007-1014), or 3000-4999 (4000-4999 are private); "
+            "1005, 1006 and 1015 only report a close, and 1004 and 0-999 are not codes"
+        )
+    if not isinstance(reason, str) or len(reason.encode("utf-8")) > _MAX_CLOSE_REASON:
+        raise ConfigurationError(
+            f"a close reason is a str of at most {_MAX_CLOSE_REASON} bytes in UTF-8 "
+            "(a control frame holds 125 bytes, the code two of them)"
         )
 
 
@@ -372,6 +431,8 @@ class _Session(Generic[_ClientT]):
         self._on_reconnect = on_reconnect
         self._response: Response | None = None
         self._over: WebSocketClosedError | None = None  # why the session ended, once it has
+        # messages of a connection that has ended, received before its end and not read
+        self._unread: deque[str | bytes] = deque()
 
     @property
     def response(self) -> Response:
@@ -391,12 +452,26 @@ class _Session(Generic[_ClientT]):
         """How many times the session has reconnected."""
         return self._reconnection.reconnects
 
-    def _handshake(self) -> tuple[dict[str, Any], str]:
-        """``client.stream`` arguments for one opening handshake, and its key."""
+    def _handshake(self, reconnecting: bool) -> tuple[dict[str, Any], str]:
+        """``client.stream`` arguments for one opening handshake, and its key.
+
+        A reconnection's handshake is sent once, past the retry layer: ``reconnect=``
+        alone decides how often and when to try again.
+        """
         extra, key = _handshake_headers(self._subprotocols)
         headers = httpx.Headers(self._headers)
         headers.update(extra)
-        return {**self._kwargs, "headers": headers}, key
+        arguments = {**self._kwargs, "headers": headers}
+        if reconnecting:
+            arguments["retry"] = False
+        return arguments, key
+
+    def _next_unread(self) -> str | bytes | None:
+        """A message an ended connection received and nobody read yet, if any."""
+        try:
+            return self._unread.popleft()
+        except IndexError:
+            return None
 
     def _check_open(self, connected: bool) -> None:
         """Raise unless the session has a connection to use (``connected``)."""
@@ -430,6 +505,8 @@ class _Session(Generic[_ClientT]):
         return failure
 
     def _closed_by_caller(self, code: int, reason: str) -> None:
+        _check_close(code, reason)
+        self._unread.clear()
         if self._over is None and self._response is not None:
             self._over = WebSocketClosedError(
                 f"the WebSocket {describe(self._response.request)} is closed: "
@@ -445,11 +522,14 @@ class _Session(Generic[_ClientT]):
             request=self.response.request,
         )
 
-    def _reconnecting_after(self, error: WebSocketError) -> Generator[Effect, Outcome, None]:
-        """Close what ``error`` ended, then wait and connect again until a handshake succeeds,
-        or raise what ended the session: a flow the client's driver runs, blocking or not."""
-        too_large = isinstance(error, MessageTooLargeError)
-        close = partial(self._disconnect, MESSAGE_TOO_BIG if too_large else NORMAL_CLOSURE, "")
+    def _reconnecting_after(
+        self, error: WebSocketError, code: int
+    ) -> Generator[Effect, Outcome, None]:
+        """Close what ``error`` ended (with ``code``), keeping the messages it received, then
+        wait and connect again until a handshake succeeds, or raise what ended the session:
+        a flow the client's driver runs, blocking or not."""
+        close = partial(self._disconnect, code, "", keep=True)
+        connect = partial(self._connect, reconnecting=True)
         yield from call(close, cast(Any, close))
         failure: Exception = error
         while True:
@@ -458,17 +538,17 @@ class _Session(Generic[_ClientT]):
                 raise self._gave_up(error, failure)
             yield Sleep(delay)
             try:
-                yield from call(self._connect, cast(Any, self._connect))
+                yield from call(connect, cast(Any, connect))
             except ClientError as exc:  # the handshake failed: maybe again after a wait
                 failure = exc
                 continue
             self._reconnection.reconnected()
             return
 
-    def _disconnect(self, code: int, reason: str) -> None:
+    def _disconnect(self, code: int, reason: str, keep: bool = False) -> None:
         raise NotImplementedError
 
-    def _connect(self) -> None:
+    def _connect(self, reconnecting: bool = False) -> None:
         raise NotImplementedError
 
     def _encode(self, value: Any) -> str:
@@ -538,7 +618,7 @@ class WebSocket(_Session["Client"]):
     """
 
     _stack: ExitStack | None = None
-    _session: httpx_ws.WebSocketSession | None = None
+    _session: SyncSession | None = None
     _reconnecting: threading.Lock
 
     def __enter__(self) -> Self:
@@ -562,6 +642,9 @@ class WebSocket(_Session["Client"]):
         then raises :class:`~buttress.ReadTimeoutError`, leaving the session open.
         """
         while True:
+            unread = self._next_unread()
+            if unread is not None:
+                return unread
             session = self._live()
             try:
                 event = session.receive(timeout)
@@ -613,7 +696,7 @@ class WebSocket(_Session["Client"]):
 
     # -- connecting ---------------------------------------------------------------------
 
-    def _live(self) -> httpx_ws.WebSocketSession:
+    def _live(self) -> SyncSession:
         """The current connection's session, once a reconnection under way has ended."""
         session = self._session
         if session is None and self._response is not None:
@@ -632,28 +715,33 @@ class WebSocket(_Session["Client"]):
             except Exception as exc:
                 self._recover(self._ending(exc, session.connection), session)
 
-    def _connect(self) -> None:
-        arguments, key = self._handshake()
+    def _connect(self, reconnecting: bool = False) -> None:
+        arguments, key = self._handshake(reconnecting)
         protocol = _protocol()
         with ExitStack() as stack:
             response = stack.enter_context(self._client.stream("GET", self._url, **arguments))
-            _check_upgrade(response, key)
+            _check_upgrade(response, key, self._subprotocols)
             session = stack.enter_context(protocol.open_sync(response, self._settings))
             self._stack, self._session, self._response = stack.pop_all(), session, response
 
-    def _disconnect(self, code: int, reason: str) -> None:
+    def _disconnect(self, code: int, reason: str, keep: bool = False) -> None:
+        """Close the connection; ``keep``: its messages not read yet are delivered later."""
         stack, session = self._stack, self._session
         self._stack = self._session = None
+        protocol = _protocol()
         # The connection may be gone already: closing it is then best effort.
         if session is not None:
-            with suppress(Exception):
-                session.close(code, reason)
-            _protocol().discard_unread(session)
+            protocol.finish_sync(session, code, reason, keep=keep)
         if stack is not None:
             with suppress(Exception):
-                stack.close()
+                stack.close()  # joins httpx-ws's threads
+        if session is not None:
+            session.drain(keep)  # what the reading thread queued last
+            if keep:
+                self._unread.extend(session.unread)
+            protocol.wake_waiting(session)
 
-    def _recover(self, error: WebSocketError, failed: httpx_ws.WebSocketSession) -> None:
+    def _recover(self, error: WebSocketError, failed: SyncSession) -> None:
         """Reconnect after ``error`` ended the ``failed`` session, or raise what ended it.
 
         Of the threads that meet the end of one connection, the first reconnects;
@@ -662,7 +750,8 @@ class WebSocket(_Session["Client"]):
         with self._reconnecting:
             if self._session is not failed:
                 return  # another thread has reconnected, or the session was closed
-            self._client._run(self._reconnecting_after(error))
+            code = _protocol().close_code(failed.connection)
+            self._client._run(self._reconnecting_after(error, code))
         if self._on_reconnect is not None:
             self._on_reconnect(self)
 
@@ -725,6 +814,9 @@ class AsyncWebSocket(_Session["AsyncClient"]):
     async def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message (see :meth:`WebSocket.receive`)."""
         while True:
+            unread = self._next_unread()
+            if unread is not None:
+                return unread
             held = await self._live()
             try:
                 event = await held.session.receive(timeout)
@@ -774,19 +866,19 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         assert held is not None
         return held
 
-    async def _connect(self) -> None:  # type: ignore[override]
+    async def _connect(self, reconnecting: bool = False) -> None:  # type: ignore[override]
         assert self._group is not None
-        held: _Held = await self._group.start(self._hold)
+        held: _Held = await self._group.start(partial(self._hold, reconnecting))
         self._held, self._response = held, held.response
 
-    async def _hold(self, *, task_status: anyio.abc.TaskStatus[_Held]) -> None:
+    async def _hold(self, reconnecting: bool, *, task_status: anyio.abc.TaskStatus[_Held]) -> None:
         """Open a connection and keep it (and httpx-ws's tasks) until it is released.
 
         A failed handshake is raised to the caller of ``_connect``; once the
         connection is handed over, an error while closing it is nobody's to
         handle (the session is over either way), so it is dropped.
         """
-        arguments, key = self._handshake()
+        arguments, key = self._handshake(reconnecting)
         protocol = _protocol()
         done = anyio.Event()
         handed_over = False
@@ -794,7 +886,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
             async with AsyncExitStack() as stack:
                 stream = self._client.stream("GET", self._url, **arguments)
                 response = await stack.enter_async_context(stream)
-                _check_upgrade(response, key)
+                _check_upgrade(response, key, self._subprotocols)
                 session = protocol.open_async(response, self._settings)
                 await stack.enter_async_context(session)
                 held = _Held(session, response, anyio.Event(), done)
@@ -807,14 +899,18 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         finally:
             done.set()
 
-    async def _disconnect(self, code: int, reason: str) -> None:  # type: ignore[override]
+    async def _disconnect(  # type: ignore[override]
+        self, code: int, reason: str, keep: bool = False
+    ) -> None:
+        """Close the connection; ``keep``: its messages not read yet are delivered later."""
         held, self._held = self._held, None
         if held is None:
             return
         with anyio.CancelScope(shield=True):
             # The connection may be gone already: closing it is then best effort.
-            with suppress(Exception):
-                await held.session.close(code, reason)
+            unread = await _protocol().finish_async(held.session, code, reason)
+            if keep:
+                self._unread.extend(unread)
             held.release.set()
             await held.done.wait()
 
@@ -833,7 +929,9 @@ class AsyncWebSocket(_Session["AsyncClient"]):
         async with self._reconnecting:
             if self._held is not failed:
                 return  # another task has reconnected, or the session was closed
-            await cast("Awaitable[None]", self._client._run(self._reconnecting_after(error)))
+            code = _protocol().close_code(failed.session.connection)
+            flow = self._reconnecting_after(error, code)
+            await cast("Awaitable[None]", self._client._run(flow))
         if self._on_reconnect is not None:
             result = self._on_reconnect(self)
             if inspect.isawaitable(result):
@@ -844,7 +942,7 @@ class AsyncWebSocket(_Session["AsyncClient"]):
 class _Held:
     """One connection of an :class:`AsyncWebSocket`, held open by its task until released."""
 
-    session: httpx_ws.AsyncWebSocketSession
+    session: AsyncSession
     response: Response
     release: anyio.Event
     done: anyio.Event

@@ -265,18 +265,22 @@ def _close_timeout(response: httpx.Response) -> float:
     return CLOSE_TIMEOUT if read is None else min(read, CLOSE_TIMEOUT)
 
 
+def _session_options(settings: _Settings) -> dict[str, Any]:
+    """What httpx-ws's sessions, sync and async, are made with."""
+    return {
+        "max_message_size_bytes": _READ_SIZE,
+        "queue_size": settings.queue_size,
+        "keepalive_ping_interval_seconds": settings.keepalive_interval,
+        "keepalive_ping_timeout_seconds": settings.keepalive_timeout,
+    }
+
+
 class SyncSession(httpx_ws.WebSocketSession):
     """httpx-ws's sync session with our connection, queue and stream (see the module)."""
 
     def __init__(self, response: httpx.Response, settings: _Settings) -> None:
-        super().__init__(
-            response.extensions["network_stream"],
-            max_message_size_bytes=_READ_SIZE,
-            queue_size=settings.queue_size,
-            keepalive_ping_interval_seconds=settings.keepalive_interval,
-            keepalive_ping_timeout_seconds=settings.keepalive_timeout,
-            response=response,
-        )
+        stream = response.extensions["network_stream"]
+        super().__init__(stream, response=response, **_session_options(settings))
         connection = SizeLimitedConnection(settings.max_message_size, self._should_close.set)
         self.connection = connection
         self.stream = _Stream(self.stream, _write_timeout(response), connection, self._should_close)
@@ -323,14 +327,8 @@ class AsyncSession(httpx_ws.AsyncWebSocketSession):
     """
 
     def __init__(self, response: httpx.Response, settings: _Settings) -> None:
-        super().__init__(
-            response.extensions["network_stream"],
-            max_message_size_bytes=_READ_SIZE,
-            queue_size=settings.queue_size,
-            keepalive_ping_interval_seconds=settings.keepalive_interval,
-            keepalive_ping_timeout_seconds=settings.keepalive_timeout,
-            response=response,
-        )
+        stream = response.extensions["network_stream"]
+        super().__init__(stream, response=response, **_session_options(settings))
         connection = SizeLimitedConnection(settings.max_message_size, self._should_close.set)
         self.connection = connection
         self.stream = _AsyncStream(self.stream, _write_timeout(response), connection)

@@ -8,9 +8,6 @@ a dead peer. Each test body runs on ``Client`` and on ``AsyncClient``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
-import hashlib
 import inspect
 import json
 import logging
@@ -40,7 +37,7 @@ from buttress import (
 from buttress.testing import DemoServer, FakeClock
 from buttress.websocket import MESSAGE_TOO_BIG
 from tests.conftest import Either
-from tests.servers import Certificates, PProxy, TLSServer, _LoopThread
+from tests.servers import Certificates, PProxy, RawServer, TLSServer, switching
 
 pytestmark = pytest.mark.anyio
 
@@ -145,43 +142,6 @@ class WebSocketApp:
         start = {"type": "websocket.http.response.start", "status": status, "headers": headers}
         await send(start)
         await send({"type": "websocket.http.response.body", "body": b"not now"})
-
-
-class SilentServer(_LoopThread):
-    """Accepts the WebSocket handshake, then reads and never answers: no pong, no close."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.received = bytearray()
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def _serve(self, stopping: asyncio.Event) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._writers.append(writer)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:  # the port probe of start(): no request
-                writer.close()
-                return
-            found = re.search(rb"(?i)sec-websocket-key: *(\S+)", head)
-            assert found is not None
-            guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-            accept = base64.b64encode(hashlib.sha1(found.group(1) + guid).digest())
-            writer.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-            )
-            while data := await reader.read(65536):
-                self.received += data
-            writer.close()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-        async with server:
-            await stopping.wait()
-            for writer in self._writers:  # a connection the client has not closed yet
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
 
 
 @pytest.fixture(scope="module")
@@ -373,15 +333,24 @@ async def test_leaving_with_unread_messages_closes_at_once(
 
 async def test_an_unanswered_keepalive_ping_ends_the_session(make_client: Any) -> None:
     client = make_client()
-    with SilentServer() as silent:
-        url = f"http://127.0.0.1:{silent.port}/"
+    received = bytearray()
+
+    async def silent(
+        raw: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: bytes
+    ) -> None:  # accepts the handshake, then reads and never answers: no pong, no close
+        writer.write(switching(key))
+        while data := await reader.read(65536):
+            received.extend(data)
+
+    with RawServer(silent) as server:
+        url = f"{server.url}/"
         options = {"keepalive_interval": 0.05, "keepalive_timeout": 0.05}
         async with opened(client, url, **options) as ws:
             # No message ever comes; the missing pong ends the wait long before 30 s.
             with pytest.raises(buttress.WebSocketClosedError) as closed:
                 await ws.receive(timeout=30)
         assert closed.value.code == 1006
-        assert silent.received[0] & 0x0F == 0x9  # the first frame it got was a ping
+        assert received[0] & 0x0F == 0x9  # the first frame it got was a ping
 
 
 # --- the handshake goes through the client's stack -----------------------------------------

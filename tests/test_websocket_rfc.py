@@ -10,10 +10,7 @@ bound (:func:`within`), so that a regression to a hang fails instead of hanging.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import os
 import re
 import struct
 import threading
@@ -28,13 +25,12 @@ import buttress
 from buttress import RetryConfig
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
-from tests.servers import _LoopThread
+from tests.servers import RawServer, client_frame, frame, switching
 from tests.test_websocket import Socket, opened
 
 pytestmark = pytest.mark.anyio
 
 T = TypeVar("T")
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 async def within(either: Either, seconds: float, body: Callable[[], Awaitable[T]]) -> T:
@@ -153,110 +149,6 @@ def app() -> RFCApp:
 def server(app: RFCApp) -> Iterator[DemoServer]:
     with DemoServer(app) as running:
         yield running
-
-
-def frame(
-    opcode: int, payload: bytes, *, fin: bool = True, mask: bool = False, rsv: int = 0
-) -> bytes:
-    """One WebSocket frame, as a server would send it (or should not)."""
-    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
-    length = len(payload)
-    masked = 0x80 if mask else 0
-    if length < 126:
-        head += bytes([masked | length])
-    else:
-        head += bytes([masked | 126]) + struct.pack("!H", length)
-    if mask:
-        key = os.urandom(4)
-        payload = bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
-        head += key
-    return head + payload
-
-
-def switching(key: bytes, extra: bytes = b"", *, upgrade: bool = True) -> bytes:
-    """A 101 answer accepting ``key``, with ``extra`` header lines."""
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-    lines = b"Upgrade: websocket\r\nConnection: Upgrade\r\n" if upgrade else b""
-    return (
-        b"HTTP/1.1 101 Switching Protocols\r\n"
-        + lines
-        + b"Sec-WebSocket-Accept: "
-        + accept
-        + b"\r\n"
-        + extra
-        + b"\r\n"
-    )
-
-
-async def client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """The next frame the client sent: its opcode and unmasked payload."""
-    first, second = await reader.readexactly(2)
-    length = second & 0x7F
-    if length == 126:
-        (length,) = struct.unpack("!H", await reader.readexactly(2))
-    elif length == 127:
-        (length,) = struct.unpack("!Q", await reader.readexactly(8))
-    key = await reader.readexactly(4)
-    payload = await reader.readexactly(length)
-    return first & 0x0F, bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
-
-
-Handler = Callable[
-    ["RawServer", asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[None]
-]
-
-
-class RawServer(_LoopThread):
-    """A TCP server on 127.0.0.1 that reads a handshake and hands the connection to ``handler``.
-
-    What the handler learns is kept here: the close code the client sent, and
-    whether the client ended the connection (EOF), each with an event to wait on.
-    """
-
-    def __init__(self, handler: Handler) -> None:
-        super().__init__()
-        self.handler = handler
-        self.close_code: int | None = None
-        self.closed = threading.Event()  # the client's close frame arrived
-        self.eof = threading.Event()  # the client ended the TCP connection
-        self.ponged = threading.Event()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def _serve(self, stopping: asyncio.Event) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._writers.append(writer)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:  # the port probe of start(): no request
-                writer.close()
-                return
-            found = re.search(rb"(?i)sec-websocket-key: *(\S+)", head)
-            assert found is not None
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                await self.handler(self, reader, writer, found.group(1))
-
-        server = await asyncio.start_server(handle, "127.0.0.1", self.port)
-        async with server:
-            await stopping.wait()
-            for writer in self._writers:
-                writer.transport.abort()
-
-    async def read_until_eof(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        """Read the client's frames: note its close (answering it), a pong, and the EOF."""
-        try:
-            while True:
-                opcode, payload = await client_frame(reader)
-                if opcode == 0xA:
-                    self.ponged.set()
-                if opcode == 0x8 and not self.closed.is_set():
-                    self.close_code = struct.unpack("!H", payload[:2])[0] if payload else None
-                    self.closed.set()
-                    writer.write(frame(0x8, payload[:2]))
-        except (asyncio.IncompleteReadError, ConnectionResetError):  # FIN, or RST
-            self.eof.set()
 
 
 # --- received messages are delivered before the close --------------------------------------

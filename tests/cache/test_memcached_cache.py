@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import socket
 import sys
 import threading
@@ -17,13 +18,14 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from hishel import Headers, Request
 from pymemcache.client.base import Client as Memcached
 
 import buttress
 from buttress import CacheConfig, MemcachedCache
 from buttress.testing import DemoServer, FakeClock
 from tests.conftest import Either
-from tests.servers import MemcachedServer
+from tests.servers import MemcachedServer, require_server
 
 pytestmark = pytest.mark.anyio
 
@@ -144,6 +146,65 @@ async def test_a_body_above_the_item_size_is_served_not_stored_and_counted(
     assert (await api.get("/download", params={"size": 100})).status_code == 200
     assert (await api.get("/download", params={"size": 100})).from_cache
     assert cache.stats().too_large == 2
+
+
+@pytest.mark.parametrize(
+    ("server_options", "max_item_size", "size"),
+    [
+        ((), 2_000_000, 1_500_000),  # max_item_size above memcached's 1 MiB
+        (("-I", "512k"), 1_000_000, 600_000),  # the default, above a server's -I 512k
+    ],
+)
+async def test_an_entry_the_server_refuses_is_counted_and_the_cache_stays_available(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    clock: FakeClock,
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
+    server_options: tuple[str, ...],
+    max_item_size: int,
+    size: int,
+) -> None:
+    require_server("memcached", shutil.which("memcached") is not None)
+    caplog.set_level(logging.WARNING)
+    with MemcachedServer(*server_options) as server:
+        cache = MemcachedCache(
+            server.address, namespace=namespace, timeout=2.0, clock=clock,
+            max_item_size=max_item_size,
+        )  # fmt: skip
+        config = CacheConfig(backend=cache, default_ttl=60)
+        api = make_client(base_url=demo.url, clock=clock, cache=config)
+        for _ in range(2):
+            response = await api.get("/download", params={"size": size})  # SERVER_ERROR
+            assert len(response.content) == size
+            assert not response.from_cache
+        assert cache.stats().too_large == 2
+        assert not cache.degraded
+        assert cache.health.status().last_error is None
+        await api.get("/download", params={"size": 100})
+        assert (await api.get("/download", params={"size": 100})).from_cache  # still caching
+        cache.close()
+    assert [record.name for record in caplog.records] == ["buttress.cache"]  # once, not degraded
+    assert "refused to store an entry (object too large" in caplog.records[0].getMessage()
+
+
+def test_a_server_out_of_memory_for_one_entry_refuses_it_and_stays_available(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymemcache.exceptions import MemcacheServerError
+
+    cache = backend()
+    request = Request("GET", "https://a.test/x", Headers({}))
+    headers = Headers({"etag": ['"1"']})  # kept for revalidation_window
+    cache.store("k" * 72, uuid.uuid4(), request, 200, headers, b"kept")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:  # memcached started with -M, its memory full
+        raise MemcacheServerError(b"out of memory storing object")
+
+    monkeypatch.setattr(cache._client, "add", refuse)
+    cache.store("j" * 72, uuid.uuid4(), request, 200, headers, b"refused")
+    assert (cache.stats().too_large, cache.degraded) == (1, False)
+    assert [entry.id for entry in cache.get_entries("k" * 72)]
 
 
 async def test_two_credentials_never_share_an_entry_and_no_secret_is_stored(
@@ -283,6 +344,9 @@ async def test_on_store_error_raise_fails_the_request_with_a_store_error(
         ({"server": "localhost"}, "host:port"),
         ({"namespace": "a b"}, "namespace"),
         ({"namespace": ""}, "namespace"),
+        ({"namespace": "café"}, "ASCII"),  # pymemcache refuses every non-ASCII key
+        ({"namespace": "é" * 64}, "ASCII"),
+        ({"namespace": "x" * 65}, "1 to 64"),
         ({"timeout": 0}, "timeout"),
         ({"max_item_size": 0}, "max_item_size"),
         ({"revalidation_window": -1}, "revalidation_window"),

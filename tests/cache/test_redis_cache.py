@@ -6,6 +6,7 @@ fleet would; the demo API's ``/cacheable`` counts how often the origin is asked.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import uuid
@@ -308,13 +309,19 @@ async def test_a_store_that_goes_away_makes_lookups_misses(
     store.close()
 
 
+@pytest.mark.parametrize("salt", [None, b"k" * 16])
 async def test_on_store_error_raise_fails_the_request_with_a_store_error(
-    make_client: Callable[..., Either], demo: DemoServer
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    caplog: pytest.LogCaptureFixture,
+    salt: bytes | None,
 ) -> None:
     unreachable = RedisStore("redis://127.0.0.1:1/0", on_store_error="raise")
-    with pytest.raises(buttress.StoreError):
-        RedisCache(unreachable)  # the salt is read at once
-    backend = RedisCache(unreachable, salt=b"k" * 16)
+    caplog.set_level(logging.WARNING, "buttress.cache")
+    backend = RedisCache(unreachable, salt=salt)  # a store away at start is no setup error
+    told = [r.getMessage() for r in caplog.records if r.name == "buttress.cache"]
+    assert len(told) == (1 if salt is None else 0)  # its own salt: it shares nothing
+    assert all("salt of its own" in message for message in told)
     api = make_client(base_url=demo.url, cache=CacheConfig(backend=backend))
     with pytest.raises(buttress.StoreError, match=r"Redis at redis://127\.0\.0\.1:1/0 failed"):
         await api.get("/cacheable", params={"key": unique()})

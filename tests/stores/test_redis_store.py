@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 import time
+import traceback
 from typing import Any
 
 import httpx
@@ -99,6 +100,54 @@ def test_a_password_in_the_url_query_is_not_shown_either() -> None:
 def test_bad_settings_raise_a_configuration_error(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(buttress.ConfigurationError, match=message):
         RedisStore(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:s3cretPW@127.0.0.1:notaport/0", "host and port cannot be read"),
+        ("redis://:s3cretPW@127.0.0.1:99999/0", "host and port cannot be read"),
+        ("redis://:s3c/retPW@127.0.0.1:6379/0", "host and port cannot be read"),  # unencoded /
+        ("http://:s3cretPW@127.0.0.1:6379/0", "must be redis://"),
+        ("redis:s3cretPW@127.0.0.1", "must be redis://"),
+        ("redis://:s3cretPW@127.0.0.1:6379/x", "database of a RedisStore url is a number"),
+        ("redis://:s3cretPW@127.0.0.1:6379/0?socket_timeout=abc", "option 'socket_timeout'"),
+        ("redis://:s3cretPW@127.0.0.1:6379/0?db=x", "option 'db'"),
+        ("redis://:s3cretPW@127.0.0.1:6379/0?colour=blue", "option 'colour'"),
+        ("rediss://:s3cretPW@127.0.0.1:6379/0?ssl_cert_reqs=bogus", "query option"),
+        ("unix://", "socket's path"),
+    ],
+)
+def test_a_url_redis_py_would_refuse_is_refused_at_once_without_the_password(
+    url: str, message: str
+) -> None:
+    for on_store_error in ("fallback", "raise"):
+        with pytest.raises(buttress.ConfigurationError, match=message) as caught:
+            RedisStore(url, namespace="n", on_store_error=on_store_error)
+        shown = "".join(traceback.format_exception(caught.value))
+        assert "s3cretPW" not in shown
+        assert "retPW" not in shown
+
+
+async def test_a_url_with_options_redis_py_reads_is_accepted_without_connecting(
+    redis_server: RedisServer, mode: str
+) -> None:
+    direct = redis.Redis(port=redis_server.port)  # one connection, for both counts
+
+    def connections() -> int:
+        return int(direct.info("stats")["total_connections_received"])
+
+    before = connections()
+    options = "socket_timeout=2&socket_connect_timeout=2&health_check_interval=30"
+    store = RedisStore(f"{redis_server.url}?{options}", namespace="options", timeout=2.0)
+    assert connections() == before  # parsed, not connected
+    direct.close()
+    if mode == "sync":
+        assert store.run(lambda client: client.ping()) is True
+    else:
+        assert await store.arun(lambda client: client.ping(), lambda client: client.ping())
+    assert not store.degraded
+    await store.aclose()
 
 
 def test_without_the_redis_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:

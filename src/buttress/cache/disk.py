@@ -37,9 +37,11 @@ _MAGIC, _VERSION = b"buttress", 2
 _CHECKSUM_SIZE = 32
 _START = _HEAD.size + _CHECKSUM_SIZE
 
-# Eviction goes down to this share of the limit: the directory is rescanned once per
-# tenth of the limit written, not on every store once full (a scan costs every file).
+# Eviction goes down to this share of the limit. Each process rescans the directory once
+# per tenth of the limit it writes (other processes write to it too), not on every store
+# once full: a scan costs every file.
 _EVICT_TO = 0.9
+_RESCAN_EVERY = 1 - _EVICT_TO
 _RECENT = 1024  # where the entries last read live, so updating one finds it without a scan
 
 
@@ -148,9 +150,13 @@ class DiskCache(CacheBackend):
 
     Survives restarts and can be shared by processes on one machine: each
     entry is written to a temporary file and renamed into place, so readers
-    never see half an entry. When the total grows past the limit the least
-    recently used files are removed, down to 90% of it, so a full cache
-    rescans its directory only once per tenth of the limit written. The
+    never see half an entry. The bound is the directory's, whoever wrote the
+    files: each process rescans the directory once per tenth of the limit it
+    writes (and whenever its own count passes the limit), and a scan that
+    finds more than 90% of the limit removes the least recently used files
+    down to 90%. So a full cache rescans only once per tenth of the limit
+    written, and processes writing at the same moment can take the directory
+    past the limit by at most a tenth of it each, until their next scan. The
     directory is created with owner-only permissions; stored keys and requests
     hold keyed digests of credentials, query strings and request headers, never
     the values themselves.
@@ -186,7 +192,8 @@ class DiskCache(CacheBackend):
         self.max_bytes = int(max_size_mb * 1024 * 1024)
         self._lock = threading.Lock()
         self._recent: _Recent[Path] = _Recent(_RECENT)
-        self._bytes = sum(size for _, size, _ in self._scan())
+        self._bytes = sum(size for _, size, _ in self._scan())  # as of the last scan, plus ours
+        self._written = 0  # bytes this process stored since its last scan
 
     def __repr__(self) -> str:
         size = self.max_bytes / 1048576
@@ -279,14 +286,18 @@ class DiskCache(CacheBackend):
             return  # a full or read-only disk stops caching, not the request
         with self._lock:
             self._bytes += len(data)
-            over = self._bytes > self.max_bytes
-        if over:
-            self._evict()
+            self._written += len(data)
+            due = self._bytes > self.max_bytes or self._written >= self.max_bytes * _RESCAN_EVERY
+            if due:
+                self._written = 0  # one thread rescans; the others carry on storing
+        if due:
+            self._rescan()
 
-    def _evict(self) -> None:
-        """Remove least recently used files until the total is 90% of the limit.
+    def _rescan(self) -> None:
+        """Rescan the directory; past 90% of the limit, remove least recently used files to 90%.
 
-        The directory is rescanned: other processes write to it too.
+        Other processes write to the directory too: what it holds is the scan's
+        figure, not this process's count.
         """
         files = sorted(self._scan())
         total = sum(size for _, size, _ in files)
@@ -390,7 +401,7 @@ class DiskCache(CacheBackend):
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
-            self._bytes = 0
+            self._bytes = self._written = 0
 
     @property
     def size(self) -> int:

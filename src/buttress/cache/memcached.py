@@ -16,6 +16,7 @@ process-local copy could not hear another process's invalidation.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import struct
@@ -36,6 +37,8 @@ from ._shared import LONGEST_EXPIRY, check_window, entry_of, expiry_seconds, pac
 from .base import _SALT_SIZES, CacheBackend, _Recent
 
 __all__ = ["MemcachedCache"]
+
+logger = logging.getLogger("buttress.cache")
 
 T = TypeVar("T")
 
@@ -60,6 +63,19 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     from pymemcache.exceptions import MemcacheError
 
     return (MemcacheError, OSError)
+
+
+# What memcached answers when it refuses one item (SERVER_ERROR ...): a value above its item
+# size (-I), or no memory it may take for it (-M). The server is there; the item is not kept.
+_REFUSED_ITEMS = (b"object too large for cache", b"out of memory storing object")
+
+
+def _refused_item(error: BaseException) -> bool:
+    from pymemcache.exceptions import MemcacheServerError
+
+    reason = error.args[0] if isinstance(error, MemcacheServerError) and error.args else b""
+    reason = reason.encode() if isinstance(reason, str) else reason
+    return isinstance(reason, bytes) and reason.strip().startswith(_REFUSED_ITEMS)
 
 
 def _bucket(data: bytes | None) -> tuple[float, dict[uuid.UUID, bytes]]:
@@ -91,7 +107,11 @@ class MemcachedCache(CacheBackend):
     entries, and each caller's entries apart. Within Memcached's limits:
 
     - an entry larger than ``max_item_size`` (Memcached's item size, 1 MiB unless
-      started with ``-I``) is not stored; ``stats().too_large`` counts them;
+      started with ``-I``) is not stored; ``stats().too_large`` counts them, and
+      the entries the server itself refuses (``SERVER_ERROR object too large for
+      cache`` when ``max_item_size`` is above its ``-I``, or ``out of memory
+      storing object``): one refused item leaves the server healthy, and the
+      first is logged once as a WARNING on ``buttress.cache``;
     - the size bound is Memcached's own memory limit (``-m``) and its LRU;
       ``size`` is the server's item count, which includes other namespaces;
     - ``invalidate()``, ``invalidate_pattern()`` and ``clear()`` start a new
@@ -105,7 +125,9 @@ class MemcachedCache(CacheBackend):
 
     Args:
         server: ``"host:port"``.
-        namespace: keeps this fleet's entries apart from others on the server.
+        namespace: keeps this fleet's entries apart from others on the server:
+            1 to 64 printable ASCII characters without spaces (every key starts
+            with it, and Memcached keys are ASCII, at most 250 bytes).
         timeout: seconds each call may take (connect included).
         on_store_error: ``"fallback"`` (a miss) or ``"raise"``.
         recheck: seconds between attempts to reach a server that is away.
@@ -141,10 +163,11 @@ class MemcachedCache(CacheBackend):
         if (
             not isinstance(namespace, str)
             or not 0 < len(namespace) <= 64
-            or not (namespace.isprintable() and " " not in namespace)
+            or not (namespace.isascii() and namespace.isprintable() and " " not in namespace)
         ):
             raise ConfigurationError(
-                f"namespace must be 1 to 64 printable characters without spaces, not {namespace!r}"
+                "namespace must be 1 to 64 printable ASCII characters without spaces "
+                f"(Memcached keys are ASCII), not {namespace!r}"
             )
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError(f"timeout must be a number of seconds > 0, not {timeout!r}")
@@ -173,6 +196,7 @@ class MemcachedCache(CacheBackend):
             default_noreply=False,
         )
         self._recent: _Recent[str] = _Recent(_RECENT)
+        self._told_refused = False
         super().__init__(salt=salt if salt is not None else self._shared_salt())
 
     def __repr__(self) -> str:
@@ -187,13 +211,34 @@ class MemcachedCache(CacheBackend):
         """``operation(client)``, or ``UNAVAILABLE`` while the server is away."""
         if not self.health.should_try():
             return UNAVAILABLE
+        value: T | Unavailable
         try:
             value = operation(self._client)
         except _store_errors() as exc:
-            self.health.failed(exc)
-            return UNAVAILABLE
-        self.health.succeeded()
+            if not _refused_item(exc):
+                self.health.failed(exc)
+                return UNAVAILABLE
+            self._refused(exc)
+            value = UNAVAILABLE
+        self.health.succeeded()  # it answered, if only to refuse one item
         return value
+
+    def _refused(self, error: BaseException) -> None:
+        """The server refused one item: counted, logged the first time; the server is fine."""
+        self.recorder.too_large()
+        if self._told_refused:
+            return
+        self._told_refused = True
+        reason = error.args[0] if error.args else error
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
+        logger.warning(
+            "Memcached at %s refused to store an entry (%s); it is served, not cached. "
+            "If entries below max_item_size=%d are refused, start memcached with a larger "
+            "-I or lower max_item_size.",
+            self.server,
+            reason,
+            self.max_item_size,
+        )
 
     def _shared_salt(self) -> bytes:
         key, mine = f"{self.namespace}:salt", os.urandom(_SALT_SIZES[0])

@@ -18,6 +18,7 @@ Layout, all in the store's namespace (one cluster slot):
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from ..stores.redis import RedisStore
 
 __all__ = ["RedisCache"]
+
+logger = logging.getLogger("buttress.cache")
 
 _RECENT = 4096  # ids of entries read lately, and their keys: updating or removing one needs both
 
@@ -126,7 +129,11 @@ class RedisCache(CacheBackend):
     ``RedisStore(on_store_error="raise")``, the request raises
     :class:`~buttress.StoreError`. The salt is read from (or written to) Redis
     here; if the store is away now, this process uses a salt of its own and
-    shares no entries until it is made again.
+    shares no entries until it is made again (one WARNING on the
+    ``buttress.cache`` logger says so). Making the cache never raises for a
+    store that is away, with ``"raise"`` too: the requests that need the store
+    do. Give every process the same ``salt=`` to share entries whatever the
+    store's state at start.
 
     Args:
         store: the :class:`~buttress.RedisStore` (server and namespace).
@@ -191,9 +198,18 @@ class RedisCache(CacheBackend):
     def _shared_salt(store: RedisStore) -> bytes:
         key, mine = store.key("cache", "salt"), os.urandom(_SALT_SIZES[0])
         lifetime = milliseconds(_SALT_LIFETIME)
-        found = store.run(
-            lambda client: client.eval(_SALT, 1, key, mine, lifetime)  # once, at start
-        )
+        try:
+            found = store.run(
+                lambda client: client.eval(_SALT, 1, key, mine, lifetime)  # once, at start
+            )
+        except StoreError:  # on_store_error="raise": the requests raise, not the constructor
+            found = UNAVAILABLE
+        if found is UNAVAILABLE:
+            logger.warning(
+                "RedisCache could not read the shared salt from %s: this process uses a salt "
+                "of its own and shares no entries with other processes until it is made again",
+                store.health.name,
+            )
         if found is UNAVAILABLE or not isinstance(found, bytes) or len(found) not in _SALT_SIZES:
             return mine
         return found

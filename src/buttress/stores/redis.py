@@ -30,12 +30,13 @@ in a worker thread.
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -127,6 +128,62 @@ def _portable(settings: dict[str, Any]) -> dict[str, Any]:
     return portable
 
 
+_URL_FORMS = "redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path"
+# The query option redis-py names when it refuses one ("Invalid value for 'db'...").
+_OPTION = re.compile(r"'([A-Za-z_][A-Za-z0-9_]{0,39})'")
+
+
+def _check_url(url: object, cluster: bool) -> None:
+    """A :class:`~buttress.ConfigurationError` now for a URL redis-py would refuse at every call.
+
+    Nothing connects: the URL is parsed, and a connection object made from it but
+    not opened. Messages say which part is wrong and never quote the URL, which
+    may hold a password (a mistyped one can land in the port or the path).
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"RedisStore url must be a string, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # a port that is not a number from 0 to 65535 raises
+    except ValueError:
+        raise ConfigurationError(
+            f"RedisStore url: its host and port cannot be read (a port is a number up to "
+            f"65535; a password's reserved characters are %-encoded). Expected {_URL_FORMS}"
+        ) from None
+    if parts.scheme not in ("redis", "rediss", "unix") or not url.lower().startswith(
+        f"{parts.scheme}://"
+    ):
+        raise ConfigurationError(f"RedisStore url must be {_URL_FORMS}")
+    database = parts.path.strip("/")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigurationError("a unix:// RedisStore url needs the socket's path")
+    if parts.scheme != "unix" and database and not (database.isascii() and database.isdigit()):
+        raise ConfigurationError(f"the database of a RedisStore url is a number: {_URL_FORMS}")
+    if cluster and (parts.scheme == "unix" or database not in ("", "0")):
+        raise ConfigurationError(
+            "a Redis Cluster url is redis:// or rediss://host:port with database 0"
+        )
+    _check_options(url, parts.password)
+
+
+def _check_options(url: str, password: str | None) -> None:
+    """The URL's query options, as redis-py reads them into a connection (not opened)."""
+    redis = _redis()
+    try:
+        pool = redis.ConnectionPool.from_url(url)
+        pool.connection_class(**pool.connection_kwargs)
+    except (ValueError, TypeError, redis.exceptions.RedisError) as error:
+        found = _OPTION.search(str(error))
+        name = found.group(1) if found else None
+        options = parse_qs(urlsplit(url).query)
+        if name is None or name not in options or (password and password in name):
+            raise ConfigurationError("RedisStore url has a query option redis-py refuses") from None
+        raise ConfigurationError(
+            f"RedisStore url: redis-py refuses its query option {name!r} (an unknown "
+            "option, or a value of the wrong kind)"
+        ) from None
+
+
 def _check_settings(
     url: str | None,
     cluster: bool,
@@ -136,12 +193,8 @@ def _check_settings(
     send_margin: float,
 ) -> None:
     """A clear :class:`~buttress.ConfigurationError` for a setting a store cannot work with."""
-    if cluster and url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss") or parts.path.strip("/") not in ("", "0"):
-            raise ConfigurationError(
-                "a Redis Cluster url is redis:// or rediss://host:port with database 0"
-            )
+    if url is not None:
+        _check_url(url, cluster)
     if not isinstance(namespace, str) or not namespace or set("{}") & set(namespace):
         raise ConfigurationError(
             f"namespace must be a non-empty string without braces, not {namespace!r}"
@@ -184,7 +237,11 @@ class RedisStore(
 
     Args:
         url: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or
-            ``unix:///path``; or give ``client`` instead.
+            ``unix:///path``; or give ``client`` instead. It is read here, without
+            connecting: one redis-py would refuse (another scheme, a port or
+            database that is not a number, an unknown query option or a value it
+            cannot read) raises :class:`~buttress.ConfigurationError`, which never
+            quotes the URL.
         client: a ready ``redis.Redis`` (or ``redis.asyncio.Redis``), or a
             ``redis.cluster.RedisCluster`` (or ``redis.asyncio.cluster.RedisCluster``);
             the other kind is made from its connection settings. It stays yours

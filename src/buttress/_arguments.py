@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ._exceptions import ConfigurationError, _joined
+from ._exceptions import ConfigurationError, wrong_kind
 
 __all__ = ["unknown_argument"]
 
@@ -27,4 +27,4 @@ def unknown_argument(owner: str, name: str, known: Collection[str]) -> Configura
     close = get_close_matches(name, known, n=1)
     hint = f"; did you mean `{close[0]}=`?" if close else ""
     message = f"{owner}() got an unexpected keyword argument {name!r}{hint}"
-    return _joined(ConfigurationError, TypeError)(message)
+    return wrong_kind(message)

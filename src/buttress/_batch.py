@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 import anyio
 import httpx
 
-from ._exceptions import ClientError, ConfigurationError, _joined
+from ._exceptions import ConfigurationError, closed_client, wrong_kind
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -47,28 +47,23 @@ BatchProgress: TypeAlias = Callable[[int, int], object]
 Outcome: TypeAlias = "Response | Exception"
 
 
-def _wrong_kind(message: str) -> ConfigurationError:
-    """A :class:`ConfigurationError` that is also the ``TypeError`` Python would raise."""
-    return _joined(ConfigurationError, TypeError)(message)
-
-
 def _check_options(
     owner: str, concurrency: object, return_exceptions: object, on_progress: object
 ) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int):
         kind = type(concurrency).__name__
-        raise _wrong_kind(f"{owner}(concurrency=...) takes an int >= 1, not {kind}")
+        raise wrong_kind(f"{owner}(concurrency=...) takes an int >= 1, not {kind}")
     if concurrency < 1:
         raise ConfigurationError(f"{owner}(concurrency=...) takes an int >= 1, not {concurrency!r}")
     if not isinstance(return_exceptions, bool):
         kind = type(return_exceptions).__name__
-        raise _wrong_kind(f"{owner}(return_exceptions=...) takes True or False, not {kind}")
+        raise wrong_kind(f"{owner}(return_exceptions=...) takes True or False, not {kind}")
     if on_progress is not None and not callable(on_progress):
         kind = type(on_progress).__name__
-        raise _wrong_kind(f"{owner}(on_progress=...) takes a callable or None, not {kind}")
+        raise wrong_kind(f"{owner}(on_progress=...) takes a callable or None, not {kind}")
     if inspect.iscoroutinefunction(on_progress):
         # Called without await, it would never run (and warn "never awaited" at best).
-        raise _wrong_kind(
+        raise wrong_kind(
             f"{owner}(on_progress=...) is called, not awaited: pass a plain function, "
             "not an async one"
         )
@@ -79,12 +74,12 @@ def _checked_requests(owner: str, requests: Iterable[httpx.Request]) -> list[htt
         kind = (
             "a single Request" if isinstance(requests, httpx.Request) else type(requests).__name__
         )
-        raise _wrong_kind(f"{owner}() takes an iterable of httpx.Request, not {kind}")
+        raise wrong_kind(f"{owner}() takes an iterable of httpx.Request, not {kind}")
     checked = list(requests)
     for index, request in enumerate(checked):
         if not isinstance(request, httpx.Request):
             # The item is not shown: a tuple or a dict may hold a credential.
-            raise _wrong_kind(
+            raise wrong_kind(
                 f"{owner}() takes httpx.Request objects (build them with "
                 f"client.build_request), not {type(request).__name__} (item {index})"
             )
@@ -110,7 +105,7 @@ class Batch:
         _check_options(owner, concurrency, return_exceptions, on_progress)
         self.requests = _checked_requests(owner, requests)
         if client.is_closed:
-            raise ClientError(f"cannot send a batch: this {type(client).__name__} has been closed")
+            raise closed_client(client, "a batch")
         self.width = min(concurrency, len(self.requests))
         self.return_exceptions = return_exceptions
         self.on_progress = on_progress

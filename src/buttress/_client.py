@@ -49,7 +49,7 @@ from ._calls import (
 from ._client_config import UNSET, ClientConfig, coerce_auth
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import APIVersion, TimeoutTypes
-from ._exceptions import ClientError, ConfigurationError, TimeoutError, describe
+from ._exceptions import ConfigurationError, TimeoutError, closed_client, describe
 from ._extensions import DEADLINE_KEY, EXTENSION_KEY, REDACTOR_KEY
 from ._features import AsyncFeatures, Features
 from ._flow import Effect, Outcome, OutOfTime, Read, adrive, call, drive, time_left
@@ -344,7 +344,7 @@ class _Facade(RequestBuilding, LayerHandles, RedirectHooks, Generic[_TransportT]
     def _before_sending(self, request: httpx.Request, auth: Any) -> Any:
         """Refuse when closed; give ``request`` the vocabulary of secrets (a call's auth's too)."""
         if self.is_closed:  # type: ignore[attr-defined]
-            raise ClientError(f"cannot send a request: this {type(self).__name__} has been closed")
+            raise closed_client(self)
         if REDACTOR_KEY not in request.extensions:  # built without build_request
             declare(request, self._redactor)
         if auth is not USE_CLIENT_DEFAULT:

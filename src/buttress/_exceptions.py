@@ -705,6 +705,19 @@ def _joined(ours: type[_C], theirs: type[BaseException]) -> type[_C]:
     return joined  # type: ignore[return-value]
 
 
+def wrong_kind(message: str) -> ConfigurationError:
+    """A :class:`ConfigurationError` that is also the ``TypeError`` Python (or httpx) raises
+    for an argument of the wrong kind."""
+    return _joined(ConfigurationError, TypeError)(message)
+
+
+def closed_client(client: object, what: str = "a request") -> ClientError:
+    """The error for sending on a closed client: a :class:`ClientError` that is also the
+    ``RuntimeError`` httpx raises there."""
+    name = type(client).__name__
+    return _joined(ClientError, RuntimeError)(f"cannot send {what}: this {name} has been closed")
+
+
 # What went wrong, by the httpx (or builtin) class; the first match in the MRO wins.
 _WHAT: Mapping[type[BaseException], str] = {
     httpx.ConnectTimeout: "timed out connecting",

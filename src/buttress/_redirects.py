@@ -17,7 +17,7 @@ import httpx
 from pydantic import Field
 
 from ._config import AnyCollection, FrozenConfig, construct, defaults
-from ._exceptions import RedirectRefusedError
+from ._exceptions import RedirectRefusedError, _joined
 from ._extensions import CREDENTIAL_HEADERS_KEY, RESIGN_KEY
 from ._redact import Redactor
 
@@ -53,11 +53,24 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return a is b or _origin(a) == _origin(b)  # one URL: every new request's trace asks
 
 
+def _https_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
+    """True when ``b`` is ``a``'s host on https at its default port: no other origin to
+    httpx, which keeps ``Authorization`` across it, nor to us."""
+    return (
+        a.scheme == "http"
+        and b.scheme == "https"
+        and a.host == b.host
+        and a.port in (80, None)
+        and b.port in (443, None)
+    )
+
+
 def _refused_scheme(
     request: httpx.Request, response: httpx.Response, scheme: str
 ) -> RedirectRefusedError:
     shown = Redactor.for_request(request).url(request.url)
-    return RedirectRefusedError(
+    # also httpx's UnsupportedProtocol, which bare httpx raises for such a redirect
+    return _joined(RedirectRefusedError, httpx.UnsupportedProtocol)(
         f"refused a redirect ({response.status_code}) from {shown} to a URL "
         f"of scheme {scheme[:20]!r}: only http and https redirects are followed",
         request=request,
@@ -146,14 +159,7 @@ class RedirectHooks:
             raise _refused_scheme(request, response, scheme) from exc
         if url.scheme not in _FOLLOWED_SCHEMES:  # a server must not send us to ftp: or file:
             raise _refused_scheme(request, response, url.scheme)
-        upgrade = (
-            request.url.scheme == "http"
-            and url.scheme == "https"
-            and request.url.host == url.host
-            and request.url.port in (80, None)
-            and url.port in (443, None)
-        )
-        refused = not (upgrade or same_origin(request.url, url))
+        refused = not (_https_upgrade(request.url, url) or same_origin(request.url, url))
         if refused and not self._redirects.allow_cross_origin:
             redactor = Redactor.for_request(request)
             raise RedirectRefusedError(
@@ -187,7 +193,7 @@ class RedirectHooks:
         self, request: httpx.Request, url: httpx.URL, method: str
     ) -> httpx.Headers:
         headers: httpx.Headers = super()._redirect_headers(request, url, method)  # type: ignore[misc]
-        if not same_origin(request.url, url):
+        if not (same_origin(request.url, url) or _https_upgrade(request.url, url)):
             used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
             named = (*_ALWAYS_DROPPED, *self._redirects.strip_headers, *used)
             dropped = {name.lower() for name in named}

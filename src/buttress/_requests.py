@@ -10,6 +10,7 @@ secrets.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -215,6 +216,8 @@ class RequestBuilding:
         """Split a call's keyword arguments between building the request and sending it."""
         self._check_call_names(kwargs)
         arguments: dict[str, Any] = dict(kwargs)
+        if arguments.get("cookies") is not None:  # httpx's own words, from its request()
+            warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=4)
         if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
             given = arguments.get("expected_statuses")
             check_options({"expected_statuses": given})
@@ -241,6 +244,13 @@ class RequestBuilding:
         options = {name: rest.pop(name) for name in _PAGINATION_ARGS if name in rest}
         self._check_call_names(rest)  # now, not when the first page is fetched
         return make_pages(url, response_model=response_model, **options), rest
+
+
+_PER_REQUEST_COOKIES = (
+    "Setting per-request cookies=<...> is being deprecated, because "
+    "the expected behaviour on cookie persistence is ambiguous. Set "
+    "cookies directly on the client instance instead."
+)
 
 
 def _keywords(function: Callable[..., Any]) -> frozenset[str]:

@@ -53,7 +53,7 @@ from pydantic import SecretStr
 
 from .. import _lazy
 from .._clock import SYSTEM_CLOCK, Clock
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, wrong_kind
 from .._redact import Redactor, declare, mark_credential_headers
 from ._sigv4 import AWSSigV4
 
@@ -210,7 +210,7 @@ def coerce_auth(auth: Any) -> httpx.Auth | None:
         return _from_tuple(auth)
     if callable(auth):
         return FunctionAuth(cast(Callable[[httpx.Request], httpx.Request], auth))
-    raise ConfigurationError(
+    raise wrong_kind(  # a TypeError too, as httpx raises
         f"unsupported auth {type(auth).__name__}: give an httpx.Auth, a callable, "
         "('bearer', token), ('api_key', key) or (username, password)"
     )

@@ -685,16 +685,11 @@ class Operation:
     ) -> Any:
         if self._api.is_async:
             return self._acall(body, response_model, options, arguments)
-        call = self._prepare(arguments, body)
+        target, kwargs = self._request(body, response_model, options, arguments)
         client = self._api.client
         assert isinstance(client, Client)
         try:
-            return client.request(
-                self.method,
-                call.target,
-                response_model=response_model,
-                **self._kwargs(call, options),
-            )
+            return client.request(self.method, target, **kwargs)
         except HTTPError as error:
             self._note_off_schema(error)
             raise
@@ -706,19 +701,25 @@ class Operation:
         options: RequestKwargs | None,
         arguments: dict[str, Any],
     ) -> Any:
-        call = self._prepare(arguments, body)
+        target, kwargs = self._request(body, response_model, options, arguments)
         client = self._api.client
         assert isinstance(client, AsyncClient)
         try:
-            return await client.request(
-                self.method,
-                call.target,
-                response_model=response_model,
-                **self._kwargs(call, options),
-            )
+            return await client.request(self.method, target, **kwargs)
         except HTTPError as error:
             self._note_off_schema(error)
             raise
+
+    def _request(
+        self,
+        body: Any,
+        response_model: Any,
+        options: RequestKwargs | None,
+        arguments: dict[str, Any],
+    ) -> tuple[str, dict[str, Any]]:
+        """The target and the client's keyword arguments for one call, sync or async."""
+        call = self._prepare(arguments, body)
+        return call.target, {"response_model": response_model, **self._kwargs(call, options)}
 
     def paginate(
         self,

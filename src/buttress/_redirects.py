@@ -53,7 +53,7 @@ def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return a is b or _origin(a) == _origin(b)  # one URL: every new request's trace asks
 
 
-def _https_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
+def https_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
     """True when ``b`` is ``a``'s host on https at its default port: no other origin to
     httpx, which keeps ``Authorization`` across it, nor to us."""
     return (
@@ -159,7 +159,7 @@ class RedirectHooks:
             raise _refused_scheme(request, response, scheme) from exc
         if url.scheme not in _FOLLOWED_SCHEMES:  # a server must not send us to ftp: or file:
             raise _refused_scheme(request, response, url.scheme)
-        refused = not (_https_upgrade(request.url, url) or same_origin(request.url, url))
+        refused = not (https_upgrade(request.url, url) or same_origin(request.url, url))
         if refused and not self._redirects.allow_cross_origin:
             redactor = Redactor.for_request(request)
             raise RedirectRefusedError(
@@ -193,7 +193,7 @@ class RedirectHooks:
         self, request: httpx.Request, url: httpx.URL, method: str
     ) -> httpx.Headers:
         headers: httpx.Headers = super()._redirect_headers(request, url, method)  # type: ignore[misc]
-        if not (same_origin(request.url, url) or _https_upgrade(request.url, url)):
+        if not (same_origin(request.url, url) or https_upgrade(request.url, url)):
             used = request.extensions.get(CREDENTIAL_HEADERS_KEY, ())
             named = (*_ALWAYS_DROPPED, *self._redirects.strip_headers, *used)
             dropped = {name.lower() for name in named}

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import botocore.auth
 import botocore.awsrequest
@@ -502,6 +502,35 @@ async def test_a_redirect_through_the_retry_transport_on_plain_httpx_is_signed(
         ) as ac:
             response = await ac.get(url)
     assert response.status_code == 200
+
+
+async def test_a_hop_back_from_another_origin_gets_no_credentials(
+    make_client: MakeClient, demo: DemoServer, other_origin: DemoServer
+) -> None:
+    # A -> B -> A: B chose the last URL; the credentials B never got stay off it too.
+    auth = AWSSigV4("AKIDTEST", "s3cret-key", "us-east-1", "execute-api", session_token="T0KEN")
+    client = make_client(auth=auth, follow_redirects=True, retry=RETRY)
+    back = f"{demo.url}/echo?path=chosen-by-b"
+    via_b = f"{other_origin.url}/redirect?" + urlencode({"to": back, "status": 307})
+    response = await client.post(
+        f"{demo.url}/redirect", params={"to": via_b, "status": 307}, json={"x": 1}
+    )
+    assert str(response.url) == back
+    echoed = {name.lower() for name in response.json()["headers"]}
+    assert not echoed & {"authorization", "x-amz-security-token"}
+
+
+async def test_a_redirected_body_in_memory_is_signed_with_its_hash(
+    make_client: MakeClient, gate: tuple[SigV4Gate, DemoServer, FakeClock]
+) -> None:
+    app, server, clock = gate
+    client = make_client(
+        base_url=server.url, auth=signer(clock), clock=clock, follow_redirects=True
+    )
+    response = await client.post("/redirect", params={"to": "/echo", "status": 307}, json={"a": 1})
+    assert response.json()["json"] == {"a": 1}
+    assert "X-Amz-Content-SHA256" not in response.request.headers  # hashed, not unsigned
+    assert len(app.dates) == 2  # both hops verified
 
 
 def test_a_redirect_hop_to_another_origin_is_not_signed(

@@ -37,11 +37,12 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._exceptions import ConfigurationError
 from .._extensions import RESIGN_KEY
 from .._redact import Redactor, mark_credential_headers
-from .._redirects import same_origin
+from .._redirects import https_upgrade, same_origin
 
 __all__ = ["AWSSigV4"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+_CONTENT_HASH = "X-Amz-Content-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Never signed: hop-by-hop headers a proxy may change, headers buttress rewrites on each
 # attempt (trace context), and those AWS's own signer leaves out.
@@ -91,7 +92,13 @@ def _canonical_path(url: httpx.URL, service: str) -> str:
 
 
 def _payload_hash(request: httpx.Request) -> str:
-    """The body's SHA-256 when it is in memory; ``UNSIGNED-PAYLOAD`` for a streamed body."""
+    """The body's SHA-256 when it is in memory; ``UNSIGNED-PAYLOAD`` for a streamed body.
+
+    A redirect hop carries its body as the stream of bytes it was (httpx builds it from
+    the request before): in memory too, read at no cost.
+    """
+    if not hasattr(request, "_content") and isinstance(request.stream, httpx.ByteStream):
+        request.read()
     if hasattr(request, "_content"):
         return hashlib.sha256(request.content).hexdigest()
     return UNSIGNED_PAYLOAD
@@ -117,28 +124,38 @@ class _Signed:
 
 
 class _Resigner:
-    """Signs a request again just before it is sent: a retry of the request signed, with a
-    fresh date; a redirect to the same origin, anew (its URL, method and body changed,
-    and httpx follows redirects beneath auth). A hop to another origin stays unsigned:
-    the redirect dropped the credentials, and they are not this origin's to send."""
+    """Signs a request again just before it is sent: a retry, with a fresh date; a
+    redirect hop to the origin signed (or its https upgrade), anew, for its own URL,
+    method and body (httpx follows redirects beneath auth).
 
-    __slots__ = ("_auth", "_first", "_signed")
+    Once a hop has left that origin, nothing is signed again: the redirect dropped the
+    credentials there, and a hop back that the other origin chose must not get them.
+    """
+
+    __slots__ = ("_auth", "_first", "_left", "_origin", "_signed")
 
     def __init__(self, auth: AWSSigV4, request: httpx.Request, signed: _Signed) -> None:
         self._auth = auth
+        self._origin = signed.url
+        self._left = False
+        self._signed = signed
         # signed this moment: its first send needs nothing (weak: the request holds us)
         self._first: weakref.ref[httpx.Request] | None = weakref.ref(request)
-        self._signed = signed
 
     def __call__(self, request: httpx.Request) -> None:
+        if self._left:
+            return
         if self._first is not None and self._first() is request:
             self._first = None
             return
         signed = self._signed
         if request.method == signed.method and request.url == signed.url:
-            self._auth._sign(request, signed)
-        elif same_origin(request.url, signed.url):
-            self._auth._sign(request, self._auth._prepare(request))
+            self._auth._sign(request, signed)  # a retry: the same headers, a new date
+        elif same_origin(request.url, self._origin) or https_upgrade(self._origin, request.url):
+            self._signed = self._auth._prepare(request)
+            self._auth._sign(request, self._signed)
+        else:
+            self._left = True
 
 
 class AWSSigV4(httpx.Auth):
@@ -255,8 +272,10 @@ class AWSSigV4(httpx.Auth):
         if request.url.query.decode("ascii") != canonical_query:
             request.url = request.url.copy_with(query=canonical_query.encode("ascii") or None)
         payload = _payload_hash(request)
-        if payload == UNSIGNED_PAYLOAD or self.service == "s3":
-            request.headers["X-Amz-Content-SHA256"] = payload
+        # S3 wants it; an unsigned payload says so; a hop keeps the header of the request
+        # before it, which must now name this body
+        if payload == UNSIGNED_PAYLOAD or self.service == "s3" or _CONTENT_HASH in request.headers:
+            request.headers[_CONTENT_HASH] = payload
         if self.session_token is not None:
             request.headers["X-Amz-Security-Token"] = self.session_token.get_secret_value()
         mark_credential_headers(request, "authorization", "x-amz-security-token")

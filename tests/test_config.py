@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import json
@@ -194,6 +195,10 @@ def test_python_only_fields_can_only_be_null_in_json() -> None:
         buttress.CircuitBreakerConfig.model_validate_json('{"fallback": "print"}')
 
 
+def _alert(host: str, old: str, new: str, *, webhook: str) -> None:
+    """A breaker listener holding a secret, as an application would write it."""
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -201,6 +206,9 @@ def test_python_only_fields_can_only_be_null_in_json() -> None:
         buttress.CacheConfig(backend=buttress.MemoryCache(max_size=5)),
         buttress.RetryConfig(wait=tenacity.wait_fixed(1), stop=tenacity.stop_after_attempt(2)),
         buttress.CircuitBreakerConfig(fallback=lambda request: httpx.Response(503)),
+        buttress.CircuitBreakerConfig(
+            on_state_change=functools.partial(_alert, webhook="https://hooks.test/pw-in-path")
+        ),
         buttress.RateLimitConfig(max_requests=5, store=buttress.RedisStore("redis://:pw@h/0")),
     ],
     ids=lambda config: type(config).__name__,
@@ -211,10 +219,13 @@ def test_a_configuration_holding_python_objects_dumps_to_json_for_a_log(
     # An application logs its configuration as JSON: each object set is written as its
     # repr (a store's hides its password), every other field as it is.
     dumped = json.loads(config.model_dump_json())
-    objects = {"backend", "wait", "stop", "fallback", "store"}
-    for name, value in config:
-        if name in objects and value is not None:
+    for name in ("backend", "wait", "stop", "store"):  # objects: their reprs
+        value = getattr(config, name, None)
+        if value is not None:
             assert dumped[name] == repr(value)
+    for name in ("fallback", "on_state_change"):  # functions: their names, never what they hold
+        if getattr(config, name, None) is not None:
+            assert dumped[name].startswith("<function ")
     assert "pw" not in config.model_dump_json()
 
 

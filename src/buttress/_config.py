@@ -7,7 +7,9 @@ client is built, shared safely between threads, never copied per request.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -69,8 +71,27 @@ AnyCollection: TypeAlias = Annotated[_C, Strict(False)]
 """A tuple or frozenset field that accepts any iterable (a list, a set), its items
 still checked strictly: ``AnyCollection[frozenset[int]]`` takes ``[503]``, not ``["503"]``."""
 
-DumpedAsRepr = PlainSerializer(repr, return_type=str, when_used="json-unless-none")
-"""In JSON, a Python object (a store, a backend, a callable) is written as its repr."""
+_FUNCTIONS = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    functools.partial,
+)
+
+
+def _described(value: object) -> str:
+    """A Python object as a logged configuration may show it: a function by its name only
+    (a partial's or a bound method's repr shows what it holds, a webhook's URL, a
+    client's key); any other object (a store, a backend) by its repr."""
+    if isinstance(value, _FUNCTIONS):
+        function = value.func if isinstance(value, functools.partial) else value
+        return f"<function {getattr(function, '__qualname__', type(function).__name__)}>"
+    return repr(value)
+
+
+DumpedAsRepr = PlainSerializer(_described, return_type=str, when_used="json-unless-none")
+"""In JSON, a Python object (a store, a backend) is written as its repr, a function as its
+name."""
 
 PythonOnly: TypeAlias = Annotated[
     _C,
@@ -80,8 +101,8 @@ PythonOnly: TypeAlias = Annotated[
 ]
 """An optional field only Python code can fill (a callable, a store): in JSON it can only be
 ``null``, its default, and the model's JSON schema says so instead of failing. Dumped to
-JSON (``model_dump_json()``, to log a configuration), a value set is written as its repr,
-which never holds a secret."""
+JSON (``model_dump_json()``, to log a configuration), a value set is written as its repr
+(buttress's stores and backends show no secret in theirs), a function as its name only."""
 
 
 def defaults(model: type[_M]) -> _M:

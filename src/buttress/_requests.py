@@ -10,6 +10,8 @@ secrets.
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -216,8 +218,8 @@ class RequestBuilding:
         """Split a call's keyword arguments between building the request and sending it."""
         self._check_call_names(kwargs)
         arguments: dict[str, Any] = dict(kwargs)
-        if arguments.get("cookies") is not None:  # httpx's own words, from its request()
-            warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=4)
+        if arguments.get("cookies") is not None and not streamed:  # httpx's request() warns
+            warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=_callers_level())
         if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
             given = arguments.get("expected_statuses")
             check_options({"expected_statuses": given})
@@ -246,6 +248,15 @@ class RequestBuilding:
         return make_pages(url, response_model=response_model, **options), rest
 
 
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside buttress: the line that made the call."""
+    frame, level = sys._getframe(2), 2  # the frame that asks for it is inside, and its caller
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_PACKAGE = os.path.dirname(__file__) + os.sep
 _PER_REQUEST_COOKIES = (
     "Setting per-request cookies=<...> is being deprecated, because "
     "the expected behaviour on cookie persistence is ambiguous. Set "

@@ -646,6 +646,8 @@ class WebSocket(_Session["Client"]):
             if unread is not None:
                 return unread
             session = self._live()
+            if self._unread:  # a reconnection ended while we waited: its messages first
+                continue
             try:
                 event = session.receive(timeout)
             except queue.Empty:
@@ -818,6 +820,8 @@ class AsyncWebSocket(_Session["AsyncClient"]):
             if unread is not None:
                 return unread
             held = await self._live()
+            if self._unread:  # a reconnection ended while we waited: its messages first
+                continue
             try:
                 event = await held.session.receive(timeout)
             except builtins.TimeoutError:

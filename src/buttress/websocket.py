@@ -650,7 +650,7 @@ class WebSocket(_Session["Client"]):
                 continue
             try:
                 event = session.receive(timeout)
-            except queue.Empty:
+            except (queue.Empty, builtins.TimeoutError):  # httpx-ws 0.9, and 0.10 on
                 raise self._timed_out(timeout) from None
             except Exception as exc:
                 self._recover(self._ending(exc, session.connection), session)

@@ -54,6 +54,14 @@ _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
+# httpx-aiohttp's table, and what its older releases (0.1.8) leave out: a proxy's refusal
+_EXCEPTIONS: dict[type[Exception], type[httpx.TransportError]] = {
+    **AIOHTTP_EXC_MAP,
+    aiohttp.ClientHttpProxyError: httpx.ProxyError,
+    aiohttp.ClientProxyConnectionError: httpx.ProxyError,
+}
+
+
 def _translated(exc: Exception) -> Exception:
     """The httpx error for an aiohttp failure (``exc`` itself when it is not aiohttp's).
 
@@ -77,7 +85,7 @@ def _translated(exc: Exception) -> Exception:
         # A response aiohttp could not parse: a bad status line, header or framing.
         return httpx.RemoteProtocolError(_malformed(exc))
     kind: type[httpx.TransportError] | None = None
-    for aiohttp_error, httpx_error in AIOHTTP_EXC_MAP.items():
+    for aiohttp_error, httpx_error in _EXCEPTIONS.items():
         if isinstance(exc, aiohttp_error) and (kind is None or issubclass(httpx_error, kind)):
             kind = httpx_error
     if kind is None:

@@ -36,7 +36,7 @@ import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -130,7 +130,7 @@ def _portable(settings: dict[str, Any]) -> dict[str, Any]:
 
 _URL_FORMS = "redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path"
 # The query option redis-py names when it refuses one ("Invalid value for 'db'...").
-_OPTION = re.compile(r"'([A-Za-z_][A-Za-z0-9_]{0,39})'")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")  # an option's name, shown in a message
 
 
 def _check_url(url: object, cluster: bool) -> None:
@@ -168,20 +168,27 @@ def _check_url(url: object, cluster: bool) -> None:
 
 def _check_options(url: str, password: str | None) -> None:
     """The URL's query options, as redis-py reads them into a connection (not opened)."""
+    if _refused(url):
+        parts = urlsplit(url)
+        for name, values in parse_qs(parts.query).items():  # which one: each alone
+            alone = urlunsplit(parts._replace(query=urlencode({name: values[-1]})))
+            if _refused(alone) and _NAME.fullmatch(name) and not (password and password in name):
+                raise ConfigurationError(
+                    f"RedisStore url: redis-py refuses its query option {name!r} (an unknown "
+                    "option, or a value of the wrong kind)"
+                )
+        raise ConfigurationError("RedisStore url has a query option redis-py refuses")
+
+
+def _refused(url: str) -> bool:
+    """Whether redis-py refuses ``url`` when it makes a connection of it (not opened)."""
     redis = _redis()
     try:
         pool = redis.ConnectionPool.from_url(url)
         pool.connection_class(**pool.connection_kwargs)
-    except (ValueError, TypeError, redis.exceptions.RedisError) as error:
-        found = _OPTION.search(str(error))
-        name = found.group(1) if found else None
-        options = parse_qs(urlsplit(url).query)
-        if name is None or name not in options or (password and password in name):
-            raise ConfigurationError("RedisStore url has a query option redis-py refuses") from None
-        raise ConfigurationError(
-            f"RedisStore url: redis-py refuses its query option {name!r} (an unknown "
-            "option, or a value of the wrong kind)"
-        ) from None
+    except (ValueError, TypeError, redis.exceptions.RedisError):
+        return True
+    return False
 
 
 def _check_settings(

@@ -24,7 +24,11 @@ With ``--cache-hits``, the cases are instead the cache-hit clients of
 :mod:`benchmarks.handbuilt` (hishel's ``CacheTransport``, ``buttress.Client``
 and ``stack()`` with a cache), each sending the GET its cache answers.
 
-``python -m benchmarks.profile_layers [--instructions] [--cache-hits] [--rounds N] [--requests N]``
+``--only TEXT`` keeps the cases whose name contains ``TEXT`` (the first two rows stay, as
+the bases of the ratios): a quick count while working on one layer.
+
+``python -m benchmarks.profile_layers [--instructions] [--cache-hits] [--only TEXT]
+[--rounds N] [--requests N]``
 """
 
 from __future__ import annotations
@@ -132,13 +136,18 @@ def _cache_hit_cases() -> tuple[dict[str, Callable[[], httpx.Client]], str]:
     return {case: partial(cache_client, case) for case in CACHE_CASES}, CACHE_URL
 
 
-def _cases(cache_hits: bool) -> tuple[dict[str, Callable[[], httpx.Client]], str]:
-    return _cache_hit_cases() if cache_hits else (CASES, URL)
+def _cases(cache_hits: bool, only: str = "") -> tuple[dict[str, Callable[[], httpx.Client]], str]:
+    cases, url = _cache_hit_cases() if cache_hits else (CASES, URL)
+    bases = 1 if cache_hits else 2  # the rows the ratios divide by always run
+    kept = {name: make for i, (name, make) in enumerate(cases.items()) if i < bases or only in name}
+    return kept, url
 
 
-def _cpu_per_request(rounds: int, requests: int, cache_hits: bool) -> dict[str, list[float]]:
+def _cpu_per_request(
+    rounds: int, requests: int, cache_hits: bool, only: str
+) -> dict[str, list[float]]:
     quiet_logging()
-    cases, url = _cases(cache_hits)
+    cases, url = _cases(cache_hits, only)
     clients = {name: make() for name, make in cases.items()}
     figures: dict[str, list[float]] = {name: [] for name in cases}
     try:
@@ -160,7 +169,7 @@ import functools, gc, sys
 from benchmarks.cases import quiet_logging
 from benchmarks.profile_layers import _cases, _send
 quiet_logging()
-requests, cases, url = int(sys.argv[1]), *_cases(sys.argv[2] == "cache-hits")
+requests, cases, url = int(sys.argv[1]), *_cases(sys.argv[2] == "cache-hits", sys.argv[3])
 for make in cases.values():
     client = make()
     _send(client, max(requests // 10, 20), url)
@@ -173,7 +182,7 @@ for make in cases.values():
 """
 
 
-def _instructions_per_request(requests: int, cache_hits: bool) -> dict[str, float]:
+def _instructions_per_request(requests: int, cache_hits: bool, only: str) -> dict[str, float]:
     """Each case's requests counted by callgrind in one interpreter, start-up left out."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
@@ -190,6 +199,7 @@ def _instructions_per_request(requests: int, cache_hits: bool) -> dict[str, floa
                 _CHILD,
                 str(requests),
                 "cache-hits" if cache_hits else "layers",
+                only,
             ],
             check=True,
             capture_output=True,
@@ -201,7 +211,7 @@ def _instructions_per_request(requests: int, cache_hits: bool) -> dict[str, floa
             found = re.search(rb"^summary: (\d+)", part.read_bytes(), re.MULTILINE)
             assert found is not None, f"callgrind wrote no summary in {part.name}"
             counts.append(int(found.group(1)) / requests)
-    cases = _cases(cache_hits)[0]
+    cases = _cases(cache_hits, only)[0]
     assert len(counts) == len(cases), f"{len(counts)} callgrind parts for {len(cases)} cases"
     return dict(zip(cases, counts, strict=True))
 
@@ -212,20 +222,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     parser.add_argument("--cache-hits", action="store_true", help="cache hits, against hishel")
+    parser.add_argument("--only", default="", help="only the cases whose name contains this")
     args = parser.parse_args(argv)
-    names = list(_cases(args.cache_hits)[0])
+    names = list(_cases(args.cache_hits, args.only)[0])
     # the rows each figure is divided by, and their short names for the headings
     bases = {"hishel": names[0]} if args.cache_hits else {"bare": names[0], "hand-built": names[1]}
     against = "".join(f" vs {label} |" for label in bases)
     if args.instructions:
-        counts = _instructions_per_request(args.requests, args.cache_hits)
+        counts = _instructions_per_request(args.requests, args.cache_hits, args.only)
         print(f"| client | instructions per request |{against}")
         print("|---|---:|" + "---:|" * len(bases))
         for name, count in counts.items():
             ratios = "".join(f" {count / counts[base]:.2f} |" for base in bases.values())
             print(f"| {name} | {count:,.0f} |{ratios}")
         return
-    figures = _cpu_per_request(args.rounds, args.requests, args.cache_hits)
+    figures = _cpu_per_request(args.rounds, args.requests, args.cache_hits, args.only)
     medians = {name: statistics.median(values) for name, values in figures.items()}
     print(
         f"CPU microseconds per request, median (min-max) of {args.rounds} repetitions "

@@ -8,12 +8,13 @@ and closing, sync and async, are written here once.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["WatchedStream"]
 
@@ -62,23 +63,12 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         """The exception to raise for ``exc``, met while reading or closing (``exc`` itself)."""
         return exc
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            failure = self._failure(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
-
-    @contextmanager
-    def _closing(self) -> Iterator[None]:
-        try:
-            with self._reading():
-                yield
-        finally:
-            self._closed()
+    def _raise(self, exc: Exception) -> NoReturn:
+        """Raise what :meth:`_failure` makes of ``exc``, met while reading or closing."""
+        failure = self._failure(exc)
+        if failure is exc:
+            raise exc
+        raise failure from exc
 
     def _wrapped(self, protocol: type[_Stream]) -> _Stream:
         """The wrapped stream, which must speak ``protocol`` (as httpx checks of its own)."""
@@ -91,34 +81,49 @@ class WatchedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         )
         raise RuntimeError(f"Attempted to use a {body} response body {used}")
 
+    # try/except written out, not a context manager: this runs for every response body
+    # beneath every layer that watches it, and a generator-based one costs more than the
+    # watching itself.
     def __iter__(self) -> Iterator[bytes]:
         stream = self._wrapped(httpx.SyncByteStream)
-        with self._reading():
+        try:
             self._started()
             for data in stream:
                 yield self._chunk(data)
             self._ended()
+        except Exception as exc:
+            self._raise(exc)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         stream = self._wrapped(httpx.AsyncByteStream)
-        with self._reading():
+        try:
             self._started()
             async for data in stream:
                 yield self._chunk(data)
             await self._aended()
+        except Exception as exc:
+            self._raise(exc)
 
     def close(self) -> None:
         stream = self._wrapped(httpx.SyncByteStream)
-        with self._closing():
+        try:
             stream.close()
+        except Exception as exc:
+            self._raise(exc)
+        finally:
+            self._closed()
 
     async def aclose(self) -> None:
         stream = self._wrapped(httpx.AsyncByteStream)
-        with self._closing():
+        try:
             if _pooled_by_httpcore(stream):
                 await _to_the_end(stream.aclose())
             else:
                 await stream.aclose()
+        except Exception as exc:
+            self._raise(exc)
+        finally:
+            self._closed()
 
 
 def _pooled_by_httpcore(stream: httpx.AsyncByteStream) -> bool:
@@ -143,6 +148,8 @@ async def _to_the_end(closing: Awaitable[None]) -> None:
     caller waits for it, then is cancelled as asked. Other event loops (trio)
     shield closes themselves.
     """
+    import asyncio  # here: a program without async clients need not load it
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # not asyncio

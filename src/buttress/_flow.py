@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, c
 import anyio
 import httpx
 
+from ._clock import SYSTEM_CLOCK
+
 if TYPE_CHECKING:
     from ._clock import Clock
 
@@ -169,41 +171,30 @@ Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
 Step: TypeAlias = Generator[Effect, object, T]
 
 
-class _Run:
-    """What driving a flow is, whatever the call style: the drivers differ only in how they
-    perform ``effect``, inside ``with run:``.
+def _outcome_of(failure: BaseException, effect: Effect, flow: Generator[Any, Any, Any]) -> bool:
+    """Whether ``failure``, raised performing ``effect``, goes back into ``flow`` as its outcome.
 
-    Leaving the block keeps the outcome (``outcome``, or the Exception raised) for
-    :meth:`advance`, which sends it into the flow; ``effect`` is then the flow's next
-    effect, or ``None`` once it returned ``response``. Anything else raised (cancellation,
-    ``KeyboardInterrupt``, a clock that fails) closes the flow and passes straight through.
+    Only an ``Exception`` does, and not from a ``Sleep``: cancellation, ``KeyboardInterrupt``
+    or a clock that fails closes the flow (its ``finally`` blocks run) and passes straight
+    through.
     """
+    if isinstance(failure, Exception) and not isinstance(effect, Sleep):
+        return True
+    flow.close()
+    return False
 
-    __slots__ = ("_flow", "effect", "outcome", "response")
 
-    def __init__(self, flow: Generator[Effect, Outcome, object]) -> None:
-        self._flow = flow
-        self.response: object = None
-        self.advance(None)  # a flow may return before its first yield (an open breaker)
+class _StoresOnly(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """What a step run outside any flow sends through: nothing, it may only ask stores."""
 
-    def advance(self, outcome: Outcome) -> None:
-        try:
-            self.effect: Effect | None = self._flow.send(outcome)
-        except StopIteration as done:
-            self.effect, self.response = None, done.value
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError("only store calls run outside a flow")
 
-    def __enter__(self) -> _Run:
-        self.outcome: Outcome = None
-        return self
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError("only store calls run outside a flow")
 
-    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> bool:
-        if exc is None:
-            return False
-        if isinstance(exc, Exception) and not isinstance(self.effect, Sleep):
-            self.outcome = exc
-            return True
-        self._flow.close()
-        return False
+
+_STORES_ONLY = _StoresOnly()
 
 
 def call_at_once(step: Generator[Effect, object, T]) -> T:
@@ -211,24 +202,12 @@ def call_at_once(step: Generator[Effect, object, T]) -> T:
 
     For plain methods such as a shared circuit's ``force_open()``.
     """
-    run = _Run(step)
-    while run.effect is not None:
-        assert isinstance(run.effect, Call), "only store calls run outside a flow"
-        with run:
-            run.outcome = cast("Outcome", Reply(run.effect.blocking()))
-        run.advance(run.outcome)
-    return cast("T", run.response)
+    return drive(cast("Generator[Effect, Outcome, T]", step), _STORES_ONLY, SYSTEM_CLOCK)
 
 
 async def acall_at_once(step: Generator[Effect, object, T]) -> T:
     """:func:`call_at_once` awaiting the store, for the event loop."""
-    run = _Run(step)
-    while run.effect is not None:
-        assert isinstance(run.effect, Call), "only store calls run outside a flow"
-        with run:
-            run.outcome = cast("Outcome", Reply(await run.effect.awaiting()))
-        run.advance(run.outcome)
-    return cast("T", run.response)
+    return await adrive(cast("Generator[Effect, Outcome, T]", step), _STORES_ONLY, SYSTEM_CLOCK)
 
 
 def step_methods(
@@ -262,24 +241,36 @@ def step_methods(
 
 def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock: Clock) -> R:
     """Run ``flow`` to completion with blocking I/O and return what it returns (a response)."""
-    run = _Run(flow)
-    while run.effect is not None:
-        with run:
-            run.outcome = _perform(run.effect, inner, clock)
-        run.advance(run.outcome)
-    return cast("R", run.response)
+    outcome: Outcome = None
+    while True:
+        try:
+            effect = flow.send(outcome)
+        except StopIteration as done:  # a flow may return before its first yield
+            return cast("R", done.value)
+        try:
+            outcome = _perform(effect, inner, clock)
+        except BaseException as failure:
+            if not _outcome_of(failure, effect, flow):
+                raise
+            outcome = cast(Exception, failure)
 
 
 async def adrive(
     flow: Generator[Effect, Outcome, R], inner: httpx.AsyncBaseTransport, clock: Clock
 ) -> R:
     """Run ``flow`` to completion with ``await`` and return what it returns (a response)."""
-    run = _Run(flow)
-    while run.effect is not None:
-        with run:
-            run.outcome = await _aperform(run.effect, inner, clock)
-        run.advance(run.outcome)
-    return cast("R", run.response)
+    outcome: Outcome = None
+    while True:
+        try:
+            effect = flow.send(outcome)
+        except StopIteration as done:
+            return cast("R", done.value)
+        try:
+            outcome = await _aperform(effect, inner, clock)
+        except BaseException as failure:
+            if not _outcome_of(failure, effect, flow):
+                raise
+            outcome = cast(Exception, failure)
 
 
 def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:

@@ -136,6 +136,50 @@ def test_a_default_client_loads_its_own_layers_only() -> None:
     assert "pydantic_settings" not in loaded
 
 
+# A server of the standard library's, answering 200 to every GET, started in the fresh
+# interpreter before the client under test (the demo server would load asyncio itself).
+PLAIN_SERVER = (
+    "import http.server, threading\n"
+    "class Answer(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', '2')\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(b'ok')\n"
+    "    def log_message(self, *args):\n"
+    "        pass\n"
+    "server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Answer)\n"
+    "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+    "URL = f'http://127.0.0.1:{server.server_address[1]}/'\n"
+)
+
+# Loaded by what only some programs do: asyncio by an async client (closing a body),
+# the rate-limit and Retry-After parsers by a response that asks for them (an error
+# status, a retry, ``response.rate_limit``), pydantic's serializers by a schema built.
+NOT_IN_A_SYNC_FIRST_REQUEST = {
+    "asyncio",
+    "buttress.policies.headers",
+    "pydantic.functional_serializers",
+}
+
+
+def test_a_sync_client_and_its_first_request_load_no_more_than_they_need() -> None:
+    # Against httpx doing the same: a release of a dependency that loads one of these
+    # itself is not ours to defer.
+    ours = loaded_after(f"{PLAIN_SERVER}import buttress\nbuttress.Client().get(URL)")
+    theirs = loaded_after(f"{PLAIN_SERVER}import httpx, pydantic\nhttpx.Client().get(URL)")
+    assert (ours - theirs).isdisjoint(NOT_IN_A_SYNC_FIRST_REQUEST)
+
+
+def test_what_a_first_request_defers_loads_when_it_is_used() -> None:
+    code = (
+        f"{PLAIN_SERVER}import buttress\n"
+        "assert buttress.Client().get(URL).rate_limit is None\n"
+        "assert '<function' in buttress.RetryConfig(wait=print).model_dump_json()\n"
+    )
+    assert {"buttress.policies.headers", "pydantic.functional_serializers"} < loaded_after(code)
+
+
 def test_a_client_without_a_store_loads_no_store_machinery() -> None:
     # A limiter and a breaker with no store only compare against the stores' UNAVAILABLE
     # marker: the Redis client, its scripts and anyio's thread pool stay out, and the

@@ -13,8 +13,8 @@ From a config come the pieces the client assembles: the network transport
 built by :func:`buttress.transports.stack.build`).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: pydantic would compile each of the fifty
+# field annotations from its string as the class is made, on every program's first client.
 import codecs
 import importlib
 import logging as _logging
@@ -338,7 +338,7 @@ class ClientConfig(BaseModel):
     # -- building and changing ----------------------------------------------------------------
 
     @classmethod
-    def of(cls, owner: str, arguments: Mapping[str, Any]) -> ClientConfig:
+    def of(cls, owner: str, arguments: Mapping[str, Any]) -> "ClientConfig":
         """Check ``arguments`` (``owner``'s keyword arguments) and read the environment.
 
         Examples:
@@ -371,7 +371,7 @@ class ClientConfig(BaseModel):
         given.pop("env_file", None)  # read into settings already
         return given
 
-    def changed(self, owner: str, changes: Mapping[str, Any]) -> ClientConfig:
+    def changed(self, owner: str, changes: Mapping[str, Any]) -> "ClientConfig":
         """This config with ``changes`` (keyword arguments too): ``with_options``'s.
 
         An option given under one spelling is replaced by a change under the other
@@ -590,7 +590,7 @@ def _tracing_config(tracing: TracingConfig | bool) -> TracingConfig:
     return tracing
 
 
-def coerce_auth(auth: AuthTypes | None) -> httpx.Auth | None:
+def coerce_auth(auth: "AuthTypes | None") -> httpx.Auth | None:
     """:func:`buttress.auth.coerce_auth`, imported when a client or a call is first given auth."""
     from .auth import coerce_auth
 

@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     Strict,
     ValidationError,
     WithJsonSchema,
@@ -29,7 +28,8 @@ from pydantic import (
 from ._exceptions import ConfigurationError, InvalidURLError
 
 if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import ErrorDetails, core_schema
     from typing_extensions import Self
 
 __all__ = [
@@ -89,7 +89,26 @@ def _described(value: object) -> str:
     return repr(value)
 
 
-DumpedAsRepr = PlainSerializer(_described, return_type=str, when_used="json-unless-none")
+class _DumpedAsRepr:
+    """pydantic's ``PlainSerializer(_described, ...)``, made when a schema is built.
+
+    Not at import: its module costs every program's first client, and a default
+    client builds no schema (see :func:`defaults`).
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        from pydantic import PlainSerializer
+
+        serializer = PlainSerializer(_described, return_type=str, when_used="json-unless-none")
+        return serializer.__get_pydantic_core_schema__(source, handler)
+
+    def __repr__(self) -> str:  # as a field's metadata shows it
+        return "DumpedAsRepr"
+
+
+DumpedAsRepr = _DumpedAsRepr()
 """In JSON, a Python object (a store, a backend) is written as its repr, a function as its
 name."""
 

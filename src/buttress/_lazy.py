@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
-import importlib.util
 import inspect
 import sys
 import types
@@ -68,7 +67,7 @@ def lazy_exports(
     where = {name: module for module, provided in exports.items() for name in provided}
     _register(
         package,
-        {name: importlib.util.resolve_name(module, package) for name, module in where.items()},
+        {name: _absolute(module, package) for name, module in where.items()},
     )
     for module in eager:
         imported = importlib.import_module(module, package)
@@ -120,6 +119,24 @@ def moved(module: str, home: str, names: Collection[str]) -> Callable[[str], obj
         return getattr(importlib.import_module(home), name)
 
     return __getattr__
+
+
+def _absolute(module: str, package: str) -> str:
+    """The absolute name of ``module``, relative to ``package`` as an import would read it.
+
+    What ``importlib.util.resolve_name`` does, without loading ``importlib.util`` (and
+    the abstract classes it brings), which nothing else ``import buttress`` runs needs.
+
+    Examples:
+        >>> _absolute("._client", "buttress"), _absolute("..cache", "buttress.transports")
+        ('buttress._client', 'buttress.cache')
+    """
+    name = module.lstrip(".")
+    dots = len(module) - len(name)
+    if not dots:
+        return module
+    base = package.rsplit(".", dots - 1)[0]
+    return f"{base}.{name}" if name else base
 
 
 def names(exports: Mapping[str, Collection[str]], *also: str) -> list[str]:

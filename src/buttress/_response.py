@@ -26,10 +26,10 @@ from ._extensions import (
     RATE_LIMIT_INFO,
     RETRY_STOP_KEY,
 )
-from .policies.headers import RateLimitInfo, asked_wait, parse_rate_limit
 from .policies.outcomes import EarlyStop, is_error_status
 
 if TYPE_CHECKING:
+    from .policies.headers import RateLimitInfo
     from .streaming import ServerSentEvent
 
 __all__ = [
@@ -269,6 +269,8 @@ class Response(httpx.Response):
             >>> Response(200).rate_limit is None
             True
         """
+        from .policies.headers import RateLimitInfo, parse_rate_limit
+
         found = self.extensions.get(RATE_LIMIT_INFO)
         if isinstance(found, RateLimitInfo):
             return found
@@ -489,6 +491,8 @@ def raise_for_status(
     text = f"{status} {response.reason_phrase} for {describe(response.request)}"
     if message:
         text = f"{text}: {scrub(response.request, message)}"
+    from .policies.headers import asked_wait
+
     retry_after = asked_wait(response, time.time() if now is None else now)
     stop = response.extensions.get(RETRY_STOP_KEY)
     if isinstance(stop, EarlyStop) and stop.retry_after is not None:

@@ -162,6 +162,20 @@ def test_results_from_before_a_state_change_are_ignored() -> None:
     assert state(circuit) == "half_open"
 
 
+def test_a_call_from_before_a_reset_counts_for_nothing_after_it() -> None:
+    circuit, _ = make(failure_threshold=1)
+    stale = circuit.acquire()
+    circuit.reset()
+    fresh = circuit.acquire()
+    assert isinstance(stale, Permit)
+    assert isinstance(fresh, Permit)
+    assert fresh.generation != stale.generation
+    circuit.record(stale, failure=True, duration=0.1)
+    assert state(circuit) == "closed"
+    circuit.record(fresh, failure=True, duration=0.1)
+    assert state(circuit) == "open"
+
+
 def test_force_open_force_close_and_reset() -> None:
     circuit, clock = make(failure_threshold=1, reset_timeout=1)
     circuit.force_open()

@@ -43,6 +43,16 @@ def test_old_traffic_leaves_the_window() -> None:
     assert budget.try_withdraw("a.test", now=15.5)
 
 
+def test_traffic_within_one_second_leaves_the_window_together() -> None:
+    budget = InMemoryRetryBudget(ratio=1.0, min_per_second=0, window=10)
+    for now in (0.1, 0.5, 0.9):
+        budget.record_request("a.test", now=now)
+    assert sum(budget.try_withdraw("a.test", now=0.95) for _ in range(4)) == 3
+    budget.record_request("a.test", now=10.2)  # second 0 has left the window
+    assert budget.try_withdraw("a.test", now=10.6)
+    assert not budget.try_withdraw("a.test", now=10.9)
+
+
 def test_budget_accounting_is_exact_under_100_threads() -> None:
     budget = InMemoryRetryBudget(ratio=0.2, min_per_second=0, window=10)
     granted: list[bool] = []

@@ -16,6 +16,7 @@ import pytest
 import tenacity
 
 import buttress
+from buttress._extensions import DEADLINE_KEY, METRICS_EXTENSION
 from buttress._flow import adrive, drive
 from buttress._response import raise_for_status
 from buttress.policies.budget import InMemoryRetryBudget
@@ -365,6 +366,47 @@ async def test_a_timeout_the_deadline_did_not_shorten_is_retried(mode: str) -> N
     script = Script(httpx.ConnectTimeout("slow handshake"), 200)
     assert (await run(mode, script, request)).status_code == 200
     assert request.extensions["timeout"] == timeout  # the request is left as it came
+
+
+async def test_a_request_without_a_deadline_is_left_as_it_came(mode: str) -> None:
+    timeout = httpx.Timeout(5.0).as_dict()
+    request = httpx.Request("GET", URL, extensions={**buttress.options(), "timeout": timeout})
+    script = Script(503, 200)
+    assert (await run(mode, script, request)).status_code == 200
+    assert script.timeouts == [timeout, timeout]  # no deadline: every attempt as given
+    assert request.extensions["timeout"] is timeout
+    assert DEADLINE_KEY not in request.extensions
+
+
+async def test_elapsed_and_the_reported_duration_span_the_attempt_and_its_body(
+    mode: str,
+) -> None:
+    clock = FakeClock()
+
+    durations: list[float] = []
+
+    class Collector:
+        def attempt_finished(self, **fields: Any) -> None:
+            durations.append(fields["duration"])
+
+    class SlowBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            clock.advance(2.0)
+            yield b"{}"
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            clock.advance(2.0)
+            yield b"{}"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        clock.advance(1.0)
+        return httpx.Response(200, stream=SlowBody(), request=request)
+
+    request = get()
+    request.extensions[METRICS_EXTENSION] = Collector()
+    response = await run(mode, Script(answer), request, clock=clock)
+    assert response.elapsed.total_seconds() == 3.0
+    assert durations == [3.0]
 
 
 async def test_a_failed_attempt_whose_backoff_passes_the_deadline_raises_timeout(

@@ -267,6 +267,10 @@ class Circuit:
         self._window_failures = 0
         self._window_slow = 0
         self._tally = _Tally(clock)
+        self._permit = Permit(self._generation, half_open=False)  # see _closed_permit
+        # What every call asks of the config, as plain attributes (a model's cost far more).
+        self._slow_after = config.slow_call_duration or math.inf  # None: no call is slow
+        self._rated = config.failure_rate_threshold is not None or self._slow_after < math.inf
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -305,13 +309,13 @@ class Circuit:
 
     def acquire(self) -> Permit | Rejection:
         """A permit to send a call, or the rejection (open, or half-open and full)."""
-        changes: list[StateChange] = []
         with self._lock:
+            if self._state == "closed":  # nearly every call
+                self._in_flight += 1
+                return self._closed_permit()
+            changes: list[StateChange] = []
             if self._state == "open" and self._forced is None and self._timeout_passed():
                 changes.append(self._move("half_open", "reset timeout elapsed"))
-            if self._state == "closed":
-                self._in_flight += 1
-                return Permit(self._generation, half_open=False)
             if self._state == "half_open" and self._half_open_in_flight < (
                 self.config.half_open_max_calls
             ):
@@ -332,7 +336,7 @@ class Circuit:
         """
         with self._lock:
             self._in_flight += 1
-            return Permit(self._generation, half_open=False)
+            return self._closed_permit()
 
     def release(self, permit: Permit) -> None:
         """Give back a permit whose call did not count (cancelled, or a caller mistake)."""
@@ -343,32 +347,20 @@ class Circuit:
 
     def record(self, permit: Permit, *, failure: bool, duration: float) -> None:
         """Report how a permitted call went; it may change the state."""
-        changes: list[StateChange] = []
-        now = self._clock.monotonic()
-        slow = _is_slow(self.config, duration)
+        slow = duration >= self._slow_after
         with self._lock:
             self._in_flight -= 1
             self._tally.count(failure=failure, slow=slow)
             if permit.generation != self._generation:
                 return  # the state moved on while this call was in flight
             if permit.half_open:
-                self._half_open_in_flight -= 1
-                if failure or slow:
-                    why = "a trial call was slow" if not failure else "a trial call failed"
-                    changes.append(self._move("open", why))
-                else:
-                    self._half_open_successes += 1
-                    if self._half_open_successes >= self.config.success_threshold:
-                        changes.append(self._move("closed", "trial calls succeeded"))
+                change = self._judge_trial(failure, slow)
             elif self._state == "closed":
-                self._consecutive_failures = self._consecutive_failures + 1 if failure else 0
-                why = self._add_to_window(now, failure, slow)
-                if self._forced is None:
-                    if self._consecutive_failures >= self.config.failure_threshold:
-                        why = f"{self._consecutive_failures} consecutive failures"
-                    if why:
-                        changes.append(self._move("open", why))
-        self._log(changes)
+                change = self._judge_closed(failure, slow)
+            else:
+                change = None
+        if change is not None:  # a closed circuit's success changes nothing: nearly every call
+            self._log([change])
 
     # -- manual control --------------------------------------------------------------------
 
@@ -423,6 +415,33 @@ class Circuit:
 
     # -- internals (called with the lock held) -----------------------------------------------
 
+    def _closed_permit(self) -> Permit:
+        """This generation's permit for a closed-state call: one for all, as a permit is frozen."""
+        permit = self._permit
+        if permit.generation != self._generation:
+            permit = self._permit = Permit(self._generation, half_open=False)
+        return permit
+
+    def _judge_trial(self, failure: bool, slow: bool) -> StateChange | None:
+        """A half-open trial call's result: the change it makes, if any."""
+        self._half_open_in_flight -= 1
+        if failure or slow:
+            return self._move("open", "a trial call failed" if failure else "a trial call was slow")
+        self._half_open_successes += 1
+        if self._half_open_successes >= self.config.success_threshold:
+            return self._move("closed", "trial calls succeeded")
+        return None
+
+    def _judge_closed(self, failure: bool, slow: bool) -> StateChange | None:
+        """A closed-state call's result: the change it makes (opening), if any."""
+        self._consecutive_failures = self._consecutive_failures + 1 if failure else 0
+        why = self._add_to_window(failure, slow) if self._rated else ""
+        if self._forced is not None:
+            return None
+        if failure and self._consecutive_failures >= self.config.failure_threshold:
+            why = f"{self._consecutive_failures} consecutive failures"
+        return self._move("open", why) if why else None
+
     def _timeout_passed(self) -> bool:
         return self._clock.monotonic() - self._opened_at >= self.config.reset_timeout
 
@@ -452,11 +471,10 @@ class Circuit:
         self._window_failures = self._window_slow = 0
         self._consecutive_failures = 0
 
-    def _add_to_window(self, now: float, failed: bool, slow: bool) -> str:
-        """Record a closed-state call; the reason to open when a rate is exceeded, else ''."""
+    def _add_to_window(self, failed: bool, slow: bool) -> str:
+        """Record a closed-state call when a rate is judged; the reason to open, else ''."""
         config = self.config
-        if config.failure_rate_threshold is None and config.slow_call_duration is None:
-            return ""
+        now = self._clock.monotonic()
         window = self._window
         window.append((now, failed, slow))
         self._window_failures += failed
@@ -545,11 +563,18 @@ class CircuitBreaker:
         self._forgotten: CircuitMetrics | None = None  # the counts of circuits forgotten
         self._single = None if self.config.per_host else self._new_circuit("*")
         self._forced: Literal["open", "closed"] | None = None  # applied to hosts seen later
+        # read for every call, kept plain (a config model's attribute costs far more)
+        self._times_calls = self.config.slow_call_duration is not None
 
     def _new_circuit(self, name: str) -> Circuit | SharedCircuit:
         if self.config.store is None:
             return Circuit(self.config, self._clock, name=name)
         return self.config.store.circuit(self.config, self._clock, name=name)
+
+    def _for_request(self, request: httpx.Request) -> Circuit | SharedCircuit:
+        """The circuit that guards ``request``'s host: :meth:`for_host`, asked by request."""
+        # the single circuit needs no host, which httpx works out anew on every ask
+        return self._single if self._single is not None else self.for_host(request.url.host)
 
     def for_host(self, host: str) -> Circuit | SharedCircuit:
         """The circuit that guards ``host`` (the single shared one unless ``per_host``).
@@ -686,13 +711,14 @@ def breaker_flow(
     sharing the circuit's store lies beneath), a shared circuit is asked by
     that limiter, in the same store call as it books the request's slot.
     """
-    circuit = breaker.for_host(request.url.host)
+    circuit = breaker._for_request(request)
     if hand_down and not isinstance(circuit, Circuit):
         return (yield from _asked_beneath(breaker, circuit, request, clock))
     permit = circuit.acquire() if isinstance(circuit, Circuit) else (yield from circuit.acquire())
     if isinstance(permit, Rejection):
         return _rejected(breaker, request, permit)
-    started = clock.monotonic()
+    timed = breaker._times_calls  # a call's duration only says whether it was slow
+    started = clock.monotonic() if timed else 0.0
     try:
         outcome = yield Send(request)
     except GeneratorExit:  # cancelled: nothing may be asked of a store now
@@ -701,9 +727,17 @@ def breaker_flow(
         else:
             circuit.abandon(permit)
         raise
-    return (
-        yield from _judged(breaker, circuit, permit, request, outcome, clock.monotonic() - started)
-    )
+    duration = clock.monotonic() - started if timed else 0.0
+    assert outcome is not None  # Send never gives None
+    if not isinstance(circuit, Circuit):
+        return (yield from _judged(breaker, circuit, permit, request, outcome, duration))
+    # this process's own circuit is told at once: no store step, so no generator to run
+    failure = is_breaker_failure(breaker.config, outcome)
+    if failure is None:
+        circuit.release(permit)
+    else:
+        circuit.record(permit, failure=failure, duration=duration)
+    return _passed_on(breaker, circuit, request, outcome)
 
 
 def _asked_beneath(
@@ -733,6 +767,7 @@ def _asked_beneath(
         assert isinstance(outcome, httpx.Response)
         return outcome
     duration = clock.monotonic() - acquisition.answered_at
+    assert outcome is not None  # Send never gives None
     return (yield from _judged(breaker, circuit, permit, request, outcome, duration))
 
 
@@ -748,28 +783,32 @@ def _rejected(
 
 def _judged(
     breaker: CircuitBreaker,
-    circuit: Circuit | SharedCircuit,
+    circuit: SharedCircuit,
     permit: Permit,
     request: httpx.Request,
-    outcome: Outcome,
+    outcome: httpx.Response | Exception,
     duration: float,
 ) -> Generator[Effect, Outcome, httpx.Response]:
-    """Tell ``circuit`` how the permitted call went; its response, or raise its error.
+    """Tell the shared ``circuit``, with store steps, how the permitted call went; pass it on."""
+    failure = is_breaker_failure(breaker.config, outcome)
+    if failure is None:
+        yield from circuit.release(permit)
+    else:
+        yield from circuit.record(permit, failure=failure, duration=duration)
+    return _passed_on(breaker, circuit, request, outcome)
+
+
+def _passed_on(
+    breaker: CircuitBreaker,
+    circuit: Circuit | SharedCircuit,
+    request: httpx.Request,
+    outcome: httpx.Response | Exception,
+) -> httpx.Response:
+    """The judged call's response, or its error raised.
 
     A circuit left open (by this call or another) without a fallback says so on
     the request, for a retry layer above (see ``CIRCUIT_OPEN_FOR``).
     """
-    assert outcome is not None
-    failure = is_breaker_failure(breaker.config, outcome)
-    if isinstance(circuit, Circuit):
-        if failure is None:
-            circuit.release(permit)
-        else:
-            circuit.record(permit, failure=failure, duration=duration)
-    elif failure is None:
-        yield from circuit.release(permit)
-    else:
-        yield from circuit.record(permit, failure=failure, duration=duration)
     # with a fallback, an open circuit still answers: the next attempt gets the fallback's
     if (open_for := circuit.open_for()) and breaker.config.fallback is None:
         request.extensions[CIRCUIT_OPEN_FOR] = open_for

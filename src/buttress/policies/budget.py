@@ -129,15 +129,21 @@ class InMemoryRetryBudget:
         window = windows.get(key, now)
         if window is None:
             window = windows.add(key, _Window(), now)
-        second = int(now)
-        horizon = second - int(self.window)
-        while window.buckets and window.buckets[0][0] <= horizon:
-            _, requests, retries = window.buckets.popleft()
+        second, buckets = int(now), window.buckets
+        # Opening a second's bucket drops those past the window; until the next second
+        # starts, no other bucket can pass it.
+        if not buckets or buckets[-1][0] != second:
+            self._roll(window, second)
+        return window, buckets[-1]
+
+    def _roll(self, window: _Window, second: int) -> None:
+        """Drop ``window``'s buckets older than ``self.window`` seconds; open ``second``'s."""
+        buckets, horizon = window.buckets, second - int(self.window)
+        while buckets and buckets[0][0] <= horizon:
+            _, requests, retries = buckets.popleft()
             window.requests -= requests
             window.retries -= retries
-        if not window.buckets or window.buckets[-1][0] != second:
-            window.buckets.append([second, 0, 0])
-        return window, window.buckets[-1]
+        buckets.append([second, 0, 0])
 
     def record_request(self, key: str, now: float) -> None:
         """Count a first attempt for ``key`` at monotonic time ``now``."""

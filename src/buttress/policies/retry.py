@@ -20,8 +20,9 @@ import math
 import random
 import uuid
 from collections.abc import Callable, Collection, Generator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
@@ -44,7 +45,6 @@ from .._redact import Redactor
 from ..observability import report, request_trace
 from .backoff import Jitter, backoff_delay
 from .budget import InMemoryRetryBudget, RetryBudget, SharedRetryBudget
-from .headers import asked_wait
 from .outcomes import EarlyStop, is_connect_failure, retry_reason
 from .store import SharedStore
 
@@ -192,6 +192,12 @@ class RetryConfig(FrozenConfig):
         return value
 
 
+@cache
+def _send_once() -> RetryConfig:
+    """The configuration of ``retry=False``: one attempt, no budget (built on first use)."""
+    return RetryConfig(max_attempts=1, budget=None)
+
+
 def body_is_replayable(request: httpx.Request) -> bool:
     """Can ``request``'s body be sent again? Generators and one-shot streams cannot.
 
@@ -229,10 +235,15 @@ def _seekable(obj: Any) -> bool:
 def _rewinder(request: httpx.Request) -> Callable[[], None]:
     """A function that puts a file body back where it started (a no-op for other bodies)."""
     source = getattr(request.stream, "_stream", None)
-    if source is None or not _seekable(source):
-        return lambda: None
+    # a body in memory is no file: asking it would raise, which costs every request
+    if source is None or isinstance(source, bytes | list | tuple) or not _seekable(source):
+        return _stay
     start = source.tell()
     return lambda: source.seek(start)
+
+
+def _stay() -> None:
+    """The rewind of a body that needs none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +300,11 @@ class RetryPolicy:
         self.config = config
         self.budget = budget
         self._rng = rng or random.random
+        # What every request asks, worked out once: an ABC's isinstance and a config
+        # model's attributes cost far more than plain attributes.
+        self._shared_budget = budget if isinstance(budget, SharedRetryBudget) else None
+        self._retry_statuses = config.retry_statuses
+        self._key_header = config.idempotency_header if config.idempotency_keys else None
 
     def with_config(self, config: RetryConfig) -> RetryPolicy:
         """The same budget and randomness with another configuration (a per-request override).
@@ -327,6 +343,8 @@ class RetryPolicy:
             )
         retry_after = None
         if isinstance(outcome, httpx.Response) and config.respect_retry_after:
+            from .headers import asked_wait  # on the first retry, not with every client
+
             retry_after = asked_wait(outcome, attempt.epoch)
         if retry_after is not None:
             if retry_after > config.retry_after_max:
@@ -463,7 +481,7 @@ def clipped_timeouts(
     return clipped, shrunk
 
 
-def _deadline_caused(error: Exception, shrunk: set[str]) -> bool:
+def _deadline_caused(error: Exception, shrunk: AbstractSet[str]) -> bool:
     """Did ``error`` fire on a timeout the deadline had shortened?"""
     if isinstance(error, OutOfTime):  # the attempt was cut off at the deadline
         return True
@@ -497,10 +515,9 @@ def retry_flow(
     """
     options = RequestOptions.of(request)
     if options.retry is False:
-        policy = policy.with_config(RetryConfig(max_attempts=1, budget=None))
+        policy = policy.with_config(_send_once())
     elif isinstance(options.retry, RetryConfig):
         policy = policy.with_config(options.retry)
-    config = policy.config
     # Plain httpx users get a streamed response unless they passed buttress options.
     read_body = EXTENSION_KEY in request.extensions and not options.streamed
 
@@ -514,18 +531,18 @@ def retry_flow(
         deadline = started + options.total_timeout
     if deadline is not None:  # for the layers below: the rate limiter's waits count too
         request.extensions[DEADLINE_KEY] = deadline
+    key_header = policy._key_header
     if (
-        config.idempotency_keys
+        key_header is not None
         and request.method in ("POST", "PATCH")
-        and config.idempotency_header not in request.headers
+        and key_header not in request.headers
     ):
-        request.headers[config.idempotency_header] = str(uuid.uuid4())
+        request.headers[key_header] = str(uuid.uuid4())
     replayable = body_is_replayable(request)
-    budget = policy.budget
-    if isinstance(budget, SharedRetryBudget):
-        yield from budget.record(request.url.host, started)
-    elif budget is not None:
-        budget.record_request(request.url.host, started)
+    if policy._shared_budget is not None:
+        yield from policy._shared_budget.record(request.url.host, started)
+    elif policy.budget is not None:
+        policy.budget.record_request(request.url.host, started)
 
     try:
         return (
@@ -534,14 +551,17 @@ def retry_flow(
             )
         )
     finally:  # leave the request as it came, should the caller send it again
-        if given_deadline is None:
-            request.extensions.pop(DEADLINE_KEY, None)
-        else:
-            request.extensions[DEADLINE_KEY] = given_deadline
-        if given_timeouts is None:
-            request.extensions.pop("timeout", None)
-        else:
-            request.extensions["timeout"] = given_timeouts
+        if deadline is not None:  # only a deadline changed them
+            _restore(request.extensions, DEADLINE_KEY, given_deadline)
+            _restore(request.extensions, "timeout", given_timeouts)
+
+
+def _restore(extensions: dict[str, Any], key: str, given: object) -> None:
+    """Put back extension ``key`` as it was given (``None``: not there)."""
+    if given is None:
+        extensions.pop(key, None)
+    else:
+        extensions[key] = given
 
 
 def _ran_out(
@@ -604,7 +624,11 @@ def _attempts(
     number = 0
     while True:
         number += 1
-        shrunk = _fit_to_deadline(request, original_timeouts, deadline, clock, options, number)
+        shrunk = (
+            _NOTHING_SHRUNK
+            if deadline is None
+            else _fit_to_deadline(request, original_timeouts, deadline, clock, options, number)
+        )
         if number > 1:
             rewind()
         resign = request.extensions.get(RESIGN_KEY)
@@ -616,36 +640,21 @@ def _attempts(
         open_for = request.extensions.pop(CIRCUIT_OPEN_FOR, None)
         open_until = None if open_for is None else clock.monotonic() + open_for
         if isinstance(outcome, httpx.Response) and read_body:
-            read = yield Read(outcome, time_left(deadline, clock))
-            if isinstance(read, Exception):
-                outcome = read
-            else:
-                outcome.elapsed = datetime.timedelta(seconds=clock.monotonic() - sent_at)
+            outcome = yield Read(outcome, time_left(deadline, clock))  # or the error that cut it
         assert outcome is not None  # Send and Read never give None
-        _report_attempt(request, outcome, clock.monotonic() - sent_at)
+        now = clock.monotonic()  # the attempt's end: how long it took, and when it is judged
+        if isinstance(outcome, httpx.Response) and read_body:  # its body was read
+            outcome.elapsed = datetime.timedelta(seconds=now - sent_at)
+        if METRICS_EXTENSION in request.extensions:  # else nothing listens: skip the fields
+            _report_attempt(request, outcome, now - sent_at)
         if isinstance(outcome, Exception) and _deadline_caused(outcome, shrunk):
             raise _ran_out(options, "during", number, request) from outcome
+        if retry_reason(outcome, policy._retry_statuses) is None:
+            # nothing to judge (a success, nearly always): judge() would say _DONE
+            return _last(request, outcome, _DONE, number, options)
 
-        now = clock.monotonic()
-        decision = policy.judge(
-            request,
-            Attempt(number, outcome, now, clock.time(), started, deadline, replayable),
-        )
-        # judged now, after the body was read: would the next attempt be refused unsent?
-        if (
-            decision.action == "retry"
-            and open_until is not None
-            and open_until - now > decision.delay
-        ):
-            decision = _circuit_opened(open_until - now)
-        if decision.action == "retry" and policy.budget is not None:
-            budget, host = policy.budget, request.url.host
-            if isinstance(budget, SharedRetryBudget):
-                allowed = yield from budget.withdraw(host, now)
-            else:
-                allowed = budget.try_withdraw(host, now)
-            if not allowed:
-                decision = policy.refused(request, decision)
+        attempt = Attempt(number, outcome, now, clock.time(), started, deadline, replayable)
+        decision = yield from _decided(policy, request, attempt, open_until)
         if decision.action != "retry":
             if decision.action == "raise_timeout" and isinstance(outcome, httpx.Response):
                 # nobody reads this answer: an unread (streamed) body gives its connection back
@@ -657,6 +666,26 @@ def _attempts(
             if deadline is not None and clock.monotonic() + decision.delay >= deadline:
                 raise _ran_out(options, "before", number + 1, request)  # the drain took it
         yield Sleep(decision.delay)
+
+
+def _decided(
+    policy: RetryPolicy, request: httpx.Request, attempt: Attempt, open_until: float | None
+) -> Generator[Effect, object, Decision]:
+    """What follows ``attempt``, whose outcome may be retried: the policy's decision, unless
+    the circuit beneath stays open past the backoff or the budget refuses the retry."""
+    decision, now = policy.judge(request, attempt), attempt.now
+    # judged now, after the body was read: would the next attempt be refused unsent?
+    if decision.action == "retry" and open_until is not None and open_until - now > decision.delay:
+        decision = _circuit_opened(open_until - now)
+    if decision.action == "retry" and policy.budget is not None:
+        budget, host = policy.budget, request.url.host
+        if isinstance(budget, SharedRetryBudget):
+            allowed = yield from budget.withdraw(host, now)
+        else:
+            allowed = budget.try_withdraw(host, now)
+        if not allowed:
+            decision = policy.refused(request, decision)
+    return decision
 
 
 def _circuit_opened(open_for: float) -> Decision:
@@ -671,17 +700,18 @@ def _circuit_opened(open_for: float) -> Decision:
     return Decision("stop", reason=reason, retry_after=None if open_for == math.inf else open_for)
 
 
+_NOTHING_SHRUNK: frozenset[str] = frozenset()  # no deadline: every timeout as given
+
+
 def _fit_to_deadline(
     request: httpx.Request,
     original_timeouts: dict[str, float | None],
-    deadline: float | None,
+    deadline: float,
     clock: Clock,
     options: RequestOptions,
     number: int,
-) -> set[str]:
+) -> AbstractSet[str]:
     """Give attempt ``number`` only the time left; the timeout phases that had to shrink."""
-    if deadline is None:
-        return set()
     left = deadline - clock.monotonic()
     if left <= 0:
         raise _ran_out(options, "before", number, request)
@@ -693,9 +723,7 @@ def _fit_to_deadline(
 def _report_attempt(
     request: httpx.Request, outcome: httpx.Response | Exception, duration: float
 ) -> None:
-    """Tell the request's metrics collector, if any, how an attempt ended."""
-    if METRICS_EXTENSION not in request.extensions:  # nothing listens: skip the fields
-        return
+    """Tell the request's metrics collector how an attempt ended."""
     report(
         request,
         "attempt_finished",

@@ -384,3 +384,39 @@ def test_a_hosts_status_is_found_whatever_the_case_it_is_asked_in() -> None:
         status = limiter.status(asked)
         assert (status.limit, status.remaining) == (10, 9)
         assert status.servers["api.example.com"].remaining == 4
+
+
+def test_a_global_limit_obeys_every_servers_pause_before_and_after_a_reset() -> None:
+    # One limit for every host looks no host up until a server has said something.
+    limiter = RateLimiter(RateLimitConfig(max_requests=100), clock=FakeClock())
+    request = httpx.Request("GET", "https://api.example.com/users")
+    other = httpx.Request("GET", "https://other.example.com/users")
+    assert limiter.book(request, wait=True) == Booking(0.0, queued=False)
+    limiter.observe(request, httpx.Response(429, headers={"Retry-After": "30"}))
+    assert limiter.book(request, wait=True) == Hold(30.0)
+    limiter.done_waiting()
+    assert limiter.book(other, wait=True) == Booking(0.0, queued=False)
+    limiter.reset()
+    assert limiter.book(request, wait=True) == Booking(0.0, queued=False)
+    used_up = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"}
+    limiter.observe(other, httpx.Response(200, headers=used_up))
+    assert limiter.book(other, wait=True) == Hold(5.0)
+    limiter.done_waiting()
+    assert limiter.book(request, wait=True) == Booking(0.0, queued=False)
+
+
+def test_observe_reads_only_what_an_answer_holds() -> None:
+    clock = FakeClock()
+    request = httpx.Request("GET", "https://api.example.com/users")
+    limiter = RateLimiter(RateLimitConfig(max_requests=100), clock=clock)
+    assert limiter.observe(request, httpx.Response(200, headers={"Retry-After": "9"})) is None
+    assert limiter.book(request, wait=True) == Booking(0.0, queued=False)  # only 429 and 503
+    assert limiter.observe(request, httpx.Response(503, headers={"Retry-After": "9"})) is None
+    assert limiter.book(request, wait=True) == Hold(9.0)
+    limiter.done_waiting()
+    deaf = RateLimiter(RateLimitConfig(max_requests=100, respect_retry_after=False), clock=clock)
+    said = {"Retry-After": "9", "x-ratelimit-remaining": "7"}
+    info = deaf.observe(request, httpx.Response(429, headers=said))
+    assert info is not None
+    assert info.remaining == 7
+    assert deaf.book(request, wait=True) == Booking(0.0, queued=False)

@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buttress.policies.headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from buttress.policies.headers import (
+    RateLimitInfo,
+    parse_rate_limit,
+    parse_retry_after,
+    rate_limit_headers,
+)
 
 NOW = 1_700_000_000.0
 
@@ -236,3 +241,53 @@ def test_parsers_never_raise(headers: dict[str, str]) -> None:
     info = parse_rate_limit(parsed, NOW)
     assert info is None or isinstance(info, RateLimitInfo)
     parse_retry_after(parsed, NOW)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("X-RateLimit-Remaining", True),
+        ("x-rate-limit-reset", True),
+        ("RateLimit-Policy", True),
+        ("ratelimit", True),
+        ("Retry-After", False),
+        ("X-Request-Id", False),
+        ("Content-Type", False),
+        ("X-Custom-RateLimit", False),  # no format starts so
+    ],
+)
+def test_only_the_names_of_a_known_format_are_read(name: str, expected: bool) -> None:
+    headers = httpx.Headers({"Content-Length": "0", name: "1"})
+    assert rate_limit_headers(headers) == ({name.lower(): "1"} if expected else {})
+    if not expected:
+        assert parse_rate_limit(headers, NOW) is None
+
+
+def test_a_header_sent_twice_is_read_as_httpx_joins_it() -> None:
+    headers = httpx.Headers([("X-RateLimit-Limit", "100"), ("x-ratelimit-limit", "60")])
+    assert rate_limit_headers(headers) == {"x-ratelimit-limit": headers["x-ratelimit-limit"]}
+    info = parse_rate_limit(headers, NOW)
+    assert info is not None
+    assert info.limit == 100  # the first number counts, as before
+
+
+_SPELLINGS = st.sampled_from(_NAMES).flatmap(
+    lambda name: st.sampled_from([name, name.lower(), name.upper()])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_SPELLINGS | st.sampled_from(["Age", "X-Request-Id"]), st.text(max_size=12)),
+        max_size=6,
+    )
+)
+def test_each_header_found_reads_as_httpx_reads_it(pairs: list[tuple[str, str]]) -> None:
+    encoded = [(name.encode(), value.encode("utf-8", "surrogatepass")) for name, value in pairs]
+    headers = httpx.Headers(encoded)
+    found = rate_limit_headers(headers)
+    for name in _NAMES:
+        if name != "Retry-After":
+            assert found.get(name.lower()) == headers.get(name)
+    assert set(found) <= {name.lower() for name in _NAMES}

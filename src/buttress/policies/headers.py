@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -24,6 +25,7 @@ __all__ = [
     "parse_link_header",
     "parse_rate_limit",
     "parse_retry_after",
+    "rate_limit_headers",
 ]
 
 logger = logging.getLogger("buttress.headers")
@@ -130,13 +132,16 @@ class RateLimitInfo:
         return self.remaining is not None and self.remaining <= 0
 
 
-def _header_int(headers: httpx.Headers, name: str) -> int | None:
-    value = headers.get(name)
+# Old drafts allowed "100, 100;w=60": the first number is the one that counts.
+# 18 digits at most: more is no count of requests (and int() refuses 4,300 and more).
+_COUNT = re.compile(r"\s*(\d{1,18})\s*(?:[,;]|$)")  # below _MAX_COUNT
+
+
+def _header_int(said: Mapping[str, str], name: str) -> int | None:
+    value = said.get(name)
     if value is None:
         return None
-    # Old drafts allowed "100, 100;w=60": the first number is the one that counts.
-    # 18 digits at most: more is no count of requests (and int() refuses 4,300 and more).
-    match = re.match(r"\s*(\d{1,18})\s*(?:[,;]|$)", value)  # below _MAX_COUNT
+    match = _COUNT.match(value)
     if match is None:
         logger.debug("ignoring malformed %s header %r", name, value[:100])
         return None
@@ -212,7 +217,7 @@ def _int(text: str | None, header: str) -> int | None:
     return int(number)
 
 
-def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
+def _ietf(said: Mapping[str, str], now: float) -> dict[str, object]:
     """``RateLimit`` / ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers).
 
     The current drafts send named policies (``"default";r=0;t=30`` and
@@ -221,7 +226,7 @@ def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
     remaining) is the one that counts.
     """
     found: dict[str, object] = {}
-    limits = _structured_list(headers.get("ratelimit", ""), "RateLimit") or []
+    limits = _structured_list(said.get("ratelimit", ""), "RateLimit") or []
     as_dict = {m.name: m.value for m in limits if m.value is not None}
     if as_dict:  # draft 7 dictionary
         found["limit"] = _int(as_dict.get("limit"), "RateLimit")
@@ -239,7 +244,7 @@ def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
             found["remaining"] = _int(tightest.params.get("r"), "RateLimit")
             reset = tightest.params.get("t")
             found["reset_after"] = None if reset is None else _reset_delay(reset, now, "RateLimit")
-    policies = _structured_list(headers.get("ratelimit-policy", ""), "RateLimit-Policy") or []
+    policies = _structured_list(said.get("ratelimit-policy", ""), "RateLimit-Policy") or []
     policy_header = "RateLimit-Policy"
     named = [m for m in policies if m.name == found.get("policy")]
     for member in named or policies[:1]:
@@ -253,24 +258,49 @@ def _ietf(headers: httpx.Headers, now: float) -> dict[str, object]:
     return {key: value for key, value in found.items() if value is not None}
 
 
-def _prefixed(headers: httpx.Headers, prefix: str, now: float) -> dict[str, object]:
+def _prefixed(said: Mapping[str, str], prefix: str, now: float) -> dict[str, object]:
     """``<prefix>-Limit``, ``-Remaining``, ``-Reset`` (and GitHub's ``-Used``, ``-Resource``)."""
     found: dict[str, object] = {
-        "limit": _header_int(headers, f"{prefix}-limit"),
-        "remaining": _header_int(headers, f"{prefix}-remaining"),
-        "used": _header_int(headers, f"{prefix}-used"),
-        "policy": headers.get(f"{prefix}-resource"),
+        "limit": _header_int(said, f"{prefix}-limit"),
+        "remaining": _header_int(said, f"{prefix}-remaining"),
+        "used": _header_int(said, f"{prefix}-used"),
+        "policy": said.get(f"{prefix}-resource"),
     }
-    reset = headers.get(f"{prefix}-reset")
+    reset = said.get(f"{prefix}-reset")
     if reset is not None:
         found["reset_after"] = _reset_delay(reset, now, f"{prefix}-Reset")
     return {key: value for key, value in found.items() if value is not None}
 
 
 _RATE_LIMIT_PREFIXES = (b"ratelimit", b"x-ratelimit", b"x-rate-limit")
+_RATE_LIMIT_INITIALS = frozenset((b"r", b"R", b"x", b"X"))
 
 
-def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None:
+def rate_limit_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers :func:`parse_rate_limit` reads, by lower-cased name: ``{}`` for most answers.
+
+    Every answer is asked, so this is one pass over the raw names: only a name
+    whose first letter could begin a rate-limit header is lower-cased, and only
+    the headers found are decoded. A header sent twice is joined with ``", "``,
+    as httpx does.
+
+    Examples:
+        >>> rate_limit_headers(httpx.Headers({"X-RateLimit-Remaining": "0", "Age": "1"}))
+        {'x-ratelimit-remaining': '0'}
+        >>> rate_limit_headers(httpx.Headers({"Content-Type": "application/json"}))
+        {}
+    """
+    said: dict[str, str] = {}
+    for name, value in headers.raw:
+        if name[:1] in _RATE_LIMIT_INITIALS:
+            lowered = name.lower()
+            if lowered.startswith(_RATE_LIMIT_PREFIXES):
+                key, text = lowered.decode(headers.encoding), value.decode(headers.encoding)
+                said[key] = f"{said[key]}, {text}" if key in said else text
+    return said
+
+
+def parse_rate_limit(headers: httpx.Headers | dict[str, str], now: float) -> RateLimitInfo | None:
     """What the rate-limit headers in ``headers`` say, or ``None`` when there are none.
 
     Understood, most specific first: the IETF ``RateLimit`` and ``RateLimit-Policy``
@@ -279,6 +309,7 @@ def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None
     Twitter's ``X-Rate-Limit-...`` too).
     A reset above 10^9 is a point in time in epoch seconds (10^11: milliseconds),
     below it a delay in seconds; an HTTP-date works too. ``now`` is epoch seconds.
+    ``headers`` may also be the dict :func:`rate_limit_headers` found in them.
 
     Examples:
         >>> github = httpx.Headers({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999",
@@ -293,15 +324,15 @@ def parse_rate_limit(headers: httpx.Headers, now: float) -> RateLimitInfo | None
         RateLimitInfo(limit=100, remaining=3, reset_at=datetime.datetime(1970, 1, 1, 0, 0, 10, \
 tzinfo=datetime.timezone.utc), reset_after=10.0, window=60.0, used=None, policy='default')
     """
-    # Most answers have none: look at the raw names, without decoding every header.
-    if not any(name.lower().startswith(_RATE_LIMIT_PREFIXES) for name, _ in headers.raw):
+    said = headers if isinstance(headers, dict) else rate_limit_headers(headers)
+    if not said:
         return None
     found: dict[str, object] = {}
     for source in (
-        _prefixed(headers, "x-rate-limit", now),  # Twitter's spelling
-        _prefixed(headers, "x-ratelimit", now),
-        _prefixed(headers, "ratelimit", now),
-        _ietf(headers, now),
+        _prefixed(said, "x-rate-limit", now),  # Twitter's spelling
+        _prefixed(said, "x-ratelimit", now),
+        _prefixed(said, "ratelimit", now),
+        _ietf(said, now),
     ):
         found.update(source)  # later sources are the more specific ones
     if not found:

@@ -137,6 +137,18 @@ class Places:
         """How many callers wait for a place."""
         return self._waiting
 
+    def take_free(self) -> bool:
+        """Take a free place, without waiting: whether there was one.
+
+        Asked first, it spares the common case working out a waiter's priority
+        and timeout; :meth:`acquire` looks again, as a place may come free meanwhile.
+        """
+        with self._lock:
+            if self._free:
+                self._free -= 1
+                return True
+            return False
+
     def _take_or_join(
         self, priority: Priority | None, wake: Callable[[], threading.Event | anyio.Event]
     ) -> _Waiter | None:

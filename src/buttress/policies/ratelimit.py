@@ -64,7 +64,7 @@ from .._config import AnyCollection, FrozenConfig, PythonOnly, require_config
 from .._exceptions import describe
 from .._lazy import moved
 from ._idle import IdleStates
-from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after
+from .headers import RateLimitInfo, parse_rate_limit, parse_retry_after, rate_limit_headers
 from .limits import _ROUNDING, Limit, Strategy, make_limit
 from .priority import AGEING, Priority, place
 from .store import SharedStore
@@ -191,7 +191,9 @@ class Rule:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made for every request, and a frozen dataclass's __init__
+# (object.__setattr__ per field) costs several times a plain one's. Nothing changes it.
+@dataclass(slots=True)
 class Booking:
     """A slot was booked: wait ``delay`` seconds, then (when ``queued``) ask to be admitted.
 
@@ -339,6 +341,26 @@ class _Budget:
             self.booked.untake(undo)
 
 
+def _booked_from(budgets: list[_Budget], scheduled: float) -> float:
+    """The earliest slot at or after ``scheduled`` that every budget's bookings leave free."""
+    slot = scheduled
+    for budget in budgets:  # a loop, not max() over a generator: this runs for every request
+        free = budget.booked.available_at(scheduled)
+        if free > slot:
+            slot = free
+    return slot
+
+
+def _sendable_from(budgets: list[_Budget], now: float) -> float:
+    """The earliest moment at or after ``now`` that every budget's sends leave room for."""
+    at = now
+    for budget in budgets:
+        free = budget.sent.available_at(now)
+        if free > at:
+            at = free
+    return at
+
+
 @dataclass
 class _Host:
     """What a host's server told us most recently."""
@@ -398,34 +420,38 @@ class RateLimitPolicy:
     _queued: dict[int, tuple[float, _Line]] = field(default_factory=dict)  # ticket: place, line
     _tickets: int = 0
     _behind: float = 0.0  # how far the sends trail the booked slots while a queue lasts
+    # Whether a request's host matters: the limits are per host, or a server said
+    # something (true since then: only resetting every host forgets what all said).
+    needs_host: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self._budgets = IdleStates(lambda budget, now: budget.is_whole(now - self._behind, now))
         self._hosts = IdleStates(_Host.is_over)
+        self.needs_host = self.scope == "host"
 
-    def _budget(self, key: tuple[object, ...], spec: Rule | None, now: float) -> _Budget:
-        budget = self._budgets.get(key, now)
-        if budget is None:
-            if spec is None:
-                assert self.max_requests is not None
-                spec = Rule(
-                    "*", "*", self.strategy, self.max_requests, self.time_window, self.burst_size
-                )
-            booked, sent = (
-                make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
-                for _ in range(2)
+    def _new_budget(self, key: tuple[object, ...], spec: Rule | None, now: float) -> _Budget:
+        if spec is None:
+            assert self.max_requests is not None
+            spec = Rule(
+                "*", "*", self.strategy, self.max_requests, self.time_window, self.burst_size
             )
-            budget = self._budgets.add(key, _Budget(booked, sent), now)
-        return budget
+        booked, sent = (
+            make_limit(spec.strategy, spec.max_requests, spec.time_window, spec.burst_size)
+            for _ in range(2)
+        )
+        return self._budgets.add(key, _Budget(booked, sent), now)
 
     def _applicable(self, method: str, host: str, path: str, now: float) -> list[_Budget]:
         scope_key = host if self.scope == "host" else ""
-        budgets = (
-            [] if self.max_requests is None else [self._budget(("main", scope_key), None, now)]
-        )
+        budgets: list[_Budget] = []
+        key: tuple[object, ...]
+        if self.max_requests is not None:
+            key = ("main", scope_key)
+            budgets.append(self._budgets.get(key, now) or self._new_budget(key, None, now))
         for index, rule in enumerate(self.rules):
             if rule.matches(method, path):
-                budgets.append(self._budget(("rule", index, scope_key), rule, now))
+                key = ("rule", index, scope_key)
+                budgets.append(self._budgets.get(key, now) or self._new_budget(key, rule, now))
         return budgets
 
     def book(
@@ -458,9 +484,11 @@ class RateLimitPolicy:
         """
         if self._budgets.due(now):
             self._budgets.tidy(now)
-        if self._hosts.due(now):
-            self._hosts.tidy(now)
-        server = self._hosts.get(host, now)
+        server = None
+        if self.needs_host:  # no server said anything yet: no host to look up, nor to forget
+            if self._hosts.due(now):
+                self._hosts.tidy(now)
+            server = self._hosts.get(host, now)
         if server is not None and server.paused_until > now:
             delay = server.paused_until - now
             refusal = self._refusal(now, delay, waited, wait, deadline, "the server asked to wait")
@@ -473,8 +501,8 @@ class RateLimitPolicy:
             self._behind = 0.0  # no queue: nothing left to trail
         # Booked slots live on a schedule shifted back by how far the sends trail it.
         scheduled = now - self._behind
-        slot = max([scheduled, *(budget.booked.available_at(scheduled) for budget in budgets)])
-        at = max([slot + self._behind, *(budget.sent.available_at(now) for budget in budgets)])
+        slot = _booked_from(budgets, scheduled)
+        at = max(slot + self._behind, _sendable_from(budgets, now))
         delay = at - now
         slot = at - self._behind
         if delay <= 0:
@@ -506,7 +534,7 @@ class RateLimitPolicy:
         position = line.position(where, ticket)
         given = line.bookings[position].slot if position < len(line.bookings) else slot
         if given < slot:  # it goes ahead of others: at the slot of the first it passes
-            sent_at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
+            sent_at = _sendable_from(budgets, now)
             delay = max(given + self._behind, sent_at) - now
         wait, waited, deadline = terms
         why = "client-side rate limit reached"
@@ -576,7 +604,7 @@ class RateLimitPolicy:
 
     def _sends_trail(self, budgets: list[_Budget], slot: float, now: float) -> float:
         """How long a request whose slot is ``slot`` waits for the sends to leave room."""
-        at = max([now, *(budget.sent.available_at(now) for budget in budgets)])
+        at = _sendable_from(budgets, now)
         if at <= now:
             return 0.0
         # The sends trail the schedule: shift it, and wait for this slot's new place
@@ -658,6 +686,7 @@ class RateLimitPolicy:
         pause it asked for is returned (else ``None``).
         """
         state = self._hosts.get(host, now) or self._hosts.add(host, _Host(), now)
+        self.needs_host = True
         if info is not None:
             state.info = info
         if limit is not None or remaining is not None:
@@ -675,6 +704,7 @@ class RateLimitPolicy:
         """Forget what ``host``'s server said (every host's when ``None``), ending its pause."""
         if host is None:
             self._hosts.clear()
+            self.needs_host = self.scope == "host"
         else:
             self._hosts.pop(host)
 
@@ -849,13 +879,13 @@ class RateLimiter:
         priority: Priority | None = None,
         send_now: bool = True,
     ) -> Booking | Hold | Refusal:
-        url = request.url
         with self._lock:
             now = self.clock.monotonic()
+            method, host, path = self._told_apart(request)
             return self._policy.book(
-                request.method,
-                _host(url),
-                url.path,
+                method,
+                host,
+                path,
                 now,
                 wait=wait,
                 waited=waited,
@@ -865,26 +895,39 @@ class RateLimiter:
             )
 
     def admit(self, request: httpx.Request, booking: Booking) -> float:
-        url = request.url
         with self._lock:
             now = self.clock.monotonic()
-            return self._policy.admit(request.method, _host(url), url.path, now, booking)
+            return self._policy.admit(*self._told_apart(request), now, booking)
 
     def take_turn(self, request: httpx.Request, booking: Booking) -> Booking:
-        url = request.url
         with self._lock:
             now = self.clock.monotonic()
-            return self._policy.take_turn(request.method, _host(url), url.path, now, booking)
+            return self._policy.take_turn(*self._told_apart(request), now, booking)
+
+    def _told_apart(self, request: httpx.Request) -> tuple[str, str, str]:
+        """``request``'s method, host and path, as far as the policy tells requests apart.
+
+        Working out a URL's host and path costs half as much as booking a slot,
+        and one limit for every host, with no endpoint rules and no word from
+        any server yet, has no use for them (``""`` stands in). Under the lock.
+        """
+        url = request.url
+        host = _host(url) if self._policy.needs_host else ""
+        if not self._policy.rules:
+            return "", host, ""
+        return request.method, host, url.path
 
     def done_waiting(self, booking: Booking | Hold | None = None) -> None:
         with self._lock:
             self._policy.done_waiting(booking)
 
     def observe(self, request: httpx.Request, response: httpx.Response) -> RateLimitInfo | None:
-        info = parse_rate_limit(response.headers, self.clock.time())
-        retry_after = None
-        if self.config.respect_retry_after and response.status_code in (429, 503):
-            retry_after = parse_retry_after(response.headers, self.clock.time())
+        said = rate_limit_headers(response.headers)
+        may_pause = response.status_code in (429, 503) and self.config.respect_retry_after
+        if not (said or may_pause):  # most answers: nothing to read
+            return None
+        info = parse_rate_limit(said, self.clock.time()) if said else None
+        retry_after = parse_retry_after(response.headers, self.clock.time()) if may_pause else None
         if info is None and retry_after is None:
             return None
         host = _host(request.url)

@@ -107,9 +107,10 @@ class PoolGateTransport(Wrapper):
         return self._threads.waiting + self._tasks.waiting
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = _pool_timeout(request)
-        if not self._threads.acquire(RequestOptions.of(request).priority, timeout):
-            raise _timed_out(request, timeout)
+        if not self._threads.take_free():
+            timeout = _pool_timeout(request)
+            if not self._threads.acquire(RequestOptions.of(request).priority, timeout):
+                raise _timed_out(request, timeout)
         try:
             response = cast(httpx.BaseTransport, self._inner).handle_request(request)
         except BaseException:
@@ -122,9 +123,10 @@ class PoolGateTransport(Wrapper):
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = _pool_timeout(request)
-        if not await self._tasks.acquire_async(RequestOptions.of(request).priority, timeout):
-            raise _timed_out(request, timeout)
+        if not self._tasks.take_free():
+            timeout = _pool_timeout(request)
+            if not await self._tasks.acquire_async(RequestOptions.of(request).priority, timeout):
+                raise _timed_out(request, timeout)
         try:
             response = await cast(httpx.AsyncBaseTransport, self._inner).handle_async_request(
                 request

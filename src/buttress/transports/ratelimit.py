@@ -64,6 +64,7 @@ from .._response import as_response, limited_response
 from ..observability import report, request_trace
 from ..policies.breaker import Rejection, open_circuit_error
 from ..policies.headers import asked_wait
+from ..policies.priority import Priority
 from ..policies.ratelimit import (
     Booking,
     Hold,
@@ -160,14 +161,15 @@ def _wait_for_slot(
     clock: Clock,
     *,
     beneath: bool,
+    priority: Priority | None,
     waited: float = 0.0,
 ) -> Generator[Effect, Outcome, tuple[Booking, float] | httpx.Response]:
     """Wait for the request's slot in ``limiter``: its booking and the wait, or the refusal.
 
     ``beneath``: a :class:`RateLimitAdmission` of ``limiter`` admits the request
-    where it leaves, so its turn only takes it out of the queue.
+    where it leaves, so its turn only takes it out of the queue. ``priority``
+    is the request's place in line (see :mod:`buttress.policies.priority`).
     """
-    priority = RequestOptions.of(request).priority
     start = waited
     late = 0.0  # waits for admission, not counted against queue_timeout
     while True:  # a Hold (the server paused the host) books again after the pause
@@ -270,6 +272,7 @@ def _shared_turn(
                 deadline,
                 clock,
                 beneath=False,
+                priority=RequestOptions.of(request).priority,
                 waited=waited + slept,
             )
             return slot if isinstance(slot, httpx.Response) else slept + slot[1]
@@ -321,7 +324,7 @@ def _why(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen one costs more to make
 class _Pending:
     """A slot whose request is on its way down, to be admitted where it leaves."""
 
@@ -489,6 +492,7 @@ class RateLimitTransport(Layer):
             self.limiter = RateLimiter(config, clock=self._clock)
         # Beneath a pool gate, the final admission waits for the moment the request leaves.
         self._admitted_beneath = _admitted_beneath(inner, self.limiter)
+        self._shared_limits = _shared(self.limiter)
 
     def _flow(self, request: httpx.Request) -> Flow:
         options = RequestOptions.of(request)
@@ -497,7 +501,13 @@ class RateLimitTransport(Layer):
         if deadline is None and options.total_timeout is not None:  # no retry layer above
             deadline = self._clock.monotonic() + options.total_timeout
         slot = yield from _wait_for_slot(
-            self.limiter, request, on_limit, deadline, self._clock, beneath=self._admitted_beneath
+            self.limiter,
+            request,
+            on_limit,
+            deadline,
+            self._clock,
+            beneath=self._admitted_beneath,
+            priority=options.priority,
         )
         if isinstance(slot, httpx.Response):  # refused, and asked to return the refusal
             return slot
@@ -506,7 +516,7 @@ class RateLimitTransport(Layer):
             request.extensions[RATE_LIMIT_ADMISSION] = _Pending(
                 self.limiter, turn, deadline, on_limit, waited
             )
-        else:
+        elif self._shared_limits is not None:  # the fleet-wide slot, just before it leaves
             shared = yield from _shared_turn(
                 request, self.limiter, on_limit, deadline, waited, self._clock
             )
@@ -524,8 +534,8 @@ class RateLimitTransport(Layer):
         info = self.limiter.observe(request, outcome)
         if info is not None:
             outcome.extensions = {**outcome.extensions, RATE_LIMIT_INFO: info}
-        if (shared_limits := _shared(self.limiter)) is not None:
-            yield from shared_limits.pause(request, outcome, info)  # for the whole fleet
+        if self._shared_limits is not None:
+            yield from self._shared_limits.pause(request, outcome, info)  # for the whole fleet
         if outcome.status_code == 429 and on_limit == "raise":
             yield Read(outcome)
             outcome = as_response(outcome)  # with .rate_limit, like the facade's

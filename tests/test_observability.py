@@ -277,3 +277,31 @@ def test_without_opentelemetry_a_new_trace_is_started(monkeypatch: pytest.Monkey
     sent, trace_ = start_request(request, TracingConfig())
     assert trace_.span is None
     assert TRACEPARENT.match(sent.headers["traceparent"])
+
+
+class _Interrupted(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A network that is interrupted (not an ``Exception``: cancellation, Ctrl-C) mid-request."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+
+async def test_an_interrupted_request_ends_its_spans_as_cancelled(
+    provider: TracerProvider, exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="buttress")
+    config = TracingConfig(tracer_provider=provider)
+    transport = LoggingTransport(AttemptTransport(_Interrupted(), tracing=config), tracing=config)
+    with pytest.raises(KeyboardInterrupt):
+        transport.handle_request(httpx.Request("GET", "https://api.example.com/x"))
+    with pytest.raises(KeyboardInterrupt):
+        await transport.handle_async_request(httpx.Request("GET", "https://api.example.com/x"))
+    spans = exporter.get_finished_spans()
+    assert [span.kind for span in spans] == [SpanKind.CLIENT, SpanKind.INTERNAL] * 2
+    for span in spans:
+        assert span.status.status_code == StatusCode.ERROR
+        assert dict(span.attributes or {})["error.type"] == "_Cancelled"
+    assert not [r for r in caplog.records if r.levelno >= 20]  # not a failure to report

@@ -205,13 +205,9 @@ def _load_otel() -> ModuleType | None:
     return trace
 
 
-def _propagate() -> ModuleType | None:
-    """``opentelemetry.propagate`` once OpenTelemetry is in use, else ``None``."""
-    return _load_propagate() if _otel() is not None else None
-
-
 @cache
 def _load_propagate() -> ModuleType:
+    """``opentelemetry.propagate`` (imported once); ask once OpenTelemetry is in use."""
     from opentelemetry import propagate
 
     return propagate
@@ -225,13 +221,14 @@ def _tracer(provider: Any) -> Any:
     return otel.get_tracer("buttress", __version__, tracer_provider=provider)
 
 
-def _start_span(request: httpx.Request, config: TracingConfig, **options: Any) -> Any:
-    """A span for ``request``, or ``None`` when it would not be recorded.
+def _start_span(request: httpx.Request, config: TracingConfig, context: Any, kind: Any) -> Any:
+    """A ``kind`` span for ``request`` in ``context``, or ``None`` when it would not be recorded.
 
     Attributes are computed only for a recording span: with no SDK configured
-    (or the trace sampled out) a request pays for no span at all.
+    (or the trace sampled out) a request pays for no span at all. The tracer is
+    called with positional arguments: keywords cost more than its no-op work.
     """
-    span = _tracer(config.tracer_provider).start_span(request.method, **options)
+    span = _tracer(config.tracer_provider).start_span(request.method, context, kind)
     if not span.is_recording():
         return None
     span.set_attributes(http_attributes(request))
@@ -269,17 +266,21 @@ class RequestTrace:
     propagated: frozenset[str] = frozenset()  # the trace headers we wrote (lowercase)
 
 
-@dataclass(frozen=True, slots=True)
 class _Issued:
     """A trace, left in the extensions of the request it was made for.
 
     httpx hands a redirect hop the *same* extensions dict, so the hop finds this,
     sees it was made for another request, and starts its own trace (continuing the
     trace id) instead of counting itself as an attempt of the previous hop.
+    Not a frozen dataclass: one is made per request, and a frozen one's ``__init__``
+    costs twice a plain one's. Nothing changes it once made.
     """
 
-    request: weakref.ref[httpx.Request]
-    trace: RequestTrace
+    __slots__ = ("request", "trace")
+
+    def __init__(self, request: httpx.Request, trace: RequestTrace) -> None:
+        self.request = weakref.ref(request)
+        self.trace = trace
 
 
 def request_trace(request: httpx.Request) -> RequestTrace | None:
@@ -293,10 +294,6 @@ def request_trace(request: httpx.Request) -> RequestTrace | None:
     if isinstance(found, _Issued):
         return found.trace if found.request() is request else None
     return found if isinstance(found, RequestTrace) else None
-
-
-def _spans_on(config: TracingConfig) -> bool:
-    return config.spans is not False and _otel() is not None
 
 
 def _traceparent(trace_id: str, span_id: str, sampled: bool) -> str:
@@ -351,7 +348,7 @@ def start_request(
         sends = config.request_id is not None or config.propagate
         names = request.headers.keys() if sends else frozenset()
         trace = _new_trace(request, config, previous, names)
-        request.extensions[TRACE_EXTENSION] = _Issued(weakref.ref(request), trace)
+        request.extensions[TRACE_EXTENSION] = _Issued(request, trace)
     return _as_sent(request, trace, config, names), trace
 
 
@@ -371,10 +368,10 @@ def _new_trace(
     trace = RequestTrace(request_id=request_id, origin=origin)
     trace.sends_headers = same_origin(request.url, origin) or config.sends_to(request.url)
     otel = _otel()
-    if otel is not None and _spans_on(config):
+    if otel is not None and config.spans is not False:  # spans on
         # A hop is a child of the previous hop's span: one trace for the whole call.
         parent = previous.context if previous is not None else None
-        trace.span = _start_span(request, config, context=parent, kind=otel.SpanKind.INTERNAL)
+        trace.span = _start_span(request, config, parent, otel.SpanKind.INTERNAL)
         if trace.span is not None:
             trace.context = otel.set_span_in_context(trace.span)
     if config.propagate and "traceparent" not in names:
@@ -421,7 +418,7 @@ def _as_sent(
         request_id_name = config.request_id_header.lower()
         if trace.request_id is not None and request_id_name not in names:
             headers[config.request_id_header] = trace.request_id
-            names = names | {request_id_name}
+            names = names | {request_id_name}  # ours now: no trace header overwrites it
         if trace.trace_id is not None:
             span_id = _span_id(trace.span) or _random_hex(64)
             _propagate_context(headers, trace, span_id, names)
@@ -454,8 +451,8 @@ def _context_headers(trace: RequestTrace, span_id: str) -> dict[str, str]:
     """The trace context headers: from OpenTelemetry's propagators, else W3C's by hand."""
     trace_id, state = trace.trace_id, trace.extra.get("tracestate", "")
     assert trace_id is not None
-    propagate, otel = _propagate(), _otel()
-    if propagate is None or otel is None or _writes_w3c_alone(propagate):
+    otel = _otel()  # its propagators are asked only once it is in use
+    if otel is None or _writes_w3c_alone(_load_propagate()):
         headers = {"traceparent": _traceparent(trace_id, span_id, trace.sampled)}
         if state:
             headers["tracestate"] = state
@@ -472,7 +469,7 @@ def _context_headers(trace: RequestTrace, span_id: str) -> dict[str, str]:
         )
     )
     carrier: dict[str, str] = {}
-    propagate.inject(carrier, context=otel.set_span_in_context(span))
+    _load_propagate().inject(carrier, context=otel.set_span_in_context(span))
     return carrier
 
 
@@ -536,10 +533,10 @@ def start_attempt(request: httpx.Request, trace: RequestTrace, config: TracingCo
         (1, True)
     """
     trace.attempts += 1
-    otel = _otel()
     span = None
-    if otel is not None and trace.span is not None:
-        span = _start_span(request, config, context=trace.context, kind=otel.SpanKind.CLIENT)
+    otel = _otel() if trace.span is not None else None  # a span only under the request's
+    if otel is not None:
+        span = _start_span(request, config, trace.context, otel.SpanKind.CLIENT)
         if span is not None and trace.attempts > 1:
             span.set_attribute("http.request.resend_count", trace.attempts - 1)
     # The first attempt without spans keeps the fresh span id the request was sent with.

@@ -348,3 +348,37 @@ def test_a_deprecation_is_not_used_up_while_nothing_is_logged(
         client.get("https://api.example.com/v1/users")
     (record,) = records(caplog)
     assert record.getMessage().startswith("deprecated endpoint (Deprecation: @1688169599): ")
+
+
+async def test_the_layer_refuses_a_network_of_the_other_kind() -> None:
+    sync_only = LoggingTransport(httpx.HTTPTransport())
+    async_only = LoggingTransport(httpx.AsyncHTTPTransport())
+    request = httpx.Request("GET", "https://api.example.com/x")
+    with pytest.raises(buttress.ConfigurationError, match="async-only"):
+        async_only.handle_request(request)
+    with pytest.raises(buttress.ConfigurationError, match="sync-only"):
+        await sync_only.handle_async_request(request)
+
+
+async def test_a_failure_is_logged_once_with_its_request_id_in_both_clients(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="buttress")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    transport = LoggingTransport(httpx.MockTransport(refuse))
+    request = httpx.Request("GET", "https://api.example.com/x?token=t0k3n")
+    with pytest.raises(httpx.ConnectError):
+        transport.handle_request(request)
+    with pytest.raises(httpx.ConnectError):
+        await transport.handle_async_request(request)
+    first, second = records(caplog)
+    for record in (first, second):
+        assert record.levelno == logging.INFO
+        message = record.getMessage()
+        assert message.startswith("GET https://api.example.com/x?token=[REDACTED] failed")
+        assert record.error == "ConnectError: refused"  # type: ignore[attr-defined]
+    # the same request sent again keeps its trace, and its request id
+    assert first.request_id == second.request_id  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ import sys
 import threading
 from contextvars import ContextVar, Token
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -52,6 +53,7 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "asctime",
     "taskName",
 }
+_NOTICE_HEADERS = (b"deprecation", b"sunset")  # an endpoint going away, lowercase
 
 
 class LoggingConfig(FrozenConfig):
@@ -105,7 +107,16 @@ class LoggingConfig(FrozenConfig):
             >>> LoggingConfig(redact_params=["sig"]).redactor().url("https://a.test/?sig=x")
             'https://a.test/?sig=[REDACTED]'
         """
-        return Redactor(self.redact_headers, self.redact_params, self.redact_patterns)
+        return _redactor(self.redact_headers, self.redact_params, self.redact_patterns)
+
+
+@lru_cache(maxsize=64)
+def _redactor(
+    headers: tuple[str, ...], params: tuple[str, ...], patterns: tuple[str, ...]
+) -> Redactor:
+    """One redactor per vocabulary, shared: a redactor never changes what it hides. A client's
+    vocabulary and its logging layer's are then one object, so each record's is found at once."""
+    return Redactor(headers, params, patterns)
 
 
 class RequestLogger:
@@ -179,13 +190,14 @@ class RequestLogger:
         reported once per method and path.
         """
         status = response.status_code
-        if not self.enabled(max(level, logging.WARNING)):
+        handled = self.enabled(level)  # then a WARNING would be too: levels only go up
+        if not handled and (level >= logging.WARNING or not self.enabled(logging.WARNING)):
             return  # no record this call could make would be handled
         slow = self.config.slow_threshold is not None and seconds > self.config.slow_threshold
         notice = self._deprecation(request, response)
         if slow or notice:
             level = max(level, logging.WARNING)
-        if not self.enabled(level):
+        elif not handled:
             return
         ms = round(seconds * 1000, 3)
         extra = self.extra(request, request_id, status_code=status, duration_ms=ms, **fields)
@@ -240,8 +252,10 @@ class RequestLogger:
     def _deprecation(self, request: httpx.Request, response: httpx.Response) -> str | None:
         """``"Deprecation: ...; Sunset: ..."`` the first time an endpoint says so, else None."""
         headers = response.headers
-        names = headers.keys()  # one pass over the headers; each `in headers` is another
-        if "deprecation" not in names and "sunset" not in names:
+        for name, _ in headers.raw:  # undecoded: keys() decodes each name, each `in` is a pass
+            if name.lower() in _NOTICE_HEADERS:
+                break
+        else:
             return None
         key = (request.method, request.url.host, request.url.path)
         with self._lock:
@@ -249,7 +263,7 @@ class RequestLogger:
                 return None
             if len(self._noticed) < 4096:  # bounded: a crawler must not grow it forever
                 self._noticed.add(key)
-        said = [name for name in ("deprecation", "sunset") if name in names]
+        said = [name for name in ("deprecation", "sunset") if name in headers]
         return "; ".join(f"{name.title()}: {headers[name]}" for name in said)
 
     def failed(

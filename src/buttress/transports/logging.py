@@ -32,7 +32,7 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._config import defaults, require_config
 from .._extensions import LOGGED_ABOVE_EXTENSION, REQUEST_ID_EXTENSION
 from .._flow import Flow, Send
-from ..observability import TracingConfig, end_span, start_attempt, start_request
+from ..observability import RequestTrace, TracingConfig, end_span, start_attempt, start_request
 from ..policies.logging import BodySample, LoggingConfig, RequestLogger
 from ._layer import Layer
 
@@ -75,38 +75,80 @@ class LoggingTransport(_Observing):
 
     _logger_name = "buttress.request"
 
-    def _flow(self, request: httpx.Request) -> Flow:
-        logged_above = request.extensions.get(LOGGED_ABOVE_EXTENSION, False)
-        request, trace = start_request(request, self.tracing)  # the caller's stays untouched
-        log, clock = self._log, self._clock
-        log.started(request, trace.request_id)
-        start = clock.monotonic()
-        outcome: object = None
+    # Not a flow: the layer sends once and only watches, so its sync and async methods
+    # differ in their one call; driving a flow per request cost more than its own work.
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        inner = self._inner
+        if not isinstance(inner, httpx.BaseTransport):
+            return super().handle_request(request)  # refused there, with the layers' message
+        sent, trace, start = self._start(request)
         try:
-            outcome = yield Send(request)
-        finally:
-            if outcome is None:  # cancelled or closed while waiting
-                end_span(trace.span, _Cancelled())
-        seconds = clock.monotonic() - start
-        if isinstance(outcome, httpx.Response):
-            outcome.extensions[REQUEST_ID_EXTENSION] = trace.request_id
-            if not logged_above:
-                attempts = trace.attempts or 1
-                sample = log.sampler(request, outcome)
-                if sample is None:
-                    log.finished(request, outcome, seconds, trace.request_id, attempts=attempts)
-                else:  # the record waits for the body, for whoever reads it (or closes it)
-                    finished = partial(
-                        log.finished, request, outcome, seconds, trace.request_id, attempts=attempts
-                    )
-                    outcome.stream = _LoggedBody(outcome.stream, sample, finished)
-            end_span(trace.span, outcome)
-            return outcome
-        assert isinstance(outcome, Exception)
-        if not logged_above:
-            log.failed(request, outcome, seconds, trace.request_id)
-        end_span(trace.span, outcome)
-        raise outcome
+            response = inner.handle_request(sent)
+        except BaseException as error:
+            self._failed(request, sent, trace, start, error)
+            raise
+        return self._answered(request, sent, trace, start, response)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        inner = self._inner
+        if not isinstance(inner, httpx.AsyncBaseTransport):
+            return await super().handle_async_request(request)
+        sent, trace, start = self._start(request)
+        try:
+            response = await inner.handle_async_request(sent)
+        except BaseException as error:
+            self._failed(request, sent, trace, start, error)
+            raise
+        return self._answered(request, sent, trace, start, response)
+
+    def _start(self, request: httpx.Request) -> tuple[httpx.Request, RequestTrace, float]:
+        """The request as sent (the caller's stays untouched), its trace, and when it left."""
+        sent, trace = start_request(request, self.tracing)
+        self._log.started(sent, trace.request_id)
+        return sent, trace, self._clock.monotonic()
+
+    def _answered(
+        self,
+        request: httpx.Request,
+        sent: httpx.Request,
+        trace: RequestTrace,
+        start: float,
+        response: httpx.Response,
+    ) -> httpx.Response:
+        log = self._log
+        seconds = self._clock.monotonic() - start
+        response.extensions[REQUEST_ID_EXTENSION] = trace.request_id
+        # A LoggingMiddleware above writes the record in our place (it marks the request
+        # until it has its answer); with records off, there is none to write.
+        if log.config.enabled and not request.extensions.get(LOGGED_ABOVE_EXTENSION, False):
+            attempts = trace.attempts or 1
+            sample = log.sampler(sent, response)
+            if sample is None:
+                log.finished(sent, response, seconds, trace.request_id, attempts=attempts)
+            else:  # the record waits for the body, for whoever reads it (or closes it)
+                finished = partial(
+                    log.finished, sent, response, seconds, trace.request_id, attempts=attempts
+                )
+                response.stream = _LoggedBody(response.stream, sample, finished)
+        end_span(trace.span, response)
+        return response
+
+    def _failed(
+        self,
+        request: httpx.Request,
+        sent: httpx.Request,
+        trace: RequestTrace,
+        start: float,
+        error: BaseException,
+    ) -> None:
+        if not isinstance(error, Exception):  # cancelled or interrupted while waiting
+            end_span(trace.span, _Cancelled())
+            return
+        seconds = self._clock.monotonic() - start
+        if not request.extensions.get(LOGGED_ABOVE_EXTENSION, False):
+            self._log.failed(sent, error, seconds, trace.request_id)
+        end_span(trace.span, error)
 
     def __repr__(self) -> str:
         return f"LoggingTransport({self._inner!r})"

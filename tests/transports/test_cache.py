@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hishel import Entry, Headers
 
 import buttress
 from buttress.cache import CacheBackend, CacheConfig, DiskCache, MemoryCache
@@ -766,6 +767,50 @@ def _keys(backend: CacheBackend) -> list[str]:
         return list(backend._buckets)
     assert isinstance(backend, DiskCache)
     return [folder.name for folder in backend.directory.iterdir() if folder.is_dir()]
+
+
+async def test_a_stored_response_is_read_the_same_whoever_wrote_it(
+    make: Make, origin: Origin, clock: FakeClock, backend: CacheBackend
+) -> None:
+    # Entries from a shared backend, or written by an older version, come back as plain
+    # headers: they answer exactly as those the layer keeps read once.
+    origin.answer(cache_control="max-age=60, stale-while-revalidate=5", vary="Accept")
+    api = make()
+    await api.get("/doc", headers={"accept": "a"})
+    clock.advance(10)
+    kept = await api.get("/doc", headers={"accept": "a"})
+    [key] = _keys(backend)
+    for entry in backend.get_entries(key):
+        plain = Headers(
+            {name: entry.response.headers.get_list(name) or [] for name in entry.response.headers}
+        )
+        backend.update_headers(entry.id, plain)
+    rebuilt = await api.get("/doc", headers={"accept": "a"})
+    other = await api.get("/doc", headers={"accept": "b"})
+    assert (result(kept), result(rebuilt)) == (CacheResult(True, age=10), CacheResult(True, age=10))
+    assert rebuilt.headers.multi_items() == kept.headers.multi_items()
+    assert (result(other).from_cache, origin.calls) == (False, 2)
+
+
+async def test_a_backends_own_async_read_is_awaited_and_an_inline_one_called(
+    make: Make, mode: str, origin: Origin
+) -> None:
+    class Counted(MemoryCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self.awaited = 0
+
+        async def aget_entries(self, key: str) -> list[Entry]:
+            self.awaited += 1
+            return self.get_entries(key)
+
+    origin.answer(cache_control="max-age=60")
+    own, inline = Counted(), MemoryCache()
+    for backend in (own, inline):
+        api = make(backend=backend)
+        await api.get("/doc")
+        assert result(await api.get("/doc")).from_cache
+    assert own.awaited == (2 if mode == "async" else 0)
 
 
 # -- invalidation and statistics -------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from typing import TypeAlias
 from urllib.parse import unquote_plus
 
 import httpx
@@ -25,7 +26,16 @@ from hishel import Headers, Request
 from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_header, is_sensitive_param
 from .._redirects import same_origin
 
-__all__ = ["NOT_CREDENTIALS", "URL_KEY_LENGTH", "CacheKeys", "stored_query", "varied"]
+__all__ = [
+    "NOT_CREDENTIALS",
+    "URL_KEY_LENGTH",
+    "CacheKeys",
+    "Fields",
+    "header_fields",
+    "joined",
+    "stored_query",
+    "varied",
+]
 
 NOT_CREDENTIALS = frozenset(
     {
@@ -68,27 +78,55 @@ URL_KEY_LENGTH = 2 * _URL_DIGEST_SIZE
 """Characters of :meth:`CacheKeys.url_key` (hex), with which every storage key begins."""
 
 
-def _digest(salt: bytes, text: str, size: int = 16) -> str:
-    return hashlib.blake2b(text.encode(), key=salt, digest_size=size).hexdigest()
+Fields: TypeAlias = dict[str, list[str]]
+"""A request's header values by lower-cased name (see :func:`header_fields`)."""
 
 
-def _split(url: httpx.URL, request: httpx.Request | None = None) -> tuple[str, str]:
+def header_fields(headers: httpx.Headers) -> Fields:
+    """``headers``' values by lower-cased name, decoded as httpx decodes them, read in one pass.
+
+    Each lookup in ``httpx.Headers`` decodes every field again; the cache asks for several.
+
+    Examples:
+        >>> header_fields(httpx.Headers([("Accept", "a"), ("X-Team", "b"), ("accept", "c")]))
+        {'accept': ['a', 'c'], 'x-team': ['b']}
+    """
+    encoding = headers.encoding
+    fields: Fields = {}
+    for name, value in headers.raw:
+        fields.setdefault(name.lower().decode(encoding), []).append(value.decode(encoding))
+    return fields
+
+
+def joined(fields: Fields, name: str) -> str | None:
+    """A field's values joined as ``httpx.Headers.get`` joins them, or ``None`` when absent."""
+    values = fields.get(name)
+    return ", ".join(values) if values is not None else None
+
+
+def _keyed(salt: bytes, size: int) -> hashlib.blake2b:
+    """BLAKE2b keyed with ``salt``: copying it digests without keying a hash again."""
+    return hashlib.blake2b(key=salt, digest_size=size)
+
+
+def _digest(keyed: hashlib.blake2b, text: str) -> str:
+    hasher = keyed.copy()
+    hasher.update(text.encode())
+    return hasher.hexdigest()
+
+
+def _split(url: httpx.URL, host: str | None = None) -> tuple[str, str]:
     """``url`` up to its path, without user info or fragment, and its query, as sent.
 
-    The authority is the ``Host`` header ``request`` sends to ``url``'s origin: it,
-    not the address connected to, names the target (RFC 9110 7.2), so one address
-    serving many virtual hosts keeps their responses apart. httpx writes the URL's
-    own authority there unless the caller sets another.
+    ``host`` is the authority a request sent to ``url``'s origin named in its
+    ``Host`` header (any case): it, not the address connected to, names the target
+    (RFC 9110 7.2), so one address serving many virtual hosts keeps their responses
+    apart. httpx writes the URL's own authority there unless the caller sets another.
+    Without a request (``None``), the URL's own authority.
     """
     path, _, query = url.raw_path.decode("ascii").partition("?")
-    authority = url.netloc.decode("ascii")
-    if request is not None and same_origin(url, request.url):  # mostly url is request.url
-        authority = request.headers.get("host", authority).lower()
+    authority = url.netloc.decode("ascii") if host is None else host.lower()
     return f"{url.scheme}://{authority}{path}", query
-
-
-def _stored(salt: bytes, base: str, query: str) -> str:
-    return f"{base}?{stored_query(salt, query)}" if query else base
 
 
 def stored_query(salt: bytes, query: str) -> str:
@@ -102,7 +140,11 @@ def stored_query(salt: bytes, query: str) -> str:
         >>> stored.startswith("h:"), "k3y" in stored
         (True, False)
     """
-    return "h:" + _digest(salt, query)
+    return _stored_query(_keyed(salt, 16), query)
+
+
+def _stored_query(keyed: hashlib.blake2b, query: str) -> str:
+    return "h:" + _digest(keyed, query)
 
 
 def varied(headers: Headers) -> set[str]:
@@ -112,11 +154,10 @@ def varied(headers: Headers) -> set[str]:
         >>> sorted(varied(Headers({"vary": ["Accept, X-Team", "*"]})))
         ['accept', 'x-team']
     """
-    names = {
-        name.strip().lower()
-        for value in headers.get_list("vary") or ()
-        for name in value.split(",")
-    }
+    values = headers.get_list("vary")
+    if not values:
+        return set()
+    names = {name.strip().lower() for value in values for name in value.split(",")}
     return names - {"", "*"}
 
 
@@ -134,7 +175,7 @@ class CacheKeys:
         True
     """
 
-    __slots__ = ("_headers", "_params", "_public", "_salt")
+    __slots__ = ("_headers", "_params", "_public", "_secret_hasher", "_url_hasher")
 
     def __init__(
         self,
@@ -142,7 +183,8 @@ class CacheKeys:
         credential_headers: Iterable[str] = (),
         credential_params: Iterable[str] = (),
     ) -> None:
-        self._salt = salt
+        self._secret_hasher = _keyed(salt, 16)
+        self._url_hasher = _keyed(salt, _URL_DIGEST_SIZE)
         self._headers = tuple(name.lower() for name in credential_headers)
         self._params = tuple(credential_params)
         # What is left out of every key unless a request's own vocabulary names it: decided
@@ -159,12 +201,15 @@ class CacheKeys:
         resource) lends its vocabulary (the parameters its auth declared secret)
         and the ``Host`` it sent.
         """
-        base, query = _split(url, request)
+        host = None
+        if request is not None and same_origin(url, request.url):
+            host = request.headers.get("host", url.netloc.decode("ascii"))
+        base, query = _split(url, host)
         vocabulary = Redactor.for_request(request)
         return self._url_key(base, self._public_query(query, vocabulary)[0])
 
     def _url_key(self, base: str, public_query: str) -> str:
-        return _digest(self._salt, f"{base}?{public_query}", _URL_DIGEST_SIZE)
+        return _digest(self._url_hasher, f"{base}?{public_query}")
 
     def _public_query(
         self, query: str, vocabulary: Redactor = DEFAULT_REDACTOR
@@ -182,42 +227,53 @@ class CacheKeys:
             public.append(pair)
         return "&".join(public), secrets
 
-    def key(self, request: httpx.Request) -> tuple[str, str]:
+    def key(self, request: httpx.Request, fields: Fields | None = None) -> tuple[str, str]:
         """The storage key of ``request``, and its URL as stored.
 
         The key is the URL's part followed, when the request carries anything
         that says who is asking, by a digest of all of it: every header outside
         :data:`NOT_CREDENTIALS` (and any inside it the vocabulary calls a
-        credential), secret query parameters and the URL's user info.
+        credential), secret query parameters and the URL's user info. ``fields``
+        are the request's headers when the caller has read them already.
         """
+        if fields is None:
+            fields = header_fields(request.headers)
         url = request.url
-        base, query = _split(url, request)
+        host = joined(fields, "host")
+        base, query = _split(url, host if host is not None else url.netloc.decode("ascii"))
         vocabulary = Redactor.for_request(request)
         public_query, identity = self._public_query(query, vocabulary)
         public, declared = self._public, vocabulary.header_names
         identity += [
             [name, value]
-            for name, value in request.headers.multi_items()
+            for name, values in fields.items()
             if name not in public or name in declared
+            for value in values
         ]
-        if url.userinfo:
-            identity.append(["@", url.userinfo.decode("ascii")])
+        userinfo = url.userinfo
+        if userinfo:
+            identity.append(["@", userinfo.decode("ascii")])
         key = self._url_key(base, public_query)
         if identity:
-            key += _digest(self._salt, json.dumps(sorted(identity)))
-        return key, _stored(self._salt, base, query)
+            key += _digest(self._secret_hasher, json.dumps(sorted(identity)))
+        return key, f"{base}?{_stored_query(self._secret_hasher, query)}" if query else base
 
-    def stored_request(self, request: httpx.Request, url: str, names: Iterable[str]) -> Request:
+    def stored_request(
+        self, request: httpx.Request, url: str, names: Iterable[str], fields: Fields | None = None
+    ) -> Request:
         """``request`` as stored: method, stored ``url``, and digests of the ``names`` headers.
 
         A digest covers the header's values as RFC 9111 4.1 compares them
         (combined, whitespace around commas removed), so digests match
-        exactly when the values would.
+        exactly when the values would. ``fields`` are as for :meth:`key`.
         """
         headers: dict[str, list[str]] = {}
-        for name in names:
-            values = request.headers.get_list(name)
-            if values:
-                parts = ",".join(part.strip() for value in values for part in value.split(","))
-                headers[name] = ["h:" + _digest(self._salt, f"{name}\n{parts}")]
+        if names:
+            if fields is None:
+                fields = header_fields(request.headers)
+            for name in names:
+                values = fields.get(name)
+                if values:
+                    parts = ",".join(part.strip() for value in values for part in value.split(","))
+                    headers[name] = ["h:" + _digest(self._secret_hasher, f"{name}\n{parts}")]
         return Request(request.method, url, Headers(headers))

@@ -17,7 +17,7 @@ from hishel import Entry, Headers, Request, Response
 
 from .._clock import Clock
 from .._exceptions import ConfigurationError
-from ..policies.cache import USEFUL_UNTIL
+from ..policies.cache import USEFUL_UNTIL, StoredHeaders
 from .disk import _Damaged, _pack, _unpack
 
 __all__ = ["LONGEST_EXPIRY", "check_window", "entry_of", "expiry_seconds", "milliseconds", "pack"]
@@ -56,12 +56,16 @@ def pack(
 
 
 def entry_of(salt: bytes, key: str, id: uuid.UUID, data: bytes) -> Entry | None:
-    """The entry ``data`` holds, or ``None`` when it does not check out under ``key``."""
+    """The entry ``data`` holds, or ``None`` when it does not check out under ``key``.
+
+    Its headers are read as it is read (:class:`StoredHeaders`): a memory tier that
+    keeps it answers every later hit without reading them again.
+    """
     try:
         request, status, headers, body = _unpack(salt, key, data)
     except _Damaged:
         return None
-    return Entry(id, request, Response(status, headers, iter((body,))))
+    return Entry(id, request, Response(status, StoredHeaders.of(headers), iter((body,))))
 
 
 def milliseconds(seconds: float) -> int:

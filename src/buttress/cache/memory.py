@@ -81,8 +81,7 @@ class MemoryCache(CacheBackend):
             if bucket is None:
                 return []
             self._buckets.move_to_end(key)
-            found = list(bucket.items())
-        return [stored.entry(id) for id, stored in found]
+            return [stored.entry(id) for id, stored in bucket.items()]
 
     def update_headers(self, id: uuid.UUID, headers: Headers) -> None:
         with self._lock:

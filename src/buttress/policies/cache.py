@@ -5,7 +5,8 @@ stored response; these functions decide whether a stored response may be used
 *now*. hishel reads the wall clock itself and ignores the ``Age`` a response
 arrives with and the request's own directives, so buttress computes the age the
 way RFC 9111 section 4.2.3 asks and applies ``max-age``, ``max-stale``,
-``min-fresh`` and ``no-cache`` from the request here.
+``min-fresh`` and ``no-cache`` from the request here. What a stored response's
+headers say is read once, when it is stored (:class:`StoredHeaders`), not on every hit.
 
 Examples:
     >>> from hishel import Headers
@@ -26,18 +27,24 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 from hishel import Entry, Headers, Request, Response
 
 __all__ = [
     "INITIAL_AGE",
+    "INTERNAL_HEADERS",
     "RESPONSE_TIME",
     "USEFUL_UNTIL",
     "CacheControl",
+    "Lines",
     "Lookup",
     "RequestDirectives",
+    "StoredFacts",
+    "StoredHeaders",
     "cache_control",
     "conditional_request",
     "current_age",
@@ -45,7 +52,9 @@ __all__ = [
     "initial_age",
     "lookup",
     "parse_http_date",
+    "served_lines",
     "stale_if_error_allows",
+    "stored_facts",
     "useful_until",
     "varies_by_everything",
     "vary_matches",
@@ -58,6 +67,8 @@ INITIAL_AGE = "buttress-initial-age"
 USEFUL_UNTIL = "buttress-useful-until"
 """Internal header on a stored response: when it stops being fresh or servable stale (epoch
 seconds). Backends with a server-side expiry (Redis, Memcached) derive it from this."""
+INTERNAL_HEADERS = frozenset({RESPONSE_TIME, INITIAL_AGE, USEFUL_UNTIL})
+"""The headers only the cache layer writes; a response from storage does not carry them."""
 
 _HEURISTIC_CAP = 86_400.0
 _HEURISTIC_FRACTION = 0.1
@@ -327,10 +338,9 @@ class RequestDirectives:
     @classmethod
     def parse(cls, *values: str | None) -> RequestDirectives:
         """Combine every ``Cache-Control`` value given (``None`` entries are skipped)."""
-        present = [v for v in values if v]
-        if not present:
+        if not any(values):  # the usual request: no directives, nothing to join or parse
             return _NO_DIRECTIVES
-        cc = cache_control(", ".join(present))
+        cc = cache_control(", ".join([v for v in values if v]))
         return cls(
             no_cache=bool(cc.no_cache),
             no_store=cc.no_store,
@@ -373,26 +383,53 @@ def freshness_lifetime(
     configured, otherwise the heuristic of RFC 9111 4.2.2: 10% of the time since
     ``Last-Modified``, at most a day.
     """
-    cc_value = headers.get("cache-control")
+    cc_value = _value(headers, "cache-control")
+    explicit, heuristic = _lifetimes(headers, cc_value, response_time)
+    return _lifetime(explicit, heuristic, cache_control(cc_value), status_code, default_ttl)
+
+
+def _lifetimes(
+    headers: Headers, cc_value: str | None, response_time: float
+) -> tuple[float | None, float | None]:
+    """The lifetimes the headers give, whatever the configuration: explicit and heuristic.
+
+    The explicit one comes from ``max-age`` or ``Expires`` (``None``: neither); the
+    heuristic one, read only without it, from ``Last-Modified`` (``None``: none).
+    """
     max_age = _max_age(cc_value)
     if max_age is not None:
-        return max_age
+        return max_age, None
     if headers.get_list("expires") is not None:
         expires = _header_date(headers, "expires", response_time)
         if expires is None:
-            return 0.0
-        date = _header_date(headers, "date", response_time)
-        return expires - (date if date is not None else response_time)
-    if status_code not in _HEURISTICALLY_CACHEABLE and not cache_control(cc_value).public:
-        return None
-    if default_ttl is not None:
-        return default_ttl
+            return 0.0, None
+        return expires - _date_or(headers, response_time), None
     modified = _header_date(headers, "last-modified", response_time)
     if modified is None:
-        return None
+        return None, None
+    age = _date_or(headers, response_time) - modified
+    return None, min(_HEURISTIC_CAP, max(0.0, age * _HEURISTIC_FRACTION))
+
+
+def _date_or(headers: Headers, response_time: float) -> float:
+    """The response's ``Date``, or when it arrived if it has no valid one."""
     date = _header_date(headers, "date", response_time)
-    reference = date if date is not None else response_time
-    return min(_HEURISTIC_CAP, max(0.0, (reference - modified) * _HEURISTIC_FRACTION))
+    return date if date is not None else response_time
+
+
+def _lifetime(
+    explicit: float | None,
+    heuristic: float | None,
+    cc: CacheControl,
+    status_code: int,
+    default_ttl: float | None,
+) -> float | None:
+    """:func:`freshness_lifetime`, from what :func:`_lifetimes` read."""
+    if explicit is not None:
+        return explicit
+    if status_code not in _HEURISTICALLY_CACHEABLE and not cc.public:
+        return None
+    return default_ttl if default_ttl is not None else heuristic
 
 
 def _first(headers: Headers, name: str) -> str | None:
@@ -401,25 +438,141 @@ def _first(headers: Headers, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _times(headers: Headers) -> tuple[float, float]:
-    response_time = _seconds(_first(headers, RESPONSE_TIME)) or 0.0
-    return response_time, _seconds(_first(headers, INITIAL_AGE)) or 0.0
+def _value(headers: Headers, name: str) -> str | None:
+    """A header's field lines joined, as ``headers.get`` joins them (without its KeyError)."""
+    values = headers.get_list(name)
+    return ", ".join(values) if values is not None else None
+
+
+def _vary(headers: Headers) -> frozenset[str]:
+    """The names a response's ``Vary`` lists, lower-cased (``*`` among them, if listed)."""
+    values = headers.get_list("vary")
+    if not values:
+        return _NOTHING
+    return frozenset(name.strip().lower() for value in values for name in value.split(",")) - {""}
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
+class StoredFacts(NamedTuple):
+    """What every use of a stored response reads from its headers, read in one go.
+
+    The headers the cache layer stores carry them (:class:`StoredHeaders`): a backend
+    that keeps that object (:class:`~buttress.cache.MemoryCache`, a memory tier) hands
+    it back on every hit, which then reads nothing again. Other headers (a disk
+    entry's, those stored by other code) are read on each use.
+
+    Attributes:
+        response_time: when it arrived (:data:`RESPONSE_TIME`; 0 without it).
+        initial_age: its corrected initial age (:data:`INITIAL_AGE`; 0 without it).
+        cache_control: its ``Cache-Control``.
+        explicit_lifetime: the freshness ``max-age`` or ``Expires`` gives it; ``None``
+            when it has neither (then the configuration decides).
+        heuristic_lifetime: without it, the freshness its ``Last-Modified`` suggests.
+        vary: the request headers its ``Vary`` names, lower-cased, ``*`` included.
+    """
+
+    response_time: float
+    initial_age: float
+    cache_control: CacheControl
+    explicit_lifetime: float | None
+    heuristic_lifetime: float | None
+    vary: frozenset[str]
+
+    @classmethod
+    def read(cls, headers: Headers) -> StoredFacts:
+        response_time = _seconds(_first(headers, RESPONSE_TIME)) or 0.0
+        cc_value = _value(headers, "cache-control")
+        return cls(
+            response_time,
+            _seconds(_first(headers, INITIAL_AGE)) or 0.0,
+            cache_control(cc_value),
+            *_lifetimes(headers, cc_value, response_time),
+            _vary(headers),
+        )
+
+    def age(self, now: float) -> float:
+        """How old the response is at ``now``."""
+        return current_age(self.initial_age, response_time=self.response_time, now=now)
+
+    def lifetime(self, status_code: int, default_ttl: float | None) -> float | None:
+        """Its :func:`freshness_lifetime` (``status_code`` is the stored response's)."""
+        return _lifetime(
+            self.explicit_lifetime,
+            self.heuristic_lifetime,
+            self.cache_control,
+            status_code,
+            default_ttl,
+        )
+
+
+Lines = tuple[tuple[bytes, bytes], ...]
+"""Header field lines as bytes, in order."""
+
+
+class StoredHeaders(Headers):
+    """A response's headers as the cache layer stores them, read once.
+
+    They carry what every hit needs from them: :class:`StoredFacts` and the
+    :func:`served_lines`. Changing them reads them again; the lists ``get_list``
+    returns are not to be changed.
+
+    Examples:
+        >>> headers = StoredHeaders({"cache-control": "max-age=60", RESPONSE_TIME: "100.0"})
+        >>> stored_facts(headers).explicit_lifetime, served_lines(headers)
+        (60.0, ((b'cache-control', b'max-age=60'),))
+    """
+
+    def __init__(self, headers: Mapping[str, str | list[str]]) -> None:
+        super().__init__(headers)
+        self._read()
+
+    @classmethod
+    def of(cls, headers: Headers) -> StoredHeaders:
+        """``headers`` (every field line of them) in the stored form."""
+        return cls({name: headers.get_list(name) or [] for name in headers})
+
+    def _read(self) -> None:
+        self.facts = StoredFacts.read(self)
+        self.lines = _served_lines(self)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self._read()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._read()
+
+
+def stored_facts(headers: Headers) -> StoredFacts:
+    """What a stored response's ``headers`` say (read when stored, if they were stored here)."""
+    # The exact type: isinstance against a Mapping subclass asks the ABC machinery.
+    return headers.facts if type(headers) is StoredHeaders else StoredFacts.read(headers)
+
+
+def served_lines(headers: Headers) -> Lines:
+    """A stored response's field lines as a response from storage carries them.
+
+    That is without the layer's internal headers and the ``Age`` it arrived with (a
+    response from storage states its own), encoded as Latin-1 (``?`` for what is not).
+    """
+    return headers.lines if type(headers) is StoredHeaders else _served_lines(headers)
+
+
+def _served_lines(headers: Headers) -> Lines:
+    return tuple(
+        (name.encode(), value.encode("latin-1", "replace"))
+        for name in headers
+        if name not in INTERNAL_HEADERS and name != "age"
+        for value in headers.get_list(name) or ()
+    )
 
 
 def age_of(entry: Entry, now: float) -> float:
     """The current age of a stored entry."""
-    response_time, initial = _times(entry.response.headers)
-    return current_age(initial, response_time=response_time, now=now)
-
-
-def _lifetime_of(entry: Entry, default_ttl: float | None) -> float | None:
-    response_time, _ = _times(entry.response.headers)
-    return freshness_lifetime(
-        entry.response.headers,
-        response_time=response_time,
-        default_ttl=default_ttl,
-        status_code=entry.response.status_code,
-    )
+    return stored_facts(entry.response.headers).age(now)
 
 
 def _never_stale(cc: CacheControl) -> bool:
@@ -454,18 +607,20 @@ def vary_matches(request: Request, entry: Entry) -> bool:
         >>> vary_matches(Request("GET", "/", Headers({"accept": ["a", " b"]})), stored)
         True
     """
-    vary = entry.response.headers.get_list("vary")
+    return _matches(request, entry, _vary(entry.response.headers))
+
+
+def _matches(request: Request, entry: Entry, vary: frozenset[str]) -> bool:
+    """:func:`vary_matches`, given the names ``entry``'s ``Vary`` lists."""
     if not vary:
         return True
-    for name in ",".join(vary).split(","):
-        name = name.strip().lower()
-        if name == "*":
-            return False
-        if name and _normalized(request.headers.get_list(name)) != _normalized(
-            entry.request.headers.get_list(name)
-        ):
-            return False
-    return True
+    if "*" in vary:
+        return False
+    stored = entry.request.headers
+    return all(
+        _normalized(request.headers.get_list(name)) == _normalized(stored.get_list(name))
+        for name in vary
+    )
 
 
 def varies_by_everything(headers: Headers) -> bool:
@@ -484,8 +639,7 @@ def varies_by_everything(headers: Headers) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(NamedTuple):
     """What the stored entries offer a request.
 
     ``usable`` may answer without contacting the origin (its ``age`` given);
@@ -548,33 +702,28 @@ def lookup(
     stored for the same method (or for ``GET``, when answering ``HEAD``); among
     them the newest is preferred. Only same-method entries are revalidated.
     """
-    method = request.method
-    matching = [
-        entry
-        for entry in entries
-        if (entry.request.method == method or (method == "HEAD" and entry.request.method == "GET"))
-        and entry.request.url == request.url
-        and vary_matches(request, entry)
-    ]
+    method, url = request.method, request.url
+    matching: list[tuple[Entry, StoredFacts]] = []
+    for entry in entries:
+        stored = entry.request
+        if stored.url != url or not (
+            stored.method == method or (method == "HEAD" and stored.method == "GET")
+        ):
+            continue
+        facts = stored_facts(entry.response.headers)
+        if _matches(request, entry, facts.vary):
+            matching.append((entry, facts))
     if len(matching) > 1:
-        matching.sort(key=lambda entry: _times(entry.response.headers)[0], reverse=True)
+        matching.sort(key=lambda found: found[1].response_time, reverse=True)
     stale: tuple[Entry, float] | None = None
-    for entry in matching:
-        headers = entry.response.headers
-        response_time, initial = _times(headers)
-        age = current_age(initial, response_time=response_time, now=now)
-        lifetime = freshness_lifetime(
-            headers,
-            response_time=response_time,
-            default_ttl=default_ttl,
-            status_code=entry.response.status_code,
-        )
-        cc = cache_control(headers.get("cache-control"))
-        if _usable(cc, age, lifetime, directives):
+    for entry, facts in matching:
+        age = facts.age(now)
+        lifetime = facts.lifetime(entry.response.status_code, default_ttl)
+        if _usable(facts.cache_control, age, lifetime, directives):
             return Lookup(entry, age, [])
-        if stale is None and _while_revalidating(cc, age, lifetime, directives):
+        if stale is None and _while_revalidating(facts.cache_control, age, lifetime, directives):
             stale = (entry, age)
-    candidates = [entry for entry in matching if entry.request.method == method]
+    candidates = [entry for entry, _ in matching if entry.request.method == method]
     if stale is not None and candidates:
         return Lookup(stale[0], stale[1], candidates, revalidate_in_background=True)
     return Lookup(None, 0.0, candidates)
@@ -599,12 +748,10 @@ def useful_until(
         >>> useful_until(headers, 200, default_ttl=None, stale_if_error=30)
         1080.0
     """
-    response_time, initial = _times(headers)
-    lifetime = freshness_lifetime(
-        headers, response_time=response_time, default_ttl=default_ttl, status_code=status_code
-    )
-    fresh_until = response_time - initial + (lifetime or 0.0)
-    cc = cache_control(headers.get("cache-control"))
+    facts = stored_facts(headers)
+    lifetime = facts.lifetime(status_code, default_ttl)
+    fresh_until = facts.response_time - facts.initial_age + (lifetime or 0.0)
+    cc = facts.cache_control
     if _never_stale(cc):
         return fresh_until
     windows = (cc.stale_while_revalidate or 0, cc.stale_if_error or 0, stale_if_error or 0.0)
@@ -620,11 +767,12 @@ def stale_if_error_allows(
     ``stale-if-error``; ``must-revalidate``, ``proxy-revalidate`` and
     ``no-cache`` forbid it.
     """
-    cc = cache_control(entry.response.headers.get("cache-control"))
+    facts = stored_facts(entry.response.headers)
+    cc = facts.cache_control
     if _never_stale(cc):
         return False
     allowed = max(window or 0.0, float(cc.stale_if_error or 0))
     if allowed <= 0:
         return False
-    lifetime = _lifetime_of(entry, default_ttl) or 0.0
-    return age_of(entry, now) - lifetime <= allowed
+    lifetime = facts.lifetime(entry.response.status_code, default_ttl) or 0.0
+    return facts.age(now) - lifetime <= allowed

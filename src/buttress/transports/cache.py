@@ -76,20 +76,24 @@ from .._flow import (
     drive,
 )
 from .._options import RequestOptions
-from ..cache._keys import CacheKeys, varied
+from ..cache._keys import CacheKeys, Fields, header_fields, joined, varied
+from ..cache.base import CacheBackend
 from ..cache.cache import Cache
 from ..cache.config import SAFE_METHODS, CacheConfig
 from ..policies.cache import (
     INITIAL_AGE,
+    INTERNAL_HEADERS,
     RESPONSE_TIME,
     USEFUL_UNTIL,
     Lookup,
     RequestDirectives,
+    StoredHeaders,
     age_of,
     cache_control,
     conditional_request,
     initial_age,
     lookup,
+    served_lines,
     stale_if_error_allows,
     useful_until,
     varies_by_everything,
@@ -102,7 +106,6 @@ __all__ = ["CACHE_EXTENSION", "CacheResult", "CacheTransport"]
 
 """The ``response.extensions`` key where the layer records a :class:`CacheResult`."""
 
-_INTERNAL = frozenset({RESPONSE_TIME, INITIAL_AGE, USEFUL_UNTIL})
 _CONDITIONAL = ("if-none-match", "if-modified-since")
 _FORWARDED_AS_IS = frozenset(
     {"range", "upgrade", *_CONDITIONAL, "if-match", "if-unmodified-since", "if-range"}
@@ -159,14 +162,7 @@ def _internal_headers(headers: httpx.Headers) -> Headers:
 
 
 def _raw_headers(headers: Headers, age: float) -> list[tuple[bytes, bytes]]:
-    raw = [
-        (name.encode(), value.encode("latin-1", "replace"))
-        for name in headers
-        if name not in _INTERNAL and name != "age"
-        for value in headers.get_list(name) or ()
-    ]
-    raw.append((b"age", str(int(age)).encode()))
-    return raw
+    return [*served_lines(headers), (b"age", str(int(age)).encode())]
 
 
 def _storable(headers: Headers) -> Headers:
@@ -379,6 +375,10 @@ class CacheTransport(Layer):
         self.config = config if config is not None else CacheConfig()
         self._clock = clock
         self._storage = self.config.backend
+        # A backend whose async read is the default one reads inline on the event loop too:
+        # the flow reads it directly, with no effect for the driver to perform.
+        own_read = getattr(self._storage.aget_entries, "__func__", None)
+        self._reads_inline = own_read is CacheBackend.aget_entries
         self._keys = CacheKeys(
             self._storage.salt, self.config.credential_headers, self.config.credential_params
         )
@@ -420,17 +420,18 @@ class CacheTransport(Layer):
     def _flow(self, request: httpx.Request) -> Flow:
         if request.method not in SAFE_METHODS:
             return (yield from self._unsafe(request))
-        # An Upgrade request (a WebSocket handshake) asks for a new protocol on this
-        # connection: no stored response can answer it, and its 101 is never stored. A
-        # caller's own conditional request (its If-None-Match, say) wants the origin's
-        # answer to its validators, a 304 included: forwarded as it is (RFC 9111 4.3.2).
-        uncacheable = not _FORWARDED_AS_IS.isdisjoint(request.headers.keys())
-        if request.method not in self.config.cacheable_methods or uncacheable:
-            outcome = yield Send(request)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome  # type: ignore[return-value]
-        return (yield from self._cached(request))
+        if request.method in self.config.cacheable_methods:
+            fields = header_fields(request.headers)  # read once, for all the layer asks
+            # An Upgrade request (a WebSocket handshake) asks for a new protocol on this
+            # connection: no stored response can answer it, and its 101 is never stored. A
+            # caller's own conditional request (its If-None-Match, say) wants the origin's
+            # answer to its validators, a 304 included: forwarded as it is (RFC 9111 4.3.2).
+            if _FORWARDED_AS_IS.isdisjoint(fields):
+                return (yield from self._cached(request, fields))
+        outcome = yield Send(request)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome  # type: ignore[return-value]
 
     def _unsafe(self, request: httpx.Request) -> Flow:
         """RFC 9111 4.4: a non-error answer to an unsafe method invalidates what it names."""
@@ -458,24 +459,25 @@ class CacheTransport(Layer):
         return outcome
 
     def _identity(
-        self, request: httpx.Request
+        self, request: httpx.Request, fields: Fields
     ) -> Generator[Effect, object, tuple[str, list[Entry], Request]]:
         """``request``'s storage key, the entries stored under it, and the request as stored."""
-        key, url = self._keys.key(request)
+        key, url = self._keys.key(request, fields)
         storage = self._storage
-        entries = yield from call(
-            partial(storage.get_entries, key), partial(storage.aget_entries, key)
-        )
+        if self._reads_inline:
+            entries = storage.get_entries(key)
+        else:
+            entries = yield from call(
+                partial(storage.get_entries, key), partial(storage.aget_entries, key)
+            )
         names = {name for entry in entries for name in varied(entry.response.headers)}
-        return key, entries, self._keys.stored_request(request, url, names)
+        return key, entries, self._keys.stored_request(request, url, names, fields)
 
-    def _cached(self, request: httpx.Request) -> Flow:
+    def _cached(self, request: httpx.Request, fields: Fields) -> Flow:
         """Answer from storage when RFC 9111 allows; otherwise ask the origin."""
         options = RequestOptions.of(request)
-        directives = RequestDirectives.parse(
-            request.headers.get("cache-control"), options.cache_control
-        )
-        key, entries, internal = yield from self._identity(request)
+        directives = RequestDirectives.parse(joined(fields, "cache-control"), options.cache_control)
+        key, entries, internal = yield from self._identity(request, fields)
         found = self._lookup(internal, entries, directives)
         if found.usable is not None:
             self._storage.recorder.hit()
@@ -500,7 +502,7 @@ class CacheTransport(Layer):
 
     def _revalidation(self, request: httpx.Request) -> Flow:
         """Revalidate (or refetch) what ``request`` was answered with, reading the new body."""
-        key, entries, internal = yield from self._identity(request)
+        key, entries, internal = yield from self._identity(request, header_fields(request.headers))
         found = self._lookup(internal, entries, _REVALIDATE)
         return (yield from self._from_origin(request, key, internal, found.candidates, True, True))
 
@@ -683,7 +685,7 @@ class CacheTransport(Layer):
     def _received(response: httpx.Response, request_time: float, response_time: float) -> Response:
         """The origin's response for hishel, stamped with when it arrived and how old it was."""
         headers = _internal_headers(response.headers)
-        for name in _INTERNAL:
+        for name in INTERNAL_HEADERS:
             headers.pop(name, None)  # only this layer writes these
         for name in ",".join(headers.get_list("connection") or ()).split(","):
             headers.pop(name.strip(), None)  # RFC 9111 3.1: hop-by-hop, never stored
@@ -694,8 +696,9 @@ class CacheTransport(Layer):
         headers[INITIAL_AGE] = repr(age)
         return Response(response.status_code, headers)
 
-    def _stamped(self, headers: Headers, status_code: int) -> Headers:
-        """``headers`` with when the response stops being useful, for backends that expire it."""
+    def _stamped(self, headers: Headers, status_code: int) -> StoredHeaders:
+        """``headers`` as stored: with when the response stops being useful, for backends
+        that expire it, and read once for every hit (:class:`StoredHeaders`)."""
         headers.pop(USEFUL_UNTIL, None)
         until = useful_until(
             headers,
@@ -704,7 +707,7 @@ class CacheTransport(Layer):
             stale_if_error=self.config.stale_if_error,
         )
         headers[USEFUL_UNTIL] = repr(until)
-        return headers
+        return StoredHeaders.of(headers)
 
     def _store(
         self,

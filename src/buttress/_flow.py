@@ -284,9 +284,7 @@ def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcom
         response.close()
         return OutOfTime(_LATE_RESPONSE, request=effect.request)
     if isinstance(effect, Read):
-        response = effect.response
-        if effect.within is not None:
-            response.stream = _Until(response.stream, _Limit(effect.within, clock))
+        response = _bounded(effect, clock)
         try:
             response.read()
         except BaseException:  # a body that broke off: release its connection
@@ -311,9 +309,7 @@ async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Cloc
         await response.aclose()
         return OutOfTime(_LATE_RESPONSE, request=effect.request)
     if isinstance(effect, Read):
-        response = effect.response
-        if effect.within is not None:
-            response.stream = _Until(response.stream, _Limit(effect.within, clock))
+        response = _bounded(effect, clock)
         try:
             await response.aread()
         except BaseException:  # a body that broke off: release its connection
@@ -326,6 +322,13 @@ async def _aperform(effect: Effect, inner: httpx.AsyncBaseTransport, clock: Cloc
         return cast("Outcome", Reply(await effect.awaiting()))
     await clock.asleep(effect.seconds)
     return None
+
+
+def _bounded(read: Read, clock: Clock) -> httpx.Response:
+    """The response ``read`` asks for, its body cut short at the read's deadline."""
+    if read.within is not None:
+        read.response.stream = _Until(read.response.stream, _Limit(read.within, clock))
+    return read.response
 
 
 class _Limit:

@@ -93,6 +93,11 @@ WIRE_CASES: dict[str, dict[str, Any]] = {
     "json body": {"method": "POST", "json": {"a": 1}},
     "own content type": {"method": "PUT", "content": b"x", "headers": {"content-TYPE": "a/b"}},
     "no default headers": {"method": "POST", "content": b"abc", "auth": "strip"},
+    # httpx says nothing of a body a request does not have, but for POST, PUT and PATCH
+    "bodiless DELETE": {"method": "DELETE"},
+    "bodiless custom method": {"method": "PURGE"},
+    "bodiless POST": {"method": "POST"},
+    "empty PATCH": {"method": "PATCH", "content": b""},
 }
 
 
@@ -185,7 +190,8 @@ async def test_a_malformed_response_is_a_protocol_error(backend: str, answer: st
 
 
 def test_aiohttp_parser_errors_become_remote_protocol_errors() -> None:
-    info = aiohttp.RequestInfo(yarl.URL("http://x.test/"), "GET", CIMultiDictProxy(CIMultiDict()))
+    url = yarl.URL("http://x.test/")
+    info = aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
     error = aiohttp.ClientResponseError(info, (), status=400, message="Bad status line")
     error.__cause__ = aiohttp.http_exceptions.BadStatusLine("HTTP/1.1 abc")
     translated = _translated(error)

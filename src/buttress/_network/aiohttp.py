@@ -36,6 +36,7 @@ import aiohttp
 import httpx
 import httpx_aiohttp
 import yarl
+from aiohttp import hdrs
 from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError, TransferEncodingError
 from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
@@ -265,6 +266,21 @@ def _prepared(request: httpx.Request) -> tuple[list[tuple[str, str]], tuple[str,
     return headers, skip, data
 
 
+class _FramedAsHttpx(aiohttp.ClientRequest):
+    """aiohttp's request, saying nothing of a body the request does not have, as httpx.
+
+    aiohttp sends ``Content-Length: 0`` for every method but GET, HEAD, OPTIONS and
+    TRACE; httpx only for POST, PUT and PATCH, and it has then written that header
+    into the request's own, which stays.
+    """
+
+    def __init__(self, method: str, url: yarl.URL, **options: Any) -> None:
+        super().__init__(method, url, **options)
+        announced = hdrs.CONTENT_LENGTH in CIMultiDict(options.get("headers") or ())
+        if options.get("data") is None and not announced:
+            self.headers.pop(hdrs.CONTENT_LENGTH, None)
+
+
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """httpx-aiohttp's transport, with connection errors classified as httpx would.
 
@@ -296,7 +312,11 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         else:
             local = (self.local_address, 0) if self.local_address else None
             connector = aiohttp.TCPConnector(ssl=self.ssl_context, local_addr=local, **options)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            request_class=_FramedAsHttpx,
+        )
 
     def _proxy(self) -> dict[str, Any]:
         if self._proxy_options is None:

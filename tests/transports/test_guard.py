@@ -42,6 +42,38 @@ def test_bodiless_answers_are_not_checked(method: str, status: int) -> None:
     g.finish()
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([], None),
+        ([(b"Content-Length", b"10")], 10),
+        ([(b"CONTENT-LENGTH", b" 10 ")], 10),  # any case, padded: as httpx's get gives it
+        ([(b"content-length", b"")], None),
+        ([(b"content-length", b"ten")], None),
+        ([(b"content-length", b"10"), (b"content-length", b"10")], None),  # "10, 10"
+        ([(b"X-Content-Length", b"10")], None),
+    ],
+)
+def test_the_declared_length_is_what_httpx_reads(
+    raw: list[tuple[bytes, bytes]], expected: int | None
+) -> None:
+    headers = httpx.Headers(raw)
+    assert BodyGuard(REQUEST, headers, 200, limit=None).expected == expected
+    declared = headers.get("content-length")  # what the guard read before its one pass
+    assert expected == (int(declared) if declared and declared.strip().isdigit() else None)
+
+
+@pytest.mark.parametrize("name", [b"Content-Encoding", b"content-encoding"])
+def test_an_encoded_body_is_measured_decoded_too(name: bytes) -> None:
+    headers = httpx.Headers([(b"Content-Length", b"10"), (name, b"gzip")])
+    assert BodyGuard(REQUEST, headers, 200, limit=100)._inflated is not None
+    assert BodyGuard(REQUEST, headers, 200, limit=None)._inflated is None  # no limit to keep
+    assert (
+        BodyGuard(REQUEST, httpx.Headers({"content-length": "10"}), 200, limit=100)._inflated
+        is None
+    )
+
+
 def test_other_protocol_errors_pass_through() -> None:
     error = httpx.RemoteProtocolError("illegal header")
     assert guard({}).failed(error) is error

@@ -45,6 +45,27 @@ _TRUNCATION_HINTS = ("complete message body", "incomplete chunked read")
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+def _framing(headers: httpx.Headers) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (``None``: none, repeated or not a number) and whether
+    the body has a ``Content-Encoding``.
+
+    One pass over the raw names: each ``get`` or ``in`` is a pass of its own that decodes
+    every header, and this runs for every response.
+    """
+    lengths: list[bytes] = []
+    encoded = False
+    for name, value in headers.raw:
+        name = name.lower()
+        if name == b"content-length":
+            lengths.append(value)
+        elif name == b"content-encoding":
+            encoded = True
+    if len(lengths) != 1:  # httpx joins repeated values with commas: no number
+        return None, encoded
+    declared = lengths[0].decode(headers.encoding)
+    return (int(declared) if declared.strip().isdigit() else None), encoded
+
+
 class BodyGuard:
     """Counts a body's bytes; raises past ``limit`` and when the body ends early.
 
@@ -76,10 +97,12 @@ class BodyGuard:
         self.received = 0
         has_body = request.method != "HEAD" and status_code >= 200
         has_body = has_body and status_code not in _NO_BODY_STATUSES
-        declared = headers.get("content-length") if has_body else None
-        self.expected = int(declared) if declared and declared.strip().isdigit() else None
+        self.expected: int | None = None
         self._inflated: InflatedSize | None = None
-        if limit is not None and has_body and "content-encoding" in headers:
+        if not has_body:
+            return
+        self.expected, encoded = _framing(headers)
+        if limit is not None and encoded:
             self._inflated = InflatedSize.of(headers, limit=limit)
 
     def _too_large(self, received: int, how: str) -> ResponseTooLargeError:
@@ -172,11 +195,18 @@ GuardedSyncStream = GuardedAsyncStream = GuardedStream
 
 def _guard(request: httpx.Request, response: httpx.Response) -> BodyGuard:
     options = request.extensions.get(EXTENSION_KEY)
+    if not isinstance(options, RequestOptions):  # a plain httpx request: no limit, and
+        # it may be a stream, so nothing is held
+        return BodyGuard(request, response.headers, response.status_code, limit=None)
     # A buffered body keeps its chunks so a truncation error can carry them; a
-    # stream (or a plain httpx request, which may be one) is never held.
-    keep = isinstance(options, RequestOptions) and not options.streamed
-    limit = RequestOptions.of(request).max_response_size
-    return BodyGuard(request, response.headers, response.status_code, limit=limit, keep=keep)
+    # stream is never held.
+    return BodyGuard(
+        request,
+        response.headers,
+        response.status_code,
+        limit=options.max_response_size,
+        keep=not options.streamed,
+    )
 
 
 class BodyGuardTransport(Wrapper):

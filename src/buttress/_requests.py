@@ -220,7 +220,9 @@ class RequestBuilding:
         arguments: dict[str, Any] = dict(kwargs)
         if arguments.get("cookies") is not None and not streamed:  # httpx's request() warns
             warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=_callers_level())
-        if isinstance(response_model, Mapping):  # its error statuses are parsed, not raised
+        # A mapping of statuses to models: its error statuses are parsed, not raised. (Most
+        # calls have no model; for them the ABC's isinstance, a call of its own, is skipped.)
+        if response_model is not None and isinstance(response_model, Mapping):
             given = arguments.get("expected_statuses")
             check_options({"expected_statuses": given})
             expected = self._config.expected_statuses if given is None else frozenset(given)

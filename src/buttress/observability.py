@@ -512,8 +512,10 @@ def _w3c_propagators() -> tuple[type, type, type]:
 
 def _span_id(span: Any) -> str | None:
     """The id of ``span`` when it is ours and recording (else ``None``)."""
+    if span is None:  # no span, nearly always: OpenTelemetry need not be asked
+        return None
     otel = _otel()
-    if span is None or otel is None or not span.is_recording():
+    if otel is None or not span.is_recording():
         return None
     return str(otel.format_span_id(span.get_span_context().span_id))
 

@@ -163,7 +163,8 @@ def call(
     if isinstance(outcome, Exception):
         raise outcome
     assert isinstance(outcome, Reply)
-    return cast("T", outcome.value)
+    value: T = outcome.value  # an annotation, not cast(): no call at run time
+    return value
 
 
 Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
@@ -171,17 +172,19 @@ Flow: TypeAlias = Generator[Effect, Outcome, httpx.Response]
 Step: TypeAlias = Generator[Effect, object, T]
 
 
-def _outcome_of(failure: BaseException, effect: Effect, flow: Generator[Any, Any, Any]) -> bool:
-    """Whether ``failure``, raised performing ``effect``, goes back into ``flow`` as its outcome.
+def _outcome_of(
+    failure: BaseException, effect: Effect, flow: Generator[Any, Any, Any]
+) -> Exception | None:
+    """``failure``, raised performing ``effect``, as the outcome that goes back into ``flow``.
 
     Only an ``Exception`` does, and not from a ``Sleep``: cancellation, ``KeyboardInterrupt``
-    or a clock that fails closes the flow (its ``finally`` blocks run) and passes straight
-    through.
+    or a clock that fails closes the flow (its ``finally`` blocks run) and gives ``None``:
+    the failure passes straight through.
     """
     if isinstance(failure, Exception) and not isinstance(effect, Sleep):
-        return True
+        return failure
     flow.close()
-    return False
+    return None
 
 
 class _StoresOnly(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -246,13 +249,14 @@ def drive(flow: Generator[Effect, Outcome, R], inner: httpx.BaseTransport, clock
         try:
             effect = flow.send(outcome)
         except StopIteration as done:  # a flow may return before its first yield
-            return cast("R", done.value)
+            result: R = done.value
+            return result
         try:
             outcome = _perform(effect, inner, clock)
         except BaseException as failure:
-            if not _outcome_of(failure, effect, flow):
+            outcome = _outcome_of(failure, effect, flow)
+            if outcome is None:
                 raise
-            outcome = cast(Exception, failure)
 
 
 async def adrive(
@@ -264,13 +268,14 @@ async def adrive(
         try:
             effect = flow.send(outcome)
         except StopIteration as done:
-            return cast("R", done.value)
+            result: R = done.value
+            return result
         try:
             outcome = await _aperform(effect, inner, clock)
         except BaseException as failure:
-            if not _outcome_of(failure, effect, flow):
+            outcome = _outcome_of(failure, effect, flow)
+            if outcome is None:
                 raise
-            outcome = cast(Exception, failure)
 
 
 def _perform(effect: Effect, inner: httpx.BaseTransport, clock: Clock) -> Outcome:

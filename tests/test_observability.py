@@ -227,6 +227,31 @@ async def test_spans_false_creates_none(
     assert exporter.get_finished_spans() == ()
 
 
+async def test_the_same_request_sent_again_gets_a_span_of_its_own_in_its_trace(
+    make_client: Callable[..., Either],
+    demo: DemoServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Regression: the second send reused the first's ended span, so it had none of its own
+    # and OpenTelemetry warned about setting attributes on, and ending, an ended span.
+    client = make_client(base_url=demo.url, tracing=TracingConfig(tracer_provider=provider))
+    request = client.client.build_request("GET", "/echo")
+    first = (await client.send(request)).json()["headers"]
+    second = (await client.send(request)).json()["headers"]
+    assert first["x-request-id"] == second["x-request-id"]  # one request, sent twice
+    logical = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.INTERNAL]
+    assert len(logical) == 2
+    one, two = logical
+    assert two.parent is not None
+    assert two.parent.span_id == one.context.span_id  # the resend continues the first's trace
+    sent_trace = TRACEPARENT.match(second["traceparent"])
+    assert sent_trace
+    assert sent_trace.group(1) == f"{two.context.trace_id:032x}" == f"{one.context.trace_id:032x}"
+    assert "ended span" not in caplog.text
+
+
 def test_no_spans_are_kept_while_no_sdk_is_configured() -> None:
     """With the API alone every span would be a non-recording no-op, so none is kept."""
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)

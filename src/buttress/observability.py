@@ -343,6 +343,8 @@ def start_request(
     names: AbstractSet[str]
     if isinstance(found, _Issued) and found.request() is request:
         trace, names = found.trace, request.headers.keys()
+        if trace.span is not None and not trace.span.is_recording():
+            _follow_ended_span(request, trace, config)
     else:  # a new request, or a redirect hop that found the previous hop's trace
         previous = found.trace if isinstance(found, _Issued) else None
         sends = config.request_id is not None or config.propagate
@@ -350,6 +352,20 @@ def start_request(
         trace = _new_trace(request, config, previous, names)
         request.extensions[TRACE_EXTENSION] = _Issued(request, trace)
     return _as_sent(request, trace, config, names), trace
+
+
+def _follow_ended_span(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> None:
+    """Give a request sent again, whose span ended with its first send, a span of its own.
+
+    The new span is a child of the ended one: the same trace, so the ``traceparent``
+    already decided for the request still names it, and its attempts hang below it.
+    """
+    otel = _otel()
+    assert otel is not None  # it made the ended span
+    span = _start_span(request, config, trace.context, otel.SpanKind.INTERNAL)
+    trace.span = span
+    if span is not None:
+        trace.context = otel.set_span_in_context(span)
 
 
 def _new_trace(

@@ -25,6 +25,7 @@ from hishel import Headers, Request
 
 from .._redact import DEFAULT_REDACTOR, Redactor, is_sensitive_header, is_sensitive_param
 from .._redirects import same_origin
+from ..policies.cache import vary_names
 
 __all__ = [
     "NOT_CREDENTIALS",
@@ -147,18 +148,17 @@ def _stored_query(keyed: hashlib.blake2b, query: str) -> str:
     return "h:" + _digest(keyed, query)
 
 
-def varied(headers: Headers) -> set[str]:
+def varied(headers: Headers) -> frozenset[str]:
     """The request headers a stored response's ``Vary`` names (``*`` never matches anyway).
 
     Examples:
         >>> sorted(varied(Headers({"vary": ["Accept, X-Team", "*"]})))
         ['accept', 'x-team']
     """
-    values = headers.get_list("vary")
-    if not values:
-        return set()
-    names = {name.strip().lower() for value in values for name in value.split(",")}
-    return names - {"", "*"}
+    return vary_names(headers) - _ANY
+
+
+_ANY = frozenset({"*"})
 
 
 class CacheKeys:

@@ -58,6 +58,7 @@ __all__ = [
     "useful_until",
     "varies_by_everything",
     "vary_matches",
+    "vary_names",
 ]
 
 RESPONSE_TIME = "buttress-response-time"
@@ -444,8 +445,20 @@ def _value(headers: Headers, name: str) -> str | None:
     return ", ".join(values) if values is not None else None
 
 
+def vary_names(headers: Headers) -> frozenset[str]:
+    """The names a response's ``Vary`` lists, lower-cased (``*`` among them, if listed).
+
+    Stored headers (:class:`StoredHeaders`) answer from what was read when they were stored.
+
+    Examples:
+        >>> sorted(vary_names(Headers({"vary": ["Accept, X-Team", "*"]})))
+        ['*', 'accept', 'x-team']
+    """
+    return headers.facts.vary if type(headers) is StoredHeaders else _vary(headers)
+
+
 def _vary(headers: Headers) -> frozenset[str]:
-    """The names a response's ``Vary`` lists, lower-cased (``*`` among them, if listed)."""
+    """:func:`vary_names`, read from the headers themselves."""
     values = headers.get_list("vary")
     if not values:
         return _NOTHING
@@ -607,7 +620,7 @@ def vary_matches(request: Request, entry: Entry) -> bool:
         >>> vary_matches(Request("GET", "/", Headers({"accept": ["a", " b"]})), stored)
         True
     """
-    return _matches(request, entry, _vary(entry.response.headers))
+    return _matches(request, entry, vary_names(entry.response.headers))
 
 
 def _matches(request: Request, entry: Entry, vary: frozenset[str]) -> bool:

@@ -344,7 +344,9 @@ def start_request(
     if isinstance(found, _Issued) and found.request() is request:
         trace, names = found.trace, request.headers.keys()
         if trace.span is not None and not trace.span.is_recording():
-            _follow_ended_span(request, trace, config)
+            # its span ended with its first send: this one gets its own, a child of it, so
+            # the trace (and the traceparent already decided) stays the same
+            _open_span(request, trace, config, trace.context)
     else:  # a new request, or a redirect hop that found the previous hop's trace
         previous = found.trace if isinstance(found, _Issued) else None
         sends = config.request_id is not None or config.propagate
@@ -354,18 +356,15 @@ def start_request(
     return _as_sent(request, trace, config, names), trace
 
 
-def _follow_ended_span(request: httpx.Request, trace: RequestTrace, config: TracingConfig) -> None:
-    """Give a request sent again, whose span ended with its first send, a span of its own.
-
-    The new span is a child of the ended one: the same trace, so the ``traceparent``
-    already decided for the request still names it, and its attempts hang below it.
-    """
+def _open_span(
+    request: httpx.Request, trace: RequestTrace, config: TracingConfig, parent: Any
+) -> None:
+    """Start ``trace``'s span for ``request`` in ``parent`` (``None``: the current context)."""
     otel = _otel()
-    assert otel is not None  # it made the ended span
-    span = _start_span(request, config, trace.context, otel.SpanKind.INTERNAL)
-    trace.span = span
-    if span is not None:
-        trace.context = otel.set_span_in_context(span)
+    assert otel is not None  # asked only with OpenTelemetry in use
+    trace.span = _start_span(request, config, parent, otel.SpanKind.INTERNAL)
+    if trace.span is not None:
+        trace.context = otel.set_span_in_context(trace.span)
 
 
 def _new_trace(
@@ -386,10 +385,7 @@ def _new_trace(
     otel = _otel()
     if otel is not None and config.spans is not False:  # spans on
         # A hop is a child of the previous hop's span: one trace for the whole call.
-        parent = previous.context if previous is not None else None
-        trace.span = _start_span(request, config, parent, otel.SpanKind.INTERNAL)
-        if trace.span is not None:
-            trace.context = otel.set_span_in_context(trace.span)
+        _open_span(request, trace, config, previous.context if previous is not None else None)
     if config.propagate and "traceparent" not in names:
         trace.trace_id, trace.sampled, state = _trace_identity(trace.span, otel, previous)
         if state:

@@ -341,24 +341,15 @@ class _Budget:
             self.booked.untake(undo)
 
 
-def _booked_from(budgets: list[_Budget], scheduled: float) -> float:
-    """The earliest slot at or after ``scheduled`` that every budget's bookings leave free."""
-    slot = scheduled
+def _free_from(budgets: list[_Budget], at: float, *, sends: bool) -> float:
+    """The earliest moment at or after ``at`` every budget leaves room for: its booked
+    slots, or with ``sends`` its sends."""
+    free_from = at
     for budget in budgets:  # a loop, not max() over a generator: this runs for every request
-        free = budget.booked.available_at(scheduled)
-        if free > slot:
-            slot = free
-    return slot
-
-
-def _sendable_from(budgets: list[_Budget], now: float) -> float:
-    """The earliest moment at or after ``now`` that every budget's sends leave room for."""
-    at = now
-    for budget in budgets:
-        free = budget.sent.available_at(now)
-        if free > at:
-            at = free
-    return at
+        free = (budget.sent if sends else budget.booked).available_at(at)
+        if free > free_from:
+            free_from = free
+    return free_from
 
 
 @dataclass
@@ -501,8 +492,8 @@ class RateLimitPolicy:
             self._behind = 0.0  # no queue: nothing left to trail
         # Booked slots live on a schedule shifted back by how far the sends trail it.
         scheduled = now - self._behind
-        slot = _booked_from(budgets, scheduled)
-        at = max(slot + self._behind, _sendable_from(budgets, now))
+        slot = _free_from(budgets, scheduled, sends=False)
+        at = max(slot + self._behind, _free_from(budgets, now, sends=True))
         delay = at - now
         slot = at - self._behind
         if delay <= 0:
@@ -534,7 +525,7 @@ class RateLimitPolicy:
         position = line.position(where, ticket)
         given = line.bookings[position].slot if position < len(line.bookings) else slot
         if given < slot:  # it goes ahead of others: at the slot of the first it passes
-            sent_at = _sendable_from(budgets, now)
+            sent_at = _free_from(budgets, now, sends=True)
             delay = max(given + self._behind, sent_at) - now
         wait, waited, deadline = terms
         why = "client-side rate limit reached"
@@ -604,7 +595,7 @@ class RateLimitPolicy:
 
     def _sends_trail(self, budgets: list[_Budget], slot: float, now: float) -> float:
         """How long a request whose slot is ``slot`` waits for the sends to leave room."""
-        at = _sendable_from(budgets, now)
+        at = _free_from(budgets, now, sends=True)
         if at <= now:
             return 0.0
         # The sends trail the schedule: shift it, and wait for this slot's new place
